@@ -1,0 +1,3 @@
+from ferrogate.cli import main
+
+main()

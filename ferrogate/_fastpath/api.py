@@ -1,0 +1,83 @@
+"""The contract between the fast-path HTTP/1.1 server and the application.
+
+The server (``http1.py``) parses a request and hands the application one
+:class:`Exchange` per request: a request/response pair with flow control in
+both directions. The application is any callable ``handler(exchange)`` that
+returns an awaitable; the server runs it as a task, keeps pipelined requests
+in order, and cancels the task if the client disconnects before the response
+has finished (so upstream work stops at once).
+
+If the handler raises :class:`ferrogate.errors.GatewayError` before it has
+started the response, the server sends the rendered error. Any other error
+before start becomes a 500; after start the connection is closed, since the
+client has already seen a status line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+Headers = list[tuple[bytes, bytes]]
+"""Header list as (name, value) byte pairs. Request names are lowercased."""
+
+
+class Request(Protocol):
+    method: bytes  # b"GET"
+    target: bytes  # raw request-target as received, e.g. b"/v1/models?x=1"
+    path: bytes  # target without the query
+    query: bytes  # bytes after "?", or b""
+    headers: Headers  # lowercased names, in received order
+    http_version: str  # "1.1" or "1.0"
+    keep_alive: bool  # what the client asked for, after the server's own policy
+    client: tuple[str, int] | None
+    content_length: int | None  # None when chunked or absent
+    chunked: bool
+
+    def header(self, name: bytes) -> bytes | None:
+        """First value of a header (``name`` lowercased), or None."""
+        ...
+
+
+class Exchange(Protocol):
+    """One request and its response on a connection."""
+
+    request: Request
+
+    async def read_body(self) -> bytes:
+        """The whole request body (within the configured limit; over it → 413)."""
+        ...
+
+    def body_chunks(self) -> AsyncIterator[bytes]:
+        """The request body chunk by chunk; reading pauses while the app lags."""
+        ...
+
+    def start_response(self, status: int, headers: Headers, content_length: int | None = None) -> None:
+        """Send the status line and headers; chunked framing when ``content_length`` is None
+        (HTTP/1.1) or close-delimited (HTTP/1.0). The server adds Date/Server/Connection."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Queue body bytes (framed as needed). Call :meth:`drain` to honour backpressure."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait while the client's transport is paused (its buffer above the high-water mark)."""
+        ...
+
+    def end(self) -> None:
+        """Finish the response (terminal chunk when chunked)."""
+        ...
+
+    def respond(self, status: int, headers: Headers, body: bytes) -> None:
+        """Send a complete response in one write (sets Content-Length)."""
+        ...
+
+    @property
+    def started(self) -> bool: ...
+
+    @property
+    def disconnected(self) -> bool: ...
+
+
+Handler = Callable[[Exchange], Awaitable[None]]

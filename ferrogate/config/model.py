@@ -1,0 +1,384 @@
+"""The canonical configuration: one tree of frozen msgspec Structs.
+
+Both front ends (TOML and the Caddyfile adapter) produce a :class:`Config`.
+Key names follow the TOML spelling in SPEC.md. Every struct forbids unknown
+fields, so a misspelled key is an error, never silently ignored. Sections that
+later features implement are parsed and validated here already, so the schema
+is designed once.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+import msgspec
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base for every config struct."""
+
+
+# --------------------------------------------------------------------------- limits
+
+
+class Limits(_Section):
+    """HTTP/1.1 limits enforced by the fast-path server."""
+
+    max_header_bytes: int = 32 * 1024
+    max_body_bytes: int = 32 * 1024 * 1024
+    header_timeout_secs: float = 30.0
+    idle_timeout_secs: float = 75.0
+    body_timeout_secs: float = 60.0
+    max_pipelined_requests: int = 16
+
+
+# --------------------------------------------------------------------------- admin / telemetry
+
+
+class Admin(_Section):
+    enabled: bool = True
+    listen: str = "127.0.0.1:2019"
+    token_env: str | None = None
+
+
+AccessLogMode = Literal["off", "error", "sampled", "all"]
+
+
+class Telemetry(_Section):
+    access_log: AccessLogMode = "error"
+    access_log_sample_rate: float = 0.01
+    access_log_error_rate_limit_per_sec: int = 50
+    service_name: str = "ferrogate"
+    otlp_endpoint: str | None = None
+    log_bodies: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Metering(_Section):
+    export_enabled: bool = False
+    export_endpoint: str | None = None
+    export_token_env: str | None = None
+
+
+class Storage(_Section):
+    path: str = ".ferrogate/state.db"
+    request_log_retention_records: int = 100_000
+    audit_event_retention_records: int = 100_000
+    billing_event_retention_records: int = 1_000_000
+    admin_list_default_limit: int = 50
+    admin_list_max_limit: int = 1000
+
+
+class Cache(_Section):
+    enabled: bool = False
+    mode: Literal["exact_match"] = "exact_match"
+    ttl_secs: int = 300
+    max_records: int = 10_000
+
+
+# --------------------------------------------------------------------------- reliability
+
+
+class Reliability(_Section):
+    provider_circuit_breaker_failure_threshold: int = 5
+    provider_circuit_breaker_cooldown_secs: float = 30.0
+    provider_connect_timeout_secs: float = 5.0
+    provider_first_byte_timeout_secs: float = 60.0
+    provider_stream_idle_timeout_secs: float = 60.0
+    provider_dispatch_timeout_secs: float = 600.0
+    provider_dispatch_max_retries: int = 2
+    provider_retry_backoff_ms: int = 100
+    provider_retry_after_cap_secs: float = 10.0
+    provider_response_body_max_bytes: int = 64 * 1024 * 1024
+    graceful_shutdown_grace_period_secs: float = 30.0
+    graceful_shutdown_timeout_secs: float = 40.0
+    graceful_upgrade_pid_file: str | None = None
+    graceful_upgrade_sock: str | None = None
+
+
+# --------------------------------------------------------------------------- tls / acme
+
+
+class DnsConfig(_Section):
+    api_token: str | None = None
+    api_token_env: str | None = None
+    zone_name: str | None = None
+    api_base_url: str | None = None
+
+
+class Acme(_Section):
+    enabled: bool = False
+    domains: list[str] = []
+    email: str | None = None
+    directory_url: str = "https://acme-v02.api.letsencrypt.org/directory"
+    ca_file: str | None = None
+    terms_agreed: bool = False
+    challenge: Literal["http-01", "dns-01"] = "http-01"
+    http_challenge_listen: str = "0.0.0.0:80"
+    storage_dir: str = ".ferrogate/acme"
+    dns_provider: Literal["cloudflare", "hook"] | None = None
+    dns_config: DnsConfig | None = None
+    dns_propagation_delay_secs: float = 10.0
+    dns_hook: str | None = None
+    renewal_window_secs: int = 30 * 24 * 3600
+    renewal_check_interval_secs: int = 12 * 3600
+    renewal_retry_interval_secs: int = 3600
+    auto_graceful_reload: bool = True
+
+
+class Tls(_Section):
+    enabled: bool = False
+    cert_path: str | None = None
+    key_path: str | None = None
+    http2: bool = False
+    acme: Acme = Acme()
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+class Cluster(_Section):
+    enabled: bool = False
+    node_id: str = "auto"
+    counter_backend: Literal["local", "redis"] = "local"
+    redis_url: str | None = None
+    state_file: str | None = None
+
+
+# --------------------------------------------------------------------------- generic proxy
+
+
+class HeaderOp(_Section):
+    """One header edit. ``value`` may hold placeholders such as ``{http.request.host}``."""
+
+    action: Literal["set", "add", "delete"]
+    name: str
+    value: str = ""
+
+
+class PassiveHealth(_Section):
+    """A failing upstream is taken out for ``cooldown_secs`` after ``max_fails`` failures."""
+
+    max_fails: int = 1
+    cooldown_secs: float = 10.0
+
+
+class Upstream(_Section):
+    name: str
+    urls: list[str]
+    lb_policy: Literal["round_robin", "least_conn", "first", "random"] = "round_robin"
+    ca_file: str | None = None
+    tls_server_name: str | None = None
+    tls_insecure_skip_verify: bool = False
+    connect_timeout_secs: float = 5.0
+    first_byte_timeout_secs: float = 60.0
+    total_timeout_secs: float | None = None
+    keepalive_idle_secs: float = 60.0
+    max_idle_conns: int = 128
+    health: PassiveHealth = PassiveHealth()
+    request_headers: list[HeaderOp] = []
+    response_headers: list[HeaderOp] = []
+
+
+class Respond(_Section):
+    status: int = 200
+    body: str = ""
+    headers: dict[str, str] = {}
+
+
+RouteHandler = Literal["proxy", "respond", "ai_gateway"]
+
+
+class Route(_Section):
+    """One route: matchers plus exactly one terminal handler.
+
+    Routes are tried in order; the first whose matchers all match wins.
+    ``paths`` entries are exact (``/healthz``) or prefix (``/v1/*``) patterns.
+    """
+
+    name: str | None = None
+    hosts: list[str] = []
+    paths: list[str] = []
+    methods: list[str] = []
+    strip_prefix: str | None = None
+    add_prefix: str | None = None
+    request_headers: list[HeaderOp] = []
+    response_headers: list[HeaderOp] = []
+    upstream: str | None = None
+    respond: Respond | None = None
+    ai_gateway: bool = False
+
+
+# --------------------------------------------------------------------------- AI providers and models
+
+
+ProviderKind = Literal[
+    "openai-compatible", "openai", "azure", "openrouter", "anthropic", "gemini", "xai", "mock"
+]
+
+Capability = Literal["chat", "streaming", "tools", "vision", "embeddings", "json_schema", "responses"]
+
+RoutingStrategy = Literal["priority", "weighted", "lowest_cost", "lowest_latency", "balanced"]
+
+
+class MockSettings(_Section):
+    """Behaviour of the built-in offline ``mock`` provider (deterministic)."""
+
+    latency_ms: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int = 16
+    stream_chunks: int = 8
+    reply: str = "This is a deterministic reply from the FerroGate mock provider."
+
+
+class Provider(_Section):
+    name: str
+    kind: ProviderKind
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api_key: str | None = None
+    ca_file: str | None = None
+    headers: dict[str, str] = {}
+    openrouter_http_referer: str | None = None
+    openrouter_x_title: str | None = None
+    api_version: str | None = None
+    deployments: dict[str, str] = {}
+    anthropic_version: str = "2023-06-01"
+    default_max_tokens: int = 4096
+    mock: MockSettings | None = None
+    enabled: bool = True
+
+
+class Fallback(_Section):
+    provider: str
+    provider_model: str
+    priority: int = 1
+    weight: int = 1
+    input_price_per_1m: Decimal | None = None
+    output_price_per_1m: Decimal | None = None
+    capabilities: list[Capability] | None = None
+    context_window: int | None = None
+    enabled: bool = True
+
+
+class Model(_Section):
+    name: str
+    provider: str
+    provider_model: str
+    capabilities: list[Capability] = ["chat", "streaming"]
+    input_price_per_1m: Decimal | None = None
+    output_price_per_1m: Decimal | None = None
+    cache_enabled: bool = False
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    routing_strategy: RoutingStrategy = "priority"
+    priority: int = 0
+    weight: int = 1
+    enabled: bool = True
+    fallbacks: list[Fallback] = []
+
+
+# --------------------------------------------------------------------------- governance
+
+
+Scope = Literal[
+    "models.read",
+    "chat.completions",
+    "responses.create",
+    "embeddings.create",
+    "messages.create",
+    "tools.read",
+    "tools.execute",
+    "admin.read",
+    "admin.write",
+    "*",
+]
+
+
+class ApiKey(_Section):
+    id: str
+    key: str | None = None
+    key_hash: str | None = None
+    tenant: str | None = None
+    scopes: list[Scope] = [
+        "models.read",
+        "chat.completions",
+        "responses.create",
+        "embeddings.create",
+        "messages.create",
+    ]
+    allowed_models: list[str] = []
+    denied_models: list[str] = []
+    allowed_providers: list[str] = []
+    denied_providers: list[str] = []
+    request_limit_per_minute: int | None = None
+    monthly_token_budget: int | None = None
+    cache_enabled: bool | None = None
+    disabled: bool = False
+    expires_at: str | None = None
+
+
+class Policy(_Section):
+    name: str
+    effect: Literal["deny"] = "deny"
+    enabled: bool = True
+    api_key_ids: list[str] = []
+    models: list[str] = []
+    providers: list[str] = []
+    message: str | None = None
+
+
+class GatewayProfile(_Section):
+    id: str
+    name: str | None = None
+    revision: int = 1
+    cache_enabled: bool | None = None
+    api_key_ids: list[str] = []
+
+
+class McpHeader(_Section):
+    name: str
+    value_env: str | None = None
+    value: str | None = None
+
+
+class McpServer(_Section):
+    name: str
+    transport: Literal["streamable_http", "sse", "stdio"]
+    url: str | None = None
+    command: str | None = None
+    args: list[str] = []
+    env: dict[str, str] = {}
+    auth_type: Literal["none", "bearer", "headers"] = "none"
+    headers: list[McpHeader] = []
+    tools_to_execute: list[str] = []
+    tools_to_auto_execute: list[str] = []
+    tool_include: list[str] = []
+    timeout_ms: int = 30_000
+
+
+# --------------------------------------------------------------------------- root
+
+
+class Config(_Section):
+    """The whole gateway configuration."""
+
+    listen: list[str] = ["0.0.0.0:8080"]
+    admin: Admin = Admin()
+    limits: Limits = Limits()
+    telemetry: Telemetry = Telemetry()
+    metering: Metering = Metering()
+    storage: Storage = Storage()
+    cache: Cache = Cache()
+    reliability: Reliability = Reliability()
+    tls: Tls = Tls()
+    cluster: Cluster = Cluster()
+    upstreams: list[Upstream] = []
+    routes: list[Route] = []
+    providers: list[Provider] = []
+    models: list[Model] = []
+    api_keys: list[ApiKey] = []
+    policies: list[Policy] = []
+    gateway_configs: list[GatewayProfile] = []
+    mcp_servers: list[McpServer] = []

@@ -1,0 +1,143 @@
+"""The gateway's error tree and the one place that renders error responses.
+
+Every phase raises :class:`GatewayError` (or a subclass); nothing else writes an
+error body. An error knows where it came from (client, upstream, internal), the
+status the client should see, and whether the dispatcher may retry it.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import orjson
+
+
+class ErrorSource(str, Enum):
+    CLIENT = "client"
+    UPSTREAM = "upstream"
+    INTERNAL = "internal"
+
+
+class ErrorFlavor(str, Enum):
+    """Wire shape of the error body: OpenAI's everywhere, Anthropic's on /v1/messages."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+
+
+# OpenAI error `type` values by status, used when a raiser does not pick one.
+_DEFAULT_TYPE: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+    431: "invalid_request_error",
+    500: "server_error",
+    502: "upstream_error",
+    503: "service_unavailable_error",
+    504: "timeout_error",
+}
+
+# Anthropic's error types for the same statuses (their API documents these).
+_ANTHROPIC_TYPE: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "api_error",
+    529: "overloaded_error",
+}
+
+
+class GatewayError(Exception):
+    """An error that ends a request with a well-formed response."""
+
+    __slots__ = ("code", "headers", "message", "param", "retryable", "source", "status", "type")
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        type: str | None = None,
+        param: str | None = None,
+        source: ErrorSource = ErrorSource.CLIENT,
+        retryable: bool = False,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.type = type or _DEFAULT_TYPE.get(status, "server_error" if status >= 500 else "invalid_request_error")
+        self.param = param
+        self.source = source
+        self.retryable = retryable
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"GatewayError({self.status}, {self.code!r}, {self.message!r})"
+
+
+def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> GatewayError:
+    return GatewayError(400, message, param=param, code=code or "invalid_request")
+
+
+def upstream_unavailable(message: str = "upstream unavailable") -> GatewayError:
+    return GatewayError(502, message, code="bad_gateway", source=ErrorSource.UPSTREAM)
+
+
+def upstream_timeout(message: str = "upstream timed out") -> GatewayError:
+    return GatewayError(504, message, code="gateway_timeout", source=ErrorSource.UPSTREAM)
+
+
+def error_body(err: GatewayError, flavor: ErrorFlavor = ErrorFlavor.OPENAI) -> bytes:
+    """The JSON body for ``err`` in the requested wire flavor."""
+    if flavor is ErrorFlavor.ANTHROPIC:
+        return orjson.dumps(
+            {
+                "type": "error",
+                "error": {
+                    "type": _ANTHROPIC_TYPE.get(err.status, "api_error"),
+                    "message": err.message,
+                },
+            }
+        )
+    return orjson.dumps(
+        {
+            "error": {
+                "message": err.message,
+                "type": err.type,
+                "code": err.code,
+                "param": err.param,
+            }
+        }
+    )
+
+
+def render(
+    err: GatewayError, flavor: ErrorFlavor = ErrorFlavor.OPENAI
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and body of the error response for ``err``."""
+    body = error_body(err, flavor)
+    headers = [(b"content-type", b"application/json"), *err.headers]
+    return err.status, headers, body
+
+
+def sse_error_event(err: GatewayError, flavor: ErrorFlavor = ErrorFlavor.OPENAI) -> bytes:
+    """An error as one SSE event, for failures after a stream has started."""
+    body = error_body(err, flavor)
+    if flavor is ErrorFlavor.ANTHROPIC:
+        return b"event: error\ndata: " + body + b"\n\n"
+    return b"data: " + body + b"\n\n"
