@@ -266,7 +266,7 @@ class Model(_Section):
     name: str
     provider: str
     provider_model: str
-    capabilities: list[Capability] = ["chat", "streaming"]
+    capabilities: list[Capability] = msgspec.field(default_factory=lambda: ["chat", "streaming"])
     input_price_per_1m: Decimal | None = None
     output_price_per_1m: Decimal | None = None
     cache_enabled: bool = False
@@ -301,13 +301,15 @@ class ApiKey(_Section):
     key: str | None = None
     key_hash: str | None = None
     tenant: str | None = None
-    scopes: list[Scope] = [
-        "models.read",
-        "chat.completions",
-        "responses.create",
-        "embeddings.create",
-        "messages.create",
-    ]
+    scopes: list[Scope] = msgspec.field(
+        default_factory=lambda: [
+            "models.read",
+            "chat.completions",
+            "responses.create",
+            "embeddings.create",
+            "messages.create",
+        ]
+    )
     allowed_models: list[str] = []
     denied_models: list[str] = []
     allowed_providers: list[str] = []
@@ -364,7 +366,7 @@ class McpServer(_Section):
 class Config(_Section):
     """The whole gateway configuration."""
 
-    listen: list[str] = ["0.0.0.0:8080"]
+    listen: list[str] = msgspec.field(default_factory=lambda: ["0.0.0.0:8080"])
     admin: Admin = Admin()
     limits: Limits = Limits()
     telemetry: Telemetry = Telemetry()
