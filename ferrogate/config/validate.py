@@ -1,0 +1,288 @@
+"""Cross-reference and consistency checks over a typed :class:`Config`.
+
+Type errors are caught while converting; this module checks what types cannot
+express: names that must exist or be unique, handler counts, TLS/ACME
+combinations, referenced environment variables. Each diagnostic points at the
+offending entry through the front end's :class:`SourceMap`. Messages name keys
+and variables only, never their secret values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from ferrogate.config.diagnostics import Diagnostic, ModelPath, SourceMap
+from ferrogate.config.model import Config, Route
+from ferrogate.governance.keys import hash_key
+
+KEY_HASH_RE = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
+_NEEDS_BASE_URL = frozenset({"openai-compatible", "azure"})
+
+
+def validate_config(config: Config, smap: SourceMap, env: Mapping[str, str]) -> list[Diagnostic]:
+    """Return every problem found (empty list = valid)."""
+    out: list[Diagnostic] = []
+    _Checker(config, smap, env, out).run()
+    return out
+
+
+class _Checker:
+    def __init__(self, config: Config, smap: SourceMap, env: Mapping[str, str], out: list[Diagnostic]) -> None:
+        self.c = config
+        self.smap = smap
+        self.env = env
+        self.out = out
+
+    def err(self, path: ModelPath, message: str) -> None:
+        self.out.append(self.smap.diagnostic(path, message))
+
+    def run(self) -> None:
+        self.listeners()
+        self.uniqueness()
+        self.providers()
+        self.models()
+        self.upstreams_and_routes()
+        self.api_keys()
+        self.policies_and_profiles()
+        self.mcp_servers()
+        self.tls()
+        self.misc()
+
+    # ------------------------------------------------------------------ pieces
+
+    def listeners(self) -> None:
+        if not self.c.listen:
+            self.err(("listen",), "`listen` needs at least one address")
+        for i, addr in enumerate(self.c.listen):
+            if not _is_host_port(addr):
+                self.err(("listen", i), f"listen address `{addr}` is not host:port (e.g. 0.0.0.0:8080 or :8080)")
+        seen: set[str] = set()
+        for i, addr in enumerate(self.c.listen):
+            if addr in seen:
+                self.err(("listen", i), f"listen address `{addr}` is listed twice")
+            seen.add(addr)
+        if self.c.admin.enabled and not _is_host_port(self.c.admin.listen):
+            self.err(("admin", "listen"), f"admin listen address `{self.c.admin.listen}` is not host:port")
+        if self.c.admin.token_env:
+            self.need_env(("admin", "token_env"), self.c.admin.token_env)
+
+    def uniqueness(self) -> None:
+        groups: list[tuple[str, str, Iterable[str]]] = [
+            ("providers", "name", (p.name for p in self.c.providers)),
+            ("models", "name", (m.name for m in self.c.models)),
+            ("upstreams", "name", (u.name for u in self.c.upstreams)),
+            ("api_keys", "id", (k.id for k in self.c.api_keys)),
+            ("policies", "name", (p.name for p in self.c.policies)),
+            ("mcp_servers", "name", (s.name for s in self.c.mcp_servers)),
+            ("gateway_configs", "id", (g.id for g in self.c.gateway_configs)),
+        ]
+        for section, field, names in groups:
+            first: dict[str, int] = {}
+            for i, name in enumerate(names):
+                if name in first:
+                    where = self.smap.position((section, first[name], field))
+                    self.err(
+                        (section, i, field),
+                        f"duplicate {section} {field} `{name}` (first defined at line {where.line})",
+                    )
+                else:
+                    first[name] = i
+
+    def providers(self) -> None:
+        for i, p in enumerate(self.c.providers):
+            if p.kind in _NEEDS_BASE_URL and not p.base_url:
+                self.err(("providers", i), f"provider `{p.name}` of kind `{p.kind}` needs `base_url`")
+            if p.base_url and not p.base_url.startswith(("http://", "https://")):
+                self.err(("providers", i, "base_url"), f"provider `{p.name}`: base_url must start with http:// or https://")
+            if p.api_key is not None and p.api_key_env is not None:
+                self.err(("providers", i, "api_key"), f"provider `{p.name}`: set `api_key` or `api_key_env`, not both")
+            if p.api_key_env and p.enabled:
+                self.need_env(("providers", i, "api_key_env"), p.api_key_env)
+            if p.mock is not None and p.kind != "mock":
+                self.err(("providers", i, "mock"), f"provider `{p.name}`: `mock` settings need kind `mock`")
+
+    def models(self) -> None:
+        providers = {p.name for p in self.c.providers}
+        for i, m in enumerate(self.c.models):
+            if m.provider not in providers:
+                self.err(("models", i, "provider"), f"model `{m.name}` names unknown provider `{m.provider}`")
+            for j, fb in enumerate(m.fallbacks):
+                if fb.provider not in providers:
+                    self.err(
+                        ("models", i, "fallbacks", j, "provider"),
+                        f"model `{m.name}` fallback names unknown provider `{fb.provider}`",
+                    )
+                if fb.weight < 0:
+                    self.err(("models", i, "fallbacks", j, "weight"), "weight must be >= 0")
+            for key in ("input_price_per_1m", "output_price_per_1m"):
+                price = getattr(m, key)
+                if price is not None and price < 0:
+                    self.err(("models", i, key), f"model `{m.name}`: {key} must be >= 0")
+            if m.weight < 0:
+                self.err(("models", i, "weight"), "weight must be >= 0")
+
+    def upstreams_and_routes(self) -> None:
+        for i, u in enumerate(self.c.upstreams):
+            if not u.urls:
+                self.err(("upstreams", i, "urls"), f"upstream `{u.name}` needs at least one url")
+            for j, url in enumerate(u.urls):
+                if not url.startswith(("http://", "https://")):
+                    self.err(("upstreams", i, "urls", j), f"upstream `{u.name}`: url `{url}` must start with http:// or https://")
+        upstreams = {u.name for u in self.c.upstreams}
+        for i, r in enumerate(self.c.routes):
+            self.route(i, r, upstreams)
+
+    def route(self, i: int, r: Route, upstreams: set[str]) -> None:
+        handlers = [h for h, on in (("upstream", r.upstream is not None), ("respond", r.respond is not None), ("ai_gateway", r.ai_gateway)) if on]
+        label = f"route `{r.name}`" if r.name else f"route #{i + 1}"
+        if not handlers:
+            self.err(("routes", i), f"{label} has no handler (set one of upstream, respond, ai_gateway)")
+        elif len(handlers) > 1:
+            self.err(("routes", i), f"{label} has several handlers ({', '.join(handlers)}); set exactly one")
+        if r.upstream is not None and r.upstream not in upstreams:
+            self.err(("routes", i, "upstream"), f"{label} names unknown upstream `{r.upstream}`")
+        for j, p in enumerate(r.paths):
+            if not p.startswith("/") or "*" in p[:-1]:
+                self.err(("routes", i, "paths", j), f"{label}: path `{p}` must start with / and may only end with *")
+        for key in ("strip_prefix", "add_prefix"):
+            value = getattr(r, key)
+            if value is not None and not value.startswith("/"):
+                self.err(("routes", i, key), f"{label}: {key} must start with /")
+        if r.respond is not None and not 100 <= r.respond.status <= 999:
+            self.err(("routes", i, "respond", "status"), f"{label}: status {r.respond.status} is not an HTTP status")
+
+    def api_keys(self) -> None:
+        models = {m.name for m in self.c.models}
+        providers = {p.name for p in self.c.providers}
+        hashes: dict[str, int] = {}
+        for i, k in enumerate(self.c.api_keys):
+            if k.key is None and k.key_hash is None:
+                self.err(("api_keys", i), f"api key `{k.id}` needs `key` or `key_hash`")
+            if k.key is not None and k.key_hash is not None:
+                self.err(("api_keys", i, "key"), f"api key `{k.id}`: set `key` or `key_hash`, not both")
+            if k.key is not None and not k.key:
+                self.err(("api_keys", i, "key"), f"api key `{k.id}`: `key` is empty")
+            if k.key_hash is not None and not KEY_HASH_RE.match(k.key_hash):
+                self.err(
+                    ("api_keys", i, "key_hash"),
+                    f"api key `{k.id}`: key_hash must look like hmac-sha256:<64 hex digits> (use `ferrogate hash-key`)",
+                )
+            stored = k.key_hash
+            if stored is None and k.key:
+                stored = hash_key(k.key, env=self.env)
+            if stored is not None:
+                if stored in hashes:
+                    self.err(("api_keys", i), f"api key `{k.id}` has the same secret as `{self.c.api_keys[hashes[stored]].id}`")
+                else:
+                    hashes[stored] = i
+            for field in ("allowed_models", "denied_models"):
+                for j, name in enumerate(getattr(k, field)):
+                    if "*" not in name and name not in models:
+                        self.err(("api_keys", i, field, j), f"api key `{k.id}`: {field} names unknown model `{name}`")
+            for field in ("allowed_providers", "denied_providers"):
+                for j, name in enumerate(getattr(k, field)):
+                    if name not in providers:
+                        self.err(("api_keys", i, field, j), f"api key `{k.id}`: {field} names unknown provider `{name}`")
+            if k.expires_at is not None and not _is_datetime(k.expires_at):
+                self.err(("api_keys", i, "expires_at"), f"api key `{k.id}`: expires_at must be an ISO 8601 date-time")
+            for field in ("request_limit_per_minute", "monthly_token_budget"):
+                value = getattr(k, field)
+                if value is not None and value < 0:
+                    self.err(("api_keys", i, field), f"api key `{k.id}`: {field} must be >= 0")
+
+    def policies_and_profiles(self) -> None:
+        key_ids = {k.id for k in self.c.api_keys}
+        models = {m.name for m in self.c.models}
+        providers = {p.name for p in self.c.providers}
+        mcp = {s.name for s in self.c.mcp_servers}
+        for i, p in enumerate(self.c.policies):
+            for j, kid in enumerate(p.api_key_ids):
+                if kid not in key_ids:
+                    self.err(("policies", i, "api_key_ids", j), f"policy `{p.name}` names unknown api key `{kid}`")
+            for j, name in enumerate(p.models):
+                if "*" not in name and not name.startswith("mcp_tool:") and name not in models:
+                    self.err(("policies", i, "models", j), f"policy `{p.name}` names unknown model `{name}`")
+            for j, name in enumerate(p.providers):
+                if name.startswith("mcp:"):
+                    if name[4:] not in mcp:
+                        self.err(("policies", i, "providers", j), f"policy `{p.name}` names unknown MCP server `{name[4:]}`")
+                elif name not in providers:
+                    self.err(("policies", i, "providers", j), f"policy `{p.name}` names unknown provider `{name}`")
+        for i, g in enumerate(self.c.gateway_configs):
+            for j, kid in enumerate(g.api_key_ids):
+                if kid not in key_ids:
+                    self.err(("gateway_configs", i, "api_key_ids", j), f"gateway config `{g.id}` names unknown api key `{kid}`")
+
+    def mcp_servers(self) -> None:
+        for i, s in enumerate(self.c.mcp_servers):
+            if s.transport == "stdio" and not s.command:
+                self.err(("mcp_servers", i), f"MCP server `{s.name}` with transport stdio needs `command`")
+            if s.transport != "stdio" and not s.url:
+                self.err(("mcp_servers", i), f"MCP server `{s.name}` with transport {s.transport} needs `url`")
+            for j, h in enumerate(s.headers):
+                if (h.value is None) == (h.value_env is None):
+                    self.err(("mcp_servers", i, "headers", j), f"MCP server `{s.name}` header `{h.name}` needs exactly one of value, value_env")
+                if h.value_env:
+                    self.need_env(("mcp_servers", i, "headers", j, "value_env"), h.value_env)
+
+    def tls(self) -> None:
+        tls = self.c.tls
+        acme = tls.acme
+        if (tls.cert_path is None) != (tls.key_path is None):
+            self.err(("tls",), "tls needs both `cert_path` and `key_path`")
+        if tls.enabled and tls.cert_path is None and not acme.enabled:
+            self.err(("tls", "enabled"), "tls is enabled but has neither cert_path/key_path nor acme")
+        if not acme.enabled:
+            return
+        if not acme.domains:
+            self.err(("tls", "acme"), "tls.acme needs at least one domain in `domains`")
+        if acme.challenge == "dns-01":
+            if acme.dns_provider is None:
+                self.err(("tls", "acme"), "tls.acme with challenge dns-01 needs `dns_provider`")
+            elif acme.dns_provider == "cloudflare":
+                dns = acme.dns_config
+                if dns is None or (dns.api_token is None and dns.api_token_env is None):
+                    self.err(("tls", "acme", "dns_config"), "dns_provider cloudflare needs dns_config.api_token or api_token_env")
+                elif dns.api_token_env:
+                    self.need_env(("tls", "acme", "dns_config", "api_token_env"), dns.api_token_env)
+            elif acme.dns_provider == "hook" and not acme.dns_hook:
+                self.err(("tls", "acme"), "dns_provider hook needs `dns_hook`")
+
+    def misc(self) -> None:
+        if self.c.cluster.counter_backend == "redis" and not self.c.cluster.redis_url:
+            self.err(("cluster", "counter_backend"), "counter_backend redis needs `redis_url`")
+        if self.c.metering.export_enabled:
+            if not self.c.metering.export_endpoint:
+                self.err(("metering", "export_enabled"), "metering export needs `export_endpoint`")
+            if self.c.metering.export_token_env:
+                self.need_env(("metering", "export_token_env"), self.c.metering.export_token_env)
+        lim = self.c.limits
+        for key in ("max_header_bytes", "max_body_bytes", "header_timeout_secs", "idle_timeout_secs", "body_timeout_secs", "max_pipelined_requests"):
+            if getattr(lim, key) <= 0:
+                self.err(("limits", key), f"limits.{key} must be > 0")
+        if not 0.0 <= self.c.telemetry.access_log_sample_rate <= 1.0:
+            self.err(("telemetry", "access_log_sample_rate"), "access_log_sample_rate must be between 0 and 1")
+        adm = self.c.storage
+        if adm.admin_list_default_limit > adm.admin_list_max_limit:
+            self.err(("storage", "admin_list_default_limit"), "admin_list_default_limit must not exceed admin_list_max_limit")
+
+    def need_env(self, path: ModelPath, name: str) -> None:
+        if name not in self.env:
+            self.err(path, f"environment variable `{name}` is not set")
+
+
+def _is_host_port(addr: str) -> bool:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        return False
+    return host.startswith("[") == host.endswith("]")
+
+
+def _is_datetime(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True

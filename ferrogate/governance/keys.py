@@ -1,0 +1,96 @@
+"""Virtual API keys: the stored form and the per-request lookup.
+
+Why a keyed hash (HMAC-SHA256) and not bcrypt/argon2:
+
+* Virtual keys are generated secrets with >= 128 bits of entropy, not
+  human-chosen passwords. A slow KDF exists to make *guessing low-entropy input*
+  expensive; against a random 128-bit key, brute force is already infeasible, so
+  the slowness buys nothing.
+* Every request must be authenticated. A KDF tuned to ~50 ms would cost more
+  than the whole gateway's per-request budget and would be an easy CPU
+  exhaustion target for anyone sending random keys.
+* A salted KDF cannot be indexed: you need the key's id (and salt) before you can
+  hash, so the client would have to send an id too, or the gateway would try
+  every stored key. HMAC with one fixed secret is deterministic, so the stored
+  form is a dictionary key and lookup is one hash plus one dict probe (~1 µs).
+* The HMAC secret (``FERROGATE_KEY_HASH_SECRET``, or a built-in domain-separation
+  constant) means a leaked table of stored hashes cannot even be checked against
+  candidate keys without also knowing that secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sys
+from collections.abc import Iterable, Mapping
+
+from ferrogate.config.model import ApiKey
+
+PREFIX = "hmac-sha256:"
+_DEFAULT_SECRET = b"ferrogate/virtual-key/v1"
+SECRET_ENV = "FERROGATE_KEY_HASH_SECRET"
+
+
+def _secret(env: Mapping[str, str] | None) -> bytes:
+    value = (os.environ if env is None else env).get(SECRET_ENV)
+    return value.encode() if value else _DEFAULT_SECRET
+
+
+def hash_key(secret: str, *, env: Mapping[str, str] | None = None) -> str:
+    """Stored form of a virtual key: ``hmac-sha256:<64 hex>``."""
+    digest = hmac.new(_secret(env), secret.encode(), hashlib.sha256).hexdigest()
+    return PREFIX + digest
+
+
+def hash_key_command(secret: str) -> int:
+    """``ferrogate hash-key --secret S``: print the stored form (never the secret)."""
+    if not secret:
+        print("error: --secret must not be empty", file=sys.stderr)
+        return 1
+    print(hash_key(secret))
+    return 0
+
+
+class KeyIndex:
+    """Stored hash -> :class:`ApiKey`, built once per config; one dict probe per request.
+
+    Keys configured with a plaintext ``key`` (development) are hashed at build time,
+    so the per-request path never compares plaintext secrets.
+    """
+
+    __slots__ = ("_by_hash", "_secret")
+
+    def __init__(self, by_hash: dict[str, ApiKey], secret: bytes) -> None:
+        self._by_hash = by_hash
+        self._secret = secret
+
+    @classmethod
+    def from_config(cls, api_keys: Iterable[ApiKey], *, env: Mapping[str, str] | None = None) -> KeyIndex:
+        by_hash: dict[str, ApiKey] = {}
+        for key in api_keys:
+            if key.key_hash is not None:
+                by_hash[key.key_hash] = key
+            elif key.key:
+                by_hash[hash_key(key.key, env=env)] = key
+        return cls(by_hash, _secret(env))
+
+    def lookup(self, presented: str) -> ApiKey | None:
+        """The ApiKey whose secret is ``presented``, or None (disabled/expired is the caller's job)."""
+        if not presented:
+            return None
+        digest = PREFIX + hmac.new(self._secret, presented.encode(), hashlib.sha256).hexdigest()
+        found = self._by_hash.get(digest)
+        if found is None:
+            return None
+        # The dict probe already matched the full digest; compare once more in constant
+        # time so the final decision never depends on a short-circuiting comparison.
+        stored = found.key_hash if found.key_hash is not None else digest
+        return found if hmac.compare_digest(stored, digest) else None
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def __contains__(self, presented: object) -> bool:
+        return isinstance(presented, str) and self.lookup(presented) is not None
