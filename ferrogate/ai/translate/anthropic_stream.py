@@ -1,0 +1,166 @@
+"""Anthropic Messages SSE → OpenAI chat-completion chunks (a StreamTranslator).
+
+Tool calls get OpenAI indexes in the order their ``tool_use`` blocks start, and
+each ``input_json_delta`` becomes an ``arguments`` delta at that index. Usage from
+``message_start`` is updated by the cumulative counts in ``message_delta``. The
+stream is complete only once ``message_stop`` arrives; EOF before that yields an
+OpenAI error event instead of ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from ferrogate.ai.translate.anthropic_response import FINISH_REASON, merge_anthropic_usage, usage_from_anthropic
+from ferrogate.ai.translate.common import DONE, Json, openai_usage, stream_error
+from ferrogate.ai.translate.errors import classify_anthropic
+from ferrogate.ai.translate.openai_chunks import ChunkWriter
+from ferrogate.ai.translate.sse import SseParser
+from ferrogate.ai.usage import Usage
+
+_TEXT, _TOOL, _JSON_TEXT, _THINKING, _OTHER = range(5)
+
+
+class AnthropicToOpenAIStream:
+    """Feed Anthropic SSE bytes, get OpenAI chunk SSE bytes."""
+
+    __slots__ = (
+        "_blocks",
+        "_created",
+        "_failed",
+        "_include_usage",
+        "_json_tool",
+        "_model",
+        "_n_tools",
+        "_parser",
+        "_stop_reason",
+        "_usage_raw",
+        "_writer",
+        "complete",
+    )
+
+    def __init__(self, *, include_usage: bool, model: str | None = None, created: int | None = None,
+                 json_tool: str | None = None) -> None:
+        self._parser = SseParser()
+        self._include_usage = include_usage
+        self._model = model
+        self._created = created if created is not None else int(time.time())
+        self._json_tool = json_tool
+        self._writer: ChunkWriter | None = None
+        self._blocks: dict[int, tuple[int, int]] = {}  # anthropic block index → (kind, tool index)
+        self._n_tools = 0
+        self._usage_raw: Json = {}
+        self._stop_reason: str | None = None
+        self._failed = False
+        self.complete = False
+
+    @property
+    def usage(self) -> Usage | None:
+        return usage_from_anthropic(self._usage_raw)
+
+    @property
+    def failed(self) -> bool:
+        return self._failed
+
+    def feed(self, data: bytes) -> bytes:
+        if self.complete or self._failed:
+            return b""
+        out: list[bytes] = []
+        for ev in self._parser.feed(data):
+            self._event(ev.data, out)
+            if self.complete or self._failed:
+                break
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        if self.complete or self._failed:
+            return b""
+        out: list[bytes] = []
+        for ev in self._parser.flush():
+            self._event(ev.data, out)
+        if not self.complete and not self._failed:
+            self._failed = True
+            out.append(stream_error("upstream stream ended before message_stop", code="stream_truncated"))
+        return b"".join(out)
+
+    # ------------------------------------------------------------------ events
+
+    def _event(self, data: bytes, out: list[bytes]) -> None:
+        try:
+            ev = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self._failed = True
+            out.append(stream_error("upstream sent an invalid stream event", code="bad_upstream_stream"))
+            return
+        kind = ev.get("type")
+        w = self._writer
+        if kind == "content_block_delta" and w is not None:
+            delta = ev.get("delta") or {}
+            dkind = delta.get("type")
+            bkind, tidx = self._blocks.get(ev.get("index", -1), (_OTHER, -1))
+            if dkind == "text_delta":
+                out.append(w.content(delta.get("text", "")))
+            elif dkind == "input_json_delta":
+                part = delta.get("partial_json", "")
+                if not part:
+                    return
+                if bkind == _JSON_TEXT:
+                    out.append(w.content(part))
+                elif bkind == _TOOL:
+                    out.append(w.delta({"tool_calls": [{"index": tidx, "function": {"arguments": part}}]}))
+            elif dkind == "thinking_delta":
+                out.append(w.delta({"reasoning_content": delta.get("thinking", "")}))
+        elif kind == "content_block_start" and w is not None:
+            block = ev.get("content_block") or {}
+            btype = block.get("type")
+            idx = ev.get("index", -1)
+            if btype == "text":
+                self._blocks[idx] = (_TEXT, -1)
+                if block.get("text"):
+                    out.append(w.content(block["text"]))
+            elif btype == "tool_use":
+                if self._json_tool is not None and block.get("name") == self._json_tool:
+                    self._blocks[idx] = (_JSON_TEXT, -1)
+                    return
+                tidx = self._n_tools
+                self._n_tools += 1
+                self._blocks[idx] = (_TOOL, tidx)
+                call = {"index": tidx, "id": block.get("id", ""), "type": "function",
+                        "function": {"name": block.get("name", ""), "arguments": ""}}
+                out.append(w.delta({"tool_calls": [call]}))
+            elif btype == "thinking":
+                self._blocks[idx] = (_THINKING, -1)
+            else:
+                self._blocks[idx] = (_OTHER, -1)
+        elif kind == "message_start":
+            msg = ev.get("message") or {}
+            self._usage_raw = merge_anthropic_usage(self._usage_raw, msg.get("usage"))
+            model = self._model or msg.get("model", "")
+            self._writer = ChunkWriter("chatcmpl-" + str(msg.get("id", "")), self._created, model)
+            out.append(self._writer.delta({"role": "assistant", "content": ""}))
+        elif kind == "message_delta":
+            self._usage_raw = merge_anthropic_usage(self._usage_raw, ev.get("usage"))
+            reason = (ev.get("delta") or {}).get("stop_reason")
+            if reason is not None:
+                self._stop_reason = reason
+        elif kind == "message_stop":
+            if w is None:
+                self._failed = True
+                out.append(stream_error("upstream stream had no message_start", code="bad_upstream_stream"))
+                return
+            reason = self._stop_reason
+            if reason == "tool_use" and self._n_tools == 0:
+                reason = "end_turn"  # only the forced JSON tool was called
+            out.append(w.finish(FINISH_REASON.get(reason, "stop")))
+            usage = self.usage
+            if self._include_usage and usage is not None:
+                out.append(w.usage(openai_usage(usage)))
+            out.append(DONE)
+            self.complete = True
+        elif kind == "error":
+            self._failed = True
+            err = classify_anthropic(0, data)
+            out.append(stream_error(err.message, code=err.raw_type or "upstream_error"))
+        # ping, content_block_stop and unknown events produce nothing

@@ -1,0 +1,119 @@
+"""Small shared pieces of the translators: ids, usage shapes, SSE framing, errors."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orjson
+
+from ferrogate.ai.usage import Usage
+from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError, sse_error_event
+
+Json = dict[str, Any]
+
+DONE = b"data: [DONE]\n\n"
+
+
+def new_id(prefix: str) -> str:
+    """A random id in the provider's style (``chatcmpl-…``, ``msg_…``, ``call_…``)."""
+    return prefix + os.urandom(12).hex()
+
+
+def tool_call_id(base_id: str, index: int) -> str:
+    """A deterministic tool-call id for providers that send none (Gemini), unique per response."""
+    tail = base_id.rsplit("-", 1)[-1].rsplit("_", 1)[-1]
+    return f"call_{tail}_{index}"
+
+
+def data_event(obj: Any) -> bytes:
+    """One OpenAI-style SSE event (``data:`` only)."""
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def named_event(name: bytes, obj: Any) -> bytes:
+    """One SSE event with an ``event:`` line (Anthropic and Responses streams)."""
+    return b"event: " + name + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
+
+
+def openai_usage(u: Usage) -> Json:
+    """Usage in OpenAI chat-completions shape."""
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+    }
+
+
+def usage_from_openai(obj: Json | None, *, source: str = "provider") -> Usage | None:
+    """Parse an OpenAI chat usage object (tolerates missing details)."""
+    if not obj:
+        return None
+    prompt = int(obj.get("prompt_tokens") or 0)
+    completion = int(obj.get("completion_tokens") or 0)
+    pdet = obj.get("prompt_tokens_details") or {}
+    cdet = obj.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=int(obj.get("total_tokens") or prompt + completion),
+        cached_tokens=int(pdet.get("cached_tokens") or 0),
+        reasoning_tokens=int(cdet.get("reasoning_tokens") or 0),
+        source="estimated" if source == "estimated" else "provider",
+    )
+
+
+def estimate_tokens(text_len: int) -> int:
+    """A rough token estimate from a character count (about four characters a token)."""
+    return (text_len + 3) // 4
+
+
+def stream_error(message: str, *, code: str, flavor: ErrorFlavor = ErrorFlavor.OPENAI,
+                 status: int = 502) -> bytes:
+    """An SSE error event for a stream that failed after it started (rendered by errors.py)."""
+    err = GatewayError(status, message, code=code, source=ErrorSource.UPSTREAM)
+    return sse_error_event(err, flavor)
+
+
+def text_of(content: Any) -> str:
+    """Plain text of an OpenAI message ``content`` (string or list of parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    out = []
+    for part in content:
+        if isinstance(part, dict):
+            t = part.get("text")
+            if isinstance(t, str):
+                out.append(t)
+    return "".join(out)
+
+
+def parse_data_uri(url: str) -> tuple[str, str] | None:
+    """``data:<mime>;base64,<data>`` → (mime, data), else None."""
+    if not url.startswith("data:"):
+        return None
+    head, sep, data = url[5:].partition(",")
+    if not sep or not head.endswith(";base64"):
+        return None
+    return head[: -len(";base64")] or "application/octet-stream", data
+
+
+def loads_arguments(arguments: Any, *, param: str) -> Json:
+    """Tool-call ``arguments`` (a JSON string) → object; a clear 400 when it is not one."""
+    from ferrogate.errors import bad_request
+
+    if isinstance(arguments, dict):
+        return arguments
+    if arguments in (None, ""):
+        return {}
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        raise bad_request("tool call arguments are not valid JSON", param=param) from None
+    if not isinstance(value, dict):
+        raise bad_request("tool call arguments must be a JSON object", param=param)
+    return value

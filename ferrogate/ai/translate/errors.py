@@ -1,0 +1,129 @@
+"""Provider error bodies → the AI path's error taxonomy (as data).
+
+The taxonomy kinds are the AI path's: rate_limited, quota_exhausted, auth,
+context_length, content_policy, invalid_request, upstream_transient, timeout.
+A provider error is classified from its type/status string first and refined by
+well-known message phrases (e.g. Anthropic says "prompt is too long" inside an
+invalid_request_error).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+import orjson
+
+ErrorKind = Literal[
+    "rate_limited",
+    "quota_exhausted",
+    "auth",
+    "context_length",
+    "content_policy",
+    "invalid_request",
+    "upstream_transient",
+    "timeout",
+]
+
+ANTHROPIC_ERROR_KINDS: dict[str, ErrorKind] = {
+    "overloaded_error": "upstream_transient",
+    "api_error": "upstream_transient",
+    "rate_limit_error": "rate_limited",
+    "billing_error": "quota_exhausted",
+    "invalid_request_error": "invalid_request",
+    "request_too_large": "invalid_request",
+    "not_found_error": "invalid_request",
+    "authentication_error": "auth",
+    "permission_error": "auth",
+    "timeout_error": "timeout",
+}
+
+GEMINI_STATUS_KINDS: dict[str, ErrorKind] = {
+    "RESOURCE_EXHAUSTED": "rate_limited",
+    "INVALID_ARGUMENT": "invalid_request",
+    "FAILED_PRECONDITION": "invalid_request",
+    "OUT_OF_RANGE": "invalid_request",
+    "NOT_FOUND": "invalid_request",
+    "PERMISSION_DENIED": "auth",
+    "UNAUTHENTICATED": "auth",
+    "UNAVAILABLE": "upstream_transient",
+    "INTERNAL": "upstream_transient",
+    "UNKNOWN": "upstream_transient",
+    "ABORTED": "upstream_transient",
+    "DEADLINE_EXCEEDED": "timeout",
+    "CANCELLED": "upstream_transient",
+}
+
+# message phrases that refine a coarse kind (lower-cased substring → kind)
+_CONTEXT_PHRASES = ("prompt is too long", "context length", "context window", "maximum number of tokens",
+                    "input token count", "too many tokens")
+_QUOTA_PHRASES = ("credit balance", "billing", "perday", "per day", "quota exceeded for quota metric")
+_POLICY_PHRASES = ("content policy", "safety", "blocked")
+_AUTH_PHRASES = ("api key not valid", "invalid api key", "invalid x-api-key")
+
+_STATUS_KINDS: dict[int, ErrorKind] = {
+    400: "invalid_request", 401: "auth", 403: "auth", 404: "invalid_request", 408: "timeout",
+    413: "invalid_request", 422: "invalid_request", 429: "rate_limited", 500: "upstream_transient",
+    502: "upstream_transient", 503: "upstream_transient", 504: "timeout", 529: "upstream_transient",
+}
+
+
+class ProviderError(msgspec.Struct, frozen=True, kw_only=True):
+    """A provider's error, classified. ``raw_type`` is the provider's own type or status."""
+
+    kind: ErrorKind
+    status: int
+    message: str
+    raw_type: str
+
+
+def _refine(kind: ErrorKind, message: str) -> ErrorKind:
+    low = message.lower()
+    if kind == "invalid_request":
+        if any(p in low for p in _CONTEXT_PHRASES):
+            return "context_length"
+        if any(p in low for p in _AUTH_PHRASES):
+            return "auth"
+        if any(p in low for p in _POLICY_PHRASES):
+            return "content_policy"
+    if kind in ("rate_limited", "invalid_request") and any(p in low for p in _QUOTA_PHRASES):
+        return "quota_exhausted"
+    return kind
+
+
+def classify_anthropic(status: int, body: bytes) -> ProviderError:
+    """Classify an Anthropic error response (``{"type":"error","error":{"type","message"}}``)."""
+    err = _error_object(body)
+    raw = str(err.get("type") or "")
+    message = str(err.get("message") or f"upstream returned HTTP {status}")
+    kind = ANTHROPIC_ERROR_KINDS.get(raw) or _STATUS_KINDS.get(status, "upstream_transient")
+    if raw == "request_too_large" or status == 413:
+        kind = "invalid_request"
+    return ProviderError(kind=_refine(kind, message), status=status, message=message, raw_type=raw)
+
+
+def classify_gemini(status: int, body: bytes) -> ProviderError:
+    """Classify a Gemini error (``{"error":{"code","message","status","details"}}``)."""
+    err = _error_object(body)
+    raw = str(err.get("status") or "")
+    message = str(err.get("message") or f"upstream returned HTTP {status}")
+    kind = GEMINI_STATUS_KINDS.get(raw) or _STATUS_KINDS.get(status, "upstream_transient")
+    if raw == "RESOURCE_EXHAUSTED":
+        for detail in err.get("details") or ():
+            for v in (detail or {}).get("violations") or ():
+                if "perday" in str((v or {}).get("quotaId", "")).lower():
+                    kind = "quota_exhausted"
+    return ProviderError(kind=_refine(kind, message), status=status, message=message, raw_type=raw)
+
+
+def _error_object(body: bytes) -> dict:  # type: ignore[type-arg]
+    try:
+        obj = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        return {"message": body[:200].decode("utf-8", "replace")}
+    if isinstance(obj, list) and obj:  # Gemini sometimes wraps errors in a list
+        obj = obj[0]
+    if not isinstance(obj, dict):
+        return {}
+    err = obj.get("error")
+    return err if isinstance(err, dict) else {}
