@@ -25,7 +25,10 @@ def _image_block(url: str) -> Json:
     if data is not None:
         mime, b64 = data
         if mime == "application/pdf":
-            return {"type": "document", "source": {"type": "base64", "media_type": mime, "data": b64}}
+            return {
+                "type": "document",
+                "source": {"type": "base64", "media_type": mime, "data": b64},
+            }
         return {"type": "image", "source": {"type": "base64", "media_type": mime, "data": b64}}
     if url.startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
@@ -50,7 +53,9 @@ def _user_blocks(content: Any) -> list[Json]:
             f = part.get("file") or {}
             blocks.append(_image_block(str(f.get("file_data", ""))))
         else:
-            raise bad_request(f"content part type {kind!r} is not supported by this model", param="messages")
+            raise bad_request(
+                f"content part type {kind!r} is not supported by this model", param="messages"
+            )
     return blocks
 
 
@@ -120,7 +125,9 @@ def _tools(tools: list[Json]) -> list[Json]:
     out = []
     for i, t in enumerate(tools):
         if t.get("type", "function") != "function":
-            raise bad_request(f"tool type {t.get('type')!r} is not supported by this model", param=f"tools[{i}]")
+            raise bad_request(
+                f"tool type {t.get('type')!r} is not supported by this model", param=f"tools[{i}]"
+            )
         fn = t.get("function") or {}
         tool: Json = {
             "name": fn.get("name", ""),
@@ -148,7 +155,9 @@ def _tool_choice(choice: Any) -> Json | None:
     raise bad_request("unsupported tool_choice", param="tool_choice")
 
 
-def openai_chat_to_anthropic(body: Json, *, model: str, default_max_tokens: int) -> tuple[Json, str | None]:
+def openai_chat_to_anthropic(
+    body: Json, *, model: str, default_max_tokens: int
+) -> tuple[Json, str | None]:
     """Translate an OpenAI chat request. Returns the Anthropic body and, when the
     client asked for ``json_schema`` output, the name of the forced JSON tool."""
     messages = body.get("messages")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+
 import orjson
 
 from ferrogate.ai.translate.common import Json, openai_usage
@@ -65,7 +66,9 @@ def anthropic_usage_dict(u: Usage) -> Json:
     return out
 
 
-def anthropic_to_openai_chat(msg: Json, *, json_tool: str | None = None, created: int | None = None) -> Json:
+def anthropic_to_openai_chat(
+    msg: Json, *, json_tool: str | None = None, created: int | None = None
+) -> Json:
     """Translate a non-streamed Anthropic Message into an OpenAI ChatCompletion."""
     texts: list[str] = []
     thinking: list[str] = []
@@ -93,7 +96,10 @@ def anthropic_to_openai_chat(msg: Json, *, json_tool: str | None = None, created
                     },
                 }
             )
-    message: Json = {"role": "assistant", "content": "".join(texts) if texts or not tool_calls else None}
+    message: Json = {
+        "role": "assistant",
+        "content": "".join(texts) if texts or not tool_calls else None,
+    }
     if thinking:
         message["reasoning_content"] = "".join(thinking)
     if tool_calls:
@@ -117,4 +123,3 @@ def anthropic_to_openai_chat(msg: Json, *, json_tool: str | None = None, created
     if usage is not None:
         out["usage"] = openai_usage(usage)
     return out
-

@@ -13,7 +13,11 @@ import time
 
 import orjson
 
-from ferrogate.ai.translate.anthropic_response import FINISH_REASON, merge_anthropic_usage, usage_from_anthropic
+from ferrogate.ai.translate.anthropic_response import (
+    FINISH_REASON,
+    merge_anthropic_usage,
+    usage_from_anthropic,
+)
 from ferrogate.ai.translate.common import DONE, Json, openai_usage, stream_error
 from ferrogate.ai.translate.errors import classify_anthropic
 from ferrogate.ai.translate.openai_chunks import ChunkWriter
@@ -41,8 +45,14 @@ class AnthropicToOpenAIStream:
         "complete",
     )
 
-    def __init__(self, *, include_usage: bool, model: str | None = None, created: int | None = None,
-                 json_tool: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        include_usage: bool,
+        model: str | None = None,
+        created: int | None = None,
+        json_tool: str | None = None,
+    ) -> None:
         self._parser = SseParser()
         self._include_usage = include_usage
         self._model = model
@@ -82,7 +92,9 @@ class AnthropicToOpenAIStream:
             self._event(ev.data, out)
         if not self.complete and not self._failed:
             self._failed = True
-            out.append(stream_error("upstream stream ended before message_stop", code="stream_truncated"))
+            out.append(
+                stream_error("upstream stream ended before message_stop", code="stream_truncated")
+            )
         return b"".join(out)
 
     # ------------------------------------------------------------------ events
@@ -92,7 +104,9 @@ class AnthropicToOpenAIStream:
             ev = orjson.loads(data)
         except orjson.JSONDecodeError:
             self._failed = True
-            out.append(stream_error("upstream sent an invalid stream event", code="bad_upstream_stream"))
+            out.append(
+                stream_error("upstream sent an invalid stream event", code="bad_upstream_stream")
+            )
             return
         kind = ev.get("type")
         w = self._writer
@@ -109,7 +123,9 @@ class AnthropicToOpenAIStream:
                 if bkind == _JSON_TEXT:
                     out.append(w.content(part))
                 elif bkind == _TOOL:
-                    out.append(w.delta({"tool_calls": [{"index": tidx, "function": {"arguments": part}}]}))
+                    out.append(
+                        w.delta({"tool_calls": [{"index": tidx, "function": {"arguments": part}}]})
+                    )
             elif dkind == "thinking_delta":
                 out.append(w.delta({"reasoning_content": delta.get("thinking", "")}))
         elif kind == "content_block_start" and w is not None:
@@ -127,8 +143,12 @@ class AnthropicToOpenAIStream:
                 tidx = self._n_tools
                 self._n_tools += 1
                 self._blocks[idx] = (_TOOL, tidx)
-                call = {"index": tidx, "id": block.get("id", ""), "type": "function",
-                        "function": {"name": block.get("name", ""), "arguments": ""}}
+                call = {
+                    "index": tidx,
+                    "id": block.get("id", ""),
+                    "type": "function",
+                    "function": {"name": block.get("name", ""), "arguments": ""},
+                }
                 out.append(w.delta({"tool_calls": [call]}))
             elif btype == "thinking":
                 self._blocks[idx] = (_THINKING, -1)
@@ -148,7 +168,9 @@ class AnthropicToOpenAIStream:
         elif kind == "message_stop":
             if w is None:
                 self._failed = True
-                out.append(stream_error("upstream stream had no message_start", code="bad_upstream_stream"))
+                out.append(
+                    stream_error("upstream stream had no message_start", code="bad_upstream_stream")
+                )
                 return
             reason = self._stop_reason
             if reason == "tool_use" and self._n_tools == 0:

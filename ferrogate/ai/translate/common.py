@@ -70,8 +70,9 @@ def estimate_tokens(text_len: int) -> int:
     return (text_len + 3) // 4
 
 
-def stream_error(message: str, *, code: str, flavor: ErrorFlavor = ErrorFlavor.OPENAI,
-                 status: int = 502) -> bytes:
+def stream_error(
+    message: str, *, code: str, flavor: ErrorFlavor = ErrorFlavor.OPENAI, status: int = 502
+) -> bytes:
     """An SSE error event for a stream that failed after it started (rendered by errors.py)."""
     err = GatewayError(status, message, code=code, source=ErrorSource.UPSTREAM)
     return sse_error_event(err, flavor)

@@ -9,7 +9,7 @@ invalid_request_error).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 import orjson
@@ -55,16 +55,38 @@ GEMINI_STATUS_KINDS: dict[str, ErrorKind] = {
 }
 
 # message phrases that refine a coarse kind (lower-cased substring → kind)
-_CONTEXT_PHRASES = ("prompt is too long", "context length", "context window", "maximum number of tokens",
-                    "input token count", "too many tokens")
-_QUOTA_PHRASES = ("credit balance", "billing", "perday", "per day", "quota exceeded for quota metric")
+_CONTEXT_PHRASES = (
+    "prompt is too long",
+    "context length",
+    "context window",
+    "maximum number of tokens",
+    "input token count",
+    "too many tokens",
+)
+_QUOTA_PHRASES = (
+    "credit balance",
+    "billing",
+    "perday",
+    "per day",
+    "quota exceeded for quota metric",
+)
 _POLICY_PHRASES = ("content policy", "safety", "blocked")
 _AUTH_PHRASES = ("api key not valid", "invalid api key", "invalid x-api-key")
 
 _STATUS_KINDS: dict[int, ErrorKind] = {
-    400: "invalid_request", 401: "auth", 403: "auth", 404: "invalid_request", 408: "timeout",
-    413: "invalid_request", 422: "invalid_request", 429: "rate_limited", 500: "upstream_transient",
-    502: "upstream_transient", 503: "upstream_transient", 504: "timeout", 529: "upstream_transient",
+    400: "invalid_request",
+    401: "auth",
+    403: "auth",
+    404: "invalid_request",
+    408: "timeout",
+    413: "invalid_request",
+    422: "invalid_request",
+    429: "rate_limited",
+    500: "upstream_transient",
+    502: "upstream_transient",
+    503: "upstream_transient",
+    504: "timeout",
+    529: "upstream_transient",
 }
 
 
@@ -116,7 +138,7 @@ def classify_gemini(status: int, body: bytes) -> ProviderError:
     return ProviderError(kind=_refine(kind, message), status=status, message=message, raw_type=raw)
 
 
-def _error_object(body: bytes) -> dict:  # type: ignore[type-arg]
+def _error_object(body: bytes) -> dict[str, Any]:
     try:
         obj = orjson.loads(body) if body else {}
     except orjson.JSONDecodeError:

@@ -17,7 +17,9 @@ class ChunkWriter:
     __slots__ = ("_head", "_usage_head")
 
     def __init__(self, chunk_id: str, created: int, model: str) -> None:
-        env = orjson.dumps({"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model})
+        env = orjson.dumps(
+            {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        )
         self._head = b"data: " + env[:-1] + b',"choices":[{"index":0,"delta":'
         self._usage_head = b"data: " + env[:-1] + b',"choices":[],"usage":'
 
@@ -25,7 +27,12 @@ class ChunkWriter:
         return self._head + orjson.dumps(delta) + b',"logprobs":null,"finish_reason":null}]}\n\n'
 
     def content(self, text: str) -> bytes:
-        return self._head + b'{"content":' + orjson.dumps(text) + b'},"logprobs":null,"finish_reason":null}]}\n\n'
+        return (
+            self._head
+            + b'{"content":'
+            + orjson.dumps(text)
+            + b'},"logprobs":null,"finish_reason":null}]}\n\n'
+        )
 
     def finish(self, reason: str) -> bytes:
         return self._head + b'{},"logprobs":null,"finish_reason":"' + reason.encode() + b'"}]}\n\n'
