@@ -1,0 +1,199 @@
+"""OpenAI chat-completion chunks → Anthropic Messages SSE (a StreamTranslator).
+
+Emits ``message_start`` on the first chunk, opens a content block whenever the
+kind of output changes (thinking, text, one block per tool call), relays tool
+arguments as ``input_json_delta``, and at ``[DONE]`` closes the open block and
+sends ``message_delta`` (stop_reason and the final usage) then ``message_stop``.
+A stream that ends without ``[DONE]`` and without a finish_reason, or that carries
+an error, ends with an Anthropic ``error`` event instead.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from ferrogate.ai.translate.common import Json, named_event, stream_error, usage_from_openai
+from ferrogate.ai.translate.messages_inbound import STOP_REASON, anthropic_usage_from_openai
+from ferrogate.ai.translate.sse import SseParser
+from ferrogate.ai.usage import Usage
+from ferrogate.errors import ErrorFlavor
+
+_NONE, _TEXT, _THINKING, _TOOL = range(4)
+_BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":'
+_TEXT_DELTA = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+
+
+class OpenAIToAnthropicStream:
+    """Feed OpenAI chat SSE bytes, get Anthropic Messages SSE bytes."""
+
+    __slots__ = (
+        "_block",
+        "_block_kind",
+        "_failed",
+        "_finish",
+        "_model",
+        "_msg_id",
+        "_parser",
+        "_started",
+        "_tool_blocks",
+        "_usage_raw",
+        "complete",
+    )
+
+    def __init__(self, *, model: str, msg_id: str) -> None:
+        self._parser = SseParser()
+        self._model = model
+        self._msg_id = msg_id
+        self._started = False
+        self._block = -1  # index of the open block, -1 when none
+        self._block_kind = _NONE
+        self._tool_blocks: dict[int, int] = {}  # OpenAI tool index → Anthropic block index
+        self._finish: str | None = None
+        self._usage_raw: Json | None = None
+        self._failed = False
+        self.complete = False
+
+    @property
+    def usage(self) -> Usage | None:
+        return usage_from_openai(self._usage_raw)
+
+    @property
+    def failed(self) -> bool:
+        return self._failed
+
+    def feed(self, data: bytes) -> bytes:
+        if self.complete or self._failed:
+            return b""
+        out: list[bytes] = []
+        for ev in self._parser.feed(data):
+            self._event(ev.data, out)
+            if self.complete or self._failed:
+                break
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        if self.complete or self._failed:
+            return b""
+        out: list[bytes] = []
+        if self._finish is not None:  # some OpenAI-compatible servers omit [DONE]
+            self._end(out)
+        else:
+            self._fail("upstream stream ended before it finished", "stream_truncated", out)
+        return b"".join(out)
+
+    # ------------------------------------------------------------------ internals
+
+    def _fail(self, message: str, code: str, out: list[bytes]) -> None:
+        self._failed = True
+        out.append(stream_error(message, code=code, flavor=ErrorFlavor.ANTHROPIC))
+
+    def _start(self, out: list[bytes]) -> None:
+        self._started = True
+        msg: Json = {
+            "id": self._msg_id,
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+        out.append(named_event(b"message_start", {"type": "message_start", "message": msg}))
+
+    def _close_block(self, out: list[bytes]) -> None:
+        if self._block >= 0 and self._block_kind != _NONE:
+            out.append(_BLOCK_STOP + str(self._block).encode() + b"}\n\n")
+            self._block_kind = _NONE
+
+    def _open(self, kind: int, block: Json, out: list[bytes]) -> int:
+        self._close_block(out)
+        self._block += 1
+        self._block_kind = kind
+        out.append(
+            named_event(
+                b"content_block_start",
+                {"type": "content_block_start", "index": self._block, "content_block": block},
+            )
+        )
+        return self._block
+
+    def _delta(self, index: int, delta: Json) -> bytes:
+        return _TEXT_DELTA + str(index).encode() + b',"delta":' + orjson.dumps(delta) + b"}\n\n"
+
+    def _end(self, out: list[bytes]) -> None:
+        if not self._started:
+            self._start(out)
+        self._close_block(out)
+        usage = anthropic_usage_from_openai(self._usage_raw)
+        delta = {"stop_reason": STOP_REASON.get(self._finish, "end_turn"), "stop_sequence": None}
+        out.append(
+            named_event(b"message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
+        )
+        out.append(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+        self.complete = True
+
+    def _event(self, data: bytes, out: list[bytes]) -> None:
+        if data == b"[DONE]":
+            self._end(out)
+            return
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self._fail("upstream sent an invalid stream event", "bad_upstream_stream", out)
+            return
+        if "error" in chunk and not chunk.get("choices"):
+            err = chunk.get("error") or {}
+            self._fail(
+                str(err.get("message") or "upstream error"),
+                str(err.get("code") or "upstream_error"),
+                out,
+            )
+            return
+        if not self._started:
+            self._start(out)
+        if chunk.get("usage"):
+            self._usage_raw = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                idx = (
+                    self._block
+                    if self._block_kind == _THINKING
+                    else self._open(
+                        _THINKING, {"type": "thinking", "thinking": "", "signature": ""}, out
+                    )
+                )
+                out.append(self._delta(idx, {"type": "thinking_delta", "thinking": reasoning}))
+            text = delta.get("content")
+            if text:
+                idx = (
+                    self._block
+                    if self._block_kind == _TEXT
+                    else self._open(_TEXT, {"type": "text", "text": ""}, out)
+                )
+                out.append(self._delta(idx, {"type": "text_delta", "text": text}))
+            for tc in delta.get("tool_calls") or ():
+                self._tool_delta(tc, out)
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+
+    def _tool_delta(self, tc: Json, out: list[bytes]) -> None:
+        tidx = tc.get("index", 0)
+        fn = tc.get("function") or {}
+        idx = self._tool_blocks.get(tidx)
+        if idx is None:
+            block = {
+                "type": "tool_use",
+                "id": tc.get("id") or f"toolu_{self._msg_id}_{tidx}",
+                "name": fn.get("name", ""),
+                "input": {},
+            }
+            idx = self._open(_TOOL, block, out)
+            self._tool_blocks[tidx] = idx
+        args = fn.get("arguments")
+        if args:
+            out.append(self._delta(idx, {"type": "input_json_delta", "partial_json": args}))
