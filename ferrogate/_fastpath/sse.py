@@ -1,0 +1,72 @@
+"""Incremental Server-Sent Events boundary scanning.
+
+The relay forwards *whole events* as soon as they are complete, so a client
+never sees half an event and the relay can look inside the few events that
+matter (usage, terminal) without parsing the rest. Boundaries are found with
+``bytes.rfind`` on each read (C speed); events are split apart only when the
+caller needs to inspect them.
+"""
+
+from __future__ import annotations
+
+import re
+
+_EVENT = re.compile(rb".*?(?:\r\n\r\n|\n\n|\r\r)", re.DOTALL)
+
+
+def _last_boundary_end(buf: bytes) -> int:
+    """End index of the last complete event in ``buf`` (0 when none)."""
+    lf = buf.rfind(b"\n\n")
+    end = lf + 2 if lf >= 0 else 0
+    if b"\r" in buf:
+        crlf = buf.rfind(b"\r\n\r\n")
+        if crlf >= 0 and crlf + 4 > end:
+            end = crlf + 4
+    return end
+
+
+class EventSplitter:
+    """Buffers a partial trailing event; returns the bytes of complete events."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> bytes:
+        """Whole events available after ``data`` (maybe b""); keeps the remainder."""
+        buf = self._pending + data if self._pending else data
+        end = _last_boundary_end(buf)
+        if end == len(buf):
+            self._pending = b""
+            return buf
+        self._pending = buf[end:]
+        return buf[:end]
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes of an event not yet terminated by a blank line."""
+        return self._pending
+
+
+def split_events(block: bytes) -> list[bytes]:
+    """Split a block of complete events into single events (terminators kept)."""
+    return _EVENT.findall(block)
+
+
+def event_data(event: bytes) -> bytes:
+    """The event's ``data:`` payload (multi-line data joined with newlines)."""
+    parts: list[bytes] = []
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            value = line[5:]
+            parts.append(value[1:] if value.startswith(b" ") else value)
+    return b"\n".join(parts)
+
+
+def event_name(event: bytes) -> bytes | None:
+    """The event's ``event:`` field, or None."""
+    for line in event.splitlines():
+        if line.startswith(b"event:"):
+            return line[6:].strip()
+    return None

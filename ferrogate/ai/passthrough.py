@@ -1,0 +1,132 @@
+"""Stream "translators" for upstreams that already speak the client's OpenAI wire format.
+
+They forward whole SSE events unchanged and look inside only the events that
+can matter: a usage-bearing chunk (found with one regex search per read) and
+the terminal event. When the gateway itself added
+``stream_options.include_usage`` the client did not ask for, the usage-only
+chunk (``"choices":[]``) is captured and dropped from the client's stream.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from ferrogate._fastpath.sse import EventSplitter, event_data, event_name, split_events
+from ferrogate.ai.usage import Usage
+from ferrogate.ai.usage_openai import chat_usage, responses_event_usage
+from ferrogate.errors import ErrorSource, GatewayError, sse_error_event
+
+_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
+_EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
+_DONE = re.compile(rb"^data:\s*\[DONE\]", re.MULTILINE)
+_RESPONSES_TERMINAL = (b"response.completed", b"response.incomplete", b"response.failed")
+
+
+def truncated_error() -> GatewayError:
+    return GatewayError(
+        502,
+        "the upstream stream ended before its terminal event",
+        code="upstream_stream_truncated",
+        source=ErrorSource.UPSTREAM,
+    )
+
+
+def responses_error_event(err: GatewayError, sequence_number: int) -> bytes:
+    """An error in the Responses streaming shape (the SDK raises on its ``error`` member)."""
+    payload = {
+        "type": "error",
+        "code": err.code,
+        "message": err.message,
+        "param": err.param,
+        "sequence_number": sequence_number,
+        "error": {"type": err.type, "code": err.code, "message": err.message, "param": err.param},
+    }
+    return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+class ChatPassthrough:
+    """OpenAI chat-completions SSE, relayed as is."""
+
+    __slots__ = ("_complete", "_split", "_strip_usage", "_usage")
+
+    def __init__(self, *, strip_usage: bool) -> None:
+        self._split = EventSplitter()
+        self._strip_usage = strip_usage
+        self._usage: Usage | None = None
+        self._complete = False
+
+    def feed(self, data: bytes) -> bytes:
+        block = self._split.feed(data)
+        if not block:
+            return b""
+        if not self._complete and _DONE.search(block) is not None:
+            self._complete = True
+        if _USAGE_OBJECT.search(block) is None:
+            return block
+        kept: list[bytes] = []
+        for event in split_events(block):
+            if _USAGE_OBJECT.search(event) is not None:
+                usage = chat_usage(event_data(event))
+                if usage is not None:
+                    self._usage = usage
+                    if self._strip_usage and _EMPTY_CHOICES.search(event) is not None:
+                        continue
+            kept.append(event)
+        return b"".join(kept)
+
+    def finish(self) -> bytes:
+        return b"" if self._complete else sse_error_event(truncated_error())
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._usage
+
+    @property
+    def complete(self) -> bool:
+        return self._complete
+
+
+class ResponsesPassthrough:
+    """OpenAI Responses typed events, relayed as is; ``response.completed`` (or
+    ``.incomplete``/``.failed``) is the terminal event and carries the usage."""
+
+    __slots__ = ("_complete", "_events", "_split", "_usage")
+
+    def __init__(self) -> None:
+        self._split = EventSplitter()
+        self._usage: Usage | None = None
+        self._complete = False
+        self._events = 0
+
+    def feed(self, data: bytes) -> bytes:
+        block = self._split.feed(data)
+        if not block:
+            return b""
+        self._events += block.count(b"data:")
+        if any(t in block for t in _RESPONSES_TERMINAL):
+            for event in split_events(block):
+                name = event_name(event)
+                if name in _RESPONSES_TERMINAL or name is None:
+                    data_bytes = event_data(event)
+                    if name is None and not any(t in data_bytes for t in _RESPONSES_TERMINAL):
+                        continue
+                    usage = responses_event_usage(data_bytes)
+                    if usage is not None:
+                        self._usage = usage
+                    self._complete = True
+        return block
+
+    def finish(self) -> bytes:
+        if self._complete:
+            return b""
+        return responses_error_event(truncated_error(), self._events)
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._usage
+
+    @property
+    def complete(self) -> bool:
+        return self._complete

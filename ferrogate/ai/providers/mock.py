@@ -1,0 +1,261 @@
+"""The built-in ``mock`` provider: offline, deterministic, answered in-process.
+
+For demos, ``make run``, and benchmarks of the gateway itself. It speaks the
+OpenAI wire format exactly (chat JSON and SSE with usage, Responses objects and
+typed events, embeddings) without any network, and labels itself: every
+answer has ``system_fingerprint: "ferrogate-mock"`` (chat) or
+``metadata.ferrogate_mock`` (Responses) and an ``x-ferrogate-mock: 1`` header.
+Settings (``[providers.mock]``): latency before the first byte, token counts,
+number of stream chunks, the reply text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import time
+from collections.abc import AsyncIterator, Mapping
+
+import msgspec
+import orjson
+
+from ferrogate.ai.providers.base import Endpoint, UpstreamCall
+from ferrogate.ai.providers.openai_compatible import OpenAICompatibleAdapter
+from ferrogate.config.model import MockSettings, Provider
+
+_MOCK_HEADERS_JSON = [(b"content-type", b"application/json"), (b"x-ferrogate-mock", b"1")]
+_MOCK_HEADERS_SSE = [(b"content-type", b"text/event-stream"), (b"x-ferrogate-mock", b"1")]
+
+
+class _StreamOptions(msgspec.Struct):
+    include_usage: bool | None = None
+
+
+class _CallHead(msgspec.Struct):
+    stream: bool | None = None
+    stream_options: _StreamOptions | None = None
+    input: msgspec.Raw | None = None
+    dimensions: int | None = None
+
+
+_head_decoder = msgspec.json.Decoder(_CallHead)
+
+
+class MockResponse:
+    """An in-memory stand-in for the pool's UpstreamResponse."""
+
+    __slots__ = ("_delay", "_parts", "headers", "status")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], parts: list[bytes], delay: float) -> None:
+        self.status = 200
+        self.headers = headers
+        self._parts = parts
+        self._delay = delay
+
+    async def read(self, max_bytes: int) -> bytes:
+        if self._delay:
+            await asyncio.sleep(self._delay)
+        return b"".join(self._parts)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self._delay:
+            await asyncio.sleep(self._delay)
+        for part in self._parts:
+            yield part
+
+    def close(self) -> None:
+        self._parts = []
+
+
+def _pieces(text: str, n: int) -> list[str]:
+    n = max(1, n)
+    size = max(1, -(-len(text) // n))
+    out = [text[i : i + size] for i in range(0, len(text), size)]
+    return out + [""] * (n - len(out)) if len(out) < n else out
+
+
+class MockTransport:
+    """Answers an UpstreamCall in-process, deterministically."""
+
+    __slots__ = ("_ids", "_settings")
+
+    def __init__(self, settings: MockSettings) -> None:
+        self._settings = settings
+        self._ids = itertools.count(1)
+
+    def _tokens(self, body: bytes) -> tuple[int, int]:
+        s = self._settings
+        prompt = s.prompt_tokens if s.prompt_tokens is not None else max(1, len(body) // 4)
+        return prompt, s.completion_tokens
+
+    async def send(self, call: UpstreamCall, provider_model: str) -> MockResponse:
+        head = _head_decoder.decode(call.body)
+        delay = self._settings.latency_ms / 1000.0
+        n = next(self._ids)
+        if call.path.endswith("/embeddings"):
+            return MockResponse(_MOCK_HEADERS_JSON, [self._embeddings(head, provider_model)], delay)
+        if call.path.endswith("/responses"):
+            if head.stream:
+                return MockResponse(_MOCK_HEADERS_SSE, self._responses_stream(n, call.body, provider_model), delay)
+            return MockResponse(_MOCK_HEADERS_JSON, [orjson.dumps(self._response_obj(n, call.body, provider_model))], delay)
+        if head.stream:
+            usage = bool(head.stream_options and head.stream_options.include_usage)
+            return MockResponse(_MOCK_HEADERS_SSE, self._chat_stream(n, call.body, provider_model, usage), delay)
+        return MockResponse(_MOCK_HEADERS_JSON, [self._chat(n, call.body, provider_model)], delay)
+
+    # ---------------------------------------------------------------- chat
+
+    def _usage(self, body: bytes) -> dict[str, object]:
+        prompt, completion = self._tokens(body)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def _chat(self, n: int, body: bytes, model: str) -> bytes:
+        return orjson.dumps(
+            {
+                "id": f"chatcmpl-mock-{n}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "system_fingerprint": "ferrogate-mock",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": self._settings.reply, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": self._usage(body),
+            }
+        )
+
+    def _chat_stream(self, n: int, body: bytes, model: str, include_usage: bool) -> list[bytes]:
+        base = {
+            "id": f"chatcmpl-mock-{n}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "ferrogate-mock",
+        }
+
+        def chunk(choices: list[object], usage: object = None) -> bytes:
+            doc = dict(base, choices=choices)
+            if include_usage:
+                doc["usage"] = usage
+            return b"data: " + orjson.dumps(doc) + b"\n\n"
+
+        parts = [chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
+        for piece in _pieces(self._settings.reply, self._settings.stream_chunks):
+            parts.append(chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}]))
+        parts.append(chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+        if include_usage:
+            parts.append(chunk([], self._usage(body)))
+        parts.append(b"data: [DONE]\n\n")
+        return parts
+
+    # ---------------------------------------------------------------- responses
+
+    def _response_obj(self, n: int, body: bytes, model: str, status: str = "completed") -> dict[str, object]:
+        prompt, completion = self._tokens(body)
+        done = status == "completed"
+        return {
+            "id": f"resp_mock_{n}",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": status,
+            "model": model,
+            "output": [self._message_item(n)] if done else [],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "metadata": {"ferrogate_mock": "true"},
+            "usage": {
+                "input_tokens": prompt,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": completion,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": prompt + completion,
+            }
+            if done
+            else None,
+        }
+
+    def _message_item(self, n: int) -> dict[str, object]:
+        return {
+            "id": f"msg_mock_{n}",
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": self._settings.reply, "annotations": []}],
+        }
+
+    def _responses_stream(self, n: int, body: bytes, model: str) -> list[bytes]:
+        seq = itertools.count(0)
+        item_id = f"msg_mock_{n}"
+
+        def ev(kind: str, **fields: object) -> bytes:
+            doc = {"type": kind, "sequence_number": next(seq), **fields}
+            return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(doc) + b"\n\n"
+
+        text = self._settings.reply
+        in_progress = self._response_obj(n, body, model, status="in_progress")
+        item_open = {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}
+        part_empty = {"type": "output_text", "text": "", "annotations": []}
+        parts = [
+            ev("response.created", response=in_progress),
+            ev("response.in_progress", response=in_progress),
+            ev("response.output_item.added", output_index=0, item=item_open),
+            ev("response.content_part.added", item_id=item_id, output_index=0, content_index=0, part=part_empty),
+        ]
+        for piece in _pieces(text, self._settings.stream_chunks):
+            parts.append(
+                ev("response.output_text.delta", item_id=item_id, output_index=0, content_index=0, delta=piece, logprobs=[])
+            )
+        parts.append(ev("response.output_text.done", item_id=item_id, output_index=0, content_index=0, text=text, logprobs=[]))
+        parts.append(
+            ev(
+                "response.content_part.done", item_id=item_id, output_index=0, content_index=0,
+                part={"type": "output_text", "text": text, "annotations": []},
+            )
+        )
+        parts.append(ev("response.output_item.done", output_index=0, item=self._message_item(n)))
+        parts.append(ev("response.completed", response=self._response_obj(n, body, model)))
+        return parts
+
+    # ---------------------------------------------------------------- embeddings
+
+    def _embeddings(self, head: _CallHead, model: str) -> bytes:
+        raw = orjson.loads(bytes(head.input)) if head.input is not None else ""
+        inputs = raw if isinstance(raw, list) and raw and not isinstance(raw[0], int) else [raw]
+        dims = head.dimensions or 8
+        data = []
+        tokens = 0
+        for i, item in enumerate(inputs):
+            text = orjson.dumps(item)
+            tokens += max(1, len(text) // 4)
+            digest = hashlib.sha256(text).digest()
+            vector = [round((digest[j % 32] - 128) / 128.0, 6) for j in range(dims)]
+            data.append({"object": "embedding", "index": i, "embedding": vector})
+        return orjson.dumps(
+            {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+
+class MockAdapter(OpenAICompatibleAdapter):
+    """OpenAI-wire adapter whose transport is :class:`MockTransport`."""
+
+    default_base_url = "http://mock.invalid/v1"
+    native_responses_default = True
+    __slots__ = ()
+
+    def __init__(self, provider: Provider, *, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(provider, env=env)
+        self.transport = MockTransport(provider.mock or MockSettings())
+        self.origin = ""
+        self.endpoints = frozenset((Endpoint.CHAT, Endpoint.RESPONSES, Endpoint.EMBEDDINGS))

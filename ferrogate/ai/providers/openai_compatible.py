@@ -1,0 +1,143 @@
+"""Any server speaking OpenAI's wire format (vLLM, llama.cpp, Ollama, LM Studio, ...).
+
+The request body is the client's, with only the model renamed (byte splice)
+and, for streams, ``stream_options.include_usage`` added; responses and
+streams pass through unchanged. Header blocks are built once per provider.
+The subclasses for named providers only change the defaults: base URL,
+auth header, extra headers, paths.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from ferrogate.ai.passthrough import ChatPassthrough, ResponsesPassthrough, responses_error_event
+from ferrogate.ai.providers.base import (
+    ClientRequest,
+    Endpoint,
+    StreamTranslator,
+    Transport,
+    UpstreamCall,
+    UpstreamFailure,
+)
+from ferrogate.ai.schemas import ChatHead
+from ferrogate.ai.splice import ensure_include_usage, rename_model
+from ferrogate.ai.taxonomy import classify_openai_error
+from ferrogate.ai.usage import Usage
+from ferrogate.ai.usage_openai import chat_usage, responses_usage
+from ferrogate.config.model import Provider
+from ferrogate.errors import GatewayError, bad_request, sse_error_event
+
+_PATHS: dict[Endpoint, str] = {
+    Endpoint.CHAT: "/chat/completions",
+    Endpoint.RESPONSES: "/responses",
+    Endpoint.EMBEDDINGS: "/embeddings",
+}
+
+# Responses fields that only an upstream implementing /responses can honour.
+RESPONSES_ONLY_FIELDS = ("previous_response_id", "background", "conversation")
+
+
+def resolve_api_key(provider: Provider, env: Mapping[str, str] | None = None) -> str | None:
+    """The provider's credential: ``api_key_env`` wins over an inline ``api_key``."""
+    if provider.api_key_env:
+        value = (os.environ if env is None else env).get(provider.api_key_env)
+        if value:
+            return value
+    return provider.api_key
+
+
+def split_base_url(base_url: str) -> tuple[str, str]:
+    """``https://host:port/v1`` → (``https://host:port``, ``/v1``)."""
+    parts = urlsplit(base_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return origin, parts.path.rstrip("/")
+
+
+class OpenAICompatibleAdapter:
+    """Adapter for the OpenAI wire format; subclasses set the defaults."""
+
+    default_base_url = "http://127.0.0.1:8000/v1"
+    native_responses_default = False
+
+    __slots__ = (
+        "_headers",
+        "base_path",
+        "endpoints",
+        "kind",
+        "name",
+        "native_responses",
+        "origin",
+        "transport",
+    )
+
+    def __init__(self, provider: Provider, *, env: Mapping[str, str] | None = None) -> None:
+        self.name = provider.name
+        self.kind = provider.kind
+        self.origin, self.base_path = split_base_url(provider.base_url or self.default_base_url)
+        self.transport: Transport | None = None
+        self.native_responses = self.native_responses_default
+        self.endpoints = frozenset((Endpoint.CHAT, Endpoint.RESPONSES, Endpoint.EMBEDDINGS))
+        headers: list[tuple[bytes, bytes]] = [
+            (b"content-type", b"application/json"),
+            (b"accept", b"application/json, text/event-stream"),
+        ]
+        headers.extend(self.auth_headers(resolve_api_key(provider, env)))
+        headers.extend(self.extra_headers(provider))
+        for name, value in provider.headers.items():
+            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        self._headers = tuple(headers)
+
+    # ---------------------------------------------------------------- hooks for subclasses
+
+    def auth_headers(self, api_key: str | None) -> list[tuple[bytes, bytes]]:
+        return [(b"authorization", b"Bearer " + api_key.encode("latin-1"))] if api_key else []
+
+    def extra_headers(self, provider: Provider) -> list[tuple[bytes, bytes]]:
+        return []
+
+    def path_for(self, endpoint: Endpoint, provider_model: str) -> str:
+        return self.base_path + _PATHS[endpoint]
+
+    # ---------------------------------------------------------------- the contract
+
+    def check(self, req: ClientRequest) -> None:
+        if req.endpoint not in self.endpoints:
+            raise bad_request(f"provider {self.name!r} does not serve this endpoint", param="model")
+
+    def build_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
+        body = rename_model(req.body, provider_model)
+        if req.stream and req.endpoint is Endpoint.CHAT and not req.client_wants_usage:
+            body = ensure_include_usage(body)
+        return UpstreamCall(
+            path=self.path_for(req.endpoint, provider_model),
+            headers=list(self._headers),
+            body=body,
+            stream=req.stream,
+        )
+
+    def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
+        if req.endpoint is Endpoint.RESPONSES:
+            return body, responses_usage(body)
+        return body, chat_usage(body)
+
+    def stream_translator(self, req: ClientRequest) -> StreamTranslator:
+        if req.endpoint is Endpoint.RESPONSES:
+            return ResponsesPassthrough()
+        return ChatPassthrough(strip_usage=not req.client_wants_usage)
+
+    def classify_error(
+        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> UpstreamFailure:
+        return classify_openai_error(status, headers, body)
+
+    def emit_error(self, req: ClientRequest, err: GatewayError) -> bytes:
+        if req.endpoint is Endpoint.RESPONSES:
+            return responses_error_event(err, 0)
+        return sse_error_event(err)
+
+
+def wants_usage(head: ChatHead) -> bool:
+    return bool(head.stream_options is not None and head.stream_options.include_usage)

@@ -1,0 +1,119 @@
+"""Edit a JSON request body in place, as bytes: rename the model, ask for usage.
+
+Re-serialising a client's body would reorder nothing with orjson, but it would
+reformat numbers and whitespace and costs a full encode; a splice touches only
+the bytes that change, so unknown fields reach the upstream byte-for-byte.
+Locating a *top-level* key must not be fooled by the same key nested deeper
+(a tool schema with a ``model`` property), so when the key occurs more than
+once we walk the token stream (strings and brackets, found by one C regex)
+tracking depth.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]', re.DOTALL)
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_WS = b" \t\r\n"
+_SCALAR_END = re.compile(rb"[,}\]\s]")
+
+
+def _skip_ws(body: bytes, i: int) -> int:
+    n = len(body)
+    while i < n and body[i] in _WS:
+        i += 1
+    return i
+
+
+def _value_start_after_key(body: bytes, key_end: int) -> int | None:
+    """Index of the value after a key ending at ``key_end``, or None if no ``:`` follows."""
+    i = _skip_ws(body, key_end)
+    if i >= len(body) or body[i] != 0x3A:  # ':'
+        return None
+    return _skip_ws(body, i + 1)
+
+
+def _value_end(body: bytes, start: int) -> int:
+    """End (exclusive) of the JSON value starting at ``start``."""
+    first = body[start]
+    if first == 0x22:  # '"'
+        m = _STRING.match(body, start)
+        if m is None:
+            raise ValueError("unterminated string")
+        return m.end()
+    if first in b"{[":
+        depth = 0
+        for m in _TOKEN.finditer(body, start):
+            tok = m.group()
+            if tok in (b"{", b"["):
+                depth += 1
+            elif tok in (b"}", b"]"):
+                depth -= 1
+                if depth == 0:
+                    return m.end()
+        raise ValueError("unbalanced value")
+    m2 = _SCALAR_END.search(body, start)
+    return m2.start() if m2 else len(body)
+
+
+def top_level_span(body: bytes, key: str) -> tuple[int, int] | None:
+    """Byte span of the value of top-level ``key`` in a JSON object, or None."""
+    needle = b'"' + key.encode() + b'"'
+    pos = body.find(needle)
+    while pos >= 0:
+        if pos == 0 or body[pos - 1] != 0x5C:  # not an escaped quote inside a string
+            start = _value_start_after_key(body, pos + len(needle))
+            if start is not None and _depth_at(body, pos) == 1:
+                return start, _value_end(body, start)
+        pos = body.find(needle, pos + 1)
+    return None
+
+
+def _depth_at(body: bytes, pos: int) -> int:
+    """Object/array nesting depth at ``pos`` (brackets inside strings do not count)."""
+    head = _STRING.sub(b'""', body[:pos])
+    return head.count(b"{") + head.count(b"[") - head.count(b"}") - head.count(b"]")
+
+
+def splice_value(body: bytes, key: str, value: bytes) -> bytes | None:
+    """``body`` with top-level ``key``'s value replaced by JSON ``value``; None if absent."""
+    span = top_level_span(body, key)
+    if span is None:
+        return None
+    return body[: span[0]] + value + body[span[1] :]
+
+
+def rename_model(body: bytes, provider_model: str, encoded: bytes | None = None) -> bytes:
+    """Replace the top-level ``model`` value; ``encoded`` is the precomputed JSON string."""
+    value = encoded if encoded is not None else orjson.dumps(provider_model)
+    out = splice_value(body, "model", value)
+    if out is not None:
+        return out
+    # The key was written with escapes (legal, never seen in practice): re-encode.
+    doc = orjson.loads(body)
+    doc["model"] = provider_model
+    return orjson.dumps(doc)
+
+
+_INCLUDE_USAGE = b'{"include_usage":true}'
+
+
+def ensure_include_usage(body: bytes) -> bytes:
+    """Make ``stream_options.include_usage`` true, touching nothing else."""
+    span = top_level_span(body, "stream_options")
+    if span is None:
+        end = body.rstrip().rfind(b"}")
+        head = body[:end].rstrip()
+        sep = b"" if head.endswith(b"{") else b","
+        return head + sep + b'"stream_options":' + _INCLUDE_USAGE + body[end:]
+    raw = body[span[0] : span[1]]
+    current = orjson.loads(raw)
+    if isinstance(current, dict):
+        current["include_usage"] = True
+        new = orjson.dumps(current)
+    else:
+        new = _INCLUDE_USAGE
+    return body[: span[0]] + new + body[span[1] :]
