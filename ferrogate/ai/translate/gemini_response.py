@@ -1,0 +1,109 @@
+"""Gemini ``GenerateContentResponse`` → OpenAI ChatCompletion, and usageMetadata → Usage."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from ferrogate.ai.translate.common import Json, openai_usage, tool_call_id
+from ferrogate.ai.usage import Usage
+
+# Gemini finishReason → OpenAI finish_reason (tool calls override STOP)
+FINISH_REASON: dict[str, str] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "LANGUAGE": "stop",
+    "OTHER": "stop",
+    "MALFORMED_FUNCTION_CALL": "stop",
+    "UNEXPECTED_TOOL_CALL": "stop",
+    "FINISH_REASON_UNSPECIFIED": "stop",
+}
+
+
+def usage_from_gemini(meta: Json | None) -> Usage | None:
+    """Gemini counts thoughts apart from candidates; OpenAI counts them inside completion_tokens.
+    ``promptTokenCount`` already includes ``cachedContentTokenCount``."""
+    if not meta:
+        return None
+    prompt = int(meta.get("promptTokenCount") or 0) + int(meta.get("toolUsePromptTokenCount") or 0)
+    thoughts = int(meta.get("thoughtsTokenCount") or 0)
+    completion = int(meta.get("candidatesTokenCount") or 0) + thoughts
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cached_tokens=int(meta.get("cachedContentTokenCount") or 0),
+        reasoning_tokens=thoughts,
+    )
+
+
+def finish_reason(raw: str | None, has_tool_calls: bool) -> str:
+    reason = FINISH_REASON.get(raw or "STOP", "stop")
+    if reason == "stop" and has_tool_calls:
+        return "tool_calls"
+    return reason
+
+
+def gemini_to_openai_chat(
+    resp: Json, *, model: str, chat_id: str, created: int | None = None
+) -> Json:
+    """Translate a non-streamed Gemini response (first candidate) into a ChatCompletion."""
+    cands = resp.get("candidates") or []
+    texts: list[str] = []
+    thoughts: list[str] = []
+    tool_calls: list[Json] = []
+    raw_finish: str | None = None
+    if cands:
+        cand = cands[0]
+        raw_finish = cand.get("finishReason")
+        for part in (cand.get("content") or {}).get("parts") or ():
+            fc = part.get("functionCall")
+            if fc is not None:
+                tool_calls.append(
+                    {
+                        "id": fc.get("id") or tool_call_id(chat_id, len(tool_calls)),
+                        "type": "function",
+                        "function": {
+                            "name": fc.get("name", ""),
+                            "arguments": orjson.dumps(fc.get("args") or {}).decode(),
+                        },
+                    }
+                )
+            elif "text" in part:
+                (thoughts if part.get("thought") else texts).append(part["text"])
+    elif (resp.get("promptFeedback") or {}).get("blockReason"):
+        raw_finish = "SAFETY"
+    message: Json = {
+        "role": "assistant",
+        "content": "".join(texts) if texts or not tool_calls else None,
+    }
+    if thoughts:
+        message["reasoning_content"] = "".join(thoughts)
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    message["refusal"] = None
+    out: Json = {
+        "id": chat_id,
+        "object": "chat.completion",
+        "created": created if created is not None else int(time.time()),
+        "model": resp.get("modelVersion") or model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": finish_reason(raw_finish, bool(tool_calls)),
+            }
+        ],
+    }
+    usage = usage_from_gemini(resp.get("usageMetadata"))
+    if usage is not None:
+        out["usage"] = openai_usage(usage)
+    return out

@@ -1,0 +1,149 @@
+"""Gemini ``streamGenerateContent?alt=sse`` → OpenAI chat-completion chunks.
+
+Every Gemini event is a whole ``GenerateContentResponse`` holding the new parts;
+function calls arrive complete, so each becomes one tool-call delta carrying its
+full arguments. Gemini has no terminal event: the stream counts as complete once
+a candidate carried a ``finishReason``; the usage chunk and ``[DONE]`` are written
+at EOF (usageMetadata is cumulative, the last one wins). EOF before any
+finishReason yields an OpenAI error event.
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from ferrogate.ai.translate.common import DONE, Json, openai_usage, stream_error, tool_call_id
+from ferrogate.ai.translate.errors import classify_gemini
+from ferrogate.ai.translate.gemini_response import finish_reason, usage_from_gemini
+from ferrogate.ai.translate.openai_chunks import ChunkWriter
+from ferrogate.ai.translate.sse import SseParser
+from ferrogate.ai.usage import Usage
+
+
+class GeminiToOpenAIStream:
+    """Feed Gemini SSE bytes, get OpenAI chunk SSE bytes."""
+
+    __slots__ = (
+        "_chat_id",
+        "_created",
+        "_failed",
+        "_include_usage",
+        "_meta",
+        "_model",
+        "_n_tools",
+        "_parser",
+        "_writer",
+        "complete",
+    )
+
+    def __init__(
+        self, *, include_usage: bool, model: str, chat_id: str, created: int | None = None
+    ) -> None:
+        self._parser = SseParser()
+        self._include_usage = include_usage
+        self._model = model
+        self._chat_id = chat_id
+        self._created = created if created is not None else int(time.time())
+        self._writer: ChunkWriter | None = None
+        self._n_tools = 0
+        self._meta: Json | None = None
+        self._failed = False
+        self.complete = False
+
+    @property
+    def usage(self) -> Usage | None:
+        return usage_from_gemini(self._meta)
+
+    @property
+    def failed(self) -> bool:
+        return self._failed
+
+    def feed(self, data: bytes) -> bytes:
+        if self._failed:
+            return b""
+        out: list[bytes] = []
+        for ev in self._parser.feed(data):
+            self._event(ev.data, out)
+            if self._failed:
+                break
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        if self._failed:
+            return b""
+        if not self.complete:
+            self._failed = True
+            return stream_error(
+                "upstream stream ended before a finishReason", code="stream_truncated"
+            )
+        assert self._writer is not None
+        usage = self.usage
+        tail = (
+            self._writer.usage(openai_usage(usage))
+            if self._include_usage and usage is not None
+            else b""
+        )
+        return tail + DONE
+
+    def _event(self, data: bytes, out: list[bytes]) -> None:
+        try:
+            ev = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self._failed = True
+            out.append(
+                stream_error("upstream sent an invalid stream event", code="bad_upstream_stream")
+            )
+            return
+        if isinstance(ev, list) and ev:
+            ev = ev[0]
+        if not isinstance(ev, dict):
+            return
+        if "error" in ev:
+            self._failed = True
+            err = classify_gemini(0, data)
+            out.append(stream_error(err.message, code=err.raw_type or "upstream_error"))
+            return
+        w = self._writer
+        if w is None:
+            w = self._writer = ChunkWriter(
+                self._chat_id, self._created, ev.get("modelVersion") or self._model
+            )
+            out.append(w.delta({"role": "assistant", "content": ""}))
+        if ev.get("usageMetadata"):
+            self._meta = ev["usageMetadata"]
+        cands = ev.get("candidates")
+        if not cands:
+            if (ev.get("promptFeedback") or {}).get("blockReason") and not self.complete:
+                out.append(w.finish("content_filter"))
+                self.complete = True
+            return
+        cand = cands[0]
+        for part in (cand.get("content") or {}).get("parts") or ():
+            fc = part.get("functionCall")
+            if fc is not None:
+                idx = self._n_tools
+                self._n_tools += 1
+                call = {
+                    "index": idx,
+                    "id": fc.get("id") or tool_call_id(self._chat_id, idx),
+                    "type": "function",
+                    "function": {
+                        "name": fc.get("name", ""),
+                        "arguments": orjson.dumps(fc.get("args") or {}).decode(),
+                    },
+                }
+                out.append(w.delta({"tool_calls": [call]}))
+            elif "text" in part:
+                text = part["text"]
+                if not text:
+                    continue
+                if part.get("thought"):
+                    out.append(w.delta({"reasoning_content": text}))
+                else:
+                    out.append(w.content(text))
+        raw = cand.get("finishReason")
+        if raw and not self.complete:
+            out.append(w.finish(finish_reason(raw, self._n_tools > 0)))
+            self.complete = True
