@@ -1,0 +1,214 @@
+"""The control process's end of the IPC unix socket.
+
+Workers and the supervisor connect to the same socket; the first frame says
+who is speaking (:class:`WorkerHello` or :class:`SupervisorHello`). Each
+connection is read by one task that decodes frames into the typed union and
+dispatches on the type; replies and broadcasts are written back in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import stat
+from collections.abc import Callable
+from typing import Literal
+
+from ferrogate.control.state import ControlState
+from ferrogate.ipc import (
+    DrainState,
+    ErrorReply,
+    FrameError,
+    Heartbeat,
+    LeaseRequest,
+    LeaseReturn,
+    Message,
+    MetricsBatch,
+    ReloadResult,
+    SupervisorHello,
+    SupervisorStatus,
+    UpgradeResult,
+    WorkerHello,
+    WorkerState,
+    read_message,
+    write_messages,
+)
+
+_log = logging.getLogger("ferrogate.control.ipc")
+
+PeerKind = Literal["unknown", "worker", "supervisor"]
+
+
+class Peer:
+    """One IPC connection (a worker or the supervisor)."""
+
+    __slots__ = ("kind", "pid", "writer")
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.kind: PeerKind = "unknown"
+        self.pid = 0
+
+    def send(self, msgs: list[Message]) -> None:
+        if not self.writer.is_closing():
+            write_messages(self.writer, msgs)
+
+
+class IpcServer:
+    """Serves the IPC socket and keeps :class:`ControlState` current."""
+
+    __slots__ = (
+        "_inode",
+        "_on_supervisor_status",
+        "_path",
+        "_peers",
+        "_server",
+        "_state",
+        "_tasks",
+    )
+
+    def __init__(
+        self,
+        state: ControlState,
+        *,
+        on_supervisor_status: Callable[[SupervisorStatus], None] | None = None,
+    ) -> None:
+        self._state = state
+        self._on_supervisor_status = on_supervisor_status
+        self._peers: set[Peer] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._path = ""
+        self._inode: int | None = None
+
+    @property
+    def supervisor(self) -> Peer | None:
+        for peer in self._peers:
+            if peer.kind == "supervisor":
+                return peer
+        return None
+
+    @property
+    def worker_count(self) -> int:
+        return sum(1 for p in self._peers if p.kind == "worker")
+
+    async def start(self, path: str) -> None:
+        """Listen on ``path`` (owner-only). A stale socket file is replaced; a live one is an error."""
+        _remove_stale_socket(path)
+        self._server = await asyncio.start_unix_server(self._serve, path=path)
+        os.chmod(path, 0o600)
+        self._path = path
+        self._inode = os.stat(path).st_ino
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for peer in list(self._peers):
+            peer.writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        # Unlink only our own socket file: a successor generation may already own the path.
+        with contextlib.suppress(OSError):
+            if self._inode is not None and os.stat(self._path).st_ino == self._inode:
+                os.unlink(self._path)
+
+    def broadcast_workers(self, msg: Message) -> int:
+        """Send ``msg`` to every connected worker; the number reached."""
+        reached = 0
+        for peer in self._peers:
+            if peer.kind == "worker":
+                peer.send([msg])
+                reached += 1
+        return reached
+
+    def send_supervisor(self, msg: Message) -> bool:
+        peer = self.supervisor
+        if peer is None:
+            return False
+        peer.send([msg])
+        return True
+
+    # -- per connection
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        peer = Peer(writer)
+        self._peers.add(peer)
+        try:
+            while (msg := await read_message(reader)) is not None:
+                self._dispatch(peer, msg)
+                await writer.drain()
+        except (FrameError, OSError) as exc:
+            _log.warning("dropping IPC peer pid=%s (%s): %s", peer.pid, peer.kind, exc)
+        finally:
+            self._peers.discard(peer)
+            self._tasks.discard(task)
+            if peer.kind == "worker":
+                self._state.on_worker_disconnect(peer.pid)
+            elif peer.kind == "supervisor" and self.supervisor is None:
+                self._state.supervisor_connected = False
+            writer.close()
+
+    def _dispatch(self, peer: Peer, msg: Message) -> None:
+        state = self._state
+        match msg:
+            case WorkerHello():
+                peer.kind, peer.pid = "worker", msg.pid
+                state.on_worker_hello(msg)
+                peer.send([DrainState(draining=state.draining)])
+            case SupervisorHello():
+                peer.kind, peer.pid = "supervisor", msg.pid
+                state.supervisor_connected = True
+            case WorkerState():
+                state.on_worker_state(msg)
+            case Heartbeat():
+                state.on_heartbeat(msg)
+            case SupervisorStatus():
+                peer.kind, peer.pid = "supervisor", msg.pid
+                state.on_supervisor_status(msg)
+                if self._on_supervisor_status is not None:
+                    self._on_supervisor_status(msg)
+            case ReloadResult():
+                state.note_reload_outcome(msg.ok, msg.revision, msg.errors)
+                if not msg.ok:
+                    _log.warning("supervisor rejected reload %s: %s", msg.revision, "; ".join(msg.errors))
+            case UpgradeResult():
+                _log.info("graceful upgrade %s: %s", "started" if msg.ok else "failed", msg.message)
+            case LeaseRequest():
+                # Shape agreed now; the governance issue implements the buckets.
+                peer.send([ErrorReply(id=msg.id, code="not_implemented", message="leases are not implemented yet")])
+            case MetricsBatch() | LeaseReturn():
+                pass  # reserved for the metrics and governance issues
+            case _:
+                _log.warning("unexpected IPC message %s from pid=%s", type(msg).__name__, peer.pid)
+
+
+def _remove_stale_socket(path: str) -> None:
+    """Unlink ``path`` if it is a socket nobody listens on; refuse if someone does."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    finally:
+        probe.close()
+    raise OSError(f"another control process is listening on {path}")

@@ -1,0 +1,380 @@
+"""What the control process knows about the node, and the views the admin API serves.
+
+Two sources feed the worker table. The supervisor's :class:`SupervisorStatus`
+is authoritative for *which* workers exist (only it sees a worker die); the
+workers' own messages (hello, state, heartbeat) add what only they know
+(in-flight requests, connections, their config revision, their ready ack).
+Lifecycle states only move forward, so merging keeps the later of the two.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from ferrogate import __version__
+from ferrogate.config.model import Cluster, Config
+from ferrogate.ipc import (
+    WORKER_LIFECYCLE_ORDER,
+    Heartbeat,
+    SupervisorPhase,
+    SupervisorStatus,
+    WorkerHello,
+    WorkerLifecycle,
+    WorkerState,
+    config_revision,
+)
+
+Clock = Callable[[], float]
+
+
+def resolve_node_id(cluster: Cluster, env: Mapping[str, str]) -> str:
+    """``cluster.node_id``, where ``auto`` means $FERROGATE_NODE_ID, else the host name."""
+    if cluster.node_id != "auto":
+        return cluster.node_id
+    return env.get("FERROGATE_NODE_ID") or socket.gethostname()
+
+
+@dataclass(slots=True)
+class WorkerReport:
+    """What one worker said about itself over IPC."""
+
+    pid: int
+    slot: int
+    generation: int
+    started_at: float
+    config_revision: str
+    state: WorkerLifecycle = "starting"
+    inflight: int = 0
+    connections: int = 0
+    last_heartbeat: float | None = None
+    connected: bool = True
+
+
+# --------------------------------------------------------------------------- admin views (JSON shapes)
+
+
+class WorkerView(msgspec.Struct, frozen=True, kw_only=True):
+    slot: int
+    pid: int
+    generation: int
+    state: WorkerLifecycle
+    started_at: float
+    uptime_secs: float
+    connected: bool
+    config_revision: str | None = None
+    inflight: int | None = None
+    connections: int | None = None
+    heartbeat_age_secs: float | None = None
+    restarts: int = 0
+    last_exit_code: int | None = None
+
+
+class SupervisorView(msgspec.Struct, frozen=True, kw_only=True):
+    pid: int
+    generation: int
+    phase: SupervisorPhase
+    connected: bool
+    expected_workers: int
+    uptime_secs: float
+
+
+class ReloadView(msgspec.Struct, frozen=True, kw_only=True):
+    """The last reload the control process asked for, and its outcome when known."""
+
+    revision: str
+    config_path: str
+    requested_at: float
+    outcome: str  # "pending" | "applied" | "failed"
+    errors: list[str] = []
+
+
+class StatusView(msgspec.Struct, frozen=True, kw_only=True):
+    version: str
+    node_id: str
+    pid: int
+    generation: int
+    started_at: float
+    uptime_secs: float
+    config_revision: str
+    config_source: str
+    config_loaded_at: float
+    ready: bool
+    ready_reason: str
+    draining: bool
+    supervisor: SupervisorView | None
+    workers: list[WorkerView]
+    last_reload: ReloadView | None = None
+
+
+class DrainView(msgspec.Struct, frozen=True, kw_only=True):
+    draining: bool
+    since: float | None
+
+
+# --------------------------------------------------------------------------- the state
+
+
+class ControlState:
+    """The control process's view of the node; mutated only from its event loop."""
+
+    __slots__ = (
+        "_clock",
+        "config",
+        "config_loaded_at",
+        "config_path",
+        "drain_since",
+        "draining",
+        "env",
+        "expected_workers",
+        "generation",
+        "last_reload",
+        "node_id",
+        "pid",
+        "revision",
+        "started_at",
+        "supervisor",
+        "supervisor_connected",
+        "workers",
+    )
+
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path,
+        generation: int,
+        *,
+        env: Mapping[str, str] | None = None,
+        pid: int | None = None,
+        expected_workers: int | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self._clock = clock
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        self.pid = os.getpid() if pid is None else pid
+        self.generation = generation
+        self.started_at = clock()
+        self.expected_workers = expected_workers
+        self.supervisor: SupervisorStatus | None = None
+        self.supervisor_connected = False
+        self.workers: dict[int, WorkerReport] = {}
+        self.draining = False
+        self.drain_since: float | None = None
+        self.last_reload: ReloadView | None = None
+        self.config = config
+        self.config_path = config_path
+        self.revision = config_revision(config)
+        self.config_loaded_at = self.started_at
+        self.node_id = resolve_node_id(config.cluster, self.env)
+
+    def now(self) -> float:
+        return self._clock()
+
+    # -- config
+
+    def apply_config(self, config: Config, config_path: Path) -> None:
+        """Swap in a config the supervisor has applied (one reference, no partial state)."""
+        self.config = config
+        self.config_path = config_path
+        self.revision = config_revision(config)
+        self.config_loaded_at = self._clock()
+        self.node_id = resolve_node_id(config.cluster, self.env)
+
+    def note_reload_requested(self, revision: str, config_path: Path) -> None:
+        self.last_reload = ReloadView(
+            revision=revision,
+            config_path=str(config_path),
+            requested_at=self._clock(),
+            outcome="pending",
+        )
+
+    def note_reload_outcome(self, ok: bool, revision: str, errors: list[str]) -> None:
+        if self.last_reload is not None and self.last_reload.revision == revision:
+            self.last_reload = msgspec.structs.replace(
+                self.last_reload, outcome="applied" if ok else "failed", errors=errors
+            )
+
+    # -- drain
+
+    def set_draining(self, draining: bool) -> bool:
+        """Set the drain flag; True when it changed."""
+        if draining == self.draining:
+            return False
+        self.draining = draining
+        self.drain_since = self._clock() if draining else None
+        return True
+
+    def drain_view(self) -> DrainView:
+        return DrainView(draining=self.draining, since=self.drain_since)
+
+    # -- worker and supervisor messages
+
+    def on_worker_hello(self, msg: WorkerHello) -> None:
+        report = self.workers.get(msg.pid)
+        if report is None:
+            self.workers[msg.pid] = WorkerReport(
+                pid=msg.pid,
+                slot=msg.slot,
+                generation=msg.generation,
+                started_at=msg.started_at,
+                config_revision=msg.config_revision,
+            )
+        else:  # a reconnect: keep what we knew, refresh what the worker restated
+            report.config_revision = msg.config_revision
+            report.connected = True
+
+    def on_worker_state(self, msg: WorkerState) -> None:
+        report = self.workers.get(msg.pid)
+        if report is not None:
+            report.state = msg.state
+
+    def on_heartbeat(self, msg: Heartbeat) -> None:
+        report = self.workers.get(msg.pid)
+        if report is not None:
+            report.inflight = msg.inflight
+            report.connections = msg.connections
+            report.last_heartbeat = msg.ts
+
+    def on_worker_disconnect(self, pid: int) -> None:
+        report = self.workers.get(pid)
+        if report is not None:
+            report.connected = False
+            if self.supervisor is not None and all(w.pid != pid for w in self.supervisor.workers):
+                del self.workers[pid]
+
+    def on_supervisor_status(self, msg: SupervisorStatus) -> None:
+        self.supervisor = msg
+        self.supervisor_connected = True
+        known = {w.pid for w in msg.workers}
+        for pid in [p for p, r in self.workers.items() if p not in known and not r.connected]:
+            del self.workers[pid]
+
+    # -- views
+
+    def worker_views(self) -> list[WorkerView]:
+        now = self._clock()
+        rows: list[WorkerView] = []
+        if self.supervisor is not None:
+            for slot_info in self.supervisor.workers:
+                report = self.workers.get(slot_info.pid)
+                state = slot_info.state
+                if report is not None and _later(report.state, state):
+                    state = report.state
+                rows.append(
+                    _view(
+                        now,
+                        slot=slot_info.slot,
+                        pid=slot_info.pid,
+                        generation=slot_info.generation,
+                        state=state,
+                        started_at=slot_info.started_at,
+                        report=report,
+                        restarts=slot_info.restarts,
+                        last_exit_code=slot_info.last_exit_code,
+                    )
+                )
+        else:
+            for report in self.workers.values():
+                rows.append(
+                    _view(
+                        now,
+                        slot=report.slot,
+                        pid=report.pid,
+                        generation=report.generation,
+                        state=report.state,
+                        started_at=report.started_at,
+                        report=report,
+                    )
+                )
+        rows.sort(key=lambda r: (r.slot, r.generation, r.pid))
+        return rows
+
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, reason): ready when every worker slot has a worker that acked ready."""
+        if self.draining:
+            return False, "draining"
+        expected = self.supervisor.expected_workers if self.supervisor else self.expected_workers
+        if expected is None:
+            return False, "waiting for the supervisor's worker table"
+        ready_slots = {w.slot for w in self.worker_views() if w.state == "ready"}
+        if expected <= 0 or len(ready_slots) < expected:
+            return False, f"{len(ready_slots)} of {expected} worker slots ready"
+        return True, f"{len(ready_slots)} of {expected} worker slots ready"
+
+    def status_view(self) -> StatusView:
+        now = self._clock()
+        ready, reason = self.readiness()
+        supervisor = None
+        if self.supervisor is not None:
+            sup = self.supervisor
+            supervisor = SupervisorView(
+                pid=sup.pid,
+                generation=sup.generation,
+                phase=sup.phase,
+                connected=self.supervisor_connected,
+                expected_workers=sup.expected_workers,
+                uptime_secs=_age(now, sup.started_at),
+            )
+        return StatusView(
+            version=__version__,
+            node_id=self.node_id,
+            pid=self.pid,
+            generation=self.generation,
+            started_at=self.started_at,
+            uptime_secs=_age(now, self.started_at),
+            config_revision=self.revision,
+            config_source=str(self.config_path),
+            config_loaded_at=self.config_loaded_at,
+            ready=ready,
+            ready_reason=reason,
+            draining=self.draining,
+            supervisor=supervisor,
+            workers=self.worker_views(),
+            last_reload=self.last_reload,
+        )
+
+
+def _later(a: WorkerLifecycle, b: WorkerLifecycle) -> bool:
+    return WORKER_LIFECYCLE_ORDER[a] > WORKER_LIFECYCLE_ORDER[b]
+
+
+def _age(now: float, since: float) -> float:
+    return round(max(0.0, now - since), 3)
+
+
+def _view(
+    now: float,
+    *,
+    slot: int,
+    pid: int,
+    generation: int,
+    state: WorkerLifecycle,
+    started_at: float,
+    report: WorkerReport | None,
+    restarts: int = 0,
+    last_exit_code: int | None = None,
+) -> WorkerView:
+    heartbeat_age = None
+    if report is not None and report.last_heartbeat is not None:
+        heartbeat_age = _age(now, report.last_heartbeat)
+    return WorkerView(
+        slot=slot,
+        pid=pid,
+        generation=generation,
+        state=state,
+        started_at=started_at,
+        uptime_secs=0.0 if state == "exited" else _age(now, started_at),
+        connected=report is not None and report.connected,
+        config_revision=report.config_revision if report else None,
+        inflight=report.inflight if report else None,
+        connections=report.connections if report else None,
+        heartbeat_age_secs=heartbeat_age,
+        restarts=restarts,
+        last_exit_code=last_exit_code,
+    )
