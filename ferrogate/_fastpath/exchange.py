@@ -1,0 +1,318 @@
+"""One request/response pair on a connection (implements ``api.Exchange``).
+
+The connection (``http1.HttpProtocol``) owns the socket, the parser and the
+pipeline; an :class:`HttpExchange` owns one request's body buffer and one
+response's framing. Body bytes arrive through :meth:`feed_body` from the
+parser; the application pulls them with :meth:`read_body` or
+:meth:`body_chunks`, and reading from the socket pauses while the buffer is
+above its high-water mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from enum import IntEnum
+from typing import TYPE_CHECKING, Final
+
+from ferrogate._fastpath.api import Headers, Request
+from ferrogate._fastpath.flow import PAUSE_BODY
+from ferrogate._fastpath.request import HttpRequest
+from ferrogate._fastpath.state import BODY_HIGH_WATER, BODY_LOW_WATER
+from ferrogate._fastpath.wire import (
+    CHUNKED_END,
+    CONNECTION_CLOSE,
+    CONNECTION_KEEP_ALIVE,
+    CONTINUE_100,
+    CRLF,
+    NO_BODY_STATUS,
+    TRANSFER_CHUNKED,
+    chunk,
+    header_lines,
+    status_line,
+)
+from ferrogate.errors import GatewayError
+
+if TYPE_CHECKING:
+    from ferrogate._fastpath.http1 import HttpProtocol
+
+
+class ResponseState(IntEnum):
+    NOT_STARTED = 0
+    STARTED = 1
+    COMPLETE = 2
+
+
+class Framing(IntEnum):
+    """How the response body is delimited on the wire."""
+
+    NONE = 0  # HEAD, 1xx/204/304: no body bytes at all
+    LENGTH = 1  # content-length
+    CHUNKED = 2  # transfer-encoding: chunked (HTTP/1.1)
+    CLOSE = 3  # read until close (HTTP/1.0 without a length)
+
+
+# Data above this size is written as (prefix, data, CRLF) to avoid copying it into one chunk.
+_COPY_LIMIT: Final = 16 * 1024
+
+
+class HttpExchange:
+    __slots__ = (
+        "_body_buffered",
+        "_body_done",
+        "_body_error",
+        "_body_parts",
+        "_body_received",
+        "_body_waiter",
+        "_conn",
+        "_expect_continue",
+        "_framing",
+        "_head_only",
+        "_read_all",
+        "_response",
+        "_transport",
+        "disconnected",
+        "keep_alive",
+        "received_at",
+        "request",
+        "task",
+    )
+
+    def __init__(
+        self,
+        conn: HttpProtocol,
+        transport: asyncio.Transport,
+        request: HttpRequest,
+        received_at: float,
+        expect_continue: bool,
+        body_done: bool,
+    ) -> None:
+        self._conn = conn
+        self._transport = transport
+        self.request: Request = request
+        self.received_at = received_at
+        self.keep_alive = request.keep_alive
+        self.disconnected = False
+        self.task: asyncio.Task[None] | None = None
+        self._response = ResponseState.NOT_STARTED
+        self._framing = Framing.NONE
+        self._head_only = request.method == b"HEAD"
+        self._expect_continue = expect_continue
+        self._body_parts: list[bytes] = []
+        self._body_buffered = 0
+        self._body_received = 0
+        self._body_done = body_done
+        self._body_error: GatewayError | None = None
+        self._body_waiter: asyncio.Future[None] | None = None
+        self._read_all = False
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def started(self) -> bool:
+        return self._response != ResponseState.NOT_STARTED
+
+    @property
+    def complete(self) -> bool:
+        return self._response == ResponseState.COMPLETE
+
+    @property
+    def body_done(self) -> bool:
+        return self._body_done
+
+    @property
+    def body_intact(self) -> bool:
+        """The whole request body arrived without error (the connection can be reused)."""
+        return self._body_done and self._body_error is None
+
+    # ------------------------------------------------------- body, parser side
+
+    def feed_body(self, data: bytes) -> bool:
+        """Buffer body bytes; False when the body limit is exceeded (caller rejects)."""
+        self._body_received += len(data)
+        if self._body_received > self._conn.state.max_body:
+            return False
+        self._body_parts.append(data)
+        self._body_buffered += len(data)
+        if self._body_buffered > BODY_HIGH_WATER and not self._read_all:
+            self._conn.flow.pause_reading(PAUSE_BODY)
+        self._wake()
+        return True
+
+    def finish_body(self) -> None:
+        self._body_done = True
+        self._wake()
+
+    def fail_body(self, err: GatewayError) -> None:
+        """The body cannot be completed (bad framing, too large, timeout, disconnect)."""
+        if self._body_error is None:
+            self._body_error = err
+        self._body_done = True
+        self.keep_alive = False
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._body_waiter
+        if waiter is not None:
+            self._body_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -------------------------------------------------- body, application side
+
+    async def read_body(self) -> bytes:
+        self._read_all = True
+        while not self._body_done:
+            await self._wait_body()
+        if self._body_error is not None:
+            raise self._body_error
+        parts = self._body_parts
+        self._body_parts = []
+        self._body_buffered = 0
+        if len(parts) == 1:
+            return parts[0]
+        return b"".join(parts)
+
+    async def body_chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            if self._body_parts:
+                parts = self._body_parts
+                self._body_parts = []
+                self._body_buffered = 0
+                self._resume_if_parsing()
+                for part in parts:
+                    yield part
+                continue
+            if self._body_done:
+                if self._body_error is not None:
+                    raise self._body_error
+                return
+            await self._wait_body()
+
+    async def _wait_body(self) -> None:
+        if self._body_error is not None:
+            raise self._body_error
+        if self._expect_continue:
+            self._expect_continue = False
+            if not self.started and not self.disconnected:
+                self._transport.write(CONTINUE_100)
+        self._resume_if_parsing()
+        waiter = self._conn.state.loop.create_future()
+        self._body_waiter = waiter
+        conn = self._conn
+        conn.body_wait_started()
+        try:
+            await waiter
+        finally:
+            conn.body_wait_ended()
+
+    def _resume_if_parsing(self) -> None:
+        if self._conn.parsing is self and self._body_buffered < BODY_LOW_WATER:
+            self._conn.flow.resume_reading(PAUSE_BODY)
+
+    # ---------------------------------------------------------------- response
+
+    def _connection_line(self) -> bytes:
+        if not self.keep_alive or self._conn.draining:
+            self.keep_alive = False
+            return CONNECTION_CLOSE
+        if self.request.http_version == "1.0":
+            return CONNECTION_KEEP_ALIVE
+        return b""
+
+    def respond(self, status: int, headers: Headers, body: bytes) -> None:
+        if self._response != ResponseState.NOT_STARTED:
+            raise RuntimeError("response already started")
+        self._response = ResponseState.COMPLETE
+        if self.disconnected:
+            return
+        lines, app_close = header_lines(headers)
+        if app_close:
+            self.keep_alive = False
+        if status in NO_BODY_STATUS:
+            length = b""
+            body = b""
+        else:
+            length = b"content-length: %d\r\n" % len(body)
+            if self._head_only:
+                body = b""
+        self._transport.write(
+            b"".join(
+                (
+                    status_line(status),
+                    self._conn.state.date.block,
+                    self._connection_line(),
+                    length,
+                    lines,
+                    CRLF,
+                    body,
+                )
+            )
+        )
+        self._conn.response_complete(self)
+
+    def start_response(self, status: int, headers: Headers, content_length: int | None = None) -> None:
+        if self._response != ResponseState.NOT_STARTED:
+            raise RuntimeError("response already started")
+        self._response = ResponseState.STARTED
+        lines, app_close = header_lines(headers)
+        if app_close:
+            self.keep_alive = False
+        if status in NO_BODY_STATUS:
+            framing = Framing.NONE
+            length = b""
+        elif content_length is not None:
+            framing = Framing.LENGTH
+            length = b"content-length: %d\r\n" % content_length
+        elif self.request.http_version == "1.1":
+            framing = Framing.CHUNKED
+            length = TRANSFER_CHUNKED
+        else:
+            framing = Framing.CLOSE
+            length = b""
+            self.keep_alive = False
+        self._framing = Framing.NONE if self._head_only else framing
+        if self.disconnected:
+            return
+        self._transport.write(
+            b"".join(
+                (
+                    status_line(status),
+                    self._conn.state.date.block,
+                    self._connection_line(),
+                    length,
+                    lines,
+                    CRLF,
+                )
+            )
+        )
+
+    def write(self, data: bytes) -> None:
+        if self._response != ResponseState.STARTED:
+            raise RuntimeError("write() outside a started response")
+        if not data or self.disconnected:
+            return
+        framing = self._framing
+        if framing == Framing.CHUNKED:
+            if len(data) <= _COPY_LIMIT:
+                self._transport.write(chunk(data))
+            else:
+                self._transport.writelines((b"%x\r\n" % len(data), data, CRLF))
+        elif framing != Framing.NONE:
+            self._transport.write(data)
+
+    async def drain(self) -> None:
+        await self._conn.flow.drain()
+
+    def end(self) -> None:
+        if self._response != ResponseState.STARTED:
+            raise RuntimeError("end() outside a started response")
+        self._response = ResponseState.COMPLETE
+        if self.disconnected:
+            return
+        if self._framing == Framing.CHUNKED:
+            self._transport.write(CHUNKED_END)
+        self._conn.response_complete(self)
+
+    def __repr__(self) -> str:
+        return f"HttpExchange({self.request!r}, {self._response.name})"

@@ -1,0 +1,516 @@
+"""HTTP/1.1 server connection: httptools callbacks, pipeline, timers, limits.
+
+One :class:`HttpProtocol` per connection; one ``HttpExchange`` per request.
+Parser callbacks only record what they see; ``on_headers_complete`` builds the
+request and either starts its handler task or queues it behind the exchange
+that is still answering (pipelined requests are answered strictly in order).
+
+Protocol errors (400/408/413/431/501) are rendered by ``errors.render`` and sent
+only after every earlier response, then the connection closes with a short
+linger so the client reads the answer instead of a reset.
+
+Timers: one lazily re-armed ``TimerHandle`` per connection serves the header
+deadline (slowloris → 408), the idle keep-alive deadline (quiet close), the
+body-inactivity deadline and the closing linger; moving a deadline later is two
+attribute stores, so keep-alive traffic allocates no timer per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from enum import IntEnum
+from typing import Final, cast
+
+import httptools
+
+from ferrogate._fastpath.exchange import HttpExchange, ResponseState
+from ferrogate._fastpath.flow import PAUSE_BODY, PAUSE_PIPELINE, FlowControl
+from ferrogate._fastpath.request import HttpRequest
+from ferrogate._fastpath.state import ServerState, logger
+from ferrogate._fastpath.wire import CONNECTION_CLOSE, CRLF, header_lines, status_line
+from ferrogate.errors import ErrorSource, GatewayError, render
+
+
+class ConnState(IntEnum):
+    """Where a connection is in its life; transitions are in this module only."""
+
+    IDLE = 0  # keep-alive, no request bytes pending (idle deadline armed)
+    HEAD = 1  # receiving a request line / headers (header deadline armed)
+    BUSY = 2  # at least one exchange is in flight
+    CLOSING = 3  # final bytes written; lingering, discarding input
+    CLOSED = 4
+
+
+class Deadline(IntEnum):
+    NONE = 0
+    HEADER = 1
+    IDLE = 2
+    BODY = 3
+    LINGER = 4
+
+
+# Header names the parser callbacks note while recording.
+_HOST: Final = 1
+_CONTENT_LENGTH: Final = 2
+_TRANSFER_ENCODING: Final = 3
+_EXPECT: Final = 4
+_SPECIAL: Final[dict[bytes, int]] = {
+    b"host": _HOST,
+    b"content-length": _CONTENT_LENGTH,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"expect": _EXPECT,
+}
+# Bytes a header line costs beyond name and value: ": " and CRLF.
+_HEADER_OVERHEAD: Final = 4
+
+
+class _Abort(Exception):
+    """Raised inside a parser callback to stop httptools; the reason is on the protocol."""
+
+
+def _internal_error() -> GatewayError:
+    return GatewayError(500, "internal server error", code="internal_error", source=ErrorSource.INTERNAL)
+
+
+class HttpProtocol(asyncio.Protocol):
+    __slots__ = (
+        "_abort_error",
+        "_aborting",
+        "_client",
+        "_content_length",
+        "_deadline",
+        "_deadline_kind",
+        "_expect_continue",
+        "_head_began",
+        "_head_raw",
+        "_head_size",
+        "_headers",
+        "_host_count",
+        "_parser",
+        "_pending_error",
+        "_queue",
+        "_stop_parsing",
+        "_timer",
+        "_transfer_encoding",
+        "_transport",
+        "_url",
+        "client_eof",
+        "conn_state",
+        "current",
+        "draining",
+        "flow",
+        "parsing",
+        "state",
+    )
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.conn_state = ConnState.IDLE
+        self.current: HttpExchange | None = None  # the exchange allowed to write
+        self.parsing: HttpExchange | None = None  # the exchange whose body is arriving
+        self._queue: deque[HttpExchange] = deque()
+        self.draining = False
+        self.client_eof = False
+        self._parser = httptools.HttpRequestParser(self)
+        self._pending_error: GatewayError | None = None
+        self._abort_error: GatewayError | None = None
+        self._aborting = False
+        self._stop_parsing = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._deadline_kind = Deadline.NONE
+        self._client: tuple[str, int] | None = None
+        self._reset_head()
+        self._head_raw = 0
+        self._head_began = False
+
+    def _reset_head(self) -> None:
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_size = 0
+        self._host_count = 0
+        self._content_length: bytes | None = None
+        self._transfer_encoding: bytes | None = None
+        self._expect_continue = False
+
+    # ------------------------------------------------------------ asyncio side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        tcp = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        self._transport = tcp
+        self.flow = FlowControl(tcp)
+        peer = tcp.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self._client = (str(peer[0]), int(peer[1]))
+        self.state.connections.add(self)
+        self.conn_state = ConnState.HEAD
+        self._set_deadline(Deadline.HEADER, self.state.header_timeout)
+        if self.state.shutting_down:
+            self.draining = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn_state = ConnState.CLOSED
+        self._deadline_kind = Deadline.NONE
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.flow.resume_writing()
+        current = self.current
+        if current is not None:
+            self.current = None
+            current.disconnected = True
+            if current._response != ResponseState.COMPLETE:
+                self.state.inflight -= 1
+                if current.task is not None:
+                    current.task.cancel()
+        parsing = self.parsing
+        if parsing is not None:
+            parsing.disconnected = True
+            parsing.fail_body(GatewayError(400, "client disconnected", code="client_disconnected"))
+        self._queue.clear()
+        self.state.connection_closed(self)
+
+    def eof_received(self) -> bool:
+        """The client half-closed: finish what is in flight, then close."""
+        self.client_eof = True
+        if self.current is None and not self._queue and self._pending_error is None:
+            return False
+        if self.parsing is not None and not self.parsing.body_done:
+            self.parsing.fail_body(GatewayError(400, "request body incomplete", code="incomplete_body"))
+        return True
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+
+    def data_received(self, data: bytes) -> None:
+        if self._stop_parsing:
+            return  # closing: discard what the client still sends
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._on_upgrade()
+            return
+        except httptools.HttpParserError as exc:
+            self._on_parse_error(exc)
+            return
+        if self.conn_state == ConnState.HEAD and self._head_began:
+            self._check_partial_head(len(data))
+
+    def _check_partial_head(self, fed: int) -> None:
+        """A request head is still incomplete after this read: bound its size and its time."""
+        if self._head_raw < 0:  # it began during this read: only what the callbacks saw counts
+            self._head_raw = self._head_size
+        else:
+            self._head_raw += fed
+        if max(self._head_raw, self._head_size) > self.state.max_header:
+            self._protocol_error(GatewayError(431, "request header block too large", code="headers_too_large"))
+            return
+        if self._deadline_kind != Deadline.HEADER:
+            self._set_deadline(Deadline.HEADER, self.state.header_timeout)
+
+    # ---------------------------------------------------- parser callbacks
+
+    def on_message_begin(self) -> None:
+        self.conn_state = ConnState.HEAD
+        self._head_began = True
+        self._head_raw = -1
+        self._reset_head()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.conn_state != ConnState.HEAD:
+            return  # chunked trailers: not passed on
+        self._head_size += len(name) + len(value) + _HEADER_OVERHEAD
+        lname = name.lower()
+        self._headers.append((lname, value))
+        kind = _SPECIAL.get(lname)
+        if kind is None:
+            return
+        if kind == _HOST:
+            self._host_count += 1
+        elif kind == _CONTENT_LENGTH:
+            self._content_length = value
+        elif kind == _TRANSFER_ENCODING:
+            self._transfer_encoding = value
+        elif kind == _EXPECT and value.lower() == b"100-continue":
+            self._expect_continue = True
+
+    def on_headers_complete(self) -> None:
+        state = self.state
+        self._head_began = False
+        if self._head_size > state.max_header:
+            self._abort(GatewayError(431, "request header block too large", code="headers_too_large"))
+        parser = self._parser
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            self._abort(GatewayError(400, "unsupported HTTP version", code="bad_http_version"))
+        if self._host_count != 1 and (self._host_count > 1 or version == "1.1"):
+            self._abort(GatewayError(400, "exactly one Host header is required", code="bad_host"))
+        chunked = False
+        content_length: int | None = None
+        if self._transfer_encoding is not None:
+            if version == "1.0":
+                self._abort(GatewayError(400, "Transfer-Encoding in an HTTP/1.0 request", code="bad_framing"))
+            if self._transfer_encoding.strip().lower() != b"chunked":
+                self._abort(GatewayError(501, "only chunked transfer-coding is supported", code="unsupported_transfer_encoding"))
+            chunked = True
+        elif self._content_length is not None:
+            content_length = int(self._content_length)
+            if content_length > state.max_body:
+                self._abort(GatewayError(413, "request body too large", code="body_too_large"))
+        keep_alive = parser.should_keep_alive() and not self.draining
+        request = HttpRequest(
+            parser.get_method(),
+            self._url,
+            self._headers,
+            version,
+            keep_alive,
+            self._client,
+            content_length,
+            chunked,
+        )
+        has_body = chunked or (content_length is not None and content_length > 0)
+        exchange = HttpExchange(
+            self,
+            self._transport,
+            request,
+            state.loop.time(),
+            self._expect_continue and has_body and version == "1.1",
+            not has_body,
+        )
+        self.conn_state = ConnState.BUSY
+        self._deadline_kind = Deadline.NONE
+        if has_body:
+            self.parsing = exchange
+        if self.current is None:
+            self._start(exchange)
+        else:
+            self._queue.append(exchange)
+            if len(self._queue) >= state.max_pipelined:
+                self.flow.pause_reading(PAUSE_PIPELINE)
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.parsing
+        if exchange is not None and not exchange.feed_body(body):
+            self._abort(GatewayError(413, "request body too large", code="body_too_large"))
+
+    def on_message_complete(self) -> None:
+        exchange = self.parsing
+        if exchange is not None:
+            self.parsing = None
+            exchange.finish_body()
+            self.flow.resume_reading(PAUSE_BODY)
+            keep_alive = exchange.keep_alive
+        else:
+            keep_alive = self._parser.should_keep_alive()
+        if not keep_alive:
+            # Nothing after a non-persistent request is parsed (RFC 9112 §9.6). Reading
+            # goes on (and is discarded) so a disconnect still cancels the handler.
+            self._stop_parsing = True
+            self._aborting = True
+            raise _Abort
+
+    # ------------------------------------------------------- errors / upgrade
+
+    def _abort(self, err: GatewayError) -> None:
+        self._abort_error = err
+        self._aborting = True
+        raise _Abort
+
+    def _on_parse_error(self, exc: httptools.HttpParserError) -> None:
+        err = self._abort_error
+        self._abort_error = None
+        if err is None:
+            if self._aborting:
+                return  # bytes after a non-persistent request: ignored
+            if isinstance(exc, httptools.HttpParserCallbackError):
+                logger.error("parser callback failed", exc_info=exc)
+                err = _internal_error()
+            else:
+                err = GatewayError(400, f"malformed request: {exc}", code="malformed_request")
+        self._protocol_error(err)
+
+    def _on_upgrade(self) -> None:
+        """Upgrade/CONNECT: answered as a plain request, then the connection closes."""
+        self._stop_parsing = True
+        for exchange in (self.current, *self._queue):
+            if exchange is not None:
+                exchange.keep_alive = False
+        if self.parsing is not None:
+            self.parsing.fail_body(GatewayError(400, "request body not supported with Upgrade", code="bad_framing"))
+
+    def _protocol_error(self, err: GatewayError) -> None:
+        """Stop parsing; answer ``err`` after every earlier response, then close."""
+        self._stop_parsing = True
+        parsing = self.parsing
+        if parsing is not None and not parsing.body_done:
+            # The error belongs to a request whose handler reads (or will read) the body.
+            parsing.fail_body(err)
+            self.parsing = None
+            return
+        self._pending_error = err
+        if self.current is None:
+            self._send_pending_error()
+
+    def _send_pending_error(self) -> None:
+        err = self._pending_error
+        if err is None or self.conn_state >= ConnState.CLOSING:
+            return
+        self._pending_error = None
+        status, headers, body = render(err)
+        lines, _ = header_lines(headers)
+        self._transport.write(
+            b"".join(
+                (
+                    status_line(status),
+                    self.state.date.block,
+                    CONNECTION_CLOSE,
+                    b"content-length: %d\r\n" % len(body),
+                    lines,
+                    CRLF,
+                    body,
+                )
+            )
+        )
+        self._close(linger=True)
+
+    # ------------------------------------------------------------ exchanges
+
+    def _start(self, exchange: HttpExchange) -> None:
+        self.current = exchange
+        self.state.inflight += 1
+        exchange.task = self.state.loop.create_task(self._run(exchange))
+
+    async def _run(self, exchange: HttpExchange) -> None:
+        try:
+            await self.state.handler(exchange)
+        except asyncio.CancelledError:
+            if not exchange.disconnected and not exchange.complete:
+                self._close(linger=False)  # cancelled from outside (shutdown abort)
+            raise
+        except GatewayError as err:
+            self._fail(exchange, err)
+        except Exception:
+            logger.exception("handler failed for %r", exchange.request)
+            self._fail(exchange, _internal_error())
+        else:
+            if not exchange.complete and not exchange.disconnected:
+                if exchange.started:
+                    logger.error("handler returned without ending the response for %r", exchange.request)
+                    self._close(linger=False)
+                else:
+                    logger.error("handler returned without responding to %r", exchange.request)
+                    self._fail(exchange, _internal_error())
+
+    def _fail(self, exchange: HttpExchange, err: GatewayError) -> None:
+        if exchange.disconnected or exchange.complete:
+            return
+        if exchange.started:
+            # The client has seen a status line: the only honest signal left is closing.
+            self._close(linger=False)
+            return
+        status, headers, body = render(err)
+        exchange.respond(status, headers, body)
+
+    def response_complete(self, exchange: HttpExchange) -> None:
+        """Called by the exchange once its last byte is written."""
+        self.state.inflight -= 1
+        self.current = None
+        if not exchange.keep_alive or not exchange.body_intact or self.draining or self.client_eof:
+            self._close(linger=not exchange.body_intact)
+            return
+        queue = self._queue
+        if queue:
+            nxt = queue.popleft()
+            if len(queue) < self.state.max_pipelined:
+                self.flow.resume_reading(PAUSE_PIPELINE)
+            self._start(nxt)
+        elif self._pending_error is not None:
+            self._send_pending_error()
+        elif self.parsing is None and self.conn_state != ConnState.HEAD:
+            self.conn_state = ConnState.IDLE
+            self._set_deadline(Deadline.IDLE, self.state.idle_timeout)
+
+    # ---------------------------------------------------------- body waits
+
+    def body_wait_started(self) -> None:
+        self._set_deadline(Deadline.BODY, self.state.body_timeout)
+
+    def body_wait_ended(self) -> None:
+        if self._deadline_kind == Deadline.BODY:
+            self._deadline_kind = Deadline.NONE
+
+    # ----------------------------------------------------------- deadlines
+
+    def _set_deadline(self, kind: Deadline, delay: float) -> None:
+        loop = self.state.loop
+        when = loop.time() + delay
+        self._deadline_kind = kind
+        self._deadline = when
+        timer = self._timer
+        if timer is None:
+            self._timer = loop.call_at(when, self._on_timer)
+        elif timer.when() > when:
+            timer.cancel()
+            self._timer = loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        kind = self._deadline_kind
+        if kind == Deadline.NONE or self.conn_state == ConnState.CLOSED:
+            return
+        loop = self.state.loop
+        if loop.time() < self._deadline:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
+            return
+        self._deadline_kind = Deadline.NONE
+        if kind == Deadline.IDLE:
+            self._close(linger=False)
+        elif kind == Deadline.HEADER:
+            self._protocol_error(GatewayError(408, "timed out waiting for the request headers", code="request_timeout"))
+        elif kind == Deadline.BODY:
+            self._protocol_error(GatewayError(408, "timed out waiting for the request body", code="request_timeout"))
+        else:
+            self._transport.close()
+
+    # ------------------------------------------------------------- closing
+
+    def _close(self, *, linger: bool) -> None:
+        if self.conn_state >= ConnState.CLOSING:
+            return
+        self.conn_state = ConnState.CLOSING
+        self._stop_parsing = True
+        transport = self._transport
+        if linger and not self.client_eof and transport.can_write_eof():
+            # Half-close and keep reading (discarding) for a moment, so a client still
+            # sending its body reads our answer instead of a connection reset.
+            transport.write_eof()
+            self.flow.resume_reading(PAUSE_BODY | PAUSE_PIPELINE)
+            self._set_deadline(Deadline.LINGER, self.state.linger_secs)
+        else:
+            transport.close()
+
+    def shutdown(self) -> None:
+        """Graceful stop: idle connections close now; busy ones close after their response."""
+        self.draining = True
+        if self.conn_state >= ConnState.CLOSING:
+            return
+        if self.current is None and self.parsing is None and not self._queue:
+            self._close(linger=False)
+            return
+        self._queue.clear()
+
+    def abort(self) -> None:
+        """Grace period over: cancel the handler and drop the connection."""
+        current = self.current
+        if current is not None and current.task is not None:
+            current.task.cancel()
+        if self.conn_state != ConnState.CLOSED:
+            self._transport.abort()

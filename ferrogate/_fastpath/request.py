@@ -1,0 +1,54 @@
+"""The parsed request the server hands to the application (see ``api.Request``)."""
+
+from __future__ import annotations
+
+from ferrogate._fastpath.api import Headers
+
+
+class HttpRequest:
+    """Immutable-by-convention view of one request head; built once in on_headers_complete."""
+
+    __slots__ = (
+        "chunked",
+        "client",
+        "content_length",
+        "headers",
+        "http_version",
+        "keep_alive",
+        "method",
+        "path",
+        "query",
+        "target",
+    )
+
+    def __init__(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: Headers,
+        http_version: str,
+        keep_alive: bool,
+        client: tuple[str, int] | None,
+        content_length: int | None,
+        chunked: bool,
+    ) -> None:
+        self.method = method
+        self.target = target
+        path, _, query = target.partition(b"?")
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.http_version = http_version
+        self.keep_alive = keep_alive
+        self.client = client
+        self.content_length = content_length
+        self.chunked = chunked
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def __repr__(self) -> str:
+        return f"HttpRequest({self.method!r}, {self.target!r}, HTTP/{self.http_version})"

@@ -1,0 +1,89 @@
+"""HttpServer: the fast-path HTTP/1.1 server on one already-listening socket.
+
+Lifecycle (uvicorn's order): ``start`` serves the socket; ``stop_accepting``
+closes only this server's listener; ``shutdown`` closes idle keep-alive
+connections at once, lets busy ones finish their current response (sent with
+``connection: close``), waits for them up to the grace period on a real event,
+then cancels and aborts whatever is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from ferrogate._fastpath.api import Handler
+from ferrogate._fastpath.http1 import HttpProtocol
+from ferrogate._fastpath.state import ServerState
+from ferrogate.config.model import Limits
+
+
+class HttpServer:
+    __slots__ = ("_handler", "_limits", "_server", "_state", "_tick")
+
+    def __init__(self, handler: Handler, limits: Limits) -> None:
+        self._handler = handler
+        self._limits = limits
+        self._state: ServerState | None = None
+        self._server: asyncio.Server | None = None
+        self._tick: asyncio.TimerHandle | None = None
+
+    async def start(self, sock: socket.socket, *, backlog: int = 2048) -> None:
+        """Serve ``sock`` (bound, listening, non-blocking) on the running loop."""
+        loop = asyncio.get_running_loop()
+        state = ServerState(self._handler, self._limits, loop)
+        self._state = state
+        self._server = await loop.create_server(lambda: HttpProtocol(state), sock=sock, backlog=backlog)
+        self._on_tick()
+
+    def _on_tick(self) -> None:
+        """Refresh the cached Date header once a second."""
+        state = self._state
+        if state is None:
+            return
+        state.date.refresh()
+        self._tick = state.loop.call_later(1.0, self._on_tick)
+
+    def stop_accepting(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def shutdown(self, grace_secs: float) -> None:
+        self.stop_accepting()
+        state = self._state
+        if state is None:
+            return
+        state.shutting_down = True
+        state.all_closed = asyncio.Event()
+        for conn in list(state.connections):
+            conn.shutdown()
+        if state.connections:
+            try:
+                await asyncio.wait_for(state.all_closed.wait(), timeout=grace_secs)
+            except TimeoutError:
+                for conn in list(state.connections):
+                    conn.abort()
+        # Aborted transports report connection_lost on the next loop iterations.
+        if state.connections:
+            try:
+                await asyncio.wait_for(state.all_closed.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._state.connections) if self._state is not None else 0
+
+    @property
+    def inflight(self) -> int:
+        return self._state.inflight if self._state is not None else 0
+
+    @property
+    def state(self) -> ServerState | None:
+        """Shared per-server state (for tests and metrics)."""
+        return self._state

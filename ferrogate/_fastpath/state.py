@@ -1,0 +1,76 @@
+"""State shared by every connection of one HttpServer (passed explicitly, never global)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from ferrogate._fastpath.api import Handler
+from ferrogate._fastpath.wire import DateHeader
+from ferrogate.config.model import Limits
+
+if TYPE_CHECKING:
+    from ferrogate._fastpath.http1 import HttpProtocol
+
+logger = logging.getLogger("ferrogate.http")
+
+# Request-body buffer bounds: reading pauses above HIGH and resumes below LOW.
+BODY_HIGH_WATER = 64 * 1024
+BODY_LOW_WATER = 16 * 1024
+# How long a closing connection keeps reading (and discarding) so the client sees our
+# final response instead of a reset while it is still sending.
+LINGER_SECS = 2.0
+
+
+class ServerState:
+    """Per-server values computed once, plus the live connection set and counters."""
+
+    __slots__ = (
+        "all_closed",
+        "body_timeout",
+        "connections",
+        "date",
+        "debug",
+        "handler",
+        "header_timeout",
+        "idle_timeout",
+        "inflight",
+        "limits",
+        "linger_secs",
+        "loop",
+        "max_body",
+        "max_header",
+        "max_pipelined",
+        "shutting_down",
+    )
+
+    def __init__(
+        self,
+        handler: Handler,
+        limits: Limits,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        linger_secs: float = LINGER_SECS,
+    ) -> None:
+        self.handler = handler
+        self.limits = limits
+        self.loop = loop
+        self.max_header = limits.max_header_bytes
+        self.max_body = limits.max_body_bytes
+        self.header_timeout = limits.header_timeout_secs
+        self.idle_timeout = limits.idle_timeout_secs
+        self.body_timeout = limits.body_timeout_secs
+        self.max_pipelined = max(1, limits.max_pipelined_requests)
+        self.linger_secs = linger_secs
+        self.date = DateHeader()
+        self.connections: set[HttpProtocol] = set()
+        self.inflight = 0
+        self.shutting_down = False
+        self.all_closed: asyncio.Event | None = None
+        self.debug = logger.isEnabledFor(logging.DEBUG)
+
+    def connection_closed(self, conn: HttpProtocol) -> None:
+        self.connections.discard(conn)
+        if not self.connections and self.all_closed is not None:
+            self.all_closed.set()

@@ -1,0 +1,93 @@
+"""Bytes the HTTP/1.1 server writes, computed once.
+
+Status lines are a table built at import; the ``date``/``server`` block is
+rebuilt at most once a second by :class:`DateHeader`; a response head is one
+``b"".join`` of precomputed pieces. Nothing here allocates per request beyond
+the head itself and chunk prefixes.
+"""
+
+from __future__ import annotations
+
+from email.utils import formatdate
+from http import HTTPStatus
+
+from ferrogate._fastpath.api import Headers
+
+CRLF = b"\r\n"
+CHUNKED_END = b"0\r\n\r\n"
+CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
+SERVER_NAME = b"ferrogate"
+
+CONNECTION_CLOSE = b"connection: close\r\n"
+CONNECTION_KEEP_ALIVE = b"connection: keep-alive\r\n"
+TRANSFER_CHUNKED = b"transfer-encoding: chunked\r\n"
+
+
+def _status_line(code: int) -> bytes:
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:
+        phrase = ""
+    return b"HTTP/1.1 %d %s\r\n" % (code, phrase.encode("latin-1"))
+
+
+STATUS_LINE: dict[int, bytes] = {code: _status_line(code) for code in range(100, 600)}
+"""``STATUS_LINE[200] == b"HTTP/1.1 200 OK\\r\\n"``; every 1xx-5xx code is present."""
+
+# Statuses whose responses never carry a body or body framing (RFC 9110 §6.4.1).
+NO_BODY_STATUS: frozenset[int] = frozenset((*range(100, 200), 204, 304))
+
+# Response header names the server owns: framing and hop-by-hop headers plus the
+# ones it always adds. Copies from the application are dropped (nginx hides an
+# upstream's Date and Server the same way).
+SERVER_OWNED: frozenset[bytes] = frozenset(
+    (
+        b"connection",
+        b"keep-alive",
+        b"content-length",
+        b"transfer-encoding",
+        b"date",
+        b"server",
+        b"proxy-connection",
+    )
+)
+
+
+def status_line(code: int) -> bytes:
+    line = STATUS_LINE.get(code)
+    return line if line is not None else _status_line(code)
+
+
+class DateHeader:
+    """The ``date`` + ``server`` header lines, refreshed on a once-a-second tick."""
+
+    __slots__ = ("block",)
+
+    def __init__(self) -> None:
+        self.block = b""
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.block = b"date: " + formatdate(usegmt=True).encode("ascii") + b"\r\nserver: " + SERVER_NAME + CRLF
+
+
+def header_lines(headers: Headers) -> tuple[bytes, bool]:
+    """Serialized application headers without the server-owned ones.
+
+    Returns the bytes and whether the application asked to close the connection
+    (a ``connection: close`` it passed, which the server honours instead of copying).
+    """
+    parts: list[bytes] = []
+    close = False
+    for name, value in headers:
+        if name.lower() in SERVER_OWNED:
+            if name.lower() == b"connection" and b"close" in value.lower():
+                close = True
+            continue
+        parts.append(name + b": " + value + CRLF)
+    return b"".join(parts), close
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (``data`` must be non-empty)."""
+    return b"%x\r\n" % len(data) + data + CRLF
