@@ -1,0 +1,113 @@
+"""FerroGate under test: a generated TOML config and ``ferrogate run`` with its ready line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.procs import LOOPBACK, Service, start_service, stop_service
+
+READY_PREFIX = "FERROGATE_READY "
+CLIENT_KEY = "sk-bench-client"  # the virtual key the load generator presents
+UPSTREAM_KEY = "sk-mock-upstream"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayPorts:
+    public: int
+    admin: int | None
+    pid: int
+
+
+def render_config(workdir: Path, mock_port: int, *, ai: bool) -> str:
+    """A config with a catch-all reverse-proxy route to the mock and, when ``ai`` is set,
+    AI routes for chat completions and messages through providers that point at it."""
+    mock = f"http://{LOOPBACK}:{mock_port}"
+    parts = [
+        f'listen = ["{LOOPBACK}:0"]',
+        "",
+        "[admin]",
+        f'listen = "{LOOPBACK}:0"',
+        "",
+        "[storage]",
+        f'path = "{workdir / "state.db"}"',
+        "",
+        "[[upstreams]]",
+        'name = "mock"',
+        f'urls = ["{mock}"]',
+    ]
+    if ai:
+        providers = [  # name, kind, base URL; the mock answers SSE for anything under /stream
+            ("mock-openai", "openai-compatible", f"{mock}/v1"),
+            ("mock-openai-stream", "openai-compatible", f"{mock}/stream/v1"),
+            ("mock-anthropic", "anthropic", mock),
+            ("mock-anthropic-stream", "anthropic", f"{mock}/stream"),
+        ]
+        for name, kind, url in providers:
+            parts += ["", "[[providers]]", f'name = "{name}"', f'kind = "{kind}"',
+                      f'base_url = "{url}"', f'api_key = "{UPSTREAM_KEY}"']
+        models = [  # logical name, provider, provider model
+            ("gpt-4o-mini", "mock-openai", "gpt-4o-mini"),
+            ("gpt-4o-mini-stream", "mock-openai-stream", "gpt-4o-mini"),
+            ("claude-bench", "mock-anthropic", "claude-bench"),
+            ("claude-bench-stream", "mock-anthropic-stream", "claude-bench"),
+        ]
+        for name, provider, provider_model in models:
+            parts += ["", "[[models]]", f'name = "{name}"', f'provider = "{provider}"',
+                      f'provider_model = "{provider_model}"']
+        parts += ["", "[[api_keys]]", 'id = "bench"', f'key = "{CLIENT_KEY}"',
+                  "", "[[routes]]", 'name = "ai"',
+                  'paths = ["/v1/chat/completions", "/v1/messages", "/v1/models"]',
+                  "ai_gateway = true"]
+    parts += ["", "[[routes]]", 'name = "proxy"', 'upstream = "mock"', ""]
+    return "\n".join(parts)
+
+
+def parse_ready_line(output: str) -> GatewayPorts | None:
+    """Find ``FERROGATE_READY {json}`` in the gateway's stdout; None while it is absent."""
+    for line in output.splitlines():
+        if not line.startswith(READY_PREFIX):
+            continue
+        info: dict[str, Any] = json.loads(line[len(READY_PREFIX):])
+        public = info["public"][0]
+        admin = info.get("admin")
+        return GatewayPorts(public=int(public.rsplit(":", 1)[1]),
+                            admin=int(admin.rsplit(":", 1)[1]) if admin else None,
+                            pid=int(info.get("pid", 0)))
+    return None
+
+
+def start_gateway(workdir: Path, mock_port: int, *, ai: bool, workers: int = 2,
+                  deadline_secs: float = 30.0) -> Service:
+    """Start ``ferrogate run`` and wait (bounded) for its ready line in the log file.
+
+    stdout goes to a file, not a pipe, so a chatty gateway can never block on a full pipe."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "ferrogate.toml"
+    config.write_text(render_config(workdir, mock_port, ai=ai))
+    service = start_service(
+        "ferrogate",
+        [sys.executable, "-m", "ferrogate", "run", "--config", str(config),
+         "--workers", str(workers)],
+        workdir, env={"PYTHONUNBUFFERED": "1", "_TYPER_STANDARD_TRACEBACK": "1"}, cwd=workdir)
+    deadline = time.monotonic() + deadline_secs
+    try:
+        while time.monotonic() < deadline:
+            ports = parse_ready_line(service.log_tail(limit=1 << 20))
+            if ports is not None:
+                service.port = ports.public
+                service.extra.update(admin_port=ports.admin, ready_pid=ports.pid)
+                return service
+            if service.proc.poll() is not None:
+                raise RuntimeError(f"ferrogate exited rc={service.proc.returncode}: "
+                                   f"{service.log_tail()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"no FERROGATE_READY line within {deadline_secs}s: "
+                           f"{service.log_tail()}")
+    except BaseException:
+        stop_service(service)
+        raise

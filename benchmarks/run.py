@@ -1,0 +1,299 @@
+"""Entry point: ``python -m benchmarks.run [--quick] [--suites proxy,ai,translate] [--peers]``.
+
+Starts the nginx mock, nginx ``proxy_pass`` and FerroGate (plus LiteLLM/Portkey with
+``--peers``), loads every case with wrk in interleaved repetitions (A B C, A B C, ...),
+adds the one-connection latency and concurrent-streams checks, prints the table and
+writes the raw records to benchmarks/results/<timestamp>.json. Every process it starts
+is stopped in ``finally``; only 127.0.0.1 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from benchmarks import cpu, nginx, peers
+from benchmarks.gateway import CLIENT_KEY, start_gateway
+from benchmarks.httpwire import last_event
+from benchmarks.overhead import one_connection_latency
+from benchmarks.payloads import request_bodies
+from benchmarks.plan import SUITES, Case, Running, build_cases
+from benchmarks.procs import Service, http_status, raw_request, stop_service
+from benchmarks.report import format_extras, format_table, summarise, target_checks, write_json
+from benchmarks.streams import concurrent_streams
+from benchmarks.wrk import run_wrk, wrk_command
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="short smoke run: 3 s runs, 1 rep, 200 streams, 300 latency requests")
+    p.add_argument("--suites", default=",".join(SUITES), help="comma list of proxy,ai,translate")
+    p.add_argument("--duration", type=float, help="seconds per wrk run (default 8; quick 3)")
+    p.add_argument("--reps", type=int, help="interleaved repetitions (default 3; quick 1)")
+    p.add_argument("--connections", default="32,256", help="comma list of wrk connection counts")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--workers", type=int, default=2, help="FerroGate and nginx proxy workers")
+    p.add_argument("--streams", type=int, help="concurrent SSE streams (default 1000; quick 200)")
+    p.add_argument("--latency-requests", type=int,
+                   help="sequential requests at one connection (default 2000; quick 300)")
+    p.add_argument("--peers", action="store_true", help="also start LiteLLM and Portkey")
+    args = p.parse_args(argv)
+    args.suites = [s for s in args.suites.split(",") if s]
+    unknown = set(args.suites) - set(SUITES)
+    if unknown:
+        p.error(f"unknown suites: {', '.join(sorted(unknown))}")
+    args.connections = [int(c) for c in args.connections.split(",") if c]
+    args.duration = args.duration or (3.0 if args.quick else 8.0)
+    args.reps = args.reps or (1 if args.quick else 3)
+    args.streams = args.streams or (200 if args.quick else 1000)
+    args.latency_requests = args.latency_requests or (300 if args.quick else 2000)
+    return args
+
+
+def probe(case: Case, body: bytes | None) -> str | None:
+    """One request before the load: None when it answers 200 (and the stream is complete)."""
+    request = raw_request("POST" if body is not None else "GET", case.path, body=body or b"",
+                          headers=case.headers)
+    try:
+        status, decoded = http_status(case.port, request, timeout=10)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if status != 200:
+        return f"HTTP {status}: {decoded[:300]!r}"
+    if case.terminal is not None and not last_event(decoded).startswith(case.terminal):
+        return f"stream did not end with {case.terminal!r}: ...{decoded[-200:]!r}"
+    return None
+
+
+def load_once(case: Case, connections: int, args: argparse.Namespace, body_files: dict[str, Path],
+              roots: Sequence[int], mock_pid: int, rep: int) -> dict[str, Any]:
+    """One wrk run against one case, with CPU accounting around it."""
+    argv = wrk_command(f"http://127.0.0.1:{case.port}{case.path}", connections=connections,
+                       duration_s=args.duration, threads=args.threads, headers=case.headers,
+                       post=case.body is not None)
+    env = dict(os.environ)
+    if case.body is not None:
+        env["FG_BENCH_BODY_FILE"] = str(body_files[case.body])
+    record: dict[str, Any] = {"suite": case.suite, "scenario": case.scenario,
+                              "target": case.target, "connections": connections, "rep": rep,
+                              "reference": case.reference}
+    before, box0 = cpu.snapshot(roots), cpu.box_busy()
+    try:
+        result, raw = run_wrk(argv, env)
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+        record["error"] = str(exc)
+        return record
+    after, box1 = cpu.snapshot(roots), cpu.box_busy()
+    record.update(
+        rps=result.rps, p50_ms=result.p50_ms, p99_ms=result.p99_ms, requests=result.requests,
+        errors=result.errors, non_2xx=result.non_2xx, socket_errors=result.socket_errors,
+        cpu_us_per_req=(cpu.us_per_request(before[case.cpu_root], after[case.cpu_root],
+                                           result.requests) if case.cpu_root else None),
+        mock_cpu_us_per_req=cpu.us_per_request(before[mock_pid], after[mock_pid],
+                                               result.requests),
+        box_busy_pct=(100.0 * (box1[0] - box0[0]) / (box1[1] - box0[1])
+                      if box1[1] > box0[1] else None),
+        wrk_output=raw,
+    )
+    return record
+
+
+def tool_versions() -> dict[str, str]:
+    def first_line(cmd: list[str]) -> str:
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"? ({exc})"
+        text = (done.stdout + done.stderr).strip()
+        return text.splitlines()[0] if text else "?"
+
+    return {"nginx": first_line(["nginx", "-v"]), "wrk": first_line(["wrk", "-v"]),
+            "python": platform.python_version(), "cpus": str(os.cpu_count()),
+            "kernel": platform.release()}
+
+
+def _start_optional(name: str, starter: Callable[[], Service], skipped: dict[str, str],
+                    services: list[Service]) -> Service | None:
+    try:
+        service = starter()
+    except Exception as exc:  # an optional service is reported, never fatal
+        skipped[name] = f"{type(exc).__name__}: {str(exc)[:600]}"
+        log(f"[skip] {name}: {skipped[name]}")
+        return None
+    services.append(service)
+    log(f"[start] {name} pid={service.pid} port={service.port}")
+    return service
+
+
+def _gateway(work: Path, mock_port: int, args: argparse.Namespace, skipped: dict[str, str],
+             services: list[Service]) -> tuple[Service | None, bool]:
+    """FerroGate with AI routes when asked for; falls back to the proxy-only config."""
+    want_ai = bool({"ai", "translate"} & set(args.suites))
+    if want_ai:
+        gw = _start_optional("ferrogate (AI config)", lambda: start_gateway(
+            work / "ferrogate-ai", mock_port, ai=True, workers=args.workers), skipped, services)
+        if gw is not None:
+            return gw, True
+    gw = _start_optional("ferrogate", lambda: start_gateway(
+        work / "ferrogate", mock_port, ai=False, workers=args.workers), skipped, services)
+    return gw, False
+
+
+def _extras(run: Running, args: argparse.Namespace, bodies: dict[str, bytes]) -> dict[str, Any]:
+    """One-connection latency and concurrent streams (each bounded in count and time)."""
+    up_auth = [("Authorization", "Bearer sk-mock-upstream")]
+    client_auth = [("Authorization", f"Bearer {CLIENT_KEY}")]
+    extras: dict[str, Any] = {"overhead": {}, "streams": {}}
+    if run.ferrogate is not None and run.ai:
+        log("[latency] one connection: nginx, then ferrogate")
+        extras["overhead"]["nginx"] = one_connection_latency(
+            run.nginx.port, "/v1/chat/completions", bodies["chat"], count=args.latency_requests,
+            headers=up_auth)
+        extras["overhead"]["ferrogate"] = one_connection_latency(
+            run.ferrogate.port, "/v1/chat/completions", bodies["chat"],
+            count=args.latency_requests, headers=client_auth)
+    targets = [("nginx", run.nginx.port, "/stream/v1/chat/completions", up_auth)]
+    if run.ferrogate is not None:
+        targets.append(("ferrogate proxy route", run.ferrogate.port,
+                        "/stream/v1/chat/completions", up_auth))
+        if run.ai:
+            targets.append(("ferrogate AI route", run.ferrogate.port, "/v1/chat/completions",
+                            client_auth))
+    for name, port, path, headers in targets:
+        log(f"[streams] {args.streams} concurrent streams via {name}")
+        extras["streams"][name] = concurrent_streams(port, path, bodies["chat_stream"],
+                                                     count=args.streams, headers=headers,
+                                                     timeout_secs=60.0)
+    return extras
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("nginx") is None or shutil.which("wrk") is None:
+        log("nginx and wrk are required (make system-deps installs them)")
+        return 2
+    t_start = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="ferrogate-bench-"))
+    bodies = request_bodies()
+    body_files = {}
+    for name, data in bodies.items():
+        body_files[name] = work / f"{name}.json"
+        body_files[name].write_bytes(data)
+    services: list[Service] = []
+    skipped: dict[str, str] = {}
+    records: list[dict[str, Any]] = []
+    extras: dict[str, Any] = {}
+    interrupted: str | None = None
+    try:
+        mock = nginx.start_mock(work / "mock")
+        services.append(mock)
+        proxy = nginx.start_proxy(work / "nginx", mock.port, workers=args.workers)
+        services.append(proxy)
+        log(f"[start] mock nginx port={mock.port}; nginx proxy_pass port={proxy.port}")
+        gw, ai = _gateway(work, mock.port, args, skipped, services)
+        litellm = portkey = None
+        if args.peers and "ai" in args.suites:
+            litellm = _start_optional("litellm", lambda: peers.start_litellm(
+                work / "litellm", mock.port, workers=args.workers), skipped, services)
+            portkey = _start_optional("portkey", lambda: peers.start_portkey(work / "portkey"),
+                                      skipped, services)
+        run = Running(mock=mock, nginx=proxy, ferrogate=gw, ai=ai, litellm=litellm,
+                      portkey=portkey)
+        cases = []
+        for case in build_cases(args.suites, run):
+            problem = probe(case, bodies[case.body] if case.body else None)
+            if problem:
+                skipped[f"{case.scenario}/{case.target}"] = problem
+                log(f"[skip] {case.scenario}/{case.target}: {problem}")
+            else:
+                cases.append(case)
+        roots = sorted({s.pid for s in services})
+        plan = [(case, conns) for case in cases
+                for conns in (args.connections[:1] if case.suite == "translate"
+                              else args.connections)]
+        plan.sort(key=lambda p: (p[0].suite == "translate", p[0].scenario, p[1]))
+        log(f"[plan] {len(plan)} runs x {args.reps} reps x {args.duration:g}s "
+            f"= ~{len(plan) * args.reps * (args.duration + 0.5):.0f}s of load")
+        for case in cases:  # warm pools and caches once, not measured
+            load_once(case, args.connections[0], _warm(args), body_files, roots, mock.pid, 0)
+        for rep in range(1, args.reps + 1):
+            for case, conns in plan:  # interleaved: every target once per rep
+                rec = load_once(case, conns, args, body_files, roots, mock.pid, rep)
+                records.append(rec)
+                if "rps" in rec:
+                    log(f"[rep {rep}/{args.reps}] {case.scenario:32s} c{conns:<4d} "
+                        f"{case.target:10s} {rec['rps']:10,.0f} req/s p50={rec['p50_ms']:.2f}ms "
+                        f"p99={rec['p99_ms']:.2f}ms err={rec['errors']} "
+                        f"cpu={rec['cpu_us_per_req'] or 0:.1f}us/req busy={rec['box_busy_pct'] or 0:.0f}%")
+                else:
+                    log(f"[rep {rep}/{args.reps}] {case.scenario} c{conns} {case.target} "
+                        f"ERROR {rec['error']}")
+        extras = _extras(run, args, bodies)
+    except KeyboardInterrupt:
+        interrupted = "interrupted"
+    finally:
+        for service in reversed(services):
+            stop_service(service)
+        log(f"[stop] {len(services)} services stopped")
+    summary = summarise(records)
+    table = format_table(summary)
+    checks = target_checks(summary, extras)
+    print(f"FerroGate benchmark ({'quick, ' if args.quick else ''}{args.duration:g} s runs, "
+          f"{args.reps} interleaved reps, wrk -t{args.threads}, medians; {os.cpu_count()} CPUs "
+          "shared with everything else on this box: figures are indicative)")
+    print(table)
+    if extras:
+        print("\n### latency and streams\n" + format_extras(extras))
+    if checks:
+        print("\n### targets\n" + "\n".join(checks))
+    if skipped:
+        print("\n### skipped\n" + "\n".join(f"- {k}: {_gist(v)}" for k, v in skipped.items()))
+    if interrupted:
+        print(f"\nRun {interrupted}: partial results.")
+    path = write_json({
+        "args": {k: v for k, v in vars(args).items()}, "versions": tool_versions(),
+        "records": records, "extras": extras, "skipped": skipped,
+        "summary": {f"{k[0]}|c{k[1]}|{k[2]}": v for k, v in summary.items()},
+        "targets": checks, "elapsed_s": round(time.monotonic() - t_start, 1),
+    })
+    log(f"[done] {time.monotonic() - t_start:.0f}s; raw results: {path}")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0 if not interrupted else 130
+
+
+def _gist(problem: str) -> str:
+    """First line plus the last non-empty line (a traceback's exception) of a problem."""
+    lines = [ln.strip() for ln in problem.splitlines() if ln.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else problem
+    return f"{lines[0][:160]} ... {lines[-1][:200]}"
+
+
+def _warm(args: argparse.Namespace) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "duration": 1.0})
+
+
+def _on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # unwinds through main's finally: every service is stopped
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    sys.exit(main())
