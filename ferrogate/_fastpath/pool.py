@@ -1,0 +1,398 @@
+"""Keep-alive connection pools: one :class:`UpstreamPool` per origin, a :class:`PoolSet` per worker.
+
+The checkout decision is a pure function (:func:`plan_checkout`) over the idle
+list; the pool applies it and does the I/O afterwards (httpcore's
+``_assign_requests_to_connections``). Idle connections are kept LIFO so the
+warmest one is reused and the cold tail expires. A connection the upstream
+closed while idle is noticed by its protocol (``connection_lost`` or stray
+bytes mark it CLOSED) and is skipped at checkout.
+
+Retry is allowed in exactly one case (Pingora's ``ReusedOnly``): a *reused*
+connection failed before any response byte arrived and the body is bytes,
+so the request is replayed once on a fresh connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+import msgspec
+
+from ferrogate._fastpath.api import Headers
+from ferrogate._fastpath.upstream import (
+    Body,
+    ConnState,
+    Timeouts,
+    UpstreamConnection,
+    UpstreamResponse,
+)
+from ferrogate._fastpath.upstream_errors import (
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+__all__ = [
+    "CheckoutPlan",
+    "Origin",
+    "PoolSet",
+    "Timeouts",
+    "UpstreamPool",
+    "UpstreamResponse",
+    "plan_checkout",
+]
+
+_BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH"))
+
+
+class Origin(msgspec.Struct, frozen=True):
+    """Where and how to connect; the pool key (TLS settings are part of it)."""
+
+    scheme: str  # "http" | "https"
+    host: str
+    port: int
+    server_name: str | None = None  # SNI + verified name; default: host
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        server_name: str | None = None,
+        ca_file: str | None = None,
+        insecure_skip_verify: bool = False,
+    ) -> Origin:
+        """The origin of ``url`` (``http://h:p``, ``https://h``, or bare ``h:p``); its path is not used."""
+        if "://" not in url:
+            url = "http://" + url
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise ValueError(f"unsupported upstream scheme {parts.scheme!r} in {url!r}")
+        host = parts.hostname
+        if not host:
+            raise ValueError(f"upstream URL {url!r} has no host")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"invalid port in upstream URL {url!r}") from exc
+        if port is None:
+            port = 443 if scheme == "https" else 80
+        return cls(scheme, host, port, server_name, ca_file, insecure_skip_verify)
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def host_header(self) -> bytes:
+        """The Host value for this origin (port omitted when it is the default)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.tls else 80
+        return (host if self.port == default else f"{host}:{self.port}").encode("ascii")
+
+
+def build_ssl_context(origin: Origin) -> ssl.SSLContext:
+    """Client TLS context: verification on (system CAs or ``ca_file``) unless told to skip."""
+    ctx = ssl.create_default_context(cafile=origin.ca_file)
+    if origin.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+class CheckoutPlan(NamedTuple):
+    """Outcome of :func:`plan_checkout`: reuse ``reuse`` (or connect), keep ``idle[:keep]``,
+    close ``close``."""
+
+    reuse: UpstreamConnection | None
+    keep: int
+    close: Sequence[UpstreamConnection]
+
+
+def plan_checkout(
+    idle: Sequence[UpstreamConnection], now: float, keepalive_secs: float
+) -> CheckoutPlan:
+    """Pick the newest usable idle connection. Pure: no I/O, no mutation.
+
+    ``idle`` is ordered oldest → newest. Dead connections on the way are simply
+    dropped (already closed); once one has outlived ``keepalive_secs``, every
+    older one has too, so they are all closed.
+    """
+    i = len(idle)
+    while i > 0:
+        i -= 1
+        conn = idle[i]
+        if not conn.is_usable():
+            continue
+        if now - conn.idle_since >= keepalive_secs:
+            return CheckoutPlan(None, 0, [c for c in idle[: i + 1] if c.state is ConnState.IDLE])
+        return CheckoutPlan(conn, i, ())
+    return CheckoutPlan(None, 0, ())
+
+
+def expired_prefix(idle: Sequence[UpstreamConnection], now: float, keepalive_secs: float) -> int:
+    """How many of the oldest idle connections are dead or past their keep-alive. Pure."""
+    n = 0
+    for conn in idle:
+        if conn.is_usable() and now - conn.idle_since < keepalive_secs:
+            break
+        n += 1
+    return n
+
+
+class UpstreamPool:
+    """Keep-alive connections to one origin."""
+
+    __slots__ = (
+        "_idle",
+        "_release_cb",
+        "_ssl",
+        "connects",
+        "host_header",
+        "keepalive_secs",
+        "max_idle",
+        "origin",
+        "requests",
+        "retries",
+        "timeouts",
+    )
+
+    def __init__(
+        self,
+        origin: Origin,
+        *,
+        max_idle: int = 128,
+        keepalive_secs: float = 60.0,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        self.origin = origin
+        self.max_idle = max_idle
+        self.keepalive_secs = keepalive_secs
+        self.timeouts = timeouts or Timeouts()
+        self.host_header = origin.host_header
+        self._ssl: ssl.SSLContext | None = build_ssl_context(origin) if origin.tls else None
+        self._idle: list[UpstreamConnection] = []
+        self._release_cb = self._release
+        self.connects = 0  # connections opened (observable in tests and metrics)
+        self.requests = 0
+        self.retries = 0
+
+    @property
+    def idle_count(self) -> int:
+        return len(self._idle)
+
+    # ------------------------------------------------------------ request
+
+    async def request(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: Headers,
+        body: Body = b"",
+        timeouts: Timeouts | None = None,
+    ) -> UpstreamResponse:
+        """Send one request; return once the response head has arrived.
+
+        ``headers`` must not carry hop-by-hop fields; Host is added when absent,
+        Content-Length for a bytes body, ``Transfer-Encoding: chunked`` for a
+        streamed body without a Content-Length header.
+        """
+        t = timeouts or self.timeouts
+        self.requests += 1
+        chunked = False
+        if isinstance(body, bytes):
+            length: int | None = len(body) if body or method in _BODY_METHODS else None
+        else:
+            length = None
+            chunked = not _has_header(headers, b"content-length")
+        head = build_head(method, target, headers, self.host_header, length, chunked)
+        is_head = method == b"HEAD"
+        conn = self._checkout()
+        if conn is None:
+            conn = await self._connect(t.connect)
+        try:
+            return await conn.request(head, body, t, is_head=is_head, chunked=chunked)
+        except UpstreamError as exc:
+            if not (exc.retry_safe and isinstance(body, bytes)):
+                raise
+        self.retries += 1
+        conn = await self._connect(t.connect)
+        return await conn.request(head, body, t, is_head=is_head, chunked=chunked)
+
+    # ------------------------------------------------------------ checkout / release
+
+    def _checkout(self) -> UpstreamConnection | None:
+        idle = self._idle
+        if not idle:
+            return None
+        plan = plan_checkout(idle, asyncio.get_running_loop().time(), self.keepalive_secs)
+        del idle[plan.keep :]
+        for conn in plan.close:
+            conn.close()
+        return plan.reuse
+
+    def _release(self, conn: UpstreamConnection, reusable: bool) -> None:
+        if not reusable:
+            return
+        idle = self._idle
+        if idle:
+            n = expired_prefix(idle, conn.idle_since, self.keepalive_secs)
+            if n:
+                for old in idle[:n]:
+                    old.close()
+                del idle[:n]
+        if len(idle) >= self.max_idle:
+            conn.close()
+            return
+        idle.append(conn)
+
+    async def _connect(self, timeout: float) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
+        origin = self.origin
+        where = f"{origin.host}:{origin.port}"
+        release = self._release_cb
+        self.connects += 1
+        try:
+            async with asyncio.timeout(timeout):
+                if self._ssl is not None:
+                    _, conn = await loop.create_connection(
+                        lambda: UpstreamConnection(loop, release),
+                        origin.host,
+                        origin.port,
+                        ssl=self._ssl,
+                        server_hostname=origin.server_name or origin.host,
+                    )
+                else:
+                    _, conn = await loop.create_connection(
+                        lambda: UpstreamConnection(loop, release), origin.host, origin.port
+                    )
+        except TimeoutError:
+            raise UpstreamTimeout("connect", secs=timeout) from None
+        except ssl.SSLCertVerificationError as exc:
+            reason = exc.verify_message or "certificate verification failed"
+            raise UpstreamConnectError(
+                f"TLS verification of upstream {where} failed: {reason}", phase="tls"
+            ) from None
+        except ssl.SSLError as exc:
+            raise UpstreamConnectError(
+                f"TLS handshake with upstream {where} failed: {exc.reason or exc}", phase="tls"
+            ) from None
+        except ConnectionRefusedError:
+            raise UpstreamConnectError(f"connection refused by upstream {where}") from None
+        except OSError as exc:
+            raise UpstreamConnectError(
+                f"cannot connect to upstream {where}: {exc.strerror or exc}"
+            ) from None
+        return conn
+
+    def close(self) -> None:
+        """Close every idle connection (worker shutdown, config swap)."""
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()
+
+
+class PoolSet:
+    """All upstream pools of one worker, keyed by :class:`Origin`. Passed explicitly."""
+
+    __slots__ = ("_by_origin", "_by_url", "keepalive_secs", "max_idle", "timeouts")
+
+    def __init__(
+        self,
+        *,
+        timeouts: Timeouts | None = None,
+        max_idle: int = 128,
+        keepalive_secs: float = 60.0,
+    ) -> None:
+        self.timeouts = timeouts or Timeouts()
+        self.max_idle = max_idle
+        self.keepalive_secs = keepalive_secs
+        self._by_origin: dict[Origin, UpstreamPool] = {}
+        self._by_url: dict[str, UpstreamPool] = {}
+
+    def pool(
+        self,
+        origin: Origin | str,
+        *,
+        max_idle: int | None = None,
+        keepalive_secs: float | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> UpstreamPool:
+        """The pool for ``origin`` (created on first use with the given settings)."""
+        if isinstance(origin, str):
+            cached = self._by_url.get(origin)
+            if cached is not None:
+                return cached
+            key = Origin.from_url(origin)
+        else:
+            key = origin
+        pool = self._by_origin.get(key)
+        if pool is None:
+            pool = UpstreamPool(
+                key,
+                max_idle=self.max_idle if max_idle is None else max_idle,
+                keepalive_secs=self.keepalive_secs if keepalive_secs is None else keepalive_secs,
+                timeouts=timeouts or self.timeouts,
+            )
+            self._by_origin[key] = pool
+        if isinstance(origin, str):
+            self._by_url[origin] = pool
+        return pool
+
+    async def request(
+        self,
+        url_or_origin: Origin | str,
+        method: bytes,
+        target: bytes,
+        headers: Headers,
+        body: Body = b"",
+        timeouts: Timeouts | None = None,
+    ) -> UpstreamResponse:
+        """One request to ``url_or_origin`` (only its scheme/host/port count) at ``target``."""
+        return await self.pool(url_or_origin).request(method, target, headers, body, timeouts)
+
+    def pools(self) -> list[UpstreamPool]:
+        return list(self._by_origin.values())
+
+    def close(self) -> None:
+        for pool in self._by_origin.values():
+            pool.close()
+
+
+def _has_header(headers: Headers, name: bytes) -> bool:
+    return any(n == name for n, _ in headers)
+
+
+def build_head(
+    method: bytes,
+    target: bytes,
+    headers: Headers,
+    default_host: bytes,
+    content_length: int | None,
+    chunked: bool,
+) -> bytes:
+    """Serialize a request line and header block (names as given, lowercase)."""
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    has_host = False
+    for name, value in headers:
+        if name == b"host":
+            has_host = True
+        elif name == b"content-length" and content_length is not None:
+            continue  # ours wins: it is the length of what we actually send
+        parts += (name, b": ", value, b"\r\n")
+    if not has_host:
+        parts += (b"host: ", default_host, b"\r\n")
+    if content_length is not None:
+        parts += (b"content-length: ", b"%d" % content_length, b"\r\n")
+    elif chunked:
+        parts.append(b"transfer-encoding: chunked\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)

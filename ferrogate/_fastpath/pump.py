@@ -1,0 +1,96 @@
+"""Relay an upstream response to a client exchange with backpressure.
+
+The pump never holds more than the upstream response's bounded buffer: after
+each write it awaits ``exchange.drain()``, and while it waits the response's
+buffer fills past its high-water mark and the upstream transport stops
+reading. Every write goes straight to the client's transport, so
+``text/event-stream`` (and any other stream) is flushed chunk by chunk, as
+Caddy does for SSE; chunks that are already buffered are coalesced into one
+write, which costs no latency.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ferrogate._fastpath.api import Exchange, Headers
+from ferrogate._fastpath.upstream import UpstreamResponse
+
+HOP_BY_HOP: Final = frozenset(
+    (
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    )
+)
+"""Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1)."""
+
+_RESPONSE_DROP: Final = HOP_BY_HOP | {b"content-length"}
+_NO_BODY_STATUS: Final = frozenset((204, 304))
+
+
+def connection_listed(headers: Headers) -> frozenset[bytes] | None:
+    """Extra hop-by-hop names a ``Connection`` header lists (None when there are none)."""
+    listed: set[bytes] | None = None
+    for name, value in headers:
+        if name == b"connection":
+            for token in value.split(b","):
+                token = token.strip().lower()
+                if token and token not in (b"close", b"keep-alive"):
+                    if listed is None:
+                        listed = set()
+                    listed.add(token)
+    return frozenset(listed) if listed else None
+
+
+def response_headers(headers: Headers) -> Headers:
+    """Upstream response headers minus hop-by-hop ones and Content-Length
+    (the exchange frames the body itself)."""
+    listed = connection_listed(headers)
+    drop = _RESPONSE_DROP if listed is None else _RESPONSE_DROP | listed
+    return [h for h in headers if h[0] not in drop]
+
+
+async def relay(
+    exchange: Exchange, response: UpstreamResponse, headers: Headers | None = None
+) -> int:
+    """Send ``response`` to ``exchange``; return the body bytes relayed.
+
+    ``headers`` are the response headers to send (already filtered and edited);
+    by default the upstream's, minus hop-by-hop fields. An upstream failure
+    after the response has started propagates (the server then closes the
+    client connection, since a status line is already out). The response is
+    always closed: an unfinished one never returns its connection to the pool.
+    """
+    if headers is None:
+        headers = response_headers(response.headers)
+    status = response.status
+    try:
+        if (
+            response.complete
+            and status not in _NO_BODY_STATUS
+            and exchange.request.method != b"HEAD"
+        ):
+            # Whole response already here (the common small case): one write.
+            body = await response.read()
+            exchange.respond(status, headers, body)
+            return len(body)
+        length = None if response.chunked else response.content_length
+        exchange.start_response(status, headers, length)
+        sent = 0
+        async for data in response:
+            if exchange.disconnected:
+                return sent
+            exchange.write(data)
+            sent += len(data)
+            await exchange.drain()
+        exchange.end()
+        return sent
+    finally:
+        response.close()

@@ -1,0 +1,704 @@
+"""HTTP/1.1 client protocol for one upstream connection, and the response it yields.
+
+One :class:`UpstreamConnection` carries one request at a time (no pipelining).
+Its life is an explicit :class:`ConnState`: NEW (just connected) → ACTIVE (a
+request in flight) → IDLE (back in the pool) → ... → CLOSED. Parser callbacks
+only record and wake waiters; all awaiting happens in :meth:`request` and in
+:class:`UpstreamResponse`.
+
+The response body is buffered in a small bounded deque: when the consumer lags
+past ``HIGH_WATER`` the upstream transport stops reading, so a slow client
+never makes the gateway hold a large response. A fully received message hands
+its connection back to the pool at once (its remaining bytes are already in
+the response's buffer); an abandoned response aborts its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from enum import IntEnum
+from typing import Final, cast
+
+import httptools
+
+from ferrogate._fastpath.upstream_errors import (
+    Phase,
+    UpstreamBodyTooLarge,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+)
+
+HIGH_WATER: Final = 64 * 1024
+"""Buffered response bytes above which the upstream transport pauses reading."""
+LOW_WATER: Final = 16 * 1024
+"""Buffered response bytes at or below which reading resumes."""
+
+Body = bytes | AsyncIterator[bytes]
+"""A request body: bytes (replayable) or a stream of chunks (sent once)."""
+
+
+class ConnState(IntEnum):
+    NEW = 0
+    ACTIVE = 1
+    IDLE = 2
+    CLOSED = 3
+
+
+class Timeouts:
+    """Deadlines for one upstream exchange, in seconds (None = no limit).
+
+    ``connect`` covers TCP + TLS; ``first_byte`` runs from the end of the
+    request until the response head; ``idle`` is the longest silence between
+    body bytes; ``total`` runs from sending the request to the last byte.
+    """
+
+    __slots__ = ("connect", "first_byte", "idle", "total")
+
+    def __init__(
+        self,
+        connect: float = 5.0,
+        first_byte: float | None = 60.0,
+        total: float | None = None,
+        idle: float | None = None,
+    ) -> None:
+        self.connect = connect
+        self.first_byte = first_byte
+        self.total = total
+        self.idle = idle
+
+    def __repr__(self) -> str:
+        return (
+            f"Timeouts(connect={self.connect}, first_byte={self.first_byte}, "
+            f"total={self.total}, idle={self.idle})"
+        )
+
+
+ReleaseFn = Callable[["UpstreamConnection", bool], None]
+"""Called once per finished exchange: (connection, reusable)."""
+
+_NO_BODY_STATUS: Final = frozenset((204, 304))
+
+
+class UpstreamResponse:
+    """Status, headers and a backpressured body of one upstream response."""
+
+    __slots__ = (
+        "_chunks",
+        "_closed",
+        "_conn",
+        "_done",
+        "_error",
+        "_paused",
+        "_size",
+        "_waiter",
+        "chunked",
+        "content_length",
+        "headers",
+        "keep_alive",
+        "reused",
+        "status",
+    )
+
+    def __init__(self, conn: UpstreamConnection, reused: bool) -> None:
+        self._conn: UpstreamConnection | None = conn
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.content_length: int | None = None
+        self.chunked = False
+        self.keep_alive = True
+        self.reused = reused
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._done = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+
+    # ------------------------------------------------------------ public API
+
+    def header(self, name: bytes) -> bytes | None:
+        """First value of a header (``name`` lowercased), or None."""
+        for n, v in self.headers:
+            if n == name:
+                return v
+        return None
+
+    @property
+    def complete(self) -> bool:
+        """The whole body has been received (it may still sit in the buffer)."""
+        return self._done
+
+    async def read(self, max_bytes: int | None = None) -> bytes:
+        """The whole body. More than ``max_bytes`` → :class:`UpstreamBodyTooLarge`."""
+        chunks = self._chunks
+        if self._done and len(chunks) <= 1 and self._error is None:
+            data = chunks.popleft() if chunks else b""
+            self._size = 0
+            if max_bytes is not None and len(data) > max_bytes:
+                raise UpstreamBodyTooLarge(max_bytes)
+            return data
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            while chunks:
+                data = chunks.popleft()
+                total += len(data)
+                parts.append(data)
+            self._size = 0
+            if max_bytes is not None and total > max_bytes:
+                self.close()
+                raise UpstreamBodyTooLarge(max_bytes)
+            if self._paused:
+                self._resume()
+            if self._error is not None:
+                raise self._error
+            if self._done or self._closed:
+                return b"".join(parts)
+            await self._wait()
+
+    def chunks(self) -> UpstreamResponse:
+        """``async for chunk in response.chunks()``: body bytes as they arrive.
+
+        Each step hands over everything buffered so far (joined), so a fast
+        producer costs fewer writes downstream.
+        """
+        return self
+
+    def __aiter__(self) -> UpstreamResponse:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunks = self._chunks
+        while not chunks:
+            if self._error is not None:
+                raise self._error
+            if self._done or self._closed:
+                raise StopAsyncIteration
+            await self._wait()
+        data = chunks.popleft() if len(chunks) == 1 else b"".join(_drain_deque(chunks))
+        self._size -= len(data)
+        if self._paused and self._size <= LOW_WATER:
+            self._resume()
+        return data
+
+    def close(self) -> None:
+        """Stop using the response. Unfinished → its connection is aborted, never reused."""
+        if self._closed:
+            return
+        self._closed = True
+        self._chunks.clear()
+        self._size = 0
+        conn = self._conn
+        self._conn = None
+        if conn is not None and not self._done:
+            conn.abandon(self)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> UpstreamResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ connection side
+
+    def _feed(self, data: bytes) -> None:
+        if self._closed:
+            return
+        self._chunks.append(data)
+        self._size += len(data)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._size > HIGH_WATER and not self._paused:
+            conn = self._conn
+            if conn is not None:
+                self._paused = True
+                conn.pause_reading()
+
+    def _finish(self) -> None:
+        """The message is complete; the connection no longer belongs to us."""
+        self._done = True
+        self._conn = None
+        self._paused = False
+        self._wake()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._error = exc
+        self._conn = None
+        self._paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _resume(self) -> None:
+        self._paused = False
+        conn = self._conn
+        if conn is not None:
+            conn.resume_reading()
+
+    async def _wait(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+
+def _drain_deque(chunks: deque[bytes]) -> list[bytes]:
+    out = list(chunks)
+    chunks.clear()
+    return out
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One HTTP/1.1 connection to an upstream, driven by httptools callbacks."""
+
+    __slots__ = (
+        "_body_task",
+        "_drain_waiter",
+        "_first_byte_timer",
+        "_got_bytes",
+        "_head_done",
+        "_head_waiter",
+        "_headers",
+        "_idle_timer",
+        "_interim",
+        "_last_read",
+        "_loop",
+        "_parser",
+        "_read_paused",
+        "_release",
+        "_request_done",
+        "_response",
+        "_skip_body",
+        "_timeouts",
+        "_total_timer",
+        "_transport",
+        "_write_paused",
+        "idle_since",
+        "requests",
+        "state",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, release: ReleaseFn) -> None:
+        self._loop = loop
+        self._release = release
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self.state = ConnState.NEW
+        self.requests = 0
+        self.idle_since = 0.0
+        self._response: UpstreamResponse | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_waiter: asyncio.Future[None] | None = None
+        self._head_done = False
+        self._interim = False
+        self._skip_body = False
+        self._got_bytes = False
+        self._request_done = False
+        self._read_paused = False
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._body_task: asyncio.Task[None] | None = None
+        self._timeouts = Timeouts()
+        self._first_byte_timer: asyncio.TimerHandle | None = None
+        self._total_timer: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._last_read = 0.0
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        if self.state is not ConnState.ACTIVE:
+            # An idle connection that receives anything (a 408, garbage, a
+            # stray close) is dead: never hand it out again.
+            self._mark_dead()
+            return
+        self._got_bytes = True
+        if self._idle_timer is not None:
+            self._last_read = self._loop.time()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if self.state is ConnState.ACTIVE:
+                self._fail(
+                    UpstreamProtocolError(
+                        f"invalid HTTP response from upstream: {exc}",
+                        phase="body" if self._head_done else "headers",
+                        reused=self.requests > 1,
+                    )
+                )
+            else:
+                self._mark_dead()
+
+    def eof_received(self) -> bool | None:
+        return None  # let the transport close; connection_lost does the rest
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        prev = self.state
+        self.state = ConnState.CLOSED
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if prev is not ConnState.ACTIVE:
+            return
+        resp = self._response
+        if self._head_done and resp is not None:
+            if resp.content_length is None and not resp.chunked and not self._skip_body:
+                # Close-delimited body: EOF is the end of the message.
+                self._complete(False)
+                return
+            self._fail(
+                UpstreamProtocolError(
+                    "upstream closed the connection mid-body", phase="body", reused=resp.reused
+                ),
+                closed=True,
+            )
+            return
+        reused = self.requests > 1
+        phase: Phase
+        if self._got_bytes:
+            phase = "headers"
+        elif not self._request_done:
+            phase = "write"
+        else:
+            phase = "first_byte"
+        err: UpstreamError
+        if isinstance(exc, ConnectionResetError | BrokenPipeError):
+            err = UpstreamConnectError("connection reset by upstream", phase=phase, reused=reused)
+        else:
+            err = UpstreamProtocolError(
+                "upstream closed the connection before responding", phase=phase, reused=reused
+            )
+        self._fail(err, closed=True)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # ------------------------------------------------------------ httptools callbacks
+
+    def on_message_begin(self) -> None:
+        if self.state is not ConnState.ACTIVE or self._head_done:
+            # A second message without a request: the upstream is confused.
+            self._mark_dead()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        if self.state is not ConnState.ACTIVE:
+            return
+        parser = self._parser
+        status = parser.get_status_code()
+        if status < 200:
+            if status == 101:
+                self._fail(
+                    UpstreamProtocolError(
+                        "unexpected protocol upgrade from upstream", phase="headers"
+                    )
+                )
+                return
+            self._interim = True  # 100 Continue / 103 Early Hints: wait for the real one
+            self._headers = []
+            return
+        resp = self._response
+        if resp is None:
+            return
+        headers = self._headers
+        resp.status = status
+        resp.headers = headers
+        resp.keep_alive = parser.should_keep_alive()
+        for name, value in headers:
+            if name == b"content-length":
+                try:
+                    resp.content_length = int(value)
+                except ValueError:
+                    self._fail(UpstreamProtocolError("invalid Content-Length from upstream"))
+                    return
+            elif name == b"transfer-encoding":
+                resp.chunked = b"chunked" in value.lower()
+        self._head_done = True
+        timer = self._first_byte_timer
+        if timer is not None:
+            timer.cancel()
+            self._first_byte_timer = None
+        idle = self._timeouts.idle
+        if idle is not None:
+            self._last_read = self._loop.time()
+            self._idle_timer = self._loop.call_at(self._last_read + idle, self._on_idle_timer)
+        waiter = self._head_waiter
+        self._head_waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self._skip_body:
+            # HEAD: llhttp cannot be told to skip the body, so finish the
+            # message here and give the next request a fresh parser.
+            resp.content_length = resp.content_length or 0
+            self._parser = httptools.HttpResponseParser(self)
+            self._complete(resp.keep_alive)
+
+    def on_body(self, body: bytes) -> None:
+        resp = self._response
+        if resp is not None and self._head_done:
+            resp._feed(body)
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
+        if self.state is not ConnState.ACTIVE or self._response is None:
+            return
+        self._complete(self._parser.should_keep_alive())
+
+    # ------------------------------------------------------------ requests
+
+    async def request(
+        self, head: bytes, body: Body, timeouts: Timeouts, *, is_head: bool, chunked: bool
+    ) -> UpstreamResponse:
+        """Send one request and wait for the response head."""
+        transport = self._transport
+        if transport is None or self.state is ConnState.CLOSED or transport.is_closing():
+            raise UpstreamConnectError(
+                "upstream connection closed", phase="write", reused=self.requests > 0
+            )
+        loop = self._loop
+        self.requests += 1
+        reused = self.requests > 1
+        self.state = ConnState.ACTIVE
+        self._timeouts = timeouts
+        self._headers = []
+        self._head_done = False
+        self._got_bytes = False
+        self._skip_body = is_head
+        self._interim = False
+        resp = UpstreamResponse(self, reused)
+        self._response = resp
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._head_waiter = waiter
+        if timeouts.total is not None:
+            self._total_timer = loop.call_at(loop.time() + timeouts.total, self._on_total_timer)
+        if isinstance(body, bytes):
+            if body:
+                if len(body) <= 65536:
+                    transport.write(head + body)
+                else:
+                    transport.write(head)
+                    transport.write(body)
+            else:
+                transport.write(head)
+            self._request_done = True
+            self._arm_first_byte()
+        else:
+            self._request_done = False
+            transport.write(head)
+            self._body_task = loop.create_task(self._send_stream(body, chunked))
+        try:
+            await waiter
+        except BaseException as exc:
+            if self.state is ConnState.ACTIVE:
+                self._fail(exc if isinstance(exc, UpstreamError) else _Abandoned())
+            raise
+        return resp
+
+    async def _send_stream(self, body: AsyncIterator[bytes], chunked: bool) -> None:
+        transport = self._transport
+        assert transport is not None
+        try:
+            async for chunk in body:
+                if self.state is not ConnState.ACTIVE:
+                    return
+                if not chunk:
+                    continue
+                if chunked:
+                    transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                else:
+                    transport.write(chunk)
+                if self._write_paused:
+                    await self._drain()
+            if self.state is not ConnState.ACTIVE:
+                return
+            if chunked:
+                transport.write(b"0\r\n\r\n")
+            self._request_done = True
+            if not self._head_done:
+                self._arm_first_byte()
+        except asyncio.CancelledError:
+            if self.state is ConnState.ACTIVE:
+                self._fail(_Abandoned())
+            raise
+        except BaseException as exc:
+            # A client-side failure (413, disconnect) or a write error: the
+            # upstream got half a request, so this connection is finished.
+            if self.state is ConnState.ACTIVE:
+                self._fail(exc)
+        finally:
+            self._body_task = None
+
+    async def _drain(self) -> None:
+        while self._write_paused and self.state is ConnState.ACTIVE:
+            waiter = self._loop.create_future()
+            self._drain_waiter = waiter
+            await waiter
+        if self.state is not ConnState.ACTIVE:
+            raise UpstreamConnectError(
+                "upstream connection lost while sending the body", phase="write"
+            )
+
+    # ------------------------------------------------------------ flow control
+
+    def pause_reading(self) -> None:
+        if not self._read_paused and self._transport is not None:
+            self._read_paused = True
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._read_paused and self._transport is not None:
+            self._read_paused = False
+            if self.state is ConnState.ACTIVE:
+                self._last_read = self._loop.time()
+            self._transport.resume_reading()
+
+    # ------------------------------------------------------------ endings
+
+    def abandon(self, resp: UpstreamResponse) -> None:
+        """The consumer walked away from an unfinished response: never reuse."""
+        if self._response is resp and self.state is ConnState.ACTIVE:
+            self._response = None
+            self._fail(_Abandoned())
+
+    def close(self) -> None:
+        """Close an idle connection (pool trimming)."""
+        self.state = ConnState.CLOSED
+        if self._transport is not None:
+            self._transport.close()
+
+    def is_usable(self) -> bool:
+        transport = self._transport
+        return self.state is ConnState.IDLE and transport is not None and not transport.is_closing()
+
+    def _complete(self, keep_alive: bool) -> None:
+        resp = self._response
+        self._response = None
+        self._cancel_timers()
+        if self._read_paused and self._transport is not None:
+            self._read_paused = False
+            self._transport.resume_reading()
+        if resp is not None:
+            resp._finish()
+        task = self._body_task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()  # the upstream answered before taking the whole body
+        reusable = keep_alive and self._request_done and self.state is ConnState.ACTIVE
+        if reusable:
+            self.state = ConnState.IDLE
+            self.idle_since = self._loop.time()
+        else:
+            self.state = ConnState.CLOSED
+            if self._transport is not None:
+                self._transport.close()
+        self._release(self, reusable)
+
+    def _fail(self, exc: BaseException, *, closed: bool = False) -> None:
+        self._cancel_timers()
+        self.state = ConnState.CLOSED
+        waiter = self._head_waiter
+        self._head_waiter = None
+        resp = self._response
+        self._response = None
+        if waiter is not None and not waiter.done():
+            if not isinstance(exc, _Abandoned):
+                waiter.set_exception(exc)
+            else:
+                waiter.cancel()
+        elif resp is not None:
+            resp._fail(exc)
+        task = self._body_task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        drain = self._drain_waiter
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+        if not closed and self._transport is not None:
+            self._transport.abort()
+        self._release(self, False)
+
+    def _mark_dead(self) -> None:
+        self.state = ConnState.CLOSED
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._first_byte_timer, self._total_timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._first_byte_timer = self._total_timer = self._idle_timer = None
+
+    def _arm_first_byte(self) -> None:
+        secs = self._timeouts.first_byte
+        if secs is not None and not self._head_done:
+            self._first_byte_timer = self._loop.call_at(
+                self._loop.time() + secs, self._on_first_byte_timer
+            )
+
+    def _on_first_byte_timer(self) -> None:
+        self._first_byte_timer = None
+        if self.state is ConnState.ACTIVE and not self._head_done:
+            self._fail(
+                UpstreamTimeout(
+                    "first_byte", reused=self.requests > 1, secs=self._timeouts.first_byte
+                )
+            )
+
+    def _on_total_timer(self) -> None:
+        self._total_timer = None
+        if self.state is ConnState.ACTIVE:
+            self._fail(
+                UpstreamTimeout("total", reused=self.requests > 1, secs=self._timeouts.total)
+            )
+
+    def _on_idle_timer(self) -> None:
+        self._idle_timer = None
+        idle = self._timeouts.idle
+        if self.state is not ConnState.ACTIVE or idle is None:
+            return
+        now = self._loop.time()
+        due = self._last_read + idle
+        if self._read_paused:
+            # The silence is ours (the consumer lags): look again later.
+            self._idle_timer = self._loop.call_at(now + idle, self._on_idle_timer)
+            return
+        if now < due:
+            self._idle_timer = self._loop.call_at(due, self._on_idle_timer)
+            return
+        self._fail(UpstreamTimeout("idle", reused=self.requests > 1, secs=idle))
+
+
+class _Abandoned(Exception):
+    """Internal marker: the request was cancelled or its response dropped."""
