@@ -1,0 +1,145 @@
+"""``/v1/messages`` (Anthropic wire format in) on any provider: ``wrap(adapter)``.
+
+- Anthropic adapters: the body passes through with the model renamed and the SSE is
+  relayed event by event (usage and ``message_stop`` watched).
+- Every other adapter takes OpenAI chat: the request is translated Anthropic → OpenAI
+  and handed to the inner adapter as a CHAT request (so Gemini goes Anthropic →
+  OpenAI → Gemini), and its OpenAI answer is translated back to Anthropic.
+Errors on this endpoint are Anthropic-shaped (``ErrorFlavor.ANTHROPIC``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import orjson
+
+from ferrogate.ai.providers.base import (
+    ClientRequest,
+    Endpoint,
+    ProviderAdapter,
+    StreamTranslator,
+    Transport,
+    UpstreamCall,
+    UpstreamFailure,
+)
+from ferrogate.ai.schemas import ChatHead
+from ferrogate.ai.translate.chain import ChainedStream
+from ferrogate.ai.translate.common import new_id
+from ferrogate.ai.translate.messages_inbound import (
+    anthropic_to_openai_chat,
+    openai_chat_to_anthropic_message,
+)
+from ferrogate.ai.translate.messages_stream import OpenAIToAnthropicStream
+from ferrogate.ai.usage import Usage
+from ferrogate.errors import ErrorFlavor, GatewayError, bad_request, sse_error_event
+
+_CHAT_HEAD = msgspec.json.Decoder(ChatHead)
+
+
+def _decode(body: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise bad_request("request body is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise bad_request("request body must be a JSON object")
+    return doc
+
+
+def chat_request_for(req: ClientRequest) -> ClientRequest:
+    """The OpenAI chat request equivalent to an Anthropic Messages request."""
+    chat = anthropic_to_openai_chat(_decode(req.body), model=req.model)
+    body = orjson.dumps(chat)
+    return ClientRequest(
+        endpoint=Endpoint.CHAT,
+        body=body,
+        model=req.model,
+        stream=req.stream,
+        client_wants_usage=True,
+        head=_CHAT_HEAD.decode(body),
+    )
+
+
+class _MessagesBase:
+    __slots__ = (
+        "_inner",
+        "base_path",
+        "endpoints",
+        "kind",
+        "name",
+        "native_responses",
+        "origin",
+        "transport",
+    )
+
+    def __init__(self, inner: ProviderAdapter) -> None:
+        self._inner = inner
+        self.name = inner.name
+        self.kind = inner.kind
+        self.origin = inner.origin
+        self.base_path = inner.base_path
+        self.transport: Transport | None = inner.transport
+        self.native_responses = False
+        self.endpoints = frozenset((Endpoint.MESSAGES,))
+
+    def check(self, req: ClientRequest) -> None:
+        if req.endpoint is not Endpoint.MESSAGES:
+            raise bad_request("this adapter serves /v1/messages only", param="model")
+
+    def classify_error(
+        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> UpstreamFailure:
+        return self._inner.classify_error(status, headers, body)
+
+    def emit_error(self, req: ClientRequest, err: GatewayError) -> bytes:
+        return sse_error_event(err, ErrorFlavor.ANTHROPIC)
+
+
+class MessagesPassthrough(_MessagesBase):
+    """Anthropic client → Anthropic provider."""
+
+    __slots__ = ()
+
+    def build_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
+        call: UpstreamCall = self._inner.messages_call(req, provider_model)  # type: ignore[attr-defined]
+        return call
+
+    def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
+        result: tuple[bytes, Usage | None] = self._inner.messages_response(body)  # type: ignore[attr-defined]
+        return result
+
+    def stream_translator(self, req: ClientRequest) -> StreamTranslator:
+        stream: StreamTranslator = self._inner.messages_stream()  # type: ignore[attr-defined]
+        return stream
+
+
+class MessagesOverChat(_MessagesBase):
+    """Anthropic client → any provider taking OpenAI chat."""
+
+    __slots__ = ()
+
+    def check(self, req: ClientRequest) -> None:
+        super().check(req)
+        self._inner.check(chat_request_for(req))
+
+    def build_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
+        return self._inner.build_call(chat_request_for(req), provider_model)
+
+    def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
+        chat_body, usage = self._inner.translate_response(chat_request_for(req), body)
+        msg = openai_chat_to_anthropic_message(orjson.loads(chat_body))
+        return orjson.dumps(msg), usage
+
+    def stream_translator(self, req: ClientRequest) -> StreamTranslator:
+        inner = self._inner.stream_translator(chat_request_for(req))
+        outer = OpenAIToAnthropicStream(model=req.model, msg_id=new_id("msg_"))
+        return ChainedStream(inner, outer)
+
+
+def wrap(adapter: ProviderAdapter) -> ProviderAdapter:
+    """An adapter taking Anthropic Messages requests on top of ``adapter``."""
+    if hasattr(adapter, "messages_call"):
+        return MessagesPassthrough(adapter)
+    return MessagesOverChat(adapter)
