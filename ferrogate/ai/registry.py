@@ -1,0 +1,150 @@
+"""The model registry: logical model → candidates, compiled once per config.
+
+A candidate is one (provider, provider_model) a logical model may be served
+by: the model's primary target plus each enabled ``fallbacks`` entry, with its
+own priority (lower first), weight, prices, capabilities and context window
+(fallbacks inherit the model's when they leave them unset).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import orjson
+
+from ferrogate.ai.providers.base import ProviderAdapter
+from ferrogate.config.model import Config, Fallback, Model
+
+_PER_TOKEN = 1_000_000.0
+
+
+class Candidate:
+    """One target of a logical model. Immutable after compile."""
+
+    __slots__ = (
+        "adapter",
+        "capabilities",
+        "context_window",
+        "id_headers",
+        "input_price",
+        "key",
+        "order",
+        "output_price",
+        "priority",
+        "provider",
+        "provider_model",
+        "weight",
+    )
+
+    def __init__(
+        self,
+        *,
+        adapter: ProviderAdapter,
+        provider_model: str,
+        priority: int,
+        weight: int,
+        input_price: float | None,
+        output_price: float | None,
+        capabilities: frozenset[str],
+        context_window: int | None,
+        order: int,
+    ) -> None:
+        self.adapter = adapter
+        self.provider = adapter.name
+        self.provider_model = provider_model
+        self.priority = priority
+        self.weight = max(0, weight)
+        self.input_price = input_price  # per token
+        self.output_price = output_price  # per token
+        self.capabilities = capabilities
+        self.context_window = context_window
+        self.key = (adapter.name, provider_model)
+        self.order = order
+        # Response headers naming who answered, encoded once.
+        self.id_headers = (
+            (b"x-ferrogate-provider", adapter.name.encode("latin-1")),
+            (b"x-ferrogate-model", provider_model.encode("latin-1")),
+        )
+
+    @property
+    def priced(self) -> bool:
+        return self.input_price is not None and self.output_price is not None
+
+    def estimated_cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        if self.input_price is None or self.output_price is None:
+            return None
+        return prompt_tokens * self.input_price + completion_tokens * self.output_price
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.provider}:{self.provider_model}, p={self.priority}, w={self.weight})"
+
+
+class ModelEntry:
+    __slots__ = ("candidates", "capabilities", "max_output_tokens", "name", "strategy")
+
+    def __init__(self, model: Model, candidates: tuple[Candidate, ...]) -> None:
+        self.name = model.name
+        self.strategy = model.routing_strategy
+        self.candidates = candidates
+        self.capabilities = frozenset(model.capabilities)
+        self.max_output_tokens = model.max_output_tokens
+
+
+class Registry:
+    __slots__ = ("models", "models_body")
+
+    def __init__(self, models: dict[str, ModelEntry], models_body: bytes) -> None:
+        self.models = models
+        self.models_body = models_body  # precomputed GET /v1/models answer
+
+
+def _price(value: object) -> float | None:
+    return float(value) / _PER_TOKEN if value is not None else None  # type: ignore[arg-type]
+
+
+def _candidate(model: Model, target: Model | Fallback, adapter: ProviderAdapter, order: int) -> Candidate:
+    caps = target.capabilities if target.capabilities is not None else model.capabilities
+    return Candidate(
+        adapter=adapter,
+        provider_model=target.provider_model,
+        priority=target.priority,
+        weight=target.weight,
+        input_price=_price(target.input_price_per_1m),
+        output_price=_price(target.output_price_per_1m),
+        capabilities=frozenset(caps),
+        context_window=target.context_window if target.context_window is not None else model.context_window,
+        order=order,
+    )
+
+
+def compile_registry(config: Config, adapters: Mapping[str, ProviderAdapter]) -> Registry:
+    """Build the registry; models whose providers are all disabled/unknown are left out."""
+    models: dict[str, ModelEntry] = {}
+    listing: list[dict[str, object]] = []
+    created = int(time.time())
+    for model in config.models:
+        if not model.enabled:
+            continue
+        candidates: list[Candidate] = []
+        targets: list[Model | Fallback] = [model, *(f for f in model.fallbacks if f.enabled)]
+        for order, target in enumerate(targets):
+            adapter = adapters.get(target.provider)
+            if adapter is not None:
+                candidates.append(_candidate(model, target, adapter, order))
+        if not candidates:
+            continue
+        candidates.sort(key=lambda c: (c.priority, c.order))
+        models[model.name] = ModelEntry(model, tuple(candidates))
+        listing.append(
+            {
+                "id": model.name,
+                "object": "model",
+                "created": created,
+                "owned_by": model.provider,
+                "capabilities": list(model.capabilities),
+                "context_window": model.context_window,
+            }
+        )
+    body = orjson.dumps({"object": "list", "data": listing})
+    return Registry(models, body)

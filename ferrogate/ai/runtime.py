@@ -1,0 +1,129 @@
+"""The compiled AI path: everything the per-request phases read, built once per config."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import logging
+import os
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ferrogate._fastpath.upstream import Timeouts
+from ferrogate.ai.health import HealthBook
+from ferrogate.ai.providers.base import Endpoint, ProviderAdapter
+from ferrogate.ai.providers.catalog import ProviderUnavailable, build_adapter
+from ferrogate.ai.registry import Registry, compile_registry
+from ferrogate.config.model import Config, Reliability
+from ferrogate.pipeline.authenticate import Authenticator
+
+log = logging.getLogger("ferrogate.ai")
+
+Wrap = Callable[[ProviderAdapter], ProviderAdapter]
+Observer = Callable[[Any], None]
+
+
+def _optional_wrap(module: str) -> Wrap | None:
+    """TRANSLATE's ``wrap(adapter)`` for an inbound format, when that module exists."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError:
+        return None
+    wrap = getattr(mod, "wrap", None)
+    return wrap if callable(wrap) else None
+
+
+class AiRuntime:
+    __slots__ = (
+        "_ids",
+        "_wrapped",
+        "adapters",
+        "auth",
+        "health",
+        "id_prefix",
+        "max_response_bytes",
+        "messages_wrap",
+        "observer",
+        "pools",
+        "registry",
+        "reliability",
+        "responses_wrap",
+        "rng",
+        "timeouts",
+    )
+
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        adapters: dict[str, ProviderAdapter],
+        auth: Authenticator,
+        reliability: Reliability,
+        pools: Any,
+        observer: Observer | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.registry = registry
+        self.adapters = adapters
+        self.auth = auth
+        self.reliability = reliability
+        self.pools = pools
+        self.health = HealthBook(
+            threshold=reliability.provider_circuit_breaker_failure_threshold,
+            cooldown=reliability.provider_circuit_breaker_cooldown_secs,
+        )
+        self.timeouts = Timeouts(
+            connect=reliability.provider_connect_timeout_secs,
+            first_byte=reliability.provider_first_byte_timeout_secs,
+            total=reliability.provider_dispatch_timeout_secs,
+            idle=reliability.provider_stream_idle_timeout_secs,
+        )
+        self.max_response_bytes = reliability.provider_response_body_max_bytes
+        self.observer = observer
+        self.rng = rng or random.Random()
+        self.messages_wrap = _optional_wrap("ferrogate.ai.translate.messages")
+        self.responses_wrap = _optional_wrap("ferrogate.ai.translate.responses")
+        self._wrapped: dict[tuple[str, Endpoint], ProviderAdapter | None] = {}
+        self.id_prefix = os.urandom(5).hex()
+        self._ids = itertools.count(1)
+
+    def new_request_id(self) -> str:
+        return f"req_{self.id_prefix}{next(self._ids):08x}"
+
+    def adapter_for(self, adapter: ProviderAdapter, endpoint: Endpoint) -> ProviderAdapter | None:
+        """The adapter that serves ``endpoint`` for this provider (maybe TRANSLATE's wrapper)."""
+        if endpoint is Endpoint.MESSAGES or (endpoint is Endpoint.RESPONSES and not adapter.native_responses):
+            key = (adapter.name, endpoint)
+            if key not in self._wrapped:
+                wrap = self.messages_wrap if endpoint is Endpoint.MESSAGES else self.responses_wrap
+                self._wrapped[key] = wrap(adapter) if wrap is not None else None
+            return self._wrapped[key]
+        return adapter
+
+
+def compile_ai_runtime(
+    config: Config,
+    pools: Any,
+    *,
+    env: Mapping[str, str] | None = None,
+    observer: Observer | None = None,
+    rng: random.Random | None = None,
+) -> AiRuntime:
+    adapters: dict[str, ProviderAdapter] = {}
+    for provider in config.providers:
+        if not provider.enabled:
+            continue
+        try:
+            adapters[provider.name] = build_adapter(provider, env=env)
+        except ProviderUnavailable as exc:
+            log.warning("provider %s skipped: %s", provider.name, exc)
+    return AiRuntime(
+        registry=compile_registry(config, adapters),
+        adapters=adapters,
+        auth=Authenticator(config.api_keys, env=env),
+        reliability=config.reliability,
+        pools=pools,
+        observer=observer,
+        rng=rng,
+    )

@@ -1,0 +1,83 @@
+"""Phase: who is calling, and may they use this endpoint and model?
+
+Static ``[[api_keys]]`` for now (hashed at compile time, one dict probe per
+request); governance extends this module (limits, budgets, policies) rather
+than replacing it. With no keys configured the data plane is open (the
+development default, said loudly in the startup log by the caller).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+
+from ferrogate._fastpath.api import Request
+from ferrogate.config.model import ApiKey
+from ferrogate.errors import GatewayError
+from ferrogate.governance.keys import KeyIndex
+
+
+def _expiry(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class Authenticator:
+    __slots__ = ("_expiry", "_index", "enabled")
+
+    def __init__(self, api_keys: list[ApiKey], env: Mapping[str, str] | None = None) -> None:
+        self.enabled = bool(api_keys)
+        self._index = KeyIndex.from_config(api_keys, env=env)
+        self._expiry = {k.id: _expiry(k.expires_at) for k in api_keys}
+
+    def authenticate(self, request: Request, scope: str) -> ApiKey | None:
+        """The caller's key (None when auth is off); 401/403 otherwise."""
+        if not self.enabled:
+            return None
+        token = _presented_key(request)
+        if token is None:
+            raise GatewayError(
+                401,
+                "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+                code="missing_api_key",
+            )
+        key = self._index.lookup(token)
+        if key is None:
+            raise GatewayError(401, "invalid API key", code="invalid_api_key")
+        if key.disabled:
+            raise GatewayError(401, f"API key {key.id!r} is disabled", code="api_key_disabled")
+        expiry = self._expiry.get(key.id)
+        if expiry is not None and time.time() >= expiry:
+            raise GatewayError(401, f"API key {key.id!r} has expired", code="api_key_expired")
+        if scope not in key.scopes and "*" not in key.scopes:
+            raise GatewayError(
+                403, f"API key {key.id!r} lacks the scope {scope!r}", code="insufficient_scope"
+            )
+        return key
+
+
+def _presented_key(request: Request) -> str | None:
+    auth = request.header(b"authorization")
+    if auth is not None:
+        scheme, _, value = auth.partition(b" ")
+        if scheme.lower() == b"bearer" and value.strip():
+            return value.strip().decode("latin-1")
+    api_key = request.header(b"x-api-key")
+    if api_key:
+        return api_key.strip().decode("latin-1")
+    return None
+
+
+def check_model_access(key: ApiKey | None, model: str) -> None:
+    """403 when the key may not use the logical model."""
+    if key is None:
+        return
+    if model in key.denied_models or (key.allowed_models and model not in key.allowed_models):
+        raise GatewayError(
+            403, f"API key {key.id!r} may not use model {model!r}", code="model_not_allowed", param="model"
+        )

@@ -1,0 +1,54 @@
+"""Per-request state shared by the phases (Pingora's CTX): one object, slots only."""
+
+from __future__ import annotations
+
+from ferrogate.ai.providers.base import ClientRequest, Endpoint
+from ferrogate.ai.registry import Candidate
+from ferrogate.ai.usage import Usage
+from ferrogate.config.model import ApiKey
+from ferrogate.errors import ErrorFlavor, GatewayError
+
+
+class RequestContext:
+    __slots__ = (
+        "api_key",
+        "attempts",
+        "candidate",
+        "cost",
+        "endpoint",
+        "error",
+        "flavor",
+        "model",
+        "provider",
+        "provider_model",
+        "received_at",
+        "request",
+        "request_id",
+        "status",
+        "stream",
+        "upstream_secs",
+        "usage",
+    )
+
+    def __init__(self, request_id: str, endpoint: Endpoint | None, received_at: float) -> None:
+        self.request_id = request_id
+        self.endpoint = endpoint
+        self.flavor = ErrorFlavor.ANTHROPIC if endpoint is Endpoint.MESSAGES else ErrorFlavor.OPENAI
+        self.received_at = received_at  # loop.time() when the request head was complete
+        self.upstream_secs = 0.0  # time spent waiting on upstreams (excluded from overhead)
+        self.api_key: ApiKey | None = None
+        self.request: ClientRequest | None = None
+        self.model: str | None = None
+        self.provider: str | None = None
+        self.provider_model: str | None = None
+        self.attempts = 0
+        self.candidate: Candidate | None = None
+        self.stream = False
+        self.usage: Usage | None = None
+        self.cost: float | None = None
+        self.status = 0
+        self.error: GatewayError | None = None
+
+    def overhead_ms(self, now: float) -> float:
+        """Time in the gateway so far, excluding upstream waits."""
+        return max(0.0, (now - self.received_at - self.upstream_secs) * 1000.0)

@@ -1,0 +1,194 @@
+"""Phase: send the request to the first candidate that answers 2xx.
+
+Per attempt: the pool's connect / first-byte / total timeouts. A failure is
+classified (``ferrogate.ai.taxonomy``) and either retried on the same
+candidate (exponential backoff, or the upstream's Retry-After up to the cap),
+or the next candidate is tried, or it goes back to the client. Each
+candidate's circuit breaker gates its attempts. Nothing here has written to
+the client yet, which is what makes fallback safe; ``relay`` hands a stream
+back (``retry_after_stream_failure``) only if it failed before its first byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ferrogate._fastpath.upstream_errors import UpstreamError, UpstreamTimeout
+from ferrogate.ai.providers.base import (
+    ClientRequest,
+    ErrorKind,
+    ProviderAdapter,
+    UpstreamCall,
+    UpstreamFailure,
+    UpstreamResponseLike,
+)
+from ferrogate.ai.registry import Candidate
+from ferrogate.ai.runtime import AiRuntime
+from ferrogate.ai.taxonomy import BREAKER_KINDS, Action, action_for, client_error
+from ferrogate.errors import ErrorSource, GatewayError, bad_request
+from ferrogate.pipeline.context import RequestContext
+
+
+class Dispatched:
+    """A 2xx answer: the stream still open, or (not streamed) the whole body read."""
+
+    __slots__ = ("adapter", "body", "candidate", "response")
+
+    def __init__(
+        self, candidate: Candidate, adapter: ProviderAdapter, response: UpstreamResponseLike, body: bytes | None
+    ) -> None:
+        self.candidate = candidate
+        self.adapter = adapter
+        self.response = response
+        self.body = body
+
+
+def failure_from_exception(exc: UpstreamError) -> UpstreamFailure:
+    kind = ErrorKind.TIMEOUT if isinstance(exc, UpstreamTimeout) else ErrorKind.UPSTREAM_TRANSIENT
+    return UpstreamFailure(kind=kind, status=0, message=exc.message, code=exc.code)
+
+
+class Dispatcher:
+    __slots__ = ("_candidates", "_check_error", "_ctx", "_last", "_pos", "_req", "_rt")
+
+    def __init__(
+        self, rt: AiRuntime, ctx: RequestContext, req: ClientRequest, candidates: list[Candidate]
+    ) -> None:
+        self._rt = rt
+        self._ctx = ctx
+        self._req = req
+        self._candidates = candidates
+        self._pos = 0
+        self._last: tuple[UpstreamFailure, Candidate] | None = None
+        self._check_error: GatewayError | None = None
+
+    async def next(self) -> Dispatched:
+        """The next 2xx answer, trying candidates in order; the final error otherwise."""
+        rt = self._rt
+        loop = asyncio.get_running_loop()
+        while self._pos < len(self._candidates):
+            cand = self._candidates[self._pos]
+            self._pos += 1
+            adapter = rt.adapter_for(cand.adapter, self._req.endpoint)
+            if adapter is None:
+                self._note_check_error(
+                    bad_request(
+                        f"provider {cand.provider!r} cannot serve this endpoint for model "
+                        f"'{self._req.model}' (no translation available)",
+                        param="model",
+                    )
+                )
+                continue
+            try:
+                adapter.check(self._req)
+            except GatewayError as exc:
+                self._note_check_error(exc)
+                continue
+            health = rt.health.get(cand.key)
+            if not health.acquire(loop.time(), rt.health.cooldown):
+                continue
+            call = adapter.build_call(self._req, cand.provider_model)
+            retries = 0
+            while True:
+                self._ctx.attempts += 1
+                outcome = await self._attempt(cand, adapter, call)
+                if isinstance(outcome, Dispatched):
+                    return outcome
+                failure = outcome
+                self._last = (failure, cand)
+                action = action_for(failure.kind)
+                if action is Action.RETURN:
+                    raise client_error(failure, cand.provider)
+                if action is Action.FALL_BACK or retries >= rt.reliability.provider_dispatch_max_retries:
+                    break
+                delay = self._retry_delay(failure, retries)
+                if delay is None:
+                    break
+                retries += 1
+                started = loop.time()
+                await asyncio.sleep(delay)
+                self._ctx.upstream_secs += loop.time() - started
+                if not health.acquire(loop.time(), rt.health.cooldown):
+                    break
+        raise self._final_error()
+
+    async def _attempt(
+        self, cand: Candidate, adapter: ProviderAdapter, call: UpstreamCall
+    ) -> Dispatched | UpstreamFailure:
+        rt = self._rt
+        ctx = self._ctx
+        loop = asyncio.get_running_loop()
+        th = rt.health.get(cand.key)
+        started = loop.time()
+        response: UpstreamResponseLike | None = None
+        verdict = False
+        try:
+            if adapter.transport is not None:
+                response = await adapter.transport.send(call, cand.provider_model)
+            else:
+                response = await rt.pools.request(
+                    adapter.origin, call.method, call.path.encode(), call.headers, call.body, rt.timeouts
+                )
+            status = response.status
+            if 200 <= status < 300:
+                body: bytes | None = None
+                if not call.stream:
+                    body = await response.read(rt.max_response_bytes)
+                th.success(loop.time() - started)
+                verdict = True
+                ctx.provider = cand.provider
+                ctx.provider_model = cand.provider_model
+                return Dispatched(cand, adapter, response, body)
+            err_body = await response.read(rt.max_response_bytes)
+            response.close()
+            failure = adapter.classify_error(status, response.headers, err_body)
+        except UpstreamError as exc:
+            if response is not None:
+                response.close()
+            failure = failure_from_exception(exc)
+        except BaseException:
+            if response is not None:
+                response.close()
+            raise
+        finally:
+            ctx.upstream_secs += loop.time() - started
+            if not verdict:
+                th.release()
+        if failure.kind in BREAKER_KINDS:
+            th.failure(loop.time(), rt.health.threshold)
+        return failure
+
+    def _retry_delay(self, failure: UpstreamFailure, retries: int) -> float | None:
+        rel = self._rt.reliability
+        if failure.retry_after is not None:
+            if failure.retry_after > rel.provider_retry_after_cap_secs:
+                return None  # waiting that long is worse than another provider
+            return failure.retry_after
+        base = rel.provider_retry_backoff_ms / 1000.0 * (2**retries)
+        return base * (0.5 + self._rt.rng.random() / 2)
+
+    def stream_failed_early(self, d: Dispatched, exc: UpstreamError) -> None:
+        """A stream died before the client saw a byte: count it, allow the next candidate."""
+        failure = failure_from_exception(exc)
+        self._last = (failure, d.candidate)
+        self._rt.health.get(d.candidate.key).failure(
+            asyncio.get_running_loop().time(), self._rt.health.threshold
+        )
+
+    def _note_check_error(self, exc: GatewayError) -> None:
+        if self._check_error is None:
+            self._check_error = exc
+
+    def _final_error(self) -> GatewayError:
+        if self._last is not None:
+            failure, cand = self._last
+            return client_error(failure, cand.provider)
+        if self._check_error is not None:
+            return self._check_error
+        return GatewayError(
+            503,
+            f"no provider is available for model '{self._req.model}' right now "
+            "(every candidate's circuit breaker is open)",
+            code="no_healthy_provider",
+            source=ErrorSource.UPSTREAM,
+        )

@@ -1,0 +1,117 @@
+"""Phase: deliver the upstream's 2xx answer to the client.
+
+Buffered JSON goes out in one write. A stream is relayed event by event as it
+arrives: each upstream read goes through the adapter's translator, whole
+events are written and ``drain()`` is awaited (a slow client slows the
+upstream read; memory stays bounded by the pool's high-water mark). The
+response head is sent with the first bytes, so a stream that dies before
+producing anything can still fall back (:class:`StreamFailedEarly`). After
+that, a failure becomes the client format's error event and a clean end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ferrogate._fastpath.api import Exchange, Headers
+from ferrogate._fastpath.upstream_errors import UpstreamError
+from ferrogate.ai.passthrough import truncated_error
+from ferrogate.ai.providers.base import ClientRequest
+from ferrogate.errors import ErrorSource, GatewayError
+from ferrogate.pipeline.context import RequestContext
+from ferrogate.pipeline.dispatch import Dispatched
+
+_JSON = (b"content-type", b"application/json")
+_SSE = (
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+)
+
+
+class StreamFailedEarly(Exception):
+    """The upstream stream failed before a single byte reached the client."""
+
+    def __init__(self, error: UpstreamError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def gateway_headers(ctx: RequestContext, d: Dispatched, now: float) -> Headers:
+    return [
+        (b"x-request-id", ctx.request_id.encode()),
+        *d.candidate.id_headers,
+        (b"x-ferrogate-attempts", b"%d" % ctx.attempts),
+        (b"x-ferrogate-overhead-ms", b"%.3f" % ctx.overhead_ms(now)),
+    ]
+
+
+def relay_json(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched) -> None:
+    body, usage = d.adapter.translate_response(req, d.body or b"")
+    ctx.usage = usage
+    ctx.status = 200
+    headers = gateway_headers(ctx, d, asyncio.get_running_loop().time())
+    headers.append(_JSON)
+    exchange.respond(200, headers, body)
+
+
+async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched) -> None:
+    loop = asyncio.get_running_loop()
+    translator = d.adapter.stream_translator(req)
+    response = d.response
+    started = False
+    try:
+        try:
+            wait_from = loop.time()
+            async for chunk in response.chunks():
+                ctx.upstream_secs += loop.time() - wait_from
+                out = translator.feed(chunk)
+                if out:
+                    if not started:
+                        _start(ctx, exchange, d, loop.time())
+                        started = True
+                    exchange.write(out)
+                    await exchange.drain()
+                wait_from = loop.time()
+            tail = translator.finish()
+        except UpstreamError as exc:
+            if not started:
+                raise StreamFailedEarly(exc) from None
+            ctx.error = exc
+            exchange.write(d.adapter.emit_error(req, _mid_stream(exc)))
+            return
+        if not translator.complete:
+            if not started:
+                raise StreamFailedEarly(_as_upstream_error(truncated_error()))
+            ctx.error = truncated_error()
+        if not started:
+            _start(ctx, exchange, d, loop.time())
+            started = True
+        if tail:
+            exchange.write(tail)
+        ctx.status = 200
+    finally:
+        ctx.usage = translator.usage
+        response.close()
+        if started:
+            exchange.end()
+
+
+def _start(ctx: RequestContext, exchange: Exchange, d: Dispatched, now: float) -> None:
+    headers = gateway_headers(ctx, d, now)
+    headers.extend(_SSE)
+    ctx.status = 200
+    exchange.start_response(200, headers)
+
+
+def _mid_stream(exc: UpstreamError) -> GatewayError:
+    return GatewayError(
+        exc.status,
+        f"the upstream stream failed: {exc.message}",
+        code=exc.code,
+        source=ErrorSource.UPSTREAM,
+    )
+
+
+def _as_upstream_error(err: GatewayError) -> UpstreamError:
+    return UpstreamError(err.status, err.message, code=err.code or "upstream_error", phase="body")

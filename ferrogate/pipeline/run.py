@@ -1,0 +1,93 @@
+"""The AI request pipeline: the phases in order, one way out for errors.
+
+authenticate → parse → select → dispatch ⇄ relay → account (always).
+Any phase raises :class:`GatewayError` to end the request; the error is
+rendered once, here, in the endpoint's flavor (OpenAI or Anthropic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ferrogate._fastpath.api import Exchange
+from ferrogate.ai.providers.base import Endpoint
+from ferrogate.ai.runtime import AiRuntime
+from ferrogate.errors import ErrorSource, GatewayError, render
+from ferrogate.pipeline.account import settle
+from ferrogate.pipeline.authenticate import check_model_access
+from ferrogate.pipeline.context import RequestContext
+from ferrogate.pipeline.dispatch import Dispatcher
+from ferrogate.pipeline.parse import parse_request
+from ferrogate.pipeline.relay import StreamFailedEarly, relay_json, relay_stream
+from ferrogate.pipeline.select import select_candidates
+
+
+async def run_ai_request(rt: AiRuntime, exchange: Exchange, endpoint: Endpoint, scope: str) -> None:
+    loop = asyncio.get_running_loop()
+    received_at: float = getattr(exchange, "received_at", None) or loop.time()
+    ctx = RequestContext(rt.new_request_id(), endpoint, received_at)
+    try:
+        ctx.api_key = rt.auth.authenticate(exchange.request, scope)
+        req = await parse_request(exchange, endpoint)
+        ctx.request = req
+        ctx.model = req.model
+        ctx.stream = req.stream
+        check_model_access(ctx.api_key, req.model)
+        _, candidates = select_candidates(rt.registry, rt.health, req, ctx.api_key, loop.time(), rt.rng)
+        dispatcher = Dispatcher(rt, ctx, req, candidates)
+        while True:
+            d = await dispatcher.next()
+            ctx.candidate = d.candidate
+            if d.body is not None:
+                relay_json(ctx, exchange, req, d)
+                break
+            try:
+                await relay_stream(ctx, exchange, req, d)
+                break
+            except StreamFailedEarly as early:
+                dispatcher.stream_failed_early(d, early.error)
+        if ctx.error is not None and ctx.candidate is not None:
+            # The stream broke after it started: the provider failed this request.
+            rt.health.get(ctx.candidate.key).failure(loop.time(), rt.health.threshold)
+    except GatewayError as err:
+        ctx.error = err
+        ctx.status = err.status
+        if exchange.started:
+            raise
+        status, headers, body = render(err, ctx.flavor)
+        headers.append((b"x-request-id", ctx.request_id.encode()))
+        headers.append((b"x-ferrogate-attempts", b"%d" % ctx.attempts))
+        exchange.respond(status, headers, body)
+    except Exception as exc:
+        ctx.error = GatewayError(500, "internal error", source=ErrorSource.INTERNAL)
+        ctx.status = 500
+        raise exc
+    finally:
+        settle(rt, ctx)
+
+
+async def list_models(rt: AiRuntime, exchange: Exchange) -> None:
+    ctx = RequestContext(rt.new_request_id(), None, 0.0)
+    try:
+        key = rt.auth.authenticate(exchange.request, "models.read")
+    except GatewayError as err:
+        status, headers, body = render(err)
+        headers.append((b"x-request-id", ctx.request_id.encode()))
+        exchange.respond(status, headers, body)
+        return
+    body = rt.registry.models_body
+    if key is not None and (key.allowed_models or key.denied_models):
+        import orjson
+
+        doc = orjson.loads(body)
+        doc["data"] = [
+            m
+            for m in doc["data"]
+            if m["id"] not in key.denied_models and (not key.allowed_models or m["id"] in key.allowed_models)
+        ]
+        body = orjson.dumps(doc)
+    exchange.respond(
+        200,
+        [(b"content-type", b"application/json"), (b"x-request-id", ctx.request_id.encode())],
+        body,
+    )

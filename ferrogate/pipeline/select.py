@@ -1,0 +1,125 @@
+"""Phase: pick the candidates for this request, in the order to try them.
+
+Looks up the logical model (404 ``model_not_found``), works out what the
+request needs (streaming, tools, vision, json_schema, embeddings) and how many
+tokens it will roughly take, drops candidates that cannot serve it (400 saying
+why when none is left), and orders the rest by the model's strategy.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ferrogate.ai.health import HealthBook
+from ferrogate.ai.providers.base import ClientRequest, Endpoint
+from ferrogate.ai.registry import Candidate, ModelEntry, Registry
+from ferrogate.ai.schemas import ChatHead, MessagesHead, ResponsesHead
+from ferrogate.ai.strategies import STRATEGIES, RequestEstimate
+from ferrogate.config.model import ApiKey
+from ferrogate.errors import GatewayError, bad_request
+
+_BYTES_PER_TOKEN = 4  # rough, provider-independent estimate for routing decisions
+_DEFAULT_COMPLETION_TOKENS = 256
+_IMAGE_MARKERS = (b'"image_url"', b'"input_image"', b'"type":"image"', b'"type": "image"')
+
+
+def lookup_model(registry: Registry, name: str) -> ModelEntry:
+    entry = registry.models.get(name)
+    if entry is None:
+        raise GatewayError(
+            404,
+            f"The model '{name}' does not exist or you do not have access to it.",
+            code="model_not_found",
+            param="model",
+        )
+    return entry
+
+
+def required_capabilities(req: ClientRequest) -> list[str]:
+    if req.endpoint is Endpoint.EMBEDDINGS:
+        return ["embeddings"]
+    needs = ["chat"]
+    if req.stream:
+        needs.append("streaming")
+    head = req.head
+    body = req.body
+    if isinstance(head, ChatHead):
+        if head.tools is not None or head.functions is not None:
+            needs.append("tools")
+        if head.response_format is not None and head.response_format.type == "json_schema":
+            needs.append("json_schema")
+    elif isinstance(head, ResponsesHead):
+        if head.tools is not None and bytes(head.tools).strip() not in (b"[]", b"null"):
+            needs.append("tools")
+        if head.text is not None and head.text.format is not None and head.text.format.type == "json_schema":
+            needs.append("json_schema")
+    elif isinstance(head, MessagesHead) and head.tools is not None:
+        needs.append("tools")
+    if any(marker in body for marker in _IMAGE_MARKERS):
+        needs.append("vision")
+    return needs
+
+
+def estimate(req: ClientRequest, entry: ModelEntry) -> RequestEstimate:
+    prompt = max(1, len(req.body) // _BYTES_PER_TOKEN)
+    head = req.head
+    completion: int | None = None
+    if isinstance(head, ChatHead):
+        completion = head.max_completion_tokens or head.max_tokens
+    elif isinstance(head, ResponsesHead):
+        completion = head.max_output_tokens
+    elif isinstance(head, MessagesHead):
+        completion = head.max_tokens
+    if req.endpoint is Endpoint.EMBEDDINGS:
+        completion = 0
+    if completion is None:
+        completion = entry.max_output_tokens or _DEFAULT_COMPLETION_TOKENS
+    return RequestEstimate(prompt, completion)
+
+
+def _provider_allowed(key: ApiKey | None, provider: str) -> bool:
+    if key is None:
+        return True
+    if provider in key.denied_providers:
+        return False
+    return not key.allowed_providers or provider in key.allowed_providers
+
+
+def select_candidates(
+    registry: Registry,
+    health: HealthBook,
+    req: ClientRequest,
+    key: ApiKey | None,
+    now: float,
+    rng: random.Random,
+) -> tuple[ModelEntry, list[Candidate]]:
+    entry = lookup_model(registry, req.model)
+    needs = required_capabilities(req)
+    est = estimate(req, entry)
+    eligible: list[Candidate] = []
+    reasons: list[str] = []
+    for cand in entry.candidates:
+        label = f"{cand.provider}:{cand.provider_model}"
+        missing = [n for n in needs if n not in cand.capabilities and not (n == "chat" and "responses" in cand.capabilities)]
+        if missing:
+            reasons.append(f"{label} lacks {', '.join(missing)}")
+            continue
+        if cand.context_window is not None and est.prompt_tokens + est.completion_tokens > cand.context_window:
+            reasons.append(
+                f"{label} has a {cand.context_window}-token context window; this request needs about "
+                f"{est.prompt_tokens + est.completion_tokens}"
+            )
+            continue
+        if not _provider_allowed(key, cand.provider):
+            reasons.append(f"{label} is not allowed for this API key")
+            continue
+        eligible.append(cand)
+    if not eligible:
+        raise bad_request(
+            f"no provider of model '{req.model}' can serve this request: " + "; ".join(reasons),
+            param="model",
+            code="no_eligible_provider",
+        )
+    if len(eligible) == 1:
+        return entry, eligible
+    return entry, STRATEGIES[entry.strategy](eligible, est, health, now, rng)
