@@ -1,0 +1,160 @@
+"""The worker's application: local health endpoints, the admin forward, then the router.
+
+``/healthz`` and ``/readyz`` are answered by the worker itself (no upstream, no
+control round trip). ``/admin`` and ``/admin/*`` are forwarded to the control
+process's admin listener, so one public port serves everything. The rest goes
+to the route table from ``ferrogate.proxy.router`` (with the AI handler for
+``ai_gateway`` routes) when those are installed, else a 404 error body.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+import orjson
+
+from ferrogate._fastpath.api import Exchange, Handler, Headers
+from ferrogate._fastpath.pool import PoolSet
+from ferrogate._fastpath.pump import HOP_BY_HOP, relay
+from ferrogate._fastpath.upstream import Timeouts
+from ferrogate.config.model import Config
+from ferrogate.errors import ErrorSource, GatewayError, render
+
+_JSON: Headers = [(b"content-type", b"application/json")]
+_ADMIN_TIMEOUTS = Timeouts(connect=2.0, first_byte=60.0, total=120.0)
+
+
+class WorkerState:
+    """What a worker knows about itself; passed explicitly to the app and handlers."""
+
+    __slots__ = (
+        "admin_address",
+        "config_path",
+        "control",
+        "draining",
+        "generation",
+        "ipc_path",
+        "node_draining",
+        "pid",
+        "pools",
+        "revision",
+        "slot",
+        "started_at",
+    )
+
+    def __init__(
+        self,
+        *,
+        slot: int,
+        generation: int,
+        revision: str,
+        config_path: Path,
+        admin_address: str | None,
+        ipc_path: str,
+        pools: PoolSet,
+        control: object | None = None,
+    ) -> None:
+        self.slot = slot
+        self.generation = generation
+        self.revision = revision
+        self.config_path = config_path
+        self.admin_address = admin_address
+        self.ipc_path = ipc_path
+        self.pools = pools
+        self.control = control  # ferrogate.ipc.ControlClient once connected (or None)
+        self.pid = os.getpid()
+        self.started_at = time.time()
+        self.draining = False  # this worker is shutting down
+        self.node_draining = False  # the operator drains the node (admin API)
+
+
+def _admin_origin(address: str | None) -> str | None:
+    """``http://host:port`` of the admin listener, reachable from this host."""
+    if not address:
+        return None
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _not_found(exchange: Exchange) -> None:
+    status, headers, body = render(GatewayError(404, "no route matches this request", code="not_found"))
+    exchange.respond(status, headers, body)
+
+
+def _load_router(config: Config, pools: PoolSet, state: WorkerState) -> Handler | None:
+    if importlib.util.find_spec("ferrogate.proxy.router") is None:
+        return None
+    from ferrogate.proxy.router import build_router
+
+    ai_handler: Handler | None = None
+    if importlib.util.find_spec("ferrogate.ai.handler") is not None:
+        from ferrogate.ai.handler import build_ai_handler
+
+        ai_handler = build_ai_handler(config, pools, state)
+    return build_router(config, pools, ai_handler=ai_handler)
+
+
+def build_app(config: Config, worker_state: WorkerState) -> Handler:
+    """The worker's root handler."""
+    state = worker_state
+    pools = state.pools
+    router = _load_router(config, pools, state)
+    admin_origin = _admin_origin(state.admin_address)
+
+    def health_body() -> bytes:
+        return orjson.dumps(
+            {
+                "status": "ok",
+                "pid": state.pid,
+                "slot": state.slot,
+                "generation": state.generation,
+                "revision": state.revision,
+            }
+        )
+
+    async def forward_admin(exchange: Exchange) -> None:
+        if admin_origin is None:
+            raise GatewayError(404, "the admin API is disabled", code="not_found")
+        req = exchange.request
+        body = await exchange.read_body()
+        headers: Headers = [(n, v) for n, v in req.headers if n not in HOP_BY_HOP and n != b"content-length"]
+        if req.client is not None:
+            headers.append((b"x-forwarded-for", req.client[0].encode()))
+        try:
+            response = await pools.request(admin_origin, req.method, req.target, headers, body, _ADMIN_TIMEOUTS)
+        except GatewayError:
+            raise
+        except OSError as exc:
+            raise GatewayError(
+                502, f"admin API unavailable: {exc.strerror or exc}", code="bad_gateway", source=ErrorSource.UPSTREAM
+            ) from None
+        await relay(exchange, response)
+
+    async def app(exchange: Exchange) -> None:
+        path = exchange.request.path
+        if path == b"/healthz":
+            exchange.respond(200, _JSON, health_body())
+            return
+        if path == b"/readyz":
+            if state.draining or state.node_draining:
+                exchange.respond(503, _JSON, b'{"status":"draining"}')
+            else:
+                exchange.respond(200, _JSON, b'{"status":"ready"}')
+            return
+        if path == b"/admin" or path.startswith(b"/admin/"):
+            await forward_admin(exchange)
+            return
+        if router is None:
+            _not_found(exchange)
+            return
+        await router(exchange)
+
+    return app

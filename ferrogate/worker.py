@@ -1,0 +1,160 @@
+"""Worker entry: serve one slot's sockets on a fresh uvloop loop until told to drain.
+
+Started in a forked child by the supervisor (never imported by it before the
+fork). The worker builds its app, starts an :class:`HttpServer` per slot
+socket, acks READY on its report pipe, then heartbeats once a second. SIGTERM
+or SIGQUIT (or the supervisor disappearing) makes it stop accepting and drain:
+idle keep-alive connections close now, busy ones finish within the grace
+period. A failure before READY exits with ``WorkerExit.BOOT_ERROR`` so the
+supervisor can tell a broken config or install from a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import time
+
+import uvloop
+
+from ferrogate import ipc
+from ferrogate._fastpath.api import Handler
+from ferrogate._fastpath.pool import PoolSet
+from ferrogate._fastpath.server import HttpServer
+from ferrogate.app import WorkerState, build_app
+from ferrogate.worker_spec import (
+    APP_FACTORY_ENV,
+    HEARTBEAT_INTERVAL_SECS,
+    WorkerExit,
+    WorkerReport,
+    WorkerSpec,
+)
+
+log = logging.getLogger("ferrogate.worker")
+
+
+def worker_main(spec: WorkerSpec) -> int:
+    """Run the worker to completion; returns its exit code."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides; a terminal ^C reaches it
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    os.set_blocking(spec.report_fd, False)
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(_serve(spec))
+    finally:
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def _report(fd: int, what: WorkerReport) -> bool:
+    """Write a report byte; False when the supervisor is gone."""
+    try:
+        os.write(fd, what.value)
+    except BlockingIOError:
+        return True  # pipe full: the supervisor is slow, not gone
+    except OSError:
+        return False
+    return True
+
+
+def _build_handler(spec: WorkerSpec, state: WorkerState) -> Handler:
+    factory_path = os.environ.get(APP_FACTORY_ENV)
+    if factory_path:
+        module_name, _, attr = factory_path.partition(":")
+        factory = getattr(importlib.import_module(module_name), attr or "build_app")
+        handler: Handler = factory(spec.config, state)
+        return handler
+    return build_app(spec.config, state)
+
+
+def _control_client(spec: WorkerSpec, state: WorkerState) -> ipc.ControlClient:
+    hello = ipc.WorkerHello(
+        pid=os.getpid(),
+        slot=spec.slot,
+        generation=spec.generation,
+        started_at=state.started_at,
+        config_revision=spec.revision,
+    )
+
+    def on_message(msg: ipc.Message) -> None:
+        if isinstance(msg, ipc.DrainState):
+            state.node_draining = msg.draining
+
+    return ipc.ControlClient(spec.ipc_path, hello, on_message=on_message)
+
+
+async def _serve(spec: WorkerSpec) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGQUIT):
+        loop.add_signal_handler(sig, stop.set)
+    pools = PoolSet()
+    state = WorkerState(
+        slot=spec.slot,
+        generation=spec.generation,
+        revision=spec.revision,
+        config_path=spec.config_path,
+        admin_address=spec.admin_address,
+        ipc_path=spec.ipc_path,
+        pools=pools,
+    )
+    servers: list[HttpServer] = []
+    try:
+        handler = _build_handler(spec, state)
+        for sock in spec.sockets:
+            server = HttpServer(handler, spec.config.limits)
+            await server.start(sock)
+            servers.append(server)
+    except Exception:
+        log.exception("worker for slot %d failed to boot", spec.slot)
+        return int(WorkerExit.BOOT_ERROR)
+    client = _control_client(spec, state)
+    state.control = client
+    client.start()
+    client.set_state("ready")
+    if not _report(spec.report_fd, WorkerReport.READY):
+        stop.set()
+    beat = loop.create_task(_heartbeat(spec, servers, client, stop))
+    await stop.wait()
+    state.draining = True
+    client.set_state("draining")
+    grace = spec.config.reliability.graceful_shutdown_grace_period_secs
+    for server in servers:
+        server.stop_accepting()
+    await asyncio.gather(*(server.shutdown(grace) for server in servers))
+    beat.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await beat
+    pools.close()
+    client.set_state("exited")
+    await client.close()
+    return int(WorkerExit.OK)
+
+
+async def _heartbeat(
+    spec: WorkerSpec, servers: list[HttpServer], client: ipc.ControlClient, stop: asyncio.Event
+) -> None:
+    """Tell the supervisor (pipe) and control (IPC) that this loop is alive; notice orphaning."""
+    pid = os.getpid()
+    while True:
+        await asyncio.sleep(HEARTBEAT_INTERVAL_SECS)
+        orphaned = os.getppid() != spec.supervisor_pid
+        if (orphaned or not _report(spec.report_fd, WorkerReport.HEARTBEAT)) and not stop.is_set():
+            log.warning("worker %d: supervisor %d is gone; draining", pid, spec.supervisor_pid)
+            stop.set()
+        client.send(
+            ipc.Heartbeat(
+                pid=pid,
+                ts=time.time(),
+                inflight=sum(s.inflight for s in servers),
+                connections=sum(s.connection_count for s in servers),
+            )
+        )
