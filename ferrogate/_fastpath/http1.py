@@ -73,6 +73,15 @@ def _internal_error() -> GatewayError:
     return GatewayError(500, "internal server error", code="internal_error", source=ErrorSource.INTERNAL)
 
 
+def _transfer_coding_error(value: bytes) -> GatewayError:
+    """Why a Transfer-Encoding other than exactly ``chunked`` is refused (RFC 9112 §6.1, §6.3)."""
+    codings = [c.strip() for c in value.lower().split(b",")]
+    if codings[-1] != b"chunked" or codings.count(b"chunked") != 1:
+        # Body length cannot be determined: 400 and close.
+        return GatewayError(400, "chunked must be the final transfer coding, once", code="bad_framing")
+    return GatewayError(501, "only the chunked transfer coding is supported", code="unsupported_transfer_encoding")
+
+
 class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_abort_error",
@@ -229,6 +238,7 @@ class HttpProtocol(asyncio.Protocol):
             return  # chunked trailers: not passed on
         self._head_size += len(name) + len(value) + _HEADER_OVERHEAD
         lname = name.lower()
+        value = value.rstrip(b" \t")  # trailing OWS is not part of the value (llhttp keeps it)
         self._headers.append((lname, value))
         kind = _SPECIAL.get(lname)
         if kind is None:
@@ -259,7 +269,7 @@ class HttpProtocol(asyncio.Protocol):
             if version == "1.0":
                 self._abort(GatewayError(400, "Transfer-Encoding in an HTTP/1.0 request", code="bad_framing"))
             if self._transfer_encoding.strip().lower() != b"chunked":
-                self._abort(GatewayError(501, "only chunked transfer-coding is supported", code="unsupported_transfer_encoding"))
+                self._abort(_transfer_coding_error(self._transfer_encoding))
             chunked = True
         elif self._content_length is not None:
             content_length = int(self._content_length)
