@@ -1,0 +1,492 @@
+"""Site blocks -> flat routes and upstreams, with Caddy's ordering semantics.
+
+Caddy sorts the directives of a site (and of a ``handle`` block) by its fixed
+directive order, and same-named directives by path specificity (one longer path
+first, then any matcher, then none); only ``route { }`` keeps source order.
+``handle``/``handle_path`` blocks are mutually exclusive groups: with first-match
+routing that is what their sorted position already gives. Nested blocks are
+flattened by intersecting matchers (see matchers.py); ``handle_path`` and ``uri
+strip_prefix`` accumulate a strip prefix, and paths written inside them are
+relative to the stripped path, as in Caddy. ``header`` edits response headers of
+every handler after it in the same scope.
+
+The directive order used (Caddy's, with ``ai_gateway`` placed before ``respond``
+so a catch-all ``respond`` does not shadow the AI routes):
+header, uri, handle, handle_path, route, ai_gateway, respond, reverse_proxy.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ferrogate.config.caddyfile.lexer import Token
+from ferrogate.config.caddyfile.matchers import Match
+from ferrogate.config.caddyfile.parser import Segment, ServerBlock
+from ferrogate.config.caddyfile.values import AdaptError, Builder, fail, parse_duration
+
+DIRECTIVE_ORDER = ("header", "uri", "handle", "handle_path", "route", "ai_gateway", "respond", "reverse_proxy")
+_ORDER_INDEX = {name: i for i, name in enumerate(DIRECTIVE_ORDER)}
+SITE_ONLY = ("log", "tls")
+_LB_POLICIES = ("round_robin", "least_conn", "first", "random")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    match: Match
+    strip: str = ""
+    response_headers: tuple[dict[str, str], ...] = ()
+    matchers: dict[str, Match] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PendingRoute:
+    route: dict[str, Any]
+    token: Token
+    host_specific: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SiteAddress:
+    token: Token
+    listen: str
+    host: str | None
+    path: str | None
+    tls: bool
+
+
+def parse_address(tok: Token, *, site_has_tls: bool) -> SiteAddress:
+    """``:8080``, ``host:port``, ``[::1]:8080``, ``example.com``, ``https://a.com/p``.
+
+    Hostnames become host matchers and listen on all interfaces, as in Caddy; an IP
+    address is bound as given (Caddy would bind all interfaces and match the Host).
+    """
+    text = tok.text
+    scheme = None
+    for candidate in ("http://", "https://"):
+        if text.lower().startswith(candidate):
+            scheme, text = candidate[:-3], text[len(candidate) :]
+    path = None
+    if "/" in text:
+        text, slash, rest = text.partition("/")
+        path = slash + rest
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    tls = scheme == "https" or (scheme is None and site_has_tls)
+    if not port:
+        port = "443" if tls else "80"
+    if not port.isdigit() or int(port) > 65535:
+        raise fail(tok, f"site address `{tok.text}` has an invalid port")
+    if not host or host == "*":
+        return SiteAddress(tok, f":{port}", None, path, tls)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return SiteAddress(tok, f":{port}", host.lower(), path, tls)
+    bind = f"[{ip}]" if ip.version == 6 else str(ip)
+    return SiteAddress(tok, f"{bind}:{port}", None, path, tls)
+
+
+def header_op(b: Builder, toks: list[Token], directive: str) -> dict[str, str]:
+    """``Name value`` (set), ``+Name value`` (add), ``-Name`` (delete)."""
+    name_tok = toks[0]
+    name = name_tok.text
+    if name.startswith("-"):
+        if len(toks) != 1:
+            raise fail(toks[1], f"{directive}: deleting `{name[1:]}` takes no value")
+        return {"action": "delete", "name": name[1:]}
+    action = "add" if name.startswith("+") else "set"
+    if action == "add":
+        name = name[1:]
+    if name.startswith(("?", ">")) or len(toks) == 3:
+        raise fail(name_tok, f"{directive}: only set (`Name value`), add (`+Name value`) and delete (`-Name`) are supported")
+    if len(toks) != 2:
+        raise fail(name_tok, f"{directive}: `{name}` needs a value")
+    if not name:
+        raise fail(name_tok, f"{directive}: missing header name")
+    return {"action": action, "name": name, "value": b.text(toks[1])}
+
+
+class SiteAdapter:
+    """Adapts the site blocks; ``ai_gateway``/``tls``/``log`` bodies are delegated."""
+
+    def __init__(
+        self,
+        b: Builder,
+        ai_gateway: Callable[[Segment], None],
+        tls: Callable[[Segment, list[SiteAddress]], None],
+        log: Callable[[Segment], None],
+    ) -> None:
+        self.b = b
+        self._ai = ai_gateway
+        self._tls = tls
+        self._log = log
+        self.pending: list[PendingRoute] = []
+        self.listen: list[tuple[str, Token]] = []
+        self._upstreams = 0
+        self._addresses: list[SiteAddress] = []
+
+    # ------------------------------------------------------------------ sites
+
+    def site(self, block: ServerBlock) -> None:
+        has_tls = any(seg.name.text == "tls" for seg in block.segments)
+        addresses: list[SiteAddress] = []
+        for tok in block.keys:
+            try:
+                addresses.append(parse_address(tok, site_has_tls=has_tls))
+            except AdaptError as exc:
+                self.b.errors.append(exc.diagnostic)
+        if not addresses:
+            return
+        for addr in addresses:
+            if addr.listen not in [listen for listen, _ in self.listen]:
+                self.listen.append((addr.listen, addr.token))
+        hosts = tuple(dict.fromkeys(a.host for a in addresses if a.host))
+        if hosts and len(hosts) != len(addresses):
+            self.b.warn(block.start, "site mixes hostnames with catch-all addresses; its routes match the hostnames only")
+        paths = tuple(dict.fromkeys(a.path for a in addresses if a.path))
+        self._addresses = addresses
+        scope = Scope(Match(paths=paths, hosts=hosts))
+        self._body(block.segments, scope, keep_order=False, site_level=True, host_specific=bool(hosts))
+
+    # ------------------------------------------------------------------ bodies
+
+    def _body(self, segments: list[Segment], scope: Scope, *, keep_order: bool, site_level: bool, host_specific: bool) -> None:
+        matchers = dict(scope.matchers)
+        directives: list[tuple[Segment, Match | None]] = []
+        for seg in segments:
+            if seg.name.text.startswith("@"):
+                try:
+                    matchers[seg.name.text] = self._named_matcher(seg)
+                except AdaptError as exc:
+                    self.b.errors.append(exc.diagnostic)
+        scope = replace(scope, matchers=matchers)
+        for seg in segments:
+            name = seg.name.text
+            if name.startswith("@"):
+                continue
+            if name in SITE_ONLY and not site_level:
+                self.b.errors.append(seg.name.diagnostic(f"`{name}` is only allowed directly in a site block"))
+            elif name not in _ORDER_INDEX and name not in SITE_ONLY:
+                self.b.errors.append(seg.name.diagnostic(f"unknown directive `{name}`"))
+            else:
+                try:
+                    directives.append((seg, self._own_matcher(seg, matchers)))
+                except AdaptError as exc:
+                    self.b.errors.append(exc.diagnostic)
+        if not keep_order:
+            directives.sort(key=functools.cmp_to_key(_caddy_order))
+        for seg, _own in directives:
+            try:
+                scope = self._directive(seg, scope, host_specific)
+            except AdaptError as exc:
+                self.b.errors.append(exc.diagnostic)
+
+    def _directive(self, seg: Segment, scope: Scope, host_specific: bool) -> Scope:
+        name = seg.name.text
+        cur = seg.cursor()
+        if name == "log":
+            self._log(seg)
+        elif name == "tls":
+            self._tls(seg, self._addresses)
+        elif name == "header":
+            return self._header(seg, scope)
+        elif name == "uri":
+            return self._uri(seg, scope)
+        elif name in ("handle", "route"):
+            inner = self._scoped(self._matcher_arg(cur, scope), scope, seg)
+            if cur.remaining:
+                raise fail(cur.rest()[0], f"`{name}` takes only a matcher and a block")
+            if inner is not None:
+                self._body(seg.block or [], inner, keep_order=name == "route", site_level=False, host_specific=host_specific)
+        elif name == "handle_path":
+            self._handle_path(seg, scope, host_specific)
+        else:
+            target = self._scoped(self._matcher_arg(cur, scope), scope, seg)
+            route: dict[str, Any] = {}
+            if name == "respond":
+                route["respond"] = self._respond(seg, cur)
+            elif name == "reverse_proxy":
+                route["upstream"] = self._reverse_proxy(seg, cur)
+            else:
+                if cur.remaining:
+                    raise fail(cur.rest()[0], "`ai_gateway` takes only a matcher and a block")
+                if target is not None and not (seg.args and _is_matcher_token(seg.args[0])):
+                    target = self._scoped(Match(paths=("/v1/*",)), scope, seg)
+                self._ai(seg)
+                route["ai_gateway"] = True
+            if target is not None:
+                self._emit(route, target, seg.name, host_specific)
+        return scope
+
+    # ------------------------------------------------------------------ matchers
+
+    def _own_matcher(self, seg: Segment, matchers: dict[str, Match]) -> Match | None:
+        first = seg.args[0] if seg.args else None
+        if first is None or not _is_matcher_token(first) or seg.name.text in SITE_ONLY:
+            return None
+        if first.text == "*":
+            return Match()
+        if first.text.startswith("@"):
+            if first.text not in matchers:
+                raise fail(first, f"unknown matcher `{first.text}`")
+            return matchers[first.text]
+        return Match(paths=(first.text,))
+
+    def _matcher_arg(self, cur: Any, scope: Scope) -> Match | None:
+        tok = cur.peek()
+        if tok is None or not _is_matcher_token(tok):
+            return None
+        cur.next()
+        if tok.text == "*":
+            return Match()
+        if tok.text.startswith("@"):
+            found = scope.matchers.get(tok.text)
+            if found is None:
+                raise fail(tok, f"unknown matcher `{tok.text}`")
+            return found
+        return Match(paths=(tok.text,))
+
+    def _scoped(self, own: Match | None, scope: Scope, seg: Segment) -> Scope | None:
+        if own is None:
+            return scope
+        both = scope.match.intersect(own.under_prefix(scope.strip))
+        if both is None:
+            self.b.warn(seg.name, f"`{seg.name.text}` can never match inside its enclosing block; ignored")
+            return None
+        return replace(scope, match=both)
+
+    def _named_matcher(self, seg: Segment) -> Match:
+        lines = [seg.args] if seg.args else [line.tokens for line in seg.block or []]
+        if not lines:
+            raise fail(seg.name, f"matcher `{seg.name.text}` is empty")
+        paths: list[str] = []
+        hosts: list[str] = []
+        methods: list[str] = []
+        for toks in lines:
+            kind, values = toks[0], toks[1:]
+            if not values:
+                raise fail(kind, f"matcher `{kind.text}` needs at least one value")
+            if kind.text == "path":
+                for v in values:
+                    if not (v.text.startswith("/") or v.text == "*"):
+                        raise fail(v, f"path matcher `{v.text}` must start with /")
+                paths += [v.text for v in values]
+            elif kind.text == "host":
+                hosts += [self.b.text(v).lower() for v in values]
+            elif kind.text == "method":
+                methods += [v.text.upper() for v in values]
+            else:
+                raise fail(kind, f"matcher type `{kind.text}` is not supported (supported: path, host, method)")
+        return Match(tuple(paths), tuple(hosts), tuple(methods))
+
+    # ------------------------------------------------------------------ directives
+
+    def _header(self, seg: Segment, scope: Scope) -> Scope:
+        if seg.args and _is_matcher_token(seg.args[0]):
+            raise fail(seg.args[0], "`header` with a matcher is not supported; put it inside a handle block")
+        lines = [seg.args] if seg.args else []
+        lines += [line.tokens for line in seg.block or []]
+        if not lines:
+            raise fail(seg.name, "`header` needs a header field")
+        ops = [header_op(self.b, toks, "header") for toks in lines]
+        return replace(scope, response_headers=scope.response_headers + tuple(ops))
+
+    def _uri(self, seg: Segment, scope: Scope) -> Scope:
+        self.b.no_block(seg)
+        args = seg.args
+        if args and _is_matcher_token(args[0]) and args[0].text != "strip_prefix":
+            raise fail(args[0], "`uri` with a matcher is not supported; put it inside a handle block")
+        if len(args) != 2 or args[0].text != "strip_prefix":
+            raise fail(args[0] if args else seg.name, "only `uri strip_prefix /prefix` is supported")
+        prefix = args[1].text if args[1].text.startswith("/") else "/" + args[1].text
+        return replace(scope, strip=scope.strip + prefix.rstrip("/"))
+
+    def _handle_path(self, seg: Segment, scope: Scope, host_specific: bool) -> None:
+        args = seg.args
+        if len(args) != 1 or not args[0].text.startswith("/"):
+            raise fail(args[0] if args else seg.name, "`handle_path` takes exactly one path matcher, e.g. /api/*")
+        pattern = args[0].text
+        inner = self._scoped(Match(paths=(pattern,)), scope, seg)
+        if inner is None:
+            return
+        strip = pattern[:-1] if pattern.endswith("*") else pattern
+        inner = replace(inner, strip=scope.strip + strip.rstrip("/"))
+        self._body(seg.block or [], inner, keep_order=False, site_level=False, host_specific=host_specific)
+
+    def _respond(self, seg: Segment, cur: Any) -> dict[str, Any]:
+        args = cur.rest()
+        out: dict[str, Any] = {}
+        if len(args) > 2:
+            raise fail(args[2], "`respond` takes at most a body and a status")
+        if len(args) == 2:
+            out["body"] = self.b.text(args[0])
+            out["status"] = self._status(args[1])
+        elif len(args) == 1:
+            if args[0].text.isdigit() and len(args[0].text) == 3 and not args[0].quoted:
+                out["status"] = self._status(args[0])
+            else:
+                out["body"] = self.b.text(args[0])
+        for line in seg.block or []:
+            if line.name.text == "body" and len(line.args) == 1:
+                out["body"] = self.b.text(line.args[0])
+            elif line.name.text == "close":
+                self.b.warn(line.name, "`respond` `close` is ignored (the connection stays open)")
+            else:
+                raise fail(line.name, f"unknown subdirective `{line.name.text}` in respond")
+        return out
+
+    @staticmethod
+    def _status(tok: Token) -> int:
+        if not tok.text.isdigit() or not 100 <= int(tok.text) <= 999:
+            raise fail(tok, f"`{tok.text}` is not an HTTP status code")
+        return int(tok.text)
+
+    def _reverse_proxy(self, seg: Segment, cur: Any) -> str:
+        upstream: dict[str, Any] = {"urls": []}
+        targets = list(cur.rest())
+        request_headers: list[dict[str, str]] = []
+        response_headers: list[dict[str, str]] = []
+        use_tls = False
+        health: dict[str, Any] = {}
+        for line in seg.block or []:
+            name = line.name.text
+            try:
+                if name == "to":
+                    if not line.args:
+                        raise fail(line.name, "`to` needs at least one upstream")
+                    targets += line.args
+                elif name == "lb_policy":
+                    policy = self.b.one_arg(line)
+                    if policy.text not in _LB_POLICIES:
+                        raise fail(policy, f"lb_policy `{policy.text}` is not supported (supported: {', '.join(_LB_POLICIES)})")
+                    upstream["lb_policy"] = policy.text
+                elif name in ("header_up", "header_down"):
+                    if not line.args:
+                        raise fail(line.name, f"`{name}` needs a header field")
+                    op = header_op(self.b, line.args, name)
+                    (request_headers if name == "header_up" else response_headers).append(op)
+                elif name == "transport":
+                    use_tls = self._transport(line, upstream) or use_tls
+                elif name in ("fail_duration", "max_fails"):
+                    tok = self.b.one_arg(line)
+                    if name == "max_fails":
+                        health["max_fails"] = self.b.scalar(int, tok, name)
+                    else:
+                        health["cooldown_secs"] = self._duration(tok, name)
+                elif name == "flush_interval":
+                    self.b.one_arg(line)  # responses are always streamed as they arrive
+                else:
+                    raise fail(line.name, f"unknown subdirective `{name}` in reverse_proxy")
+            except AdaptError as exc:
+                self.b.errors.append(exc.diagnostic)
+        if not targets:
+            raise fail(seg.name, "`reverse_proxy` needs at least one upstream address")
+        upstream["urls"] = [self._upstream_url(tok, use_tls) for tok in targets]
+        if request_headers:
+            upstream["request_headers"] = request_headers
+        if response_headers:
+            upstream["response_headers"] = response_headers
+        if health:
+            upstream["health"] = health
+        self._upstreams += 1
+        name = f"upstream-{self._upstreams}"
+        upstream = {"name": name, **upstream}
+        self.b.append("upstreams", upstream, seg.name)
+        return name
+
+    def _transport(self, line: Segment, upstream: dict[str, Any]) -> bool:
+        if len(line.args) != 1 or line.args[0].text != "http":
+            raise fail(line.args[0] if line.args else line.name, "only `transport http` is supported")
+        use_tls = False
+        durations = {"dial_timeout": "connect_timeout_secs", "response_header_timeout": "first_byte_timeout_secs", "keepalive": "keepalive_idle_secs"}
+        for sub in line.block or []:
+            name = sub.name.text
+            try:
+                if name in durations:
+                    upstream[durations[name]] = self._duration(self.b.one_arg(sub), name)
+                elif name == "tls":
+                    use_tls = True
+                elif name == "tls_trusted_ca_certs":
+                    upstream["ca_file"] = self.b.text(self.b.one_arg(sub))
+                    use_tls = True
+                elif name == "tls_server_name":
+                    upstream["tls_server_name"] = self.b.text(self.b.one_arg(sub))
+                    use_tls = True
+                elif name == "tls_insecure_skip_verify":
+                    upstream["tls_insecure_skip_verify"] = True
+                    use_tls = True
+                elif name == "keepalive_idle_conns":
+                    upstream["max_idle_conns"] = self.b.scalar(int, self.b.one_arg(sub), name)
+                else:
+                    raise fail(sub.name, f"unknown subdirective `{name}` in transport http")
+            except AdaptError as exc:
+                self.b.errors.append(exc.diagnostic)
+        return use_tls
+
+    def _duration(self, tok: Token, name: str) -> float:
+        secs = parse_duration(self.b.text(tok))
+        if secs is None:
+            raise fail(tok, f"{name}: `{tok.text}` is not a duration (e.g. 30s, 5m, 1h30m)")
+        return secs
+
+    def _upstream_url(self, tok: Token, use_tls: bool) -> str:
+        text = self.b.text(tok)
+        scheme = "https" if use_tls else "http"
+        for candidate in ("http://", "https://"):
+            if text.startswith(candidate):
+                scheme, text = candidate[:-3], text[len(candidate) :]
+                if use_tls:
+                    scheme = "https"
+        if "://" in text:
+            raise fail(tok, f"upstream `{tok.text}`: only http:// and https:// upstreams are supported")
+        if "/" in text:
+            raise fail(tok, f"upstream `{tok.text}`: upstream addresses take only scheme, host and port")
+        if text.startswith(":"):
+            text = "127.0.0.1" + text
+        return f"{scheme}://{text}"
+
+    def _emit(self, handler: dict[str, Any], scope: Scope, tok: Token, host_specific: bool) -> None:
+        route: dict[str, Any] = {}
+        m = scope.match
+        if m.hosts:
+            route["hosts"] = list(m.hosts)
+        if m.paths:
+            route["paths"] = list(m.paths)
+        if m.methods:
+            route["methods"] = list(m.methods)
+        if scope.strip:
+            route["strip_prefix"] = scope.strip
+        if scope.response_headers:
+            route["response_headers"] = [dict(h) for h in scope.response_headers]
+        route.update(handler)
+        self.pending.append(PendingRoute(route, tok, host_specific))
+
+
+def _is_matcher_token(tok: Token) -> bool:
+    return tok.text.startswith(("/", "@")) or tok.text == "*"
+
+
+def _caddy_order(a: tuple[Segment, Match | None], b: tuple[Segment, Match | None]) -> int:
+    """Caddy 2.6 ``sortRoutes``: directive order, then one longer path first, then any matcher."""
+    da, db = _ORDER_INDEX.get(a[0].name.text, -1), _ORDER_INDEX.get(b[0].name.text, -1)
+    if da != db:
+        return da - db
+
+    def key(item: tuple[Segment, Match | None]) -> tuple[int, bool]:
+        m = item[1]
+        path = m.paths[0] if m is not None and len(m.paths) == 1 else ""
+        return len(path), m is not None and not m.is_empty
+
+    (la, ma), (lb, mb) = key(a), key(b)
+    if la == 0 and lb == 0:
+        return -1 if (ma and not mb) else (1 if (mb and not ma) else 0)
+    return lb - la
