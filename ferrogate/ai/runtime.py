@@ -91,9 +91,17 @@ class AiRuntime:
     def new_request_id(self) -> str:
         return f"req_{self.id_prefix}{next(self._ids):08x}"
 
-    def adapter_for(self, adapter: ProviderAdapter, endpoint: Endpoint) -> ProviderAdapter | None:
-        """The adapter that serves ``endpoint`` for this provider (maybe TRANSLATE's wrapper)."""
-        if endpoint is Endpoint.MESSAGES or (endpoint is Endpoint.RESPONSES and not adapter.native_responses):
+    def adapter_for(
+        self, adapter: ProviderAdapter, endpoint: Endpoint, *, native_responses: bool = False
+    ) -> ProviderAdapter | None:
+        """The adapter that serves ``endpoint`` for this provider (maybe TRANSLATE's wrapper).
+
+        Responses go to the provider natively when its kind speaks /responses or the
+        model lists the ``responses`` capability; otherwise through TRANSLATE's
+        Responses-over-chat wrapper."""
+        if endpoint is Endpoint.MESSAGES or (
+            endpoint is Endpoint.RESPONSES and not (adapter.native_responses or native_responses)
+        ):
             key = (adapter.name, endpoint)
             if key not in self._wrapped:
                 wrap = self.messages_wrap if endpoint is Endpoint.MESSAGES else self.responses_wrap

@@ -10,6 +10,15 @@ from __future__ import annotations
 import msgspec
 
 
+NO_RAW = msgspec.Raw()
+"""Default for an absent raw field (``msgspec.Raw | None`` is not a valid union)."""
+
+
+def present(raw: msgspec.Raw) -> bool:
+    """True when a raw field was sent with a non-null value."""
+    return bool(raw) and bytes(raw).strip() != b"null"
+
+
 class StreamOptions(msgspec.Struct):
     include_usage: bool | None = None
 
@@ -22,13 +31,13 @@ class ChatHead(msgspec.Struct):
     """POST /v1/chat/completions."""
 
     model: str | None = None
-    messages: msgspec.Raw | None = None
+    messages: msgspec.Raw = NO_RAW
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
-    tools: msgspec.Raw | None = None
-    functions: msgspec.Raw | None = None
+    tools: msgspec.Raw = NO_RAW
+    functions: msgspec.Raw = NO_RAW
     response_format: JsonFormat | None = None
     n: int | None = None
 
@@ -41,15 +50,15 @@ class ResponsesHead(msgspec.Struct):
     """POST /v1/responses."""
 
     model: str | None = None
-    input: msgspec.Raw | None = None
-    instructions: msgspec.Raw | None = None
+    input: msgspec.Raw = NO_RAW
+    instructions: msgspec.Raw = NO_RAW
     stream: bool | None = None
     store: bool | None = None
     previous_response_id: str | None = None
-    include: msgspec.Raw | None = None
+    include: msgspec.Raw = NO_RAW
     background: bool | None = None
-    conversation: msgspec.Raw | None = None
-    tools: msgspec.Raw | None = None
+    conversation: msgspec.Raw = NO_RAW
+    tools: msgspec.Raw = NO_RAW
     max_output_tokens: int | None = None
     text: ResponsesText | None = None
 
@@ -58,7 +67,7 @@ class EmbeddingsHead(msgspec.Struct):
     """POST /v1/embeddings."""
 
     model: str | None = None
-    input: msgspec.Raw | None = None
+    input: msgspec.Raw = NO_RAW
     encoding_format: str | None = None
     dimensions: int | None = None
 
@@ -67,11 +76,11 @@ class MessagesHead(msgspec.Struct):
     """POST /v1/messages (Anthropic wire format)."""
 
     model: str | None = None
-    messages: msgspec.Raw | None = None
-    system: msgspec.Raw | None = None
+    messages: msgspec.Raw = NO_RAW
+    system: msgspec.Raw = NO_RAW
     stream: bool | None = None
     max_tokens: int | None = None
-    tools: msgspec.Raw | None = None
+    tools: msgspec.Raw = NO_RAW
 
 
 Head = ChatHead | ResponsesHead | EmbeddingsHead | MessagesHead

@@ -69,7 +69,9 @@ class Dispatcher:
         while self._pos < len(self._candidates):
             cand = self._candidates[self._pos]
             self._pos += 1
-            adapter = rt.adapter_for(cand.adapter, self._req.endpoint)
+            adapter = rt.adapter_for(
+                cand.adapter, self._req.endpoint, native_responses="responses" in cand.capabilities
+            )
             if adapter is None:
                 self._note_check_error(
                     bad_request(

@@ -13,7 +13,7 @@ import random
 from ferrogate.ai.health import HealthBook
 from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.registry import Candidate, ModelEntry, Registry
-from ferrogate.ai.schemas import ChatHead, MessagesHead, ResponsesHead
+from ferrogate.ai.schemas import ChatHead, MessagesHead, ResponsesHead, present
 from ferrogate.ai.strategies import STRATEGIES, RequestEstimate
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import GatewayError, bad_request
@@ -44,16 +44,16 @@ def required_capabilities(req: ClientRequest) -> list[str]:
     head = req.head
     body = req.body
     if isinstance(head, ChatHead):
-        if head.tools is not None or head.functions is not None:
+        if present(head.tools) or present(head.functions):
             needs.append("tools")
         if head.response_format is not None and head.response_format.type == "json_schema":
             needs.append("json_schema")
     elif isinstance(head, ResponsesHead):
-        if head.tools is not None and bytes(head.tools).strip() not in (b"[]", b"null"):
+        if present(head.tools) and bytes(head.tools).strip() != b"[]":
             needs.append("tools")
         if head.text is not None and head.text.format is not None and head.text.format.type == "json_schema":
             needs.append("json_schema")
-    elif isinstance(head, MessagesHead) and head.tools is not None:
+    elif isinstance(head, MessagesHead) and present(head.tools):
         needs.append("tools")
     if any(marker in body for marker in _IMAGE_MARKERS):
         needs.append("vision")

@@ -35,7 +35,7 @@ class _StreamOptions(msgspec.Struct):
 class _CallHead(msgspec.Struct):
     stream: bool | None = None
     stream_options: _StreamOptions | None = None
-    input: msgspec.Raw | None = None
+    input: msgspec.Raw = msgspec.Raw()
     dimensions: int | None = None
 
 
@@ -172,7 +172,7 @@ class MockTransport:
             "metadata": {"ferrogate_mock": "true"},
             "usage": {
                 "input_tokens": prompt,
-                "input_tokens_details": {"cached_tokens": 0},
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
                 "output_tokens": completion,
                 "output_tokens_details": {"reasoning_tokens": 0},
                 "total_tokens": prompt + completion,
@@ -226,7 +226,7 @@ class MockTransport:
     # ---------------------------------------------------------------- embeddings
 
     def _embeddings(self, head: _CallHead, model: str) -> bytes:
-        raw = orjson.loads(bytes(head.input)) if head.input is not None else ""
+        raw = orjson.loads(bytes(head.input)) if head.input else ""
         inputs = raw if isinstance(raw, list) and raw and not isinstance(raw[0], int) else [raw]
         dims = head.dimensions or 8
         data = []
