@@ -213,7 +213,8 @@ class HttpExchange:
     # ---------------------------------------------------------------- response
 
     def _connection_line(self) -> bytes:
-        if not self.keep_alive or self._conn.draining:
+        # An unfinished request body makes the connection unusable after this response.
+        if not self.keep_alive or self._conn.draining or not self._body_done or self._body_error is not None:
             self.keep_alive = False
             return CONNECTION_CLOSE
         if self.request.http_version == "1.0":

@@ -44,6 +44,8 @@ class MockTransport:
         self.read_paused = False
         self.protocol: asyncio.Protocol | None = None
         self.high_water = high_water
+        # Set when the server closes or half-closes: tests wait on it instead of sleeping.
+        self.finished = asyncio.Event()
 
     # asyncio.Transport surface the server uses
     def write(self, data: bytes) -> None:
@@ -58,6 +60,7 @@ class MockTransport:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self.finished.set()
             if self.protocol is not None:
                 asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
 
@@ -73,6 +76,7 @@ class MockTransport:
 
     def write_eof(self) -> None:
         self.eof_written = True
+        self.finished.set()
 
     def pause_reading(self) -> None:
         self.read_paused = True
