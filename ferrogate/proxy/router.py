@@ -1,0 +1,183 @@
+"""The generic reverse proxy as a fast-path :data:`Handler`.
+
+Phases per request, in order: match a route → (respond | ai_gateway | proxy).
+Proxying: rewrite the target, build upstream headers (forwarding, request id,
+traceparent, header_up), pick a healthy target, send, relay the response with
+backpressure (header_down, x-request-id echoed). A connect failure (nothing
+sent) moves on to the next healthy target; anything else becomes the error
+the client sees, rendered by ``ferrogate.errors.render`` via the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Final
+
+from ferrogate._fastpath.api import Exchange, Handler, Headers, Request
+from ferrogate._fastpath.pool import PoolSet
+from ferrogate._fastpath.pump import relay, response_headers
+from ferrogate._fastpath.upstream import Body, UpstreamResponse
+from ferrogate._fastpath.upstream_errors import UpstreamError
+from ferrogate.config.model import Config
+from ferrogate.errors import ErrorSource, GatewayError
+from ferrogate.proxy.balancer import Target
+from ferrogate.proxy.forwarding import X_REQUEST_ID, upstream_headers
+from ferrogate.proxy.header_ops import HeaderOps
+from ferrogate.proxy.placeholders import Vars
+from ferrogate.proxy.table import CompiledRoute, RouteKind, RouteTable, compile_table
+
+BUFFER_BODY_LIMIT: Final = 64 * 1024
+"""Request bodies up to this size (with a Content-Length) are read whole, so a
+stale pooled connection can be retried; larger or chunked ones stream."""
+
+_CONNECT_PHASES: Final = frozenset(("connect", "tls"))
+
+
+class Router:
+    """Holds the compiled table; ``handle`` is the per-request entry point."""
+
+    __slots__ = ("ai_handler", "scheme", "table")
+
+    def __init__(self, table: RouteTable, *, scheme: bytes, ai_handler: Handler | None) -> None:
+        self.table = table
+        self.scheme = scheme
+        self.ai_handler = ai_handler
+
+    async def handle(self, exchange: Exchange) -> None:
+        req = exchange.request
+        table = self.table
+        route = table.match(
+            req.header(b"host") if table.needs_host else None, req.method, req.path.lower()
+        )
+        if route is None:
+            raise GatewayError(
+                404, "no route matches this request", code="route_not_found", type="not_found_error"
+            )
+        kind = route.kind
+        if kind is RouteKind.PROXY:
+            await self._proxy(exchange, route)
+        elif kind is RouteKind.RESPOND:
+            static = route.static
+            assert static is not None
+            exchange.respond(static.status, static.headers, static.body)
+        else:
+            ai = self.ai_handler
+            if ai is None:
+                raise GatewayError(
+                    503,
+                    "the AI gateway is not available in this worker",
+                    code="ai_gateway_unavailable",
+                    source=ErrorSource.INTERNAL,
+                )
+            await ai(exchange)
+
+    async def _proxy(self, exchange: Exchange, route: CompiledRoute) -> None:
+        req = exchange.request
+        group = route.upstream
+        assert group is not None
+        target = route.rewrite_target(req.path, req.query) if route.rewrites else req.target
+        headers, rid = upstream_headers(req, self.scheme)
+        up_ops = group.request_ops
+        route_ops = route.request_ops
+        dynamic = bool(up_ops or route_ops)
+        per_target = dynamic and (up_ops.needs_upstream or route_ops.needs_upstream)
+        balancer = group.balancer
+        vars_ = Vars(rid, self.scheme, b"")
+        if dynamic and not per_target:
+            headers = _edit(headers, req, vars_, up_ops, route_ops)
+        body = await _request_body(exchange)
+        loop = asyncio.get_running_loop()
+        tried: list[Target] = []
+        while True:
+            now = loop.time()
+            t = balancer.pick(now, tried)
+            if t is None:
+                raise _with_id(
+                    GatewayError(
+                        503,
+                        f"no healthy upstream for {group.name!r}",
+                        code="no_healthy_upstream",
+                        source=ErrorSource.UPSTREAM,
+                        retryable=True,
+                    ),
+                    rid,
+                )
+            sent = headers
+            if per_target:
+                vars_.upstream_hostport = t.hostport
+                sent = _edit(list(headers), req, vars_, up_ops, route_ops)
+            t.inflight += 1
+            try:
+                resp = await t.pool.request(req.method, target, sent, body, group.timeouts)
+            except UpstreamError as exc:
+                t.inflight -= 1
+                balancer.failed(t, loop.time())
+                if exc.phase in _CONNECT_PHASES and len(tried) + 1 < len(balancer.targets):
+                    tried.append(t)  # nothing was sent: another target is safe
+                    continue
+                raise _with_id(exc, rid) from None
+            except BaseException:
+                t.inflight -= 1
+                raise
+            break
+        try:
+            balancer.succeeded(t)
+            await relay(exchange, resp, self._response_headers(resp, route, req, vars_, rid))
+        except UpstreamError as exc:
+            balancer.failed(t, loop.time())
+            raise _with_id(exc, rid) from None
+        finally:
+            t.inflight -= 1
+
+    @staticmethod
+    def _response_headers(
+        resp: UpstreamResponse, route: CompiledRoute, req: Request, vars_: Vars, rid: bytes
+    ) -> Headers:
+        group = route.upstream
+        assert group is not None
+        out = _edit(
+            response_headers(resp.headers), req, vars_, group.response_ops, route.response_ops
+        )
+        out.append((X_REQUEST_ID, rid))
+        return out
+
+
+def _edit(headers: Headers, req: Request, v: Vars, first: HeaderOps, then: HeaderOps) -> Headers:
+    if first:
+        headers = first.apply(headers, req, v)
+    if then:
+        headers = then.apply(headers, req, v)
+    return headers
+
+
+async def _request_body(exchange: Exchange) -> Body:
+    req = exchange.request
+    length = req.content_length
+    if length is None:
+        return exchange.body_chunks() if req.chunked else b""
+    if length == 0:
+        return b""
+    if length <= BUFFER_BODY_LIMIT:
+        return await exchange.read_body()
+    return exchange.body_chunks()
+
+
+def _with_id(err: GatewayError, rid: bytes) -> GatewayError:
+    if not any(name == X_REQUEST_ID for name, _ in err.headers):
+        err.headers = (*err.headers, (X_REQUEST_ID, rid))
+    return err
+
+
+def build_router(
+    config: Config,
+    pools: PoolSet,
+    *,
+    ai_handler: Handler | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Handler:
+    """Compile ``config`` (routes in order) into a handler; ``ai_gateway`` routes call
+    ``ai_handler``. Raises :class:`ProxyConfigError` on a route that cannot compile."""
+    table = compile_table(config, pools, env)
+    scheme = b"https" if config.tls.enabled else b"http"
+    return Router(table, scheme=scheme, ai_handler=ai_handler).handle
