@@ -1,0 +1,94 @@
+"""Start, readiness, stop, and refusing to start: the supervisor's basic promises."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.support.gateway import alive, wait_until, with_test_listeners
+
+pytestmark = pytest.mark.e2e
+
+BASIC = """
+[reliability]
+graceful_shutdown_grace_period_secs = 5
+graceful_shutdown_timeout_secs = 8
+"""
+
+
+def test_readiness_line_names_ports_and_pid_and_workers_serve(gateway_factory):
+    gw = gateway_factory(BASIC, workers=2)
+    assert gw.ready["pid"] == gw.proc.pid
+    assert gw.port > 0 and gw.admin_port > 0
+    seen_pids = set()
+    for _ in range(40):
+        with httpx.Client() as client:  # a new connection each time, so both slots get a turn
+            body = client.get(gw.base_url + "/healthz").json()
+        assert body["status"] == "ok"
+        seen_pids.add(body["pid"])
+    assert seen_pids <= set(gw.worker_pids().values())
+    assert len(gw.worker_pids()) == 2
+
+
+def test_pid_file_names_the_supervisor(gateway_factory):
+    gw = gateway_factory(BASIC, workers=1)
+    assert gw.pid_file.read_text().strip() == str(gw.pid)
+
+
+def test_unknown_path_is_a_json_404(gateway_factory):
+    gw = gateway_factory(BASIC, workers=1)
+    resp = httpx.get(gw.base_url + "/no/such/route")
+    assert resp.status_code == 404
+    assert resp.json()["error"]["type"] == "not_found_error"
+
+
+def test_sigterm_stops_every_process_and_exits_zero(gateway_factory):
+    gw = gateway_factory(BASIC, workers=2)
+    tree = gw.tree()
+    assert len(tree) >= 3  # supervisor, two workers (and the control process)
+    gw.signal(signal.SIGTERM)
+    assert gw.proc.wait(timeout=20) == 0
+    wait_until(lambda: not any(alive(p) for p in tree), 10, "all processes to exit")
+    assert not gw.pid_file.exists()
+
+
+def test_invalid_config_exits_one_and_prints_every_error(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(with_test_listeners('[limits]\nmax_header_bytes = "big"\n[nope]\nx = 1\n'))
+    result = subprocess.run(
+        [sys.executable, "-m", "ferrogate", "run", "--config", str(path), "--workers", "1"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 1
+    assert "FERROGATE_READY" not in result.stdout
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith(str(path))]
+    assert len(errors) >= 2, result.stderr
+
+
+def test_second_supervisor_with_the_same_pid_file_refuses_to_start(gateway_factory):
+    gw = gateway_factory(BASIC, workers=1)
+    result = subprocess.run(
+        [sys.executable, "-m", "ferrogate", "run", "--config", str(gw.config_path), "--workers", "1"],
+        capture_output=True, text=True, timeout=30, cwd=gw.dir,
+    )
+    assert result.returncode == 2
+    assert "already running" in result.stderr
+
+
+def test_worker_boot_error_halts_the_supervisor_with_a_clear_message(gateway_factory):
+    gw = gateway_factory(BASIC, workers=2, env={"FERROGATE_APP_FACTORY": "tests.support.apps:fail_to_boot"}, wait=False)
+    code = gw.proc.wait(timeout=30)
+    assert code == 3
+    assert "failed to boot" in gw.log()
+    assert "built to fail at boot" in gw.log()
+
+
+def test_crash_loop_at_boot_makes_the_supervisor_give_up(gateway_factory):
+    gw = gateway_factory(BASIC, workers=1, env={"FERROGATE_APP_FACTORY": "tests.support.apps:die_at_boot"}, wait=False)
+    code = gw.proc.wait(timeout=30)
+    assert code == 4
+    assert "crash-looping at boot" in gw.log()
