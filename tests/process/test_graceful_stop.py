@@ -1,0 +1,81 @@
+"""SIGTERM lets a streaming response that is already running finish, then exits 0."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.support.apps import SLOW_CHUNKS, SLOW_INTERVAL_SECS
+from tests.support.gateway import alive, wait_until
+
+pytestmark = pytest.mark.e2e
+
+APP = {"FERROGATE_APP_FACTORY": "tests.support.apps:slow_stream"}
+
+
+def config(grace: float, timeout: float) -> str:
+    return f"""
+[reliability]
+graceful_shutdown_grace_period_secs = {grace}
+graceful_shutdown_timeout_secs = {timeout}
+"""
+
+
+def _stream(url: str, started: threading.Event, result: dict) -> None:
+    try:
+        with httpx.Client(timeout=20) as client, client.stream("GET", url) as resp:
+            chunks = []
+            for chunk in resp.iter_bytes():
+                chunks.append(chunk)
+                started.set()
+            result["body"] = b"".join(chunks)
+            result["status"] = resp.status_code
+    except httpx.HTTPError as exc:
+        result["error"] = repr(exc)
+    finally:
+        started.set()
+
+
+def test_streaming_response_in_flight_completes_after_sigterm(gateway_factory):
+    gw = gateway_factory(config(10, 15), workers=1, env=APP)
+    tree = gw.tree()
+    started, result = threading.Event(), {}
+    client = threading.Thread(target=_stream, args=(gw.base_url + "/slow", started, result))
+    client.start()
+    assert started.wait(10)
+    t0 = time.monotonic()
+    gw.signal(signal.SIGTERM)
+    client.join(30)
+    assert "error" not in result, result
+    assert result["body"] == b"".join(b"chunk-%d\n" % i for i in range(SLOW_CHUNKS))
+    assert gw.proc.wait(timeout=20) == 0
+    # The stop waited for the stream (it did not cut it) but not for the full timeout.
+    assert time.monotonic() - t0 < 10
+    wait_until(lambda: not any(alive(p) for p in tree), 10, "all processes to exit")
+
+
+def test_stream_longer_than_the_grace_period_is_cut_and_stop_still_finishes(gateway_factory):
+    grace = SLOW_INTERVAL_SECS * 2
+    gw = gateway_factory(config(grace, grace + 5), workers=1, env=APP)
+    started, result = threading.Event(), {}
+    client = threading.Thread(target=_stream, args=(gw.base_url + "/slow", started, result))
+    client.start()
+    assert started.wait(10)
+    gw.signal(signal.SIGTERM)
+    assert gw.proc.wait(timeout=20) == 0
+    client.join(30)
+    complete = b"".join(b"chunk-%d\n" % i for i in range(SLOW_CHUNKS))
+    assert "error" in result or result.get("body") != complete
+
+
+def test_new_connections_are_refused_once_the_last_worker_has_drained(gateway_factory):
+    gw = gateway_factory(config(5, 8), workers=1, env=APP)
+    port = gw.port
+    gw.signal(signal.SIGTERM)
+    assert gw.proc.wait(timeout=20) == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
