@@ -1,0 +1,76 @@
+"""Anthropic Messages requests in, OpenAI chat out (and back), validated with the anthropic SDK's models."""
+
+from __future__ import annotations
+
+import pytest
+from anthropic.types import Message
+
+from ferrogate.ai.translate.messages_inbound import (
+    anthropic_to_openai_chat,
+    count_tokens_estimate,
+    openai_chat_to_anthropic_message,
+)
+from ferrogate.errors import GatewayError
+
+
+def test_system_tools_and_tool_choice_become_openai_fields() -> None:
+    out = anthropic_to_openai_chat({
+        "model": "m", "max_tokens": 100, "system": [{"type": "text", "text": "Be brief."}],
+        "messages": [{"role": "user", "content": "Hi"}], "stop_sequences": ["END"], "temperature": 0.1,
+        "tools": [{"name": "w", "description": "d", "input_schema": {"type": "object"}}],
+        "tool_choice": {"type": "any", "disable_parallel_tool_use": True}, "stream": True,
+    }, model="gpt-x")
+    assert out["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert out["tools"] == [{"type": "function", "function": {"name": "w", "description": "d",
+                                                               "parameters": {"type": "object"}}}]
+    assert (out["tool_choice"], out["parallel_tool_calls"]) == ("required", False)
+    assert (out["stop"], out["temperature"], out["max_tokens"]) == (["END"], 0.1, 100)
+    assert out["stream_options"] == {"include_usage": True}
+
+
+def test_tool_use_and_tool_result_blocks_become_tool_calls_and_tool_messages() -> None:
+    out = anthropic_to_openai_chat({"max_tokens": 10, "messages": [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Checking."},
+                                          {"type": "tool_use", "id": "toolu_1", "name": "w", "input": {"city": "Oslo"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                      "content": [{"type": "text", "text": "-3C"}]},
+                                     {"type": "text", "text": "And tomorrow?"}]},
+    ]}, model="m")
+    assert out["messages"][1] == {"role": "assistant", "content": "Checking.", "tool_calls": [
+        {"id": "toolu_1", "type": "function", "function": {"name": "w", "arguments": '{"city":"Oslo"}'}}]}
+    assert out["messages"][2] == {"role": "tool", "tool_call_id": "toolu_1", "content": "-3C"}
+    assert out["messages"][3] == {"role": "user", "content": "And tomorrow?"}
+
+
+def test_base64_image_becomes_a_data_uri() -> None:
+    out = anthropic_to_openai_chat({"max_tokens": 5, "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}]}]}, model="m")
+    assert out["messages"][0]["content"] == [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
+
+
+def test_missing_max_tokens_is_an_error_naming_the_field() -> None:
+    with pytest.raises(GatewayError) as exc:
+        anthropic_to_openai_chat({"messages": [{"role": "user", "content": "x"}]}, model="m")
+    assert exc.value.param == "max_tokens"
+
+
+def test_openai_response_becomes_a_valid_anthropic_message() -> None:
+    resp = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-x", "choices": [{
+        "index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": "Sure.", "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "w", "arguments": '{"a": [1, 2]}'}}]}}],
+        "usage": {"prompt_tokens": 30, "completion_tokens": 7, "total_tokens": 37,
+                  "prompt_tokens_details": {"cached_tokens": 10}}}
+    msg = Message.model_validate(openai_chat_to_anthropic_message(resp))
+    assert msg.stop_reason == "tool_use"
+    assert [b.type for b in msg.content] == ["text", "tool_use"]
+    assert msg.content[1].input == {"a": [1, 2]}  # type: ignore[union-attr]
+    assert (msg.usage.input_tokens, msg.usage.cache_read_input_tokens, msg.usage.output_tokens) == (20, 10, 7)
+    assert msg.id.startswith("msg_")
+
+
+def test_count_tokens_estimate_grows_with_the_conversation() -> None:
+    small = count_tokens_estimate({"messages": [{"role": "user", "content": "Hi"}]})["input_tokens"]
+    big = count_tokens_estimate({"messages": [{"role": "user", "content": "Hi " * 400}],
+                                 "tools": [{"name": "w", "input_schema": {"type": "object"}}]})["input_tokens"]
+    assert 0 < small < big
