@@ -1,0 +1,138 @@
+"""Cross-reference checks: each problem is reported at the offending entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ferrogate.governance.keys import hash_key
+
+LoadText = Callable[..., Any]
+ErrorsOf = Callable[..., list[str]]
+
+BASE = '[[providers]]\nname = "mock"\nkind = "mock"\n'  # lines 1-3
+
+
+def _model(name: str, provider: str = "mock") -> str:
+    return f'[[models]]\nname = "{name}"\nprovider = "{provider}"\nprovider_model = "x"\n'
+
+
+def test_model_naming_an_unknown_provider(errors_of: ErrorsOf) -> None:
+    assert errors_of(BASE + _model("m", "ghost"), "c.toml") == [
+        "c.toml:6:1: model `m` names unknown provider `ghost`"
+    ]
+
+
+def test_fallback_naming_an_unknown_provider(errors_of: ErrorsOf) -> None:
+    text = BASE + _model("m") + 'fallbacks = [{ provider = "ghost", provider_model = "y" }]\n'
+    assert errors_of(text, "c.toml") == ["c.toml:8:16: model `m` fallback names unknown provider `ghost`"]
+
+
+def test_api_key_allowing_an_unknown_model(errors_of: ErrorsOf) -> None:
+    text = BASE + _model("m") + '[[api_keys]]\nid = "k"\nkey = "sk-1"\nallowed_models = ["m", "nope"]\n'
+    assert errors_of(text, "c.toml") == ["c.toml:11:24: api key `k`: allowed_models names unknown model `nope`"]
+
+
+def test_api_key_denying_an_unknown_model(errors_of: ErrorsOf) -> None:
+    text = BASE + '[[api_keys]]\nid = "k"\nkey = "sk-1"\ndenied_models = ["nope"]\n'
+    assert errors_of(text, "c.toml") == ["c.toml:7:18: api key `k`: denied_models names unknown model `nope`"]
+
+
+def test_duplicate_names_point_at_the_second_definition(errors_of: ErrorsOf) -> None:
+    text = BASE + BASE + _model("m") + _model("m")
+    assert errors_of(text, "c.toml") == [
+        "c.toml:5:1: duplicate providers name `mock` (first defined at line 2)",
+        "c.toml:12:1: duplicate models name `m` (first defined at line 8)",
+    ]
+
+
+def test_duplicate_api_key_ids_and_secrets(errors_of: ErrorsOf) -> None:
+    text = '[[api_keys]]\nid = "a"\nkey = "sk-1"\n[[api_keys]]\nid = "a"\nkey = "sk-1"\n'
+    assert errors_of(text, "c.toml") == [
+        "c.toml:4:3: api key `a` has the same secret as `a`",
+        "c.toml:5:1: duplicate api_keys id `a` (first defined at line 2)",
+    ]
+
+
+def test_route_to_an_unknown_upstream(errors_of: ErrorsOf) -> None:
+    assert errors_of('[[routes]]\npaths = ["/a/*"]\nupstream = "nowhere"\n', "c.toml") == [
+        "c.toml:3:1: route #1 names unknown upstream `nowhere`"
+    ]
+
+
+def test_route_without_a_handler(errors_of: ErrorsOf) -> None:
+    assert errors_of('[[routes]]\nname = "r"\npaths = ["/a"]\n', "c.toml") == [
+        "c.toml:1:3: route `r` has no handler (set one of upstream, respond, ai_gateway)"
+    ]
+
+
+def test_route_with_several_handlers(errors_of: ErrorsOf) -> None:
+    text = '[[routes]]\npaths = ["/a"]\nai_gateway = true\nrespond = { status = 204 }\n'
+    assert errors_of(text, "c.toml") == ["c.toml:1:3: route #1 has several handlers (respond, ai_gateway); set exactly one"]
+
+
+def test_api_key_needs_key_or_key_hash(errors_of: ErrorsOf) -> None:
+    assert errors_of('[[api_keys]]\nid = "k"\n', "c.toml") == ["c.toml:1:3: api key `k` needs `key` or `key_hash`"]
+
+
+def test_key_hash_must_have_the_stored_form(errors_of: ErrorsOf) -> None:
+    assert errors_of('[[api_keys]]\nid = "k"\nkey_hash = "sha1:abc"\n', "c.toml") == [
+        "c.toml:3:1: api key `k`: key_hash must look like hmac-sha256:<64 hex digits> (use `ferrogate hash-key`)"
+    ]
+
+
+def test_key_hash_from_hash_key_is_accepted(load_text: LoadText) -> None:
+    cfg = load_text(f'[[api_keys]]\nid = "k"\nkey_hash = "{hash_key("sk-x", env={})}"\n', "c.toml")
+    assert cfg.api_keys[0].key_hash == hash_key("sk-x", env={})
+
+
+def test_tls_enabled_without_certificates_or_acme(errors_of: ErrorsOf) -> None:
+    assert errors_of("[tls]\nenabled = true\n", "c.toml") == [
+        "c.toml:2:1: tls is enabled but has neither cert_path/key_path nor acme"
+    ]
+
+
+def test_acme_dns_01_without_a_dns_provider(errors_of: ErrorsOf) -> None:
+    text = '[tls.acme]\nenabled = true\ndomains = ["a.example"]\nchallenge = "dns-01"\n'
+    assert errors_of(text, "c.toml") == ["c.toml:1:6: tls.acme with challenge dns-01 needs `dns_provider`"]
+
+
+def test_missing_provider_api_key_env_names_the_variable(errors_of: ErrorsOf) -> None:
+    text = '[[providers]]\nname = "o"\nkind = "openai"\napi_key_env = "OPENAI_KEY_FOR_TEST"\n'
+    assert errors_of(text, "c.toml") == ["c.toml:4:1: environment variable `OPENAI_KEY_FOR_TEST` is not set"]
+
+
+def test_provider_api_key_env_that_is_set_loads(load_text: LoadText) -> None:
+    text = '[[providers]]\nname = "o"\nkind = "openai"\napi_key_env = "K"\n'
+    assert load_text(text, "c.toml", env={"K": "sk-secret"}).providers[0].api_key_env == "K"
+
+
+def test_policy_and_profile_references_are_checked(errors_of: ErrorsOf) -> None:
+    text = (
+        '[[policies]]\nname = "p"\napi_key_ids = ["ghost"]\nmodels = ["nope", "mcp_tool:x-y"]\nproviders = ["mcp:none"]\n'
+        '[[gateway_configs]]\nid = "g"\napi_key_ids = ["ghost"]\n'
+    )
+    assert errors_of(text, "c.toml") == [
+        "c.toml:3:16: policy `p` names unknown api key `ghost`",
+        "c.toml:4:11: policy `p` names unknown model `nope`",
+        "c.toml:5:14: policy `p` names unknown MCP server `none`",
+        "c.toml:8:16: gateway config `g` names unknown api key `ghost`",
+    ]
+
+
+def test_cross_reference_errors_in_a_caddyfile_point_into_the_caddyfile(errors_of: ErrorsOf) -> None:
+    text = (
+        ":8080 {\n"
+        "\tai_gateway {\n"
+        "\t\tmodel m -> ghost:x\n"
+        "\t\tapi_key k {\n"
+        "\t\t\tkey sk-1\n"
+        "\t\t\tallowed_models nope\n"
+        "\t\t}\n"
+        "\t}\n"
+        "}\n"
+    )
+    assert errors_of(text) == [
+        "Caddyfile:3:14: model `m` names unknown provider `ghost`",
+        "Caddyfile:6:19: api key `k`: allowed_models names unknown model `nope`",
+    ]
