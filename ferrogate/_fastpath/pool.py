@@ -29,6 +29,7 @@ from ferrogate._fastpath.upstream import (
     Timeouts,
     UpstreamConnection,
     UpstreamResponse,
+    Watchdog,
 )
 from ferrogate._fastpath.upstream_errors import (
     UpstreamConnectError,
@@ -155,6 +156,7 @@ class UpstreamPool:
         "_idle",
         "_release_cb",
         "_ssl",
+        "_watchdog",
         "connects",
         "host_header",
         "keepalive_secs",
@@ -181,6 +183,7 @@ class UpstreamPool:
         self._ssl: ssl.SSLContext | None = build_ssl_context(origin) if origin.tls else None
         self._idle: list[UpstreamConnection] = []
         self._release_cb = self._release
+        self._watchdog: Watchdog | None = None
         self.connects = 0  # connections opened (observable in tests and metrics)
         self.requests = 0
         self.retries = 0
@@ -259,12 +262,15 @@ class UpstreamPool:
         origin = self.origin
         where = f"{origin.host}:{origin.port}"
         release = self._release_cb
+        watchdog = self._watchdog
+        if watchdog is None or watchdog.loop is not loop:
+            watchdog = self._watchdog = Watchdog(loop)
         self.connects += 1
         try:
             async with asyncio.timeout(timeout):
                 if self._ssl is not None:
                     _, conn = await loop.create_connection(
-                        lambda: UpstreamConnection(loop, release),
+                        lambda: UpstreamConnection(loop, release, watchdog),
                         origin.host,
                         origin.port,
                         ssl=self._ssl,
@@ -272,7 +278,9 @@ class UpstreamPool:
                     )
                 else:
                     _, conn = await loop.create_connection(
-                        lambda: UpstreamConnection(loop, release), origin.host, origin.port
+                        lambda: UpstreamConnection(loop, release, watchdog),
+                        origin.host,
+                        origin.port,
                     )
         except TimeoutError:
             raise UpstreamTimeout("connect", secs=timeout) from None
@@ -298,6 +306,8 @@ class UpstreamPool:
         for conn in self._idle:
             conn.close()
         self._idle.clear()
+        if self._watchdog is not None:
+            self._watchdog.close()
 
 
 class PoolSet:

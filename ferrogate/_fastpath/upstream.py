@@ -81,6 +81,7 @@ ReleaseFn = Callable[["UpstreamConnection", bool], None]
 """Called once per finished exchange: (connection, reusable)."""
 
 _NO_BODY_STATUS: Final = frozenset((204, 304))
+_NEVER: Final = float("inf")
 
 
 class UpstreamResponse:
@@ -272,12 +273,11 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "_body_task",
         "_drain_waiter",
-        "_first_byte_timer",
+        "_first_byte_due",
         "_got_bytes",
         "_head_done",
         "_head_waiter",
         "_headers",
-        "_idle_timer",
         "_interim",
         "_last_read",
         "_loop",
@@ -288,17 +288,21 @@ class UpstreamConnection(asyncio.Protocol):
         "_response",
         "_skip_body",
         "_timeouts",
-        "_total_timer",
+        "_total_due",
         "_transport",
+        "_watchdog",
         "_write_paused",
         "idle_since",
         "requests",
         "state",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, release: ReleaseFn) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, release: ReleaseFn, watchdog: Watchdog
+    ) -> None:
         self._loop = loop
         self._release = release
+        self._watchdog = watchdog
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self.state = ConnState.NEW
@@ -317,9 +321,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._body_task: asyncio.Task[None] | None = None
         self._timeouts = Timeouts()
-        self._first_byte_timer: asyncio.TimerHandle | None = None
-        self._total_timer: asyncio.TimerHandle | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self._first_byte_due = _NEVER
+        self._total_due = _NEVER
         self._last_read = 0.0
 
     # ------------------------------------------------------------ asyncio.Protocol
@@ -334,8 +337,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._mark_dead()
             return
         self._got_bytes = True
-        if self._idle_timer is not None:
-            self._last_read = self._loop.time()
+        self._last_read = self._loop.time()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -445,14 +447,7 @@ class UpstreamConnection(asyncio.Protocol):
             elif name == b"transfer-encoding":
                 resp.chunked = b"chunked" in value.lower()
         self._head_done = True
-        timer = self._first_byte_timer
-        if timer is not None:
-            timer.cancel()
-            self._first_byte_timer = None
-        idle = self._timeouts.idle
-        if idle is not None:
-            self._last_read = self._loop.time()
-            self._idle_timer = self._loop.call_at(self._last_read + idle, self._on_idle_timer)
+        self._first_byte_due = _NEVER
         waiter = self._head_waiter
         self._head_waiter = None
         if waiter is not None and not waiter.done():
@@ -502,8 +497,9 @@ class UpstreamConnection(asyncio.Protocol):
         self._response = resp
         waiter: asyncio.Future[None] = loop.create_future()
         self._head_waiter = waiter
-        if timeouts.total is not None:
-            self._total_timer = loop.call_at(loop.time() + timeouts.total, self._on_total_timer)
+        self._first_byte_due = _NEVER
+        self._total_due = _NEVER if timeouts.total is None else loop.time() + timeouts.total
+        self._watchdog.watch(self)
         if isinstance(body, bytes):
             if body:
                 if len(body) <= 65536:
@@ -581,8 +577,7 @@ class UpstreamConnection(asyncio.Protocol):
     def resume_reading(self) -> None:
         if self._read_paused and self._transport is not None:
             self._read_paused = False
-            if self.state is ConnState.ACTIVE:
-                self._last_read = self._loop.time()
+            self._last_read = self._loop.time()
             self._transport.resume_reading()
 
     # ------------------------------------------------------------ endings
@@ -655,49 +650,68 @@ class UpstreamConnection(asyncio.Protocol):
             self._transport.abort()
 
     def _cancel_timers(self) -> None:
-        for timer in (self._first_byte_timer, self._total_timer, self._idle_timer):
-            if timer is not None:
-                timer.cancel()
-        self._first_byte_timer = self._total_timer = self._idle_timer = None
+        self._watchdog.unwatch(self)
 
     def _arm_first_byte(self) -> None:
         secs = self._timeouts.first_byte
         if secs is not None and not self._head_done:
-            self._first_byte_timer = self._loop.call_at(
-                self._loop.time() + secs, self._on_first_byte_timer
-            )
+            self._first_byte_due = self._loop.time() + secs
 
-    def _on_first_byte_timer(self) -> None:
-        self._first_byte_timer = None
-        if self.state is ConnState.ACTIVE and not self._head_done:
-            self._fail(
-                UpstreamTimeout(
-                    "first_byte", reused=self.requests > 1, secs=self._timeouts.first_byte
-                )
-            )
+    def check_deadlines(self, now: float) -> None:
+        """Called by the :class:`Watchdog`: fail the exchange if a deadline has passed."""
+        if self.state is not ConnState.ACTIVE:
+            self._watchdog.unwatch(self)
+            return
+        reused = self.requests > 1
+        t = self._timeouts
+        if now >= self._total_due:
+            self._fail(UpstreamTimeout("total", reused=reused, secs=t.total))
+        elif not self._head_done:
+            if now >= self._first_byte_due:
+                self._fail(UpstreamTimeout("first_byte", reused=reused, secs=t.first_byte))
+        elif t.idle is not None and not self._read_paused and now - self._last_read >= t.idle:
+            # A paused transport's silence is ours (the consumer lags), not the upstream's.
+            self._fail(UpstreamTimeout("idle", reused=reused, secs=t.idle))
 
-    def _on_total_timer(self) -> None:
-        self._total_timer = None
-        if self.state is ConnState.ACTIVE:
-            self._fail(
-                UpstreamTimeout("total", reused=self.requests > 1, secs=self._timeouts.total)
-            )
 
-    def _on_idle_timer(self) -> None:
-        self._idle_timer = None
-        idle = self._timeouts.idle
-        if self.state is not ConnState.ACTIVE or idle is None:
+class Watchdog:
+    """One coarse periodic timer for the deadlines of every active connection of a pool.
+
+    A timer per request (``call_at`` + ``cancel``) costs more than the rest of the
+    request bookkeeping together; deadlines here fire up to ``interval`` late.
+    """
+
+    __slots__ = ("_active", "_handle", "interval", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = 0.05) -> None:
+        self.loop = loop
+        self.interval = interval
+        self._active: set[UpstreamConnection] = set()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def watch(self, conn: UpstreamConnection) -> None:
+        self._active.add(conn)
+        if self._handle is None:
+            self._handle = self.loop.call_later(self.interval, self._tick)
+
+    def unwatch(self, conn: UpstreamConnection) -> None:
+        self._active.discard(conn)
+
+    def _tick(self) -> None:
+        self._handle = None
+        if not self._active:
             return
-        now = self._loop.time()
-        due = self._last_read + idle
-        if self._read_paused:
-            # The silence is ours (the consumer lags): look again later.
-            self._idle_timer = self._loop.call_at(now + idle, self._on_idle_timer)
-            return
-        if now < due:
-            self._idle_timer = self._loop.call_at(due, self._on_idle_timer)
-            return
-        self._fail(UpstreamTimeout("idle", reused=self.requests > 1, secs=idle))
+        now = self.loop.time()
+        for conn in list(self._active):
+            conn.check_deadlines(now)
+        if self._active:
+            self._handle = self.loop.call_later(self.interval, self._tick)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._active.clear()
 
 
 class _Abandoned(Exception):

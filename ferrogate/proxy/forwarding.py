@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import os
+import random
+import weakref
 from typing import Final
 
 from ferrogate._fastpath.api import Headers, Request
@@ -70,7 +72,32 @@ def _is_hex(b: bytes) -> bool:
     return all(c in _HEX for c in b)
 
 
-def upstream_headers(req: Request, scheme: bytes) -> tuple[Headers, bytes]:
+class IdSource:
+    """Random ids for requests and traces: a PRNG seeded from the OS, re-seeded after fork.
+
+    ``os.urandom`` (and even ``os.getpid``) is a system call per request; these ids
+    need uniqueness, not secrecy.
+    """
+
+    __slots__ = ("__weakref__", "_rng")
+
+    def __init__(self) -> None:
+        self._rng = random.Random(os.urandom(32))
+        ref = weakref.ref(self)
+
+        def reseed() -> None:
+            me = ref()
+            if me is not None:
+                me._rng.seed(os.urandom(32))
+
+        os.register_at_fork(after_in_child=reseed)
+
+    def hex80(self) -> bytes:
+        """80 random lowercase hex digits (request id, trace id, span id)."""
+        return b"%080x" % self._rng.getrandbits(320)
+
+
+def upstream_headers(req: Request, scheme: bytes, ids: IdSource) -> tuple[Headers, bytes]:
     """Headers to send upstream (before header_up edits) and the request id."""
     out: Headers = []
     xff: bytes | None = None
@@ -97,7 +124,7 @@ def upstream_headers(req: Request, scheme: bytes) -> tuple[Headers, bytes]:
                 token = token.strip().lower()
                 if token and token not in (b"close", b"keep-alive"):
                     listed = [token] if listed is None else [*listed, token]
-    rnd = os.urandom(40).hex().encode("ascii")
+    rnd = ids.hex80()
     if rid is None:
         rid = rnd[:32]
     if req.client is not None:

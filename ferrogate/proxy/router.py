@@ -22,7 +22,7 @@ from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate.config.model import Config
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.proxy.balancer import Target
-from ferrogate.proxy.forwarding import X_REQUEST_ID, upstream_headers
+from ferrogate.proxy.forwarding import X_REQUEST_ID, IdSource, upstream_headers
 from ferrogate.proxy.header_ops import HeaderOps
 from ferrogate.proxy.placeholders import Vars
 from ferrogate.proxy.table import CompiledRoute, RouteKind, RouteTable, compile_table
@@ -37,12 +37,13 @@ _CONNECT_PHASES: Final = frozenset(("connect", "tls"))
 class Router:
     """Holds the compiled table; ``handle`` is the per-request entry point."""
 
-    __slots__ = ("ai_handler", "scheme", "table")
+    __slots__ = ("ai_handler", "ids", "scheme", "table")
 
     def __init__(self, table: RouteTable, *, scheme: bytes, ai_handler: Handler | None) -> None:
         self.table = table
         self.scheme = scheme
         self.ai_handler = ai_handler
+        self.ids = IdSource()
 
     async def handle(self, exchange: Exchange) -> None:
         req = exchange.request
@@ -77,7 +78,7 @@ class Router:
         group = route.upstream
         assert group is not None
         target = route.rewrite_target(req.path, req.query) if route.rewrites else req.target
-        headers, rid = upstream_headers(req, self.scheme)
+        headers, rid = upstream_headers(req, self.scheme, self.ids)
         up_ops = group.request_ops
         route_ops = route.request_ops
         dynamic = bool(up_ops or route_ops)
