@@ -25,11 +25,11 @@ def test_readiness_line_names_ports_and_pid_and_workers_serve(gateway_factory):
     assert gw.ready["pid"] == gw.proc.pid
     assert gw.port > 0 and gw.admin_port > 0
     seen_pids = set()
-    for _ in range(40):
-        with httpx.Client() as client:  # a new connection each time, so both slots get a turn
+    with httpx.Client(headers={"connection": "close"}) as client:  # new connection each time
+        for _ in range(40):
             body = client.get(gw.base_url + "/healthz").json()
-        assert body["status"] == "ok"
-        seen_pids.add(body["pid"])
+            assert body["status"] == "ok"
+            seen_pids.add(body["pid"])
     assert seen_pids <= set(gw.worker_pids().values())
     assert len(gw.worker_pids()) == 2
 

@@ -204,6 +204,9 @@ class Gateway:
         )
 
     def write_config(self, text: str) -> None:
+        """Replace the config file atomically (TOML gets the test listeners as at start)."""
+        if self.config_path.suffix == ".toml":
+            text = with_test_listeners(text)
         tmp = self.config_path.with_name(self.config_path.name + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, self.config_path)
