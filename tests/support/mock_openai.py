@@ -57,6 +57,7 @@ class MockOpenAI:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     requests: list[Recorded] = field(default_factory=list)
+    stream_outcomes: list[str] = field(default_factory=list)  # "complete" | "client_gone" | "aborted"
     always: Fault | None = None
     _faults: deque[Fault] = field(default_factory=deque)
     _server: asyncio.AbstractServer | None = None
@@ -166,19 +167,27 @@ class MockOpenAI:
         w.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ntransfer-encoding: chunked\r\n\r\n")
         if terminal is not None:
             events = [*events, terminal]
-        for i, ev in enumerate(events):
-            if fault is not None and fault.abort_after_events is not None and i >= fault.abort_after_events:
+        try:
+            for i, ev in enumerate(events):
+                if fault is not None and fault.abort_after_events is not None and i >= fault.abort_after_events:
+                    await w.drain()
+                    w.transport.abort()
+                    self.stream_outcomes.append("aborted")
+                    return False
+                if fault is not None and fault.stop_after_events is not None and i >= fault.stop_after_events:
+                    break
+                if fault is not None and fault.event_delay and i:
+                    await asyncio.sleep(fault.event_delay)
+                if w.transport.is_closing():
+                    raise ConnectionResetError
+                w.write(b"%x\r\n%s\r\n" % (len(ev), ev))
                 await w.drain()
-                w.transport.abort()
-                return False
-            if fault is not None and fault.stop_after_events is not None and i >= fault.stop_after_events:
-                break
-            if fault is not None and fault.event_delay and i:
-                await asyncio.sleep(fault.event_delay)
-            w.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+            w.write(b"0\r\n\r\n")
             await w.drain()
-        w.write(b"0\r\n\r\n")
-        await w.drain()
+        except ConnectionError:
+            self.stream_outcomes.append("client_gone")
+            return False
+        self.stream_outcomes.append("complete")
         return True
 
     # ------------------------------------------------------------------ bodies
