@@ -51,7 +51,7 @@ class AiAdapter:
 
     def _named(self, line: Segment, what: str) -> Token:
         if not line.args:
-            raise fail(line.name, f"`{line.name.text}` needs a {what}")
+            raise fail(line.name, f"`{line.name.shown}` needs a {what}")
         return line.args[0]
 
     def _provider(self, line: Segment) -> None:
@@ -67,12 +67,12 @@ class AiAdapter:
         def api_key(seg: Segment, target: dict[str, Any], p: ModelPath) -> None:
             self.b.secret(self.b.one_arg(seg), target, "api_key", "api_key_env", p)
 
-        self.b.fill_struct(Provider, line.block or [], item, path, f"provider `{name.text}`", {"api_key": api_key})
+        self.b.fill_struct(Provider, line.block or [], item, path, f"provider `{name.shown}`", {"api_key": api_key})
 
     def _split_target(self, tok: Token) -> tuple[str, str]:
         provider, sep, model = self.b.text(tok).partition(":")
         if not sep or not provider or not model:
-            raise fail(tok, f"`{tok.text}` must be PROVIDER:MODEL")
+            raise fail(tok, f"`{tok.shown}` must be PROVIDER:MODEL")
         return provider, model
 
     def _model(self, line: Segment) -> None:
@@ -98,30 +98,30 @@ class AiAdapter:
             self.b.mark((*p, "fallbacks"), seg.name)
             self.b.mark(fb_path, seg.name)
             self.b.mark((*fb_path, "provider"), seg.args[0])
-            self.b.fill_struct(Fallback, seg.block or [], fb, fb_path, f"fallback `{seg.args[0].text}`")
+            self.b.fill_struct(Fallback, seg.block or [], fb, fb_path, f"fallback `{seg.args[0].shown}`")
 
-        self.b.fill_struct(Model, line.block or [], item, path, f"model `{args[0].text}`", {"fallback": fallback})
+        self.b.fill_struct(Model, line.block or [], item, path, f"model `{args[0].shown}`", {"fallback": fallback})
 
     def _api_key(self, line: Segment) -> None:
         key_id = self._named(line, "key id")
         self._extra_args(line, 1)
         item: dict[str, Any] = {"id": self.b.text(key_id)}
         _, path = self.b.append("api_keys", item, line.name)
-        self.b.fill_struct(ApiKey, line.block or [], item, path, f"api_key `{key_id.text}`")
+        self.b.fill_struct(ApiKey, line.block or [], item, path, f"api_key `{key_id.shown}`")
 
     def _policy(self, line: Segment) -> None:
         name = self._named(line, "name")
         self._extra_args(line, 1)
         item: dict[str, Any] = {"name": self.b.text(name)}
         _, path = self.b.append("policies", item, line.name)
-        self.b.fill_struct(Policy, line.block or [], item, path, f"policy `{name.text}`")
+        self.b.fill_struct(Policy, line.block or [], item, path, f"policy `{name.shown}`")
 
     def _gateway_config(self, line: Segment) -> None:
         gid = self._named(line, "id")
         self._extra_args(line, 1)
         item: dict[str, Any] = {"id": self.b.text(gid)}
         _, path = self.b.append("gateway_configs", item, line.name)
-        self.b.fill_struct(GatewayProfile, line.block or [], item, path, f"gateway_config `{gid.text}`")
+        self.b.fill_struct(GatewayProfile, line.block or [], item, path, f"gateway_config `{gid.shown}`")
 
     def _mcp_server(self, line: Segment) -> None:
         name = self._named(line, "name")
@@ -140,7 +140,7 @@ class AiAdapter:
             self.b.mark(h_path, seg.name)
             self.b.secret(seg.args[1], h, "value", "value_env", h_path)
 
-        self.b.fill_struct(McpServer, line.block or [], item, path, f"mcp_server `{name.text}`", {"header": header})
+        self.b.fill_struct(McpServer, line.block or [], item, path, f"mcp_server `{name.shown}`", {"header": header})
 
     def _cache(self, line: Segment) -> None:
         self._extra_args(line, 0)
@@ -150,4 +150,4 @@ class AiAdapter:
 
     def _extra_args(self, line: Segment, allowed: int) -> None:
         if len(line.args) > allowed:
-            raise fail(line.args[allowed], f"unexpected argument `{line.args[allowed].text}` to `{line.name.text}`")
+            raise fail(line.args[allowed], f"unexpected argument `{line.args[allowed].shown}` to `{line.name.shown}`")

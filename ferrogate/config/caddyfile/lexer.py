@@ -33,6 +33,13 @@ class Token:
     quoted: bool = False
     # Lines joined by a trailing backslash share one logical line (the parser groups by it).
     logical_line: int = 0
+    # The text as written, when a {$NAME} placeholder was substituted: messages show this,
+    # never the substituted value (which may be a secret).
+    source: str | None = None
+
+    @property
+    def shown(self) -> str:
+        return self.text if self.source is None else self.source
 
     @property
     def is_open(self) -> bool:
@@ -134,9 +141,10 @@ class _Lexer:
         return "".join(buf), i, line, col, False
 
     def _emit(self, line: int, col: int, value: str, quoted: bool, logical: int) -> None:
+        source = None
         if "{$" in value:
-            value = self._substitute(value, line, col)
-        self.tokens.append(Token(self.file, line, col, value, quoted, logical))
+            source, value = value, self._substitute(value, line, col)
+        self.tokens.append(Token(self.file, line, col, value, quoted, logical, source))
 
     def _substitute(self, value: str, line: int, col: int) -> str:
         def replace(m: re.Match[str]) -> str:

@@ -47,7 +47,7 @@ _SERVER_TIMEOUTS = {"read_header": "header_timeout_secs", "idle": "idle_timeout_
 def _duration(b: Builder, tok: Token, what: str) -> float:
     secs = parse_duration(b.text(tok))
     if secs is None:
-        raise fail(tok, f"{what}: `{tok.text}` is not a duration (e.g. 30s, 5m, 1h30m)")
+        raise fail(tok, f"{what}: `{tok.shown}` is not a duration (e.g. 30s, 5m, 1h30m)")
     return secs
 
 
@@ -74,7 +74,7 @@ class Options:
             try:
                 handler = getattr(self, f"_opt_{seg.name.text}", None)
                 if handler is None:
-                    raise fail(seg.name, f"unknown global option `{seg.name.text}`")
+                    raise fail(seg.name, f"unknown global option `{seg.name.shown}`")
                 handler(seg)
             except AdaptError as exc:
                 self.b.errors.append(exc.diagnostic)
@@ -102,10 +102,10 @@ class Options:
                 tok = self.b.one_arg(line)
                 level = _LOG_LEVELS.get(tok.text.lower())
                 if level is None:
-                    raise fail(tok, f"log level `{tok.text}` is not one of DEBUG, INFO, WARN, ERROR")
+                    raise fail(tok, f"log level `{tok.shown}` is not one of DEBUG, INFO, WARN, ERROR")
                 _set(self.b, "telemetry", "log_level", level, tok)
             elif line.name.text not in ("output", "format"):
-                raise fail(line.name, f"unknown subdirective `{line.name.text}` in log")
+                raise fail(line.name, f"unknown subdirective `{line.name.shown}` in log")
 
     def _opt_servers(self, seg: Segment) -> None:
         if seg.args:
@@ -117,14 +117,14 @@ class Options:
                     for sub in line.block or []:
                         key = _SERVER_TIMEOUTS.get(sub.name.text)
                         if key is None:
-                            raise fail(sub.name, f"server timeout `{sub.name.text}` is not supported (supported: {', '.join(_SERVER_TIMEOUTS)})")
+                            raise fail(sub.name, f"server timeout `{sub.name.shown}` is not supported (supported: {', '.join(_SERVER_TIMEOUTS)})")
                         tok = self.b.one_arg(sub)
                         _set(self.b, "limits", key, _duration(self.b, tok, sub.name.text), tok)
                 elif name == "max_header_size":
                     tok = self.b.one_arg(line)
                     size = parse_size(tok.text)
                     if size is None:
-                        raise fail(tok, f"max_header_size: `{tok.text}` is not a size (e.g. 32KB)")
+                        raise fail(tok, f"max_header_size: `{tok.shown}` is not a size (e.g. 32KB)")
                     _set(self.b, "limits", "max_header_bytes", size, tok)
                 elif name == "protocols":
                     if not line.args:
@@ -160,7 +160,7 @@ class Options:
         root: Token | None = seg.args[1] if len(seg.args) == 2 else None
         for line in seg.block or []:
             if line.name.text != "root":
-                raise fail(line.name, f"unknown subdirective `{line.name.text}` in storage file_system")
+                raise fail(line.name, f"unknown subdirective `{line.name.shown}` in storage file_system")
             root = self.b.one_arg(line)
         if root is None:
             raise fail(seg.name, "`storage file_system` needs a root directory")
@@ -171,9 +171,9 @@ class Options:
             struct = FERROGATE_SECTIONS.get(line.name.text)
             try:
                 if struct is None:
-                    raise fail(line.name, f"unknown section `{line.name.text}` in ferrogate options (expected one of: {', '.join(FERROGATE_SECTIONS)})")
+                    raise fail(line.name, f"unknown section `{line.name.shown}` in ferrogate options (expected one of: {', '.join(FERROGATE_SECTIONS)})")
                 if line.args:
-                    raise fail(line.args[0], f"`{line.name.text}` takes a block")
+                    raise fail(line.args[0], f"`{line.name.shown}` takes a block")
             except AdaptError as exc:
                 self.b.errors.append(exc.diagnostic)
                 continue
@@ -198,7 +198,7 @@ class Options:
             elif name == "level":
                 tok = self.b.one_arg(line)
                 if tok.text.lower() not in _LOG_LEVELS:
-                    raise fail(tok, f"log level `{tok.text}` is not one of DEBUG, INFO, WARN, ERROR")
+                    raise fail(tok, f"log level `{tok.shown}` is not one of DEBUG, INFO, WARN, ERROR")
                 if tok.text.lower() == "error":
                     mode = "error"
             else:
@@ -266,7 +266,7 @@ class Options:
                     elif sub.name.text in ("dns", "propagation_delay"):
                         self._tls_line(sub)
                     else:
-                        raise fail(sub.name, f"unknown subdirective `{sub.name.text}` in issuer acme")
+                        raise fail(sub.name, f"unknown subdirective `{sub.name.shown}` in issuer acme")
                 except AdaptError as exc:
                     self.b.errors.append(exc.diagnostic)
             return True
@@ -318,9 +318,9 @@ class Options:
                         dns[sub.name.text] = self.b.text(tok)
                         self.b.mark((*path, sub.name.text), tok)
                     else:
-                        raise fail(sub.name, f"unknown subdirective `{sub.name.text}` in dns cloudflare")
+                        raise fail(sub.name, f"unknown subdirective `{sub.name.shown}` in dns cloudflare")
                 except AdaptError as exc:
                     self.b.errors.append(exc.diagnostic)
         else:
-            raise fail(provider, f"dns provider `{provider.text}` is not supported (supported: cloudflare, hook)")
+            raise fail(provider, f"dns provider `{provider.shown}` is not supported (supported: cloudflare, hook)")
         _set(self.b, "tls", "challenge", "dns-01", line.name, sub="acme")

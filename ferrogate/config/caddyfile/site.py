@@ -84,7 +84,7 @@ def parse_address(tok: Token, *, site_has_tls: bool) -> SiteAddress:
     if not port:
         port = "443" if tls else "80"
     if not port.isdigit() or int(port) > 65535:
-        raise fail(tok, f"site address `{tok.text}` has an invalid port")
+        raise fail(tok, f"site address `{tok.shown}` has an invalid port")
     if not host or host == "*":
         return SiteAddress(tok, f":{port}", None, path, tls)
     try:
@@ -237,7 +237,7 @@ class SiteAdapter:
             return Match()
         if first.text.startswith("@"):
             if first.text not in matchers:
-                raise fail(first, f"unknown matcher `{first.text}`")
+                raise fail(first, f"unknown matcher `{first.shown}`")
             return matchers[first.text]
         return Match(paths=(first.text,))
 
@@ -251,7 +251,7 @@ class SiteAdapter:
         if tok.text.startswith("@"):
             found = scope.matchers.get(tok.text)
             if found is None:
-                raise fail(tok, f"unknown matcher `{tok.text}`")
+                raise fail(tok, f"unknown matcher `{tok.shown}`")
             return found
         return Match(paths=(tok.text,))
 
@@ -260,32 +260,32 @@ class SiteAdapter:
             return scope
         both = scope.match.intersect(own.under_prefix(scope.strip))
         if both is None:
-            self.b.warn(seg.name, f"`{seg.name.text}` can never match inside its enclosing block; ignored")
+            self.b.warn(seg.name, f"`{seg.name.shown}` can never match inside its enclosing block; ignored")
             return None
         return replace(scope, match=both)
 
     def _named_matcher(self, seg: Segment) -> Match:
         lines = [seg.args] if seg.args else [line.tokens for line in seg.block or []]
         if not lines:
-            raise fail(seg.name, f"matcher `{seg.name.text}` is empty")
+            raise fail(seg.name, f"matcher `{seg.name.shown}` is empty")
         paths: list[str] = []
         hosts: list[str] = []
         methods: list[str] = []
         for toks in lines:
             kind, values = toks[0], toks[1:]
             if not values:
-                raise fail(kind, f"matcher `{kind.text}` needs at least one value")
+                raise fail(kind, f"matcher `{kind.shown}` needs at least one value")
             if kind.text == "path":
                 for v in values:
                     if not (v.text.startswith("/") or v.text == "*"):
-                        raise fail(v, f"path matcher `{v.text}` must start with /")
+                        raise fail(v, f"path matcher `{v.shown}` must start with /")
                 paths += [v.text for v in values]
             elif kind.text == "host":
                 hosts += [self.b.text(v).lower() for v in values]
             elif kind.text == "method":
                 methods += [v.text.upper() for v in values]
             else:
-                raise fail(kind, f"matcher type `{kind.text}` is not supported (supported: path, host, method)")
+                raise fail(kind, f"matcher type `{kind.shown}` is not supported (supported: path, host, method)")
         return Match(tuple(paths), tuple(hosts), tuple(methods))
 
     # ------------------------------------------------------------------ directives
@@ -341,13 +341,13 @@ class SiteAdapter:
             elif line.name.text == "close":
                 self.b.warn(line.name, "`respond` `close` is ignored (the connection stays open)")
             else:
-                raise fail(line.name, f"unknown subdirective `{line.name.text}` in respond")
+                raise fail(line.name, f"unknown subdirective `{line.name.shown}` in respond")
         return out
 
     @staticmethod
     def _status(tok: Token) -> int:
         if not tok.text.isdigit() or not 100 <= int(tok.text) <= 999:
-            raise fail(tok, f"`{tok.text}` is not an HTTP status code")
+            raise fail(tok, f"`{tok.shown}` is not an HTTP status code")
         return int(tok.text)
 
     def _reverse_proxy(self, seg: Segment, cur: Any) -> str:
@@ -367,7 +367,7 @@ class SiteAdapter:
                 elif name == "lb_policy":
                     policy = self.b.one_arg(line)
                     if policy.text not in _LB_POLICIES:
-                        raise fail(policy, f"lb_policy `{policy.text}` is not supported (supported: {', '.join(_LB_POLICIES)})")
+                        raise fail(policy, f"lb_policy `{policy.shown}` is not supported (supported: {', '.join(_LB_POLICIES)})")
                     upstream["lb_policy"] = policy.text
                 elif name in ("header_up", "header_down"):
                     if not line.args:
@@ -435,7 +435,7 @@ class SiteAdapter:
     def _duration(self, tok: Token, name: str) -> float:
         secs = parse_duration(self.b.text(tok))
         if secs is None:
-            raise fail(tok, f"{name}: `{tok.text}` is not a duration (e.g. 30s, 5m, 1h30m)")
+            raise fail(tok, f"{name}: `{tok.shown}` is not a duration (e.g. 30s, 5m, 1h30m)")
         return secs
 
     def _upstream_url(self, tok: Token, use_tls: bool) -> str:
@@ -447,9 +447,9 @@ class SiteAdapter:
                 if use_tls:
                     scheme = "https"
         if "://" in text:
-            raise fail(tok, f"upstream `{tok.text}`: only http:// and https:// upstreams are supported")
+            raise fail(tok, f"upstream `{tok.shown}`: only http:// and https:// upstreams are supported")
         if "/" in text:
-            raise fail(tok, f"upstream `{tok.text}`: upstream addresses take only scheme, host and port")
+            raise fail(tok, f"upstream `{tok.shown}`: upstream addresses take only scheme, host and port")
         if text.startswith(":"):
             text = "127.0.0.1" + text
         return f"{scheme}://{text}"

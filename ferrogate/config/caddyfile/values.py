@@ -154,13 +154,13 @@ class Builder:
 
     def one_arg(self, seg: Segment) -> Token:
         if len(seg.args) != 1:
-            raise fail(seg.name, f"`{seg.name.text}` takes exactly one value, got {len(seg.args)}")
+            raise fail(seg.name, f"`{seg.name.shown}` takes exactly one value, got {len(seg.args)}")
         return seg.args[0]
 
     def no_block(self, seg: Segment) -> None:
         if seg.block is not None:
             assert seg.open_token is not None
-            raise fail(seg.open_token, f"`{seg.name.text}` does not take a block")
+            raise fail(seg.open_token, f"`{seg.name.shown}` does not take a block")
 
     def scalar(self, tp: Any, tok: Token, field: str) -> Any:
         """Convert one token to a field's type; field-name suffixes pick the unit."""
@@ -172,40 +172,40 @@ class Builder:
                 return True
             if low in _FALSE:
                 return False
-            raise fail(tok, f"{field}: `{raw}` is not a boolean (true/false, on/off)")
+            raise fail(tok, f"{field}: `{tok.shown}` is not a boolean (true/false, on/off)")
         if tp is int:
             if field.endswith("_bytes"):
                 size = parse_size(raw)
                 if size is None:
-                    raise fail(tok, f"{field}: `{raw}` is not a size (e.g. 32KB, 10MiB)")
+                    raise fail(tok, f"{field}: `{tok.shown}` is not a size (e.g. 32KB, 10MiB)")
                 return size
             if field.endswith(("_secs", "_ms")):
                 secs = parse_duration(raw)
                 if secs is None:
-                    raise fail(tok, f"{field}: `{raw}` is not a duration (e.g. 30s, 5m, 1h30m)")
+                    raise fail(tok, f"{field}: `{tok.shown}` is not a duration (e.g. 30s, 5m, 1h30m)")
                 value = secs * 1000 if field.endswith("_ms") else secs
                 if value != int(value):
-                    raise fail(tok, f"{field}: `{raw}` must be a whole number of {'milliseconds' if field.endswith('_ms') else 'seconds'}")
+                    raise fail(tok, f"{field}: `{tok.shown}` must be a whole number of {'milliseconds' if field.endswith('_ms') else 'seconds'}")
                 return int(value)
             try:
                 return int(raw)
             except ValueError:
-                raise fail(tok, f"{field}: `{raw}` is not an integer") from None
+                raise fail(tok, f"{field}: `{tok.shown}` is not an integer") from None
         if tp is float:
             if field.endswith(("_secs", "_ms")):
                 secs = parse_duration(raw)
                 if secs is None:
-                    raise fail(tok, f"{field}: `{raw}` is not a duration (e.g. 30s, 5m, 1h30m)")
+                    raise fail(tok, f"{field}: `{tok.shown}` is not a duration (e.g. 30s, 5m, 1h30m)")
                 return secs * 1000 if field.endswith("_ms") else secs
             try:
                 return float(raw)
             except ValueError:
-                raise fail(tok, f"{field}: `{raw}` is not a number") from None
+                raise fail(tok, f"{field}: `{tok.shown}` is not a number") from None
         if tp is Decimal:
             try:
                 Decimal(raw)
             except InvalidOperation:
-                raise fail(tok, f"{field}: `{raw}` is not a decimal number") from None
+                raise fail(tok, f"{field}: `{tok.shown}` is not a decimal number") from None
             return raw
         return raw  # str and Literal[...] (checked with a position by the converter)
 
