@@ -1,0 +1,84 @@
+"""`ferrogate validate`, `adapt` and `hash-key` as an operator runs them (real subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ferrogate.config.load import load_config
+from ferrogate.governance.keys import hash_key
+
+REPO = Path(__file__).resolve().parents[2]
+FERROGATE = Path(sys.executable).parent / "ferrogate"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FERROGATE_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [str(FERROGATE), *args], capture_output=True, text=True, timeout=60, cwd=REPO, env=full_env, check=False
+    )
+
+
+def test_validate_default_caddyfile_prints_a_summary() -> None:
+    result = run("validate", "--config", "Ferrogate/Caddyfile")
+    assert result.returncode == 0, result.stderr
+    assert "valid caddyfile configuration" in result.stdout
+    assert "models:      2 (gpt-4o-mini, text-embedding-3-small)" in result.stdout
+    assert "sk-ferrogate-dev" not in result.stdout + result.stderr
+
+
+def test_validate_reports_every_error_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "Caddyfile"
+    bad.write_text(":8080 {\n\tfoo_bar\n\treverse_proxy {\n\t\tlb_policy sticky\n\t}\n}\n")
+    result = run("validate", "--config", str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:2:2: unknown directive `foo_bar`" in result.stderr
+    assert f"{bad}:4:13: lb_policy `sticky` is not supported" in result.stderr
+    assert f"{bad}: 3 errors" in result.stderr
+
+
+def test_validate_sniffs_toml_without_extension(tmp_path: Path) -> None:
+    cfg = tmp_path / "gateway.conf"
+    cfg.write_text('listen = ":9999"\n')
+    result = run("validate", "--config", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert "valid toml configuration" in result.stdout
+
+
+def test_validate_missing_file_exits_1(tmp_path: Path) -> None:
+    result = run("validate", "--config", str(tmp_path / "nope.toml"))
+    assert result.returncode == 1
+    assert "cannot read config" in result.stderr
+
+
+def test_validate_missing_env_var_names_it_without_a_value(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[providers]]\nname = "o"\nkind = "openai"\napi_key_env = "FG_TEST_UNSET_KEY"\n')
+    result = run("validate", "--config", str(cfg))
+    assert result.returncode == 1
+    assert f"{cfg}:4:1: environment variable `FG_TEST_UNSET_KEY` is not set" in result.stderr
+
+
+def test_adapt_prints_toml_that_loads_to_the_same_model(tmp_path: Path) -> None:
+    result = run("adapt", "--config", "Ferrogate/Caddyfile")
+    assert result.returncode == 0, result.stderr
+    adapted = tmp_path / "adapted.toml"
+    adapted.write_text(result.stdout)
+    assert load_config(adapted, env={}) == load_config(REPO / "Ferrogate/Caddyfile", env={})
+
+
+def test_adapt_of_an_invalid_file_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "Caddyfile"
+    bad.write_text(":8080 {\n\tnope\n}\n")
+    result = run("adapt", "--config", str(bad))
+    assert result.returncode == 1
+    assert result.stdout == ""
+
+
+def test_hash_key_command_prints_the_stored_form() -> None:
+    result = run("hash-key", "--secret", "sk-abc")
+    assert result.returncode == 0
+    assert result.stdout.strip() == hash_key("sk-abc", env={})

@@ -1,0 +1,56 @@
+"""The shipped configs load, and the TOML twin of the default Caddyfile is equal to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ferrogate.config.emit import emit_toml
+from ferrogate.config.load import load_config
+from ferrogate.config.toml import parse_toml
+
+REPO = Path(__file__).resolve().parents[2]
+FULL_ENV = {
+    "OPENAI_API_KEY": "x",
+    "ANTHROPIC_API_KEY": "x",
+    "CF_API_TOKEN": "x",
+    "GITHUB_TOKEN": "x",
+    "FERROGATE_ADMIN_TOKEN": "x",
+}
+
+
+def test_default_caddyfile_serves_health_proxy_and_ai_routes() -> None:
+    cfg = load_config(REPO / "Ferrogate/Caddyfile", env={})
+    assert cfg.listen == [":8080"]
+    assert cfg.admin.listen == "127.0.0.1:2019"
+    assert [(r.paths, r.ai_gateway) for r in cfg.routes] == [(["/echo/*"], False), (["/v1/*"], True), (["/healthz"], False)]
+    assert [p.kind for p in cfg.providers] == ["mock"]
+    assert {m.name for m in cfg.models} == {"gpt-4o-mini", "text-embedding-3-small"}
+    assert "embeddings" in cfg.models[1].capabilities
+    assert cfg.api_keys[0].key == "sk-ferrogate-dev"
+
+
+def test_default_caddyfile_dev_key_comes_from_the_environment() -> None:
+    cfg = load_config(REPO / "Ferrogate/Caddyfile", env={"FERROGATE_DEV_KEY": "sk-mine"})
+    assert cfg.api_keys[0].key == "sk-mine"
+
+
+def test_gateway_toml_equals_the_default_caddyfile() -> None:
+    assert load_config(REPO / "config/gateway.toml", env={}) == load_config(REPO / "Ferrogate/Caddyfile", env={})
+
+
+def test_full_toml_loads_every_section() -> None:
+    cfg = load_config(REPO / "config/full.toml", env=FULL_ENV)
+    assert cfg.tls.acme.dns_config is not None
+    assert cfg.mcp_servers and cfg.policies and cfg.gateway_configs and cfg.models[0].fallbacks
+
+
+def test_full_toml_round_trips_through_the_emitter() -> None:
+    cfg = load_config(REPO / "config/full.toml", env=FULL_ENV)
+    again, _ = parse_toml(emit_toml(cfg), "emitted.toml")
+    assert again == cfg
+
+
+def test_emitter_leaves_out_defaults() -> None:
+    text = emit_toml(load_config(REPO / "config/gateway.toml", env={}))
+    assert "[limits]" not in text and "[telemetry]" not in text
+    assert "max_idle_conns" not in text
