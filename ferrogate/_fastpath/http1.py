@@ -104,7 +104,6 @@ class HttpProtocol(asyncio.Protocol):
         "_transfer_encoding",
         "_transport",
         "_url",
-        "client_eof",
         "conn_state",
         "current",
         "draining",
@@ -120,7 +119,6 @@ class HttpProtocol(asyncio.Protocol):
         self.parsing: HttpExchange | None = None  # the exchange whose body is arriving
         self._queue: deque[HttpExchange] = deque()
         self.draining = False
-        self.client_eof = False
         self._parser = httptools.HttpRequestParser(self)
         self._pending_error: GatewayError | None = None
         self._abort_error: GatewayError | None = None
@@ -179,15 +177,6 @@ class HttpProtocol(asyncio.Protocol):
             parsing.fail_body(GatewayError(400, "client disconnected", code="client_disconnected"))
         self._queue.clear()
         self.state.connection_closed(self)
-
-    def eof_received(self) -> bool:
-        """The client half-closed: finish what is in flight, then close."""
-        self.client_eof = True
-        if self.current is None and not self._queue and self._pending_error is None:
-            return False
-        if self.parsing is not None and not self.parsing.body_done:
-            self.parsing.fail_body(GatewayError(400, "request body incomplete", code="incomplete_body"))
-        return True
 
     def pause_writing(self) -> None:
         self.flow.pause_writing()
@@ -433,7 +422,7 @@ class HttpProtocol(asyncio.Protocol):
         """Called by the exchange once its last byte is written."""
         self.state.inflight -= 1
         self.current = None
-        if not exchange.keep_alive or not exchange.body_intact or self.draining or self.client_eof:
+        if not exchange.keep_alive or not exchange.body_intact or self.draining:
             self._close(linger=not exchange.body_intact)
             return
         queue = self._queue
@@ -498,7 +487,7 @@ class HttpProtocol(asyncio.Protocol):
         self.conn_state = ConnState.CLOSING
         self._stop_parsing = True
         transport = self._transport
-        if linger and not self.client_eof and transport.can_write_eof():
+        if linger and transport.can_write_eof():
             # Half-close and keep reading (discarding) for a moment, so a client still
             # sending its body reads our answer instead of a connection reset.
             transport.write_eof()
