@@ -35,9 +35,9 @@ async def test_round_robin_alternates_between_upstreams() -> None:
         TestUpstream(named(b"a")) as a,
         TestUpstream(named(b"b")) as b,
         gateway(lb_config([a.url, b.url], "round_robin")) as gw,
+        httpx.AsyncClient(base_url=gw.url) as c,
     ):
-        async with httpx.AsyncClient(base_url=gw.url) as c:
-            seen = [(await c.get("/")).text for _ in range(6)]
+        seen = [(await c.get("/")).text for _ in range(6)]
     assert seen == ["a", "b"] * 3
 
 
@@ -58,14 +58,14 @@ async def test_least_conn_avoids_the_busy_upstream() -> None:
         TestUpstream(handler(b"a")) as a,
         TestUpstream(handler(b"b")) as b,
         gateway(lb_config([a.url, b.url], "least_conn")) as gw,
+        httpx.AsyncClient(base_url=gw.url) as c,
     ):
-        async with httpx.AsyncClient(base_url=gw.url) as c:
-            slow = asyncio.ensure_future(c.get("/slow"))
-            await asyncio.wait_for(arrived.wait(), 5)
-            busy = "a" if a.requests else "b"
-            fast = [(await c.get("/fast")).text for _ in range(4)]
-            release.set()
-            assert (await slow).text == busy
+        slow = asyncio.ensure_future(c.get("/slow"))
+        await asyncio.wait_for(arrived.wait(), 5)
+        busy = "a" if a.requests else "b"
+        fast = [(await c.get("/fast")).text for _ in range(4)]
+        release.set()
+        assert (await slow).text == busy
     assert fast == ["b" if busy == "a" else "a"] * 4
 
 
