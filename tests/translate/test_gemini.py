@@ -140,3 +140,18 @@ def test_base64_encoding_format_packs_little_endian_float32() -> None:
                                          model="e")
     raw = base64.b64decode(out["data"][0]["embedding"])
     assert struct.unpack("<2f", raw) == (0.5, -2.0)
+
+
+def test_thought_signature_rides_in_the_tool_call_id_and_goes_back_to_gemini() -> None:
+    sig = "CiQB0e2Kb+/x/9zQ=="
+    resp = {"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"name": "w", "args": {"c": 1}}, "thoughtSignature": sig}]}, "finishReason": "STOP"}]}
+    call = gemini_to_openai_chat(resp, model="g", chat_id="chatcmpl-z")["choices"][0]["message"]["tool_calls"][0]
+    assert all(ch.isalnum() or ch in "_-" for ch in call["id"])  # still a valid Anthropic tool_use id
+    out = openai_chat_to_gemini({"messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "ok"},
+    ]})
+    assert out["contents"][1]["parts"][0] == {"functionCall": {"name": "w", "args": {"c": 1}}, "thoughtSignature": sig}
+    assert out["contents"][2]["parts"][0]["functionResponse"]["name"] == "w"

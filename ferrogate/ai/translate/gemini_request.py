@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from ferrogate.ai.translate.common import Json, loads_arguments, parse_data_uri, text_of
+from ferrogate.ai.translate.gemini_response import split_call_id
 from ferrogate.errors import bad_request
 
 _SCHEMA_KEYS = frozenset(
@@ -131,7 +132,11 @@ def convert_messages(messages: list[Json]) -> tuple[Json | None, list[Json]]:
                 name = fn.get("name", "")
                 names[tc.get("id", "")] = name
                 args = loads_arguments(fn.get("arguments"), param=f"messages[{i}].tool_calls")
-                parts.append({"functionCall": {"name": name, "args": args}})
+                part: Json = {"functionCall": {"name": name, "args": args}}
+                _, signature = split_call_id(str(tc.get("id", "")))
+                if signature:
+                    part["thoughtSignature"] = signature
+                parts.append(part)
         elif role == "tool":
             call_id = msg.get("tool_call_id", "")
             name = names.get(call_id) or msg.get("name")

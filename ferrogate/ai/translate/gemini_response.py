@@ -44,6 +44,32 @@ def usage_from_gemini(meta: Json | None) -> Usage | None:
     )
 
 
+SIGNATURE_SEP = "__thought__"
+
+
+def call_id_for(part: Json, base_id: str, index: int) -> str:
+    """The OpenAI tool-call id for a Gemini ``functionCall`` part.
+
+    Gemini's thinking models attach a ``thoughtSignature`` that must be sent back with
+    the call on the next turn; OpenAI clients only keep the id, so the signature rides
+    in it (URL-safe base64, after ``__thought__``) and :func:`split_call_id` recovers it."""
+    fc = part.get("functionCall") or {}
+    call_id = str(fc.get("id") or tool_call_id(base_id, index))
+    sig = part.get("thoughtSignature")
+    if sig:
+        call_id += SIGNATURE_SEP + str(sig).replace("+", "-").replace("/", "_").rstrip("=")
+    return call_id
+
+
+def split_call_id(call_id: str) -> tuple[str, str | None]:
+    """(plain id, thoughtSignature or None) from an id made by :func:`call_id_for`."""
+    base, sep, enc = call_id.partition(SIGNATURE_SEP)
+    if not sep:
+        return call_id, None
+    sig = enc.replace("-", "+").replace("_", "/")
+    return base, sig + "=" * (-len(sig) % 4)
+
+
 def finish_reason(raw: str | None, has_tool_calls: bool) -> str:
     reason = FINISH_REASON.get(raw or "STOP", "stop")
     if reason == "stop" and has_tool_calls:
@@ -68,7 +94,7 @@ def gemini_to_openai_chat(
             if fc is not None:
                 tool_calls.append(
                     {
-                        "id": fc.get("id") or tool_call_id(chat_id, len(tool_calls)),
+                        "id": call_id_for(part, chat_id, len(tool_calls)),
                         "type": "function",
                         "function": {
                             "name": fc.get("name", ""),

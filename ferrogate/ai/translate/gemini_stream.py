@@ -14,9 +14,9 @@ import time
 
 import orjson
 
-from ferrogate.ai.translate.common import DONE, Json, openai_usage, stream_error, tool_call_id
+from ferrogate.ai.translate.common import DONE, Json, openai_usage, stream_error
 from ferrogate.ai.translate.errors import classify_gemini
-from ferrogate.ai.translate.gemini_response import finish_reason, usage_from_gemini
+from ferrogate.ai.translate.gemini_response import call_id_for, finish_reason, usage_from_gemini
 from ferrogate.ai.translate.openai_chunks import ChunkWriter
 from ferrogate.ai.translate.sse import SseParser
 from ferrogate.ai.usage import Usage
@@ -127,7 +127,7 @@ class GeminiToOpenAIStream:
                 self._n_tools += 1
                 call = {
                     "index": idx,
-                    "id": fc.get("id") or tool_call_id(self._chat_id, idx),
+                    "id": call_id_for(part, self._chat_id, idx),
                     "type": "function",
                     "function": {
                         "name": fc.get("name", ""),
