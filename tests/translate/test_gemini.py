@@ -143,7 +143,7 @@ def test_base64_encoding_format_packs_little_endian_float32() -> None:
 
 
 def test_thought_signature_rides_in_the_tool_call_id_and_goes_back_to_gemini() -> None:
-    sig = "CiQB0e2Kb+/x/9zQ=="
+    sig = "CiQB0e2Kb+/x/9=="
     resp = {"candidates": [{"content": {"role": "model", "parts": [
         {"functionCall": {"name": "w", "args": {"c": 1}}, "thoughtSignature": sig}]}, "finishReason": "STOP"}]}
     call = gemini_to_openai_chat(resp, model="g", chat_id="chatcmpl-z")["choices"][0]["message"]["tool_calls"][0]
