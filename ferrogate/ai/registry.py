@@ -81,7 +81,7 @@ class Candidate:
 
 
 class ModelEntry:
-    __slots__ = ("candidates", "capabilities", "max_output_tokens", "name", "strategy")
+    __slots__ = ("candidates", "capabilities", "max_output_tokens", "name", "strategy", "uses_estimate")
 
     def __init__(self, model: Model, candidates: tuple[Candidate, ...]) -> None:
         self.name = model.name
@@ -89,6 +89,10 @@ class ModelEntry:
         self.candidates = candidates
         self.capabilities = frozenset(model.capabilities)
         self.max_output_tokens = model.max_output_tokens
+        # Token estimates are only worth computing when something decides on them.
+        self.uses_estimate = model.routing_strategy in ("lowest_cost", "balanced") or any(
+            c.context_window is not None for c in candidates
+        )
 
 
 class Registry:
@@ -112,7 +116,8 @@ def _candidate(model: Model, target: Model | Fallback, adapter: ProviderAdapter,
         weight=target.weight,
         input_price=_price(target.input_price_per_1m),
         output_price=_price(target.output_price_per_1m),
-        capabilities=frozenset(caps),
+        # A model that speaks the Responses API can serve plain chat too.
+        capabilities=frozenset(caps) | ({"chat"} if "responses" in caps else frozenset()),
         context_window=target.context_window if target.context_window is not None else model.context_window,
         order=order,
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import msgspec
 
-
 NO_RAW = msgspec.Raw()
 """Default for an absent raw field (``msgspec.Raw | None`` is not a valid union)."""
 

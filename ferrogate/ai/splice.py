@@ -19,6 +19,9 @@ _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]', re.DOTALL)
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _WS = b" \t\r\n"
 _SCALAR_END = re.compile(rb"[,}\]\s]")
+# Text whose string literals hold no bracket: then counting brackets gives the depth.
+# Possessive quantifiers: runs are consumed whole and never backtracked (linear time).
+_NO_BRACKET_IN_STRINGS = re.compile(rb'(?:[^"]++|"(?:[^"\\{}\[\]]++|\\.)*+")*+')
 
 
 def _skip_ws(body: bytes, i: int) -> int:
@@ -72,10 +75,17 @@ def top_level_span(body: bytes, key: str) -> tuple[int, int] | None:
     return None
 
 
+def _bracket_depth(head: bytes) -> int:
+    return head.count(b"{") + head.count(b"[") - head.count(b"}") - head.count(b"]")
+
+
 def _depth_at(body: bytes, pos: int) -> int:
     """Object/array nesting depth at ``pos`` (brackets inside strings do not count)."""
-    head = _STRING.sub(b'""', body[:pos])
-    return head.count(b"{") + head.count(b"[") - head.count(b"}") - head.count(b"]")
+    head = body[:pos]
+    # Fast path: counting every bracket is exact unless a string holds one.
+    if _bracket_depth(head) == 1 and _NO_BRACKET_IN_STRINGS.fullmatch(head):
+        return 1
+    return _bracket_depth(_STRING.sub(b'""', head))
 
 
 def splice_value(body: bytes, key: str, value: bytes) -> bytes | None:

@@ -9,6 +9,7 @@ why when none is left), and orders the rest by the model's strategy.
 from __future__ import annotations
 
 import random
+import re
 
 from ferrogate.ai.health import HealthBook
 from ferrogate.ai.providers.base import ClientRequest, Endpoint
@@ -20,7 +21,7 @@ from ferrogate.errors import GatewayError, bad_request
 
 _BYTES_PER_TOKEN = 4  # rough, provider-independent estimate for routing decisions
 _DEFAULT_COMPLETION_TOKENS = 256
-_IMAGE_MARKERS = (b'"image_url"', b'"input_image"', b'"type":"image"', b'"type": "image"')
+_IMAGE = re.compile(rb'"image_url"|"input_image"|"type":\s*"image"')
 
 
 def lookup_model(registry: Registry, name: str) -> ModelEntry:
@@ -35,9 +36,12 @@ def lookup_model(registry: Registry, name: str) -> ModelEntry:
     return entry
 
 
-def required_capabilities(req: ClientRequest) -> list[str]:
+_EMBEDDINGS_NEEDS = frozenset(("embeddings",))
+
+
+def required_capabilities(req: ClientRequest) -> frozenset[str]:
     if req.endpoint is Endpoint.EMBEDDINGS:
-        return ["embeddings"]
+        return _EMBEDDINGS_NEEDS
     needs = ["chat"]
     if req.stream:
         needs.append("streaming")
@@ -55,9 +59,12 @@ def required_capabilities(req: ClientRequest) -> list[str]:
             needs.append("json_schema")
     elif isinstance(head, MessagesHead) and present(head.tools):
         needs.append("tools")
-    if any(marker in body for marker in _IMAGE_MARKERS):
+    if _IMAGE.search(body) is not None:
         needs.append("vision")
-    return needs
+    return frozenset(needs)
+
+
+_NO_ESTIMATE = RequestEstimate(0, 0)
 
 
 def estimate(req: ClientRequest, entry: ModelEntry) -> RequestEstimate:
@@ -95,23 +102,22 @@ def select_candidates(
 ) -> tuple[ModelEntry, list[Candidate]]:
     entry = lookup_model(registry, req.model)
     needs = required_capabilities(req)
-    est = estimate(req, entry)
+    est = estimate(req, entry) if entry.uses_estimate else _NO_ESTIMATE
     eligible: list[Candidate] = []
     reasons: list[str] = []
     for cand in entry.candidates:
-        label = f"{cand.provider}:{cand.provider_model}"
-        missing = [n for n in needs if n not in cand.capabilities and not (n == "chat" and "responses" in cand.capabilities)]
-        if missing:
-            reasons.append(f"{label} lacks {', '.join(missing)}")
+        if not needs <= cand.capabilities:
+            missing = sorted(needs - cand.capabilities)
+            reasons.append(f"{cand.provider}:{cand.provider_model} lacks {', '.join(missing)}")
             continue
         if cand.context_window is not None and est.prompt_tokens + est.completion_tokens > cand.context_window:
             reasons.append(
-                f"{label} has a {cand.context_window}-token context window; this request needs about "
-                f"{est.prompt_tokens + est.completion_tokens}"
+                f"{cand.provider}:{cand.provider_model} has a {cand.context_window}-token context "
+                f"window; this request needs about {est.prompt_tokens + est.completion_tokens}"
             )
             continue
-        if not _provider_allowed(key, cand.provider):
-            reasons.append(f"{label} is not allowed for this API key")
+        if key is not None and not _provider_allowed(key, cand.provider):
+            reasons.append(f"{cand.provider}:{cand.provider_model} is not allowed for this API key")
             continue
         eligible.append(cand)
     if not eligible:
