@@ -54,6 +54,7 @@ from ferrogate.worker_spec import WorkerExit, WorkerReport
 log = logging.getLogger("ferrogate.supervisor")
 
 HEARTBEAT_TIMEOUT_SECS = 20.0
+HEARTBEAT_TIMEOUT_ENV = "FERROGATE_WORKER_HEARTBEAT_TIMEOUT_SECS"
 BOOT_TIMEOUT_SECS = 60.0
 ABORT_TO_KILL_SECS = 2.0
 MAX_BOOT_FAILURES = 5
@@ -68,6 +69,15 @@ _SIGNAL_NAMES = {
     signal.SIGUSR2: "usr2",
     signal.SIGCHLD: "chld",
 }
+
+
+def _env_seconds(name: str, default: float) -> float:
+    """An operator override in seconds (a bad value keeps the default)."""
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 class Mode(StrEnum):
@@ -108,6 +118,7 @@ class Arbiter:
         self.predecessor = predecessor
         self.leftovers: list[Closable] = list(leftovers or [])
         self.revision = ipc.config_revision(config)
+        self.heartbeat_timeout = _env_seconds(HEARTBEAT_TIMEOUT_ENV, HEARTBEAT_TIMEOUT_SECS)
         self.pid = os.getpid()
         self.started_wall = time.time()
         self.mode = Mode.BOOTING
@@ -433,7 +444,7 @@ class Arbiter:
             elif (
                 proc.state in (SlotState.READY, SlotState.DRAINING)
                 and not proc.aborted
-                and now - proc.last_beat > HEARTBEAT_TIMEOUT_SECS
+                and now - proc.last_beat > self.heartbeat_timeout
             ):
                 log.error("worker %d (slot %d) missed its heartbeat; SIGABRT", proc.pid, proc.slot)
                 self.terminate(proc.pid, signal.SIGABRT)

@@ -92,3 +92,19 @@ def test_crash_loop_at_boot_makes_the_supervisor_give_up(gateway_factory):
     code = gw.proc.wait(timeout=30)
     assert code == 4
     assert "crash-looping at boot" in gw.log()
+
+
+def test_admin_paths_on_the_public_port_reach_the_control_process(gateway_factory):
+    gw = gateway_factory(BASIC, workers=1)
+    direct = httpx.get(gw.admin_url + "/admin/v1/status")
+    forwarded = httpx.get(gw.base_url + "/admin/v1/status")
+    assert direct.status_code == forwarded.status_code == 200
+    assert forwarded.json()["pid"] == direct.json()["pid"]  # the control process answered
+    assert forwarded.json()["supervisor"]["pid"] == gw.pid
+
+
+def test_readyz_answers_ready_while_serving(gateway_factory):
+    gw = gateway_factory(BASIC, workers=1)
+    resp = httpx.get(gw.base_url + "/readyz")
+    assert resp.status_code == 200
+    assert resp.json() == {"status": "ready"}

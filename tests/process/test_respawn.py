@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.gateway import wait_until
+from tests.support.gateway import alive, wait_until
 from tests.support.load import LoadLoop
 
 pytestmark = pytest.mark.e2e
@@ -84,3 +84,29 @@ def test_respawn_happens_within_a_second_of_the_crash(gateway_factory):
     # The status file lags the supervisor's loop by at most one tick (0.5 s).
     assert time.monotonic() - start < 1.5
     assert "exited (killed by signal 9); respawning" in gw.log()
+
+
+def test_a_hung_worker_is_aborted_and_replaced(gateway_factory):
+    gw = gateway_factory(
+        CONFIG, workers=1,
+        env={"FERROGATE_APP_FACTORY": "tests.support.apps:slow_stream", "FERROGATE_WORKER_HEARTBEAT_TIMEOUT_SECS": "1.5"},
+    )
+    victim = wait_until(lambda: gw.worker_pids().get(0), 10, "a worker")
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(gw.base_url + "/hang", timeout=15)  # the worker is killed mid-request
+    replacement = wait_until(lambda: gw.worker_pids().get(0) not in (None, victim) and gw.worker_pids()[0], 10, "a new worker")
+    assert "missed its heartbeat; SIGABRT" in gw.log()
+    assert httpx.get(gw.base_url + "/healthz").json()["pid"] == replacement
+
+
+def test_workers_exit_when_the_supervisor_dies(gateway_factory):
+    gw = gateway_factory(CONFIG, workers=2)
+    workers = wait_until(lambda: len(gw.worker_pids()) == 2 and gw.worker_pids(), 10, "two workers")
+    os.kill(gw.pid, signal.SIGKILL)
+    wait_until(lambda: not any(alive(p) for p in workers.values()), 10, "orphaned workers to exit")
+
+
+def test_the_running_supervisor_has_exactly_one_thread(gateway_factory):
+    gw = gateway_factory(CONFIG, workers=1)
+    status = Path(f"/proc/{gw.pid}/status").read_text()
+    assert "Threads:\t1\n" in status

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import orjson
 
@@ -18,6 +19,7 @@ from ferrogate.config.model import Config
 
 SLOW_CHUNKS = 6
 SLOW_INTERVAL_SECS = 0.25
+HANG_SECS = 30.0
 
 
 def slow_stream(config: Config, state: WorkerState) -> Handler:
@@ -34,6 +36,10 @@ def slow_stream(config: Config, state: WorkerState) -> Handler:
                 await exchange.drain()
                 await asyncio.sleep(SLOW_INTERVAL_SECS)
             exchange.end()
+            return
+        if path == b"/hang":
+            time.sleep(HANG_SECS)  # blocks the event loop: no heartbeat while it lasts
+            exchange.respond(200, [], b"woke up")
             return
         if path == b"/whoami":
             body = orjson.dumps(
