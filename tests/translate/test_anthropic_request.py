@@ -122,3 +122,17 @@ def test_n_greater_than_one_is_rejected() -> None:
     with pytest.raises(GatewayError) as exc:
         _tr({"messages": [{"role": "user", "content": "x"}], "n": 2})
     assert exc.value.param == "n"
+
+
+def test_reasoning_effort_enables_thinking_with_a_budget_below_max_tokens() -> None:
+    out = _tr({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "medium", "max_tokens": 1000,
+               "temperature": 0.2})
+    assert out["thinking"] == {"type": "enabled", "budget_tokens": 4096}
+    assert out["max_tokens"] > 4096
+    assert "temperature" not in out
+
+
+def test_reasoning_effort_is_ignored_when_a_tool_is_forced() -> None:
+    out = _tr({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "high", "tool_choice": "required",
+               "tools": [{"type": "function", "function": {"name": "w"}}]})
+    assert "thinking" not in out

@@ -7,6 +7,10 @@
   ``input_json_delta`` stream into content deltas), with finish_reason ``stop``.
 - ``json_object``: an instruction to answer with one JSON object is appended to ``system``.
 - ``text``: nothing to do.
+
+``reasoning_effort`` (low/medium/high) enables extended thinking with the budget in
+``THINKING_BUDGET`` (max_tokens is raised above the budget when needed; temperature
+and top_p are dropped, as Anthropic requires); it is ignored when a tool is forced.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from ferrogate.ai.translate.common import Json, loads_arguments, parse_data_uri,
 from ferrogate.errors import bad_request
 
 JSON_TOOL = "json_response"
+# reasoning_effort → extended-thinking budget (tokens); "minimal"/"none" turn thinking off
+THINKING_BUDGET: dict[str, int] = {"low": 1024, "medium": 4096, "high": 16384}
 _JSON_OBJECT_HINT = "Respond with a single valid JSON object and nothing else."
 
 
@@ -206,6 +212,14 @@ def openai_chat_to_anthropic(
             choice["disable_parallel_tool_use"] = True
     if choice is not None:
         out["tool_choice"] = choice
+    budget = THINKING_BUDGET.get(str(body.get("reasoning_effort") or ""))
+    if budget and not (choice and choice.get("type") in ("any", "tool")):
+        # Anthropic: budget < max_tokens, and no sampling overrides while thinking
+        out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        if out["max_tokens"] <= budget:
+            out["max_tokens"] = budget + out["max_tokens"]
+        out.pop("temperature", None)
+        out.pop("top_p", None)
     user = body.get("user")
     if isinstance(user, str) and user:
         out["metadata"] = {"user_id": user}
