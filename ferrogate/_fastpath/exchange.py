@@ -69,6 +69,7 @@ class HttpExchange:
         "_framing",
         "_head_only",
         "_read_all",
+        "_remaining",
         "_response",
         "_transport",
         "disconnected",
@@ -105,6 +106,7 @@ class HttpExchange:
         self._body_error: GatewayError | None = None
         self._body_waiter: asyncio.Future[None] | None = None
         self._read_all = False
+        self._remaining = 0  # body bytes still owed under content-length framing
 
     # ------------------------------------------------------------------ state
 
@@ -265,6 +267,7 @@ class HttpExchange:
         elif content_length is not None:
             framing = Framing.LENGTH
             length = b"content-length: %d\r\n" % content_length
+            self._remaining = content_length
         elif self.request.http_version == "1.1":
             framing = Framing.CHUNKED
             length = TRANSFER_CHUNKED
@@ -272,7 +275,10 @@ class HttpExchange:
             framing = Framing.CLOSE
             length = b""
             self.keep_alive = False
-        self._framing = Framing.NONE if self._head_only else framing
+        if self._head_only:
+            framing = Framing.NONE
+            self._remaining = 0
+        self._framing = framing
         if self.disconnected:
             return
         self._transport.write(
@@ -299,7 +305,14 @@ class HttpExchange:
                 self._transport.write(chunk(data))
             else:
                 self._transport.writelines((b"%x\r\n" % len(data), data, CRLF))
-        elif framing != Framing.NONE:
+        elif framing == Framing.LENGTH:
+            # Never put more on the wire than announced: extra bytes would be read by the
+            # client as the start of the next response.
+            if len(data) > self._remaining:
+                raise RuntimeError(f"write() exceeds content-length by {len(data) - self._remaining} bytes")
+            self._remaining -= len(data)
+            self._transport.write(data)
+        elif framing == Framing.CLOSE:
             self._transport.write(data)
 
     async def drain(self) -> None:
@@ -313,6 +326,8 @@ class HttpExchange:
             return
         if self._framing == Framing.CHUNKED:
             self._transport.write(CHUNKED_END)
+        elif self._remaining:
+            self.keep_alive = False  # short body: the client sees a truncated response, then close
         self._conn.response_complete(self)
 
     def __repr__(self) -> str:

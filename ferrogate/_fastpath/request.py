@@ -51,4 +51,5 @@ class HttpRequest:
         return None
 
     def __repr__(self) -> str:
-        return f"HttpRequest({self.method!r}, {self.target!r}, HTTP/{self.http_version})"
+        # The query is left out on purpose: some APIs carry credentials there (?key=...).
+        return f"HttpRequest({self.method!r}, {self.path!r}, HTTP/{self.http_version})"

@@ -31,7 +31,6 @@ class ServerState:
         "body_timeout",
         "connections",
         "date",
-        "debug",
         "handler",
         "header_timeout",
         "idle_timeout",
@@ -68,7 +67,6 @@ class ServerState:
         self.inflight = 0
         self.shutting_down = False
         self.all_closed: asyncio.Event | None = None
-        self.debug = logger.isEnabledFor(logging.DEBUG)
 
     def connection_closed(self, conn: HttpProtocol) -> None:
         self.connections.discard(conn)

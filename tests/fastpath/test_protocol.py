@@ -607,3 +607,28 @@ async def test_shutdown_lets_a_busy_connection_finish_with_connection_close() ->
     (resp,) = parse_responses(conn.transport.take(), ["GET"])
     assert resp.status == 200 and resp.headers[b"connection"] == b"close"
     assert conn.transport.closed
+
+
+async def test_writing_past_the_announced_length_is_refused_and_closes() -> None:
+    async def handler(exchange: Exchange) -> None:
+        exchange.start_response(200, [], 3)
+        exchange.write(b"abcdef")
+
+    conn = make_conn(handler)
+    conn.feed(GET)
+    await conn.settle()
+    out = conn.transport.take()
+    assert out.endswith(b"content-length: 3\r\n\r\n")  # not one body byte beyond the head
+    assert conn.transport.closed
+
+
+async def test_a_short_body_under_content_length_closes_after_end() -> None:
+    async def handler(exchange: Exchange) -> None:
+        exchange.start_response(200, [], 10)
+        exchange.write(b"abc")
+        exchange.end()
+
+    conn = make_conn(handler)
+    conn.feed(GET)
+    await conn.settle()
+    assert conn.transport.closed
