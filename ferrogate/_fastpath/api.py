@@ -43,6 +43,7 @@ class Exchange(Protocol):
     """One request and its response on a connection."""
 
     request: Request
+    received_at: float  # loop.time() when the request head was complete
 
     async def read_body(self) -> bytes:
         """The whole request body (within the configured limit; over it → 413)."""
