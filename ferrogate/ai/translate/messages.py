@@ -65,6 +65,7 @@ def chat_request_for(req: ClientRequest) -> ClientRequest:
 class _MessagesBase:
     __slots__ = (
         "_inner",
+        "_memo",
         "base_path",
         "endpoints",
         "kind",
@@ -76,6 +77,7 @@ class _MessagesBase:
 
     def __init__(self, inner: ProviderAdapter) -> None:
         self._inner = inner
+        self._memo: tuple[ClientRequest, ClientRequest] | None = None
         self.name = inner.name
         self.kind = inner.kind
         self.origin = inner.origin
@@ -83,6 +85,16 @@ class _MessagesBase:
         self.transport: Transport | None = inner.transport
         self.native_responses = False
         self.endpoints = frozenset((Endpoint.MESSAGES,))
+
+    def _chat(self, req: ClientRequest) -> ClientRequest:
+        """The translated chat request, made once per client request (check, build_call and the
+        response path all ask for it; the identity check keeps concurrent requests apart)."""
+        memo = self._memo
+        if memo is not None and memo[0] is req:
+            return memo[1]
+        chat = chat_request_for(req)
+        self._memo = (req, chat)
+        return chat
 
     def check(self, req: ClientRequest) -> None:
         if req.endpoint is not Endpoint.MESSAGES:
@@ -122,18 +134,18 @@ class MessagesOverChat(_MessagesBase):
 
     def check(self, req: ClientRequest) -> None:
         super().check(req)
-        self._inner.check(chat_request_for(req))
+        self._inner.check(self._chat(req))
 
     def build_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
-        return self._inner.build_call(chat_request_for(req), provider_model)
+        return self._inner.build_call(self._chat(req), provider_model)
 
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
-        chat_body, usage = self._inner.translate_response(chat_request_for(req), body)
+        chat_body, usage = self._inner.translate_response(self._chat(req), body)
         msg = openai_chat_to_anthropic_message(orjson.loads(chat_body))
         return orjson.dumps(msg), usage
 
     def stream_translator(self, req: ClientRequest) -> StreamTranslator:
-        inner = self._inner.stream_translator(chat_request_for(req))
+        inner = self._inner.stream_translator(self._chat(req))
         outer = OpenAIToAnthropicStream(model=req.model, msg_id=new_id("msg_"))
         return ChainedStream(inner, outer)
 

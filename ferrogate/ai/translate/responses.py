@@ -273,6 +273,7 @@ class ResponsesOverChat:
 
     __slots__ = (
         "_inner",
+        "_memo",
         "base_path",
         "endpoints",
         "kind",
@@ -284,6 +285,7 @@ class ResponsesOverChat:
 
     def __init__(self, inner: ProviderAdapter) -> None:
         self._inner = inner
+        self._memo: tuple[ClientRequest, ClientRequest] | None = None
         self.name = inner.name
         self.kind = inner.kind
         self.origin = inner.origin
@@ -292,21 +294,31 @@ class ResponsesOverChat:
         self.native_responses = True
         self.endpoints = frozenset((Endpoint.RESPONSES,))
 
+    def _chat(self, req: ClientRequest) -> ClientRequest:
+        """The translated chat request, made once per client request (check, build_call and the
+        response path all ask for it; the identity check keeps concurrent requests apart)."""
+        memo = self._memo
+        if memo is not None and memo[0] is req:
+            return memo[1]
+        chat = chat_request_for(req)
+        self._memo = (req, chat)
+        return chat
+
     def check(self, req: ClientRequest) -> None:
         if req.endpoint is not Endpoint.RESPONSES:
             raise bad_request("this adapter serves /v1/responses only", param="model")
-        self._inner.check(chat_request_for(req))
+        self._inner.check(self._chat(req))
 
     def build_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
-        return self._inner.build_call(chat_request_for(req), provider_model)
+        return self._inner.build_call(self._chat(req), provider_model)
 
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
-        chat_body, usage = self._inner.translate_response(chat_request_for(req), body)
+        chat_body, usage = self._inner.translate_response(self._chat(req), body)
         resp = chat_to_response(orjson.loads(chat_body), _decode(req.body), resp_id=new_id("resp_"))
         return orjson.dumps(resp), usage
 
     def stream_translator(self, req: ClientRequest) -> StreamTranslator:
-        inner = self._inner.stream_translator(chat_request_for(req))
+        inner = self._inner.stream_translator(self._chat(req))
         outer = ChatToResponsesStream(_decode(req.body), resp_id=new_id("resp_"), model=req.model)
         return ChainedStream(inner, outer)
 
