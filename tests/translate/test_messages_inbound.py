@@ -74,3 +74,20 @@ def test_count_tokens_estimate_grows_with_the_conversation() -> None:
     big = count_tokens_estimate({"messages": [{"role": "user", "content": "Hi " * 400}],
                                  "tools": [{"name": "w", "input_schema": {"type": "object"}}]})["input_tokens"]
     assert 0 < small < big
+
+
+def test_count_tokens_passes_through_on_anthropic_and_is_estimated_elsewhere() -> None:
+    import json
+
+    from ferrogate.ai.providers.anthropic import AnthropicAdapter
+    from ferrogate.ai.providers.gemini import GeminiAdapter
+    from ferrogate.ai.translate.messages import count_tokens_body, count_tokens_call
+    from ferrogate.config.model import Provider
+
+    body = b'{"model":"claude-test","messages":[{"role":"user","content":"Hello there"}]}'
+    call = count_tokens_call(AnthropicAdapter(Provider(name="a", kind="anthropic", api_key="k")), body, "claude-up")
+    assert call is not None
+    assert call.path == "/v1/messages/count_tokens"
+    assert json.loads(call.body)["model"] == "claude-up"
+    assert count_tokens_call(GeminiAdapter(Provider(name="g", kind="gemini")), body, "g") is None
+    assert json.loads(count_tokens_body(body))["input_tokens"] > 0

@@ -162,6 +162,14 @@ class AnthropicAdapter:
     def messages_stream(self) -> StreamTranslator:
         return AnthropicRelayStream()
 
+    def count_tokens_call(self, body: bytes, provider_model: str) -> UpstreamCall:
+        """``POST /v1/messages/count_tokens`` passed through (model renamed)."""
+        return UpstreamCall(
+            path=self._messages_path + "/count_tokens",
+            headers=list(self._headers),
+            body=rename_model(body, provider_model),
+        )
+
 
 def openai_usage_body(usage: Usage) -> bytes:
     """Usage as OpenAI JSON (helper for tests and diagnostics)."""

@@ -150,6 +150,23 @@ class MessagesOverChat(_MessagesBase):
         return ChainedStream(inner, outer)
 
 
+def count_tokens_call(
+    adapter: ProviderAdapter, body: bytes, provider_model: str
+) -> UpstreamCall | None:
+    """The upstream call answering ``POST /v1/messages/count_tokens`` for ``adapter``, or None
+    when the provider has no such endpoint (then answer :func:`count_tokens_body`)."""
+    make = getattr(adapter, "count_tokens_call", None)
+    if make is None:
+        return None
+    call: UpstreamCall = make(body, provider_model)
+    return call
+
+
+def count_tokens_body(body: bytes) -> bytes:
+    """An estimated ``{"input_tokens": N}`` answer for providers without a counting endpoint."""
+    return orjson.dumps(count_tokens_estimate(_decode(body)))
+
+
 def wrap(adapter: ProviderAdapter) -> ProviderAdapter:
     """An adapter taking Anthropic Messages requests on top of ``adapter``."""
     if hasattr(adapter, "messages_call"):
