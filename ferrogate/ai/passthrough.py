@@ -61,9 +61,9 @@ class ChatPassthrough:
         block = self._split.feed(data)
         if not block:
             return b""
-        if not self._complete and _DONE.search(block) is not None:
+        if not self._complete and b"[DONE]" in block and _DONE.search(block) is not None:
             self._complete = True
-        if _USAGE_OBJECT.search(block) is None:
+        if b'"usage"' not in block or _USAGE_OBJECT.search(block) is None:
             return block
         kept: list[bytes] = []
         for event in split_events(block):

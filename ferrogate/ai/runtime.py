@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ferrogate._fastpath.upstream import Timeouts
-from ferrogate.ai.health import HealthBook
+from ferrogate.ai.health import HealthBook, TargetStatus
 from ferrogate.ai.providers.base import Endpoint, ProviderAdapter
 from ferrogate.ai.providers.catalog import ProviderUnavailable, build_adapter
 from ferrogate.ai.registry import Registry, compile_registry
@@ -87,6 +87,10 @@ class AiRuntime:
         self._wrapped: dict[tuple[str, Endpoint], ProviderAdapter | None] = {}
         self.id_prefix = os.urandom(5).hex()
         self._ids = itertools.count(1)
+
+    def breaker_status(self, now: float) -> list[TargetStatus]:
+        """Circuit breaker and latency state per (provider, provider_model), for the admin API."""
+        return self.health.status(now)
 
     def new_request_id(self) -> str:
         return f"req_{self.id_prefix}{next(self._ids):08x}"

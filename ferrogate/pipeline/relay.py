@@ -93,7 +93,7 @@ async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientReque
     finally:
         ctx.usage = translator.usage
         response.close()
-        if started:
+        if started and not exchange.disconnected:
             exchange.end()
 
 

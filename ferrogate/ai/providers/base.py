@@ -34,7 +34,8 @@ OpenAI's wire format, MESSAGES is Anthropic's (``/v1/messages``). For MESSAGES
 the pipeline asks ``ferrogate.ai.translate.messages.wrap(adapter) -> ProviderAdapter``
 (TRANSLATE's module) for an adapter taking Anthropic Messages in; if that module
 does not exist, /v1/messages answers 404. For RESPONSES on an adapter whose
-``native_responses`` is False, the pipeline asks
+``native_responses`` is False (and whose model does not list the ``responses``
+capability), the pipeline asks
 ``ferrogate.ai.translate.responses.wrap(adapter) -> ProviderAdapter`` the same way
 (else 400 naming the model).
 
