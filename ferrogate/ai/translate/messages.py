@@ -29,6 +29,7 @@ from ferrogate.ai.translate.chain import ChainedStream
 from ferrogate.ai.translate.common import new_id
 from ferrogate.ai.translate.messages_inbound import (
     anthropic_to_openai_chat,
+    count_tokens_estimate,
     openai_chat_to_anthropic_message,
 )
 from ferrogate.ai.translate.messages_stream import OpenAIToAnthropicStream
