@@ -249,6 +249,15 @@ def _load(path: Path) -> Any:
     return load_config(path)
 
 
+def _die_with_test_process() -> None:
+    """In the child before exec: SIGTERM the supervisor if the test process dies, so a
+    killed pytest run never leaves a gateway behind (Linux PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _child_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
@@ -282,6 +291,7 @@ def start_gateway(
         proc = subprocess.Popen(
             argv, cwd=directory, env=_child_env(env), stdout=subprocess.PIPE, stderr=log,
             text=True, start_new_session=True, pass_fds=pass_fds,
+            preexec_fn=_die_with_test_process,
         )
     return Gateway(proc, directory, config_path, log_path)
 
