@@ -1,0 +1,208 @@
+"""IPC messages: every type round-trips, and framing survives any byte split."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ferrogate import ipc
+from ferrogate.config.model import Config, Limits
+
+from .helpers import run
+
+SAMPLES: list[ipc.Message] = [
+    ipc.WorkerHello(pid=101, slot=0, generation=1, started_at=1.5, config_revision="abc"),
+    ipc.WorkerState(pid=101, state="ready"),
+    ipc.Heartbeat(pid=101, ts=2.0, inflight=3, connections=7),
+    ipc.MetricsBatch(pid=101, ts=2.0, samples=[ipc.CounterSample(name="x_total", labels=("a",), value=2.0)]),
+    ipc.LeaseRequest(pid=101, asks=[ipc.LeaseAsk(key="rpm:k1", kind="requests", amount=10)], id=4),
+    ipc.LeaseGrant(id=4, grants=[ipc.LeaseItem(key="rpm:k1", kind="requests", granted=10, expires_at=9.0)]),
+    ipc.LeaseReturn(pid=101, items=[ipc.LeaseItem(key="rpm:k1", kind="requests", granted=3, expires_at=9.0)]),
+    ipc.DrainState(draining=True),
+    ipc.SupervisorHello(pid=1, generation=1),
+    ipc.SupervisorStatus(
+        pid=1,
+        generation=1,
+        started_at=0.5,
+        phase="running",
+        config_revision="abc",
+        config_path="/etc/ferrogate/Caddyfile",
+        expected_workers=2,
+        workers=[ipc.WorkerSlotInfo(slot=0, pid=101, generation=1, state="ready", started_at=1.5)],
+    ),
+    ipc.ReloadRequest(config_path="/x.toml", revision="def", id=9),
+    ipc.ReloadResult(id=9, ok=False, revision="def", errors=["x.toml:1:1: bad"]),
+    ipc.UpgradeRequest(id=10),
+    ipc.UpgradeResult(id=10, ok=True, message="started"),
+    ipc.ErrorReply(id=11, code="not_implemented", message="later"),
+]
+
+
+def test_sample_list_covers_every_message_type() -> None:
+    assert {type(m) for m in SAMPLES} == set(ipc.Message.__args__)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda m: type(m).__name__)
+def test_every_message_type_round_trips_through_one_frame(msg: ipc.Message) -> None:
+    frame = ipc.encode(msg)
+    assert int.from_bytes(frame[:4], "big") == len(frame) - 4
+    assert ipc.FrameDecoder().feed(frame) == [msg]
+
+
+def test_frames_carry_the_type_tag_not_a_string_protocol() -> None:
+    payload = ipc.encode(ipc.WorkerState(pid=5, state="draining"))[4:]
+    assert msgspec.msgpack.decode(payload) == {"type": "WorkerState", "pid": 5, "state": "draining"}
+
+
+def test_an_unknown_lifecycle_state_is_rejected() -> None:
+    payload = msgspec.msgpack.encode({"type": "WorkerState", "pid": 5, "state": "sleeping"})
+    with pytest.raises(ipc.FrameError):
+        ipc.decode_payload(payload)
+
+
+def test_an_oversized_frame_header_is_rejected_before_buffering_the_body() -> None:
+    decoder = ipc.FrameDecoder(max_frame_bytes=1024)
+    with pytest.raises(ipc.FrameError, match="exceeds"):
+        decoder.feed((4096).to_bytes(4, "big") + b"x")
+
+
+def test_garbage_payload_is_a_frame_error() -> None:
+    with pytest.raises(ipc.FrameError):
+        ipc.FrameDecoder().feed((3).to_bytes(4, "big") + b"\xc1\xc1\xc1")
+
+
+# --------------------------------------------------------------------------- property: arbitrary splits
+
+_names = st.text(min_size=0, max_size=12)
+_ints = st.integers(min_value=0, max_value=2**31)
+_floats = st.floats(allow_nan=False, allow_infinity=False)
+_states = st.sampled_from(["starting", "ready", "draining", "exited"])
+
+_messages = st.one_of(
+    st.builds(ipc.WorkerHello, pid=_ints, slot=_ints, generation=_ints, started_at=_floats, config_revision=_names),
+    st.builds(ipc.WorkerState, pid=_ints, state=_states),
+    st.builds(ipc.Heartbeat, pid=_ints, ts=_floats, inflight=_ints, connections=_ints),
+    st.builds(ipc.DrainState, draining=st.booleans()),
+    st.builds(
+        ipc.LeaseRequest,
+        pid=_ints,
+        id=_ints,
+        asks=st.lists(
+            st.builds(ipc.LeaseAsk, key=_names, kind=st.sampled_from(["requests", "tokens"]), amount=_ints),
+            max_size=5,
+        ),
+    ),
+    st.builds(
+        ipc.SupervisorStatus,
+        pid=_ints,
+        generation=_ints,
+        started_at=_floats,
+        phase=st.sampled_from(["starting", "running", "reloading", "upgrading", "stopping"]),
+        config_revision=_names,
+        config_path=_names,
+        expected_workers=_ints,
+        workers=st.lists(
+            st.builds(
+                ipc.WorkerSlotInfo,
+                slot=_ints,
+                pid=_ints,
+                generation=_ints,
+                state=_states,
+                started_at=_floats,
+                restarts=_ints,
+                last_exit_code=st.none() | st.integers(-64, 255),
+            ),
+            max_size=4,
+        ),
+    ),
+)
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    pieces, start = [], 0
+    for p in points:
+        pieces.append(data[start:p])
+        start = p
+    pieces.append(data[start:])
+    return pieces
+
+
+@settings(max_examples=150, deadline=None)
+@given(msgs=st.lists(_messages, min_size=1, max_size=6), cuts=st.lists(st.integers(0, 10_000), max_size=12))
+def test_incremental_decoder_reassembles_messages_from_any_split(msgs: list[ipc.Message], cuts: list[int]) -> None:
+    stream = b"".join(ipc.encode(m) for m in msgs)
+    decoder = ipc.FrameDecoder()
+    out: list[ipc.Message] = []
+    for piece in _split(stream, cuts):
+        out.extend(decoder.feed(piece))
+    assert out == msgs
+    assert decoder.pending_bytes == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(msgs=st.lists(_messages, min_size=1, max_size=4), cuts=st.lists(st.integers(0, 10_000), max_size=8))
+def test_stream_reader_reads_messages_from_any_split(msgs: list[ipc.Message], cuts: list[int]) -> None:
+    stream = b"".join(ipc.encode(m) for m in msgs)
+
+    async def scenario() -> list[ipc.Message]:
+        reader = asyncio.StreamReader()
+        for piece in _split(stream, cuts):
+            reader.feed_data(piece)
+        reader.feed_eof()
+        out = []
+        while (msg := await ipc.read_message(reader)) is not None:
+            out.append(msg)
+        return out
+
+    assert run(scenario()) == msgs
+
+
+def test_stream_reader_reports_a_frame_torn_by_eof() -> None:
+    frame = ipc.encode(ipc.Heartbeat(pid=1, ts=0.0, inflight=0, connections=0))
+
+    async def scenario() -> None:
+        reader = asyncio.StreamReader()
+        reader.feed_data(frame[:-2])
+        reader.feed_eof()
+        with pytest.raises(ipc.FrameError):
+            await ipc.read_message(reader)
+
+    run(scenario())
+
+
+def test_blocking_helpers_exchange_messages_over_a_socketpair() -> None:
+    left, right = socket.socketpair()
+    with left, right:
+        for msg in SAMPLES:
+            ipc.send_blocking(left, msg)
+        left.shutdown(socket.SHUT_WR)
+        received = []
+        while (msg := ipc.recv_blocking(right)) is not None:
+            received.append(msg)
+    assert received == SAMPLES
+
+
+# --------------------------------------------------------------------------- config identity and import hygiene
+
+
+def test_config_revision_is_stable_for_equal_configs_and_changes_with_content() -> None:
+    assert ipc.config_revision(Config()) == ipc.config_revision(Config())
+    assert ipc.config_revision(Config()) != ipc.config_revision(Config(limits=Limits(max_body_bytes=1)))
+
+
+def test_importing_ipc_does_not_load_the_control_process_or_supervisor() -> None:
+    code = (
+        "import sys, ferrogate.ipc; "
+        "bad = [m for m in sys.modules if m.startswith(('ferrogate.control', 'ferrogate.supervisor'))]; "
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
