@@ -39,11 +39,13 @@ class LoopThread:
 
 
 class Gateway:
-    def __init__(self, lt: LoopThread, config: Config, env: dict[str, str] | None) -> None:
+    def __init__(
+        self, lt: LoopThread, config: Config, env: dict[str, str] | None, observer: Any = None
+    ) -> None:
         self.lt = lt
         self.config = config
         self.pools = PoolSet()
-        self.handler: AiHandler = build_ai_handler(config, self.pools, None, env=env or {})
+        self.handler: AiHandler = build_ai_handler(config, self.pools, None, env=env or {}, observer=observer)
         self.server = HttpServer(self.handler, config.limits)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -144,8 +146,8 @@ def upstream3(loop_thread: LoopThread) -> Iterator[MockOpenAI]:
 def gateway_factory(loop_thread: LoopThread) -> Iterator[Any]:
     started: list[Gateway] = []
 
-    def make(config: Config, env: dict[str, str] | None = None) -> Gateway:
-        gw = Gateway(loop_thread, config, env)
+    def make(config: Config, env: dict[str, str] | None = None, observer: Any = None) -> Gateway:
+        gw = Gateway(loop_thread, config, env, observer)
         started.append(gw)
         return gw
 

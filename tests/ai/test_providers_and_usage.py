@@ -1,0 +1,81 @@
+"""Provider-specific request shapes, credentials, and usage capture for every request."""
+
+from __future__ import annotations
+
+import httpx
+
+from ferrogate.ai.providers.base import Endpoint
+from ferrogate.ai.providers.catalog import build_adapter
+from ferrogate.config.model import Provider
+from ferrogate.pipeline.parse import decode_body
+from tests.ai.conftest import openai_config
+
+BODY = b'{"model":"logical","messages":[]}'
+
+
+def _call(provider: Provider, endpoint: Endpoint = Endpoint.CHAT, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    adapter = build_adapter(provider, env=env or {})
+    return adapter, adapter.build_call(decode_body(endpoint, BODY), "gpt-4o")
+
+
+def test_openai_defaults_and_bearer_key_from_env() -> None:
+    adapter, call = _call(Provider(name="o", kind="openai", api_key_env="OAI"), env={"OAI": "sk-env"})
+    assert adapter.origin == "https://api.openai.com"
+    assert call.path == "/v1/chat/completions"
+    assert (b"authorization", b"Bearer sk-env") in call.headers
+    assert adapter.native_responses
+
+
+def test_azure_uses_deployment_url_api_version_and_api_key_header() -> None:
+    provider = Provider(
+        name="az", kind="azure", base_url="https://res.openai.azure.com", api_key="k",
+        api_version="2024-06-01", deployments={"gpt-4o": "prod-4o"},
+    )
+    adapter, call = _call(provider)
+    assert adapter.origin == "https://res.openai.azure.com"
+    assert call.path == "/openai/deployments/prod-4o/chat/completions?api-version=2024-06-01"
+    assert (b"api-key", b"k") in call.headers
+    assert not any(name == b"authorization" for name, _ in call.headers)
+    _, emb = _call(provider, Endpoint.EMBEDDINGS)
+    assert emb.path == "/openai/deployments/prod-4o/embeddings?api-version=2024-06-01"
+
+
+def test_openrouter_sends_attribution_headers() -> None:
+    provider = Provider(
+        name="or", kind="openrouter", api_key="k",
+        openrouter_http_referer="https://example.com", openrouter_x_title="FerroGate",
+    )
+    adapter, call = _call(provider)
+    assert adapter.origin == "https://openrouter.ai"
+    assert call.path == "/api/v1/chat/completions"
+    assert (b"http-referer", b"https://example.com") in call.headers
+    assert (b"x-title", b"FerroGate") in call.headers
+
+
+def test_xai_defaults() -> None:
+    adapter, call = _call(Provider(name="x", kind="xai", api_key="k"))
+    assert adapter.origin == "https://api.x.ai" and call.path == "/v1/chat/completions"
+
+
+def test_openai_compatible_without_key_sends_no_authorization() -> None:
+    _, call = _call(Provider(name="local", kind="openai-compatible", base_url="http://127.0.0.1:9/v1"))
+    assert not any(name == b"authorization" for name, _ in call.headers)
+    assert call.body == b'{"model":"gpt-4o","messages":[]}'
+
+
+def test_provider_repr_never_holds_the_secret() -> None:
+    adapter, _ = _call(Provider(name="o", kind="openai", api_key_env="OAI"), env={"OAI": "sk-env-secret"})
+    assert "sk-env-secret" not in repr(adapter)
+
+
+def test_streamed_and_plain_requests_account_the_same_provider_usage(upstream, gateway_factory) -> None:
+    seen = []
+    gw = gateway_factory(openai_config(upstream), observer=seen.append)
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "x"}]}
+    httpx.post(gw.base_url + "/chat/completions", json=body, timeout=10)
+    with httpx.stream("POST", gw.base_url + "/chat/completions", json={**body, "stream": True}, timeout=10) as r:
+        r.read()
+    plain, streamed = seen
+    assert plain.usage == streamed.usage
+    assert streamed.usage.source == "provider" and streamed.usage.total_tokens == 18
+    assert streamed.stream and streamed.status == 200 and streamed.provider == "up0"
