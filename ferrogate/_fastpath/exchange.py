@@ -26,6 +26,7 @@ from ferrogate._fastpath.wire import (
     CONTINUE_100,
     CRLF,
     NO_BODY_STATUS,
+    STATUS_LINE,
     TRANSFER_CHUNKED,
     chunk,
     header_lines,
@@ -239,19 +240,18 @@ class HttpExchange:
             length = b"content-length: %d\r\n" % len(body)
             if self._head_only:
                 body = b""
-        self._transport.write(
-            b"".join(
-                (
-                    status_line(status),
-                    self._conn.state.date.block,
-                    self._connection_line(),
-                    length,
-                    lines,
-                    CRLF,
-                    body,
-                )
-            )
+        head = (
+            STATUS_LINE.get(status) or status_line(status),
+            self._conn.state.date.block,
+            self._connection_line(),
+            length,
+            lines,
+            CRLF,
         )
+        if len(body) <= _COPY_LIMIT:
+            self._transport.write(b"".join((*head, body)))
+        else:
+            self._transport.writelines((b"".join(head), body))  # no copy of a large body
         self._conn.response_complete(self)
 
     def start_response(self, status: int, headers: Headers, content_length: int | None = None) -> None:
