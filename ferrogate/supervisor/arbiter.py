@@ -309,7 +309,7 @@ class Arbiter:
         except FileNotFoundError:
             pass
         admin = self.table.admin_socket()
-        pid = fork_control(config, self.config_path, admin, path, self.generation, self.closables())
+        pid = fork_control(config, self.config_path, admin, path, self.generation, self.workers, self.closables())
         self.control = ControlProc(pid, path)
         self.control_respawn_at = None
         hello = ipc.SupervisorHello(pid=self.pid, generation=self.generation)
@@ -396,7 +396,7 @@ class Arbiter:
             if self.boot_failures >= MAX_BOOT_FAILURES:
                 self.halt(ExitCode.CRASH_LOOP, f"workers crash-looping at boot ({self.boot_failures} failures in a row); giving up")
                 return
-            slot.respawn_at = now + min(1.0, 0.1 * 2**self.boot_failures)
+            slot.respawn_at = now + min(1.0, 0.05 * 2**self.boot_failures)
         else:
             log.warning("worker %d (slot %d) exited (%s); respawning", proc.pid, proc.slot, decode_status(status))
             slot.respawn_at = now
@@ -423,7 +423,7 @@ class Arbiter:
         if self.mode is Mode.RUNNING:
             if self.roll is not None:
                 self.roll.advance(self, now)
-            elif self.reload_pending:
+            elif self.reload_pending and not self.upgrade.in_flight:
                 self._reload_now()
         self.upgrade.tick(now)
         if self.mode is Mode.STOPPING:

@@ -93,6 +93,7 @@ def fork_control(
     admin_sock: socket.socket | None,
     ipc_path: str,
     generation: int,
+    expected_workers: int,
     close: Iterable[Closable],
 ) -> int:
     sys.stdout.flush()
@@ -105,7 +106,9 @@ def fork_control(
         _enter_child(close, [admin_sock] if admin_sock is not None else [])
         from ferrogate.control.main import run_control
 
-        code = run_control(config, config_path, admin_sock, ipc_path, generation)
+        code = run_control(
+            config, config_path, admin_sock, ipc_path, generation, expected_workers=expected_workers
+        )
     except BaseException:
         traceback.print_exc()
     finally:

@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from tests.support.gateway import alive, wait_until, with_test_listeners
+from tests.support.gateway import alive, run_gateway, wait_until, with_test_listeners
 
 pytestmark = pytest.mark.e2e
 
@@ -20,8 +20,15 @@ graceful_shutdown_timeout_secs = 8
 """
 
 
-def test_readiness_line_names_ports_and_pid_and_workers_serve(gateway_factory):
-    gw = gateway_factory(BASIC, workers=2)
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    """One gateway shared by the tests that only look at it."""
+    with run_gateway(BASIC, workers=2, directory=tmp_path_factory.mktemp("shared")) as gw:
+        yield gw
+
+
+def test_readiness_line_names_ports_and_pid_and_workers_serve(running):
+    gw = running
     assert gw.ready["pid"] == gw.proc.pid
     assert gw.port > 0 and gw.admin_port > 0
     seen_pids = set()
@@ -34,13 +41,13 @@ def test_readiness_line_names_ports_and_pid_and_workers_serve(gateway_factory):
     assert len(gw.worker_pids()) == 2
 
 
-def test_pid_file_names_the_supervisor(gateway_factory):
-    gw = gateway_factory(BASIC, workers=1)
+def test_pid_file_names_the_supervisor(running):
+    gw = running
     assert gw.pid_file.read_text().strip() == str(gw.pid)
 
 
-def test_unknown_path_is_a_json_404(gateway_factory):
-    gw = gateway_factory(BASIC, workers=1)
+def test_unknown_path_is_a_json_404(running):
+    gw = running
     resp = httpx.get(gw.base_url + "/no/such/route")
     assert resp.status_code == 404
     assert resp.json()["error"]["type"] == "not_found_error"
@@ -69,8 +76,8 @@ def test_invalid_config_exits_one_and_prints_every_error(tmp_path):
     assert len(errors) >= 2, result.stderr
 
 
-def test_second_supervisor_with_the_same_pid_file_refuses_to_start(gateway_factory):
-    gw = gateway_factory(BASIC, workers=1)
+def test_second_supervisor_with_the_same_pid_file_refuses_to_start(running):
+    gw = running
     result = subprocess.run(
         [sys.executable, "-m", "ferrogate", "run", "--config", str(gw.config_path), "--workers", "1"],
         capture_output=True, text=True, timeout=30, cwd=gw.dir,
@@ -94,8 +101,8 @@ def test_crash_loop_at_boot_makes_the_supervisor_give_up(gateway_factory):
     assert "crash-looping at boot" in gw.log()
 
 
-def test_admin_paths_on_the_public_port_reach_the_control_process(gateway_factory):
-    gw = gateway_factory(BASIC, workers=1)
+def test_admin_paths_on_the_public_port_reach_the_control_process(running):
+    gw = running
     direct = httpx.get(gw.admin_url + "/admin/v1/status")
     forwarded = httpx.get(gw.base_url + "/admin/v1/status")
     assert direct.status_code == forwarded.status_code == 200
@@ -103,8 +110,8 @@ def test_admin_paths_on_the_public_port_reach_the_control_process(gateway_factor
     assert forwarded.json()["supervisor"]["pid"] == gw.pid
 
 
-def test_readyz_answers_ready_while_serving(gateway_factory):
-    gw = gateway_factory(BASIC, workers=1)
+def test_readyz_answers_ready_while_serving(running):
+    gw = running
     resp = httpx.get(gw.base_url + "/readyz")
     assert resp.status_code == 200
     assert resp.json() == {"status": "ready"}
