@@ -1,0 +1,318 @@
+"""The admin API as a pure function: probes, status, auth, config validate/reload, drain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ferrogate import ipc
+from ferrogate.config.load import load
+from ferrogate.control.admin import AdminApi, AdminResponse, ReloadDelivery
+from ferrogate.control.state import ControlState
+
+from .helpers import run
+
+TOKEN = "admin-token-0123456789"
+PROVIDER_SECRET = "sk-provider-secret-123"
+VIRTUAL_SECRET = "vk-virtual-secret-456"
+
+CONFIG = f"""
+listen = "127.0.0.1:0"
+
+[admin]
+listen = "127.0.0.1:0"
+token_env = "FG_ADMIN_TOKEN"
+
+[cluster]
+node_id = "auto"
+
+[[providers]]
+name = "openai"
+kind = "openai"
+api_key = "{PROVIDER_SECRET}"
+
+[[models]]
+name = "gpt"
+provider = "openai"
+provider_model = "gpt-4o"
+
+[[api_keys]]
+id = "k1"
+key = "{VIRTUAL_SECRET}"
+"""
+
+OPEN_CONFIG = 'listen = "127.0.0.1:0"\n'
+
+INVALID_CONFIG = """listen = "127.0.0.1:0"
+[admin]
+bogus = 1
+
+[limits]
+max_body_bytes = "big"
+"""
+
+ENV = {"FG_ADMIN_TOKEN": TOKEN, "FERROGATE_NODE_ID": "node-a"}
+AUTH = [(b"authorization", f"Bearer {TOKEN}".encode())]
+
+
+class Api:
+    """An AdminApi over a real config file, recording what it asks of the supervisor."""
+
+    def __init__(self, path: Path, env: dict[str, str], delivery: ReloadDelivery = "ipc") -> None:
+        self.reloads: list[tuple[Path, str]] = []
+        self.drains: list[bool] = []
+        self.delivery = delivery
+        self.state = ControlState(load(path, env=env).config, path, 3, env=env, pid=999)
+        self.api = AdminApi(
+            self.state,
+            notify_reload=lambda p, rev, cfg: self._reload(p, rev),
+            on_drain_change=self.drains.append,
+        )
+
+    def _reload(self, path: Path, revision: str) -> ReloadDelivery:
+        self.reloads.append((path, revision))
+        return self.delivery
+
+    def call(self, method: str, target: str, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None) -> AdminResponse:
+        return run(self.api.handle(method, target, AUTH if headers is None else headers, body))
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "gateway.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+@pytest.fixture
+def api(config_file: Path) -> Api:
+    return Api(config_file, dict(ENV))
+
+
+def _json(response: AdminResponse) -> dict:  # type: ignore[type-arg]
+    return orjson.loads(response[2])  # type: ignore[no-any-return]
+
+
+def _header(response: AdminResponse, name: bytes) -> bytes | None:
+    return next((v for k, v in response[1] if k == name), None)
+
+
+# --------------------------------------------------------------------------- probes
+
+
+def test_healthz_answers_ok_without_a_token(api: Api) -> None:
+    status, headers, body = api.call("GET", "/healthz", headers=[])
+    assert status == 200
+    assert orjson.loads(body) == {"status": "ok"}
+    assert (b"content-type", b"application/json") in headers
+
+
+def test_head_is_served_like_get(api: Api) -> None:
+    assert api.call("HEAD", "/healthz")[0] == 200
+
+
+def test_readyz_is_503_with_an_error_body_until_workers_are_ready(api: Api) -> None:
+    response = api.call("GET", "/readyz", headers=[])
+    assert response[0] == 503
+    assert _json(response)["error"]["code"] == "not_ready"
+
+
+def test_readyz_is_200_when_every_slot_is_ready_and_503_while_draining(api: Api) -> None:
+    api.state.on_supervisor_status(
+        ipc.SupervisorStatus(
+            pid=1,
+            generation=3,
+            started_at=0.0,
+            phase="running",
+            config_revision=api.state.revision,
+            config_path=str(api.state.config_path),
+            expected_workers=1,
+            workers=[ipc.WorkerSlotInfo(slot=0, pid=10, generation=3, state="ready", started_at=0.0)],
+        )
+    )
+    assert api.call("GET", "/readyz", headers=[])[0] == 200
+    api.call("POST", "/admin/v1/drain")
+    assert api.call("GET", "/readyz", headers=[])[0] == 503
+
+
+# --------------------------------------------------------------------------- auth
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[], [(b"authorization", b"Bearer wrong")], [(b"authorization", TOKEN.encode())], [(b"x-api-key", TOKEN.encode())]],
+    ids=["missing", "wrong", "no-scheme", "other-header"],
+)
+def test_admin_endpoints_refuse_requests_without_the_bearer_token(api: Api, headers: list[tuple[bytes, bytes]]) -> None:
+    response = api.call("GET", "/admin/v1/status", headers=headers)
+    assert response[0] == 401
+    assert _header(response, b"www-authenticate") == b"Bearer"
+    assert _json(response)["error"]["code"] == "invalid_admin_token"
+    assert TOKEN.encode() not in response[2]
+
+
+def test_the_bearer_scheme_is_case_insensitive(api: Api) -> None:
+    assert api.call("GET", "/admin/v1/status", headers=[(b"authorization", f"bearer {TOKEN}".encode())])[0] == 200
+
+
+def test_admin_fails_closed_when_the_token_variable_disappears(config_file: Path) -> None:
+    api = Api(config_file, dict(ENV))
+    api.state.env = {}
+    api.api.refresh_auth()
+    assert api.call("GET", "/admin/v1/status")[0] == 401
+
+
+def test_without_token_env_the_admin_api_is_open(tmp_path: Path) -> None:
+    path = tmp_path / "open.toml"
+    path.write_text(OPEN_CONFIG)
+    assert Api(path, {}).call("GET", "/admin/v1/status", headers=[])[0] == 200
+
+
+# --------------------------------------------------------------------------- status
+
+
+def test_status_reports_identity_config_and_workers(api: Api, config_file: Path) -> None:
+    api.state.on_supervisor_status(
+        ipc.SupervisorStatus(
+            pid=1,
+            generation=3,
+            started_at=0.0,
+            phase="running",
+            config_revision=api.state.revision,
+            config_path=str(config_file),
+            expected_workers=2,
+            workers=[
+                ipc.WorkerSlotInfo(slot=0, pid=10, generation=3, state="ready", started_at=0.0),
+                ipc.WorkerSlotInfo(slot=1, pid=11, generation=3, state="starting", started_at=0.0),
+            ],
+        )
+    )
+    status = _json(api.call("GET", "/admin/v1/status"))
+    assert status["version"]
+    assert (status["node_id"], status["pid"], status["generation"]) == ("node-a", 999, 3)
+    assert status["config_revision"] == api.state.revision
+    assert status["config_source"] == str(config_file)
+    assert status["uptime_secs"] >= 0
+    assert [(w["slot"], w["pid"], w["state"]) for w in status["workers"]] == [(0, 10, "ready"), (1, 11, "starting")]
+    assert all("uptime_secs" in w and w["generation"] == 3 for w in status["workers"])
+    assert status["ready"] is False
+
+
+def test_admin_responses_never_contain_secrets(api: Api) -> None:
+    bodies = [
+        api.call("GET", "/admin/v1/status")[2],
+        api.call("POST", "/admin/v1/config/validate", orjson.dumps({"path": str(api.state.config_path)}))[2],
+        api.call("POST", "/admin/v1/config/reload")[2],
+        api.call("GET", "/admin/v1/status", headers=[])[2],
+    ]
+    for body in bodies:
+        for secret in (TOKEN, PROVIDER_SECRET, VIRTUAL_SECRET):
+            assert secret.encode() not in body
+
+
+# --------------------------------------------------------------------------- routing errors
+
+
+def test_unknown_admin_path_is_404_json(api: Api) -> None:
+    response = api.call("GET", "/admin/v1/nope")
+    assert response[0] == 404
+    assert _json(response)["error"]["code"] == "not_found"
+
+
+def test_wrong_method_is_405_with_allow(api: Api) -> None:
+    response = api.call("PUT", "/admin/v1/drain")
+    assert response[0] == 405
+    assert _header(response, b"allow") == b"DELETE, GET, POST"
+
+
+# --------------------------------------------------------------------------- config/validate
+
+
+def test_validate_accepts_config_text_and_summarises_it(api: Api) -> None:
+    body = orjson.dumps({"config": CONFIG, "format": "toml"})
+    result = _json(api.call("POST", "/admin/v1/config/validate", body))
+    assert result["valid"] is True
+    assert result["format"] == "toml"
+    assert result["revision"] == api.state.revision
+    assert (result["summary"]["providers"], result["summary"]["models"], result["summary"]["api_keys"]) == (1, 1, 1)
+
+
+def test_validate_reports_every_problem_with_its_position(api: Api) -> None:
+    body = orjson.dumps({"config": INVALID_CONFIG, "format": "toml"})
+    response = api.call("POST", "/admin/v1/config/validate", body)
+    result = _json(response)
+    assert response[0] == 200
+    assert result["valid"] is False
+    assert [(d["line"], d["column"]) for d in result["diagnostics"]] == [(3, 1), (6, 1)]
+    assert "bogus" in result["diagnostics"][0]["message"]
+    assert all(d["file"] == "<request>.toml" for d in result["diagnostics"])
+
+
+def test_validate_loads_a_path(api: Api, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(INVALID_CONFIG)
+    result = _json(api.call("POST", "/admin/v1/config/validate", orjson.dumps({"path": str(bad)})))
+    assert result["valid"] is False
+    assert result["diagnostics"][0]["file"] == str(bad)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"{}", orjson.dumps({"config": "x", "path": "/y"}), orjson.dumps({"config": "x", "extra": 1})],
+    ids=["not-json", "empty", "both", "unknown-field"],
+)
+def test_validate_rejects_a_malformed_request_with_400(api: Api, body: bytes) -> None:
+    response = api.call("POST", "/admin/v1/config/validate", body)
+    assert response[0] == 400
+    assert "error" in _json(response)
+
+
+# --------------------------------------------------------------------------- config/reload
+
+
+def test_reload_of_a_valid_config_asks_the_supervisor_and_returns_202_with_the_revision(api: Api) -> None:
+    response = api.call("POST", "/admin/v1/config/reload")
+    result = _json(response)
+    assert response[0] == 202
+    assert result["revision"] == api.state.revision
+    assert result["delivered_via"] == "ipc"
+    assert api.reloads == [(api.state.config_path, api.state.revision)]
+    assert _json(api.call("GET", "/admin/v1/status"))["last_reload"]["outcome"] == "pending"
+
+
+def test_reload_of_an_invalid_config_is_422_with_every_error_and_nothing_is_signalled(api: Api, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(INVALID_CONFIG)
+    response = api.call("POST", "/admin/v1/config/reload", orjson.dumps({"path": str(bad)}))
+    error = _json(response)["error"]
+    assert response[0] == 422
+    assert error["code"] == "config_invalid"
+    assert f"{bad}:3:1: unknown key `bogus`" in error["message"]
+    assert f"{bad}:6:1: limits.max_body_bytes" in error["message"]
+    assert api.reloads == []
+
+
+def test_reload_is_503_when_the_supervisor_cannot_be_reached(config_file: Path) -> None:
+    api = Api(config_file, dict(ENV), delivery="unavailable")
+    response = api.call("POST", "/admin/v1/config/reload")
+    assert response[0] == 503
+    assert _json(response)["error"]["code"] == "supervisor_unavailable"
+
+
+def test_reload_refuses_inline_config_text(api: Api) -> None:
+    assert api.call("POST", "/admin/v1/config/reload", orjson.dumps({"config": CONFIG}))[0] == 400
+
+
+# --------------------------------------------------------------------------- drain
+
+
+def test_drain_post_get_delete_cycle_notifies_workers_on_changes_only(api: Api) -> None:
+    assert _json(api.call("GET", "/admin/v1/drain"))["draining"] is False
+    assert _json(api.call("POST", "/admin/v1/drain"))["draining"] is True
+    api.call("POST", "/admin/v1/drain")
+    got = _json(api.call("GET", "/admin/v1/drain"))
+    assert got["draining"] is True and got["since"] is not None
+    assert _json(api.call("DELETE", "/admin/v1/drain")) == {"draining": False, "since": None}
+    assert api.drains == [True, False]

@@ -1,0 +1,141 @@
+"""ControlState: merging the supervisor's worker table with what workers report, and readiness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ferrogate import ipc
+from ferrogate.config.model import Cluster, Config
+from ferrogate.control.state import ControlState, resolve_node_id
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _state(clock: FakeClock | None = None, **kwargs: object) -> ControlState:
+    return ControlState(
+        Config(), Path("/etc/ferrogate/Caddyfile"), 7, env={}, pid=555, clock=clock or FakeClock(), **kwargs  # type: ignore[arg-type]
+    )
+
+
+def _slot(slot: int, pid: int, state: ipc.WorkerLifecycle = "starting", started_at: float = 990.0) -> ipc.WorkerSlotInfo:
+    return ipc.WorkerSlotInfo(slot=slot, pid=pid, generation=7, state=state, started_at=started_at)
+
+
+def _status(*workers: ipc.WorkerSlotInfo, expected: int = 2) -> ipc.SupervisorStatus:
+    return ipc.SupervisorStatus(
+        pid=1,
+        generation=7,
+        started_at=900.0,
+        phase="running",
+        config_revision="r",
+        config_path="/etc/ferrogate/Caddyfile",
+        expected_workers=expected,
+        workers=list(workers),
+    )
+
+
+def _hello(pid: int, slot: int) -> ipc.WorkerHello:
+    return ipc.WorkerHello(pid=pid, slot=slot, generation=7, started_at=990.0, config_revision="r")
+
+
+def test_node_id_auto_prefers_the_environment_then_the_host_name() -> None:
+    assert resolve_node_id(Cluster(node_id="edge-1"), {"FERROGATE_NODE_ID": "x"}) == "edge-1"
+    assert resolve_node_id(Cluster(), {"FERROGATE_NODE_ID": "pod-7"}) == "pod-7"
+    assert resolve_node_id(Cluster(), {}) != ""
+
+
+def test_not_ready_until_the_supervisor_table_is_known() -> None:
+    ready, reason = _state().readiness()
+    assert not ready
+    assert "supervisor" in reason
+
+
+def test_ready_once_every_slot_has_a_worker_that_acked_ready() -> None:
+    state = _state()
+    state.on_supervisor_status(_status(_slot(0, 11), _slot(1, 12)))
+    for pid, slot in ((11, 0), (12, 1)):
+        state.on_worker_hello(_hello(pid, slot))
+    state.on_worker_state(ipc.WorkerState(pid=11, state="ready"))
+    assert state.readiness() == (False, "1 of 2 worker slots ready")
+    state.on_worker_state(ipc.WorkerState(pid=12, state="ready"))
+    assert state.readiness() == (True, "2 of 2 worker slots ready")
+
+
+def test_the_supervisor_reporting_ready_is_enough_without_worker_acks() -> None:
+    state = _state()
+    state.on_supervisor_status(_status(_slot(0, 11, "ready"), _slot(1, 12, "ready")))
+    assert state.readiness()[0]
+
+
+def test_draining_makes_the_node_not_ready() -> None:
+    state = _state()
+    state.on_supervisor_status(_status(_slot(0, 11, "ready"), _slot(1, 12, "ready")))
+    assert state.set_draining(True)
+    assert state.readiness() == (False, "draining")
+    assert not state.set_draining(True)
+
+
+def test_a_worker_the_supervisor_reports_exited_stays_exited_whatever_it_last_said() -> None:
+    state = _state()
+    state.on_worker_hello(_hello(11, 0))
+    state.on_worker_state(ipc.WorkerState(pid=11, state="ready"))
+    state.on_supervisor_status(_status(_slot(0, 11, "exited")))
+    [row] = state.worker_views()
+    assert row.state == "exited"
+    assert row.uptime_secs == 0.0
+
+
+def test_worker_views_join_supervisor_rows_with_heartbeats() -> None:
+    clock = FakeClock(1000.0)
+    state = _state(clock)
+    state.on_supervisor_status(_status(_slot(1, 12, "ready"), _slot(0, 11, "ready", started_at=940.0)))
+    state.on_worker_hello(_hello(11, 0))
+    state.on_heartbeat(ipc.Heartbeat(pid=11, ts=998.0, inflight=4, connections=9))
+    rows = state.worker_views()
+    assert [(r.slot, r.pid) for r in rows] == [(0, 11), (1, 12)]
+    first = rows[0]
+    assert (first.inflight, first.connections, first.heartbeat_age_secs) == (4, 9, 2.0)
+    assert first.uptime_secs == 60.0
+    assert first.connected
+    assert rows[1].inflight is None and not rows[1].connected
+
+
+def test_reports_of_workers_gone_from_the_supervisor_table_are_forgotten() -> None:
+    state = _state()
+    state.on_worker_hello(_hello(11, 0))
+    state.on_worker_disconnect(11)
+    state.on_supervisor_status(_status(_slot(0, 13)))
+    assert 11 not in state.workers
+
+
+def test_without_a_supervisor_the_view_lists_connected_workers() -> None:
+    state = _state(expected_workers=1)
+    state.on_worker_hello(_hello(21, 0))
+    state.on_worker_state(ipc.WorkerState(pid=21, state="ready"))
+    assert [(r.pid, r.state) for r in state.worker_views()] == [(21, "ready")]
+    assert state.readiness()[0]
+
+
+def test_status_view_reports_identity_config_and_uptime() -> None:
+    clock = FakeClock(1000.0)
+    state = _state(clock)
+    clock.now = 1012.5
+    view = state.status_view()
+    assert (view.pid, view.generation, view.uptime_secs) == (555, 7, 12.5)
+    assert view.config_revision == ipc.config_revision(Config())
+    assert view.config_source == "/etc/ferrogate/Caddyfile"
+    assert view.supervisor is None
+
+
+def test_applying_a_config_changes_revision_and_node_id() -> None:
+    state = _state()
+    before = state.revision
+    state.apply_config(Config(cluster=Cluster(node_id="n2")), Path("/tmp/new.toml"))
+    assert state.revision != before
+    assert (state.node_id, state.config_path) == ("n2", Path("/tmp/new.toml"))
