@@ -210,7 +210,8 @@ class HttpExchange:
             conn.body_wait_ended()
 
     def _resume_if_parsing(self) -> None:
-        if self._conn.parsing is self and self._body_buffered < BODY_LOW_WATER:
+        # read_body() wants everything (bounded by max_body_bytes), so it always resumes.
+        if self._conn.parsing is self and (self._read_all or self._body_buffered < BODY_LOW_WATER):
             self._conn.flow.resume_reading(PAUSE_BODY)
 
     # ---------------------------------------------------------------- response

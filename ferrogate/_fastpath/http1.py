@@ -18,6 +18,7 @@ attribute stores, so keep-alive traffic allocates no timer per request.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 from enum import IntEnum
 from typing import Final, cast
@@ -61,6 +62,9 @@ _SPECIAL: Final[dict[bytes, int]] = {
     b"transfer-encoding": _TRANSFER_ENCODING,
     b"expect": _EXPECT,
 }
+# Characters that cannot appear in a Host value (uri-host [":" port]): whitespace, path,
+# userinfo and backslash (a classic parser-confusion vector).
+_BAD_HOST: Final = re.compile(rb"[\s/\\@?#]")
 # Bytes a header line costs beyond name and value: ": " and CRLF.
 _HEADER_OVERHEAD: Final = 4
 
@@ -234,10 +238,13 @@ class HttpProtocol(asyncio.Protocol):
                 continue
             if kind == _HOST:
                 host_count += 1
+                if _BAD_HOST.search(value) is not None:
+                    self._abort(GatewayError(400, "invalid Host header", code="bad_host"))
             elif kind == _CONTENT_LENGTH:
                 content_length_value = value
             elif kind == _TRANSFER_ENCODING:
-                transfer_encoding = value
+                # Several field lines form one list (RFC 9110 §5.3); the last coding decides.
+                transfer_encoding = value if transfer_encoding is None else transfer_encoding + b", " + value
             elif kind == _EXPECT and value.lower() == b"100-continue":
                 expect_continue = True
         if size > state.max_header:

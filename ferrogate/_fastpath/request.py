@@ -6,7 +6,11 @@ from ferrogate._fastpath.api import Headers
 
 
 class HttpRequest:
-    """Immutable-by-convention view of one request head; built once in on_headers_complete."""
+    """Immutable-by-convention view of one request head; built once in on_headers_complete.
+
+    ``target`` is exactly what the client sent; ``path`` is the target without its query
+    and, for an absolute-form target, without scheme and authority.
+    """
 
     __slots__ = (
         "chunked",
@@ -35,6 +39,10 @@ class HttpRequest:
         self.method = method
         self.target = target
         path, _, query = target.partition(b"?")
+        if path[:1] != b"/" and (path.startswith(b"http://") or path.startswith(b"https://")):
+            # absolute-form (RFC 9112 §3.2.2): route on the path, not on scheme and authority.
+            slash = path.find(b"/", path.find(b"//") + 2)
+            path = path[slash:] if slash >= 0 else b"/"
         self.path = path
         self.query = query
         self.headers = headers

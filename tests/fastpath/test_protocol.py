@@ -228,6 +228,27 @@ async def test_a_body_nobody_reads_pauses_reading_at_the_high_water_mark() -> No
     assert parse_responses(conn.transport.take(), ["POST"], eof=False)[0].body == str(size).encode()
 
 
+async def test_read_body_resumes_a_connection_paused_before_it_was_called() -> None:
+    release = asyncio.Event()
+
+    async def handler(exchange: Exchange) -> None:
+        await release.wait()
+        exchange.respond(200, [], b"%d" % len(await exchange.read_body()))
+
+    conn = make_conn(handler)
+    size = 256 * 1024
+    conn.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % size)
+    conn.feed(b"x" * (128 * 1024))
+    await conn.settle()
+    assert conn.transport.read_paused
+    release.set()
+    await conn.settle()
+    assert not conn.transport.read_paused
+    conn.feed(b"x" * (128 * 1024))
+    await conn.settle()
+    assert parse_responses(conn.transport.take(), ["POST"], eof=False)[0].body == b"%d" % size
+
+
 async def test_chunked_body_over_the_limit_is_413_and_close() -> None:
     async def echo(exchange: Exchange) -> None:
         exchange.respond(200, [], await exchange.read_body())
