@@ -160,7 +160,12 @@ class LeaseReturn(_Msg, frozen=True):
 
 
 class DrainState(_Msg, frozen=True):
-    """The node is (or is no longer) draining: ``/readyz`` answers 503 while it is."""
+    """The node is (or is no longer) draining: ``/readyz`` answers 503 while it is.
+
+    Control sends it to every worker and to the supervisor; the supervisor keeps
+    the flag and echoes it in :attr:`SupervisorStatus.draining`, so a control
+    process started after a reload or a crash restores it.
+    """
 
     draining: bool
 
@@ -192,7 +197,8 @@ class SupervisorStatus(_Msg, frozen=True):
 
     ``expected_workers`` is the number of slots: the node is ready when every
     slot has a ready worker. ``config_revision``/``config_path`` name the config
-    the supervisor has applied; the control process follows them.
+    the supervisor has applied (``config_revision`` is :func:`config_revision`
+    of it); the control process follows them.
     """
 
     pid: int
@@ -203,10 +209,15 @@ class SupervisorStatus(_Msg, frozen=True):
     config_path: str
     expected_workers: int
     workers: list[WorkerSlotInfo]
+    draining: bool = False  # echo of the last DrainState control sent; restores it after a control restart
 
 
 class ReloadRequest(_Msg, frozen=True):
-    """Apply the config at ``config_path`` (already validated by the sender as ``revision``)."""
+    """Re-read and apply the supervisor's config file (validated by the sender as ``revision``).
+
+    ``config_path`` is the file the sender validated; today it is always the
+    supervisor's own config path (the admin API refuses any other).
+    """
 
     config_path: str
     revision: str

@@ -66,7 +66,8 @@ class AdminAuth:
 
 
 class ConfigSource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Body of config/validate (text + format, or a path) and config/reload (a path)."""
+    """Body of config/validate (text + format, or a path) and config/reload (nothing, or
+    the running config's path: the supervisor re-reads its own file)."""
 
     config: str | None = None
     format: Literal["toml", "caddyfile"] | None = None
@@ -160,13 +161,22 @@ class AdminApi:
             return render(GatewayError(500, "internal error in the admin API", code="internal_error"))
 
     async def _route(self, method: str, path: str, query: bytes, headers: Headers, body: bytes) -> AdminResponse:
-        if path.startswith("/admin") and not self._auth.allows(headers):
-            raise GatewayError(
-                401,
-                "admin API requires a valid bearer token",
-                code="invalid_admin_token",
-                headers=((b"www-authenticate", b"Bearer"),),
-            )
+        if path.startswith("/admin"):
+            if not self._auth.allows(headers):
+                raise GatewayError(
+                    401,
+                    "admin API requires a valid bearer token",
+                    code="invalid_admin_token",
+                    headers=((b"www-authenticate", b"Bearer"),),
+                )
+            if not self._auth.required and method not in ("GET", "HEAD") and _forwarded(headers):
+                # Without a token the admin listener relies on being loopback-only; the
+                # public port's /admin forward must not turn that into world-writable.
+                raise GatewayError(
+                    403,
+                    "admin writes through the public listener need admin.token_env to be set",
+                    code="admin_token_required",
+                )
         methods = self._routes.get(path.rstrip("/") or "/")
         if methods is None:
             raise GatewayError(404, f"no admin endpoint at {path}", code="not_found")
@@ -226,7 +236,16 @@ class AdminApi:
             raise GatewayError(
                 400, "reload applies a config file: give 'path' (or nothing for the running one)", code="invalid_request"
             )
-        path = Path(source.path) if source.path else self._state.config_path
+        running = self._state.config_path
+        path = Path(source.path) if source.path else running
+        if path.absolute() != running.absolute():
+            raise GatewayError(
+                400,
+                f"reload re-reads the running config file ({running}); edit it, or start a "
+                "graceful upgrade to switch files",
+                code="invalid_request",
+                param="path",
+            )
         try:
             loaded = self._loader(path, env=self._state.env)
         except ConfigError as err:
@@ -290,6 +309,11 @@ def _header(headers: Headers, name: bytes) -> bytes | None:
         if key.lower() == name:
             return value
     return None
+
+
+def _forwarded(headers: Headers) -> bool:
+    """Whether a worker forwarded this request from the public listener."""
+    return _header(headers, b"x-forwarded-for") is not None
 
 
 def _parse_source(body: bytes) -> ConfigSource:

@@ -47,7 +47,17 @@ class ControlExit(IntEnum):
 class ControlService:
     """The control process's servers and state, independent of signals and loop ownership."""
 
-    __slots__ = ("_admin_server", "_loader", "_pending", "_reload_ids", "api", "ipc", "state", "supervisor_pid")
+    __slots__ = (
+        "_admin_server",
+        "_loader",
+        "_pending",
+        "_reload_ids",
+        "_synced",
+        "api",
+        "ipc",
+        "state",
+        "supervisor_pid",
+    )
 
     def __init__(
         self,
@@ -70,6 +80,7 @@ class ControlService:
         self._admin_server: HttpServer | None = None
         self._pending: tuple[str, Config, Path] | None = None
         self._reload_ids = 0
+        self._synced = False
 
     async def start(self, admin_sock: socket.socket | None, ipc_path: str) -> None:
         """Listen on the IPC path, then serve the admin API on ``admin_sock`` (if any)."""
@@ -107,12 +118,18 @@ class ControlService:
         return "unavailable"
 
     def _broadcast_drain(self, draining: bool) -> None:
-        self.ipc.broadcast_workers(DrainState(draining=draining))
+        msg = DrainState(draining=draining)
+        self.ipc.broadcast_workers(msg)
+        self.ipc.send_supervisor(msg)  # so a restarted control process can restore it
 
     # -- supervisor → control
 
     def _follow_supervisor(self, status: SupervisorStatus) -> None:
-        """Adopt the config the supervisor has applied (it is the authority on what runs)."""
+        """Restore the drain flag once, and adopt the config the supervisor has applied."""
+        if not self._synced:
+            self._synced = True
+            if status.draining and self.state.set_draining(True):
+                self._broadcast_drain(True)
         if status.config_revision == self.state.revision:
             return
         pending, self._pending = self._pending, None

@@ -167,7 +167,26 @@ def test_admin_fails_closed_when_the_token_variable_disappears(config_file: Path
 def test_without_token_env_the_admin_api_is_open(tmp_path: Path) -> None:
     path = tmp_path / "open.toml"
     path.write_text(OPEN_CONFIG)
-    assert Api(path, {}).call("GET", "/admin/v1/status", headers=[])[0] == 200
+    api = Api(path, {})
+    assert api.call("GET", "/admin/v1/status", headers=[])[0] == 200
+    assert api.call("POST", "/admin/v1/drain", headers=[])[0] == 200
+
+
+def test_without_token_env_writes_forwarded_from_the_public_port_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "open.toml"
+    path.write_text(OPEN_CONFIG)
+    api = Api(path, {})
+    forwarded = [(b"x-forwarded-for", b"203.0.113.9")]
+    assert api.call("GET", "/admin/v1/status", headers=forwarded)[0] == 200
+    response = api.call("POST", "/admin/v1/drain", headers=forwarded)
+    assert response[0] == 403
+    assert _json(response)["error"]["code"] == "admin_token_required"
+    assert api.drains == []
+
+
+def test_with_a_token_forwarded_writes_are_allowed(api: Api) -> None:
+    headers = [*AUTH, (b"x-forwarded-for", b"203.0.113.9")]
+    assert api.call("POST", "/admin/v1/drain", headers=headers)[0] == 200
 
 
 # --------------------------------------------------------------------------- status
@@ -282,10 +301,10 @@ def test_reload_of_a_valid_config_asks_the_supervisor_and_returns_202_with_the_r
     assert _json(api.call("GET", "/admin/v1/status"))["last_reload"]["outcome"] == "pending"
 
 
-def test_reload_of_an_invalid_config_is_422_with_every_error_and_nothing_is_signalled(api: Api, tmp_path: Path) -> None:
-    bad = tmp_path / "bad.toml"
+def test_reload_of_an_invalid_config_is_422_with_every_error_and_nothing_is_signalled(api: Api) -> None:
+    bad = api.state.config_path
     bad.write_text(INVALID_CONFIG)
-    response = api.call("POST", "/admin/v1/config/reload", orjson.dumps({"path": str(bad)}))
+    response = api.call("POST", "/admin/v1/config/reload", b"{}")
     error = _json(response)["error"]
     assert response[0] == 422
     assert error["code"] == "config_invalid"
@@ -303,6 +322,20 @@ def test_reload_is_503_when_the_supervisor_cannot_be_reached(config_file: Path) 
 
 def test_reload_refuses_inline_config_text(api: Api) -> None:
     assert api.call("POST", "/admin/v1/config/reload", orjson.dumps({"config": CONFIG}))[0] == 400
+
+
+def test_reload_refuses_a_file_other_than_the_running_one(api: Api, tmp_path: Path) -> None:
+    other = tmp_path / "other.toml"
+    other.write_text(CONFIG)
+    response = api.call("POST", "/admin/v1/config/reload", orjson.dumps({"path": str(other)}))
+    assert response[0] == 400
+    assert _json(response)["error"]["param"] == "path"
+    assert api.reloads == []
+
+
+def test_reload_accepts_the_running_path_spelled_out(api: Api) -> None:
+    body = orjson.dumps({"path": str(api.state.config_path)})
+    assert api.call("POST", "/admin/v1/config/reload", body)[0] == 202
 
 
 # --------------------------------------------------------------------------- drain
