@@ -19,6 +19,7 @@ from typing import Any, Union
 import msgspec
 
 from ferrogate.config.diagnostics import Diagnostic, ModelPath, SourceMap, format_path
+from ferrogate.config.fields import struct_fields
 from ferrogate.config.model import Config
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
@@ -82,7 +83,7 @@ def _check(value: Any, tp: Any, path: ModelPath, smap: SourceMap, out: list[Diag
 def _check_struct(
     data: dict[str, Any], struct: type[msgspec.Struct], path: ModelPath, smap: SourceMap, out: list[Diagnostic]
 ) -> None:
-    fields = {f.encode_name: f for f in msgspec.structs.fields(struct)}
+    fields = struct_fields(struct)
     where = format_path(path) if path else "the top level"
     for key in data:
         if key not in fields:
@@ -128,8 +129,8 @@ def _leaf_type(tp: Any, sub: list[str | int]) -> Any:
             tp = args[0]
         struct = _struct_of(tp)
         if struct is not None and isinstance(part, str):
-            by_name = {f.encode_name: f.type for f in msgspec.structs.fields(struct)}
-            tp = by_name.get(part)
+            info = struct_fields(struct).get(part)
+            tp = None if info is None else info.type
         elif typing.get_origin(tp) is list and isinstance(part, int):
             tp = typing.get_args(tp)[0]
         else:

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from ferrogate.config.fields import struct_fields
 from ferrogate.config.model import Config
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -35,7 +36,7 @@ def emit_toml(config: Config, *, header: str | None = None) -> str:
 def _changed(obj: msgspec.Struct) -> list[tuple[str, Any]]:
     """(name, value) for each field that differs from its default (required ones always)."""
     out: list[tuple[str, Any]] = []
-    for f in msgspec.structs.fields(obj):
+    for f in struct_fields(type(obj)).values():
         value = getattr(obj, f.name)
         if f.default is not msgspec.NODEFAULT:
             default = f.default

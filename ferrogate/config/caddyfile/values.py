@@ -23,6 +23,7 @@ import msgspec
 from ferrogate.config.caddyfile.lexer import Token
 from ferrogate.config.caddyfile.parser import Segment
 from ferrogate.config.diagnostics import Diagnostic, ModelPath, SourceMap
+from ferrogate.config.fields import struct_fields
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?$", re.I)
@@ -221,7 +222,7 @@ class Builder:
         special: Mapping[str, Special] | None = None,
     ) -> None:
         """Map ``key value...`` lines onto ``struct``'s fields; errors are collected per line."""
-        fields = {f.encode_name: f.type for f in msgspec.structs.fields(struct)}
+        fields = {name: f.type for name, f in struct_fields(struct).items()}
         for seg in segments:
             name = seg.name.text
             try:
