@@ -53,6 +53,10 @@ class Framing(IntEnum):
     CLOSE = 3  # read until close (HTTP/1.0 without a length)
 
 
+# Members as module constants (Enum class attribute access is slow on 3.11).
+_NOT_STARTED, _STARTED, _COMPLETE = ResponseState
+_NO_BODY, _LENGTH, _CHUNKED, _CLOSE_DELIMITED = Framing
+
 # Data above this size is written as (prefix, data, CRLF) to avoid copying it into one chunk.
 _COPY_LIMIT: Final = 16 * 1024
 
@@ -96,8 +100,8 @@ class HttpExchange:
         self.keep_alive = request.keep_alive
         self.disconnected = False
         self.task: asyncio.Task[None] | None = None
-        self._response = ResponseState.NOT_STARTED
-        self._framing = Framing.NONE
+        self._response = _NOT_STARTED
+        self._framing = _NO_BODY
         self._head_only = request.method == b"HEAD"
         self._expect_continue = expect_continue
         self._body_parts: list[bytes] = []
@@ -113,11 +117,11 @@ class HttpExchange:
 
     @property
     def started(self) -> bool:
-        return self._response != ResponseState.NOT_STARTED
+        return self._response != _NOT_STARTED
 
     @property
     def complete(self) -> bool:
-        return self._response == ResponseState.COMPLETE
+        return self._response == _COMPLETE
 
     @property
     def body_done(self) -> bool:
@@ -226,9 +230,9 @@ class HttpExchange:
         return b""
 
     def respond(self, status: int, headers: Headers, body: bytes) -> None:
-        if self._response != ResponseState.NOT_STARTED:
+        if self._response != _NOT_STARTED:
             raise RuntimeError("response already started")
-        self._response = ResponseState.COMPLETE
+        self._response = _COMPLETE
         if self.disconnected:
             return
         lines, app_close = header_lines(headers)
@@ -256,28 +260,28 @@ class HttpExchange:
         self._conn.response_complete(self)
 
     def start_response(self, status: int, headers: Headers, content_length: int | None = None) -> None:
-        if self._response != ResponseState.NOT_STARTED:
+        if self._response != _NOT_STARTED:
             raise RuntimeError("response already started")
-        self._response = ResponseState.STARTED
+        self._response = _STARTED
         lines, app_close = header_lines(headers)
         if app_close:
             self.keep_alive = False
         if status in NO_BODY_STATUS:
-            framing = Framing.NONE
+            framing = _NO_BODY
             length = b""
         elif content_length is not None:
-            framing = Framing.LENGTH
+            framing = _LENGTH
             length = b"content-length: %d\r\n" % content_length
             self._remaining = content_length
         elif self.request.http_version == "1.1":
-            framing = Framing.CHUNKED
+            framing = _CHUNKED
             length = TRANSFER_CHUNKED
         else:
-            framing = Framing.CLOSE
+            framing = _CLOSE_DELIMITED
             length = b""
             self.keep_alive = False
         if self._head_only:
-            framing = Framing.NONE
+            framing = _NO_BODY
             self._remaining = 0
         self._framing = framing
         if self.disconnected:
@@ -296,36 +300,36 @@ class HttpExchange:
         )
 
     def write(self, data: bytes) -> None:
-        if self._response != ResponseState.STARTED:
+        if self._response != _STARTED:
             raise RuntimeError("write() outside a started response")
         if not data or self.disconnected:
             return
         framing = self._framing
-        if framing == Framing.CHUNKED:
+        if framing == _CHUNKED:
             if len(data) <= _COPY_LIMIT:
                 self._transport.write(chunk(data))
             else:
                 self._transport.writelines((b"%x\r\n" % len(data), data, CRLF))
-        elif framing == Framing.LENGTH:
+        elif framing == _LENGTH:
             # Never put more on the wire than announced: extra bytes would be read by the
             # client as the start of the next response.
             if len(data) > self._remaining:
                 raise RuntimeError(f"write() exceeds content-length by {len(data) - self._remaining} bytes")
             self._remaining -= len(data)
             self._transport.write(data)
-        elif framing == Framing.CLOSE:
+        elif framing == _CLOSE_DELIMITED:
             self._transport.write(data)
 
     async def drain(self) -> None:
         await self._conn.flow.drain()
 
     def end(self) -> None:
-        if self._response != ResponseState.STARTED:
+        if self._response != _STARTED:
             raise RuntimeError("end() outside a started response")
-        self._response = ResponseState.COMPLETE
+        self._response = _COMPLETE
         if self.disconnected:
             return
-        if self._framing == Framing.CHUNKED:
+        if self._framing == _CHUNKED:
             self._transport.write(CHUNKED_END)
         elif self._remaining:
             self.keep_alive = False  # short body: the client sees a truncated response, then close

@@ -25,7 +25,7 @@ from typing import Final, cast
 
 import httptools
 
-from ferrogate._fastpath.exchange import HttpExchange, ResponseState
+from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.flow import PAUSE_BODY, PAUSE_PIPELINE, FlowControl
 from ferrogate._fastpath.request import HttpRequest
 from ferrogate._fastpath.state import ServerState, logger
@@ -50,6 +50,11 @@ class Deadline(IntEnum):
     BODY = 3
     LINGER = 4
 
+
+# Members as module constants: attribute access on an Enum class costs ~0.5 µs on 3.11,
+# more than a global lookup by an order of magnitude, and these are read per request.
+_IDLE, _HEAD, _BUSY, _CLOSING, _CLOSED = ConnState
+_NO_DEADLINE, _HEADER_DEADLINE, _IDLE_DEADLINE, _BODY_DEADLINE, _LINGER_DEADLINE = Deadline
 
 # Header names the parser callbacks note while recording.
 _HOST: Final = 1
@@ -113,7 +118,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
-        self.conn_state = ConnState.IDLE
+        self.conn_state = _IDLE
         self.current: HttpExchange | None = None  # the exchange allowed to write
         self.parsing: HttpExchange | None = None  # the exchange whose body is arriving
         self._queue: deque[HttpExchange] = deque()
@@ -125,7 +130,7 @@ class HttpProtocol(asyncio.Protocol):
         self._stop_parsing = False
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
-        self._deadline_kind = Deadline.NONE
+        self._deadline_kind = _NO_DEADLINE
         self._client: tuple[str, int] | None = None
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -142,14 +147,14 @@ class HttpProtocol(asyncio.Protocol):
         if isinstance(peer, tuple) and len(peer) >= 2:
             self._client = (str(peer[0]), int(peer[1]))
         self.state.connections.add(self)
-        self.conn_state = ConnState.HEAD
-        self._set_deadline(Deadline.HEADER, self.state.header_timeout)
+        self.conn_state = _HEAD
+        self._set_deadline(_HEADER_DEADLINE, self.state.header_timeout)
         if self.state.shutting_down:
             self.draining = True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.conn_state = ConnState.CLOSED
-        self._deadline_kind = Deadline.NONE
+        self.conn_state = _CLOSED
+        self._deadline_kind = _NO_DEADLINE
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -158,7 +163,7 @@ class HttpProtocol(asyncio.Protocol):
         if current is not None:
             self.current = None
             current.disconnected = True
-            if current._response != ResponseState.COMPLETE:
+            if not current.complete:
                 self.state.inflight -= 1
                 if current.task is not None:
                     current.task.cancel()
@@ -199,8 +204,8 @@ class HttpProtocol(asyncio.Protocol):
         if self._head_raw > self.state.max_header:
             self._protocol_error(GatewayError(431, "request header block too large", code="headers_too_large"))
             return
-        if self._deadline_kind != Deadline.HEADER:
-            self._set_deadline(Deadline.HEADER, self.state.header_timeout)
+        if self._deadline_kind != _HEADER_DEADLINE:
+            self._set_deadline(_HEADER_DEADLINE, self.state.header_timeout)
 
     # ---------------------------------------------------- parser callbacks
     # These only record; the work happens once per request in on_headers_complete.
@@ -210,7 +215,7 @@ class HttpProtocol(asyncio.Protocol):
         if not self._in_head:
             self._in_head = True
             self._head_raw = -1
-            self.conn_state = ConnState.HEAD
+            self.conn_state = _HEAD
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -287,8 +292,8 @@ class HttpProtocol(asyncio.Protocol):
             expect_continue and has_body and version == "1.1",
             not has_body,
         )
-        self.conn_state = ConnState.BUSY
-        self._deadline_kind = Deadline.NONE
+        self.conn_state = _BUSY
+        self._deadline_kind = _NO_DEADLINE
         if has_body:
             self.parsing = exchange
         if self.current is None:
@@ -363,7 +368,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _send_pending_error(self) -> None:
         err = self._pending_error
-        if err is None or self.conn_state >= ConnState.CLOSING:
+        if err is None or self.conn_state >= _CLOSING:
             return
         self._pending_error = None
         status, headers, body = render(err)
@@ -437,17 +442,17 @@ class HttpProtocol(asyncio.Protocol):
         elif self._pending_error is not None:
             self._send_pending_error()
         elif self.parsing is None and not self._in_head:
-            self.conn_state = ConnState.IDLE
-            self._set_deadline(Deadline.IDLE, self.state.idle_timeout)
+            self.conn_state = _IDLE
+            self._set_deadline(_IDLE_DEADLINE, self.state.idle_timeout)
 
     # ---------------------------------------------------------- body waits
 
     def body_wait_started(self) -> None:
-        self._set_deadline(Deadline.BODY, self.state.body_timeout)
+        self._set_deadline(_BODY_DEADLINE, self.state.body_timeout)
 
     def body_wait_ended(self) -> None:
-        if self._deadline_kind == Deadline.BODY:
-            self._deadline_kind = Deadline.NONE
+        if self._deadline_kind == _BODY_DEADLINE:
+            self._deadline_kind = _NO_DEADLINE
 
     # ----------------------------------------------------------- deadlines
 
@@ -466,18 +471,18 @@ class HttpProtocol(asyncio.Protocol):
     def _on_timer(self) -> None:
         self._timer = None
         kind = self._deadline_kind
-        if kind == Deadline.NONE or self.conn_state == ConnState.CLOSED:
+        if kind == _NO_DEADLINE or self.conn_state == _CLOSED:
             return
         loop = self.state.loop
         if loop.time() < self._deadline:
             self._timer = loop.call_at(self._deadline, self._on_timer)
             return
-        self._deadline_kind = Deadline.NONE
-        if kind == Deadline.IDLE:
+        self._deadline_kind = _NO_DEADLINE
+        if kind == _IDLE_DEADLINE:
             self._close(linger=False)
-        elif kind == Deadline.HEADER:
+        elif kind == _HEADER_DEADLINE:
             self._protocol_error(GatewayError(408, "timed out waiting for the request headers", code="request_timeout"))
-        elif kind == Deadline.BODY:
+        elif kind == _BODY_DEADLINE:
             self._protocol_error(GatewayError(408, "timed out waiting for the request body", code="request_timeout"))
         else:
             self._transport.close()
@@ -485,9 +490,9 @@ class HttpProtocol(asyncio.Protocol):
     # ------------------------------------------------------------- closing
 
     def _close(self, *, linger: bool) -> None:
-        if self.conn_state >= ConnState.CLOSING:
+        if self.conn_state >= _CLOSING:
             return
-        self.conn_state = ConnState.CLOSING
+        self.conn_state = _CLOSING
         self._stop_parsing = True
         transport = self._transport
         if linger and transport.can_write_eof():
@@ -495,14 +500,14 @@ class HttpProtocol(asyncio.Protocol):
             # sending its body reads our answer instead of a connection reset.
             transport.write_eof()
             self.flow.resume_reading(PAUSE_BODY | PAUSE_PIPELINE)
-            self._set_deadline(Deadline.LINGER, self.state.linger_secs)
+            self._set_deadline(_LINGER_DEADLINE, self.state.linger_secs)
         else:
             transport.close()
 
     def shutdown(self) -> None:
         """Graceful stop: idle connections close now; busy ones close after their response."""
         self.draining = True
-        if self.conn_state >= ConnState.CLOSING:
+        if self.conn_state >= _CLOSING:
             return
         if self.current is None and self.parsing is None and not self._queue:
             self._close(linger=False)
@@ -514,5 +519,5 @@ class HttpProtocol(asyncio.Protocol):
         current = self.current
         if current is not None and current.task is not None:
             current.task.cancel()
-        if self.conn_state != ConnState.CLOSED:
+        if self.conn_state != _CLOSED:
             self._transport.abort()
