@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Sequence
-from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import msgspec
@@ -109,13 +108,12 @@ def build_ssl_context(origin: Origin) -> ssl.SSLContext:
     return ctx
 
 
-class CheckoutPlan(NamedTuple):
-    """Outcome of :func:`plan_checkout`: reuse ``reuse`` (or connect), keep ``idle[:keep]``,
-    close ``close``."""
+CheckoutPlan = tuple["UpstreamConnection | None", int, Sequence["UpstreamConnection"]]
+"""Outcome of :func:`plan_checkout`: (connection to reuse or None, how many idle
+connections to keep (``idle[:keep]``), connections to close)."""
 
-    reuse: UpstreamConnection | None
-    keep: int
-    close: Sequence[UpstreamConnection]
+_NOTHING: tuple[UpstreamConnection, ...] = ()
+_IDLE = ConnState.IDLE
 
 
 def plan_checkout(
@@ -131,19 +129,19 @@ def plan_checkout(
     while i > 0:
         i -= 1
         conn = idle[i]
-        if not conn.is_usable():
+        if conn.state is not _IDLE:
             continue
         if now - conn.idle_since >= keepalive_secs:
-            return CheckoutPlan(None, 0, [c for c in idle[: i + 1] if c.state is ConnState.IDLE])
-        return CheckoutPlan(conn, i, ())
-    return CheckoutPlan(None, 0, ())
+            return None, 0, [c for c in idle[: i + 1] if c.state is _IDLE]
+        return conn, i, _NOTHING
+    return None, 0, _NOTHING
 
 
 def expired_prefix(idle: Sequence[UpstreamConnection], now: float, keepalive_secs: float) -> int:
     """How many of the oldest idle connections are dead or past their keep-alive. Pure."""
     n = 0
     for conn in idle:
-        if conn.is_usable() and now - conn.idle_since < keepalive_secs:
+        if conn.state is _IDLE and now - conn.idle_since < keepalive_secs:
             break
         n += 1
     return n
@@ -222,13 +220,24 @@ class UpstreamPool:
         if conn is None:
             conn = await self._connect(t.connect)
         try:
-            return await conn.request(head, body, t, is_head=is_head, chunked=chunked)
+            resp, waiter = conn.send(head, body, t, is_head=is_head, chunked=chunked)
+            await waiter
+            return resp
         except UpstreamError as exc:
             if not (exc.retry_safe and isinstance(body, bytes)):
                 raise
+        except BaseException:
+            conn.cancel_request()
+            raise
         self.retries += 1
         conn = await self._connect(t.connect)
-        return await conn.request(head, body, t, is_head=is_head, chunked=chunked)
+        try:
+            resp, waiter = conn.send(head, body, t, is_head=is_head, chunked=chunked)
+            await waiter
+            return resp
+        except BaseException:
+            conn.cancel_request()
+            raise
 
     # ------------------------------------------------------------ checkout / release
 
@@ -236,19 +245,27 @@ class UpstreamPool:
         idle = self._idle
         if not idle:
             return None
-        plan = plan_checkout(idle, asyncio.get_running_loop().time(), self.keepalive_secs)
-        del idle[plan.keep :]
-        for conn in plan.close:
+        conn = idle[-1]
+        now = asyncio.get_running_loop().time()
+        if conn.state is _IDLE and now - conn.idle_since < self.keepalive_secs:
+            return idle.pop()  # the common case, same answer plan_checkout gives
+        reuse, keep, close = plan_checkout(idle, now, self.keepalive_secs)
+        del idle[keep:]
+        for conn in close:
             conn.close()
-        return plan.reuse
+        return reuse
 
     def _release(self, conn: UpstreamConnection, reusable: bool) -> None:
         if not reusable:
             return
         idle = self._idle
         if idle:
-            n = expired_prefix(idle, conn.idle_since, self.keepalive_secs)
-            if n:
+            oldest = idle[0]
+            if (
+                oldest.state is not _IDLE
+                or conn.idle_since - oldest.idle_since >= self.keepalive_secs
+            ):
+                n = expired_prefix(idle, conn.idle_since, self.keepalive_secs)
                 for old in idle[:n]:
                     old.close()
                 del idle[:n]
@@ -381,6 +398,9 @@ def _has_header(headers: Headers, name: bytes) -> bool:
     return any(n == name for n, _ in headers)
 
 
+_FRAMING = frozenset((b"content-length", b"transfer-encoding"))
+
+
 def build_head(
     method: bytes,
     target: bytes,
@@ -389,20 +409,24 @@ def build_head(
     content_length: int | None,
     chunked: bool,
 ) -> bytes:
-    """Serialize a request line and header block (names as given, lowercase)."""
-    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    """Serialize a request line and header block (names as given, lowercase).
+
+    Framing is ours: a Content-Length in ``headers`` is kept only for a streamed
+    body sent as-is (``content_length`` None and not ``chunked``).
+    """
     has_host = False
-    for name, value in headers:
+    for name, _ in headers:
         if name == b"host":
             has_host = True
-        elif name == b"content-length" and content_length is not None:
-            continue  # ours wins: it is the length of what we actually send
-        parts += (name, b": ", value, b"\r\n")
+            break
+    if content_length is None and not chunked:
+        lines = [b": ".join(h) for h in headers if h[0] != b"transfer-encoding"]
+    else:
+        lines = [b": ".join(h) for h in headers if h[0] not in _FRAMING]
     if not has_host:
-        parts += (b"host: ", default_host, b"\r\n")
+        lines.append(b"host: " + default_host)
     if content_length is not None:
-        parts += (b"content-length: ", b"%d" % content_length, b"\r\n")
+        lines.append(b"content-length: %d" % content_length)
     elif chunked:
-        parts.append(b"transfer-encoding: chunked\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
+        lines.append(b"transfer-encoding: chunked")
+    return b"%b %b HTTP/1.1\r\n%b\r\n\r\n" % (method, target, b"\r\n".join(lines))

@@ -33,6 +33,7 @@ HOP_BY_HOP: Final = frozenset(
 
 _RESPONSE_DROP: Final = HOP_BY_HOP | {b"content-length"}
 _NO_BODY_STATUS: Final = frozenset((204, 304))
+_PLAIN_CONNECTION: Final = frozenset((b"keep-alive", b"close"))
 
 
 def connection_listed(headers: Headers) -> frozenset[bytes] | None:
@@ -52,9 +53,35 @@ def connection_listed(headers: Headers) -> frozenset[bytes] | None:
 def response_headers(headers: Headers) -> Headers:
     """Upstream response headers minus hop-by-hop ones and Content-Length
     (the exchange frames the body itself)."""
-    listed = connection_listed(headers)
-    drop = _RESPONSE_DROP if listed is None else _RESPONSE_DROP | listed
-    return [h for h in headers if h[0] not in drop]
+    out: Headers = []
+    connection: bytes | None = None
+    for h in headers:
+        if h[0] in _RESPONSE_DROP:
+            if h[0] == b"connection":
+                connection = h[1]
+            continue
+        out.append(h)
+    if connection is not None and connection.lower() not in _PLAIN_CONNECTION:
+        listed = connection_listed(headers)  # it names more hop-by-hop fields
+        if listed is not None:
+            out = [h for h in out if h[0] not in listed]
+    return out
+
+
+def relay_complete(exchange: Exchange, response: UpstreamResponse, headers: Headers) -> bool:
+    """Send a response whose body has fully arrived in one write, without awaiting.
+
+    False (nothing sent) when the body is still coming, or for HEAD / 204 / 304,
+    whose framing :func:`relay` keeps exactly as the upstream declared it.
+    """
+    status = response.status
+    if status in _NO_BODY_STATUS or exchange.request.method == b"HEAD":
+        return False
+    body = response.complete_body()
+    if body is None:
+        return False
+    exchange.respond(status, headers, body)
+    return True
 
 
 async def relay(
@@ -72,15 +99,12 @@ async def relay(
         headers = response_headers(response.headers)
     status = response.status
     try:
-        if (
-            response.complete
-            and status not in _NO_BODY_STATUS
-            and exchange.request.method != b"HEAD"
-        ):
-            # Whole response already here (the common small case): one write.
-            body = await response.read()
-            exchange.respond(status, headers, body)
-            return len(body)
+        if status not in _NO_BODY_STATUS and exchange.request.method != b"HEAD":
+            body = response.complete_body()
+            if body is not None:
+                # Whole response already here (the common small case): one write.
+                exchange.respond(status, headers, body)
+                return len(body)
         length = None if response.chunked else response.content_length
         exchange.start_response(status, headers, length)
         sent = 0

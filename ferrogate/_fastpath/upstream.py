@@ -134,6 +134,18 @@ class UpstreamResponse:
         """The whole body has been received (it may still sit in the buffer)."""
         return self._done
 
+    def complete_body(self) -> bytes | None:
+        """The whole body, without awaiting, if it has fully arrived; else None."""
+        if not self._done or self._error is not None:
+            return None
+        chunks = self._chunks
+        self._size = 0
+        if not chunks:
+            return b""
+        if len(chunks) == 1:
+            return chunks.popleft()
+        return b"".join(_drain_deque(chunks))
+
     async def read(self, max_bytes: int | None = None) -> bytes:
         """The whole body. More than ``max_bytes`` → :class:`UpstreamBodyTooLarge`."""
         chunks = self._chunks
@@ -231,7 +243,8 @@ class UpstreamResponse:
         self._done = True
         self._conn = None
         self._paused = False
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def _fail(self, exc: BaseException) -> None:
         self._error = exc
@@ -406,16 +419,13 @@ class UpstreamConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------ httptools callbacks
 
-    def on_message_begin(self) -> None:
-        if self.state is not ConnState.ACTIVE or self._head_done:
-            # A second message without a request: the upstream is confused.
-            self._mark_dead()
-
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        if self.state is not ConnState.ACTIVE:
+        if self.state is not ConnState.ACTIVE or self._head_done:
+            # A second message without a request: the upstream is confused.
+            self._mark_dead()
             return
         parser = self._parser
         status = parser.get_status_code()
@@ -474,10 +484,12 @@ class UpstreamConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------ requests
 
-    async def request(
+    def send(
         self, head: bytes, body: Body, timeouts: Timeouts, *, is_head: bool, chunked: bool
-    ) -> UpstreamResponse:
-        """Send one request and wait for the response head."""
+    ) -> tuple[UpstreamResponse, asyncio.Future[None]]:
+        """Start one request: returns its response and a future that completes when
+        the response head has arrived (or fails with the upstream error). The caller
+        awaits it and calls :meth:`cancel_request` if that await is cancelled."""
         transport = self._transport
         if transport is None or self.state is ConnState.CLOSED or transport.is_closing():
             raise UpstreamConnectError(
@@ -497,8 +509,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._response = resp
         waiter: asyncio.Future[None] = loop.create_future()
         self._head_waiter = waiter
-        self._first_byte_due = _NEVER
-        self._total_due = _NEVER if timeouts.total is None else loop.time() + timeouts.total
+        now = loop.time()
+        self._total_due = _NEVER if timeouts.total is None else now + timeouts.total
         self._watchdog.watch(self)
         if isinstance(body, bytes):
             if body:
@@ -510,18 +522,19 @@ class UpstreamConnection(asyncio.Protocol):
             else:
                 transport.write(head)
             self._request_done = True
-            self._arm_first_byte()
+            fb = timeouts.first_byte
+            self._first_byte_due = _NEVER if fb is None else now + fb
         else:
+            self._first_byte_due = _NEVER
             self._request_done = False
             transport.write(head)
             self._body_task = loop.create_task(self._send_stream(body, chunked))
-        try:
-            await waiter
-        except BaseException as exc:
-            if self.state is ConnState.ACTIVE:
-                self._fail(exc if isinstance(exc, UpstreamError) else _Abandoned())
-            raise
-        return resp
+        return resp, waiter
+
+    def cancel_request(self) -> None:
+        """The caller stopped waiting (client gone): the exchange is abandoned."""
+        if self.state is ConnState.ACTIVE:
+            self._fail(_Abandoned())
 
     async def _send_stream(self, body: AsyncIterator[bytes], chunked: bool) -> None:
         transport = self._transport
@@ -601,14 +614,14 @@ class UpstreamConnection(asyncio.Protocol):
     def _complete(self, keep_alive: bool) -> None:
         resp = self._response
         self._response = None
-        self._cancel_timers()
+        self._watchdog.active.discard(self)
         if self._read_paused and self._transport is not None:
             self._read_paused = False
             self._transport.resume_reading()
         if resp is not None:
             resp._finish()
         task = self._body_task
-        if task is not None and task is not asyncio.current_task():
+        if task is not None:
             task.cancel()  # the upstream answered before taking the whole body
         reusable = keep_alive and self._request_done and self.state is ConnState.ACTIVE
         if reusable:
@@ -650,7 +663,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._transport.abort()
 
     def _cancel_timers(self) -> None:
-        self._watchdog.unwatch(self)
+        self._watchdog.active.discard(self)
 
     def _arm_first_byte(self) -> None:
         secs = self._timeouts.first_byte
@@ -681,37 +694,37 @@ class Watchdog:
     request bookkeeping together; deadlines here fire up to ``interval`` late.
     """
 
-    __slots__ = ("_active", "_handle", "interval", "loop")
+    __slots__ = ("_handle", "active", "interval", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = 0.05) -> None:
         self.loop = loop
         self.interval = interval
-        self._active: set[UpstreamConnection] = set()
+        self.active: set[UpstreamConnection] = set()
         self._handle: asyncio.TimerHandle | None = None
 
     def watch(self, conn: UpstreamConnection) -> None:
-        self._active.add(conn)
+        self.active.add(conn)
         if self._handle is None:
             self._handle = self.loop.call_later(self.interval, self._tick)
 
     def unwatch(self, conn: UpstreamConnection) -> None:
-        self._active.discard(conn)
+        self.active.discard(conn)
 
     def _tick(self) -> None:
         self._handle = None
-        if not self._active:
+        if not self.active:
             return
         now = self.loop.time()
-        for conn in list(self._active):
+        for conn in list(self.active):
             conn.check_deadlines(now)
-        if self._active:
+        if self.active:
             self._handle = self.loop.call_later(self.interval, self._tick)
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        self._active.clear()
+        self.active.clear()
 
 
 class _Abandoned(Exception):

@@ -79,22 +79,22 @@ class IdSource:
     need uniqueness, not secrecy.
     """
 
-    __slots__ = ("__weakref__", "_rng")
+    __slots__ = ("__weakref__", "rng")
 
     def __init__(self) -> None:
-        self._rng = random.Random(os.urandom(32))
+        self.rng = random.Random(os.urandom(32))
         ref = weakref.ref(self)
 
         def reseed() -> None:
             me = ref()
             if me is not None:
-                me._rng.seed(os.urandom(32))
+                me.rng.seed(os.urandom(32))
 
         os.register_at_fork(after_in_child=reseed)
 
     def hex80(self) -> bytes:
         """80 random lowercase hex digits (request id, trace id, span id)."""
-        return b"%080x" % self._rng.getrandbits(320)
+        return b"%080x" % self.rng.getrandbits(320)
 
 
 def upstream_headers(req: Request, scheme: bytes, ids: IdSource) -> tuple[Headers, bytes]:
@@ -124,7 +124,7 @@ def upstream_headers(req: Request, scheme: bytes, ids: IdSource) -> tuple[Header
                 token = token.strip().lower()
                 if token and token not in (b"close", b"keep-alive"):
                     listed = [token] if listed is None else [*listed, token]
-    rnd = ids.hex80()
+    rnd = b"%080x" % ids.rng.getrandbits(320)
     if rid is None:
         rid = rnd[:32]
     if req.client is not None:
@@ -136,7 +136,10 @@ def upstream_headers(req: Request, scheme: bytes, ids: IdSource) -> tuple[Header
     if host is not None:
         out.append((X_FORWARDED_HOST, host))
     out.append((X_REQUEST_ID, rid))
-    out.append((TRACEPARENT, child_traceparent(traceparent, rnd[64:80], rnd[32:64])))
+    if traceparent is None:
+        out.append((TRACEPARENT, b"00-%b-%b-01" % (rnd[32:64], rnd[64:80])))
+    else:
+        out.append((TRACEPARENT, child_traceparent(traceparent, rnd[64:80], rnd[32:64])))
     if listed is not None:
         drop = frozenset(listed)
         out = [h for h in out if h[0] not in drop]

@@ -14,16 +14,15 @@ import asyncio
 from collections.abc import Mapping
 from typing import Final
 
-from ferrogate._fastpath.api import Exchange, Handler, Headers, Request
+from ferrogate._fastpath.api import Exchange, Handler
 from ferrogate._fastpath.pool import PoolSet
-from ferrogate._fastpath.pump import relay, response_headers
-from ferrogate._fastpath.upstream import Body, UpstreamResponse
+from ferrogate._fastpath.pump import relay, relay_complete, response_headers
+from ferrogate._fastpath.upstream import Body
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate.config.model import Config
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.proxy.balancer import Target
 from ferrogate.proxy.forwarding import X_REQUEST_ID, IdSource, upstream_headers
-from ferrogate.proxy.header_ops import HeaderOps
 from ferrogate.proxy.placeholders import Vars
 from ferrogate.proxy.table import CompiledRoute, RouteKind, RouteTable, compile_table
 
@@ -79,20 +78,22 @@ class Router:
         assert group is not None
         target = route.rewrite_target(req.path, req.query) if route.rewrites else req.target
         headers, rid = upstream_headers(req, self.scheme, self.ids)
-        up_ops = group.request_ops
-        route_ops = route.request_ops
-        dynamic = bool(up_ops or route_ops)
-        per_target = dynamic and (up_ops.needs_upstream or route_ops.needs_upstream)
+        ops = route.up_ops
+        per_target = route.ops_need_upstream
+        vars_: Vars | None = None
+        if ops is not None:
+            vars_ = Vars(rid, self.scheme, b"")
+            if not per_target:
+                headers = ops.apply(headers, req, vars_)
+        if req.content_length is None and not req.chunked:
+            body: Body = b""
+        else:
+            body = await _request_body(exchange)
         balancer = group.balancer
-        vars_ = Vars(rid, self.scheme, b"")
-        if dynamic and not per_target:
-            headers = _edit(headers, req, vars_, up_ops, route_ops)
-        body = await _request_body(exchange)
         loop = asyncio.get_running_loop()
-        tried: list[Target] = []
+        tried: tuple[Target, ...] = ()
         while True:
-            now = loop.time()
-            t = balancer.pick(now, tried)
+            t = balancer.pick(loop.time(), tried)
             if t is None:
                 raise _with_id(
                     GatewayError(
@@ -106,8 +107,9 @@ class Router:
                 )
             sent = headers
             if per_target:
+                assert ops is not None and vars_ is not None
                 vars_.upstream_hostport = t.hostport
-                sent = _edit(list(headers), req, vars_, up_ops, route_ops)
+                sent = ops.apply(list(headers), req, vars_)
             t.inflight += 1
             try:
                 resp = await t.pool.request(req.method, target, sent, body, group.timeouts)
@@ -115,7 +117,7 @@ class Router:
                 t.inflight -= 1
                 balancer.failed(t, loop.time())
                 if exc.phase in _CONNECT_PHASES and len(tried) + 1 < len(balancer.targets):
-                    tried.append(t)  # nothing was sent: another target is safe
+                    tried = (*tried, t)  # nothing was sent: another target is safe
                     continue
                 raise _with_id(exc, rid) from None
             except BaseException:
@@ -123,33 +125,20 @@ class Router:
                 raise
             break
         try:
-            balancer.succeeded(t)
-            await relay(exchange, resp, self._response_headers(resp, route, req, vars_, rid))
+            if t.fails:
+                t.fails = 0  # passive health: a success resets the count
+            out = response_headers(resp.headers)
+            down = route.down_ops
+            if down is not None:
+                out = down.apply(out, req, vars_ or Vars(rid, self.scheme, t.hostport))
+            out.append((X_REQUEST_ID, rid))
+            if not relay_complete(exchange, resp, out):
+                await relay(exchange, resp, out)
         except UpstreamError as exc:
             balancer.failed(t, loop.time())
             raise _with_id(exc, rid) from None
         finally:
             t.inflight -= 1
-
-    @staticmethod
-    def _response_headers(
-        resp: UpstreamResponse, route: CompiledRoute, req: Request, vars_: Vars, rid: bytes
-    ) -> Headers:
-        group = route.upstream
-        assert group is not None
-        out = _edit(
-            response_headers(resp.headers), req, vars_, group.response_ops, route.response_ops
-        )
-        out.append((X_REQUEST_ID, rid))
-        return out
-
-
-def _edit(headers: Headers, req: Request, v: Vars, first: HeaderOps, then: HeaderOps) -> Headers:
-    if first:
-        headers = first.apply(headers, req, v)
-    if then:
-        headers = then.apply(headers, req, v)
-    return headers
 
 
 async def _request_body(exchange: Exchange) -> Body:

@@ -60,16 +60,19 @@ class StaticResponse:
 class CompiledRoute:
     __slots__ = (
         "add_prefix",
+        "down_ops",
         "hosts",
         "kind",
         "methods",
         "name",
+        "ops_need_upstream",
         "paths",
         "request_ops",
         "response_ops",
         "rewrites",
         "static",
         "strip_prefix",
+        "up_ops",
         "upstream",
     )
 
@@ -100,6 +103,10 @@ class CompiledRoute:
         self.response_ops = response_ops
         self.upstream = upstream
         self.static = static
+        # The upstream's edits first, then the route's (the more specific wins).
+        self.up_ops = _merged(upstream.request_ops if upstream else None, request_ops)
+        self.down_ops = _merged(upstream.response_ops if upstream else None, response_ops)
+        self.ops_need_upstream = self.up_ops is not None and self.up_ops.needs_upstream
 
     def rewrite_target(self, path: bytes, query: bytes) -> bytes:
         """Strip then add the configured prefixes (the query is kept as sent)."""
@@ -111,6 +118,12 @@ class CompiledRoute:
         if self.add_prefix:
             path = self.add_prefix + path
         return path + b"?" + query if query else path
+
+
+def _merged(first: HeaderOps | None, then: HeaderOps) -> HeaderOps | None:
+    """One list of edits, or None when there is nothing to do (the hot path's test)."""
+    ops = (first.ops if first else ()) + then.ops
+    return HeaderOps(ops) if ops else None
 
 
 class RouteTable:
