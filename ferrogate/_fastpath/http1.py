@@ -9,6 +9,21 @@ Protocol errors (400/408/413/431/501) are rendered by ``errors.render`` and sent
 only after every earlier response, then the connection closes with a short
 linger so the client reads the answer instead of a reset.
 
+Request-smuggling defences. llhttp (inside httptools 0.6+) already rejects:
+Content-Length together with Transfer-Encoding, duplicate Content-Length (equal
+or not), non-digit/signed Content-Length, bad or overflowing chunk sizes, chunk
+data overrunning its size, obs-fold, invalid field-name characters, whitespace
+before the colon, CTL/NUL/DEL in values, bare CR or LF line ends, invalid
+methods and versions, and a Transfer-Encoding whose final coding is not chunked.
+This module adds: HTTP/0.9 and other versions than 1.0/1.1, Transfer-Encoding in
+HTTP/1.0, any coding besides a single ``chunked`` (also when split over field
+lines; 501 when chunked is last, else 400), a missing or repeated Host on 1.1,
+an invalid Host value, and the header/body size limits. The corpus in
+``tests/corpus`` pins every one of these answers.
+
+A client EOF counts as a disconnect (even a half-close): the handler is
+cancelled, so abandoned upstream work stops at once.
+
 Timers: one lazily re-armed ``TimerHandle`` per connection serves the header
 deadline (slowloris → 408), the idle keep-alive deadline (quiet close), the
 body-inactivity deadline and the closing linger; moving a deadline later is two
