@@ -36,6 +36,8 @@ from ferrogate.worker_spec import (
 
 log = logging.getLogger("ferrogate.worker")
 
+DRAIN_SETTLE_SECS = 0.5
+
 
 def worker_main(spec: WorkerSpec) -> int:
     """Run the worker to completion; returns its exit code."""
@@ -126,10 +128,7 @@ async def _serve(spec: WorkerSpec) -> int:
     await stop.wait()
     state.draining = True
     client.set_state("draining")
-    grace = spec.config.reliability.graceful_shutdown_grace_period_secs
-    for server in servers:
-        server.stop_accepting()
-    await asyncio.gather(*(server.shutdown(grace) for server in servers))
+    await _drain(servers, spec.config.reliability.graceful_shutdown_grace_period_secs)
     beat.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await beat
@@ -137,6 +136,29 @@ async def _serve(spec: WorkerSpec) -> int:
     client.set_state("exited")
     await client.close()
     return int(WorkerExit.OK)
+
+
+async def _drain(servers: list[HttpServer], grace: float) -> None:
+    """Stop accepting, let connections settle, then shut down within the grace period.
+
+    ``HttpServer.shutdown`` closes every connection without a request in progress at
+    once. A connection accepted a moment ago has not sent its request yet, and a
+    keep-alive client may be about to reuse its connection; closing either loses a
+    request during a reload or upgrade. So first every connection is marked draining
+    (each response from now on carries ``Connection: close``) and the worker waits a
+    short settle window (only if it has connections); then the real shutdown runs.
+    """
+    for server in servers:
+        server.stop_accepting()
+        state = server.state
+        if state is not None:
+            state.shutting_down = True
+            for conn in state.connections:
+                conn.draining = True
+    settle = min(DRAIN_SETTLE_SECS, grace / 4)
+    if settle > 0 and any(server.connection_count for server in servers):
+        await asyncio.sleep(settle)
+    await asyncio.gather(*(server.shutdown(max(0.0, grace - settle)) for server in servers))
 
 
 async def _heartbeat(
