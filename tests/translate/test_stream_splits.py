@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.translate.streams import FIXTURES, cases, translate
+from tests.translate.streams import FIXTURES, cases, events, translate
 
 _CASES = cases()
 _DATA = {c: (FIXTURES / c[0] / f"{c[1]}.sse").read_bytes() for c in _CASES}
@@ -34,3 +34,39 @@ def test_translation_survives_one_byte_reads(family: str, case: str) -> None:
 def test_crlf_line_endings_translate_like_lf(family: str) -> None:
     raw = (FIXTURES / family / "text.sse").read_bytes()
     assert translate(family, raw.replace(b"\n", b"\r\n"))[0] == translate(family, raw)[0]
+
+
+def _compact(raw: bytes) -> bytes:
+    """The same SSE with each data payload re-encoded compactly, as Anthropic itself sends it."""
+    import json
+
+    out = []
+    for line in raw.split(b"\n"):
+        if line.startswith(b"data: "):
+            line = b"data: " + json.dumps(json.loads(line[6:]), separators=(",", ":"), ensure_ascii=False).encode()
+        out.append(line)
+    return b"\n".join(out)
+
+
+@pytest.mark.parametrize("case", [c for f, c in _CASES if f == "anthropic"])
+def test_compact_anthropic_events_take_the_fast_path_to_the_same_chunks(case: str) -> None:
+    import json
+
+    raw = _DATA[("anthropic", case)]
+    compact = _compact(raw)
+    assert b'"type":"text_delta","text":' in compact
+    fast = [json.loads(e[6:]) if e.startswith("data: {") else e for e in events(translate("anthropic", compact)[0])]
+    slow = [json.loads(e[6:]) if e.startswith("data: {") else e for e in events(translate("anthropic", raw)[0])]
+    assert fast == slow
+
+
+def test_fast_path_keeps_escapes_and_unicode_exact() -> None:
+    import json
+
+    text = 'He said "hi" \\ caf\u00e9 \U0001f600 \n\t</script>'
+    ev = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+    start = (FIXTURES / "anthropic" / "text.sse").read_bytes().split(b"\n\n")[0] + b"\n\n"
+    block = b"event: content_block_delta\ndata: " + json.dumps(ev, separators=(",", ":")).encode() + b"\n\n"
+    out, _ = translate("anthropic", start + block)
+    chunk = json.loads(events(out)[1][6:])
+    assert chunk["choices"][0]["delta"]["content"] == text

@@ -26,6 +26,12 @@ from ferrogate.ai.usage import Usage
 
 _TEXT, _TOOL, _JSON_TEXT, _THINKING, _OTHER = range(5)
 
+# Fast path for the commonest event: Anthropic's compact text delta. The JSON string
+# literal of the text is cut out and reused as is (no decode/encode round trip).
+_TEXT_PREFIX = b'{"type":"content_block_delta","index":'
+_TEXT_MARKER = b',"delta":{"type":"text_delta","text":'
+_TEXT_SUFFIX = b"}}"
+
 
 class AnthropicToOpenAIStream:
     """Feed Anthropic SSE bytes, get OpenAI chunk SSE bytes."""
@@ -78,8 +84,22 @@ class AnthropicToOpenAIStream:
         if self.complete or self._failed:
             return b""
         out: list[bytes] = []
+        w = self._writer
         for ev in self._parser.feed(data):
-            self._event(ev.data, out)
+            payload = ev.data
+            if (
+                w is not None
+                and payload.startswith(_TEXT_PREFIX)
+                and payload.endswith(_TEXT_SUFFIX)
+            ):
+                at = payload.find(_TEXT_MARKER, 38, 90)
+                if at != -1:
+                    raw = payload[at + 37 : -2]
+                    if _is_json_string(raw):
+                        out.append(w.content_raw(raw))
+                        continue
+            self._event(payload, out)
+            w = self._writer
             if self.complete or self._failed:
                 break
         return b"".join(out)
@@ -186,3 +206,13 @@ class AnthropicToOpenAIStream:
             err = classify_anthropic(0, data)
             out.append(stream_error(err.message, code=err.raw_type or "upstream_error"))
         # ping, content_block_stop and unknown events produce nothing
+
+
+def _is_json_string(raw: bytes) -> bool:
+    """True when ``raw`` is exactly one JSON string literal."""
+    if raw[:1] != b'"':
+        return False
+    try:
+        return isinstance(orjson.loads(raw), str)
+    except orjson.JSONDecodeError:
+        return False

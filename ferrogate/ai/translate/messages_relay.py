@@ -1,8 +1,10 @@
 """Anthropic SSE relayed unchanged to an Anthropic client, with usage and the terminal event watched.
 
-Events are forwarded byte for byte as soon as they are complete; only
-``message_start`` and ``message_delta`` payloads are parsed (for usage). EOF
-before ``message_stop`` appends an Anthropic ``error`` event.
+Each read is forwarded up to its last complete event in one slice (no per-event
+work for the many ``content_block_delta`` events); only the few events that
+matter (``message_start``/``message_delta`` for usage, ``message_stop``,
+``error``) are located with ``find`` and parsed. EOF before ``message_stop``
+appends an Anthropic ``error`` event.
 """
 
 from __future__ import annotations
@@ -14,17 +16,16 @@ from ferrogate.ai.translate.common import Json, stream_error
 from ferrogate.ai.usage import Usage
 from ferrogate.errors import ErrorFlavor
 
-_USAGE_EVENTS = (b"message_start", b"message_delta")
+_WATCH = (b"event: message_", b"event: error")
 
 
 class AnthropicRelayStream:
     """Pass-through of Anthropic SSE: whole events out, usage and completion tracked."""
 
-    __slots__ = ("_buf", "_failed", "_scan", "_usage_raw", "complete")
+    __slots__ = ("_buf", "_failed", "_usage_raw", "complete")
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._scan = 0
+        self._buf = b""
         self._usage_raw: Json = {}
         self._failed = False
         self.complete = False
@@ -38,28 +39,31 @@ class AnthropicRelayStream:
         return self._failed
 
     def feed(self, data: bytes) -> bytes:
-        buf = self._buf
-        buf += data
-        out = bytearray()
-        start = 0
-        while True:
-            end = self._boundary(buf, max(start, self._scan - 3))
-            if end == -1:
-                break
-            event = bytes(buf[start:end])
-            self._inspect(event)
-            out += event
-            start = end
-        if start:
-            del buf[:start]
-        self._scan = len(buf)
-        return bytes(out)
+        buf = self._buf + data if self._buf else data
+        scan_from = max(0, len(self._buf) - 3)
+        lf = buf.rfind(b"\n\n", scan_from)
+        crlf = buf.rfind(b"\r\n\r\n", scan_from)
+        end = max(lf + 2 if lf != -1 else 0, crlf + 4 if crlf != -1 else 0)
+        if end == 0:
+            self._buf = buf
+            return b""
+        region = buf[:end]
+        self._buf = buf[end:]
+        for marker in _WATCH:
+            at = region.find(marker)
+            while at != -1:
+                if at == 0 or region[at - 1] == 10:  # at a line start
+                    self._inspect(region, at)
+                at = region.find(marker, at + 1)
+        return region
 
     def finish(self) -> bytes:
-        tail = bytes(self._buf)
-        self._buf.clear()
-        if self.complete or self._failed:
-            return tail if self.complete else b""
+        tail = self._buf
+        self._buf = b""
+        if self.complete:
+            return tail
+        if self._failed:
+            return b""
         self._failed = True
         return stream_error(
             "upstream stream ended before message_stop",
@@ -67,30 +71,19 @@ class AnthropicRelayStream:
             flavor=ErrorFlavor.ANTHROPIC,
         )
 
-    @staticmethod
-    def _boundary(buf: bytearray, start: int) -> int:
-        """End offset (after the blank line) of the first complete event at or after ``start``."""
-        a = buf.find(b"\n\n", start)
-        b = buf.find(b"\r\n\r\n", start)
-        if a == -1 and b == -1:
-            return -1
-        if b != -1 and (a == -1 or b < a):
-            return b + 4
-        return a + 2
-
-    def _inspect(self, event: bytes) -> None:
-        name = b""
-        data = b""
-        for line in event.splitlines():
-            if line.startswith(b"event:"):
-                name = line[6:].strip()
-            elif line.startswith(b"data:"):
-                data = line[5:].strip()
+    def _inspect(self, region: bytes, at: int) -> None:
+        nl = region.find(b"\n", at)
+        name = region[at + 7 : nl].rstrip(b"\r")
         if name == b"message_stop":
             self.complete = True
         elif name == b"error":
             self._failed = True
-        elif name in _USAGE_EVENTS and data:
+        elif name in (b"message_start", b"message_delta"):
+            ends = [e for e in (region.find(b"\n\n", nl), region.find(b"\r\n\r\n", nl)) if e != -1]
+            block = region[nl + 1 : min(ends) if ends else len(region)]
+            data = b"".join(
+                line[5:].strip() for line in block.split(b"\n") if line.startswith(b"data:")
+            )
             try:
                 ev = orjson.loads(data)
             except orjson.JSONDecodeError:

@@ -34,6 +34,15 @@ class ChunkWriter:
             + b'},"logprobs":null,"finish_reason":null}]}\n\n'
         )
 
+    def content_raw(self, json_string: bytes) -> bytes:
+        """A content delta from text that is already an encoded JSON string literal."""
+        return (
+            self._head
+            + b'{"content":'
+            + json_string
+            + b'},"logprobs":null,"finish_reason":null}]}\n\n'
+        )
+
     def finish(self, reason: str) -> bytes:
         return self._head + b'{},"logprobs":null,"finish_reason":"' + reason.encode() + b'"}]}\n\n'
 

@@ -1,9 +1,12 @@
 """Incremental SSE event parsing for the translators.
 
-Only the bytes that arrived since the last call are scanned for line ends, so a
-long stream is never re-split. Lines end in LF or CRLF (a CR at the end of a read
-waits for the next read). ``data:`` lines of one event are joined with LF as the
-SSE spec says; comment lines (``: keep-alive``) are skipped.
+Only the bytes that arrived since the last call are scanned for the blank line
+that ends an event, so a long stream is never re-split. The common event shapes
+(``data: X`` and ``event: N`` + ``data: X``) take a fast path of two ``find``
+calls; anything else (comments, multi-line data, other fields) goes through the
+general line parser. CRLF and lone CR line ends are normalised to LF as they
+arrive (a CR at the end of a read waits for the next read to know whether an LF
+follows). ``data:`` lines of one event are joined with LF, as the SSE spec says.
 """
 
 from __future__ import annotations
@@ -25,51 +28,66 @@ class SseEvent:
 class SseParser:
     """Feed raw bytes in any split; get complete events out."""
 
-    __slots__ = ("_buf", "_data", "_has_data", "_name", "_scan")
+    __slots__ = ("_buf", "_cr", "_scan")
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._scan = 0  # offset in _buf from which no LF has been seen yet
-        self._name = b""
-        self._data: list[bytes] = []
-        self._has_data = False
+        self._buf = b""
+        self._scan = 0  # offset in _buf before which no event boundary exists
+        self._cr = False  # the previous read ended with CR
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
-        buf = self._buf
-        buf += chunk
+        if self._cr:
+            chunk = b"\r" + chunk
+            self._cr = False
+        if b"\r" in chunk:
+            if chunk.endswith(b"\r"):
+                chunk = chunk[:-1]
+                self._cr = True
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf = self._buf + chunk if self._buf else chunk
         events: list[SseEvent] = []
         start = 0
-        find = buf.find
-        pos = find(b"\n", self._scan)
+        pos = buf.find(b"\n\n", self._scan)
         while pos != -1:
-            end = pos - 1 if pos > start and buf[pos - 1] == 13 else pos
-            self._line(bytes(buf[start:end]), events)
-            start = pos + 1
-            pos = find(b"\n", start)
-        if start:
-            del buf[:start]
-        self._scan = len(buf)
+            if pos > start:
+                self._block(buf[start:pos], events)
+            start = pos + 2
+            pos = buf.find(b"\n\n", start)
+        rest = buf[start:]
+        # skip blank lines between events so a lone trailing LF cannot hide the next boundary
+        self._buf = rest.lstrip(b"\n") if rest[:1] == b"\n" else rest
+        self._scan = max(0, len(self._buf) - 1)
         return events
 
     def flush(self) -> list[SseEvent]:
         """EOF. As the SSE spec says, an event not ended by a blank line is discarded."""
-        self._buf.clear()
+        self._buf = b""
         self._scan = 0
-        self._name = b""
-        self._data = []
-        self._has_data = False
+        self._cr = False
         return []
 
-    def _line(self, line: bytes, events: list[SseEvent]) -> None:
-        if not line:
-            if self._has_data:
-                events.append(SseEvent(self._name, b"\n".join(self._data)))
-            self._name = b""
-            self._data = []
-            self._has_data = False
-            return
-        if line[0] == 58:  # ":" comment
-            return
+    @staticmethod
+    def _block(block: bytes, events: list[SseEvent]) -> None:
+        if block.startswith(b"data: "):
+            if block.find(b"\n") == -1:
+                events.append(SseEvent(b"", block[6:]))
+                return
+        elif block.startswith(b"event: "):
+            nl = block.find(b"\n")
+            if nl != -1 and block.startswith(b"data: ", nl + 1) and block.find(b"\n", nl + 1) == -1:
+                events.append(SseEvent(block[7:nl], block[nl + 7 :]))
+                return
+        _general(block, events)
+
+
+def _general(block: bytes, events: list[SseEvent]) -> None:
+    """Any event block, line by line (comments, multi-line data, unknown fields)."""
+    name = b""
+    data: list[bytes] = []
+    has_data = False
+    for line in block.split(b"\n"):
+        if not line or line[0] == 58:  # ":" comment
+            continue
         colon = line.find(b":")
         if colon == -1:
             field, value = line, b""
@@ -79,7 +97,9 @@ class SseParser:
             if value[:1] == b" ":
                 value = value[1:]
         if field == b"data":
-            self._data.append(value)
-            self._has_data = True
+            data.append(value)
+            has_data = True
         elif field == b"event":
-            self._name = value
+            name = value
+    if has_data:
+        events.append(SseEvent(name, b"\n".join(data)))
