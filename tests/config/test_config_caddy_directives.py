@@ -99,8 +99,24 @@ def test_handle_path_strips_its_prefix(load_text: LoadText) -> None:
 
 
 def test_paths_inside_handle_path_are_relative_to_the_stripped_path(load_text: LoadText) -> None:
-    cfg = load_text(site("handle_path /api/* {\n respond /ping 200\n}"))
-    assert cfg.routes == [Route(paths=["/api/ping"], strip_prefix="/api", respond=Respond(status=200))]
+    cfg = load_text(site("handle_path /api/* {\n respond /ping 201\n}"))
+    assert cfg.routes[0] == Route(paths=["/api/ping"], strip_prefix="/api", respond=Respond(status=201))
+
+
+def test_handle_group_does_not_fall_through_to_later_routes(load_text: LoadText) -> None:
+    # In Caddy, /api/other matches the handle_path group, nothing inside handles it,
+    # and the request ends with an empty 200 instead of reaching `respond 404`.
+    cfg = load_text(site("handle_path /api/* {\n respond /ping 201\n}\nrespond 404"))
+    assert cfg.routes == [
+        Route(paths=["/api/ping"], strip_prefix="/api", respond=Respond(status=201)),
+        Route(paths=["/api/*"], strip_prefix="/api", respond=Respond(status=200)),
+        Route(respond=Respond(status=404)),
+    ]
+
+
+def test_handle_and_handle_path_are_sorted_together(load_text: LoadText) -> None:
+    cfg = load_text(site("handle /a/* {\n respond 201\n}\nhandle_path /a/b/* {\n respond 202\n}"))
+    assert [r.paths for r in cfg.routes] == [["/a/b/*"], ["/a/*"]]
 
 
 def test_handle_with_uri_strip_prefix(load_text: LoadText) -> None:
@@ -135,8 +151,8 @@ def test_route_block_keeps_source_order(load_text: LoadText) -> None:
 
 
 def test_nested_matchers_are_intersected(load_text: LoadText) -> None:
-    cfg = load_text(site("handle /a/* {\n respond /a/b 200\n respond /c 200\n}"))
-    assert [r.paths for r in cfg.routes] == [["/a/b"]]
+    cfg = load_text(site("handle /a/* {\n respond /a/b 201\n respond /c 202\n}"))
+    assert [(r.paths, r.respond.status if r.respond else 0) for r in cfg.routes] == [(["/a/b"], 201), (["/a/*"], 200)]
 
 
 def test_named_matcher_with_path_host_and_method(load_text: LoadText) -> None:
@@ -330,4 +346,7 @@ def test_ai_gateway_with_inline_matcher(load_text: LoadText) -> None:
 
 def test_ai_gateway_inside_handle_path_prefixes_its_default_path(load_text: LoadText) -> None:
     cfg = load_text(site("handle_path /ai/* {\n ai_gateway\n}"))
-    assert cfg.routes == [Route(paths=["/ai/v1/*"], strip_prefix="/ai", ai_gateway=True)]
+    assert cfg.routes == [
+        Route(paths=["/ai/v1/*"], strip_prefix="/ai", ai_gateway=True),
+        Route(paths=["/ai/*"], strip_prefix="/ai", respond=Respond(status=200)),
+    ]

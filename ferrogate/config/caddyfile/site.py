@@ -3,8 +3,10 @@
 Caddy sorts the directives of a site (and of a ``handle`` block) by its fixed
 directive order, and same-named directives by path specificity (one longer path
 first, then any matcher, then none); only ``route { }`` keeps source order.
-``handle``/``handle_path`` blocks are mutually exclusive groups: with first-match
-routing that is what their sorted position already gives. Nested blocks are
+``handle``/``handle_path`` blocks are one mutually exclusive group (sorted
+together): first-match routing gives that, plus an explicit empty ``200`` route at
+the end of a block whose own routes do not cover its whole matcher (Caddy ends the
+request there too instead of falling through to later routes). Nested blocks are
 flattened by intersecting matchers (see matchers.py); ``handle_path`` and ``uri
 strip_prefix`` accumulate a strip prefix, and paths written inside them are
 relative to the stripped path, as in Caddy. ``header`` edits response headers of
@@ -133,6 +135,7 @@ class SiteAdapter:
         self.listen: list[tuple[str, Token]] = []
         self._upstreams = 0
         self._addresses: list[SiteAddress] = []
+        self._group_marks: list[int] = []
 
     # ------------------------------------------------------------------ sites
 
@@ -206,7 +209,11 @@ class SiteAdapter:
             if cur.remaining:
                 raise fail(cur.rest()[0], f"`{name}` takes only a matcher and a block")
             if inner is not None:
+                if name == "handle":
+                    self._group_marks.append(len(self.pending))
                 self._body(seg.block or [], inner, keep_order=name == "route", site_level=False, host_specific=host_specific)
+                if name == "handle":
+                    self._close_group(inner, seg, host_specific)
         elif name == "handle_path":
             self._handle_path(seg, scope, host_specific)
         else:
@@ -320,7 +327,21 @@ class SiteAdapter:
             return
         strip = pattern[:-1] if pattern.endswith("*") else pattern
         inner = replace(inner, strip=scope.strip + strip.rstrip("/"))
+        self._group_marks.append(len(self.pending))
         self._body(seg.block or [], inner, keep_order=False, site_level=False, host_specific=host_specific)
+        self._close_group(inner, seg, host_specific)
+
+    def _close_group(self, inner: Scope, seg: Segment, host_specific: bool) -> None:
+        """Keep a handle group exclusive: once its matcher matched, later routes must not run.
+
+        Caddy ends the request with an empty 200 when nothing inside the group handled
+        it; with first-match routing that is an explicit catch-all for the group.
+        """
+        mark = self._group_marks.pop()
+        inside = self.pending[mark:]
+        if any(_covers(p.route, inner.match) for p in inside):
+            return
+        self._emit({"respond": {"status": 200}}, inner, seg.name, host_specific)
 
     def _respond(self, seg: Segment, cur: Any) -> dict[str, Any]:
         args = cur.rest()
@@ -471,13 +492,27 @@ class SiteAdapter:
         self.pending.append(PendingRoute(route, tok, host_specific))
 
 
+def _covers(route: dict[str, Any], match: Match) -> bool:
+    """True when ``route`` matches everything ``match`` does (an unconditional handler in its group)."""
+    return (
+        tuple(route.get("paths", ())) == match.paths
+        and tuple(route.get("hosts", ())) == match.hosts
+        and tuple(route.get("methods", ())) == match.methods
+    )
+
+
 def _is_matcher_token(tok: Token) -> bool:
     return tok.text.startswith(("/", "@")) or tok.text == "*"
 
 
+def _sort_index(name: str) -> int:
+    # handle_path is a special case of handle: Caddy sorts the two together (one group).
+    return _ORDER_INDEX["handle"] if name == "handle_path" else _ORDER_INDEX.get(name, -1)
+
+
 def _caddy_order(a: tuple[Segment, Match | None], b: tuple[Segment, Match | None]) -> int:
     """Caddy 2.6 ``sortRoutes``: directive order, then one longer path first, then any matcher."""
-    da, db = _ORDER_INDEX.get(a[0].name.text, -1), _ORDER_INDEX.get(b[0].name.text, -1)
+    da, db = _sort_index(a[0].name.text), _sort_index(b[0].name.text)
     if da != db:
         return da - db
 
