@@ -1,3 +1,5 @@
+# mypy: disable-error-code="misc"
+# (msgspec subclasses inherit frozen=True from _Section; mypy's dataclass_transform model does not see that.)
 """The canonical configuration: one tree of frozen msgspec Structs.
 
 Both front ends (TOML and the Caddyfile adapter) produce a :class:`Config`.
