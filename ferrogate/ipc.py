@@ -192,6 +192,15 @@ class WorkerSlotInfo(msgspec.Struct, frozen=True, kw_only=True):
     last_exit_code: int | None = None
 
 
+class ReloadSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of the supervisor's last reload, however it was triggered (SIGHUP, CLI, admin)."""
+
+    ok: bool
+    revision: str
+    at: float  # wall clock when it finished
+    errors: list[str] = []
+
+
 class SupervisorStatus(_Msg, frozen=True):
     """The supervisor's whole worker table, pushed whenever it changes.
 
@@ -210,6 +219,7 @@ class SupervisorStatus(_Msg, frozen=True):
     expected_workers: int
     workers: list[WorkerSlotInfo]
     draining: bool = False  # echo of the last DrainState control sent; restores it after a control restart
+    last_reload: ReloadSummary | None = None
 
 
 class ReloadRequest(_Msg, frozen=True):

@@ -23,6 +23,7 @@ from ferrogate.config.model import Cluster, Config
 from ferrogate.ipc import (
     WORKER_LIFECYCLE_ORDER,
     Heartbeat,
+    ReloadSummary,
     SupervisorPhase,
     SupervisorStatus,
     WorkerHello,
@@ -83,6 +84,7 @@ class SupervisorView(msgspec.Struct, frozen=True, kw_only=True):
     connected: bool
     expected_workers: int
     uptime_secs: float
+    last_reload: ReloadSummary | None = None
 
 
 class ReloadView(msgspec.Struct, frozen=True, kw_only=True):
@@ -320,6 +322,7 @@ class ControlState:
                 connected=self.supervisor_connected,
                 expected_workers=sup.expected_workers,
                 uptime_secs=_age(now, sup.started_at),
+                last_reload=sup.last_reload,
             )
         return StatusView(
             version=__version__,

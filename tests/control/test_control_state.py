@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from ferrogate import ipc
 from ferrogate.config.model import Cluster, Config
 from ferrogate.control.state import ControlState, resolve_node_id
@@ -139,3 +141,12 @@ def test_applying_a_config_changes_revision_and_node_id() -> None:
     state.apply_config(Config(cluster=Cluster(node_id="n2")), Path("/tmp/new.toml"))
     assert state.revision != before
     assert (state.node_id, state.config_path) == ("n2", Path("/tmp/new.toml"))
+
+
+def test_status_view_shows_the_supervisors_last_reload_outcome() -> None:
+    state = _state()
+    outcome = ipc.ReloadSummary(ok=False, revision="r2", at=1.0, errors=["gw.toml:3:1: unknown key `x`"])
+    state.on_supervisor_status(msgspec.structs.replace(_status(), last_reload=outcome))
+    view = state.status_view()
+    assert view.supervisor is not None
+    assert view.supervisor.last_reload == outcome

@@ -36,6 +36,8 @@ SAMPLES: list[ipc.Message] = [
         config_path="/etc/ferrogate/Caddyfile",
         expected_workers=2,
         workers=[ipc.WorkerSlotInfo(slot=0, pid=101, generation=1, state="ready", started_at=1.5)],
+        draining=True,
+        last_reload=ipc.ReloadSummary(ok=False, revision="abc", at=3.0, errors=["x:1:1: bad"]),
     ),
     ipc.ReloadRequest(config_path="/x.toml", revision="def", id=9),
     ipc.ReloadResult(id=9, ok=False, revision="def", errors=["x.toml:1:1: bad"]),
