@@ -218,7 +218,9 @@ class SupervisorStatus(_Msg, frozen=True):
     config_path: str
     expected_workers: int
     workers: list[WorkerSlotInfo]
-    draining: bool = False  # echo of the last DrainState control sent; restores it after a control restart
+    draining: bool = (
+        False  # echo of the last DrainState control sent; restores it after a control restart
+    )
     last_reload: ReloadSummary | None = None
 
 

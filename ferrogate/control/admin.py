@@ -49,7 +49,10 @@ class AdminAuth:
         value = env.get(admin.token_env) if admin.token_env else None
         self._token = value.encode() if value else None
         if self.required and self._token is None:
-            _log.warning("admin.token_env %s is unset or empty: admin API refuses every request", admin.token_env)
+            _log.warning(
+                "admin.token_env %s is unset or empty: admin API refuses every request",
+                admin.token_env,
+            )
 
     def allows(self, headers: Headers) -> bool:
         if not self.required:
@@ -143,14 +146,20 @@ class AdminApi:
             "/admin/v1/status": {"GET": self._status},
             "/admin/v1/config/validate": {"POST": self._validate},
             "/admin/v1/config/reload": {"POST": self._reload},
-            "/admin/v1/drain": {"GET": self._drain_get, "POST": self._drain_set, "DELETE": self._drain_clear},
+            "/admin/v1/drain": {
+                "GET": self._drain_get,
+                "POST": self._drain_set,
+                "DELETE": self._drain_clear,
+            },
         }
 
     def refresh_auth(self) -> None:
         """Re-read the token after the config was swapped."""
         self._auth = AdminAuth(self._state.config.admin, self._state.env)
 
-    async def handle(self, method: str, target: str, headers: Headers, body: bytes) -> AdminResponse:
+    async def handle(
+        self, method: str, target: str, headers: Headers, body: bytes
+    ) -> AdminResponse:
         path, _, query = target.partition("?")
         try:
             return await self._route(method.upper(), path, query.encode(), headers, body)
@@ -158,9 +167,13 @@ class AdminApi:
             return render(err)
         except Exception:
             _log.exception("admin %s %s failed", method, path)
-            return render(GatewayError(500, "internal error in the admin API", code="internal_error"))
+            return render(
+                GatewayError(500, "internal error in the admin API", code="internal_error")
+            )
 
-    async def _route(self, method: str, path: str, query: bytes, headers: Headers, body: bytes) -> AdminResponse:
+    async def _route(
+        self, method: str, path: str, query: bytes, headers: Headers, body: bytes
+    ) -> AdminResponse:
         if path.startswith("/admin"):
             if not self._auth.allows(headers):
                 raise GatewayError(
@@ -184,7 +197,10 @@ class AdminApi:
         if endpoint is None:
             allow = ", ".join(sorted(methods)).encode()
             raise GatewayError(
-                405, f"{method} is not allowed on {path}", code="method_not_allowed", headers=((b"allow", allow),)
+                405,
+                f"{method} is not allowed on {path}",
+                code="method_not_allowed",
+                headers=((b"allow", allow),),
             )
         return await endpoint(query, body)
 
@@ -207,9 +223,15 @@ class AdminApi:
     async def _validate(self, query: bytes, body: bytes) -> AdminResponse:
         source = _parse_source(body)
         if (source.config is None) == (source.path is None):
-            raise GatewayError(400, "give exactly one of 'config' (text) or 'path'", code="invalid_request")
+            raise GatewayError(
+                400, "give exactly one of 'config' (text) or 'path'", code="invalid_request"
+            )
         if source.config is not None:
-            name = {"toml": "<request>.toml", "caddyfile": "<request>.caddyfile", None: "<request>"}[source.format]
+            name = {
+                "toml": "<request>.toml",
+                "caddyfile": "<request>.caddyfile",
+                None: "<request>",
+            }[source.format]
             label, kwargs = name, {"text": source.config}
         else:
             assert source.path is not None
@@ -217,7 +239,9 @@ class AdminApi:
         try:
             loaded = self._loader(Path(label), env=self._state.env, **kwargs)
         except ConfigError as err:
-            return _json(200, ValidateView(valid=False, source=label, diagnostics=_views(err.diagnostics)))
+            return _json(
+                200, ValidateView(valid=False, source=label, diagnostics=_views(err.diagnostics))
+            )
         return _json(
             200,
             ValidateView(
@@ -234,7 +258,9 @@ class AdminApi:
         source = _parse_source(body) if body.strip() else ConfigSource()
         if source.config is not None:
             raise GatewayError(
-                400, "reload applies a config file: give 'path' (or nothing for the running one)", code="invalid_request"
+                400,
+                "reload applies a config file: give 'path' (or nothing for the running one)",
+                code="invalid_request",
             )
         running = self._state.config_path
         path = Path(source.path) if source.path else running
@@ -255,12 +281,21 @@ class AdminApi:
         revision = config_revision(loaded.config)
         delivered = self._notify_reload(path, revision, loaded.config)
         if delivered == "unavailable":
-            raise GatewayError(503, "the supervisor cannot be reached to apply the config", code="supervisor_unavailable")
+            raise GatewayError(
+                503,
+                "the supervisor cannot be reached to apply the config",
+                code="supervisor_unavailable",
+            )
         self._state.note_reload_requested(revision, path)
         previous = self._state.revision
         return _json(
             202,
-            ReloadAccepted(revision=revision, previous_revision=previous, config_path=str(path), delivered_via=delivered),
+            ReloadAccepted(
+                revision=revision,
+                previous_revision=previous,
+                config_path=str(path),
+                delivered_via=delivered,
+            ),
         )
 
     # -- drain
@@ -288,7 +323,10 @@ def exchange_handler(api: AdminApi) -> Handler:
         request = exchange.request
         body = await exchange.read_body()
         status, headers, payload = await api.handle(
-            request.method.decode("latin-1"), request.target.decode("latin-1"), request.headers, body
+            request.method.decode("latin-1"),
+            request.target.decode("latin-1"),
+            request.headers,
+            body,
         )
         exchange.respond(status, headers, payload)
 
@@ -320,11 +358,16 @@ def _parse_source(body: bytes) -> ConfigSource:
     try:
         return msgspec.json.decode(body, type=ConfigSource)
     except msgspec.DecodeError as exc:
-        raise GatewayError(400, f"request body must be a JSON object: {exc}", code="invalid_json") from None
+        raise GatewayError(
+            400, f"request body must be a JSON object: {exc}", code="invalid_json"
+        ) from None
 
 
 def _views(diagnostics: list[Diagnostic]) -> list[DiagnosticView]:
-    return [DiagnosticView(file=d.file, line=d.line, column=d.column, message=d.message) for d in diagnostics]
+    return [
+        DiagnosticView(file=d.file, line=d.line, column=d.column, message=d.message)
+        for d in diagnostics
+    ]
 
 
 def _summary(config: Config) -> ConfigSummary:

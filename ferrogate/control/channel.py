@@ -182,12 +182,22 @@ class IpcServer:
             case ReloadResult():
                 state.note_reload_outcome(msg.ok, msg.revision, msg.errors)
                 if not msg.ok:
-                    _log.warning("supervisor rejected reload %s: %s", msg.revision, "; ".join(msg.errors))
+                    _log.warning(
+                        "supervisor rejected reload %s: %s", msg.revision, "; ".join(msg.errors)
+                    )
             case UpgradeResult():
                 _log.info("graceful upgrade %s: %s", "started" if msg.ok else "failed", msg.message)
             case LeaseRequest():
                 # Shape agreed now; the governance issue implements the buckets.
-                peer.send([ErrorReply(id=msg.id, code="not_implemented", message="leases are not implemented yet")])
+                peer.send(
+                    [
+                        ErrorReply(
+                            id=msg.id,
+                            code="not_implemented",
+                            message="leases are not implemented yet",
+                        )
+                    ]
+                )
             case MetricsBatch() | LeaseReturn():
                 pass  # reserved for the metrics and governance issues
             case _:

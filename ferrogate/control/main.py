@@ -72,10 +72,15 @@ class ControlService:
     ) -> None:
         self.supervisor_pid = supervisor_pid
         self._loader = loader
-        self.state = ControlState(config, config_path, generation, env=env, expected_workers=expected_workers)
+        self.state = ControlState(
+            config, config_path, generation, env=env, expected_workers=expected_workers
+        )
         self.ipc = IpcServer(self.state, on_supervisor_status=self._follow_supervisor)
         self.api = AdminApi(
-            self.state, notify_reload=self._notify_reload, on_drain_change=self._broadcast_drain, loader=loader
+            self.state,
+            notify_reload=self._notify_reload,
+            on_drain_change=self._broadcast_drain,
+            loader=loader,
         )
         self._admin_server: HttpServer | None = None
         self._pending: tuple[str, Config, Path] | None = None
@@ -105,7 +110,9 @@ class ControlService:
     def _notify_reload(self, path: Path, revision: str, config: Config) -> ReloadDelivery:
         self._pending = (revision, config, path)
         self._reload_ids += 1
-        request = ReloadRequest(config_path=str(path.absolute()), revision=revision, id=self._reload_ids)
+        request = ReloadRequest(
+            config_path=str(path.absolute()), revision=revision, id=self._reload_ids
+        )
         if self.ipc.send_supervisor(request):
             return "ipc"
         # SIGHUP re-reads the supervisor's own config file, so it can only carry that path.
@@ -209,7 +216,9 @@ async def _serve(
         _log.error("control process cannot start: %s", exc)
         await service.stop(0.0)
         return ControlExit.BOOT_ERROR
-    _log.info("control process %d serving (generation %d, ipc %s)", os.getpid(), generation, ipc_path)
+    _log.info(
+        "control process %d serving (generation %d, ipc %s)", os.getpid(), generation, ipc_path
+    )
 
     code = ControlExit.OK
     while not stop.is_set():

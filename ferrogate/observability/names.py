@@ -26,20 +26,35 @@ class MetricName(NamedTuple):
 # --------------------------------------------------------------------------- node and process lifecycle
 
 BUILD_INFO = MetricName(
-    "ferrogate_build_info", "gauge", "Always 1; labels carry the running version and node id.", ("version", "node_id")
+    "ferrogate_build_info",
+    "gauge",
+    "Always 1; labels carry the running version and node id.",
+    ("version", "node_id"),
 )
 CONFIG_INFO = MetricName(
-    "ferrogate_config_info", "gauge", "Always 1; the label carries the applied config revision.", ("revision",)
+    "ferrogate_config_info",
+    "gauge",
+    "Always 1; the label carries the applied config revision.",
+    ("revision",),
 )
 CONFIG_RELOADS_TOTAL = MetricName(
-    "ferrogate_config_reloads_total", "counter", "Config reloads requested, by outcome.", ("outcome",)
+    "ferrogate_config_reloads_total",
+    "counter",
+    "Config reloads requested, by outcome.",
+    ("outcome",),
 )
-WORKERS = MetricName("ferrogate_workers", "gauge", "Worker processes by lifecycle state.", ("state",))
+WORKERS = MetricName(
+    "ferrogate_workers", "gauge", "Worker processes by lifecycle state.", ("state",)
+)
 WORKER_RESTARTS_TOTAL = MetricName(
     "ferrogate_worker_restarts_total", "counter", "Workers respawned after they exited.", ("slot",)
 )
-READY = MetricName("ferrogate_ready", "gauge", "1 when every worker slot is ready and the node is not draining.")
-DRAINING = MetricName("ferrogate_draining", "gauge", "1 while the node is draining (readyz answers 503).")
+READY = MetricName(
+    "ferrogate_ready", "gauge", "1 when every worker slot is ready and the node is not draining."
+)
+DRAINING = MetricName(
+    "ferrogate_draining", "gauge", "1 while the node is draining (readyz answers 503)."
+)
 
 # --------------------------------------------------------------------------- worker load (from heartbeats)
 
@@ -52,14 +67,19 @@ WORKER_CONNECTIONS = MetricName(
 
 # --------------------------------------------------------------------------- control plane
 
-IPC_PEERS = MetricName("ferrogate_ipc_peers", "gauge", "Connections to the control process's IPC socket.", ("kind",))
+IPC_PEERS = MetricName(
+    "ferrogate_ipc_peers", "gauge", "Connections to the control process's IPC socket.", ("kind",)
+)
 IPC_DROPPED_MESSAGES_TOTAL = MetricName(
     "ferrogate_ipc_dropped_messages_total",
     "counter",
     "IPC messages a worker dropped because its queue to the control process was full.",
 )
 ADMIN_REQUESTS_TOTAL = MetricName(
-    "ferrogate_admin_requests_total", "counter", "Admin API requests by endpoint and status.", ("endpoint", "status")
+    "ferrogate_admin_requests_total",
+    "counter",
+    "Admin API requests by endpoint and status.",
+    ("endpoint", "status"),
 )
 
 ALL: tuple[MetricName, ...] = (

@@ -22,7 +22,9 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
         return runner.run(bounded())
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+async def until(
+    predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
+) -> None:
     """Wait until ``predicate()`` holds, checking on every loop turn (bounded by ``timeout``)."""
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -75,7 +75,13 @@ class Api:
         self.reloads.append((path, revision))
         return self.delivery
 
-    def call(self, method: str, target: str, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None) -> AdminResponse:
+    def call(
+        self,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> AdminResponse:
         return run(self.api.handle(method, target, AUTH if headers is None else headers, body))
 
 
@@ -129,7 +135,9 @@ def test_readyz_is_200_when_every_slot_is_ready_and_503_while_draining(api: Api)
             config_revision=api.state.revision,
             config_path=str(api.state.config_path),
             expected_workers=1,
-            workers=[ipc.WorkerSlotInfo(slot=0, pid=10, generation=3, state="ready", started_at=0.0)],
+            workers=[
+                ipc.WorkerSlotInfo(slot=0, pid=10, generation=3, state="ready", started_at=0.0)
+            ],
         )
     )
     assert api.call("GET", "/readyz", headers=[])[0] == 200
@@ -142,10 +150,17 @@ def test_readyz_is_200_when_every_slot_is_ready_and_503_while_draining(api: Api)
 
 @pytest.mark.parametrize(
     "headers",
-    [[], [(b"authorization", b"Bearer wrong")], [(b"authorization", TOKEN.encode())], [(b"x-api-key", TOKEN.encode())]],
+    [
+        [],
+        [(b"authorization", b"Bearer wrong")],
+        [(b"authorization", TOKEN.encode())],
+        [(b"x-api-key", TOKEN.encode())],
+    ],
     ids=["missing", "wrong", "no-scheme", "other-header"],
 )
-def test_admin_endpoints_refuse_requests_without_the_bearer_token(api: Api, headers: list[tuple[bytes, bytes]]) -> None:
+def test_admin_endpoints_refuse_requests_without_the_bearer_token(
+    api: Api, headers: list[tuple[bytes, bytes]]
+) -> None:
     response = api.call("GET", "/admin/v1/status", headers=headers)
     assert response[0] == 401
     assert _header(response, b"www-authenticate") == b"Bearer"
@@ -154,7 +169,12 @@ def test_admin_endpoints_refuse_requests_without_the_bearer_token(api: Api, head
 
 
 def test_the_bearer_scheme_is_case_insensitive(api: Api) -> None:
-    assert api.call("GET", "/admin/v1/status", headers=[(b"authorization", f"bearer {TOKEN}".encode())])[0] == 200
+    assert (
+        api.call(
+            "GET", "/admin/v1/status", headers=[(b"authorization", f"bearer {TOKEN}".encode())]
+        )[0]
+        == 200
+    )
 
 
 def test_admin_fails_closed_when_the_token_variable_disappears(config_file: Path) -> None:
@@ -172,7 +192,9 @@ def test_without_token_env_the_admin_api_is_open(tmp_path: Path) -> None:
     assert api.call("POST", "/admin/v1/drain", headers=[])[0] == 200
 
 
-def test_without_token_env_writes_forwarded_from_the_public_port_are_refused(tmp_path: Path) -> None:
+def test_without_token_env_writes_forwarded_from_the_public_port_are_refused(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "open.toml"
     path.write_text(OPEN_CONFIG)
     api = Api(path, {})
@@ -214,7 +236,10 @@ def test_status_reports_identity_config_and_workers(api: Api, config_file: Path)
     assert status["config_revision"] == api.state.revision
     assert status["config_source"] == str(config_file)
     assert status["uptime_secs"] >= 0
-    assert [(w["slot"], w["pid"], w["state"]) for w in status["workers"]] == [(0, 10, "ready"), (1, 11, "starting")]
+    assert [(w["slot"], w["pid"], w["state"]) for w in status["workers"]] == [
+        (0, 10, "ready"),
+        (1, 11, "starting"),
+    ]
     assert all("uptime_secs" in w and w["generation"] == 3 for w in status["workers"])
     assert status["ready"] is False
 
@@ -222,7 +247,9 @@ def test_status_reports_identity_config_and_workers(api: Api, config_file: Path)
 def test_admin_responses_never_contain_secrets(api: Api) -> None:
     bodies = [
         api.call("GET", "/admin/v1/status")[2],
-        api.call("POST", "/admin/v1/config/validate", orjson.dumps({"path": str(api.state.config_path)}))[2],
+        api.call(
+            "POST", "/admin/v1/config/validate", orjson.dumps({"path": str(api.state.config_path)})
+        )[2],
         api.call("POST", "/admin/v1/config/reload")[2],
         api.call("GET", "/admin/v1/status", headers=[])[2],
     ]
@@ -255,7 +282,11 @@ def test_validate_accepts_config_text_and_summarises_it(api: Api) -> None:
     assert result["valid"] is True
     assert result["format"] == "toml"
     assert result["revision"] == api.state.revision
-    assert (result["summary"]["providers"], result["summary"]["models"], result["summary"]["api_keys"]) == (1, 1, 1)
+    assert (
+        result["summary"]["providers"],
+        result["summary"]["models"],
+        result["summary"]["api_keys"],
+    ) == (1, 1, 1)
 
 
 def test_validate_reports_every_problem_with_its_position(api: Api) -> None:
@@ -279,7 +310,12 @@ def test_validate_loads_a_path(api: Api, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"{}", orjson.dumps({"config": "x", "path": "/y"}), orjson.dumps({"config": "x", "extra": 1})],
+    [
+        b"not json",
+        b"{}",
+        orjson.dumps({"config": "x", "path": "/y"}),
+        orjson.dumps({"config": "x", "extra": 1}),
+    ],
     ids=["not-json", "empty", "both", "unknown-field"],
 )
 def test_validate_rejects_a_malformed_request_with_400(api: Api, body: bytes) -> None:
@@ -291,7 +327,9 @@ def test_validate_rejects_a_malformed_request_with_400(api: Api, body: bytes) ->
 # --------------------------------------------------------------------------- config/reload
 
 
-def test_reload_of_a_valid_config_asks_the_supervisor_and_returns_202_with_the_revision(api: Api) -> None:
+def test_reload_of_a_valid_config_asks_the_supervisor_and_returns_202_with_the_revision(
+    api: Api,
+) -> None:
     response = api.call("POST", "/admin/v1/config/reload")
     result = _json(response)
     assert response[0] == 202
@@ -301,7 +339,9 @@ def test_reload_of_a_valid_config_asks_the_supervisor_and_returns_202_with_the_r
     assert _json(api.call("GET", "/admin/v1/status"))["last_reload"]["outcome"] == "pending"
 
 
-def test_reload_of_an_invalid_config_is_422_with_every_error_and_nothing_is_signalled(api: Api) -> None:
+def test_reload_of_an_invalid_config_is_422_with_every_error_and_nothing_is_signalled(
+    api: Api,
+) -> None:
     bad = api.state.config_path
     bad.write_text(INVALID_CONFIG)
     response = api.call("POST", "/admin/v1/config/reload", b"{}")

@@ -19,7 +19,9 @@ HELLO = ipc.WorkerHello(pid=4242, slot=1, generation=3, started_at=100.0, config
 class FakeControl:
     """A minimal IPC peer: records what arrives and answers requests via ``reply``."""
 
-    def __init__(self, path: str, reply: Callable[[ipc.Message], ipc.Message | None] | None = None) -> None:
+    def __init__(
+        self, path: str, reply: Callable[[ipc.Message], ipc.Message | None] | None = None
+    ) -> None:
         self.path = path
         self.reply = reply
         self.received: list[ipc.Message] = []
@@ -75,7 +77,9 @@ class Harness:
         self.path = path
         self._stack = contextlib.AsyncExitStack()
 
-    async def control(self, reply: Callable[[ipc.Message], ipc.Message | None] | None = None) -> FakeControl:
+    async def control(
+        self, reply: Callable[[ipc.Message], ipc.Message | None] | None = None
+    ) -> FakeControl:
         control = FakeControl(self.path, reply)
         await control.start()
         self._stack.push_async_callback(control.stop)
@@ -94,7 +98,9 @@ class Harness:
         await self._stack.aclose()
 
 
-def test_client_connects_when_the_control_socket_appears_late_and_delivers_queued_messages(sock_path: str) -> None:
+def test_client_connects_when_the_control_socket_appears_late_and_delivers_queued_messages(
+    sock_path: str,
+) -> None:
     async def scenario() -> None:
         async with Harness(sock_path) as h:
             client = h.client()
@@ -109,14 +115,18 @@ def test_client_connects_when_the_control_socket_appears_late_and_delivers_queue
     run(scenario())
 
 
-def test_client_reconnects_after_control_goes_away_and_replays_hello_and_state(sock_path: str) -> None:
+def test_client_reconnects_after_control_goes_away_and_replays_hello_and_state(
+    sock_path: str,
+) -> None:
     async def scenario() -> None:
         async with Harness(sock_path) as h:
             first = await h.control()
             client = h.client()
             assert await client.wait_connected(5.0)
             client.set_state("ready")
-            await until(lambda: bool(first.of_type(ipc.WorkerState)), what="state on first connection")
+            await until(
+                lambda: bool(first.of_type(ipc.WorkerState)), what="state on first connection"
+            )
             await first.stop()
             await until(lambda: not client.connected, what="client to notice the loss")
 
@@ -129,12 +139,15 @@ def test_client_reconnects_after_control_goes_away_and_replays_hello_and_state(s
     run(scenario())
 
 
-def test_send_never_blocks_and_keeps_the_newest_messages_when_the_queue_is_full(sock_path: str) -> None:
+def test_send_never_blocks_and_keeps_the_newest_messages_when_the_queue_is_full(
+    sock_path: str,
+) -> None:
     async def scenario() -> None:
         async with Harness(sock_path) as h:
             client = h.client(queue_size=2)
             results = [
-                client.send(ipc.Heartbeat(pid=HELLO.pid, ts=float(i), inflight=i, connections=0)) for i in range(5)
+                client.send(ipc.Heartbeat(pid=HELLO.pid, ts=float(i), inflight=i, connections=0))
+                for i in range(5)
             ]
             assert results == [True, True, False, False, False]
             assert client.dropped == 3
@@ -164,7 +177,10 @@ def _lease_server(msg: ipc.Message) -> ipc.Message | None:
             return ipc.ErrorReply(id=msg.id, code="over_budget", message="no tokens left")
         if msg.asks and msg.asks[0].key == "ignore":
             return None
-        grants = [ipc.LeaseItem(key=a.key, kind=a.kind, granted=a.amount, expires_at=1.0) for a in msg.asks]
+        grants = [
+            ipc.LeaseItem(key=a.key, kind=a.kind, granted=a.amount, expires_at=1.0)
+            for a in msg.asks
+        ]
         return ipc.LeaseGrant(id=msg.id, grants=grants)
     return None
 
@@ -177,7 +193,10 @@ def test_requests_are_matched_to_replies_by_id(sock_path: str) -> None:
             assert await client.wait_connected(5.0)
             asks = [ipc.LeaseAsk(key=f"rpm:{i}", kind="requests", amount=i) for i in range(1, 4)]
             grants = await asyncio.gather(
-                *(client.request(ipc.LeaseRequest(pid=HELLO.pid, asks=[a]), timeout=5.0) for a in asks)
+                *(
+                    client.request(ipc.LeaseRequest(pid=HELLO.pid, asks=[a]), timeout=5.0)
+                    for a in asks
+                )
             )
             assert [g.grants[0].key for g in grants] == ["rpm:1", "rpm:2", "rpm:3"]
             assert len({g.id for g in grants}) == 3
@@ -219,7 +238,9 @@ def test_pending_request_fails_when_the_connection_is_lost(sock_path: str) -> No
             client = h.client()
             assert await client.wait_connected(5.0)
             ask = ipc.LeaseAsk(key="ignore", kind="tokens", amount=5)
-            pending = asyncio.ensure_future(client.request(ipc.LeaseRequest(pid=HELLO.pid, asks=[ask]), timeout=10.0))
+            pending = asyncio.ensure_future(
+                client.request(ipc.LeaseRequest(pid=HELLO.pid, asks=[ask]), timeout=10.0)
+            )
             await until(lambda: bool(control.of_type(ipc.LeaseRequest)), what="request to arrive")
             await control.stop()
             with pytest.raises(ipc.ControlUnavailable, match="lost"):

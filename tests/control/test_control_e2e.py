@@ -39,7 +39,9 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     with pytest.MonkeyPatch.context() as mp:
         for name, value in ENV.items():
             mp.setenv(name, value)
-        with run_gateway(CONFIG, workers=2, env=ENV, directory=tmp_path_factory.mktemp("control-e2e")) as gateway:
+        with run_gateway(
+            CONFIG, workers=2, env=ENV, directory=tmp_path_factory.mktemp("control-e2e")
+        ) as gateway:
             yield gateway
 
 
@@ -86,7 +88,10 @@ def test_drain_takes_the_public_readyz_out_of_rotation_and_back(gw: Gateway) -> 
             codes = {client.get(gw.base_url + "/readyz").status_code for _ in range(8)}
         return codes.pop() if len(codes) == 1 else 0
 
-    assert httpx.post(gw.admin_url + "/admin/v1/drain", headers=AUTH, timeout=10.0).json()["draining"] is True
+    assert (
+        httpx.post(gw.admin_url + "/admin/v1/drain", headers=AUTH, timeout=10.0).json()["draining"]
+        is True
+    )
     try:
         wait_until(lambda: public_readyz() == 503, 10.0, "every worker to answer 503 on /readyz")
         assert httpx.get(gw.admin_url + "/readyz", timeout=10.0).status_code == 503

@@ -73,7 +73,9 @@ class FakeSupervisor:
         ipc.write_messages(self.writer, [msg])
         await self.writer.drain()
 
-    async def push_status(self, revision: str, config_path: Path, workers: list[ipc.WorkerSlotInfo]) -> None:
+    async def push_status(
+        self, revision: str, config_path: Path, workers: list[ipc.WorkerSlotInfo]
+    ) -> None:
         await self.send(
             ipc.SupervisorStatus(
                 pid=os.getpid(),
@@ -108,7 +110,11 @@ class Node:
         self.ipc_path = str(tmp / "control.sock")
         self.admin = _admin_socket()
         self.service = ControlService(
-            load(self.config_path, env=ENV).config, self.config_path, 4, supervisor_pid=None, env=ENV
+            load(self.config_path, env=ENV).config,
+            self.config_path,
+            4,
+            supervisor_pid=None,
+            env=ENV,
         )
         self.base_url = f"http://127.0.0.1:{self.admin.getsockname()[1]}"
         self.stack = contextlib.AsyncExitStack()
@@ -116,7 +122,9 @@ class Node:
     async def __aenter__(self) -> Node:
         await self.service.start(self.admin, self.ipc_path)
         self.stack.push_async_callback(self.service.stop, 1.0)
-        self.http = await self.stack.enter_async_context(httpx.AsyncClient(base_url=self.base_url, timeout=5.0))
+        self.http = await self.stack.enter_async_context(
+            httpx.AsyncClient(base_url=self.base_url, timeout=5.0)
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -129,8 +137,19 @@ class Node:
         return sup
 
     async def worker(self, pid: int, seen: list[ipc.Message] | None = None) -> ipc.ControlClient:
-        hello = ipc.WorkerHello(pid=pid, slot=0, generation=4, started_at=0.0, config_revision=self.service.state.revision)
-        client = ipc.ControlClient(self.ipc_path, hello, backoff_min=0.01, on_message=(seen.append if seen is not None else None))
+        hello = ipc.WorkerHello(
+            pid=pid,
+            slot=0,
+            generation=4,
+            started_at=0.0,
+            config_revision=self.service.state.revision,
+        )
+        client = ipc.ControlClient(
+            self.ipc_path,
+            hello,
+            backoff_min=0.01,
+            on_message=(seen.append if seen is not None else None),
+        )
         self.stack.push_async_callback(client.close)
         client.start()
         assert await client.wait_connected(5.0)
@@ -156,12 +175,25 @@ def test_status_over_http_joins_the_supervisor_table_with_worker_heartbeats(tmp_
         resp = await node.http.get("/admin/v1/status", headers=AUTH)
         assert resp.status_code == 200
         status = resp.json()
-        assert (status["node_id"], status["generation"], status["pid"]) == ("edge-9", 4, os.getpid())
+        assert (status["node_id"], status["generation"], status["pid"]) == (
+            "edge-9",
+            4,
+            os.getpid(),
+        )
         assert status["config_source"] == str(node.config_path)
         assert status["supervisor"]["pid"] == os.getpid()
         [w] = status["workers"]
-        assert (w["slot"], w["pid"], w["state"], w["inflight"], w["connections"]) == (0, 31337, "ready", 2, 5)
-        assert (await node.http.get("/readyz")).json() == {"status": "ready", "reason": "1 of 1 worker slots ready"}
+        assert (w["slot"], w["pid"], w["state"], w["inflight"], w["connections"]) == (
+            0,
+            31337,
+            "ready",
+            2,
+            5,
+        )
+        assert (await node.http.get("/readyz")).json() == {
+            "status": "ready",
+            "reason": "1 of 1 worker slots ready",
+        }
         assert b"sk-never-shown-777" not in resp.content and TOKEN.encode() not in resp.content
 
     run(_node_scenario(tmp_path, body))
@@ -179,7 +211,9 @@ def test_admin_token_is_enforced_on_the_real_listener(tmp_path: Path) -> None:
     run(_node_scenario(tmp_path, body))
 
 
-def test_invalid_reload_is_refused_with_every_error_and_the_supervisor_hears_nothing(tmp_path: Path) -> None:
+def test_invalid_reload_is_refused_with_every_error_and_the_supervisor_hears_nothing(
+    tmp_path: Path,
+) -> None:
     async def body(node: Node) -> None:
         sup = await node.supervisor()
         await until(lambda: node.service.ipc.supervisor is not None, what="supervisor registration")
@@ -193,7 +227,9 @@ def test_invalid_reload_is_refused_with_every_error_and_the_supervisor_hears_not
     run(_node_scenario(tmp_path, body))
 
 
-def test_valid_reload_reaches_the_supervisor_and_control_follows_the_applied_revision(tmp_path: Path) -> None:
+def test_valid_reload_reaches_the_supervisor_and_control_follows_the_applied_revision(
+    tmp_path: Path,
+) -> None:
     async def body(node: Node) -> None:
         sup = await node.supervisor()
         await until(lambda: node.service.ipc.supervisor is not None, what="supervisor registration")
@@ -203,13 +239,18 @@ def test_valid_reload_reaches_the_supervisor_and_control_follows_the_applied_rev
         assert resp.status_code == 202
         new = resp.json()["revision"]
         assert new != old and resp.json()["delivered_via"] == "ipc"
-        await until(lambda: any(isinstance(m, ipc.ReloadRequest) for m in sup.received), what="ReloadRequest")
+        await until(
+            lambda: any(isinstance(m, ipc.ReloadRequest) for m in sup.received),
+            what="ReloadRequest",
+        )
         [request] = [m for m in sup.received if isinstance(m, ipc.ReloadRequest)]
         assert request.revision == new and request.config_path == str(node.config_path.absolute())
 
         await sup.send(ipc.ReloadResult(id=request.id, ok=True, revision=new))
         await sup.push_status(new, node.config_path, [])
-        await until(lambda: node.service.state.revision == new, what="control to adopt the new revision")
+        await until(
+            lambda: node.service.state.revision == new, what="control to adopt the new revision"
+        )
         status = (await node.http.get("/admin/v1/status", headers=AUTH)).json()
         assert status["config_revision"] == new
         assert status["last_reload"]["outcome"] == "applied"
@@ -226,14 +267,21 @@ def test_drain_reaches_workers_and_the_supervisor(tmp_path: Path) -> None:
         await until(lambda: node.service.ipc.supervisor is not None, what="supervisor registration")
         resp = await node.http.post("/admin/v1/drain", headers=AUTH)
         assert resp.json()["draining"] is True
-        await until(lambda: ipc.DrainState(draining=True) in seen, what="drain broadcast to the worker")
-        await until(lambda: ipc.DrainState(draining=True) in sup.received, what="drain sent to the supervisor")
+        await until(
+            lambda: ipc.DrainState(draining=True) in seen, what="drain broadcast to the worker"
+        )
+        await until(
+            lambda: ipc.DrainState(draining=True) in sup.received,
+            what="drain sent to the supervisor",
+        )
         assert (await node.http.get("/readyz")).status_code == 503
 
     run(_node_scenario(tmp_path, body))
 
 
-def test_a_restarted_control_process_restores_the_drain_flag_from_the_supervisor(tmp_path: Path) -> None:
+def test_a_restarted_control_process_restores_the_drain_flag_from_the_supervisor(
+    tmp_path: Path,
+) -> None:
     async def body(node: Node) -> None:
         sup = await node.supervisor()
         await sup.send(
@@ -267,7 +315,9 @@ def test_stopping_the_service_removes_its_ipc_socket(tmp_path: Path) -> None:
 def test_a_second_control_process_refuses_a_live_ipc_path(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with Node(tmp_path) as node:
-            other = ControlService(node.service.state.config, node.config_path, 5, supervisor_pid=None, env=ENV)
+            other = ControlService(
+                node.service.state.config, node.config_path, 5, supervisor_pid=None, env=ENV
+            )
             try:
                 await other.start(None, node.ipc_path)
             except OSError as exc:
@@ -299,7 +349,9 @@ def test_run_control_serves_until_sigterm_then_exits_cleanly(tmp_path: Path) -> 
     config_path.write_text('listen = "127.0.0.1:0"\n[admin]\nlisten = "127.0.0.1:0"\n')
     ipc_path = tmp_path / "control.sock"
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(config_path), str(ipc_path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _CHILD, str(config_path), str(ipc_path)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None

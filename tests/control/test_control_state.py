@@ -21,11 +21,19 @@ class FakeClock:
 
 def _state(clock: FakeClock | None = None, **kwargs: object) -> ControlState:
     return ControlState(
-        Config(), Path("/etc/ferrogate/Caddyfile"), 7, env={}, pid=555, clock=clock or FakeClock(), **kwargs  # type: ignore[arg-type]
+        Config(),
+        Path("/etc/ferrogate/Caddyfile"),
+        7,
+        env={},
+        pid=555,
+        clock=clock or FakeClock(),
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
-def _slot(slot: int, pid: int, state: ipc.WorkerLifecycle = "starting", started_at: float = 990.0) -> ipc.WorkerSlotInfo:
+def _slot(
+    slot: int, pid: int, state: ipc.WorkerLifecycle = "starting", started_at: float = 990.0
+) -> ipc.WorkerSlotInfo:
     return ipc.WorkerSlotInfo(slot=slot, pid=pid, generation=7, state=state, started_at=started_at)
 
 
@@ -96,7 +104,9 @@ def test_a_worker_the_supervisor_reports_exited_stays_exited_whatever_it_last_sa
 def test_worker_views_join_supervisor_rows_with_heartbeats() -> None:
     clock = FakeClock(1000.0)
     state = _state(clock)
-    state.on_supervisor_status(_status(_slot(1, 12, "ready"), _slot(0, 11, "ready", started_at=940.0)))
+    state.on_supervisor_status(
+        _status(_slot(1, 12, "ready"), _slot(0, 11, "ready", started_at=940.0))
+    )
     state.on_worker_hello(_hello(11, 0))
     state.on_heartbeat(ipc.Heartbeat(pid=11, ts=998.0, inflight=4, connections=9))
     rows = state.worker_views()
@@ -145,7 +155,9 @@ def test_applying_a_config_changes_revision_and_node_id() -> None:
 
 def test_status_view_shows_the_supervisors_last_reload_outcome() -> None:
     state = _state()
-    outcome = ipc.ReloadSummary(ok=False, revision="r2", at=1.0, errors=["gw.toml:3:1: unknown key `x`"])
+    outcome = ipc.ReloadSummary(
+        ok=False, revision="r2", at=1.0, errors=["gw.toml:3:1: unknown key `x`"]
+    )
     state.on_supervisor_status(msgspec.structs.replace(_status(), last_reload=outcome))
     view = state.status_view()
     assert view.supervisor is not None

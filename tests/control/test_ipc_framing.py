@@ -21,10 +21,16 @@ SAMPLES: list[ipc.Message] = [
     ipc.WorkerHello(pid=101, slot=0, generation=1, started_at=1.5, config_revision="abc"),
     ipc.WorkerState(pid=101, state="ready"),
     ipc.Heartbeat(pid=101, ts=2.0, inflight=3, connections=7),
-    ipc.MetricsBatch(pid=101, ts=2.0, samples=[ipc.CounterSample(name="x_total", labels=("a",), value=2.0)]),
+    ipc.MetricsBatch(
+        pid=101, ts=2.0, samples=[ipc.CounterSample(name="x_total", labels=("a",), value=2.0)]
+    ),
     ipc.LeaseRequest(pid=101, asks=[ipc.LeaseAsk(key="rpm:k1", kind="requests", amount=10)], id=4),
-    ipc.LeaseGrant(id=4, grants=[ipc.LeaseItem(key="rpm:k1", kind="requests", granted=10, expires_at=9.0)]),
-    ipc.LeaseReturn(pid=101, items=[ipc.LeaseItem(key="rpm:k1", kind="requests", granted=3, expires_at=9.0)]),
+    ipc.LeaseGrant(
+        id=4, grants=[ipc.LeaseItem(key="rpm:k1", kind="requests", granted=10, expires_at=9.0)]
+    ),
+    ipc.LeaseReturn(
+        pid=101, items=[ipc.LeaseItem(key="rpm:k1", kind="requests", granted=3, expires_at=9.0)]
+    ),
     ipc.DrainState(draining=True),
     ipc.SupervisorHello(pid=1, generation=1),
     ipc.SupervisorStatus(
@@ -88,7 +94,14 @@ _floats = st.floats(allow_nan=False, allow_infinity=False)
 _states = st.sampled_from(["starting", "ready", "draining", "exited"])
 
 _messages = st.one_of(
-    st.builds(ipc.WorkerHello, pid=_ints, slot=_ints, generation=_ints, started_at=_floats, config_revision=_names),
+    st.builds(
+        ipc.WorkerHello,
+        pid=_ints,
+        slot=_ints,
+        generation=_ints,
+        started_at=_floats,
+        config_revision=_names,
+    ),
     st.builds(ipc.WorkerState, pid=_ints, state=_states),
     st.builds(ipc.Heartbeat, pid=_ints, ts=_floats, inflight=_ints, connections=_ints),
     st.builds(ipc.DrainState, draining=st.booleans()),
@@ -97,7 +110,9 @@ _messages = st.one_of(
         pid=_ints,
         id=_ints,
         asks=st.lists(
-            st.builds(ipc.LeaseAsk, key=_names, kind=st.sampled_from(["requests", "tokens"]), amount=_ints),
+            st.builds(
+                ipc.LeaseAsk, key=_names, kind=st.sampled_from(["requests", "tokens"]), amount=_ints
+            ),
             max_size=5,
         ),
     ),
@@ -138,8 +153,13 @@ def _split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(msgs=st.lists(_messages, min_size=1, max_size=6), cuts=st.lists(st.integers(0, 10_000), max_size=12))
-def test_incremental_decoder_reassembles_messages_from_any_split(msgs: list[ipc.Message], cuts: list[int]) -> None:
+@given(
+    msgs=st.lists(_messages, min_size=1, max_size=6),
+    cuts=st.lists(st.integers(0, 10_000), max_size=12),
+)
+def test_incremental_decoder_reassembles_messages_from_any_split(
+    msgs: list[ipc.Message], cuts: list[int]
+) -> None:
     stream = b"".join(ipc.encode(m) for m in msgs)
     decoder = ipc.FrameDecoder()
     out: list[ipc.Message] = []
@@ -150,8 +170,13 @@ def test_incremental_decoder_reassembles_messages_from_any_split(msgs: list[ipc.
 
 
 @settings(max_examples=60, deadline=None)
-@given(msgs=st.lists(_messages, min_size=1, max_size=4), cuts=st.lists(st.integers(0, 10_000), max_size=8))
-def test_stream_reader_reads_messages_from_any_split(msgs: list[ipc.Message], cuts: list[int]) -> None:
+@given(
+    msgs=st.lists(_messages, min_size=1, max_size=4),
+    cuts=st.lists(st.integers(0, 10_000), max_size=8),
+)
+def test_stream_reader_reads_messages_from_any_split(
+    msgs: list[ipc.Message], cuts: list[int]
+) -> None:
     stream = b"".join(ipc.encode(m) for m in msgs)
 
     async def scenario() -> list[ipc.Message]:
@@ -197,7 +222,9 @@ def test_blocking_helpers_exchange_messages_over_a_socketpair() -> None:
 
 def test_config_revision_is_stable_for_equal_configs_and_changes_with_content() -> None:
     assert ipc.config_revision(Config()) == ipc.config_revision(Config())
-    assert ipc.config_revision(Config()) != ipc.config_revision(Config(limits=Limits(max_body_bytes=1)))
+    assert ipc.config_revision(Config()) != ipc.config_revision(
+        Config(limits=Limits(max_body_bytes=1))
+    )
 
 
 def test_importing_ipc_does_not_load_the_control_process_or_supervisor() -> None:
@@ -206,5 +233,7 @@ def test_importing_ipc_does_not_load_the_control_process_or_supervisor() -> None
         "bad = [m for m in sys.modules if m.startswith(('ferrogate.control', 'ferrogate.supervisor'))]; "
         "print(bad)"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
     assert out.strip() == "[]"
