@@ -350,3 +350,9 @@ def test_ai_gateway_inside_handle_path_prefixes_its_default_path(load_text: Load
         Route(paths=["/ai/v1/*"], strip_prefix="/ai", ai_gateway=True),
         Route(paths=["/ai/*"], strip_prefix="/ai", respond=Respond(status=200)),
     ]
+
+
+def test_sites_on_different_ports_warn_that_routes_are_shared(load_full) -> None:  # type: ignore[no-untyped-def]
+    loaded = load_full(":8080 {\n respond 200\n}\n:8081 {\n respond 201\n}\n")
+    assert loaded.config.listen == [":8080", ":8081"]
+    assert [(w.line, w.column) for w in loaded.warnings] == [(1, 1), (4, 1)]

@@ -82,3 +82,14 @@ def test_hash_key_command_prints_the_stored_form() -> None:
     result = run("hash-key", "--secret", "sk-abc")
     assert result.returncode == 0
     assert result.stdout.strip() == hash_key("sk-abc", env={})
+
+
+def test_adapt_keeps_env_referenced_secrets_out_of_the_output(tmp_path: Path) -> None:
+    caddyfile = tmp_path / "Caddyfile"
+    caddyfile.write_text(
+        ":8080 {\n\tai_gateway {\n\t\tprovider o {\n\t\t\tkind openai\n\t\t\tapi_key {env.FG_TEST_OPENAI}\n\t\t}\n\t}\n}\n"
+    )
+    result = run("adapt", "--config", str(caddyfile), env={"FG_TEST_OPENAI": "sk-live-secret-123"})
+    assert result.returncode == 0, result.stderr
+    assert 'api_key_env = "FG_TEST_OPENAI"' in result.stdout
+    assert "sk-live-secret-123" not in result.stdout + result.stderr

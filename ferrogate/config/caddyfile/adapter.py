@@ -49,6 +49,10 @@ def adapt_caddyfile(text: str, file: str, *, env: Mapping[str, str]) -> tuple[Co
         b.mark(("listen",), site.listen[0][1])
         for i, (_, tok) in enumerate(site.listen):
             b.mark(("listen", i), tok)
+    every = {addr for addr, _ in site.listen}
+    for start, listens in site.site_listens:
+        if listens != every:
+            b.warn(start, "this site's routes are also served on the other sites' listeners (the route table is shared)")
     ordered = [p for p in site.pending if p.host_specific] + [p for p in site.pending if not p.host_specific]
     for pending in ordered:
         b.append("routes", pending.route, pending.token)

@@ -136,6 +136,7 @@ class SiteAdapter:
         self._upstreams = 0
         self._addresses: list[SiteAddress] = []
         self._group_marks: list[int] = []
+        self.site_listens: list[tuple[Token, set[str]]] = []
 
     # ------------------------------------------------------------------ sites
 
@@ -149,6 +150,7 @@ class SiteAdapter:
                 self.b.errors.append(exc.diagnostic)
         if not addresses:
             return
+        self.site_listens.append((block.start, {a.listen for a in addresses}))
         for addr in addresses:
             if addr.listen not in [listen for listen, _ in self.listen]:
                 self.listen.append((addr.listen, addr.token))
