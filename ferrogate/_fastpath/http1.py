@@ -331,7 +331,7 @@ class HttpProtocol(asyncio.Protocol):
             self.flow.resume_reading(PAUSE_BODY)
             keep_alive = exchange.keep_alive
         else:
-            keep_alive = self._parser.should_keep_alive()
+            keep_alive = self._parser.should_keep_alive() and not self.draining
         if not keep_alive:
             # Nothing after a non-persistent request is parsed (RFC 9112 §9.6). Reading
             # goes on (and is discarded) so a disconnect still cancels the handler.
