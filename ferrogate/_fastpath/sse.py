@@ -70,3 +70,18 @@ def event_name(event: bytes) -> bytes | None:
         if line.startswith(b"event:"):
             return line[6:].strip()
     return None
+
+
+def event_bounds(block: bytes, pos: int) -> tuple[int, int]:
+    """Span of the whole event containing ``pos`` in a block of complete events."""
+    lf = block.rfind(b"\n\n", 0, pos)
+    start = lf + 2 if lf >= 0 else 0
+    crlf = block.rfind(b"\r\n\r\n", 0, pos)
+    if crlf >= 0 and crlf + 4 > start:
+        start = crlf + 4
+    lf_end = block.find(b"\n\n", pos)
+    end = lf_end + 2 if lf_end >= 0 else len(block)
+    crlf_end = block.find(b"\r\n\r\n", pos)
+    if crlf_end >= 0 and crlf_end + 4 < end:
+        end = crlf_end + 4
+    return start, end

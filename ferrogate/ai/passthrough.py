@@ -13,7 +13,13 @@ import re
 
 import orjson
 
-from ferrogate._fastpath.sse import EventSplitter, event_data, event_name, split_events
+from ferrogate._fastpath.sse import (
+    EventSplitter,
+    event_bounds,
+    event_data,
+    event_name,
+    split_events,
+)
 from ferrogate.ai.usage import Usage
 from ferrogate.ai.usage_openai import chat_usage, responses_event_usage
 from ferrogate.errors import ErrorSource, GatewayError, sse_error_event
@@ -63,17 +69,27 @@ class ChatPassthrough:
             return b""
         if not self._complete and b"[DONE]" in block and _DONE.search(block) is not None:
             self._complete = True
-        if b'"usage"' not in block or _USAGE_OBJECT.search(block) is None:
+        if b'"usage"' not in block:
             return block
+        m = _USAGE_OBJECT.search(block)
+        if m is None:
+            return block
+        # Look inside only the event(s) carrying a usage object.
         kept: list[bytes] = []
-        for event in split_events(block):
-            if _USAGE_OBJECT.search(event) is not None:
-                usage = chat_usage(event_data(event))
-                if usage is not None:
-                    self._usage = usage
-                    if self._strip_usage and _EMPTY_CHOICES.search(event) is not None:
-                        continue
-            kept.append(event)
+        done = 0
+        while m is not None:
+            start, end = event_bounds(block, m.start())
+            event = block[start:end]
+            usage = chat_usage(event_data(event))
+            if usage is not None:
+                self._usage = usage
+                if self._strip_usage and _EMPTY_CHOICES.search(event) is not None:
+                    kept.append(block[done:start])
+                    done = end
+            m = _USAGE_OBJECT.search(block, end)
+        if not done:
+            return block
+        kept.append(block[done:])
         return b"".join(kept)
 
     def finish(self) -> bytes:

@@ -17,26 +17,19 @@ import orjson
 
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]', re.DOTALL)
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_WS = b" \t\r\n"
 _SCALAR_END = re.compile(rb"[,}\]\s]")
 # Text whose string literals hold no bracket: then counting brackets gives the depth.
 # Possessive quantifiers: runs are consumed whole and never backtracked (linear time).
 _NO_BRACKET_IN_STRINGS = re.compile(rb'(?:[^"]++|"(?:[^"\\{}\[\]]++|\\.)*+")*+')
 
 
-def _skip_ws(body: bytes, i: int) -> int:
-    n = len(body)
-    while i < n and body[i] in _WS:
-        i += 1
-    return i
+_COLON = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*")
 
 
 def _value_start_after_key(body: bytes, key_end: int) -> int | None:
     """Index of the value after a key ending at ``key_end``, or None if no ``:`` follows."""
-    i = _skip_ws(body, key_end)
-    if i >= len(body) or body[i] != 0x3A:  # ':'
-        return None
-    return _skip_ws(body, i + 1)
+    m = _COLON.match(body, key_end)
+    return m.end() if m is not None else None
 
 
 def _value_end(body: bytes, start: int) -> int:
@@ -62,10 +55,23 @@ def _value_end(body: bytes, start: int) -> int:
     return m2.start() if m2 else len(body)
 
 
-def top_level_span(body: bytes, key: str) -> tuple[int, int] | None:
-    """Byte span of the value of top-level ``key`` in a JSON object, or None."""
+def top_level_span(body: bytes, key: str, *, present: bool = False) -> tuple[int, int] | None:
+    """Byte span of the value of top-level ``key`` in a JSON object, or None.
+
+    ``present=True`` says the decoder already saw ``key`` at the top level, which
+    allows a fast path when the key occurs only once."""
     needle = b'"' + key.encode() + b'"'
     pos = body.find(needle)
+    if pos < 0:
+        return None
+    if present and body.find(needle, pos + len(needle)) < 0 and not _key_may_be_escaped(body, key):
+        # The only literal occurrence, and the key cannot be spelled with escapes
+        # elsewhere: it is the top-level key the decoder saw (a string *value*
+        # equal to the key is never followed by ':').
+        start = _value_start_after_key(body, pos + len(needle))
+        if start is not None:
+            return start, _value_end(body, start)
+        return None
     while pos >= 0:
         if pos == 0 or body[pos - 1] != 0x5C:  # not an escaped quote inside a string
             start = _value_start_after_key(body, pos + len(needle))
@@ -73,6 +79,11 @@ def top_level_span(body: bytes, key: str) -> tuple[int, int] | None:
                 return start, _value_end(body, start)
         pos = body.find(needle, pos + 1)
     return None
+
+
+def _key_may_be_escaped(body: bytes, key: str) -> bool:
+    """Could some key in ``body`` be ``key`` written with ``\\uXXXX`` escapes?"""
+    return b"\\u" in body
 
 
 def _bracket_depth(head: bytes) -> int:
@@ -88,18 +99,20 @@ def _depth_at(body: bytes, pos: int) -> int:
     return _bracket_depth(_STRING.sub(b'""', head))
 
 
-def splice_value(body: bytes, key: str, value: bytes) -> bytes | None:
+def splice_value(body: bytes, key: str, value: bytes, *, present: bool = False) -> bytes | None:
     """``body`` with top-level ``key``'s value replaced by JSON ``value``; None if absent."""
-    span = top_level_span(body, key)
+    span = top_level_span(body, key, present=present)
     if span is None:
         return None
     return body[: span[0]] + value + body[span[1] :]
 
 
 def rename_model(body: bytes, provider_model: str, encoded: bytes | None = None) -> bytes:
-    """Replace the top-level ``model`` value; ``encoded`` is the precomputed JSON string."""
+    """Replace the top-level ``model`` value; ``encoded`` is the precomputed JSON string.
+
+    Precondition: ``body`` decoded to an object with a top-level string ``model``."""
     value = encoded if encoded is not None else orjson.dumps(provider_model)
-    out = splice_value(body, "model", value)
+    out = splice_value(body, "model", value, present=True)
     if out is not None:
         return out
     # The key was written with escapes (legal, never seen in practice): re-encode.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from ferrogate._fastpath.upstream_errors import UpstreamError, UpstreamTimeout
+from ferrogate.ai.health import TargetHealth
 from ferrogate.ai.providers.base import (
     ClientRequest,
     ErrorKind,
@@ -93,7 +94,7 @@ class Dispatcher:
             retries = 0
             while True:
                 self._ctx.attempts += 1
-                outcome = await self._attempt(cand, adapter, call)
+                outcome = await self._attempt(cand, adapter, call, health, loop)
                 if isinstance(outcome, Dispatched):
                     return outcome
                 failure = outcome
@@ -115,12 +116,15 @@ class Dispatcher:
         raise self._final_error()
 
     async def _attempt(
-        self, cand: Candidate, adapter: ProviderAdapter, call: UpstreamCall
+        self,
+        cand: Candidate,
+        adapter: ProviderAdapter,
+        call: UpstreamCall,
+        th: TargetHealth,
+        loop: asyncio.AbstractEventLoop,
     ) -> Dispatched | UpstreamFailure:
         rt = self._rt
         ctx = self._ctx
-        loop = asyncio.get_running_loop()
-        th = rt.health.get(cand.key)
         started = loop.time()
         response: UpstreamResponseLike | None = None
         verdict = False

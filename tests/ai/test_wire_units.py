@@ -146,3 +146,13 @@ def test_taxonomy_classifies_openai_errors() -> None:
     assert kind(401, {"error": {"message": "bad key"}}) is ErrorKind.AUTH
     assert kind(503, {}) is ErrorKind.UPSTREAM_TRANSIENT
     assert kind(504, {}) is ErrorKind.TIMEOUT
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 10_000), max_size=12))
+def test_chat_passthrough_strips_usage_chunk_in_crlf_streams(cuts) -> None:  # type: ignore[no-untyped-def]
+    events = [e.replace(b"\n\n", b"\r\n\r\n") for e in EVENTS]
+    t = ChatPassthrough(strip_usage=True)
+    out = b"".join(t.feed(p) for p in _splits(b"".join(events), cuts)) + t.finish()
+    assert out == b"".join(e for i, e in enumerate(events) if i != 3)
+    assert t.complete and t.usage is not None and t.usage.total_tokens == 5
