@@ -389,3 +389,32 @@ def test_drain_post_get_delete_cycle_notifies_workers_on_changes_only(api: Api) 
     assert got["draining"] is True and got["since"] is not None
     assert _json(api.call("DELETE", "/admin/v1/drain")) == {"draining": False, "since": None}
     assert api.drains == [True, False]
+
+
+def test_validate_accepts_caddyfile_text(api: Api) -> None:
+    caddyfile = ':8080 {\n\trespond /healthz "ok" 200\n}\n'
+    result = _json(
+        api.call(
+            "POST",
+            "/admin/v1/config/validate",
+            orjson.dumps({"config": caddyfile, "format": "caddyfile"}),
+        )
+    )
+    assert result["valid"] is True, result
+    assert result["format"] == "caddyfile"
+    assert (result["summary"]["listen"], result["summary"]["routes"]) == ([":8080"], 1)
+
+
+def test_validate_reports_caddyfile_errors_with_positions(api: Api) -> None:
+    caddyfile = ":8080 {\n\tno_such_directive 1\n}\n"
+    result = _json(
+        api.call(
+            "POST",
+            "/admin/v1/config/validate",
+            orjson.dumps({"config": caddyfile, "format": "caddyfile"}),
+        )
+    )
+    assert result["valid"] is False
+    [diag] = result["diagnostics"]
+    assert (diag["file"], diag["line"]) == ("<request>.caddyfile", 2)
+    assert "no_such_directive" in diag["message"]
