@@ -356,3 +356,27 @@ def test_sites_on_different_ports_warn_that_routes_are_shared(load_full) -> None
     loaded = load_full(":8080 {\n respond 200\n}\n:8081 {\n respond 201\n}\n")
     assert loaded.config.listen == [":8080", ":8081"]
     assert [(w.line, w.column) for w in loaded.warnings] == [(1, 1), (4, 1)]
+
+
+def test_snippet_import_with_arguments(load_text: LoadText) -> None:
+    cfg = load_text("(proxy) {\n\treverse_proxy {args[0]} 127.0.0.1:{args.1}\n}\n:8080 {\n\timport proxy /a/* 9001\n\timport proxy /b/* 9002\n}\n")
+    assert [(r.paths, u.urls) for r, u in zip(cfg.routes, cfg.upstreams, strict=True)] == [
+        (["/a/*"], ["http://127.0.0.1:9001"]), (["/b/*"], ["http://127.0.0.1:9002"]),
+    ]
+
+
+def test_import_of_a_file_relative_to_the_caddyfile(load_text: LoadText, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "ai.caddy").write_text("ai_gateway {\n\tprovider mock mock\n}\n")
+    cfg = load_text(":8080 {\n\timport ai.caddy\n}\n")
+    assert cfg.providers[0].name == "mock" and cfg.routes[0].ai_gateway
+
+
+def test_import_of_an_unknown_name_is_an_error(errors_of) -> None:  # type: ignore[no-untyped-def]
+    assert errors_of(":8080 {\n\timport nothing_here\n}\n") == [
+        "Caddyfile:2:9: `nothing_here` is neither a snippet nor a readable file"
+    ]
+
+
+def test_errors_inside_an_imported_file_point_into_that_file(errors_of, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "bad.caddy").write_text("respond 200\nfrobnicate\n")
+    assert errors_of(":8080 {\n\timport bad.caddy\n}\n") == ["bad.caddy:2:1: unknown directive `frobnicate`"]

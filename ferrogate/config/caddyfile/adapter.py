@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ferrogate.config.caddyfile.ai import AiAdapter
+from ferrogate.config.caddyfile.imports import expand_imports
 from ferrogate.config.caddyfile.lexer import tokenize
 from ferrogate.config.caddyfile.options import Options
 from ferrogate.config.caddyfile.parser import parse_tokens
@@ -32,6 +33,8 @@ def _sorted(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 def adapt_caddyfile(text: str, file: str, *, env: Mapping[str, str]) -> tuple[Config, SourceMap, list[Diagnostic]]:
     """Adapt Caddyfile text; raise ConfigError listing every problem found."""
     tokens, lex_errors = tokenize(text, file, env)
+    tokens, import_errors = expand_imports(tokens, env)
+    lex_errors += import_errors
     blocks, parse_errors = parse_tokens(tokens)
     if parse_errors:
         raise ConfigError(_sorted(lex_errors + parse_errors))
