@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 import h11
 import pytest
 
-from ferrogate._fastpath.pool import Origin, PoolSet, UpstreamPool
-from ferrogate._fastpath.upstream import HIGH_WATER, Timeouts
+from ferrogate._fastpath.pool import Origin, PoolSet, UpstreamPool, plan_checkout
+from ferrogate._fastpath.upstream import HIGH_WATER, ConnState, Timeouts
 from ferrogate._fastpath.upstream_errors import (
     UpstreamBodyTooLarge,
     UpstreamConnectError,
@@ -356,3 +356,70 @@ def test_origin_from_url_defaults_and_host_header() -> None:
     assert Origin.from_url("http://[::1]:81").host_header == b"[::1]:81"
     with pytest.raises(ValueError):
         Origin.from_url("ftp://x")
+
+
+async def test_interim_100_continue_is_skipped() -> None:
+    async def early_continue(req: UpRequest, conn: UpConn) -> None:
+        conn.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        conn.writer.write(b"HTTP/1.1 201 Created\r\ncontent-length: 4\r\n\r\ndone")
+        await conn.writer.drain()
+        conn.close()
+
+    async with TestUpstream(early_continue) as up:
+        resp = await pool_for(up).request(b"POST", b"/", [], b"x")
+        assert resp.status == 201
+        assert await resp.read() == b"done"
+
+
+class _Conn:
+    """Just enough of an UpstreamConnection for the pure checkout decision."""
+
+    def __init__(self, idle_since: float, state: ConnState = ConnState.IDLE) -> None:
+        self.idle_since = idle_since
+        self.state = state
+
+
+def test_plan_checkout_reuses_the_newest_fresh_connection() -> None:
+    idle = [_Conn(1.0), _Conn(2.0), _Conn(3.0)]
+    reuse, keep, close = plan_checkout(idle, now=4.0, keepalive_secs=10)  # type: ignore[arg-type]
+    assert (reuse, keep, list(close)) == (idle[2], 2, [])
+
+
+def test_plan_checkout_skips_dead_and_closes_expired() -> None:
+    idle = [_Conn(1.0), _Conn(2.0), _Conn(9.0, ConnState.CLOSED)]
+    reuse, keep, close = plan_checkout(idle, now=20.0, keepalive_secs=10)  # type: ignore[arg-type]
+    assert (reuse, keep, list(close)) == (None, 0, idle[:2])
+
+
+def test_plan_checkout_of_nothing_connects() -> None:
+    assert plan_checkout([], now=0.0, keepalive_secs=10) == (None, 0, ())
+
+
+async def test_max_idle_bounds_the_pool() -> None:
+    both_in = asyncio.Event()
+    arrived = 0
+
+    async def rendezvous(req: UpRequest, conn: UpConn) -> None:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 2:
+            both_in.set()
+        await asyncio.wait_for(both_in.wait(), 5)
+        await conn.respond(200, [], b"ok")
+
+    async with TestUpstream(rendezvous) as up:
+        pool = PoolSet().pool(up.url, max_idle=1)
+        first, second = await asyncio.gather(
+            pool.request(GET, b"/", []), pool.request(GET, b"/", [])
+        )
+        assert await first.read() == await second.read() == b"ok"
+        assert up.connections == 2
+        assert pool.idle_count == 1
+
+
+async def test_idle_connection_past_keepalive_is_not_reused() -> None:
+    async with TestUpstream() as up:
+        pool = PoolSet().pool(up.url, keepalive_secs=0.0)
+        await (await pool.request(GET, b"/", [])).read()
+        await (await pool.request(GET, b"/", [])).read()
+        assert up.connections == 2
