@@ -122,11 +122,23 @@ class LeaseAsk(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LeaseRequest(_Msg, frozen=True):
-    """A batch of asks, sent ahead of need.
+    """A batch of asks, sent ahead of need. Reply: :class:`LeaseGrant`.
 
-    A worker keeps a small local allowance per bucket and asks for the next
-    block when the allowance runs low, so the hot path spends local tokens and
-    only a background task talks to the control process. Reply: :class:`LeaseGrant`.
+    The protocol the governance issue implements on this shape:
+
+    * A worker keeps a local allowance per bucket. The hot path only spends
+      from it (no IPC); a background task asks for the next block when an
+      allowance drops below a low-water mark, batching every bucket that is
+      low into one request.
+    * Control grants at most what the shared bucket holds (``granted`` may be
+      less than asked, or 0) and never more than a block, so a worker cannot
+      starve the others; a grant lapses at ``expires_at`` (the window end).
+    * Token budgets work the same way: a request reserves its estimated tokens
+      from the allowance and settles the real count locally; what is left when
+      the worker drains, or when a lease is about to lapse, goes back in a
+      :class:`LeaseReturn`. Spent = granted - returned.
+    * With control unreachable the worker fails closed once its allowance is
+      gone (a 429/503 from the caller), never waits.
     """
 
     pid: int
