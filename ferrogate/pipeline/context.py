@@ -34,7 +34,7 @@ class RequestContext:
         self.request_id = request_id
         self.endpoint = endpoint
         self.flavor = ErrorFlavor.ANTHROPIC if endpoint is Endpoint.MESSAGES else ErrorFlavor.OPENAI
-        self.received_at = received_at  # loop.time() when the request head was complete
+        self.received_at = received_at  # perf_counter() when the AI handler took the request
         self.upstream_secs = 0.0  # time spent waiting on upstreams (excluded from overhead)
         self.api_key: ApiKey | None = None
         self.request: ClientRequest | None = None

@@ -12,6 +12,7 @@ back (``retry_after_stream_failure``) only if it failed before its first byte.
 from __future__ import annotations
 
 import asyncio
+from time import perf_counter
 
 from ferrogate._fastpath.upstream_errors import UpstreamError, UpstreamTimeout
 from ferrogate.ai.health import TargetHealth
@@ -108,9 +109,9 @@ class Dispatcher:
                 if delay is None:
                     break
                 retries += 1
-                started = loop.time()
+                started = perf_counter()
                 await asyncio.sleep(delay)
-                self._ctx.upstream_secs += loop.time() - started
+                self._ctx.upstream_secs += perf_counter() - started
                 if not health.acquire(loop.time(), rt.health.cooldown):
                     break
         raise self._final_error()
@@ -125,7 +126,7 @@ class Dispatcher:
     ) -> Dispatched | UpstreamFailure:
         rt = self._rt
         ctx = self._ctx
-        started = loop.time()
+        started = perf_counter()
         response: UpstreamResponseLike | None = None
         verdict = False
         try:
@@ -140,7 +141,7 @@ class Dispatcher:
                 body: bytes | None = None
                 if not call.stream:
                     body = await response.read(rt.max_response_bytes)
-                th.success(loop.time() - started)
+                th.success(perf_counter() - started)
                 verdict = True
                 ctx.provider = cand.provider
                 ctx.provider_model = cand.provider_model
@@ -157,7 +158,7 @@ class Dispatcher:
                 response.close()
             raise
         finally:
-            ctx.upstream_secs += loop.time() - started
+            ctx.upstream_secs += perf_counter() - started
             if not verdict:
                 th.release()
         if failure.kind in BREAKER_KINDS:

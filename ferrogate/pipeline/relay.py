@@ -11,7 +11,7 @@ that, a failure becomes the client format's error event and a clean end.
 
 from __future__ import annotations
 
-import asyncio
+from time import perf_counter
 
 from ferrogate._fastpath.api import Exchange, Headers
 from ferrogate._fastpath.upstream_errors import UpstreamError
@@ -50,29 +50,28 @@ def relay_json(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: D
     body, usage = d.adapter.translate_response(req, d.body or b"")
     ctx.usage = usage
     ctx.status = 200
-    headers = gateway_headers(ctx, d, asyncio.get_running_loop().time())
+    headers = gateway_headers(ctx, d, perf_counter())
     headers.append(_JSON)
     exchange.respond(200, headers, body)
 
 
 async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched) -> None:
-    loop = asyncio.get_running_loop()
     translator = d.adapter.stream_translator(req)
     response = d.response
     started = False
     try:
         try:
-            wait_from = loop.time()
+            wait_from = perf_counter()
             async for chunk in response.chunks():
-                ctx.upstream_secs += loop.time() - wait_from
+                ctx.upstream_secs += perf_counter() - wait_from
                 out = translator.feed(chunk)
                 if out:
                     if not started:
-                        _start(ctx, exchange, d, loop.time())
+                        _start(ctx, exchange, d, perf_counter())
                         started = True
                     exchange.write(out)
                     await exchange.drain()
-                wait_from = loop.time()
+                wait_from = perf_counter()
             tail = translator.finish()
         except UpstreamError as exc:
             if not started:
@@ -85,7 +84,7 @@ async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientReque
                 raise StreamFailedEarly(_as_upstream_error(truncated_error()))
             ctx.error = truncated_error()
         if not started:
-            _start(ctx, exchange, d, loop.time())
+            _start(ctx, exchange, d, perf_counter())
             started = True
         if tail:
             exchange.write(tail)

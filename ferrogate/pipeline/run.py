@@ -8,6 +8,7 @@ rendered once, here, in the endpoint's flavor (OpenAI or Anthropic).
 from __future__ import annotations
 
 import asyncio
+from time import perf_counter
 
 from ferrogate._fastpath.api import Exchange
 from ferrogate.ai.providers.base import Endpoint
@@ -24,8 +25,9 @@ from ferrogate.pipeline.select import select_candidates
 
 async def run_ai_request(rt: AiRuntime, exchange: Exchange, endpoint: Endpoint, scope: str) -> None:
     loop = asyncio.get_running_loop()
-    received_at: float = getattr(exchange, "received_at", None) or loop.time()
-    ctx = RequestContext(rt.new_request_id(), endpoint, received_at)
+    # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds,
+    # too coarse for an overhead measured in microseconds.
+    ctx = RequestContext(rt.new_request_id(), endpoint, perf_counter())
     try:
         ctx.api_key = rt.auth.authenticate(exchange.request, scope)
         req = await parse_request(exchange, endpoint)
