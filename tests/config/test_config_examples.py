@@ -54,3 +54,29 @@ def test_emitter_leaves_out_defaults() -> None:
     text = emit_toml(load_config(REPO / "config/gateway.toml", env={}))
     assert "[limits]" not in text and "[telemetry]" not in text
     assert "max_idle_conns" not in text
+
+
+def _caddyfile_blocks(markdown: str) -> list[str]:
+    blocks, inside, current = [], False, []
+    for line in markdown.splitlines():
+        if line.strip() == "```caddyfile":
+            inside, current = True, []
+        elif inside and line.strip() == "```":
+            inside = False
+            blocks.append("\n".join(current) + "\n")
+        elif inside:
+            current.append(line)
+    return blocks
+
+
+def test_config_readme_caddyfile_examples_load_and_adapt_round_trip(tmp_path: Path) -> None:
+    blocks = _caddyfile_blocks((REPO / "config/README.md").read_text())
+    assert len(blocks) >= 2
+    env = {"OPENAI_API_KEY": "sk-x", "GITHUB_TOKEN": "gh-x"}
+    for i, text in enumerate(blocks):
+        path = tmp_path / f"example{i}.caddyfile"
+        path.write_text(text)
+        cfg = load_config(path, env=env)
+        toml_path = tmp_path / f"example{i}.toml"
+        toml_path.write_text(emit_toml(cfg))
+        assert load_config(toml_path, env=env) == cfg
