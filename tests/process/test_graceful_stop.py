@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 
@@ -79,3 +80,66 @@ def test_new_connections_are_refused_once_the_last_worker_has_drained(gateway_fa
     assert gw.proc.wait(timeout=20) == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+class SlowUpstream:
+    """A raw-socket upstream that answers every request with a body trickled out slowly."""
+
+    def __init__(self, chunks: int = 6, interval: float = 0.25) -> None:
+        self.chunks, self.interval = chunks, interval
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.body = b"".join(b"part-%d\n" % i for i in range(chunks))
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                more = conn.recv(65536)
+                if not more:
+                    return
+                data += more
+            head = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n" % len(self.body)
+            try:
+                conn.sendall(head)
+                for i in range(self.chunks):
+                    conn.sendall(b"part-%d\n" % i)
+                    time.sleep(self.interval)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_proxied_slow_upstream_response_completes_after_sigterm(gateway_factory):
+    upstream = SlowUpstream()
+    try:
+        gw = gateway_factory(
+            config(10, 15)
+            + f'\n[[upstreams]]\nname = "slow"\nurls = ["http://127.0.0.1:{upstream.port}"]\n'
+            + '\n[[routes]]\npaths = ["/slow"]\nupstream = "slow"\n',
+            workers=1,
+        )
+        started, result = threading.Event(), {}
+        client = threading.Thread(target=_stream, args=(gw.base_url + "/slow", started, result))
+        client.start()
+        assert started.wait(10)
+        gw.signal(signal.SIGTERM)
+        client.join(30)
+        assert result.get("body") == upstream.body, result
+        assert gw.proc.wait(timeout=20) == 0
+    finally:
+        upstream.close()
