@@ -139,7 +139,7 @@ class _FakePool:
 
 
 def _targets(n: int) -> list[Target]:
-    return [Target(f"http://t{i}", _FakePool()) for i in range(n)]
+    return [Target(f"http://t{i}", _FakePool()) for i in range(n)]  # type: ignore[arg-type]
 
 
 def test_cooldown_ends_after_its_time() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import httpx
 import pytest
 
@@ -14,7 +16,7 @@ from tests.proxy.upstreams import TestUpstream
 pytestmark = pytest.mark.anyio
 
 
-def routes_to(url: str, *routes: dict[str, object]) -> dict[str, object]:
+def routes_to(url: str, *routes: Mapping[str, object]) -> dict[str, object]:
     return {"upstreams": [{"name": "app", "urls": [url]}], "routes": list(routes)}
 
 

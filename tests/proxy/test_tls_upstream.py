@@ -112,7 +112,7 @@ def server_context(pki: Pki, sni_seen: list[str | None]) -> ssl.SSLContext:
     def on_sni(sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
         sni_seen.append(name)
 
-    ctx.sni_callback = on_sni  # type: ignore[assignment]
+    ctx.sni_callback = on_sni
     return ctx
 
 
