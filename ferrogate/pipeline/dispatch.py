@@ -51,7 +51,7 @@ def failure_from_exception(exc: UpstreamError) -> UpstreamFailure:
 
 
 class Dispatcher:
-    __slots__ = ("_candidates", "_check_error", "_ctx", "_last", "_pos", "_req", "_rt")
+    __slots__ = ("_candidates", "_check_error", "_ctx", "_deadline", "_last", "_pos", "_req", "_rt")
 
     def __init__(
         self, rt: AiRuntime, ctx: RequestContext, req: ClientRequest, candidates: list[Candidate]
@@ -63,6 +63,8 @@ class Dispatcher:
         self._pos = 0
         self._last: tuple[UpstreamFailure, Candidate] | None = None
         self._check_error: GatewayError | None = None
+        # No retry sleep may carry the request past the dispatch budget.
+        self._deadline = perf_counter() + rt.reliability.provider_dispatch_timeout_secs
 
     async def next(self) -> Dispatched:
         """The next 2xx answer, trying candidates in order; the final error otherwise."""
@@ -106,7 +108,7 @@ class Dispatcher:
                 if action is Action.FALL_BACK or retries >= rt.reliability.provider_dispatch_max_retries:
                     break
                 delay = self._retry_delay(failure, retries)
-                if delay is None:
+                if delay is None or perf_counter() + delay > self._deadline:
                     break
                 retries += 1
                 started = perf_counter()
