@@ -48,6 +48,21 @@ class HttpServer:
         if self._server is not None:
             self._server.close()
 
+    def begin_drain(self) -> None:
+        """Stop accepting and mark every connection draining, closing none of them yet.
+
+        From now on each response carries ``connection: close`` and its connection
+        closes after it; an idle keep-alive connection stays open until it sends one
+        more request (answered, then closed) or :meth:`shutdown` runs.
+        """
+        self.stop_accepting()
+        state = self._state
+        if state is None:
+            return
+        state.shutting_down = True
+        for conn in state.connections:
+            conn.draining = True
+
     async def shutdown(self, grace_secs: float) -> None:
         self.stop_accepting()
         state = self._state

@@ -325,3 +325,16 @@ async def test_stop_accepting_refuses_new_connections_but_serves_open_ones() -> 
 async def connect_once(live: Live) -> None:
     sock = socket.create_connection(("127.0.0.1", live.port), timeout=2)
     sock.close()
+
+
+async def test_begin_drain_answers_the_next_request_with_close() -> None:
+    async with serve(respond_ok) as live:
+        reader, writer = await live.open()
+        peer = Peer()
+        first = await roundtrip(peer, reader, writer)
+        live.server.begin_drain()
+        writer.write(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        (second,) = parse_responses(await read_until_closed(reader), ["GET"])
+        writer.close()
+        assert b"connection" not in first.headers
+        assert second.status == 200 and second.headers[b"connection"] == b"close"
