@@ -134,3 +134,33 @@ def test_client_disconnect_cancels_the_upstream_stream(upstream, gateway_factory
     while not upstream.stream_outcomes and time.monotonic() < deadline:
         time.sleep(0.02)
     assert upstream.stream_outcomes == ["client_gone"]
+
+
+def test_slow_client_holds_back_the_upstream(upstream, gateway_factory) -> None:
+    """Backpressure end to end: while the client reads nothing, the upstream cannot
+    finish writing a stream much larger than all the socket buffers on the way."""
+    import socket
+    import time
+
+    upstream.chunks = 5000
+    upstream.reply = " ".join(["y" * 6000] * 5000)  # ~30 MB of events
+    gw = gateway_factory(openai_config(upstream))
+    body = b'{"model":"gpt-test","messages":[],"stream":true}'
+    s = socket.create_connection(("127.0.0.1", gw.port))
+    try:
+        s.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        assert b"200" in s.recv(1024)
+        time.sleep(1.0)  # the client is not reading
+        assert upstream.stream_outcomes == []  # the upstream is stalled, not done
+        received = bytearray()
+        s.settimeout(20)
+        while not received.endswith(b"data: [DONE]\n\n\r\n0\r\n\r\n"):
+            data = s.recv(1 << 20)
+            assert data, "connection closed before the stream ended"
+            received += data
+        assert upstream.stream_outcomes == ["complete"]
+    finally:
+        s.close()
