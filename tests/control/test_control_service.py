@@ -368,3 +368,47 @@ def test_run_control_serves_until_sigterm_then_exits_cleanly(tmp_path: Path) -> 
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+_HUP_CATCHER = """
+import signal, sys
+signal.signal(signal.SIGHUP, lambda *_: (print("HUP", flush=True), sys.exit(0)))
+print("ready", flush=True)
+signal.pause()
+"""
+
+
+def test_reload_falls_back_to_sighup_when_the_supervisor_has_no_ipc_link(tmp_path: Path) -> None:
+    catcher = subprocess.Popen(
+        [sys.executable, "-c", _HUP_CATCHER], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert catcher.stdout is not None
+        assert catcher.stdout.readline().strip() == "ready"
+
+        async def scenario() -> None:
+            node = Node(tmp_path)
+            node.service.supervisor_pid = catcher.pid
+            async with node:
+                resp = await node.http.post("/admin/v1/config/reload", headers=AUTH)
+                assert resp.status_code == 202
+                assert resp.json()["delivered_via"] == "signal"
+
+        run(scenario())
+        assert catcher.stdout.readline().strip() == "HUP"
+        assert catcher.wait(timeout=10) == 0
+    finally:
+        if catcher.poll() is None:
+            catcher.kill()
+            catcher.wait()
+        if catcher.stdout is not None:
+            catcher.stdout.close()
+
+
+def test_reload_without_supervisor_link_or_pid_is_503(tmp_path: Path) -> None:
+    async def body(node: Node) -> None:
+        resp = await node.http.post("/admin/v1/config/reload", headers=AUTH)
+        assert resp.status_code == 503
+        assert resp.json()["error"]["code"] == "supervisor_unavailable"
+
+    run(_node_scenario(tmp_path, body))
