@@ -129,3 +129,29 @@ async def test_connection_nginx_timed_out_while_idle_is_replaced(nginx_factory) 
         second = await c.get("/")
     assert first.status_code == second.status_code == 200
     assert first.text != second.text
+
+
+@pytest.mark.e2e
+def test_ferrogate_run_proxies_to_nginx_with_two_workers(nginx_factory, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+    port = nginx_factory("keepalive_timeout 60s;")
+    gw = gateway_factory(
+        f"""
+[[upstreams]]
+name = "ngx"
+urls = ["http://127.0.0.1:{port}"]
+
+[[routes]]
+paths = ["/app/*"]
+strip_prefix = "/app"
+upstream = "ngx"
+""",
+        workers=2,
+    )
+    with httpx.Client(base_url=gw.base_url) as c:
+        answers = [c.get("/app/x") for _ in range(20)]
+        missing = c.get("/elsewhere")
+    assert all(r.status_code == 200 and r.text.isdigit() for r in answers)
+    assert all(len(r.headers["x-request-id"]) == 32 for r in answers)
+    assert missing.status_code == 404
+    # One client connection lands on one worker, which keeps reusing one upstream connection.
+    assert len({r.text for r in answers}) == 1
