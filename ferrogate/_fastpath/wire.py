@@ -79,8 +79,10 @@ def header_lines(headers: Headers) -> tuple[bytes, bool]:
     """
     parts: list[bytes] = []
     close = False
+    owned = SERVER_OWNED
     for name, value in headers:
-        if name.lower() in SERVER_OWNED:
+        # Lowercase names (the usual case) skip the lower() copy.
+        if name in owned or (not name.islower() and name.lower() in owned):
             if name.lower() == b"connection" and b"close" in value.lower():
                 close = True
             continue
