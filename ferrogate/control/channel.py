@@ -98,8 +98,18 @@ class IpcServer:
     async def start(self, path: str) -> None:
         """Listen on ``path`` (owner-only). A stale socket file is replaced; a live one is an error."""
         _remove_stale_socket(path)
-        self._server = await asyncio.start_unix_server(self._serve, path=path)
-        os.chmod(path, 0o600)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Owner-only from the moment the file exists (no chmod race); this process has no threads.
+        previous = os.umask(0o177)
+        try:
+            sock.bind(path)
+        except OSError:
+            sock.close()
+            raise
+        finally:
+            os.umask(previous)
+        sock.listen(128)
+        self._server = await asyncio.start_unix_server(self._serve, sock=sock)
         self._path = path
         self._inode = os.stat(path).st_ino
 

@@ -412,3 +412,10 @@ def test_reload_without_supervisor_link_or_pid_is_503(tmp_path: Path) -> None:
         assert resp.json()["error"]["code"] == "supervisor_unavailable"
 
     run(_node_scenario(tmp_path, body))
+
+
+def test_the_ipc_socket_is_owner_only(tmp_path: Path) -> None:
+    async def body(node: Node) -> None:
+        assert Path(node.ipc_path).stat().st_mode & 0o777 == 0o600
+
+    run(_node_scenario(tmp_path, body))
