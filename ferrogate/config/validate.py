@@ -144,8 +144,8 @@ class _Checker:
         if r.upstream is not None and r.upstream not in upstreams:
             self.err(("routes", i, "upstream"), f"{label} names unknown upstream `{r.upstream}`")
         for j, p in enumerate(r.paths):
-            if not p.startswith("/") or "*" in p[:-1]:
-                self.err(("routes", i, "paths", j), f"{label}: path `{p}` must start with / and may only end with *")
+            if not p.startswith(("/", "*")):
+                self.err(("routes", i, "paths", j), f"{label}: path `{p}` must start with / (or be a * pattern)")
         for key in ("strip_prefix", "add_prefix"):
             value = getattr(r, key)
             if value is not None and not value.startswith("/"):

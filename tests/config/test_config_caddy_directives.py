@@ -380,3 +380,19 @@ def test_import_of_an_unknown_name_is_an_error(errors_of) -> None:  # type: igno
 def test_errors_inside_an_imported_file_point_into_that_file(errors_of, tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "bad.caddy").write_text("respond 200\nfrobnicate\n")
     assert errors_of(":8080 {\n\timport bad.caddy\n}\n") == ["bad.caddy:2:1: unknown directive `frobnicate`"]
+
+
+def test_glob_path_matchers_pass_through(load_text: LoadText) -> None:
+    cfg = load_text(site("@json path *.json /files/*/raw\nrespond @json 200"))
+    assert cfg.routes[0].paths == ["*.json", "/files/*/raw"]
+
+
+def test_glob_inside_a_compatible_prefix_is_kept(load_text: LoadText) -> None:
+    cfg = load_text(site("handle /files/* {\n respond /files/*/raw 200\n}"))
+    assert cfg.routes[0].paths == ["/files/*/raw"]
+
+
+def test_uncombinable_globs_are_an_error(errors_of) -> None:  # type: ignore[no-untyped-def]
+    assert errors_of(site("@json path *.json\nhandle /api/* {\n respond @json 200\n}")) == [
+        "Caddyfile:4:2: cannot combine path matchers `/api/*` and `*.json`; write one pattern"
+    ]

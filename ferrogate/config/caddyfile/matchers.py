@@ -59,11 +59,24 @@ def _intersect(a: tuple[str, ...], b: tuple[str, ...], pair: object) -> tuple[st
     return tuple(out) if out else None
 
 
+class UnsupportedIntersection(ValueError):
+    """Two glob patterns whose intersection is not one pattern (the adapter reports it)."""
+
+
+def _is_simple(p: str) -> bool:
+    return "*" not in p[:-1]
+
+
 def _path_pair(a: str, b: str) -> str | None:
     if a == "*":
         return b
     if b == "*":
         return a
+    if not (_is_simple(a) and _is_simple(b)):
+        glob, other = (a, b) if not _is_simple(a) else (b, a)
+        if other.endswith("*") and glob.startswith(other[:-1]):
+            return glob
+        raise UnsupportedIntersection(f"cannot combine path matchers `{a}` and `{b}`; write one pattern")
     a_prefix, b_prefix = a.endswith("*"), b.endswith("*")
     if a_prefix and b_prefix:
         if b[:-1].startswith(a[:-1]):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ferrogate.config.caddyfile.lexer import Token
-from ferrogate.config.caddyfile.matchers import Match
+from ferrogate.config.caddyfile.matchers import Match, UnsupportedIntersection
 from ferrogate.config.caddyfile.parser import Segment, ServerBlock
 from ferrogate.config.caddyfile.values import AdaptError, Builder, fail, parse_duration
 
@@ -267,7 +267,10 @@ class SiteAdapter:
     def _scoped(self, own: Match | None, scope: Scope, seg: Segment) -> Scope | None:
         if own is None:
             return scope
-        both = scope.match.intersect(own.under_prefix(scope.strip))
+        try:
+            both = scope.match.intersect(own.under_prefix(scope.strip))
+        except UnsupportedIntersection as exc:
+            raise fail(seg.name, str(exc)) from None
         if both is None:
             self.b.warn(seg.name, f"`{seg.name.shown}` can never match inside its enclosing block; ignored")
             return None
@@ -286,8 +289,8 @@ class SiteAdapter:
                 raise fail(kind, f"matcher `{kind.shown}` needs at least one value")
             if kind.text == "path":
                 for v in values:
-                    if not (v.text.startswith("/") or v.text == "*"):
-                        raise fail(v, f"path matcher `{v.shown}` must start with /")
+                    if not v.text.startswith(("/", "*")):
+                        raise fail(v, f"path matcher `{v.shown}` must start with / or *")
                 paths += [v.text for v in values]
             elif kind.text == "host":
                 hosts += [self.b.text(v).lower() for v in values]
