@@ -37,6 +37,8 @@ def translate_config(up: Upstreams, **reliability: Any) -> Any:
             {"name": "gemini-test", "provider": "gem", "provider_model": "gemini-up",
              "capabilities": [*_CAPS, "embeddings"]},
             {"name": "gpt-test", "provider": "oai", "provider_model": "gpt-up", "capabilities": _CAPS},
+            {"name": "claude-then-gemini", "provider": "claude", "provider_model": "claude-up", "capabilities": _CAPS,
+             "fallbacks": [{"provider": "gem", "provider_model": "gemini-up", "priority": 1}]},
         ],
         "reliability": {"provider_retry_backoff_ms": 1, "provider_dispatch_max_retries": 0, **reliability},
     })

@@ -205,3 +205,19 @@ def test_gemini_multiple_function_calls_reach_an_anthropic_client(gateway, upstr
     msg = _ant(gateway).messages.create(model="gemini-test", max_tokens=5, tools=_A_TOOLS,  # type: ignore[arg-type]
                                         messages=[{"role": "user", "content": "go"}])
     assert [(b.name, b.input) for b in msg.content if b.type == "tool_use"] == [("a", {"x": 1}), ("b", {"y": [2]})]  # type: ignore[union-attr]
+
+
+def test_anthropic_overload_right_after_message_start_falls_back_before_any_byte(gateway, upstreams) -> None:
+    upstreams.anthropic.enqueue(Fault(error_after_events=1))
+    chunks = list(_oai(gateway).chat.completions.create(
+        model="claude-then-gemini", messages=[{"role": "user", "content": "hi"}], stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Hello from the mock Gemini model."
+
+
+def test_messages_stream_falls_back_when_the_first_provider_fails_before_content(gateway, upstreams) -> None:
+    upstreams.anthropic.enqueue(Fault(stop_after_events=2))
+    with _ant(gateway).messages.stream(model="claude-then-gemini", max_tokens=9,
+                                       messages=[{"role": "user", "content": "hi"}]) as stream:
+        final = stream.get_final_message()
+    assert final.content[0].text == "Hello from the mock Gemini model."  # type: ignore[union-attr]

@@ -70,3 +70,20 @@ def test_fast_path_keeps_escapes_and_unicode_exact() -> None:
     out, _ = translate("anthropic", start + block)
     chunk = json.loads(events(out)[1][6:])
     assert chunk["choices"][0]["delta"]["content"] == text
+
+
+def test_error_before_any_content_is_held_back_so_the_relay_can_fall_back() -> None:
+    raw = (FIXTURES / "anthropic" / "error_event.sse").read_bytes()
+    head = raw.split(b"\n\n")[0] + b"\n\n"  # message_start only
+    err = raw[raw.rindex(b"event: error"):]
+    out, t = translate("anthropic", head + err)
+    assert out == b""
+    assert not t.complete
+    assert b"overloaded_error" in t.early_error  # type: ignore[attr-defined]
+
+
+def test_truncation_before_any_content_writes_nothing() -> None:
+    raw = (FIXTURES / "openai_to_anthropic" / "text.sse").read_bytes()
+    first = raw.split(b"\n\n")[0] + b"\n\n"  # the role chunk carries no content
+    out, t = translate("openai_to_anthropic", first)
+    assert out == b"" and not t.complete

@@ -20,6 +20,7 @@ from ferrogate.ai.translate.anthropic_response import (
 )
 from ferrogate.ai.translate.common import DONE, Json, openai_usage, stream_error
 from ferrogate.ai.translate.errors import classify_anthropic
+from ferrogate.ai.translate.gate import OutputGate
 from ferrogate.ai.translate.openai_chunks import ChunkWriter
 from ferrogate.ai.translate.sse import SseParser
 from ferrogate.ai.usage import Usage
@@ -40,6 +41,7 @@ class AnthropicToOpenAIStream:
         "_blocks",
         "_created",
         "_failed",
+        "_gate",
         "_include_usage",
         "_json_tool",
         "_model",
@@ -70,11 +72,17 @@ class AnthropicToOpenAIStream:
         self._usage_raw: Json = {}
         self._stop_reason: str | None = None
         self._failed = False
+        self._gate = OutputGate()
         self.complete = False
 
     @property
     def usage(self) -> Usage | None:
         return usage_from_anthropic(self._usage_raw)
+
+    @property
+    def early_error(self) -> bytes:
+        """The error event held back because the stream failed before any content."""
+        return self._gate.early_error
 
     @property
     def failed(self) -> bool:
@@ -102,20 +110,17 @@ class AnthropicToOpenAIStream:
             w = self._writer
             if self.complete or self._failed:
                 break
-        return b"".join(out)
+        return self._gate.ship(out)
 
     def finish(self) -> bytes:
         if self.complete or self._failed:
             return b""
-        out: list[bytes] = []
-        for ev in self._parser.flush():
-            self._event(ev.data, out)
-        if not self.complete and not self._failed:
-            self._failed = True
-            out.append(
-                stream_error("upstream stream ended before message_stop", code="stream_truncated")
-            )
-        return b"".join(out)
+        self._parser.flush()
+        self._failed = True
+        self._gate.pending_error = stream_error(
+            "upstream stream ended before message_stop", code="stream_truncated"
+        )
+        return self._gate.ship([])
 
     # ------------------------------------------------------------------ events
 
@@ -124,8 +129,8 @@ class AnthropicToOpenAIStream:
             ev = orjson.loads(data)
         except orjson.JSONDecodeError:
             self._failed = True
-            out.append(
-                stream_error("upstream sent an invalid stream event", code="bad_upstream_stream")
+            self._gate.pending_error = stream_error(
+                "upstream sent an invalid stream event", code="bad_upstream_stream"
             )
             return
         kind = ev.get("type")
@@ -179,7 +184,7 @@ class AnthropicToOpenAIStream:
             self._usage_raw = merge_anthropic_usage(self._usage_raw, msg.get("usage"))
             model = self._model or msg.get("model", "")
             self._writer = ChunkWriter("chatcmpl-" + str(msg.get("id", "")), self._created, model)
-            out.append(self._writer.delta({"role": "assistant", "content": ""}))
+            self._gate.head = self._writer.delta({"role": "assistant", "content": ""})
         elif kind == "message_delta":
             self._usage_raw = merge_anthropic_usage(self._usage_raw, ev.get("usage"))
             reason = (ev.get("delta") or {}).get("stop_reason")
@@ -188,8 +193,8 @@ class AnthropicToOpenAIStream:
         elif kind == "message_stop":
             if w is None:
                 self._failed = True
-                out.append(
-                    stream_error("upstream stream had no message_start", code="bad_upstream_stream")
+                self._gate.pending_error = stream_error(
+                    "upstream stream had no message_start", code="bad_upstream_stream"
                 )
                 return
             reason = self._stop_reason
@@ -204,7 +209,9 @@ class AnthropicToOpenAIStream:
         elif kind == "error":
             self._failed = True
             err = classify_anthropic(0, data)
-            out.append(stream_error(err.message, code=err.raw_type or "upstream_error"))
+            self._gate.pending_error = stream_error(
+                err.message, code=err.raw_type or "upstream_error"
+            )
         # ping, content_block_stop and unknown events produce nothing
 
 

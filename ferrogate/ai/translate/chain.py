@@ -40,6 +40,11 @@ class ChainedStream:
     def complete(self) -> bool:
         return self._outer.complete
 
+    @property
+    def early_error(self) -> bytes:
+        """The error held back because the stream failed before any content (inner's own, if any)."""
+        return getattr(self._inner, "early_error", b"") or getattr(self._outer, "early_error", b"")
+
     def feed(self, data: bytes) -> bytes:
         mid = self._inner.feed(data)
         return self._outer.feed(mid) if mid else b""

@@ -16,6 +16,7 @@ import orjson
 
 from ferrogate.ai.translate.common import DONE, Json, openai_usage, stream_error
 from ferrogate.ai.translate.errors import classify_gemini
+from ferrogate.ai.translate.gate import OutputGate
 from ferrogate.ai.translate.gemini_response import call_id_for, finish_reason, usage_from_gemini
 from ferrogate.ai.translate.openai_chunks import ChunkWriter
 from ferrogate.ai.translate.sse import SseParser
@@ -29,6 +30,7 @@ class GeminiToOpenAIStream:
         "_chat_id",
         "_created",
         "_failed",
+        "_gate",
         "_include_usage",
         "_meta",
         "_model",
@@ -50,11 +52,17 @@ class GeminiToOpenAIStream:
         self._n_tools = 0
         self._meta: Json | None = None
         self._failed = False
+        self._gate = OutputGate()
         self.complete = False
 
     @property
     def usage(self) -> Usage | None:
         return usage_from_gemini(self._meta)
+
+    @property
+    def early_error(self) -> bytes:
+        """The error event held back because the stream failed before any content."""
+        return self._gate.early_error
 
     @property
     def failed(self) -> bool:
@@ -68,16 +76,17 @@ class GeminiToOpenAIStream:
             self._event(ev.data, out)
             if self._failed:
                 break
-        return b"".join(out)
+        return self._gate.ship(out)
 
     def finish(self) -> bytes:
         if self._failed:
             return b""
         if not self.complete:
             self._failed = True
-            return stream_error(
+            self._gate.pending_error = stream_error(
                 "upstream stream ended before a finishReason", code="stream_truncated"
             )
+            return self._gate.ship([])
         assert self._writer is not None
         usage = self.usage
         tail = (
@@ -85,15 +94,15 @@ class GeminiToOpenAIStream:
             if self._include_usage and usage is not None
             else b""
         )
-        return tail + DONE
+        return self._gate.ship([tail + DONE])
 
     def _event(self, data: bytes, out: list[bytes]) -> None:
         try:
             ev = orjson.loads(data)
         except orjson.JSONDecodeError:
             self._failed = True
-            out.append(
-                stream_error("upstream sent an invalid stream event", code="bad_upstream_stream")
+            self._gate.pending_error = stream_error(
+                "upstream sent an invalid stream event", code="bad_upstream_stream"
             )
             return
         if isinstance(ev, list) and ev:
@@ -103,14 +112,16 @@ class GeminiToOpenAIStream:
         if "error" in ev:
             self._failed = True
             err = classify_gemini(0, data)
-            out.append(stream_error(err.message, code=err.raw_type or "upstream_error"))
+            self._gate.pending_error = stream_error(
+                err.message, code=err.raw_type or "upstream_error"
+            )
             return
         w = self._writer
         if w is None:
             w = self._writer = ChunkWriter(
                 self._chat_id, self._created, ev.get("modelVersion") or self._model
             )
-            out.append(w.delta({"role": "assistant", "content": ""}))
+            self._gate.head = w.delta({"role": "assistant", "content": ""})
         if ev.get("usageMetadata"):
             self._meta = ev["usageMetadata"]
         cands = ev.get("candidates")

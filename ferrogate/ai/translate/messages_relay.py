@@ -22,10 +22,14 @@ _WATCH = (b"event: message_", b"event: error")
 class AnthropicRelayStream:
     """Pass-through of Anthropic SSE: whole events out, usage and completion tracked."""
 
-    __slots__ = ("_buf", "_failed", "_usage_raw", "complete")
+    __slots__ = ("_buf", "_failed", "_held", "_usage_raw", "complete", "early_error")
 
     def __init__(self) -> None:
         self._buf = b""
+        # message_start/ping are held until content starts, so a failure before any content
+        # leaves the client untouched and the relay can still fall back (see gate.py)
+        self._held: bytes | None = b""
+        self.early_error = b""
         self._usage_raw: Json = {}
         self._failed = False
         self.complete = False
@@ -55,7 +59,21 @@ class AnthropicRelayStream:
                 if at == 0 or region[at - 1] == 10:  # at a line start
                     self._inspect(region, at)
                 at = region.find(marker, at + 1)
-        return region
+        held = self._held
+        if held is None:
+            return region
+        if (
+            self.complete
+            or b"event: content_block_start" in region
+            or b"event: message_delta" in region
+        ):
+            self._held = None
+            return held + region
+        if self._failed:
+            self.early_error = region
+            return b""
+        self._held = held + region
+        return b""
 
     def finish(self) -> bytes:
         tail = self._buf

@@ -13,6 +13,7 @@ from __future__ import annotations
 import orjson
 
 from ferrogate.ai.translate.common import Json, named_event, stream_error, usage_from_openai
+from ferrogate.ai.translate.gate import OutputGate
 from ferrogate.ai.translate.messages_inbound import STOP_REASON, anthropic_usage_from_openai
 from ferrogate.ai.translate.sse import SseParser
 from ferrogate.ai.usage import Usage
@@ -31,6 +32,7 @@ class OpenAIToAnthropicStream:
         "_block_kind",
         "_failed",
         "_finish",
+        "_gate",
         "_model",
         "_msg_id",
         "_parser",
@@ -51,11 +53,17 @@ class OpenAIToAnthropicStream:
         self._finish: str | None = None
         self._usage_raw: Json | None = None
         self._failed = False
+        self._gate = OutputGate()
         self.complete = False
 
     @property
     def usage(self) -> Usage | None:
         return usage_from_openai(self._usage_raw)
+
+    @property
+    def early_error(self) -> bytes:
+        """The error event held back because the stream failed before any content."""
+        return self._gate.early_error
 
     @property
     def failed(self) -> bool:
@@ -69,7 +77,7 @@ class OpenAIToAnthropicStream:
             self._event(ev.data, out)
             if self.complete or self._failed:
                 break
-        return b"".join(out)
+        return self._gate.ship(out)
 
     def finish(self) -> bytes:
         if self.complete or self._failed:
@@ -79,13 +87,13 @@ class OpenAIToAnthropicStream:
             self._end(out)
         else:
             self._fail("upstream stream ended before it finished", "stream_truncated", out)
-        return b"".join(out)
+        return self._gate.ship(out)
 
     # ------------------------------------------------------------------ internals
 
     def _fail(self, message: str, code: str, out: list[bytes]) -> None:
         self._failed = True
-        out.append(stream_error(message, code=code, flavor=ErrorFlavor.ANTHROPIC))
+        self._gate.pending_error = stream_error(message, code=code, flavor=ErrorFlavor.ANTHROPIC)
 
     def _start(self, out: list[bytes]) -> None:
         self._started = True
@@ -99,7 +107,7 @@ class OpenAIToAnthropicStream:
             "stop_sequence": None,
             "usage": {"input_tokens": 0, "output_tokens": 0},
         }
-        out.append(named_event(b"message_start", {"type": "message_start", "message": msg}))
+        self._gate.head = named_event(b"message_start", {"type": "message_start", "message": msg})
 
     def _close_block(self, out: list[bytes]) -> None:
         if self._block >= 0 and self._block_kind != _NONE:

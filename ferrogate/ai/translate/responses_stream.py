@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from ferrogate.ai.translate.common import Json, usage_from_openai
+from ferrogate.ai.translate.gate import OutputGate
 from ferrogate.ai.translate.sse import SseParser
 from ferrogate.ai.usage import Usage
 
@@ -71,6 +72,7 @@ class ChatToResponsesStream:
         "_created_at",
         "_failed",
         "_finish",
+        "_gate",
         "_items",
         "_model",
         "_open_text",
@@ -100,11 +102,17 @@ class ChatToResponsesStream:
         self._finish: str | None = None
         self._usage_raw: Json | None = None
         self._failed = False
+        self._gate = OutputGate()
         self.complete = False
 
     @property
     def usage(self) -> Usage | None:
         return usage_from_openai(self._usage_raw)
+
+    @property
+    def early_error(self) -> bytes:
+        """The error event held back because the stream failed before any content."""
+        return self._gate.early_error
 
     @property
     def failed(self) -> bool:
@@ -118,7 +126,7 @@ class ChatToResponsesStream:
             self._event(ev.data, out)
             if self.complete or self._failed:
                 break
-        return b"".join(out)
+        return self._gate.ship(out)
 
     def finish(self) -> bytes:
         if self.complete or self._failed:
@@ -132,7 +140,7 @@ class ChatToResponsesStream:
                 "upstream_stream_truncated",
                 out,
             )
-        return b"".join(out)
+        return self._gate.ship(out)
 
     # ------------------------------------------------------------------ internals
 
@@ -144,7 +152,11 @@ class ChatToResponsesStream:
     def _error(self, message: str, code: str, out: list[bytes]) -> None:
         self._failed = True
         err = {"type": "upstream_error", "code": code, "message": message, "param": None}
-        self._emit("error", {"code": code, "message": message, "param": None, "error": err}, out)
+        pending: list[bytes] = []
+        self._emit(
+            "error", {"code": code, "message": message, "param": None, "error": err}, pending
+        )
+        self._gate.pending_error = pending[0]
 
     def _response(self, status: str) -> Json:
         resp = base_response(
@@ -156,8 +168,10 @@ class ChatToResponsesStream:
 
     def _start(self, out: list[bytes]) -> None:
         self._started = True
-        self._emit("response.created", {"response": self._response("in_progress")}, out)
-        self._emit("response.in_progress", {"response": self._response("in_progress")}, out)
+        head: list[bytes] = []
+        self._emit("response.created", {"response": self._response("in_progress")}, head)
+        self._emit("response.in_progress", {"response": self._response("in_progress")}, head)
+        self._gate.head = b"".join(head)
 
     def _close_text(self, out: list[bytes]) -> None:
         idx = self._open_text
