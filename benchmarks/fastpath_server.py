@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import resource
 import shutil
 import socket
 import sys
@@ -57,9 +58,11 @@ async def _run(connections: int, duration: int, pipeline: int) -> float:
             script.write(_PIPELINE_LUA % pipeline)
             script.flush()
             args[1:1] = ["-s", script.name]
+        cpu_before = _cpu_secs()
         proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
         try:
             out, _ = await proc.communicate()
+            cpu = _cpu_secs() - cpu_before
         finally:
             if proc.returncode is None:
                 proc.kill()
@@ -69,9 +72,19 @@ async def _run(connections: int, duration: int, pipeline: int) -> float:
     print(text)
     match = re.search(r"Requests/sec:\s+([\d.]+)", text)
     rps = float(match.group(1)) if match else 0.0
-    # wrk counts a pipelined batch as one request per response it parsed; report as is.
-    print(f"fastpath_server: {rps:.0f} req/s (1 process, c={connections}, pipeline={pipeline})")
+    total = re.search(r"(\d+) requests in", text)
+    # Server CPU per request is steadier than req/s on a shared machine.
+    per_request = 1e6 * cpu / int(total.group(1)) if total and int(total.group(1)) else 0.0
+    print(
+        f"fastpath_server: {rps:.0f} req/s, {per_request:.1f} server CPU-µs/request "
+        f"(1 process, c={connections}, pipeline={pipeline})"
+    )
     return rps
+
+
+def _cpu_secs() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # this process only: wrk is a child
+    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
