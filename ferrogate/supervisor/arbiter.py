@@ -502,8 +502,11 @@ class Arbiter:
             "generation": self.generation,
             "revision": self.revision,
         }
-        sys.stdout.write("FERROGATE_READY " + json.dumps(line) + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write("FERROGATE_READY " + json.dumps(line) + "\n")
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass  # no stdout (daemonized): the log line below still says it
         log.info("ready: %s", line)
 
     # ------------------------------------------------------------------ reload
@@ -533,7 +536,7 @@ class Arbiter:
         systemd.ready()
         self.status_dirty = True
         for rid in reply_ids:
-            if rid and self.link is not None:
+            if rid > 0 and self.link is not None:
                 self.link.push(ipc.ReloadResult(id=rid, ok=outcome.ok, revision=outcome.revision, errors=outcome.errors))
 
     # ------------------------------------------------------------------ control messages

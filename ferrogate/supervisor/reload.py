@@ -150,7 +150,7 @@ class Roll:
             sock.close()
         if self.previous is not None:
             for rid in self.reply_ids:
-                if rid and arb.link is not None:
+                if rid > 0 and arb.link is not None:
                     arb.link.push(ipc.ReloadResult(id=rid, ok=False, revision=self.target_revision, errors=["supervisor stopping"]))
         arb.roll = None
 
