@@ -30,6 +30,9 @@ from ferrogate.ai.taxonomy import BREAKER_KINDS, Action, action_for, client_erro
 from ferrogate.errors import ErrorSource, GatewayError, bad_request
 from ferrogate.pipeline.context import RequestContext
 
+# A retry wait longer than this goes to the next candidate instead, if there is one.
+_LONG_WAIT_SECS = 1.0
+
 
 class Dispatched:
     """A 2xx answer: the stream still open, or (not streamed) the whole body read."""
@@ -110,6 +113,8 @@ class Dispatcher:
                 delay = self._retry_delay(failure, retries)
                 if delay is None or perf_counter() + delay > self._deadline:
                     break
+                if delay > _LONG_WAIT_SECS and self._pos < len(self._candidates):
+                    break  # another candidate now beats waiting for this one
                 retries += 1
                 started = perf_counter()
                 await asyncio.sleep(delay)

@@ -240,3 +240,14 @@ def _doc(cfg):  # type: ignore[no-untyped-def]
     import msgspec
 
     return msgspec.to_builtins(cfg)
+
+
+def test_long_retry_after_prefers_the_next_candidate(upstream, upstream2, gateway_factory) -> None:
+    upstream.always = Fault(status=429, error_type="rate_limit_error", retry_after="5")
+    gw = gateway_factory(openai_config(upstream, upstream2))
+    t0 = time.monotonic()
+    r = _post(gw)
+    assert r.status_code == 200
+    assert r.headers["x-ferrogate-provider"] == "up1"
+    assert time.monotonic() - t0 < 2.0
+    assert len(upstream.requests) == 1
