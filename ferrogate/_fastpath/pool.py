@@ -353,7 +353,7 @@ class PoolSet:
         keepalive_secs: float | None = None,
         timeouts: Timeouts | None = None,
     ) -> UpstreamPool:
-        """The pool for ``origin`` (created on first use with the given settings)."""
+        """The pool for ``origin``: created on first use; given settings replace older ones."""
         if isinstance(origin, str):
             cached = self._by_url.get(origin)
             if cached is not None:
@@ -370,6 +370,15 @@ class PoolSet:
                 timeouts=timeouts or self.timeouts,
             )
             self._by_origin[key] = pool
+        else:
+            # Same origin registered again (a reloaded config): the newest settings win,
+            # and the warm connections are kept.
+            if max_idle is not None:
+                pool.max_idle = max_idle
+            if keepalive_secs is not None:
+                pool.keepalive_secs = keepalive_secs
+            if timeouts is not None:
+                pool.timeouts = timeouts
         if isinstance(origin, str):
             self._by_url[origin] = pool
         return pool
