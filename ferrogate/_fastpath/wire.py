@@ -92,4 +92,4 @@ def header_lines(headers: Headers) -> tuple[bytes, bool]:
 
 def chunk(data: bytes) -> bytes:
     """One chunk of a chunked body (``data`` must be non-empty)."""
-    return b"%x\r\n" % len(data) + data + CRLF
+    return b"".join((b"%x\r\n" % len(data), data, CRLF))
