@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from ferrogate._fastpath.api import Exchange
 from ferrogate.ai.providers.base import Endpoint
 from ferrogate.ai.runtime import AiRuntime, Observer, compile_ai_runtime
 from ferrogate.config.model import Config
 from ferrogate.errors import GatewayError, render
-from ferrogate.pipeline.run import list_models, run_ai_request
+from ferrogate.pipeline.run import list_models, retrieve_model, run_ai_request
 
 _POST: dict[bytes, tuple[Endpoint, str]] = {}
 for _prefix in (b"/v1", b""):
@@ -24,6 +25,7 @@ for _prefix in (b"/v1", b""):
     _POST[_prefix + b"/embeddings"] = (Endpoint.EMBEDDINGS, "embeddings.create")
     _POST[_prefix + b"/messages"] = (Endpoint.MESSAGES, "messages.create")
 _MODELS = (b"/v1/models", b"/models")
+_MODEL_PREFIXES = (b"/v1/models/", b"/models/")
 
 
 class AiHandler:
@@ -51,6 +53,11 @@ class AiHandler:
             if method not in (b"GET", b"HEAD"):
                 raise _method_not_allowed(method, path, b"GET")
             await list_models(self.runtime, exchange)
+            return
+        if path.startswith(_MODEL_PREFIXES):
+            if method not in (b"GET", b"HEAD"):
+                raise _method_not_allowed(method, path, b"GET")
+            await retrieve_model(self.runtime, exchange, unquote(path.rpartition(b"/")[2].decode("latin-1")))
             return
         raise _not_found(method, path)
 

@@ -96,11 +96,12 @@ class ModelEntry:
 
 
 class Registry:
-    __slots__ = ("models", "models_body")
+    __slots__ = ("model_bodies", "models", "models_body")
 
-    def __init__(self, models: dict[str, ModelEntry], models_body: bytes) -> None:
+    def __init__(self, models: dict[str, ModelEntry], models_body: bytes, model_bodies: dict[str, bytes]) -> None:
         self.models = models
         self.models_body = models_body  # precomputed GET /v1/models answer
+        self.model_bodies = model_bodies  # precomputed GET /v1/models/{id} answers
 
 
 def _price(value: object) -> float | None:
@@ -152,4 +153,4 @@ def compile_registry(config: Config, adapters: Mapping[str, ProviderAdapter]) ->
             }
         )
     body = orjson.dumps({"object": "list", "data": listing})
-    return Registry(models, body)
+    return Registry(models, body, {str(m["id"]): orjson.dumps(m) for m in listing})

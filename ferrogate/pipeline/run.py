@@ -93,3 +93,24 @@ async def list_models(rt: AiRuntime, exchange: Exchange) -> None:
         [(b"content-type", b"application/json"), (b"x-request-id", ctx.request_id.encode())],
         body,
     )
+
+
+async def retrieve_model(rt: AiRuntime, exchange: Exchange, model_id: str) -> None:
+    """GET /v1/models/{id}: the model object, or 404 ``model_not_found``."""
+    request_id = rt.new_request_id().encode()
+    try:
+        key = rt.auth.authenticate(exchange.request, "models.read")
+        body = rt.registry.model_bodies.get(model_id)
+        if body is None or (
+            key is not None
+            and (model_id in key.denied_models or (key.allowed_models and model_id not in key.allowed_models))
+        ):
+            raise GatewayError(
+                404, f"The model '{model_id}' does not exist", code="model_not_found", param="model"
+            )
+    except GatewayError as err:
+        status, headers, err_body = render(err)
+        headers.append((b"x-request-id", request_id))
+        exchange.respond(status, headers, err_body)
+        return
+    exchange.respond(200, [(b"content-type", b"application/json"), (b"x-request-id", request_id)], body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import openai
+import pytest
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response
@@ -132,3 +133,11 @@ def test_models_list(upstream, gateway_factory) -> None:
     gw = gateway_factory(openai_config(upstream))
     models = _client(gw).models.list()
     assert [m.id for m in models] == ["gpt-test"]
+
+
+def test_models_retrieve_and_unknown_model_404(upstream, gateway_factory) -> None:
+    gw = gateway_factory(openai_config(upstream))
+    client = _client(gw)
+    assert client.models.retrieve("gpt-test").id == "gpt-test"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("nope")
