@@ -61,3 +61,62 @@ async def test_random_splits_of_an_invalid_request_get_the_same_error(case: Case
     _, statuses = await drive(case.raw, split_points(cuts, len(case.raw)), ["GET"] * (before + 1))
     assert statuses == [200] * before + [case.expect["status"]]
 
+
+
+# --------------------------------------------------------------------------- generated requests
+
+_TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=1, max_size=12)
+_VALUE = st.text(alphabet="".join(chr(c) for c in range(0x21, 0x7F)), min_size=1, max_size=30)
+_PATH = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._~/%", max_size=30).map(lambda p: "/" + p)
+
+
+@st.composite
+def generated_requests(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
+    method = draw(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]))
+    target = draw(_PATH) + draw(st.sampled_from(["", "?a=1", "?q=x&y=%20"]))
+    names = draw(st.lists(_TOKEN.map(lambda n: "x-" + n), max_size=6, unique_by=str.lower))
+    headers = [(n, draw(_VALUE)) for n in names]
+    body = draw(st.binary(max_size=300)) if method in ("POST", "PUT", "PATCH") else b""
+    chunked = bool(body) and draw(st.booleans())
+    lines = [f"{method} {target} HTTP/1.1", "Host: gen"] + [f"{n}: {v}" for n, v in headers]
+    if chunked:
+        lines.append("Transfer-Encoding: chunked")
+        sizes = draw(st.lists(st.integers(1, 64), min_size=1, max_size=8))
+        pieces, rest = [], body
+        for size in sizes:
+            if rest:
+                pieces.append(rest[:size])
+                rest = rest[size:]
+        if rest:
+            pieces.append(rest)
+        payload = b"".join(b"%x\r\n" % len(p) + p + b"\r\n" for p in pieces) + b"0\r\n\r\n"
+    else:
+        if body:
+            lines.append(f"Content-Length: {len(body)}")
+        payload = body
+    raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+    expected = {
+        "method": method.encode(),
+        "target": target.encode(),
+        "body": body,
+        "chunked": chunked,
+        "headers": [(n.lower().encode(), v.encode()) for n, v in headers],
+    }
+    return raw, expected
+
+
+@settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(request=generated_requests(), cuts=CUTS)
+async def test_generated_requests_parse_to_what_was_sent_however_split(
+    request: tuple[bytes, dict[str, Any]], cuts: list[int]
+) -> None:
+    raw, expected = request
+    log, statuses = await drive(raw, split_points(cuts, len(raw)), [expected["method"].decode()])
+    assert statuses == [200]
+    (seen,) = log
+    assert seen["method"] == expected["method"]
+    assert seen["target"] == expected["target"]
+    assert seen["body"] == expected["body"]
+    assert seen["chunked"] == expected["chunked"]
+    for pair in expected["headers"]:
+        assert pair in seen["headers"]
