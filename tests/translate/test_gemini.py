@@ -155,3 +155,18 @@ def test_thought_signature_rides_in_the_tool_call_id_and_goes_back_to_gemini() -
     ]})
     assert out["contents"][1]["parts"][0] == {"functionCall": {"name": "w", "args": {"c": 1}}, "thoughtSignature": sig}
     assert out["contents"][2]["parts"][0]["functionResponse"]["name"] == "w"
+
+
+def test_adapter_paths_and_key_header() -> None:
+    from ferrogate.ai.providers.base import ClientRequest, Endpoint
+    from ferrogate.ai.providers.gemini import GeminiAdapter
+    from ferrogate.config.model import Provider
+
+    adapter = GeminiAdapter(Provider(name="g", kind="gemini", api_key="secret-key"))
+    body = b'{"model":"x","messages":[{"role":"user","content":"hi"}]}'
+    call = adapter.build_call(ClientRequest(endpoint=Endpoint.CHAT, body=body, model="x", stream=True),
+                              "models/gemini-2.5-pro")
+    assert adapter.origin == "https://generativelanguage.googleapis.com"
+    assert call.path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    assert (b"x-goog-api-key", b"secret-key") in call.headers
+    assert b"secret-key" not in call.path.encode()

@@ -88,6 +88,7 @@ class GeminiAdapter:
 
     def build_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
         doc = _decode(req.body)
+        provider_model = provider_model.removeprefix("models/")
         if req.endpoint is Endpoint.EMBEDDINGS:
             method, body, _ = openai_embeddings_to_gemini(doc, model=provider_model)
             path = f"{self._models_path}{provider_model}:{method}"
