@@ -338,3 +338,20 @@ async def test_begin_drain_answers_the_next_request_with_close() -> None:
         writer.close()
         assert b"connection" not in first.headers
         assert second.status == 200 and second.headers[b"connection"] == b"close"
+
+
+async def test_an_early_answer_to_an_unread_upload_reaches_the_client() -> None:
+    async def reject(exchange: Exchange) -> None:
+        exchange.respond(401, [], b"no key")  # answers without reading the 2 MiB body
+
+    async with serve(reject) as live:
+        reader, writer = await live.open()
+        size = 2 * 1024 * 1024
+        writer.write(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % size)
+        writer.write(b"u" * size)  # the linger keeps reading, so this completes without a reset
+        await asyncio.wait_for(writer.drain(), 5)
+        data = await read_until_closed(reader)
+        writer.close()
+        (resp,) = parse_responses(data, ["POST"])
+        assert resp.status == 401 and resp.body == b"no key"
+        assert resp.headers[b"connection"] == b"close"
