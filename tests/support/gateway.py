@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ferrogate.supervisor.pidfile import (
+    DEFAULT_PID_FILE,
     SupervisorFileStatus,
     pid_file_for,
     read_pid,
@@ -102,8 +103,16 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
 
 
 class Gateway:
-    def __init__(self, proc: subprocess.Popen[str], directory: Path, config_path: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        proc: subprocess.Popen[str],
+        directory: Path,
+        config_path: Path,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.proc = proc
+        self.env = dict(env or {})
         self.dir = directory
         self.config_path = config_path
         self.log_path = log_path
@@ -113,7 +122,19 @@ class Gateway:
         self.stdout_lines: list[str] = []
         self._reader = threading.Thread(target=self._pump, daemon=True)
         self._reader.start()
-        self.pid_file = pid_file_for(_load(config_path), config_path)
+        self._pid_file: Path | None = None
+
+    @property
+    def pid_file(self) -> Path:
+        """Where the supervisor writes its pid (resolved like the supervisor does)."""
+        if self._pid_file is None:
+            try:
+                from ferrogate.config.load import load_config
+
+                self._pid_file = pid_file_for(load_config(self.config_path, env=self.env), self.config_path)
+            except Exception:
+                self._pid_file = self.config_path.resolve().parent / DEFAULT_PID_FILE
+        return self._pid_file
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -200,7 +221,7 @@ class Gateway:
         """Run ``python -m ferrogate <args>`` next to this gateway (same env, same dir)."""
         return subprocess.run(
             [sys.executable, "-m", "ferrogate", *args],
-            cwd=self.dir, env=_child_env(None), capture_output=True, text=True, timeout=timeout,
+            cwd=self.dir, env=self.env or _child_env(None), capture_output=True, text=True, timeout=timeout,
         )
 
     def write_config(self, text: str) -> None:
@@ -243,12 +264,6 @@ class Gateway:
         return code
 
 
-def _load(path: Path) -> Any:
-    from ferrogate.config.load import load_config
-
-    return load_config(path)
-
-
 def _die_with_test_process() -> None:
     """In the child before exec: SIGTERM the supervisor if the test process dies, so a
     killed pytest run never leaves a gateway behind (Linux PR_SET_PDEATHSIG)."""
@@ -287,13 +302,14 @@ def start_gateway(
     config_path.write_text(config_text)
     log_path = directory / "gateway.log"
     argv = [*(argv_prefix or [sys.executable]), "-m", "ferrogate", "run", "--config", str(config_path), "--workers", str(workers)]
+    child_env = _child_env(env)
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            argv, cwd=directory, env=_child_env(env), stdout=subprocess.PIPE, stderr=log,
+            argv, cwd=directory, env=child_env, stdout=subprocess.PIPE, stderr=log,
             text=True, start_new_session=True, pass_fds=pass_fds,
             preexec_fn=_die_with_test_process,
         )
-    return Gateway(proc, directory, config_path, log_path)
+    return Gateway(proc, directory, config_path, log_path, child_env)
 
 
 @contextlib.contextmanager
