@@ -188,6 +188,8 @@ def openai_chat_to_gemini(body: Json) -> Json:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("messages must be a non-empty list", param="messages")
+    if (body.get("n") or 1) != 1:
+        raise bad_request("n > 1 is not supported by this model", param="n")
     system, contents = convert_messages(messages)
     out: Json = {"contents": contents}
     if system is not None:
@@ -220,7 +222,6 @@ def openai_chat_to_gemini(body: Json) -> Json:
         ("seed", "seed"),
         ("presence_penalty", "presencePenalty"),
         ("frequency_penalty", "frequencyPenalty"),
-        ("n", "candidateCount"),
     ):
         if body.get(src) is not None:
             gen[dst] = body[src]
