@@ -53,11 +53,12 @@ def test_unknown_path_is_a_json_404(running):
     assert resp.json()["error"]["type"] == "not_found_error"
 
 
-def test_sigterm_stops_every_process_and_exits_zero(gateway_factory):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_stops_every_process_and_exits_zero(gateway_factory, sig):
     gw = gateway_factory(BASIC, workers=2)
     tree = gw.tree()
     assert len(tree) >= 3  # supervisor, two workers (and the control process)
-    gw.signal(signal.SIGTERM)
+    gw.signal(sig)
     assert gw.proc.wait(timeout=20) == 0
     wait_until(lambda: not any(alive(p) for p in tree), 10, "all processes to exit")
     assert not gw.pid_file.exists()
