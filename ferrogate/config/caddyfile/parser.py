@@ -107,6 +107,8 @@ class _Parser:
             if tok.is_close:
                 raise ParseError(tok.diagnostic("unexpected `}` (no block is open)"))
             keys = self._addresses()
+            if not keys:
+                raise ParseError(tok.diagnostic("expected a site address before `{`"))
             block = ServerBlock(keys[0], keys)
             nxt = self._peek()
             if nxt is not None and nxt.is_open:
