@@ -109,7 +109,6 @@ def _transfer_coding_error(value: bytes) -> GatewayError:
 class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_abort_error",
-        "_aborting",
         "_client",
         "_deadline",
         "_deadline_kind",
@@ -141,7 +140,6 @@ class HttpProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._pending_error: GatewayError | None = None
         self._abort_error: GatewayError | None = None
-        self._aborting = False
         self._stop_parsing = False
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
@@ -206,7 +204,7 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._on_parse_error(exc)
             return
-        if self._in_head:
+        if self._in_head and not self._stop_parsing:
             self._check_partial_head(len(data))
 
     def _check_partial_head(self, fed: int) -> None:
@@ -245,6 +243,8 @@ class HttpProtocol(asyncio.Protocol):
         self._in_head = False
         self._headers = []
         self._url = b""
+        if self._stop_parsing:
+            return  # a request after a non-persistent one, in the same read: ignored
         size = len(url) + _HEADER_OVERHEAD * len(headers)
         host_count = 0
         content_length_value: bytes | None = None
@@ -333,24 +333,23 @@ class HttpProtocol(asyncio.Protocol):
         else:
             keep_alive = self._parser.should_keep_alive() and not self.draining
         if not keep_alive:
-            # Nothing after a non-persistent request is parsed (RFC 9112 §9.6). Reading
-            # goes on (and is discarded) so a disconnect still cancels the handler.
+            # Nothing after a non-persistent request is served (RFC 9112 §9.6): later reads
+            # are discarded (reading goes on so a disconnect still cancels the handler), and
+            # what is left of this read is parsed into nothing (no exception needed).
             self._stop_parsing = True
-            self._aborting = True
-            raise _Abort
 
     # ------------------------------------------------------- errors / upgrade
 
     def _abort(self, err: GatewayError) -> None:
+        """Stop httptools from inside a callback (error paths only)."""
         self._abort_error = err
-        self._aborting = True
         raise _Abort
 
     def _on_parse_error(self, exc: httptools.HttpParserError) -> None:
         err = self._abort_error
         self._abort_error = None
         if err is None:
-            if self._aborting:
+            if self._stop_parsing:
                 return  # bytes after a non-persistent request: ignored
             if isinstance(exc, httptools.HttpParserCallbackError):
                 logger.error("parser callback failed", exc_info=exc)
