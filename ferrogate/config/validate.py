@@ -58,13 +58,23 @@ class _Checker:
         for i, addr in enumerate(self.c.listen):
             if not _is_host_port(addr):
                 self.err(("listen", i), f"listen address `{addr}` is not host:port (e.g. 0.0.0.0:8080 or :8080)")
-        seen: set[str] = set()
+        seen: dict[tuple[str, str], str] = {}
         for i, addr in enumerate(self.c.listen):
-            if addr in seen:
-                self.err(("listen", i), f"listen address `{addr}` is listed twice")
-            seen.add(addr)
-        if self.c.admin.enabled and not _is_host_port(self.c.admin.listen):
-            self.err(("admin", "listen"), f"admin listen address `{self.c.admin.listen}` is not host:port")
+            key = _bind_key(addr)
+            if key is not None and key in seen:
+                self.err(("listen", i), f"listen address `{addr}` is the same as `{seen[key]}`")
+            elif key is not None:
+                seen[key] = addr
+        admin = self.c.admin.listen
+        if self.c.admin.enabled and not _is_host_port(admin):
+            self.err(("admin", "listen"), f"admin listen address `{admin}` is not host:port")
+        elif self.c.admin.enabled:
+            admin_key = _bind_key(admin)
+            for addr in self.c.listen:
+                other = _bind_key(addr)
+                if admin_key and other and admin_key[1] == other[1] and (admin_key[0] == other[0] or "*" in (admin_key[0], other[0])):
+                    self.err(("admin", "listen"), f"admin listen address `{admin}` collides with public listener `{addr}`")
+                    break
         if self.c.admin.token_env:
             self.need_env(("admin", "token_env"), self.c.admin.token_env)
 
@@ -278,6 +288,18 @@ def _is_host_port(addr: str) -> bool:
     if not sep or not port.isdigit() or int(port) > 65535:
         return False
     return host.startswith("[") == host.endswith("]")
+
+
+def _bind_key(addr: str) -> tuple[str, str] | None:
+    """(host, port) with every wildcard host spelled ``*``; None for port 0 (ephemeral)."""
+    if not _is_host_port(addr):
+        return None
+    host, _, port = addr.rpartition(":")
+    if int(port) == 0:
+        return None
+    if host in ("", "0.0.0.0", "[::]", "*"):
+        host = "*"
+    return host.lower(), port
 
 
 def _is_datetime(text: str) -> bool:

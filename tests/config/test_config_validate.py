@@ -136,3 +136,20 @@ def test_cross_reference_errors_in_a_caddyfile_point_into_the_caddyfile(errors_o
         "Caddyfile:3:14: model `m` names unknown provider `ghost`",
         "Caddyfile:6:19: api key `k`: allowed_models names unknown model `nope`",
     ]
+
+
+def test_same_listener_written_twice(errors_of: ErrorsOf) -> None:
+    assert errors_of('listen = [":8080", "0.0.0.0:8080"]\n', "c.toml") == [
+        "c.toml:1:21: listen address `0.0.0.0:8080` is the same as `:8080`"
+    ]
+
+
+def test_admin_listener_colliding_with_a_public_one(errors_of: ErrorsOf) -> None:
+    assert errors_of('listen = ":2019"\n[admin]\nlisten = "127.0.0.1:2019"\n', "c.toml") == [
+        "c.toml:3:1: admin listen address `127.0.0.1:2019` collides with public listener `:2019`"
+    ]
+
+
+def test_ephemeral_ports_never_collide(load_text: LoadText) -> None:
+    cfg = load_text('listen = "127.0.0.1:0"\n[admin]\nlisten = "127.0.0.1:0"\n', "c.toml")
+    assert cfg.listen == ["127.0.0.1:0"]
