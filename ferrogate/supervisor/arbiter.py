@@ -559,6 +559,11 @@ class Arbiter:
         if self.mode is Mode.STOPPING and not handed_over:
             return
         log.info("stopping (%s)", reason)
+        if self.predecessor is not None:
+            # Not live yet: the old generation must keep serving, never cut over to us.
+            self.predecessor.report_failed(f"new supervisor {self.pid} stopped before cut-over: {reason}")
+            self.predecessor.close()
+            self.predecessor = None
         self.mode = Mode.STOPPING
         self.stop_code = int(code)
         self.handed_over = self.handed_over or handed_over
@@ -586,8 +591,6 @@ class Arbiter:
     def halt(self, code: ExitCode, message: str) -> None:
         log.error("%s", message)
         print(f"ferrogate: {message}", file=sys.stderr, flush=True)
-        if self.predecessor is not None:
-            self.predecessor.report_failed(message)
         self.begin_stop(message, code)
         self.stop_deadline = time.monotonic() + 5.0
         for proc in self.procs.values():
