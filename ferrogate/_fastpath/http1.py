@@ -386,6 +386,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         self._pending_error = None
         status, headers, body = render(err)
+        counts = self.state.protocol_errors
+        counts[status] = counts.get(status, 0) + 1
         lines, _ = header_lines(headers)
         self._transport.write(
             b"".join(

@@ -99,6 +99,11 @@ class HttpServer:
         return self._state.inflight if self._state is not None else 0
 
     @property
+    def protocol_errors(self) -> dict[int, int]:
+        """Count of error answers the server gave itself (malformed, too large, too slow)."""
+        return dict(self._state.protocol_errors) if self._state is not None else {}
+
+    @property
     def state(self) -> ServerState | None:
         """Shared per-server state (for tests and metrics)."""
         return self._state

@@ -41,6 +41,7 @@ class ServerState:
         "max_body",
         "max_header",
         "max_pipelined",
+        "protocol_errors",
         "shutting_down",
     )
 
@@ -65,6 +66,9 @@ class ServerState:
         self.date = DateHeader()
         self.connections: set[HttpProtocol] = set()
         self.inflight = 0
+        # Answers the server gave by itself (400/408/413/431/501...), by status, for metrics:
+        # these requests never reach the application or its access log.
+        self.protocol_errors: dict[int, int] = {}
         self.shutting_down = False
         self.all_closed: asyncio.Event | None = None
 

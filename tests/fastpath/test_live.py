@@ -156,6 +156,7 @@ async def test_oversized_header_block_is_431() -> None:
         data = await read_until_closed(reader)
         writer.close()
         assert parse_responses(data, ["GET"])[0].status == 431
+        assert live.server.protocol_errors == {431: 1}
 
 
 async def test_declared_oversized_body_is_413() -> None:
