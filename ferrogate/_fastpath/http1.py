@@ -59,6 +59,8 @@ class ConnState(IntEnum):
 
 
 class Deadline(IntEnum):
+    """What the connection's single timer currently guards."""
+
     NONE = 0
     HEADER = 1
     IDLE = 2
@@ -107,6 +109,8 @@ def _transfer_coding_error(value: bytes) -> GatewayError:
 
 
 class HttpProtocol(asyncio.Protocol):
+    """One client connection: parser, pipeline of exchanges, deadlines, flow control."""
+
     __slots__ = (
         "_abort_error",
         "_client",
