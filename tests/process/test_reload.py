@@ -120,3 +120,22 @@ def test_reload_cli_without_a_running_gateway_says_so(tmp_path):
     )
     assert result.returncode == 1
     assert "no running supervisor" in result.stderr
+
+
+def test_reload_whose_new_workers_cannot_boot_is_rolled_back(gateway_factory):
+    env = {"FERROGATE_APP_FACTORY": "tests.support.apps:slow_stream_unless_boom"}
+    gw = gateway_factory(config("v1"), workers=2, env=env)
+    workers = gw.worker_pids()
+    gw.write_config(config("boom"))
+    gw.signal(signal.SIGHUP)
+    outcome = reload_outcome(gw, 1)
+    assert not outcome.ok
+    assert "died before it was ready" in outcome.errors[0]
+    assert gw.proc.poll() is None  # a failed reload never halts the gateway
+    assert service_names(gw) == {"v1"}
+    assert gw.worker_pids() == workers
+    # Once the file is fixed, the next reload applies normally.
+    gw.write_config(config("v5"))
+    gw.signal(signal.SIGHUP)
+    assert reload_outcome(gw, 2).ok
+    assert service_names(gw) == {"v5"}

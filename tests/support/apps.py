@@ -65,3 +65,11 @@ def fail_to_boot(config: Config, state: WorkerState) -> Handler:
 def die_at_boot(config: Config, state: WorkerState) -> Handler:
     """A worker that dies hard (not a clean boot error) before it can ack READY."""
     os._exit(7)
+
+
+def slow_stream_unless_boom(config: Config, state: WorkerState) -> Handler:
+    """Like :func:`slow_stream`, but a worker whose config names the service "boom" fails
+    to boot: a config that validates yet cannot run (to exercise reload roll-back)."""
+    if config.telemetry.service_name == "boom":
+        raise RuntimeError("this config cannot boot a worker")
+    return slow_stream(config, state)
