@@ -140,7 +140,7 @@ def test_cross_reference_errors_in_a_caddyfile_point_into_the_caddyfile(errors_o
 
 def test_same_listener_written_twice(errors_of: ErrorsOf) -> None:
     assert errors_of('listen = [":8080", "0.0.0.0:8080"]\n', "c.toml") == [
-        "c.toml:1:21: listen address `0.0.0.0:8080` is the same as `:8080`"
+        "c.toml:1:20: listen address `0.0.0.0:8080` is the same as `:8080`"
     ]
 
 
