@@ -207,7 +207,6 @@ class UpstreamPool:
         streamed body without a Content-Length header.
         """
         t = timeouts or self.timeouts
-        self.requests += 1
         chunked = False
         if isinstance(body, bytes):
             length: int | None = len(body) if body or method in _BODY_METHODS else None
@@ -215,12 +214,23 @@ class UpstreamPool:
             length = None
             chunked = not _has_header(headers, b"content-length")
         head = build_head(method, target, headers, self.host_header, length, chunked)
-        is_head = method == b"HEAD"
+        return await self.send(head, body, t, is_head=method == b"HEAD", chunked=chunked)
+
+    async def send(
+        self, head: bytes, body: Body, timeouts: Timeouts, *, is_head: bool, chunked: bool
+    ) -> UpstreamResponse:
+        """Send an already serialized request head (framing included) and its body.
+
+        The lower half of :meth:`request`, for callers that build the head in one
+        pass themselves (the proxy's hot path). ``chunked`` says the head declares
+        chunked framing, so a streamed body is sent chunk-encoded.
+        """
+        self.requests += 1
         conn = self._checkout()
         if conn is None:
-            conn = await self._connect(t.connect)
+            conn = await self._connect(timeouts.connect)
         try:
-            resp, waiter = conn.send(head, body, t, is_head=is_head, chunked=chunked)
+            resp, waiter = conn.send(head, body, timeouts, is_head=is_head, chunked=chunked)
             await waiter
             return resp
         except UpstreamError as exc:
@@ -230,9 +240,9 @@ class UpstreamPool:
             conn.cancel_request()
             raise
         self.retries += 1
-        conn = await self._connect(t.connect)
+        conn = await self._connect(timeouts.connect)
         try:
-            resp, waiter = conn.send(head, body, t, is_head=is_head, chunked=chunked)
+            resp, waiter = conn.send(head, body, timeouts, is_head=is_head, chunked=chunked)
             await waiter
             return resp
         except BaseException:

@@ -33,6 +33,8 @@ _SPECIAL: Final = HOP_BY_HOP | {
     TRACEPARENT,
     b"expect",  # the gateway answers 100-continue itself
 }
+# The one-pass serializer also owns the framing headers.
+_SPECIAL_HEAD: Final = _SPECIAL | {b"content-length"}
 _HEX: Final = frozenset(b"0123456789abcdef")
 _MAX_REQUEST_ID: Final = 200
 
@@ -144,3 +146,65 @@ def upstream_headers(req: Request, scheme: bytes, ids: IdSource) -> tuple[Header
         drop = frozenset(listed)
         out = [h for h in out if h[0] not in drop]
     return out, rid
+
+
+def upstream_head(
+    req: Request, scheme: bytes, ids: IdSource, target: bytes, default_host: bytes, framing: bytes
+) -> tuple[bytes, bytes]:
+    """The whole upstream request head in one pass, and the request id.
+
+    Same headers as :func:`upstream_headers` (for routes without header edits),
+    serialized as it goes; ``framing`` is the Content-Length or Transfer-Encoding
+    line to send (or empty). A client ``Connection`` header naming extra fields
+    (rare) takes the general path.
+    """
+    lines = [req.method + b" " + target + b" HTTP/1.1"]
+    xff: bytes | None = None
+    rid: bytes | None = None
+    traceparent: bytes | None = None
+    host: bytes | None = None
+    for h in req.headers:
+        name = h[0]
+        if name not in _SPECIAL_HEAD:
+            if name == b"host":
+                host = h[1]
+            lines.append(b": ".join(h))
+        elif name == X_FORWARDED_FOR:
+            xff = h[1] if xff is None else xff + b", " + h[1]
+        elif name == X_REQUEST_ID:
+            if rid is None and valid_request_id(h[1]):
+                rid = h[1]
+        elif name == TRACEPARENT:
+            traceparent = h[1] if traceparent is None else b""
+        elif name == b"connection" and h[1].lower() not in (b"keep-alive", b"close"):
+            headers, rid = upstream_headers(req, scheme, ids)
+            lines = [req.method + b" " + target + b" HTTP/1.1"]
+            lines += [b": ".join(x) for x in headers if x[0] != b"content-length"]
+            if not any(x[0] == b"host" for x in headers):
+                lines.append(b"host: " + default_host)
+            if framing:
+                lines.append(framing)
+            lines.append(b"\r\n")
+            return b"\r\n".join(lines), rid
+    rnd = b"%080x" % ids.rng.getrandbits(320)
+    if rid is None:
+        rid = rnd[:32]
+    if req.client is not None:
+        ip = req.client[0].encode("ascii")
+        xff = ip if xff is None else xff + b", " + ip
+    if xff is not None:
+        lines.append(b"x-forwarded-for: " + xff)
+    lines.append(b"x-forwarded-proto: " + scheme)
+    if host is not None:
+        lines.append(b"x-forwarded-host: " + host)
+    else:
+        lines.append(b"host: " + default_host)
+    lines.append(b"x-request-id: " + rid)
+    if traceparent is None:
+        lines.append(b"traceparent: 00-%b-%b-01" % (rnd[32:64], rnd[64:80]))
+    else:
+        lines.append(b"traceparent: " + child_traceparent(traceparent, rnd[64:80], rnd[32:64]))
+    if framing:
+        lines.append(framing)
+    lines.append(b"\r\n")
+    return b"\r\n".join(lines), rid

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Final
 
-from ferrogate._fastpath.api import Exchange, Handler
+from ferrogate._fastpath.api import Exchange, Handler, Headers
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.pump import relay, relay_complete, response_headers
 from ferrogate._fastpath.upstream import Body
@@ -22,7 +22,7 @@ from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate.config.model import Config
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.proxy.balancer import Target
-from ferrogate.proxy.forwarding import X_REQUEST_ID, IdSource, upstream_headers
+from ferrogate.proxy.forwarding import X_REQUEST_ID, IdSource, upstream_head, upstream_headers
 from ferrogate.proxy.placeholders import Vars
 from ferrogate.proxy.table import CompiledRoute, RouteKind, RouteTable, compile_table
 
@@ -77,11 +77,26 @@ class Router:
         group = route.upstream
         assert group is not None
         target = route.rewrite_target(req.path, req.query) if route.rewrites else req.target
-        headers, rid = upstream_headers(req, self.scheme, self.ids)
+        balancer = group.balancer
         ops = route.up_ops
         per_target = route.ops_need_upstream
         vars_: Vars | None = None
-        if ops is not None:
+        head = b""
+        chunked = req.chunked and req.content_length is None
+        if ops is None:
+            # No header edits: serialize the whole head in one pass.
+            length = req.content_length
+            framing = (
+                b"content-length: %d" % length
+                if length is not None
+                else (b"transfer-encoding: chunked" if chunked else b"")
+            )
+            head, rid = upstream_head(
+                req, self.scheme, self.ids, target, balancer.targets[0].hostport, framing
+            )
+            headers: Headers = []
+        else:
+            headers, rid = upstream_headers(req, self.scheme, self.ids)
             vars_ = Vars(rid, self.scheme, b"")
             if not per_target:
                 headers = ops.apply(headers, req, vars_)
@@ -89,7 +104,6 @@ class Router:
             body: Body = b""
         else:
             body = await _request_body(exchange)
-        balancer = group.balancer
         loop = asyncio.get_running_loop()
         tried: tuple[Target, ...] = ()
         while True:
@@ -105,14 +119,19 @@ class Router:
                     ),
                     rid,
                 )
-            sent = headers
-            if per_target:
-                assert ops is not None and vars_ is not None
-                vars_.upstream_hostport = t.hostport
-                sent = ops.apply(list(headers), req, vars_)
             t.inflight += 1
             try:
-                resp = await t.pool.request(req.method, target, sent, body, group.timeouts)
+                if ops is None:
+                    resp = await t.pool.send(
+                        head, body, group.timeouts, is_head=req.method == b"HEAD", chunked=chunked
+                    )
+                else:
+                    sent = headers
+                    if per_target:
+                        assert vars_ is not None
+                        vars_.upstream_hostport = t.hostport
+                        sent = ops.apply(list(headers), req, vars_)
+                    resp = await t.pool.request(req.method, target, sent, body, group.timeouts)
             except UpstreamError as exc:
                 t.inflight -= 1
                 balancer.failed(t, loop.time())
