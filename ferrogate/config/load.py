@@ -60,6 +60,7 @@ def load(path: Path | str, *, env: Mapping[str, str] | None = None, text: str | 
             raise ConfigError([Diagnostic(file, 1, 1, f"cannot read config: {exc.strerror or exc}")]) from None
         except UnicodeDecodeError:
             raise ConfigError([Diagnostic(file, 1, 1, "config is not valid UTF-8")]) from None
+    text = text.removeprefix("\ufeff")  # editors on Windows like to add a BOM
     fmt = detect_format(path, text)
     warnings: list[Diagnostic] = []
     if fmt == "toml":

@@ -80,3 +80,11 @@ def test_config_readme_caddyfile_examples_load_and_adapt_round_trip(tmp_path: Pa
         toml_path = tmp_path / f"example{i}.toml"
         toml_path.write_text(emit_toml(cfg))
         assert load_config(toml_path, env=env) == cfg
+
+
+def test_byte_order_mark_and_crlf_line_endings_are_accepted(tmp_path: Path) -> None:
+    caddyfile = tmp_path / "Caddyfile"
+    caddyfile.write_bytes("\ufeff:8080 {\r\n\trespond /healthz 200\r\n}\r\n".encode())
+    toml = tmp_path / "c.toml"
+    toml.write_bytes('\ufefflisten = ":8080"\r\n[[routes]]\r\npaths = ["/healthz"]\r\nrespond = { status = 200 }\r\n'.encode())
+    assert load_config(caddyfile, env={}) == load_config(toml, env={})
