@@ -120,3 +120,27 @@ async def test_generated_requests_parse_to_what_was_sent_however_split(
     assert seen["chunked"] == expected["chunked"]
     for pair in expected["headers"]:
         assert pair in seen["headers"]
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    prefix=st.sampled_from([b"", b"GET / HTTP/1.1\r\nHost: a\r\n", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"]),
+    junk=st.binary(max_size=200),
+    cuts=CUTS,
+)
+async def test_arbitrary_bytes_never_escape_the_protocol(prefix: bytes, junk: bytes, cuts: list[int]) -> None:
+    """Garbage gets a well-formed answer or a wait, never an exception out of data_received."""
+    raw = prefix + junk
+    log: list[dict[str, Any]] = []
+    conn = make_conn(recorder(log))
+    previous = 0
+    for cut in [*split_points(cuts, max(len(raw), 1)), len(raw)]:
+        conn.feed(raw[previous:cut])
+        previous = cut
+    await conn.settle()
+    out = conn.transport.take()
+    if out:
+        count = len(log) + 1 if conn.transport.finished.is_set() else len(log)
+        statuses = [r.status for r in parse_responses(out, ["GET"] * max(count, 1), eof=conn.transport.closed)]
+        assert all(s == 200 for s in statuses[: len(log)])
+        assert all(s in (200, 400, 408, 413, 431, 501) for s in statuses)
