@@ -31,12 +31,10 @@ from ferrogate.supervisor.handoff import HandoffError, Predecessor
 from ferrogate.supervisor.listeners import ListenerTable, bound_address
 from ferrogate.supervisor.pidfile import (
     ReloadOutcome,
-    SupervisorFileStatus,
     UpgradeOutcome,
     remove_if_ours,
     status_file_for,
     write_atomic,
-    write_status,
 )
 from ferrogate.supervisor.reload import Roll, plan_reload
 from ferrogate.supervisor.slots import (
@@ -48,6 +46,7 @@ from ferrogate.supervisor.slots import (
     exit_code_of,
 )
 from ferrogate.supervisor.spawn import Closable, control_available, fork_control, fork_worker
+from ferrogate.supervisor.status import publish_status
 from ferrogate.supervisor.upgrade import UpgradeDriver
 from ferrogate.worker_spec import WorkerExit, WorkerReport
 
@@ -607,57 +606,9 @@ class Arbiter:
 
     # ------------------------------------------------------------------ status
 
-    def worker_rows(self) -> list[ipc.WorkerSlotInfo]:
-        rows = []
-        wall_offset = time.time() - time.monotonic()
-        for proc in self.procs.values():
-            rows.append(
-                ipc.WorkerSlotInfo(
-                    slot=proc.slot, pid=proc.pid, generation=self.generation,
-                    state=proc.state.value,
-                    started_at=proc.spawned_at + wall_offset,
-                    restarts=self.restarts[proc.slot], last_exit_code=self.last_exit[proc.slot],
-                )
-            )
-        return sorted(rows, key=lambda r: (r.slot, r.started_at))
-
-    def _phase(self) -> ipc.SupervisorPhase:
-        if self.mode is Mode.STOPPING:
-            return "stopping"
-        if self.upgrade.in_flight:
-            return "upgrading"
-        if self.roll is not None:
-            return "reloading"
-        return "running" if self.mode is Mode.RUNNING else "starting"
-
     def _publish_status(self) -> None:
         self.status_dirty = False
-        if self.link is not None:
-            self.link.push(
-                ipc.SupervisorStatus(
-                    pid=self.pid, generation=self.generation, started_at=self.started_wall,
-                    phase=self._phase(), config_revision=self.revision,
-                    config_path=str(self.config_path), expected_workers=self.workers,
-                    workers=self.worker_rows(),
-                )
-            )
-        if self.mode is not Mode.RUNNING or self.handed_over:
-            return
-        admin = self.table.admin_socket()
-        try:
-            write_status(
-                self.status_file,
-                SupervisorFileStatus(
-                    pid=self.pid, generation=self.generation, revision=self.revision,
-                    config_path=str(self.config_path),
-                    public=[str(a) for a in self.table.public_addresses()],
-                    admin=str(bound_address(admin)) if admin is not None else None,
-                    workers={str(s.index): s.current.pid for s in self.slots if s.current},
-                    last_reload=self.last_reload, last_upgrade=self.upgrade.last_outcome,
-                ),
-            )
-        except OSError as exc:
-            log.warning("cannot write %s: %s", self.status_file, exc)
+        publish_status(self)
 
     def record_upgrade(self, outcome: UpgradeOutcome) -> None:
         self.status_dirty = True
