@@ -85,15 +85,16 @@ class AiRuntime:
         self.messages_wrap = _optional_wrap("ferrogate.ai.translate.messages")
         self.responses_wrap = _optional_wrap("ferrogate.ai.translate.responses")
         self._wrapped: dict[tuple[str, Endpoint], ProviderAdapter | None] = {}
-        self.id_prefix = os.urandom(5).hex()
+        self.id_prefix = os.urandom(5).hex().encode()
         self._ids = itertools.count(1)
 
     def breaker_status(self, now: float) -> list[TargetStatus]:
         """Circuit breaker and latency state per (provider, provider_model), for the admin API."""
         return self.health.status(now)
 
-    def new_request_id(self) -> str:
-        return f"req_{self.id_prefix}{next(self._ids):08x}"
+    def new_request_id(self) -> bytes:
+        """A worker-unique id: random per-worker prefix plus a counter (no syscall, no uuid)."""
+        return b"req_%s%08x" % (self.id_prefix, next(self._ids))
 
     def adapter_for(
         self, adapter: ProviderAdapter, endpoint: Endpoint, *, native_responses: bool = False

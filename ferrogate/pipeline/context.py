@@ -30,7 +30,7 @@ class RequestContext:
         "usage",
     )
 
-    def __init__(self, request_id: str, endpoint: Endpoint | None, received_at: float) -> None:
+    def __init__(self, request_id: bytes, endpoint: Endpoint | None, received_at: float) -> None:
         self.request_id = request_id
         self.endpoint = endpoint
         self.flavor = ErrorFlavor.ANTHROPIC if endpoint is Endpoint.MESSAGES else ErrorFlavor.OPENAI

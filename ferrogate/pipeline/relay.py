@@ -39,7 +39,7 @@ class StreamFailedEarly(Exception):
 
 def gateway_headers(ctx: RequestContext, d: Dispatched, now: float) -> Headers:
     return [
-        (b"x-request-id", ctx.request_id.encode()),
+        (b"x-request-id", ctx.request_id),
         *d.candidate.id_headers,
         (b"x-ferrogate-attempts", b"%d" % ctx.attempts),
         (b"x-ferrogate-overhead-ms", b"%.3f" % ctx.overhead_ms(now)),

@@ -8,6 +8,7 @@ rendered once, here, in the endpoint's flavor (OpenAI or Anthropic).
 from __future__ import annotations
 
 import asyncio
+import re
 from time import perf_counter
 
 from ferrogate._fastpath.api import Exchange
@@ -18,19 +19,30 @@ from ferrogate.pipeline.account import settle
 from ferrogate.pipeline.authenticate import check_model_access
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.dispatch import Dispatcher
-from ferrogate.pipeline.parse import parse_request
+from ferrogate.pipeline.parse import decode_body
 from ferrogate.pipeline.relay import StreamFailedEarly, relay_json, relay_stream
 from ferrogate.pipeline.select import select_candidates
+
+
+def _request_id(rt: AiRuntime, exchange: Exchange) -> bytes:
+    """The caller's ``x-request-id`` when it is sane (so traces join up), else a new one."""
+    given = exchange.request.header(b"x-request-id")
+    if given is not None and len(given) <= 128 and _SAFE_ID.fullmatch(given) is not None:
+        return given
+    return rt.new_request_id()
+
+
+_SAFE_ID = re.compile(rb"[A-Za-z0-9._:\-]+")
 
 
 async def run_ai_request(rt: AiRuntime, exchange: Exchange, endpoint: Endpoint, scope: str) -> None:
     loop = asyncio.get_running_loop()
     # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds,
     # too coarse for an overhead measured in microseconds.
-    ctx = RequestContext(rt.new_request_id(), endpoint, perf_counter())
+    ctx = RequestContext(_request_id(rt, exchange), endpoint, perf_counter())
     try:
         ctx.api_key = rt.auth.authenticate(exchange.request, scope)
-        req = await parse_request(exchange, endpoint)
+        req = decode_body(endpoint, await exchange.read_body())
         ctx.request = req
         ctx.model = req.model
         ctx.stream = req.stream
@@ -57,7 +69,7 @@ async def run_ai_request(rt: AiRuntime, exchange: Exchange, endpoint: Endpoint, 
         if exchange.started:
             raise
         status, headers, body = render(err, ctx.flavor)
-        headers.append((b"x-request-id", ctx.request_id.encode()))
+        headers.append((b"x-request-id", ctx.request_id))
         headers.append((b"x-ferrogate-attempts", b"%d" % ctx.attempts))
         exchange.respond(status, headers, body)
     except Exception as exc:
@@ -74,7 +86,7 @@ async def list_models(rt: AiRuntime, exchange: Exchange) -> None:
         key = rt.auth.authenticate(exchange.request, "models.read")
     except GatewayError as err:
         status, headers, body = render(err)
-        headers.append((b"x-request-id", ctx.request_id.encode()))
+        headers.append((b"x-request-id", ctx.request_id))
         exchange.respond(status, headers, body)
         return
     body = rt.registry.models_body
@@ -90,14 +102,14 @@ async def list_models(rt: AiRuntime, exchange: Exchange) -> None:
         body = orjson.dumps(doc)
     exchange.respond(
         200,
-        [(b"content-type", b"application/json"), (b"x-request-id", ctx.request_id.encode())],
+        [(b"content-type", b"application/json"), (b"x-request-id", ctx.request_id)],
         body,
     )
 
 
 async def retrieve_model(rt: AiRuntime, exchange: Exchange, model_id: str) -> None:
     """GET /v1/models/{id}: the model object, or 404 ``model_not_found``."""
-    request_id = rt.new_request_id().encode()
+    request_id = rt.new_request_id()
     try:
         key = rt.auth.authenticate(exchange.request, "models.read")
         body = rt.registry.model_bodies.get(model_id)

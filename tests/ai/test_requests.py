@@ -149,3 +149,11 @@ def _doc(cfg):  # type: ignore[no-untyped-def]
     import msgspec
 
     return msgspec.to_builtins(cfg)
+
+
+def test_request_id_is_generated_or_taken_from_a_sane_client_header(upstream, gateway_factory) -> None:
+    gw = gateway_factory(openai_config(upstream))
+    r = httpx.post(gw.base_url + "/chat/completions", json=CHAT, headers={"x-request-id": "trace-42.a"})
+    assert r.headers["x-request-id"] == "trace-42.a"
+    r = httpx.post(gw.base_url + "/chat/completions", json=CHAT, headers={"x-request-id": "bad id <script>"})
+    assert r.headers["x-request-id"].startswith("req_")
