@@ -55,7 +55,11 @@ class Exchange(Protocol):
 
     def start_response(self, status: int, headers: Headers, content_length: int | None = None) -> None:
         """Send the status line and headers; chunked framing when ``content_length`` is None
-        (HTTP/1.1) or close-delimited (HTTP/1.0). The server adds Date/Server/Connection."""
+        (HTTP/1.1) or close-delimited (HTTP/1.0). The server adds Date/Server/Connection.
+
+        The server owns framing: content-length, transfer-encoding, connection, keep-alive,
+        date and server headers passed here are dropped (an app ``connection: close`` makes
+        the connection close after this response). Writes beyond ``content_length`` raise."""
         ...
 
     def write(self, data: bytes) -> None:
