@@ -79,6 +79,12 @@ async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientReque
             ctx.error = exc
             exchange.write(d.adapter.emit_error(req, _mid_stream(exc)))
             return
+        except GatewayError as exc:  # a translator rejected what the upstream sent
+            if not started:
+                raise StreamFailedEarly(_as_upstream_error(exc)) from None
+            ctx.error = exc
+            exchange.write(d.adapter.emit_error(req, exc))
+            return
         if not translator.complete:
             if not started:
                 raise StreamFailedEarly(_as_upstream_error(truncated_error()))
