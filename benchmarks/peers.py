@@ -29,6 +29,17 @@ PORTKEY_PACKAGE, PORTKEY_VERSION = "@portkey-ai/gateway", "1.15.2"
 HONO_NODE_SERVER_PIN = "1.14.1"
 LITELLM_MASTER_KEY = "sk-bench-litellm-master"
 INSTALL_TIMEOUT_SECS = 900
+# Without these LiteLLM fetches cost maps, beta-header lists, blog posts... from the
+# internet at start-up, which hangs for minutes on a machine without internet access.
+LITELLM_OFFLINE_ENV = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True",
+    "LITELLM_LOCAL_BLOG_POSTS": "True", "LITELLM_LOCAL_POLICY_TEMPLATES": "True",
+    "LITELLM_LOCAL_AUTOROUTER_PRESETS": "True", "LITELLM_TELEMETRY_DISABLED": "true",
+    "DISABLE_SCHEMA_UPDATE": "true", "HF_HUB_OFFLINE": "1", "LITELLM_DONT_SHOW_FEEDBACK_BOX": "True",
+    # uvicorn kills a worker that has not answered its health ping within 5 s; importing
+    # LiteLLM takes longer than that on a busy 2-core box, so workers would restart forever.
+    "TIMEOUT_WORKER_HEALTHCHECK": "180",
+}
 
 
 def _install_litellm() -> Path:
@@ -87,13 +98,11 @@ def start_litellm(workdir: Path, mock_port: int, workers: int = 2) -> Service:
     config = workdir / "litellm.yaml"
     config.write_text(litellm_config(mock_port))
     port = free_loopback_port()  # probe-and-release: harness only, see procs.free_loopback_port
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY_DISABLED": "true",
-           "LITELLM_MODE": "PRODUCTION", "LITELLM_LOG": "ERROR", "HF_HUB_OFFLINE": "1",
-           "DISABLE_SCHEMA_UPDATE": "true", "LITELLM_DONT_SHOW_FEEDBACK_BOX": "True"}
+    env = dict(LITELLM_OFFLINE_ENV, LITELLM_MODE="PRODUCTION", LITELLM_LOG="ERROR")
     service = start_service("litellm", [str(exe), "--config", str(config), "--host", LOOPBACK,
                                         "--port", str(port), "--num_workers", str(workers)],
                             workdir, env=env, port=port)
-    _await(service, raw_request("GET", "/health/liveliness"), 240)
+    _await(service, raw_request("GET", "/health/liveliness"), 300)
     return service
 
 
