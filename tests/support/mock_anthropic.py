@@ -185,7 +185,7 @@ def _pieces(text: str, n: int) -> list[str]:
 def message_events(s: Script, model: str, msg_id: str = "msg_mock0001") -> list[bytes]:
     start_usage = {"input_tokens": s.input_tokens, "cache_creation_input_tokens": s.cache_creation,
                    "cache_read_input_tokens": s.cache_read, "output_tokens": 1}
-    msg = {"id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
+    msg: dict[str, Any] = {"id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
            "stop_reason": None, "stop_sequence": None, "usage": start_usage}
     out = [_ev("message_start", {"type": "message_start", "message": msg})]
     idx = 0

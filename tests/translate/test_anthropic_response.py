@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from openai.types.chat import ChatCompletion
 
@@ -21,7 +23,7 @@ def test_text_reply_becomes_a_valid_chat_completion() -> None:
 def test_tool_use_blocks_become_tool_calls_with_json_string_arguments() -> None:
     script = Script(text="", tool_calls=[ToolCall("w", {"city": "Paris"}, "toolu_1"), ToolCall("t", {}, "toolu_2")])
     cc = ChatCompletion.model_validate(anthropic_to_openai_chat(message_json(script, "m")))
-    calls = cc.choices[0].message.tool_calls or []
+    calls: list[Any] = list(cc.choices[0].message.tool_calls or [])
     assert [(c.id, c.function.name, c.function.arguments) for c in calls] == [
         ("toolu_1", "w", '{"city":"Paris"}'), ("toolu_2", "t", "{}")]
     assert cc.choices[0].message.content is None

@@ -75,7 +75,7 @@ def test_anthropic_stream_helper_through_real_processes(real_gateway: Gateway, m
     client = anthropic.Anthropic(base_url=real_gateway.base_url, api_key="sk-client", max_retries=0)
     with client.messages.stream(model=model, max_tokens=20, messages=[{"role": "user", "content": "hi"}]) as stream:
         final = stream.get_final_message()
-    assert final.content[0].type == "text" and final.content[0].text  # type: ignore[union-attr]
+    assert final.content[0].type == "text" and final.content[0].text
     assert final.stop_reason == "end_turn"
 
 

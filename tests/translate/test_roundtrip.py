@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -53,7 +54,7 @@ def test_response_round_trip_keeps_content_tools_and_usage(
     message: dict = {"role": "assistant", "content": text}
     if tool_calls:
         message["tool_calls"] = tool_calls
-    chat = {"id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "m",
+    chat: dict[str, Any] = {"id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "m",
             "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
             "usage": usage}
     back = anthropic_to_openai_chat(openai_chat_to_anthropic_message(chat), created=1)

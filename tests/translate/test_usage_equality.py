@@ -4,6 +4,7 @@ and per client wire format (including cached and reasoning tokens)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import msgspec
 import pytest
@@ -112,7 +113,8 @@ def _openai_pair(prompt: int, cached: int, completion: int, reasoning: int) -> t
 def test_messages_inbound_on_an_openai_provider_has_the_same_usage_streamed_or_not(
     prompt: int, cached: int, completion: int, reasoning: int
 ) -> None:
-    adapter = messages.wrap(OpenAICompatibleAdapter(Provider(name="o", kind="openai-compatible", base_url="http://x/v1")))
+    inner: Any = OpenAICompatibleAdapter(Provider(name="o", kind="openai-compatible", base_url="http://x/v1"))
+    adapter = messages.wrap(inner)
     json_body, sse = _openai_pair(prompt, cached, completion, reasoning)
     plain, streamed = _both(adapter, Endpoint.MESSAGES, _MESSAGES, json_body, sse)
     assert _strip(plain) == _strip(streamed)

@@ -74,7 +74,7 @@ class AnthropicAdapter:
         max_tokens_by_model: Mapping[str, int] | None = None,
     ) -> None:
         self.name = provider.name
-        self.kind = provider.kind
+        self.kind: str = provider.kind
         self.origin, self.base_path = split_base_url(provider.base_url or DEFAULT_BASE_URL)
         self.transport: Transport | None = None
         self.native_responses = False
