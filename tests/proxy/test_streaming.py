@@ -166,3 +166,25 @@ async def test_upstream_failing_mid_body_cuts_the_client_connection() -> None:
     ):
         with pytest.raises(httpx.RemoteProtocolError):
             await c.get("/")
+
+
+async def test_upstream_rejecting_an_upload_early_is_relayed() -> None:
+    async def reject(req: UpRequest, conn: UpConn) -> None:
+        await conn.respond(413, [(b"content-type", b"text/plain")], b"too big for me")
+        conn.close()  # never reads the body
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(64):
+            yield b"u" * 65536
+
+    async with (
+        TestUpstream(reject) as up,
+        gateway(to(up.url)) as gw,
+        httpx.AsyncClient(base_url=gw.url) as c,
+    ):
+        try:
+            r = await c.post("/upload", content=body())
+        except httpx.WriteError:
+            pytest.skip("the client could not finish writing (the early answer raced the upload)")
+    assert (r.status_code, r.text) == (413, "too big for me")
+    assert gw.pools.pools()[0].idle_count == 0
