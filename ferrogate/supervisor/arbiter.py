@@ -27,13 +27,14 @@ from ferrogate import ipc
 from ferrogate.config.model import Config
 from ferrogate.supervisor import systemd
 from ferrogate.supervisor.control_link import ControlLink
-from ferrogate.supervisor.handoff import HandoffError, Predecessor
+from ferrogate.supervisor.handoff import HandoffError, Predecessor, UpgradeListener
 from ferrogate.supervisor.listeners import ListenerTable, bound_address
 from ferrogate.supervisor.pidfile import (
     ReloadOutcome,
     UpgradeOutcome,
     remove_if_ours,
     status_file_for,
+    upgrade_sock_for,
     write_atomic,
 )
 from ferrogate.supervisor.reload import Roll, plan_reload
@@ -136,6 +137,7 @@ class Arbiter:
         self.reload_seq = 0
         self.last_reload: ReloadOutcome | None = None
         self.upgrade = UpgradeDriver(self)
+        self.upgrade_listener: UpgradeListener | None = None
         self.boot_failures = 0
         self.cutover_deadline: float | None = None
         self.handed_over = False
@@ -210,6 +212,8 @@ class Arbiter:
         fds += self.upgrade.fds()
         if self.predecessor is not None and self.mode is Mode.AWAITING_CUTOVER:
             fds.append(self.predecessor.channel.fileno())
+        if self.upgrade_listener is not None:
+            fds.append(self.upgrade_listener.fileno())
         try:
             readable, _, _ = select.select(fds, [], [], TICK_SECS)
         except InterruptedError:
@@ -228,6 +232,8 @@ class Arbiter:
                 self._on_predecessor_readable()
             elif fd in self.upgrade.fds():
                 self.upgrade.on_readable()
+            elif self.upgrade_listener is not None and fd == self.upgrade_listener.fileno():
+                self.upgrade.accept(self.upgrade_listener)
             else:
                 self._read_reports(fd)
 
@@ -265,6 +271,8 @@ class Arbiter:
         items += self.upgrade.closables()
         if self.predecessor is not None:
             items.append(self.predecessor.channel)
+        if self.upgrade_listener is not None:
+            items.append(self.upgrade_listener.sock)
         return items
 
     def spawn_args(self, slot: int, config: Config, revision: str, table: ListenerTable) -> dict[str, object]:
@@ -488,6 +496,12 @@ class Arbiter:
     def _go_live(self, *, upgraded: bool) -> None:
         self.mode = Mode.RUNNING
         write_atomic(self.pid_file, f"{self.pid}\n".encode())
+        upgrade_path = upgrade_sock_for(self.config, self.config_path)
+        if upgrade_path is not None:
+            try:
+                self.upgrade_listener = UpgradeListener(str(upgrade_path))
+            except OSError as exc:
+                log.warning("cannot listen for hand-offs on %s: %s", upgrade_path, exc)
         self._publish_status()
         if upgraded:
             systemd.main_pid(self.pid)
@@ -585,6 +599,9 @@ class Arbiter:
         if self.roll is not None:
             self.roll.abandon(self)
         self.upgrade.abandon()
+        if self.upgrade_listener is not None:
+            self.upgrade_listener.close()
+            self.upgrade_listener = None
         self.table.close_all()
 
     def halt(self, code: ExitCode, message: str) -> None:
@@ -630,6 +647,8 @@ class Arbiter:
                 self.terminate(ctl.pid, signal.SIGKILL)
         if self.link is not None:
             self.link.close()
+        if self.upgrade_listener is not None:
+            self.upgrade_listener.close()
         self.table.close_all()
         if not self.handed_over:
             remove_if_ours(self.pid_file, self.pid)

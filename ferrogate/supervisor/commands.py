@@ -15,7 +15,7 @@ from ferrogate.config.diagnostics import ConfigError
 from ferrogate.config.load import load_config
 from ferrogate.config.model import Config
 from ferrogate.supervisor import systemd
-from ferrogate.supervisor.handoff import HandoffError, Predecessor
+from ferrogate.supervisor.handoff import HandoffError, Predecessor, connect_upgrade_path
 from ferrogate.supervisor.listeners import (
     ListenerError,
     ListenerTable,
@@ -30,6 +30,7 @@ from ferrogate.supervisor.pidfile import (
     read_pid,
     read_status,
     status_file_for,
+    upgrade_sock_for,
 )
 from ferrogate.supervisor.slots import ExitCode
 from ferrogate.supervisor.spawn import Closable
@@ -67,6 +68,8 @@ def run_command(path: Path, workers: int | None) -> int:
         return int(ExitCode.CONFIG_ERROR)
     config_path = path.resolve()
     pid_file = pid_file_for(config, config_path)
+    if predecessor is None:
+        predecessor = _external_predecessor(config, config_path, pid_file)
     try:
         table, generation, leftovers = _acquire(config, count, predecessor, pid_file)
     except (ListenerError, HandoffError, OSError) as exc:
@@ -87,6 +90,24 @@ def run_command(path: Path, workers: int | None) -> int:
         pid_file=pid_file, generation=generation, predecessor=predecessor, leftovers=leftovers,
     )
     return arbiter.run()
+
+
+def _external_predecessor(config: Config, config_path: Path, pid_file: Path) -> Predecessor | None:
+    """A running supervisor that accepts hand-offs on its configured path, if any.
+
+    This is how a supervisor started by an operator or by systemd (not by SIGUSR2)
+    takes over: it connects to ``reliability.graceful_upgrade_sock`` and runs the
+    same hand-off as a launched successor.
+    """
+    running = read_pid(pid_file)
+    path = upgrade_sock_for(config, config_path)
+    if path is None or running is None or running == os.getpid() or not is_ferrogate(running):
+        return None
+    channel = connect_upgrade_path(str(path))
+    if channel is None:
+        return None
+    log.info("taking over from supervisor %d through %s", running, path)
+    return Predecessor(channel)
 
 
 def _acquire(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -134,6 +135,8 @@ def receive_table(sock: socket.socket, deadline: float) -> tuple[dict[ListenerKe
     try:
         while True:
             msg, fds = recv_message(sock, deadline - time.monotonic())
+            if isinstance(msg, SuccessorFailed):  # the predecessor refused (e.g. busy)
+                raise HandoffError(f"the running supervisor refused the hand-off: {msg.reason}")
             if not isinstance(msg, TableBatch) or len(msg.entries) != len(fds):
                 for fd in fds:
                     os.close(fd)
@@ -157,30 +160,115 @@ def receive_table(sock: socket.socket, deadline: float) -> tuple[dict[ListenerKe
 
 
 class Successor:
-    """The old supervisor's handle on a new generation being started."""
+    """The old supervisor's handle on a new generation being started.
 
-    def __init__(self, argv: list[str], env: Mapping[str, str], deadline_secs: float) -> None:
+    Either launched by us (SIGUSR2: ``proc`` is its Popen) or one that connected to
+    the configured hand-off path on its own (an operator or systemd started it: no
+    ``proc``; its pid comes from the channel's peer credentials).
+    """
+
+    def __init__(
+        self,
+        channel: socket.socket,
+        deadline_secs: float,
+        proc: subprocess.Popen[bytes] | None = None,
+    ) -> None:
+        self.channel = channel
+        self.proc = proc
+        self.phase = UpgradePhase.LAUNCHED
+        self.deadline = time.monotonic() + deadline_secs
+        self.failure: str | None = None
+        self._pid = proc.pid if proc is not None else peer_pid(channel)
+
+    @classmethod
+    def launch(cls, argv: list[str], env: Mapping[str, str], deadline_secs: float) -> Successor:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.channel = parent_end
         env = dict(env)
         env[HANDOFF_ENV] = str(child_end.fileno())
         try:
-            self.proc = subprocess.Popen(argv, env=env, pass_fds=(child_end.fileno(),))
+            proc = subprocess.Popen(argv, env=env, pass_fds=(child_end.fileno(),))
         except OSError:
             parent_end.close()
             raise
         finally:
             child_end.close()
-        self.phase = UpgradePhase.LAUNCHED
-        self.deadline = time.monotonic() + deadline_secs
-        self.failure: str | None = None
+        return cls(parent_end, deadline_secs, proc)
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        return self._pid
+
+    @property
+    def exited(self) -> bool:
+        return self.proc is not None and self.proc.returncode is not None
 
     def close(self) -> None:
         self.channel.close()
+
+
+def peer_pid(sock: socket.socket) -> int:
+    """The pid at the other end of a connected unix socket (SO_PEERCRED)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, _uid, _gid = struct.unpack("3i", creds)
+    return int(pid)
+
+
+class UpgradeListener:
+    """The configured hand-off path (``reliability.graceful_upgrade_sock``).
+
+    A supervisor started by someone else connects here instead of binding. The
+    path is unlinked at exit only if it still names *our* socket, so a successor
+    that has re-bound it keeps it.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            sock.bind(path)
+            os.chmod(path, 0o600)
+            sock.listen(4)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+        self._inode = os.stat(path).st_ino
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def accept(self) -> socket.socket | None:
+        try:
+            conn, _ = self.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return None
+        conn.setblocking(True)
+        return conn
+
+    def close(self) -> None:
+        self.sock.close()
+        try:
+            if os.stat(self.path).st_ino == self._inode:
+                os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def connect_upgrade_path(path: str) -> socket.socket | None:
+    """Connect to a running supervisor's hand-off path; None if nobody listens there."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        return None
+    return sock
 
 
 class Predecessor:

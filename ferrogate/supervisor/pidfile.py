@@ -58,6 +58,15 @@ def pid_file_for(config: Config, config_path: Path) -> Path:
     return path
 
 
+def upgrade_sock_for(config: Config, config_path: Path) -> Path | None:
+    """The hand-off path (``reliability.graceful_upgrade_sock``), resolved like the pid file."""
+    configured = config.reliability.graceful_upgrade_sock
+    if not configured:
+        return None
+    path = Path(configured).expanduser()
+    return path if path.is_absolute() else config_path.resolve().parent / path
+
+
 def status_file_for(pid_file: Path) -> Path:
     return pid_file.with_name(pid_file.stem + ".status.json")
 

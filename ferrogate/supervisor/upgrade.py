@@ -23,6 +23,7 @@ from ferrogate.supervisor.handoff import (
     SuccessorFailed,
     SuccessorReady,
     TableRequest,
+    UpgradeListener,
     UpgradePhase,
     recv_message,
     send_message,
@@ -85,7 +86,7 @@ class UpgradeDriver:
             "--config", str(self.arb.config_path), "--workers", str(self.arb.workers),
         ]
         try:
-            self.successor = Successor(argv, os.environ, UPGRADE_DEADLINE_SECS)
+            self.successor = Successor.launch(argv, os.environ, UPGRADE_DEADLINE_SECS)
         except OSError as exc:
             reason = f"cannot start the new supervisor: {exc}"
             self._record(UpgradePhase.FAILED, False, reason, None)
@@ -93,6 +94,28 @@ class UpgradeDriver:
             return
         self.reply_id = reply_id
         log.info("graceful upgrade: started new supervisor %d", self.successor.pid)
+        self.arb.status_dirty = True
+
+    def accept(self, listener: UpgradeListener) -> None:
+        """A supervisor started by someone else connected to the hand-off path."""
+        from ferrogate.supervisor.arbiter import Mode
+
+        conn = listener.accept()
+        if conn is None:
+            return
+        busy = self.in_flight or self.arb.mode is not Mode.RUNNING or self.arb.roll is not None
+        if busy:
+            reason = "an upgrade or reload is in flight" if self.arb.mode is Mode.RUNNING else f"supervisor is {self.arb.mode.value}"
+            log.warning("refused a hand-off request on %s: %s", listener.path, reason)
+            try:
+                send_message(conn, SuccessorFailed(reason))
+            except OSError:
+                pass
+            conn.close()
+            return
+        self.successor = Successor(conn, UPGRADE_DEADLINE_SECS)
+        self.reply_id = None
+        log.info("graceful upgrade: supervisor %d connected on %s", self.successor.pid, listener.path)
         self.arb.status_dirty = True
 
     def on_readable(self) -> None:
@@ -138,7 +161,7 @@ class UpgradeDriver:
     def on_child_exit(self, pid: int, status: int) -> None:
         self._doomed.pop(pid, None)
         succ = self.successor
-        if succ is None or succ.pid != pid:
+        if succ is None or succ.pid != pid or succ.proc is None:
             return
         succ.proc.returncode = os.waitstatus_to_exitcode(status)
         if self.in_flight:
@@ -150,7 +173,7 @@ class UpgradeDriver:
             return
         succ.phase = UpgradePhase.FAILED
         succ.close()
-        if succ.proc.returncode is None:
+        if not succ.exited:
             self.arb.terminate(succ.pid)
             self._doomed[succ.pid] = time.monotonic() + KILL_AFTER_SECS
         self._record(UpgradePhase.FAILED, False, reason, None)

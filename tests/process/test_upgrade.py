@@ -5,8 +5,12 @@ serving and the command says why."""
 
 from __future__ import annotations
 
+import json
+import select
 import signal
 import socket
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -97,3 +101,49 @@ def test_upgrade_cli_reports_a_new_generation_that_cannot_start(gateway_factory)
     assert f"127.0.0.1:{taken}" in result.stderr
     assert gw.proc.poll() is None
     assert whoami(gw)["generation"] == 1
+
+
+def test_a_supervisor_started_by_hand_takes_over_through_the_handoff_path(gateway_factory):
+    # systemd or an operator may start the new binary itself: with
+    # graceful_upgrade_sock configured it connects there instead of binding.
+    conf = CONFIG + 'graceful_upgrade_sock = ".ferrogate/upgrade.sock"\n'
+    gw = gateway_factory(conf, workers=1, env=APP)
+    old_pid, port = gw.pid, gw.port
+    assert (gw.dir / ".ferrogate" / "upgrade.sock").exists()
+    with LoadLoop(gw.base_url + "/whoami", threads=2, keep_alive=False, max_requests=20000) as load:
+        load.wait_for(20)
+        successor = gateway_process(gw)
+        try:
+            line = read_ready_line(successor, 60)
+            load.wait_for(50)
+        except BaseException:
+            successor.kill()
+            successor.wait(10)
+            raise
+    try:
+        assert line["pid"] == successor.pid != old_pid
+        assert line["public"] == [f"127.0.0.1:{port}"]
+        assert load.failures == []
+        assert gw.proc.wait(timeout=20) == 0
+        assert gw.pid_file.read_text().strip() == str(successor.pid)
+        # The old supervisor must not have unlinked the path its successor listens on.
+        assert (gw.dir / ".ferrogate" / "upgrade.sock").exists()
+    finally:
+        successor.send_signal(signal.SIGTERM)
+        assert successor.wait(timeout=20) == 0
+        successor.stdout.close()
+
+
+def gateway_process(gw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ferrogate", "run", "--config", str(gw.config_path), "--workers", "1"],
+        cwd=gw.dir, env=gw.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+
+
+def read_ready_line(proc: subprocess.Popen, timeout: float) -> dict:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, "no readiness line from the hand-started supervisor"
+    line = proc.stdout.readline()
+    assert line.startswith("FERROGATE_READY "), line
+    return json.loads(line.split(" ", 1)[1])
