@@ -60,3 +60,17 @@ def test_forced_json_tool_input_becomes_the_message_text() -> None:
     assert out["choices"][0]["message"]["content"] == '{"n":4}'
     assert out["choices"][0]["finish_reason"] == "stop"
     assert "tool_calls" not in out["choices"][0]["message"]
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'"x"'])
+def test_a_non_object_upstream_body_is_a_502_not_a_crash(body: bytes) -> None:
+    from ferrogate.ai.providers.anthropic import AnthropicAdapter
+    from ferrogate.ai.providers.base import ClientRequest, Endpoint
+    from ferrogate.config.model import Provider
+    from ferrogate.errors import GatewayError
+
+    adapter = AnthropicAdapter(Provider(name="a", kind="anthropic"))
+    req = ClientRequest(endpoint=Endpoint.CHAT, body=b'{"model":"m","messages":[]}', model="m")
+    with pytest.raises(GatewayError) as exc:
+        adapter.translate_response(req, body)
+    assert exc.value.status == 502

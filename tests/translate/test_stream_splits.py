@@ -87,3 +87,14 @@ def test_truncation_before_any_content_writes_nothing() -> None:
     first = raw.split(b"\n\n")[0] + b"\n\n"  # the role chunk carries no content
     out, t = translate("openai_to_anthropic", first)
     assert out == b"" and not t.complete
+
+
+@pytest.mark.parametrize("family", ["anthropic", "gemini", "openai_to_anthropic", "openai_to_responses"])
+@pytest.mark.parametrize("payload", [b"[1, 2]", b'"text"', b'{"type": "content_block_delta", "delta": "x", "index": 0}',
+                                     b'{"choices": "nope"}', b'{"candidates": [{"content": 5}]}'])
+def test_events_of_the_wrong_shape_end_the_stream_with_an_error_not_a_crash(family: str, payload: bytes) -> None:
+    raw = (FIXTURES / family / "text.sse").read_bytes()
+    first = raw.replace(b"\r\n", b"\n").split(b"\n\n")[:2]
+    stream = b"\n\n".join(first) + b"\n\ndata: " + payload + b"\n\n"
+    out, t = translate(family, stream)
+    assert not t.complete

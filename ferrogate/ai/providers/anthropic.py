@@ -27,7 +27,7 @@ from ferrogate.ai.taxonomy import parse_retry_after
 from ferrogate.ai.translate.anthropic_request import JSON_TOOL, openai_chat_to_anthropic
 from ferrogate.ai.translate.anthropic_response import anthropic_to_openai_chat, usage_from_anthropic
 from ferrogate.ai.translate.anthropic_stream import AnthropicToOpenAIStream
-from ferrogate.ai.translate.common import openai_usage
+from ferrogate.ai.translate.common import openai_usage, upstream_json
 from ferrogate.ai.translate.errors import classify_anthropic
 from ferrogate.ai.translate.messages_relay import AnthropicRelayStream
 from ferrogate.ai.usage import Usage
@@ -117,7 +117,7 @@ class AnthropicAdapter:
         )
 
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
-        msg = orjson.loads(body)
+        msg = upstream_json(body)
         out = anthropic_to_openai_chat(msg, json_tool=_wants_json_tool(req))
         return orjson.dumps(out), usage_from_anthropic(msg.get("usage"))
 

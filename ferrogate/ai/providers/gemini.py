@@ -24,7 +24,7 @@ from ferrogate.ai.providers.base import (
 )
 from ferrogate.ai.providers.openai_compatible import resolve_api_key, split_base_url
 from ferrogate.ai.taxonomy import parse_retry_after
-from ferrogate.ai.translate.common import new_id
+from ferrogate.ai.translate.common import new_id, upstream_json
 from ferrogate.ai.translate.errors import classify_gemini
 from ferrogate.ai.translate.gemini_embeddings import (
     gemini_embeddings_to_openai,
@@ -103,7 +103,7 @@ class GeminiAdapter:
         )
 
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
-        resp = orjson.loads(body)
+        resp = upstream_json(body)
         if req.endpoint is Endpoint.EMBEDDINGS:
             out, usage = gemini_embeddings_to_openai(resp, _decode(req.body), model=req.model)
             return orjson.dumps(out), usage

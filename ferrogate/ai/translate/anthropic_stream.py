@@ -124,7 +124,20 @@ class AnthropicToOpenAIStream:
 
     # ------------------------------------------------------------------ events
 
+    def _malformed(self, out: list[bytes]) -> None:
+        self._failed = True
+        self._gate.pending_error = stream_error(
+            "upstream sent an invalid stream event", code="bad_upstream_stream"
+        )
+
     def _event(self, data: bytes, out: list[bytes]) -> None:
+        try:
+            self._event_unchecked(data, out)
+        except (AttributeError, TypeError, KeyError, ValueError):
+            # a syntactically valid event of the wrong shape (e.g. a list where an object belongs)
+            self._malformed(out)
+
+    def _event_unchecked(self, data: bytes, out: list[bytes]) -> None:
         try:
             ev = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -133,6 +146,8 @@ class AnthropicToOpenAIStream:
                 "upstream sent an invalid stream event", code="bad_upstream_stream"
             )
             return
+        if not isinstance(ev, dict):
+            raise TypeError("event is not an object")
         kind = ev.get("type")
         w = self._writer
         if kind == "content_block_delta" and w is not None:

@@ -118,3 +118,19 @@ def loads_arguments(arguments: Any, *, param: str) -> Json:
     if not isinstance(value, dict):
         raise bad_request("tool call arguments must be a JSON object", param=param)
     return value
+
+
+def upstream_json(body: bytes) -> Json:
+    """A provider's JSON object answer; a 502 (not a crash) when it is not one."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise GatewayError(
+            502,
+            "the upstream returned an invalid JSON body",
+            code="bad_upstream_response",
+            source=ErrorSource.UPSTREAM,
+        )
+    return doc

@@ -96,7 +96,20 @@ class GeminiToOpenAIStream:
         )
         return self._gate.ship([tail + DONE])
 
+    def _malformed(self, out: list[bytes]) -> None:
+        self._failed = True
+        self._gate.pending_error = stream_error(
+            "upstream sent an invalid stream event", code="bad_upstream_stream"
+        )
+
     def _event(self, data: bytes, out: list[bytes]) -> None:
+        try:
+            self._event_unchecked(data, out)
+        except (AttributeError, TypeError, KeyError, ValueError):
+            # a syntactically valid event of the wrong shape (e.g. a list where an object belongs)
+            self._malformed(out)
+
+    def _event_unchecked(self, data: bytes, out: list[bytes]) -> None:
         try:
             ev = orjson.loads(data)
         except orjson.JSONDecodeError:

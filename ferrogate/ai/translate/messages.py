@@ -26,7 +26,7 @@ from ferrogate.ai.providers.base import (
 )
 from ferrogate.ai.schemas import ChatHead
 from ferrogate.ai.translate.chain import ChainedStream
-from ferrogate.ai.translate.common import new_id
+from ferrogate.ai.translate.common import new_id, upstream_json
 from ferrogate.ai.translate.messages_inbound import (
     anthropic_to_openai_chat,
     count_tokens_estimate,
@@ -142,7 +142,7 @@ class MessagesOverChat(_MessagesBase):
 
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
         chat_body, usage = self._inner.translate_response(self._chat(req), body)
-        msg = openai_chat_to_anthropic_message(orjson.loads(chat_body))
+        msg = openai_chat_to_anthropic_message(upstream_json(chat_body))
         return orjson.dumps(msg), usage
 
     def stream_translator(self, req: ClientRequest) -> StreamTranslator:

@@ -141,7 +141,17 @@ class OpenAIToAnthropicStream:
         out.append(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
         self.complete = True
 
+    def _malformed(self, out: list[bytes]) -> None:
+        self._fail("upstream sent an invalid stream event", "bad_upstream_stream", out)
+
     def _event(self, data: bytes, out: list[bytes]) -> None:
+        try:
+            self._event_unchecked(data, out)
+        except (AttributeError, TypeError, KeyError, ValueError):
+            # a syntactically valid event of the wrong shape (e.g. a list where an object belongs)
+            self._malformed(out)
+
+    def _event_unchecked(self, data: bytes, out: list[bytes]) -> None:
         if data == b"[DONE]":
             self._end(out)
             return
@@ -150,6 +160,8 @@ class OpenAIToAnthropicStream:
         except orjson.JSONDecodeError:
             self._fail("upstream sent an invalid stream event", "bad_upstream_stream", out)
             return
+        if not isinstance(chunk, dict):
+            raise TypeError("event is not an object")
         if "error" in chunk and not chunk.get("choices"):
             err = chunk.get("error") or {}
             self._fail(

@@ -27,7 +27,7 @@ from ferrogate.ai.providers.base import (
 )
 from ferrogate.ai.schemas import ChatHead
 from ferrogate.ai.translate.chain import ChainedStream
-from ferrogate.ai.translate.common import Json, new_id, usage_from_openai
+from ferrogate.ai.translate.common import Json, new_id, upstream_json, usage_from_openai
 from ferrogate.ai.translate.responses_stream import (
     ChatToResponsesStream,
     base_response,
@@ -314,7 +314,9 @@ class ResponsesOverChat:
 
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
         chat_body, usage = self._inner.translate_response(self._chat(req), body)
-        resp = chat_to_response(orjson.loads(chat_body), _decode(req.body), resp_id=new_id("resp_"))
+        resp = chat_to_response(
+            upstream_json(chat_body), _decode(req.body), resp_id=new_id("resp_")
+        )
         return orjson.dumps(resp), usage
 
     def stream_translator(self, req: ClientRequest) -> StreamTranslator:

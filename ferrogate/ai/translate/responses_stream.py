@@ -300,7 +300,17 @@ class ChatToResponsesStream:
         )
         self.complete = True
 
+    def _malformed(self, out: list[bytes]) -> None:
+        self._error("upstream sent an invalid stream event", "bad_upstream_stream", out)
+
     def _event(self, data: bytes, out: list[bytes]) -> None:
+        try:
+            self._event_unchecked(data, out)
+        except (AttributeError, TypeError, KeyError, ValueError):
+            # a syntactically valid event of the wrong shape (e.g. a list where an object belongs)
+            self._malformed(out)
+
+    def _event_unchecked(self, data: bytes, out: list[bytes]) -> None:
         if data == b"[DONE]":
             self._end(out)
             return
@@ -309,6 +319,8 @@ class ChatToResponsesStream:
         except orjson.JSONDecodeError:
             self._error("upstream sent an invalid stream event", "bad_upstream_stream", out)
             return
+        if not isinstance(chunk, dict):
+            raise TypeError("event is not an object")
         if "error" in chunk and not chunk.get("choices"):
             err = chunk.get("error") or {}
             self._error(
