@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,19 @@ def busy_ticks(proc_stat_first_line: str) -> tuple[int, int]:
     return total - idle, total
 
 
+def box_shares(busy0: tuple[int, int], busy1: tuple[int, int],
+               own_ticks: int) -> tuple[float | None, float | None]:
+    """(busy %, others %) of the whole machine between two :func:`busy_ticks` readings.
+
+    ``own_ticks`` is what the harness's own processes used; the rest of the busy time was
+    spent by processes it did not start (other users of a shared box)."""
+    total = busy1[1] - busy0[1]
+    if total <= 0:
+        return None, None
+    busy = busy1[0] - busy0[0]
+    return 100.0 * busy / total, 100.0 * max(0, busy - own_ticks) / total
+
+
 def read_all_stats(proc: Path = Path("/proc")) -> list[ProcStat]:
     stats = []
     for entry in proc.iterdir():
@@ -86,3 +100,21 @@ def snapshot(roots: Iterable[int]) -> dict[int, int]:
 def box_busy() -> tuple[int, int]:
     with open("/proc/stat") as f:
         return busy_ticks(f.readline())
+
+
+def wait_for_quiet(max_wait_secs: float, busy_limit_pct: float = 25.0,
+                   window_secs: float = 0.5) -> tuple[float, float | None]:
+    """Wait (bounded) until the machine's busy share over a short window drops below
+    ``busy_limit_pct``; between runs the harness's own services are idle, so what is left
+    is other users' load. Returns (seconds waited, last busy %)."""
+    t0 = time.monotonic()
+    last: float | None = None
+    while True:
+        before = box_busy()
+        time.sleep(window_secs)
+        last, _ = box_shares(before, box_busy(), 0)
+        if last is not None and last < busy_limit_pct:
+            break
+        if time.monotonic() - t0 + window_secs > max_wait_secs:
+            break
+    return time.monotonic() - t0, last

@@ -42,6 +42,7 @@ def summarise(records: Sequence[Record]) -> dict[tuple[str, int, str], Record]:
             "cpu_us_per_req": _med(ok, "cpu_us_per_req"),
             "mock_cpu_us_per_req": _med(ok, "mock_cpu_us_per_req"),
             "box_busy_pct": _med(ok, "box_busy_pct"),
+            "others_pct": _med(ok, "others_pct"),
         }
     return out
 
@@ -59,7 +60,7 @@ def format_table(summary: dict[tuple[str, int, str], Record]) -> str:
     for suite, scenario, conns in scen_keys:
         lines += ["", f"### {suite} / {scenario}, {conns} connections",
                   "| target | req/s median [min-max] | p50 ms | p99 ms | errors | x direct "
-                  "| x nginx | x ref | gateway CPU us/req | mock CPU us/req | box busy % |",
+                  "| x nginx | x ref | gateway CPU us/req | mock CPU us/req | box busy % (others) |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for (scen, c, target), s in summary.items():
             if (scen, c) != (scenario, conns):
@@ -77,7 +78,7 @@ def format_table(summary: dict[tuple[str, int, str], Record]) -> str:
                 f"| {_fmt(_ratio(summary, (scen, c, target), (scen, c, 'direct')), '.3f')} "
                 f"| {_fmt(_ratio(summary, (scen, c, target), (scen, c, 'nginx')), '.3f')} "
                 f"| {_fmt(x_ref, '.3f')} | {_fmt(cpu, ',.1f')} "
-                f"| {_fmt(s['mock_cpu_us_per_req'], ',.1f')} | {_fmt(s['box_busy_pct'], '.0f')} |")
+                f"| {_fmt(s['mock_cpu_us_per_req'], ',.1f')} | {_fmt(s['box_busy_pct'], '.0f')} ({_fmt(s['others_pct'], '.0f')}) |")
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import signal
 import subprocess
@@ -54,6 +55,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--latency-requests", type=int,
                    help="sequential requests at one connection (default 2000; quick 300)")
     p.add_argument("--peers", action="store_true", help="also start LiteLLM and Portkey")
+    p.add_argument("--settle", type=float,
+                   help="before each run, wait up to S seconds for the box to be < 25%% busy "
+                        "(default 10; quick 0)")
     args = p.parse_args(argv)
     args.suites = [s for s in args.suites.split(",") if s]
     unknown = set(args.suites) - set(SUITES)
@@ -64,6 +68,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.reps = args.reps or (1 if args.quick else 3)
     args.streams = args.streams or (200 if args.quick else 1000)
     args.latency_requests = args.latency_requests or (300 if args.quick else 2000)
+    if args.settle is None:
+        args.settle = 0.0 if args.quick else 10.0
     return args
 
 
@@ -95,12 +101,17 @@ def load_once(case: Case, connections: int, args: argparse.Namespace, body_files
                               "target": case.target, "connections": connections, "rep": rep,
                               "reference": case.reference}
     before, box0 = cpu.snapshot(roots), cpu.box_busy()
+    wrk0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         result, raw = run_wrk(argv, env)
     except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
         record["error"] = str(exc)
         return record
     after, box1 = cpu.snapshot(roots), cpu.box_busy()
+    wrk1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_ticks = round((wrk1.ru_utime + wrk1.ru_stime - wrk0.ru_utime - wrk0.ru_stime) * cpu.CLK_TCK)
+    busy_pct, others_pct = cpu.box_shares(
+        box0, box1, wrk_ticks + sum(after[r] - before.get(r, 0) for r in after))
     record.update(
         rps=result.rps, p50_ms=result.p50_ms, p99_ms=result.p99_ms, requests=result.requests,
         errors=result.errors, non_2xx=result.non_2xx, socket_errors=result.socket_errors,
@@ -108,8 +119,7 @@ def load_once(case: Case, connections: int, args: argparse.Namespace, body_files
                                            result.requests) if case.cpu_root else None),
         mock_cpu_us_per_req=cpu.us_per_request(before[mock_pid], after[mock_pid],
                                                result.requests),
-        box_busy_pct=(100.0 * (box1[0] - box0[0]) / (box1[1] - box0[1])
-                      if box1[1] > box0[1] else None),
+        box_busy_pct=busy_pct, others_pct=others_pct,
         wrk_output=raw,
     )
     return record
@@ -235,13 +245,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_once(case, args.connections[0], _warm(args), body_files, roots, mock.pid, 0)
         for rep in range(1, args.reps + 1):
             for case, conns in plan:  # interleaved: every target once per rep
+                waited, pre_busy = (cpu.wait_for_quiet(args.settle) if args.settle > 0
+                                    else (0.0, None))
                 rec = load_once(case, conns, args, body_files, roots, mock.pid, rep)
+                rec.update(settle_s=round(waited, 2), busy_before_pct=pre_busy)
                 records.append(rec)
                 if "rps" in rec:
                     log(f"[rep {rep}/{args.reps}] {case.scenario:32s} c{conns:<4d} "
                         f"{case.target:10s} {rec['rps']:10,.0f} req/s p50={rec['p50_ms']:.2f}ms "
                         f"p99={rec['p99_ms']:.2f}ms err={rec['errors']} "
-                        f"cpu={rec['cpu_us_per_req'] or 0:.1f}us/req busy={rec['box_busy_pct'] or 0:.0f}%")
+                        f"cpu={rec['cpu_us_per_req'] or 0:.1f}us/req busy={rec['box_busy_pct'] or 0:.0f}% others={rec['others_pct'] or 0:.0f}%")
                 else:
                     log(f"[rep {rep}/{args.reps}] {case.scenario} c{conns} {case.target} "
                         f"ERROR {rec['error']}")

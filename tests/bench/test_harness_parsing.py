@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.cpu import ProcStat, busy_ticks, parse_proc_stat, tree_ticks, us_per_request
+from benchmarks.cpu import (
+    ProcStat,
+    box_shares,
+    busy_ticks,
+    parse_proc_stat,
+    tree_ticks,
+    us_per_request,
+)
 from benchmarks.gateway import parse_ready_line
 from benchmarks.httpwire import decode_chunked, response_body
 from benchmarks.stats import percentile
@@ -92,6 +99,12 @@ def test_cpu_per_request_is_tick_delta_in_microseconds_over_requests() -> None:
 def test_box_busy_ticks_exclude_idle_and_iowait() -> None:
     line = "cpu  100 5 50 800 40 3 2 0 0 0"
     assert busy_ticks(line) == (160, 1000)
+
+
+def test_box_share_of_others_is_busy_time_not_spent_by_the_harness() -> None:
+    busy, others = box_shares((1000, 10_000), (1900, 11_000), own_ticks=600)
+    assert busy == pytest.approx(90.0)
+    assert others == pytest.approx(30.0)
 
 
 def test_chunked_body_is_decoded_and_truncation_detected() -> None:
