@@ -103,14 +103,27 @@ def test_paths_inside_handle_path_are_relative_to_the_stripped_path(load_text: L
     assert cfg.routes[0] == Route(paths=["/api/ping"], strip_prefix="/api", respond=Respond(status=201))
 
 
-def test_handle_group_does_not_fall_through_to_later_routes(load_text: LoadText) -> None:
-    # In Caddy, /api/other matches the handle_path group, nothing inside handles it,
-    # and the request ends with an empty 200 instead of reaching `respond 404`.
+def test_request_left_unhandled_by_a_handle_block_continues_with_later_routes(load_text: LoadText) -> None:
+    # Caddy: /api/other enters the handle_path block, nothing inside answers, so the
+    # chain continues with `respond 404`, seeing the stripped path.
     cfg = load_text(site("handle_path /api/* {\n respond /ping 201\n}\nrespond 404"))
     assert cfg.routes == [
         Route(paths=["/api/ping"], strip_prefix="/api", respond=Respond(status=201)),
-        Route(paths=["/api/*"], strip_prefix="/api", respond=Respond(status=200)),
+        Route(paths=["/api/*"], strip_prefix="/api", respond=Respond(status=404)),
         Route(respond=Respond(status=404)),
+    ]
+
+
+def test_request_left_unhandled_by_a_handle_block_skips_its_sibling_blocks(load_text: LoadText) -> None:
+    # Caddy: /api/other enters the first handle block, so the catch-all handle block
+    # (same group) must not run; nothing else does, so FerroGate answers 404.
+    cfg = load_text(site("handle /api/* {\n respond /api/ping 201\n}\nhandle {\n respond 418\n}\nrespond /api/zz 203"))
+    assert [(r.paths, r.respond.status if r.respond else 0) for r in cfg.routes] == [
+        (["/api/ping"], 201),
+        (["/api/zz"], 203),  # a later non-handle route still runs for the block's requests
+        (["/api/*"], 404),
+        ([], 418),
+        (["/api/zz"], 203),
     ]
 
 
@@ -152,7 +165,7 @@ def test_route_block_keeps_source_order(load_text: LoadText) -> None:
 
 def test_nested_matchers_are_intersected(load_text: LoadText) -> None:
     cfg = load_text(site("handle /a/* {\n respond /a/b 201\n respond /c 202\n}"))
-    assert [(r.paths, r.respond.status if r.respond else 0) for r in cfg.routes] == [(["/a/b"], 201), (["/a/*"], 200)]
+    assert [(r.paths, r.respond.status if r.respond else 0) for r in cfg.routes] == [(["/a/b"], 201)]
 
 
 def test_named_matcher_with_path_host_and_method(load_text: LoadText) -> None:
@@ -346,10 +359,7 @@ def test_ai_gateway_with_inline_matcher(load_text: LoadText) -> None:
 
 def test_ai_gateway_inside_handle_path_prefixes_its_default_path(load_text: LoadText) -> None:
     cfg = load_text(site("handle_path /ai/* {\n ai_gateway\n}"))
-    assert cfg.routes == [
-        Route(paths=["/ai/v1/*"], strip_prefix="/ai", ai_gateway=True),
-        Route(paths=["/ai/*"], strip_prefix="/ai", respond=Respond(status=200)),
-    ]
+    assert cfg.routes == [Route(paths=["/ai/v1/*"], strip_prefix="/ai", ai_gateway=True)]
 
 
 def test_sites_on_different_ports_warn_that_routes_are_shared(load_full) -> None:  # type: ignore[no-untyped-def]

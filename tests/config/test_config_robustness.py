@@ -29,13 +29,13 @@ def _check(text: str, name: str) -> None:
     except ConfigError as exc:
         lines = text.count("\n") + 1
         assert exc.diagnostics
-        assert all(1 <= d.line <= lines and d.column >= 1 for d in exc.diagnostics)
+        assert all(1 <= d.line <= lines and d.column >= 1 for d in exc.diagnostics if d.file == name)
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(CADDY_WORDS, max_size=40))
 def test_caddyfile_token_soup_never_crashes_the_loader(words: list[str]) -> None:
-    _check(" ".join(words), "Caddyfile")
+    _check(" ".join(words), "/nonexistent-ferrogate-dir/Caddyfile")  # imports find nothing there
 
 
 @settings(max_examples=150, deadline=None)

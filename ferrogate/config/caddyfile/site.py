@@ -4,9 +4,8 @@ Caddy sorts the directives of a site (and of a ``handle`` block) by its fixed
 directive order, and same-named directives by path specificity (one longer path
 first, then any matcher, then none); only ``route { }`` keeps source order.
 ``handle``/``handle_path`` blocks are one mutually exclusive group (sorted
-together): first-match routing gives that, plus an explicit empty ``200`` route at
-the end of a block whose own routes do not cover its whole matcher (Caddy ends the
-request there too instead of falling through to later routes). Nested blocks are
+together). A request a block matched but did not answer continues, in Caddy, with
+the later routes except the group's other blocks: see ``_apply_closures``. Nested blocks are
 flattened by intersecting matchers (see matchers.py); ``handle_path`` and ``uri
 strip_prefix`` accumulate a strip prefix, and paths written inside them are
 relative to the stripped path, as in Caddy. ``header`` edits response headers of
@@ -42,6 +41,9 @@ class Scope:
     strip: str = ""
     response_headers: tuple[dict[str, str], ...] = ()
     matchers: dict[str, Match] = field(default_factory=dict)
+    # Enclosing handle blocks as (group id, block id): Caddy runs at most one block per group.
+    chain: tuple[tuple[int, int], ...] = ()
+    body_group: int = 0
 
 
 @dataclass(slots=True)
@@ -49,6 +51,7 @@ class PendingRoute:
     route: dict[str, Any]
     token: Token
     host_specific: bool
+    chain: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +138,8 @@ class SiteAdapter:
         self.listen: list[tuple[str, Token]] = []
         self._upstreams = 0
         self._addresses: list[SiteAddress] = []
-        self._group_marks: list[int] = []
+        self._ids = 0
+        self._closures: list[tuple[int, Scope, Token]] = []
         self.site_listens: list[tuple[Token, set[str]]] = []
 
     # ------------------------------------------------------------------ sites
@@ -161,6 +165,7 @@ class SiteAdapter:
         self._addresses = addresses
         scope = Scope(Match(paths=paths, hosts=hosts))
         self._body(block.segments, scope, keep_order=False, site_level=True, host_specific=bool(hosts))
+        self._apply_closures(bool(hosts))
 
     # ------------------------------------------------------------------ bodies
 
@@ -173,7 +178,7 @@ class SiteAdapter:
                     matchers[seg.name.text] = self._named_matcher(seg)
                 except AdaptError as exc:
                     self.b.errors.append(exc.diagnostic)
-        scope = replace(scope, matchers=matchers)
+        scope = replace(scope, matchers=matchers, body_group=self._new_id())
         for seg in segments:
             name = seg.name.text
             if name.startswith("@"):
@@ -212,10 +217,11 @@ class SiteAdapter:
                 raise fail(cur.rest()[0], f"`{name}` takes only a matcher and a block")
             if inner is not None:
                 if name == "handle":
-                    self._group_marks.append(len(self.pending))
+                    inner = replace(inner, chain=(*scope.chain, (scope.body_group, self._new_id())))
+                mark = len(self.pending)
                 self._body(seg.block or [], inner, keep_order=name == "route", site_level=False, host_specific=host_specific)
                 if name == "handle":
-                    self._close_group(inner, seg, host_specific)
+                    self._close_group(mark, inner, seg)
         elif name == "handle_path":
             self._handle_path(seg, scope, host_specific)
         else:
@@ -331,22 +337,57 @@ class SiteAdapter:
         if inner is None:
             return
         strip = pattern[:-1] if pattern.endswith("*") else pattern
-        inner = replace(inner, strip=scope.strip + strip.rstrip("/"))
-        self._group_marks.append(len(self.pending))
+        inner = replace(
+            inner, strip=scope.strip + strip.rstrip("/"), chain=(*scope.chain, (scope.body_group, self._new_id()))
+        )
+        mark = len(self.pending)
         self._body(seg.block or [], inner, keep_order=False, site_level=False, host_specific=host_specific)
-        self._close_group(inner, seg, host_specific)
+        self._close_group(mark, inner, seg)
 
-    def _close_group(self, inner: Scope, seg: Segment, host_specific: bool) -> None:
-        """Keep a handle group exclusive: once its matcher matched, later routes must not run.
+    def _new_id(self) -> int:
+        self._ids += 1
+        return self._ids
 
-        Caddy ends the request with an empty 200 when nothing inside the group handled
-        it; with first-match routing that is an explicit catch-all for the group.
+    def _close_group(self, mark: int, inner: Scope, seg: Segment) -> None:
+        """Remember a handle block whose own routes do not cover its matcher (see _apply_closures)."""
+        if not any(_covers(p.route, inner.match) for p in self.pending[mark:]):
+            self._closures.append((len(self.pending), inner, seg.name))
+
+    def _apply_closures(self, host_specific: bool) -> None:
+        """Flatten Caddy's handle-group semantics for requests a block matched but did not handle.
+
+        In Caddy such a request continues with the routes after the block, except the
+        other blocks of its group(s), and sees the block's path rewrite. So copies of
+        those later routes, narrowed to the block's matcher, go right after the block;
+        if an excluded sibling block could still match, a ``404`` (FerroGate's answer
+        when no route matches) stops the request before it gets there.
         """
-        mark = self._group_marks.pop()
-        inside = self.pending[mark:]
-        if any(_covers(p.route, inner.match) for p in inside):
-            return
-        self._emit({"respond": {"status": 200}}, inner, seg.name, host_specific)
+        for index, inner, tok in reversed(self._closures):
+            later = self.pending[index:]
+            inserted: list[PendingRoute] = []
+            blocked = False
+            for p in later:
+                excluded = _in_other_block(p.chain, inner.chain)
+                try:
+                    both = inner.match.intersect(_route_match(p.route).under_prefix(inner.strip))
+                except UnsupportedIntersection:
+                    self.b.warn(p.token, "route cannot be narrowed to an enclosing handle block; left out of its fall-through")
+                    continue
+                if both is None:
+                    continue
+                if excluded:
+                    blocked = True
+                    continue
+                copy = _narrowed(p.route, both, inner)
+                inserted.append(PendingRoute(copy, p.token, p.host_specific, inner.chain))
+                if _covers(copy, inner.match):
+                    blocked = False  # this copy answers every request left; nothing after it runs
+                    break
+            if blocked:
+                closer = _narrowed({"respond": {"status": 404}}, inner.match, inner)
+                inserted.append(PendingRoute(closer, tok, host_specific, inner.chain))
+            self.pending[index:index] = inserted
+        self._closures.clear()
 
     def _respond(self, seg: Segment, cur: Any) -> dict[str, Any]:
         args = cur.rest()
@@ -494,7 +535,7 @@ class SiteAdapter:
         if scope.response_headers:
             route["response_headers"] = [dict(h) for h in scope.response_headers]
         route.update(handler)
-        self.pending.append(PendingRoute(route, tok, host_specific))
+        self.pending.append(PendingRoute(route, tok, host_specific, scope.chain))
 
 
 def _covers(route: dict[str, Any], match: Match) -> bool:
@@ -504,6 +545,36 @@ def _covers(route: dict[str, Any], match: Match) -> bool:
         and tuple(route.get("hosts", ())) == match.hosts
         and tuple(route.get("methods", ())) == match.methods
     )
+
+
+def _route_match(route: dict[str, Any]) -> Match:
+    return Match(tuple(route.get("paths", ())), tuple(route.get("hosts", ())), tuple(route.get("methods", ())))
+
+
+def _in_other_block(chain: tuple[tuple[int, int], ...], of: tuple[tuple[int, int], ...]) -> bool:
+    """True when ``chain`` lies in a different block of a group that ``of`` is in."""
+    blocks = dict(of)
+    return any(group in blocks and blocks[group] != block for group, block in chain)
+
+
+def _narrowed(route: dict[str, Any], match: Match, inner: Scope) -> dict[str, Any]:
+    """``route`` as it runs after the handle block ``inner``: its matcher, rewrite and headers."""
+    out = {k: v for k, v in route.items() if k not in ("paths", "hosts", "methods", "strip_prefix", "response_headers")}
+    head: dict[str, Any] = {}
+    if match.hosts:
+        head["hosts"] = list(match.hosts)
+    if match.paths:
+        head["paths"] = list(match.paths)
+    if match.methods:
+        head["methods"] = list(match.methods)
+    strip = inner.strip + route.get("strip_prefix", "")
+    if strip:
+        head["strip_prefix"] = strip
+    own = list(route.get("response_headers", []))
+    headers = [dict(h) for h in inner.response_headers if h not in own] + own
+    if headers:
+        head["response_headers"] = headers
+    return {**head, **out}
 
 
 def _is_matcher_token(tok: Token) -> bool:
