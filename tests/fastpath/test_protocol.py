@@ -653,3 +653,12 @@ async def test_a_short_body_under_content_length_closes_after_end() -> None:
     conn.feed(GET)
     await conn.settle()
     assert conn.transport.closed
+
+
+async def test_upgrade_request_is_answered_as_plain_http_then_closed() -> None:
+    conn = make_conn(respond_ok)
+    conn.feed(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello")
+    await conn.settle()
+    (resp,) = parse_responses(conn.transport.take(), ["GET"])
+    assert resp.status == 200 and resp.headers[b"connection"] == b"close"
+    assert conn.transport.closed
