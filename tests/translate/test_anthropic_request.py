@@ -136,3 +136,11 @@ def test_reasoning_effort_is_ignored_when_a_tool_is_forced() -> None:
     out = _tr({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "high", "tool_choice": "required",
                "tools": [{"type": "function", "function": {"name": "w"}}]})
     assert "thinking" not in out
+
+
+def test_reasoning_effort_is_ignored_on_a_turn_that_answers_tool_calls() -> None:
+    out = _tr({"reasoning_effort": "low", "messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"}]})
+    assert "thinking" not in out

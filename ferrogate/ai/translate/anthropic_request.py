@@ -10,7 +10,9 @@
 
 ``reasoning_effort`` (low/medium/high) enables extended thinking with the budget in
 ``THINKING_BUDGET`` (max_tokens is raised above the budget when needed; temperature
-and top_p are dropped, as Anthropic requires); it is ignored when a tool is forced.
+and top_p are dropped, as Anthropic requires); it is ignored when a tool is forced and
+on requests that answer tool calls (Anthropic would require the earlier turn's signed
+thinking block, which OpenAI clients do not send back).
 """
 
 from __future__ import annotations
@@ -161,6 +163,18 @@ def _tool_choice(choice: Any) -> Json | None:
     raise bad_request("unsupported tool_choice", param="tool_choice")
 
 
+def _in_tool_loop(messages: list[Json]) -> bool:
+    """The request answers tool calls: with thinking on, Anthropic would demand the signed
+    thinking block of that assistant turn, which an OpenAI client never kept."""
+    last = messages[-1] if messages else None
+    return bool(
+        last
+        and last["role"] == "user"
+        and last["content"]
+        and last["content"][0]["type"] == "tool_result"
+    )
+
+
 def openai_chat_to_anthropic(
     body: Json, *, model: str, default_max_tokens: int
 ) -> tuple[Json, str | None]:
@@ -213,7 +227,11 @@ def openai_chat_to_anthropic(
     if choice is not None:
         out["tool_choice"] = choice
     budget = THINKING_BUDGET.get(str(body.get("reasoning_effort") or ""))
-    if budget and not (choice and choice.get("type") in ("any", "tool")):
+    if (
+        budget
+        and not (choice and choice.get("type") in ("any", "tool"))
+        and not _in_tool_loop(converted)
+    ):
         # Anthropic: budget < max_tokens, and no sampling overrides while thinking
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
         if out["max_tokens"] <= budget:
