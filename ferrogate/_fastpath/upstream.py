@@ -1,44 +1,51 @@
-"""HTTP/1.1 client protocol for one upstream connection, and the response it yields.
+"""HTTP/1.1 client protocol for one upstream connection.
 
 One :class:`UpstreamConnection` carries one request at a time (no pipelining).
 Its life is an explicit :class:`ConnState`: NEW (just connected) → ACTIVE (a
 request in flight) → IDLE (back in the pool) → ... → CLOSED. Parser callbacks
-only record and wake waiters; all awaiting happens in :meth:`request` and in
-:class:`UpstreamResponse`.
+only record and wake waiters; awaiting happens in the pool (the head future
+from :meth:`UpstreamConnection.send`) and in :class:`UpstreamResponse`
+(``upstream_response.py``). Deadlines are checked by a per-pool
+:class:`Watchdog` (``upstream_deadlines.py``).
 
-The response body is buffered in a small bounded deque: when the consumer lags
-past ``HIGH_WATER`` the upstream transport stops reading, so a slow client
-never makes the gateway hold a large response. A fully received message hands
-its connection back to the pool at once (its remaining bytes are already in
-the response's buffer); an abandoned response aborts its connection.
+A fully received message hands its connection back to the pool at once (its
+bytes are already in the response's buffer); an abandoned response aborts its
+connection, and a connection that receives anything while idle is dead.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from enum import IntEnum
 from typing import Final, cast
 
 import httptools
 
+from ferrogate._fastpath.upstream_deadlines import Timeouts, Watchdog
 from ferrogate._fastpath.upstream_errors import (
     Phase,
-    UpstreamBodyTooLarge,
     UpstreamConnectError,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamTimeout,
 )
-
-HIGH_WATER: Final = 64 * 1024
-"""Buffered response bytes above which the upstream transport pauses reading."""
-LOW_WATER: Final = 16 * 1024
-"""Buffered response bytes at or below which reading resumes."""
+from ferrogate._fastpath.upstream_response import HIGH_WATER, LOW_WATER, UpstreamResponse
 
 Body = bytes | AsyncIterator[bytes]
 """A request body: bytes (replayable) or a stream of chunks (sent once)."""
+
+
+__all__ = [
+    "HIGH_WATER",
+    "LOW_WATER",
+    "Body",
+    "ConnState",
+    "Timeouts",
+    "UpstreamConnection",
+    "UpstreamResponse",
+    "Watchdog",
+]
 
 
 class ConnState(IntEnum):
@@ -48,236 +55,11 @@ class ConnState(IntEnum):
     CLOSED = 3
 
 
-class Timeouts:
-    """Deadlines for one upstream exchange, in seconds (None = no limit).
-
-    ``connect`` covers TCP + TLS; ``first_byte`` runs from the end of the
-    request until the response head; ``idle`` is the longest silence between
-    body bytes; ``total`` runs from sending the request to the last byte.
-    """
-
-    __slots__ = ("connect", "first_byte", "idle", "total")
-
-    def __init__(
-        self,
-        connect: float = 5.0,
-        first_byte: float | None = 60.0,
-        total: float | None = None,
-        idle: float | None = None,
-    ) -> None:
-        self.connect = connect
-        self.first_byte = first_byte
-        self.total = total
-        self.idle = idle
-
-    def __repr__(self) -> str:
-        return (
-            f"Timeouts(connect={self.connect}, first_byte={self.first_byte}, "
-            f"total={self.total}, idle={self.idle})"
-        )
-
-
 ReleaseFn = Callable[["UpstreamConnection", bool], None]
 """Called once per finished exchange: (connection, reusable)."""
 
 _NO_BODY_STATUS: Final = frozenset((204, 304))
 _NEVER: Final = float("inf")
-
-
-class UpstreamResponse:
-    """Status, headers and a backpressured body of one upstream response."""
-
-    __slots__ = (
-        "_chunks",
-        "_closed",
-        "_conn",
-        "_done",
-        "_error",
-        "_paused",
-        "_size",
-        "_waiter",
-        "chunked",
-        "content_length",
-        "headers",
-        "keep_alive",
-        "reused",
-        "status",
-    )
-
-    def __init__(self, conn: UpstreamConnection, reused: bool) -> None:
-        self._conn: UpstreamConnection | None = conn
-        self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.content_length: int | None = None
-        self.chunked = False
-        self.keep_alive = True
-        self.reused = reused
-        self._chunks: deque[bytes] = deque()
-        self._size = 0
-        self._done = False
-        self._closed = False
-        self._error: BaseException | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._paused = False
-
-    # ------------------------------------------------------------ public API
-
-    def header(self, name: bytes) -> bytes | None:
-        """First value of a header (``name`` lowercased), or None."""
-        for n, v in self.headers:
-            if n == name:
-                return v
-        return None
-
-    @property
-    def complete(self) -> bool:
-        """The whole body has been received (it may still sit in the buffer)."""
-        return self._done
-
-    def complete_body(self) -> bytes | None:
-        """The whole body, without awaiting, if it has fully arrived; else None."""
-        if not self._done or self._error is not None:
-            return None
-        chunks = self._chunks
-        self._size = 0
-        if not chunks:
-            return b""
-        if len(chunks) == 1:
-            return chunks.popleft()
-        return b"".join(_drain_deque(chunks))
-
-    async def read(self, max_bytes: int | None = None) -> bytes:
-        """The whole body. More than ``max_bytes`` → :class:`UpstreamBodyTooLarge`."""
-        chunks = self._chunks
-        if self._done and len(chunks) <= 1 and self._error is None:
-            data = chunks.popleft() if chunks else b""
-            self._size = 0
-            if max_bytes is not None and len(data) > max_bytes:
-                raise UpstreamBodyTooLarge(max_bytes)
-            return data
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            while chunks:
-                data = chunks.popleft()
-                total += len(data)
-                parts.append(data)
-            self._size = 0
-            if max_bytes is not None and total > max_bytes:
-                self.close()
-                raise UpstreamBodyTooLarge(max_bytes)
-            if self._paused:
-                self._resume()
-            if self._error is not None:
-                raise self._error
-            if self._done or self._closed:
-                return b"".join(parts)
-            await self._wait()
-
-    def chunks(self) -> UpstreamResponse:
-        """``async for chunk in response.chunks()``: body bytes as they arrive.
-
-        Each step hands over everything buffered so far (joined), so a fast
-        producer costs fewer writes downstream.
-        """
-        return self
-
-    def __aiter__(self) -> UpstreamResponse:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunks = self._chunks
-        while not chunks:
-            if self._error is not None:
-                raise self._error
-            if self._done or self._closed:
-                raise StopAsyncIteration
-            await self._wait()
-        data = chunks.popleft() if len(chunks) == 1 else b"".join(_drain_deque(chunks))
-        self._size -= len(data)
-        if self._paused and self._size <= LOW_WATER:
-            self._resume()
-        return data
-
-    def close(self) -> None:
-        """Stop using the response. Unfinished → its connection is aborted, never reused."""
-        if self._closed:
-            return
-        self._closed = True
-        self._chunks.clear()
-        self._size = 0
-        conn = self._conn
-        self._conn = None
-        if conn is not None and not self._done:
-            conn.abandon(self)
-
-    async def aclose(self) -> None:
-        self.close()
-
-    async def __aenter__(self) -> UpstreamResponse:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
-
-    # ------------------------------------------------------------ connection side
-
-    def _feed(self, data: bytes) -> None:
-        if self._closed:
-            return
-        self._chunks.append(data)
-        self._size += len(data)
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-        if self._size > HIGH_WATER and not self._paused:
-            conn = self._conn
-            if conn is not None:
-                self._paused = True
-                conn.pause_reading()
-
-    def _finish(self) -> None:
-        """The message is complete; the connection no longer belongs to us."""
-        self._done = True
-        self._conn = None
-        self._paused = False
-        if self._waiter is not None:
-            self._wake()
-
-    def _fail(self, exc: BaseException) -> None:
-        self._error = exc
-        self._conn = None
-        self._paused = False
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _resume(self) -> None:
-        self._paused = False
-        conn = self._conn
-        if conn is not None:
-            conn.resume_reading()
-
-    async def _wait(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiter = waiter
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-
-
-def _drain_deque(chunks: deque[bytes]) -> list[bytes]:
-    out = list(chunks)
-    chunks.clear()
-    return out
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -685,46 +467,6 @@ class UpstreamConnection(asyncio.Protocol):
         elif t.idle is not None and not self._read_paused and now - self._last_read >= t.idle:
             # A paused transport's silence is ours (the consumer lags), not the upstream's.
             self._fail(UpstreamTimeout("idle", reused=reused, secs=t.idle))
-
-
-class Watchdog:
-    """One coarse periodic timer for the deadlines of every active connection of a pool.
-
-    A timer per request (``call_at`` + ``cancel``) costs more than the rest of the
-    request bookkeeping together; deadlines here fire up to ``interval`` late.
-    """
-
-    __slots__ = ("_handle", "active", "interval", "loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = 0.05) -> None:
-        self.loop = loop
-        self.interval = interval
-        self.active: set[UpstreamConnection] = set()
-        self._handle: asyncio.TimerHandle | None = None
-
-    def watch(self, conn: UpstreamConnection) -> None:
-        self.active.add(conn)
-        if self._handle is None:
-            self._handle = self.loop.call_later(self.interval, self._tick)
-
-    def unwatch(self, conn: UpstreamConnection) -> None:
-        self.active.discard(conn)
-
-    def _tick(self) -> None:
-        self._handle = None
-        if not self.active:
-            return
-        now = self.loop.time()
-        for conn in list(self.active):
-            conn.check_deadlines(now)
-        if self.active:
-            self._handle = self.loop.call_later(self.interval, self._tick)
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self.active.clear()
 
 
 class _Abandoned(Exception):

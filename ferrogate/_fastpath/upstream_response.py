@@ -1,0 +1,228 @@
+"""The response side of one upstream exchange: status, headers and a backpressured body.
+
+The body is buffered in a small deque fed by the connection's parser callbacks.
+When the consumer lags past ``HIGH_WATER`` buffered bytes, the connection stops
+reading from the upstream; at ``LOW_WATER`` it resumes. So a slow client never
+makes the gateway hold a large response. A fully received message has already
+handed its connection back to the pool (its bytes are here); closing an
+unfinished response aborts its connection, which is never reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Final, Protocol
+
+from ferrogate._fastpath.upstream_errors import UpstreamBodyTooLarge
+
+HIGH_WATER: Final = 64 * 1024
+"""Buffered response bytes above which the upstream transport pauses reading."""
+LOW_WATER: Final = 16 * 1024
+"""Buffered response bytes at or below which reading resumes."""
+
+
+class FlowSource(Protocol):
+    """What a response needs from its connection (``UpstreamConnection``)."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def abandon(self, resp: UpstreamResponse) -> None: ...
+
+
+class UpstreamResponse:
+    """Status, headers and a backpressured body of one upstream response."""
+
+    __slots__ = (
+        "_chunks",
+        "_closed",
+        "_conn",
+        "_done",
+        "_error",
+        "_paused",
+        "_size",
+        "_waiter",
+        "chunked",
+        "content_length",
+        "headers",
+        "keep_alive",
+        "reused",
+        "status",
+    )
+
+    def __init__(self, conn: FlowSource, reused: bool) -> None:
+        self._conn: FlowSource | None = conn
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.content_length: int | None = None
+        self.chunked = False
+        self.keep_alive = True
+        self.reused = reused
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._done = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+
+    # ------------------------------------------------------------ public API
+
+    def header(self, name: bytes) -> bytes | None:
+        """First value of a header (``name`` lowercased), or None."""
+        for n, v in self.headers:
+            if n == name:
+                return v
+        return None
+
+    @property
+    def complete(self) -> bool:
+        """The whole body has been received (it may still sit in the buffer)."""
+        return self._done
+
+    def complete_body(self) -> bytes | None:
+        """The whole body, without awaiting, if it has fully arrived; else None."""
+        if not self._done or self._error is not None:
+            return None
+        chunks = self._chunks
+        self._size = 0
+        if not chunks:
+            return b""
+        if len(chunks) == 1:
+            return chunks.popleft()
+        return b"".join(_drain_deque(chunks))
+
+    async def read(self, max_bytes: int | None = None) -> bytes:
+        """The whole body. More than ``max_bytes`` → :class:`UpstreamBodyTooLarge`."""
+        chunks = self._chunks
+        if self._done and len(chunks) <= 1 and self._error is None:
+            data = chunks.popleft() if chunks else b""
+            self._size = 0
+            if max_bytes is not None and len(data) > max_bytes:
+                raise UpstreamBodyTooLarge(max_bytes)
+            return data
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            while chunks:
+                data = chunks.popleft()
+                total += len(data)
+                parts.append(data)
+            self._size = 0
+            if max_bytes is not None and total > max_bytes:
+                self.close()
+                raise UpstreamBodyTooLarge(max_bytes)
+            if self._paused:
+                self._resume()
+            if self._error is not None:
+                raise self._error
+            if self._done or self._closed:
+                return b"".join(parts)
+            await self._wait()
+
+    def chunks(self) -> UpstreamResponse:
+        """``async for chunk in response.chunks()``: body bytes as they arrive.
+
+        Each step hands over everything buffered so far (joined), so a fast
+        producer costs fewer writes downstream.
+        """
+        return self
+
+    def __aiter__(self) -> UpstreamResponse:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunks = self._chunks
+        while not chunks:
+            if self._error is not None:
+                raise self._error
+            if self._done or self._closed:
+                raise StopAsyncIteration
+            await self._wait()
+        data = chunks.popleft() if len(chunks) == 1 else b"".join(_drain_deque(chunks))
+        self._size -= len(data)
+        if self._paused and self._size <= LOW_WATER:
+            self._resume()
+        return data
+
+    def close(self) -> None:
+        """Stop using the response. Unfinished → its connection is aborted, never reused."""
+        if self._closed:
+            return
+        self._closed = True
+        self._chunks.clear()
+        self._size = 0
+        conn = self._conn
+        self._conn = None
+        if conn is not None and not self._done:
+            conn.abandon(self)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> UpstreamResponse:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ connection side
+
+    def _feed(self, data: bytes) -> None:
+        if self._closed:
+            return
+        self._chunks.append(data)
+        self._size += len(data)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._size > HIGH_WATER and not self._paused:
+            conn = self._conn
+            if conn is not None:
+                self._paused = True
+                conn.pause_reading()
+
+    def _finish(self) -> None:
+        """The message is complete; the connection no longer belongs to us."""
+        self._done = True
+        self._conn = None
+        self._paused = False
+        if self._waiter is not None:
+            self._wake()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._error = exc
+        self._conn = None
+        self._paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _resume(self) -> None:
+        self._paused = False
+        conn = self._conn
+        if conn is not None:
+            conn.resume_reading()
+
+    async def _wait(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+
+def _drain_deque(chunks: deque[bytes]) -> list[bytes]:
+    out = list(chunks)
+    chunks.clear()
+    return out
