@@ -568,13 +568,16 @@ async def test_idle_keep_alive_connection_closes_quietly() -> None:
 
 
 async def test_a_long_handler_is_not_subject_to_the_header_timeout() -> None:
+    answered = asyncio.Event()
+
     async def handler(exchange: Exchange) -> None:
         await asyncio.sleep(0.15)  # the handler's own work, longer than the header timeout
         await respond_ok(exchange)
+        answered.set()
 
     conn = make_conn(handler, Limits(header_timeout_secs=0.03, idle_timeout_secs=5))
     conn.feed(GET)
-    await asyncio.sleep(0.25)
+    await asyncio.wait_for(answered.wait(), 5)
     assert parse_responses(conn.transport.take(), ["GET"], eof=False)[0].status == 200
     assert not conn.transport.closed
 
