@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -194,6 +195,92 @@ def _extras(run: Running, args: argparse.Namespace, bodies: dict[str, bytes]) ->
     return extras
 
 
+@dataclass(slots=True)
+class Outcome:
+    """Everything a run produced, also when it was cut short."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    interrupted: str | None = None
+
+
+def _start_all(work: Path, args: argparse.Namespace, out: Outcome,
+               services: list[Service]) -> Running:
+    mock = nginx.start_mock(work / "mock")
+    services.append(mock)
+    proxy = nginx.start_proxy(work / "nginx", mock.port, workers=args.workers)
+    services.append(proxy)
+    log(f"[start] mock nginx port={mock.port}; nginx proxy_pass port={proxy.port}")
+    gw, ai = _gateway(work, mock.port, args, out.skipped, services)
+    litellm = portkey = None
+    if args.peers and "ai" in args.suites:
+        litellm = _start_optional("litellm", lambda: peers.start_litellm(
+            work / "litellm", mock.port, workers=args.workers), out.skipped, services)
+        portkey = _start_optional("portkey", lambda: peers.start_portkey(work / "portkey"),
+                                  out.skipped, services)
+    return Running(mock=mock, nginx=proxy, ferrogate=gw, ai=ai, litellm=litellm,
+                   portkey=portkey)
+
+
+def _measure(run: Running, args: argparse.Namespace, bodies: dict[str, bytes],
+             body_files: dict[str, Path], roots: Sequence[int], out: Outcome) -> None:
+    cases = []
+    for case in build_cases(args.suites, run):
+        problem = probe(case, bodies[case.body] if case.body else None)
+        if problem:
+            out.skipped[f"{case.scenario}/{case.target}"] = problem
+            log(f"[skip] {case.scenario}/{case.target}: {problem}")
+        else:
+            cases.append(case)
+    plan = [(case, conns) for case in cases
+            for conns in (args.connections[:1] if case.suite == "translate"
+                          else args.connections)]
+    plan.sort(key=lambda p: (p[0].suite == "translate", p[0].scenario, p[1]))
+    log(f"[plan] {len(plan)} runs x {args.reps} reps x {args.duration:g}s "
+        f"= ~{len(plan) * args.reps * (args.duration + 0.5):.0f}s of load")
+    for case in cases:  # warm pools and caches once, not measured
+        load_once(case, args.connections[0], _warm(args), body_files, roots, run.mock.pid, 0)
+    for rep in range(1, args.reps + 1):
+        for case, conns in plan:  # interleaved: every target once per rep
+            waited, pre_busy = (cpu.wait_for_quiet(args.settle) if args.settle > 0
+                                else (0.0, None))
+            rec = load_once(case, conns, args, body_files, roots, run.mock.pid, rep)
+            rec.update(settle_s=round(waited, 2), busy_before_pct=pre_busy)
+            out.records.append(rec)
+            _log_record(rec, args.reps)
+    out.extras = _extras(run, args, bodies)
+
+
+def _log_record(rec: dict[str, Any], reps: int) -> None:
+    where = f"[rep {rec['rep']}/{reps}] {rec['scenario']:32s} c{rec['connections']:<4d} " \
+            f"{rec['target']:10s}"
+    if "rps" not in rec:
+        log(f"{where} ERROR {rec['error']}")
+        return
+    log(f"{where} {rec['rps']:10,.0f} req/s p50={rec['p50_ms']:.2f}ms "
+        f"p99={rec['p99_ms']:.2f}ms err={rec['errors']} "
+        f"cpu={rec['cpu_us_per_req'] or 0:.1f}us/req busy={rec['box_busy_pct'] or 0:.0f}% "
+        f"others={rec['others_pct'] or 0:.0f}%")
+
+
+def _print_report(args: argparse.Namespace, out: Outcome,
+                  summary: dict[tuple[str, int, str], dict[str, Any]], checks: list[str]) -> None:
+    print(f"FerroGate benchmark ({'quick, ' if args.quick else ''}{args.duration:g} s runs, "
+          f"{args.reps} interleaved reps, wrk -t{args.threads}, medians; {os.cpu_count()} CPUs "
+          "shared with everything else on this box: figures are indicative)")
+    print(format_table(summary))
+    if out.extras:
+        print("\n### latency and streams\n" + format_extras(out.extras))
+    if checks:
+        print("\n### targets\n" + "\n".join(checks))
+    if out.skipped:
+        print("\n### skipped\n" + "\n".join(f"- {k}: {_gist(v)}"
+                                              for k, v in out.skipped.items()))
+    if out.interrupted:
+        print(f"\nRun {out.interrupted}: partial results.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("nginx") is None or shutil.which("wrk") is None:
@@ -202,93 +289,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_start = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="ferrogate-bench-"))
     bodies = request_bodies()
-    body_files = {}
+    body_files = {name: work / f"{name}.json" for name in bodies}
     for name, data in bodies.items():
-        body_files[name] = work / f"{name}.json"
         body_files[name].write_bytes(data)
     services: list[Service] = []
-    skipped: dict[str, str] = {}
-    records: list[dict[str, Any]] = []
-    extras: dict[str, Any] = {}
-    interrupted: str | None = None
+    out = Outcome()
     try:
-        mock = nginx.start_mock(work / "mock")
-        services.append(mock)
-        proxy = nginx.start_proxy(work / "nginx", mock.port, workers=args.workers)
-        services.append(proxy)
-        log(f"[start] mock nginx port={mock.port}; nginx proxy_pass port={proxy.port}")
-        gw, ai = _gateway(work, mock.port, args, skipped, services)
-        litellm = portkey = None
-        if args.peers and "ai" in args.suites:
-            litellm = _start_optional("litellm", lambda: peers.start_litellm(
-                work / "litellm", mock.port, workers=args.workers), skipped, services)
-            portkey = _start_optional("portkey", lambda: peers.start_portkey(work / "portkey"),
-                                      skipped, services)
-        run = Running(mock=mock, nginx=proxy, ferrogate=gw, ai=ai, litellm=litellm,
-                      portkey=portkey)
-        cases = []
-        for case in build_cases(args.suites, run):
-            problem = probe(case, bodies[case.body] if case.body else None)
-            if problem:
-                skipped[f"{case.scenario}/{case.target}"] = problem
-                log(f"[skip] {case.scenario}/{case.target}: {problem}")
-            else:
-                cases.append(case)
-        roots = sorted({s.pid for s in services})
-        plan = [(case, conns) for case in cases
-                for conns in (args.connections[:1] if case.suite == "translate"
-                              else args.connections)]
-        plan.sort(key=lambda p: (p[0].suite == "translate", p[0].scenario, p[1]))
-        log(f"[plan] {len(plan)} runs x {args.reps} reps x {args.duration:g}s "
-            f"= ~{len(plan) * args.reps * (args.duration + 0.5):.0f}s of load")
-        for case in cases:  # warm pools and caches once, not measured
-            load_once(case, args.connections[0], _warm(args), body_files, roots, mock.pid, 0)
-        for rep in range(1, args.reps + 1):
-            for case, conns in plan:  # interleaved: every target once per rep
-                waited, pre_busy = (cpu.wait_for_quiet(args.settle) if args.settle > 0
-                                    else (0.0, None))
-                rec = load_once(case, conns, args, body_files, roots, mock.pid, rep)
-                rec.update(settle_s=round(waited, 2), busy_before_pct=pre_busy)
-                records.append(rec)
-                if "rps" in rec:
-                    log(f"[rep {rep}/{args.reps}] {case.scenario:32s} c{conns:<4d} "
-                        f"{case.target:10s} {rec['rps']:10,.0f} req/s p50={rec['p50_ms']:.2f}ms "
-                        f"p99={rec['p99_ms']:.2f}ms err={rec['errors']} "
-                        f"cpu={rec['cpu_us_per_req'] or 0:.1f}us/req busy={rec['box_busy_pct'] or 0:.0f}% others={rec['others_pct'] or 0:.0f}%")
-                else:
-                    log(f"[rep {rep}/{args.reps}] {case.scenario} c{conns} {case.target} "
-                        f"ERROR {rec['error']}")
-        extras = _extras(run, args, bodies)
+        run = _start_all(work, args, out, services)
+        _measure(run, args, bodies, body_files, sorted({s.pid for s in services}), out)
     except KeyboardInterrupt:
-        interrupted = "interrupted"
+        out.interrupted = "interrupted"
+    except RuntimeError as exc:  # a required service (nginx) did not start
+        out.interrupted = f"aborted: {exc}"
     finally:
         for service in reversed(services):
             stop_service(service)
         log(f"[stop] {len(services)} services stopped")
-    summary = summarise(records)
-    table = format_table(summary)
-    checks = target_checks(summary, extras)
-    print(f"FerroGate benchmark ({'quick, ' if args.quick else ''}{args.duration:g} s runs, "
-          f"{args.reps} interleaved reps, wrk -t{args.threads}, medians; {os.cpu_count()} CPUs "
-          "shared with everything else on this box: figures are indicative)")
-    print(table)
-    if extras:
-        print("\n### latency and streams\n" + format_extras(extras))
-    if checks:
-        print("\n### targets\n" + "\n".join(checks))
-    if skipped:
-        print("\n### skipped\n" + "\n".join(f"- {k}: {_gist(v)}" for k, v in skipped.items()))
-    if interrupted:
-        print(f"\nRun {interrupted}: partial results.")
+    summary = summarise(out.records)
+    checks = target_checks(summary, out.extras)
+    _print_report(args, out, summary, checks)
     path = write_json({
-        "args": {k: v for k, v in vars(args).items()}, "versions": tool_versions(),
-        "records": records, "extras": extras, "skipped": skipped,
+        "args": dict(vars(args)), "versions": tool_versions(), "records": out.records,
+        "extras": out.extras, "skipped": out.skipped, "interrupted": out.interrupted,
         "summary": {f"{k[0]}|c{k[1]}|{k[2]}": v for k, v in summary.items()},
         "targets": checks, "elapsed_s": round(time.monotonic() - t_start, 1),
     })
+    if out.skipped or out.interrupted:
+        log(f"[logs] service logs kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     log(f"[done] {time.monotonic() - t_start:.0f}s; raw results: {path}")
-    shutil.rmtree(work, ignore_errors=True)
-    return 0 if not interrupted else 130
+    return 0 if out.interrupted is None else 1
 
 
 def _gist(problem: str) -> str:
