@@ -144,3 +144,9 @@ def test_reasoning_effort_is_ignored_on_a_turn_that_answers_tool_calls() -> None
         {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "c1", "content": "ok"}]})
     assert "thinking" not in out
+
+
+def test_cache_control_on_content_parts_passes_through() -> None:
+    out = _tr({"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "long context", "cache_control": {"type": "ephemeral"}}]}]})
+    assert out["messages"][0]["content"][0] == {"type": "text", "text": "long context", "cache_control": {"type": "ephemeral"}}

@@ -91,3 +91,15 @@ def test_count_tokens_passes_through_on_anthropic_and_is_estimated_elsewhere() -
     assert json.loads(call.body)["model"] == "claude-up"
     assert count_tokens_call(GeminiAdapter(Provider(name="g", kind="gemini")), body, "g") is None
     assert json.loads(count_tokens_body(body))["input_tokens"] > 0
+
+
+def test_pdf_documents_become_file_parts_and_error_results_are_marked() -> None:
+    out = anthropic_to_openai_chat({"max_tokens": 5, "messages": [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "w", "input": {}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": "boom"},
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}}]},
+    ]}, model="m")
+    assert out["messages"][1] == {"role": "tool", "tool_call_id": "t1", "content": "Error: boom"}
+    assert out["messages"][2]["content"] == [
+        {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "document.pdf"}}]

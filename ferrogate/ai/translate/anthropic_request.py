@@ -64,6 +64,8 @@ def _user_blocks(content: Any) -> list[Json]:
             raise bad_request(
                 f"content part type {kind!r} is not supported by this model", param="messages"
             )
+        if "cache_control" in part:  # prompt-caching breakpoints set by the client pass through
+            blocks[-1]["cache_control"] = part["cache_control"]
     return blocks
 
 

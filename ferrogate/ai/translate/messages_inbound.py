@@ -38,12 +38,16 @@ def _image_part(source: Json) -> Json:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def _tool_result_text(content: Any) -> str:
+def _tool_result_text(content: Any, is_error: bool = False) -> str:
     if isinstance(content, str):
-        return content
-    return "".join(
-        b.get("text", "") for b in content or () if isinstance(b, dict) and b.get("type") == "text"
-    )
+        text = content
+    else:
+        text = "".join(
+            b.get("text", "")
+            for b in content or ()
+            if isinstance(b, dict) and b.get("type") == "text"
+        )
+    return f"Error: {text}" if is_error else text
 
 
 def _system(system: Any) -> str:
@@ -81,6 +85,20 @@ def anthropic_to_openai_chat(body: Json, *, model: str) -> Json:
                 parts.append({"type": "text", "text": b.get("text", "")})
             elif kind == "image":
                 parts.append(_image_part(b.get("source") or {}))
+            elif kind == "document" and (b.get("source") or {}).get("type") == "base64":
+                src = b["source"]
+                data_uri = (
+                    f"data:{src.get('media_type', 'application/pdf')};base64,{src.get('data', '')}"
+                )
+                parts.append(
+                    {
+                        "type": "file",
+                        "file": {
+                            "file_data": data_uri,
+                            "filename": b.get("title") or "document.pdf",
+                        },
+                    }
+                )
             elif kind == "tool_use":
                 tool_calls.append(
                     {
@@ -97,7 +115,7 @@ def anthropic_to_openai_chat(body: Json, *, model: str) -> Json:
                     {
                         "role": "tool",
                         "tool_call_id": b.get("tool_use_id", ""),
-                        "content": _tool_result_text(b.get("content")),
+                        "content": _tool_result_text(b.get("content"), bool(b.get("is_error"))),
                     }
                 )
             elif kind in ("thinking", "redacted_thinking"):
