@@ -280,8 +280,10 @@ class UpstreamPool:
                     old.close()
                 del idle[:n]
         if len(idle) >= self.max_idle:
-            conn.close()
-            return
+            idle[:] = [c for c in idle if c.state is _IDLE]  # drop the dead before refusing
+            if len(idle) >= self.max_idle:
+                conn.close()
+                return
         idle.append(conn)
 
     async def _connect(self, timeout: float) -> UpstreamConnection:
