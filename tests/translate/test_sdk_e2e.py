@@ -224,3 +224,13 @@ def test_messages_stream_falls_back_when_the_first_provider_fails_before_content
                                        messages=[{"role": "user", "content": "hi"}]) as stream:
         final = stream.get_final_message()
     assert final.content[0].text == "Hello from the mock Gemini model."  # type: ignore[union-attr]
+
+
+def test_openai_responses_stream_helper_on_anthropic_with_a_function_tool(gateway: Gateway) -> None:
+    tools: Any = [{"type": "function", "name": "get_weather", "description": "Weather",
+                   "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    with _oai(gateway).responses.stream(model="claude-test", input="Weather in Paris?", tools=tools) as stream:
+        final = stream.get_final_response()
+    call: Any = next(item for item in final.output if item.type == "function_call")
+    assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Paris", "days": 3})
+    assert final.status == "completed"
