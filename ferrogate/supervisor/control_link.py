@@ -19,6 +19,7 @@ from ferrogate import ipc
 log = logging.getLogger("ferrogate.supervisor")
 
 _RETRY_SECS = 0.2
+_IO_TIMEOUT_SECS = 0.25  # a hung control process must not stall the supervisor loop
 
 
 class ControlLink:
@@ -49,7 +50,7 @@ class ControlLink:
             return False
         self._next_attempt = now + _RETRY_SECS
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(1.0)
+        sock.settimeout(_IO_TIMEOUT_SECS)
         try:
             sock.connect(self.ipc_path)
             ipc.send_blocking(sock, self._hello)
@@ -69,7 +70,7 @@ class ControlLink:
         if self.sock is None:
             return
         try:
-            self.sock.settimeout(1.0)
+            self.sock.settimeout(_IO_TIMEOUT_SECS)
             ipc.send_blocking(self.sock, msg)
         except OSError as exc:
             log.debug("control link send failed: %s", exc)
