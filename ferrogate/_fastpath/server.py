@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl as ssl_module
 
 from ferrogate._fastpath.api import Handler
 from ferrogate._fastpath.http1 import HttpProtocol
@@ -28,12 +29,17 @@ class HttpServer:
         self._server: asyncio.Server | None = None
         self._tick: asyncio.TimerHandle | None = None
 
-    async def start(self, sock: socket.socket, *, backlog: int = 2048) -> None:
-        """Serve ``sock`` (bound, listening, non-blocking) on the running loop."""
+    async def start(
+        self, sock: socket.socket, *, backlog: int = 2048, ssl: ssl_module.SSLContext | None = None
+    ) -> None:
+        """Serve ``sock`` (bound, listening, non-blocking) on the running loop, over TLS
+        when ``ssl`` is given (the handshake is the loop's; the protocol sees plaintext)."""
         loop = asyncio.get_running_loop()
         state = ServerState(self._handler, self._limits, loop)
         self._state = state
-        self._server = await loop.create_server(lambda: HttpProtocol(state), sock=sock, backlog=backlog)
+        self._server = await loop.create_server(
+            lambda: HttpProtocol(state), sock=sock, backlog=backlog, ssl=ssl
+        )
         self._on_tick()
 
     def _on_tick(self) -> None:
