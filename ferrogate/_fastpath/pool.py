@@ -188,7 +188,13 @@ class UpstreamPool:
 
     @property
     def idle_count(self) -> int:
+        """Connections in the idle list (some may have died since; checkout skips those)."""
         return len(self._idle)
+
+    @property
+    def live_idle_count(self) -> int:
+        """Idle connections still usable as far as the event loop has seen."""
+        return sum(1 for c in self._idle if c.state is _IDLE)
 
     # ------------------------------------------------------------ request
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import h11
 import pytest
@@ -23,6 +23,15 @@ from tests.proxy.upstreams import TestUpstream, UpConn, UpRequest
 pytestmark = pytest.mark.anyio
 
 GET = b"GET"
+
+
+async def wait_for(condition: Callable[[], bool], deadline: float = 5.0) -> None:
+    """Wait (polling the loop) until ``condition()`` holds, or fail after ``deadline`` s."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while not condition():
+        assert loop.time() < end, "condition not reached before the deadline"
+        await asyncio.sleep(0.005)
 
 
 def pool_for(up: TestUpstream, **kw: object) -> UpstreamPool:
@@ -126,7 +135,8 @@ async def test_idle_connection_closed_by_upstream_is_not_reused() -> None:
     async with TestUpstream(respond_then_close) as up:
         pool = pool_for(up)
         assert await (await pool.request(GET, b"/", [])).read() == b"ok"
-        await asyncio.sleep(0.05)  # let the FIN reach the idle connection's protocol
+        await wait_for(lambda: pool.live_idle_count == 0)  # the FIN marks it dead
+        assert pool.idle_count == 1
         assert await (await pool.request(GET, b"/", [])).read() == b"ok"
         assert up.connections == 2
         assert pool.retries == 0
