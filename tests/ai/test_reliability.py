@@ -251,3 +251,25 @@ def test_long_retry_after_prefers_the_next_candidate(upstream, upstream2, gatewa
     assert r.headers["x-ferrogate-provider"] == "up1"
     assert time.monotonic() - t0 < 2.0
     assert len(upstream.requests) == 1
+
+
+def test_responses_stream_failure_mid_way_raises_in_the_sdk(upstream, gateway_factory) -> None:
+    upstream.always = Fault(abort_after_events=4)
+    gw = gateway_factory(openai_config(upstream))
+    client = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0)
+    seen = []
+    with pytest.raises(openai.APIError):
+        for event in client.responses.create(model="gpt-test", input="hi", stream=True):
+            seen.append(event.type)
+    assert seen[0] == "response.created"
+    assert "response.completed" not in seen
+
+
+def test_responses_stream_cut_short_ends_with_error_event(upstream, gateway_factory) -> None:
+    upstream.always = Fault(stop_after_events=5)
+    gw = gateway_factory(openai_config(upstream))
+    with httpx.stream("POST", gw.base_url + "/responses", json={"model": "gpt-test", "input": "x", "stream": True}) as r:
+        text = r.read()
+    last = text.strip().split(b"\n\n")[-1]
+    assert last.startswith(b"event: error\ndata: ")
+    assert b"upstream_stream_truncated" in last
