@@ -40,6 +40,7 @@ def translate_config(up: Upstreams, **reliability: Any) -> Any:
             {"name": "claude-then-gemini", "provider": "claude", "provider_model": "claude-up", "capabilities": _CAPS,
              "fallbacks": [{"provider": "gem", "provider_model": "gemini-up", "priority": 1}]},
         ],
+        "api_keys": [{"id": "client", "key": "sk-client"}],
         "reliability": {"provider_retry_backoff_ms": 1, "provider_dispatch_max_retries": 0, **reliability},
     })
 

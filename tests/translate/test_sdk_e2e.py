@@ -234,3 +234,17 @@ def test_openai_responses_stream_helper_on_anthropic_with_a_function_tool(gatewa
     call: Any = next(item for item in final.output if item.type == "function_call")
     assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Paris", "days": 3})
     assert final.status == "completed"
+
+
+def test_messages_accepts_x_api_key_and_answers_bad_keys_anthropic_shaped(gateway: Gateway) -> None:
+    import httpx
+
+    url = gateway.base_url + "/messages"
+    body = {"model": "gpt-test", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    ok = httpx.post(url, json=body, headers={"x-api-key": "sk-client", "anthropic-version": "2023-06-01"})
+    assert ok.status_code == 200 and ok.json()["type"] == "message"
+    with pytest.raises(anthropic.AuthenticationError) as exc:
+        anthropic.Anthropic(base_url=gateway.base_url.removesuffix("/v1"), api_key="wrong", max_retries=0).messages.create(
+            model="gpt-test", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+    assert exc.value.body["type"] == "error"  # type: ignore[index]
+    assert exc.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
