@@ -15,7 +15,7 @@ from ferrogate._fastpath.api import Exchange
 from ferrogate.ai.providers.base import Endpoint
 from ferrogate.ai.runtime import AiRuntime, Observer, compile_ai_runtime
 from ferrogate.config.model import Config
-from ferrogate.errors import GatewayError, render
+from ferrogate.errors import GatewayError
 from ferrogate.pipeline.run import list_models, retrieve_model, run_ai_request
 
 _POST: dict[bytes, tuple[Endpoint, str]] = {}
@@ -94,4 +94,4 @@ def build_ai_handler(
     return AiHandler(compile_ai_runtime(config, pools, env=env, observer=observer))
 
 
-__all__ = ["AiHandler", "build_ai_handler", "render"]
+__all__ = ["AiHandler", "build_ai_handler"]

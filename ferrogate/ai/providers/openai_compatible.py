@@ -22,7 +22,6 @@ from ferrogate.ai.providers.base import (
     UpstreamCall,
     UpstreamFailure,
 )
-from ferrogate.ai.schemas import ChatHead
 from ferrogate.ai.splice import ensure_include_usage, rename_model
 from ferrogate.ai.taxonomy import classify_openai_error
 from ferrogate.ai.usage import Usage
@@ -35,9 +34,6 @@ _PATHS: dict[Endpoint, str] = {
     Endpoint.RESPONSES: "/responses",
     Endpoint.EMBEDDINGS: "/embeddings",
 }
-
-# Responses fields that only an upstream implementing /responses can honour.
-RESPONSES_ONLY_FIELDS = ("previous_response_id", "background", "conversation")
 
 
 def resolve_api_key(provider: Provider, env: Mapping[str, str] | None = None) -> str | None:
@@ -137,7 +133,3 @@ class OpenAICompatibleAdapter:
         if req.endpoint is Endpoint.RESPONSES:
             return responses_error_event(err, 0)
         return sse_error_event(err)
-
-
-def wants_usage(head: ChatHead) -> bool:
-    return bool(head.stream_options is not None and head.stream_options.include_usage)
