@@ -37,6 +37,7 @@ class OpenAIToAnthropicStream:
         "_msg_id",
         "_parser",
         "_started",
+        "_text_head",
         "_tool_blocks",
         "_usage_raw",
         "complete",
@@ -49,6 +50,7 @@ class OpenAIToAnthropicStream:
         self._started = False
         self._block = -1  # index of the open block, -1 when none
         self._block_kind = _NONE
+        self._text_head = b""  # pre-encoded start of a text_delta event for the open text block
         self._tool_blocks: dict[int, int] = {}  # OpenAI tool index → Anthropic block index
         self._finish: str | None = None
         self._usage_raw: Json | None = None
@@ -190,12 +192,12 @@ class OpenAIToAnthropicStream:
                 out.append(self._delta(idx, {"type": "thinking_delta", "thinking": reasoning}))
             text = delta.get("content")
             if text:
-                idx = (
-                    self._block
-                    if self._block_kind == _TEXT
-                    else self._open(_TEXT, {"type": "text", "text": ""}, out)
-                )
-                out.append(self._delta(idx, {"type": "text_delta", "text": text}))
+                if self._block_kind != _TEXT:
+                    idx = self._open(_TEXT, {"type": "text", "text": ""}, out)
+                    self._text_head = (
+                        _TEXT_DELTA + str(idx).encode() + b',"delta":{"type":"text_delta","text":'
+                    )
+                out.append(self._text_head + orjson.dumps(text) + b"}}\n\n")
             for tc in delta.get("tool_calls") or ():
                 self._tool_delta(tc, out)
             if choice.get("finish_reason"):
