@@ -145,9 +145,15 @@ class AnthropicAdapter:
     # ---------------------------------------------------------------- Anthropic Messages in (pass-through)
 
     def messages_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
+        headers = list(self._headers)
+        # Anthropic clients (Claude Code...) opt into beta features per request; forward that
+        # choice when the pipeline hands us the client's headers.
+        for name, value in getattr(req, "headers", None) or ():
+            if name.lower() == b"anthropic-beta":
+                headers.append((b"anthropic-beta", value))
         return UpstreamCall(
             path=self._messages_path,
-            headers=list(self._headers),
+            headers=headers,
             body=rename_model(req.body, provider_model),
             stream=req.stream,
         )
