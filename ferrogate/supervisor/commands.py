@@ -22,6 +22,7 @@ from ferrogate.supervisor.listeners import (
     build_table,
     tcp_migrate_req_enabled,
     wanted_keys,
+    warn_if_closing_queues,
 )
 from ferrogate.supervisor.pidfile import (
     is_ferrogate,
@@ -136,6 +137,7 @@ def _acquire(
         for sock in inherited.values():
             sock.close()
         raise
+    warn_if_closing_queues(unwanted.values(), "the new config drops listeners, so this upgrade")
     return table, generation, list(unwanted.values())
 
 

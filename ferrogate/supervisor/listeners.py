@@ -244,6 +244,17 @@ def build_table(
     return table, inherited
 
 
+def warn_if_closing_queues(socks: Iterable[socket.socket], why: str) -> None:
+    """Closing a reuseport socket resets the connections queued on it unless the kernel
+    migrates them (``net.ipv4.tcp_migrate_req``); say so when it cannot."""
+    names = [str(bound_address(s)) for s in socks if s.fileno() >= 0]
+    if names and tcp_migrate_req_enabled() is not True:
+        log.warning(
+            "%s closes listener(s) %s; connections queued on them are reset"
+            " (set net.ipv4.tcp_migrate_req=1 to migrate them)", why, ", ".join(names),
+        )
+
+
 def tcp_migrate_req_enabled() -> bool | None:
     """Whether the kernel migrates queued connections off a closed reuseport socket."""
     try:

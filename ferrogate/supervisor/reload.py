@@ -23,7 +23,13 @@ from ferrogate import ipc
 from ferrogate.config.diagnostics import ConfigError
 from ferrogate.config.load import load_config
 from ferrogate.config.model import Config
-from ferrogate.supervisor.listeners import ListenerError, ListenerTable, build_table, wanted_keys
+from ferrogate.supervisor.listeners import (
+    ListenerError,
+    ListenerTable,
+    build_table,
+    wanted_keys,
+    warn_if_closing_queues,
+)
 from ferrogate.supervisor.pidfile import ReloadOutcome
 from ferrogate.supervisor.slots import SlotState, WorkerProc
 
@@ -186,6 +192,7 @@ def plan_reload(arb: Arbiter, reply_ids: list[int]) -> Roll | None:
             table.sources[key] = arb.table.sources[key]
     live = {id(s) for s in table.sockets.values()}
     retire = [s for s in {id(s): s for s in unwanted.values()}.values() if id(s) not in live]
+    warn_if_closing_queues(retire, "this reload")
     admin_changed = table.admin_socket() is not arb.table.admin_socket()
     previous = Snapshot(arb.config, arb.revision, arb.table, arb.control)
     roll = Roll(new, revision, previous, retire, reply_ids, deque(range(arb.workers)))
