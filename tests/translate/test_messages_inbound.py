@@ -103,3 +103,18 @@ def test_pdf_documents_become_file_parts_and_error_results_are_marked() -> None:
     assert out["messages"][1] == {"role": "tool", "tool_call_id": "t1", "content": "Error: boom"}
     assert out["messages"][2]["content"] == [
         {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE", "filename": "document.pdf"}}]
+
+
+def test_pass_through_forwards_anthropic_beta_when_the_request_carries_headers() -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from ferrogate.ai.providers.anthropic import AnthropicAdapter
+    from ferrogate.config.model import Provider
+
+    adapter = AnthropicAdapter(Provider(name="a", kind="anthropic", api_key="k"))
+    req: Any = SimpleNamespace(body=b'{"model":"x","max_tokens":1,"messages":[]}', stream=False,
+                               headers=[(b"anthropic-beta", b"context-1m-2025-08-07"), (b"x-api-key", b"client")])
+    call = adapter.messages_call(req, "claude-up")
+    assert (b"anthropic-beta", b"context-1m-2025-08-07") in call.headers
+    assert (b"x-api-key", b"k") in call.headers and (b"x-api-key", b"client") not in call.headers
