@@ -105,6 +105,8 @@ async def relay(
                 # Whole response already here (the common small case): one write.
                 exchange.respond(status, headers, body)
                 return len(body)
+        if response.error is not None:
+            raise response.error  # failed before anything was sent: a clean error response
         length = None if response.chunked else response.content_length
         exchange.start_response(status, headers, length)
         sent = 0

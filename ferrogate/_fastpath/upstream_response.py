@@ -82,6 +82,11 @@ class UpstreamResponse:
         """The whole body has been received (it may still sit in the buffer)."""
         return self._done
 
+    @property
+    def error(self) -> BaseException | None:
+        """Why the body could not be received (already known), or None."""
+        return self._error
+
     def complete_body(self) -> bytes | None:
         """The whole body, without awaiting, if it has fully arrived; else None."""
         if not self._done or self._error is not None:

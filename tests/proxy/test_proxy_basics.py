@@ -92,3 +92,19 @@ async def test_unmatched_request_is_404_json() -> None:
         r = await client.get("/other")
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "route_not_found"
+
+
+async def test_body_failing_before_relay_starts_is_a_clean_502() -> None:
+    async def broken_chunks(req: UpRequest, conn: UpConn) -> None:
+        # A valid head and a bad chunk size in the same packet.
+        conn.writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nZZ\r\nxx\r\n")
+        await conn.writer.drain()
+
+    async with (
+        TestUpstream(broken_chunks) as up,
+        gateway(make_config(**one_route(up.url))) as gw,
+        httpx.AsyncClient(base_url=gw.url) as client,
+    ):
+        r = await client.get("/")
+    assert r.status_code == 502
+    assert r.json()["error"]["code"] == "upstream_protocol_error"
