@@ -665,3 +665,20 @@ async def test_upgrade_request_is_answered_as_plain_http_then_closed() -> None:
     (resp,) = parse_responses(conn.transport.take(), ["GET"])
     assert resp.status == 200 and resp.headers[b"connection"] == b"close"
     assert conn.transport.closed
+
+
+async def test_each_pipelined_request_keeps_its_own_http_version() -> None:
+    versions: list[str] = []
+
+    async def handler(exchange: Exchange) -> None:
+        versions.append(exchange.request.http_version)
+        await respond_ok(exchange)
+
+    conn = make_conn(handler)
+    conn.feed(b"\r\nGET /a HTTP/1.1\r\nHost: a\r\n\r\n")  # a leading blank line is tolerated
+    await conn.settle()
+    conn.feed(b"GET /b HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    await conn.settle()
+    conn.feed(b"GET /d HTTP/1.0\r\n\r\n")
+    await conn.settle()
+    assert versions == ["1.1", "1.1", "1.0", "1.0"]
