@@ -441,8 +441,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def _start(self, exchange: HttpExchange) -> None:
         self.current = exchange
-        self.state.inflight += 1
-        exchange.task = self.state.loop.create_task(self._run(exchange))
+        state = self.state
+        state.inflight += 1
+        task = state.loop.create_task(self._run(exchange))
+        exchange.task = task
+        state.tasks.add(task)  # shutdown waits for work that outlives its response
 
     async def _run(self, exchange: HttpExchange) -> None:
         try:
@@ -464,6 +467,9 @@ class HttpProtocol(asyncio.Protocol):
                 else:
                     logger.error("handler returned without responding to %r", exchange.request)
                     self._fail(exchange, _internal_error())
+        finally:
+            if exchange.task is not None:
+                self.state.tasks.discard(exchange.task)
 
     def _fail(self, exchange: HttpExchange, err: GatewayError) -> None:
         if exchange.disconnected or exchange.complete:

@@ -74,6 +74,8 @@ class HttpServer:
         state = self._state
         if state is None:
             return
+        loop = state.loop
+        deadline = loop.time() + grace_secs
         state.shutting_down = True
         state.all_closed = asyncio.Event()
         for conn in list(state.connections):
@@ -90,6 +92,14 @@ class HttpServer:
                 await asyncio.wait_for(state.all_closed.wait(), timeout=1.0)
             except TimeoutError:
                 pass
+        # Handlers may still run after their response (accounting, logging): give them
+        # what is left of the grace period, then cancel.
+        if state.tasks:
+            _, pending = await asyncio.wait(set(state.tasks), timeout=max(0.0, deadline - loop.time()))
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None

@@ -43,6 +43,7 @@ class ServerState:
         "max_pipelined",
         "protocol_errors",
         "shutting_down",
+        "tasks",
     )
 
     def __init__(
@@ -66,6 +67,7 @@ class ServerState:
         self.date = DateHeader()
         self.connections: set[HttpProtocol] = set()
         self.inflight = 0
+        self.tasks: set[asyncio.Task[None]] = set()  # handler tasks still running
         # Answers the server gave by itself (400/408/413/431/501...), by status, for metrics:
         # these requests never reach the application or its access log.
         self.protocol_errors: dict[int, int] = {}

@@ -356,3 +356,29 @@ async def test_an_early_answer_to_an_unread_upload_reaches_the_client() -> None:
         (resp,) = parse_responses(data, ["POST"])
         assert resp.status == 401 and resp.body == b"no key"
         assert resp.headers[b"connection"] == b"close"
+
+
+async def test_shutdown_waits_for_work_after_the_response_then_cancels_at_grace() -> None:
+    finished = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def handler(exchange: Exchange) -> None:
+        await respond_ok(exchange)
+        try:
+            if exchange.request.path == b"/short":
+                await asyncio.sleep(0.2)  # e.g. settling usage after the answer
+                finished.set()
+            else:
+                await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async with serve(handler) as live:
+        for path in ("/short", "/forever"):
+            reader, writer = await live.open()
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode())
+            await read_until_closed(reader)
+            writer.close()
+        await asyncio.wait_for(live.server.shutdown(1.0), 5)
+        assert finished.is_set() and cancelled.is_set()
