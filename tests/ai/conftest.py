@@ -50,7 +50,7 @@ class Gateway:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
-        sock.listen(1024)
+        sock.listen(4096)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
         lt.run(self.server.start(sock))
