@@ -141,3 +141,10 @@ def test_models_retrieve_and_unknown_model_404(upstream, gateway_factory) -> Non
     assert client.models.retrieve("gpt-test").id == "gpt-test"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("nope")
+
+
+def test_responses_on_a_chat_only_upstream_go_through_translation(upstream, gateway_factory) -> None:
+    gw = gateway_factory(openai_config(upstream, capabilities=["chat", "streaming"]))
+    raw = _client(gw).responses.with_raw_response.create(model="gpt-test", input="hi")
+    assert Response.model_validate(raw.http_response.json()).output_text == upstream.reply
+    assert upstream.requests[-1].path == "/v1/chat/completions"
