@@ -79,3 +79,42 @@ def test_streamed_and_plain_requests_account_the_same_provider_usage(upstream, g
     assert plain.usage == streamed.usage
     assert streamed.usage.source == "provider" and streamed.usage.total_tokens == 18
     assert streamed.stream and streamed.status == 200 and streamed.provider == "up0"
+
+
+def test_azure_through_the_gateway_hits_the_deployment_url(upstream, gateway_factory) -> None:
+    from tests.ai.conftest import make_config
+
+    origin = upstream.base_url.removesuffix("/v1")
+    cfg = make_config(
+        {
+            "providers": [{"name": "az", "kind": "azure", "base_url": origin, "api_key_env": "AZ_KEY",
+                           "api_version": "2024-10-21", "deployments": {"gpt-4o": "prod"}}],
+            "models": [{"name": "m", "provider": "az", "provider_model": "gpt-4o"}],
+        }
+    )
+    gw = gateway_factory(cfg, env={"AZ_KEY": "az-secret"})
+    r = httpx.post(gw.base_url + "/chat/completions", json={"model": "m", "messages": []}, timeout=10)
+    assert r.status_code == 200
+    assert r.json()["model"] == "prod"
+    sent = upstream.requests[-1]
+    assert sent.path == "/openai/deployments/prod/chat/completions?api-version=2024-10-21"
+    assert sent.headers["api-key"] == "az-secret"
+    assert "authorization" not in sent.headers
+
+
+def test_openrouter_through_the_gateway_sends_attribution(upstream, gateway_factory) -> None:
+    from tests.ai.conftest import make_config
+
+    cfg = make_config(
+        {
+            "providers": [{"name": "or", "kind": "openrouter", "base_url": upstream.base_url, "api_key": "or-key",
+                           "openrouter_http_referer": "https://app.example", "openrouter_x_title": "App"}],
+            "models": [{"name": "m", "provider": "or", "provider_model": "openai/gpt-4o"}],
+        }
+    )
+    gw = gateway_factory(cfg)
+    assert httpx.post(gw.base_url + "/chat/completions", json={"model": "m", "messages": []}, timeout=10).status_code == 200
+    sent = upstream.requests[-1]
+    assert sent.headers["http-referer"] == "https://app.example" and sent.headers["x-title"] == "App"
+    assert sent.headers["authorization"] == "Bearer or-key"
+    assert sent.json()["model"] == "openai/gpt-4o"

@@ -138,6 +138,9 @@ class MockOpenAI:
             return True
         doc = json.loads(body) if body else {}
         model = doc.get("model", "unknown")
+        if path.startswith("/openai/deployments/"):  # Azure: the deployment names the model
+            _, _, _, deployment, operation = path.split("/", 4)
+            path, model = f"/v1/{operation}", deployment
         if path == "/v1/chat/completions":
             if doc.get("stream"):
                 usage = bool((doc.get("stream_options") or {}).get("include_usage"))
