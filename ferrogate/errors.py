@@ -7,18 +7,18 @@ status the client should see, and whether the dispatcher may retry it.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import orjson
 
 
-class ErrorSource(str, Enum):
+class ErrorSource(StrEnum):
     CLIENT = "client"
     UPSTREAM = "upstream"
     INTERNAL = "internal"
 
 
-class ErrorFlavor(str, Enum):
+class ErrorFlavor(StrEnum):
     """Wire shape of the error body: OpenAI's everywhere, Anthropic's on /v1/messages."""
 
     OPENAI = "openai"
