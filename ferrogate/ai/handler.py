@@ -16,7 +16,8 @@ from ferrogate.ai.providers.base import Endpoint
 from ferrogate.ai.runtime import AiRuntime, Observer, compile_ai_runtime
 from ferrogate.config.model import Config
 from ferrogate.errors import GatewayError
-from ferrogate.pipeline.run import list_models, retrieve_model, run_ai_request
+from ferrogate.pipeline.count_tokens import run_count_tokens
+from ferrogate.pipeline.run import list_models, request_id_for, retrieve_model, run_ai_request
 
 _POST: dict[bytes, tuple[Endpoint, str]] = {}
 for _prefix in (b"/v1", b""):
@@ -24,6 +25,7 @@ for _prefix in (b"/v1", b""):
     _POST[_prefix + b"/responses"] = (Endpoint.RESPONSES, "responses.create")
     _POST[_prefix + b"/embeddings"] = (Endpoint.EMBEDDINGS, "embeddings.create")
     _POST[_prefix + b"/messages"] = (Endpoint.MESSAGES, "messages.create")
+_COUNT_TOKENS = (b"/v1/messages/count_tokens", b"/messages/count_tokens")
 _MODELS = (b"/v1/models", b"/models")
 _MODEL_PREFIXES = (b"/v1/models/", b"/models/")
 
@@ -48,6 +50,11 @@ class AiHandler:
             if endpoint is Endpoint.MESSAGES and self.runtime.messages_wrap is None:
                 raise _not_found(method, path)
             await run_ai_request(self.runtime, exchange, endpoint, scope)
+            return
+        if path in _COUNT_TOKENS and self.runtime.messages_wrap is not None:
+            if method != b"POST":
+                raise _method_not_allowed(method, path, b"POST")
+            await run_count_tokens(self.runtime, exchange, request_id_for(self.runtime, exchange))
             return
         if path in _MODELS:
             if method not in (b"GET", b"HEAD"):

@@ -128,7 +128,7 @@ def compile_ai_runtime(
         if not provider.enabled:
             continue
         try:
-            adapters[provider.name] = build_adapter(provider, env=env)
+            adapters[provider.name] = build_adapter(provider, env=env, config=config)
         except ProviderUnavailable as exc:
             log.warning("provider %s skipped: %s", provider.name, exc)
     return AiRuntime(

@@ -181,9 +181,11 @@ class Dispatcher:
         base = rel.provider_retry_backoff_ms / 1000.0 * (2**retries)
         return base * (0.5 + self._rt.rng.random() / 2)
 
-    def stream_failed_early(self, d: Dispatched, exc: UpstreamError) -> None:
-        """A stream died before the client saw a byte: count it, allow the next candidate."""
-        failure = failure_from_exception(exc)
+    def stream_failed_early(self, d: Dispatched, failure: UpstreamFailure) -> None:
+        """A stream died before the client saw a byte: count it, allow the next candidate
+        (unless its error is one another provider cannot fix: that goes to the client)."""
+        if action_for(failure.kind) is Action.RETURN:
+            raise client_error(failure, d.candidate.provider)
         self._last = (failure, d.candidate)
         self._rt.health.get(d.candidate.key).failure(
             asyncio.get_running_loop().time(), self._rt.health.threshold

@@ -21,7 +21,17 @@ _DECODERS: dict[Endpoint, msgspec.json.Decoder] = {
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 
 
-def decode_body(endpoint: Endpoint, body: bytes) -> ClientRequest:
+_FORWARDED = b"anthropic-beta"
+
+
+def forwarded_headers(headers: list[tuple[bytes, bytes]]) -> tuple[tuple[bytes, bytes], ...]:
+    """The client headers an Anthropic upstream must see: ``anthropic-beta`` only."""
+    return tuple(h for h in headers if h[0] == _FORWARDED)
+
+
+def decode_body(
+    endpoint: Endpoint, body: bytes, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> ClientRequest:
     """Decode ``body``; a bad body is a 400 that names the offending field."""
     if not body.strip():
         raise bad_request("the request body is empty; expected a JSON object", code="invalid_json")
@@ -51,6 +61,7 @@ def decode_body(endpoint: Endpoint, body: bytes) -> ClientRequest:
         stream=stream,
         client_wants_usage=wants_usage,
         head=head,
+        headers=headers,
     )
 
 

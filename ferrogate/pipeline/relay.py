@@ -16,10 +16,11 @@ from time import perf_counter
 from ferrogate._fastpath.api import Exchange, Headers
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate.ai.passthrough import truncated_error
-from ferrogate.ai.providers.base import ClientRequest
+from ferrogate.ai.providers.base import ClientRequest, ErrorKind, StreamTranslator, UpstreamFailure
+from ferrogate.ai.translate.errors import classify_stream_error
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.pipeline.context import RequestContext
-from ferrogate.pipeline.dispatch import Dispatched
+from ferrogate.pipeline.dispatch import Dispatched, failure_from_exception
 
 _JSON = (b"content-type", b"application/json")
 _SSE = (
@@ -32,9 +33,9 @@ _SSE = (
 class StreamFailedEarly(Exception):
     """The upstream stream failed before a single byte reached the client."""
 
-    def __init__(self, error: UpstreamError) -> None:
-        super().__init__(error.message)
-        self.error = error
+    def __init__(self, failure: UpstreamFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
 def gateway_headers(ctx: RequestContext, d: Dispatched, now: float) -> Headers:
@@ -75,19 +76,19 @@ async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientReque
             tail = translator.finish()
         except UpstreamError as exc:
             if not started:
-                raise StreamFailedEarly(exc) from None
+                raise StreamFailedEarly(failure_from_exception(exc)) from None
             ctx.error = exc
             exchange.write(d.adapter.emit_error(req, _mid_stream(exc)))
             return
         except GatewayError as exc:  # a translator rejected what the upstream sent
             if not started:
-                raise StreamFailedEarly(_as_upstream_error(exc)) from None
+                raise StreamFailedEarly(_as_failure(exc)) from None
             ctx.error = exc
             exchange.write(d.adapter.emit_error(req, exc))
             return
         if not translator.complete:
             if not started:
-                raise StreamFailedEarly(_as_upstream_error(truncated_error()))
+                raise StreamFailedEarly(_early_failure(translator))
             ctx.error = truncated_error()
         if not started:
             _start(ctx, exchange, d, perf_counter())
@@ -118,5 +119,21 @@ def _mid_stream(exc: UpstreamError) -> GatewayError:
     )
 
 
-def _as_upstream_error(err: GatewayError) -> UpstreamError:
-    return UpstreamError(err.status, err.message, code=err.code or "upstream_error", phase="body")
+def _as_failure(err: GatewayError) -> UpstreamFailure:
+    return UpstreamFailure(
+        kind=ErrorKind.UPSTREAM_TRANSIENT, status=0, message=err.message, code=err.code or "upstream_error"
+    )
+
+
+def _early_failure(translator: StreamTranslator) -> UpstreamFailure:
+    """Why a stream ended before any output: the upstream's own error event when the
+    translator held one back (so the client gets its real status and message), else
+    a truncation."""
+    held = getattr(translator, "early_error", b"")
+    if held:
+        err = classify_stream_error(held)
+        if err is not None:
+            return UpstreamFailure(
+                kind=ErrorKind(err.kind), status=err.status, message=err.message, code=err.raw_type or None
+            )
+    return _as_failure(truncated_error())

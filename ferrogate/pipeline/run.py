@@ -19,12 +19,12 @@ from ferrogate.pipeline.account import settle
 from ferrogate.pipeline.authenticate import check_model_access
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.dispatch import Dispatcher
-from ferrogate.pipeline.parse import decode_body
+from ferrogate.pipeline.parse import decode_body, forwarded_headers
 from ferrogate.pipeline.relay import StreamFailedEarly, relay_json, relay_stream
 from ferrogate.pipeline.select import select_candidates
 
 
-def _request_id(rt: AiRuntime, exchange: Exchange) -> bytes:
+def request_id_for(rt: AiRuntime, exchange: Exchange) -> bytes:
     """The caller's ``x-request-id`` when it is sane (so traces join up), else a new one."""
     given = exchange.request.header(b"x-request-id")
     if given is not None and len(given) <= 128 and _SAFE_ID.fullmatch(given) is not None:
@@ -39,10 +39,14 @@ async def run_ai_request(rt: AiRuntime, exchange: Exchange, endpoint: Endpoint, 
     loop = asyncio.get_running_loop()
     # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds,
     # too coarse for an overhead measured in microseconds.
-    ctx = RequestContext(_request_id(rt, exchange), endpoint, perf_counter())
+    ctx = RequestContext(request_id_for(rt, exchange), endpoint, perf_counter())
     try:
         ctx.api_key = rt.auth.authenticate(exchange.request, scope)
-        req = decode_body(endpoint, await exchange.read_body())
+        body = await exchange.read_body()
+        if endpoint is Endpoint.MESSAGES:
+            req = decode_body(endpoint, body, forwarded_headers(exchange.request.headers))
+        else:
+            req = decode_body(endpoint, body)
         ctx.request = req
         ctx.model = req.model
         ctx.stream = req.stream
@@ -59,7 +63,7 @@ async def run_ai_request(rt: AiRuntime, exchange: Exchange, endpoint: Endpoint, 
                 await relay_stream(ctx, exchange, req, d)
                 break
             except StreamFailedEarly as early:
-                dispatcher.stream_failed_early(d, early.error)
+                dispatcher.stream_failed_early(d, early.failure)
         if ctx.error is not None and ctx.candidate is not None:
             # The stream broke after it started: the provider failed this request.
             rt.health.get(ctx.candidate.key).failure(loop.time(), rt.health.threshold)

@@ -84,7 +84,7 @@ def estimate(req: ClientRequest, entry: ModelEntry) -> RequestEstimate:
     return RequestEstimate(prompt, completion)
 
 
-def _provider_allowed(key: ApiKey | None, provider: str) -> bool:
+def provider_allowed(key: ApiKey | None, provider: str) -> bool:
     if key is None:
         return True
     if provider in key.denied_providers:
@@ -116,7 +116,7 @@ def select_candidates(
                 f"window; this request needs about {est.prompt_tokens + est.completion_tokens}"
             )
             continue
-        if key is not None and not _provider_allowed(key, cand.provider):
+        if key is not None and not provider_allowed(key, cand.provider):
             reasons.append(f"{cand.provider}:{cand.provider_model} is not allowed for this API key")
             continue
         eligible.append(cand)

@@ -282,8 +282,9 @@ class MockAnthropic(MockServer):
             return
         events = message_events(script, doc["model"])
         if fault is not None and fault.error_after_events is not None:
-            events = [*events[: fault.error_after_events],
-                      _ev("error", error_body(529, "Overloaded", "overloaded_error"))]
+            err = (error_body(529, fault.message, fault.error_type) if fault.error_type
+                   else error_body(529, "Overloaded", "overloaded_error"))
+            events = [*events[: fault.error_after_events], _ev("error", err)]
         elif fault is not None and fault.stop_after_events is not None:
             events = events[: fault.stop_after_events]
         await self.send_sse(w, events)

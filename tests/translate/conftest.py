@@ -37,6 +37,8 @@ def translate_config(up: Upstreams, **reliability: Any) -> Any:
             {"name": "gemini-test", "provider": "gem", "provider_model": "gemini-up",
              "capabilities": [*_CAPS, "embeddings"]},
             {"name": "gpt-test", "provider": "oai", "provider_model": "gpt-up", "capabilities": _CAPS},
+            {"name": "claude-long", "provider": "claude", "provider_model": "claude-long-up", "capabilities": _CAPS,
+             "max_output_tokens": 8192},
             {"name": "claude-then-gemini", "provider": "claude", "provider_model": "claude-up", "capabilities": _CAPS,
              "fallbacks": [{"provider": "gem", "provider_model": "gemini-up", "priority": 1}]},
         ],

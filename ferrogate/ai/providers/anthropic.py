@@ -146,9 +146,9 @@ class AnthropicAdapter:
 
     def messages_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
         headers = list(self._headers)
-        # Anthropic clients (Claude Code...) opt into beta features per request; forward that
-        # choice when the pipeline hands us the client's headers.
-        for name, value in getattr(req, "headers", None) or ():
+        # Anthropic clients (Claude Code...) opt into beta features per request: forward that
+        # choice (and only that; the pipeline never hands over the client's credentials).
+        for name, value in req.headers:
             if name.lower() == b"anthropic-beta":
                 headers.append((b"anthropic-beta", value))
         return UpstreamCall(

@@ -73,6 +73,9 @@ class ClientRequest(msgspec.Struct, kw_only=True):
     stream: bool = False
     client_wants_usage: bool = False  # stream_options.include_usage was true
     head: object = None  # the decoded struct from ferrogate.ai.schemas (ChatHead, ResponsesHead, ...)
+    # Client headers the provider must see (only ``anthropic-beta`` on /v1/messages; never
+    # credentials), as (lowercased name, value) pairs.
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 class UpstreamCall(msgspec.Struct, kw_only=True):

@@ -149,3 +149,53 @@ def _error_object(body: bytes) -> dict[str, Any]:
         return {}
     err = obj.get("error")
     return err if isinstance(err, dict) else {}
+
+
+# Anthropic error types → the HTTP status Anthropic answers them with (an in-stream
+# ``error`` event carries only the type).
+_ANTHROPIC_TYPE_STATUS: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+_KIND_STATUS: dict[str, int] = {
+    "rate_limited": 429,
+    "quota_exhausted": 429,
+    "auth": 401,
+    "context_length": 400,
+    "content_policy": 400,
+    "invalid_request": 400,
+    "upstream_transient": 502,
+    "timeout": 504,
+}
+
+
+def classify_stream_error(event: bytes) -> ProviderError | None:
+    """Classify an SSE error event a stream translator held back (an Anthropic ``error``
+    event, or the OpenAI/Anthropic-shaped event a translator made of a provider's error),
+    so a stream that failed before any output keeps its real reason. None when ``event``
+    carries no error object."""
+    data = b""
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            data = line[5:].strip()
+    err = _error_object(data) if data else {}
+    if not err or "message" not in err:
+        return None
+    message = str(err.get("message") or "upstream stream failed")
+    raw = str(err.get("type") or err.get("status") or "")
+    code = err.get("code")
+    if isinstance(code, str) and (code in ANTHROPIC_ERROR_KINDS or code in GEMINI_STATUS_KINDS or not raw):
+        raw = code  # a translator keeps the provider's own type in ``code``
+    kind = ANTHROPIC_ERROR_KINDS.get(raw) or GEMINI_STATUS_KINDS.get(raw) or "upstream_transient"
+    kind = _refine(kind, message)
+    status = _ANTHROPIC_TYPE_STATUS.get(raw) or _KIND_STATUS[kind]
+    return ProviderError(kind=kind, status=status, message=message, raw_type=raw)
