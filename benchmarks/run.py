@@ -108,6 +108,9 @@ def load_once(case: Case, connections: int, args: argparse.Namespace, body_files
     except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
         record["error"] = str(exc)
         return record
+    if result.requests == 0:  # wrk then prints a latency distribution of zeros
+        record["error"] = f"no request completed in {args.duration:g} s"
+        return record
     after, box1 = cpu.snapshot(roots), cpu.box_busy()
     wrk1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_ticks = round((wrk1.ru_utime + wrk1.ru_stime - wrk0.ru_utime - wrk0.ru_stime) * cpu.CLK_TCK)
