@@ -14,6 +14,8 @@ from benchmarks.cpu import (
 )
 from benchmarks.gateway import parse_ready_line
 from benchmarks.httpwire import decode_chunked, response_body
+from benchmarks.nginx import nginx_string
+from benchmarks.payloads import MAX_RETURN_TEXT, mock_answers
 from benchmarks.stats import percentile
 from benchmarks.streams import ends_with_terminal
 from benchmarks.wrk import parse_wrk_output, time_to_ms
@@ -138,3 +140,18 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 50) == 50.0
     assert percentile(values, 99) == 99.0
     assert percentile([], 99) is None
+
+
+def test_nginx_strings_escape_newlines_and_refuse_variables() -> None:
+    assert nginx_string("data: x\n\n") == "'data: x\\n\\n'"
+    with pytest.raises(ValueError):
+        nginx_string("costs $5")
+
+
+def test_mock_streams_end_with_their_terminal_events() -> None:
+    answers = mock_answers()
+    assert ends_with_terminal(answers["openai_sse"].encode())
+    anthropic = answers["anthropic_sse"]
+    names = [line[len("event: "):] for line in anthropic.splitlines() if line.startswith("event: ")]
+    assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
+    assert all(len(text.encode()) <= MAX_RETURN_TEXT for text in answers.values())
