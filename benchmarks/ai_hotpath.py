@@ -1,0 +1,205 @@
+"""CPU cost of the AI path alone (pipeline + providers + translation), in process.
+
+The real ``AiHandler`` (built by ``build_ai_handler`` from the benchmark's own
+gateway config) handles each request; only the edges are fakes: an Exchange
+that records the response, and a PoolSet whose upstream answers at once with
+the benchmark mock's canned bodies (``benchmarks/payloads.py``, one read, as
+nginx's ``return`` sends them). No sockets, no HTTP parsing: the figure is what
+the AI path adds on top of the server and pool (``benchmarks/proxy_hotpath.py``
+measures those). Process CPU time over a fixed number of requests, so it holds
+up on a busy machine.
+
+    .venv/bin/python -m benchmarks.ai_hotpath                       # every scenario
+    .venv/bin/python -m benchmarks.ai_hotpath chat chat_stream -n 20000
+    .venv/bin/python -m benchmarks.ai_hotpath chat --profile        # + cProfile top 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import os
+import pstats
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from benchmarks.gateway import CLIENT_KEY, render_config
+from benchmarks.payloads import (
+    anthropic_message_json,
+    anthropic_message_sse,
+    openai_chat_json,
+    openai_chat_sse,
+    request_bodies,
+)
+from ferrogate.ai.handler import AiHandler, build_ai_handler
+from ferrogate.config.load import load_config
+
+_PATHS = {
+    "chat": b"/v1/chat/completions",
+    "chat_stream": b"/v1/chat/completions",
+    "chat_to_anthropic": b"/v1/chat/completions",
+    "chat_to_anthropic_stream": b"/v1/chat/completions",
+    "messages": b"/v1/messages",
+    "messages_stream": b"/v1/messages",
+}
+
+
+class FakeRequest:
+    __slots__ = ("client", "content_length", "headers", "method", "path", "query", "target")
+
+    def __init__(self, path: bytes, body: bytes) -> None:
+        self.method = b"POST"
+        self.path = self.target = path
+        self.query = b""
+        self.headers = [
+            (b"host", b"127.0.0.1:8080"),
+            (b"authorization", b"Bearer " + CLIENT_KEY.encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(body)),
+        ]
+        self.client = ("127.0.0.1", 40000)
+        self.content_length = len(body)
+
+    def header(self, name: bytes) -> bytes | None:
+        for n, v in self.headers:
+            if n == name:
+                return v
+        return None
+
+
+class FakeExchange:
+    """Records what the handler sends; the status is checked after each request."""
+
+    __slots__ = ("_body", "disconnected", "received_at", "request", "sent", "started", "status")
+
+    def __init__(self, request: FakeRequest, body: bytes) -> None:
+        self.request = request
+        self._body = body
+        self.received_at = 0.0
+        self.started = False
+        self.disconnected = False
+        self.status = 0
+        self.sent = 0
+
+    async def read_body(self) -> bytes:
+        return self._body
+
+    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status = status
+        self.started = True
+        self.sent += len(body)
+
+    def start_response(self, status: int, headers: list[tuple[bytes, bytes]], content_length: int | None = None) -> None:
+        self.status = status
+        self.started = True
+
+    def write(self, data: bytes) -> None:
+        self.sent += len(data)
+
+    async def drain(self) -> None:
+        return None
+
+    def end(self) -> None:
+        return None
+
+
+class FakeResponse:
+    __slots__ = ("_body", "headers", "status")
+
+    def __init__(self, body: bytes, content_type: bytes) -> None:
+        self.status = 200
+        self.headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+        self._body = body
+
+    async def read(self, max_bytes: int) -> bytes:
+        return self._body
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+    def close(self) -> None:
+        return None
+
+
+class FakePools:
+    """Answers like the benchmark's nginx mock: SSE under /stream, Anthropic on /messages."""
+
+    def __init__(self) -> None:
+        self.answers = {
+            (False, False): (openai_chat_json().encode(), b"application/json"),
+            (True, False): (openai_chat_sse().encode(), b"text/event-stream"),
+            (False, True): (anthropic_message_json().encode(), b"application/json"),
+            (True, True): (anthropic_message_sse().encode(), b"text/event-stream"),
+        }
+
+    async def request(self, origin: str, method: bytes, target: bytes, headers: Any, body: bytes, timeouts: Any) -> FakeResponse:
+        stream = target.startswith(b"/stream")
+        return FakeResponse(*self.answers[stream, target.endswith(b"/messages")])
+
+
+def build_handler() -> AiHandler:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ferrogate.toml"
+        path.write_text(render_config(Path(tmp), 9, ai=True))
+        config = load_config(path)
+    return build_ai_handler(config, FakePools())
+
+
+async def _drive(handler: AiHandler, path: bytes, body: bytes, n: int) -> None:
+    request = FakeRequest(path, body)
+    for _ in range(n):
+        ex = FakeExchange(request, body)
+        await handler(ex)
+        if ex.status != 200:
+            raise RuntimeError(f"status {ex.status}")
+
+
+def measure(handler: AiHandler, scenario: str, n: int, profile: bool = False, repeat: int = 5) -> float:
+    """CPU µs per request for ``scenario``: the best of ``repeat`` runs of ``n`` (after a
+    warm-up; the minimum is the figure least disturbed by other load on the machine)."""
+    return min(_measure_once(handler, scenario, n, profile and i == 0) for i in range(1 if profile else repeat))
+
+
+def _measure_once(handler: AiHandler, scenario: str, n: int, profile: bool) -> float:
+    body = request_bodies()[scenario]
+    path = _PATHS[scenario]
+    runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    try:
+        runner.run(_drive(handler, path, body, 500))
+        prof = cProfile.Profile() if profile else None
+        t0 = os.times()
+        if prof is not None:
+            prof.enable()
+        runner.run(_drive(handler, path, body, n))
+        if prof is not None:
+            prof.disable()
+        t1 = os.times()
+    finally:
+        runner.close()
+    if prof is not None:
+        pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+    return (t1.user - t0.user + t1.system - t0.system) / n * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("scenarios", nargs="*", default=list(_PATHS))
+    ap.add_argument("-n", "--requests", type=int, default=20000)
+    ap.add_argument("-r", "--repeat", type=int, default=5)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    handler = build_handler()
+    gc.freeze()  # config and compiled runtime are long-lived: keep them out of young-gen scans
+    for scenario in args.scenarios:
+        us = measure(handler, scenario, args.requests, args.profile, args.repeat)
+        print(f"{scenario:28s} {us:8.1f} µs CPU/request")
+
+
+if __name__ == "__main__":
+    main()
