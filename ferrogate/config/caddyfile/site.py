@@ -44,6 +44,14 @@ class Scope:
     # Enclosing handle blocks as (group id, block id): Caddy runs at most one block per group.
     chain: tuple[tuple[int, int], ...] = ()
     body_group: int = 0
+    # Caddy groups handle blocks in sorted bodies only; inside `route { }` each one runs in turn.
+    groups_handles: bool = True
+    # Enclosing bodies as (body id, strip prefix at that body): finds where two routes' scopes meet.
+    lineage: tuple[tuple[int, str], ...] = ()
+    # Each directive matcher on the way here, as (body it is written in, absolute match).
+    trail: tuple[tuple[int, Match], ...] = ()
+    # No request can get here with the path as sent; only after an earlier block's rewrite.
+    dead: bool = False
 
 
 @dataclass(slots=True)
@@ -52,6 +60,12 @@ class PendingRoute:
     token: Token
     host_specific: bool
     chain: tuple[tuple[int, int], ...] = ()
+    lineage: tuple[tuple[int, str], ...] = ()
+    # Each directive matcher on the way here, as (body it is written in, absolute match).
+    trail: tuple[tuple[int, Match], ...] = ()
+    # No request can get here with the path as sent; only after an earlier block's rewrite.
+    dead: bool = False
+    revived: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +153,7 @@ class SiteAdapter:
         self._upstreams = 0
         self._addresses: list[SiteAddress] = []
         self._ids = 0
-        self._closures: list[tuple[int, Scope, Token]] = []
+        self._closures: list[tuple[int, Scope, Token, int]] = []
         self.site_listens: list[tuple[Token, set[str]]] = []
 
     # ------------------------------------------------------------------ sites
@@ -166,10 +180,15 @@ class SiteAdapter:
         scope = Scope(Match(paths=paths, hosts=hosts))
         self._body(block.segments, scope, keep_order=False, site_level=True, host_specific=bool(hosts))
         self._apply_closures(bool(hosts))
+        for p in self.pending:
+            if p.dead and not p.revived:
+                self.b.warn(p.token, f"`{p.token.shown}` can never match inside its enclosing block; ignored")
+        self.pending = [p for p in self.pending if not p.dead]
 
     # ------------------------------------------------------------------ bodies
 
-    def _body(self, segments: list[Segment], scope: Scope, *, keep_order: bool, site_level: bool, host_specific: bool) -> None:
+    def _body(self, segments: list[Segment], scope: Scope, *, keep_order: bool, site_level: bool, host_specific: bool) -> int:
+        """Adapt one block's directives; return the block's body id."""
         matchers = dict(scope.matchers)
         directives: list[tuple[Segment, Match | None]] = []
         for seg in segments:
@@ -178,7 +197,10 @@ class SiteAdapter:
                     matchers[seg.name.text] = self._named_matcher(seg)
                 except AdaptError as exc:
                     self.b.errors.append(exc.diagnostic)
-        scope = replace(scope, matchers=matchers, body_group=self._new_id())
+        body = self._new_id()
+        scope = replace(
+            scope, matchers=matchers, body_group=body, lineage=(*scope.lineage, (body, scope.strip)), groups_handles=not keep_order
+        )
         for seg in segments:
             name = seg.name.text
             if name.startswith("@"):
@@ -199,6 +221,7 @@ class SiteAdapter:
                 scope = self._directive(seg, scope, host_specific)
             except AdaptError as exc:
                 self.b.errors.append(exc.diagnostic)
+        return body
 
     def _directive(self, seg: Segment, scope: Scope, host_specific: bool) -> Scope:
         name = seg.name.text
@@ -216,12 +239,12 @@ class SiteAdapter:
             if cur.remaining:
                 raise fail(cur.rest()[0], f"`{name}` takes only a matcher and a block")
             if inner is not None:
-                if name == "handle":
+                if name == "handle" and scope.groups_handles:
                     inner = replace(inner, chain=(*scope.chain, (scope.body_group, self._new_id())))
                 mark = len(self.pending)
-                self._body(seg.block or [], inner, keep_order=name == "route", site_level=False, host_specific=host_specific)
+                body = self._body(seg.block or [], inner, keep_order=name == "route", site_level=False, host_specific=host_specific)
                 if name == "handle":
-                    self._close_group(mark, inner, seg)
+                    self._close_group(mark, inner, seg, body)
         elif name == "handle_path":
             self._handle_path(seg, scope, host_specific)
         else:
@@ -277,10 +300,10 @@ class SiteAdapter:
             both = scope.match.intersect(own.under_prefix(scope.strip))
         except UnsupportedIntersection as exc:
             raise fail(seg.name, str(exc)) from None
+        trail = (*scope.trail, (scope.body_group, own.under_prefix(scope.strip)))
         if both is None:
-            self.b.warn(seg.name, f"`{seg.name.shown}` can never match inside its enclosing block; ignored")
-            return None
-        return replace(scope, match=both)
+            return replace(scope, dead=True, trail=trail)
+        return replace(scope, match=both, trail=trail)
 
     def _named_matcher(self, seg: Segment) -> Match:
         lines = [seg.args] if seg.args else [line.tokens for line in seg.block or []]
@@ -337,55 +360,70 @@ class SiteAdapter:
         if inner is None:
             return
         strip = pattern[:-1] if pattern.endswith("*") else pattern
-        inner = replace(
-            inner, strip=scope.strip + strip.rstrip("/"), chain=(*scope.chain, (scope.body_group, self._new_id()))
-        )
+        chain = (*scope.chain, (scope.body_group, self._new_id())) if scope.groups_handles else scope.chain
+        inner = replace(inner, strip=scope.strip + strip.rstrip("/"), chain=chain)
         mark = len(self.pending)
-        self._body(seg.block or [], inner, keep_order=False, site_level=False, host_specific=host_specific)
-        self._close_group(mark, inner, seg)
+        body = self._body(seg.block or [], inner, keep_order=False, site_level=False, host_specific=host_specific)
+        self._close_group(mark, inner, seg, body)
 
     def _new_id(self) -> int:
         self._ids += 1
         return self._ids
 
-    def _close_group(self, mark: int, inner: Scope, seg: Segment) -> None:
+    def _close_group(self, mark: int, inner: Scope, seg: Segment, body: int) -> None:
         """Remember a handle block whose own routes do not cover its matcher (see _apply_closures)."""
-        if not any(_covers(p.route, inner.match) for p in self.pending[mark:]):
-            self._closures.append((len(self.pending), inner, seg.name))
+        if not inner.dead and not any(_covers(p.route, inner.match) for p in self.pending[mark:] if not p.dead):
+            self._closures.append((len(self.pending), inner, seg.name, body))
 
     def _apply_closures(self, host_specific: bool) -> None:
         """Flatten Caddy's handle-group semantics for requests a block matched but did not handle.
 
         In Caddy such a request continues with the routes after the block, except the
-        other blocks of its group(s), and sees the block's path rewrite. So copies of
-        those later routes, narrowed to the block's matcher, go right after the block;
-        if an excluded sibling block could still match, a ``404`` (FerroGate's answer
-        when no route matches) stops the request before it gets there.
+        other blocks of its group(s), and sees the path as the block rewrote it. So
+        copies of those later routes, rebased onto the rewritten path and narrowed to
+        the block's matcher, go right after the block; if an original later route could
+        still catch such a request wrongly (a sibling block, or a pattern written for the
+        un-rewritten path), a ``404`` (FerroGate's answer when no route matches) stops
+        the request first.
         """
-        for index, inner, tok in reversed(self._closures):
-            later = self.pending[index:]
+        for index, inner, tok, body in reversed(self._closures):
             inserted: list[PendingRoute] = []
-            blocked = False
-            for p in later:
+            needs_stop = False
+            redundant = True  # every copy equals its original as the flat table already has it
+            # Copies run as if written right after the block, in the block's path space.
+            lineage = (*inner.lineage, (body, inner.strip))
+            for p in self.pending[index:]:
                 excluded = _in_other_block(p.chain, inner.chain)
                 try:
-                    both = inner.match.intersect(_route_match(p.route).under_prefix(inner.strip))
+                    as_written = None if p.dead else inner.match.intersect(_route_match(p.route))
+                    again = _reevaluated(p, inner)
+                    both = None if excluded or again is None else inner.match.intersect(again[0])
                 except UnsupportedIntersection:
                     self.b.warn(p.token, "route cannot be narrowed to an enclosing handle block; left out of its fall-through")
+                    needs_stop, redundant = True, False
                     continue
-                if both is None:
+                if both is None or again is None:
+                    if as_written is not None:  # the flat table would wrongly let it catch them
+                        needs_stop, redundant = True, False
                     continue
-                if excluded:
-                    blocked = True
-                    continue
-                copy = _narrowed(p.route, both, inner)
-                inserted.append(PendingRoute(copy, p.token, p.host_specific, inner.chain))
+                _, rebased_trail, strip = again
+                copy = _narrowed(p.route, both, inner, strip)
+                if as_written is None or copy != _narrowed(p.route, as_written, inner, p.route.get("strip_prefix", "")):
+                    redundant = False
+                    if as_written is not None:
+                        needs_stop = True  # the route as written would treat the block's requests differently
+                # A copy runs only where the block matched: keep the block's matchers too.
+                trail = (*inner.trail, *((body, m) for m in rebased_trail))
+                inserted.append(PendingRoute(copy, p.token, p.host_specific, inner.chain, lineage, trail))
+                p.revived = True
                 if _covers(copy, inner.match):
-                    blocked = False  # this copy answers every request left; nothing after it runs
+                    needs_stop = False  # this copy answers every request left; nothing after it runs
                     break
-            if blocked:
-                closer = _narrowed({"respond": {"status": 404}}, inner.match, inner)
-                inserted.append(PendingRoute(closer, tok, host_specific, inner.chain))
+            if needs_stop:
+                closer = _narrowed({"respond": {"status": 404}}, inner.match, inner, inner.strip)
+                inserted.append(PendingRoute(closer, tok, host_specific, inner.chain, lineage, inner.trail))
+            if redundant and not needs_stop:
+                continue
             self.pending[index:index] = inserted
         self._closures.clear()
 
@@ -535,7 +573,7 @@ class SiteAdapter:
         if scope.response_headers:
             route["response_headers"] = [dict(h) for h in scope.response_headers]
         route.update(handler)
-        self.pending.append(PendingRoute(route, tok, host_specific, scope.chain))
+        self.pending.append(PendingRoute(route, tok, host_specific, scope.chain, scope.lineage, scope.trail, scope.dead))
 
 
 def _covers(route: dict[str, Any], match: Match) -> bool:
@@ -551,13 +589,42 @@ def _route_match(route: dict[str, Any]) -> Match:
     return Match(tuple(route.get("paths", ())), tuple(route.get("hosts", ())), tuple(route.get("methods", ())))
 
 
+def _reevaluated(route: PendingRoute, block: Scope) -> tuple[Match, list[Match], str] | None:
+    """How ``route`` matches when it runs after ``block`` rewrote the path.
+
+    Matchers of the scopes the two share were checked before the rewrite; only those
+    written from the meeting body down are checked again, moved from the meeting
+    body's path space onto the block's. Returns (match, those matchers, new strip),
+    or None when they cannot all match.
+    """
+    meet_index = 0
+    for i, ((body_a, _), (body_b, _)) in enumerate(zip(block.lineage, route.lineage, strict=False)):
+        if body_a != body_b:
+            break
+        meet_index = i
+    meet_strip = route.lineage[meet_index][1] if route.lineage else ""
+    below = {b for b, _ in route.lineage[meet_index:]}
+    moved = [_move(m, meet_strip, block.strip) for b, m in route.trail if b in below]
+    match: Match | None = Match()
+    for m in moved:
+        match = match.intersect(m) if match is not None else None
+    strip = block.strip + route.route.get("strip_prefix", "")[len(meet_strip) :]
+    return None if match is None else (match, moved, strip)
+
+
+def _move(match: Match, old: str, new: str) -> Match:
+    if old == new:
+        return match
+    return Match(tuple(new + p[len(old) :] if p.startswith("/") else p for p in match.paths), match.hosts, match.methods)
+
+
 def _in_other_block(chain: tuple[tuple[int, int], ...], of: tuple[tuple[int, int], ...]) -> bool:
     """True when ``chain`` lies in a different block of a group that ``of`` is in."""
     blocks = dict(of)
     return any(group in blocks and blocks[group] != block for group, block in chain)
 
 
-def _narrowed(route: dict[str, Any], match: Match, inner: Scope) -> dict[str, Any]:
+def _narrowed(route: dict[str, Any], match: Match, inner: Scope, strip: str) -> dict[str, Any]:
     """``route`` as it runs after the handle block ``inner``: its matcher, rewrite and headers."""
     out = {k: v for k, v in route.items() if k not in ("paths", "hosts", "methods", "strip_prefix", "response_headers")}
     head: dict[str, Any] = {}
@@ -567,7 +634,6 @@ def _narrowed(route: dict[str, Any], match: Match, inner: Scope) -> dict[str, An
         head["paths"] = list(match.paths)
     if match.methods:
         head["methods"] = list(match.methods)
-    strip = inner.strip + route.get("strip_prefix", "")
     if strip:
         head["strip_prefix"] = strip
     own = list(route.get("response_headers", []))
