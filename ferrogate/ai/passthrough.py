@@ -24,9 +24,16 @@ from ferrogate.ai.usage import Usage
 from ferrogate.ai.usage_openai import chat_usage, responses_event_usage
 from ferrogate.errors import ErrorSource, GatewayError, sse_error_event
 
-_USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
+_USAGE_VALUE = re.compile(rb"\s*:\s*\{")  # after the key "usage": an object, not null
 _EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
-_DONE = re.compile(rb"^data:\s*\[DONE\]", re.MULTILINE)
+
+
+def _done_at(block: bytes, at: int) -> bool:
+    """True when the ``[DONE]`` at ``at`` is a ``data: [DONE]`` line, not text in a chunk."""
+    line_start = block.rfind(b"\n", 0, at) + 1
+    return block[line_start:at].rstrip() == b"data:"
+
+
 _RESPONSES_TERMINAL = (b"response.completed", b"response.incomplete", b"response.failed")
 
 
@@ -67,18 +74,21 @@ class ChatPassthrough:
         block = self._split.feed(data)
         if not block:
             return b""
-        if not self._complete and b"[DONE]" in block and _DONE.search(block) is not None:
-            self._complete = True
-        if b'"usage"' not in block:
+        if not self._complete:
+            at = block.rfind(b"[DONE]")
+            if at != -1 and _done_at(block, at):
+                self._complete = True
+        # Substring search (C, no regex engine) for the rare events worth opening.
+        at = block.find(b'"usage"')
+        if at == -1:
             return block
-        m = _USAGE_OBJECT.search(block)
-        if m is None:
-            return block
-        # Look inside only the event(s) carrying a usage object.
         kept: list[bytes] = []
         done = 0
-        while m is not None:
-            start, end = event_bounds(block, m.start())
+        while at != -1:
+            if _USAGE_VALUE.match(block, at + 7) is None:  # "usage":null rides on every chunk
+                at = block.find(b'"usage"', at + 7)
+                continue
+            start, end = event_bounds(block, at)
             event = block[start:end]
             usage = chat_usage(event_data(event))
             if usage is not None:
@@ -86,7 +96,7 @@ class ChatPassthrough:
                 if self._strip_usage and _EMPTY_CHOICES.search(event) is not None:
                     kept.append(block[done:start])
                     done = end
-            m = _USAGE_OBJECT.search(block, end)
+            at = block.find(b'"usage"', end)
         if not done:
             return block
         kept.append(block[done:])

@@ -27,13 +27,20 @@ def _expiry(value: str | None) -> float | None:
         return None
 
 
+# Verified tokens remembered per Authenticator (so per config): bounded, so random
+# tokens cannot grow it; only tokens that matched a key are kept.
+_VERIFIED_CAP = 4096
+
+
 class Authenticator:
-    __slots__ = ("_expiry", "_index", "enabled")
+    __slots__ = ("_expiry", "_index", "_verified", "enabled")
 
     def __init__(self, api_keys: list[ApiKey], env: Mapping[str, str] | None = None) -> None:
         self.enabled = bool(api_keys)
         self._index = KeyIndex.from_config(api_keys, env=env)
         self._expiry = {k.id: _expiry(k.expires_at) for k in api_keys}
+        # presented token -> key: skips the HMAC on every request after a key's first one
+        self._verified: dict[bytes, ApiKey] = {}
 
     def authenticate(self, request: Request, scope: str) -> ApiKey | None:
         """The caller's key (None when auth is off); 401/403 otherwise."""
@@ -46,9 +53,14 @@ class Authenticator:
                 "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
                 code="missing_api_key",
             )
-        key = self._index.lookup(token)
+        key = self._verified.get(token)
         if key is None:
-            raise GatewayError(401, "invalid API key", code="invalid_api_key")
+            key = self._index.lookup(token.decode("latin-1"))
+            if key is None:
+                raise GatewayError(401, "invalid API key", code="invalid_api_key")
+            if len(self._verified) >= _VERIFIED_CAP:
+                self._verified.clear()
+            self._verified[token] = key
         if key.disabled:
             raise GatewayError(401, f"API key {key.id!r} is disabled", code="api_key_disabled")
         expiry = self._expiry.get(key.id)
@@ -61,15 +73,17 @@ class Authenticator:
         return key
 
 
-def _presented_key(request: Request) -> str | None:
+def _presented_key(request: Request) -> bytes | None:
     auth = request.header(b"authorization")
     if auth is not None:
         scheme, _, value = auth.partition(b" ")
-        if scheme.lower() == b"bearer" and value.strip():
-            return value.strip().decode("latin-1")
+        if scheme.lower() == b"bearer":
+            value = value.strip()
+            if value:
+                return value
     api_key = request.header(b"x-api-key")
     if api_key:
-        return api_key.strip().decode("latin-1")
+        return api_key.strip()
     return None
 
 
