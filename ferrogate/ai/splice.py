@@ -107,10 +107,16 @@ def splice_value(body: bytes, key: str, value: bytes, *, present: bool = False) 
     return body[: span[0]] + value + body[span[1] :]
 
 
-def rename_model(body: bytes, provider_model: str, encoded: bytes | None = None) -> bytes:
+def rename_model(
+    body: bytes, provider_model: str, encoded: bytes | None = None, *, current: str | None = None
+) -> bytes:
     """Replace the top-level ``model`` value; ``encoded`` is the precomputed JSON string.
+    ``current`` is the decoded value the body holds: when it already is ``provider_model``
+    (a logical model named after its provider model) the body is returned as is.
 
     Precondition: ``body`` decoded to an object with a top-level string ``model``."""
+    if current == provider_model:
+        return body
     value = encoded if encoded is not None else orjson.dumps(provider_model)
     out = splice_value(body, "model", value, present=True)
     if out is not None:

@@ -154,7 +154,7 @@ class AnthropicAdapter:
         return UpstreamCall(
             path=self._messages_path,
             headers=headers,
-            body=rename_model(req.body, provider_model),
+            body=rename_model(req.body, provider_model, current=req.model),
             stream=req.stream,
         )
 

@@ -104,7 +104,7 @@ class OpenAICompatibleAdapter:
             raise bad_request(f"provider {self.name!r} does not serve this endpoint", param="model")
 
     def build_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
-        body = rename_model(req.body, provider_model)
+        body = rename_model(req.body, provider_model, current=req.model)
         if req.stream and req.endpoint is Endpoint.CHAT and not req.client_wants_usage:
             body = ensure_include_usage(body)
         return UpstreamCall(
