@@ -78,6 +78,12 @@ class Exchange(Protocol):
         """Send a complete response in one write (sets Content-Length)."""
         ...
 
+    def respond_lines(self, status: int, lines: bytes, body: bytes) -> None:
+        """:meth:`respond` with the headers already serialized: ``name: value\r\n`` lines
+        (lowercase names, none of the server-owned ones). Saves building a list and a
+        second pass when the caller walks the headers anyway (the proxy's relay)."""
+        ...
+
     @property
     def started(self) -> bool: ...
 

@@ -238,6 +238,16 @@ class HttpExchange:
         lines, app_close = header_lines(headers)
         if app_close:
             self.keep_alive = False
+        self._send_whole(status, lines, body)
+
+    def respond_lines(self, status: int, lines: bytes, body: bytes) -> None:
+        if self._response != _NOT_STARTED:
+            raise RuntimeError("response already started")
+        self._response = _COMPLETE
+        if not self.disconnected:
+            self._send_whole(status, lines, body)
+
+    def _send_whole(self, status: int, lines: bytes, body: bytes) -> None:
         if status in NO_BODY_STATUS:
             length = b""
             body = b""
@@ -245,19 +255,16 @@ class HttpExchange:
             length = b"content-length: %d\r\n" % len(body)
             if self._head_only:
                 body = b""
-        head = (
-            STATUS_LINE.get(status) or status_line(status),
-            self._conn.state.date.block,
-            self._connection_line(),
-            length,
-            lines,
-            CRLF,
-        )
+        conn = self._conn
+        first = STATUS_LINE.get(status) or status_line(status)
         if len(body) <= _COPY_LIMIT:
-            self._transport.write(b"".join((*head, body)))
-        else:
-            self._transport.writelines((b"".join(head), body))  # no copy of a large body
-        self._conn.response_complete(self)
+            self._transport.write(
+                b"".join((first, conn.state.date.block, self._connection_line(), length, lines, CRLF, body))
+            )
+        else:  # no copy of a large body
+            head = b"".join((first, conn.state.date.block, self._connection_line(), length, lines, CRLF))
+            self._transport.writelines((head, body))
+        conn.response_complete(self)
 
     def start_response(self, status: int, headers: Headers, content_length: int | None = None) -> None:
         if self._response != _NOT_STARTED:

@@ -15,6 +15,7 @@ from typing import Final
 
 from ferrogate._fastpath.api import Exchange, Headers
 from ferrogate._fastpath.upstream import UpstreamResponse
+from ferrogate._fastpath.wire import SERVER_OWNED
 
 HOP_BY_HOP: Final = frozenset(
     (
@@ -32,6 +33,7 @@ HOP_BY_HOP: Final = frozenset(
 """Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1)."""
 
 _RESPONSE_DROP: Final = HOP_BY_HOP | {b"content-length"}
+_LINE_DROP: Final = _RESPONSE_DROP | SERVER_OWNED
 _NO_BODY_STATUS: Final = frozenset((204, 304))
 _PLAIN_CONNECTION: Final = frozenset((b"keep-alive", b"close"))
 
@@ -81,6 +83,28 @@ def relay_complete(exchange: Exchange, response: UpstreamResponse, headers: Head
     if body is None:
         return False
     exchange.respond(status, headers, body)
+    return True
+
+
+def relay_complete_lines(exchange: Exchange, response: UpstreamResponse, last_line: bytes) -> bool:
+    """:func:`relay_complete` for a response whose headers need no edits beyond one
+    added line (``last_line``, ``name: value`` without CRLF): the filtering pass also
+    serializes, so no intermediate header list and no second pass.
+
+    False (nothing sent) in the same cases as :func:`relay_complete`, and when the
+    upstream's ``Connection`` header names further hop-by-hop fields.
+    """
+    status = response.status
+    if status in _NO_BODY_STATUS or response.lists_hop_headers or exchange.request.method == b"HEAD":
+        return False
+    body = response.complete_body()
+    if body is None:
+        return False
+    drop = _LINE_DROP
+    lines = [b": ".join(h) for h in response.headers if h[0] not in drop]
+    lines.append(last_line)
+    lines.append(b"")
+    exchange.respond_lines(status, b"\r\n".join(lines), body)
     return True
 
 

@@ -60,6 +60,9 @@ ReleaseFn = Callable[["UpstreamConnection", bool], None]
 
 _NO_BODY_STATUS: Final = frozenset((204, 304))
 _NEVER: Final = float("inf")
+_PLAIN_CONNECTION: Final = frozenset((b"keep-alive", b"close"))
+# Response headers the connection reads for itself (framing, and Connection's list).
+_NOTED: Final = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -229,7 +232,10 @@ class UpstreamConnection(asyncio.Protocol):
         resp.status = status
         resp.headers = headers
         resp.keep_alive = parser.should_keep_alive()
+        noted = _NOTED
         for name, value in headers:
+            if name not in noted:
+                continue
             if name == b"content-length":
                 try:
                     resp.content_length = int(value)
@@ -238,6 +244,8 @@ class UpstreamConnection(asyncio.Protocol):
                     return
             elif name == b"transfer-encoding":
                 resp.chunked = b"chunked" in value.lower()
+            elif value.lower() not in _PLAIN_CONNECTION:
+                resp.lists_hop_headers = True  # Connection names more hop-by-hop fields
         self._head_done = True
         self._first_byte_due = _NEVER
         waiter = self._head_waiter

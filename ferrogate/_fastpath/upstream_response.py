@@ -48,6 +48,7 @@ class UpstreamResponse:
         "content_length",
         "headers",
         "keep_alive",
+        "lists_hop_headers",
         "reused",
         "status",
     )
@@ -59,6 +60,7 @@ class UpstreamResponse:
         self.content_length: int | None = None
         self.chunked = False
         self.keep_alive = True
+        self.lists_hop_headers = False  # a Connection header names more hop-by-hop fields
         self.reused = reused
         self._chunks: deque[bytes] = deque()
         self._size = 0

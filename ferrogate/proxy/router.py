@@ -16,7 +16,7 @@ from typing import Final
 
 from ferrogate._fastpath.api import Exchange, Handler, Headers
 from ferrogate._fastpath.pool import PoolSet
-from ferrogate._fastpath.pump import relay, relay_complete, response_headers
+from ferrogate._fastpath.pump import relay, relay_complete, relay_complete_lines, response_headers
 from ferrogate._fastpath.upstream import Body
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate.config.model import Config
@@ -152,8 +152,10 @@ class Router:
         try:
             if t.fails:
                 t.fails = 0  # passive health: a success resets the count
-            out = response_headers(resp.headers)
             down = route.down_ops
+            if down is None and relay_complete_lines(exchange, resp, b"x-request-id: " + rid):
+                return
+            out = response_headers(resp.headers)
             if down is not None:
                 out = down.apply(out, req, vars_ or Vars(rid, self.scheme, t.hostport))
             out.append((X_REQUEST_ID, rid))
