@@ -55,6 +55,10 @@ class ConnState(IntEnum):
     CLOSED = 3
 
 
+# Members as module constants: attribute access on an Enum class costs ~0.5 µs on 3.11,
+# more than a global lookup by an order of magnitude, and these are read per request.
+_NEW, _ACTIVE, _IDLE, _CLOSED = ConnState
+
 ReleaseFn = Callable[["UpstreamConnection", bool], None]
 """Called once per finished exchange: (connection, reusable)."""
 
@@ -103,7 +107,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._watchdog = watchdog
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
-        self.state = ConnState.NEW
+        self.state = _NEW
         self.requests = 0
         self.idle_since = 0.0
         self._response: UpstreamResponse | None = None
@@ -129,7 +133,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        if self.state is not ConnState.ACTIVE:
+        if self.state is not _ACTIVE:
             # An idle connection that receives anything (a 408, garbage, a
             # stray close) is dead: never hand it out again.
             self._mark_dead()
@@ -139,7 +143,7 @@ class UpstreamConnection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            if self.state is ConnState.ACTIVE:
+            if self.state is _ACTIVE:
                 self._fail(
                     UpstreamProtocolError(
                         f"invalid HTTP response from upstream: {exc}",
@@ -155,11 +159,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         prev = self.state
-        self.state = ConnState.CLOSED
+        self.state = _CLOSED
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if prev is not ConnState.ACTIVE:
+        if prev is not _ACTIVE:
             return
         resp = self._response
         if self._head_done and resp is not None:
@@ -208,7 +212,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        if self.state is not ConnState.ACTIVE or self._head_done:
+        if self.state is not _ACTIVE or self._head_done:
             # A second message without a request: the upstream is confused.
             self._mark_dead()
             return
@@ -268,7 +272,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self._interim:
             self._interim = False
             return
-        if self.state is not ConnState.ACTIVE or self._response is None:
+        if self.state is not _ACTIVE or self._response is None:
             return
         self._complete(self._parser.should_keep_alive())
 
@@ -281,14 +285,14 @@ class UpstreamConnection(asyncio.Protocol):
         the response head has arrived (or fails with the upstream error). The caller
         awaits it and calls :meth:`cancel_request` if that await is cancelled."""
         transport = self._transport
-        if transport is None or self.state is ConnState.CLOSED or transport.is_closing():
+        if transport is None or self.state is _CLOSED or transport.is_closing():
             raise UpstreamConnectError(
                 "upstream connection closed", phase="write", reused=self.requests > 0
             )
         loop = self._loop
         self.requests += 1
         reused = self.requests > 1
-        self.state = ConnState.ACTIVE
+        self.state = _ACTIVE
         self._timeouts = timeouts
         self._headers = []
         self._head_done = False
@@ -323,7 +327,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def cancel_request(self) -> None:
         """The caller stopped waiting (client gone): the exchange is abandoned."""
-        if self.state is ConnState.ACTIVE:
+        if self.state is _ACTIVE:
             self._fail(_Abandoned())
 
     async def _send_stream(self, body: AsyncIterator[bytes], chunked: bool) -> None:
@@ -331,7 +335,7 @@ class UpstreamConnection(asyncio.Protocol):
         assert transport is not None
         try:
             async for chunk in body:
-                if self.state is not ConnState.ACTIVE:
+                if self.state is not _ACTIVE:
                     return
                 if not chunk:
                     continue
@@ -341,7 +345,7 @@ class UpstreamConnection(asyncio.Protocol):
                     transport.write(chunk)
                 if self._write_paused:
                     await self._drain()
-            if self.state is not ConnState.ACTIVE:
+            if self.state is not _ACTIVE:
                 return
             if chunked:
                 transport.write(b"0\r\n\r\n")
@@ -349,23 +353,23 @@ class UpstreamConnection(asyncio.Protocol):
             if not self._head_done:
                 self._arm_first_byte()
         except asyncio.CancelledError:
-            if self.state is ConnState.ACTIVE:
+            if self.state is _ACTIVE:
                 self._fail(_Abandoned())
             raise
         except BaseException as exc:
             # A client-side failure (413, disconnect) or a write error: the
             # upstream got half a request, so this connection is finished.
-            if self.state is ConnState.ACTIVE:
+            if self.state is _ACTIVE:
                 self._fail(exc)
         finally:
             self._body_task = None
 
     async def _drain(self) -> None:
-        while self._write_paused and self.state is ConnState.ACTIVE:
+        while self._write_paused and self.state is _ACTIVE:
             waiter = self._loop.create_future()
             self._drain_waiter = waiter
             await waiter
-        if self.state is not ConnState.ACTIVE:
+        if self.state is not _ACTIVE:
             raise UpstreamConnectError(
                 "upstream connection lost while sending the body", phase="write"
             )
@@ -387,19 +391,19 @@ class UpstreamConnection(asyncio.Protocol):
 
     def abandon(self, resp: UpstreamResponse) -> None:
         """The consumer walked away from an unfinished response: never reuse."""
-        if self._response is resp and self.state is ConnState.ACTIVE:
+        if self._response is resp and self.state is _ACTIVE:
             self._response = None
             self._fail(_Abandoned())
 
     def close(self) -> None:
         """Close an idle connection (pool trimming)."""
-        self.state = ConnState.CLOSED
+        self.state = _CLOSED
         if self._transport is not None:
             self._transport.close()
 
     def is_usable(self) -> bool:
         transport = self._transport
-        return self.state is ConnState.IDLE and transport is not None and not transport.is_closing()
+        return self.state is _IDLE and transport is not None and not transport.is_closing()
 
     def _complete(self, keep_alive: bool) -> None:
         resp = self._response
@@ -413,19 +417,19 @@ class UpstreamConnection(asyncio.Protocol):
         task = self._body_task
         if task is not None:
             task.cancel()  # the upstream answered before taking the whole body
-        reusable = keep_alive and self._request_done and self.state is ConnState.ACTIVE
+        reusable = keep_alive and self._request_done and self.state is _ACTIVE
         if reusable:
-            self.state = ConnState.IDLE
+            self.state = _IDLE
             self.idle_since = self._loop.time()
         else:
-            self.state = ConnState.CLOSED
+            self.state = _CLOSED
             if self._transport is not None:
                 self._transport.close()
         self._release(self, reusable)
 
     def _fail(self, exc: BaseException, *, closed: bool = False) -> None:
         self._cancel_timers()
-        self.state = ConnState.CLOSED
+        self.state = _CLOSED
         waiter = self._head_waiter
         self._head_waiter = None
         resp = self._response
@@ -448,7 +452,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._release(self, False)
 
     def _mark_dead(self) -> None:
-        self.state = ConnState.CLOSED
+        self.state = _CLOSED
         if self._transport is not None:
             self._transport.abort()
 
@@ -462,7 +466,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def check_deadlines(self, now: float) -> None:
         """Called by the :class:`Watchdog`: fail the exchange if a deadline has passed."""
-        if self.state is not ConnState.ACTIVE:
+        if self.state is not _ACTIVE:
             self._watchdog.unwatch(self)
             return
         reused = self.requests > 1

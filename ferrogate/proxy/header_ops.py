@@ -27,6 +27,10 @@ class OpKind(IntEnum):
     DELETE_PREFIX = 3
 
 
+# Members as module constants (attribute access on an Enum class is slow on 3.11).
+_SET, _ADD, _DELETE, _DELETE_PREFIX = OpKind
+
+
 class CompiledOp:
     __slots__ = ("kind", "name", "value")
 
@@ -56,15 +60,15 @@ class HeaderOps:
         for op in self.ops:
             kind = op.kind
             name = op.name
-            if kind is OpKind.ADD:
+            if kind is _ADD:
                 assert op.value is not None
                 headers.append((name, op.value.render(req, v)))
-            elif kind is OpKind.SET:
+            elif kind is _SET:
                 assert op.value is not None
                 value = op.value.render(req, v)
                 headers = [h for h in headers if h[0] != name]
                 headers.append((name, value))
-            elif kind is OpKind.DELETE:
+            elif kind is _DELETE:
                 headers = [h for h in headers if h[0] != name]
             else:
                 headers = [h for h in headers if not h[0].startswith(name)]
@@ -74,13 +78,13 @@ class HeaderOps:
         """Apply edits whose values need no request (``static`` is True)."""
         for op in self.ops:
             name = op.name
-            if op.kind is OpKind.DELETE:
+            if op.kind is _DELETE:
                 headers = [h for h in headers if h[0] != name]
-            elif op.kind is OpKind.DELETE_PREFIX:
+            elif op.kind is _DELETE_PREFIX:
                 headers = [h for h in headers if not h[0].startswith(name)]
             else:
                 assert op.value is not None and op.value.static is not None
-                if op.kind is OpKind.SET:
+                if op.kind is _SET:
                     headers = [h for h in headers if h[0] != name]
                 headers.append((name, op.value.static))
         return headers
@@ -97,8 +101,8 @@ def compile_ops(ops: Sequence[HeaderOp], env: Mapping[str, str], *, where: str) 
             raise ProxyConfigError(f"{at}: invalid header name {name!r}")
         key = bare.lower().encode("ascii")
         if op.action == "delete":
-            out.append(CompiledOp(OpKind.DELETE_PREFIX if prefix else OpKind.DELETE, key, None))
+            out.append(CompiledOp(_DELETE_PREFIX if prefix else _DELETE, key, None))
             continue
         template = compile_template(op.value, env, where=at)
-        out.append(CompiledOp(OpKind.SET if op.action == "set" else OpKind.ADD, key, template))
+        out.append(CompiledOp(_SET if op.action == "set" else _ADD, key, template))
     return HeaderOps(out)

@@ -31,6 +31,9 @@ BUFFER_BODY_LIMIT: Final = 64 * 1024
 stale pooled connection can be retried; larger or chunked ones stream."""
 
 _CONNECT_PHASES: Final = frozenset(("connect", "tls"))
+# Enum members as module constants (attribute access on an Enum class is slow on 3.11).
+_PROXY: Final = RouteKind.PROXY
+_RESPOND: Final = RouteKind.RESPOND
 
 
 class Router:
@@ -61,9 +64,9 @@ class Router:
                 404, "no route matches this request", code="route_not_found", type="not_found_error"
             )
         kind = route.kind
-        if kind is RouteKind.PROXY:
+        if kind is _PROXY:
             return self._proxy(exchange, route)
-        if kind is RouteKind.RESPOND:
+        if kind is _RESPOND:
             static = route.static
             assert static is not None
             exchange.respond(static.status, static.headers, static.body)
