@@ -113,7 +113,7 @@ def test_pass_through_forwards_anthropic_beta_when_the_request_carries_headers()
     from ferrogate.config.model import Provider
 
     adapter = AnthropicAdapter(Provider(name="a", kind="anthropic", api_key="k"))
-    req: Any = SimpleNamespace(body=b'{"model":"x","max_tokens":1,"messages":[]}', stream=False,
+    req: Any = SimpleNamespace(body=b'{"model":"x","max_tokens":1,"messages":[]}', model="x", stream=False,
                                headers=[(b"anthropic-beta", b"context-1m-2025-08-07"), (b"x-api-key", b"client")])
     call = adapter.messages_call(req, "claude-up")
     assert (b"anthropic-beta", b"context-1m-2025-08-07") in call.headers
