@@ -149,12 +149,7 @@ async def _drain(servers: list[HttpServer], grace: float) -> None:
     short settle window (only if it has connections); then the real shutdown runs.
     """
     for server in servers:
-        server.stop_accepting()
-        state = server.state
-        if state is not None:
-            state.shutting_down = True
-            for conn in state.connections:
-                conn.draining = True
+        server.begin_drain()
     settle = min(DRAIN_SETTLE_SECS, grace / 4)
     if settle > 0 and any(server.connection_count for server in servers):
         await asyncio.sleep(settle)
