@@ -187,8 +187,10 @@ class SiteAdapter:
 
     # ------------------------------------------------------------------ bodies
 
-    def _body(self, segments: list[Segment], scope: Scope, *, keep_order: bool, site_level: bool, host_specific: bool) -> int:
-        """Adapt one block's directives; return the block's body id."""
+    def _body(
+        self, segments: list[Segment], scope: Scope, *, keep_order: bool, site_level: bool, host_specific: bool
+    ) -> tuple[int, str]:
+        """Adapt one block's directives; return the block's body id and its final strip prefix."""
         matchers = dict(scope.matchers)
         directives: list[tuple[Segment, Match | None]] = []
         for seg in segments:
@@ -221,7 +223,7 @@ class SiteAdapter:
                 scope = self._directive(seg, scope, host_specific)
             except AdaptError as exc:
                 self.b.errors.append(exc.diagnostic)
-        return body
+        return body, scope.strip
 
     def _directive(self, seg: Segment, scope: Scope, host_specific: bool) -> Scope:
         name = seg.name.text
@@ -242,9 +244,8 @@ class SiteAdapter:
                 if name == "handle" and scope.groups_handles:
                     inner = replace(inner, chain=(*scope.chain, (scope.body_group, self._new_id())))
                 mark = len(self.pending)
-                body = self._body(seg.block or [], inner, keep_order=name == "route", site_level=False, host_specific=host_specific)
-                if name == "handle":
-                    self._close_group(mark, inner, seg, body)
+                body, strip = self._body(seg.block or [], inner, keep_order=name == "route", site_level=False, host_specific=host_specific)
+                self._close_group(mark, replace(inner, strip=strip), seg, body)
         elif name == "handle_path":
             self._handle_path(seg, scope, host_specific)
         else:
@@ -349,7 +350,22 @@ class SiteAdapter:
         if len(args) != 2 or args[0].text != "strip_prefix":
             raise fail(args[0] if args else seg.name, "only `uri strip_prefix /prefix` is supported")
         prefix = args[1].text if args[1].text.startswith("/") else "/" + args[1].text
-        return replace(scope, strip=scope.strip + prefix.rstrip("/"))
+        prefix = prefix.rstrip("/")
+        # Caddy strips only when the path has the prefix. The model has one strip_prefix per
+        # route and matchers written after `uri` are relative to the stripped path, so the
+        # strip must be certain: every path the enclosing block matches has the prefix.
+        full = scope.strip + prefix
+        paths = scope.match.paths
+        certain = bool(paths) and all(
+            (p[:-1] if p.endswith("*") else p).lower().startswith(full.lower()) and "*" not in p[:-1] for p in paths
+        )
+        if not certain:
+            raise fail(
+                seg.name,
+                f"`uri strip_prefix {prefix}` must be inside a block that only matches paths starting with it "
+                f"(e.g. `handle {full}/* {{ uri strip_prefix {prefix} ... }}`), or use `handle_path`",
+            )
+        return replace(scope, strip=full)
 
     def _handle_path(self, seg: Segment, scope: Scope, host_specific: bool) -> None:
         args = seg.args
@@ -363,8 +379,8 @@ class SiteAdapter:
         chain = (*scope.chain, (scope.body_group, self._new_id())) if scope.groups_handles else scope.chain
         inner = replace(inner, strip=scope.strip + strip.rstrip("/"), chain=chain)
         mark = len(self.pending)
-        body = self._body(seg.block or [], inner, keep_order=False, site_level=False, host_specific=host_specific)
-        self._close_group(mark, inner, seg, body)
+        body, final_strip = self._body(seg.block or [], inner, keep_order=False, site_level=False, host_specific=host_specific)
+        self._close_group(mark, replace(inner, strip=final_strip), seg, body)
 
     def _new_id(self) -> int:
         self._ids += 1
