@@ -148,5 +148,5 @@ def test_secret_values_never_appear_in_validation_errors(tmp_path: Path) -> None
 def test_uri_strip_prefix_must_be_certain_to_apply(errors_of: ErrorsOf) -> None:
     assert errors_of(":8080 {\n\thandle /api/* {\n\t\turi strip_prefix /v2\n\t\trespond 200\n\t}\n}\n") == [
         "Caddyfile:3:3: `uri strip_prefix /v2` must be inside a block that only matches paths starting with it "
-        "(e.g. `handle /api/v2/* { uri strip_prefix /v2 ... }`), or use `handle_path`"
+        "(e.g. `handle /v2/* { uri strip_prefix /v2 ... }`), or use `handle_path`"
     ]
