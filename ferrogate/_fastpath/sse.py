@@ -56,6 +56,8 @@ def split_events(block: bytes) -> list[bytes]:
 
 def event_data(event: bytes) -> bytes:
     """The event's ``data:`` payload (multi-line data joined with newlines)."""
+    if event.startswith(b"data: ") and event.find(b"\n") == len(event) - 2 and event[-1] == 10:
+        return event[6:-2]  # the common shape: one ``data: ...`` line and a blank line
     parts: list[bytes] = []
     for line in event.splitlines():
         if line.startswith(b"data:"):

@@ -28,6 +28,15 @@ _USAGE_VALUE = re.compile(rb"\s*:\s*\{")  # after the key "usage": an object, no
 _EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 
 
+def _event_span(block: bytes, pos: int) -> tuple[int, int]:
+    """Span of the event holding ``pos``; LF-only blocks (the norm) skip the CRLF scans."""
+    if b"\r" in block:
+        return event_bounds(block, pos)
+    start = block.rfind(b"\n\n", 0, pos)
+    end = block.find(b"\n\n", pos)
+    return (start + 2 if start >= 0 else 0), (end + 2 if end >= 0 else len(block))
+
+
 def _done_at(block: bytes, at: int) -> bool:
     """True when the ``[DONE]`` at ``at`` is a ``data: [DONE]`` line, not text in a chunk."""
     line_start = block.rfind(b"\n", 0, at) + 1
@@ -88,12 +97,14 @@ class ChatPassthrough:
             if _USAGE_VALUE.match(block, at + 7) is None:  # "usage":null rides on every chunk
                 at = block.find(b'"usage"', at + 7)
                 continue
-            start, end = event_bounds(block, at)
+            start, end = _event_span(block, at)
             event = block[start:end]
             usage = chat_usage(event_data(event))
             if usage is not None:
                 self._usage = usage
-                if self._strip_usage and _EMPTY_CHOICES.search(event) is not None:
+                if self._strip_usage and (
+                    b'"choices":[]' in event or _EMPTY_CHOICES.search(event) is not None
+                ):
                     kept.append(block[done:start])
                     done = end
             at = block.find(b'"usage"', end)
