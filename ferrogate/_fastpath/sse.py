@@ -18,7 +18,7 @@ def _last_boundary_end(buf: bytes) -> int:
     """End index of the last complete event in ``buf`` (0 when none)."""
     lf = buf.rfind(b"\n\n")
     end = lf + 2 if lf >= 0 else 0
-    if b"\r" in buf:
+    if buf.find(b"\r") != -1:  # find() is memchr; ``in`` is several times slower here
         crlf = buf.rfind(b"\r\n\r\n")
         if crlf >= 0 and crlf + 4 > end:
             end = crlf + 4

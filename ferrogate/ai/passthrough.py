@@ -30,7 +30,7 @@ _EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 
 def _event_span(block: bytes, pos: int) -> tuple[int, int]:
     """Span of the event holding ``pos``; LF-only blocks (the norm) skip the CRLF scans."""
-    if b"\r" in block:
+    if block.find(b"\r") != -1:  # find() is memchr; ``in`` is several times slower here
         return event_bounds(block, pos)
     start = block.rfind(b"\n\n", 0, pos)
     end = block.find(b"\n\n", pos)

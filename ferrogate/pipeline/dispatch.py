@@ -18,6 +18,7 @@ from ferrogate._fastpath.upstream_errors import UpstreamError, UpstreamTimeout
 from ferrogate.ai.health import TargetHealth
 from ferrogate.ai.providers.base import (
     ClientRequest,
+    Endpoint,
     ErrorKind,
     ProviderAdapter,
     UpstreamCall,
@@ -76,9 +77,13 @@ class Dispatcher:
         while self._pos < len(self._candidates):
             cand = self._candidates[self._pos]
             self._pos += 1
-            adapter = rt.adapter_for(
-                cand.adapter, self._req.endpoint, native_responses="responses" in cand.capabilities
-            )
+            endpoint = self._req.endpoint
+            if endpoint is Endpoint.CHAT or endpoint is Endpoint.EMBEDDINGS:
+                adapter: ProviderAdapter | None = cand.adapter  # served natively, never wrapped
+            else:
+                adapter = rt.adapter_for(
+                    cand.adapter, endpoint, native_responses="responses" in cand.capabilities
+                )
             if adapter is None:
                 self._note_check_error(
                     bad_request(

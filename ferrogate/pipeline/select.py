@@ -39,29 +39,49 @@ def lookup_model(registry: Registry, name: str) -> ModelEntry:
 _EMBEDDINGS_NEEDS = frozenset(("embeddings",))
 
 
+def _needs_set(stream: bool, tools: bool, json_schema: bool, vision: bool) -> frozenset[str]:
+    names = ["chat"]
+    for flag, name in ((stream, "streaming"), (tools, "tools"), (json_schema, "json_schema"), (vision, "vision")):
+        if flag:
+            names.append(name)
+    return frozenset(names)
+
+
+# Every combination built once: the per-request answer is a dict probe, not a new set.
+_NEEDS: dict[tuple[bool, bool, bool, bool], frozenset[str]] = {
+    (a, b, c, d): _needs_set(a, b, c, d)
+    for a in (False, True)
+    for b in (False, True)
+    for c in (False, True)
+    for d in (False, True)
+}
+
+
+def _mentions_image(body: bytes) -> bool:
+    """Substring probes first (memchr-fast); the regex only when ``"image"`` occurs."""
+    return (
+        body.find(b'"image_url"') != -1
+        or body.find(b'"input_image"') != -1
+        or (body.find(b'"image"') != -1 and _IMAGE.search(body) is not None)
+    )
+
+
 def required_capabilities(req: ClientRequest) -> frozenset[str]:
     if req.endpoint is Endpoint.EMBEDDINGS:
         return _EMBEDDINGS_NEEDS
-    needs = ["chat"]
-    if req.stream:
-        needs.append("streaming")
+    tools = json_schema = False
     head = req.head
-    body = req.body
     if isinstance(head, ChatHead):
-        if present(head.tools) or present(head.functions):
-            needs.append("tools")
-        if head.response_format is not None and head.response_format.type == "json_schema":
-            needs.append("json_schema")
+        tools = present(head.tools) or present(head.functions)
+        json_schema = head.response_format is not None and head.response_format.type == "json_schema"
     elif isinstance(head, ResponsesHead):
-        if present(head.tools) and bytes(head.tools).strip() != b"[]":
-            needs.append("tools")
-        if head.text is not None and head.text.format is not None and head.text.format.type == "json_schema":
-            needs.append("json_schema")
-    elif isinstance(head, MessagesHead) and present(head.tools):
-        needs.append("tools")
-    if _IMAGE.search(body) is not None:
-        needs.append("vision")
-    return frozenset(needs)
+        tools = present(head.tools) and bytes(head.tools).strip() != b"[]"
+        json_schema = (
+            head.text is not None and head.text.format is not None and head.text.format.type == "json_schema"
+        )
+    elif isinstance(head, MessagesHead):
+        tools = present(head.tools)
+    return _NEEDS[bool(req.stream), tools, json_schema, _mentions_image(req.body)]
 
 
 _NO_ESTIMATE = RequestEstimate(0, 0)
