@@ -23,10 +23,11 @@ PAUSE_PIPELINE: Final = 2
 
 
 class FlowControl:
-    __slots__ = ("_drain_waiter", "_paused_reasons", "_transport", "writing_paused")
+    __slots__ = ("_drain_waiter", "_loop", "_paused_reasons", "_transport", "writing_paused")
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._transport = transport
+        self._loop = loop  # given: no asyncio.get_running_loop() (a getpid() call on 3.11) per wait
         self._paused_reasons = 0
         self.writing_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -64,7 +65,7 @@ class FlowControl:
             return
         waiter = self._drain_waiter
         if waiter is None:
-            waiter = asyncio.get_running_loop().create_future()
+            waiter = (self._loop or asyncio.get_running_loop()).create_future()
             self._drain_waiter = waiter
         # shield: one waiter is shared by every drainer; a cancelled drainer must not cancel it.
         await asyncio.shield(waiter)

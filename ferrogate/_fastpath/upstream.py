@@ -299,7 +299,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._got_bytes = False
         self._skip_body = is_head
         self._interim = False
-        resp = UpstreamResponse(self, reused)
+        resp = UpstreamResponse(self, reused, loop)
         self._response = resp
         waiter: asyncio.Future[None] = loop.create_future()
         self._head_waiter = waiter

@@ -41,6 +41,7 @@ class UpstreamResponse:
         "_conn",
         "_done",
         "_error",
+        "_loop",
         "_paused",
         "_size",
         "_waiter",
@@ -53,8 +54,11 @@ class UpstreamResponse:
         "status",
     )
 
-    def __init__(self, conn: FlowSource, reused: bool) -> None:
+    def __init__(
+        self, conn: FlowSource, reused: bool, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         self._conn: FlowSource | None = conn
+        self._loop = loop  # given: no asyncio.get_running_loop() (a getpid() call on 3.11) per wait
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.content_length: int | None = None
@@ -221,7 +225,7 @@ class UpstreamResponse:
             conn.resume_reading()
 
     async def _wait(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+        waiter = (self._loop or asyncio.get_running_loop()).create_future()
         self._waiter = waiter
         try:
             await waiter

@@ -38,7 +38,7 @@ class Target:
 
 
 class Balancer:
-    __slots__ = ("_next", "_rng", "cooldown_secs", "max_fails", "policy", "targets")
+    __slots__ = ("_next", "_rng", "cooldown_secs", "max_fails", "only", "policy", "targets")
 
     def __init__(
         self,
@@ -50,6 +50,9 @@ class Balancer:
         rng: random.Random | None = None,
     ) -> None:
         self.targets = tuple(targets)
+        # The single target, if there is just one: while it has never failed
+        # (``down_until`` 0) it is the pick without asking the clock or the policy.
+        self.only: Target | None = self.targets[0] if len(self.targets) == 1 else None
         self.policy = policy
         self.max_fails = max(1, max_fails)
         self.cooldown_secs = cooldown_secs

@@ -88,46 +88,43 @@ class Router:
         target = route.rewrite_target(req.path, req.query) if route.rewrites else req.target
         balancer = group.balancer
         ops = route.up_ops
-        per_target = route.ops_need_upstream
         vars_: Vars | None = None
-        head = b""
-        chunked = req.chunked and req.content_length is None
+        length = req.content_length
+        chunked = length is None and req.chunked
         if ops is None:
             # No header edits: serialize the whole head in one pass.
-            length = req.content_length
-            framing = (
-                b"content-length: %d" % length
-                if length is not None
-                else (b"transfer-encoding: chunked" if chunked else b"")
-            )
+            if length is not None:
+                framing = b"content-length: %d" % length
+            else:
+                framing = b"transfer-encoding: chunked" if chunked else b""
             head, rid = upstream_head(
                 req, self.scheme, self.ids, target, balancer.targets[0].hostport, framing
             )
             headers: Headers = []
         else:
+            head = b""
             headers, rid = upstream_headers(req, self.scheme, self.ids)
             vars_ = Vars(rid, self.scheme, b"")
-            if not per_target:
+            if not route.ops_need_upstream:
                 headers = ops.apply(headers, req, vars_)
-        if req.content_length is None and not req.chunked:
-            body: Body = b""
-        else:
-            body = await _request_body(exchange)
-        loop = asyncio.get_running_loop()
+        body: Body = b"" if length is None and not chunked else await _request_body(exchange)
         tried: tuple[Target, ...] = ()
         while True:
-            t = balancer.pick(loop.time(), tried)
-            if t is None:
-                raise _with_id(
-                    GatewayError(
-                        503,
-                        f"no healthy upstream for {group.name!r}",
-                        code="no_healthy_upstream",
-                        source=ErrorSource.UPSTREAM,
-                        retryable=True,
-                    ),
-                    rid,
-                )
+            t = balancer.only
+            if t is None or t.down_until or tried:
+                # Several targets, or one that has failed: ask the policy (needs the clock).
+                t = balancer.pick(asyncio.get_running_loop().time(), tried)
+                if t is None:
+                    raise _with_id(
+                        GatewayError(
+                            503,
+                            f"no healthy upstream for {group.name!r}",
+                            code="no_healthy_upstream",
+                            source=ErrorSource.UPSTREAM,
+                            retryable=True,
+                        ),
+                        rid,
+                    )
             t.inflight += 1
             try:
                 if ops is None:
@@ -136,14 +133,14 @@ class Router:
                     )
                 else:
                     sent = headers
-                    if per_target:
+                    if route.ops_need_upstream:
                         assert vars_ is not None
                         vars_.upstream_hostport = t.hostport
                         sent = ops.apply(list(headers), req, vars_)
                     resp = await t.pool.request(req.method, target, sent, body, group.timeouts)
             except UpstreamError as exc:
                 t.inflight -= 1
-                balancer.failed(t, loop.time())
+                balancer.failed(t, asyncio.get_running_loop().time())
                 if exc.phase in _CONNECT_PHASES and len(tried) + 1 < len(balancer.targets):
                     tried = (*tried, t)  # nothing was sent: another target is safe
                     continue
@@ -165,7 +162,7 @@ class Router:
             if not relay_complete(exchange, resp, out):
                 await relay(exchange, resp, out)
         except UpstreamError as exc:
-            balancer.failed(t, loop.time())
+            balancer.failed(t, asyncio.get_running_loop().time())
             raise _with_id(exc, rid) from None
         finally:
             t.inflight -= 1
