@@ -20,10 +20,9 @@ import argparse
 import asyncio
 import cProfile
 import gc
-import time
 import pstats
 import tempfile
-from collections.abc import AsyncIterator
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,18 +109,29 @@ class FakeExchange:
 
 
 class FakeResponse:
-    __slots__ = ("_body", "headers", "status")
+    __slots__ = ("_body", "_done", "headers", "status")
 
     def __init__(self, body: bytes, content_type: bytes) -> None:
         self.status = 200
         self.headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
         self._body = body
+        self._done = False
 
     async def read(self, max_bytes: int) -> bytes:
         return self._body
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        yield self._body
+    def chunks(self) -> FakeResponse:
+        """One read, iterated like the pool's UpstreamResponse (a class, not a generator)."""
+        return self
+
+    def __aiter__(self) -> FakeResponse:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        self._done = True
+        return self._body
 
     def close(self) -> None:
         return None

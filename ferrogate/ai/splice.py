@@ -120,6 +120,13 @@ def rename_model(
     if current == provider_model:
         return body
     value = encoded if encoded is not None else orjson.dumps(provider_model)
+    if body.startswith(b'{"model":"'):
+        # The shape SDKs send: model first. The key is the top-level one (the first in the
+        # object); it is the only one when "model" occurs nowhere else and no key could be
+        # spelled with escapes.
+        m = _STRING.match(body, 9)
+        if m is not None and body.find(b'"model"', m.end()) == -1 and body.find(b"\\u") == -1:
+            return b'{"model":' + value + body[m.end() :]
     out = splice_value(body, "model", value, present=True)
     if out is not None:
         return out

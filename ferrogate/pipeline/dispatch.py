@@ -68,7 +68,7 @@ class Dispatcher:
         self._last: tuple[UpstreamFailure, Candidate] | None = None
         self._check_error: GatewayError | None = None
         # No retry sleep may carry the request past the dispatch budget.
-        self._deadline = perf_counter() + rt.reliability.provider_dispatch_timeout_secs
+        self._deadline = ctx.received_at + rt.reliability.provider_dispatch_timeout_secs
 
     async def next(self) -> Dispatched:
         """The next 2xx answer, trying candidates in order; the final error otherwise."""

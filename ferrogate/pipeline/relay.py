@@ -64,11 +64,12 @@ async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientReque
         try:
             wait_from = perf_counter()
             async for chunk in response.chunks():
-                ctx.upstream_secs += perf_counter() - wait_from
+                now = perf_counter()
+                ctx.upstream_secs += now - wait_from
                 out = translator.feed(chunk)
                 if out:
                     if not started:
-                        _start(ctx, exchange, d, perf_counter())
+                        _start(ctx, exchange, d, now)
                         started = True
                     exchange.write(out)
                     await exchange.drain()
