@@ -83,7 +83,7 @@ _ARRAYS = frozenset(f.encode_name for f in msgspec.structs.fields(Config) if f.e
 
 
 def _key(name: str) -> str:
-    return name if _BARE_KEY.match(name) else _string(name)
+    return name if _BARE_KEY.fullmatch(name) else _string(name)
 
 
 def _value(value: Any) -> str:

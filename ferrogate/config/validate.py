@@ -174,7 +174,7 @@ class _Checker:
                 self.err(("api_keys", i, "key"), f"api key `{k.id}`: set `key` or `key_hash`, not both")
             if k.key is not None and not k.key:
                 self.err(("api_keys", i, "key"), f"api key `{k.id}`: `key` is empty")
-            if k.key_hash is not None and not KEY_HASH_RE.match(k.key_hash):
+            if k.key_hash is not None and not KEY_HASH_RE.fullmatch(k.key_hash):
                 self.err(
                     ("api_keys", i, "key_hash"),
                     f"api key `{k.id}`: key_hash must look like hmac-sha256:<64 hex digits> (use `ferrogate hash-key`)",

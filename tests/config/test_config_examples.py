@@ -88,3 +88,11 @@ def test_byte_order_mark_and_crlf_line_endings_are_accepted(tmp_path: Path) -> N
     toml = tmp_path / "c.toml"
     toml.write_bytes('\ufefflisten = ":8080"\r\n[[routes]]\r\npaths = ["/healthz"]\r\nrespond = { status = 200 }\r\n'.encode())
     assert load_config(caddyfile, env={}) == load_config(toml, env={})
+
+
+def test_emitter_quotes_keys_with_a_trailing_newline() -> None:
+    from ferrogate.config.model import Config, Respond, Route
+
+    cfg = Config(routes=[Route(respond=Respond(headers={"0\n": "v"}))])
+    again, _ = parse_toml(emit_toml(cfg), "emitted.toml")
+    assert again == cfg
