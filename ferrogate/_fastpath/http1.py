@@ -163,7 +163,7 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         tcp = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
         self._transport = tcp
-        self.flow = FlowControl(tcp)
+        self.flow = FlowControl(tcp, self.state.loop)
         peer = tcp.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self._client = (str(peer[0]), int(peer[1]))
@@ -272,8 +272,12 @@ class HttpProtocol(asyncio.Protocol):
                 continue
             if kind == _HOST:
                 host_count += 1
-                if _BAD_HOST.search(value) is not None:
-                    self._abort(GatewayError(400, "invalid Host header", code="bad_host"))
+                # A regex search costs more than the rest of this loop; clients repeat
+                # their Host, so the last value that passed is remembered.
+                if value != state.host_ok:
+                    if _BAD_HOST.search(value) is not None:
+                        self._abort(GatewayError(400, "invalid Host header", code="bad_host"))
+                    state.host_ok = value
             elif kind == _CONTENT_LENGTH:
                 content_length_value = value
             elif kind == _TRANSFER_ENCODING:

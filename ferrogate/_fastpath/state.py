@@ -33,6 +33,7 @@ class ServerState:
         "date",
         "handler",
         "header_timeout",
+        "host_ok",
         "idle_timeout",
         "inflight",
         "limits",
@@ -72,6 +73,7 @@ class ServerState:
         # these requests never reach the application or its access log.
         self.protocol_errors: dict[int, int] = {}
         self.shutting_down = False
+        self.host_ok = b"\x00"  # the last Host value that passed validation (never this one)
         self.all_closed: asyncio.Event | None = None
 
     def connection_closed(self, conn: HttpProtocol) -> None:
