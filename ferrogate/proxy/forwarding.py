@@ -189,22 +189,24 @@ def upstream_head(
     rnd = b"%080x" % ids.rng.getrandbits(320)
     if rid is None:
         rid = rnd[:32]
-    if req.client is not None:
-        ip = req.client[0].encode("ascii")
+    client = req.client
+    if client is not None:
+        ip = client[0].encode("ascii")
         xff = ip if xff is None else xff + b", " + ip
     if xff is not None:
         lines.append(b"x-forwarded-for: " + xff)
-    lines.append(b"x-forwarded-proto: " + scheme)
-    if host is not None:
-        lines.append(b"x-forwarded-host: " + host)
-    else:
-        lines.append(b"host: " + default_host)
-    lines.append(b"x-request-id: " + rid)
-    if traceparent is None:
-        lines.append(b"traceparent: 00-%b-%b-01" % (rnd[32:64], rnd[64:80]))
-    else:
-        lines.append(b"traceparent: " + child_traceparent(traceparent, rnd[64:80], rnd[32:64]))
-    if framing:
-        lines.append(framing)
-    lines.append(b"\r\n")
+    # The fixed tail in one formatting operation (one allocation instead of five).
+    lines.append(
+        b"x-forwarded-proto: %b\r\n%b%b\r\nx-request-id: %b\r\ntraceparent: %b%b\r\n\r\n"
+        % (
+            scheme,
+            b"host: " if host is None else b"x-forwarded-host: ",
+            default_host if host is None else host,
+            rid,
+            b"00-%b-%b-01" % (rnd[32:64], rnd[64:80])
+            if traceparent is None
+            else child_traceparent(traceparent, rnd[64:80], rnd[32:64]),
+            b"\r\n" + framing if framing else b"",
+        )
+    )
     return b"\r\n".join(lines), rid
