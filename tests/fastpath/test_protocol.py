@@ -75,6 +75,18 @@ async def test_keep_alive_connection_serves_several_requests() -> None:
     assert conn.protocol.conn_state == ConnState.IDLE
 
 
+async def test_an_invalid_host_after_a_valid_one_on_the_same_connection_is_still_refused() -> None:
+    # The server remembers the last Host value that passed; a different one is checked again.
+    conn = make_conn(respond_ok)
+    conn.feed(GET)
+    await conn.settle()
+    conn.feed(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n")
+    await conn.settle()
+    first, second = parse_responses(conn.transport.take(), ["GET", "GET"])
+    assert (first.status, second.status) == (200, 400)
+    assert b"bad_host" in second.body
+
+
 async def test_connection_close_request_gets_close_and_the_connection_ends() -> None:
     conn = make_conn(respond_ok)
     conn.feed(get(extra="Connection: close\r\n"))
