@@ -19,8 +19,8 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/ferrogate run --config $(CONFIG)
 
-# System packages the end-to-end tests and benchmarks drive (nginx as a fast
-# mock upstream, wrk for load, redis-server for cluster counters).
+# System packages the tests and benchmarks use: nginx (fast mock upstream),
+# wrk (load), caddy (reference Caddyfile adapter), redis-server (cluster counters).
 system-deps:
 	@bash scripts/system-deps.sh
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that tests and benchmarks start (only what is missing).
+# Installs the Debian packages that tests and benchmarks use (only what is missing).
 set -euo pipefail
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# caddy: the reference Caddyfile adapter the config tests compare against.
+command -v caddy >/dev/null 2>&1 || need+=(caddy)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing system packages: ${need[*]} (run as root or install them)" >&2
