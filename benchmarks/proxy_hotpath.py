@@ -140,7 +140,7 @@ class _ClientTransport:
 
 def _warm_pool(pool: UpstreamPool, loop: asyncio.AbstractEventLoop, conns: int) -> None:
     """Put ``conns`` idle fake-transport connections in the pool (no real connect)."""
-    watchdog = Watchdog(loop)
+    watchdog = Watchdog(loop, interval=3600.0)  # no deadline ticks: deterministic counts
     pool._watchdog = watchdog
     for _ in range(conns):
         conn = UpstreamConnection(loop, pool._release_cb, watchdog)

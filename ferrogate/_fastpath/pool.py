@@ -236,9 +236,7 @@ class UpstreamPool:
         if conn is None:
             conn = await self._connect(timeouts.connect)
         try:
-            resp, waiter = conn.send(head, body, timeouts, is_head=is_head, chunked=chunked)
-            await waiter
-            return resp
+            return await conn.send(head, body, timeouts, is_head=is_head, chunked=chunked)
         except UpstreamError as exc:
             if not (exc.retry_safe and isinstance(body, bytes)):
                 raise
@@ -248,9 +246,7 @@ class UpstreamPool:
         self.retries += 1
         conn = await self._connect(timeouts.connect)
         try:
-            resp, waiter = conn.send(head, body, timeouts, is_head=is_head, chunked=chunked)
-            await waiter
-            return resp
+            return await conn.send(head, body, timeouts, is_head=is_head, chunked=chunked)
         except BaseException:
             conn.cancel_request()
             raise

@@ -112,7 +112,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self._response: UpstreamResponse | None = None
         self._headers: list[tuple[bytes, bytes]] = []
-        self._head_waiter: asyncio.Future[None] | None = None
+        self._head_waiter: asyncio.Future[UpstreamResponse] | None = None
         self._head_done = False
         self._interim = False
         self._skip_body = False
@@ -255,7 +255,7 @@ class UpstreamConnection(asyncio.Protocol):
         waiter = self._head_waiter
         self._head_waiter = None
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            waiter.set_result(resp)
         if self._skip_body:
             # HEAD: llhttp cannot be told to skip the body, so finish the
             # message here and give the next request a fresh parser.
@@ -280,10 +280,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     def send(
         self, head: bytes, body: Body, timeouts: Timeouts, *, is_head: bool, chunked: bool
-    ) -> tuple[UpstreamResponse, asyncio.Future[None]]:
-        """Start one request: returns its response and a future that completes when
-        the response head has arrived (or fails with the upstream error). The caller
-        awaits it and calls :meth:`cancel_request` if that await is cancelled."""
+    ) -> asyncio.Future[UpstreamResponse]:
+        """Start one request: returns a future that resolves to the response once its
+        head has arrived (or fails with the upstream error). The caller awaits it and
+        calls :meth:`cancel_request` if that await is cancelled."""
         transport = self._transport
         if transport is None or self.state is _CLOSED or transport.is_closing():
             raise UpstreamConnectError(
@@ -301,7 +301,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._interim = False
         resp = UpstreamResponse(self, reused, loop)
         self._response = resp
-        waiter: asyncio.Future[None] = loop.create_future()
+        waiter: asyncio.Future[UpstreamResponse] = loop.create_future()
         self._head_waiter = waiter
         now = loop.time()
         self._total_due = _NEVER if timeouts.total is None else now + timeouts.total
@@ -323,7 +323,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._request_done = False
             transport.write(head)
             self._body_task = loop.create_task(self._send_stream(body, chunked))
-        return resp, waiter
+        return waiter
 
     def cancel_request(self) -> None:
         """The caller stopped waiting (client gone): the exchange is abandoned."""
