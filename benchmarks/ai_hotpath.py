@@ -56,10 +56,24 @@ class FakeRequest:
         self.method = b"POST"
         self.path = self.target = path
         self.query = b""
+        # What the openai SDK sends (python, httpx): the key sits mid-list.
         self.headers = [
             (b"host", b"127.0.0.1:8080"),
-            (b"authorization", b"Bearer " + CLIENT_KEY.encode()),
+            (b"accept-encoding", b"gzip, deflate"),
+            (b"connection", b"keep-alive"),
+            (b"accept", b"application/json"),
             (b"content-type", b"application/json"),
+            (b"user-agent", b"OpenAI/Python 1.99.0"),
+            (b"x-stainless-lang", b"python"),
+            (b"x-stainless-package-version", b"1.99.0"),
+            (b"x-stainless-os", b"Linux"),
+            (b"x-stainless-arch", b"x64"),
+            (b"x-stainless-runtime", b"CPython"),
+            (b"x-stainless-runtime-version", b"3.12.3"),
+            (b"authorization", b"Bearer " + CLIENT_KEY.encode()),
+            (b"x-stainless-async", b"false"),
+            (b"x-stainless-retry-count", b"0"),
+            (b"x-stainless-read-timeout", b"600"),
             (b"content-length", b"%d" % len(body)),
         ]
         self.client = ("127.0.0.1", 40000)
