@@ -12,6 +12,7 @@ many: the batch least disturbed by other load on a busy machine.
     .venv/bin/python -m benchmarks.ai_hotpath                       # every scenario
     .venv/bin/python -m benchmarks.ai_hotpath chat chat_stream -n 20000
     .venv/bin/python -m benchmarks.ai_hotpath chat --profile        # + cProfile top 30
+    .venv/bin/python -m benchmarks.ai_hotpath --split               # streams: one event per read
 """
 
 from __future__ import annotations
@@ -123,56 +124,64 @@ class FakeExchange:
 
 
 class FakeResponse:
-    __slots__ = ("_body", "_done", "headers", "status")
+    __slots__ = ("_body", "_pieces", "headers", "status")
 
-    def __init__(self, body: bytes, content_type: bytes) -> None:
+    def __init__(self, body: bytes, content_type: bytes, pieces: tuple[bytes, ...]) -> None:
         self.status = 200
         self.headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
         self._body = body
-        self._done = False
+        self._pieces = list(pieces)
+        self._pieces.reverse()
 
     async def read(self, max_bytes: int) -> bytes:
         return self._body
 
     def chunks(self) -> FakeResponse:
-        """One read, iterated like the pool's UpstreamResponse (a class, not a generator)."""
+        """The upstream reads, iterated like the pool's UpstreamResponse (a class, not a generator)."""
         return self
 
     def __aiter__(self) -> FakeResponse:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._done:
+        if not self._pieces:
             raise StopAsyncIteration
-        self._done = True
-        return self._body
+        return self._pieces.pop()
 
     def close(self) -> None:
         return None
 
 
-class FakePools:
-    """Answers like the benchmark's nginx mock: SSE under /stream, Anthropic on /messages."""
+def _events(body: bytes) -> tuple[bytes, ...]:
+    return tuple(e + b"\n\n" for e in body.split(b"\n\n") if e)
 
-    def __init__(self) -> None:
-        self.answers = {
-            (False, False): (openai_chat_json().encode(), b"application/json"),
-            (True, False): (openai_chat_sse().encode(), b"text/event-stream"),
-            (False, True): (anthropic_message_json().encode(), b"application/json"),
-            (True, True): (anthropic_message_sse().encode(), b"text/event-stream"),
-        }
+
+class FakePools:
+    """Answers like the benchmark's nginx mock: SSE under /stream, Anthropic on /messages.
+    ``split``: one SSE event per upstream read (a real token stream) instead of one read."""
+
+    def __init__(self, split: bool = False) -> None:
+        self.answers: dict[tuple[bool, bool], tuple[bytes, bytes, tuple[bytes, ...]]] = {}
+        for key, text, ctype in (
+            ((False, False), openai_chat_json(), b"application/json"),
+            ((True, False), openai_chat_sse(), b"text/event-stream"),
+            ((False, True), anthropic_message_json(), b"application/json"),
+            ((True, True), anthropic_message_sse(), b"text/event-stream"),
+        ):
+            body = text.encode()
+            self.answers[key] = (body, ctype, _events(body) if split and key[0] else (body,))
 
     async def request(self, origin: str, method: bytes, target: bytes, headers: Any, body: bytes, timeouts: Any) -> FakeResponse:
         stream = target.startswith(b"/stream")
         return FakeResponse(*self.answers[stream, target.endswith(b"/messages")])
 
 
-def build_handler() -> AiHandler:
+def build_handler(split: bool = False) -> AiHandler:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "ferrogate.toml"
         path.write_text(render_config(Path(tmp), 9, ai=True))
         config = load_config(path)
-    return build_ai_handler(config, FakePools())
+    return build_ai_handler(config, FakePools(split))
 
 
 async def _drive(handler: AiHandler, path: bytes, body: bytes, n: int) -> None:
@@ -217,8 +226,9 @@ def main() -> None:
     ap.add_argument("-n", "--requests", type=int, default=2000)
     ap.add_argument("-r", "--repeat", type=int, default=25)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--split", action="store_true", help="one SSE event per upstream read")
     args = ap.parse_args()
-    handler = build_handler()
+    handler = build_handler(args.split)
     gc.freeze()  # config and compiled runtime are long-lived: keep them out of young-gen scans
     for scenario in args.scenarios:
         us = measure(handler, scenario, args.requests, args.profile, args.repeat)

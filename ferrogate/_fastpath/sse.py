@@ -35,6 +35,8 @@ class EventSplitter:
 
     def feed(self, data: bytes) -> bytes:
         """Whole events available after ``data`` (maybe b""); keeps the remainder."""
+        if not self._pending and data.endswith(b"\n\n"):
+            return data  # the usual read: whole events (a blank line ends it, LF or CRLF)
         buf = self._pending + data if self._pending else data
         end = _last_boundary_end(buf)
         if end == len(buf):
