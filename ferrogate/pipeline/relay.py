@@ -62,10 +62,13 @@ async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientReque
     started = False
     try:
         try:
+            # Upstream waits are timed only until the head goes out: the overhead header is
+            # computed then, and the reads after it need no clock calls.
             wait_from = perf_counter()
             async for chunk in response.chunks():
-                now = perf_counter()
-                ctx.upstream_secs += now - wait_from
+                if not started:
+                    now = perf_counter()
+                    ctx.upstream_secs += now - wait_from
                 out = translator.feed(chunk)
                 if out:
                     if not started:
@@ -73,7 +76,8 @@ async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientReque
                         started = True
                     exchange.write(out)
                     await exchange.drain()
-                wait_from = perf_counter()
+                elif not started:
+                    wait_from = perf_counter()
             tail = translator.finish()
         except UpstreamError as exc:
             if not started:
