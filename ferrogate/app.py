@@ -4,12 +4,11 @@
 control round trip). ``/admin`` and ``/admin/*`` are forwarded to the control
 process's admin listener, so one public port serves everything. The rest goes
 to the route table from ``ferrogate.proxy.router`` (with the AI handler for
-``ai_gateway`` routes) when those are installed, else a 404 error body.
+``ai_gateway`` routes), which answers 404 itself when no route matches.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from collections.abc import Awaitable
@@ -21,8 +20,10 @@ from ferrogate._fastpath.api import Exchange, Handler, Headers
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.pump import HOP_BY_HOP, relay
 from ferrogate._fastpath.upstream import Timeouts
+from ferrogate.ai.handler import build_ai_handler
 from ferrogate.config.model import Config
-from ferrogate.errors import ErrorSource, GatewayError, render
+from ferrogate.errors import ErrorSource, GatewayError
+from ferrogate.proxy.router import build_router
 
 _JSON: Headers = [(b"content-type", b"application/json")]
 _ADMIN_TIMEOUTS = Timeouts(connect=2.0, first_byte=60.0, total=120.0)
@@ -85,21 +86,8 @@ def _admin_origin(address: str | None) -> str | None:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _not_found(exchange: Exchange) -> None:
-    status, headers, body = render(GatewayError(404, "no route matches this request", code="not_found"))
-    exchange.respond(status, headers, body)
-
-
-def _load_router(config: Config, pools: PoolSet, state: WorkerState) -> Handler | None:
-    if importlib.util.find_spec("ferrogate.proxy.router") is None:
-        return None
-    from ferrogate.proxy.router import build_router
-
-    ai_handler: Handler | None = None
-    if importlib.util.find_spec("ferrogate.ai.handler") is not None:
-        from ferrogate.ai.handler import build_ai_handler
-
-        ai_handler = build_ai_handler(config, pools, state)
+def _load_router(config: Config, pools: PoolSet, state: WorkerState) -> Handler:
+    ai_handler = build_ai_handler(config, pools, state)
     return build_router(config, pools, ai_handler=ai_handler)
 
 
@@ -154,9 +142,6 @@ def build_app(config: Config, worker_state: WorkerState) -> Handler:
             return _done()
         if path == b"/admin" or path.startswith(b"/admin/"):
             return forward_admin(exchange)
-        if router is None:
-            _not_found(exchange)
-            return _done()
         return router(exchange)
 
     return app
