@@ -1,0 +1,186 @@
+"""CPU cost of one AI request through the real server, AI handler and pool, in process.
+
+Like ``benchmarks/proxy_hotpath.py`` (``HttpProtocol`` → ``build_app`` → AI handler →
+pool → ``UpstreamConnection``), with the benchmark gateway config's AI routes; only the
+two transports are fakes. The client POSTs the load generator's body; the upstream
+answers like the nginx mock (``benchmarks/payloads.py``, one read, content-length
+framed; SSE under ``/stream/``). ``writes`` counts client transport writes per request
+(each is a send() syscall on a real socket).
+
+    .venv/bin/python -m benchmarks.ai_server_hotpath chat chat_stream
+    .venv/bin/python -m benchmarks.ai_server_hotpath chat_stream --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import pstats
+import tempfile
+import time
+from pathlib import Path
+
+import uvloop
+
+from benchmarks.gateway import CLIENT_KEY, render_config
+from benchmarks.payloads import (
+    anthropic_message_json,
+    anthropic_message_sse,
+    openai_chat_json,
+    openai_chat_sse,
+    request_bodies,
+)
+from benchmarks.proxy_hotpath import _ClientTransport as _BaseClient
+from benchmarks.proxy_hotpath import _UpstreamTransport as _BaseUpstream
+from ferrogate._fastpath.http1 import HttpProtocol
+from ferrogate._fastpath.pool import PoolSet, UpstreamPool
+from ferrogate._fastpath.state import ServerState
+from ferrogate._fastpath.upstream import ConnState, UpstreamConnection, Watchdog
+from ferrogate.app import WorkerState, build_app
+from ferrogate.config.load import load_config
+
+_PATHS = {
+    "chat": b"/v1/chat/completions",
+    "chat_stream": b"/v1/chat/completions",
+    "chat_to_anthropic": b"/v1/chat/completions",
+    "chat_to_anthropic_stream": b"/v1/chat/completions",
+    "messages": b"/v1/messages",
+    "messages_stream": b"/v1/messages",
+}
+
+
+def _nginx(body: str, ctype: bytes, sse: bool) -> bytes:
+    raw = body.encode()
+    extra = b"Cache-Control: no-cache\r\n" if sse else b""
+    return (
+        b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Thu, 26 Nov 2026 05:00:00 GMT\r\n"
+        b"Content-Type: %b\r\nContent-Length: %d\r\nConnection: keep-alive\r\n%b\r\n%b"
+        % (ctype, len(raw), extra, raw)
+    )
+
+
+_ANSWERS = {
+    (False, False): _nginx(openai_chat_json(), b"application/json", False),
+    (True, False): _nginx(openai_chat_sse(), b"text/event-stream", True),
+    (False, True): _nginx(anthropic_message_json(), b"application/json", False),
+    (True, True): _nginx(anthropic_message_sse(), b"text/event-stream", True),
+}
+
+
+class _Upstream(_BaseUpstream):
+    __slots__ = ()
+
+    def write(self, data: bytes) -> None:
+        line = data[: data.find(b" HTTP/1.1")]
+        answer = _ANSWERS[b" /stream/" in line, line.endswith(b"/messages")]
+        self.loop.call_soon(self.protocol.data_received, answer)
+
+
+class _Client(_BaseClient):
+    __slots__ = ("request", "writes")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, requests: int, done: asyncio.Future[None], request: bytes) -> None:
+        super().__init__(loop, requests, done)
+        self.request = request
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        if self.writes == 1 and not data.startswith(b"HTTP/1.1 200 "):
+            raise AssertionError(f"unexpected response: {data[:300]!r}")
+        if data.startswith(b"HTTP/1.1 ") and b"transfer-encoding: chunked" in data and not data.endswith(b"\r\n0\r\n\r\n"):
+            return
+        if data.startswith(b"HTTP/1.1 ") or data.endswith(b"0\r\n\r\n"):
+            self.left -= 1
+            if self.left > 0:
+                assert self.protocol is not None
+                self.loop.call_soon(self.protocol.data_received, self.request)
+            elif not self.done.done():
+                self.done.set_result(None)
+
+
+def _warm(pool: UpstreamPool, loop: asyncio.AbstractEventLoop, conns: int) -> None:
+    watchdog = Watchdog(loop, interval=3600.0)
+    pool._watchdog = watchdog
+    for _ in range(conns):
+        conn = UpstreamConnection(loop, pool._release_cb, watchdog)
+        conn.connection_made(_Upstream(loop, conn))  # type: ignore[arg-type]
+        conn.state = ConnState.IDLE
+        conn.idle_since = loop.time()
+        pool._idle.append(conn)
+
+
+def _request(scenario: str) -> bytes:
+    body = request_bodies()[scenario]
+    return (
+        b"POST %b HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer %b\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%b"
+        % (_PATHS[scenario], CLIENT_KEY.encode(), len(body), body)
+    )
+
+
+async def run(scenario: str, requests: int, conns: int) -> tuple[float, float]:
+    """CPU seconds for ``requests`` requests, and client writes per request."""
+    loop = asyncio.get_running_loop()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.toml"
+        path.write_text(render_config(Path(tmp), 9, ai=True))
+        config = load_config(path)
+        pools = PoolSet()
+        state = WorkerState(slot=0, generation=1, revision="bench", config_path=path,
+                            admin_address=None, ipc_path="", pools=pools)
+        app = build_app(config, state)
+    for pool in pools.pools():
+        _warm(pool, loop, conns)
+    server = ServerState(app, config.limits, loop)
+    request = _request(scenario)
+    per_conn = requests // conns
+    waits: list[asyncio.Future[None]] = []
+    clients: list[_Client] = []
+    for _ in range(conns):
+        done: asyncio.Future[None] = loop.create_future()
+        transport = _Client(loop, per_conn, done, request)
+        protocol = HttpProtocol(server)
+        transport.protocol = protocol
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        waits.append(done)
+        clients.append(transport)
+    start = time.process_time()
+    for client in clients:
+        assert client.protocol is not None
+        client.protocol.data_received(request)
+    await asyncio.gather(*waits)
+    spent = time.process_time() - start
+    if any(p.connects for p in pools.pools()):
+        raise AssertionError("the pool opened a real connection")
+    return spent, sum(c.writes for c in clients) / (per_conn * conns)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("scenarios", nargs="*", default=["chat", "chat_stream"])
+    ap.add_argument("-n", "--requests", type=int, default=4000)
+    ap.add_argument("--conns", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    gc.freeze()
+    for scenario in args.scenarios:
+        best, writes = float("inf"), 0.0
+        for _ in range(args.rounds):
+            spent, writes = uvloop.run(run(scenario, args.requests, args.conns))
+            best = min(best, spent)
+        n = args.requests // args.conns * args.conns
+        print(f"{scenario:26s} {best / n * 1e6:8.1f} µs CPU/request  {writes:.1f} client writes/request")
+        if args.profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            uvloop.run(run(scenario, args.requests, args.conns))
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(35)
+
+
+if __name__ == "__main__":
+    main()
