@@ -73,6 +73,8 @@ class HttpExchange:
         "_expect_continue",
         "_framing",
         "_head_only",
+        "_held",
+        "_held_size",
         "_read_all",
         "_remaining",
         "_response",
@@ -112,6 +114,8 @@ class HttpExchange:
         self._body_waiter: asyncio.Future[None] | None = None
         self._read_all = False
         self._remaining = 0  # body bytes still owed under content-length framing
+        self._held: list[bytes] | None = None  # response bytes corked until the loop's next turn
+        self._held_size = 0
 
     # ------------------------------------------------------------------ state
 
@@ -293,7 +297,7 @@ class HttpExchange:
         self._framing = framing
         if self.disconnected:
             return
-        self._transport.write(
+        self._hold(
             b"".join(
                 (
                     status_line(status),
@@ -306,6 +310,31 @@ class HttpExchange:
             )
         )
 
+    # The head and whatever body the application writes in the same loop turn (a short
+    # stream: head, events, last chunk) leave in one transport write (one send()) at the
+    # end of that turn, instead of one each. Nothing waits longer than the turn.
+
+    def _hold(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = [data]
+            self._held_size = len(data)
+            self._conn.state.loop.call_soon(self.flush)
+        else:
+            held.append(data)
+            self._held_size += len(data)
+            if self._held_size > _COPY_LIMIT:
+                self.flush()
+
+    def flush(self) -> None:
+        """Hand corked response bytes to the transport now (also before any close)."""
+        held = self._held
+        if held is None:
+            return
+        self._held = None
+        if not self.disconnected:
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
     def write(self, data: bytes) -> None:
         if self._response != _STARTED:
             raise RuntimeError("write() outside a started response")
@@ -314,8 +343,9 @@ class HttpExchange:
         framing = self._framing
         if framing == _CHUNKED:
             if len(data) <= _COPY_LIMIT:
-                self._transport.write(chunk(data))
+                self._hold(chunk(data))
             else:
+                self.flush()
                 self._transport.writelines((b"%x\r\n" % len(data), data, CRLF))
         elif framing == _LENGTH:
             # Never put more on the wire than announced: extra bytes would be read by the
@@ -323,12 +353,22 @@ class HttpExchange:
             if len(data) > self._remaining:
                 raise RuntimeError(f"write() exceeds content-length by {len(data) - self._remaining} bytes")
             self._remaining -= len(data)
-            self._transport.write(data)
+            self._write(data)
         elif framing == _CLOSE_DELIMITED:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        if len(data) <= _COPY_LIMIT:
+            self._hold(data)
+        else:
+            self.flush()
             self._transport.write(data)
 
     async def drain(self) -> None:
-        await self._conn.flow.drain()
+        flow = self._conn.flow
+        if flow.writing_paused:
+            self.flush()  # the transport must hold what we wait on
+            await flow.drain()
 
     def end(self) -> None:
         if self._response != _STARTED:
@@ -337,9 +377,16 @@ class HttpExchange:
         if self.disconnected:
             return
         if self._framing == _CHUNKED:
-            self._transport.write(CHUNKED_END)
-        elif self._remaining:
-            self.keep_alive = False  # short body: the client sees a truncated response, then close
+            held = self._held
+            if held is not None:
+                held.append(CHUNKED_END)
+                self.flush()
+            else:
+                self._transport.write(CHUNKED_END)
+        else:
+            self.flush()
+            if self._remaining:
+                self.keep_alive = False  # short body: the client sees a truncated response, then close
         self._conn.response_complete(self)
 
     def __repr__(self) -> str:

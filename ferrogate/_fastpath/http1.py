@@ -544,6 +544,8 @@ class HttpProtocol(asyncio.Protocol):
         elif kind == _BODY_DEADLINE:
             self._protocol_error(GatewayError(408, "timed out waiting for the request body", code="request_timeout"))
         else:
+            if self.current is not None:
+                self.current.flush()
             self._transport.close()
 
     # ------------------------------------------------------------- closing
@@ -553,6 +555,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.conn_state = _CLOSING
         self._stop_parsing = True
+        if self.current is not None:
+            self.current.flush()  # corked response bytes go out before the close
         transport = self._transport
         if linger and transport.can_write_eof():
             # Half-close and keep reading (discarding) for a moment, so a client still
