@@ -387,6 +387,62 @@ async def test_streaming_without_length_is_chunked_on_http11() -> None:
     assert not conn.transport.closed
 
 
+async def test_a_short_stream_written_in_one_loop_turn_leaves_in_one_transport_write() -> None:
+    async def handler(exchange: Exchange) -> None:
+        exchange.start_response(200, [(b"content-type", b"text/event-stream")])
+        exchange.write(b"data: 1\n\n")
+        await exchange.drain()
+        exchange.write(b"data: 2\n\n")
+        exchange.end()
+
+    conn = make_conn(handler)
+    writes: list[bytes] = []
+    record = conn.transport.write
+
+    def counting(data: bytes) -> None:
+        writes.append(data)
+        record(data)
+
+    conn.transport.write = counting  # type: ignore[method-assign]
+    conn.feed(GET)
+    await conn.settle()
+    assert len(writes) == 1
+    assert parse_responses(writes[0], ["GET"], eof=False)[0].body == b"data: 1\n\ndata: 2\n\n"
+
+
+async def test_a_started_response_reaches_the_client_while_the_handler_waits() -> None:
+    release = asyncio.Event()
+
+    async def handler(exchange: Exchange) -> None:
+        exchange.start_response(200, [])
+        exchange.write(b"first")
+        await release.wait()
+        exchange.end()
+
+    conn = make_conn(handler)
+    conn.feed(GET)
+    await conn.settle()
+    out = conn.transport.take()
+    assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"5\r\nfirst\r\n")
+    release.set()
+    await conn.settle()
+    assert conn.transport.take() == b"0\r\n\r\n"
+
+
+async def test_a_handler_failing_mid_stream_sends_what_it_wrote_before_the_close() -> None:
+    async def handler(exchange: Exchange) -> None:
+        exchange.start_response(200, [])
+        exchange.write(b"partial")
+        raise GatewayError(502, "upstream died")
+
+    conn = make_conn(handler)
+    conn.feed(GET)
+    await conn.settle()
+    assert conn.transport.closed
+    out = bytes(conn.transport.buffer)
+    assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"7\r\npartial\r\n")
+
+
 async def test_streaming_without_length_is_close_delimited_on_http10() -> None:
     async def handler(exchange: Exchange) -> None:
         exchange.start_response(200, [])
