@@ -18,11 +18,10 @@ from ferrogate.ai.translate.anthropic_response import (
     merge_anthropic_usage,
     usage_from_anthropic,
 )
-from ferrogate.ai.translate.common import DONE, Json, openai_usage, stream_error
+from ferrogate.ai.translate.common import DONE, Json, openai_usage
 from ferrogate.ai.translate.errors import classify_anthropic
-from ferrogate.ai.translate.gate import OutputGate
 from ferrogate.ai.translate.openai_chunks import ChunkWriter
-from ferrogate.ai.translate.sse import SseParser
+from ferrogate.ai.translate.sse_translator import MALFORMED_CODE, SHAPE_ERRORS, SseTranslator
 from ferrogate.ai.usage import Usage
 
 _TEXT, _TOOL, _JSON_TEXT, _THINKING, _OTHER = range(5)
@@ -34,23 +33,19 @@ _TEXT_MARKER = b',"delta":{"type":"text_delta","text":'
 _TEXT_SUFFIX = b"}}"
 
 
-class AnthropicToOpenAIStream:
+class AnthropicToOpenAIStream(SseTranslator):
     """Feed Anthropic SSE bytes, get OpenAI chunk SSE bytes."""
 
     __slots__ = (
         "_blocks",
         "_created",
-        "_failed",
-        "_gate",
         "_include_usage",
         "_json_tool",
         "_model",
         "_n_tools",
-        "_parser",
         "_stop_reason",
         "_usage_raw",
         "_writer",
-        "complete",
     )
 
     def __init__(
@@ -61,7 +56,7 @@ class AnthropicToOpenAIStream:
         created: int | None = None,
         json_tool: str | None = None,
     ) -> None:
-        self._parser = SseParser()
+        super().__init__()
         self._include_usage = include_usage
         self._model = model
         self._created = created if created is not None else int(time.time())
@@ -71,22 +66,10 @@ class AnthropicToOpenAIStream:
         self._n_tools = 0
         self._usage_raw: Json = {}
         self._stop_reason: str | None = None
-        self._failed = False
-        self._gate = OutputGate()
-        self.complete = False
 
     @property
     def usage(self) -> Usage | None:
         return usage_from_anthropic(self._usage_raw)
-
-    @property
-    def early_error(self) -> bytes:
-        """The error event held back because the stream failed before any content."""
-        return self._gate.early_error
-
-    @property
-    def failed(self) -> bool:
-        return self._failed
 
     def feed(self, data: bytes) -> bytes:
         if self.complete or self._failed:
@@ -106,46 +89,23 @@ class AnthropicToOpenAIStream:
                     if _is_json_string(raw):
                         out.append(w.content_raw(raw))
                         continue
-            self._event(payload, out)
+            try:
+                self._event_unchecked(payload, out)
+            except SHAPE_ERRORS:
+                self._malformed(out)
             w = self._writer
             if self.complete or self._failed:
                 break
         return self._gate.ship(out)
 
-    def finish(self) -> bytes:
-        if self.complete or self._failed:
-            return b""
+    def _eof(self, out: list[bytes]) -> None:
         self._parser.flush()
-        self._failed = True
-        self._gate.pending_error = stream_error(
-            "upstream stream ended before message_stop", code="stream_truncated"
-        )
-        return self._gate.ship([])
+        self._fail("upstream stream ended before message_stop", "stream_truncated", out)
 
     # ------------------------------------------------------------------ events
 
-    def _malformed(self, out: list[bytes]) -> None:
-        self._failed = True
-        self._gate.pending_error = stream_error(
-            "upstream sent an invalid stream event", code="bad_upstream_stream"
-        )
-
-    def _event(self, data: bytes, out: list[bytes]) -> None:
-        try:
-            self._event_unchecked(data, out)
-        except (AttributeError, TypeError, KeyError, ValueError):
-            # a syntactically valid event of the wrong shape (e.g. a list where an object belongs)
-            self._malformed(out)
-
     def _event_unchecked(self, data: bytes, out: list[bytes]) -> None:
-        try:
-            ev = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            self._failed = True
-            self._gate.pending_error = stream_error(
-                "upstream sent an invalid stream event", code="bad_upstream_stream"
-            )
-            return
+        ev = orjson.loads(data)  # invalid JSON is a ValueError: a malformed stream
         if not isinstance(ev, dict):
             raise TypeError("event is not an object")
         kind = ev.get("type")
@@ -207,10 +167,7 @@ class AnthropicToOpenAIStream:
                 self._stop_reason = reason
         elif kind == "message_stop":
             if w is None:
-                self._failed = True
-                self._gate.pending_error = stream_error(
-                    "upstream stream had no message_start", code="bad_upstream_stream"
-                )
+                self._fail("upstream stream had no message_start", MALFORMED_CODE, out)
                 return
             reason = self._stop_reason
             if reason == "tool_use" and self._n_tools == 0:
@@ -222,11 +179,8 @@ class AnthropicToOpenAIStream:
             out.append(DONE)
             self.complete = True
         elif kind == "error":
-            self._failed = True
             err = classify_anthropic(0, data)
-            self._gate.pending_error = stream_error(
-                err.message, code=err.raw_type or "upstream_error"
-            )
+            self._fail(err.message, err.raw_type or "upstream_error", out)
         # ping, content_block_stop and unknown events produce nothing
 
 

@@ -14,36 +14,31 @@ import time
 
 import orjson
 
-from ferrogate.ai.translate.common import DONE, Json, openai_usage, stream_error
+from ferrogate.ai.translate.common import DONE, Json, openai_usage
 from ferrogate.ai.translate.errors import classify_gemini
-from ferrogate.ai.translate.gate import OutputGate
 from ferrogate.ai.translate.gemini_response import call_id_for, finish_reason, usage_from_gemini
 from ferrogate.ai.translate.openai_chunks import ChunkWriter
-from ferrogate.ai.translate.sse import SseParser
+from ferrogate.ai.translate.sse_translator import SHAPE_ERRORS, SseTranslator
 from ferrogate.ai.usage import Usage
 
 
-class GeminiToOpenAIStream:
+class GeminiToOpenAIStream(SseTranslator):
     """Feed Gemini SSE bytes, get OpenAI chunk SSE bytes."""
 
     __slots__ = (
         "_chat_id",
         "_created",
-        "_failed",
-        "_gate",
         "_include_usage",
         "_meta",
         "_model",
         "_n_tools",
-        "_parser",
         "_writer",
-        "complete",
     )
 
     def __init__(
         self, *, include_usage: bool, model: str, chat_id: str, created: int | None = None
     ) -> None:
-        self._parser = SseParser()
+        super().__init__()
         self._include_usage = include_usage
         self._model = model
         self._chat_id = chat_id
@@ -51,29 +46,22 @@ class GeminiToOpenAIStream:
         self._writer: ChunkWriter | None = None
         self._n_tools = 0
         self._meta: Json | None = None
-        self._failed = False
-        self._gate = OutputGate()
-        self.complete = False
 
     @property
     def usage(self) -> Usage | None:
         return usage_from_gemini(self._meta)
 
-    @property
-    def early_error(self) -> bytes:
-        """The error event held back because the stream failed before any content."""
-        return self._gate.early_error
-
-    @property
-    def failed(self) -> bool:
-        return self._failed
-
     def feed(self, data: bytes) -> bytes:
+        # Gemini has no terminal event: usage may still follow the finishReason, so a
+        # complete stream keeps being read
         if self._failed:
             return b""
         out: list[bytes] = []
         for ev in self._parser.feed(data):
-            self._event(ev.data, out)
+            try:
+                self._event_unchecked(ev.data, out)
+            except SHAPE_ERRORS:
+                self._malformed(out)
             if self._failed:
                 break
         return self._gate.ship(out)
@@ -82,10 +70,7 @@ class GeminiToOpenAIStream:
         if self._failed:
             return b""
         if not self.complete:
-            self._failed = True
-            self._gate.pending_error = stream_error(
-                "upstream stream ended before a finishReason", code="stream_truncated"
-            )
+            self._fail("upstream stream ended before a finishReason", "stream_truncated", [])
             return self._gate.ship([])
         assert self._writer is not None
         usage = self.usage
@@ -96,38 +81,15 @@ class GeminiToOpenAIStream:
         )
         return self._gate.ship([tail + DONE])
 
-    def _malformed(self, out: list[bytes]) -> None:
-        self._failed = True
-        self._gate.pending_error = stream_error(
-            "upstream sent an invalid stream event", code="bad_upstream_stream"
-        )
-
-    def _event(self, data: bytes, out: list[bytes]) -> None:
-        try:
-            self._event_unchecked(data, out)
-        except (AttributeError, TypeError, KeyError, ValueError):
-            # a syntactically valid event of the wrong shape (e.g. a list where an object belongs)
-            self._malformed(out)
-
     def _event_unchecked(self, data: bytes, out: list[bytes]) -> None:
-        try:
-            ev = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            self._failed = True
-            self._gate.pending_error = stream_error(
-                "upstream sent an invalid stream event", code="bad_upstream_stream"
-            )
-            return
+        ev = orjson.loads(data)  # invalid JSON is a ValueError: a malformed stream
         if isinstance(ev, list) and ev:
             ev = ev[0]
         if not isinstance(ev, dict):
             return
         if "error" in ev:
-            self._failed = True
             err = classify_gemini(0, data)
-            self._gate.pending_error = stream_error(
-                err.message, code=err.raw_type or "upstream_error"
-            )
+            self._fail(err.message, err.raw_type or "upstream_error", out)
             return
         w = self._writer
         if w is None:

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import orjson
 
-from ferrogate.ai.translate.common import Json, named_event, stream_error, usage_from_openai
-from ferrogate.ai.translate.gate import OutputGate
+from ferrogate.ai.translate.common import Json, named_event, stream_error
 from ferrogate.ai.translate.messages_inbound import STOP_REASON, anthropic_usage_from_openai
-from ferrogate.ai.translate.sse import SseParser
-from ferrogate.ai.usage import Usage
+from ferrogate.ai.translate.sse_translator import ChatChunkTranslator
 from ferrogate.errors import ErrorFlavor
 
 _NONE, _TEXT, _THINKING, _TOOL = range(4)
@@ -24,72 +22,26 @@ _BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","i
 _TEXT_DELTA = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
 
 
-class OpenAIToAnthropicStream:
+class OpenAIToAnthropicStream(ChatChunkTranslator):
     """Feed OpenAI chat SSE bytes, get Anthropic Messages SSE bytes."""
 
     __slots__ = (
         "_block",
         "_block_kind",
-        "_failed",
-        "_finish",
-        "_gate",
         "_model",
         "_msg_id",
-        "_parser",
-        "_started",
         "_text_head",
         "_tool_blocks",
-        "_usage_raw",
-        "complete",
     )
 
     def __init__(self, *, model: str, msg_id: str) -> None:
-        self._parser = SseParser()
+        super().__init__()
         self._model = model
         self._msg_id = msg_id
-        self._started = False
         self._block = -1  # index of the open block, -1 when none
         self._block_kind = _NONE
         self._text_head = b""  # pre-encoded start of a text_delta event for the open text block
         self._tool_blocks: dict[int, int] = {}  # OpenAI tool index → Anthropic block index
-        self._finish: str | None = None
-        self._usage_raw: Json | None = None
-        self._failed = False
-        self._gate = OutputGate()
-        self.complete = False
-
-    @property
-    def usage(self) -> Usage | None:
-        return usage_from_openai(self._usage_raw)
-
-    @property
-    def early_error(self) -> bytes:
-        """The error event held back because the stream failed before any content."""
-        return self._gate.early_error
-
-    @property
-    def failed(self) -> bool:
-        return self._failed
-
-    def feed(self, data: bytes) -> bytes:
-        if self.complete or self._failed:
-            return b""
-        out: list[bytes] = []
-        for ev in self._parser.feed(data):
-            self._event(ev.data, out)
-            if self.complete or self._failed:
-                break
-        return self._gate.ship(out)
-
-    def finish(self) -> bytes:
-        if self.complete or self._failed:
-            return b""
-        out: list[bytes] = []
-        if self._finish is not None:  # some OpenAI-compatible servers omit [DONE]
-            self._end(out)
-        else:
-            self._fail("upstream stream ended before it finished", "stream_truncated", out)
-        return self._gate.ship(out)
 
     # ------------------------------------------------------------------ internals
 
@@ -143,65 +95,27 @@ class OpenAIToAnthropicStream:
         out.append(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
         self.complete = True
 
-    def _malformed(self, out: list[bytes]) -> None:
-        self._fail("upstream sent an invalid stream event", "bad_upstream_stream", out)
-
-    def _event(self, data: bytes, out: list[bytes]) -> None:
-        try:
-            self._event_unchecked(data, out)
-        except (AttributeError, TypeError, KeyError, ValueError):
-            # a syntactically valid event of the wrong shape (e.g. a list where an object belongs)
-            self._malformed(out)
-
-    def _event_unchecked(self, data: bytes, out: list[bytes]) -> None:
-        if data == b"[DONE]":
-            self._end(out)
-            return
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            self._fail("upstream sent an invalid stream event", "bad_upstream_stream", out)
-            return
-        if not isinstance(chunk, dict):
-            raise TypeError("event is not an object")
-        if "error" in chunk and not chunk.get("choices"):
-            err = chunk.get("error") or {}
-            self._fail(
-                str(err.get("message") or "upstream error"),
-                str(err.get("code") or "upstream_error"),
-                out,
-            )
-            return
-        if not self._started:
-            self._start(out)
-        if chunk.get("usage"):
-            self._usage_raw = chunk["usage"]
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-            if reasoning:
-                idx = (
-                    self._block
-                    if self._block_kind == _THINKING
-                    else self._open(
-                        _THINKING, {"type": "thinking", "thinking": "", "signature": ""}, out
-                    )
+    def _choice_delta(self, delta: Json, out: list[bytes]) -> None:
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if reasoning:
+            idx = (
+                self._block
+                if self._block_kind == _THINKING
+                else self._open(
+                    _THINKING, {"type": "thinking", "thinking": "", "signature": ""}, out
                 )
-                out.append(self._delta(idx, {"type": "thinking_delta", "thinking": reasoning}))
-            text = delta.get("content")
-            if text:
-                if self._block_kind != _TEXT:
-                    idx = self._open(_TEXT, {"type": "text", "text": ""}, out)
-                    self._text_head = (
-                        _TEXT_DELTA + str(idx).encode() + b',"delta":{"type":"text_delta","text":'
-                    )
-                out.append(self._text_head + orjson.dumps(text) + b"}}\n\n")
-            for tc in delta.get("tool_calls") or ():
-                self._tool_delta(tc, out)
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
+            )
+            out.append(self._delta(idx, {"type": "thinking_delta", "thinking": reasoning}))
+        text = delta.get("content")
+        if text:
+            if self._block_kind != _TEXT:
+                idx = self._open(_TEXT, {"type": "text", "text": ""}, out)
+                self._text_head = (
+                    _TEXT_DELTA + str(idx).encode() + b',"delta":{"type":"text_delta","text":'
+                )
+            out.append(self._text_head + orjson.dumps(text) + b"}}\n\n")
+        for tc in delta.get("tool_calls") or ():
+            self._tool_delta(tc, out)
 
     def _tool_delta(self, tc: Json, out: list[bytes]) -> None:
         tidx = tc.get("index", 0)

@@ -12,13 +12,11 @@ yields an ``error`` event instead of the terminal one.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import orjson
 
-from ferrogate.ai.translate.common import Json, usage_from_openai
-from ferrogate.ai.translate.gate import OutputGate
-from ferrogate.ai.translate.sse import SseParser
+from ferrogate.ai.translate.common import Json
+from ferrogate.ai.translate.sse_translator import ChatChunkTranslator
 from ferrogate.ai.usage import Usage
 
 
@@ -65,82 +63,35 @@ def base_response(request: Json, *, resp_id: str, model: str, created_at: int) -
     }
 
 
-class ChatToResponsesStream:
+class ChatToResponsesStream(ChatChunkTranslator):
     """Feed OpenAI chat SSE bytes, get Responses SSE bytes."""
 
     __slots__ = (
         "_created_at",
-        "_failed",
-        "_finish",
-        "_gate",
         "_items",
         "_model",
         "_open_text",
-        "_parser",
         "_request",
         "_resp_id",
         "_seq",
-        "_started",
         "_tools",
-        "_usage_raw",
-        "complete",
     )
+
+    _TRUNCATED = "the upstream stream ended before its terminal event"
+    _TRUNCATED_CODE = "upstream_stream_truncated"
 
     def __init__(
         self, request: Json, *, resp_id: str, model: str, created_at: int | None = None
     ) -> None:
-        self._parser = SseParser()
+        super().__init__()
         self._request = request
         self._resp_id = resp_id
         self._model = model
         self._created_at = created_at if created_at is not None else int(time.time())
         self._seq = 0
-        self._started = False
         self._items: list[Json] = []  # output items in order (mutated as they fill)
         self._open_text: int = -1  # output index of the message item being written
         self._tools: dict[int, int] = {}  # chat tool index → output index
-        self._finish: str | None = None
-        self._usage_raw: Json | None = None
-        self._failed = False
-        self._gate = OutputGate()
-        self.complete = False
-
-    @property
-    def usage(self) -> Usage | None:
-        return usage_from_openai(self._usage_raw)
-
-    @property
-    def early_error(self) -> bytes:
-        """The error event held back because the stream failed before any content."""
-        return self._gate.early_error
-
-    @property
-    def failed(self) -> bool:
-        return self._failed
-
-    def feed(self, data: bytes) -> bytes:
-        if self.complete or self._failed:
-            return b""
-        out: list[bytes] = []
-        for ev in self._parser.feed(data):
-            self._event(ev.data, out)
-            if self.complete or self._failed:
-                break
-        return self._gate.ship(out)
-
-    def finish(self) -> bytes:
-        if self.complete or self._failed:
-            return b""
-        out: list[bytes] = []
-        if self._finish is not None:
-            self._end(out)
-        else:
-            self._error(
-                "the upstream stream ended before its terminal event",
-                "upstream_stream_truncated",
-                out,
-            )
-        return self._gate.ship(out)
 
     # ------------------------------------------------------------------ internals
 
@@ -149,7 +100,7 @@ class ChatToResponsesStream:
         self._seq += 1
         out.append(b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n")
 
-    def _error(self, message: str, code: str, out: list[bytes]) -> None:
+    def _fail(self, message: str, code: str, out: list[bytes]) -> None:
         self._failed = True
         err = {"type": "upstream_error", "code": code, "message": message, "param": None}
         pending: list[bytes] = []
@@ -300,46 +251,8 @@ class ChatToResponsesStream:
         )
         self.complete = True
 
-    def _malformed(self, out: list[bytes]) -> None:
-        self._error("upstream sent an invalid stream event", "bad_upstream_stream", out)
-
-    def _event(self, data: bytes, out: list[bytes]) -> None:
-        try:
-            self._event_unchecked(data, out)
-        except (AttributeError, TypeError, KeyError, ValueError):
-            # a syntactically valid event of the wrong shape (e.g. a list where an object belongs)
-            self._malformed(out)
-
-    def _event_unchecked(self, data: bytes, out: list[bytes]) -> None:
-        if data == b"[DONE]":
-            self._end(out)
-            return
-        try:
-            chunk: Any = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            self._error("upstream sent an invalid stream event", "bad_upstream_stream", out)
-            return
-        if not isinstance(chunk, dict):
-            raise TypeError("event is not an object")
-        if "error" in chunk and not chunk.get("choices"):
-            err = chunk.get("error") or {}
-            self._error(
-                str(err.get("message") or "upstream error"),
-                str(err.get("code") or "upstream_error"),
-                out,
-            )
-            return
-        if not self._started:
-            self._start(out)
-        if chunk.get("usage"):
-            self._usage_raw = chunk["usage"]
-        for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                self._text(delta["content"], out)
-            for tc in delta.get("tool_calls") or ():
-                self._tool(tc, out)
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
+    def _choice_delta(self, delta: Json, out: list[bytes]) -> None:
+        if delta.get("content"):
+            self._text(delta["content"], out)
+        for tc in delta.get("tool_calls") or ():
+            self._tool(tc, out)
