@@ -15,6 +15,7 @@ from time import perf_counter
 
 from ferrogate._fastpath.api import Exchange, Headers
 from ferrogate._fastpath.upstream_errors import UpstreamError
+from ferrogate._fastpath.upstream_response import UpstreamResponse
 from ferrogate.ai.passthrough import truncated_error
 from ferrogate.ai.providers.base import ClientRequest, ErrorKind, StreamTranslator, UpstreamFailure
 from ferrogate.ai.translate.errors import classify_stream_error
@@ -62,22 +63,31 @@ async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientReque
     started = False
     try:
         try:
-            # Upstream waits are timed only until the head goes out: the overhead header is
-            # computed then, and the reads after it need no clock calls.
-            wait_from = perf_counter()
-            async for chunk in response.chunks():
-                if not started:
-                    now = perf_counter()
-                    ctx.upstream_secs += now - wait_from
-                out = translator.feed(chunk)
+            whole = response.complete_body() if isinstance(response, UpstreamResponse) else None
+            if whole is not None:
+                # The whole stream is already here (a short answer): one pass, no awaits.
+                out = translator.feed(whole) if whole else b""
                 if out:
-                    if not started:
-                        _start(ctx, exchange, d, now)
-                        started = True
+                    _start(ctx, exchange, d, perf_counter())
+                    started = True
                     exchange.write(out)
-                    await exchange.drain()
-                elif not started:
-                    wait_from = perf_counter()
+            else:
+                # Upstream waits are timed only until the head goes out: the overhead header
+                # is computed then, and the reads after it need no clock calls.
+                wait_from = perf_counter()
+                async for chunk in response.chunks():
+                    if not started:
+                        now = perf_counter()
+                        ctx.upstream_secs += now - wait_from
+                    out = translator.feed(chunk)
+                    if out:
+                        if not started:
+                            _start(ctx, exchange, d, now)
+                            started = True
+                        exchange.write(out)
+                        await exchange.drain()
+                    elif not started:
+                        wait_from = perf_counter()
             tail = translator.finish()
         except UpstreamError as exc:
             if not started:
