@@ -10,6 +10,7 @@ then cancels and aborts whatever is left.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import ssl as ssl_module
 
@@ -40,6 +41,10 @@ class HttpServer:
         self._server = await loop.create_server(
             lambda: HttpProtocol(state), sock=sock, backlog=backlog, ssl=ssl
         )
+        # Everything alive now (modules, config, the compiled app) lives as long as the
+        # worker: move it out of the cyclic GC's generations, so the collections that
+        # per-request garbage triggers stop rescanning it (tens of µs per request).
+        gc.freeze()
         self._on_tick()
 
     def _on_tick(self) -> None:
