@@ -9,7 +9,6 @@ in the URL, so it cannot leak into access logs).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import orjson
 
@@ -24,7 +23,7 @@ from ferrogate.ai.providers.base import (
 )
 from ferrogate.ai.providers.openai_compatible import resolve_api_key, split_base_url
 from ferrogate.ai.taxonomy import parse_retry_after
-from ferrogate.ai.translate.common import new_id, upstream_json
+from ferrogate.ai.translate.common import new_id, request_json, upstream_json
 from ferrogate.ai.translate.errors import classify_gemini
 from ferrogate.ai.translate.gemini_embeddings import (
     gemini_embeddings_to_openai,
@@ -38,16 +37,6 @@ from ferrogate.config.model import Provider
 from ferrogate.errors import ErrorFlavor, GatewayError, bad_request, sse_error_event
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
-
-
-def _decode(body: bytes) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise bad_request("request body is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise bad_request("request body must be a JSON object")
-    return doc
 
 
 class GeminiAdapter:
@@ -87,7 +76,7 @@ class GeminiAdapter:
             raise bad_request(f"provider {self.name!r} does not serve this endpoint", param="model")
 
     def build_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
-        doc = _decode(req.body)
+        doc = request_json(req.body)
         provider_model = provider_model.removeprefix("models/")
         if req.endpoint is Endpoint.EMBEDDINGS:
             method, body, _ = openai_embeddings_to_gemini(doc, model=provider_model)
@@ -105,7 +94,7 @@ class GeminiAdapter:
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
         resp = upstream_json(body)
         if req.endpoint is Endpoint.EMBEDDINGS:
-            out, usage = gemini_embeddings_to_openai(resp, _decode(req.body), model=req.model)
+            out, usage = gemini_embeddings_to_openai(resp, request_json(req.body), model=req.model)
             return orjson.dumps(out), usage
         out = gemini_to_openai_chat(resp, model=req.model, chat_id=new_id("chatcmpl-"))
         return orjson.dumps(out), usage_from_gemini(resp.get("usageMetadata"))

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from ferrogate.ai.usage import Usage
-from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError, sse_error_event
+from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError, bad_request, sse_error_event
 
 Json = dict[str, Any]
 
@@ -105,8 +105,6 @@ def parse_data_uri(url: str) -> tuple[str, str] | None:
 
 def loads_arguments(arguments: Any, *, param: str) -> Json:
     """Tool-call ``arguments`` (a JSON string) → object; a clear 400 when it is not one."""
-    from ferrogate.errors import bad_request
-
     if isinstance(arguments, dict):
         return arguments
     if arguments in (None, ""):
@@ -118,6 +116,17 @@ def loads_arguments(arguments: Any, *, param: str) -> Json:
     if not isinstance(value, dict):
         raise bad_request("tool call arguments must be a JSON object", param=param)
     return value
+
+
+def request_json(body: bytes) -> Json:
+    """A client's JSON object request body; a 400 naming the problem when it is not one."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise bad_request("request body is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise bad_request("request body must be a JSON object")
+    return doc
 
 
 def upstream_json(body: bytes) -> Json:

@@ -10,9 +10,6 @@ Errors on this endpoint are Anthropic-shaped (``ErrorFlavor.ANTHROPIC``).
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgspec
 import orjson
 
 from ferrogate.ai.providers.base import (
@@ -20,91 +17,33 @@ from ferrogate.ai.providers.base import (
     Endpoint,
     ProviderAdapter,
     StreamTranslator,
-    Transport,
     UpstreamCall,
-    UpstreamFailure,
 )
-from ferrogate.ai.schemas import ChatHead
 from ferrogate.ai.translate.chain import ChainedStream
-from ferrogate.ai.translate.common import new_id, upstream_json
+from ferrogate.ai.translate.common import new_id, request_json, upstream_json
 from ferrogate.ai.translate.messages_inbound import (
     anthropic_to_openai_chat,
     count_tokens_estimate,
     openai_chat_to_anthropic_message,
 )
 from ferrogate.ai.translate.messages_stream import OpenAIToAnthropicStream
+from ferrogate.ai.translate.wrapped import WrappedAdapter, chat_request
 from ferrogate.ai.usage import Usage
-from ferrogate.errors import ErrorFlavor, GatewayError, bad_request, sse_error_event
-
-_CHAT_HEAD = msgspec.json.Decoder(ChatHead)
-
-
-def _decode(body: bytes) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise bad_request("request body is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise bad_request("request body must be a JSON object")
-    return doc
+from ferrogate.errors import ErrorFlavor, GatewayError, sse_error_event
 
 
 def chat_request_for(req: ClientRequest) -> ClientRequest:
     """The OpenAI chat request equivalent to an Anthropic Messages request."""
-    chat = anthropic_to_openai_chat(_decode(req.body), model=req.model)
-    body = orjson.dumps(chat)
-    return ClientRequest(
-        endpoint=Endpoint.CHAT,
-        body=body,
-        model=req.model,
-        stream=req.stream,
-        client_wants_usage=True,
-        head=_CHAT_HEAD.decode(body),
-    )
+    return chat_request(req, anthropic_to_openai_chat(request_json(req.body), model=req.model))
 
 
-class _MessagesBase:
-    __slots__ = (
-        "_inner",
-        "_memo",
-        "base_path",
-        "endpoints",
-        "kind",
-        "name",
-        "native_responses",
-        "origin",
-        "transport",
-    )
+class _MessagesBase(WrappedAdapter):
+    __slots__ = ()
 
-    def __init__(self, inner: ProviderAdapter) -> None:
-        self._inner = inner
-        self._memo: tuple[ClientRequest, ClientRequest] | None = None
-        self.name = inner.name
-        self.kind = inner.kind
-        self.origin = inner.origin
-        self.base_path = inner.base_path
-        self.transport: Transport | None = inner.transport
-        self.native_responses = False
-        self.endpoints = frozenset((Endpoint.MESSAGES,))
+    _ENDPOINT = Endpoint.MESSAGES
+    _PATH = "/v1/messages"
 
-    def _chat(self, req: ClientRequest) -> ClientRequest:
-        """The translated chat request, made once per client request (check, build_call and the
-        response path all ask for it; the identity check keeps concurrent requests apart)."""
-        memo = self._memo
-        if memo is not None and memo[0] is req:
-            return memo[1]
-        chat = chat_request_for(req)
-        self._memo = (req, chat)
-        return chat
-
-    def check(self, req: ClientRequest) -> None:
-        if req.endpoint is not Endpoint.MESSAGES:
-            raise bad_request("this adapter serves /v1/messages only", param="model")
-
-    def classify_error(
-        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> UpstreamFailure:
-        return self._inner.classify_error(status, headers, body)
+    _chat_request = staticmethod(chat_request_for)
 
     def emit_error(self, req: ClientRequest, err: GatewayError) -> bytes:
         return sse_error_event(err, ErrorFlavor.ANTHROPIC)
@@ -137,9 +76,6 @@ class MessagesOverChat(_MessagesBase):
         super().check(req)
         self._inner.check(self._chat(req))
 
-    def build_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
-        return self._inner.build_call(self._chat(req), provider_model)
-
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
         chat_body, usage = self._inner.translate_response(self._chat(req), body)
         msg = openai_chat_to_anthropic_message(upstream_json(chat_body))
@@ -165,7 +101,7 @@ def count_tokens_call(
 
 def count_tokens_body(body: bytes) -> bytes:
     """An estimated ``{"input_tokens": N}`` answer for providers without a counting endpoint."""
-    return orjson.dumps(count_tokens_estimate(_decode(body)))
+    return orjson.dumps(count_tokens_estimate(request_json(body)))
 
 
 def wrap(adapter: ProviderAdapter) -> ProviderAdapter:

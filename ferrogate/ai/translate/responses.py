@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import msgspec
 import orjson
 
 from ferrogate.ai.providers.base import (
@@ -21,33 +20,25 @@ from ferrogate.ai.providers.base import (
     Endpoint,
     ProviderAdapter,
     StreamTranslator,
-    Transport,
-    UpstreamCall,
-    UpstreamFailure,
 )
-from ferrogate.ai.schemas import ChatHead
 from ferrogate.ai.translate.chain import ChainedStream
-from ferrogate.ai.translate.common import Json, new_id, upstream_json, usage_from_openai
+from ferrogate.ai.translate.common import (
+    Json,
+    new_id,
+    request_json,
+    upstream_json,
+    usage_from_openai,
+)
 from ferrogate.ai.translate.responses_stream import (
     ChatToResponsesStream,
     base_response,
     responses_usage,
 )
+from ferrogate.ai.translate.wrapped import WrappedAdapter, chat_request
 from ferrogate.ai.usage import Usage
 from ferrogate.errors import GatewayError, bad_request
 
 UNSUPPORTED_FIELDS = ("previous_response_id", "background", "conversation")
-_CHAT_HEAD = msgspec.json.Decoder(ChatHead)
-
-
-def _decode(body: bytes) -> Json:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise bad_request("request body is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise bad_request("request body must be a JSON object")
-    return doc
 
 
 def check_responses_request(body: Json) -> None:
@@ -256,78 +247,37 @@ def chat_to_response(
 
 
 def chat_request_for(req: ClientRequest) -> ClientRequest:
-    chat = responses_to_chat(_decode(req.body), model=req.model)
-    body = orjson.dumps(chat)
-    return ClientRequest(
-        endpoint=Endpoint.CHAT,
-        body=body,
-        model=req.model,
-        stream=req.stream,
-        client_wants_usage=True,
-        head=_CHAT_HEAD.decode(body),
-    )
+    return chat_request(req, responses_to_chat(request_json(req.body), model=req.model))
 
 
-class ResponsesOverChat:
+class ResponsesOverChat(WrappedAdapter):
     """``POST /v1/responses`` on an adapter that only speaks chat."""
 
-    __slots__ = (
-        "_inner",
-        "_memo",
-        "base_path",
-        "endpoints",
-        "kind",
-        "name",
-        "native_responses",
-        "origin",
-        "transport",
-    )
+    __slots__ = ()
 
-    def __init__(self, inner: ProviderAdapter) -> None:
-        self._inner = inner
-        self._memo: tuple[ClientRequest, ClientRequest] | None = None
-        self.name = inner.name
-        self.kind = inner.kind
-        self.origin = inner.origin
-        self.base_path = inner.base_path
-        self.transport: Transport | None = inner.transport
-        self.native_responses = True
-        self.endpoints = frozenset((Endpoint.RESPONSES,))
+    _ENDPOINT = Endpoint.RESPONSES
+    _PATH = "/v1/responses"
+    _NATIVE_RESPONSES = True
 
-    def _chat(self, req: ClientRequest) -> ClientRequest:
-        """The translated chat request, made once per client request (check, build_call and the
-        response path all ask for it; the identity check keeps concurrent requests apart)."""
-        memo = self._memo
-        if memo is not None and memo[0] is req:
-            return memo[1]
-        chat = chat_request_for(req)
-        self._memo = (req, chat)
-        return chat
+    _chat_request = staticmethod(chat_request_for)
 
     def check(self, req: ClientRequest) -> None:
-        if req.endpoint is not Endpoint.RESPONSES:
-            raise bad_request("this adapter serves /v1/responses only", param="model")
+        super().check(req)
         self._inner.check(self._chat(req))
-
-    def build_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
-        return self._inner.build_call(self._chat(req), provider_model)
 
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
         chat_body, usage = self._inner.translate_response(self._chat(req), body)
         resp = chat_to_response(
-            upstream_json(chat_body), _decode(req.body), resp_id=new_id("resp_")
+            upstream_json(chat_body), request_json(req.body), resp_id=new_id("resp_")
         )
         return orjson.dumps(resp), usage
 
     def stream_translator(self, req: ClientRequest) -> StreamTranslator:
         inner = self._inner.stream_translator(self._chat(req))
-        outer = ChatToResponsesStream(_decode(req.body), resp_id=new_id("resp_"), model=req.model)
+        outer = ChatToResponsesStream(
+            request_json(req.body), resp_id=new_id("resp_"), model=req.model
+        )
         return ChainedStream(inner, outer)
-
-    def classify_error(
-        self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> UpstreamFailure:
-        return self._inner.classify_error(status, headers, body)
 
     def emit_error(self, req: ClientRequest, err: GatewayError) -> bytes:
         from ferrogate.ai.passthrough import responses_error_event
