@@ -14,7 +14,6 @@ import orjson
 from ferrogate.ai.providers.base import (
     ClientRequest,
     Endpoint,
-    ErrorKind,
     StreamTranslator,
     Transport,
     UpstreamCall,
@@ -23,16 +22,15 @@ from ferrogate.ai.providers.base import (
 from ferrogate.ai.providers.openai_compatible import resolve_api_key, split_base_url
 from ferrogate.ai.schemas import ChatHead
 from ferrogate.ai.splice import rename_model
-from ferrogate.ai.taxonomy import parse_retry_after
 from ferrogate.ai.translate.anthropic_request import JSON_TOOL, openai_chat_to_anthropic
 from ferrogate.ai.translate.anthropic_response import anthropic_to_openai_chat, usage_from_anthropic
 from ferrogate.ai.translate.anthropic_stream import AnthropicToOpenAIStream
-from ferrogate.ai.translate.common import openai_usage, upstream_json
-from ferrogate.ai.translate.errors import classify_anthropic
+from ferrogate.ai.translate.common import endpoint_error_event, openai_usage, upstream_json
+from ferrogate.ai.translate.errors import classify_anthropic, upstream_failure
 from ferrogate.ai.translate.messages_relay import AnthropicRelayStream
 from ferrogate.ai.usage import Usage
 from ferrogate.config.model import Provider
-from ferrogate.errors import ErrorFlavor, GatewayError, bad_request, sse_error_event
+from ferrogate.errors import GatewayError, bad_request
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -129,18 +127,10 @@ class AnthropicAdapter:
     def classify_error(
         self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
     ) -> UpstreamFailure:
-        err = classify_anthropic(status, body)
-        return UpstreamFailure(
-            kind=ErrorKind(err.kind),
-            status=status,
-            message=err.message,
-            code=err.raw_type or None,
-            retry_after=parse_retry_after(headers),
-        )
+        return upstream_failure(classify_anthropic(status, body), headers)
 
     def emit_error(self, req: ClientRequest, err: GatewayError) -> bytes:
-        flavor = ErrorFlavor.ANTHROPIC if req.endpoint is Endpoint.MESSAGES else ErrorFlavor.OPENAI
-        return sse_error_event(err, flavor)
+        return endpoint_error_event(req.endpoint, err)
 
     # ---------------------------------------------------------------- Anthropic Messages in (pass-through)
 

@@ -15,16 +15,14 @@ import orjson
 from ferrogate.ai.providers.base import (
     ClientRequest,
     Endpoint,
-    ErrorKind,
     StreamTranslator,
     Transport,
     UpstreamCall,
     UpstreamFailure,
 )
 from ferrogate.ai.providers.openai_compatible import resolve_api_key, split_base_url
-from ferrogate.ai.taxonomy import parse_retry_after
-from ferrogate.ai.translate.common import new_id, request_json, upstream_json
-from ferrogate.ai.translate.errors import classify_gemini
+from ferrogate.ai.translate.common import endpoint_error_event, new_id, request_json, upstream_json
+from ferrogate.ai.translate.errors import classify_gemini, upstream_failure
 from ferrogate.ai.translate.gemini_embeddings import (
     gemini_embeddings_to_openai,
     openai_embeddings_to_gemini,
@@ -34,7 +32,7 @@ from ferrogate.ai.translate.gemini_response import gemini_to_openai_chat, usage_
 from ferrogate.ai.translate.gemini_stream import GeminiToOpenAIStream
 from ferrogate.ai.usage import Usage
 from ferrogate.config.model import Provider
-from ferrogate.errors import ErrorFlavor, GatewayError, bad_request, sse_error_event
+from ferrogate.errors import GatewayError, bad_request
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 
@@ -107,15 +105,7 @@ class GeminiAdapter:
     def classify_error(
         self, status: int, headers: list[tuple[bytes, bytes]], body: bytes
     ) -> UpstreamFailure:
-        err = classify_gemini(status, body)
-        return UpstreamFailure(
-            kind=ErrorKind(err.kind),
-            status=status,
-            message=err.message,
-            code=err.raw_type or None,
-            retry_after=parse_retry_after(headers),
-        )
+        return upstream_failure(classify_gemini(status, body), headers)
 
     def emit_error(self, req: ClientRequest, err: GatewayError) -> bytes:
-        flavor = ErrorFlavor.ANTHROPIC if req.endpoint is Endpoint.MESSAGES else ErrorFlavor.OPENAI
-        return sse_error_event(err, flavor)
+        return endpoint_error_event(req.endpoint, err)

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from ferrogate.ai.providers.base import Endpoint
 from ferrogate.ai.usage import Usage
 from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError, bad_request, sse_error_event
 
@@ -75,6 +76,13 @@ def stream_error(
 ) -> bytes:
     """An SSE error event for a stream that failed after it started (rendered by errors.py)."""
     err = GatewayError(status, message, code=code, source=ErrorSource.UPSTREAM)
+    return sse_error_event(err, flavor)
+
+
+def endpoint_error_event(endpoint: Endpoint, err: GatewayError) -> bytes:
+    """The SSE error event a client of ``endpoint`` understands: Anthropic-shaped on
+    ``/v1/messages``, OpenAI-shaped elsewhere."""
+    flavor = ErrorFlavor.ANTHROPIC if endpoint is Endpoint.MESSAGES else ErrorFlavor.OPENAI
     return sse_error_event(err, flavor)
 
 

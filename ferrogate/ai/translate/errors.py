@@ -14,6 +14,10 @@ from typing import Any, Literal
 import msgspec
 import orjson
 
+from ferrogate.ai.providers.base import ErrorKind as FailureKind
+from ferrogate.ai.providers.base import UpstreamFailure
+from ferrogate.ai.taxonomy import parse_retry_after
+
 ErrorKind = Literal[
     "rate_limited",
     "quota_exhausted",
@@ -138,6 +142,17 @@ def classify_gemini(status: int, body: bytes) -> ProviderError:
     return ProviderError(kind=_refine(kind, message), status=status, message=message, raw_type=raw)
 
 
+def upstream_failure(err: ProviderError, headers: list[tuple[bytes, bytes]]) -> UpstreamFailure:
+    """A classified provider error as the adapter contract reports it (Retry-After included)."""
+    return UpstreamFailure(
+        kind=FailureKind(err.kind),
+        status=err.status,
+        message=err.message,
+        code=err.raw_type or None,
+        retry_after=parse_retry_after(headers),
+    )
+
+
 def _error_object(body: bytes) -> dict[str, Any]:
     try:
         obj = orjson.loads(body) if body else {}
@@ -193,7 +208,9 @@ def classify_stream_error(event: bytes) -> ProviderError | None:
     message = str(err.get("message") or "upstream stream failed")
     raw = str(err.get("type") or err.get("status") or "")
     code = err.get("code")
-    if isinstance(code, str) and (code in ANTHROPIC_ERROR_KINDS or code in GEMINI_STATUS_KINDS or not raw):
+    if isinstance(code, str) and (
+        code in ANTHROPIC_ERROR_KINDS or code in GEMINI_STATUS_KINDS or not raw
+    ):
         raw = code  # a translator keeps the provider's own type in ``code``
     kind = ANTHROPIC_ERROR_KINDS.get(raw) or GEMINI_STATUS_KINDS.get(raw) or "upstream_transient"
     kind = _refine(kind, message)
