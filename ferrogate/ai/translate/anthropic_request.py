@@ -19,7 +19,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferrogate.ai.translate.common import Json, loads_arguments, parse_data_uri, text_of
+from ferrogate.ai.translate.common import (
+    Json,
+    loads_arguments,
+    parse_data_uri,
+    request_messages,
+    text_of,
+)
 from ferrogate.errors import bad_request
 
 JSON_TOOL = "json_response"
@@ -182,11 +188,7 @@ def openai_chat_to_anthropic(
 ) -> tuple[Json, str | None]:
     """Translate an OpenAI chat request. Returns the Anthropic body and, when the
     client asked for ``json_schema`` output, the name of the forced JSON tool."""
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise bad_request("messages must be a non-empty list", param="messages")
-    if (body.get("n") or 1) != 1:
-        raise bad_request("n > 1 is not supported by this model", param="n")
+    messages = request_messages(body)
     system, converted = convert_messages(messages)
     out: Json = {"model": model}
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import orjson
 
-from ferrogate.ai.translate.common import Json, openai_usage
+from ferrogate.ai.translate.common import Json, chat_completion
 from ferrogate.ai.usage import Usage
 
 # Anthropic stop_reason → OpenAI finish_reason
@@ -96,30 +94,13 @@ def anthropic_to_openai_chat(
                     },
                 }
             )
-    message: Json = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not tool_calls else None,
-    }
-    if thinking:
-        message["reasoning_content"] = "".join(thinking)
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    message["refusal"] = None
-    out: Json = {
-        "id": "chatcmpl-" + str(msg.get("id", "")),
-        "object": "chat.completion",
-        "created": created if created is not None else int(time.time()),
-        "model": msg.get("model", ""),
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": FINISH_REASON.get(stop_reason, "stop"),
-            }
-        ],
-    }
-    usage = usage_from_anthropic(msg.get("usage"))
-    if usage is not None:
-        out["usage"] = openai_usage(usage)
-    return out
+    return chat_completion(
+        chat_id="chatcmpl-" + str(msg.get("id", "")),
+        created=created,
+        model=msg.get("model", ""),
+        texts=texts,
+        thinking=thinking,
+        tool_calls=tool_calls,
+        finish_reason=FINISH_REASON.get(stop_reason, "stop"),
+        usage=usage_from_anthropic(msg.get("usage")),
+    )

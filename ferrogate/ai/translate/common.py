@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import orjson
@@ -64,6 +65,52 @@ def usage_from_openai(obj: Json | None, *, source: str = "provider") -> Usage | 
         reasoning_tokens=int(cdet.get("reasoning_tokens") or 0),
         source="estimated" if source == "estimated" else "provider",
     )
+
+
+def chat_completion(
+    *,
+    chat_id: str,
+    created: int | None,
+    model: str,
+    texts: list[str],
+    thinking: list[str],
+    tool_calls: list[Json],
+    finish_reason: str,
+    usage: Usage | None,
+) -> Json:
+    """An OpenAI ``chat.completion`` object from a provider answer's collected parts."""
+    message: Json = {
+        "role": "assistant",
+        "content": "".join(texts) if texts or not tool_calls else None,
+    }
+    if thinking:
+        message["reasoning_content"] = "".join(thinking)
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    message["refusal"] = None
+    out: Json = {
+        "id": chat_id,
+        "object": "chat.completion",
+        "created": created if created is not None else int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+        ],
+    }
+    if usage is not None:
+        out["usage"] = openai_usage(usage)
+    return out
+
+
+def request_messages(body: Json) -> list[Any]:
+    """A chat request's ``messages``; a 400 unless it is a non-empty list and ``n`` is 1
+    (the translating providers return one choice)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("messages must be a non-empty list", param="messages")
+    if (body.get("n") or 1) != 1:
+        raise bad_request("n > 1 is not supported by this model", param="n")
+    return messages
 
 
 def estimate_tokens(text_len: int) -> int:

@@ -15,7 +15,13 @@ from typing import Any
 
 import orjson
 
-from ferrogate.ai.translate.common import Json, loads_arguments, parse_data_uri, text_of
+from ferrogate.ai.translate.common import (
+    Json,
+    loads_arguments,
+    parse_data_uri,
+    request_messages,
+    text_of,
+)
 from ferrogate.ai.translate.gemini_response import split_call_id
 from ferrogate.errors import bad_request
 
@@ -185,11 +191,7 @@ def _tool_config(choice: Any) -> Json | None:
 
 def openai_chat_to_gemini(body: Json) -> Json:
     """Translate an OpenAI chat request body into a Gemini generateContent body."""
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise bad_request("messages must be a non-empty list", param="messages")
-    if (body.get("n") or 1) != 1:
-        raise bad_request("n > 1 is not supported by this model", param="n")
+    messages = request_messages(body)
     system, contents = convert_messages(messages)
     out: Json = {"contents": contents}
     if system is not None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import orjson
 
-from ferrogate.ai.translate.common import Json, openai_usage, tool_call_id
+from ferrogate.ai.translate.common import Json, chat_completion, tool_call_id
 from ferrogate.ai.usage import Usage
 
 # Gemini finishReason → OpenAI finish_reason (tool calls override STOP)
@@ -106,30 +104,13 @@ def gemini_to_openai_chat(
                 (thoughts if part.get("thought") else texts).append(part["text"])
     elif (resp.get("promptFeedback") or {}).get("blockReason"):
         raw_finish = "SAFETY"
-    message: Json = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not tool_calls else None,
-    }
-    if thoughts:
-        message["reasoning_content"] = "".join(thoughts)
-    if tool_calls:
-        message["tool_calls"] = tool_calls
-    message["refusal"] = None
-    out: Json = {
-        "id": chat_id,
-        "object": "chat.completion",
-        "created": created if created is not None else int(time.time()),
-        "model": resp.get("modelVersion") or model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": finish_reason(raw_finish, bool(tool_calls)),
-            }
-        ],
-    }
-    usage = usage_from_gemini(resp.get("usageMetadata"))
-    if usage is not None:
-        out["usage"] = openai_usage(usage)
-    return out
+    return chat_completion(
+        chat_id=chat_id,
+        created=created,
+        model=resp.get("modelVersion") or model,
+        texts=texts,
+        thinking=thoughts,
+        tool_calls=tool_calls,
+        finish_reason=finish_reason(raw_finish, bool(tool_calls)),
+        usage=usage_from_gemini(resp.get("usageMetadata")),
+    )
