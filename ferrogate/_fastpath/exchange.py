@@ -317,6 +317,11 @@ class HttpExchange:
     def _hold(self, data: bytes) -> None:
         held = self._held
         if held is None:
+            if self._held_size < 0:
+                # Past the first turn: a long stream's per-read writes go straight out
+                # (a callback per read would cost more than the send() it might save).
+                self._transport.write(data)
+                return
             self._held = [data]
             self._held_size = len(data)
             self._conn.state.loop.call_soon(self.flush)
@@ -332,6 +337,7 @@ class HttpExchange:
         if held is None:
             return
         self._held = None
+        self._held_size = -1  # corked once, in the turn that started the response
         if not self.disconnected:
             self._transport.write(held[0] if len(held) == 1 else b"".join(held))
 

@@ -429,6 +429,25 @@ async def test_a_started_response_reaches_the_client_while_the_handler_waits() -
     assert conn.transport.take() == b"0\r\n\r\n"
 
 
+async def test_writes_after_the_first_loop_turn_reach_the_transport_at_once() -> None:
+    later: list[bytes] = []
+
+    async def handler(exchange: Exchange) -> None:
+        exchange.start_response(200, [])
+        exchange.write(b"a")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        before = bytes(conn.transport.buffer)
+        exchange.write(b"b")
+        later.append(bytes(conn.transport.buffer)[len(before):])
+        exchange.end()
+
+    conn = make_conn(handler)
+    conn.feed(GET)
+    await conn.settle()
+    assert later == [b"1\r\nb\r\n"]
+
+
 async def test_a_handler_failing_mid_stream_sends_what_it_wrote_before_the_close() -> None:
     async def handler(exchange: Exchange) -> None:
         exchange.start_response(200, [])
