@@ -19,7 +19,11 @@ from ferrogate.ai.providers.base import (
     UpstreamCall,
     UpstreamFailure,
 )
-from ferrogate.ai.providers.openai_compatible import resolve_api_key, split_base_url
+from ferrogate.ai.providers.openai_compatible import (
+    configured_headers,
+    resolve_api_key,
+    split_base_url,
+)
 from ferrogate.ai.schemas import ChatHead
 from ferrogate.ai.splice import rename_model
 from ferrogate.ai.translate.anthropic_request import JSON_TOOL, openai_chat_to_anthropic
@@ -90,8 +94,7 @@ class AnthropicAdapter:
         key = resolve_api_key(provider, env)
         if key:
             headers.append((b"x-api-key", key.encode("latin-1")))
-        for name, value in provider.headers.items():
-            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        headers.extend(configured_headers(provider))
         self._headers = tuple(headers)
 
     # ---------------------------------------------------------------- OpenAI chat in

@@ -20,7 +20,11 @@ from ferrogate.ai.providers.base import (
     UpstreamCall,
     UpstreamFailure,
 )
-from ferrogate.ai.providers.openai_compatible import resolve_api_key, split_base_url
+from ferrogate.ai.providers.openai_compatible import (
+    configured_headers,
+    resolve_api_key,
+    split_base_url,
+)
 from ferrogate.ai.translate.common import endpoint_error_event, new_id, request_json, upstream_json
 from ferrogate.ai.translate.errors import classify_gemini, upstream_failure
 from ferrogate.ai.translate.gemini_embeddings import (
@@ -65,8 +69,7 @@ class GeminiAdapter:
         key = resolve_api_key(provider, env)
         if key:
             headers.append((b"x-goog-api-key", key.encode("latin-1")))
-        for name, value in provider.headers.items():
-            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        headers.extend(configured_headers(provider))
         self._headers = tuple(headers)
 
     def check(self, req: ClientRequest) -> None:

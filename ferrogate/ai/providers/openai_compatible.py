@@ -45,6 +45,11 @@ def resolve_api_key(provider: Provider, env: Mapping[str, str] | None = None) ->
     return provider.api_key
 
 
+def configured_headers(provider: Provider) -> list[tuple[bytes, bytes]]:
+    """The operator's extra ``headers`` for this provider, as wire bytes (names lowercased)."""
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in provider.headers.items()]
+
+
 def split_base_url(base_url: str) -> tuple[str, str]:
     """``https://host:port/v1`` → (``https://host:port``, ``/v1``)."""
     parts = urlsplit(base_url)
@@ -82,8 +87,7 @@ class OpenAICompatibleAdapter:
         ]
         headers.extend(self.auth_headers(resolve_api_key(provider, env)))
         headers.extend(self.extra_headers(provider))
-        for name, value in provider.headers.items():
-            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        headers.extend(configured_headers(provider))
         self._headers = tuple(headers)
 
     # ---------------------------------------------------------------- hooks for subclasses
