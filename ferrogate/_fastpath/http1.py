@@ -124,6 +124,7 @@ class HttpProtocol(asyncio.Protocol):
         "_parser",
         "_pending_error",
         "_queue",
+        "_received",
         "_stop_parsing",
         "_timer",
         "_transport",
@@ -156,6 +157,7 @@ class HttpProtocol(asyncio.Protocol):
         self._in_head = False
         self._head_raw = 0
         self._fresh = False
+        self._received = False  # any request bytes yet (see shutdown)
         self._chunk = b""
 
     # ------------------------------------------------------------ asyncio side
@@ -207,6 +209,7 @@ class HttpProtocol(asyncio.Protocol):
         # A request that starts this read lets on_headers_complete read its version
         # straight off the request line (see _version).
         self._fresh = not self._in_head and self.parsing is None
+        self._received = True
         self._chunk = data
         try:
             self._parser.feed_data(data)
@@ -568,12 +571,17 @@ class HttpProtocol(asyncio.Protocol):
             transport.close()
 
     def shutdown(self) -> None:
-        """Graceful stop: idle connections close now; busy ones close after their response."""
+        """Graceful stop: idle keep-alive connections close now; busy ones close after
+        their response. A connection that has not sent its first request yet is kept: it
+        was accepted before the listener closed, so its client is about to send a request
+        that nobody else can answer; it closes after that response (or at the grace
+        deadline, or its header timeout)."""
         self.draining = True
         if self.conn_state >= _CLOSING:
             return
         if self.current is None and self.parsing is None and not self._queue:
-            self._close(linger=False)
+            if self._received:
+                self._close(linger=False)
             return
         self._queue.clear()
 

@@ -701,6 +701,19 @@ async def test_shutdown_closes_an_idle_connection_at_once() -> None:
     assert conn.transport.closed
 
 
+async def test_shutdown_keeps_a_connection_that_has_not_sent_its_first_request() -> None:
+    # Accepted just before the listener closed: its request is on the way, and no other
+    # worker can answer it, so it is served (with connection: close) rather than dropped.
+    conn = make_conn(respond_ok)
+    conn.protocol.shutdown()
+    assert not conn.transport.closed
+    conn.feed(GET)
+    await conn.settle()
+    (resp,) = parse_responses(conn.transport.take(), ["GET"])
+    assert resp.status == 200 and resp.headers[b"connection"] == b"close"
+    assert conn.transport.closed
+
+
 async def test_shutdown_lets_a_busy_connection_finish_with_connection_close() -> None:
     release = asyncio.Event()
 
