@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.support.mock_http import Recorded, close_server, listen_loopback, read_request
 
 
 @dataclass
@@ -28,16 +29,6 @@ class Fault:
     stop_after_events: int | None = None  # end the body cleanly after N events, no terminal event
     error_after_events: int | None = None  # send the provider's in-stream error event after N events
 
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 @dataclass
@@ -72,40 +63,17 @@ class MockServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(256)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        self._server = await asyncio.start_server(self._serve, sock=sock)
+        self._server, self.port = await listen_loopback(self._serve, 256)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            if hasattr(self._server, "close_clients"):
-                self._server.close_clients()
-            await self._server.wait_closed()
+        await close_server(self._server)
 
     def enqueue(self, *faults: Fault) -> None:
         self.faults.extend(faults)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers: dict[str, str] = {}
-                for line in lines[1:]:
-                    if line:
-                        k, _, v = line.partition(":")
-                        headers[k.strip().lower()] = v.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                rec = Recorded(method, target, headers, body)
+            while (rec := await read_request(reader)) is not None:
                 self.requests.append(rec)
                 fault = self.faults.popleft() if self.faults else None
                 await self.respond(writer, rec, fault)

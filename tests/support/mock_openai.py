@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
+
+from tests.support.mock_http import Recorded, close_server, listen_loopback, read_request
 
 
 @dataclass
@@ -38,16 +39,6 @@ class Fault:
     stop_after_events: int | None = None  # end the body cleanly after N events, no terminal
     refuse: bool = False  # close the connection without answering
 
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict:  # type: ignore[type-arg]
-        return json.loads(self.body)
 
 
 @dataclass
@@ -67,20 +58,10 @@ class MockOpenAI:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(4096)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        self._server = await asyncio.start_server(self._serve, sock=sock)
+        self._server, self.port = await listen_loopback(self._serve, 4096)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            if hasattr(self._server, "close_clients"):
-                self._server.close_clients()
-            await self._server.wait_closed()
+        await close_server(self._server)
 
     @property
     def base_url(self) -> str:
@@ -93,22 +74,10 @@ class MockOpenAI:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    if line:
-                        k, _, v = line.partition(":")
-                        headers[k.strip().lower()] = v.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                self.requests.append(Recorded(method, target, headers, body))
+            while (rec := await read_request(reader)) is not None:
+                self.requests.append(rec)
                 fault = self._faults.popleft() if self._faults else self.always
-                keep = await self._respond(writer, method, target.split("?")[0], body, fault)
+                keep = await self._respond(writer, rec.method, rec.path.split("?")[0], rec.body, fault)
                 if not keep:
                     return
         except (ConnectionError, asyncio.CancelledError):
