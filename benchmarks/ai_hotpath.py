@@ -30,6 +30,7 @@ from typing import Any
 import uvloop
 
 from benchmarks.gateway import CLIENT_KEY, render_config
+from benchmarks.payloads import SCENARIO_PATHS as _PATHS
 from benchmarks.payloads import (
     anthropic_message_json,
     anthropic_message_sse,
@@ -39,15 +40,6 @@ from benchmarks.payloads import (
 )
 from ferrogate.ai.handler import AiHandler, build_ai_handler
 from ferrogate.config.load import load_config
-
-_PATHS = {
-    "chat": b"/v1/chat/completions",
-    "chat_stream": b"/v1/chat/completions",
-    "chat_to_anthropic": b"/v1/chat/completions",
-    "chat_to_anthropic_stream": b"/v1/chat/completions",
-    "messages": b"/v1/messages",
-    "messages_stream": b"/v1/messages",
-}
 
 
 class FakeRequest:

@@ -25,6 +25,7 @@ from pathlib import Path
 import uvloop
 
 from benchmarks.gateway import CLIENT_KEY, render_config
+from benchmarks.payloads import SCENARIO_PATHS as _PATHS
 from benchmarks.payloads import (
     anthropic_message_json,
     anthropic_message_sse,
@@ -40,15 +41,6 @@ from ferrogate._fastpath.state import ServerState
 from ferrogate._fastpath.upstream import ConnState, UpstreamConnection, Watchdog
 from ferrogate.app import WorkerState, build_app
 from ferrogate.config.load import load_config
-
-_PATHS = {
-    "chat": b"/v1/chat/completions",
-    "chat_stream": b"/v1/chat/completions",
-    "chat_to_anthropic": b"/v1/chat/completions",
-    "chat_to_anthropic_stream": b"/v1/chat/completions",
-    "messages": b"/v1/messages",
-    "messages_stream": b"/v1/messages",
-}
 
 
 def _nginx(body: str, ctype: bytes, sse: bool) -> bytes:

@@ -117,3 +117,14 @@ def request_bodies() -> dict[str, bytes]:
         "messages_stream": _dump({**messages, "model": OPENAI_MODEL + "-stream",
                                   "stream": True}).encode(),
     }
+
+
+# The in-process AI harnesses' scenarios and the gateway path each one calls.
+SCENARIO_PATHS: dict[str, bytes] = {
+    "chat": b"/v1/chat/completions",
+    "chat_stream": b"/v1/chat/completions",
+    "chat_to_anthropic": b"/v1/chat/completions",
+    "chat_to_anthropic_stream": b"/v1/chat/completions",
+    "messages": b"/v1/messages",
+    "messages_stream": b"/v1/messages",
+}
