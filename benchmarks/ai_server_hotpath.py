@@ -20,11 +20,13 @@ import gc
 import pstats
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import uvloop
 
 from benchmarks.gateway import CLIENT_KEY, render_config
+from benchmarks.opcodes import print_opcodes
 from benchmarks.payloads import SCENARIO_PATHS as _PATHS
 from benchmarks.payloads import (
     anthropic_message_json,
@@ -157,9 +159,13 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--opcodes", action="store_true", help="count bytecodes per request instead")
     args = ap.parse_args()
     gc.freeze()
     for scenario in args.scenarios:
+        if args.opcodes:
+            print_opcodes(scenario, partial(run, scenario, conns=args.conns), 32 * 40, warmup=64)
+            continue
         best, writes = float("inf"), 0.0
         for _ in range(args.rounds):
             spent, writes = uvloop.run(run(scenario, args.requests, args.conns))

@@ -25,16 +25,14 @@ import argparse
 import asyncio
 import cProfile
 import pstats
-import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import uvloop
 
+from benchmarks.opcodes import print_opcodes
 from ferrogate._fastpath.http1 import HttpProtocol
 from ferrogate._fastpath.pool import PoolSet, UpstreamPool
 from ferrogate._fastpath.state import ServerState
@@ -187,45 +185,6 @@ async def run(requests: int, conns: int) -> float:
     return spent
 
 
-def count_opcodes(requests: int, conns: int) -> Counter[str]:
-    """Bytecodes executed by each function while serving ``requests`` requests."""
-    counts: Counter[str] = Counter()
-
-    def tracer(frame: FrameType, event: str, arg: object) -> Any:
-        frame.f_trace_opcodes = True
-        frame.f_trace_lines = False
-        code = frame.f_code
-        key = f"{code.co_filename.rpartition('/')[2]}:{code.co_firstlineno}:{code.co_name}"
-
-        def local(frame: FrameType, event: str, arg: object) -> Any:
-            if event == "opcode":
-                counts[key] += 1
-            return local
-
-        return local
-
-    async def traced() -> None:
-        sys.settrace(tracer)
-        try:
-            await run(requests, conns)
-        finally:
-            sys.settrace(None)
-
-    uvloop.run(traced())
-    return counts
-
-
-def print_opcodes(requests: int, conns: int) -> None:
-    uvloop.run(run(conns * 2, conns))  # warm caches and lazy imports
-    small = count_opcodes(requests, conns)
-    large = count_opcodes(2 * requests, conns)
-    per = {k: (large[k] - small.get(k, 0)) / requests for k in large}
-    print(f"proxy hot path: {sum(per.values()):.0f} bytecodes per request")
-    for key, n in sorted(per.items(), key=lambda kv: -kv[1])[:40]:
-        if n >= 0.5:
-            print(f"{n:8.1f}  {key}")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=40_000)
@@ -235,7 +194,7 @@ def main() -> None:
     ap.add_argument("--opcodes", action="store_true", help="count bytecodes per request instead")
     args = ap.parse_args()
     if args.opcodes:
-        print_opcodes(min(args.requests, 32 * 40), 32)
+        print_opcodes("proxy hot path", lambda n: run(n, 32), min(args.requests, 32 * 40), warmup=64)
         return
     best = float("inf")
     for _ in range(args.rounds):

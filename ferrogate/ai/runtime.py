@@ -89,7 +89,8 @@ class AiRuntime:
         self._ids = itertools.count(1)
 
     def breaker_status(self, now: float) -> list[TargetStatus]:
-        """Circuit breaker and latency state per (provider, provider_model), for the admin API."""
+        """Circuit breaker and latency state per (provider, provider_model), for the admin API.
+        ``now`` is ``time.monotonic()``: the clock every breaker decision uses."""
         return self.health.status(now)
 
     def new_request_id(self) -> bytes:

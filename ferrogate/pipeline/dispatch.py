@@ -12,7 +12,7 @@ back (``retry_after_stream_failure``) only if it failed before its first byte.
 from __future__ import annotations
 
 import asyncio
-from time import perf_counter
+from time import monotonic, perf_counter
 
 from ferrogate._fastpath.upstream_errors import UpstreamError, UpstreamTimeout
 from ferrogate.ai.health import TargetHealth
@@ -73,7 +73,6 @@ class Dispatcher:
     async def next(self) -> Dispatched:
         """The next 2xx answer, trying candidates in order; the final error otherwise."""
         rt = self._rt
-        loop = asyncio.get_running_loop()
         while self._pos < len(self._candidates):
             cand = self._candidates[self._pos]
             self._pos += 1
@@ -99,13 +98,13 @@ class Dispatcher:
                 self._note_check_error(exc)
                 continue
             health = rt.health.get(cand.key)
-            if not health.acquire(loop.time(), rt.health.cooldown):
+            if not health.acquire(monotonic(), rt.health.cooldown):
                 continue
             call = adapter.build_call(self._req, cand.provider_model)
             retries = 0
             while True:
                 self._ctx.attempts += 1
-                outcome = await self._attempt(cand, adapter, call, health, loop)
+                outcome = await self._attempt(cand, adapter, call, health)
                 if isinstance(outcome, Dispatched):
                     return outcome
                 failure = outcome
@@ -124,7 +123,7 @@ class Dispatcher:
                 started = perf_counter()
                 await asyncio.sleep(delay)
                 self._ctx.upstream_secs += perf_counter() - started
-                if not health.acquire(loop.time(), rt.health.cooldown):
+                if not health.acquire(monotonic(), rt.health.cooldown):
                     break
         raise self._final_error()
 
@@ -134,7 +133,6 @@ class Dispatcher:
         adapter: ProviderAdapter,
         call: UpstreamCall,
         th: TargetHealth,
-        loop: asyncio.AbstractEventLoop,
     ) -> Dispatched | UpstreamFailure:
         rt = self._rt
         ctx = self._ctx
@@ -174,7 +172,7 @@ class Dispatcher:
             if not verdict:
                 th.release()
         if failure.kind in BREAKER_KINDS:
-            th.failure(loop.time(), rt.health.threshold)
+            th.failure(monotonic(), rt.health.threshold)
         return failure
 
     def _retry_delay(self, failure: UpstreamFailure, retries: int) -> float | None:
@@ -192,9 +190,7 @@ class Dispatcher:
         if action_for(failure.kind) is Action.RETURN:
             raise client_error(failure, d.candidate.provider)
         self._last = (failure, d.candidate)
-        self._rt.health.get(d.candidate.key).failure(
-            asyncio.get_running_loop().time(), self._rt.health.threshold
-        )
+        self._rt.health.get(d.candidate.key).failure(monotonic(), self._rt.health.threshold)
 
     def _note_check_error(self, exc: GatewayError) -> None:
         if self._check_error is None:

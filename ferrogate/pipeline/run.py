@@ -7,9 +7,8 @@ rendered once, here, in the endpoint's flavor (OpenAI or Anthropic).
 
 from __future__ import annotations
 
-import asyncio
 import re
-from time import perf_counter
+from time import monotonic, perf_counter
 
 from ferrogate._fastpath.api import Exchange
 from ferrogate.ai.providers.base import Endpoint
@@ -36,7 +35,6 @@ _SAFE_ID = re.compile(rb"[A-Za-z0-9._:\-]+")
 
 
 async def run_ai_request(rt: AiRuntime, exchange: Exchange, endpoint: Endpoint, scope: str) -> None:
-    loop = asyncio.get_running_loop()
     # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds,
     # too coarse for an overhead measured in microseconds.
     ctx = RequestContext(request_id_for(rt, exchange), endpoint, perf_counter())
@@ -51,7 +49,7 @@ async def run_ai_request(rt: AiRuntime, exchange: Exchange, endpoint: Endpoint, 
         ctx.model = req.model
         ctx.stream = req.stream
         check_model_access(ctx.api_key, req.model)
-        _, candidates = select_candidates(rt.registry, rt.health, req, ctx.api_key, loop.time(), rt.rng)
+        _, candidates = select_candidates(rt.registry, rt.health, req, ctx.api_key, monotonic(), rt.rng)
         dispatcher = Dispatcher(rt, ctx, req, candidates)
         while True:
             d = await dispatcher.next()
@@ -66,7 +64,7 @@ async def run_ai_request(rt: AiRuntime, exchange: Exchange, endpoint: Endpoint, 
                 dispatcher.stream_failed_early(d, early.failure)
         if ctx.error is not None and ctx.candidate is not None:
             # The stream broke after it started: the provider failed this request.
-            rt.health.get(ctx.candidate.key).failure(loop.time(), rt.health.threshold)
+            rt.health.get(ctx.candidate.key).failure(monotonic(), rt.health.threshold)
     except GatewayError as err:
         ctx.error = err
         ctx.status = err.status
