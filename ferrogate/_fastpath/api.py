@@ -62,6 +62,11 @@ class Exchange(Protocol):
         the connection close after this response). Writes beyond ``content_length`` raise."""
         ...
 
+    def start_response_lines(self, status: int, lines: bytes, content_length: int | None = None) -> None:
+        """:meth:`start_response` with the headers already serialized, as for
+        :meth:`respond_lines` (the AI relay formats its few headers in one step)."""
+        ...
+
     def write(self, data: bytes) -> None:
         """Queue body bytes (framed as needed). Call :meth:`drain` to honour backpressure."""
         ...

@@ -273,10 +273,15 @@ class HttpExchange:
     def start_response(self, status: int, headers: Headers, content_length: int | None = None) -> None:
         if self._response != _NOT_STARTED:
             raise RuntimeError("response already started")
-        self._response = _STARTED
         lines, app_close = header_lines(headers)
         if app_close:
             self.keep_alive = False
+        self.start_response_lines(status, lines, content_length)
+
+    def start_response_lines(self, status: int, lines: bytes, content_length: int | None = None) -> None:
+        if self._response != _NOT_STARTED:
+            raise RuntimeError("response already started")
+        self._response = _STARTED
         if status in NO_BODY_STATUS:
             framing = _NO_BODY
             length = b""

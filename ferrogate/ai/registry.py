@@ -27,6 +27,7 @@ class Candidate:
         "capabilities",
         "context_window",
         "id_headers",
+        "id_lines",
         "input_price",
         "key",
         "order",
@@ -66,6 +67,7 @@ class Candidate:
             (b"x-ferrogate-provider", adapter.name.encode("latin-1")),
             (b"x-ferrogate-model", provider_model.encode("latin-1")),
         )
+        self.id_lines = b"".join(b"%b: %b\r\n" % h for h in self.id_headers)
 
     @property
     def priced(self) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from time import perf_counter
 
-from ferrogate._fastpath.api import Exchange, Headers
+from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate._fastpath.upstream_response import UpstreamResponse
 from ferrogate.ai.passthrough import truncated_error
@@ -23,12 +23,11 @@ from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.dispatch import Dispatched, failure_from_exception
 
-_JSON = (b"content-type", b"application/json")
-_SSE = (
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
-)
+_JSON = b"content-type: application/json\r\n"
+_SSE = b"content-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\nx-accel-buffering: no\r\n"
+# Serialized once per response in one formatting step (no header list, no filtering pass):
+# every value is ours (a request id is checked or generated, provider and model come from config).
+_GATEWAY_LINES = b"x-request-id: %b\r\n%bx-ferrogate-attempts: %d\r\nx-ferrogate-overhead-ms: %.3f\r\n%b"
 
 
 class StreamFailedEarly(Exception):
@@ -39,22 +38,16 @@ class StreamFailedEarly(Exception):
         self.failure = failure
 
 
-def gateway_headers(ctx: RequestContext, d: Dispatched, now: float) -> Headers:
-    return [
-        (b"x-request-id", ctx.request_id),
-        *d.candidate.id_headers,
-        (b"x-ferrogate-attempts", b"%d" % ctx.attempts),
-        (b"x-ferrogate-overhead-ms", b"%.3f" % ctx.overhead_ms(now)),
-    ]
+def gateway_lines(ctx: RequestContext, d: Dispatched, now: float, content: bytes) -> bytes:
+    """The response header lines of a 2xx answer, ``content`` (the content-type lines) last."""
+    return _GATEWAY_LINES % (ctx.request_id, d.candidate.id_lines, ctx.attempts, ctx.overhead_ms(now), content)
 
 
 def relay_json(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched) -> None:
     body, usage = d.adapter.translate_response(req, d.body or b"")
     ctx.usage = usage
     ctx.status = 200
-    headers = gateway_headers(ctx, d, perf_counter())
-    headers.append(_JSON)
-    exchange.respond(200, headers, body)
+    exchange.respond_lines(200, gateway_lines(ctx, d, perf_counter(), _JSON), body)
 
 
 async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched) -> None:
@@ -119,10 +112,8 @@ async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientReque
 
 
 def _start(ctx: RequestContext, exchange: Exchange, d: Dispatched, now: float) -> None:
-    headers = gateway_headers(ctx, d, now)
-    headers.extend(_SSE)
     ctx.status = 200
-    exchange.start_response(200, headers)
+    exchange.start_response_lines(200, gateway_lines(ctx, d, now, _SSE))
 
 
 def _mid_stream(exc: UpstreamError) -> GatewayError:
