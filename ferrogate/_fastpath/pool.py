@@ -427,6 +427,12 @@ def _has_header(headers: Headers, name: bytes) -> bool:
 _FRAMING = frozenset((b"content-length", b"transfer-encoding"))
 
 
+def head_prefix(method: bytes, target: bytes, headers: Headers, default_host: bytes) -> bytes:
+    """The request line and header lines of requests that differ only in their body, built
+    once: add ``content-length: N\r\n\r\n`` per request and hand it to :meth:`UpstreamPool.send`."""
+    return build_head(method, target, headers, default_host, None, False)[:-2]
+
+
 def build_head(
     method: bytes,
     target: bytes,

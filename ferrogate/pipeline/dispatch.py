@@ -142,6 +142,12 @@ class Dispatcher:
         try:
             if adapter.transport is not None:
                 response = await adapter.transport.send(call, cand.provider_model)
+            elif call.head:
+                payload = call.body
+                response = await rt.pools.pool(adapter.origin).send(
+                    call.head + b"content-length: %d\r\n\r\n" % len(payload), payload, rt.timeouts,
+                    is_head=False, chunked=False,
+                )
             else:
                 response = await rt.pools.request(
                     adapter.origin, call.method, call.path.encode(), call.headers, call.body, rt.timeouts

@@ -9,7 +9,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import h11
 import pytest
 
-from ferrogate._fastpath.pool import Origin, PoolSet, UpstreamPool, plan_checkout
+from ferrogate._fastpath.pool import (
+    Origin,
+    PoolSet,
+    UpstreamPool,
+    build_head,
+    head_prefix,
+    plan_checkout,
+)
 from ferrogate._fastpath.upstream import HIGH_WATER, ConnState, Timeouts
 from ferrogate._fastpath.upstream_errors import (
     UpstreamBodyTooLarge,
@@ -433,3 +440,13 @@ async def test_idle_connection_past_keepalive_is_not_reused() -> None:
         await (await pool.request(GET, b"/", [])).read()
         await (await pool.request(GET, b"/", [])).read()
         assert up.connections == 2
+
+
+def test_a_head_prefix_plus_its_content_length_is_the_head_build_head_makes() -> None:
+    headers = [(b"content-type", b"application/json"), (b"authorization", b"Bearer k")]
+    prefix = head_prefix(b"POST", b"/v1/chat/completions", headers, b"api.example:8443")
+    assert prefix + b"content-length: 12\r\n\r\n" == build_head(
+        b"POST", b"/v1/chat/completions", headers, b"api.example:8443", 12, False
+    )
+    assert prefix.startswith(b"POST /v1/chat/completions HTTP/1.1\r\n")
+    assert prefix.endswith(b"host: api.example:8443\r\n")

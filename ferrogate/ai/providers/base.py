@@ -86,6 +86,9 @@ class UpstreamCall(msgspec.Struct, kw_only=True):
     headers: list[tuple[bytes, bytes]]
     body: bytes
     stream: bool = False  # the upstream will answer with SSE
+    # The request line and header lines above, serialized once per (endpoint, model) by an
+    # adapter whose headers never vary (pool.head_prefix); empty: the pool serializes them.
+    head: bytes = b""
 
 
 class ErrorKind(StrEnum):

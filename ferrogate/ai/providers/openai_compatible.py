@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from ferrogate._fastpath.pool import Origin, head_prefix
 from ferrogate.ai.passthrough import ChatPassthrough, ResponsesPassthrough, responses_error_event
 from ferrogate.ai.providers.base import (
     ClientRequest,
@@ -65,6 +66,7 @@ class OpenAICompatibleAdapter:
 
     __slots__ = (
         "_headers",
+        "_heads",
         "base_path",
         "endpoints",
         "kind",
@@ -89,6 +91,7 @@ class OpenAICompatibleAdapter:
         headers.extend(self.extra_headers(provider))
         headers.extend(configured_headers(provider))
         self._headers = tuple(headers)
+        self._heads: dict[tuple[Endpoint, str], bytes] = {}
 
     # ---------------------------------------------------------------- hooks for subclasses
 
@@ -111,12 +114,15 @@ class OpenAICompatibleAdapter:
         body = rename_model(req.body, provider_model, current=req.model)
         if req.stream and req.endpoint is Endpoint.CHAT and not req.client_wants_usage:
             body = ensure_include_usage(body)
-        return UpstreamCall(
-            path=self.path_for(req.endpoint, provider_model),
-            headers=list(self._headers),
-            body=body,
-            stream=req.stream,
-        )
+        path = self.path_for(req.endpoint, provider_model)
+        key = (req.endpoint, provider_model)
+        head = self._heads.get(key)
+        if head is None:  # once per (endpoint, configured provider model)
+            head = b"" if self.transport is not None else head_prefix(
+                b"POST", path.encode(), list(self._headers), Origin.from_url(self.origin).host_header
+            )
+            self._heads[key] = head
+        return UpstreamCall(path=path, headers=list(self._headers), body=body, stream=req.stream, head=head)
 
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
         if req.endpoint is Endpoint.RESPONSES:
