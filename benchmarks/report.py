@@ -107,6 +107,12 @@ def target_checks(summary: dict[tuple[str, int, str], Record], extras: Record) -
         check(f"AI chat c32 req/s vs {peer}", r, r is not None and r >= goal, f">= {goal:g}")
     cpu = get("chat", "ferrogate", "cpu_us_per_req")
     check("AI chat c32 gateway CPU us/req", cpu, cpu is not None and cpu <= 60, "<= 60", ",.1f")
+    # The 60 us goal was set on a box where nginx proxy_pass took 18 us per request; machines
+    # differ by 2x, so the same goal as a multiple of nginx's CPU in this run is shown too.
+    nginx_cpu = get("chat", "nginx", "cpu_us_per_req")
+    if cpu is not None and nginx_cpu:
+        check("AI chat c32 gateway CPU / nginx CPU (normalised)", cpu / nginx_cpu,
+              cpu / nginx_cpu <= 60 / 18, "<= 3.33 = 60/18 of the reference run", ",.2f")
     r = _ratio(summary, ("chat_stream", 32, "ferrogate"), ("chat_stream", 32, "nginx"))
     check("AI stream c32 req/s vs nginx", r, r is not None and r >= 0.8, ">= 0.8")
     for scen in ("openai_in_anthropic_out_stream", "anthropic_in_openai_out_stream"):

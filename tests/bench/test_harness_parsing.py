@@ -16,6 +16,7 @@ from benchmarks.gateway import parse_ready_line
 from benchmarks.httpwire import decode_chunked, response_body
 from benchmarks.nginx import nginx_string
 from benchmarks.payloads import MAX_RETURN_TEXT, mock_answers
+from benchmarks.report import target_checks
 from benchmarks.stats import percentile
 from benchmarks.streams import ends_with_terminal
 from benchmarks.wrk import parse_wrk_output, time_to_ms
@@ -155,3 +156,13 @@ def test_mock_streams_end_with_their_terminal_events() -> None:
     names = [line[len("event: "):] for line in anthropic.splitlines() if line.startswith("event: ")]
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
     assert all(len(text.encode()) <= MAX_RETURN_TEXT for text in answers.values())
+
+
+def test_gateway_cpu_target_is_also_checked_as_a_multiple_of_nginx_cpu() -> None:
+    summary = {
+        ("chat", 32, "ferrogate"): {"cpu_us_per_req": 100.0},
+        ("chat", 32, "nginx"): {"cpu_us_per_req": 40.0},
+    }
+    checks = target_checks(summary, {})
+    assert "- [MISS] AI chat c32 gateway CPU us/req: 100.0 (target <= 60)" in checks
+    assert any(c.startswith("- [PASS] AI chat c32 gateway CPU / nginx CPU (normalised): 2.50") for c in checks)
