@@ -21,6 +21,7 @@ from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.pump import HOP_BY_HOP, relay
 from ferrogate._fastpath.upstream import Timeouts
 from ferrogate.ai.handler import build_ai_handler
+from ferrogate.ai.runtime import AiRuntime
 from ferrogate.config.model import Config
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.proxy.router import build_router
@@ -34,6 +35,7 @@ class WorkerState:
 
     __slots__ = (
         "admin_address",
+        "ai_runtimes",
         "config_path",
         "control",
         "draining",
@@ -71,6 +73,9 @@ class WorkerState:
         self.started_at = time.time()
         self.draining = False  # this worker is shutting down
         self.node_draining = False  # the operator drains the node (admin API)
+        # The AI runtimes of the app built last (set by build_app, replaced when an app is
+        # rebuilt); the heartbeat reads their breaker state for the control process.
+        self.ai_runtimes: tuple[AiRuntime, ...] = ()
 
 
 def _admin_origin(address: str | None) -> str | None:
@@ -88,6 +93,7 @@ def _admin_origin(address: str | None) -> str | None:
 
 def _load_router(config: Config, pools: PoolSet, state: WorkerState) -> Handler:
     ai_handler = build_ai_handler(config, pools, state)
+    state.ai_runtimes = (ai_handler.runtime,)
     return build_router(config, pools, ai_handler=ai_handler)
 
 

@@ -9,7 +9,8 @@ Who sends what:
 
 * worker → control: :class:`WorkerHello` first on every connection, then
   :class:`WorkerState` on each lifecycle change, :class:`Heartbeat` about once a
-  second, :class:`MetricsBatch` (reserved) and the leased governance calls.
+  second (with :class:`ProviderHealth` when its breakers changed),
+  :class:`MetricsBatch` (reserved) and the leased governance calls.
 * control → worker: :class:`DrainState` broadcasts and replies to requests.
 * supervisor → control: :class:`SupervisorHello` first, then a full
   :class:`SupervisorStatus` snapshot whenever its worker table changes. Workers
@@ -88,6 +89,43 @@ class Heartbeat(_Msg, frozen=True):
     ts: float  # wall clock when sent
     inflight: int
     connections: int
+
+
+BreakerStateName = Literal["closed", "open", "half_open"]
+"""A circuit breaker's state as :class:`ferrogate.ai.health.TargetStatus` names it."""
+
+
+class TargetHealthSample(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """One (provider, provider_model) breaker as one worker sees it.
+
+    ``array_like`` because a worker sends one per target it has routed to. Times
+    are wall clock (``time.time()``), converted by the worker from its monotonic
+    breaker clock, so the control process can age them against its own clock.
+    """
+
+    provider: str
+    provider_model: str
+    state: BreakerStateName
+    consecutive_failures: int
+    successes: int
+    failures: int
+    failure_rate: float  # the worker's failure-rate EWMA over outcomes, 0..1
+    latency_ewma_ms: float | None = None  # None until a request succeeded
+    opened_at: float | None = None  # when the breaker last opened (open / half_open only)
+    retry_at: float | None = None  # when an open breaker lets a probe through
+
+
+class ProviderHealth(_Msg, frozen=True):
+    """A worker's breaker and latency state for every target it has used.
+
+    Sent next to a :class:`Heartbeat`, but only when the state changed since the
+    last report or the connection to control is new (a fresh control process
+    knows nothing); each report replaces the worker's previous one whole.
+    """
+
+    pid: int
+    ts: float  # wall clock when sent
+    targets: list[TargetHealthSample] = []
 
 
 class CounterSample(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
@@ -279,6 +317,7 @@ Message = (
     WorkerHello
     | WorkerState
     | Heartbeat
+    | ProviderHealth
     | MetricsBatch
     | LeaseRequest
     | LeaseGrant

@@ -25,6 +25,7 @@ from ferrogate import ipc
 from ferrogate._fastpath.api import Handler
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.server import HttpServer
+from ferrogate.ai.health import TargetStatus
 from ferrogate.app import WorkerState, build_app
 from ferrogate.worker_spec import (
     APP_FACTORY_ENV,
@@ -124,7 +125,7 @@ async def _serve(spec: WorkerSpec) -> int:
     client.set_state("ready")
     if not _report(spec.report_fd, WorkerReport.READY):
         stop.set()
-    beat = loop.create_task(_heartbeat(spec, servers, client, stop))
+    beat = loop.create_task(_heartbeat(spec, state, servers, client, stop))
     await stop.wait()
     state.draining = True
     client.set_state("draining")
@@ -157,10 +158,20 @@ async def _drain(servers: list[HttpServer], grace: float) -> None:
 
 
 async def _heartbeat(
-    spec: WorkerSpec, servers: list[HttpServer], client: ipc.ControlClient, stop: asyncio.Event
+    spec: WorkerSpec,
+    state: WorkerState,
+    servers: list[HttpServer],
+    client: ipc.ControlClient,
+    stop: asyncio.Event,
 ) -> None:
-    """Tell the supervisor (pipe) and control (IPC) that this loop is alive; notice orphaning."""
+    """Tell the supervisor (pipe) and control (IPC) that this loop is alive; notice orphaning.
+
+    Each beat also hands control the AI breakers' state when it changed (see
+    :class:`HealthReporter`), read from ``state.ai_runtimes`` afresh so an app
+    rebuilt in place is reported from then on.
+    """
     pid = os.getpid()
+    health = HealthReporter(pid)
     while True:
         await asyncio.sleep(HEARTBEAT_INTERVAL_SECS)
         orphaned = os.getppid() != spec.supervisor_pid
@@ -175,3 +186,67 @@ async def _heartbeat(
                 connections=sum(s.connection_count for s in servers),
             )
         )
+        report = health.next_report(state, client.connects)
+        if report is not None:
+            client.send(report)
+
+
+class HealthReporter:
+    """Builds a worker's :class:`ipc.ProviderHealth` when there is something new to say.
+
+    A report goes out when the breaker state differs from the last one sent, or
+    when the control connection count moved (a reload starts a fresh control
+    process that knows nothing, and a report queued while disconnected may have
+    been lost with the old connection). An idle worker therefore sends nothing
+    after its first report; a busy one sends about one small frame a second
+    (one ~60-byte array-like row per target), since the latency EWMA moves with
+    every request.
+    """
+
+    __slots__ = ("_connects", "_last", "_pid")
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._last: list[TargetStatus] | None = None
+        self._connects = -1
+
+    def next_report(
+        self,
+        state: WorkerState,
+        connects: int,
+        *,
+        mono: float | None = None,
+        wall: float | None = None,
+    ) -> ipc.ProviderHealth | None:
+        mono = time.monotonic() if mono is None else mono
+        wall = time.time() if wall is None else wall
+        statuses = [s for runtime in state.ai_runtimes for s in runtime.breaker_status(mono)]
+        if statuses == self._last and connects == self._connects:
+            return None
+        self._last, self._connects = statuses, connects
+        return ipc.ProviderHealth(
+            pid=self._pid, ts=wall, targets=[_sample(s, mono, wall) for s in statuses]
+        )
+
+
+_BREAKER_STATES: dict[str, ipc.BreakerStateName] = {
+    "closed": "closed",
+    "open": "open",
+    "half_open": "half_open",
+}
+
+
+def _sample(status: TargetStatus, mono: float, wall: float) -> ipc.TargetHealthSample:
+    """One target's status with its monotonic instants moved to the wall clock."""
+    return ipc.TargetHealthSample(
+        provider=status.provider,
+        provider_model=status.provider_model,
+        state=_BREAKER_STATES[status.state],
+        consecutive_failures=status.consecutive_failures,
+        successes=status.successes,
+        failures=status.failures,
+        failure_rate=status.failure_rate,
+        latency_ewma_ms=status.latency_ewma_ms,
+        opened_at=None if status.opened_at is None else wall - (mono - status.opened_at),
+        retry_at=None if status.retry_at is None else wall - (mono - status.retry_at),
+    )

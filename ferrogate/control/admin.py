@@ -21,6 +21,7 @@ from ferrogate._fastpath.api import Exchange, Handler
 from ferrogate.config.diagnostics import ConfigError, Diagnostic
 from ferrogate.config.load import Loaded, load
 from ferrogate.config.model import Admin, Config
+from ferrogate.control.provider_health import providers_view
 from ferrogate.control.state import ControlState
 from ferrogate.errors import GatewayError, render
 from ferrogate.ipc import config_revision
@@ -144,6 +145,8 @@ class AdminApi:
             "/healthz": {"GET": self._healthz},
             "/readyz": {"GET": self._readyz},
             "/admin/v1/status": {"GET": self._status},
+            "/admin/v1/providers": {"GET": self._providers},
+            "/admin/v1/provider-health": {"GET": self._provider_health},
             "/admin/v1/config/validate": {"POST": self._validate},
             "/admin/v1/config/reload": {"POST": self._reload},
             "/admin/v1/drain": {
@@ -217,6 +220,12 @@ class AdminApi:
 
     async def _status(self, query: bytes, body: bytes) -> AdminResponse:
         return _json(200, self._state.status_view())
+
+    async def _providers(self, query: bytes, body: bytes) -> AdminResponse:
+        return _json(200, providers_view(self._state.config))
+
+    async def _provider_health(self, query: bytes, body: bytes) -> AdminResponse:
+        return _json(200, self._state.provider_health_view())
 
     # -- config
 

@@ -27,6 +27,7 @@ from ferrogate.ipc import (
     LeaseReturn,
     Message,
     MetricsBatch,
+    ProviderHealth,
     ReloadResult,
     SupervisorHello,
     SupervisorStatus,
@@ -184,6 +185,8 @@ class IpcServer:
                 state.on_worker_state(msg)
             case Heartbeat():
                 state.on_heartbeat(msg)
+            case ProviderHealth():
+                state.on_provider_health(msg)
             case SupervisorStatus():
                 peer.kind, peer.pid = "supervisor", msg.pid
                 state.on_supervisor_status(msg)

@@ -20,9 +20,11 @@ import msgspec
 
 from ferrogate import __version__
 from ferrogate.config.model import Cluster, Config
+from ferrogate.control.provider_health import ProviderHealthView, provider_health_view
 from ferrogate.ipc import (
     WORKER_LIFECYCLE_ORDER,
     Heartbeat,
+    ProviderHealth,
     ReloadSummary,
     SupervisorPhase,
     SupervisorStatus,
@@ -139,6 +141,7 @@ class ControlState:
         "last_reload",
         "node_id",
         "pid",
+        "provider_health",
         "revision",
         "started_at",
         "supervisor",
@@ -166,6 +169,8 @@ class ControlState:
         self.supervisor: SupervisorStatus | None = None
         self.supervisor_connected = False
         self.workers: dict[int, WorkerReport] = {}
+        # The latest breaker report per connected worker pid (dropped when it disconnects).
+        self.provider_health: dict[int, ProviderHealth] = {}
         self.draining = False
         self.drain_since: float | None = None
         self.last_reload: ReloadView | None = None
@@ -243,7 +248,15 @@ class ControlState:
             report.connections = msg.connections
             report.last_heartbeat = msg.ts
 
+    def on_provider_health(self, msg: ProviderHealth) -> None:
+        """Keep a worker's latest breaker report; only from a worker that said hello."""
+        report = self.workers.get(msg.pid)
+        if report is not None and report.connected:
+            self.provider_health[msg.pid] = msg
+
     def on_worker_disconnect(self, pid: int) -> None:
+        # A gone worker's breakers no longer turn traffic away: forget them at once.
+        self.provider_health.pop(pid, None)
         report = self.workers.get(pid)
         if report is not None:
             report.connected = False
@@ -296,6 +309,9 @@ class ControlState:
                 )
         rows.sort(key=lambda r: (r.slot, r.generation, r.pid))
         return rows
+
+    def provider_health_view(self) -> ProviderHealthView:
+        return provider_health_view(self.provider_health, self._clock())
 
     def readiness(self) -> tuple[bool, str]:
         """(ready, reason): ready when every worker slot has a worker that acked ready."""
