@@ -3,14 +3,15 @@ breakers opened in a worker show up in the control process's admin API."""
 
 from __future__ import annotations
 
+import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.gateway import Gateway, run_gateway, wait_until
+from tests.support.gateway import Gateway, alive, run_gateway, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -75,13 +76,18 @@ def refused_port() -> Iterator[int]:
         sock.close()
 
 
-@pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory, refused_port: int) -> Iterator[Gateway]:
-    config = (
+def _config(refused_port: int, cooldown_secs: int = 300) -> str:
+    return (
         CONFIG.replace("{port}", str(refused_port))
         .replace("{secret}", PROVIDER_SECRET)
         .replace("{client_key}", CLIENT_KEY)
+        .replace("cooldown_secs = 300", f"cooldown_secs = {cooldown_secs}")
     )
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory, refused_port: int) -> Iterator[Gateway]:
+    config = _config(refused_port)
     # The harness loads the config in this process too, so the token variable must exist here.
     with pytest.MonkeyPatch.context() as mp:
         for name, value in ENV.items():
@@ -160,3 +166,32 @@ def test_provider_endpoints_never_show_the_provider_key(gw: Gateway) -> None:
             bodies.append(resp.text)
     assert "down-model" in bodies[0] and '"name":"down"' in bodies[1]
     assert all(PROVIDER_SECRET not in body for body in bodies)
+
+
+def test_after_a_reload_the_new_workers_report_their_own_fresh_breakers(
+    gateway_factory: Callable[..., Gateway], refused_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    gw = gateway_factory(_config(refused_port), workers=2, env=ENV)
+    _drive_until(gw, "broken", "down", "down-model", lambda t: t["state"] == "open")
+    old_workers = set(gw.worker_pids().values())
+
+    gw.write_config(_config(refused_port, cooldown_secs=301))
+    gw.signal(signal.SIGHUP)
+    wait_until(
+        lambda: (s := gw.status()) is not None and s.last_reload is not None and s.last_reload.ok,
+        30.0,
+        "the reload to be applied",
+    )
+    new_workers = set(gw.worker_pids().values())
+    assert new_workers.isdisjoint(old_workers)
+    wait_until(lambda: not any(alive(p) for p in old_workers), 15.0, "old workers to exit")
+
+    def fresh() -> bool:
+        view = _health(gw)
+        return view["workers_reporting"] == 2 and _target(view, "down", "down-model") is None
+
+    wait_until(fresh, DEADLINE_SECS, "only the new workers' empty breaker books", 0.2)
+    target = _drive_until(gw, "broken", "down", "down-model", lambda t: t["state"] == "open")
+    assert {w["pid"] for w in target["workers"]} <= new_workers
