@@ -4,6 +4,7 @@ only connected workers' reports, and the admin endpoints that serve them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import orjson
@@ -44,10 +45,10 @@ def _report(pid: int, *targets: ipc.TargetHealthSample, ts: float = NOW) -> ipc.
     return ipc.ProviderHealth(pid=pid, ts=ts, targets=list(targets))
 
 
-def _only_target(reports: dict[int, ipc.ProviderHealth]) -> dict:  # type: ignore[type-arg]
+def _only_target(reports: dict[int, ipc.ProviderHealth]) -> dict[str, Any]:
     view = orjson.loads(msgspec.json.encode(provider_health_view(reports, NOW)))
     (target,) = view["targets"]
-    return target  # type: ignore[no-any-return]
+    return target
 
 
 # --------------------------------------------------------------------------- merge rules

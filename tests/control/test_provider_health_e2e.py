@@ -110,13 +110,13 @@ def _chat(client: httpx.Client, gw: Gateway, model: str) -> int:
 def _health(gw: Gateway) -> dict[str, Any]:
     resp = httpx.get(gw.admin_url + "/admin/v1/provider-health", headers=AUTH, timeout=10.0)
     assert resp.status_code == 200, resp.text
-    return resp.json()  # type: ignore[no-any-return]
+    return resp.json()
 
 
 def _target(view: dict[str, Any], provider: str, model: str) -> dict[str, Any] | None:
     for target in view["targets"]:
         if (target["provider"], target["provider_model"]) == (provider, model):
-            return target  # type: ignore[no-any-return]
+            return target
     return None
 
 
