@@ -21,6 +21,24 @@ SAMPLES: list[ipc.Message] = [
     ipc.WorkerHello(pid=101, slot=0, generation=1, started_at=1.5, config_revision="abc"),
     ipc.WorkerState(pid=101, state="ready"),
     ipc.Heartbeat(pid=101, ts=2.0, inflight=3, connections=7),
+    ipc.ProviderHealth(
+        pid=101,
+        ts=2.0,
+        targets=[
+            ipc.TargetHealthSample(
+                provider="openai",
+                provider_model="gpt-4o",
+                state="open",
+                consecutive_failures=5,
+                successes=40,
+                failures=6,
+                failure_rate=0.59,
+                latency_ewma_ms=812.5,
+                opened_at=1.0,
+                retry_at=31.0,
+            )
+        ],
+    ),
     ipc.MetricsBatch(
         pid=101, ts=2.0, samples=[ipc.CounterSample(name="x_total", labels=("a",), value=2.0)]
     ),
