@@ -186,7 +186,11 @@ async def _heartbeat(
                 connections=sum(s.connection_count for s in servers),
             )
         )
-        report = health.next_report(state, client.connects)
+        try:
+            report = health.next_report(state, client.connects)
+        except Exception:  # a reporting bug must never stop the liveness beat
+            log.exception("worker %d: cannot build the provider health report", pid)
+            report = None
         if report is not None:
             client.send(report)
 
