@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from anthropic.types import Message
 
@@ -10,6 +11,7 @@ from ferrogate.ai.translate.messages_inbound import (
     count_tokens_estimate,
     openai_chat_to_anthropic_message,
 )
+from ferrogate.ai.translate.messages_stream import OpenAIToAnthropicStream
 from ferrogate.errors import GatewayError
 
 
@@ -118,3 +120,37 @@ def test_pass_through_forwards_anthropic_beta_when_the_request_carries_headers()
     call = adapter.messages_call(req, "claude-up")
     assert (b"anthropic-beta", b"context-1m-2025-08-07") in call.headers
     assert (b"x-api-key", b"k") in call.headers and (b"x-api-key", b"client") not in call.headers
+
+
+def _anthropic_events(sse: bytes) -> list[dict[str, object]]:
+    return [orjson.loads(line[6:]) for line in sse.split(b"\n") if line.startswith(b"data: ")]
+
+
+def test_text_chunks_give_the_same_anthropic_events_whether_or_not_their_shape_is_the_usual_one() -> None:
+    texts = ["Hello", ' "quoted" \\ and \u00e9 \U0001f600', "\n"]
+    usual = b"".join(
+        b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,'
+        b'"delta":{"content":' + orjson.dumps(t) + b'},"finish_reason":null}]}\n\n'
+        for t in texts
+    )
+    # the same chunks with keys in another order: never the usual shape
+    other = b"".join(
+        b'data: {"choices":[{"delta":{"content":' + orjson.dumps(t) + b'},"finish_reason":null,"index":0}],'
+        b'"id":"c","object":"chat.completion.chunk","created":1,"model":"m"}\n\n'
+        for t in texts
+    )
+    start = (
+        b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,'
+        b'"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\ndata: {"id":"c","object":'
+        b'"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"A"},'
+        b'"finish_reason":null}]}\n\n'
+    )
+    end = b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+    outputs = []
+    for body in (usual, other):
+        tr = OpenAIToAnthropicStream(model="m", msg_id="msg_1")
+        outputs.append(_anthropic_events(tr.feed(start) + tr.feed(body) + tr.feed(end) + tr.finish()))
+        assert tr.complete
+    assert outputs[0] == outputs[1]
+    deltas = [e["delta"]["text"] for e in outputs[0] if e["type"] == "content_block_delta"]  # type: ignore[index]
+    assert deltas == ["A", *texts]

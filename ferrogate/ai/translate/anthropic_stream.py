@@ -18,7 +18,7 @@ from ferrogate.ai.translate.anthropic_response import (
     merge_anthropic_usage,
     usage_from_anthropic,
 )
-from ferrogate.ai.translate.common import DONE, Json, openai_usage
+from ferrogate.ai.translate.common import DONE, Json, is_json_string, openai_usage
 from ferrogate.ai.translate.errors import classify_anthropic
 from ferrogate.ai.translate.openai_chunks import ChunkWriter
 from ferrogate.ai.translate.sse_translator import MALFORMED_CODE, SHAPE_ERRORS, SseTranslator
@@ -86,7 +86,7 @@ class AnthropicToOpenAIStream(SseTranslator):
                 at = payload.find(_TEXT_MARKER, 38, 90)
                 if at != -1:
                     raw = payload[at + 37 : -2]
-                    if _is_json_string(raw):
+                    if is_json_string(raw):
                         out.append(w.content_raw(raw))
                         continue
             try:
@@ -182,13 +182,3 @@ class AnthropicToOpenAIStream(SseTranslator):
             err = classify_anthropic(0, data)
             self._fail(err.message, err.raw_type or "upstream_error", out)
         # ping, content_block_stop and unknown events produce nothing
-
-
-def _is_json_string(raw: bytes) -> bool:
-    """True when ``raw`` is exactly one JSON string literal."""
-    if raw[:1] != b'"':
-        return False
-    try:
-        return isinstance(orjson.loads(raw), str)
-    except orjson.JSONDecodeError:
-        return False

@@ -17,6 +17,16 @@ Json = dict[str, Any]
 DONE = b"data: [DONE]\n\n"
 
 
+def is_json_string(raw: bytes) -> bool:
+    """True when ``raw`` is exactly one JSON string literal (safe to splice into JSON as is)."""
+    if raw[:1] != b'"':
+        return False
+    try:
+        return isinstance(orjson.loads(raw), str)
+    except orjson.JSONDecodeError:
+        return False
+
+
 def new_id(prefix: str) -> str:
     """A random id in the provider's style (``chatcmpl-…``, ``msg_…``, ``call_…``)."""
     return prefix + os.urandom(12).hex()

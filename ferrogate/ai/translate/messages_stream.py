@@ -10,9 +10,11 @@ an error, ends with an Anthropic ``error`` event instead.
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
-from ferrogate.ai.translate.common import Json, named_event, stream_error
+from ferrogate.ai.translate.common import Json, is_json_string, named_event, stream_error
 from ferrogate.ai.translate.messages_inbound import STOP_REASON, anthropic_usage_from_openai
 from ferrogate.ai.translate.sse_translator import ChatChunkTranslator
 from ferrogate.errors import ErrorFlavor
@@ -20,6 +22,13 @@ from ferrogate.errors import ErrorFlavor
 _NONE, _TEXT, _THINKING, _TOOL = range(4)
 _BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":'
 _TEXT_DELTA = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+# Fast path for the commonest chunk: text only, for choice 0, not the last. Its JSON string
+# literal is reused as is (no decode/encode round trip); the fields before "choices" (id,
+# model, created...) are not needed, unless one is "usage" or "error" (the general path).
+_CONTENT_ONLY = re.compile(
+    rb'"choices":\[\{"index":0,"delta":\{"content":("(?:[^"\\]|\\.)*")\}'
+    rb'(?:,"logprobs":null)?,"finish_reason":null\}\](?:,"usage":null)?\}$'
+)
 
 
 class OpenAIToAnthropicStream(ChatChunkTranslator):
@@ -94,6 +103,22 @@ class OpenAIToAnthropicStream(ChatChunkTranslator):
         )
         out.append(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
         self.complete = True
+
+    def _event_unchecked(self, data: bytes, out: list[bytes]) -> None:
+        if self._block_kind == _TEXT:
+            m = _CONTENT_ONLY.search(data)
+            if m is not None:
+                head = m.start()
+                raw = m.group(1)
+                if (
+                    len(raw) > 2  # an empty text adds no event (as in the general path)
+                    and data.find(b'"usage"', 0, head) == -1
+                    and data.find(b'"error"', 0, head) == -1
+                    and is_json_string(raw)
+                ):
+                    out.append(self._text_head + raw + b"}}\n\n")
+                    return
+        super()._event_unchecked(data, out)
 
     def _choice_delta(self, delta: Json, out: list[bytes]) -> None:
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
