@@ -14,6 +14,7 @@ import gc
 import socket
 import ssl as ssl_module
 
+from ferrogate._fastpath.acceptor import Acceptor
 from ferrogate._fastpath.api import Handler
 from ferrogate._fastpath.http1 import HttpProtocol
 from ferrogate._fastpath.state import ServerState
@@ -21,26 +22,28 @@ from ferrogate.config.model import Limits
 
 
 class HttpServer:
-    __slots__ = ("_handler", "_limits", "_server", "_state", "_tick")
+    __slots__ = ("_acceptor", "_handler", "_limits", "_state", "_tick")
 
     def __init__(self, handler: Handler, limits: Limits) -> None:
         self._handler = handler
         self._limits = limits
         self._state: ServerState | None = None
-        self._server: asyncio.Server | None = None
+        self._acceptor: Acceptor | None = None
         self._tick: asyncio.TimerHandle | None = None
 
     async def start(
         self, sock: socket.socket, *, backlog: int = 2048, ssl: ssl_module.SSLContext | None = None
     ) -> None:
-        """Serve ``sock`` (bound, listening, non-blocking) on the running loop, over TLS
-        when ``ssl`` is given (the handshake is the loop's; the protocol sees plaintext)."""
+        """Serve ``sock`` (bound; listening, or made to listen with ``backlog``) on the
+        running loop, over TLS when ``ssl`` is given (the handshake is the loop's; the
+        protocol sees plaintext)."""
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            sock.listen(backlog)
         loop = asyncio.get_running_loop()
         state = ServerState(self._handler, self._limits, loop)
         self._state = state
-        self._server = await loop.create_server(
-            lambda: HttpProtocol(state), sock=sock, backlog=backlog, ssl=ssl
-        )
+        self._acceptor = Acceptor(loop, sock, lambda: HttpProtocol(state), ssl=ssl)
+        self._acceptor.start()
         # Everything alive now (modules, config, the compiled app) lives as long as the
         # worker: move it out of the cyclic GC's generations, so the collections that
         # per-request garbage triggers stop rescanning it (tens of µs per request).
@@ -56,8 +59,8 @@ class HttpServer:
         self._tick = state.loop.call_later(1.0, self._on_tick)
 
     def stop_accepting(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._acceptor is not None:
+            self._acceptor.close()
 
     def begin_drain(self) -> None:
         """Stop accepting and mark every connection draining, closing none of them yet.
@@ -108,8 +111,8 @@ class HttpServer:
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None
-        if self._server is not None:
-            await self._server.wait_closed()
+        if self._acceptor is not None:
+            await self._acceptor.wait_closed()
 
     @property
     def connection_count(self) -> int:
