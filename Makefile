@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= Ferrogate/Caddyfile
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench system-deps venv clean
+.PHONY: run test lint bench system-deps venv compiled clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,18 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)
+# mypyc-compiled hot path (.so next to each module listed in scripts/compiled_modules.txt).
+# Rebuilt only when a listed source or the build script changes; a missing compiler
+# or a failed build prints one line and leaves pure Python in place.
+COMPILED_MANIFEST := ferrogate/_compiled_manifest.json
+COMPILED_SRC := $(shell sed -e 's/\#.*//' scripts/compiled_modules.txt)
+
+$(COMPILED_MANIFEST): scripts/compiled_modules.txt scripts/build_compiled.py $(COMPILED_SRC) | $(STAMP)
+	$(PY) scripts/build_compiled.py
+
+compiled: $(COMPILED_MANIFEST)
+
+run: $(STAMP) $(COMPILED_MANIFEST)
 	$(VENV)/bin/ferrogate run --config $(CONFIG)
 
 # System packages the tests and benchmarks use: nginx (fast mock upstream),
@@ -24,15 +35,16 @@ run: $(STAMP)
 system-deps:
 	@bash scripts/system-deps.sh
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps $(COMPILED_MANIFEST)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check ferrogate tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: $(STAMP) system-deps
+bench: $(STAMP) system-deps $(COMPILED_MANIFEST)
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build $(COMPILED_MANIFEST)
+	find ferrogate -name '*.so' -delete

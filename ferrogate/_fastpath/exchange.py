@@ -184,21 +184,8 @@ class HttpExchange:
             return parts[0]
         return b"".join(parts)
 
-    async def body_chunks(self) -> AsyncIterator[bytes]:
-        while True:
-            if self._body_parts:
-                parts = self._body_parts
-                self._body_parts = []
-                self._body_buffered = 0
-                self._resume_if_parsing()
-                for part in parts:
-                    yield part
-                continue
-            if self._body_done:
-                if self._body_error is not None:
-                    raise self._body_error
-                return
-            await self._wait_body()
+    def body_chunks(self) -> AsyncIterator[bytes]:
+        return BodyChunks(self)
 
     async def _wait_body(self) -> None:
         if self._body_error is not None:
@@ -402,3 +389,50 @@ class HttpExchange:
 
     def __repr__(self) -> str:
         return f"HttpExchange({self.request!r}, {self._response.name})"
+
+
+class BodyChunks:
+    """Async iterator over a request body's chunks as they arrive (:meth:`HttpExchange.body_chunks`).
+
+    A class rather than an ``async def`` generator because mypyc cannot compile
+    async generators. Each refill takes every buffered part at once (and resumes
+    reading) and hands them out one by one; after the end or an error it is exhausted.
+    """
+
+    __slots__ = ("_exchange", "_finished", "_index", "_parts")
+
+    def __init__(self, exchange: HttpExchange) -> None:
+        self._exchange = exchange
+        self._parts: list[bytes] = []
+        self._index = 0
+        self._finished = False
+
+    def __aiter__(self) -> BodyChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        exchange = self._exchange
+        while not self._finished:
+            if self._index < len(self._parts):
+                part = self._parts[self._index]
+                self._index += 1
+                return part
+            if exchange._body_parts:
+                self._parts = exchange._body_parts
+                self._index = 0
+                exchange._body_parts = []
+                exchange._body_buffered = 0
+                exchange._resume_if_parsing()
+                continue
+            if exchange._body_done:
+                self._finished = True
+                self._parts = []
+                if exchange._body_error is not None:
+                    raise exchange._body_error
+                break
+            try:
+                await exchange._wait_body()
+            except BaseException:
+                self._finished = True
+                raise
+        raise StopAsyncIteration
