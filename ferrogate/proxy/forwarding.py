@@ -81,16 +81,16 @@ class IdSource:
     need uniqueness, not secrecy.
     """
 
-    __slots__ = ("__weakref__", "rng")
+    __slots__ = ("rng",)
 
     def __init__(self) -> None:
         self.rng = random.Random(os.urandom(32))
-        ref = weakref.ref(self)
+        ref = weakref.ref(self.rng)  # not to self: compiled (mypyc) instances take no weakrefs
 
         def reseed() -> None:
-            me = ref()
-            if me is not None:
-                me.rng.seed(os.urandom(32))
+            rng = ref()
+            if rng is not None:
+                rng.seed(os.urandom(32))
 
         os.register_at_fork(after_in_child=reseed)
 
