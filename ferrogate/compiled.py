@@ -18,7 +18,6 @@ import os
 import sys
 from collections.abc import Mapping, MutableSequence, Sequence
 from enum import Enum
-from importlib.abc import MetaPathFinder
 from importlib.machinery import ExtensionFileLoader, ModuleSpec, SourceFileLoader
 from pathlib import Path
 from types import ModuleType
@@ -77,8 +76,11 @@ def decide(package_dir: Path, environ: Mapping[str, str]) -> Decision:
     return Decision(Mode.STALE if changed else Mode.COMPILED, sources, changed)
 
 
-class PureSourceFinder(MetaPathFinder):
-    """Loads the listed modules from their ``.py`` even though a ``.so`` sits beside it."""
+class PureSourceFinder:
+    """Loads the listed modules from their ``.py`` even though a ``.so`` sits beside it.
+
+    A ``sys.meta_path`` finder (duck-typed: ``importlib.abc`` costs milliseconds to import).
+    """
 
     def __init__(self, sources: Mapping[str, Path]) -> None:
         self.sources = dict(sources)
