@@ -8,6 +8,7 @@ import socket
 import httpx
 import pytest
 
+from ferrogate._fastpath.pool import Origin, UpstreamPool
 from ferrogate.config.model import Config
 from ferrogate.proxy.balancer import Balancer, Target
 from tests.proxy.gateway import gateway, make_config
@@ -134,12 +135,9 @@ async def test_all_upstreams_down_is_503() -> None:
         dead.close()
 
 
-class _FakePool:
-    host_header = b"h:1"
-
-
 def _targets(n: int) -> list[Target]:
-    return [Target(f"http://t{i}", _FakePool()) for i in range(n)]  # type: ignore[arg-type]
+    """Targets on real (never connected) pools: the balancer only reads their host header."""
+    return [Target(f"http://t{i}", UpstreamPool(Origin("http", f"t{i}", 1))) for i in range(n)]
 
 
 def test_cooldown_ends_after_its_time() -> None:

@@ -17,7 +17,13 @@ from ferrogate._fastpath.pool import (
     head_prefix,
     plan_checkout,
 )
-from ferrogate._fastpath.upstream import HIGH_WATER, ConnState, Timeouts
+from ferrogate._fastpath.upstream import (
+    HIGH_WATER,
+    ConnState,
+    Timeouts,
+    UpstreamConnection,
+    Watchdog,
+)
 from ferrogate._fastpath.upstream_errors import (
     UpstreamBodyTooLarge,
     UpstreamConnectError,
@@ -388,23 +394,38 @@ async def test_interim_100_continue_is_skipped() -> None:
         assert await resp.read() == b"done"
 
 
-class _Conn:
-    """Just enough of an UpstreamConnection for the pure checkout decision."""
+@pytest.fixture
+def idle_conn() -> Iterator[Callable[..., UpstreamConnection]]:
+    """Real, unconnected UpstreamConnections in a given checkout state (the pure
+    decision reads only ``state`` and ``idle_since``; a stand-in class would be
+    rejected by the mypyc-compiled ``plan_checkout``)."""
+    loop = asyncio.new_event_loop()
 
-    def __init__(self, idle_since: float, state: ConnState = ConnState.IDLE) -> None:
-        self.idle_since = idle_since
-        self.state = state
+    def make(idle_since: float, state: ConnState = ConnState.IDLE) -> UpstreamConnection:
+        conn = UpstreamConnection(loop, lambda _conn, _reusable: None, Watchdog(loop))
+        conn.idle_since = idle_since
+        conn.state = state
+        return conn
+
+    try:
+        yield make
+    finally:
+        loop.close()
 
 
-def test_plan_checkout_reuses_the_newest_fresh_connection() -> None:
-    idle = [_Conn(1.0), _Conn(2.0), _Conn(3.0)]
-    reuse, keep, close = plan_checkout(idle, now=4.0, keepalive_secs=10)  # type: ignore[arg-type]
+def test_plan_checkout_reuses_the_newest_fresh_connection(
+    idle_conn: Callable[..., UpstreamConnection],
+) -> None:
+    idle = [idle_conn(1.0), idle_conn(2.0), idle_conn(3.0)]
+    reuse, keep, close = plan_checkout(idle, now=4.0, keepalive_secs=10)
     assert (reuse, keep, list(close)) == (idle[2], 2, [])
 
 
-def test_plan_checkout_skips_dead_and_closes_expired() -> None:
-    idle = [_Conn(1.0), _Conn(2.0), _Conn(9.0, ConnState.CLOSED)]
-    reuse, keep, close = plan_checkout(idle, now=20.0, keepalive_secs=10)  # type: ignore[arg-type]
+def test_plan_checkout_skips_dead_and_closes_expired(
+    idle_conn: Callable[..., UpstreamConnection],
+) -> None:
+    idle = [idle_conn(1.0), idle_conn(2.0), idle_conn(9.0, ConnState.CLOSED)]
+    reuse, keep, close = plan_checkout(idle, now=20.0, keepalive_secs=10)
     assert (reuse, keep, list(close)) == (None, 0, idle[:2])
 
 
