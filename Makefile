@@ -20,14 +20,15 @@ venv: $(STAMP)
 # Rebuilt only when a listed source or the build script changes; a missing compiler
 # or a failed build prints one line and leaves pure Python in place.
 COMPILED_MANIFEST := ferrogate/_compiled_manifest.json
+COMPILED_STAMP := build/mypyc/done
 COMPILED_SRC := $(shell sed -e 's/\#.*//' scripts/compiled_modules.txt)
 
-$(COMPILED_MANIFEST): scripts/compiled_modules.txt scripts/build_compiled.py $(COMPILED_SRC) | $(STAMP)
+$(COMPILED_STAMP): scripts/compiled_modules.txt scripts/build_compiled.py $(COMPILED_SRC) | $(STAMP)
 	$(PY) scripts/build_compiled.py
 
-compiled: $(COMPILED_MANIFEST)
+compiled: $(COMPILED_STAMP)
 
-run: $(STAMP) $(COMPILED_MANIFEST)
+run: $(STAMP) $(COMPILED_STAMP)
 	$(VENV)/bin/ferrogate run --config $(CONFIG)
 
 # System packages the tests and benchmarks use: nginx (fast mock upstream),
@@ -35,14 +36,14 @@ run: $(STAMP) $(COMPILED_MANIFEST)
 system-deps:
 	@bash scripts/system-deps.sh
 
-test: $(STAMP) system-deps $(COMPILED_MANIFEST)
+test: $(STAMP) system-deps $(COMPILED_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check ferrogate tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: $(STAMP) system-deps $(COMPILED_MANIFEST)
+bench: $(STAMP) system-deps $(COMPILED_STAMP)
 	$(PY) -m benchmarks.run
 
 clean:

@@ -113,7 +113,7 @@ def install(
         first = decision.sources[decision.changed[0]].relative_to(package_dir.parent)
         more = f" and {len(decision.changed) - 1} more" if len(decision.changed) > 1 else ""
         print(
-            f"ferrogate: compiled hot path is stale ({first}{more} changed since the build); "
+            f"ferrogate: compiled hot path does not match its source ({first}{more}); "
             "running pure Python - run `make compiled` to rebuild",
             file=sys.stderr if stderr is None else stderr,
         )

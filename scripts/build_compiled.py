@@ -28,6 +28,8 @@ LIST_FILE = ROOT / "scripts" / "compiled_modules.txt"
 MANIFEST = ROOT / "ferrogate" / "_compiled_manifest.json"
 BUILD_DIR = ROOT / "build" / "mypyc"
 LOG_FILE = BUILD_DIR / "build.log"
+DONE_STAMP = BUILD_DIR / "done"  # make's target: absent after an interrupted build
+IN_PROGRESS = "build in progress"  # digest that matches no source: pure Python meanwhile
 GROUP = "ferrogate.hotpath"  # shared library: ferrogate/hotpath__mypyc.<abi>.so
 EXT_SUFFIX = str(sysconfig.get_config_var("EXT_SUFFIX"))
 
@@ -74,9 +76,15 @@ def missing_tool() -> str | None:
     return None
 
 
+def finished() -> None:
+    DONE_STAMP.parent.mkdir(parents=True, exist_ok=True)
+    DONE_STAMP.touch()
+
+
 def fall_back(reason: str) -> int:
     remove_compiled()
     write_manifest({}, note=reason)
+    finished()
     print(f"ferrogate: compiled hot path not built ({reason}); pure Python is used")
     return 0
 
@@ -107,12 +115,15 @@ def build() -> int:
     reason = missing_tool()
     if reason is not None:
         return fall_back(reason)
-    remove_compiled()
-    MANIFEST.unlink(missing_ok=True)
+    DONE_STAMP.unlink(missing_ok=True)
     hashes = {
         module_name(source): hashlib.sha256((ROOT / source).read_bytes()).hexdigest()
         for source in sources
     }
+    # While .so files come and go, the manifest matches no source, so every process
+    # started meanwhile runs all listed modules as pure Python (never a mix).
+    write_manifest(dict.fromkeys(hashes, IN_PROGRESS), note=IN_PROGRESS)
+    remove_compiled()
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     print(f"ferrogate: compiling {len(sources)} hot-path modules with mypyc (log: {LOG_FILE})")
     with LOG_FILE.open("w") as log:
@@ -129,6 +140,7 @@ def build() -> int:
     if missing:
         return fall_back(f"mypyc did not produce {missing[0].relative_to(ROOT)}")
     write_manifest(hashes)
+    finished()
     return 0
 
 

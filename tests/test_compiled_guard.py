@@ -70,7 +70,7 @@ def test_one_changed_source_loads_every_listed_module_from_source_with_one_warni
     assert isinstance(finder, PureSourceFinder)
     assert set(finder.sources) == {"pkg.a", "pkg.b"}
     [line] = err.getvalue().splitlines()
-    assert "stale" in line
+    assert "pure Python" in line
     assert "pkg/b.py" in line
 
 
