@@ -52,9 +52,13 @@ def _status(gw: Gateway) -> dict[str, Any]:
 
 
 def _all_ready(gw: Gateway) -> dict[str, Any] | None:
+    """The status once control has heard from both workers AND the supervisor: they report
+    over separate IPC connections, so either may arrive first."""
     status = _status(gw)
     live = [w for w in status["workers"] if w["state"] != "exited"]
-    return status if len(live) == 2 and all(w["state"] == "ready" for w in live) else None
+    if status["supervisor"] is None or len(live) != 2:
+        return None
+    return status if all(w["state"] == "ready" for w in live) else None
 
 
 def test_status_names_the_node_its_config_and_every_worker(gw: Gateway) -> None:
