@@ -104,6 +104,9 @@ def test_crash_loop_at_boot_makes_the_supervisor_give_up(gateway_factory):
 
 def test_admin_paths_on_the_public_port_reach_the_control_process(running):
     gw = running
+    # the supervisor reports to control over its own IPC connection: wait until it has
+    wait_until(lambda: httpx.get(gw.admin_url + "/admin/v1/status").json()["supervisor"], 20.0,
+               "the supervisor in /admin/v1/status")
     direct = httpx.get(gw.admin_url + "/admin/v1/status")
     forwarded = httpx.get(gw.base_url + "/admin/v1/status")
     assert direct.status_code == forwarded.status_code == 200
