@@ -162,6 +162,11 @@ class IpcServer:
                 await writer.drain()
         except (FrameError, OSError) as exc:
             _log.warning("dropping IPC peer pid=%s (%s): %s", peer.pid, peer.kind, exc)
+        except asyncio.CancelledError:
+            # close() ends every peer's task. Ending normally here, not cancelled: asyncio's
+            # stream server callback (3.11) asks the task for its exception and would log a
+            # cancelled one as an error on every shutdown.
+            pass
         finally:
             self._peers.discard(peer)
             self._tasks.discard(task)
