@@ -331,7 +331,10 @@ class HttpExchange:
         self._held = None
         self._held_size = -1  # corked once, in the turn that started the response
         if not self.disconnected:
-            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+            if len(held) == 1:
+                self._transport.write(held[0])
+            else:
+                self._transport.writelines(held)  # one writev(), no joined copy
 
     def write(self, data: bytes) -> None:
         if self._response != _STARTED:

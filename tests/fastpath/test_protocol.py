@@ -396,14 +396,19 @@ async def test_a_short_stream_written_in_one_loop_turn_leaves_in_one_transport_w
         exchange.end()
 
     conn = make_conn(handler)
-    writes: list[bytes] = []
+    writes: list[bytes] = []  # one entry per call into the transport (writelines is one writev)
     record = conn.transport.write
 
     def counting(data: bytes) -> None:
         writes.append(data)
         record(data)
 
+    def counting_lines(parts: list[bytes]) -> None:
+        writes.append(b"".join(parts))
+        record(b"".join(parts))
+
     conn.transport.write = counting  # type: ignore[method-assign]
+    conn.transport.writelines = counting_lines  # type: ignore[method-assign]
     conn.feed(GET)
     await conn.settle()
     assert len(writes) == 1
