@@ -37,10 +37,10 @@ from benchmarks.payloads import (
 )
 from benchmarks.proxy_hotpath import _ClientTransport as _BaseClient
 from benchmarks.proxy_hotpath import _UpstreamTransport as _BaseUpstream
+from benchmarks.proxy_hotpath import _warm_pool
 from ferrogate._fastpath.http1 import HttpProtocol
-from ferrogate._fastpath.pool import PoolSet, UpstreamPool
+from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.state import ServerState
-from ferrogate._fastpath.upstream import ConnState, UpstreamConnection, Watchdog
 from ferrogate.app import WorkerState, build_app
 from ferrogate.config.load import load_config
 
@@ -95,17 +95,6 @@ class _Client(_BaseClient):
                 self.done.set_result(None)
 
 
-def _warm(pool: UpstreamPool, loop: asyncio.AbstractEventLoop, conns: int) -> None:
-    watchdog = Watchdog(loop, interval=3600.0)
-    pool._watchdog = watchdog
-    for _ in range(conns):
-        conn = UpstreamConnection(loop, pool._release_cb, watchdog)
-        conn.connection_made(_Upstream(loop, conn))  # type: ignore[arg-type]
-        conn.state = ConnState.IDLE
-        conn.idle_since = loop.time()
-        pool._idle.append(conn)
-
-
 def _request(scenario: str) -> bytes:
     body = request_bodies()[scenario]
     return (
@@ -127,7 +116,7 @@ async def run(scenario: str, requests: int, conns: int) -> tuple[float, float]:
                             admin_address=None, ipc_path="", pools=pools)
         app = build_app(config, state)
     for pool in pools.pools():
-        _warm(pool, loop, conns)
+        _warm_pool(pool, loop, conns, _Upstream)
     server = ServerState(app, config.limits, loop)
     request = _request(scenario)
     per_conn = requests // conns

@@ -136,13 +136,19 @@ class _ClientTransport:
         return ("127.0.0.1", 50000) if name == "peername" else default
 
 
-def _warm_pool(pool: UpstreamPool, loop: asyncio.AbstractEventLoop, conns: int) -> None:
-    """Put ``conns`` idle fake-transport connections in the pool (no real connect)."""
+def _warm_pool(
+    pool: UpstreamPool,
+    loop: asyncio.AbstractEventLoop,
+    conns: int,
+    transport: type[_UpstreamTransport] = _UpstreamTransport,
+) -> None:
+    """Put ``conns`` idle fake-transport connections in the pool (no real connect);
+    ``transport`` answers what is written to them."""
     watchdog = Watchdog(loop, interval=3600.0)  # no deadline ticks: deterministic counts
     pool._watchdog = watchdog
     for _ in range(conns):
         conn = UpstreamConnection(loop, pool._release_cb, watchdog)
-        conn.connection_made(_UpstreamTransport(loop, conn))  # type: ignore[arg-type]
+        conn.connection_made(transport(loop, conn))  # type: ignore[arg-type]
         conn.state = ConnState.IDLE
         conn.idle_since = loop.time()
         pool._idle.append(conn)
