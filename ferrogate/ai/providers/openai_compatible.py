@@ -66,7 +66,7 @@ class OpenAICompatibleAdapter:
 
     __slots__ = (
         "_headers",
-        "_heads",
+        "_targets",
         "base_path",
         "endpoints",
         "kind",
@@ -91,7 +91,7 @@ class OpenAICompatibleAdapter:
         headers.extend(self.extra_headers(provider))
         headers.extend(configured_headers(provider))
         self._headers = tuple(headers)
-        self._heads: dict[tuple[Endpoint, str], bytes] = {}
+        self._targets: dict[tuple[Endpoint, str], tuple[str, bytes]] = {}  # path, head
 
     # ---------------------------------------------------------------- hooks for subclasses
 
@@ -114,15 +114,17 @@ class OpenAICompatibleAdapter:
         body = rename_model(req.body, provider_model, current=req.model)
         if req.stream and req.endpoint is Endpoint.CHAT and not req.client_wants_usage:
             body = ensure_include_usage(body)
-        path = self.path_for(req.endpoint, provider_model)
         key = (req.endpoint, provider_model)
-        head = self._heads.get(key)
-        if head is None:  # once per (endpoint, configured provider model)
+        target = self._targets.get(key)
+        if target is None:  # once per (endpoint, configured provider model): path and head
+            path = self.path_for(req.endpoint, provider_model)
             head = b"" if self.transport is not None else head_prefix(
                 b"POST", path.encode(), list(self._headers), Origin.from_url(self.origin).host_header
             )
-            self._heads[key] = head
-        return UpstreamCall(path=path, headers=list(self._headers), body=body, stream=req.stream, head=head)
+            target = self._targets[key] = (path, head)
+        return UpstreamCall(
+            path=target[0], headers=list(self._headers), body=body, stream=req.stream, head=target[1]
+        )
 
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
         if req.endpoint is Endpoint.RESPONSES:
