@@ -6,6 +6,7 @@ import asyncio
 import errno
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -34,44 +35,41 @@ def listener() -> Iterator[socket.socket]:
         sock.close()
 
 
-def waiting_clients(listener: socket.socket, n: int) -> list[socket.socket]:
-    """``n`` connections the kernel has completed and queued for accept()."""
-    return [socket.create_connection(listener.getsockname()) for _ in range(n)]
+@contextmanager
+def waiting_clients(listener: socket.socket, n: int) -> Iterator[list[asyncio.BaseTransport]]:
+    """``n`` connections the kernel has completed and queued for accept(); yields the list the
+    accepted connections' transports land in (``Counting.made``). Closes everything after."""
+    clients = [socket.create_connection(listener.getsockname()) for _ in range(n)]
+    made: list[asyncio.BaseTransport] = []
+    Counting.made = made
+    try:
+        yield made
+    finally:
+        for t in made:
+            t.close()
+        for c in clients:
+            c.close()
+
+
+async def readiness(acc: Acceptor) -> None:
+    """What the loop does when the listening socket is readable, then the hand-overs finish."""
+    acc._on_readable()
+    await acc.wait_closed()
 
 
 async def test_one_readiness_accepts_every_waiting_connection(listener: socket.socket) -> None:
-    clients = waiting_clients(listener, 10)
-    made: list[asyncio.BaseTransport] = []
-    Counting.made = made
-    acc = Acceptor(asyncio.get_running_loop(), listener, Counting)
-    try:
-        acc._on_readable()  # what the loop calls when the socket is readable
-        await acc.wait_closed()  # the hand-overs to the loop finish
+    with waiting_clients(listener, 10) as made:
+        await readiness(Acceptor(asyncio.get_running_loop(), listener, Counting))
         assert len(made) == 10
-    finally:
-        for t in made:
-            t.close()
-        for c in clients:
-            c.close()
 
 
 async def test_a_readiness_accepts_at_most_one_batch(listener: socket.socket) -> None:
-    clients = waiting_clients(listener, 5)
-    made: list[asyncio.BaseTransport] = []
-    Counting.made = made
-    acc = Acceptor(asyncio.get_running_loop(), listener, Counting, batch=3)
-    try:
-        acc._on_readable()
-        await acc.wait_closed()
+    with waiting_clients(listener, 5) as made:
+        acc = Acceptor(asyncio.get_running_loop(), listener, Counting, batch=3)
+        await readiness(acc)
         assert len(made) == 3
-        acc._on_readable()
-        await acc.wait_closed()
+        await readiness(acc)
         assert len(made) == 5
-    finally:
-        for t in made:
-            t.close()
-        for c in clients:
-            c.close()
 
 
 async def test_close_stops_accepting_and_closes_the_listening_socket(listener: socket.socket) -> None:
