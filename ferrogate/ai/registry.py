@@ -26,7 +26,6 @@ class Candidate:
         "adapter",
         "capabilities",
         "context_window",
-        "id_headers",
         "id_lines",
         "input_price",
         "key",
@@ -63,11 +62,10 @@ class Candidate:
         self.key = (adapter.name, provider_model)
         self.order = order
         # Response headers naming who answered, encoded once.
-        self.id_headers = (
-            (b"x-ferrogate-provider", adapter.name.encode("latin-1")),
-            (b"x-ferrogate-model", provider_model.encode("latin-1")),
+        self.id_lines = b"x-ferrogate-provider: %b\r\nx-ferrogate-model: %b\r\n" % (
+            adapter.name.encode("latin-1"),
+            provider_model.encode("latin-1"),
         )
-        self.id_lines = b"".join(b"%b: %b\r\n" % h for h in self.id_headers)
 
     @property
     def priced(self) -> bool:

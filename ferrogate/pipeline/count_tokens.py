@@ -17,8 +17,6 @@ from ferrogate.pipeline.authenticate import check_model_access
 from ferrogate.pipeline.parse import decode_body, forwarded_headers
 from ferrogate.pipeline.select import lookup_model, provider_allowed
 
-_JSON = (b"content-type", b"application/json")
-
 
 async def run_count_tokens(rt: AiRuntime, exchange: Exchange, request_id: bytes) -> None:
     try:
@@ -61,13 +59,9 @@ async def run_count_tokens(rt: AiRuntime, exchange: Exchange, request_id: bytes)
         headers.append((b"x-request-id", request_id))
         exchange.respond(status, headers, err_body)
         return
-    exchange.respond(
+    exchange.respond_lines(
         200,
-        [
-            _JSON,
-            (b"x-request-id", request_id),
-            *cand.id_headers,
-            (b"x-ferrogate-usage-source", source),
-        ],
+        b"content-type: application/json\r\nx-request-id: %b\r\n%bx-ferrogate-usage-source: %b\r\n"
+        % (request_id, cand.id_lines, source),
         body,
     )

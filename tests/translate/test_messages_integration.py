@@ -38,6 +38,7 @@ def test_count_tokens_on_a_model_without_an_endpoint_is_estimated(gateway: Gatew
     raw = _ant(gateway).messages.with_raw_response.count_tokens(model="gpt-test", messages=_HI)  # type: ignore[arg-type]
     assert raw.parse().input_tokens > 0
     assert raw.headers["x-ferrogate-usage-source"] == "estimated"
+    assert (raw.headers["x-ferrogate-provider"], raw.headers["x-ferrogate-model"]) == ("oai", "gpt-up")
     assert len(upstreams.openai.requests) == before
 
 
