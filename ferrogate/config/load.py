@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +21,7 @@ from ferrogate.config.validate import validate_config
 
 Format = Literal["toml", "caddyfile"]
 
+_ENV_PLACEHOLDER = re.compile(r"\{(?:\$|env\.)([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
 _TOML_LINE = re.compile(r"^\s*(\[\[?[A-Za-z0-9_.\"' -]+\]\]?|[A-Za-z0-9_\"'.-]+\s*=)")
 
 
@@ -72,9 +73,30 @@ def load(path: Path | str, *, env: Mapping[str, str] | None = None, text: str | 
 
         config, smap, warnings = adapt_caddyfile(text, file, env=env)
     problems = validate_config(config, smap, env)
+    redact = _placeholder_values(text, env)
     if problems:
-        raise ConfigError(sorted(problems, key=lambda d: (d.file, d.line, d.column)))
-    return Loaded(config, fmt, smap, warnings)
+        raise ConfigError(sorted((redact(d) for d in problems), key=lambda d: (d.file, d.line, d.column)))
+    return Loaded(config, fmt, smap, [redact(w) for w in warnings])
+
+
+def _placeholder_values(text: str, env: Mapping[str, str]) -> Callable[[Diagnostic], Diagnostic]:
+    """A function that puts ``{env.NAME}`` back wherever a message quotes a value that came
+    from an environment placeholder of this config: such values are often secrets, and a
+    message (printed by ``validate``, returned by the admin API, logged on reload) must name
+    the variable, never its value."""
+    secrets = sorted(
+        ((env[name], name) for name in set(_ENV_PLACEHOLDER.findall(text)) if env.get(name)),
+        key=lambda pair: -len(pair[0]),
+    )
+
+    def redact(diag: Diagnostic) -> Diagnostic:
+        message = diag.message
+        for value, name in secrets:
+            if value in message:
+                message = message.replace(value, "{env.%s}" % name)
+        return diag if message is diag.message else replace(diag, message=message)
+
+    return redact
 
 
 def load_config(path: Path | str, *, env: Mapping[str, str] | None = None) -> Config:

@@ -49,7 +49,7 @@ AccessLogMode = Literal["off", "error", "sampled", "all"]
 
 class Telemetry(_Section):
     access_log: AccessLogMode = "error"
-    access_log_sample_rate: float = 0.01
+    access_log_sample_rate: float = 1.0  # percent of requests (0-100), as the original FerroGate
     access_log_error_rate_limit_per_sec: int = 50
     service_name: str = "ferrogate"
     otlp_endpoint: str | None = None
@@ -301,6 +301,7 @@ Scope = Literal[
 class ApiKey(_Section):
     id: str
     key: str | None = None
+    key_env: str | None = None  # the key is read from this environment variable at start
     key_hash: str | None = None
     tenant: str | None = None
     scopes: list[Scope] = msgspec.field(

@@ -168,10 +168,13 @@ class _Checker:
         providers = {p.name for p in self.c.providers}
         hashes: dict[str, int] = {}
         for i, k in enumerate(self.c.api_keys):
-            if k.key is None and k.key_hash is None:
-                self.err(("api_keys", i), f"api key `{k.id}` needs `key` or `key_hash`")
-            if k.key is not None and k.key_hash is not None:
-                self.err(("api_keys", i, "key"), f"api key `{k.id}`: set `key` or `key_hash`, not both")
+            given = [f for f in ("key", "key_env", "key_hash") if getattr(k, f) is not None]
+            if not given:
+                self.err(("api_keys", i), f"api key `{k.id}` needs `key`, `key_env` or `key_hash`")
+            if len(given) > 1:
+                self.err(("api_keys", i, given[1]), f"api key `{k.id}`: set one of `key`, `key_env`, `key_hash`, not {' and '.join(given)}")
+            if k.key_env is not None:
+                self.need_env(("api_keys", i, "key_env"), k.key_env)
             if k.key is not None and not k.key:
                 self.err(("api_keys", i, "key"), f"api key `{k.id}`: `key` is empty")
             if k.key_hash is not None and not KEY_HASH_RE.fullmatch(k.key_hash):
@@ -180,8 +183,9 @@ class _Checker:
                     f"api key `{k.id}`: key_hash must look like hmac-sha256:<64 hex digits> (use `ferrogate hash-key`)",
                 )
             stored = k.key_hash
-            if stored is None and k.key:
-                stored = hash_key(k.key, env=self.env)
+            secret = k.key or (self.env.get(k.key_env) if k.key_env else None)
+            if stored is None and secret:
+                stored = hash_key(secret, env=self.env)
             if stored is not None:
                 if stored in hashes:
                     self.err(("api_keys", i), f"api key `{k.id}` has the same secret as `{self.c.api_keys[hashes[stored]].id}`")
@@ -272,8 +276,11 @@ class _Checker:
         for key in ("max_header_bytes", "max_body_bytes", "header_timeout_secs", "idle_timeout_secs", "body_timeout_secs", "max_pipelined_requests"):
             if getattr(lim, key) <= 0:
                 self.err(("limits", key), f"limits.{key} must be > 0")
-        if not 0.0 <= self.c.telemetry.access_log_sample_rate <= 1.0:
-            self.err(("telemetry", "access_log_sample_rate"), "access_log_sample_rate must be between 0 and 1")
+        if not 0.0 <= self.c.telemetry.access_log_sample_rate <= 100.0:
+            self.err(
+                ("telemetry", "access_log_sample_rate"),
+                "access_log_sample_rate is a percentage of requests and must be between 0 and 100",
+            )
         adm = self.c.storage
         if adm.admin_list_default_limit > adm.admin_list_max_limit:
             self.err(("storage", "admin_list_default_limit"), "admin_list_default_limit must not exceed admin_list_max_limit")

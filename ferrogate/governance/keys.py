@@ -69,11 +69,13 @@ class KeyIndex:
     @classmethod
     def from_config(cls, api_keys: Iterable[ApiKey], *, env: Mapping[str, str] | None = None) -> KeyIndex:
         by_hash: dict[str, ApiKey] = {}
+        environ = os.environ if env is None else env
         for key in api_keys:
+            secret = key.key or (environ.get(key.key_env) if key.key_env else None)
             if key.key_hash is not None:
                 by_hash[key.key_hash] = key
-            elif key.key:
-                by_hash[hash_key(key.key, env=env)] = key
+            elif secret:
+                by_hash[hash_key(secret, env=env)] = key
         return cls(by_hash, _secret(env))
 
     def lookup(self, presented: str) -> ApiKey | None:

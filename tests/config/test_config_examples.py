@@ -7,6 +7,7 @@ from pathlib import Path
 from ferrogate.config.emit import emit_toml
 from ferrogate.config.load import load_config
 from ferrogate.config.toml import parse_toml
+from ferrogate.governance.keys import KeyIndex
 
 REPO = Path(__file__).resolve().parents[2]
 FULL_ENV = {
@@ -29,9 +30,13 @@ def test_default_caddyfile_serves_health_proxy_and_ai_routes() -> None:
     assert cfg.api_keys[0].key == "sk-ferrogate-dev"
 
 
-def test_default_caddyfile_dev_key_comes_from_the_environment() -> None:
-    cfg = load_config(REPO / "Ferrogate/Caddyfile", env={"FERROGATE_DEV_KEY": "sk-mine"})
-    assert cfg.api_keys[0].key == "sk-mine"
+def test_default_caddyfile_dev_key_comes_from_the_environment_by_name() -> None:
+    env = {"FERROGATE_DEV_KEY": "sk-mine"}
+    cfg = load_config(REPO / "Ferrogate/Caddyfile", env=env)
+    assert (cfg.api_keys[0].key, cfg.api_keys[0].key_env) == (None, "FERROGATE_DEV_KEY")
+    index = KeyIndex.from_config(cfg.api_keys, env=env)
+    assert index.lookup("sk-mine") is cfg.api_keys[0]
+    assert index.lookup("sk-ferrogate-dev") is None
 
 
 def test_gateway_toml_equals_the_default_caddyfile() -> None:

@@ -71,8 +71,14 @@ def test_route_with_several_handlers(errors_of: ErrorsOf) -> None:
     assert errors_of(text, "c.toml") == ["c.toml:1:3: route #1 has several handlers (respond, ai_gateway); set exactly one"]
 
 
-def test_api_key_needs_key_or_key_hash(errors_of: ErrorsOf) -> None:
-    assert errors_of('[[api_keys]]\nid = "k"\n', "c.toml") == ["c.toml:1:3: api key `k` needs `key` or `key_hash`"]
+def test_api_key_needs_key_key_env_or_key_hash(errors_of: ErrorsOf) -> None:
+    assert errors_of('[[api_keys]]\nid = "k"\n', "c.toml") == ["c.toml:1:3: api key `k` needs `key`, `key_env` or `key_hash`"]
+
+
+def test_api_key_env_must_be_set(errors_of: ErrorsOf) -> None:
+    assert errors_of('[[api_keys]]\nid = "k"\nkey_env = "NOT_SET_ANYWHERE_X"\n', "c.toml") == [
+        "c.toml:3:1: environment variable `NOT_SET_ANYWHERE_X` is not set"
+    ]
 
 
 def test_key_hash_must_have_the_stored_form(errors_of: ErrorsOf) -> None:

@@ -12,6 +12,7 @@ enters the model (or ``adapt`` output), and an MCP ``header NAME {env.X}`` becom
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ferrogate.config.caddyfile.lexer import Token
@@ -28,6 +29,9 @@ from ferrogate.config.model import (
     Policy,
     Provider,
 )
+
+# A token that is one `{$NAME}` or `{$NAME:default}` placeholder and nothing else.
+_WHOLE_PLACEHOLDER = re.compile(r"\{\$([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
 
 ENTRIES = ("provider", "model", "api_key", "policy", "mcp_server", "gateway_config", "cache")
 
@@ -107,7 +111,19 @@ class AiAdapter:
         self._extra_args(line, 1)
         item: dict[str, Any] = {"id": self.b.text(key_id)}
         _, path = self.b.append("api_keys", item, line.name)
-        self.b.fill_struct(ApiKey, line.block or [], item, path, f"api_key `{key_id.shown}`")
+
+        def key(seg: Segment, target: dict[str, Any], p: ModelPath) -> None:
+            # `key {$NAME}` / `key {env.NAME}` keep the variable's name, not the secret, so
+            # `adapt` prints `key_env = "NAME"`; `{$NAME:default}` with NAME unset keeps the default.
+            tok = self.b.one_arg(seg)
+            m = _WHOLE_PLACEHOLDER.fullmatch(tok.source or "")
+            if m is not None and m.group(1) in self.b.env:
+                target["key_env"] = m.group(1)
+                self.b.mark((*p, "key_env"), tok)
+            else:
+                self.b.secret(tok, target, "key", "key_env", p)
+
+        self.b.fill_struct(ApiKey, line.block or [], item, path, f"api_key `{key_id.shown}`", {"key": key})
 
     def _policy(self, line: Segment) -> None:
         name = self._named(line, "name")

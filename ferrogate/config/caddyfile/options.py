@@ -246,6 +246,11 @@ class Options:
             "renewal_window": "renewal_window_secs",
             "renewal_check_interval": "renewal_check_interval_secs",
             "renewal_retry_interval": "renewal_retry_interval_secs",
+            # The original FerroGate's spellings (seconds, as in TOML).
+            "renewal_window_secs": "renewal_window_secs",
+            "renewal_check_interval_secs": "renewal_check_interval_secs",
+            "renewal_retry_interval_secs": "renewal_retry_interval_secs",
+            "dns_propagation_delay_secs": "dns_propagation_delay_secs",
         }
         if name == "issuer":
             if not line.args or line.args[0].text != "acme":
@@ -278,7 +283,8 @@ class Options:
         elif name in durations:
             tok = self.b.one_arg(line)
             secs = _duration(self.b, tok, name)
-            _set(self.b, "tls", durations[name], secs if name == "propagation_delay" else int(secs), tok, sub="acme")
+            key = durations[name]
+            _set(self.b, "tls", key, secs if key == "dns_propagation_delay_secs" else int(secs), tok, sub="acme")
         elif name == "auto_graceful_reload":
             tok = self.b.one_arg(line)
             _set(self.b, "tls", "auto_graceful_reload", self.b.scalar(bool, tok, name), tok, sub="acme")

@@ -36,7 +36,7 @@ def header_op(b: Builder, toks: list[Token], directive: str) -> dict[str, str]:
         raise fail(name_tok, f"{directive}: `{name}` needs a value")
     if not name:
         raise fail(name_tok, f"{directive}: missing header name")
-    return {"action": action, "name": name, "value": b.text(toks[1])}
+    return {"action": action, "name": name, "value": b.text_keeping_env(toks[1])}
 
 
 class ReverseProxyAdapter:

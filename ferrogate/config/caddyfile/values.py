@@ -34,6 +34,9 @@ _SIZE_UNITS = {
 _UNIT_SECS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _ENV_REF = re.compile(r"\{env\.([A-Za-z_][A-Za-z0-9_]*)\}")
 _TRUE = {"true", "on", "yes"}
+# Fields whose value is free text: the rest of the line is the value, as Caddy reads
+# `respond` bodies and header values (`openrouter_x_title Example FerroGate`).
+FREE_TEXT_FIELDS = frozenset(("openrouter_x_title", "openrouter_http_referer", "message", "reply", "name"))
 _FALSE = {"false", "off", "no"}
 
 Special = Callable[[Segment, dict[str, Any], ModelPath], None]
@@ -134,6 +137,15 @@ class Builder:
             return value
 
         return _ENV_REF.sub(replace, tok.text)
+
+    def text_keeping_env(self, tok: Token) -> str:
+        """A token's text with ``{env.NAME}`` kept as written (checked to exist now): for
+        values resolved again at run time, such as header values, so a secret never
+        enters the model or ``adapt`` output."""
+        for m in _ENV_REF.finditer(tok.text):
+            if m.group(1) not in self.env:
+                raise fail(tok, f"environment variable `{m.group(1)}` is not set")
+        return tok.text
 
     @staticmethod
     def env_ref(tok: Token) -> str | None:
@@ -272,4 +284,6 @@ class Builder:
             return items
         if tp is bool and not seg.args:
             return True
+        if tp is str and field in FREE_TEXT_FIELDS and len(seg.args) > 1:
+            return " ".join(self.text(tok) for tok in seg.args)
         return self.scalar(tp, self.one_arg(seg), field)
