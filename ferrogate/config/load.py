@@ -93,7 +93,7 @@ def _placeholder_values(text: str, env: Mapping[str, str]) -> Callable[[Diagnost
         message = diag.message
         for value, name in secrets:
             if value in message:
-                message = message.replace(value, "{env.%s}" % name)
+                message = message.replace(value, f"{{env.{name}}}")
         return diag if message is diag.message else replace(diag, message=message)
 
     return redact
