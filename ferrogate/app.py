@@ -1,10 +1,12 @@
 """The worker's application: local health endpoints, the admin forward, then the router.
 
 ``/healthz`` and ``/readyz`` are answered by the worker itself (no upstream, no
-control round trip). ``/admin`` and ``/admin/*`` are forwarded to the control
-process's admin listener, so one public port serves everything. The rest goes
-to the route table from ``ferrogate.proxy.router`` (with the AI handler for
-``ai_gateway`` routes), which answers 404 itself when no route matches.
+control round trip) unless a configured route claims them. ``/admin`` and
+``/admin/*`` are forwarded to the control process's admin listener (unless
+``admin.public = false``), marked so the control process applies the public
+port's rules. The rest goes to the route table from ``ferrogate.proxy.router``
+(the AI endpoints first, then the configured routes), which answers 404 itself
+when no route matches.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ import time
 from collections.abc import Awaitable
 from pathlib import Path
 
-import orjson
-
 from ferrogate._fastpath.api import Exchange, Handler, Headers
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.pump import HOP_BY_HOP, relay
@@ -24,7 +24,8 @@ from ferrogate.ai.handler import build_ai_handler
 from ferrogate.ai.runtime import AiRuntime
 from ferrogate.config.model import Config
 from ferrogate.errors import ErrorSource, GatewayError
-from ferrogate.proxy.router import build_router
+from ferrogate.ipc import ADMIN_FORWARD_MARK as FORWARDED_MARK
+from ferrogate.proxy.router import Router, compile_router
 
 _JSON: Headers = [(b"content-type", b"application/json")]
 _ADMIN_TIMEOUTS = Timeouts(connect=2.0, first_byte=60.0, total=120.0)
@@ -91,10 +92,10 @@ def _admin_origin(address: str | None) -> str | None:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _load_router(config: Config, pools: PoolSet, state: WorkerState) -> Handler:
+def _load_router(config: Config, pools: PoolSet, state: WorkerState) -> Router:
     ai_handler = build_ai_handler(config, pools, state)
     state.ai_runtimes = (ai_handler.runtime,)
-    return build_router(config, pools, ai_handler=ai_handler)
+    return compile_router(config, pools, ai_handler=ai_handler)
 
 
 def build_app(config: Config, worker_state: WorkerState) -> Handler:
@@ -102,25 +103,19 @@ def build_app(config: Config, worker_state: WorkerState) -> Handler:
     state = worker_state
     pools = state.pools
     router = _load_router(config, pools, state)
-    admin_origin = _admin_origin(state.admin_address)
-
-    def health_body() -> bytes:
-        return orjson.dumps(
-            {
-                "status": "ok",
-                "pid": state.pid,
-                "slot": state.slot,
-                "generation": state.generation,
-                "revision": state.revision,
-            }
-        )
+    route = router.handle
+    admin_origin = _admin_origin(state.admin_address) if config.admin.public else None
 
     async def forward_admin(exchange: Exchange) -> None:
-        if admin_origin is None:
-            raise GatewayError(404, "the admin API is disabled", code="not_found")
+        assert admin_origin is not None
         req = exchange.request
         body = await exchange.read_body()
-        headers: Headers = [(n, v) for n, v in req.headers if n not in HOP_BY_HOP and n != b"content-length"]
+        headers: Headers = [
+            (n, v) for n, v in req.headers if n not in HOP_BY_HOP and n != b"content-length" and n != FORWARDED_MARK
+        ]
+        # The control process applies the public port's rules to what carries this mark
+        # (credentials always, the public site's host names); a client cannot remove it.
+        headers.append((FORWARDED_MARK, b"1"))
         if req.client is not None:
             headers.append((b"x-forwarded-for", req.client[0].encode()))
         try:
@@ -137,18 +132,21 @@ def build_app(config: Config, worker_state: WorkerState) -> Handler:
         # A plain function handing back the router's awaitable (not awaiting it) saves
         # one coroutine frame, created and resumed, on every request.
         path = exchange.request.path
-        if path == b"/healthz":
-            exchange.respond(200, _JSON, health_body())
-            return _done()
-        if path == b"/readyz":
-            if state.draining or state.node_draining:
+        if path == b"/healthz" or path == b"/readyz":
+            # Built in, unless a configured route claims the path. The public answer is the
+            # status only: pids, slots and revisions stay on the admin listener.
+            if router.claims(exchange):
+                return route(exchange)
+            if path == b"/healthz":
+                exchange.respond(200, _JSON, b'{"status":"ok"}')
+            elif state.draining or state.node_draining:
                 exchange.respond(503, _JSON, b'{"status":"draining"}')
             else:
                 exchange.respond(200, _JSON, b'{"status":"ready"}')
             return _done()
-        if path == b"/admin" or path.startswith(b"/admin/"):
+        if admin_origin is not None and (path == b"/admin" or path.startswith(b"/admin/")):
             return forward_admin(exchange)
-        return router(exchange)
+        return route(exchange)
 
     return app
 

@@ -54,6 +54,11 @@ _log = logging.getLogger("ferrogate.ipc")
 WorkerLifecycle = Literal["starting", "ready", "draining", "exited"]
 """A worker's lifecycle as every process names it (``ready`` is the worker's own ack)."""
 
+ADMIN_FORWARD_MARK = b"x-ferrogate-admin-forward"
+"""Header a worker sets (overwriting any the client sent) on ``/admin`` requests it forwards
+from the public port; the control process applies the public port's rules to them. A
+caller that sets it itself only gets those stricter rules."""
+
 WORKER_LIFECYCLE_ORDER: dict[str, int] = {"starting": 0, "ready": 1, "draining": 2, "exited": 3}
 """Lifecycle states only move forward; merging two views keeps the later one."""
 

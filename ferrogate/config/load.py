@@ -49,8 +49,17 @@ def detect_format(path: Path, text: str) -> Format:
     return "caddyfile"
 
 
-def load(path: Path | str, *, env: Mapping[str, str] | None = None, text: str | None = None) -> Loaded:
-    """Load, convert and validate; raise ConfigError with every problem found."""
+def load(
+    path: Path | str,
+    *,
+    env: Mapping[str, str] | None = None,
+    text: str | None = None,
+    import_root: Path | None = None,
+) -> Loaded:
+    """Load, convert and validate; raise ConfigError with every problem found.
+
+    ``import_root`` confines Caddyfile ``import`` of files to one directory (used for
+    config text that arrives over the network)."""
     path = Path(path)
     env = os.environ if env is None else env
     file = str(path)
@@ -71,7 +80,7 @@ def load(path: Path | str, *, env: Mapping[str, str] | None = None, text: str | 
     else:
         from ferrogate.config.caddyfile.adapter import adapt_caddyfile
 
-        config, smap, warnings = adapt_caddyfile(text, file, env=env)
+        config, smap, warnings = adapt_caddyfile(text, file, env=env, import_root=import_root)
     problems = validate_config(config, smap, env)
     redact = _placeholder_values(text, env)
     if problems:

@@ -42,6 +42,14 @@ class Admin(_Section):
     enabled: bool = True
     listen: str = "127.0.0.1:2019"
     token_env: str | None = None
+    # /admin on the public port (always authenticated); false leaves the path to user routes.
+    public: bool = True
+    # Host names the admin API answers to besides IP literals and localhost (DNS rebinding).
+    hosts: list[str] = []
+    # Origins whose browser requests are allowed; any other Origin header is refused.
+    allowed_origins: list[str] = []
+    # Largest config text POST /admin/v1/config/validate accepts.
+    max_config_bytes: int = 1024 * 1024
 
 
 AccessLogMode = Literal["off", "error", "sampled", "all"]

@@ -9,9 +9,9 @@ provider keys and virtual keys are never read into a view).
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal
 
@@ -20,7 +20,8 @@ import msgspec
 from ferrogate._fastpath.api import Exchange, Handler
 from ferrogate.config.diagnostics import ConfigError, Diagnostic
 from ferrogate.config.load import Loaded, load
-from ferrogate.config.model import Admin, Config
+from ferrogate.config.model import Config
+from ferrogate.control.admin_access import AdminAccess
 from ferrogate.control.provider_health import providers_view
 from ferrogate.control.state import ControlState
 from ferrogate.errors import GatewayError, render
@@ -34,36 +35,8 @@ ReloadDelivery = Literal["ipc", "signal", "unavailable"]
 Loader = Callable[..., Loaded]
 Endpoint = Callable[[bytes, bytes], Awaitable[AdminResponse]]
 
+_VALIDATE_BUDGET_SECS = 10.0
 _JSON_HEADERS: Headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
-
-
-# --------------------------------------------------------------------------- auth
-
-
-class AdminAuth:
-    """Bearer-token check for ``/admin/*``; fails closed when the token variable is unset."""
-
-    __slots__ = ("_token", "required")
-
-    def __init__(self, admin: Admin, env: Mapping[str, str]) -> None:
-        self.required = admin.token_env is not None
-        value = env.get(admin.token_env) if admin.token_env else None
-        self._token = value.encode() if value else None
-        if self.required and self._token is None:
-            _log.warning(
-                "admin.token_env %s is unset or empty: admin API refuses every request",
-                admin.token_env,
-            )
-
-    def allows(self, headers: Headers) -> bool:
-        if not self.required:
-            return True
-        if self._token is None:
-            return False
-        presented = _header(headers, b"authorization")
-        if presented is None or presented[:7].lower() != b"bearer ":
-            return False
-        return hmac.compare_digest(presented[7:].strip(), self._token)
 
 
 # --------------------------------------------------------------------------- request bodies and views
@@ -75,7 +48,8 @@ class ConfigSource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     config: str | None = None
     format: Literal["toml", "caddyfile"] | None = None
-    path: str | None = None
+    filename: str | None = None  # shown in diagnostics; a bare name, never a path
+    path: str | None = None  # refused by validate (it reads no file named in a request)
 
 
 class DiagnosticView(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,7 +100,7 @@ class AdminApi:
     tells the workers. Both are injected so tests need no processes.
     """
 
-    __slots__ = ("_auth", "_loader", "_notify_reload", "_on_drain_change", "_routes", "_state")
+    __slots__ = ("_access", "_loader", "_notify_reload", "_on_drain_change", "_routes", "_state")
 
     def __init__(
         self,
@@ -140,7 +114,7 @@ class AdminApi:
         self._notify_reload = notify_reload
         self._on_drain_change = on_drain_change
         self._loader = loader
-        self._auth = AdminAuth(state.config.admin, state.env)
+        self._access = AdminAccess(state.config, state.env)
         self._routes: dict[str, dict[str, Endpoint]] = {
             "/healthz": {"GET": self._healthz},
             "/readyz": {"GET": self._readyz},
@@ -156,9 +130,18 @@ class AdminApi:
             },
         }
 
+    @property
+    def open_locally(self) -> bool:
+        """Whether the admin listener answers without credentials (no token, no keys)."""
+        return self._access.open_locally
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self._state.config.admin.max_config_bytes + 4096
+
     def refresh_auth(self) -> None:
-        """Re-read the token after the config was swapped."""
-        self._auth = AdminAuth(self._state.config.admin, self._state.env)
+        """Re-read the token and keys after the config was swapped."""
+        self._access = AdminAccess(self._state.config, self._state.env)
 
     async def handle(
         self, method: str, target: str, headers: Headers, body: bytes
@@ -177,22 +160,7 @@ class AdminApi:
     async def _route(
         self, method: str, path: str, query: bytes, headers: Headers, body: bytes
     ) -> AdminResponse:
-        if path.startswith("/admin"):
-            if not self._auth.allows(headers):
-                raise GatewayError(
-                    401,
-                    "admin API requires a valid bearer token",
-                    code="invalid_admin_token",
-                    headers=((b"www-authenticate", b"Bearer"),),
-                )
-            if not self._auth.required and method not in ("GET", "HEAD") and _forwarded(headers):
-                # Without a token the admin listener relies on being loopback-only; the
-                # public port's /admin forward must not turn that into world-writable.
-                raise GatewayError(
-                    403,
-                    "admin writes through the public listener need admin.token_env to be set",
-                    code="admin_token_required",
-                )
+        self._access.check(method, path, headers)
         methods = self._routes.get(path.rstrip("/") or "/")
         if methods is None:
             raise GatewayError(404, f"no admin endpoint at {path}", code="not_found")
@@ -230,27 +198,36 @@ class AdminApi:
     # -- config
 
     async def _validate(self, query: bytes, body: bytes) -> AdminResponse:
+        limit = self._state.config.admin.max_config_bytes
+        if len(body) > limit + 4096:
+            raise GatewayError(413, f"config text is larger than admin.max_config_bytes ({limit})", code="payload_too_large")
         source = _parse_source(body)
-        if (source.config is None) == (source.path is None):
+        if source.path is not None or source.config is None:
             raise GatewayError(
-                400, "give exactly one of 'config' (text) or 'path'", code="invalid_request"
+                400,
+                "send the config text as 'config' (with 'format'): the admin API reads no file named in a request",
+                code="invalid_request",
+                param="config",
             )
-        if source.config is not None:
-            name = {
-                "toml": "<request>.toml",
-                "caddyfile": "<request>.caddyfile",
-                None: "<request>",
-            }[source.format]
-            label, kwargs = name, {"text": source.config}
-        else:
-            assert source.path is not None
-            label, kwargs = source.path, {}
+        if len(source.config.encode()) > limit:
+            raise GatewayError(413, f"config text is larger than admin.max_config_bytes ({limit})", code="payload_too_large")
+        label = source.filename or {"toml": "<request>.toml", "caddyfile": "<request>.caddyfile", None: "<request>"}[source.format]
+        if "/" in label or "\\" in label:
+            raise GatewayError(400, "'filename' is a name, not a path", code="invalid_request", param="filename")
+        root = self._state.config_path.absolute().parent
+        # Parsing runs in a thread so a large or slow config never stalls the event loop
+        # (which also serves health checks and the workers' IPC), within a time budget.
+        job = asyncio.to_thread(
+            self._loader, root / label, env=self._state.env, text=source.config, import_root=root
+        )
         try:
-            loaded = self._loader(Path(label), env=self._state.env, **kwargs)
+            loaded = await asyncio.wait_for(job, _VALIDATE_BUDGET_SECS)
         except ConfigError as err:
-            return _json(
-                200, ValidateView(valid=False, source=label, diagnostics=_views(err.diagnostics))
-            )
+            return _json(200, ValidateView(valid=False, source=label, diagnostics=_views(err.diagnostics, root)))
+        except TimeoutError:
+            raise GatewayError(
+                503, f"validation took longer than {_VALIDATE_BUDGET_SECS:.0f} s", code="validation_timeout"
+            ) from None
         return _json(
             200,
             ValidateView(
@@ -259,7 +236,7 @@ class AdminApi:
                 format=loaded.format,
                 revision=config_revision(loaded.config),
                 summary=_summary(loaded.config),
-                warnings=_views(loaded.warnings),
+                warnings=_views(loaded.warnings, root),
             ),
         )
 
@@ -330,6 +307,14 @@ def exchange_handler(api: AdminApi) -> Handler:
 
     async def handle(exchange: Exchange) -> None:
         request = exchange.request
+        length = request.content_length
+        if length is not None and length > api.max_body_bytes:
+            # Refused before reading: no admin request needs more than a config's text.
+            status, headers, payload = render(
+                GatewayError(413, "request body is larger than the admin API accepts", code="payload_too_large")
+            )
+            exchange.respond(status, headers, payload)
+            return
         body = await exchange.read_body()
         status, headers, payload = await api.handle(
             request.method.decode("latin-1"),
@@ -351,18 +336,6 @@ def _json(status: int, payload: object) -> AdminResponse:
     return status, list(_JSON_HEADERS), _ENCODER.encode(payload)
 
 
-def _header(headers: Headers, name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
-def _forwarded(headers: Headers) -> bool:
-    """Whether a worker forwarded this request from the public listener."""
-    return _header(headers, b"x-forwarded-for") is not None
-
-
 def _parse_source(body: bytes) -> ConfigSource:
     try:
         return msgspec.json.decode(body, type=ConfigSource)
@@ -372,9 +345,13 @@ def _parse_source(body: bytes) -> ConfigSource:
         ) from None
 
 
-def _views(diagnostics: list[Diagnostic]) -> list[DiagnosticView]:
+def _views(diagnostics: list[Diagnostic], root: Path | None = None) -> list[DiagnosticView]:
+    """Diagnostics with file names relative to the config directory (no server paths)."""
+    prefix = f"{root}/" if root is not None else None
     return [
-        DiagnosticView(file=d.file, line=d.line, column=d.column, message=d.message)
+        DiagnosticView(
+            file=d.file.removeprefix(prefix) if prefix else d.file, line=d.line, column=d.column, message=d.message
+        )
         for d in diagnostics
     ]
 

@@ -96,6 +96,12 @@ class ControlService:
             admin_sock.setblocking(False)
             self._admin_server = HttpServer(exchange_handler(self.api), self.state.config.limits)
             await self._admin_server.start(admin_sock)
+            if self.api.open_locally:
+                _log.warning(
+                    "admin API is open on %s without credentials (no admin.token_env and no API keys): "
+                    "keep it on loopback; through the public port it needs credentials",
+                    self.state.config.admin.listen,
+                )
 
     async def stop(self, grace_secs: float) -> None:
         """Stop accepting, let admin requests in flight finish within the grace, close IPC."""

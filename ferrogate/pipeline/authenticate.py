@@ -46,7 +46,11 @@ class Authenticator:
         """The caller's key (None when auth is off); 401/403 otherwise."""
         if not self.enabled:
             return None
-        token = _presented_key(request)
+        return self.check(_presented_key(request), scope)
+
+    def check(self, token: bytes | None, scope: str) -> ApiKey:
+        """The key ``token`` names, if it is usable and holds ``scope``; 401/403 otherwise.
+        Also used by the admin API (scopes ``admin.read`` / ``admin.write``)."""
         if token is None:
             raise GatewayError(
                 401,
@@ -74,14 +78,17 @@ class Authenticator:
 
 
 def _presented_key(request: Request) -> bytes | None:
-    auth = request.header(b"authorization")
+    return presented_key(request.header(b"authorization"), request.header(b"x-api-key"))
+
+
+def presented_key(auth: bytes | None, api_key: bytes | None) -> bytes | None:
+    """The key a client sent: ``Authorization: Bearer <key>``, else ``x-api-key``."""
     if auth is not None:
         scheme, _, value = auth.partition(b" ")
         if scheme.lower() == b"bearer":
             value = value.strip()
             if value:
                 return value
-    api_key = request.header(b"x-api-key")
     if api_key:
         return api_key.strip()
     return None

@@ -47,6 +47,12 @@ class Router:
         self.ai_handler = ai_handler
         self.ids = IdSource()
 
+    def claims(self, exchange: Exchange) -> bool:
+        """Whether a configured route matches this request (built-in endpoints yield to it)."""
+        req = exchange.request
+        table = self.table
+        return table.match(req.header(b"host") if table.needs_host else None, req.method, req.path.lower()) is not None
+
     def handle(self, exchange: Exchange) -> Awaitable[None]:
         """Match a route and return the awaitable that serves it.
 
@@ -199,6 +205,17 @@ def build_router(
 ) -> Handler:
     """Compile ``config`` (routes in order) into a handler; ``ai_gateway`` routes call
     ``ai_handler``. Raises :class:`ProxyConfigError` on a route that cannot compile."""
+    return compile_router(config, pools, ai_handler=ai_handler, env=env).handle
+
+
+def compile_router(
+    config: Config,
+    pools: PoolSet,
+    *,
+    ai_handler: Handler | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Router:
+    """The :class:`Router` itself, for callers that also ask whether a route claims a path."""
     table = compile_table(config, pools, env)
     scheme = b"https" if config.tls.enabled else b"http"
-    return Router(table, scheme=scheme, ai_handler=ai_handler).handle
+    return Router(table, scheme=scheme, ai_handler=ai_handler)

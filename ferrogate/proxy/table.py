@@ -163,7 +163,40 @@ def compile_table(
     routes = tuple(
         _compile_route(route, i, groups, environ) for i, route in enumerate(config.routes)
     )
+    if config.providers and config.models:
+        routes = (_ai_endpoints_route(), *routes)
     return RouteTable(routes, groups)
+
+
+AI_ENDPOINT_PATHS = (
+    "/v1/models",
+    "/v1/models/*",
+    "/v1/chat/completions",
+    "/v1/responses",
+    "/v1/embeddings",
+    "/v1/messages",
+    "/v1/messages/count_tokens",
+)
+"""Served whenever providers and models are configured, with no route needed, and ahead
+of every user route for exactly these paths: a catch-all ``/v1/*`` proxy route beside them
+must not let a chat request skip virtual-key auth. An ``ai_gateway`` route still mounts
+the same endpoints under another prefix."""
+
+
+def _ai_endpoints_route() -> CompiledRoute:
+    return CompiledRoute(
+        name="ai endpoints",
+        kind=RouteKind.AI,
+        hosts=None,
+        paths=PathMatcher(list(AI_ENDPOINT_PATHS), where="ai endpoints"),
+        methods=None,
+        strip_prefix=b"",
+        add_prefix=b"",
+        request_ops=HeaderOps(()),
+        response_ops=HeaderOps(()),
+        upstream=None,
+        static=None,
+    )
 
 
 def _compile_upstream(

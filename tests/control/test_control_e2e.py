@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 TOKEN = "e2e-admin-token-5150"
 ENV = {"FG_ADMIN_TOKEN": TOKEN, "FERROGATE_NODE_ID": "e2e-node"}
-AUTH = {"authorization": f"Bearer {TOKEN}"}
+AUTH = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
 
 CONFIG = """
 [admin]

@@ -24,7 +24,7 @@ from .helpers import run, until
 
 TOKEN = "tok-abcdef-123456"
 ENV = {"FG_ADMIN_TOKEN": TOKEN, "FERROGATE_NODE_ID": "edge-9"}
-AUTH = {"authorization": f"Bearer {TOKEN}"}
+AUTH = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
 
 
 def _config(service_name: str = "ferrogate") -> str:

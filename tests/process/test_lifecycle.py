@@ -23,7 +23,10 @@ graceful_shutdown_timeout_secs = 8
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
     """One gateway shared by the tests that only look at it."""
-    with run_gateway(BASIC, workers=2, directory=tmp_path_factory.mktemp("shared")) as gw:
+    with run_gateway(
+        BASIC, workers=2, directory=tmp_path_factory.mktemp("shared"),
+        env={"FERROGATE_APP_FACTORY": "tests.support.apps:slow_stream"},  # adds /whoami
+    ) as gw:
         yield gw
 
 
@@ -34,9 +37,8 @@ def test_readiness_line_names_ports_and_pid_and_workers_serve(running):
     seen_pids = set()
     with httpx.Client(headers={"connection": "close"}) as client:  # new connection each time
         for _ in range(40):
-            body = client.get(gw.base_url + "/healthz").json()
-            assert body["status"] == "ok"
-            seen_pids.add(body["pid"])
+            assert client.get(gw.base_url + "/healthz").json() == {"status": "ok"}
+            seen_pids.add(client.get(gw.base_url + "/whoami").json()["pid"])
     assert seen_pids <= set(gw.worker_pids().values())
     assert len(gw.worker_pids()) == 2
 
@@ -102,16 +104,17 @@ def test_crash_loop_at_boot_makes_the_supervisor_give_up(gateway_factory):
     assert "crash-looping at boot" in gw.log()
 
 
-def test_admin_paths_on_the_public_port_reach_the_control_process(running):
+def test_admin_paths_on_the_public_port_need_credentials_even_when_the_listener_is_open(running):
     gw = running
     # the supervisor reports to control over its own IPC connection: wait until it has
     wait_until(lambda: httpx.get(gw.admin_url + "/admin/v1/status").json()["supervisor"], 20.0,
                "the supervisor in /admin/v1/status")
     direct = httpx.get(gw.admin_url + "/admin/v1/status")
     forwarded = httpx.get(gw.base_url + "/admin/v1/status")
-    assert direct.status_code == forwarded.status_code == 200
-    assert forwarded.json()["pid"] == direct.json()["pid"]  # the control process answered
-    assert forwarded.json()["supervisor"]["pid"] == gw.pid
+    assert direct.status_code == 200
+    assert direct.json()["supervisor"]["pid"] == gw.pid
+    assert forwarded.status_code == 401  # answered by the control process, through the worker
+    assert forwarded.json()["error"]["code"] == "invalid_admin_token"
 
 
 def test_readyz_answers_ready_while_serving(running):

@@ -15,6 +15,8 @@ from tests.support.load import LoadLoop
 
 pytestmark = pytest.mark.e2e
 
+# /whoami names the worker that answered (the public /healthz shows the status only).
+WHOAMI = {"FERROGATE_APP_FACTORY": "tests.support.apps:slow_stream"}
 CONFIG = """
 [reliability]
 graceful_shutdown_grace_period_secs = 3
@@ -46,7 +48,7 @@ def socket_inodes(pid: int) -> set[str]:
 
 
 def test_sigkilled_worker_is_respawned_on_the_same_socket_under_load(gateway_factory):
-    gw = gateway_factory(CONFIG, workers=2)
+    gw = gateway_factory(CONFIG, workers=2, env=WHOAMI)
     before = wait_until(lambda: len(gw.worker_pids()) == 2 and gw.worker_pids(), 10, "two workers")
     victim = before[0]
     listeners = listening_inodes(gw.port)
@@ -70,7 +72,7 @@ def test_sigkilled_worker_is_respawned_on_the_same_socket_under_load(gateway_fac
     # Only requests that were on the killed worker's connections may fail: at most one per
     # client thread (each has one connection and one request in flight).
     assert len(load.failures) <= load.threads, [f.error for f in load.failures]
-    served_by = {httpx.get(gw.base_url + "/healthz", headers={"connection": "close"}).json()["pid"] for _ in range(30)}
+    served_by = {httpx.get(gw.base_url + "/whoami", headers={"connection": "close"}).json()["pid"] for _ in range(30)}
     assert victim not in served_by
     assert served_by <= {after[0], after[1]}
 
@@ -96,7 +98,7 @@ def test_a_hung_worker_is_aborted_and_replaced(gateway_factory):
         httpx.get(gw.base_url + "/hang", timeout=15)  # the worker is killed mid-request
     replacement = wait_until(lambda: gw.worker_pids().get(0) not in (None, victim) and gw.worker_pids()[0], 10, "a new worker")
     assert "missed its heartbeat; SIGABRT" in gw.log()
-    assert httpx.get(gw.base_url + "/healthz").json()["pid"] == replacement
+    assert httpx.get(gw.base_url + "/whoami").json()["pid"] == replacement
 
 
 def test_workers_exit_when_the_supervisor_dies(gateway_factory):

@@ -13,6 +13,7 @@ first, then those of catch-all sites (Caddy also prefers the more specific site)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from ferrogate.config.caddyfile.ai import AiAdapter
 from ferrogate.config.caddyfile.imports import expand_imports
@@ -30,10 +31,12 @@ def _sorted(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return sorted(diagnostics, key=lambda d: (d.file, d.line, d.column))
 
 
-def adapt_caddyfile(text: str, file: str, *, env: Mapping[str, str]) -> tuple[Config, SourceMap, list[Diagnostic]]:
+def adapt_caddyfile(
+    text: str, file: str, *, env: Mapping[str, str], import_root: Path | None = None
+) -> tuple[Config, SourceMap, list[Diagnostic]]:
     """Adapt Caddyfile text; raise ConfigError listing every problem found."""
     tokens, lex_errors = tokenize(text, file, env)
-    tokens, import_errors = expand_imports(tokens, env)
+    tokens, import_errors = expand_imports(tokens, env, import_root=import_root)
     lex_errors += import_errors
     blocks, parse_errors = parse_tokens(tokens)
     if parse_errors:

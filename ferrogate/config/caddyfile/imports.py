@@ -21,6 +21,9 @@ from ferrogate.config.diagnostics import Diagnostic
 
 _ARG = re.compile(r"\{args(?:\[(\d+)\]|\.(\d+))\}")
 _MAX_DEPTH = 10
+# An imported file larger than this is refused (and never read whole): `import /dev/zero`
+# must not grow the process that validates the config.
+MAX_IMPORT_BYTES = 4 * 1024 * 1024
 
 
 class _Counter:
@@ -34,10 +37,14 @@ class _Counter:
         return self.value
 
 
-def expand_imports(tokens: list[Token], env: Mapping[str, str]) -> tuple[list[Token], list[Diagnostic]]:
+def expand_imports(
+    tokens: list[Token], env: Mapping[str, str], *, import_root: Path | None = None
+) -> tuple[list[Token], list[Diagnostic]]:
+    """``import_root``, when given, is the only directory files may be imported from (config
+    text submitted over the admin API may not read the rest of the file system)."""
     errors: list[Diagnostic] = []
     snippets, rest = _take_snippets(tokens, errors)
-    out = _expand(rest, snippets, env, errors, _Counter(), depth=0)
+    out = _expand(rest, snippets, env, errors, _Counter(), 0, import_root)
     return out, errors
 
 
@@ -92,6 +99,7 @@ def _expand(
     errors: list[Diagnostic],
     counter: _Counter,
     depth: int,
+    import_root: Path | None,
 ) -> list[Token]:
     out: list[Token] = []
     i = 0
@@ -115,12 +123,12 @@ def _expand(
             continue
         body = snippets.get(args[0].text)
         if body is None:
-            body = _file_tokens(args[0], env, errors)
+            body = _file_tokens(args[0], env, errors, import_root)
         if body is None:
             continue
         values = [a.text for a in args[1:]]
         spliced = _renumber([_with_args(t, values) for t in body], counter)
-        out += _expand(spliced, snippets, env, errors, counter, depth + 1)
+        out += _expand(spliced, snippets, env, errors, counter, depth + 1, import_root)
     return out
 
 
@@ -145,21 +153,44 @@ def _with_args(tok: Token, values: list[str]) -> Token:
     return replace(tok, text=_ARG.sub(sub, tok.text))
 
 
-def _file_tokens(arg: Token, env: Mapping[str, str], errors: list[Diagnostic]) -> list[Token] | None:
-    base = Path(arg.file).parent
+def _file_tokens(
+    arg: Token, env: Mapping[str, str], errors: list[Diagnostic], import_root: Path | None
+) -> list[Token] | None:
+    base = Path(arg.file).parent if import_root is None else import_root
     pattern = arg.text if Path(arg.text).is_absolute() else str(base / arg.text)
+    if import_root is not None and not _within(Path(pattern), import_root):
+        errors.append(arg.diagnostic(f"`{arg.shown}`: only files in the running config's directory can be imported here"))
+        return None
     matches = sorted(glob.glob(pattern)) if any(c in arg.text for c in "*?[") else [pattern]
     if not any(c in arg.text for c in "*?[") and not Path(pattern).is_file():
         errors.append(arg.diagnostic(f"`{arg.shown}` is neither a snippet nor a readable file"))
         return None
     tokens: list[Token] = []
     for path in matches:
+        if import_root is not None and not _within(Path(path), import_root):
+            errors.append(arg.diagnostic(f"`{arg.shown}`: only files in the running config's directory can be imported here"))
+            continue
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with open(path, "rb") as f:
+                raw = f.read(MAX_IMPORT_BYTES + 1)
+            if len(raw) > MAX_IMPORT_BYTES:
+                errors.append(arg.diagnostic(f"cannot import `{arg.shown}`: larger than {MAX_IMPORT_BYTES} bytes"))
+                continue
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            errors.append(arg.diagnostic(f"cannot import `{path}`: {exc}"))
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+            errors.append(arg.diagnostic(f"cannot import `{arg.shown}`: {reason}"))
             continue
         found, lex_errors = tokenize(text, path, env)
         errors.extend(lex_errors)
         tokens += found
     return tokens
+
+
+def _within(path: Path, root: Path) -> bool:
+    """Whether ``path`` (symlinks resolved) lies inside ``root``."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True

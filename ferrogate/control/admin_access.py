@@ -1,0 +1,147 @@
+"""Who may use the admin API, from where: the checks every admin request passes first.
+
+The admin API can drain the node and reload its config, so it is guarded against
+three kinds of caller besides the operator:
+
+* a web page the operator has open (a cross-site ``fetch``/form POST to
+  ``127.0.0.1:2019``): any ``Origin`` not explicitly allowed is refused, and writes
+  need ``Content-Type: application/json``, which a page cannot send cross-site
+  without a CORS preflight we never answer;
+* DNS rebinding (a hostile name that resolves to 127.0.0.1): the ``Host`` must be
+  an IP literal, ``localhost`` or a configured name;
+* anyone on the network reaching ``/admin`` through the public port: those
+  requests always need credentials, whatever the config.
+
+Credentials are the admin token (``admin.token_env``) or a virtual key holding
+``admin.read`` (reads) or ``admin.write`` (writes). Without either configured, only
+the loopback admin listener is open, as a development default.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Iterable, Mapping
+
+from ferrogate.config.model import Config
+from ferrogate.errors import GatewayError
+from ferrogate.ipc import ADMIN_FORWARD_MARK as FORWARDED_MARK
+from ferrogate.pipeline.authenticate import Authenticator, presented_key
+
+Headers = list[tuple[bytes, bytes]]
+
+
+OPEN_PATHS = frozenset(("/healthz", "/readyz"))
+"""Probes reach these on the admin listener without credentials."""
+
+_READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+
+
+class AdminAccess:
+    """The admin API's gate, compiled once per config."""
+
+    __slots__ = ("_keys", "_origins", "_public_hosts", "_token", "_token_required", "hosts", "open_locally")
+
+    def __init__(self, config: Config, env: Mapping[str, str]) -> None:
+        admin = config.admin
+        self._token_required = admin.token_env is not None
+        value = env.get(admin.token_env) if admin.token_env else None
+        self._token = value.encode() if value else None
+        self._keys = Authenticator(config.api_keys, env) if config.api_keys else None
+        self._origins = frozenset(o.rstrip("/").lower() for o in admin.allowed_origins)
+        self.hosts = frozenset(h.lower() for h in admin.hosts)
+        self._public_hosts = self.hosts | _site_names(config)
+        # Neither a token nor keys: the loopback admin listener is open (said at start).
+        self.open_locally = not self._token_required and self._keys is None
+
+    def check(self, method: str, path: str, headers: Headers) -> None:
+        """Raise the GatewayError that refuses this request, or return to let it through."""
+        forwarded = _header(headers, FORWARDED_MARK) is not None
+        origin = _header(headers, b"origin")
+        if origin is not None and origin.decode("latin-1").rstrip("/").lower() not in self._origins:
+            raise GatewayError(403, "cross-origin requests to the admin API are refused", code="origin_not_allowed")
+        host = _header(headers, b"host")
+        allowed_names = self._public_hosts if forwarded else self.hosts
+        # No Host at all (HTTP/1.0 tools) cannot be a rebinding browser, which always sends one.
+        if host is not None and not _host_allowed(host.decode("latin-1"), allowed_names):
+            raise GatewayError(
+                421,
+                "the admin API answers only to IP addresses, localhost and configured host names",
+                code="host_not_allowed",
+            )
+        write = method not in _READ_METHODS
+        if write:
+            ctype = _header(headers, b"content-type") or b""
+            if ctype.split(b";", 1)[0].strip().lower() != b"application/json":
+                raise GatewayError(415, "admin writes need Content-Type: application/json", code="unsupported_media_type")
+        if not forwarded and path in OPEN_PATHS:
+            return
+        if not forwarded and self.open_locally:
+            return
+        self._authenticate(headers, "admin.write" if write else "admin.read", forwarded)
+
+    def _authenticate(self, headers: Headers, scope: str, forwarded: bool) -> None:
+        auth = _header(headers, b"authorization")
+        token = presented_key(auth, _header(headers, b"x-api-key"))
+        if token is None:
+            hint = "" if self._token_required or self._keys is not None else (
+                " (configure admin.token_env or a key with that scope to use it through the public port)"
+            )
+            raise GatewayError(
+                401,
+                f"the admin API needs the admin token or an API key with {scope}{hint}",
+                code="invalid_admin_token",
+                headers=((b"www-authenticate", b"Bearer"),),
+            )
+        # The admin token counts only as a bearer token; x-api-key carries virtual keys.
+        bearer = auth is not None and auth[:7].lower() == b"bearer "
+        if bearer and self._token is not None and hmac.compare_digest(token, self._token):
+            return
+        if self._keys is not None:
+            try:
+                self._keys.check(token, scope)
+                return
+            except GatewayError as err:
+                if err.status != 401:
+                    raise  # a valid key without the scope: 403 naming it
+        raise GatewayError(
+            401,
+            f"invalid admin token (send the admin token or an API key with {scope})",
+            code="invalid_admin_token",
+            headers=((b"www-authenticate", b"Bearer"),),
+        )
+
+
+def _header(headers: Headers, name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _host_allowed(host: str, names: Iterable[str]) -> bool:
+    """An IP literal or localhost (any port), or one of ``names``."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        end = name.find("]")
+        literal = name[1:end] if end > 0 else ""
+        try:
+            ipaddress.IPv6Address(literal)
+        except ValueError:
+            return False
+        return True
+    name = name.rpartition(":")[0] if ":" in name else name
+    if name == "localhost":
+        return True
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return name in names
+    return True
+
+
+def _site_names(config: Config) -> frozenset[str]:
+    """Host names the public site answers to: route hosts and ACME domains."""
+    names = {h.lower() for route in config.routes for h in route.hosts if "*" not in h}
+    names.update(d.lower() for d in config.tls.acme.domains if "*" not in d)
+    return frozenset(names)
