@@ -42,6 +42,7 @@ import httptools
 
 from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.flow import PAUSE_BODY, PAUSE_PIPELINE, FlowControl
+from ferrogate._fastpath.paths import PathError, needs_normalising, normalise_path
 from ferrogate._fastpath.request import HttpRequest
 from ferrogate._fastpath.state import ServerState, logger
 from ferrogate._fastpath.wire import CONNECTION_CLOSE, CRLF, header_lines, status_line
@@ -319,6 +320,8 @@ class HttpProtocol(asyncio.Protocol):
             content_length,
             chunked,
         )
+        if request.absolute_form or needs_normalising(request.path):
+            self._canonical_target(request, state.keep_encoded_slash)
         has_body = chunked or (content_length is not None and content_length > 0)
         exchange = HttpExchange(
             self,
@@ -379,6 +382,17 @@ class HttpProtocol(asyncio.Protocol):
             self._stop_parsing = True
 
     # ------------------------------------------------------- errors / upgrade
+
+    def _canonical_target(self, request: HttpRequest, keep_encoded_slash: bool) -> None:
+        """Normalise the path (see ``paths``) and forward origin-form: everything after this
+        matches and forwards ``request.path`` / ``request.target`` as rewritten here."""
+        path = request.path
+        if path[:1] == b"/":
+            try:
+                path = normalise_path(path, keep_encoded_slash=keep_encoded_slash)
+            except PathError as exc:
+                self._abort(GatewayError(400, str(exc), code="bad_path"))
+        request.set_origin_form(path)
 
     def _abort(self, err: GatewayError) -> None:
         """Stop httptools from inside a callback (error paths only)."""

@@ -13,6 +13,7 @@ class HttpRequest:
     """
 
     __slots__ = (
+        "absolute_form",
         "chunked",
         "client",
         "content_length",
@@ -39,10 +40,16 @@ class HttpRequest:
         self.method = method
         self.target = target
         path, _, query = target.partition(b"?")
+        self.absolute_form = False
         if path[:1] != b"/" and (path.startswith(b"http://") or path.startswith(b"https://")):
-            # absolute-form (RFC 9112 §3.2.2): route on the path, not on scheme and authority.
-            slash = path.find(b"/", path.find(b"//") + 2)
+            # absolute-form (RFC 9112 §3.2.2): route on the path, not on scheme and authority,
+            # and the target's authority replaces the Host header (§3.2.2 says to ignore it).
+            start = path.find(b"//") + 2
+            slash = path.find(b"/", start)
+            authority = (path[start:slash] if slash >= 0 else path[start:]).rpartition(b"@")[2]
             path = path[slash:] if slash >= 0 else b"/"
+            self.absolute_form = True
+            headers = [(b"host", authority) if name == b"host" else (name, value) for name, value in headers]
         self.path = path
         self.query = query
         self.headers = headers
@@ -51,6 +58,11 @@ class HttpRequest:
         self.client = client
         self.content_length = content_length
         self.chunked = chunked
+
+    def set_origin_form(self, path: bytes) -> None:
+        """Replace the path (normalised) and make the target origin-form to match."""
+        self.path = path
+        self.target = path + b"?" + self.query if self.query else path
 
     def header(self, name: bytes) -> bytes | None:
         for key, value in self.headers:

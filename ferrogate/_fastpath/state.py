@@ -36,6 +36,7 @@ class ServerState:
         "host_ok",
         "idle_timeout",
         "inflight",
+        "keep_encoded_slash",
         "limits",
         "linger_secs",
         "loop",
@@ -59,6 +60,7 @@ class ServerState:
         self.limits = limits
         self.loop = loop
         self.max_header = limits.max_header_bytes
+        self.keep_encoded_slash = limits.encoded_slash == "keep"
         self.max_body = limits.max_body_bytes
         self.header_timeout = limits.header_timeout_secs
         self.idle_timeout = limits.idle_timeout_secs

@@ -33,6 +33,8 @@ class Limits(_Section):
     idle_timeout_secs: float = 75.0
     body_timeout_secs: float = 60.0
     max_pipelined_requests: int = 16
+    # An encoded slash (%2F) in a request path: refused with 400, or kept encoded and passed on.
+    encoded_slash: Literal["reject", "keep"] = "reject"
 
 
 # --------------------------------------------------------------------------- admin / telemetry

@@ -67,7 +67,10 @@ async def test_random_splits_of_an_invalid_request_get_the_same_error(case: Case
 
 _TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=1, max_size=12)
 _VALUE = st.text(alphabet="".join(chr(c) for c in range(0x21, 0x7F)), min_size=1, max_size=30)
-_PATH = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._~/%", max_size=30).map(lambda p: "/" + p)
+# Paths already in canonical form (normalisation has its own tests: test_paths.py), so the
+# parsed target is exactly what was sent.
+_SEGMENT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_~", min_size=1, max_size=8)
+_PATH = st.lists(_SEGMENT, max_size=4).map(lambda segs: "/" + "/".join(segs))
 
 
 @st.composite
