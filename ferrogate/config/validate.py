@@ -15,6 +15,7 @@ from datetime import datetime
 
 from ferrogate.config.diagnostics import Diagnostic, ModelPath, SourceMap
 from ferrogate.config.model import Config, Route
+from ferrogate.governance.access import is_pattern
 from ferrogate.governance.keys import hash_key
 
 KEY_HASH_RE = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
@@ -193,11 +194,11 @@ class _Checker:
                     hashes[stored] = i
             for field in ("allowed_models", "denied_models"):
                 for j, name in enumerate(getattr(k, field)):
-                    if "*" not in name and name not in models:
+                    if not is_pattern(name) and name not in models:
                         self.err(("api_keys", i, field, j), f"api key `{k.id}`: {field} names unknown model `{name}`")
             for field in ("allowed_providers", "denied_providers"):
                 for j, name in enumerate(getattr(k, field)):
-                    if name not in providers:
+                    if not is_pattern(name) and name not in providers:
                         self.err(("api_keys", i, field, j), f"api key `{k.id}`: {field} names unknown provider `{name}`")
             if k.expires_at is not None and not _is_datetime(k.expires_at):
                 self.err(("api_keys", i, "expires_at"), f"api key `{k.id}`: expires_at must be an ISO 8601 date-time")

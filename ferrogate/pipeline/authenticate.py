@@ -15,6 +15,7 @@ from datetime import datetime
 from ferrogate._fastpath.api import Request
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import GatewayError
+from ferrogate.governance.access import model_allowed
 from ferrogate.governance.keys import KeyIndex
 
 
@@ -96,9 +97,7 @@ def presented_key(auth: bytes | None, api_key: bytes | None) -> bytes | None:
 
 def check_model_access(key: ApiKey | None, model: str) -> None:
     """403 when the key may not use the logical model."""
-    if key is None:
-        return
-    if model in key.denied_models or (key.allowed_models and model not in key.allowed_models):
+    if key is not None and not model_allowed(key, model):
         raise GatewayError(
             403, f"API key {key.id!r} may not use model {model!r}", code="model_not_allowed", param="model"
         )

@@ -13,9 +13,10 @@ from ferrogate.ai.runtime import AiRuntime
 from ferrogate.ai.taxonomy import client_error
 from ferrogate.ai.translate.messages import count_tokens_body, count_tokens_call
 from ferrogate.errors import ErrorFlavor, GatewayError, bad_request, render
+from ferrogate.governance.access import provider_allowed
 from ferrogate.pipeline.authenticate import check_model_access
 from ferrogate.pipeline.parse import decode_body, forwarded_headers
-from ferrogate.pipeline.select import lookup_model, provider_allowed
+from ferrogate.pipeline.select import lookup_model
 
 
 async def run_count_tokens(rt: AiRuntime, exchange: Exchange, request_id: bytes) -> None:

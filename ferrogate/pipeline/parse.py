@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import msgspec
 
-from ferrogate._fastpath.api import Exchange
 from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.schemas import ChatHead, EmbeddingsHead, MessagesHead, ResponsesHead
+from ferrogate.ai.schemas_messages import MESSAGES_CHECK
 from ferrogate.errors import bad_request
 
 _DECODERS: dict[Endpoint, msgspec.json.Decoder] = {
@@ -19,6 +20,19 @@ _DECODERS: dict[Endpoint, msgspec.json.Decoder] = {
 }
 
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
+
+# Top-level names the gateway decides on, per endpoint: a body that names one of them
+# twice gets the precise duplicate check (JSON parsers keep the last, an upstream may
+# keep the first: `{"model": "expensive", "model": "allowed"}` must not pass as one).
+_DECIDED: dict[Endpoint, tuple[bytes, ...]] = {
+    endpoint: tuple(b'"%s"' % name.encode() for name in head.__struct_fields__)
+    for endpoint, head in (
+        (Endpoint.CHAT, ChatHead),
+        (Endpoint.RESPONSES, ResponsesHead),
+        (Endpoint.EMBEDDINGS, EmbeddingsHead),
+        (Endpoint.MESSAGES, MessagesHead),
+    )
+}
 
 
 _FORWARDED = b"anthropic-beta"
@@ -37,6 +51,8 @@ def decode_body(
         raise bad_request("the request body is empty; expected a JSON object", code="invalid_json")
     try:
         head = _DECODERS[endpoint].decode(body)
+        if endpoint is Endpoint.MESSAGES:
+            MESSAGES_CHECK.decode(body)
     except msgspec.ValidationError as exc:
         text = str(exc)
         m = _PATH.search(text)
@@ -46,6 +62,12 @@ def decode_body(
         raise bad_request(
             f"the request body is not valid JSON: {exc}", code="invalid_json"
         ) from None
+    except RecursionError:
+        raise bad_request("the request body is nested too deeply", code="invalid_json") from None
+    for name in _DECIDED[endpoint]:
+        if body.count(name) > 1:
+            _refuse_duplicate_keys(body)
+            break
     if not head.model:
         raise bad_request(
             "you must provide a model parameter", param="model", code="missing_required_parameter"
@@ -65,5 +87,22 @@ def decode_body(
     )
 
 
-async def parse_request(exchange: Exchange, endpoint: Endpoint) -> ClientRequest:
-    return decode_body(endpoint, await exchange.read_body())
+def _refuse_duplicate_keys(body: bytes) -> None:
+    """400 when a top-level key of the JSON object appears twice (the slow, exact check)."""
+    pairs_seen: list[list[tuple[str, object]]] = []
+
+    def keep_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        pairs_seen.append(pairs)
+        return {}
+
+    try:
+        json.loads(body, object_pairs_hook=keep_pairs)
+    except (ValueError, RecursionError):
+        return  # msgspec accepted it; nothing more to learn here
+    # The outermost object is completed (and handed to the hook) last.
+    names = [name for name, _ in pairs_seen[-1]] if pairs_seen else []
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise bad_request(f"the request body names `{name}` twice", param=name, code="duplicate_key")
+        seen.add(name)

@@ -14,6 +14,7 @@ from ferrogate._fastpath.api import Exchange
 from ferrogate.ai.providers.base import Endpoint
 from ferrogate.ai.runtime import AiRuntime
 from ferrogate.errors import ErrorSource, GatewayError, render
+from ferrogate.governance.access import model_allowed
 from ferrogate.pipeline.account import settle
 from ferrogate.pipeline.authenticate import check_model_access
 from ferrogate.pipeline.context import RequestContext
@@ -96,11 +97,7 @@ async def list_models(rt: AiRuntime, exchange: Exchange) -> None:
         import orjson
 
         doc = orjson.loads(body)
-        doc["data"] = [
-            m
-            for m in doc["data"]
-            if m["id"] not in key.denied_models and (not key.allowed_models or m["id"] in key.allowed_models)
-        ]
+        doc["data"] = [m for m in doc["data"] if model_allowed(key, m["id"])]
         body = orjson.dumps(doc)
     exchange.respond(
         200,
@@ -115,10 +112,7 @@ async def retrieve_model(rt: AiRuntime, exchange: Exchange, model_id: str) -> No
     try:
         key = rt.auth.authenticate(exchange.request, "models.read")
         body = rt.registry.model_bodies.get(model_id)
-        if body is None or (
-            key is not None
-            and (model_id in key.denied_models or (key.allowed_models and model_id not in key.allowed_models))
-        ):
+        if body is None or not model_allowed(key, model_id):
             raise GatewayError(
                 404, f"The model '{model_id}' does not exist", code="model_not_found", param="model"
             )

@@ -18,6 +18,7 @@ from ferrogate.ai.schemas import ChatHead, MessagesHead, ResponsesHead, present
 from ferrogate.ai.strategies import STRATEGIES, RequestEstimate
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import GatewayError, bad_request
+from ferrogate.governance.access import provider_allowed
 
 _BYTES_PER_TOKEN = 4  # rough, provider-independent estimate for routing decisions
 _DEFAULT_COMPLETION_TOKENS = 256
@@ -102,14 +103,6 @@ def estimate(req: ClientRequest, entry: ModelEntry) -> RequestEstimate:
     if completion is None:
         completion = entry.max_output_tokens or _DEFAULT_COMPLETION_TOKENS
     return RequestEstimate(prompt, completion)
-
-
-def provider_allowed(key: ApiKey | None, provider: str) -> bool:
-    if key is None:
-        return True
-    if provider in key.denied_providers:
-        return False
-    return not key.allowed_providers or provider in key.allowed_providers
 
 
 def select_candidates(

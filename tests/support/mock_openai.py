@@ -105,8 +105,16 @@ class MockOpenAI:
         if path == "/v1/models" and method == "GET":
             await self._json(w, 200, {"object": "list", "data": [{"id": "up-model", "object": "model", "created": 1, "owned_by": "mock"}]})
             return True
-        doc = json.loads(body) if body else {}
-        model = doc.get("model", "unknown")
+        try:
+            doc = json.loads(body) if body else {}
+            model = str(doc.get("model", "unknown"))
+            if not isinstance(doc.get("stream_options") or {}, dict):
+                raise TypeError("stream_options")
+        except (ValueError, TypeError, AttributeError) as exc:
+            # What OpenAI does with a body it cannot use: a 400, never a dropped connection.
+            err = {"error": {"message": f"bad request body: {exc}", "type": "invalid_request_error", "param": None, "code": None}}
+            await self._json(w, 400, err)
+            return True
         if path.startswith("/openai/deployments/"):  # Azure: the deployment names the model
             _, _, _, deployment, operation = path.split("/", 4)
             path, model = f"/v1/{operation}", deployment

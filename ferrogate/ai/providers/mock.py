@@ -47,8 +47,10 @@ class MockResponse:
 
     __slots__ = ("_delay", "_parts", "headers", "status")
 
-    def __init__(self, headers: list[tuple[bytes, bytes]], parts: list[bytes], delay: float) -> None:
-        self.status = 200
+    def __init__(
+        self, headers: list[tuple[bytes, bytes]], parts: list[bytes], delay: float, status: int = 200
+    ) -> None:
+        self.status = status
         self.headers = headers
         self._parts = parts
         self._delay = delay
@@ -90,7 +92,12 @@ class MockTransport:
         return prompt, s.completion_tokens
 
     async def send(self, call: UpstreamCall, provider_model: str) -> MockResponse:
-        head = _head_decoder.decode(call.body)
+        try:
+            head = _head_decoder.decode(call.body)
+        except msgspec.ValidationError as exc:
+            # What a real provider does with a field of the wrong type: a 400 naming it.
+            error = {"error": {"message": str(exc), "type": "invalid_request_error", "param": None, "code": None}}
+            return MockResponse(_MOCK_HEADERS_JSON, [orjson.dumps(error)], 0.0, status=400)
         delay = self._settings.latency_ms / 1000.0
         n = next(self._ids)
         if call.path.endswith("/embeddings"):

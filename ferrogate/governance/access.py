@@ -1,0 +1,39 @@
+"""Allow and deny lists of a key (models, providers): exact names or glob patterns.
+
+``denied_models = ["exp*"]`` must deny ``expensive``: entries with ``*``, ``?`` or
+``[`` are shell-style patterns (``fnmatch``, case-sensitive), the rest exact names.
+A deny entry wins over an allow entry; an empty allow list allows everything.
+``fnmatch`` caches each compiled pattern, so no request compiles one.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from ferrogate.config.model import ApiKey
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def is_pattern(entry: str) -> bool:
+    return not _GLOB_CHARS.isdisjoint(entry)
+
+
+def _matches_any(name: str, entries: list[str]) -> bool:
+    return any(entry == name or (is_pattern(entry) and fnmatchcase(name, entry)) for entry in entries)
+
+
+def listed_allows(name: str, allowed: list[str], denied: list[str]) -> bool:
+    """Whether ``name`` passes a deny list and (if not empty) an allow list."""
+    if denied and _matches_any(name, denied):
+        return False
+    return not allowed or _matches_any(name, allowed)
+
+
+def model_allowed(key: ApiKey | None, model: str) -> bool:
+    """The one check of a key's model lists (auth, listing, lookup all use it)."""
+    return key is None or listed_allows(model, key.allowed_models, key.denied_models)
+
+
+def provider_allowed(key: ApiKey | None, provider: str) -> bool:
+    return key is None or listed_allows(provider, key.allowed_providers, key.denied_providers)
