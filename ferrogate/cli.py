@@ -73,11 +73,36 @@ def reload(
 
 
 @app.command("hash-key")
-def hash_key(secret: Annotated[str, typer.Option("--secret", help="The virtual key to hash.")]) -> None:
+def hash_key(
+    secret: Annotated[
+        str | None,
+        typer.Option("--secret", help="The virtual key to hash (default: read from stdin or a prompt, kept out of shell history)."),
+    ] = None,
+) -> None:
     """Print the stored (hashed) form of a virtual API key."""
-    from ferrogate.governance.keys import hash_key_command
+    from ferrogate.governance.keys import hash_key_command, read_secret
 
-    raise typer.Exit(hash_key_command(secret))
+    raise typer.Exit(hash_key_command(secret if secret is not None else read_secret()))
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"ferrogate {version('ferrogate')}")
+        except PackageNotFoundError:
+            print("ferrogate (version unknown: not installed as a package)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """FerroGate AI gateway."""
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from typing import Literal
 
 from ferrogate.config.diagnostics import ConfigError, Diagnostic, SourceMap
 from ferrogate.config.model import Config
+from ferrogate.config.unenforced import unenforced_warnings
 from ferrogate.config.validate import validate_config
 
 Format = Literal["toml", "caddyfile"]
@@ -85,6 +86,7 @@ def load(
     redact = _placeholder_values(text, env)
     if problems:
         raise ConfigError(sorted((redact(d) for d in problems), key=lambda d: (d.file, d.line, d.column)))
+    warnings += unenforced_warnings(config, smap)
     return Loaded(config, fmt, smap, [redact(w) for w in warnings])
 
 

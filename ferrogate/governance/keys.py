@@ -44,11 +44,27 @@ def hash_key(secret: str, *, env: Mapping[str, str] | None = None) -> str:
     return PREFIX + digest
 
 
+def read_secret() -> str:
+    """The secret from stdin when piped, else from a prompt that does not echo it."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    return getpass.getpass("virtual key to hash: ")
+
+
 def hash_key_command(secret: str) -> int:
-    """``ferrogate hash-key --secret S``: print the stored form (never the secret)."""
+    """``ferrogate hash-key``: print the stored form (never the secret)."""
     if not secret:
-        print("error: --secret must not be empty", file=sys.stderr)
+        print("error: the secret must not be empty", file=sys.stderr)
         return 1
+    if not os.environ.get(SECRET_ENV):
+        print(
+            f"warning: {SECRET_ENV} is unset, so the built-in HMAC key is used: anyone holding the"
+            f" stored hashes can test guesses against them; set {SECRET_ENV} (the same value for"
+            " `hash-key` and the gateway)",
+            file=sys.stderr,
+        )
     print(hash_key(secret))
     return 0
 

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from ferrogate.config.diagnostics import ConfigError
-from ferrogate.config.load import load_config
+from ferrogate.config.load import load, load_config
 from ferrogate.config.model import Config
 from ferrogate.supervisor import systemd
 from ferrogate.supervisor.handoff import HandoffError, Predecessor, connect_upgrade_path
@@ -56,13 +56,25 @@ def run_command(path: Path, workers: int | None) -> int:
     """Validate, acquire the listeners, and run the supervisor until it stops."""
     predecessor = Predecessor.from_env()
     try:
-        config = load_config(path)
+        loaded = load(path)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         if predecessor is not None:
             predecessor.report_failed(f"invalid config:\n{exc}")
         return int(ExitCode.CONFIG_ERROR)
+    config = loaded.config
     _setup_logging(config)
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    if config.tls.acme.enabled:
+        message = (
+            "automatic HTTPS (tls.acme) is not available in this version yet; configure "
+            "tls.cert_path/tls.key_path, or turn tls.acme off"
+        )
+        print(f"ferrogate: cannot start: {message}", file=sys.stderr)
+        if predecessor is not None:
+            predecessor.report_failed(message)
+        return int(ExitCode.CONFIG_ERROR)
     count = workers if workers is not None else (os.cpu_count() or 1)
     if count < 1:
         print("ferrogate: --workers must be at least 1", file=sys.stderr)

@@ -93,3 +93,37 @@ def test_adapt_keeps_env_referenced_secrets_out_of_the_output(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert 'api_key_env = "FG_TEST_OPENAI"' in result.stdout
     assert "sk-live-secret-123" not in result.stdout + result.stderr
+
+
+def _ferrogate(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "FERROGATE_KEY_HASH_SECRET"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "ferrogate", *args], input=stdin, capture_output=True, text=True, timeout=60, env=full_env
+    )
+
+
+def test_hash_key_reads_the_secret_from_stdin() -> None:
+    result = _ferrogate("hash-key", stdin="sk-from-stdin\n", env={"FERROGATE_KEY_HASH_SECRET": "pepper"})
+    assert result.returncode == 0
+    assert result.stdout.strip() == hash_key("sk-from-stdin", env={"FERROGATE_KEY_HASH_SECRET": "pepper"})
+    assert "sk-from-stdin" not in result.stdout + result.stderr
+
+
+def test_hash_key_warns_when_the_hmac_secret_is_unset() -> None:
+    result = _ferrogate("hash-key", stdin="sk-x\n")
+    assert result.returncode == 0
+    assert "FERROGATE_KEY_HASH_SECRET is unset" in result.stderr
+
+
+def test_hash_key_is_quiet_when_the_hmac_secret_is_set() -> None:
+    result = _ferrogate("hash-key", "--secret", "sk-x", env={"FERROGATE_KEY_HASH_SECRET": "pepper"})
+    assert result.stderr == ""
+
+
+def test_version_prints_the_package_version() -> None:
+    from importlib.metadata import version
+
+    result = _ferrogate("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"ferrogate {version('ferrogate')}"

@@ -1,0 +1,99 @@
+"""Settings that load and validate but do nothing at run time yet, each said out loud.
+
+A gateway that accepts a rate limit and ignores it is worse than one that refuses
+it, but refusing would break configs written for the original FerroGate. So every
+such setting gives one warning, with its file:line, from ``ferrogate validate`` and
+in ``ferrogate run``'s start-up log. Each entry below is deleted by the change that
+enforces its setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from ferrogate.config.diagnostics import Diagnostic, ModelPath, SourceMap, format_path
+from ferrogate.config.model import Cluster, Config, Storage
+
+
+@dataclass(frozen=True, slots=True)
+class _Unenforced:
+    """Where a setting is set in a config, and what is missing for it to take effect."""
+
+    find: Callable[[Config], Iterator[ModelPath]]
+    why: str
+
+
+def _keys_with(field: str) -> Callable[[Config], Iterator[ModelPath]]:
+    def find(config: Config) -> Iterator[ModelPath]:
+        for i, key in enumerate(config.api_keys):
+            if getattr(key, field) is not None:
+                yield ("api_keys", i, field)
+
+    return find
+
+
+def _each(section: str) -> Callable[[Config], Iterator[ModelPath]]:
+    def find(config: Config) -> Iterator[ModelPath]:
+        for i, _ in enumerate(getattr(config, section)):
+            yield (section, i)
+
+    return find
+
+
+def _when(path: ModelPath, test: Callable[[Config], bool]) -> Callable[[Config], Iterator[ModelPath]]:
+    def find(config: Config) -> Iterator[ModelPath]:
+        if test(config):
+            yield path
+
+    return find
+
+
+def _models_caching(config: Config) -> Iterator[ModelPath]:
+    for i, model in enumerate(config.models):
+        if model.cache_enabled:
+            yield ("models", i, "cache_enabled")
+
+
+def _tenants(config: Config) -> Iterator[ModelPath]:
+    for i, key in enumerate(config.api_keys):
+        if key.tenant is not None:
+            yield ("api_keys", i, "tenant")
+
+
+UNENFORCED: tuple[_Unenforced, ...] = (
+    _Unenforced(_keys_with("request_limit_per_minute"), "request rate limits are not enforced yet"),
+    _Unenforced(_keys_with("monthly_token_budget"), "token budgets are not enforced yet"),
+    _Unenforced(_keys_with("cache_enabled"), "the response cache is not built yet"),
+    _Unenforced(_tenants, "tenants are not enforced yet"),
+    _Unenforced(_each("policies"), "policies are not evaluated yet"),
+    _Unenforced(_each("gateway_configs"), "gateway config profiles (x-ferrogate-config) are not applied yet"),
+    _Unenforced(_when(("cache", "enabled"), lambda c: c.cache.enabled), "the response cache is not built yet"),
+    _Unenforced(_models_caching, "the response cache is not built yet"),
+    _Unenforced(
+        _when(("metering", "export_enabled"), lambda c: c.metering.export_enabled),
+        "metering export is not built yet",
+    ),
+    _Unenforced(
+        _when(("telemetry", "otlp_endpoint"), lambda c: c.telemetry.otlp_endpoint is not None),
+        "OpenTelemetry export is not built yet",
+    ),
+    _Unenforced(_when(("telemetry", "log_bodies"), lambda c: c.telemetry.log_bodies), "body logging is not built yet"),
+    _Unenforced(_each("mcp_servers"), "MCP servers are not connected yet"),
+    _Unenforced(_when(("cluster",), lambda c: c.cluster != Cluster()), "cluster mode (shared state, Redis counters) is not built yet"),
+    _Unenforced(_when(("storage",), lambda c: c.storage != Storage()), "the durable store is not built yet"),
+    _Unenforced(
+        _when(("tls", "acme", "enabled"), lambda c: c.tls.acme.enabled),
+        "automatic HTTPS (ACME) is not available yet: `ferrogate run` refuses to start with it",
+    ),
+    _Unenforced(_when(("tls", "http2"), lambda c: c.tls.http2), "the listener speaks HTTP/1.1 only"),
+)
+
+
+def unenforced_warnings(config: Config, smap: SourceMap) -> list[Diagnostic]:
+    """One warning per setting of ``config`` that has no effect at run time yet."""
+    out: list[Diagnostic] = []
+    for entry in UNENFORCED:
+        for path in entry.find(config):
+            out.append(smap.diagnostic(path, f"`{format_path(path)}` is accepted but has no effect: {entry.why}"))
+    return out

@@ -1,0 +1,90 @@
+"""Settings that parse but do nothing yet are said, with file:line, never silently ignored."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ferrogate.config.load import load
+
+CONFIG = """\
+[cache]
+enabled = true
+
+[[providers]]
+name = "mock"
+kind = "mock"
+
+[[models]]
+name = "m"
+provider = "mock"
+provider_model = "m"
+
+[[api_keys]]
+id = "k"
+key = "sk-k"
+request_limit_per_minute = 60
+monthly_token_budget = 1000
+
+[[policies]]
+name = "p"
+models = ["m"]
+
+[[gateway_configs]]
+id = "g"
+
+[[mcp_servers]]
+name = "s"
+transport = "stdio"
+command = "true"
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        (2, "cache.enabled"),
+        (16, "api_keys[0].request_limit_per_minute"),
+        (17, "api_keys[0].monthly_token_budget"),
+        (19, "policies[0]"),
+        (23, "gateway_configs[0]"),
+        (26, "mcp_servers[0]"),
+    ],
+)
+def test_validate_warns_about_each_unenforced_setting_with_its_line(tmp_path: Path, line: int, key: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(CONFIG)
+    result = subprocess.run(
+        [sys.executable, "-m", "ferrogate", "validate", "--config", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    lines = [ln for ln in result.stderr.splitlines() if f"`{key}`" in ln]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{path}:{line}:") and "warning" in lines[0]
+
+
+def test_a_config_without_such_settings_has_no_warning(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[providers]]\nname = "mock"\nkind = "mock"\n')
+    assert load(path, env={}).warnings == []
+
+
+def test_run_logs_the_warnings_at_start(gateway_factory) -> None:
+    gw = gateway_factory(CONFIG, workers=1)
+    assert "WARNING" in gw.log() and "`api_keys[0].request_limit_per_minute` is accepted but has no effect" in gw.log()
+
+
+def test_run_refuses_to_start_on_acme_rather_than_serve_without_its_certificate(tmp_path: Path) -> None:
+    path = tmp_path / "acme.toml"
+    path.write_text('listen = "127.0.0.1:0"\n[tls]\nenabled = true\n[tls.acme]\nenabled = true\ndomains = ["a.example"]\nterms_agreed = true\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "ferrogate", "run", "--config", str(path)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "FERROGATE_PURE": "1"},
+    )
+    assert result.returncode != 0
+    assert "automatic HTTPS (tls.acme) is not available" in result.stderr
+    assert "Traceback" not in result.stderr
