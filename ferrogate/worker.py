@@ -27,6 +27,7 @@ from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.server import HttpServer
 from ferrogate.ai.health import TargetStatus
 from ferrogate.app import WorkerState, build_app
+from ferrogate.tls.server_context import build_server_context
 from ferrogate.worker_spec import (
     APP_FACTORY_ENV,
     HEARTBEAT_INTERVAL_SECS,
@@ -112,9 +113,10 @@ async def _serve(spec: WorkerSpec) -> int:
     servers: list[HttpServer] = []
     try:
         handler = _build_handler(spec, state)
+        tls = build_server_context(spec.config.tls, spec.config_path.parent)
         for sock in spec.sockets:
             server = HttpServer(handler, spec.config.limits)
-            await server.start(sock)
+            await server.start(sock, ssl=tls)
             servers.append(server)
     except Exception:
         log.exception("worker for slot %d failed to boot", spec.slot)

@@ -139,10 +139,18 @@ class Acme(_Section):
     auto_graceful_reload: bool = True
 
 
+class TlsCertificate(_Section):
+    """One more certificate pair for the public listener, chosen by SNI."""
+
+    cert_path: str
+    key_path: str
+
+
 class Tls(_Section):
     enabled: bool = False
     cert_path: str | None = None
     key_path: str | None = None
+    certificates: list[TlsCertificate] = []
     http2: bool = False
     acme: Acme = Acme()
 

@@ -247,7 +247,7 @@ class _Checker:
         acme = tls.acme
         if (tls.cert_path is None) != (tls.key_path is None):
             self.err(("tls",), "tls needs both `cert_path` and `key_path`")
-        if tls.enabled and tls.cert_path is None and not acme.enabled:
+        if tls.enabled and tls.cert_path is None and not tls.certificates and not acme.enabled:
             self.err(("tls", "enabled"), "tls is enabled but has neither cert_path/key_path nor acme")
         if not acme.enabled:
             return

@@ -35,6 +35,7 @@ from ferrogate.supervisor.pidfile import (
 )
 from ferrogate.supervisor.slots import ExitCode
 from ferrogate.supervisor.spawn import Closable
+from ferrogate.tls.server_context import TlsConfigError, build_server_context
 
 log = logging.getLogger("ferrogate.supervisor")
 
@@ -74,6 +75,15 @@ def run_command(path: Path, workers: int | None) -> int:
         print(f"ferrogate: cannot start: {message}", file=sys.stderr)
         if predecessor is not None:
             predecessor.report_failed(message)
+        return int(ExitCode.CONFIG_ERROR)
+    try:
+        # Load the certificates now, so a bad pair stops `run` with a message, not a worker
+        # crash loop; each worker builds its own context from the same files.
+        build_server_context(config.tls, path.resolve().parent)
+    except TlsConfigError as exc:
+        print(f"ferrogate: cannot start: tls: {exc}", file=sys.stderr)
+        if predecessor is not None:
+            predecessor.report_failed(f"tls: {exc}")
         return int(ExitCode.CONFIG_ERROR)
     count = workers if workers is not None else (os.cpu_count() or 1)
     if count < 1:
