@@ -130,6 +130,7 @@ class HttpProtocol(asyncio.Protocol):
         "_timer",
         "_transport",
         "_url",
+        "_write_timer",
         "conn_state",
         "current",
         "draining",
@@ -150,6 +151,7 @@ class HttpProtocol(asyncio.Protocol):
         self._abort_error: GatewayError | None = None
         self._stop_parsing = False
         self._timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
         self._deadline_kind = _NO_DEADLINE
         self._client: tuple[str, int] | None = None
@@ -178,6 +180,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.conn_state = _CLOSED
+        self._cancel_write_timer()
         self._deadline_kind = _NO_DEADLINE
         if self._timer is not None:
             self._timer.cancel()
@@ -200,9 +203,28 @@ class HttpProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.flow.pause_writing()
+        # Armed once per stall, not per write: a client that takes nothing for the whole
+        # write timeout is cut off, so it cannot hold its buffers and an upstream forever.
+        timeout = self.state.write_timeout
+        if timeout > 0 and self._write_timer is None:
+            self._write_timer = self.state.loop.call_later(timeout, self._write_stalled)
 
     def resume_writing(self) -> None:
+        self._cancel_write_timer()
         self.flow.resume_writing()
+
+    def _cancel_write_timer(self) -> None:
+        timer = self._write_timer
+        if timer is not None:
+            self._write_timer = None
+            timer.cancel()
+
+    def _write_stalled(self) -> None:
+        self._write_timer = None
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            logger.info("closing a connection whose client read nothing for %.0f s", self.state.write_timeout)
+            transport.abort()
 
     def data_received(self, data: bytes) -> None:
         if self._stop_parsing:

@@ -46,6 +46,7 @@ class ServerState:
         "protocol_errors",
         "shutting_down",
         "tasks",
+        "write_timeout",
     )
 
     def __init__(
@@ -65,6 +66,7 @@ class ServerState:
         self.header_timeout = limits.header_timeout_secs
         self.idle_timeout = limits.idle_timeout_secs
         self.body_timeout = limits.body_timeout_secs
+        self.write_timeout = limits.write_timeout_secs
         self.max_pipelined = max(1, limits.max_pipelined_requests)
         self.linger_secs = linger_secs
         self.date = DateHeader()

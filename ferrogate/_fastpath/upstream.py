@@ -69,6 +69,10 @@ _PLAIN_CONNECTION: Final = frozenset((b"keep-alive", b"close"))
 _NOTED: Final = frozenset((b"content-length", b"transfer-encoding", b"connection"))
 
 
+MAX_UPSTREAM_HEAD_BYTES: Final = 64 * 1024
+"""An upstream's status line and headers beyond this are a 502, and the connection is closed."""
+
+
 class UpstreamConnection(asyncio.Protocol):
     """One HTTP/1.1 connection to an upstream, driven by httptools callbacks."""
 
@@ -77,6 +81,7 @@ class UpstreamConnection(asyncio.Protocol):
         "_drain_waiter",
         "_first_byte_due",
         "_got_bytes",
+        "_head_bytes",
         "_head_done",
         "_head_waiter",
         "_headers",
@@ -114,6 +119,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_waiter: asyncio.Future[UpstreamResponse] | None = None
         self._head_done = False
+        self._head_bytes = 0
         self._interim = False
         self._skip_body = False
         self._got_bytes = False
@@ -142,6 +148,17 @@ class UpstreamConnection(asyncio.Protocol):
         self._last_read = self._loop.time()
         try:
             self._parser.feed_data(data)
+            if not self._head_done:
+                # The parser keeps a header it has not finished: bound what a head may take
+                # (checked per read, so one read past the limit at most is ever held).
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_UPSTREAM_HEAD_BYTES and self.state is _ACTIVE:
+                    self._fail(
+                        UpstreamProtocolError(
+                            f"upstream response header block exceeds {MAX_UPSTREAM_HEAD_BYTES} bytes",
+                            phase="headers",
+                        )
+                    )
         except httptools.HttpParserError as exc:
             if self.state is _ACTIVE:
                 self._fail(
@@ -296,6 +313,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._timeouts = timeouts
         self._headers = []
         self._head_done = False
+        self._head_bytes = 0
         self._got_bytes = False
         self._skip_body = is_head
         self._interim = False

@@ -42,6 +42,7 @@ class AiRuntime:
         "auth",
         "health",
         "id_prefix",
+        "max_event_bytes",
         "max_response_bytes",
         "messages_wrap",
         "observer",
@@ -80,6 +81,7 @@ class AiRuntime:
             idle=reliability.provider_stream_idle_timeout_secs,
         )
         self.max_response_bytes = reliability.provider_response_body_max_bytes
+        self.max_event_bytes = reliability.provider_stream_max_event_bytes
         self.observer = observer
         self.rng = rng or random.Random()
         self.messages_wrap = _optional_wrap("ferrogate.ai.translate.messages")

@@ -33,6 +33,9 @@ class Limits(_Section):
     idle_timeout_secs: float = 75.0
     body_timeout_secs: float = 60.0
     max_pipelined_requests: int = 16
+    # A client that reads nothing of what we send for this long is disconnected (and the
+    # upstream request behind it released); 0 turns the check off.
+    write_timeout_secs: float = 60.0
     # An encoded slash (%2F) in a request path: refused with 400, or kept encoded and passed on.
     encoded_slash: Literal["reject", "keep"] = "reject"
 
@@ -103,6 +106,9 @@ class Reliability(_Section):
     provider_retry_backoff_ms: int = 100
     provider_retry_after_cap_secs: float = 10.0
     provider_response_body_max_bytes: int = 64 * 1024 * 1024
+    # One server-sent event still without its end from a provider: past this the stream ends
+    # with an error event instead of buffering on.
+    provider_stream_max_event_bytes: int = 1024 * 1024
     graceful_shutdown_grace_period_secs: float = 30.0
     graceful_shutdown_timeout_secs: float = 40.0
     graceful_upgrade_pid_file: str | None = None

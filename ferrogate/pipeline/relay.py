@@ -50,10 +50,13 @@ def relay_json(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: D
     exchange.respond_lines(200, gateway_lines(ctx, d, perf_counter(), _JSON), body)
 
 
-async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched) -> None:
+async def relay_stream(
+    ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched, max_event_bytes: int
+) -> None:
     translator = d.adapter.stream_translator(req)
     response = d.response
     started = False
+    held = 0  # bytes fed since the translator last gave output: an unfinished event
     try:
         try:
             whole = response.complete_body() if isinstance(response, UpstreamResponse) else None
@@ -73,6 +76,12 @@ async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientReque
                         now = perf_counter()
                         ctx.upstream_secs += now - wait_from
                     out = translator.feed(chunk)
+                    if not out:
+                        held += len(chunk)
+                        if held > max_event_bytes:
+                            raise _event_too_large(max_event_bytes)
+                    else:
+                        held = 0
                     if out:
                         if not started:
                             _start(ctx, exchange, d, now)
@@ -114,6 +123,15 @@ async def relay_stream(ctx: RequestContext, exchange: Exchange, req: ClientReque
 def _start(ctx: RequestContext, exchange: Exchange, d: Dispatched, now: float) -> None:
     ctx.status = 200
     exchange.start_response_lines(200, gateway_lines(ctx, d, now, _SSE))
+
+
+def _event_too_large(limit: int) -> GatewayError:
+    return GatewayError(
+        502,
+        f"the provider sent more than {limit} bytes without ending an event (reliability.provider_stream_max_event_bytes)",
+        code="upstream_event_too_large",
+        source=ErrorSource.UPSTREAM,
+    )
 
 
 def _mid_stream(exc: UpstreamError) -> GatewayError:

@@ -59,7 +59,7 @@ async def run_ai_request(rt: AiRuntime, exchange: Exchange, endpoint: Endpoint, 
                 relay_json(ctx, exchange, req, d)
                 break
             try:
-                await relay_stream(ctx, exchange, req, d)
+                await relay_stream(ctx, exchange, req, d, rt.max_event_bytes)
                 break
             except StreamFailedEarly as early:
                 dispatcher.stream_failed_early(d, early.failure)
