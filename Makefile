@@ -6,13 +6,30 @@ STAMP := $(VENV)/.installed
 CONFIG ?= Ferrogate/Caddyfile
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench system-deps venv compiled clean
+LOCK := requirements/lock.txt
 
-$(STAMP): pyproject.toml
+.PHONY: run test lint audit lock secrets-baseline bench system-deps venv compiled clean
+
+# Dependencies come from the hash-locked $(LOCK) (every file checked against its hash);
+# FerroGate itself is installed editable on top, without resolving anything again.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve the lock from pyproject.toml's ranges (run after changing a dependency).
+lock: $(STAMP)
+	$(VENV)/bin/pip-compile -q --generate-hashes --no-emit-index-url --no-emit-find-links \
+		--extra dev --strip-extras --allow-unsafe -o $(LOCK) pyproject.toml
+
+# pip-audit against the lock, detect-secrets against .secrets.baseline, unused dependencies.
+audit: $(STAMP)
+	PY=$(PY) bash scripts/audit.sh
+
+# Re-scan the tree into .secrets.baseline (then review it: every entry must be a test dummy).
+secrets-baseline: $(STAMP)
+	git ls-files -z | xargs -0 $(PY) -m detect_secrets scan --baseline .secrets.baseline
 
 venv: $(STAMP)
 

@@ -1,0 +1,84 @@
+"""The dependency lock and the unused-dependency check (scripts/check_imports.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import tomllib
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _check_imports() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("check_imports", ROOT / "scripts" / "check_imports.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _project(tmp_path: Path, deps: list[str], planned: dict[str, str], code: str) -> Path:
+    planned_toml = "".join(f'{name} = "{why}"\n' for name, why in planned.items())
+    (tmp_path / "pyproject.toml").write_text(
+        f'[project]\nname = "demo"\ndependencies = {deps!r}\n\n[tool.ferrogate.planned-dependencies]\n{planned_toml}'.replace("'", '"')
+    )
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "__init__.py").write_text(code)
+    return tmp_path
+
+
+MODULES = {"orjson": ["orjson"], "redis": ["redis"], "yaml": ["PyYAML"]}
+
+
+def test_an_unimported_dependency_is_flagged(tmp_path: Path) -> None:
+    problems = _check_imports().check(_project(tmp_path, ["orjson>=3", "redis>=5"], {}, "import orjson\n"), MODULES)
+    assert len(problems) == 1 and problems[0].startswith("redis:")
+
+
+def test_a_planned_dependency_is_accepted(tmp_path: Path) -> None:
+    project = _project(tmp_path, ["orjson>=3", "redis>=5"], {"redis": "issue 11"}, "import orjson\n")
+    assert _check_imports().check(project, MODULES) == []
+
+
+def test_a_planned_dependency_that_is_imported_is_flagged(tmp_path: Path) -> None:
+    project = _project(tmp_path, ["redis>=5"], {"redis": "issue 11"}, "from redis import asyncio\n")
+    problems = _check_imports().check(project, MODULES)
+    assert len(problems) == 1 and "imported now" in problems[0]
+
+
+def test_distribution_names_differing_from_modules_are_mapped(tmp_path: Path) -> None:
+    assert _check_imports().check(_project(tmp_path, ["pyyaml"], {}, "import yaml\n"), MODULES) == []
+
+
+def _locked() -> dict[str, list[str]]:
+    """name -> hashes, from requirements/lock.txt."""
+    out: dict[str, list[str]] = {}
+    current = ""
+    for line in (ROOT / "requirements" / "lock.txt").read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)==\S+", line)
+        if m:
+            current = re.sub(r"[-_.]+", "-", m.group(1)).lower()
+            out[current] = []
+        for h in re.findall(r"--hash=sha256:([0-9a-f]{64})", line):
+            out[current].append(h)
+    return out
+
+
+def test_every_locked_requirement_has_a_hash() -> None:
+    locked = _locked()
+    assert locked and all(locked.values()), [name for name, hashes in locked.items() if not hashes]
+
+
+def test_the_lock_pins_every_dependency_pyproject_names() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    wanted = {re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[ ;]", n, maxsplit=1)[0]).lower() for n in names}
+    assert wanted - _locked().keys() == set()
+
+
+def test_the_runtime_dependencies_of_this_project_are_imported_or_planned() -> None:
+    from importlib.metadata import packages_distributions
+
+    assert _check_imports().check(ROOT, packages_distributions()) == []
