@@ -1,9 +1,13 @@
-"""The dependency lock and the unused-dependency check (scripts/check_imports.py)."""
+"""The dependency lock, the unused-dependency check (scripts/check_imports.py) and the
+secret scan against the baseline (scripts/check_secrets.py; `make audit` runs it on this tree)."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from types import ModuleType
@@ -50,6 +54,63 @@ def test_a_planned_dependency_that_is_imported_is_flagged(tmp_path: Path) -> Non
 
 def test_distribution_names_differing_from_modules_are_mapped(tmp_path: Path) -> None:
     assert _check_imports().check(_project(tmp_path, ["pyyaml"], {}, "import yaml\n"), MODULES) == []
+
+
+DUMMY_KEY_LINE = 'api_key = "sk-live-0123456789abcdefXYZ"\n'
+
+
+def _repo_with_baseline(tmp_path: Path, tracked: dict[str, str], scanned: list[str]) -> Path:
+    """A git repository holding ``tracked`` files and a baseline made from ``scanned`` ones."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    for name, text in {"README": "nothing secret\n", **tracked}.items():
+        (tmp_path / name).write_text(text)
+    subprocess.run(["git", "add", "README", *tracked], cwd=tmp_path, check=True)
+    scan = subprocess.run(
+        [sys.executable, "-m", "detect_secrets", "scan", "README", *scanned],
+        cwd=tmp_path, check=True, capture_output=True, text=True,
+    )
+    (tmp_path / ".secrets.baseline").write_text(scan.stdout)
+    return tmp_path
+
+
+def _check_secrets(repo: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_secrets.py")],
+        cwd=repo, capture_output=True, text=True, timeout=60,
+    )
+
+
+def _mark_reviewed(repo: Path) -> None:
+    path = repo / ".secrets.baseline"
+    data = json.loads(path.read_text())
+    for findings in data["results"].values():
+        for finding in findings:
+            finding["is_secret"] = False
+    path.write_text(json.dumps(data, indent=2))
+
+
+def test_a_secret_missing_from_the_baseline_fails_the_scan(tmp_path: Path) -> None:
+    repo = _repo_with_baseline(tmp_path, {"settings.py": DUMMY_KEY_LINE}, scanned=[])
+    result = _check_secrets(repo)
+    assert result.returncode == 1
+    assert "settings.py:1: Secret Keyword not in .secrets.baseline" in result.stderr
+
+
+def test_an_unreviewed_baseline_entry_fails_the_scan(tmp_path: Path) -> None:
+    repo = _repo_with_baseline(tmp_path, {"settings.py": DUMMY_KEY_LINE}, scanned=["settings.py"])
+    result = _check_secrets(repo)
+    assert result.returncode == 1
+    assert "settings.py:1: Secret Keyword in the baseline, unreviewed" in result.stderr
+
+
+def test_a_reviewed_dummy_moved_to_another_line_passes_without_rewriting_the_baseline(tmp_path: Path) -> None:
+    repo = _repo_with_baseline(tmp_path, {"settings.py": DUMMY_KEY_LINE}, scanned=["settings.py"])
+    _mark_reviewed(repo)
+    (repo / "settings.py").write_text("# moved down\n" + DUMMY_KEY_LINE)
+    before = (repo / ".secrets.baseline").read_text()
+    result = _check_secrets(repo)
+    assert result.returncode == 0, result.stderr
+    assert (repo / ".secrets.baseline").read_text() == before
 
 
 def _locked() -> dict[str, list[str]]:
