@@ -10,18 +10,19 @@ LOCK := requirements/lock.txt
 
 .PHONY: run test lint audit lock secrets-baseline bench system-deps venv compiled clean
 
-# Dependencies come from the hash-locked $(LOCK) (every file checked against its hash);
-# FerroGate itself is installed editable on top, without resolving anything again.
+# Dependencies come from the hash-locked $(LOCK) (every file checked against its hash), the
+# build backend too; FerroGate itself is installed editable on top with that locked setuptools
+# (no build isolation, which would fetch an unpinned one) and without resolving anything again.
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --require-hashes -r $(LOCK)
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # Re-resolve the lock from pyproject.toml's ranges (run after changing a dependency).
 lock: $(STAMP)
 	$(VENV)/bin/pip-compile -q --generate-hashes --no-emit-index-url --no-emit-find-links \
-		--extra dev --strip-extras --allow-unsafe -o $(LOCK) pyproject.toml
+		--extra dev --build-deps-for editable --strip-extras --allow-unsafe -o $(LOCK) pyproject.toml
 
 # pip-audit against the lock, detect-secrets against .secrets.baseline, unused dependencies.
 audit: $(STAMP)

@@ -132,9 +132,11 @@ def test_every_locked_requirement_has_a_hash() -> None:
     assert locked and all(locked.values()), [name for name, hashes in locked.items() if not hashes]
 
 
-def test_the_lock_pins_every_dependency_pyproject_names() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    names = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+def test_the_lock_pins_every_dependency_and_build_requirement_pyproject_names() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    build_backend = pyproject["build-system"]["requires"]
+    names = [*project["dependencies"], *project["optional-dependencies"]["dev"], *build_backend]
     wanted = {re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[ ;]", n, maxsplit=1)[0]).lower() for n in names}
     assert wanted - _locked().keys() == set()
 
