@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,13 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="FerroGate AI gateway.")
 
 DEFAULT_CONFIG = "Ferrogate/Caddyfile"
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
 
 
 def _config_path(config: str | None) -> Path:
@@ -27,11 +35,14 @@ ConfigOpt = Annotated[
 def run(
     config: ConfigOpt = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes (default: CPU count).")] = None,
+    log_level: Annotated[
+        LogLevel | None, typer.Option("--log-level", help="Process log level (overrides telemetry.log_level).")
+    ] = None,
 ) -> None:
     """Start the gateway: supervisor, workers and control process."""
     from ferrogate.supervisor.commands import run_command
 
-    raise typer.Exit(run_command(_config_path(config), workers))
+    raise typer.Exit(run_command(_config_path(config), workers, log_level.value if log_level else None))
 
 
 @app.command()

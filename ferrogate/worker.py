@@ -27,6 +27,7 @@ from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.server import HttpServer
 from ferrogate.ai.health import TargetStatus
 from ferrogate.app import WorkerState, build_app
+from ferrogate.observability.access_log import AccessLog
 from ferrogate.tls.server_context import build_server_context
 from ferrogate.worker_spec import (
     APP_FACTORY_ENV,
@@ -111,13 +112,19 @@ async def _serve(spec: WorkerSpec) -> int:
         pools=pools,
     )
     servers: list[HttpServer] = []
+    access_log: AccessLog | None = None
     try:
         handler = _build_handler(spec, state)
         tls = build_server_context(spec.config.tls, spec.config_path.parent)
+        access_log = AccessLog.from_config(spec.config.telemetry, slot=spec.slot)
         for sock in spec.sockets:
-            server = HttpServer(handler, spec.config.limits)
+            server = HttpServer(handler, spec.config.limits, access_log=access_log)
             await server.start(sock, ssl=tls)
             servers.append(server)
+        log.debug(
+            "worker for slot %d serving %d socket(s); tls %s; access log %s",
+            spec.slot, len(servers), "on" if tls else "off", spec.config.telemetry.access_log,
+        )
     except Exception:
         log.exception("worker for slot %d failed to boot", spec.slot)
         return int(WorkerExit.BOOT_ERROR)
@@ -136,6 +143,8 @@ async def _serve(spec: WorkerSpec) -> int:
     with contextlib.suppress(asyncio.CancelledError):
         await beat
     pools.close()
+    if access_log is not None:
+        access_log.close()  # the lines of the last requests are written before exit
     client.set_state("exited")
     await client.close()
     return int(WorkerExit.OK)

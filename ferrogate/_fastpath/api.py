@@ -44,6 +44,10 @@ class Exchange(Protocol):
 
     request: Request
     received_at: float  # loop.time() when the request head was complete
+    # Set by handlers for the access log (plain attribute stores, read only when it is on).
+    log_request_id: bytes | None
+    log_upstream: object  # an upstream URL, or (provider, provider model)
+    log_key_id: str | None
 
     async def read_body(self) -> bytes:
         """The whole request body (within the configured limit; over it → 413)."""

@@ -79,10 +79,15 @@ class HttpExchange:
         "_remaining",
         "_response",
         "_transport",
+        "body_bytes",
         "disconnected",
         "keep_alive",
+        "log_key_id",
+        "log_request_id",
+        "log_upstream",
         "received_at",
         "request",
+        "status",
         "task",
     )
 
@@ -116,6 +121,12 @@ class HttpExchange:
         self._remaining = 0  # body bytes still owed under content-length framing
         self._held: list[bytes] | None = None  # response bytes corked until the loop's next turn
         self._held_size = 0
+        # For the access log: what was answered, and what the handler says it did.
+        self.status = 0
+        self.body_bytes = 0
+        self.log_request_id: bytes | None = None
+        self.log_upstream: object = None  # an upstream URL, or (provider, provider model)
+        self.log_key_id: str | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -239,6 +250,7 @@ class HttpExchange:
             self._send_whole(status, lines, body)
 
     def _send_whole(self, status: int, lines: bytes, body: bytes) -> None:
+        self.status = status
         if status in NO_BODY_STATUS:
             length = b""
             body = b""
@@ -246,6 +258,7 @@ class HttpExchange:
             length = b"content-length: %d\r\n" % len(body)
             if self._head_only:
                 body = b""
+        self.body_bytes = len(body)
         conn = self._conn
         first = STATUS_LINE.get(status) or status_line(status)
         if len(body) <= _COPY_LIMIT:
@@ -269,6 +282,7 @@ class HttpExchange:
         if self._response != _NOT_STARTED:
             raise RuntimeError("response already started")
         self._response = _STARTED
+        self.status = status
         if status in NO_BODY_STATUS:
             framing = _NO_BODY
             length = b""
@@ -341,6 +355,7 @@ class HttpExchange:
             raise RuntimeError("write() outside a started response")
         if not data or self.disconnected:
             return
+        self.body_bytes += len(data)
         framing = self._framing
         if framing == _CHUNKED:
             if len(data) <= _COPY_LIMIT:

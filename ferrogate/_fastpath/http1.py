@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import deque
 from enum import IntEnum
 from typing import Final, cast
@@ -192,6 +193,9 @@ class HttpProtocol(asyncio.Protocol):
             current.disconnected = True
             if not current.complete:
                 self.state.inflight -= 1
+                access_log = self.state.access_log
+                if access_log is not None:
+                    access_log.record(current, time.time(), self.state.loop.time() - current.received_at)
                 if current.task is not None:
                     current.task.cancel()
         parsing = self.parsing
@@ -527,6 +531,9 @@ class HttpProtocol(asyncio.Protocol):
     def response_complete(self, exchange: HttpExchange) -> None:
         """Called by the exchange once its last byte is written."""
         self.state.inflight -= 1
+        access_log = self.state.access_log
+        if access_log is not None:
+            access_log.record(exchange, time.time(), self.state.loop.time() - exchange.received_at)
         self.current = None
         if not exchange.keep_alive or not exchange.body_intact or self.draining:
             self._close(linger=not exchange.body_intact)

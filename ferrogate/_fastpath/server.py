@@ -19,14 +19,16 @@ from ferrogate._fastpath.api import Handler
 from ferrogate._fastpath.http1 import HttpProtocol
 from ferrogate._fastpath.state import ServerState
 from ferrogate.config.model import Limits
+from ferrogate.observability.access_log import AccessLog
 
 
 class HttpServer:
-    __slots__ = ("_acceptor", "_handler", "_limits", "_state", "_tick")
+    __slots__ = ("_acceptor", "_access_log", "_handler", "_limits", "_state", "_tick")
 
-    def __init__(self, handler: Handler, limits: Limits) -> None:
+    def __init__(self, handler: Handler, limits: Limits, *, access_log: AccessLog | None = None) -> None:
         self._handler = handler
         self._limits = limits
+        self._access_log = access_log
         self._state: ServerState | None = None
         self._acceptor: Acceptor | None = None
         self._tick: asyncio.TimerHandle | None = None
@@ -40,7 +42,7 @@ class HttpServer:
         if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
             sock.listen(backlog)
         loop = asyncio.get_running_loop()
-        state = ServerState(self._handler, self._limits, loop)
+        state = ServerState(self._handler, self._limits, loop, access_log=self._access_log)
         self._state = state
         self._acceptor = Acceptor(loop, sock, lambda: HttpProtocol(state), ssl=ssl)
         self._acceptor.start()

@@ -12,6 +12,7 @@ from ferrogate.config.model import Limits
 
 if TYPE_CHECKING:
     from ferrogate._fastpath.http1 import HttpProtocol
+    from ferrogate.observability.access_log import AccessLog
 
 logger = logging.getLogger("ferrogate.http")
 
@@ -27,6 +28,7 @@ class ServerState:
     """Per-server values computed once, plus the live connection set and counters."""
 
     __slots__ = (
+        "access_log",
         "all_closed",
         "body_timeout",
         "connections",
@@ -56,8 +58,10 @@ class ServerState:
         loop: asyncio.AbstractEventLoop,
         *,
         linger_secs: float = LINGER_SECS,
+        access_log: AccessLog | None = None,
     ) -> None:
         self.handler = handler
+        self.access_log = access_log
         self.limits = limits
         self.loop = loop
         self.max_header = limits.max_header_bytes

@@ -68,6 +68,7 @@ class Telemetry(_Section):
     otlp_endpoint: str | None = None
     log_bodies: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
 
 
 class Metering(_Section):

@@ -94,13 +94,23 @@ class Dispatcher:
                 continue
             try:
                 adapter.check(self._req)
+                call = adapter.build_call(self._req, cand.provider_model)
             except GatewayError as exc:
                 self._note_check_error(exc)
+                continue
+            except (TypeError, AttributeError, KeyError, ValueError, IndexError):
+                # A translator met a value of a type it does not take (the typed checks of
+                # parse cover the usual shapes): the body is at fault, not the gateway.
+                self._note_check_error(
+                    bad_request(
+                        f"the request body cannot be translated for provider {cand.provider!r}: "
+                        "a field has a value of the wrong type"
+                    )
+                )
                 continue
             health = rt.health.get(cand.key)
             if not health.acquire(monotonic(), rt.health.cooldown):
                 continue
-            call = adapter.build_call(self._req, cand.provider_model)
             retries = 0
             while True:
                 self._ctx.attempts += 1

@@ -39,8 +39,11 @@ async def run_ai_request(rt: AiRuntime, exchange: Exchange, endpoint: Endpoint, 
     # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds,
     # too coarse for an overhead measured in microseconds.
     ctx = RequestContext(request_id_for(rt, exchange), endpoint, perf_counter())
+    exchange.log_request_id = ctx.request_id
     try:
-        ctx.api_key = rt.auth.authenticate(exchange.request, scope)
+        key = ctx.api_key = rt.auth.authenticate(exchange.request, scope)
+        if key is not None:
+            exchange.log_key_id = key.id
         body = await exchange.read_body()
         if endpoint is Endpoint.MESSAGES:
             req = decode_body(endpoint, body, forwarded_headers(exchange.request.headers))
@@ -55,6 +58,7 @@ async def run_ai_request(rt: AiRuntime, exchange: Exchange, endpoint: Endpoint, 
         while True:
             d = await dispatcher.next()
             ctx.candidate = d.candidate
+            exchange.log_upstream = d.candidate.key
             if d.body is not None:
                 relay_json(ctx, exchange, req, d)
                 break

@@ -132,6 +132,7 @@ class Router:
                         rid,
                     )
             t.inflight += 1
+            exchange.log_upstream = t.url
             try:
                 if ops is None:
                     resp = await t.pool.send(

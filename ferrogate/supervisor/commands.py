@@ -14,6 +14,7 @@ from pathlib import Path
 from ferrogate.config.diagnostics import ConfigError
 from ferrogate.config.load import load, load_config
 from ferrogate.config.model import Config
+from ferrogate.observability.process_log import setup_process_logging
 from ferrogate.supervisor import systemd
 from ferrogate.supervisor.handoff import HandoffError, Predecessor, connect_upgrade_path
 from ferrogate.supervisor.listeners import (
@@ -44,16 +45,14 @@ RELOAD_WAIT_SECS = 90.0
 UPGRADE_WAIT_SECS = 120.0
 
 
-def _setup_logging(config: Config | None) -> None:
-    level = (config.telemetry.log_level if config else "info").upper()
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s ferrogate[%(process)d] %(levelname)s %(name)s: %(message)s",
+def _setup_logging(config: Config | None, level: str | None = None) -> None:
+    telemetry = config.telemetry if config else None
+    setup_process_logging(
+        level or (telemetry.log_level if telemetry else "info"), telemetry.log_format if telemetry else "text"
     )
 
 
-def run_command(path: Path, workers: int | None) -> int:
+def run_command(path: Path, workers: int | None, log_level: str | None = None) -> int:
     """Validate, acquire the listeners, and run the supervisor until it stops."""
     predecessor = Predecessor.from_env()
     try:
@@ -64,7 +63,7 @@ def run_command(path: Path, workers: int | None) -> int:
             predecessor.report_failed(f"invalid config:\n{exc}")
         return int(ExitCode.CONFIG_ERROR)
     config = loaded.config
-    _setup_logging(config)
+    _setup_logging(config, log_level)
     for warning in loaded.warnings:
         log.warning("%s", warning)
     if config.tls.acme.enabled:

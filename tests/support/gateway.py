@@ -163,6 +163,25 @@ class Gateway:
                 self.ready_lines.append(self.ready)
                 return self.ready
 
+    def stdout_until(self, predicate: Callable[[list[str]], bool], timeout: float = 10.0) -> list[str]:
+        """Lines printed on stdout so far (after readiness), read until ``predicate`` holds
+        for them or ``timeout`` passes; the caller asserts on what came."""
+        deadline = time.monotonic() + timeout
+        lines: list[str] = []
+        while not predicate(lines):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                line = self._lines.get(timeout=min(remaining, 0.2))
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            self.stdout_lines.append(line)
+            lines.append(line)
+        return lines
+
     # -- addresses
 
     @property
@@ -292,6 +311,7 @@ def start_gateway(
     directory: Path | None = None,
     argv_prefix: list[str] | None = None,
     pass_fds: tuple[int, ...] = (),
+    extra_args: tuple[str, ...] = (),
 ) -> Gateway:
     """Start a gateway without waiting for readiness (see :func:`run_gateway`)."""
     directory = directory or Path(tempfile.mkdtemp(prefix="ferrogate-test-"))
@@ -301,7 +321,7 @@ def start_gateway(
     config_path = directory / name
     config_path.write_text(config_text)
     log_path = directory / "gateway.log"
-    argv = [*(argv_prefix or [sys.executable]), "-m", "ferrogate", "run", "--config", str(config_path), "--workers", str(workers)]
+    argv = [*(argv_prefix or [sys.executable]), "-m", "ferrogate", "run", "--config", str(config_path), "--workers", str(workers), *extra_args]
     child_env = _child_env(env)
     with open(log_path, "w") as log:
         proc = subprocess.Popen(

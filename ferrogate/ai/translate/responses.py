@@ -21,6 +21,7 @@ from ferrogate.ai.providers.base import (
     ProviderAdapter,
     StreamTranslator,
 )
+from ferrogate.ai.schemas_responses import check_responses_shape
 from ferrogate.ai.translate.chain import ChainedStream
 from ferrogate.ai.translate.common import (
     Json,
@@ -42,7 +43,8 @@ UNSUPPORTED_FIELDS = ("previous_response_id", "background", "conversation")
 
 
 def check_responses_request(body: Json) -> None:
-    """400 naming the field a chat-only upstream cannot honour."""
+    """400 naming the field a chat-only upstream cannot honour (or that has a wrong type)."""
+    check_responses_shape(body)
     for field in UNSUPPORTED_FIELDS:
         if body.get(field):
             raise bad_request(
