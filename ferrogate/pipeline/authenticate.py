@@ -79,19 +79,28 @@ class Authenticator:
 
 
 def _presented_key(request: Request) -> bytes | None:
-    return presented_key(request.header(b"authorization"), request.header(b"x-api-key"))
+    token = bearer_token(request.header(b"authorization"))
+    if token is not None:
+        return token
+    api_key = request.header(b"x-api-key")  # looked up only without a bearer token
+    return api_key.strip() if api_key else None
 
 
 def presented_key(auth: bytes | None, api_key: bytes | None) -> bytes | None:
     """The key a client sent: ``Authorization: Bearer <key>``, else ``x-api-key``."""
+    token = bearer_token(auth)
+    if token is not None:
+        return token
+    return api_key.strip() if api_key else None
+
+
+def bearer_token(auth: bytes | None) -> bytes | None:
     if auth is not None:
         scheme, _, value = auth.partition(b" ")
         if scheme.lower() == b"bearer":
             value = value.strip()
             if value:
                 return value
-    if api_key:
-        return api_key.strip()
     return None
 
 

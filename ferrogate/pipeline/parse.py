@@ -24,8 +24,9 @@ _PATH = re.compile(r"at `\$\.?([^`]*)`")
 # Top-level names the gateway decides on, per endpoint: a body that names one of them
 # twice gets the precise duplicate check (JSON parsers keep the last, an upstream may
 # keep the first: `{"model": "expensive", "model": "allowed"}` must not pass as one).
-_DECIDED: dict[Endpoint, tuple[bytes, ...]] = {
-    endpoint: tuple(b'"%s"' % name.encode() for name in head.__struct_fields__)
+# One regex pass finds the candidates; the exact check runs only when one repeats.
+_DECIDED: dict[Endpoint, re.Pattern[bytes]] = {
+    endpoint: re.compile(rb'"(' + b"|".join(n.encode() for n in head.__struct_fields__) + rb')"\s*:')
     for endpoint, head in (
         (Endpoint.CHAT, ChatHead),
         (Endpoint.RESPONSES, ResponsesHead),
@@ -64,10 +65,9 @@ def decode_body(
         ) from None
     except RecursionError:
         raise bad_request("the request body is nested too deeply", code="invalid_json") from None
-    for name in _DECIDED[endpoint]:
-        if body.count(name) > 1:
-            _refuse_duplicate_keys(body)
-            break
+    names = _DECIDED[endpoint].findall(body)
+    if len(names) != len(set(names)):
+        _refuse_duplicate_keys(body)
     if not head.model:
         raise bad_request(
             "you must provide a model parameter", param="model", code="missing_required_parameter"
