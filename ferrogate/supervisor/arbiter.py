@@ -28,6 +28,7 @@ from ferrogate.config.model import Config
 from ferrogate.supervisor import systemd
 from ferrogate.supervisor.control_link import ControlLink
 from ferrogate.supervisor.handoff import HandoffError, Predecessor, UpgradeListener
+from ferrogate.supervisor.listener_fingerprint import listener_fingerprint
 from ferrogate.supervisor.listeners import ListenerTable, bound_address
 from ferrogate.supervisor.pidfile import (
     ReloadOutcome,
@@ -118,6 +119,8 @@ class Arbiter:
         self.predecessor = predecessor
         self.leftovers: list[Closable] = list(leftovers or [])
         self.revision = ipc.config_revision(config)
+        # Fixed for this generation: a process-local reload never changes the listener.
+        self.listener = listener_fingerprint(config, config_path.parent)
         self.heartbeat_timeout = _env_seconds(HEARTBEAT_TIMEOUT_ENV, HEARTBEAT_TIMEOUT_SECS)
         self.pid = os.getpid()
         self.started_wall = time.time()

@@ -18,6 +18,7 @@ from pathlib import Path
 import msgspec
 
 from ferrogate.config.model import Config
+from ferrogate.supervisor.listener_fingerprint import ListenerFingerprint
 
 DEFAULT_PID_FILE = ".ferrogate/ferrogate.pid"
 
@@ -48,6 +49,7 @@ class SupervisorFileStatus(msgspec.Struct, frozen=True, kw_only=True):
     workers: dict[str, int]  # slot -> pid
     last_reload: ReloadOutcome | None = None
     last_upgrade: UpgradeOutcome | None = None
+    listener: ListenerFingerprint | None = None  # what this generation's public listener was built from
 
 
 def pid_file_for(config: Config, config_path: Path) -> Path:

@@ -1,10 +1,12 @@
 """Process-local reload: validate first, then roll workers slot by slot, new before old.
 
 A reload is transactional. The new config is loaded and validated before
-anything changes; on any error the running config stays and every error is
-reported. A valid config starts a fresh control process and then replaces
-each slot's worker: the new worker starts on the slot's *same* socket and
-only once it has acked READY is the old one told to drain. If a new worker
+anything changes, and refused when it would change the public listener (listen
+addresses, TLS settings or certificate files: that needs a graceful upgrade);
+on any error the running config stays and every error is reported. A valid
+config starts a fresh control process and then replaces each slot's worker:
+the new worker starts on the slot's *same* socket and only once it has acked
+READY is the old one told to drain. If a new worker
 cannot start, the roll stops, the previous config is restored and the slots
 already rolled are rolled back.
 """
@@ -23,6 +25,7 @@ from ferrogate import ipc
 from ferrogate.config.diagnostics import ConfigError
 from ferrogate.config.load import load_config
 from ferrogate.config.model import Config
+from ferrogate.supervisor.listener_fingerprint import listener_changes, listener_fingerprint
 from ferrogate.supervisor.listeners import (
     ListenerError,
     ListenerTable,
@@ -176,6 +179,22 @@ def plan_reload(arb: Arbiter, reply_ids: list[int]) -> Roll | None:
         reject([f"{arb.config_path}: cannot load config: {exc!r}"])
         return None
     revision = ipc.config_revision(new)
+    changes = listener_changes(arb.listener, listener_fingerprint(new, arb.config_path.parent))
+    if changes:
+        # Named by the refused revision so the admin API's pending reload of it resolves.
+        arb.finish_reload(
+            ReloadOutcome(
+                seq=0, ok=False, revision=revision, message="listener change refused",
+                errors=[
+                    "the new config changes the public listener, which a process-local reload"
+                    " cannot do; apply it with `ferrogate reload --graceful-upgrade`"
+                    " (the running config stays)",
+                    *changes,
+                ],
+            ),
+            reply_ids,
+        )
+        return None
     if revision == arb.revision:
         arb.finish_reload(
             ReloadOutcome(seq=0, ok=True, revision=revision, message="config unchanged"), reply_ids

@@ -79,6 +79,7 @@ def publish_status(arb: Arbiter) -> None:
                 workers={str(s.index): s.current.pid for s in arb.slots if s.current},
                 last_reload=arb.last_reload,
                 last_upgrade=arb.upgrade.last_outcome,
+                listener=arb.listener,
             ),
         )
     except OSError as exc:
