@@ -43,8 +43,8 @@ _JSON_HEADERS: Headers = [(b"content-type", b"application/json"), (b"cache-contr
 
 
 class ConfigSource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Body of config/validate (text + format, or a path) and config/reload (nothing, or
-    the running config's path: the supervisor re-reads its own file)."""
+    """Body of config/validate (text + format) and config/reload (nothing, or the text of
+    the running config file: the supervisor re-reads its own file). ``path`` is refused."""
 
     config: str | None = None
     format: Literal["toml", "caddyfile"] | None = None
@@ -241,45 +241,63 @@ class AdminApi:
         )
 
     async def _reload(self, query: bytes, body: bytes) -> AdminResponse:
+        """Reload the running config file. A body may carry the config text the caller
+        means to apply (``ferrogate reload --admin-url``): it must equal that file's
+        content, or the answer is 409. No file named in a request is ever read."""
         source = _parse_source(body) if body.strip() else ConfigSource()
-        if source.config is not None:
+        if source.path is not None:
             raise GatewayError(
                 400,
-                "reload applies a config file: give 'path' (or nothing for the running one)",
-                code="invalid_request",
-            )
-        running = self._state.config_path
-        path = Path(source.path) if source.path else running
-        if path.absolute() != running.absolute():
-            raise GatewayError(
-                400,
-                f"reload re-reads the running config file ({running}); edit it, or start a "
-                "graceful upgrade to switch files",
+                "the admin API reads no file named in a request: send the config text as 'config'"
+                " (with 'format'), or an empty body to reload the running config file",
                 code="invalid_request",
                 param="path",
             )
+        running = self._state.config_path
+        if source.config is not None:
+            try:
+                current = await asyncio.to_thread(running.read_bytes)
+            except OSError as exc:
+                raise GatewayError(
+                    503, f"cannot read the running config file: {exc.strerror}", code="config_unreadable"
+                ) from None
+            if current != source.config.encode():
+                raise GatewayError(
+                    409,
+                    f"the config sent differs from the running config file ({running}); the gateway"
+                    " reloads its own file: edit that file and reload, or use a graceful upgrade",
+                    code="config_mismatch",
+                    param="config",
+                )
         try:
-            loaded = self._loader(path, env=self._state.env)
+            loaded = self._loader(running, env=self._state.env)
         except ConfigError as err:
             raise GatewayError(
                 422, f"config is invalid; the running config stays:\n{err}", code="config_invalid"
             ) from None
+        if source.format is not None and source.format != loaded.format:
+            raise GatewayError(
+                409,
+                f"the config sent is {source.format}, the running config file ({running}) is {loaded.format}",
+                code="config_mismatch",
+                param="format",
+            )
         revision = config_revision(loaded.config)
-        delivered = self._notify_reload(path, revision, loaded.config)
+        delivered = self._notify_reload(running, revision, loaded.config)
         if delivered == "unavailable":
             raise GatewayError(
                 503,
                 "the supervisor cannot be reached to apply the config",
                 code="supervisor_unavailable",
             )
-        self._state.note_reload_requested(revision, path)
+        self._state.note_reload_requested(revision, running)
         previous = self._state.revision
         return _json(
             202,
             ReloadAccepted(
                 revision=revision,
                 previous_revision=previous,
-                config_path=str(path),
+                config_path=str(running),
                 delivered_via=delivered,
             ),
         )

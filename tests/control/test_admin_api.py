@@ -361,8 +361,29 @@ def test_reload_is_503_when_the_supervisor_cannot_be_reached(config_file: Path) 
     assert _json(response)["error"]["code"] == "supervisor_unavailable"
 
 
-def test_reload_refuses_inline_config_text(api: Api) -> None:
-    assert api.call("POST", "/admin/v1/config/reload", orjson.dumps({"config": CONFIG}))[0] == 400
+def test_reload_with_the_running_files_text_is_applied(api: Api) -> None:
+    body = orjson.dumps({"config": CONFIG, "format": "toml"})
+    response = api.call("POST", "/admin/v1/config/reload", body)
+    assert response[0] == 202
+    assert api.reloads == [(api.state.config_path, api.state.revision)]
+
+
+def test_reload_with_text_other_than_the_running_file_is_409_and_nothing_is_signalled(api: Api) -> None:
+    body = orjson.dumps({"config": CONFIG + "\n[telemetry]\nservice_name = \"other\"\n", "format": "toml"})
+    response = api.call("POST", "/admin/v1/config/reload", body)
+    error = _json(response)["error"]
+    assert response[0] == 409
+    assert error["code"] == "config_mismatch"
+    assert "edit that file" in error["message"]
+    assert api.reloads == []
+
+
+def test_reload_with_the_running_text_in_another_format_is_409(api: Api) -> None:
+    body = orjson.dumps({"config": CONFIG, "format": "caddyfile"})
+    response = api.call("POST", "/admin/v1/config/reload", body)
+    assert response[0] == 409
+    assert _json(response)["error"]["param"] == "format"
+    assert api.reloads == []
 
 
 def test_reload_refuses_a_file_other_than_the_running_one(api: Api, tmp_path: Path) -> None:
@@ -374,9 +395,12 @@ def test_reload_refuses_a_file_other_than_the_running_one(api: Api, tmp_path: Pa
     assert api.reloads == []
 
 
-def test_reload_accepts_the_running_path_spelled_out(api: Api) -> None:
+def test_reload_refuses_a_path_even_when_it_names_the_running_file(api: Api) -> None:
     body = orjson.dumps({"path": str(api.state.config_path)})
-    assert api.call("POST", "/admin/v1/config/reload", body)[0] == 202
+    response = api.call("POST", "/admin/v1/config/reload", body)
+    assert response[0] == 400
+    assert _json(response)["error"]["param"] == "path"
+    assert api.reloads == []
 
 
 # --------------------------------------------------------------------------- drain
