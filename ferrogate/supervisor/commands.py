@@ -1,4 +1,7 @@
-"""``ferrogate run`` and ``ferrogate reload``: the CLI's entry points into the supervisor."""
+"""``ferrogate run`` and ``ferrogate reload``: the CLI's entry points into the supervisor.
+
+``reload`` alone only reports (valid or not, and which reload mode the running gateway
+would need); applying goes through the admin API, SIGHUP, or ``--graceful-upgrade``."""
 
 from __future__ import annotations
 
@@ -11,12 +14,17 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import msgspec
+
+from ferrogate.config.commands import _load_or_report
 from ferrogate.config.diagnostics import ConfigError
-from ferrogate.config.load import load, load_config
+from ferrogate.config.load import Loaded, load
 from ferrogate.config.model import Config
+from ferrogate.ipc import config_revision
 from ferrogate.observability.process_log import setup_process_logging
 from ferrogate.supervisor import systemd
 from ferrogate.supervisor.handoff import HandoffError, Predecessor, connect_upgrade_path
+from ferrogate.supervisor.listener_fingerprint import listener_changes, listener_fingerprint
 from ferrogate.supervisor.listeners import (
     ListenerError,
     ListenerTable,
@@ -26,6 +34,7 @@ from ferrogate.supervisor.listeners import (
     warn_if_closing_queues,
 )
 from ferrogate.supervisor.pidfile import (
+    SupervisorFileStatus,
     is_ferrogate,
     pid_alive,
     pid_file_for,
@@ -42,6 +51,7 @@ log = logging.getLogger("ferrogate.supervisor")
 
 HANDOFF_TABLE_SECS = 10.0
 RELOAD_WAIT_SECS = 90.0
+RELOAD_FOLLOW_SECS = 30.0
 UPGRADE_WAIT_SECS = 120.0
 
 
@@ -172,46 +182,70 @@ def reload_command(
     admin_token: str | None = None,
     pid_file: str | None = None,
 ) -> int:
-    """Validate ``path``; then reload (SIGHUP) or upgrade (SIGUSR2) the running supervisor."""
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    """Validate ``path``; report what applying it needs, or apply it through the admin API
+    (process-local) or a graceful upgrade (SIGUSR2). Without either flag nothing is applied."""
+    loaded = _load_or_report(path)  # diagnostics and warnings printed as `validate` prints them
+    config = loaded.config if loaded is not None else Config()
+    target = Path(pid_file) if pid_file else pid_file_for(config, path)
+    if loaded is None:
+        if not graceful_upgrade and not admin_url:
+            running = _running_status(target)
+            if running is not None:
+                print(f"running gateway: pid {running.pid} keeps its config (revision {running.revision})")
         return 1
     if admin_url and not graceful_upgrade:
-        return _reload_via_admin(config, admin_url, admin_token)
-    target = Path(pid_file) if pid_file else pid_file_for(config, path)
+        return _reload_via_admin(path, loaded, admin_url, admin_token)
+    if not graceful_upgrade:
+        return _report(path, loaded, target)
     pid = read_pid(target)
     if pid is None or not pid_alive(pid):
         print(f"ferrogate: no running supervisor (pid file {target})", file=sys.stderr)
         return 1
     status_path = status_file_for(target)
     before = read_status(status_path)
-    if graceful_upgrade:
-        return _upgrade(pid, target, status_path, before.last_upgrade.seq if before and before.last_upgrade else 0)
-    return _reload(pid, status_path, before.last_reload.seq if before and before.last_reload else 0)
+    return _upgrade(pid, target, status_path, before.last_upgrade.seq if before and before.last_upgrade else 0)
 
 
-def _reload(pid: int, status_path: Path, seq0: int) -> int:
-    os.kill(pid, signal.SIGHUP)
-    deadline = time.monotonic() + RELOAD_WAIT_SECS
-    while time.monotonic() < deadline:
-        status = read_status(status_path)
-        outcome = status.last_reload if status and status.pid == pid else None
-        if outcome is not None and outcome.seq > seq0:
-            if outcome.ok:
-                print(f"reloaded: {outcome.message or 'ok'} (revision {outcome.revision})")
-                return 0
-            print("reload rejected; the running config stays:", file=sys.stderr)
-            for line in outcome.errors:
-                print(f"  {line}", file=sys.stderr)
-            return 1
-        if not pid_alive(pid):
-            print(f"ferrogate: supervisor {pid} exited during the reload", file=sys.stderr)
-            return 1
-        time.sleep(0.05)
-    print(f"ferrogate: no reload result from pid {pid} within {RELOAD_WAIT_SECS:.0f}s", file=sys.stderr)
-    return 1
+def _running_status(pid_file: Path) -> SupervisorFileStatus | None:
+    """The status of the live supervisor that ``pid_file`` names, if there is one."""
+    pid = read_pid(pid_file)
+    if pid is None or not pid_alive(pid):
+        return None
+    status = read_status(status_file_for(pid_file))
+    return status if status is not None and status.pid == pid else None
+
+
+def _report(path: Path, loaded: Loaded, pid_file: Path) -> int:
+    """The validate-only report: which reload mode the running gateway would need."""
+    revision = config_revision(loaded.config)
+    print(f"{path}: valid {loaded.format} configuration (revision {revision})")
+    running = _running_status(pid_file)
+    if running is None:
+        print(f"no running gateway found (pid file {pid_file}); nothing to compare with, nothing applied")
+        return 0
+    print(f"running gateway: pid {running.pid}, generation {running.generation}, revision {running.revision}")
+    if Path(running.config_path) != path.resolve():
+        print(
+            f"  note: it runs {running.config_path}; a reload re-reads that file,"
+            " so put this config there before applying it"
+        )
+    if running.listener is None:
+        print("reload mode: unknown (the running gateway records no listener fingerprint); nothing applied")
+        return 0
+    changes = listener_changes(running.listener, listener_fingerprint(loaded.config, path.resolve().parent))
+    if changes:
+        print("reload mode: graceful upgrade (--graceful-upgrade): the public listener changes")
+        for change in changes:
+            print(f"  {change}")
+        print(f"  apply with: ferrogate reload --config {path} --graceful-upgrade")
+    elif revision == running.revision:
+        print("reload mode: process-local; the running gateway already runs this revision")
+    else:
+        admin = f" or ferrogate reload --config {path} --admin-url http://{running.admin}" if running.admin else ""
+        print("reload mode: process-local (listeners unchanged)")
+        print(f"  apply with: kill -HUP {running.pid}{admin}")
+    print("nothing applied")
+    return 0
 
 
 def _upgrade(pid: int, pid_path: Path, status_path: Path, seq0: int) -> int:
@@ -235,23 +269,81 @@ def _upgrade(pid: int, pid_path: Path, status_path: Path, seq0: int) -> int:
     return 1
 
 
-def _reload_via_admin(config: Config, admin_url: str, admin_token: str | None) -> int:
+def _reload_via_admin(path: Path, loaded: Loaded, admin_url: str, admin_token: str | None) -> int:
+    """Send the config *text*: the gateway reloads its own file and answers 409 when
+    the text differs from it, so a reload never applies a file other than the one it runs."""
     token = admin_token
-    if token is None and config.admin.token_env:
-        token = os.environ.get(config.admin.token_env)
+    if token is None and loaded.config.admin.token_env:
+        token = os.environ.get(loaded.config.admin.token_env)
     url = admin_url.rstrip("/") + "/admin/v1/config/reload"
-    request = urllib.request.Request(url, method="POST", data=b"{}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"ferrogate: cannot read {path}: {exc}", file=sys.stderr)
+        return 1
+    body = msgspec.json.encode({"config": text, "format": loaded.format})
+    request = urllib.request.Request(url, method="POST", data=body)
     request.add_header("content-type", "application/json")
     if token:
         request.add_header("authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=RELOAD_WAIT_SECS) as response:
-            print(response.read().decode("utf-8", "replace"))
-            return 0
+            accepted = msgspec.json.decode(response.read(), type=_Accepted)
     except urllib.error.HTTPError as exc:
-        body = exc.read().decode("utf-8", "replace")
-        print(f"ferrogate: reload refused ({exc.code}): {body}", file=sys.stderr)
+        body_text = exc.read().decode("utf-8", "replace")
+        print(f"ferrogate: reload refused ({exc.code}): {body_text}", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as exc:
         print(f"ferrogate: cannot reach the admin API at {url}: {exc}", file=sys.stderr)
         return 1
+    except msgspec.DecodeError as exc:
+        print(f"ferrogate: unexpected answer from {url}: {exc}", file=sys.stderr)
+        return 1
+    return _follow_admin_reload(admin_url.rstrip("/") + "/admin/v1/status", token, accepted.revision)
+
+
+class _Accepted(msgspec.Struct, frozen=True):
+    revision: str
+
+
+class _LastReload(msgspec.Struct, frozen=True):
+    revision: str
+    outcome: str  # pending | applied | failed
+    errors: list[str] = []
+
+
+class _StatusReply(msgspec.Struct, frozen=True):
+    config_revision: str
+    last_reload: _LastReload | None = None
+
+
+def _follow_admin_reload(status_url: str, token: str | None, revision: str) -> int:
+    """Watch an accepted reload until it shows, so a refused one (say a listener change)
+    exits 1 with its errors instead of looking applied.
+
+    Applied shows as the admin API's ``config_revision`` becoming ``revision`` (a reload
+    replaces the control process, so the one that accepted may never say); refused shows
+    as its ``last_reload`` failing. Past the wait the reload is only known as accepted."""
+    request = urllib.request.Request(status_url)
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    deadline = time.monotonic() + RELOAD_FOLLOW_SECS
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(request, timeout=RELOAD_FOLLOW_SECS) as response:
+                status = msgspec.json.decode(response.read(), type=_StatusReply)
+        except (urllib.error.URLError, OSError, msgspec.DecodeError):
+            time.sleep(0.1)  # the control process is being replaced; ask the next one
+            continue
+        last = status.last_reload
+        if last is not None and last.revision == revision and last.outcome == "failed":
+            print("reload rejected; the running config stays:", file=sys.stderr)
+            for line in last.errors:
+                print(f"  {line}", file=sys.stderr)
+            return 1
+        if status.config_revision == revision:
+            print(f"reloaded: the gateway runs revision {revision}")
+            return 0
+        time.sleep(0.1)
+    print(f"accepted: revision {revision}; its outcome is not shown yet (GET {status_url})")
+    return 0
