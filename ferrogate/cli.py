@@ -69,7 +69,7 @@ def reload(
     admin_token: Annotated[str | None, typer.Option("--admin-token", help="Admin bearer token.")] = None,
     pid_file: Annotated[str | None, typer.Option("--pid-file", help="Supervisor pid file to signal.")] = None,
 ) -> None:
-    """Validate a config and apply it to the running gateway (or upgrade it gracefully)."""
+    """Validate a config and report the reload mode it needs; apply with --admin-url or --graceful-upgrade."""
     from ferrogate.supervisor.commands import reload_command
 
     raise typer.Exit(
