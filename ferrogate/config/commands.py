@@ -18,7 +18,7 @@ from ferrogate.config.load import Loaded, load
 from ferrogate.config.model import Config
 
 
-def _load_or_report(path: Path) -> Loaded | None:
+def load_or_report(path: Path) -> Loaded | None:
     try:
         loaded = load(path)
     except ConfigError as exc:
@@ -68,7 +68,7 @@ def summary(config: Config) -> list[str]:
 
 
 def validate_command(path: Path) -> int:
-    loaded = _load_or_report(path)
+    loaded = load_or_report(path)
     if loaded is None:
         return 1
     print(f"{path}: valid {loaded.format} configuration")
@@ -78,7 +78,7 @@ def validate_command(path: Path) -> int:
 
 
 def adapt_command(path: Path) -> int:
-    loaded = _load_or_report(path)
+    loaded = load_or_report(path)
     if loaded is None:
         return 1
     sys.stdout.write(emit_toml(loaded.config, header=f"Adapted from {path} by `ferrogate adapt`."))

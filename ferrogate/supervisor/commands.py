@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from ferrogate.config.commands import _load_or_report
+from ferrogate.config.commands import load_or_report
 from ferrogate.config.diagnostics import ConfigError
 from ferrogate.config.load import Loaded, load
 from ferrogate.config.model import Config
@@ -184,7 +184,7 @@ def reload_command(
 ) -> int:
     """Validate ``path``; report what applying it needs, or apply it through the admin API
     (process-local) or a graceful upgrade (SIGUSR2). Without either flag nothing is applied."""
-    loaded = _load_or_report(path)  # diagnostics and warnings printed as `validate` prints them
+    loaded = load_or_report(path)  # diagnostics and warnings printed as `validate` prints them
     config = loaded.config if loaded is not None else Config()
     target = Path(pid_file) if pid_file else pid_file_for(config, path)
     if loaded is None:
