@@ -1,0 +1,284 @@
+"""Write docs/configuration.md from the config model, so the reference cannot fall behind.
+
+Every table and key comes from ``ferrogate/config/model.py`` (types and defaults read
+from the msgspec structs); what a key does comes from ``DESCRIPTIONS`` below; which
+keys are accepted but not enforced yet comes from ``config/unenforced.py``'s list.
+``tests/test_docs_configuration.py`` fails when the checked-in file differs from what
+this prints, or when a key has no description.
+
+    python scripts/gen_configuration_doc.py > docs/configuration.md
+"""
+
+from __future__ import annotations
+
+import typing
+from decimal import Decimal
+
+import msgspec
+
+from ferrogate.config import model
+
+# (table heading, struct, TOML path, Caddyfile form of the table)
+SECTIONS: list[tuple[str, type[msgspec.Struct], str, str]] = [
+    ("Top level", model.Config, "", "one site block per address: `:8080 { ... }`"),
+    ("[admin]", model.Admin, "admin", "global option `admin ADDRESS` / `admin off`; the rest in `ferrogate { admin { KEY VALUE } }`"),
+    ("[limits]", model.Limits, "limits", "global `servers { timeouts {...} max_header_size N }`, or `ferrogate { limits { KEY VALUE } }`"),
+    ("[telemetry]", model.Telemetry, "telemetry", "site `log` (access_log all), global `log { level L }`, or `ferrogate { telemetry { KEY VALUE } }`"),
+    ("[metering]", model.Metering, "metering", "`ferrogate { metering { KEY VALUE } }`"),
+    ("[storage]", model.Storage, "storage", "`ferrogate { storage { KEY VALUE } }`"),
+    ("[cache]", model.Cache, "cache", "`ai_gateway { cache { KEY VALUE } }` or `ferrogate { cache { ... } }`"),
+    ("[reliability]", model.Reliability, "reliability", "global `grace_period D`, or `ferrogate { reliability { KEY VALUE } }`"),
+    ("[tls]", model.Tls, "tls", "site `tls CERT KEY`, `tls { ... }`"),
+    ("[[tls.certificates]]", model.TlsCertificate, "tls.certificates", "(TOML only)"),
+    ("[tls.acme]", model.Acme, "tls.acme", "site `tls { issuer acme { email E dir URL } storage DIR dns cloudflare {...} renewal_window_secs N ... }`"),
+    ("tls.acme.dns_config", model.DnsConfig, "tls.acme.dns_config", "`dns cloudflare { api_token T zone_name Z }`"),
+    ("[cluster]", model.Cluster, "cluster", "`ferrogate { cluster { KEY VALUE } }`"),
+    ("[[upstreams]]", model.Upstream, "upstreams", "`reverse_proxy URL... { lb_policy P transport http {...} header_up ... }`"),
+    ("upstreams.health", model.PassiveHealth, "upstreams.health", "`reverse_proxy { fail_duration D max_fails N }`"),
+    ("request_headers / response_headers entries", model.HeaderOp, "routes.request_headers", "`header_up` / `header_down` (`Name value`, `+Name value`, `-Name`)"),
+    ("[[routes]]", model.Route, "routes", "`handle`, `handle_path`, `route`, `respond`, `reverse_proxy`, matchers (`@name`, `path`, `host`, `method`)"),
+    ("routes.respond", model.Respond, "routes.respond", "`respond [MATCHER] BODY [STATUS]`"),
+    ("[[providers]]", model.Provider, "providers", "`ai_gateway { provider NAME { KEY VALUE } }` (`api_key {env.X}` becomes `api_key_env`)"),
+    ("providers.mock", model.MockSettings, "providers.mock", "`provider NAME { kind mock mock { KEY VALUE } }`"),
+    ("[[models]]", model.Model, "models", "`ai_gateway { model LOGICAL -> PROVIDER:MODEL { KEY VALUE  fallback PROVIDER:MODEL {...} } }`"),
+    ("models.fallbacks entries", model.Fallback, "models.fallbacks", "`fallback PROVIDER:MODEL { KEY VALUE }`"),
+    ("[[api_keys]]", model.ApiKey, "api_keys", "`ai_gateway { api_key ID { KEY VALUE } }` (`key {$X}` becomes `key_env`)"),
+    ("[[policies]]", model.Policy, "policies", "`ai_gateway { policy NAME { KEY VALUE } }`"),
+    ("[[gateway_configs]]", model.GatewayProfile, "gateway_configs", "`ai_gateway { gateway_config ID { KEY VALUE } }`"),
+    ("[[mcp_servers]]", model.McpServer, "mcp_servers", "`ai_gateway { mcp_server NAME { KEY VALUE  header NAME {env.X} } }`"),
+    ("mcp_servers.headers entries", model.McpHeader, "mcp_servers.headers", "`header NAME VALUE` (VALUE may be `{env.X}`)"),
+]
+
+DESCRIPTIONS: dict[str, str] = {
+    "listen": "public listen addresses (`host:port`, `:port`, `[::]:port`)",
+    "admin": "see [admin]", "limits": "see [limits]", "telemetry": "see [telemetry]", "metering": "see [metering]",
+    "storage": "see [storage]", "cache": "see [cache]", "reliability": "see [reliability]", "tls": "see [tls]",
+    "cluster": "see [cluster]", "upstreams": "see [[upstreams]]", "routes": "see [[routes]]",
+    "providers": "see [[providers]]", "models": "see [[models]]", "api_keys": "see [[api_keys]]",
+    "policies": "see [[policies]]", "gateway_configs": "see [[gateway_configs]]", "mcp_servers": "see [[mcp_servers]]",
+    "admin.enabled": "serve the admin API (control process) at all",
+    "admin.listen": "the admin listener, loopback by default",
+    "admin.token_env": "environment variable holding the admin bearer token",
+    "admin.public": "forward `/admin/*` from the public port (always with credentials); false leaves the path to routes",
+    "admin.hosts": "host names the admin API answers to besides IP literals and localhost (DNS-rebinding guard)",
+    "admin.allowed_origins": "browser origins allowed to call the admin API; any other `Origin` is refused",
+    "admin.max_config_bytes": "largest config text `POST /admin/v1/config/validate` accepts (413 past it)",
+    "limits.max_header_bytes": "request line + headers (431 past it)",
+    "limits.max_body_bytes": "request body (413 past it)",
+    "limits.header_timeout_secs": "time to receive a request head (408)",
+    "limits.idle_timeout_secs": "idle keep-alive connection lifetime",
+    "limits.body_timeout_secs": "time between request body reads",
+    "limits.max_pipelined_requests": "queued pipelined requests before reading pauses",
+    "limits.write_timeout_secs": "a client that reads nothing this long is disconnected (0: off)",
+    "limits.encoded_slash": "`%2F` in a path: `reject` (400) or `keep` (passed on encoded)",
+    "telemetry.access_log": "`off`, `error` (5xx and abandoned), `sampled`, `all`: JSON lines on stdout",
+    "telemetry.access_log_sample_rate": "percent (0-100) of non-error requests logged in `sampled` mode",
+    "telemetry.access_log_error_rate_limit_per_sec": "error lines per second, the rest counted as `suppressed`",
+    "telemetry.service_name": "service name for telemetry",
+    "telemetry.otlp_endpoint": "OTLP/HTTP endpoint",
+    "telemetry.log_bodies": "log request/response bodies",
+    "telemetry.log_level": "process log level (`run --log-level` overrides)",
+    "telemetry.log_format": "process logs as `text` or `json` lines on stderr",
+    "metering.export_enabled": "export metering events",
+    "metering.export_endpoint": "where metering events go",
+    "metering.export_token_env": "variable holding the export bearer token",
+    "storage.path": "embedded store file",
+    "storage.request_log_retention_records": "request logs kept",
+    "storage.audit_event_retention_records": "audit events kept",
+    "storage.billing_event_retention_records": "metering events kept",
+    "storage.admin_list_default_limit": "admin list page size",
+    "storage.admin_list_max_limit": "largest admin list page",
+    "cache.enabled": "exact-match response cache for non-streaming AI requests",
+    "cache.mode": "only `exact_match`",
+    "cache.ttl_secs": "entry lifetime",
+    "cache.max_records": "entries kept",
+    "reliability.provider_circuit_breaker_failure_threshold": "consecutive failures that open a provider's breaker",
+    "reliability.provider_circuit_breaker_cooldown_secs": "open breaker's wait before one probe",
+    "reliability.provider_connect_timeout_secs": "connect to a provider",
+    "reliability.provider_first_byte_timeout_secs": "wait for a provider's answer to start",
+    "reliability.provider_stream_idle_timeout_secs": "gap allowed between streamed reads",
+    "reliability.provider_dispatch_timeout_secs": "whole request to a provider",
+    "reliability.provider_dispatch_max_retries": "retries (same or next candidate) on retryable failures",
+    "reliability.provider_retry_backoff_ms": "base backoff between retries",
+    "reliability.provider_retry_after_cap_secs": "longest `Retry-After` honoured",
+    "reliability.provider_response_body_max_bytes": "largest non-streamed provider answer (502 past it)",
+    "reliability.provider_stream_max_event_bytes": "one unfinished SSE event; past it the stream ends with an error event",
+    "reliability.graceful_shutdown_grace_period_secs": "in-flight requests and streams finish within this on stop/reload",
+    "reliability.graceful_shutdown_timeout_secs": "hard stop after this",
+    "reliability.graceful_upgrade_pid_file": "supervisor pid file (default `.ferrogate/ferrogate.pid` beside the config)",
+    "reliability.graceful_upgrade_sock": "socket a new supervisor takes the listeners over from",
+    "tls.enabled": "serve TLS on the public listener",
+    "tls.cert_path": "certificate chain (PEM); relative paths are relative to the config file",
+    "tls.key_path": "its private key",
+    "tls.certificates": "more pairs, chosen by SNI (first pair is the default)",
+    "tls.http2": "accepted; the listener speaks HTTP/1.1 (ALPN `http/1.1`)",
+    "tls.acme": "see [tls.acme]",
+    "tls.certificates.cert_path": "certificate chain (PEM)", "tls.certificates.key_path": "its private key",
+    "tls.acme.enabled": "obtain certificates with ACME",
+    "tls.acme.domains": "names to certify (wildcards with dns-01)",
+    "tls.acme.email": "ACME account contact",
+    "tls.acme.directory_url": "ACME directory",
+    "tls.acme.ca_file": "CA bundle for a test ACME server",
+    "tls.acme.terms_agreed": "agree to the CA's terms",
+    "tls.acme.challenge": "`http-01` or `dns-01`",
+    "tls.acme.http_challenge_listen": "where HTTP-01 challenges are answered",
+    "tls.acme.storage_dir": "account key and certificates",
+    "tls.acme.dns_provider": "`cloudflare` or `hook`",
+    "tls.acme.dns_config": "see tls.acme.dns_config",
+    "tls.acme.dns_propagation_delay_secs": "wait after publishing a DNS record",
+    "tls.acme.dns_hook": "program run as `HOOK set|cleanup PAYLOAD.json`",
+    "tls.acme.renewal_window_secs": "renew this long before expiry",
+    "tls.acme.renewal_check_interval_secs": "how often expiry is checked",
+    "tls.acme.renewal_retry_interval_secs": "retry after a failed renewal",
+    "tls.acme.auto_graceful_reload": "serve a renewed certificate without operator action",
+    "tls.acme.dns_config.api_token": "Cloudflare API token (literal)",
+    "tls.acme.dns_config.api_token_env": "variable holding it",
+    "tls.acme.dns_config.zone_name": "DNS zone",
+    "tls.acme.dns_config.api_base_url": "API base URL (tests)",
+    "cluster.enabled": "cluster mode",
+    "cluster.node_id": "`auto`: $FERROGATE_NODE_ID, else the host name",
+    "cluster.counter_backend": "`local` or `redis`",
+    "cluster.redis_url": "Redis for shared counters",
+    "cluster.state_file": "shared control-plane state file",
+    "upstreams.name": "referenced by routes",
+    "upstreams.urls": "`http://host:port` / `https://host:port` (no path)",
+    "upstreams.lb_policy": "`round_robin`, `least_conn`, `first`, `random`",
+    "upstreams.ca_file": "CA bundle for HTTPS upstreams",
+    "upstreams.tls_server_name": "SNI / verified name",
+    "upstreams.tls_insecure_skip_verify": "skip certificate verification",
+    "upstreams.connect_timeout_secs": "connect", "upstreams.first_byte_timeout_secs": "wait for the answer, and between reads",
+    "upstreams.total_timeout_secs": "whole exchange",
+    "upstreams.keepalive_idle_secs": "idle pooled connection lifetime",
+    "upstreams.max_idle_conns": "idle connections kept per target",
+    "upstreams.health": "passive health (see upstreams.health)",
+    "upstreams.request_headers": "edits on the way up", "upstreams.response_headers": "edits on the way down",
+    "upstreams.health.max_fails": "failures before a target is taken out",
+    "upstreams.health.cooldown_secs": "how long it stays out",
+    "routes.request_headers.action": "`set`, `add`, `delete`",
+    "routes.request_headers.name": "header name",
+    "routes.request_headers.value": "value; placeholders like `{http.request.host}`, `{env.NAME}`",
+    "routes.name": "for logs and errors",
+    "routes.hosts": "host matchers (`*.example.com`)",
+    "routes.paths": "path matchers (`/exact`, `/prefix/*`, `*.ext`), on the normalised path",
+    "routes.methods": "method matchers",
+    "routes.strip_prefix": "removed before forwarding", "routes.add_prefix": "added before forwarding",
+    "routes.request_headers": "edits on the way up", "routes.response_headers": "edits on the way down",
+    "routes.upstream": "handler: proxy to this upstream",
+    "routes.respond": "handler: a static answer",
+    "routes.ai_gateway": "handler: the AI endpoints under this route's paths",
+    "routes.respond.status": "status", "routes.respond.body": "body", "routes.respond.headers": "headers",
+    "providers.name": "referenced by models", "providers.kind": "provider adapter",
+    "providers.base_url": "API base URL", "providers.api_key_env": "variable holding the provider key",
+    "providers.api_key": "the provider key, literal (prefer api_key_env)",
+    "providers.ca_file": "CA bundle", "providers.headers": "extra upstream headers",
+    "providers.openrouter_http_referer": "sent as `HTTP-Referer`", "providers.openrouter_x_title": "sent as `X-Title`",
+    "providers.api_version": "Azure API version", "providers.deployments": "Azure: model → deployment",
+    "providers.anthropic_version": "`anthropic-version` header",
+    "providers.default_max_tokens": "Anthropic: max_tokens when the client sets none",
+    "providers.mock": "mock settings", "providers.enabled": "route to it at all",
+    "providers.mock.latency_ms": "delay before answering", "providers.mock.prompt_tokens": "fixed prompt tokens (default: body size / 4)",
+    "providers.mock.completion_tokens": "completion tokens", "providers.mock.stream_chunks": "chunks per stream",
+    "providers.mock.reply": "the reply text",
+    "models.name": "logical model name clients send", "models.provider": "primary provider",
+    "models.provider_model": "the provider's model name",
+    "models.capabilities": "`chat streaming tools vision embeddings json_schema responses`",
+    "models.input_price_per_1m": "price per 1M input tokens (decimal)", "models.output_price_per_1m": "per 1M output tokens",
+    "models.cache_enabled": "cache this model's answers", "models.context_window": "context window",
+    "models.max_output_tokens": "output limit", "models.routing_strategy": "`priority weighted lowest_cost lowest_latency balanced`",
+    "models.priority": "primary's priority", "models.weight": "primary's weight", "models.enabled": "serve it at all",
+    "models.fallbacks": "other candidates",
+    "models.fallbacks.provider": "provider", "models.fallbacks.provider_model": "its model",
+    "models.fallbacks.priority": "lower first", "models.fallbacks.weight": "for weighted routing",
+    "models.fallbacks.input_price_per_1m": "price", "models.fallbacks.output_price_per_1m": "price",
+    "models.fallbacks.capabilities": "overrides the model's", "models.fallbacks.context_window": "context window",
+    "models.fallbacks.enabled": "use it at all",
+    "api_keys.id": "key id (shown in logs, never the key)",
+    "api_keys.key": "the key in clear (development)", "api_keys.key_env": "variable holding the key",
+    "api_keys.key_hash": "stored form from `ferrogate hash-key`",
+    "api_keys.tenant": "tenant", "api_keys.scopes": "`models.read chat.completions responses.create embeddings.create messages.create tools.read tools.execute admin.read admin.write *`",
+    "api_keys.allowed_models": "names or glob patterns", "api_keys.denied_models": "names or glob patterns (deny wins)",
+    "api_keys.allowed_providers": "names or glob patterns", "api_keys.denied_providers": "names or glob patterns",
+    "api_keys.request_limit_per_minute": "request rate limit", "api_keys.monthly_token_budget": "token budget",
+    "api_keys.cache_enabled": "cache for this key", "api_keys.disabled": "refuse the key (401)",
+    "api_keys.expires_at": "ISO 8601; refused after (401)",
+    "policies.name": "name", "policies.effect": "`deny`", "policies.enabled": "evaluate it",
+    "policies.api_key_ids": "keys it applies to", "policies.models": "models (`mcp_tool:SERVER-TOOL` for tools)",
+    "policies.providers": "providers (`mcp:SERVER`)", "policies.message": "the error message",
+    "gateway_configs.id": "selected by `x-ferrogate-config`", "gateway_configs.name": "name",
+    "gateway_configs.revision": "revision", "gateway_configs.cache_enabled": "cache override",
+    "gateway_configs.api_key_ids": "keys allowed to use it",
+    "mcp_servers.name": "tool namespace", "mcp_servers.transport": "`streamable_http`, `sse`, `stdio`",
+    "mcp_servers.url": "server URL", "mcp_servers.command": "stdio program", "mcp_servers.args": "its arguments",
+    "mcp_servers.env": "its environment", "mcp_servers.auth_type": "`none`, `bearer`, `headers`",
+    "mcp_servers.headers": "headers (see entries)", "mcp_servers.tools_to_execute": "tools that may run (deny by default)",
+    "mcp_servers.tools_to_auto_execute": "tools run in automatic loops", "mcp_servers.tool_include": "tools exposed",
+    "mcp_servers.timeout_ms": "call timeout",
+    "mcp_servers.headers.name": "header name", "mcp_servers.headers.value_env": "variable holding the value",
+    "mcp_servers.headers.value": "literal value",
+}
+
+# Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
+NOT_ENFORCED = (
+    "api_keys.request_limit_per_minute", "api_keys.monthly_token_budget", "api_keys.cache_enabled", "api_keys.tenant",
+    "policies.", "gateway_configs.", "cache.", "models.cache_enabled", "metering.", "telemetry.otlp_endpoint",
+    "telemetry.log_bodies", "mcp_servers.", "cluster.", "storage.", "tls.acme.",
+)
+
+
+def _type(tp: object) -> str:
+    text = str(tp).replace("typing.", "").replace("ferrogate.config.model.", "").replace("decimal.Decimal", "decimal")
+    for word in ("<class '", "'>"):
+        text = text.replace(word, "")
+    if typing.get_origin(tp) is typing.Literal:
+        text = " \\| ".join(f"`{a}`" for a in typing.get_args(tp))
+    return text.replace("|", "\\|") if "`" not in text else text
+
+
+def _default(field: msgspec.structs.FieldInfo) -> str:
+    if field.required:
+        return "required"
+    value = field.default if field.default is not msgspec.NODEFAULT else field.default_factory()
+    if isinstance(value, msgspec.Struct):
+        return "(table)"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, Decimal):
+        return f"`{value}`"
+    return f"`{value!r}`".replace("'", '"') if value not in (None, [], {}) else ("none" if value is None else f"`{value}`")
+
+
+def render() -> str:
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated from `ferrogate/config/model.py` by `scripts/gen_configuration_doc.py` (a test checks it",
+        "is current). TOML spelling first; both front ends load into the same model. For the Caddyfile",
+        "directives themselves, matchers and snippets see [`config/README.md`](../config/README.md);",
+        "`config/full.toml` shows every section. \u26a0 marks settings that are accepted but have no",
+        "effect yet: `ferrogate validate` and `ferrogate run` warn about each one with its file:line.",
+        "",
+        "Environment: `{env.NAME}` in a Caddyfile value is read when the config loads, and kept as a",
+        "reference where the model has one (`api_key {env.X}` → `api_key_env`, `key {$X}` → `key_env`,",
+        "header values keep `{env.NAME}` and resolve it at start); `{$NAME}` / `{$NAME:default}` is",
+        "substituted by the lexer. Messages always name the variable, never its value.",
+        "",
+        "Request paths are normalised before routes match them (see `limits.encoded_slash`). With",
+        "providers and models configured, the AI endpoints are served at `/v1/...` ahead of routes for",
+        "exactly those paths; a route for `/healthz` or `/readyz` wins over the built-in probes.",
+        "",
+    ]
+    for title, struct, path, caddy in SECTIONS:
+        out += [f"## {title}", "", f"Caddyfile: {caddy}.", "", "| key | type | default | what it does |", "|---|---|---|---|"]
+        for field in msgspec.structs.fields(struct):
+            key = f"{path}.{field.name}" if path else field.name
+            lookup = key.replace("routes.response_headers", "routes.request_headers")
+            description = DESCRIPTIONS[lookup]
+            if any(lookup.startswith(p) if p.endswith(".") else lookup == p for p in NOT_ENFORCED):
+                description = "\u26a0 " + description
+            out.append(f"| `{field.name}` | {_type(field.type)} | {_default(field)} | {description} |")
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(render(), end="")
