@@ -15,12 +15,13 @@ import asyncio
 import hashlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import msgspec
 import orjson
 
 from ferrogate.ai.providers.base import Endpoint, UpstreamCall
+from ferrogate.ai.providers.mock_answer import Answer, answer_chat, answer_responses
 from ferrogate.ai.providers.openai_compatible import OpenAICompatibleAdapter
 from ferrogate.config.model import MockSettings, Provider
 
@@ -117,7 +118,26 @@ class MockTransport:
         prompt, completion = self._tokens(body)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
+    def _answer(self, body: bytes, responses: bool = False) -> Answer:
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return Answer(text=self._settings.reply)
+        if not isinstance(doc, dict):
+            return Answer(text=self._settings.reply)
+        return answer_responses(doc, self._settings.reply) if responses else answer_chat(doc, self._settings.reply)
+
     def _chat(self, n: int, body: bytes, model: str) -> bytes:
+        answer = self._answer(body)
+        message: dict[str, object] = {"role": "assistant", "content": answer.text, "refusal": None}
+        if answer.tool is not None:
+            message["tool_calls"] = [
+                {
+                    "id": answer.call_id(f"chat-{n}"),
+                    "type": "function",
+                    "function": {"name": answer.tool, "arguments": answer.arguments},
+                }
+            ]
         return orjson.dumps(
             {
                 "id": f"chatcmpl-mock-{n}",
@@ -128,9 +148,9 @@ class MockTransport:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": self._settings.reply, "refusal": None},
+                        "message": message,
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": "stop" if answer.tool is None else "tool_calls",
                     }
                 ],
                 "usage": self._usage(body),
@@ -152,10 +172,27 @@ class MockTransport:
                 doc["usage"] = usage
             return b"data: " + orjson.dumps(doc) + b"\n\n"
 
-        parts = [chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
-        for piece in _pieces(self._settings.reply, self._settings.stream_chunks):
-            parts.append(chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}]))
-        parts.append(chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+        answer = self._answer(body)
+        if answer.tool is None:
+            parts = [chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
+            for piece in _pieces(answer.text or "", self._settings.stream_chunks):
+                parts.append(chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}]))
+            parts.append(chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+        else:
+            # As OpenAI streams a call: id, type and name first, then the arguments in pieces.
+            call = {
+                "index": 0,
+                "id": answer.call_id(f"chat-{n}"),
+                "type": "function",
+                "function": {"name": answer.tool, "arguments": ""},
+            }
+            first = {"role": "assistant", "content": None, "tool_calls": [call]}
+            parts = [chunk([{"index": 0, "delta": first, "finish_reason": None}])]
+            for piece in _pieces(answer.arguments, self._settings.stream_chunks):
+                if piece:
+                    delta = {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+                    parts.append(chunk([{"index": 0, "delta": delta, "finish_reason": None}]))
+            parts.append(chunk([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]))
         if include_usage:
             parts.append(chunk([], self._usage(body)))
         parts.append(b"data: [DONE]\n\n")
@@ -172,7 +209,7 @@ class MockTransport:
             "created_at": int(time.time()),
             "status": status,
             "model": model,
-            "output": [self._message_item(n)] if done else [],
+            "output": [self._output_item(n, self._answer(body, responses=True))] if done else [],
             "parallel_tool_calls": True,
             "tool_choice": "auto",
             "tools": [],
@@ -188,13 +225,22 @@ class MockTransport:
             else None,
         }
 
-    def _message_item(self, n: int) -> dict[str, object]:
+    def _output_item(self, n: int, answer: Answer) -> dict[str, object]:
+        if answer.tool is not None:
+            return {
+                "id": f"fc_mock_{n}",
+                "type": "function_call",
+                "status": "completed",
+                "call_id": answer.call_id(f"resp-{n}"),
+                "name": answer.tool,
+                "arguments": answer.arguments,
+            }
         return {
             "id": f"msg_mock_{n}",
             "type": "message",
             "role": "assistant",
             "status": "completed",
-            "content": [{"type": "output_text", "text": self._settings.reply, "annotations": []}],
+            "content": [{"type": "output_text", "text": answer.text or "", "annotations": []}],
         }
 
     def _responses_stream(self, n: int, body: bytes, model: str) -> list[bytes]:
@@ -205,8 +251,11 @@ class MockTransport:
             doc = {"type": kind, "sequence_number": next(seq), **fields}
             return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(doc) + b"\n\n"
 
-        text = self._settings.reply
+        answer = self._answer(body, responses=True)
         in_progress = self._response_obj(n, body, model, status="in_progress")
+        if answer.tool is not None:
+            return self._function_call_stream(n, body, model, answer, ev, in_progress)
+        text = answer.text or ""
         item_open = {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}
         part_empty = {"type": "output_text", "text": "", "annotations": []}
         parts = [
@@ -226,7 +275,27 @@ class MockTransport:
                 part={"type": "output_text", "text": text, "annotations": []},
             )
         )
-        parts.append(ev("response.output_item.done", output_index=0, item=self._message_item(n)))
+        parts.append(ev("response.output_item.done", output_index=0, item=self._output_item(n, answer)))
+        parts.append(ev("response.completed", response=self._response_obj(n, body, model)))
+        return parts
+
+    def _function_call_stream(
+        self, n: int, body: bytes, model: str, answer: Answer, ev: Callable[..., bytes], in_progress: object
+    ) -> list[bytes]:
+        done_item = self._output_item(n, answer)
+        item_id = done_item["id"]
+        parts = [
+            ev("response.created", response=in_progress),
+            ev("response.in_progress", response=in_progress),
+            ev("response.output_item.added", output_index=0, item=dict(done_item, status="in_progress", arguments="")),
+        ]
+        for piece in _pieces(answer.arguments, self._settings.stream_chunks):
+            if piece:
+                parts.append(ev("response.function_call_arguments.delta", item_id=item_id, output_index=0, delta=piece))
+        parts.append(
+            ev("response.function_call_arguments.done", item_id=item_id, output_index=0, arguments=answer.arguments)
+        )
+        parts.append(ev("response.output_item.done", output_index=0, item=done_item))
         parts.append(ev("response.completed", response=self._response_obj(n, body, model)))
         return parts
 
