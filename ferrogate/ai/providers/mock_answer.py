@@ -17,8 +17,10 @@ from typing import Any
 
 import orjson
 
-_ASKS_FOR_A_TOOL = ("tool", "call ", "use ", "look up", "search", "fetch")
-_MAX_DEPTH = 8
+from ferrogate.ai.providers.mock_schema import value_for
+
+# What a user says when asking for a tool without naming one ("use a tool", "call it").
+_ASKS_FOR_A_TOOL = ("tool", "call")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,45 +33,6 @@ class Answer:
 
     def call_id(self, seed: str) -> str:
         return "call_" + hashlib.sha256(f"{seed}:{self.tool}:{self.arguments}".encode()).hexdigest()[:24]
-
-
-def value_for(schema: Any, depth: int = 0) -> Any:
-    """A value valid for a JSON schema (the common keywords: type, properties, required,
-    items, enum, const, default, anyOf/oneOf, minimum, minItems, minLength)."""
-    if not isinstance(schema, dict) or depth > _MAX_DEPTH:
-        return None
-    if "const" in schema:
-        return schema["const"]
-    if schema.get("enum"):
-        return schema["enum"][0]
-    if "default" in schema:
-        return schema["default"]
-    for key in ("anyOf", "oneOf", "allOf"):
-        options = schema.get(key)
-        if isinstance(options, list) and options:
-            return value_for(options[0], depth + 1)
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object" or (kind is None and "properties" in schema):
-        props = schema.get("properties") or {}
-        required = schema.get("required") or list(props)
-        return {name: value_for(props.get(name, {}), depth + 1) for name in required if isinstance(name, str)}
-    if kind == "array":
-        count = max(1, int(schema.get("minItems") or 1))
-        return [value_for(schema.get("items") or {"type": "string"}, depth + 1) for _ in range(count)]
-    if kind == "string":
-        text = "mock"
-        return text + "x" * max(0, int(schema.get("minLength") or 0) - len(text))
-    if kind == "integer":
-        return int(schema.get("minimum", 1))
-    if kind == "number":
-        return float(schema.get("minimum", 1.0))
-    if kind == "boolean":
-        return True
-    if kind == "null":
-        return None
-    return "mock"
 
 
 def _text_of(content: Any) -> str:
