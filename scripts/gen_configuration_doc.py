@@ -6,17 +6,26 @@ keys are accepted but not enforced yet comes from ``config/unenforced.py``'s lis
 ``tests/test_docs_configuration.py`` fails when the checked-in file differs from what
 this prints, or when a key has no description.
 
-    python scripts/gen_configuration_doc.py > docs/configuration.md
+    python scripts/gen_configuration_doc.py > docs/configuration.md.new && mv docs/configuration.md.new docs/configuration.md
+
+The sections from ``HAND_WRITTEN_FROM`` on are edited in the doc itself and kept.
 """
 
 from __future__ import annotations
 
+import types
 import typing
 from decimal import Decimal
+from pathlib import Path
 
 import msgspec
 
 from ferrogate.config import model
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+# Everything from this heading on is written by hand in the doc itself (prose and examples)
+# and carried over as is; only the tables above it are generated.
+HAND_WRITTEN_FROM = "## Caddyfile values"
 
 # (table heading, struct, TOML path, Caddyfile form of the table)
 SECTIONS: list[tuple[str, type[msgspec.Struct], str, str]] = [
@@ -35,7 +44,7 @@ SECTIONS: list[tuple[str, type[msgspec.Struct], str, str]] = [
     ("[cluster]", model.Cluster, "cluster", "`ferrogate { cluster { KEY VALUE } }`"),
     ("[[upstreams]]", model.Upstream, "upstreams", "`reverse_proxy URL... { lb_policy P transport http {...} header_up ... }`"),
     ("upstreams.health", model.PassiveHealth, "upstreams.health", "`reverse_proxy { fail_duration D max_fails N }`"),
-    ("request_headers / response_headers entries", model.HeaderOp, "routes.request_headers", "`header_up` / `header_down` (`Name value`, `+Name value`, `-Name`)"),
+    ("request_headers / response_headers entries", model.HeaderOp, "headers", "`header_up` / `header_down` (`Name value`, `+Name value`, `-Name`)"),
     ("[[routes]]", model.Route, "routes", "`handle`, `handle_path`, `route`, `respond`, `reverse_proxy`, matchers (`@name`, `path`, `host`, `method`)"),
     ("routes.respond", model.Respond, "routes.respond", "`respond [MATCHER] BODY [STATUS]`"),
     ("[[providers]]", model.Provider, "providers", "`ai_gateway { provider NAME { KEY VALUE } }` (`api_key {env.X}` becomes `api_key_env`)"),
@@ -126,7 +135,7 @@ DESCRIPTIONS: dict[str, str] = {
     "tls.acme.dns_provider": "`cloudflare` or `hook`",
     "tls.acme.dns_config": "see tls.acme.dns_config",
     "tls.acme.dns_propagation_delay_secs": "wait after publishing a DNS record",
-    "tls.acme.dns_hook": "program run as `HOOK set|cleanup PAYLOAD.json`",
+    "tls.acme.dns_hook": "program run as `HOOK set PAYLOAD.json` / `HOOK cleanup PAYLOAD.json`",
     "tls.acme.renewal_window_secs": "renew this long before expiry",
     "tls.acme.renewal_check_interval_secs": "how often expiry is checked",
     "tls.acme.renewal_retry_interval_secs": "retry after a failed renewal",
@@ -142,7 +151,7 @@ DESCRIPTIONS: dict[str, str] = {
     "cluster.state_file": "shared control-plane state file",
     "upstreams.name": "referenced by routes",
     "upstreams.urls": "`http://host:port` / `https://host:port` (no path)",
-    "upstreams.lb_policy": "`round_robin`, `least_conn`, `first`, `random`",
+    "upstreams.lb_policy": "how a target is picked",
     "upstreams.ca_file": "CA bundle for HTTPS upstreams",
     "upstreams.tls_server_name": "SNI / verified name",
     "upstreams.tls_insecure_skip_verify": "skip certificate verification",
@@ -154,9 +163,9 @@ DESCRIPTIONS: dict[str, str] = {
     "upstreams.request_headers": "edits on the way up", "upstreams.response_headers": "edits on the way down",
     "upstreams.health.max_fails": "failures before a target is taken out",
     "upstreams.health.cooldown_secs": "how long it stays out",
-    "routes.request_headers.action": "`set`, `add`, `delete`",
-    "routes.request_headers.name": "header name",
-    "routes.request_headers.value": "value; placeholders like `{http.request.host}`, `{env.NAME}`",
+    "headers.action": "`set`, `add`, `delete`",
+    "headers.name": "header name",
+    "headers.value": "value; placeholders like `{http.request.host}`, `{env.NAME}`",
     "routes.name": "for logs and errors",
     "routes.hosts": "host matchers (`*.example.com`)",
     "routes.paths": "path matchers (`/exact`, `/prefix/*`, `*.ext`), on the normalised path",
@@ -181,10 +190,10 @@ DESCRIPTIONS: dict[str, str] = {
     "providers.mock.reply": "the reply text",
     "models.name": "logical model name clients send", "models.provider": "primary provider",
     "models.provider_model": "the provider's model name",
-    "models.capabilities": "`chat streaming tools vision embeddings json_schema responses`",
+    "models.capabilities": "what the model supports",
     "models.input_price_per_1m": "price per 1M input tokens (decimal)", "models.output_price_per_1m": "per 1M output tokens",
     "models.cache_enabled": "cache this model's answers", "models.context_window": "context window",
-    "models.max_output_tokens": "output limit", "models.routing_strategy": "`priority weighted lowest_cost lowest_latency balanced`",
+    "models.max_output_tokens": "output limit", "models.routing_strategy": "how the primary and fallbacks are ordered",
     "models.priority": "primary's priority", "models.weight": "primary's weight", "models.enabled": "serve it at all",
     "models.fallbacks": "other candidates",
     "models.fallbacks.provider": "provider", "models.fallbacks.provider_model": "its model",
@@ -195,7 +204,7 @@ DESCRIPTIONS: dict[str, str] = {
     "api_keys.id": "key id (shown in logs, never the key)",
     "api_keys.key": "the key in clear (development)", "api_keys.key_env": "variable holding the key",
     "api_keys.key_hash": "stored form from `ferrogate hash-key`",
-    "api_keys.tenant": "tenant", "api_keys.scopes": "`models.read chat.completions responses.create embeddings.create messages.create tools.read tools.execute admin.read admin.write *`",
+    "api_keys.tenant": "tenant", "api_keys.scopes": "what the key may call (`*`: everything, admin included)",
     "api_keys.allowed_models": "names or glob patterns", "api_keys.denied_models": "names or glob patterns (deny wins)",
     "api_keys.allowed_providers": "names or glob patterns", "api_keys.denied_providers": "names or glob patterns",
     "api_keys.request_limit_per_minute": "request rate limit", "api_keys.monthly_token_budget": "token budget",
@@ -217,21 +226,139 @@ DESCRIPTIONS: dict[str, str] = {
     "mcp_servers.headers.value": "literal value",
 }
 
+# Tables whose Caddyfile block takes every model key by its TOML name (`KEY VALUE...`).
+SAME_NAME = frozenset({
+    "admin", "limits", "telemetry", "metering", "storage", "cache", "reliability", "cluster", "providers",
+    "providers.mock", "models", "models.fallbacks", "api_keys", "policies", "gateway_configs", "mcp_servers",
+    "tls.acme.dns_config",
+})
+
+# Caddyfile spellings that differ from `KEY VALUE` in the table's block ("—": TOML only).
+CADDY: dict[str, str] = {
+    "admin": "`ferrogate { admin { } }`", "limits": "`ferrogate { limits { } }`",
+    "telemetry": "`ferrogate { telemetry { } }`", "metering": "`ferrogate { metering { } }`",
+    "storage": "`ferrogate { storage { } }`", "cache": "`ai_gateway { cache { } }`",
+    "reliability": "`ferrogate { reliability { } }`", "tls": "site `tls`", "cluster": "`ferrogate { cluster { } }`",
+    "upstreams": "`reverse_proxy`", "routes": "site directives", "providers": "`ai_gateway { provider … }`",
+    "models": "`ai_gateway { model … }`", "api_keys": "`ai_gateway { api_key … }`",
+    "policies": "`ai_gateway { policy … }`", "gateway_configs": "`ai_gateway { gateway_config … }`",
+    "mcp_servers": "`ai_gateway { mcp_server … }`",
+    "listen": "the site address (`:8080`, `host:port`)",
+    "admin.enabled": "`admin off` (global), or `enabled false`",
+    "admin.listen": "`admin ADDRESS` (global), or `listen ADDRESS`",
+    "limits.max_header_bytes": "`servers { max_header_size 32KB }`, or the key",
+    "limits.header_timeout_secs": "`servers { timeouts { read_header 30s } }`, or the key",
+    "limits.idle_timeout_secs": "`servers { timeouts { idle 75s } }`, or the key",
+    "limits.body_timeout_secs": "`servers { timeouts { read_body 60s } }`, or the key",
+    "telemetry.access_log": "site `log` (`all`; `level ERROR`: `error`; `output discard`: `off`), or the key",
+    "telemetry.log_level": "`debug` / `log { level L }` (global), or the key",
+    "reliability.graceful_shutdown_grace_period_secs": "`grace_period 30s` (global), or the key",
+    "cache.enabled": "`ai_gateway { cache { } }` turns it on; or `enabled B`",
+    "tls.enabled": "any site `tls` directive",
+    "tls.cert_path": "`tls CERT KEY`",
+    "tls.key_path": "`tls CERT KEY`",
+    "tls.http2": "`servers { protocols h1 h2 }` (global) / `tls { protocols h1 h2 }`",
+    "tls.acme.enabled": "`tls EMAIL` or `tls { issuer acme }`",
+    "tls.acme.domains": "the site addresses' host names",
+    "tls.acme.email": "`email E` (global), `tls EMAIL`, `issuer acme { email E }`",
+    "tls.acme.directory_url": "`acme_ca URL` (global), `tls { ca URL }`, `issuer acme { dir URL }`",
+    "tls.acme.ca_file": "`acme_ca_root F` (global), `tls { ca_root F }`, `issuer acme { trusted_roots F }`",
+    "tls.acme.terms_agreed": "set by `tls EMAIL` / `issuer acme`",
+    "tls.acme.challenge": "`dns ...` sets `dns-01`",
+    "tls.acme.http_challenge_listen": "`tls { http_challenge_listen ADDR }`",
+    "tls.acme.storage_dir": "`storage file_system DIR` (global), `tls { storage DIR }`",
+    "tls.acme.dns_provider": "`tls { dns cloudflare ... }` / `dns hook PROG`, `acme_dns ...` (global)",
+    "tls.acme.dns_config": "`tls { dns cloudflare { ... } }`",
+    "tls.acme.dns_propagation_delay_secs": "`tls { propagation_delay 10s }`",
+    "tls.acme.dns_hook": "`tls { dns hook PROGRAM }`",
+    "tls.acme.renewal_window_secs": "`tls { renewal_window 720h }`",
+    "tls.acme.renewal_check_interval_secs": "`renew_interval 12h` (global), `tls { renewal_check_interval 12h }`",
+    "tls.acme.renewal_retry_interval_secs": "`tls { renewal_retry_interval 1h }`",
+    "tls.acme.auto_graceful_reload": "`tls { auto_graceful_reload B }`",
+    "tls.acme.dns_config.api_token": "`dns cloudflare TOKEN`, or `api_token TOKEN`",
+    "tls.acme.dns_config.api_token_env": "`api_token {env.X}` / `dns cloudflare {env.X}`",
+    "upstreams.name": "generated: `upstream-N`",
+    "upstreams.urls": "`reverse_proxy URL...` / `to URL...`",
+    "upstreams.lb_policy": "`lb_policy P`",
+    "upstreams.ca_file": "`transport http { tls_trusted_ca_certs F }`",
+    "upstreams.tls_server_name": "`transport http { tls_server_name N }`",
+    "upstreams.tls_insecure_skip_verify": "`transport http { tls_insecure_skip_verify }`",
+    "upstreams.connect_timeout_secs": "`transport http { dial_timeout 5s }`",
+    "upstreams.first_byte_timeout_secs": "`transport http { response_header_timeout 60s }`",
+    "upstreams.keepalive_idle_secs": "`transport http { keepalive 60s }`",
+    "upstreams.max_idle_conns": "`transport http { keepalive_idle_conns N }`",
+    "upstreams.health": "`fail_duration` / `max_fails`",
+    "upstreams.request_headers": "`header_up`",
+    "upstreams.response_headers": "`header_down`",
+    "upstreams.health.max_fails": "`max_fails N`",
+    "upstreams.health.cooldown_secs": "`fail_duration 10s`",
+    "headers.action": "`Name value` set, `+Name value` add, `-Name` delete",
+    "headers.name": "`Name`",
+    "headers.value": "`value`",
+    "routes.hosts": "site address host, `host` matcher",
+    "routes.paths": "`path` matcher, a directive's path argument",
+    "routes.methods": "`method` matcher",
+    "routes.strip_prefix": "`handle_path`, `uri strip_prefix`",
+    "routes.response_headers": "`header [MATCHER] Name value`",
+    "routes.upstream": "`reverse_proxy`",
+    "routes.respond": "`respond`",
+    "routes.ai_gateway": "`ai_gateway [MATCHER] { }` (default `/v1/*`)",
+    "routes.respond.status": "`respond BODY STATUS`",
+    "routes.respond.body": "`respond BODY`, `body`",
+    "providers.name": "`provider NAME [KIND]`",
+    "providers.kind": "`provider NAME KIND`, or `kind K`",
+    "providers.api_key_env": "`api_key {env.X}`, or `api_key_env X`",
+    "providers.api_key": "`api_key LITERAL`",
+    "providers.mock": "`mock { ... }`",
+    "models.name": "`model NAME -> PROVIDER:MODEL`",
+    "models.provider": "`model NAME -> PROVIDER:MODEL`",
+    "models.provider_model": "`model NAME -> PROVIDER:MODEL`",
+    "models.fallbacks": "`fallback PROVIDER:MODEL { ... }`",
+    "models.fallbacks.provider": "`fallback PROVIDER:MODEL`",
+    "models.fallbacks.provider_model": "`fallback PROVIDER:MODEL`",
+    "api_keys.id": "`api_key ID`",
+    "api_keys.key": "`key LITERAL`",
+    "api_keys.key_env": "`key {$X}` / `key {env.X}`, or `key_env X`",
+    "policies.name": "`policy NAME`",
+    "gateway_configs.id": "`gateway_config ID`",
+    "mcp_servers.name": "`mcp_server NAME`",
+    "mcp_servers.headers": "`header NAME VALUE`",
+    "mcp_servers.headers.name": "`header NAME ...`",
+    "mcp_servers.headers.value_env": "`header NAME {env.X}`",
+    "mcp_servers.headers.value": "`header NAME LITERAL`",
+}
+
+
+def _caddy(section: str, key: str, name: str) -> str:
+    if key in CADDY:
+        return CADDY[key]
+    return f"`{name} …`" if section in SAME_NAME else "—"
+
+
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
     "api_keys.request_limit_per_minute", "api_keys.monthly_token_budget", "api_keys.cache_enabled", "api_keys.tenant",
     "policies.", "gateway_configs.", "cache.", "models.cache_enabled", "metering.", "telemetry.otlp_endpoint",
-    "telemetry.log_bodies", "mcp_servers.", "cluster.", "storage.", "tls.acme.",
+    "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.", "storage.", "tls.acme.",
 )
 
 
 def _type(tp: object) -> str:
-    text = str(tp).replace("typing.", "").replace("ferrogate.config.model.", "").replace("decimal.Decimal", "decimal")
-    for word in ("<class '", "'>"):
-        text = text.replace(word, "")
-    if typing.get_origin(tp) is typing.Literal:
-        text = " \\| ".join(f"`{a}`" for a in typing.get_args(tp))
-    return text.replace("|", "\\|") if "`" not in text else text
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " \\| ".join(_type(a) for a in args)
+    if origin is list:
+        inner = _type(args[0])
+        return f"list of {inner}" if "`" in inner else f"list[{inner}]"
+    if origin is dict:
+        return f"dict[{_type(args[0])}, {_type(args[1])}]"
+    if tp is type(None):
+        return "None"
+    if tp is Decimal:
+        return "decimal"
+    return getattr(tp, "__name__", str(tp))
 
 
 def _default(field: msgspec.structs.FieldInfo) -> str:
@@ -251,33 +378,34 @@ def render() -> str:
     out = [
         "# Configuration reference",
         "",
-        "Generated from `ferrogate/config/model.py` by `scripts/gen_configuration_doc.py` (a test checks it",
-        "is current). TOML spelling first; both front ends load into the same model. For the Caddyfile",
+        "The tables are generated from `ferrogate/config/model.py` by `scripts/gen_configuration_doc.py`",
+        "(a test checks they are current); the sections after them are written by hand in this file.",
+        "TOML spelling first; both front ends load into the same model. For the Caddyfile",
         "directives themselves, matchers and snippets see [`config/README.md`](../config/README.md);",
         "`config/full.toml` shows every section. \u26a0 marks settings that are accepted but have no",
         "effect yet: `ferrogate validate` and `ferrogate run` warn about each one with its file:line.",
         "",
-        "Environment: `{env.NAME}` in a Caddyfile value is read when the config loads, and kept as a",
-        "reference where the model has one (`api_key {env.X}` → `api_key_env`, `key {$X}` → `key_env`,",
-        "header values keep `{env.NAME}` and resolve it at start); `{$NAME}` / `{$NAME:default}` is",
-        "substituted by the lexer. Messages always name the variable, never its value.",
-        "",
-        "Request paths are normalised before routes match them (see `limits.encoded_slash`). With",
-        "providers and models configured, the AI endpoints are served at `/v1/...` ahead of routes for",
-        "exactly those paths; a route for `/healthz` or `/readyz` wins over the built-in probes.",
+        "The sections after the tables cover Caddyfile values, environment placeholders, request",
+        "paths, the built-in endpoints and who may use the admin API.",
         "",
     ]
     for title, struct, path, caddy in SECTIONS:
-        out += [f"## {title}", "", f"Caddyfile: {caddy}.", "", "| key | type | default | what it does |", "|---|---|---|---|"]
+        out += [f"## {title}", "", f"Caddyfile: {caddy}.", "", "| key | type | default | Caddyfile | what it does |", "|---|---|---|---|---|"]
         for field in msgspec.structs.fields(struct):
             key = f"{path}.{field.name}" if path else field.name
-            lookup = key.replace("routes.response_headers", "routes.request_headers")
+            lookup = key
             description = DESCRIPTIONS[lookup]
             if any(lookup.startswith(p) if p.endswith(".") else lookup == p for p in NOT_ENFORCED):
                 description = "\u26a0 " + description
-            out.append(f"| `{field.name}` | {_type(field.type)} | {_default(field)} | {description} |")
+            out.append(f"| `{field.name}` | {_type(field.type)} | {_default(field)} | {_caddy(path, key, field.name)} | {description} |")
         out.append("")
-    return "\n".join(out)
+    return "\n".join(out) + "\n" + _hand_written()
+
+
+def _hand_written() -> str:
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    at = text.find(HAND_WRITTEN_FROM)
+    return text[at:] if at >= 0 else HAND_WRITTEN_FROM + "\n"
 
 
 if __name__ == "__main__":
