@@ -406,3 +406,24 @@ def test_uncombinable_globs_are_an_error(errors_of) -> None:  # type: ignore[no-
     assert errors_of(site("@json path *.json\nhandle /api/* {\n respond @json 200\n}")) == [
         "Caddyfile:4:2: cannot combine path matchers `/api/*` and `*.json`; write one pattern"
     ]
+
+
+def test_a_bare_number_for_a_ms_key_is_milliseconds(tmp_path: Path) -> None:
+    from ferrogate.config.load import load
+
+    path = tmp_path / "Caddyfile"
+    path.write_text(
+        "{\n\tferrogate {\n\t\treliability {\n\t\t\tprovider_retry_backoff_ms 250\n\t\t}\n\t}\n}\n"
+        ":8080 {\n\tai_gateway {\n\t\tprovider m {\n\t\t\tkind mock\n\t\t\tmock {\n\t\t\t\tlatency_ms 5\n\t\t\t}\n\t\t}\n\t}\n}\n"
+    )
+    config = load(path, env={}).config
+    assert config.reliability.provider_retry_backoff_ms == 250
+    assert config.providers[0].mock is not None and config.providers[0].mock.latency_ms == 5.0
+
+
+def test_a_duration_for_a_ms_key_is_converted(tmp_path: Path) -> None:
+    from ferrogate.config.load import load
+
+    path = tmp_path / "Caddyfile"
+    path.write_text("{\n\tferrogate {\n\t\treliability {\n\t\t\tprovider_retry_backoff_ms 2s\n\t\t}\n\t}\n}\n:8080 {\n\trespond ok\n}\n")
+    assert load(path, env={}).config.reliability.provider_retry_backoff_ms == 2000

@@ -69,6 +69,19 @@ def parse_duration(text: str) -> float | None:
     return total if pos == len(text) and pos > 0 else None
 
 
+def _in_field_unit(raw: str, field: str, tok: Token) -> float:
+    """A ``_secs`` / ``_ms`` value in the key's own unit: a bare number is already in it
+    (``latency_ms 5`` is 5 ms, as in TOML), a duration (``250ms``, ``2s``) is converted."""
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    secs = parse_duration(raw)
+    if secs is None:
+        raise fail(tok, f"{field}: `{tok.shown}` is not a duration (e.g. 30s, 5m, 1h30m)")
+    return secs * 1000 if field.endswith("_ms") else secs
+
+
 def parse_size(text: str) -> int | None:
     """Byte sizes as Caddy reads them: ``32KB`` = 32000, ``32KiB`` = 32768, plain = bytes."""
     m = _SIZE.match(text.strip())
@@ -193,10 +206,7 @@ class Builder:
                     raise fail(tok, f"{field}: `{tok.shown}` is not a size (e.g. 32KB, 10MiB)")
                 return size
             if field.endswith(("_secs", "_ms")):
-                secs = parse_duration(raw)
-                if secs is None:
-                    raise fail(tok, f"{field}: `{tok.shown}` is not a duration (e.g. 30s, 5m, 1h30m)")
-                value = secs * 1000 if field.endswith("_ms") else secs
+                value = _in_field_unit(raw, field, tok)
                 if value != int(value):
                     raise fail(tok, f"{field}: `{tok.shown}` must be a whole number of {'milliseconds' if field.endswith('_ms') else 'seconds'}")
                 return int(value)
@@ -206,10 +216,7 @@ class Builder:
                 raise fail(tok, f"{field}: `{tok.shown}` is not an integer") from None
         if tp is float:
             if field.endswith(("_secs", "_ms")):
-                secs = parse_duration(raw)
-                if secs is None:
-                    raise fail(tok, f"{field}: `{tok.shown}` is not a duration (e.g. 30s, 5m, 1h30m)")
-                return secs * 1000 if field.endswith("_ms") else secs
+                return _in_field_unit(raw, field, tok)
             try:
                 return float(raw)
             except ValueError:
