@@ -50,7 +50,10 @@ class AdminAccess:
         self._keys = Authenticator(config.api_keys, env) if config.api_keys else None
         self._origins = frozenset(o.rstrip("/").lower() for o in admin.allowed_origins)
         self.hosts = frozenset(h.lower() for h in admin.hosts)
-        self._public_hosts = self.hosts | _site_names(config)
+        site = _site_names(config)
+        # None: the public site answers every host name, so a forwarded request's Host says
+        # nothing a rebinding page could abuse (and forwarded requests need credentials anyway).
+        self._public_hosts = None if site is None else self.hosts | site
         # Neither a token nor keys: the loopback admin listener is open (said at start).
         self.open_locally = not self._token_required and self._keys is None
 
@@ -63,7 +66,7 @@ class AdminAccess:
         host = _header(headers, b"host")
         allowed_names = self._public_hosts if forwarded else self.hosts
         # No Host at all (HTTP/1.0 tools) cannot be a rebinding browser, which always sends one.
-        if host is not None and not _host_allowed(host.decode("latin-1"), allowed_names):
+        if host is not None and allowed_names is not None and not _host_allowed(host.decode("latin-1"), allowed_names):
             raise GatewayError(
                 421,
                 "the admin API answers only to IP addresses, localhost and configured host names",
@@ -140,8 +143,11 @@ def _host_allowed(host: str, names: Iterable[str]) -> bool:
     return True
 
 
-def _site_names(config: Config) -> frozenset[str]:
-    """Host names the public site answers to: route hosts and ACME domains."""
+def _site_names(config: Config) -> frozenset[str] | None:
+    """Host names the public site answers to (route hosts and ACME domains), or None when it
+    answers any name: a route without a host matcher, or the AI endpoints (served on every host)."""
+    if any(not route.hosts for route in config.routes) or (config.providers and config.models):
+        return None
     names = {h.lower() for route in config.routes for h in route.hosts if "*" not in h}
     names.update(d.lower() for d in config.tls.acme.domains if "*" not in d)
     return frozenset(names)

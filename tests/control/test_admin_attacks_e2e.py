@@ -184,3 +184,28 @@ def test_raw_request_without_host_still_needs_credentials_on_the_public_port(gat
         s.sendall(b"GET /admin/v1/status HTTP/1.0\r\n\r\n")
         head = s.recv(65536).split(b"\r\n", 1)[0]
     assert b" 401 " in head
+
+
+def test_the_public_admin_path_answers_the_sites_dns_name(token_gw) -> None:
+    # A catch-all site is reached by its DNS name; the token is what guards it.
+    r = httpx.get(token_gw.base_url + "/admin/v1/status", headers={**BEARER, "host": "gateway.example.com"})
+    assert r.status_code == 200
+
+
+NAMED_SITE = """
+[admin]
+listen = "127.0.0.1:0"
+token_env = "FG_ADMIN_TOKEN"
+
+[[routes]]
+hosts = ["api.example.com"]
+paths = ["/x"]
+respond = { body = "x" }
+"""
+
+
+@pytest.mark.parametrize(("host", "status"), [("api.example.com", 200), ("evil.example", 421)])
+def test_a_named_site_forwards_admin_requests_for_its_own_names_only(gateway_factory, host: str, status: int) -> None:
+    gw = gateway_factory(NAMED_SITE, workers=1, env={"FG_ADMIN_TOKEN": TOKEN})
+    r = httpx.get(gw.base_url + "/admin/v1/status", headers={**BEARER, "host": host})
+    assert r.status_code == status
