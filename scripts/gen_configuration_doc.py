@@ -339,7 +339,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 NOT_ENFORCED = (
     "api_keys.request_limit_per_minute", "api_keys.monthly_token_budget", "api_keys.cache_enabled", "api_keys.tenant",
     "policies.", "gateway_configs.", "cache.", "models.cache_enabled", "metering.", "telemetry.otlp_endpoint",
-    "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.", "storage.", "tls.acme.",
+    "telemetry.service_name", "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.", "storage.", "tls.acme.",
 )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ferrogate.config.diagnostics import Diagnostic, ModelPath, SourceMap, format_path
-from ferrogate.config.model import Cluster, Config, Storage
+from ferrogate.config.model import Cluster, Config, Storage, Telemetry
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,10 @@ UNENFORCED: tuple[_Unenforced, ...] = (
         "OpenTelemetry export is not built yet",
     ),
     _Unenforced(_when(("telemetry", "log_bodies"), lambda c: c.telemetry.log_bodies), "body logging is not built yet"),
+    _Unenforced(
+        _when(("telemetry", "service_name"), lambda c: c.telemetry.service_name != Telemetry().service_name),
+        "it names the service in OpenTelemetry export, which is not built yet",
+    ),
     _Unenforced(_each("mcp_servers"), "MCP servers are not connected yet"),
     _Unenforced(_when(("cluster",), lambda c: c.cluster != Cluster()), "cluster mode (shared state, Redis counters) is not built yet"),
     _Unenforced(_when(("storage",), lambda c: c.storage != Storage()), "the durable store is not built yet"),
