@@ -9,7 +9,6 @@ does not load.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import typing
 from collections.abc import Iterator, Mapping
@@ -22,6 +21,7 @@ import pytest
 from ferrogate.config.load import load
 from ferrogate.config.model import Config
 from ferrogate.config.unenforced import unenforced_warnings
+from tests.support.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "configuration.md"
@@ -41,11 +41,7 @@ class _AnyEnv(Mapping[str, str]):
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_configuration_doc", ROOT / "scripts" / "gen_configuration_doc.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("gen_configuration_doc")
 
 
 def _structs_reachable_from(root: type[msgspec.Struct]) -> set[type[msgspec.Struct]]:

@@ -3,7 +3,6 @@ secret scan against the baseline (scripts/check_secrets.py; `make audit` runs it
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -12,15 +11,13 @@ import tomllib
 from pathlib import Path
 from types import ModuleType
 
+from tests.support.scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _check_imports() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_imports", ROOT / "scripts" / "check_imports.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("check_imports")
 
 
 def _project(tmp_path: Path, deps: list[str], planned: dict[str, str], code: str) -> Path:
