@@ -114,6 +114,10 @@ def test_caddyfile_example_chat_goes_through_key_auth_and_files_to_the_proxy(gat
     assert [r.path for r in files] == ["/v1/files"]
     assert files[0].headers["authorization"] == "Bearer sk-upstream-dummy"  # header_up with {env.OPENAI_API_KEY}
     assert httpx.get(gw.base_url + "/healthz").text == "ok"
+    # The site's `log` directive turns the access log on: JSON lines on stdout.
+    lines = gw.stdout_until(lambda got: any('"/healthz"' in ln for ln in got), timeout=10)
+    logged = [json.loads(ln) for ln in lines if ln.startswith("{")]
+    assert {"/v1/chat/completions", "/v1/files", "/healthz"} <= {ln["path"] for ln in logged}
 
 
 def test_openrouter_examples_send_the_title_and_referer(gateway_factory, mock_openai: MockOpenAI) -> None:
