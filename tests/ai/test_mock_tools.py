@@ -265,3 +265,19 @@ def test_messages_agent_loop_ends_with_text_quoting_the_tool_result(gateway: Gat
     final = client.messages.create(model="gpt-4o-mini", max_tokens=200, tools=[tool], messages=messages)
     assert final.stop_reason == "end_turn"
     assert "sunny, 21 C" in "".join(b.text for b in final.content if b.type == "text")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "gpt-4o-mini", "messages": 1},
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "use a tool"}], "tools": 5},
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "use a tool"}], "tool_choice": "required",
+         "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "required": 5, "minProperties": "x"}}}]},
+    ],
+)
+def test_malformed_messages_or_tool_schemas_get_an_answer_not_a_500(gateway: Gateway, body: dict[str, Any]) -> None:
+    import httpx
+
+    r = httpx.post(gateway.base_url + "/v1/chat/completions", json=body, headers={"authorization": "Bearer sk-ferrogate-dev"})
+    assert r.status_code < 500, r.text

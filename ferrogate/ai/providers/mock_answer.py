@@ -63,14 +63,20 @@ def _schema_text(schema: Any, reply: str) -> str:
     return orjson.dumps(value).decode()
 
 
+def _list(value: Any) -> list[Any]:
+    """A request field that should be a list; anything else (a client's mistake) counts as empty,
+    so the mock answers instead of failing (the gateway does not type-check chat bodies)."""
+    return value if isinstance(value, list) else []
+
+
 def answer_chat(doc: dict[str, Any], reply: str) -> Answer:
     """The answer to an OpenAI chat request body."""
-    messages = [m for m in doc.get("messages") or () if isinstance(m, dict)]
+    messages = [m for m in _list(doc.get("messages")) if isinstance(m, dict)]
     last = messages[-1] if messages else {}
     if last.get("role") == "tool":
         return Answer(text=f"The tool returned: {_text_of(last.get('content'))}")
     tools = {}
-    for t in doc.get("tools") or ():
+    for t in _list(doc.get("tools")):
         fn = t.get("function") if isinstance(t, dict) else None
         if isinstance(fn, dict) and isinstance(fn.get("name"), str):
             tools[fn["name"]] = fn.get("parameters") or {"type": "object", "properties": {}}
@@ -90,13 +96,13 @@ def answer_chat(doc: dict[str, Any], reply: str) -> Answer:
 def answer_responses(doc: dict[str, Any], reply: str) -> Answer:
     """The answer to a Responses API request body."""
     items = doc.get("input")
-    items = [{"role": "user", "content": items}] if isinstance(items, str) else [i for i in items or () if isinstance(i, dict)]
+    items = [{"role": "user", "content": items}] if isinstance(items, str) else [i for i in _list(items) if isinstance(i, dict)]
     last = items[-1] if items else {}
     if last.get("type") == "function_call_output":
         return Answer(text=f"The tool returned: {_text_of(last.get('output'))}")
     tools = {
         t["name"]: t.get("parameters") or {"type": "object", "properties": {}}
-        for t in doc.get("tools") or ()
+        for t in _list(doc.get("tools"))
         if isinstance(t, dict) and t.get("type") == "function" and isinstance(t.get("name"), str)
     }
     last_user = next(
