@@ -21,7 +21,7 @@ from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.pump import HOP_BY_HOP, relay
 from ferrogate._fastpath.upstream import Timeouts
 from ferrogate.ai.handler import build_ai_handler
-from ferrogate.ai.runtime import AiRuntime
+from ferrogate.ai.runtime import AiRuntime, Observer
 from ferrogate.config.model import Config
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.ipc import ADMIN_FORWARD_MARK as FORWARDED_MARK
@@ -43,6 +43,7 @@ class WorkerState:
         "generation",
         "ipc_path",
         "node_draining",
+        "observer",
         "pid",
         "pools",
         "revision",
@@ -61,6 +62,7 @@ class WorkerState:
         ipc_path: str,
         pools: PoolSet,
         control: object | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.slot = slot
         self.generation = generation
@@ -70,6 +72,8 @@ class WorkerState:
         self.ipc_path = ipc_path
         self.pools = pools
         self.control = control  # ferrogate.ipc.ControlClient once connected (or None)
+        # Called with every finished AI request's context (the account phase's hand-off).
+        self.observer = observer
         self.pid = os.getpid()
         self.started_at = time.time()
         self.draining = False  # this worker is shutting down
@@ -93,7 +97,7 @@ def _admin_origin(address: str | None) -> str | None:
 
 
 def _load_router(config: Config, pools: PoolSet, state: WorkerState) -> Router:
-    ai_handler = build_ai_handler(config, pools, state)
+    ai_handler = build_ai_handler(config, pools, observer=state.observer)
     state.ai_runtimes = (ai_handler.runtime,)
     return compile_router(config, pools, ai_handler=ai_handler)
 

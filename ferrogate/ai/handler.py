@@ -89,15 +89,12 @@ def _method_not_allowed(method: bytes, path: bytes, allowed: bytes) -> GatewayEr
 def build_ai_handler(
     config: Config,
     pools: Any,
-    state: Any = None,
     *,
     env: Mapping[str, str] | None = None,
     observer: Observer | None = None,
 ) -> AiHandler:
-    """The handler for ``ai_gateway`` routes. ``state`` may carry ``ai_observer``
-    (called with each finished request's context, for logs/metrics/metering)."""
-    if observer is None and state is not None:
-        observer = getattr(state, "ai_observer", None)
+    """The handler for the AI endpoints; ``observer`` is called with each finished
+    request's context (the account phase's hand-off to metering)."""
     return AiHandler(compile_ai_runtime(config, pools, env=env, observer=observer))
 
 

@@ -45,7 +45,7 @@ class Gateway:
         self.lt = lt
         self.config = config
         self.pools = PoolSet()
-        self.handler: AiHandler = build_ai_handler(config, self.pools, None, env=env or {}, observer=observer)
+        self.handler: AiHandler = build_ai_handler(config, self.pools, env=env or {}, observer=observer)
         self.server = HttpServer(self.handler, config.limits)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
