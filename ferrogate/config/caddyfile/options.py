@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from ferrogate.config.caddyfile.address import SiteAddress
 from ferrogate.config.caddyfile.lexer import Token
 from ferrogate.config.caddyfile.parser import Segment
 from ferrogate.config.caddyfile.values import AdaptError, Builder, fail, parse_duration, parse_size
@@ -207,7 +208,7 @@ class Options:
             raise fail(seg.args[0], "named loggers are not supported; use `log { ... }`")
         _set(self.b, "telemetry", "access_log", mode, seg.name)
 
-    def tls(self, seg: Segment, addresses: list[Any]) -> None:
+    def tls(self, seg: Segment, addresses: list[SiteAddress]) -> None:
         args = seg.args
         hosts = [a.host for a in addresses if a.host and "*" not in a.host]
         use_acme = False

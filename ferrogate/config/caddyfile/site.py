@@ -1,86 +1,33 @@
 """Site blocks -> flat routes and upstreams, with Caddy's ordering semantics.
 
-Caddy sorts the directives of a site (and of a ``handle`` block) by its fixed
-directive order, and same-named directives by path specificity (one longer path
-first, then any matcher, then none); only ``route { }`` keeps source order.
-``handle``/``handle_path`` blocks are one mutually exclusive group (sorted
-together). A request a block matched but did not answer continues, in Caddy, with
-the later routes except the group's other blocks: see continuation.py. Nested blocks are
-flattened by intersecting matchers (see matchers.py); ``handle_path`` and ``uri
-strip_prefix`` accumulate a strip prefix, and paths written inside them are
-relative to the stripped path, as in Caddy. ``header`` edits response headers of
-every handler after it in the same scope.
-
-The directive order used (Caddy's, with ``ai_gateway`` placed before ``respond``
-so a catch-all ``respond`` does not shadow the AI routes):
-header, uri, handle, handle_path, route, ai_gateway, respond, reverse_proxy.
+The directives of a block are sorted as Caddy sorts them (see order.py), except in
+``route { }``, which keeps source order. ``handle``/``handle_path`` blocks are one
+mutually exclusive group. A request a block matched but did not answer continues, in
+Caddy, with the later routes except the group's other blocks: see continuation.py.
+Nested blocks are flattened by intersecting matchers (see matchers.py);
+``handle_path`` and ``uri strip_prefix`` accumulate a strip prefix, and paths written
+inside them are relative to the stripped path, as in Caddy. ``header`` edits
+response headers of every handler after it in the same scope.
 """
 
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
+from ferrogate.config.caddyfile.address import SiteAddress, parse_address
 from ferrogate.config.caddyfile.continuation import apply_continuations, covers
 from ferrogate.config.caddyfile.lexer import Token
 from ferrogate.config.caddyfile.matchers import Match, UnsupportedIntersection
+from ferrogate.config.caddyfile.order import DIRECTIVE_ORDER, caddy_order
 from ferrogate.config.caddyfile.parser import Segment, ServerBlock
 from ferrogate.config.caddyfile.proxy import ReverseProxyAdapter, header_op
 from ferrogate.config.caddyfile.scope import PendingRoute, Scope
 from ferrogate.config.caddyfile.values import AdaptError, Builder, fail
 
-DIRECTIVE_ORDER = ("header", "uri", "handle", "handle_path", "route", "ai_gateway", "respond", "reverse_proxy")
-_ORDER_INDEX = {name: i for i, name in enumerate(DIRECTIVE_ORDER)}
 SITE_ONLY = ("log", "tls")
-
-
-@dataclass(frozen=True, slots=True)
-class SiteAddress:
-    token: Token
-    listen: str
-    host: str | None
-    path: str | None
-    tls: bool
-
-
-def parse_address(tok: Token, *, site_has_tls: bool) -> SiteAddress:
-    """``:8080``, ``host:port``, ``[::1]:8080``, ``example.com``, ``https://a.com/p``.
-
-    Hostnames become host matchers and listen on all interfaces, as in Caddy; an IP
-    address is bound as given (Caddy would bind all interfaces and match the Host).
-    """
-    text = tok.text
-    scheme = None
-    for candidate in ("http://", "https://"):
-        if text.lower().startswith(candidate):
-            scheme, text = candidate[:-3], text[len(candidate) :]
-    path = None
-    if "/" in text:
-        text, slash, rest = text.partition("/")
-        path = slash + rest
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    else:
-        host, port = text, ""
-    tls = scheme == "https" or (scheme is None and site_has_tls)
-    if not port:
-        port = "443" if tls else "80"
-    if not port.isdigit() or int(port) > 65535:
-        raise fail(tok, f"site address `{tok.shown}` has an invalid port")
-    if not host or host == "*":
-        return SiteAddress(tok, f":{port}", None, path, tls)
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return SiteAddress(tok, f":{port}", host.lower(), path, tls)
-    bind = f"[{ip}]" if ip.version == 6 else str(ip)
-    return SiteAddress(tok, f"{bind}:{port}", None, path, tls)
 
 
 class SiteAdapter:
@@ -158,7 +105,7 @@ class SiteAdapter:
                 continue
             if name in SITE_ONLY and not site_level:
                 self.b.errors.append(seg.name.diagnostic(f"`{name}` is only allowed directly in a site block"))
-            elif name not in _ORDER_INDEX and name not in SITE_ONLY:
+            elif name not in DIRECTIVE_ORDER and name not in SITE_ONLY:
                 self.b.errors.append(seg.name.diagnostic(f"unknown directive `{name}`"))
             else:
                 try:
@@ -166,7 +113,7 @@ class SiteAdapter:
                 except AdaptError as exc:
                     self.b.errors.append(exc.diagnostic)
         if not keep_order:
-            directives.sort(key=functools.cmp_to_key(_caddy_order))
+            directives.sort(key=functools.cmp_to_key(caddy_order))
         for seg, _own in directives:
             try:
                 scope = self._directive(seg, scope, host_specific)
@@ -392,25 +339,3 @@ class SiteAdapter:
 
 def _is_matcher_token(tok: Token) -> bool:
     return tok.text.startswith(("/", "@")) or tok.text == "*"
-
-
-def _sort_index(name: str) -> int:
-    # handle_path is a special case of handle: Caddy sorts the two together (one group).
-    return _ORDER_INDEX["handle"] if name == "handle_path" else _ORDER_INDEX.get(name, -1)
-
-
-def _caddy_order(a: tuple[Segment, Match | None], b: tuple[Segment, Match | None]) -> int:
-    """Caddy 2.6 ``sortRoutes``: directive order, then one longer path first, then any matcher."""
-    da, db = _sort_index(a[0].name.text), _sort_index(b[0].name.text)
-    if da != db:
-        return da - db
-
-    def key(item: tuple[Segment, Match | None]) -> tuple[int, bool]:
-        m = item[1]
-        path = m.paths[0] if m is not None and len(m.paths) == 1 else ""
-        return len(path), m is not None and not m.is_empty
-
-    (la, ma), (lb, mb) = key(a), key(b)
-    if la == 0 and lb == 0:
-        return -1 if (ma and not mb) else (1 if (mb and not ma) else 0)
-    return lb - la
