@@ -3,10 +3,15 @@
 """The canonical configuration: one tree of frozen msgspec Structs.
 
 Both front ends (TOML and the Caddyfile adapter) produce a :class:`Config`.
-Key names follow the TOML spelling in SPEC.md. Every struct forbids unknown
-fields, so a misspelled key is an error, never silently ignored. Sections that
-later features implement are parsed and validated here already, so the schema
-is designed once.
+Key names are the TOML spelling (docs/configuration.md lists every key). Every
+struct forbids unknown fields, so a misspelled key is an error, never silently
+ignored. Settings that nothing acts on at run time yet are parsed and validated
+here all the same, and config/unenforced.py warns about each one a config uses.
+
+Why one module: the structs are one tree, read top to bottom as the reference of
+every key, and its root :class:`Config` names every table. Split by table, each
+part would import a shared base and the root would import every part back; the
+docs generator and both front ends use the tree as one namespace (``model.Route``).
 """
 
 from __future__ import annotations
