@@ -1,5 +1,8 @@
-"""Provider kind → adapter class. Translating kinds come from TRANSLATE's modules,
-imported lazily so the OpenAI path works before (or without) them."""
+"""Provider kind → adapter class.
+
+An adapter's module is imported when the first provider of its kind is built, so a
+worker loads only the adapters (and translators) its config uses; a module missing
+from the install is reported as :class:`ProviderUnavailable` for that provider."""
 
 from __future__ import annotations
 
