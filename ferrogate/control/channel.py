@@ -20,13 +20,9 @@ from typing import Literal
 from ferrogate.control.state import ControlState
 from ferrogate.ipc import (
     DrainState,
-    ErrorReply,
     FrameError,
     Heartbeat,
-    LeaseRequest,
-    LeaseReturn,
     Message,
-    MetricsBatch,
     ProviderHealth,
     ReloadResult,
     SupervisorHello,
@@ -205,19 +201,6 @@ class IpcServer:
                     )
             case UpgradeResult():
                 _log.info("graceful upgrade %s: %s", "started" if msg.ok else "failed", msg.message)
-            case LeaseRequest():
-                # Shape agreed now; the governance issue implements the buckets.
-                peer.send(
-                    [
-                        ErrorReply(
-                            id=msg.id,
-                            code="not_implemented",
-                            message="leases are not implemented yet",
-                        )
-                    ]
-                )
-            case MetricsBatch() | LeaseReturn():
-                pass  # reserved for the metrics and governance issues
             case _:
                 _log.warning("unexpected IPC message %s from pid=%s", type(msg).__name__, peer.pid)
 

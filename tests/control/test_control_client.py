@@ -165,41 +165,40 @@ def test_request_fails_fast_while_control_is_down(sock_path: str) -> None:
             loop = asyncio.get_running_loop()
             started = loop.time()
             with pytest.raises(ipc.ControlUnavailable):
-                await client.request(ipc.LeaseRequest(pid=HELLO.pid, asks=[]), timeout=5.0)
+                await client.request(ipc.UpgradeRequest(), timeout=5.0)
             assert loop.time() - started < 0.5
 
     run(scenario())
 
 
-def _lease_server(msg: ipc.Message) -> ipc.Message | None:
-    if isinstance(msg, ipc.LeaseRequest):
-        if msg.asks and msg.asks[0].key == "refuse":
-            return ipc.ErrorReply(id=msg.id, code="over_budget", message="no tokens left")
-        if msg.asks and msg.asks[0].key == "ignore":
-            return None
-        grants = [
-            ipc.LeaseItem(key=a.key, kind=a.kind, granted=a.amount, expires_at=1.0)
-            for a in msg.asks
-        ]
-        return ipc.LeaseGrant(id=msg.id, grants=grants)
+def _answer(msg: ipc.Message) -> ipc.Message | None:
+    """A control that answers each upgrade request with a result naming the request's id."""
+    if isinstance(msg, ipc.UpgradeRequest):
+        return ipc.UpgradeResult(id=msg.id, ok=True, message=f"request {msg.id}")
+    return None
+
+
+def _refuse(msg: ipc.Message) -> ipc.Message | None:
+    if isinstance(msg, ipc.UpgradeRequest):
+        return ipc.ErrorReply(id=msg.id, code="busy", message="an upgrade is in flight")
+    return None
+
+
+def _ignore(msg: ipc.Message) -> ipc.Message | None:
     return None
 
 
 def test_requests_are_matched_to_replies_by_id(sock_path: str) -> None:
     async def scenario() -> None:
         async with Harness(sock_path) as h:
-            await h.control(_lease_server)
+            await h.control(_answer)
             client = h.client()
             assert await client.wait_connected(5.0)
-            asks = [ipc.LeaseAsk(key=f"rpm:{i}", kind="requests", amount=i) for i in range(1, 4)]
-            grants = await asyncio.gather(
-                *(
-                    client.request(ipc.LeaseRequest(pid=HELLO.pid, asks=[a]), timeout=5.0)
-                    for a in asks
-                )
+            replies = await asyncio.gather(
+                *(client.request(ipc.UpgradeRequest(), timeout=5.0) for _ in range(3))
             )
-            assert [g.grants[0].key for g in grants] == ["rpm:1", "rpm:2", "rpm:3"]
-            assert len({g.id for g in grants}) == 3
+            assert [r.message for r in replies] == [f"request {r.id}" for r in replies]
+            assert len({r.id for r in replies}) == 3
 
     run(scenario())
 
@@ -207,13 +206,12 @@ def test_requests_are_matched_to_replies_by_id(sock_path: str) -> None:
 def test_error_reply_raises_control_request_error_with_its_code(sock_path: str) -> None:
     async def scenario() -> None:
         async with Harness(sock_path) as h:
-            await h.control(_lease_server)
+            await h.control(_refuse)
             client = h.client()
             assert await client.wait_connected(5.0)
-            ask = ipc.LeaseAsk(key="refuse", kind="tokens", amount=5)
             with pytest.raises(ipc.ControlRequestError) as info:
-                await client.request(ipc.LeaseRequest(pid=HELLO.pid, asks=[ask]), timeout=5.0)
-            assert info.value.code == "over_budget"
+                await client.request(ipc.UpgradeRequest(), timeout=5.0)
+            assert info.value.code == "busy"
 
     run(scenario())
 
@@ -221,12 +219,11 @@ def test_error_reply_raises_control_request_error_with_its_code(sock_path: str) 
 def test_unanswered_request_times_out_as_unavailable(sock_path: str) -> None:
     async def scenario() -> None:
         async with Harness(sock_path) as h:
-            await h.control(_lease_server)
+            await h.control(_ignore)
             client = h.client()
             assert await client.wait_connected(5.0)
-            ask = ipc.LeaseAsk(key="ignore", kind="tokens", amount=5)
             with pytest.raises(ipc.ControlUnavailable, match="did not answer"):
-                await client.request(ipc.LeaseRequest(pid=HELLO.pid, asks=[ask]), timeout=0.1)
+                await client.request(ipc.UpgradeRequest(), timeout=0.1)
 
     run(scenario())
 
@@ -234,14 +231,11 @@ def test_unanswered_request_times_out_as_unavailable(sock_path: str) -> None:
 def test_pending_request_fails_when_the_connection_is_lost(sock_path: str) -> None:
     async def scenario() -> None:
         async with Harness(sock_path) as h:
-            control = await h.control(_lease_server)
+            control = await h.control(_ignore)
             client = h.client()
             assert await client.wait_connected(5.0)
-            ask = ipc.LeaseAsk(key="ignore", kind="tokens", amount=5)
-            pending = asyncio.ensure_future(
-                client.request(ipc.LeaseRequest(pid=HELLO.pid, asks=[ask]), timeout=10.0)
-            )
-            await until(lambda: bool(control.of_type(ipc.LeaseRequest)), what="request to arrive")
+            pending = asyncio.ensure_future(client.request(ipc.UpgradeRequest(), timeout=10.0))
+            await until(lambda: bool(control.of_type(ipc.UpgradeRequest)), what="request to arrive")
             await control.stop()
             with pytest.raises(ipc.ControlUnavailable, match="lost"):
                 await pending

@@ -39,16 +39,6 @@ SAMPLES: list[ipc.Message] = [
             )
         ],
     ),
-    ipc.MetricsBatch(
-        pid=101, ts=2.0, samples=[ipc.CounterSample(name="x_total", labels=("a",), value=2.0)]
-    ),
-    ipc.LeaseRequest(pid=101, asks=[ipc.LeaseAsk(key="rpm:k1", kind="requests", amount=10)], id=4),
-    ipc.LeaseGrant(
-        id=4, grants=[ipc.LeaseItem(key="rpm:k1", kind="requests", granted=10, expires_at=9.0)]
-    ),
-    ipc.LeaseReturn(
-        pid=101, items=[ipc.LeaseItem(key="rpm:k1", kind="requests", granted=3, expires_at=9.0)]
-    ),
     ipc.DrainState(draining=True),
     ipc.SupervisorHello(pid=1, generation=1),
     ipc.SupervisorStatus(
@@ -123,17 +113,7 @@ _messages = st.one_of(
     st.builds(ipc.WorkerState, pid=_ints, state=_states),
     st.builds(ipc.Heartbeat, pid=_ints, ts=_floats, inflight=_ints, connections=_ints),
     st.builds(ipc.DrainState, draining=st.booleans()),
-    st.builds(
-        ipc.LeaseRequest,
-        pid=_ints,
-        id=_ints,
-        asks=st.lists(
-            st.builds(
-                ipc.LeaseAsk, key=_names, kind=st.sampled_from(["requests", "tokens"]), amount=_ints
-            ),
-            max_size=5,
-        ),
-    ),
+    st.builds(ipc.UpgradeRequest, id=_ints),
     st.builds(
         ipc.SupervisorStatus,
         pid=_ints,

@@ -1,0 +1,253 @@
+"""The IPC message schema: every message between workers, the control process and the supervisor.
+
+Every message is a frozen msgspec Struct in one tagged union (:data:`Message`);
+the tag is the class name. Nothing is ever a string to split: the receiver
+decodes straight into the union and dispatches on the type
+(``match msg: case Heartbeat(): ...``).
+
+Who sends what:
+
+* worker → control: :class:`WorkerHello` first on every connection, then
+  :class:`WorkerState` on each lifecycle change and :class:`Heartbeat` about once
+  a second (with :class:`ProviderHealth` when its breakers changed).
+* control → worker: :class:`DrainState` broadcasts.
+* supervisor → control: :class:`SupervisorHello` first, then a full
+  :class:`SupervisorStatus` snapshot whenever its worker table changes. Workers
+  cannot report their own death, so the supervisor's table is authoritative for
+  which workers exist; worker messages only enrich it.
+* control → supervisor: :class:`ReloadRequest` (admin ``config/reload``) and
+  :class:`UpgradeRequest`; the supervisor answers with :class:`ReloadResult` /
+  :class:`UpgradeResult` carrying the same ``id``.
+
+Requests carry an ``id`` chosen by the sender; the reply carries the same
+``id`` (or an :class:`ErrorReply`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+import msgspec
+
+from ferrogate.config.model import Config
+
+WorkerLifecycle = Literal["starting", "ready", "draining", "exited"]
+"""A worker's lifecycle as every process names it (``ready`` is the worker's own ack)."""
+
+ADMIN_FORWARD_MARK = b"x-ferrogate-admin-forward"
+"""Header a worker sets (overwriting any the client sent) on ``/admin`` requests it forwards
+from the public port; the control process applies the public port's rules to them. A
+caller that sets it itself only gets those stricter rules."""
+
+WORKER_LIFECYCLE_ORDER: dict[str, int] = {"starting": 0, "ready": 1, "draining": 2, "exited": 3}
+"""Lifecycle states only move forward; merging two views keeps the later one."""
+
+SupervisorPhase = Literal["starting", "running", "reloading", "upgrading", "stopping"]
+
+
+class _Msg(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type"):
+    """Base of every IPC message; the tag is the class name."""
+
+
+# --------------------------------------------------------------------------- worker → control
+
+
+class WorkerHello(_Msg, frozen=True):
+    """First frame on a worker's connection (re-sent after every reconnect)."""
+
+    pid: int
+    slot: int
+    generation: int
+    started_at: float  # wall clock (time.time()) when the worker process started
+    config_revision: str
+
+
+class WorkerState(_Msg, frozen=True):
+    pid: int
+    state: WorkerLifecycle
+
+
+class Heartbeat(_Msg, frozen=True):
+    pid: int
+    ts: float  # wall clock when sent
+    inflight: int
+    connections: int
+
+
+BreakerStateName = Literal["closed", "open", "half_open"]
+"""A circuit breaker's state as :class:`ferrogate.ai.health.TargetStatus` names it."""
+
+
+class TargetHealthSample(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """One (provider, provider_model) breaker as one worker sees it.
+
+    ``array_like`` because a worker sends one per target it has routed to. Times
+    are wall clock (``time.time()``), converted by the worker from its monotonic
+    breaker clock, so the control process can age them against its own clock.
+    """
+
+    provider: str
+    provider_model: str
+    state: BreakerStateName
+    consecutive_failures: int
+    successes: int
+    failures: int
+    failure_rate: float  # the worker's failure-rate EWMA over outcomes, 0..1
+    latency_ewma_ms: float | None = None  # None until a request succeeded
+    opened_at: float | None = None  # when the breaker last opened (open / half_open only)
+    retry_at: float | None = None  # when an open breaker lets a probe through
+
+
+class ProviderHealth(_Msg, frozen=True):
+    """A worker's breaker and latency state for every target it has used.
+
+    Sent next to a :class:`Heartbeat`, but only when the state changed since the
+    last report or the connection to control is new (a fresh control process
+    knows nothing); each report replaces the worker's previous one whole.
+    """
+
+    pid: int
+    ts: float  # wall clock when sent
+    targets: list[TargetHealthSample] = []
+
+
+# --------------------------------------------------------------------------- control → workers
+
+
+class DrainState(_Msg, frozen=True):
+    """The node is (or is no longer) draining: ``/readyz`` answers 503 while it is.
+
+    Control sends it to every worker and to the supervisor; the supervisor keeps
+    the flag and echoes it in :attr:`SupervisorStatus.draining`, so a control
+    process started after a reload or a crash restores it.
+    """
+
+    draining: bool
+
+
+# --------------------------------------------------------------------------- supervisor ↔ control
+
+
+class SupervisorHello(_Msg, frozen=True):
+    """First frame on the supervisor's connection; marks it as the supervisor channel."""
+
+    pid: int
+    generation: int
+
+
+class WorkerSlotInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of the supervisor's worker table."""
+
+    slot: int
+    pid: int
+    generation: int
+    state: WorkerLifecycle
+    started_at: float
+    restarts: int = 0
+    last_exit_code: int | None = None
+
+
+class ReloadSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of the supervisor's last reload, however it was triggered (SIGHUP, CLI, admin)."""
+
+    ok: bool
+    revision: str
+    at: float  # wall clock when it finished
+    errors: list[str] = []
+
+
+class SupervisorStatus(_Msg, frozen=True):
+    """The supervisor's whole worker table, pushed whenever it changes.
+
+    ``expected_workers`` is the number of slots: the node is ready when every
+    slot has a ready worker. ``config_revision``/``config_path`` name the config
+    the supervisor has applied (``config_revision`` is :func:`config_revision`
+    of it); the control process follows them.
+    """
+
+    pid: int
+    generation: int
+    started_at: float
+    phase: SupervisorPhase
+    config_revision: str
+    config_path: str
+    expected_workers: int
+    workers: list[WorkerSlotInfo]
+    draining: bool = (
+        False  # echo of the last DrainState control sent; restores it after a control restart
+    )
+    last_reload: ReloadSummary | None = None
+
+
+class ReloadRequest(_Msg, frozen=True):
+    """Re-read and apply the supervisor's config file (validated by the sender as ``revision``).
+
+    ``config_path`` is the file the sender validated; today it is always the
+    supervisor's own config path (the admin API refuses any other).
+    """
+
+    config_path: str
+    revision: str
+    id: int = 0
+
+
+class ReloadResult(_Msg, frozen=True):
+    id: int
+    ok: bool
+    revision: str
+    errors: list[str] = []
+
+
+class UpgradeRequest(_Msg, frozen=True):
+    """Start a graceful upgrade (new supervisor generation), as SIGUSR2 does."""
+
+    id: int = 0
+
+
+class UpgradeResult(_Msg, frozen=True):
+    id: int
+    ok: bool
+    message: str = ""
+
+
+class ErrorReply(_Msg, frozen=True):
+    """A request could not be served. ``code`` is machine-readable (e.g. ``not_supported``)."""
+
+    id: int
+    code: str
+    message: str
+
+
+Message = (
+    WorkerHello
+    | WorkerState
+    | Heartbeat
+    | ProviderHealth
+    | DrainState
+    | SupervisorHello
+    | SupervisorStatus
+    | ReloadRequest
+    | ReloadResult
+    | UpgradeRequest
+    | UpgradeResult
+    | ErrorReply
+)
+"""Every message that crosses a FerroGate IPC socket."""
+
+RequestMessage = ReloadRequest | UpgradeRequest
+ReplyMessage = ReloadResult | UpgradeResult | ErrorReply
+
+
+# --------------------------------------------------------------------------- config identity
+
+_CANONICAL = msgspec.msgpack.Encoder()
+
+
+def config_revision(config: Config) -> str:
+    """A short stable fingerprint of an effective config, carried in messages and /status.
+
+    Hashes the canonical model (not the file), so two front ends that load the
+    same model share a revision and a changed environment variable changes it.
+    """
+    return hashlib.sha256(_CANONICAL.encode(config)).hexdigest()[:16]
