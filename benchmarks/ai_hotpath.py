@@ -1,7 +1,7 @@
 """CPU cost of the AI path alone (pipeline + providers + translation), in process.
 
-The real ``AiHandler`` (built by ``build_ai_handler`` from the benchmark's own
-gateway config) handles each request; only the edges are fakes: an Exchange
+The real AI endpoints (``serve_ai`` over a runtime compiled from the benchmark's
+own gateway config) handle each request; only the edges are fakes: an Exchange
 that records the response, and a PoolSet whose upstream answers at once with
 the benchmark mock's canned bodies (``benchmarks/payloads.py``, one read, as
 nginx's ``return`` sends them). No sockets, no HTTP parsing: the figure is what
@@ -24,6 +24,8 @@ import gc
 import pstats
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,9 @@ from benchmarks.payloads import (
     openai_chat_sse,
     request_bodies,
 )
-from ferrogate.ai.handler import AiHandler, build_ai_handler
 from ferrogate.config.load import load_config
+from ferrogate.pipeline.endpoints import serve_ai
+from ferrogate.pipeline.runtime import compile_ai_runtime
 
 
 class FakeRequest:
@@ -82,7 +85,10 @@ class FakeRequest:
 class FakeExchange:
     """Records what the handler sends; the status is checked after each request."""
 
-    __slots__ = ("_body", "disconnected", "received_at", "request", "sent", "started", "status")
+    __slots__ = (
+        "_body", "disconnected", "log_key_id", "log_request_id", "log_upstream", "received_at", "request", "sent",
+        "started", "status",
+    )
 
     def __init__(self, request: FakeRequest, body: bytes) -> None:
         self.request = request
@@ -92,9 +98,18 @@ class FakeExchange:
         self.disconnected = False
         self.status = 0
         self.sent = 0
+        self.log_key_id: str | None = None
+        self.log_request_id: bytes | None = None
+        self.log_upstream: object = None
+
+    def take_body(self) -> bytes | None:
+        return self._body
 
     async def read_body(self) -> bytes:
         return self._body
+
+    def fail(self, err: Any, flavor: Any = None, extra: Any = ()) -> None:
+        self.respond(err.status, [], b"")
 
     def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         self.status = status
@@ -154,6 +169,9 @@ def _events(body: bytes) -> tuple[bytes, ...]:
     return tuple(e + b"\n\n" for e in body.split(b"\n\n") if e)
 
 
+AiHandlerFn = Callable[[Any], Awaitable[None]]
+
+
 class FakePools:
     """Answers like the benchmark's nginx mock: SSE under /stream, Anthropic on /messages.
     ``split``: one SSE event per upstream read (a real token stream) instead of one read."""
@@ -174,15 +192,15 @@ class FakePools:
         return FakeResponse(*self.answers[stream, target.endswith(b"/messages")])
 
 
-def build_handler(split: bool = False) -> AiHandler:
+def build_handler(split: bool = False) -> AiHandlerFn:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "ferrogate.toml"
         path.write_text(render_config(Path(tmp), 9, ai=True))
         config = load_config(path)
-    return build_ai_handler(config, FakePools(split))
+    return partial(serve_ai, compile_ai_runtime(config, FakePools(split)))
 
 
-async def _drive(handler: AiHandler, path: bytes, body: bytes, n: int) -> None:
+async def _drive(handler: AiHandlerFn, path: bytes, body: bytes, n: int) -> None:
     request = FakeRequest(path, body)
     for _ in range(n):
         ex = FakeExchange(request, body)
@@ -191,13 +209,13 @@ async def _drive(handler: AiHandler, path: bytes, body: bytes, n: int) -> None:
             raise RuntimeError(f"status {ex.status}")
 
 
-def measure(handler: AiHandler, scenario: str, n: int, profile: bool = False, repeat: int = 5) -> float:
+def measure(handler: AiHandlerFn, scenario: str, n: int, profile: bool = False, repeat: int = 5) -> float:
     """CPU µs per request for ``scenario``: the best of ``repeat`` runs of ``n`` (after a
     warm-up; the minimum is the figure least disturbed by other load on the machine)."""
     return min(_measure_once(handler, scenario, n, profile and i == 0) for i in range(1 if profile else repeat))
 
 
-def _measure_once(handler: AiHandler, scenario: str, n: int, profile: bool) -> float:
+def _measure_once(handler: AiHandlerFn, scenario: str, n: int, profile: bool) -> float:
     body = request_bodies()[scenario]
     path = _PATHS[scenario]
     runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)

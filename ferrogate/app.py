@@ -1,34 +1,39 @@
-"""The worker's application: local health endpoints, the admin forward, then the router.
+"""The worker's application: the one router from a request to its handler.
 
-``/healthz`` and ``/readyz`` are answered by the worker itself (no upstream, no
-control round trip) unless a configured route claims them. ``/admin`` and
-``/admin/*`` are forwarded to the control process's admin listener (unless
-``admin.public = false``), marked so the control process applies the public
-port's rules. The rest goes to the route table from ``ferrogate.proxy.router``
-(the AI endpoints first, then the configured routes), which answers 404 itself
-when no route matches.
+In order: ``/admin`` and ``/admin/*`` are forwarded to the control process's admin
+listener (unless ``admin.public = false``); then the route table
+(``ferrogate.proxy.table``): the AI endpoints first when providers and models are
+configured, then the configured routes in order. A matched route is served by its
+kind: an AI endpoint (``ferrogate.pipeline.endpoints``), a proxy route
+(``ferrogate.proxy.handler``) or a static answer. Unmatched ``/healthz`` and
+``/readyz`` are answered by the worker itself; anything else unmatched is a 404.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
+from typing import Final
 
 from ferrogate._fastpath.api import Exchange, Handler, Headers
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.pump import HOP_BY_HOP, relay
 from ferrogate._fastpath.upstream import Timeouts
-from ferrogate.ai.handler import build_ai_handler
-from ferrogate.ai.runtime import AiRuntime, Observer
 from ferrogate.config.model import Config
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.ipc import ADMIN_FORWARD_MARK as FORWARDED_MARK
-from ferrogate.proxy.router import Router, compile_router
+from ferrogate.pipeline.endpoints import serve_ai
+from ferrogate.pipeline.runtime import AiRuntime, Observer, compile_ai_runtime
+from ferrogate.proxy.handler import ProxyHandler
+from ferrogate.proxy.table import RouteKind, compile_table
 
 _JSON: Headers = [(b"content-type", b"application/json")]
 _ADMIN_TIMEOUTS = Timeouts(connect=2.0, first_byte=60.0, total=120.0)
+# Enum members as module constants (attribute access on an Enum class is slow on 3.11).
+_PROXY: Final = RouteKind.PROXY
+_RESPOND: Final = RouteKind.RESPOND
 
 
 class WorkerState:
@@ -54,13 +59,13 @@ class WorkerState:
     def __init__(
         self,
         *,
-        slot: int,
-        generation: int,
-        revision: str,
-        config_path: Path,
-        admin_address: str | None,
-        ipc_path: str,
         pools: PoolSet,
+        slot: int = 0,
+        generation: int = 0,
+        revision: str = "",
+        config_path: Path = Path(),
+        admin_address: str | None = None,
+        ipc_path: str = "",
         control: object | None = None,
         observer: Observer | None = None,
     ) -> None:
@@ -96,19 +101,17 @@ def _admin_origin(address: str | None) -> str | None:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _load_router(config: Config, pools: PoolSet, state: WorkerState) -> Router:
-    ai_handler = build_ai_handler(config, pools, observer=state.observer)
-    state.ai_runtimes = (ai_handler.runtime,)
-    return compile_router(config, pools, ai_handler=ai_handler)
-
-
-def build_app(config: Config, worker_state: WorkerState) -> Handler:
-    """The worker's root handler."""
-    state = worker_state
+def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | None = None) -> Handler:
+    """The worker's root handler for ``config``. Raises ``ProxyConfigError`` on a route
+    that cannot compile."""
     pools = state.pools
-    router = _load_router(config, pools, state)
-    route = router.handle
+    table = compile_table(config, pools, env)
+    runtime = compile_ai_runtime(config, pools, env=env, observer=state.observer)
+    state.ai_runtimes = (runtime,)
+    proxy = ProxyHandler(scheme=b"https" if config.tls.enabled else b"http")
     admin_origin = _admin_origin(state.admin_address) if config.admin.public else None
+    needs_host = table.needs_host
+    match = table.match
 
     async def forward_admin(exchange: Exchange) -> None:
         assert admin_origin is not None
@@ -133,24 +136,34 @@ def build_app(config: Config, worker_state: WorkerState) -> Handler:
         await relay(exchange, response)
 
     def app(exchange: Exchange) -> Awaitable[None]:
-        # A plain function handing back the router's awaitable (not awaiting it) saves
+        # A plain function handing back the handler's awaitable (not awaiting it) saves
         # one coroutine frame, created and resumed, on every request.
-        path = exchange.request.path
-        if path == b"/healthz" or path == b"/readyz":
-            # Built in, unless a configured route claims the path. The public answer is the
-            # status only: pids, slots and revisions stay on the admin listener.
-            if router.claims(exchange):
-                return route(exchange)
-            if path == b"/healthz":
-                exchange.respond(200, _JSON, b'{"status":"ok"}')
-            elif state.draining or state.node_draining:
-                exchange.respond(503, _JSON, b'{"status":"draining"}')
-            else:
-                exchange.respond(200, _JSON, b'{"status":"ready"}')
-            return _done()
-        if admin_origin is not None and (path == b"/admin" or path.startswith(b"/admin/")):
+        req = exchange.request
+        path = req.path
+        if admin_origin is not None and path.startswith(b"/admin") and (len(path) == 6 or path[6] == 47):  # "/"
             return forward_admin(exchange)
-        return route(exchange)
+        route = match(req.header(b"host") if needs_host else None, req.method, path.lower())
+        if route is None:
+            if path == b"/healthz" or path == b"/readyz":
+                # The public answer is the status only: pids, slots and revisions stay on
+                # the admin listener.
+                if path == b"/healthz":
+                    exchange.respond(200, _JSON, b'{"status":"ok"}')
+                elif state.draining or state.node_draining:
+                    exchange.respond(503, _JSON, b'{"status":"draining"}')
+                else:
+                    exchange.respond(200, _JSON, b'{"status":"ready"}')
+                return _done()
+            raise GatewayError(404, "no route matches this request", code="route_not_found", type="not_found_error")
+        kind = route.kind
+        if kind is _PROXY:
+            return proxy.serve(exchange, route)
+        if kind is _RESPOND:
+            static = route.static
+            assert static is not None
+            exchange.respond(static.status, static.headers, static.body)
+            return _done()
+        return serve_ai(runtime, exchange)
 
     return app
 

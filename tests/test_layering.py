@@ -48,9 +48,6 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
     {
         ("ferrogate._fastpath.server", "ferrogate.observability.access_log"),
         ("ferrogate._fastpath.state", "ferrogate.observability.access_log"),
-        ("ferrogate.ai.handler", "ferrogate.pipeline.count_tokens"),
-        ("ferrogate.ai.handler", "ferrogate.pipeline.run"),
-        ("ferrogate.ai.runtime", "ferrogate.pipeline.authenticate"),
         ("ferrogate.config.validate", "ferrogate.governance.access"),
         ("ferrogate.config.validate", "ferrogate.governance.keys"),
         ("ferrogate.control.state", "ferrogate"),

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
+from ferrogate.errors import ErrorFlavor, GatewayError
+
 Headers = list[tuple[bytes, bytes]]
 """Header list as (name, value) byte pairs. Request names are lowercased."""
 
@@ -48,6 +50,10 @@ class Exchange(Protocol):
     log_request_id: bytes | None
     log_upstream: object  # an upstream URL, or (provider, provider model)
     log_key_id: str | None
+
+    def take_body(self) -> bytes | None:
+        """The whole request body if it has already arrived intact, else None."""
+        ...
 
     async def read_body(self) -> bytes:
         """The whole request body (within the configured limit; over it → 413)."""
@@ -85,6 +91,15 @@ class Exchange(Protocol):
 
     def respond(self, status: int, headers: Headers, body: bytes) -> None:
         """Send a complete response in one write (sets Content-Length)."""
+        ...
+
+    def fail(
+        self,
+        err: GatewayError,
+        flavor: ErrorFlavor = ErrorFlavor.OPENAI,
+        extra: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        """Answer with the error response for ``err`` (the one way handlers send errors)."""
         ...
 
     def respond_lines(self, status: int, lines: bytes, body: bytes) -> None:

@@ -32,7 +32,7 @@ from ferrogate._fastpath.wire import (
     header_lines,
     status_line,
 )
-from ferrogate.errors import GatewayError
+from ferrogate.errors import ErrorFlavor, GatewayError, render
 
 if TYPE_CHECKING:
     from ferrogate._fastpath.http1 import HttpProtocol
@@ -182,6 +182,18 @@ class HttpExchange:
 
     # -------------------------------------------------- body, application side
 
+    def take_body(self) -> bytes | None:
+        """The whole body when it has already arrived intact, else None (then
+        :meth:`read_body`): most bodies come with their head, and need no await."""
+        if not self._body_done or self._body_error is not None:
+            return None
+        parts = self._body_parts
+        self._body_parts = []
+        self._body_buffered = 0
+        if len(parts) == 1:
+            return parts[0]
+        return b"".join(parts)
+
     async def read_body(self) -> bytes:
         self._read_all = True
         while not self._body_done:
@@ -241,6 +253,19 @@ class HttpExchange:
         if app_close:
             self.keep_alive = False
         self._send_whole(status, lines, body)
+
+    def fail(
+        self,
+        err: GatewayError,
+        flavor: ErrorFlavor = ErrorFlavor.OPENAI,
+        extra: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        """Answer with ``err`` rendered by :func:`ferrogate.errors.render` in ``flavor``,
+        plus ``extra`` headers (the request id a handler assigned)."""
+        status, headers, body = render(err, flavor)
+        if extra:
+            headers.extend(extra)
+        self.respond(status, headers, body)
 
     def respond_lines(self, status: int, lines: bytes, body: bytes) -> None:
         if self._response != _NOT_STARTED:

@@ -525,8 +525,7 @@ class HttpProtocol(asyncio.Protocol):
             # The client has seen a status line: the only honest signal left is closing.
             self._close(linger=False)
             return
-        status, headers, body = render(err)
-        exchange.respond(status, headers, body)
+        exchange.fail(err)
 
     def response_complete(self, exchange: HttpExchange) -> None:
         """Called by the exchange once its last byte is written."""

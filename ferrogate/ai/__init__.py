@@ -1,9 +1,8 @@
-"""The AI gateway: OpenAI-compatible endpoints in front of many providers.
+"""What the AI pipeline works with: providers, translation, models and their health.
 
-Map of the package (the request phases live in ``ferrogate/pipeline/``):
+Map of the package (the request phases that use it live in ``ferrogate/pipeline/``,
+which imports this package and is never imported by it):
 
-- ``handler.py``      ``build_ai_handler(config, pools, state)``: the HTTP surface.
-- ``runtime.py``      everything compiled once per config (registry, adapters, keys, health).
 - ``schemas.py``      the few request fields the gateway decodes (msgspec); the rest stays bytes.
 - ``splice.py``       byte-level edits of request bodies (model rename, include_usage).
 - ``registry.py``     logical model -> candidates; ``strategies.py`` orders them.
@@ -11,5 +10,5 @@ Map of the package (the request phases live in ``ferrogate/pipeline/``):
 - ``taxonomy.py``     upstream failure kinds and what the dispatcher does with each.
 - ``passthrough.py``  SSE relay for OpenAI-wire upstreams (usage capture, terminal events).
 - ``providers/``      one adapter per provider kind behind ``providers/base.py``.
-- ``translate/``      Anthropic/Gemini/Responses translation (the translation work).
+- ``translate/``      Anthropic/Gemini/Responses translation between the providers' wire formats.
 """

@@ -27,6 +27,7 @@ from enum import IntEnum
 
 import orjson
 
+from ferrogate._fastpath.upstream_errors import UpstreamError, UpstreamTimeout
 from ferrogate.ai.providers.base import ErrorKind, UpstreamFailure
 from ferrogate.errors import ErrorSource, GatewayError
 
@@ -147,6 +148,12 @@ def classify_openai_error(
         param=param,
         retry_after=parse_retry_after(headers),
     )
+
+
+def failure_from_exception(exc: UpstreamError) -> UpstreamFailure:
+    """A transport failure (no HTTP answer) in the table's terms: a timeout, or transient."""
+    kind = ErrorKind.TIMEOUT if isinstance(exc, UpstreamTimeout) else ErrorKind.UPSTREAM_TRANSIENT
+    return UpstreamFailure(kind=kind, status=0, message=exc.message, code=exc.code)
 
 
 def client_error(failure: UpstreamFailure, provider: str) -> GatewayError:

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Mapping
 
 from ferrogate.config.model import Config
 from ferrogate.errors import GatewayError
+from ferrogate.governance.authenticator import Authenticator, presented_key
 from ferrogate.ipc import ADMIN_FORWARD_MARK as FORWARDED_MARK
-from ferrogate.pipeline.authenticate import Authenticator, presented_key
 
 Headers = list[tuple[bytes, bytes]]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 from ferrogate.config.model import ApiKey
+from ferrogate.errors import GatewayError
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -37,3 +38,19 @@ def model_allowed(key: ApiKey | None, model: str) -> bool:
 
 def provider_allowed(key: ApiKey | None, provider: str) -> bool:
     return key is None or listed_allows(provider, key.allowed_providers, key.denied_providers)
+
+
+def check_model_access(key: ApiKey | None, model: str) -> None:
+    """403 when the key may not use the logical model (before any provider is asked)."""
+    if not model_allowed(key, model):
+        assert key is not None
+        raise GatewayError(
+            403, f"API key {key.id!r} may not use model {model!r}", code="model_not_allowed", param="model"
+        )
+
+
+def visible_models(key: ApiKey | None, model_ids: list[str]) -> list[str]:
+    """The models a key may see in ``/v1/models`` (all of them without lists)."""
+    if key is None or not (key.allowed_models or key.denied_models):
+        return model_ids
+    return [m for m in model_ids if model_allowed(key, m)]

@@ -1,112 +1,30 @@
-"""Phase: who is calling, and may they use this endpoint and model?
+"""Phase: who is calling, and does their key hold this endpoint's scope?
 
-Static ``[[api_keys]]`` for now (hashed at compile time, one dict probe per
-request); governance extends this module (limits, budgets, policies) rather
-than replacing it. With no keys configured the data plane is open (the
-development default, said loudly in the startup log by the caller).
+The token comes from ``Authorization: Bearer`` (``x-api-key`` only without one);
+the key checks themselves are :mod:`ferrogate.governance.authenticator`, shared
+with the admin API.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
-from datetime import datetime
-
-from ferrogate._fastpath.api import Request
-from ferrogate.config.model import ApiKey
-from ferrogate.errors import GatewayError
-from ferrogate.governance.access import model_allowed
-from ferrogate.governance.keys import KeyIndex
+from ferrogate.pipeline.context import RequestContext
+from ferrogate.pipeline.runtime import AiRuntime
 
 
-def _expiry(value: str | None) -> float | None:
-    if not value:
+def authenticate(rt: AiRuntime, ctx: RequestContext) -> None:
+    auth = rt.auth
+    if not auth.enabled:
         return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-# Verified tokens remembered per Authenticator (so per config): bounded, so random
-# tokens cannot grow it; only tokens that matched a key are kept.
-_VERIFIED_CAP = 4096
-
-
-class Authenticator:
-    __slots__ = ("_expiry", "_index", "_verified", "enabled")
-
-    def __init__(self, api_keys: list[ApiKey], env: Mapping[str, str] | None = None) -> None:
-        self.enabled = bool(api_keys)
-        self._index = KeyIndex.from_config(api_keys, env=env)
-        self._expiry = {k.id: _expiry(k.expires_at) for k in api_keys}
-        # presented token -> key: skips the HMAC on every request after a key's first one
-        self._verified: dict[bytes, ApiKey] = {}
-
-    def authenticate(self, request: Request, scope: str) -> ApiKey | None:
-        """The caller's key (None when auth is off); 401/403 otherwise."""
-        if not self.enabled:
-            return None
-        return self.check(_presented_key(request), scope)
-
-    def check(self, token: bytes | None, scope: str) -> ApiKey:
-        """The key ``token`` names, if it is usable and holds ``scope``; 401/403 otherwise.
-        Also used by the admin API (scopes ``admin.read`` / ``admin.write``)."""
-        if token is None:
-            raise GatewayError(
-                401,
-                "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
-                code="missing_api_key",
-            )
-        key = self._verified.get(token)
-        if key is None:
-            key = self._index.lookup(token.decode("latin-1"))
-            if key is None:
-                raise GatewayError(401, "invalid API key", code="invalid_api_key")
-            if len(self._verified) >= _VERIFIED_CAP:
-                self._verified.clear()
-            self._verified[token] = key
-        if key.disabled:
-            raise GatewayError(401, f"API key {key.id!r} is disabled", code="api_key_disabled")
-        expiry = self._expiry.get(key.id)
-        if expiry is not None and time.time() >= expiry:
-            raise GatewayError(401, f"API key {key.id!r} has expired", code="api_key_expired")
-        if scope not in key.scopes and "*" not in key.scopes:
-            raise GatewayError(
-                403, f"API key {key.id!r} lacks the scope {scope!r}", code="insufficient_scope"
-            )
-        return key
-
-
-def _presented_key(request: Request) -> bytes | None:
-    token = bearer_token(request.header(b"authorization"))
-    if token is not None:
-        return token
-    api_key = request.header(b"x-api-key")  # looked up only without a bearer token
-    return api_key.strip() if api_key else None
-
-
-def presented_key(auth: bytes | None, api_key: bytes | None) -> bytes | None:
-    """The key a client sent: ``Authorization: Bearer <key>``, else ``x-api-key``."""
-    token = bearer_token(auth)
-    if token is not None:
-        return token
-    return api_key.strip() if api_key else None
-
-
-def bearer_token(auth: bytes | None) -> bytes | None:
-    if auth is not None:
-        scheme, _, value = auth.partition(b" ")
+    request = ctx.exchange.request
+    token: bytes | None = None
+    header = request.header(b"authorization")
+    if header is not None:
+        scheme, _, value = header.partition(b" ")
         if scheme.lower() == b"bearer":
-            value = value.strip()
-            if value:
-                return value
+            token = value.strip() or None
+    if token is None:
+        api_key = request.header(b"x-api-key")  # looked up only without a bearer token
+        token = api_key.strip() if api_key else None
+    key = ctx.api_key = auth.check(token, ctx.scope)
+    ctx.exchange.log_key_id = key.id
     return None
-
-
-def check_model_access(key: ApiKey | None, model: str) -> None:
-    """403 when the key may not use the logical model."""
-    if key is not None and not model_allowed(key, model):
-        raise GatewayError(
-            403, f"API key {key.id!r} may not use model {model!r}", code="model_not_allowed", param="model"
-        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ferrogate._fastpath.api import Exchange
 from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.registry import Candidate
 from ferrogate.ai.usage import Usage
@@ -14,9 +15,11 @@ class RequestContext:
         "api_key",
         "attempts",
         "candidate",
+        "candidates",
         "cost",
         "endpoint",
         "error",
+        "exchange",
         "flavor",
         "model",
         "provider",
@@ -24,21 +27,33 @@ class RequestContext:
         "received_at",
         "request",
         "request_id",
+        "scope",
         "status",
         "stream",
         "upstream_secs",
         "usage",
     )
 
-    def __init__(self, request_id: bytes, endpoint: Endpoint | None, received_at: float) -> None:
+    def __init__(
+        self,
+        exchange: Exchange,
+        request_id: bytes,
+        endpoint: Endpoint | None,
+        scope: str,
+        flavor: ErrorFlavor,
+        received_at: float,
+    ) -> None:
+        self.exchange = exchange
         self.request_id = request_id
-        self.endpoint = endpoint
-        self.flavor = ErrorFlavor.ANTHROPIC if endpoint is Endpoint.MESSAGES else ErrorFlavor.OPENAI
-        self.received_at = received_at  # perf_counter() when the AI handler took the request
+        self.endpoint = endpoint  # None for the endpoints that reach no provider (/v1/models)
+        self.scope = scope  # the key scope this endpoint needs
+        self.flavor = flavor  # the error shape the endpoint's clients parse
+        self.received_at = received_at  # perf_counter() when the pipeline took the request
         self.upstream_secs = 0.0  # time spent waiting on upstreams (excluded from overhead)
         self.api_key: ApiKey | None = None
         self.request: ClientRequest | None = None
         self.model: str | None = None
+        self.candidates: list[Candidate] = []
         self.provider: str | None = None
         self.provider_model: str | None = None
         self.attempts = 0

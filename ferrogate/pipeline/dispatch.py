@@ -1,4 +1,8 @@
-"""Phase: send the request to the first candidate that answers 2xx.
+"""Phase: send the request to the first candidate that answers 2xx, and relay it.
+
+dispatch ⇄ relay: each 2xx answer goes to :mod:`ferrogate.pipeline.relay`; a
+stream that fails before its first byte reaches the client comes back here and
+the next candidate is tried.
 
 Per attempt: the pool's connect / first-byte / total timeouts. A failure is
 classified (``ferrogate.ai.taxonomy``) and either retried on the same
@@ -12,46 +16,71 @@ back (``retry_after_stream_failure``) only if it failed before its first byte.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from time import monotonic, perf_counter
 
-from ferrogate._fastpath.upstream_errors import UpstreamError, UpstreamTimeout
+from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate.ai.health import TargetHealth
 from ferrogate.ai.providers.base import (
     ClientRequest,
     Endpoint,
-    ErrorKind,
     ProviderAdapter,
     UpstreamCall,
     UpstreamFailure,
     UpstreamResponseLike,
 )
 from ferrogate.ai.registry import Candidate
-from ferrogate.ai.runtime import AiRuntime
-from ferrogate.ai.taxonomy import BREAKER_KINDS, Action, action_for, client_error
+from ferrogate.ai.taxonomy import (
+    BREAKER_KINDS,
+    Action,
+    action_for,
+    client_error,
+    failure_from_exception,
+)
 from ferrogate.errors import ErrorSource, GatewayError, bad_request
 from ferrogate.pipeline.context import RequestContext
+from ferrogate.pipeline.relay import Dispatched, StreamFailedEarly, relay_json, relay_stream
+from ferrogate.pipeline.runtime import AiRuntime
 
 # A retry wait longer than this goes to the next candidate instead, if there is one.
 _LONG_WAIT_SECS = 1.0
 
 
-class Dispatched:
-    """A 2xx answer: the stream still open, or (not streamed) the whole body read."""
+async def dispatch(rt: AiRuntime, ctx: RequestContext) -> None:
+    req = ctx.request
+    assert req is not None
+    exchange = ctx.exchange
+    dispatcher = Dispatcher(rt, ctx, req, ctx.candidates)
+    while True:
+        d = await dispatcher.next()
+        ctx.candidate = d.candidate
+        exchange.log_upstream = d.candidate.key
+        if d.body is not None:
+            relay_json(ctx, exchange, req, d)
+            break
+        try:
+            await relay_stream(ctx, exchange, req, d, rt.max_event_bytes)
+            break
+        except StreamFailedEarly as early:
+            dispatcher.stream_failed_early(d, early.failure)
+    if ctx.error is not None and ctx.candidate is not None:
+        # The stream broke after it started: the provider failed this request.
+        rt.health.get(ctx.candidate.key).failure(monotonic(), rt.health.threshold)
 
-    __slots__ = ("adapter", "body", "candidate", "response")
 
-    def __init__(
-        self, candidate: Candidate, adapter: ProviderAdapter, response: UpstreamResponseLike, body: bytes | None
-    ) -> None:
-        self.candidate = candidate
-        self.adapter = adapter
-        self.response = response
-        self.body = body
-
-
-def failure_from_exception(exc: UpstreamError) -> UpstreamFailure:
-    kind = ErrorKind.TIMEOUT if isinstance(exc, UpstreamTimeout) else ErrorKind.UPSTREAM_TRANSIENT
-    return UpstreamFailure(kind=kind, status=0, message=exc.message, code=exc.code)
+def send_call(rt: AiRuntime, adapter: ProviderAdapter, call: UpstreamCall, provider_model: str) -> Awaitable[UpstreamResponseLike]:
+    """Send ``call`` the one way its adapter takes: the adapter's own transport (the
+    in-process mock), a head serialized once per model, or the pool's header list.
+    Returns the pool's awaitable itself (no coroutine of its own)."""
+    if adapter.transport is not None:
+        return adapter.transport.send(call, provider_model)
+    if call.head:
+        payload = call.body
+        return rt.pools.pool(adapter.origin).send(
+            call.head + b"content-length: %d\r\n\r\n" % len(payload), payload, rt.timeouts,
+            is_head=False, chunked=False,
+        )
+    return rt.pools.request(adapter.origin, call.method, call.path.encode(), call.headers, call.body, rt.timeouts)
 
 
 class Dispatcher:
@@ -78,20 +107,11 @@ class Dispatcher:
             self._pos += 1
             endpoint = self._req.endpoint
             if endpoint is Endpoint.CHAT or endpoint is Endpoint.EMBEDDINGS:
-                adapter: ProviderAdapter | None = cand.adapter  # served natively, never wrapped
+                adapter = cand.adapter  # served natively, never wrapped
             else:
                 adapter = rt.adapter_for(
                     cand.adapter, endpoint, native_responses="responses" in cand.capabilities
                 )
-            if adapter is None:
-                self._note_check_error(
-                    bad_request(
-                        f"provider {cand.provider!r} cannot serve this endpoint for model "
-                        f"'{self._req.model}' (no translation available)",
-                        param="model",
-                    )
-                )
-                continue
             try:
                 adapter.check(self._req)
                 call = adapter.build_call(self._req, cand.provider_model)
@@ -150,18 +170,7 @@ class Dispatcher:
         response: UpstreamResponseLike | None = None
         verdict = False
         try:
-            if adapter.transport is not None:
-                response = await adapter.transport.send(call, cand.provider_model)
-            elif call.head:
-                payload = call.body
-                response = await rt.pools.pool(adapter.origin).send(
-                    call.head + b"content-length: %d\r\n\r\n" % len(payload), payload, rt.timeouts,
-                    is_head=False, chunked=False,
-                )
-            else:
-                response = await rt.pools.request(
-                    adapter.origin, call.method, call.path.encode(), call.headers, call.body, rt.timeouts
-                )
+            response = await send_call(rt, adapter, call, cand.provider_model)
             status = response.status
             if 200 <= status < 300:
                 body: bytes | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable
 
 import msgspec
 
@@ -11,6 +12,8 @@ from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.schemas import ChatHead, EmbeddingsHead, MessagesHead, ResponsesHead
 from ferrogate.ai.schemas_messages import MESSAGES_CHECK
 from ferrogate.errors import bad_request
+from ferrogate.pipeline.context import RequestContext
+from ferrogate.pipeline.runtime import AiRuntime
 
 _DECODERS: dict[Endpoint, msgspec.json.Decoder] = {
     Endpoint.CHAT: msgspec.json.Decoder(ChatHead),
@@ -42,6 +45,31 @@ _FORWARDED = b"anthropic-beta"
 def forwarded_headers(headers: list[tuple[bytes, bytes]]) -> tuple[tuple[bytes, bytes], ...]:
     """The client headers an Anthropic upstream must see: ``anthropic-beta`` only."""
     return tuple(h for h in headers if h[0] == _FORWARDED)
+
+
+def parse(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:
+    """Decode the body into ``ctx.request`` (awaiting it only when it is still arriving)."""
+    body = ctx.exchange.take_body()
+    if body is None:
+        return _parse_when_read(ctx)
+    _decode_into(ctx, body)
+    return None
+
+
+async def _parse_when_read(ctx: RequestContext) -> None:
+    _decode_into(ctx, await ctx.exchange.read_body())
+
+
+def _decode_into(ctx: RequestContext, body: bytes) -> None:
+    endpoint = ctx.endpoint
+    assert endpoint is not None
+    if endpoint is Endpoint.MESSAGES:
+        req = decode_body(endpoint, body, forwarded_headers(ctx.exchange.request.headers))
+    else:
+        req = decode_body(endpoint, body)
+    ctx.request = req
+    ctx.model = req.model
+    ctx.stream = req.stream
 
 
 def decode_body(

@@ -17,17 +17,39 @@ from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate._fastpath.upstream_response import UpstreamResponse
 from ferrogate.ai.passthrough import truncated_error
-from ferrogate.ai.providers.base import ClientRequest, ErrorKind, StreamTranslator, UpstreamFailure
+from ferrogate.ai.providers.base import (
+    ClientRequest,
+    ErrorKind,
+    ProviderAdapter,
+    StreamTranslator,
+    UpstreamFailure,
+    UpstreamResponseLike,
+)
+from ferrogate.ai.registry import Candidate
+from ferrogate.ai.taxonomy import failure_from_exception
 from ferrogate.ai.translate.errors import classify_stream_error
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.pipeline.context import RequestContext
-from ferrogate.pipeline.dispatch import Dispatched, failure_from_exception
 
 _JSON = b"content-type: application/json\r\n"
 _SSE = b"content-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\nx-accel-buffering: no\r\n"
 # Serialized once per response in one formatting step (no header list, no filtering pass):
 # every value is ours (a request id is checked or generated, provider and model come from config).
 _GATEWAY_LINES = b"x-request-id: %b\r\n%bx-ferrogate-attempts: %d\r\nx-ferrogate-overhead-ms: %.3f\r\n%b"
+
+
+class Dispatched:
+    """A 2xx answer: the stream still open, or (not streamed) the whole body read."""
+
+    __slots__ = ("adapter", "body", "candidate", "response")
+
+    def __init__(
+        self, candidate: Candidate, adapter: ProviderAdapter, response: UpstreamResponseLike, body: bytes | None
+    ) -> None:
+        self.candidate = candidate
+        self.adapter = adapter
+        self.response = response
+        self.body = body
 
 
 class StreamFailedEarly(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+from time import monotonic
 
 from ferrogate.ai.health import HealthBook
 from ferrogate.ai.providers.base import ClientRequest, Endpoint
@@ -19,6 +20,8 @@ from ferrogate.ai.strategies import STRATEGIES, RequestEstimate
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import GatewayError, bad_request
 from ferrogate.governance.access import provider_allowed
+from ferrogate.pipeline.context import RequestContext
+from ferrogate.pipeline.runtime import AiRuntime
 
 _BYTES_PER_TOKEN = 4  # rough, provider-independent estimate for routing decisions
 _DEFAULT_COMPLETION_TOKENS = 256
@@ -142,3 +145,10 @@ def select_candidates(
     if len(eligible) == 1:
         return entry, eligible
     return entry, STRATEGIES[entry.strategy](eligible, est, health, now, rng)
+
+
+def select(rt: AiRuntime, ctx: RequestContext) -> None:
+    req = ctx.request
+    assert req is not None
+    ctx.candidates = select_candidates(rt.registry, rt.health, req, ctx.api_key, monotonic(), rt.rng)[1]
+    return None

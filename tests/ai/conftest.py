@@ -1,4 +1,4 @@
-"""Fixtures for the AI path: the gateway (HttpServer + build_ai_handler) and mock
+"""Fixtures for the AI path: the gateway (HttpServer + the AI endpoints) and mock
 upstreams run in-process on a uvloop loop in a background thread, so blocking
 SDK clients (sync openai) and async ones can both call it from the test."""
 
@@ -8,6 +8,7 @@ import asyncio
 import socket
 import threading
 from collections.abc import Coroutine, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 import msgspec
@@ -16,8 +17,9 @@ import uvloop
 
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.server import HttpServer
-from ferrogate.ai.handler import AiHandler, build_ai_handler
 from ferrogate.config.model import Config
+from ferrogate.pipeline.endpoints import serve_ai
+from ferrogate.pipeline.runtime import AiRuntime, compile_ai_runtime
 from tests.support.mock_openai import MockOpenAI
 
 T = TypeVar("T")
@@ -45,8 +47,8 @@ class Gateway:
         self.lt = lt
         self.config = config
         self.pools = PoolSet()
-        self.handler: AiHandler = build_ai_handler(config, self.pools, env=env or {}, observer=observer)
-        self.server = HttpServer(self.handler, config.limits)
+        self.runtime: AiRuntime = compile_ai_runtime(config, self.pools, env=env or {}, observer=observer)
+        self.server = HttpServer(partial(serve_ai, self.runtime), config.limits)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
@@ -58,10 +60,6 @@ class Gateway:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
-    def runtime(self):  # type: ignore[no-untyped-def]
-        return self.handler.runtime
 
     def stop(self) -> None:
         self.lt.run(self.server.shutdown(1.0))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -16,7 +15,7 @@ from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.splice import rename_model
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import GatewayError
-from ferrogate.pipeline.authenticate import Authenticator
+from ferrogate.governance.authenticator import Authenticator
 from ferrogate.pipeline.select import required_capabilities
 
 json_values = st.recursive(
@@ -90,23 +89,18 @@ def test_needs_name_streaming_tools_and_json_schema() -> None:
     assert required_capabilities(req) == frozenset({"chat", "streaming", "tools", "json_schema"})
 
 
-def _request(token: str) -> Any:
-    headers = [(b"authorization", b"Bearer " + token.encode())]
-    return SimpleNamespace(header=lambda name: dict(headers).get(name))
-
-
 def test_a_verified_token_still_needs_the_scope_each_time() -> None:
     auth = Authenticator([ApiKey(id="k", key="sk-one", scopes=["chat.completions"])])
-    assert auth.authenticate(_request("sk-one"), "chat.completions") is not None
+    assert auth.check(b"sk-one", "chat.completions") is not None
     with pytest.raises(GatewayError) as exc:
-        auth.authenticate(_request("sk-one"), "embeddings.create")
+        auth.check(b"sk-one", "embeddings.create")
     assert exc.value.status == 403
 
 
 def test_a_wrong_token_after_a_right_one_is_still_rejected() -> None:
     auth = Authenticator([ApiKey(id="k", key="sk-one")])
-    auth.authenticate(_request("sk-one"), "chat.completions")
+    auth.check(b"sk-one", "chat.completions")
     for _ in range(2):
         with pytest.raises(GatewayError) as exc:
-            auth.authenticate(_request("sk-two"), "chat.completions")
+            auth.check(b"sk-two", "chat.completions")
         assert exc.value.status == 401

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from ferrogate.ai.providers.base import Endpoint
-from ferrogate.ai.runtime import AiRuntime, compile_ai_runtime
 from ferrogate.ai.strategies import RequestEstimate, balanced_scores
 from ferrogate.errors import GatewayError
 from ferrogate.pipeline.parse import decode_body
+from ferrogate.pipeline.runtime import AiRuntime, compile_ai_runtime
 from ferrogate.pipeline.select import select_candidates
 from tests.ai.conftest import make_config, openai_config
 

@@ -9,9 +9,9 @@ import msgspec
 
 from ferrogate import ipc
 from ferrogate._fastpath.pool import PoolSet
-from ferrogate.ai.runtime import AiRuntime, compile_ai_runtime
 from ferrogate.app import WorkerState, build_app
 from ferrogate.config.model import Config
+from ferrogate.pipeline.runtime import AiRuntime, compile_ai_runtime
 from ferrogate.worker import HealthReporter
 
 MONO = 500.0

@@ -1,4 +1,4 @@
-"""Run the fast-path server with the proxy router in-process, on 127.0.0.1:0."""
+"""Run the fast-path server with the worker's app (its router) in-process, on 127.0.0.1:0."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import msgspec
 from ferrogate._fastpath.api import Handler
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.server import HttpServer
+from ferrogate.app import WorkerState, build_app
 from ferrogate.config.model import Config, Limits
-from ferrogate.proxy.router import build_router
 
 
 def make_config(**sections: Any) -> Config:
@@ -46,10 +46,10 @@ async def serve(handler: Handler, limits: Limits | None = None) -> AsyncIterator
 
 @asynccontextmanager
 async def gateway(
-    config: Config, *, env: Mapping[str, str] | None = None, ai_handler: Handler | None = None
+    config: Config, *, env: Mapping[str, str] | None = None
 ) -> AsyncIterator[Gateway]:
     pools = PoolSet()
-    handler = build_router(config, pools, ai_handler=ai_handler, env=env or {})
+    handler = build_app(config, WorkerState(pools=pools), env=env or {})
     try:
         async with serve(handler, config.limits) as port:
             yield Gateway(port, pools)

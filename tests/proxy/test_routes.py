@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from ferrogate._fastpath.pool import PoolSet
+from ferrogate.app import WorkerState, build_app
 from ferrogate.proxy.placeholders import ProxyConfigError
-from ferrogate.proxy.router import build_router
 from ferrogate.proxy.table import check_config
 from tests.proxy.gateway import gateway, make_config
 from tests.proxy.upstreams import TestUpstream
@@ -215,14 +215,14 @@ def test_bad_routes_are_config_errors_naming_the_route(
 ) -> None:
     cfg = make_config(**routes_to("http://127.0.0.1:9", route))
     with pytest.raises(ProxyConfigError, match=message) as info:
-        build_router(cfg, PoolSet(), env={})
+        build_app(cfg, WorkerState(pools=PoolSet()), env={})
     assert "routes[0]" in str(info.value)
 
 
 def test_upstream_url_with_a_path_is_rejected() -> None:
     cfg = make_config(**routes_to("http://127.0.0.1:9/base", {"upstream": "app"}))
     with pytest.raises(ProxyConfigError, match="must not have a path"):
-        build_router(cfg, PoolSet(), env={})
+        build_app(cfg, WorkerState(pools=PoolSet()), env={})
 
 
 def test_check_config_reports_what_would_not_compile() -> None:

@@ -39,6 +39,6 @@ def test_supervisor_imports_no_event_loop_code_and_starts_no_thread():
 
 
 def test_worker_never_imports_control_supervisor_or_cli():
-    modules, _ = imported_by("ferrogate.worker", "ferrogate.proxy.router", "ferrogate.ai.handler")
+    modules, _ = imported_by("ferrogate.worker", "ferrogate.app", "ferrogate.pipeline.endpoints")
     assert "ferrogate.worker" in modules
     assert offending(modules, ("ferrogate.control", "ferrogate.supervisor", "ferrogate.cli")) == []

@@ -1,4 +1,4 @@
-"""In-process gateway (HttpServer + build_ai_handler) in front of the Anthropic, Gemini and
+"""In-process gateway (HttpServer + the AI endpoints) in front of the Anthropic, Gemini and
 OpenAI mock upstreams, for end-to-end tests with the real openai and anthropic SDKs.
 Reuses the AI path's loop-thread/gateway harness (tests/ai/conftest.py)."""
 

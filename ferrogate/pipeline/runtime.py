@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import logging
 import os
@@ -15,23 +14,15 @@ from ferrogate.ai.health import HealthBook, TargetStatus
 from ferrogate.ai.providers.base import Endpoint, ProviderAdapter
 from ferrogate.ai.providers.catalog import ProviderUnavailable, build_adapter
 from ferrogate.ai.registry import Registry, compile_registry
+from ferrogate.ai.translate import messages as messages_translation
+from ferrogate.ai.translate import responses as responses_translation
 from ferrogate.config.model import Config, Reliability
-from ferrogate.pipeline.authenticate import Authenticator
+from ferrogate.governance.authenticator import Authenticator
 
 log = logging.getLogger("ferrogate.ai")
 
-Wrap = Callable[[ProviderAdapter], ProviderAdapter]
 Observer = Callable[[Any], None]
-
-
-def _optional_wrap(module: str) -> Wrap | None:
-    """TRANSLATE's ``wrap(adapter)`` for an inbound format, when that module exists."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError:
-        return None
-    wrap = getattr(mod, "wrap", None)
-    return wrap if callable(wrap) else None
+"""Called with every finished AI request's context (the account phase's hand-off)."""
 
 
 class AiRuntime:
@@ -44,12 +35,10 @@ class AiRuntime:
         "id_prefix",
         "max_event_bytes",
         "max_response_bytes",
-        "messages_wrap",
         "observer",
         "pools",
         "registry",
         "reliability",
-        "responses_wrap",
         "rng",
         "timeouts",
     )
@@ -84,9 +73,7 @@ class AiRuntime:
         self.max_event_bytes = reliability.provider_stream_max_event_bytes
         self.observer = observer
         self.rng = rng or random.Random()
-        self.messages_wrap = _optional_wrap("ferrogate.ai.translate.messages")
-        self.responses_wrap = _optional_wrap("ferrogate.ai.translate.responses")
-        self._wrapped: dict[tuple[str, Endpoint], ProviderAdapter | None] = {}
+        self._wrapped: dict[tuple[str, Endpoint], ProviderAdapter] = {}
         self.id_prefix = os.urandom(5).hex().encode()
         self._ids = itertools.count(1)
 
@@ -101,20 +88,22 @@ class AiRuntime:
 
     def adapter_for(
         self, adapter: ProviderAdapter, endpoint: Endpoint, *, native_responses: bool = False
-    ) -> ProviderAdapter | None:
-        """The adapter that serves ``endpoint`` for this provider (maybe TRANSLATE's wrapper).
+    ) -> ProviderAdapter:
+        """The adapter that serves ``endpoint`` for this provider.
 
-        Responses go to the provider natively when its kind speaks /responses or the
-        model lists the ``responses`` capability; otherwise through TRANSLATE's
-        Responses-over-chat wrapper."""
+        ``/v1/messages`` always goes through the Messages-over-chat wrapper; Responses
+        go to the provider natively when its kind speaks /responses or the model lists
+        the ``responses`` capability, otherwise through the Responses-over-chat wrapper.
+        Wrappers are built once per provider and endpoint."""
         if endpoint is Endpoint.MESSAGES or (
             endpoint is Endpoint.RESPONSES and not (adapter.native_responses or native_responses)
         ):
             key = (adapter.name, endpoint)
-            if key not in self._wrapped:
-                wrap = self.messages_wrap if endpoint is Endpoint.MESSAGES else self.responses_wrap
-                self._wrapped[key] = wrap(adapter) if wrap is not None else None
-            return self._wrapped[key]
+            wrapped = self._wrapped.get(key)
+            if wrapped is None:
+                translation = messages_translation if endpoint is Endpoint.MESSAGES else responses_translation
+                wrapped = self._wrapped[key] = translation.wrap(adapter)
+            return wrapped
         return adapter
 
 

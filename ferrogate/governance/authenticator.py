@@ -1,0 +1,88 @@
+"""Virtual keys: which key a presented token names, and whether it may act now.
+
+Used by the AI pipeline's authenticate phase and by the admin API (scopes
+``admin.read`` / ``admin.write``), so a key behaves the same on both. Keys from
+``[[api_keys]]`` are hashed once per config (one dict probe per request); with no
+keys configured the data plane is open (the development default, logged loudly
+at start).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+
+from ferrogate.config.model import ApiKey
+from ferrogate.errors import GatewayError
+from ferrogate.governance.keys import KeyIndex
+
+
+def _expiry(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+# Verified tokens remembered per Authenticator (so per config): bounded, so random
+# tokens cannot grow it; only tokens that matched a key are kept.
+_VERIFIED_CAP = 4096
+
+
+class Authenticator:
+    __slots__ = ("_expiry", "_index", "_verified", "enabled")
+
+    def __init__(self, api_keys: list[ApiKey], env: Mapping[str, str] | None = None) -> None:
+        self.enabled = bool(api_keys)
+        self._index = KeyIndex.from_config(api_keys, env=env)
+        self._expiry = {k.id: _expiry(k.expires_at) for k in api_keys}
+        # presented token -> key: skips the HMAC on every request after a key's first one
+        self._verified: dict[bytes, ApiKey] = {}
+
+    def check(self, token: bytes | None, scope: str) -> ApiKey:
+        """The key ``token`` names, if it is usable and holds ``scope``; 401/403 otherwise."""
+        if token is None:
+            raise GatewayError(
+                401,
+                "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+                code="missing_api_key",
+            )
+        key = self._verified.get(token)
+        if key is None:
+            key = self._index.lookup(token.decode("latin-1"))
+            if key is None:
+                raise GatewayError(401, "invalid API key", code="invalid_api_key")
+            if len(self._verified) >= _VERIFIED_CAP:
+                self._verified.clear()
+            self._verified[token] = key
+        if key.disabled:
+            raise GatewayError(401, f"API key {key.id!r} is disabled", code="api_key_disabled")
+        expiry = self._expiry.get(key.id)
+        if expiry is not None and time.time() >= expiry:
+            raise GatewayError(401, f"API key {key.id!r} has expired", code="api_key_expired")
+        if scope not in key.scopes and "*" not in key.scopes:
+            raise GatewayError(
+                403, f"API key {key.id!r} lacks the scope {scope!r}", code="insufficient_scope"
+            )
+        return key
+
+
+def presented_key(auth: bytes | None, api_key: bytes | None) -> bytes | None:
+    """The key a client sent: ``Authorization: Bearer <key>``, else ``x-api-key``."""
+    token = bearer_token(auth)
+    if token is not None:
+        return token
+    return api_key.strip() if api_key else None
+
+
+def bearer_token(auth: bytes | None) -> bytes | None:
+    if auth is not None:
+        scheme, _, value = auth.partition(b" ")
+        if scheme.lower() == b"bearer":
+            value = value.strip()
+            if value:
+                return value
+    return None

@@ -1,0 +1,86 @@
+"""The AI endpoints and the phases each runs, in order.
+
+The order is the pipeline: authenticate → parse → govern → select → dispatch
+(⇄ relay) → account (run by the runner, always). Paths are accepted with and
+without ``/v1`` (an ``ai_gateway`` route may strip it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from ferrogate._fastpath.api import Exchange
+from ferrogate.ai.providers.base import Endpoint
+from ferrogate.errors import ErrorFlavor, GatewayError
+from ferrogate.pipeline.authenticate import authenticate
+from ferrogate.pipeline.count_tokens import count_tokens
+from ferrogate.pipeline.dispatch import dispatch
+from ferrogate.pipeline.govern import govern
+from ferrogate.pipeline.models import list_models, retrieve_model
+from ferrogate.pipeline.parse import parse
+from ferrogate.pipeline.run import AiRoute, Phase, run
+from ferrogate.pipeline.runtime import AiRuntime
+from ferrogate.pipeline.select import select
+
+PROVIDER_PHASES: tuple[Phase, ...] = (authenticate, parse, govern, select, dispatch)
+"""Every endpoint that answers from a provider."""
+
+_POST = frozenset((b"POST",))
+_GET = frozenset((b"GET", b"HEAD"))
+
+
+def _routes() -> dict[bytes, AiRoute]:
+    routes: dict[bytes, AiRoute] = {}
+    for prefix in (b"/v1", b""):
+        routes[prefix + b"/chat/completions"] = AiRoute(Endpoint.CHAT, "chat.completions", _POST, PROVIDER_PHASES)
+        routes[prefix + b"/responses"] = AiRoute(Endpoint.RESPONSES, "responses.create", _POST, PROVIDER_PHASES)
+        routes[prefix + b"/embeddings"] = AiRoute(Endpoint.EMBEDDINGS, "embeddings.create", _POST, PROVIDER_PHASES)
+        routes[prefix + b"/messages"] = AiRoute(
+            Endpoint.MESSAGES, "messages.create", _POST, PROVIDER_PHASES, flavor=ErrorFlavor.ANTHROPIC
+        )
+        routes[prefix + b"/messages/count_tokens"] = AiRoute(
+            Endpoint.MESSAGES,
+            "messages.create",
+            _POST,
+            (authenticate, parse, govern, count_tokens),
+            flavor=ErrorFlavor.ANTHROPIC,
+            accounted=False,
+        )
+        routes[prefix + b"/models"] = AiRoute(None, "models.read", _GET, (authenticate, list_models), accounted=False)
+    return routes
+
+
+AI_ROUTES: dict[bytes, AiRoute] = _routes()
+_MODEL = AiRoute(None, "models.read", _GET, (authenticate, retrieve_model), accounted=False)
+_MODEL_PREFIXES = (b"/v1/models/", b"/models/")
+
+
+def serve_ai(rt: AiRuntime, exchange: Exchange) -> Awaitable[None]:
+    """The AI endpoint for the request's path, run (404 / 405 when there is none)."""
+    request = exchange.request
+    path = request.path
+    route = AI_ROUTES.get(path)
+    if route is None:
+        if not path.startswith(_MODEL_PREFIXES):
+            raise _not_found(request.method, path)
+        route = _MODEL
+    if request.method not in route.methods:
+        raise _method_not_allowed(request.method, path, b", ".join(sorted(route.methods - {b"HEAD"})))
+    return run(rt, route, exchange)
+
+
+def _not_found(method: bytes, path: bytes) -> GatewayError:
+    return GatewayError(
+        404,
+        f"Unknown request URL: {method.decode('latin-1')} {path.decode('latin-1')}",
+        code="unknown_url",
+    )
+
+
+def _method_not_allowed(method: bytes, path: bytes, allowed: bytes) -> GatewayError:
+    return GatewayError(
+        405,
+        f"{method.decode('latin-1')} is not allowed on {path.decode('latin-1')}",
+        code="method_not_allowed",
+        headers=((b"allow", allowed),),
+    )

@@ -1,0 +1,36 @@
+"""Phases of ``GET /v1/models`` and ``GET /v1/models/{id}``: answers precomputed per config.
+
+A key with model lists sees only the models it may use; a model it may not use is
+``404 model_not_found`` on retrieval, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from ferrogate.errors import GatewayError
+from ferrogate.governance.access import model_allowed, visible_models
+from ferrogate.pipeline.context import RequestContext
+from ferrogate.pipeline.runtime import AiRuntime
+
+_LIST_HEAD = b'{"object":"list","data":['
+
+
+def list_models(rt: AiRuntime, ctx: RequestContext) -> None:
+    registry = rt.registry
+    body = registry.models_body
+    key = ctx.api_key
+    if key is not None and (key.allowed_models or key.denied_models):
+        bodies = registry.model_bodies
+        body = _LIST_HEAD + b",".join(bodies[m] for m in visible_models(key, list(bodies))) + b"]}"
+    ctx.exchange.respond(200, [(b"content-type", b"application/json"), (b"x-request-id", ctx.request_id)], body)
+    return None
+
+
+def retrieve_model(rt: AiRuntime, ctx: RequestContext) -> None:
+    model_id = unquote(ctx.exchange.request.path.rpartition(b"/")[2].decode("latin-1"))
+    body = rt.registry.model_bodies.get(model_id)
+    if body is None or not model_allowed(ctx.api_key, model_id):
+        raise GatewayError(404, f"The model '{model_id}' does not exist", code="model_not_found", param="model")
+    ctx.exchange.respond(200, [(b"content-type", b"application/json"), (b"x-request-id", ctx.request_id)], body)
+    return None
