@@ -24,7 +24,7 @@ from ferrogate._fastpath.upstream import Timeouts
 from ferrogate.config.model import Config
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.ipc import ADMIN_FORWARD_MARK as FORWARDED_MARK
-from ferrogate.pipeline.endpoints import serve_ai
+from ferrogate.pipeline.endpoints import V1_ROUTES, serve_ai, serve_route
 from ferrogate.pipeline.runtime import AiRuntime, Observer, compile_ai_runtime
 from ferrogate.proxy.handler import ProxyHandler
 from ferrogate.proxy.table import RouteKind, compile_table
@@ -112,6 +112,8 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
     admin_origin = _admin_origin(state.admin_address) if config.admin.public else None
     needs_host = table.needs_host
     match = table.match
+    # With the AI endpoints first in the table, their exact paths skip the matchers.
+    ai_paths = V1_ROUTES if table.ai_first else {}
 
     async def forward_admin(exchange: Exchange) -> None:
         assert admin_origin is not None
@@ -140,6 +142,9 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
         # one coroutine frame, created and resumed, on every request.
         req = exchange.request
         path = req.path
+        ai_route = ai_paths.get(path)
+        if ai_route is not None:
+            return serve_route(runtime, ai_route, exchange)
         if admin_origin is not None and path.startswith(b"/admin") and (len(path) == 6 or path[6] == 47):  # "/"
             return forward_admin(exchange)
         route = match(req.header(b"host") if needs_host else None, req.method, path.lower())

@@ -51,6 +51,9 @@ def _routes() -> dict[bytes, AiRoute]:
 
 
 AI_ROUTES: dict[bytes, AiRoute] = _routes()
+V1_ROUTES: dict[bytes, AiRoute] = {path: route for path, route in AI_ROUTES.items() if path.startswith(b"/v1/")}
+"""The exact ``/v1`` paths, which the router looks up first when the AI endpoints lead the
+route table (``proxy.table.AI_ENDPOINT_PATHS``)."""
 _MODEL = AiRoute(None, "models.read", _GET, (authenticate, retrieve_model), accounted=False)
 _MODEL_PREFIXES = (b"/v1/models/", b"/models/")
 
@@ -64,8 +67,14 @@ def serve_ai(rt: AiRuntime, exchange: Exchange) -> Awaitable[None]:
         if not path.startswith(_MODEL_PREFIXES):
             raise _not_found(request.method, path)
         route = _MODEL
-    if request.method not in route.methods:
-        raise _method_not_allowed(request.method, path, b", ".join(sorted(route.methods - {b"HEAD"})))
+    return serve_route(rt, route, exchange)
+
+
+def serve_route(rt: AiRuntime, route: AiRoute, exchange: Exchange) -> Awaitable[None]:
+    """Run ``route`` for the request (405 for a method it does not take)."""
+    method = exchange.request.method
+    if method not in route.methods:
+        raise _method_not_allowed(method, exchange.request.path, b", ".join(sorted(route.methods - {b"HEAD"})))
     return run(rt, route, exchange)
 
 

@@ -14,6 +14,6 @@ from ferrogate.pipeline.runtime import AiRuntime
 
 def govern(rt: AiRuntime, ctx: RequestContext) -> None:
     key = ctx.api_key
-    if key is not None and ctx.model is not None:
+    if key is not None and (key.allowed_models or key.denied_models) and ctx.model is not None:
         check_model_access(key, ctx.model)
     return None

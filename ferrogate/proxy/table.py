@@ -127,14 +127,16 @@ def _merged(first: HeaderOps | None, then: HeaderOps) -> HeaderOps | None:
 
 
 class RouteTable:
-    __slots__ = ("needs_host", "routes", "upstreams")
+    __slots__ = ("ai_first", "needs_host", "routes", "upstreams")
 
     def __init__(
-        self, routes: tuple[CompiledRoute, ...], upstreams: dict[str, UpstreamGroup]
+        self, routes: tuple[CompiledRoute, ...], upstreams: dict[str, UpstreamGroup], *, ai_first: bool = False
     ) -> None:
         self.routes = routes
         self.upstreams = upstreams
         self.needs_host = any(r.hosts is not None for r in routes)
+        # The implicit AI endpoints route leads the table: an exact AI path needs no matching.
+        self.ai_first = ai_first
 
     def match(self, host: bytes | None, method: bytes, path: bytes) -> CompiledRoute | None:
         """First route whose matchers all match (``path`` lowercased by the caller)."""
@@ -163,9 +165,10 @@ def compile_table(
     routes = tuple(
         _compile_route(route, i, groups, environ) for i, route in enumerate(config.routes)
     )
-    if config.providers and config.models:
+    ai_first = bool(config.providers and config.models)
+    if ai_first:
         routes = (_ai_endpoints_route(), *routes)
-    return RouteTable(routes, groups)
+    return RouteTable(routes, groups, ai_first=ai_first)
 
 
 AI_ENDPOINT_PATHS = (
