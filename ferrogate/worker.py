@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -128,6 +129,10 @@ async def _serve(spec: WorkerSpec) -> int:
     except Exception:
         log.exception("worker for slot %d failed to boot", spec.slot)
         return int(WorkerExit.BOOT_ERROR)
+    # Everything alive now (modules, config, the compiled app) lives as long as the worker:
+    # move it out of the cyclic GC's generations, so the collections that per-request
+    # garbage triggers stop rescanning it (tens of µs per request).
+    gc.freeze()
     client = _control_client(spec, state)
     state.control = client
     client.start()
@@ -157,15 +162,37 @@ async def _drain(servers: list[HttpServer], grace: float) -> None:
     once. A connection accepted a moment ago has not sent its request yet, and a
     keep-alive client may be about to reuse its connection; closing either loses a
     request during a reload or upgrade. So first every connection is marked draining
-    (each response from now on carries ``Connection: close``) and the worker waits a
-    short settle window (only if it has connections); then the real shutdown runs.
+    (each response from now on carries ``Connection: close``) and the worker waits
+    until every connection has closed, for at most a short settle window; then the
+    real shutdown runs with what is left of the grace period.
     """
     for server in servers:
         server.begin_drain()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     settle = min(DRAIN_SETTLE_SECS, grace / 4)
-    if settle > 0 and any(server.connection_count for server in servers):
-        await asyncio.sleep(settle)
-    await asyncio.gather(*(server.shutdown(max(0.0, grace - settle)) for server in servers))
+    if settle > 0:
+        await _connections_closed(servers, settle)
+    left = max(0.0, grace - (loop.time() - started))
+    await asyncio.gather(*(server.shutdown(left) for server in servers))
+
+
+async def _connections_closed(servers: list[HttpServer], timeout: float) -> None:
+    """Wait until no server has a connection left, or ``timeout`` passes.
+
+    Each draining connection closes after its next response; the server state sets
+    ``all_closed`` when its last one goes (``HttpServer.shutdown`` installs a fresh
+    event of its own afterwards).
+    """
+    waits = []
+    for server in servers:
+        state = server.state
+        if state is not None and state.connections:
+            state.all_closed = asyncio.Event()
+            waits.append(state.all_closed.wait())
+    if waits:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*waits), timeout)
 
 
 async def _heartbeat(
