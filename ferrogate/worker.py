@@ -29,6 +29,7 @@ from ferrogate._fastpath.server import HttpServer
 from ferrogate.ai.health import TargetStatus
 from ferrogate.app import WorkerState, build_app
 from ferrogate.observability.access_log import AccessLog
+from ferrogate.observability.request_tally import RequestTally
 from ferrogate.tls.server_context import build_server_context
 from ferrogate.worker_spec import (
     APP_FACTORY_ENV,
@@ -103,6 +104,7 @@ async def _serve(spec: WorkerSpec) -> int:
     for sig in (signal.SIGTERM, signal.SIGQUIT):
         loop.add_signal_handler(sig, stop.set)
     pools = PoolSet()
+    tally = RequestTally()
     state = WorkerState(
         slot=spec.slot,
         generation=spec.generation,
@@ -111,6 +113,7 @@ async def _serve(spec: WorkerSpec) -> int:
         admin_address=spec.admin_address,
         ipc_path=spec.ipc_path,
         pools=pools,
+        observer=tally,
     )
     servers: list[HttpServer] = []
     access_log: AccessLog | None = None
@@ -139,7 +142,7 @@ async def _serve(spec: WorkerSpec) -> int:
     client.set_state("ready")
     if not _report(spec.report_fd, WorkerReport.READY):
         stop.set()
-    beat = loop.create_task(_heartbeat(spec, state, servers, client, stop))
+    beat = loop.create_task(_heartbeat(spec, state, tally, servers, client, stop))
     await stop.wait()
     state.draining = True
     client.set_state("draining")
@@ -198,13 +201,15 @@ async def _connections_closed(servers: list[HttpServer], timeout: float) -> None
 async def _heartbeat(
     spec: WorkerSpec,
     state: WorkerState,
+    tally: RequestTally,
     servers: list[HttpServer],
     client: ipc.ControlClient,
     stop: asyncio.Event,
 ) -> None:
     """Tell the supervisor (pipe) and control (IPC) that this loop is alive; notice orphaning.
 
-    Each beat also hands control the AI breakers' state when it changed (see
+    Each beat carries the worker's AI request counts, and hands control the AI
+    breakers' state when it changed (see
     :class:`HealthReporter`), read from ``state.ai_runtimes`` afresh so an app
     rebuilt in place is reported from then on.
     """
@@ -222,6 +227,7 @@ async def _heartbeat(
                 ts=time.time(),
                 inflight=sum(s.inflight for s in servers),
                 connections=sum(s.connection_count for s in servers),
+                ai_requests=tally.snapshot(),
             )
         )
         try:

@@ -21,12 +21,19 @@ import msgspec
 from ferrogate import __version__
 from ferrogate.config.model import Cluster, Config
 from ferrogate.control.provider_health import ProviderHealthView, provider_health_view
+from ferrogate.control.views import (
+    DrainView,
+    ReloadView,
+    StatusView,
+    SupervisorView,
+    WorkerView,
+    age,
+)
 from ferrogate.ipc import (
     WORKER_LIFECYCLE_ORDER,
     Heartbeat,
     ProviderHealth,
-    ReloadSummary,
-    SupervisorPhase,
+    RequestCounts,
     SupervisorStatus,
     WorkerHello,
     WorkerLifecycle,
@@ -56,70 +63,9 @@ class WorkerReport:
     state: WorkerLifecycle = "starting"
     inflight: int = 0
     connections: int = 0
+    ai_requests: RequestCounts | None = None  # from the last heartbeat
     last_heartbeat: float | None = None
     connected: bool = True
-
-
-# --------------------------------------------------------------------------- admin views (JSON shapes)
-
-
-class WorkerView(msgspec.Struct, frozen=True, kw_only=True):
-    slot: int
-    pid: int
-    generation: int
-    state: WorkerLifecycle
-    started_at: float
-    uptime_secs: float
-    connected: bool
-    config_revision: str | None = None
-    inflight: int | None = None
-    connections: int | None = None
-    heartbeat_age_secs: float | None = None
-    restarts: int = 0
-    last_exit_code: int | None = None
-
-
-class SupervisorView(msgspec.Struct, frozen=True, kw_only=True):
-    pid: int
-    generation: int
-    phase: SupervisorPhase
-    connected: bool
-    expected_workers: int
-    uptime_secs: float
-    last_reload: ReloadSummary | None = None
-
-
-class ReloadView(msgspec.Struct, frozen=True, kw_only=True):
-    """The last reload the control process asked for, and its outcome when known."""
-
-    revision: str
-    config_path: str
-    requested_at: float
-    outcome: str  # "pending" | "applied" | "failed"
-    errors: list[str] = []
-
-
-class StatusView(msgspec.Struct, frozen=True, kw_only=True):
-    version: str
-    node_id: str
-    pid: int
-    generation: int
-    started_at: float
-    uptime_secs: float
-    config_revision: str
-    config_source: str
-    config_loaded_at: float
-    ready: bool
-    ready_reason: str
-    draining: bool
-    supervisor: SupervisorView | None
-    workers: list[WorkerView]
-    last_reload: ReloadView | None = None
-
-
-class DrainView(msgspec.Struct, frozen=True, kw_only=True):
-    draining: bool
-    since: float | None
 
 
 # --------------------------------------------------------------------------- the state
@@ -246,6 +192,7 @@ class ControlState:
         if report is not None:
             report.inflight = msg.inflight
             report.connections = msg.connections
+            report.ai_requests = msg.ai_requests
             report.last_heartbeat = msg.ts
 
     def on_provider_health(self, msg: ProviderHealth) -> None:
@@ -328,6 +275,11 @@ class ControlState:
     def status_view(self) -> StatusView:
         now = self._clock()
         ready, reason = self.readiness()
+        workers = self.worker_views()
+        total = RequestCounts()
+        for row in workers:
+            if row.ai_requests is not None:
+                total += row.ai_requests
         supervisor = None
         if self.supervisor is not None:
             sup = self.supervisor
@@ -337,7 +289,7 @@ class ControlState:
                 phase=sup.phase,
                 connected=self.supervisor_connected,
                 expected_workers=sup.expected_workers,
-                uptime_secs=_age(now, sup.started_at),
+                uptime_secs=age(now, sup.started_at),
                 last_reload=sup.last_reload,
             )
         return StatusView(
@@ -346,7 +298,7 @@ class ControlState:
             pid=self.pid,
             generation=self.generation,
             started_at=self.started_at,
-            uptime_secs=_age(now, self.started_at),
+            uptime_secs=age(now, self.started_at),
             config_revision=self.revision,
             config_source=str(self.config_path),
             config_loaded_at=self.config_loaded_at,
@@ -354,17 +306,14 @@ class ControlState:
             ready_reason=reason,
             draining=self.draining,
             supervisor=supervisor,
-            workers=self.worker_views(),
+            workers=workers,
+            ai_requests=total,
             last_reload=self.last_reload,
         )
 
 
 def _later(a: WorkerLifecycle, b: WorkerLifecycle) -> bool:
     return WORKER_LIFECYCLE_ORDER[a] > WORKER_LIFECYCLE_ORDER[b]
-
-
-def _age(now: float, since: float) -> float:
-    return round(max(0.0, now - since), 3)
 
 
 def _view(
@@ -381,18 +330,19 @@ def _view(
 ) -> WorkerView:
     heartbeat_age = None
     if report is not None and report.last_heartbeat is not None:
-        heartbeat_age = _age(now, report.last_heartbeat)
+        heartbeat_age = age(now, report.last_heartbeat)
     return WorkerView(
         slot=slot,
         pid=pid,
         generation=generation,
         state=state,
         started_at=started_at,
-        uptime_secs=0.0 if state == "exited" else _age(now, started_at),
+        uptime_secs=0.0 if state == "exited" else age(now, started_at),
         connected=report is not None and report.connected,
         config_revision=report.config_revision if report else None,
         inflight=report.inflight if report else None,
         connections=report.connections if report else None,
+        ai_requests=report.ai_requests if report else None,
         heartbeat_age_secs=heartbeat_age,
         restarts=restarts,
         last_exit_code=last_exit_code,

@@ -9,7 +9,8 @@ Who sends what:
 
 * worker → control: :class:`WorkerHello` first on every connection, then
   :class:`WorkerState` on each lifecycle change and :class:`Heartbeat` about once
-  a second (with :class:`ProviderHealth` when its breakers changed).
+  a second (with its AI request counts, and :class:`ProviderHealth` when its
+  breakers changed).
 * control → worker: :class:`DrainState` broadcasts.
 * supervisor → control: :class:`SupervisorHello` first, then a full
   :class:`SupervisorStatus` snapshot whenever its worker table changes. Workers
@@ -68,11 +69,33 @@ class WorkerState(_Msg, frozen=True):
     state: WorkerLifecycle
 
 
+class RequestCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """A worker's totals of finished AI requests since it started (its request tally)."""
+
+    requests: int = 0
+    errors: int = 0  # answered with a status of 400 or more
+    streamed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0  # estimated from the model catalog's prices
+
+    def __add__(self, other: RequestCounts) -> RequestCounts:
+        return RequestCounts(
+            requests=self.requests + other.requests,
+            errors=self.errors + other.errors,
+            streamed=self.streamed + other.streamed,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cost=self.cost + other.cost,
+        )
+
+
 class Heartbeat(_Msg, frozen=True):
     pid: int
     ts: float  # wall clock when sent
     inflight: int
     connections: int
+    ai_requests: RequestCounts = msgspec.field(default_factory=RequestCounts)
 
 
 BreakerStateName = Literal["closed", "open", "half_open"]

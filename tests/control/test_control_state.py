@@ -162,3 +162,26 @@ def test_status_view_shows_the_supervisors_last_reload_outcome() -> None:
     view = state.status_view()
     assert view.supervisor is not None
     assert view.supervisor.last_reload == outcome
+
+
+def test_status_view_shows_each_workers_ai_request_counts_and_their_sum() -> None:
+    state = _state()
+    state.on_supervisor_status(_status(_slot(0, 11, "ready"), _slot(1, 12, "ready")))
+    for pid, slot in ((11, 0), (12, 1)):
+        state.on_worker_hello(_hello(pid, slot))
+    first = ipc.RequestCounts(requests=3, errors=1, prompt_tokens=30, completion_tokens=9, cost=0.5)
+    second = ipc.RequestCounts(requests=2, streamed=2, prompt_tokens=4, completion_tokens=6, cost=0.25)
+    state.on_heartbeat(ipc.Heartbeat(pid=11, ts=999.0, inflight=0, connections=1, ai_requests=first))
+    state.on_heartbeat(ipc.Heartbeat(pid=12, ts=999.0, inflight=0, connections=1, ai_requests=second))
+    view = state.status_view()
+    assert [w.ai_requests for w in view.workers] == [first, second]
+    assert view.ai_requests == first + second
+
+
+def test_a_worker_that_has_not_beaten_yet_shows_no_counts_and_adds_none() -> None:
+    state = _state()
+    state.on_supervisor_status(_status(_slot(0, 11, "ready")))
+    state.on_worker_hello(_hello(11, 0))
+    view = state.status_view()
+    assert view.workers[0].ai_requests is None
+    assert view.ai_requests == ipc.RequestCounts()
