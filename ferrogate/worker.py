@@ -5,7 +5,7 @@ fork). The worker builds its app, starts an :class:`HttpServer` per slot
 socket, acks READY on its report pipe, then heartbeats once a second. SIGTERM
 or SIGQUIT (or the supervisor disappearing) makes it stop accepting and drain:
 idle keep-alive connections close now, busy ones finish within the grace
-period. A failure before READY exits with ``WorkerExit.BOOT_ERROR`` so the
+period. A failure before READY exits with ``ExitCode.BOOT_ERROR`` so the
 supervisor can tell a broken config or install from a crash.
 """
 
@@ -31,13 +31,7 @@ from ferrogate.app import WorkerState, build_app
 from ferrogate.observability.access_log import AccessLog
 from ferrogate.observability.request_tally import RequestTally
 from ferrogate.tls.server_context import build_server_context
-from ferrogate.worker_spec import (
-    APP_FACTORY_ENV,
-    HEARTBEAT_INTERVAL_SECS,
-    WorkerExit,
-    WorkerReport,
-    WorkerSpec,
-)
+from ferrogate.worker_spec import APP_FACTORY_ENV, HEARTBEAT_INTERVAL_SECS, WorkerReport, WorkerSpec
 
 log = logging.getLogger("ferrogate.worker")
 
@@ -131,7 +125,7 @@ async def _serve(spec: WorkerSpec) -> int:
         )
     except Exception:
         log.exception("worker for slot %d failed to boot", spec.slot)
-        return int(WorkerExit.BOOT_ERROR)
+        return int(ipc.ExitCode.BOOT_ERROR)
     # Everything alive now (modules, config, the compiled app) lives as long as the worker:
     # move it out of the cyclic GC's generations, so the collections that per-request
     # garbage triggers stop rescanning it (tens of µs per request).
@@ -139,13 +133,13 @@ async def _serve(spec: WorkerSpec) -> int:
     client = _control_client(spec, state)
     state.control = client
     client.start()
-    client.set_state("ready")
+    client.set_state(ipc.WorkerPhase.READY)
     if not _report(spec.report_fd, WorkerReport.READY):
         stop.set()
     beat = loop.create_task(_heartbeat(spec, state, tally, servers, client, stop))
     await stop.wait()
     state.draining = True
-    client.set_state("draining")
+    client.set_state(ipc.WorkerPhase.DRAINING)
     await _drain(servers, spec.config.reliability.graceful_shutdown_grace_period_secs)
     beat.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -153,9 +147,9 @@ async def _serve(spec: WorkerSpec) -> int:
     pools.close()
     if access_log is not None:
         access_log.close()  # the lines of the last requests are written before exit
-    client.set_state("exited")
+    client.set_state(ipc.WorkerPhase.EXITED)
     await client.close()
-    return int(WorkerExit.OK)
+    return int(ipc.ExitCode.OK)
 
 
 async def _drain(servers: list[HttpServer], grace: float) -> None:

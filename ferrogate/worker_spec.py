@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import Enum
 from pathlib import Path
 
 from ferrogate.config.model import Config
@@ -26,11 +26,6 @@ class WorkerReport(bytes, Enum):
 
     READY = b"R"
     HEARTBEAT = b"H"
-
-
-class WorkerExit(IntEnum):
-    OK = 0
-    BOOT_ERROR = 3  # could not start serving; the supervisor stops respawning on it
 
 
 @dataclass(frozen=True, slots=True)

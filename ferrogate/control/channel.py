@@ -194,10 +194,13 @@ class IpcServer:
                 if self._on_supervisor_status is not None:
                     self._on_supervisor_status(msg)
             case ReloadResult():
-                state.note_reload_outcome(msg.ok, msg.revision, msg.errors)
-                if not msg.ok:
+                outcome = msg.outcome
+                state.note_reload_outcome(outcome.ok, outcome.revision, outcome.errors)
+                if not outcome.ok:
                     _log.warning(
-                        "supervisor rejected reload %s: %s", msg.revision, "; ".join(msg.errors)
+                        "supervisor rejected reload %s: %s",
+                        outcome.revision,
+                        "; ".join(outcome.errors),
                     )
             case UpgradeResult():
                 _log.info("graceful upgrade %s: %s", "started" if msg.ok else "failed", msg.message)

@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 from collections.abc import Mapping
-from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,7 @@ from ferrogate.config.model import Config
 from ferrogate.control.admin import AdminApi, Loader, ReloadDelivery, exchange_handler
 from ferrogate.control.channel import IpcServer
 from ferrogate.control.state import ControlState
-from ferrogate.ipc import DrainState, ReloadRequest, SupervisorStatus, config_revision
+from ferrogate.ipc import DrainState, ExitCode, ReloadRequest, SupervisorStatus, config_revision
 
 if TYPE_CHECKING:
     from ferrogate._fastpath.server import HttpServer
@@ -34,14 +33,6 @@ _log = logging.getLogger("ferrogate.control")
 
 PARENT_CHECK_SECS = 1.0
 """How often the control process checks that its supervisor is still alive."""
-
-
-class ControlExit(IntEnum):
-    """Exit codes of the control process (the supervisor logs them by name)."""
-
-    OK = 0
-    BOOT_ERROR = 3
-    ORPHANED = 4
 
 
 class ControlService:
@@ -180,7 +171,7 @@ def run_control(
     *,
     expected_workers: int | None = None,
 ) -> int:
-    """Run the control process until SIGTERM/SIGINT; returns a :class:`ControlExit` code."""
+    """Run the control process until SIGTERM/SIGINT; returns its :class:`ExitCode`."""
     import uvloop
 
     loop = uvloop.new_event_loop()
@@ -221,18 +212,18 @@ async def _serve(
     except OSError as exc:
         _log.error("control process cannot start: %s", exc)
         await service.stop(0.0)
-        return ControlExit.BOOT_ERROR
+        return ExitCode.BOOT_ERROR
     _log.info(
         "control process %d serving (generation %d, ipc %s)", os.getpid(), generation, ipc_path
     )
 
-    code = ControlExit.OK
+    code = ExitCode.OK
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), PARENT_CHECK_SECS)
         if os.getppid() != parent:
             _log.error("supervisor %d is gone; control process exits", parent)
-            code = ControlExit.ORPHANED
+            code = ExitCode.ORPHANED
             break
     await service.stop(service.state.config.reliability.graceful_shutdown_grace_period_secs)
     return code

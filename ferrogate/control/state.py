@@ -30,15 +30,15 @@ from ferrogate.control.views import (
     age,
 )
 from ferrogate.ipc import (
-    WORKER_LIFECYCLE_ORDER,
     Heartbeat,
     ProviderHealth,
     RequestCounts,
     SupervisorStatus,
     WorkerHello,
-    WorkerLifecycle,
+    WorkerPhase,
     WorkerState,
     config_revision,
+    later,
 )
 
 Clock = Callable[[], float]
@@ -60,7 +60,7 @@ class WorkerReport:
     generation: int
     started_at: float
     config_revision: str
-    state: WorkerLifecycle = "starting"
+    state: WorkerPhase = WorkerPhase.STARTING
     inflight: int = 0
     connections: int = 0
     ai_requests: RequestCounts | None = None  # from the last heartbeat
@@ -226,7 +226,7 @@ class ControlState:
             for slot_info in self.supervisor.workers:
                 report = self.workers.get(slot_info.pid)
                 state = slot_info.state
-                if report is not None and _later(report.state, state):
+                if report is not None and later(report.state, state):
                     state = report.state
                 rows.append(
                     _view(
@@ -267,7 +267,7 @@ class ControlState:
         expected = self.supervisor.expected_workers if self.supervisor else self.expected_workers
         if expected is None:
             return False, "waiting for the supervisor's worker table"
-        ready_slots = {w.slot for w in self.worker_views() if w.state == "ready"}
+        ready_slots = {w.slot for w in self.worker_views() if w.state == WorkerPhase.READY}
         if expected <= 0 or len(ready_slots) < expected:
             return False, f"{len(ready_slots)} of {expected} worker slots ready"
         return True, f"{len(ready_slots)} of {expected} worker slots ready"
@@ -312,9 +312,6 @@ class ControlState:
         )
 
 
-def _later(a: WorkerLifecycle, b: WorkerLifecycle) -> bool:
-    return WORKER_LIFECYCLE_ORDER[a] > WORKER_LIFECYCLE_ORDER[b]
-
 
 def _view(
     now: float,
@@ -322,7 +319,7 @@ def _view(
     slot: int,
     pid: int,
     generation: int,
-    state: WorkerLifecycle,
+    state: WorkerPhase,
     started_at: float,
     report: WorkerReport | None,
     restarts: int = 0,
@@ -337,7 +334,7 @@ def _view(
         generation=generation,
         state=state,
         started_at=started_at,
-        uptime_secs=0.0 if state == "exited" else age(now, started_at),
+        uptime_secs=0.0 if state == WorkerPhase.EXITED else age(now, started_at),
         connected=report is not None and report.connected,
         config_revision=report.config_revision if report else None,
         inflight=report.inflight if report else None,

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import msgspec
 
-from ferrogate.ipc import ReloadSummary, RequestCounts, SupervisorPhase, WorkerLifecycle
+from ferrogate.ipc import ReloadOutcome, RequestCounts, SupervisorPhase, WorkerPhase
 
 
 class WorkerView(msgspec.Struct, frozen=True, kw_only=True):
     slot: int
     pid: int
     generation: int
-    state: WorkerLifecycle
+    state: WorkerPhase
     started_at: float
     uptime_secs: float
     connected: bool
@@ -35,7 +35,7 @@ class SupervisorView(msgspec.Struct, frozen=True, kw_only=True):
     connected: bool
     expected_workers: int
     uptime_secs: float
-    last_reload: ReloadSummary | None = None
+    last_reload: ReloadOutcome | None = None
 
 
 class ReloadView(msgspec.Struct, frozen=True, kw_only=True):

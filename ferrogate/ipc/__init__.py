@@ -1,6 +1,7 @@
 """Typed messages between workers, the control process and the supervisor.
 
-:mod:`~ferrogate.ipc.messages` is the schema, :mod:`~ferrogate.ipc.framing` turns
+:mod:`~ferrogate.ipc.messages` is the schema, :mod:`~ferrogate.ipc.lifecycle` the
+phases and exit codes every process shares, :mod:`~ferrogate.ipc.framing` turns
 messages into length-prefixed frames and back, and :mod:`~ferrogate.ipc.client` is
 the worker's connection to the control process. This module hands their names on,
 so callers write ``from ferrogate import ipc`` and ``ipc.Heartbeat``.
@@ -19,18 +20,18 @@ from ferrogate.ipc.framing import (
     send_blocking,
     write_messages,
 )
+from ferrogate.ipc.lifecycle import ExitCode, WorkerPhase, can_move, later
 from ferrogate.ipc.messages import (
     ADMIN_FORWARD_MARK,
-    WORKER_LIFECYCLE_ORDER,
     BreakerStateName,
     DrainState,
     ErrorReply,
     Heartbeat,
     Message,
     ProviderHealth,
+    ReloadOutcome,
     ReloadRequest,
     ReloadResult,
-    ReloadSummary,
     ReplyMessage,
     RequestCounts,
     RequestMessage,
@@ -41,7 +42,6 @@ from ferrogate.ipc.messages import (
     UpgradeRequest,
     UpgradeResult,
     WorkerHello,
-    WorkerLifecycle,
     WorkerSlotInfo,
     WorkerState,
     config_revision,
@@ -51,21 +51,21 @@ __all__ = [
     "ADMIN_FORWARD_MARK",
     "HEADER",
     "MAX_FRAME_BYTES",
-    "WORKER_LIFECYCLE_ORDER",
     "BreakerStateName",
     "ControlClient",
     "ControlRequestError",
     "ControlUnavailable",
     "DrainState",
     "ErrorReply",
+    "ExitCode",
     "FrameDecoder",
     "FrameError",
     "Heartbeat",
     "Message",
     "ProviderHealth",
+    "ReloadOutcome",
     "ReloadRequest",
     "ReloadResult",
-    "ReloadSummary",
     "ReplyMessage",
     "RequestCounts",
     "RequestMessage",
@@ -76,12 +76,14 @@ __all__ = [
     "UpgradeRequest",
     "UpgradeResult",
     "WorkerHello",
-    "WorkerLifecycle",
+    "WorkerPhase",
     "WorkerSlotInfo",
     "WorkerState",
+    "can_move",
     "config_revision",
     "decode_payload",
     "encode",
+    "later",
     "read_message",
     "recv_blocking",
     "send_blocking",

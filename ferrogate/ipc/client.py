@@ -18,6 +18,7 @@ from typing import overload
 import msgspec
 
 from ferrogate.ipc.framing import FrameError, read_message, write_messages
+from ferrogate.ipc.lifecycle import WorkerPhase
 from ferrogate.ipc.messages import (
     ErrorReply,
     Message,
@@ -27,7 +28,6 @@ from ferrogate.ipc.messages import (
     UpgradeRequest,
     UpgradeResult,
     WorkerHello,
-    WorkerLifecycle,
     WorkerState,
 )
 
@@ -96,7 +96,7 @@ class ControlClient:
         self._connected = asyncio.Event()
         self._pending: dict[int, asyncio.Future[Message]] = {}
         self._next_id = 0
-        self._state: WorkerLifecycle | None = None
+        self._state: WorkerPhase | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._dropped = 0
@@ -140,7 +140,7 @@ class ControlClient:
             return False
         return True
 
-    def set_state(self, state: WorkerLifecycle) -> None:
+    def set_state(self, state: WorkerPhase) -> None:
         """Report a lifecycle change; remembered and replayed after a reconnect."""
         self._state = state
         self.send(WorkerState(pid=self._hello.pid, state=state))

@@ -32,17 +32,12 @@ from typing import Literal
 import msgspec
 
 from ferrogate.config.model import Config
-
-WorkerLifecycle = Literal["starting", "ready", "draining", "exited"]
-"""A worker's lifecycle as every process names it (``ready`` is the worker's own ack)."""
+from ferrogate.ipc.lifecycle import WorkerPhase
 
 ADMIN_FORWARD_MARK = b"x-ferrogate-admin-forward"
 """Header a worker sets (overwriting any the client sent) on ``/admin`` requests it forwards
 from the public port; the control process applies the public port's rules to them. A
 caller that sets it itself only gets those stricter rules."""
-
-WORKER_LIFECYCLE_ORDER: dict[str, int] = {"starting": 0, "ready": 1, "draining": 2, "exited": 3}
-"""Lifecycle states only move forward; merging two views keeps the later one."""
 
 SupervisorPhase = Literal["starting", "running", "reloading", "upgrading", "stopping"]
 
@@ -65,8 +60,10 @@ class WorkerHello(_Msg, frozen=True):
 
 
 class WorkerState(_Msg, frozen=True):
+    """A worker's own lifecycle report (``ready`` is its ack; sent on every change)."""
+
     pid: int
-    state: WorkerLifecycle
+    state: WorkerPhase
 
 
 class RequestCounts(msgspec.Struct, frozen=True, kw_only=True):
@@ -165,19 +162,26 @@ class WorkerSlotInfo(msgspec.Struct, frozen=True, kw_only=True):
     slot: int
     pid: int
     generation: int
-    state: WorkerLifecycle
+    state: WorkerPhase
     started_at: float
     restarts: int = 0
     last_exit_code: int | None = None
 
 
-class ReloadSummary(msgspec.Struct, frozen=True, kw_only=True):
-    """The outcome of the supervisor's last reload, however it was triggered (SIGHUP, CLI, admin)."""
+class ReloadOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """How a reload ended, however it was asked for (SIGHUP, the admin API).
+
+    One record everywhere: the supervisor keeps its last one and writes it to its
+    status file, sends it to the control process (in :class:`SupervisorStatus`, and
+    as the :class:`ReloadResult` of a request), and the admin status shows it.
+    """
 
     ok: bool
-    revision: str
-    at: float  # wall clock when it finished
+    revision: str  # the revision applied, or the one refused
     errors: list[str] = []
+    message: str = ""
+    seq: int = 0  # the supervisor's count of finished reloads (stamped when it records one)
+    at: float = 0.0  # wall clock when it finished (stamped with seq)
 
 
 class SupervisorStatus(_Msg, frozen=True):
@@ -200,7 +204,7 @@ class SupervisorStatus(_Msg, frozen=True):
     draining: bool = (
         False  # echo of the last DrainState control sent; restores it after a control restart
     )
-    last_reload: ReloadSummary | None = None
+    last_reload: ReloadOutcome | None = None
 
 
 class ReloadRequest(_Msg, frozen=True):
@@ -217,9 +221,7 @@ class ReloadRequest(_Msg, frozen=True):
 
 class ReloadResult(_Msg, frozen=True):
     id: int
-    ok: bool
-    revision: str
-    errors: list[str] = []
+    outcome: ReloadOutcome
 
 
 class UpgradeRequest(_Msg, frozen=True):

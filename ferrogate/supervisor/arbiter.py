@@ -23,15 +23,17 @@ from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 
+import msgspec
+
 from ferrogate import ipc
 from ferrogate.config.model import Config
+from ferrogate.ipc import ExitCode, ReloadOutcome, WorkerPhase
 from ferrogate.supervisor import systemd
 from ferrogate.supervisor.control_link import ControlLink
 from ferrogate.supervisor.handoff import HandoffError, Predecessor, UpgradeListener
 from ferrogate.supervisor.listener_fingerprint import listener_fingerprint
 from ferrogate.supervisor.listeners import ListenerTable, bound_address
 from ferrogate.supervisor.pidfile import (
-    ReloadOutcome,
     UpgradeOutcome,
     remove_if_ours,
     status_file_for,
@@ -40,8 +42,6 @@ from ferrogate.supervisor.pidfile import (
 )
 from ferrogate.supervisor.reload import Roll, plan_reload
 from ferrogate.supervisor.slots import (
-    ExitCode,
-    SlotState,
     WorkerProc,
     WorkerSlot,
     decode_status,
@@ -50,7 +50,7 @@ from ferrogate.supervisor.slots import (
 from ferrogate.supervisor.spawn import Closable, control_available, fork_control, fork_worker
 from ferrogate.supervisor.status import publish_status
 from ferrogate.supervisor.upgrade import UpgradeDriver
-from ferrogate.worker_spec import WorkerExit, WorkerReport
+from ferrogate.worker_spec import WorkerReport
 
 log = logging.getLogger("ferrogate.supervisor")
 
@@ -252,8 +252,8 @@ class Arbiter:
             proc.close_pipe()  # EOF: the worker is gone; the reap tells us how
             return
         proc.last_beat = time.monotonic()
-        if WorkerReport.READY.value in data and proc.state is SlotState.STARTING:
-            proc.state = SlotState.READY
+        if WorkerReport.READY.value in data and proc.state is WorkerPhase.STARTING:
+            proc.state = WorkerPhase.READY
             proc.ready_at = proc.last_beat
             self.boot_failures = 0
             self.status_dirty = True
@@ -344,9 +344,9 @@ class Arbiter:
             pass
 
     def drain_worker(self, proc: WorkerProc, grace_deadline: float) -> None:
-        if proc.state in (SlotState.DRAINING, SlotState.EXITED):
+        if proc.state in (WorkerPhase.DRAINING, WorkerPhase.EXITED):
             return
-        proc.state = SlotState.DRAINING
+        proc.state = WorkerPhase.DRAINING
         proc.kill_deadline = grace_deadline
         self.terminate(proc.pid)
         self.status_dirty = True
@@ -380,7 +380,7 @@ class Arbiter:
         self.upgrade.on_child_exit(pid, status)
 
     def _on_worker_exit(self, proc: WorkerProc, status: int) -> None:
-        proc.state = SlotState.EXITED
+        proc.state = WorkerPhase.EXITED
         proc.exit_status = status
         proc.close_pipe()
         slot = self.slots[proc.slot]
@@ -400,8 +400,8 @@ class Arbiter:
         if proc.ready_at is None:
             self.boot_failures += 1
             log.error("worker %d (slot %d) died before it was ready (%s)", proc.pid, proc.slot, decode_status(status))
-            if code == WorkerExit.BOOT_ERROR:
-                self.halt(ExitCode.WORKER_BOOT_ERROR, f"worker for slot {proc.slot} failed to boot (exit code {code}); not respawning")
+            if code == ExitCode.BOOT_ERROR:
+                self.halt(ExitCode.BOOT_ERROR, f"worker for slot {proc.slot} failed to boot (exit code {code}); not respawning")
                 return
             if self.boot_failures >= MAX_BOOT_FAILURES:
                 self.halt(ExitCode.CRASH_LOOP, f"workers crash-looping at boot ({self.boot_failures} failures in a row); giving up")
@@ -447,12 +447,12 @@ class Arbiter:
                 log.warning("worker %d (slot %d) overran its deadline; SIGKILL", proc.pid, proc.slot)
                 self.terminate(proc.pid, signal.SIGKILL)
                 proc.kill_deadline = None
-            elif proc.state is SlotState.STARTING and now - proc.spawned_at > BOOT_TIMEOUT_SECS and not proc.aborted:
+            elif proc.state is WorkerPhase.STARTING and now - proc.spawned_at > BOOT_TIMEOUT_SECS and not proc.aborted:
                 log.error("worker %d (slot %d) not ready after %.0fs; killing it", proc.pid, proc.slot, BOOT_TIMEOUT_SECS)
                 self.terminate(proc.pid, signal.SIGKILL)
                 proc.aborted = True
             elif (
-                proc.state in (SlotState.READY, SlotState.DRAINING)
+                proc.state in (WorkerPhase.READY, WorkerPhase.DRAINING)
                 and not proc.aborted
                 and now - proc.last_beat > self.heartbeat_timeout
             ):
@@ -466,7 +466,7 @@ class Arbiter:
                 ctl.kill_deadline = None
 
     def _all_ready(self) -> bool:
-        return all(s.current is not None and s.current.state is SlotState.READY for s in self.slots)
+        return all(s.current is not None and s.current.state is WorkerPhase.READY for s in self.slots)
 
     def _booted(self) -> None:
         if self.predecessor is not None:
@@ -540,10 +540,7 @@ class Arbiter:
     def finish_reload(self, outcome: ReloadOutcome, reply_ids: list[int]) -> None:
         self.roll = None
         self.reload_seq += 1
-        self.last_reload = ReloadOutcome(
-            seq=self.reload_seq, ok=outcome.ok, revision=outcome.revision,
-            errors=outcome.errors, message=outcome.message,
-        )
+        self.last_reload = outcome = msgspec.structs.replace(outcome, seq=self.reload_seq, at=time.time())
         if outcome.ok:
             log.info("reload done: %s", outcome.message)
         else:
@@ -553,7 +550,7 @@ class Arbiter:
         self.status_dirty = True
         for rid in reply_ids:
             if rid > 0 and self.link is not None:
-                self.link.push(ipc.ReloadResult(id=rid, ok=outcome.ok, revision=outcome.revision, errors=outcome.errors))
+                self.link.push(ipc.ReloadResult(id=rid, outcome=outcome))
 
     # ------------------------------------------------------------------ control messages
 
@@ -590,7 +587,7 @@ class Arbiter:
         deadline = now + max(rel.graceful_shutdown_timeout_secs, rel.graceful_shutdown_grace_period_secs)
         self.stop_deadline = deadline
         for proc in list(self.procs.values()):
-            if proc.state is SlotState.STARTING:
+            if proc.state is WorkerPhase.STARTING:
                 self.terminate(proc.pid, signal.SIGKILL)
             else:
                 self.drain_worker(proc, deadline)

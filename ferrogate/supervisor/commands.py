@@ -20,7 +20,7 @@ from ferrogate.config.commands import load_or_report
 from ferrogate.config.diagnostics import ConfigError
 from ferrogate.config.load import Loaded, load
 from ferrogate.config.model import Config
-from ferrogate.ipc import config_revision
+from ferrogate.ipc import ExitCode, config_revision
 from ferrogate.observability.process_log import setup_process_logging
 from ferrogate.supervisor import systemd
 from ferrogate.supervisor.handoff import HandoffError, Predecessor, connect_upgrade_path
@@ -43,7 +43,6 @@ from ferrogate.supervisor.pidfile import (
     status_file_for,
     upgrade_sock_for,
 )
-from ferrogate.supervisor.slots import ExitCode
 from ferrogate.supervisor.spawn import Closable
 from ferrogate.tls.server_context import TlsConfigError, build_server_context
 

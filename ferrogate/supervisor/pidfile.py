@@ -18,17 +18,10 @@ from pathlib import Path
 import msgspec
 
 from ferrogate.config.model import Config
+from ferrogate.ipc import ReloadOutcome
 from ferrogate.supervisor.listener_fingerprint import ListenerFingerprint
 
 DEFAULT_PID_FILE = ".ferrogate/ferrogate.pid"
-
-
-class ReloadOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    seq: int
-    ok: bool
-    revision: str
-    errors: list[str] = []
-    message: str = ""
 
 
 class UpgradeOutcome(msgspec.Struct, frozen=True, kw_only=True):

@@ -25,6 +25,7 @@ from ferrogate import ipc
 from ferrogate.config.diagnostics import ConfigError
 from ferrogate.config.load import load_config
 from ferrogate.config.model import Config
+from ferrogate.ipc import ReloadOutcome, WorkerPhase
 from ferrogate.supervisor.listener_fingerprint import listener_changes, listener_fingerprint
 from ferrogate.supervisor.listeners import (
     ListenerError,
@@ -33,8 +34,7 @@ from ferrogate.supervisor.listeners import (
     wanted_keys,
     warn_if_closing_queues,
 )
-from ferrogate.supervisor.pidfile import ReloadOutcome
-from ferrogate.supervisor.slots import SlotState, WorkerProc
+from ferrogate.supervisor.slots import WorkerProc
 
 if TYPE_CHECKING:
     from ferrogate.supervisor.arbiter import Arbiter, ControlProc
@@ -80,7 +80,7 @@ class Roll:
     def advance(self, arb: Arbiter, now: float) -> None:
         if self.active is not None:
             new, old = self.active
-            if new.state is SlotState.READY:
+            if new.state is WorkerPhase.READY:
                 slot = arb.slots[new.slot]
                 if old is not None and slot.current is old:
                     grace = arb.config.reliability.graceful_shutdown_timeout_secs
@@ -118,7 +118,7 @@ class Roll:
             arb.terminate(old_control.pid)
             old_control.kill_deadline = now + arb.config.reliability.graceful_shutdown_timeout_secs
         arb.finish_reload(
-            ReloadOutcome(seq=0, ok=True, revision=self.target_revision, message=f"applied revision {self.target_revision}"),
+            ReloadOutcome(ok=True, revision=self.target_revision, message=f"applied revision {self.target_revision}"),
             self.reply_ids,
         )
 
@@ -145,7 +145,7 @@ class Roll:
         keep = {id(s) for s in prev.table.sockets.values()}
         new_only = [s for s in failed_table.sockets.values() if id(s) not in keep]
         arb.finish_reload(
-            ReloadOutcome(seq=0, ok=False, revision=prev.revision, errors=[reason], message="reload rolled back"),
+            ReloadOutcome(ok=False, revision=prev.revision, errors=[reason], message="reload rolled back"),
             self.reply_ids,
         )
         back = Roll(prev.config, prev.revision, None, new_only, [], deque(self.rolled))
@@ -160,7 +160,7 @@ class Roll:
         if self.previous is not None:
             for rid in self.reply_ids:
                 if rid > 0 and arb.link is not None:
-                    arb.link.push(ipc.ReloadResult(id=rid, ok=False, revision=self.target_revision, errors=["supervisor stopping"]))
+                    arb.link.push(ipc.ReloadResult(id=rid, outcome=ReloadOutcome(ok=False, revision=self.target_revision, errors=["supervisor stopping"])))
         arb.roll = None
 
 
@@ -168,7 +168,7 @@ def plan_reload(arb: Arbiter, reply_ids: list[int]) -> Roll | None:
     """Validate the config file and start a roll, or report why not (returns None)."""
 
     def reject(errors: list[str]) -> None:
-        arb.finish_reload(ReloadOutcome(seq=0, ok=False, revision=arb.revision, errors=errors), reply_ids)
+        arb.finish_reload(ReloadOutcome(ok=False, revision=arb.revision, errors=errors), reply_ids)
 
     try:
         new = load_config(arb.config_path)
@@ -184,7 +184,7 @@ def plan_reload(arb: Arbiter, reply_ids: list[int]) -> Roll | None:
         # Named by the refused revision so the admin API's pending reload of it resolves.
         arb.finish_reload(
             ReloadOutcome(
-                seq=0, ok=False, revision=revision, message="listener change refused",
+                ok=False, revision=revision, message="listener change refused",
                 errors=[
                     "the new config changes the public listener, which a process-local reload"
                     " cannot do; apply it with `ferrogate reload --graceful-upgrade`"
@@ -197,7 +197,7 @@ def plan_reload(arb: Arbiter, reply_ids: list[int]) -> Roll | None:
         return None
     if revision == arb.revision:
         arb.finish_reload(
-            ReloadOutcome(seq=0, ok=True, revision=revision, message="config unchanged"), reply_ids
+            ReloadOutcome(ok=True, revision=revision, message="config unchanged"), reply_ids
         )
         return None
     keys = wanted_keys(new.listen, new.admin.listen if new.admin.enabled else None, arb.workers)

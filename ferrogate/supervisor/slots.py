@@ -2,7 +2,8 @@
 
 A slot is a fixed position (0..N-1) that owns one socket per public listener;
 its worker comes and goes. During a roll a slot briefly has two processes:
-the new one STARTING (not yet acked) and the old one DRAINING.
+the new one STARTING (not yet acked) and the old one DRAINING (the phases are
+:class:`ferrogate.ipc.WorkerPhase`).
 """
 
 from __future__ import annotations
@@ -10,24 +11,8 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
 
-
-class SlotState(StrEnum):
-    STARTING = "starting"
-    READY = "ready"  # the worker acked: it is serving on its slot socket
-    DRAINING = "draining"
-    EXITED = "exited"
-
-
-class ExitCode(IntEnum):
-    """Named exit codes, so a restart storm can be told apart from a crash."""
-
-    OK = 0
-    CONFIG_ERROR = 1
-    STARTUP_FAILED = 2  # listeners, hand-off or the pid file
-    WORKER_BOOT_ERROR = 3  # a worker could not start serving (also: supervisor halted on it)
-    CRASH_LOOP = 4  # workers kept dying before they acked
+from ferrogate.ipc import WorkerPhase
 
 
 @dataclass(slots=True, eq=False)
@@ -36,7 +21,7 @@ class WorkerProc:
     slot: int
     revision: str
     report_fd: int  # read end of the worker's report pipe; -1 once closed
-    state: SlotState = SlotState.STARTING
+    state: WorkerPhase = WorkerPhase.STARTING
     spawned_at: float = field(default_factory=time.monotonic)
     last_beat: float = field(default_factory=time.monotonic)
     ready_at: float | None = None

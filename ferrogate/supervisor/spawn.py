@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ferrogate.config.model import Config
-from ferrogate.worker_spec import WorkerExit, WorkerSpec
+from ferrogate.ipc import ExitCode
+from ferrogate.worker_spec import WorkerSpec
 
 log = logging.getLogger("ferrogate.supervisor")
 
@@ -64,7 +65,7 @@ def fork_worker(spec_args: dict[str, object], close: Iterable[Closable]) -> tupl
     if pid:
         os.close(write_fd)
         return pid, read_fd
-    code = int(WorkerExit.BOOT_ERROR)
+    code = int(ExitCode.BOOT_ERROR)
     try:
         os.close(read_fd)
         spec = WorkerSpec(report_fd=write_fd, supervisor_pid=parent, **spec_args)  # type: ignore[arg-type]

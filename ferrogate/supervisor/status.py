@@ -24,7 +24,7 @@ def worker_rows(arb: Arbiter) -> list[ipc.WorkerSlotInfo]:
             slot=proc.slot,
             pid=proc.pid,
             generation=arb.generation,
-            state=proc.state.value,
+            state=proc.state,
             started_at=proc.spawned_at + wall_offset,
             restarts=arb.restarts[proc.slot],
             last_exit_code=arb.last_exit[proc.slot],
@@ -61,6 +61,7 @@ def publish_status(arb: Arbiter) -> None:
                 config_path=str(arb.config_path),
                 expected_workers=arb.workers,
                 workers=worker_rows(arb),
+                last_reload=arb.last_reload,
             )
         )
     if arb.mode is not Mode.RUNNING or arb.handed_over:

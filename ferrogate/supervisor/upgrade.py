@@ -16,6 +16,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from ferrogate.ipc import ExitCode
 from ferrogate.supervisor.handoff import (
     CutOver,
     HandoffError,
@@ -30,7 +31,7 @@ from ferrogate.supervisor.handoff import (
     send_table,
 )
 from ferrogate.supervisor.pidfile import UpgradeOutcome
-from ferrogate.supervisor.slots import ExitCode, decode_status
+from ferrogate.supervisor.slots import decode_status
 
 if TYPE_CHECKING:
     import socket

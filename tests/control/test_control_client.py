@@ -123,7 +123,7 @@ def test_client_reconnects_after_control_goes_away_and_replays_hello_and_state(
             first = await h.control()
             client = h.client()
             assert await client.wait_connected(5.0)
-            client.set_state("ready")
+            client.set_state(ipc.WorkerPhase.READY)
             await until(
                 lambda: bool(first.of_type(ipc.WorkerState)), what="state on first connection"
             )

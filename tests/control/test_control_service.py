@@ -18,7 +18,7 @@ import orjson
 
 from ferrogate import ipc
 from ferrogate.config.load import load
-from ferrogate.control.main import ControlExit, ControlService
+from ferrogate.control.main import ControlService
 
 from .helpers import run, until
 
@@ -166,7 +166,7 @@ def test_status_over_http_joins_the_supervisor_table_with_worker_heartbeats(tmp_
         assert (await node.http.get("/readyz")).status_code == 503
         sup = await node.supervisor()
         worker = await node.worker(pid=31337)
-        worker.set_state("ready")
+        worker.set_state(ipc.WorkerPhase.READY)
         worker.send(ipc.Heartbeat(pid=31337, ts=0.0, inflight=2, connections=5))
         row = ipc.WorkerSlotInfo(slot=0, pid=31337, generation=4, state="starting", started_at=0.0)
         await sup.push_status(node.service.state.revision, node.config_path, [row])
@@ -246,7 +246,7 @@ def test_valid_reload_reaches_the_supervisor_and_control_follows_the_applied_rev
         [request] = [m for m in sup.received if isinstance(m, ipc.ReloadRequest)]
         assert request.revision == new and request.config_path == str(node.config_path.absolute())
 
-        await sup.send(ipc.ReloadResult(id=request.id, ok=True, revision=new))
+        await sup.send(ipc.ReloadResult(id=request.id, outcome=ipc.ReloadOutcome(ok=True, revision=new)))
         await sup.push_status(new, node.config_path, [])
         await until(
             lambda: node.service.state.revision == new, what="control to adopt the new revision"
@@ -360,7 +360,7 @@ def test_run_control_serves_until_sigterm_then_exits_cleanly(tmp_path: Path) -> 
         assert resp.status_code == 200 and orjson.loads(resp.content) == {"status": "ok"}
         assert ipc_path.exists()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == ControlExit.OK
+        assert proc.wait(timeout=15) == ipc.ExitCode.OK
         assert not ipc_path.exists()
     finally:
         if proc.poll() is None:

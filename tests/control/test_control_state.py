@@ -32,7 +32,7 @@ def _state(clock: FakeClock | None = None, **kwargs: object) -> ControlState:
 
 
 def _slot(
-    slot: int, pid: int, state: ipc.WorkerLifecycle = "starting", started_at: float = 990.0
+    slot: int, pid: int, state: ipc.WorkerPhase = ipc.WorkerPhase.STARTING, started_at: float = 990.0
 ) -> ipc.WorkerSlotInfo:
     return ipc.WorkerSlotInfo(slot=slot, pid=pid, generation=7, state=state, started_at=started_at)
 
@@ -155,8 +155,8 @@ def test_applying_a_config_changes_revision_and_node_id() -> None:
 
 def test_status_view_shows_the_supervisors_last_reload_outcome() -> None:
     state = _state()
-    outcome = ipc.ReloadSummary(
-        ok=False, revision="r2", at=1.0, errors=["gw.toml:3:1: unknown key `x`"]
+    outcome = ipc.ReloadOutcome(
+        ok=False, revision="r2", errors=["gw.toml:3:1: unknown key `x`"], seq=3, at=1.0
     )
     state.on_supervisor_status(msgspec.structs.replace(_status(), last_reload=outcome))
     view = state.status_view()

@@ -19,7 +19,7 @@ from .helpers import run
 
 SAMPLES: list[ipc.Message] = [
     ipc.WorkerHello(pid=101, slot=0, generation=1, started_at=1.5, config_revision="abc"),
-    ipc.WorkerState(pid=101, state="ready"),
+    ipc.WorkerState(pid=101, state=ipc.WorkerPhase.READY),
     ipc.Heartbeat(pid=101, ts=2.0, inflight=3, connections=7),
     ipc.ProviderHealth(
         pid=101,
@@ -49,12 +49,14 @@ SAMPLES: list[ipc.Message] = [
         config_revision="abc",
         config_path="/etc/ferrogate/Caddyfile",
         expected_workers=2,
-        workers=[ipc.WorkerSlotInfo(slot=0, pid=101, generation=1, state="ready", started_at=1.5)],
+        workers=[ipc.WorkerSlotInfo(slot=0, pid=101, generation=1, state=ipc.WorkerPhase.READY, started_at=1.5)],
         draining=True,
-        last_reload=ipc.ReloadSummary(ok=False, revision="abc", at=3.0, errors=["x:1:1: bad"]),
+        last_reload=ipc.ReloadOutcome(ok=False, revision="abc", errors=["x:1:1: bad"], seq=2, at=3.0),
     ),
     ipc.ReloadRequest(config_path="/x.toml", revision="def", id=9),
-    ipc.ReloadResult(id=9, ok=False, revision="def", errors=["x.toml:1:1: bad"]),
+    ipc.ReloadResult(
+        id=9, outcome=ipc.ReloadOutcome(ok=False, revision="def", errors=["x.toml:1:1: bad"])
+    ),
     ipc.UpgradeRequest(id=10),
     ipc.UpgradeResult(id=10, ok=True, message="started"),
     ipc.ErrorReply(id=11, code="not_implemented", message="later"),
@@ -73,7 +75,7 @@ def test_every_message_type_round_trips_through_one_frame(msg: ipc.Message) -> N
 
 
 def test_frames_carry_the_type_tag_not_a_string_protocol() -> None:
-    payload = ipc.encode(ipc.WorkerState(pid=5, state="draining"))[4:]
+    payload = ipc.encode(ipc.WorkerState(pid=5, state=ipc.WorkerPhase.DRAINING))[4:]
     assert msgspec.msgpack.decode(payload) == {"type": "WorkerState", "pid": 5, "state": "draining"}
 
 
@@ -99,7 +101,7 @@ def test_garbage_payload_is_a_frame_error() -> None:
 _names = st.text(min_size=0, max_size=12)
 _ints = st.integers(min_value=0, max_value=2**31)
 _floats = st.floats(allow_nan=False, allow_infinity=False)
-_states = st.sampled_from(["starting", "ready", "draining", "exited"])
+_states = st.sampled_from(list(ipc.WorkerPhase))
 
 _messages = st.one_of(
     st.builds(
