@@ -62,14 +62,6 @@ KNOWN_FILE_CIRCLES: frozenset[frozenset[str]] = frozenset(
         frozenset(
             {"ferrogate._fastpath.exchange", "ferrogate._fastpath.http1", "ferrogate._fastpath.state"}
         ),
-        frozenset(
-            {
-                "ferrogate.supervisor.arbiter",
-                "ferrogate.supervisor.reload",
-                "ferrogate.supervisor.status",
-                "ferrogate.supervisor.upgrade",
-            }
-        ),
     }
 )
 

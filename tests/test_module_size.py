@@ -24,7 +24,6 @@ KNOWN_LONG_MODULES: frozenset[str] = frozenset(
         "ferrogate/_fastpath/http1.py",
         "ferrogate/_fastpath/pool.py",
         "ferrogate/_fastpath/upstream.py",
-        "ferrogate/supervisor/arbiter.py",
     }
 )
 

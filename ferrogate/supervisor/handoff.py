@@ -167,21 +167,13 @@ class Successor:
     ``proc``; its pid comes from the channel's peer credentials).
     """
 
-    def __init__(
-        self,
-        channel: socket.socket,
-        deadline_secs: float,
-        proc: subprocess.Popen[bytes] | None = None,
-    ) -> None:
+    def __init__(self, channel: socket.socket, proc: subprocess.Popen[bytes] | None = None) -> None:
         self.channel = channel
         self.proc = proc
-        self.phase = UpgradePhase.LAUNCHED
-        self.deadline = time.monotonic() + deadline_secs
-        self.failure: str | None = None
         self._pid = proc.pid if proc is not None else peer_pid(channel)
 
     @classmethod
-    def launch(cls, argv: list[str], env: Mapping[str, str], deadline_secs: float) -> Successor:
+    def launch(cls, argv: list[str], env: Mapping[str, str]) -> Successor:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(env)
         env[HANDOFF_ENV] = str(child_end.fileno())
@@ -192,15 +184,11 @@ class Successor:
             raise
         finally:
             child_end.close()
-        return cls(parent_end, deadline_secs, proc)
+        return cls(parent_end, proc)
 
     @property
     def pid(self) -> int:
         return self._pid
-
-    @property
-    def exited(self) -> bool:
-        return self.proc is not None and self.proc.returncode is not None
 
     def close(self) -> None:
         self.channel.close()

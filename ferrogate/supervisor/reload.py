@@ -1,225 +1,196 @@
-"""Process-local reload: validate first, then roll workers slot by slot, new before old.
+"""Process-local reload, decided: judge the new config first, then roll workers slot by slot.
 
-A reload is transactional. The new config is loaded and validated before
-anything changes, and refused when it would change the public listener (listen
-addresses, TLS settings or certificate files: that needs a graceful upgrade);
-on any error the running config stays and every error is reported. A valid
-config starts a fresh control process and then replaces each slot's worker:
-the new worker starts on the slot's *same* socket and only once it has acked
-READY is the old one told to drain. If a new worker
-cannot start, the roll stops, the previous config is restored and the slots
-already rolled are rolled back.
+A reload is transactional. The config file is loaded before anything changes
+(into a :class:`~ferrogate.supervisor.running.Candidate`) and refused when it
+is invalid or would change the public listener (listen addresses, TLS settings
+or certificate files: that needs a graceful upgrade); the running config stays
+and every error is reported. An unchanged config is a no-op. A valid change
+switches the running config (its listener table and a fresh control process)
+and then replaces each slot's worker, new before old: the new worker starts on
+the slot's *same* socket, and only once it has acked READY is the old one
+drained. If a new worker cannot start, the roll stops, the previous config is
+restored and the slots already rolled are rolled back.
+
+:class:`Reload` only decides (see :mod:`~ferrogate.supervisor.intents`); the
+arbiter carries out what it asks for.
 """
 
 from __future__ import annotations
 
-import logging
-import signal
-import socket
-import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from enum import StrEnum
 
-from ferrogate import ipc
-from ferrogate.config.diagnostics import ConfigError
-from ferrogate.config.load import load_config
-from ferrogate.config.model import Config
 from ferrogate.ipc import ReloadOutcome, WorkerPhase
-from ferrogate.supervisor.listener_fingerprint import listener_changes, listener_fingerprint
-from ferrogate.supervisor.listeners import (
-    ListenerError,
-    ListenerTable,
-    build_table,
-    wanted_keys,
-    warn_if_closing_queues,
+from ferrogate.supervisor.intents import (
+    Drain,
+    Finish,
+    Intent,
+    Kill,
+    Note,
+    Promote,
+    ReleaseRetired,
+    RestoreConfig,
+    Spawn,
+    SwitchConfig,
+    View,
 )
-from ferrogate.supervisor.slots import WorkerProc
-
-if TYPE_CHECKING:
-    from ferrogate.supervisor.arbiter import Arbiter, ControlProc
-
-log = logging.getLogger("ferrogate.supervisor")
+from ferrogate.supervisor.running import Candidate
 
 NEW_WORKER_READY_SECS = 30.0
+LISTENER_CHANGE_REFUSED = (
+    "the new config changes the public listener, which a process-local reload"
+    " cannot do; apply it with `ferrogate reload --graceful-upgrade`"
+    " (the running config stays)"
+)
 
 
-@dataclass(slots=True, frozen=True)
-class Snapshot:
-    config: Config
-    revision: str
-    table: ListenerTable
-    control: ControlProc | None
+class Stage(StrEnum):
+    JUDGING = "judging"
+    ROLLING = "rolling"
+    ROLLING_BACK = "rolling_back"
+    DONE = "done"
 
 
-@dataclass(slots=True, eq=False)
-class Roll:
-    target_config: Config
-    target_revision: str
-    previous: Snapshot | None  # None for a roll-back roll
-    retire_sockets: list[socket.socket]
-    reply_ids: list[int]
-    pending: deque[int] = field(default_factory=deque)
-    active: tuple[WorkerProc, WorkerProc | None] | None = None
-    deadline: float = 0.0
-    rolled: list[int] = field(default_factory=list)
+@dataclass(slots=True)
+class _Step:
+    """One slot being replaced: its old worker, and the new one once forked."""
+
+    slot: int
+    old: int
+    deadline: float
+    new: int | None = None
+    died: str | None = None  # why the new worker went before it was ready
+
+
+class Reload:
+    """One reload, from judging the candidate to the last slot rolled (or rolled back)."""
+
+    def __init__(self, candidate: Candidate, replies: tuple[int, ...] = ()) -> None:
+        self.candidate = candidate
+        self.replies = replies  # request ids waiting for the outcome
+        self.stage = Stage.JUDGING
+        self.target = candidate.revision  # what the slots are being rolled to
+        self.previous = ""  # the revision running when the reload began
+        self.rolled: list[int] = []
+        self._pending: deque[int] = deque()
+        self._step: _Step | None = None
+        self._switch_failed: str | None = None
 
     @property
-    def active_slot(self) -> int | None:
-        return self.active[0].slot if self.active is not None else None
+    def done(self) -> bool:
+        return self.stage is Stage.DONE
 
-    def owns(self, proc: WorkerProc) -> bool:
-        return self.active is not None and self.active[0] is proc
+    @property
+    def replacing_slot(self) -> int | None:
+        """The slot whose worker is being replaced now (the arbiter does not respawn it)."""
+        return self._step.slot if self._step is not None else None
 
-    def closables(self) -> list[socket.socket]:
-        socks = list(self.retire_sockets)
-        if self.previous is not None:
-            socks += self.previous.table.sockets.values()
-        return socks
+    # -- facts
 
-    def advance(self, arb: Arbiter, now: float) -> None:
-        if self.active is not None:
-            new, old = self.active
-            if new.state is WorkerPhase.READY:
-                slot = arb.slots[new.slot]
-                if old is not None and slot.current is old:
-                    grace = arb.config.reliability.graceful_shutdown_timeout_secs
-                    arb.drain_worker(old, now + grace)
-                slot.current = new
-                self.rolled.append(new.slot)
-                self.active = None
-                log.info("slot %d now runs revision %s (worker %d)", new.slot, self.target_revision, new.pid)
-            elif now > self.deadline:
-                arb.terminate(new.pid, signal.SIGKILL)
-                self.fail(arb, f"new worker {new.pid} for slot {new.slot} not ready within {NEW_WORKER_READY_SECS:.0f}s")
-            return
-        while self.pending:
-            index = self.pending.popleft()
-            current = arb.slots[index].current
-            if current is None or current.revision == self.target_revision:
-                continue  # empty slots respawn with the current config anyway
-            new = arb.spawn(index, self.target_config, self.target_revision, as_current=False)
-            self.active = (new, current)
-            self.deadline = now + NEW_WORKER_READY_SECS
-            return
-        self._finish(arb, now)
+    def started(self, intent: Intent, pid: int) -> None:
+        if isinstance(intent, Spawn) and self._step is not None and self._step.slot == intent.slot:
+            self._step.new = pid
 
-    def _finish(self, arb: Arbiter, now: float) -> None:
-        live = {id(s) for s in arb.table.sockets.values()}
-        for sock in self.retire_sockets:
-            if id(sock) not in live:
-                sock.close()
-        if self.previous is None:
-            arb.roll = None
-            log.info("roll-back to revision %s complete", self.target_revision)
-            return
-        old_control = self.previous.control
-        if old_control is not None:
-            arb.terminate(old_control.pid)
-            old_control.kill_deadline = now + arb.config.reliability.graceful_shutdown_timeout_secs
-        arb.finish_reload(
-            ReloadOutcome(ok=True, revision=self.target_revision, message=f"applied revision {self.target_revision}"),
-            self.reply_ids,
-        )
+    def failed(self, intent: Intent, reason: str) -> None:
+        if isinstance(intent, SwitchConfig):
+            self._switch_failed = reason
+        elif isinstance(intent, Spawn) and self._step is not None:
+            self._step.died = reason
 
-    def new_worker_failed(self, arb: Arbiter, proc: WorkerProc, why: str) -> None:
-        self.fail(arb, f"new worker {proc.pid} for slot {proc.slot} died before it was ready ({why})")
+    def worker_exited(self, pid: int, why: str) -> None:
+        if self._step is not None and self._step.new == pid:
+            self._step.died = why
 
-    def fail(self, arb: Arbiter, reason: str) -> None:
-        self.active = None
-        if self.previous is None:
-            log.error("roll-back failed: %s", reason)
-            arb.roll = None
-            return
-        prev = self.previous
-        failed_control = arb.retire_control()
-        if failed_control is not None:
-            arb.terminate(failed_control.pid)
-        failed_table = arb.table
-        arb.config, arb.revision, arb.table = prev.config, prev.revision, prev.table
-        if prev.control is not None:
-            arb.retired_controls.pop(prev.control.pid, None)
-            arb.control = prev.control
-            if arb.link is not None:
-                arb.link.retarget(prev.control.ipc_path)
-        keep = {id(s) for s in prev.table.sockets.values()}
-        new_only = [s for s in failed_table.sockets.values() if id(s) not in keep]
-        arb.finish_reload(
-            ReloadOutcome(ok=False, revision=prev.revision, errors=[reason], message="reload rolled back"),
-            self.reply_ids,
-        )
-        back = Roll(prev.config, prev.revision, None, new_only, [], deque(self.rolled))
-        arb.roll = back if self.rolled else None
-        if not self.rolled:
-            back._finish(arb, time.monotonic())
+    def stop(self) -> list[Intent]:
+        """The supervisor is stopping: answer the callers still waiting."""
+        stage, self.stage, self._step = self.stage, Stage.DONE, None
+        if stage in (Stage.JUDGING, Stage.ROLLING):
+            stopped = ReloadOutcome(ok=False, revision=self.target, errors=["supervisor stopping"])
+            return [Finish(stopped, self.replies)]
+        return []
 
-    def abandon(self, arb: Arbiter) -> None:
-        """The supervisor is stopping: answer waiting callers; sockets close with the table."""
-        for sock in self.closables():
-            sock.close()
-        if self.previous is not None:
-            for rid in self.reply_ids:
-                if rid > 0 and arb.link is not None:
-                    arb.link.push(ipc.ReloadResult(id=rid, outcome=ReloadOutcome(ok=False, revision=self.target_revision, errors=["supervisor stopping"])))
-        arb.roll = None
+    # -- decisions
 
+    def advance(self, view: View, now: float) -> list[Intent]:
+        if self.stage is Stage.JUDGING:
+            return self._judge(view)
+        if self.stage is Stage.DONE:
+            return []
+        if self._switch_failed is not None:
+            self.stage = Stage.DONE
+            failed = ReloadOutcome(ok=False, revision=self.previous, errors=[self._switch_failed])
+            return [Finish(failed, self.replies)]
+        return self._roll(view, now)
 
-def plan_reload(arb: Arbiter, reply_ids: list[int]) -> Roll | None:
-    """Validate the config file and start a roll, or report why not (returns None)."""
+    def _judge(self, view: View) -> list[Intent]:
+        candidate = self.candidate
+        self.previous = view.revision
+        self.stage = Stage.DONE
+        if candidate.config is None:
+            invalid = ReloadOutcome(ok=False, revision=view.revision, errors=list(candidate.errors))
+            return [Finish(invalid, self.replies)]
+        if candidate.listener_changes:
+            # Named by the refused revision so an admin caller waiting on it sees the refusal.
+            refused = ReloadOutcome(
+                ok=False,
+                revision=candidate.revision,
+                message="listener change refused",
+                errors=[LISTENER_CHANGE_REFUSED, *candidate.listener_changes],
+            )
+            return [Finish(refused, self.replies)]
+        if candidate.revision == view.revision:
+            same = ReloadOutcome(ok=True, revision=candidate.revision, message="config unchanged")
+            return [Finish(same, self.replies)]
+        self.stage = Stage.ROLLING
+        self._pending = deque(range(view.slot_count))
+        return [Note(f"reloading: revision {view.revision} -> {candidate.revision}"), SwitchConfig(candidate)]
 
-    def reject(errors: list[str]) -> None:
-        arb.finish_reload(ReloadOutcome(ok=False, revision=arb.revision, errors=errors), reply_ids)
+    def _roll(self, view: View, now: float) -> list[Intent]:
+        step = self._step
+        if step is not None:
+            return self._watch(step, view, now)
+        while self._pending:
+            index = self._pending.popleft()
+            current = view.current[index]
+            if current is None or current.revision == self.target:
+                continue  # an empty slot respawns with the running config anyway
+            self._step = _Step(index, current.pid, now + NEW_WORKER_READY_SECS)
+            return [Spawn(index)]
+        rolling_back, self.stage = self.stage is Stage.ROLLING_BACK, Stage.DONE
+        release = ReleaseRetired(now + view.drain_secs)
+        if rolling_back:
+            return [Note(f"roll-back to revision {self.target} complete"), release]
+        applied = ReloadOutcome(ok=True, revision=self.target, message=f"applied revision {self.target}")
+        return [release, Finish(applied, self.replies)]
 
-    try:
-        new = load_config(arb.config_path)
-    except ConfigError as exc:
-        reject(str(exc).splitlines() or ["invalid config"])
-        return None
-    except Exception as exc:  # a loader bug must not take the running gateway down
-        reject([f"{arb.config_path}: cannot load config: {exc!r}"])
-        return None
-    revision = ipc.config_revision(new)
-    changes = listener_changes(arb.listener, listener_fingerprint(new, arb.config_path.parent))
-    if changes:
-        # Named by the refused revision so the admin API's pending reload of it resolves.
-        arb.finish_reload(
-            ReloadOutcome(
-                ok=False, revision=revision, message="listener change refused",
-                errors=[
-                    "the new config changes the public listener, which a process-local reload"
-                    " cannot do; apply it with `ferrogate reload --graceful-upgrade`"
-                    " (the running config stays)",
-                    *changes,
-                ],
-            ),
-            reply_ids,
-        )
-        return None
-    if revision == arb.revision:
-        arb.finish_reload(
-            ReloadOutcome(ok=True, revision=revision, message="config unchanged"), reply_ids
-        )
-        return None
-    keys = wanted_keys(new.listen, new.admin.listen if new.admin.enabled else None, arb.workers)
-    try:
-        table, unwanted = build_table(keys, inherited=arb.table.sockets)
-    except ListenerError as exc:
-        reject([str(exc)])
-        return None
-    for key in table.sockets:
-        if key in arb.table.sources:
-            table.sources[key] = arb.table.sources[key]
-    live = {id(s) for s in table.sockets.values()}
-    retire = [s for s in {id(s): s for s in unwanted.values()}.values() if id(s) not in live]
-    warn_if_closing_queues(retire, "this reload")
-    admin_changed = table.admin_socket() is not arb.table.admin_socket()
-    previous = Snapshot(arb.config, arb.revision, arb.table, arb.control)
-    roll = Roll(new, revision, previous, retire, reply_ids, deque(range(arb.workers)))
-    log.info(
-        "reloading: revision %s -> %s%s", arb.revision, revision, " (admin listener moves)" if admin_changed else ""
-    )
-    arb.config, arb.revision, arb.table = new, revision, table
-    arb.retire_control()
-    arb.roll = roll  # so the forked control closes the previous table's extra sockets too
-    arb.start_control(new, new_path=True)
-    return roll
+    def _watch(self, step: _Step, view: View, now: float) -> list[Intent]:
+        """The slot's new worker: promote it once ready; give up if it dies or is late."""
+        if step.died is not None:
+            return self._fail(f"new worker {step.new} for slot {step.slot} died before it was ready ({step.died})")
+        new = view.worker(step.new) if step.new is not None else None
+        if new is not None and new.phase is WorkerPhase.READY:
+            self._step = None
+            self.rolled.append(step.slot)
+            current = view.current[step.slot]
+            drain: list[Intent] = []
+            if current is not None and current.pid == step.old:
+                drain.append(Drain(step.old, now + view.drain_secs))
+            return [*drain, Promote(step.slot, new.pid)]
+        if now > step.deadline:
+            kill: list[Intent] = [Kill(step.new)] if step.new is not None else []
+            late = f"new worker {step.new} for slot {step.slot} not ready within {NEW_WORKER_READY_SECS:.0f}s"
+            return kill + self._fail(late)
+        return []
+
+    def _fail(self, reason: str) -> list[Intent]:
+        """Stop rolling: restore the previous config and roll the rolled slots back to it."""
+        self._step = None
+        if self.stage is Stage.ROLLING_BACK:
+            self.stage = Stage.DONE
+            return [Note(f"roll-back failed: {reason}", error=True)]
+        self.stage = Stage.ROLLING_BACK
+        self.target = self.previous
+        self._pending, self.rolled = deque(self.rolled), []
+        failed = ReloadOutcome(ok=False, revision=self.previous, errors=[reason], message="reload rolled back")
+        return [RestoreConfig(), Finish(failed, self.replies)]

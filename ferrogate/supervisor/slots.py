@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from ferrogate.ipc import WorkerPhase
+from ferrogate.ipc import WorkerPhase, can_move
 
 
 @dataclass(slots=True, eq=False)
@@ -21,13 +21,20 @@ class WorkerProc:
     slot: int
     revision: str
     report_fd: int  # read end of the worker's report pipe; -1 once closed
-    state: WorkerPhase = WorkerPhase.STARTING
+    state: WorkerPhase = WorkerPhase.STARTING  # moved only by move_to
     spawned_at: float = field(default_factory=time.monotonic)
     last_beat: float = field(default_factory=time.monotonic)
     ready_at: float | None = None
     kill_deadline: float | None = None  # SIGKILL when a drain or abort overruns this
     aborted: bool = False  # already sent SIGABRT for a stale heartbeat
     exit_status: int | None = None
+
+    def move_to(self, phase: WorkerPhase) -> bool:
+        """Enter ``phase`` if the transition table allows it from here; False if not."""
+        if not can_move(self.state, phase):
+            return False
+        self.state = phase
+        return True
 
     def close_pipe(self) -> None:
         if self.report_fd >= 0:

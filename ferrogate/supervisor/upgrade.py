@@ -1,186 +1,164 @@
-"""The old supervisor's side of a graceful upgrade (SIGUSR2).
+"""The old supervisor's side of a graceful upgrade (SIGUSR2), decided.
 
-Launch the new supervisor with the hand-off channel, answer its table
-request, and wait for its ``ready`` within a deadline. Only then does this
-generation cut over: it tells the successor, stops accepting and drains. Any
-failure before that (the successor's own report, its exit, the deadline)
-leaves this generation serving exactly as before. One upgrade at a time.
+Launch the new supervisor with the hand-off channel (or adopt one that
+connected to the configured hand-off path), hand it the listener table when it
+asks, and wait for its ``ready`` within a deadline. Only then does this
+generation cut over: it tells the successor and stops, drained. Any failure
+before that (the successor's own report, its exit, a broken channel, the
+deadline) leaves this generation serving exactly as before. One upgrade at a
+time, and none while a reload rolls.
+
+:class:`Upgrade` only decides (see :mod:`~ferrogate.supervisor.intents`); the
+arbiter owns the channel and carries out what it asks for.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import signal
-import sys
-import time
-from typing import TYPE_CHECKING
-
-from ferrogate.ipc import ExitCode
 from ferrogate.supervisor.handoff import (
-    CutOver,
-    HandoffError,
-    Successor,
+    Message,
     SuccessorFailed,
     SuccessorReady,
     TableRequest,
-    UpgradeListener,
     UpgradePhase,
-    recv_message,
-    send_message,
-    send_table,
+)
+from ferrogate.supervisor.intents import (
+    Dismiss,
+    Finish,
+    HandOver,
+    Intent,
+    Launch,
+    Mode,
+    Refuse,
+    SendCutOver,
+    SendTable,
+    View,
 )
 from ferrogate.supervisor.pidfile import UpgradeOutcome
-from ferrogate.supervisor.slots import decode_status
-
-if TYPE_CHECKING:
-    import socket
-
-    from ferrogate.supervisor.arbiter import Arbiter
-
-log = logging.getLogger("ferrogate.supervisor")
 
 UPGRADE_DEADLINE_SECS = 60.0
 KILL_AFTER_SECS = 10.0
 
 
-class UpgradeDriver:
-    def __init__(self, arb: Arbiter) -> None:
-        self.arb = arb
-        self.successor: Successor | None = None
-        self.reply_id: int | None = None
-        self.seq = 0
-        self.last_outcome: UpgradeOutcome | None = None
-        self._doomed: dict[int, float] = {}  # failed successors: pid -> SIGKILL time
+def request_upgrade(
+    view: View, current: Upgrade | None, replies: tuple[int, ...], now: float
+) -> tuple[Upgrade | None, list[Intent]]:
+    """An upgrade asked for (SIGUSR2, the admin API): a new decision, or the refusal."""
+    if current is not None and current.in_flight:
+        return None, [
+            Refuse(replies, f"an upgrade is already in flight (new supervisor pid {current.pid}); refused")
+        ]
+    if view.mode is not Mode.RUNNING or view.reloading:
+        reason = f"supervisor is {view.mode.value}{' and reloading' if view.reloading else ''}; upgrade refused"
+        return None, [Finish(UpgradeOutcome(seq=0, phase=UpgradePhase.FAILED.value, ok=False, reason=reason), replies)]
+    return Upgrade(now, replies), []
+
+
+def handoff_refusal(view: View) -> str | None:
+    """Why a supervisor that connected to the hand-off path on its own must be turned away."""
+    if view.mode is not Mode.RUNNING:
+        return f"supervisor is {view.mode.value}"
+    if view.upgrading or view.reloading:
+        return "an upgrade or reload is in flight"
+    return None
+
+
+class Upgrade:
+    """One graceful upgrade, from launching the successor to cutting over (or giving up)."""
+
+    def __init__(self, now: float, replies: tuple[int, ...] = (), *, successor: int | None = None) -> None:
+        self.replies = replies
+        self.deadline = now + UPGRADE_DEADLINE_SECS
+        self.pid = successor  # set once launched, or given when the successor connected itself
+        self.phase = UpgradePhase.IDLE if successor is None else UpgradePhase.LAUNCHED
+        self._launching = False
+        self._table_asked = False
+        self._ready = False
+        self._exited = False
+        self._failure: str | None = None
 
     @property
     def in_flight(self) -> bool:
-        return self.successor is not None and self.successor.phase not in (UpgradePhase.CUT_OVER, UpgradePhase.FAILED)
+        return self.phase not in (UpgradePhase.CUT_OVER, UpgradePhase.FAILED)
 
-    def fds(self) -> list[int]:
-        return [self.successor.channel.fileno()] if self.in_flight and self.successor else []
+    @property
+    def done(self) -> bool:
+        return not self.in_flight
 
-    def closables(self) -> list[socket.socket]:
-        return [self.successor.channel] if self.successor is not None else []
+    # -- facts
 
-    def _record(self, phase: UpgradePhase, ok: bool, reason: str, new_pid: int | None) -> None:
-        self.seq += 1
-        self.last_outcome = UpgradeOutcome(seq=self.seq, phase=phase.value, ok=ok, reason=reason, new_pid=new_pid)
-        self.arb.record_upgrade(self.last_outcome)
+    def started(self, intent: Intent, pid: int) -> None:
+        if isinstance(intent, Launch):
+            self.pid = pid
+            self.phase = UpgradePhase.LAUNCHED
 
-    def start(self, reply_id: int | None) -> None:
-        from ferrogate.supervisor.arbiter import Mode
-
-        if self.in_flight:
-            assert self.successor is not None
-            reason = f"an upgrade is already in flight (new supervisor pid {self.successor.pid}); refused"
-            log.warning("%s", reason)
-            self.arb.reply_upgrade(reply_id, False, reason)
-            return
-        if self.arb.mode is not Mode.RUNNING or self.arb.roll is not None:
-            reason = f"supervisor is {self.arb.mode.value}{' and reloading' if self.arb.roll else ''}; upgrade refused"
-            self._record(UpgradePhase.FAILED, False, reason, None)
-            self.arb.reply_upgrade(reply_id, False, reason)
-            return
-        argv = [
-            sys.executable, "-m", "ferrogate", "run",
-            "--config", str(self.arb.config_path), "--workers", str(self.arb.workers),
-        ]
-        try:
-            self.successor = Successor.launch(argv, os.environ, UPGRADE_DEADLINE_SECS)
-        except OSError as exc:
-            reason = f"cannot start the new supervisor: {exc}"
-            self._record(UpgradePhase.FAILED, False, reason, None)
-            self.arb.reply_upgrade(reply_id, False, reason)
-            return
-        self.reply_id = reply_id
-        log.info("graceful upgrade: started new supervisor %d", self.successor.pid)
-        self.arb.status_dirty = True
-
-    def accept(self, listener: UpgradeListener) -> None:
-        """A supervisor started by someone else connected to the hand-off path."""
-        from ferrogate.supervisor.arbiter import Mode
-
-        conn = listener.accept()
-        if conn is None:
-            return
-        busy = self.in_flight or self.arb.mode is not Mode.RUNNING or self.arb.roll is not None
-        if busy:
-            reason = "an upgrade or reload is in flight" if self.arb.mode is Mode.RUNNING else f"supervisor is {self.arb.mode.value}"
-            log.warning("refused a hand-off request on %s: %s", listener.path, reason)
-            try:
-                send_message(conn, SuccessorFailed(reason))
-            except OSError:
-                pass
-            conn.close()
-            return
-        self.successor = Successor(conn, UPGRADE_DEADLINE_SECS)
-        self.reply_id = None
-        log.info("graceful upgrade: supervisor %d connected on %s", self.successor.pid, listener.path)
-        self.arb.status_dirty = True
-
-    def on_readable(self) -> None:
-        succ = self.successor
-        if succ is None:
-            return
-        try:
-            msg, fds = recv_message(succ.channel, 0.0)
-        except (HandoffError, OSError) as exc:
-            self.fail(f"new supervisor {succ.pid} went away before it was ready ({exc})")
-            return
-        for fd in fds:
-            os.close(fd)
-        if isinstance(msg, TableRequest):
-            send_table(succ.channel, self.arb.table, self.arb.generation + 1)
-            succ.phase = UpgradePhase.TABLE_SENT
-            log.info("graceful upgrade: handed %d listeners to %d", len(self.arb.table.sockets), succ.pid)
-        elif isinstance(msg, SuccessorFailed):
-            self.fail(f"new supervisor {succ.pid} failed: {msg.reason}")
-        elif isinstance(msg, SuccessorReady):
-            try:
-                send_message(succ.channel, CutOver(self.arb.pid))
-            except OSError as exc:
-                self.fail(f"lost the new supervisor at cut-over: {exc}")
-                return
-            succ.phase = UpgradePhase.CUT_OVER
-            self._record(UpgradePhase.CUT_OVER, True, f"handed over to pid {succ.pid}", succ.pid)
-            self.arb.reply_upgrade(self.reply_id, True, f"new supervisor {succ.pid} is live")
-            succ.close()
-            self.arb.begin_stop(f"handed over to pid {succ.pid}", ExitCode.OK, handed_over=True)
+    def failed(self, intent: Intent, reason: str) -> None:
+        if isinstance(intent, Launch):
+            self._fail_once(f"cannot start the new supervisor: {reason}")
+        elif isinstance(intent, SendCutOver):
+            self.phase = UpgradePhase.TABLE_SENT  # not cut over after all
+            self._fail_once(f"lost the new supervisor at cut-over: {reason}")
         else:
-            self.fail(f"unexpected message from the new supervisor: {type(msg).__name__}")
+            self.channel_lost(reason)
 
-    def tick(self, now: float) -> None:
-        succ = self.successor
-        if self.in_flight and succ is not None and now > succ.deadline:
-            self.fail(f"new supervisor {succ.pid} not ready within {UPGRADE_DEADLINE_SECS:.0f}s")
-        for pid, when in list(self._doomed.items()):
-            if now >= when:
-                self.arb.terminate(pid, signal.SIGKILL)
-                del self._doomed[pid]
+    def received(self, msg: Message) -> None:
+        """A message from the successor."""
+        if isinstance(msg, TableRequest):
+            self._table_asked = True
+        elif isinstance(msg, SuccessorReady):
+            self._ready = True
+        elif isinstance(msg, SuccessorFailed):
+            self._fail_once(f"new supervisor {self.pid} failed: {msg.reason}")
+        else:
+            self._fail_once(f"unexpected message from the new supervisor: {type(msg).__name__}")
 
-    def on_child_exit(self, pid: int, status: int) -> None:
-        self._doomed.pop(pid, None)
-        succ = self.successor
-        if succ is None or succ.pid != pid or succ.proc is None:
-            return
-        succ.proc.returncode = os.waitstatus_to_exitcode(status)
-        if self.in_flight:
-            self.fail(f"new supervisor {pid} exited before it was ready ({decode_status(status)})")
+    def channel_lost(self, reason: str) -> None:
+        self._fail_once(f"new supervisor {self.pid} went away before it was ready ({reason})")
 
-    def fail(self, reason: str) -> None:
-        succ = self.successor
-        if succ is None or not self.in_flight:
-            return
-        succ.phase = UpgradePhase.FAILED
-        succ.close()
-        if not succ.exited:
-            self.arb.terminate(succ.pid)
-            self._doomed[succ.pid] = time.monotonic() + KILL_AFTER_SECS
-        self._record(UpgradePhase.FAILED, False, reason, None)
-        self.arb.reply_upgrade(self.reply_id, False, reason)
-        self.successor = None
+    def exited(self, pid: int, why: str) -> None:
+        if pid == self.pid:
+            self._exited = True
+            self._fail_once(f"new supervisor {pid} exited before it was ready ({why})")
 
-    def abandon(self) -> None:
-        if self.in_flight:
-            self.fail("supervisor stopping")
+    def stop(self, now: float) -> list[Intent]:
+        """The supervisor is stopping: give up an upgrade still in flight."""
+        if not self.in_flight:
+            return []
+        return self._give_up(now, "supervisor stopping")
+
+    def _fail_once(self, reason: str) -> None:
+        if self._failure is None and self.in_flight:
+            self._failure = reason
+
+    # -- decisions
+
+    def advance(self, view: View, now: float) -> list[Intent]:
+        if not self.in_flight:
+            return []
+        if self._failure is not None:
+            return self._give_up(now, self._failure)
+        if self.phase is UpgradePhase.IDLE:
+            if self._launching:
+                return []
+            self._launching = True
+            return [Launch()]
+        assert self.pid is not None
+        if self._ready:
+            self.phase = UpgradePhase.CUT_OVER
+            outcome = UpgradeOutcome(
+                seq=0, phase=self.phase.value, ok=True, reason=f"handed over to pid {self.pid}", new_pid=self.pid
+            )
+            return [SendCutOver(), Finish(outcome, self.replies), HandOver(self.pid)]
+        if self._table_asked and self.phase is UpgradePhase.LAUNCHED:
+            self.phase = UpgradePhase.TABLE_SENT
+            return [SendTable()]
+        if now > self.deadline:
+            return self._give_up(now, f"new supervisor {self.pid} not ready within {UPGRADE_DEADLINE_SECS:.0f}s")
+        return []
+
+    def _give_up(self, now: float, reason: str) -> list[Intent]:
+        self.phase = UpgradePhase.FAILED
+        dismiss: list[Intent] = []
+        if self.pid is not None:
+            dismiss.append(Dismiss(self.pid, None if self._exited else now + KILL_AFTER_SECS))
+        failed = UpgradeOutcome(seq=0, phase=self.phase.value, ok=False, reason=reason)
+        return [*dismiss, Finish(failed, self.replies)]
