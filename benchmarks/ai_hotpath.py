@@ -111,20 +111,14 @@ class FakeExchange:
     def fail(self, err: Any, flavor: Any = None, extra: Any = ()) -> None:
         self.respond(err.status, [], b"")
 
-    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    def respond(self, status: int, headers: Any, body: bytes) -> None:
         self.status = status
         self.started = True
         self.sent += len(body)
 
-    def respond_lines(self, status: int, lines: bytes, body: bytes) -> None:
-        self.respond(status, [], body)
-
-    def start_response(self, status: int, headers: list[tuple[bytes, bytes]], content_length: int | None = None) -> None:
+    def start_response(self, status: int, headers: Any, content_length: int | None = None) -> None:
         self.status = status
         self.started = True
-
-    def start_response_lines(self, status: int, lines: bytes, content_length: int | None = None) -> None:
-        self.start_response(status, [], content_length)
 
     def write(self, data: bytes) -> None:
         self.sent += len(data)

@@ -113,7 +113,8 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
     needs_host = table.needs_host
     match = table.match
     # With the AI endpoints first in the table, their exact paths skip the matchers.
-    ai_paths = V1_ROUTES if table.ai_first else {}
+    ai_first = table.ai_first
+    ai_paths = V1_ROUTES
 
     async def forward_admin(exchange: Exchange) -> None:
         assert admin_origin is not None
@@ -142,9 +143,10 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
         # one coroutine frame, created and resumed, on every request.
         req = exchange.request
         path = req.path
-        ai_route = ai_paths.get(path)
-        if ai_route is not None:
-            return serve_route(runtime, ai_route, exchange)
+        if ai_first:
+            ai_route = ai_paths.get(path)
+            if ai_route is not None:
+                return serve_route(runtime, ai_route, exchange)
         if admin_origin is not None and path.startswith(b"/admin") and (len(path) == 6 or path[6] == 47):  # "/"
             return forward_admin(exchange)
         route = match(req.header(b"host") if needs_host else None, req.method, path.lower())

@@ -1,8 +1,12 @@
 """The gateway's error tree and the one place that renders error responses.
 
 Every phase raises :class:`GatewayError` (or a subclass); nothing else writes an
-error body. An error knows where it came from (client, upstream, internal), the
-status the client should see, and whether the dispatcher may retry it.
+error body. An error knows the status the client should see and where it came
+from (client, upstream, internal: what the request's record counts it as).
+Whether a failed attempt is retried is not the error's to say: the dispatcher
+decides from the failure's kind (``ferrogate.ai.taxonomy``), and the pool
+replays only a reused connection that broke before any response byte
+(``UpstreamError.retry_safe``).
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ class ErrorSource(StrEnum):
 
 
 class ErrorFlavor(StrEnum):
-    """Wire shape of the error body: OpenAI's everywhere, Anthropic's on /v1/messages."""
+    """Wire shape of an error: OpenAI's everywhere (the admin API too), Anthropic's on
+    /v1/messages, and the Responses API's own event inside a /v1/responses stream."""
 
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
+    RESPONSES = "responses"
 
 
 # OpenAI error `type` values by status, used when a raiser does not pick one.
@@ -62,7 +68,7 @@ _ANTHROPIC_TYPE: dict[int, str] = {
 class GatewayError(Exception):
     """An error that ends a request with a well-formed response."""
 
-    __slots__ = ("code", "headers", "message", "param", "retryable", "source", "status", "type")
+    __slots__ = ("code", "headers", "message", "param", "source", "status", "type")
 
     def __init__(
         self,
@@ -73,7 +79,6 @@ class GatewayError(Exception):
         type: str | None = None,
         param: str | None = None,
         source: ErrorSource = ErrorSource.CLIENT,
-        retryable: bool = False,
         headers: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:
         super().__init__(message)
@@ -83,7 +88,6 @@ class GatewayError(Exception):
         self.type = type or _DEFAULT_TYPE.get(status, "server_error" if status >= 500 else "invalid_request_error")
         self.param = param
         self.source = source
-        self.retryable = retryable
         self.headers = headers
 
     def __repr__(self) -> str:
@@ -135,8 +139,20 @@ def render(
     return err.status, headers, body
 
 
-def sse_error_event(err: GatewayError, flavor: ErrorFlavor = ErrorFlavor.OPENAI) -> bytes:
-    """An error as one SSE event, for failures after a stream has started."""
+def sse_error_event(err: GatewayError, flavor: ErrorFlavor = ErrorFlavor.OPENAI, sequence_number: int = 0) -> bytes:
+    """An error as one SSE event, for failures after a stream has started.
+
+    ``sequence_number`` numbers a Responses event (the SDK raises on its ``error`` member)."""
+    if flavor is ErrorFlavor.RESPONSES:
+        payload = {
+            "type": "error",
+            "code": err.code,
+            "message": err.message,
+            "param": err.param,
+            "sequence_number": sequence_number,
+            "error": {"type": err.type, "code": err.code, "message": err.message, "param": err.param},
+        }
+        return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
     body = error_body(err, flavor)
     if flavor is ErrorFlavor.ANTHROPIC:
         return b"event: error\ndata: " + body + b"\n\n"

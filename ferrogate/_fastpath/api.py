@@ -63,18 +63,14 @@ class Exchange(Protocol):
         """The request body chunk by chunk; reading pauses while the app lags."""
         ...
 
-    def start_response(self, status: int, headers: Headers, content_length: int | None = None) -> None:
-        """Send the status line and headers; chunked framing when ``content_length`` is None
+    def start_response(self, status: int, headers: Headers | bytes, content_length: int | None = None) -> None:
+        """Send the status line and headers (a list, or a block built by
+        :mod:`ferrogate._fastpath.head`); chunked framing when ``content_length`` is None
         (HTTP/1.1) or close-delimited (HTTP/1.0). The server adds Date/Server/Connection.
 
         The server owns framing: content-length, transfer-encoding, connection, keep-alive,
         date and server headers passed here are dropped (an app ``connection: close`` makes
         the connection close after this response). Writes beyond ``content_length`` raise."""
-        ...
-
-    def start_response_lines(self, status: int, lines: bytes, content_length: int | None = None) -> None:
-        """:meth:`start_response` with the headers already serialized, as for
-        :meth:`respond_lines` (the AI relay formats its few headers in one step)."""
         ...
 
     def write(self, data: bytes) -> None:
@@ -89,8 +85,9 @@ class Exchange(Protocol):
         """Finish the response (terminal chunk when chunked)."""
         ...
 
-    def respond(self, status: int, headers: Headers, body: bytes) -> None:
-        """Send a complete response in one write (sets Content-Length)."""
+    def respond(self, status: int, headers: Headers | bytes, body: bytes) -> None:
+        """Send a complete response in one write (sets Content-Length); ``headers`` as for
+        :meth:`start_response`."""
         ...
 
     def fail(
@@ -100,12 +97,6 @@ class Exchange(Protocol):
         extra: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:
         """Answer with the error response for ``err`` (the one way handlers send errors)."""
-        ...
-
-    def respond_lines(self, status: int, lines: bytes, body: bytes) -> None:
-        """:meth:`respond` with the headers already serialized: ``name: value\r\n`` lines
-        (lowercase names, none of the server-owned ones). Saves building a list and a
-        second pass when the caller walks the headers anyway (the proxy's relay)."""
         ...
 
     @property

@@ -31,6 +31,7 @@ from ferrogate._fastpath.wire import (
     chunk,
     header_lines,
     status_line,
+    whole_response,
 )
 from ferrogate.errors import ErrorFlavor, GatewayError, render
 
@@ -243,15 +244,18 @@ class HttpExchange:
             return CONNECTION_KEEP_ALIVE
         return b""
 
-    def respond(self, status: int, headers: Headers, body: bytes) -> None:
+    def respond(self, status: int, headers: Headers | bytes, body: bytes) -> None:
         if self._response != _NOT_STARTED:
             raise RuntimeError("response already started")
         self._response = _COMPLETE
         if self.disconnected:
             return
-        lines, app_close = header_lines(headers)
-        if app_close:
-            self.keep_alive = False
+        if type(headers) is bytes:
+            lines = headers  # a block from ferrogate._fastpath.head, checked when it was built
+        else:
+            lines, app_close = header_lines(headers)  # type: ignore[arg-type]
+            if app_close:
+                self.keep_alive = False
         self._send_whole(status, lines, body)
 
     def fail(
@@ -267,13 +271,6 @@ class HttpExchange:
             headers.extend(extra)
         self.respond(status, headers, body)
 
-    def respond_lines(self, status: int, lines: bytes, body: bytes) -> None:
-        if self._response != _NOT_STARTED:
-            raise RuntimeError("response already started")
-        self._response = _COMPLETE
-        if not self.disconnected:
-            self._send_whole(status, lines, body)
-
     def _send_whole(self, status: int, lines: bytes, body: bytes) -> None:
         self.status = status
         if status in NO_BODY_STATUS:
@@ -285,27 +282,26 @@ class HttpExchange:
                 body = b""
         self.body_bytes = len(body)
         conn = self._conn
-        first = STATUS_LINE.get(status) or status_line(status)
         if len(body) <= _COPY_LIMIT:
+            # whole_response's join, inline: this runs for every buffered response.
+            first = STATUS_LINE.get(status) or status_line(status)
             self._transport.write(
                 b"".join((first, conn.state.date.block, self._connection_line(), length, lines, CRLF, body))
             )
         else:  # no copy of a large body
-            head = b"".join((first, conn.state.date.block, self._connection_line(), length, lines, CRLF))
+            head = whole_response(status, conn.state.date.block, self._connection_line(), length, lines, b"")
             self._transport.writelines((head, body))
         conn.response_complete(self)
 
-    def start_response(self, status: int, headers: Headers, content_length: int | None = None) -> None:
+    def start_response(self, status: int, headers: Headers | bytes, content_length: int | None = None) -> None:
         if self._response != _NOT_STARTED:
             raise RuntimeError("response already started")
-        lines, app_close = header_lines(headers)
-        if app_close:
-            self.keep_alive = False
-        self.start_response_lines(status, lines, content_length)
-
-    def start_response_lines(self, status: int, lines: bytes, content_length: int | None = None) -> None:
-        if self._response != _NOT_STARTED:
-            raise RuntimeError("response already started")
+        if type(headers) is bytes:
+            lines = headers
+        else:
+            lines, app_close = header_lines(headers)  # type: ignore[arg-type]
+            if app_close:
+                self.keep_alive = False
         self._response = _STARTED
         self.status = status
         if status in NO_BODY_STATUS:

@@ -46,7 +46,7 @@ from ferrogate._fastpath.flow import PAUSE_BODY, PAUSE_PIPELINE, FlowControl
 from ferrogate._fastpath.paths import PathError, needs_normalising, normalise_path
 from ferrogate._fastpath.request import HttpRequest
 from ferrogate._fastpath.state import ServerState, logger
-from ferrogate._fastpath.wire import CONNECTION_CLOSE, CRLF, header_lines, status_line
+from ferrogate._fastpath.wire import CONNECTION_CLOSE, header_lines, whole_response
 from ferrogate.errors import ErrorSource, GatewayError, render
 
 
@@ -470,17 +470,7 @@ class HttpProtocol(asyncio.Protocol):
         counts[status] = counts.get(status, 0) + 1
         lines, _ = header_lines(headers)
         self._transport.write(
-            b"".join(
-                (
-                    status_line(status),
-                    self.state.date.block,
-                    CONNECTION_CLOSE,
-                    b"content-length: %d\r\n" % len(body),
-                    lines,
-                    CRLF,
-                    body,
-                )
-            )
+            whole_response(status, self.state.date.block, CONNECTION_CLOSE, b"content-length: %d\r\n" % len(body), lines, body)
         )
         self._close(linger=True)
 

@@ -382,6 +382,11 @@ def head_prefix(method: bytes, target: bytes, headers: Headers, default_host: by
     return build_head(method, target, headers, default_host, None, False)[:-2]
 
 
+def complete_head(prefix: bytes, body: bytes) -> bytes:
+    """A :func:`head_prefix` head finished with ``body``'s Content-Length, for :meth:`UpstreamPool.send`."""
+    return prefix + b"content-length: %d\r\n\r\n" % len(body)
+
+
 def build_head(
     method: bytes,
     target: bytes,

@@ -70,41 +70,40 @@ def response_headers(headers: Headers) -> Headers:
     return out
 
 
-def relay_complete(exchange: Exchange, response: UpstreamResponse, headers: Headers) -> bool:
+def relay_complete(
+    exchange: Exchange,
+    response: UpstreamResponse,
+    headers: Headers | None = None,
+    add: tuple[bytes, bytes] | None = None,
+) -> bool:
     """Send a response whose body has fully arrived in one write, without awaiting.
 
-    False (nothing sent) when the body is still coming, or for HEAD / 204 / 304,
-    whose framing :func:`relay` keeps exactly as the upstream declared it.
+    ``headers`` are the (filtered, edited) headers to send; None sends the upstream's
+    own minus hop-by-hop fields plus the ``add`` header, filtered and serialized in one
+    pass (no intermediate list). False (nothing sent) when the body is still coming,
+    for HEAD / 204 / 304, whose framing :func:`relay` keeps exactly as the upstream
+    declared it, and (for None) when the upstream's ``Connection`` names more fields.
     """
     status = response.status
     if status in _NO_BODY_STATUS or exchange.request.method == b"HEAD":
         return False
-    body = response.complete_body()
-    if body is None:
-        return False
-    exchange.respond(status, headers, body)
-    return True
-
-
-def relay_complete_lines(exchange: Exchange, response: UpstreamResponse, last_line: bytes) -> bool:
-    """:func:`relay_complete` for a response whose headers need no edits beyond one
-    added line (``last_line``, ``name: value`` without CRLF): the filtering pass also
-    serializes, so no intermediate header list and no second pass.
-
-    False (nothing sent) in the same cases as :func:`relay_complete`, and when the
-    upstream's ``Connection`` header names further hop-by-hop fields.
-    """
-    status = response.status
-    if status in _NO_BODY_STATUS or response.lists_hop_headers or exchange.request.method == b"HEAD":
+    if headers is not None:
+        body = response.complete_body()
+        if body is None:
+            return False
+        exchange.respond(status, headers, body)
+        return True
+    if response.lists_hop_headers:
         return False
     body = response.complete_body()
     if body is None:
         return False
     drop = _LINE_DROP
     lines = [b": ".join(h) for h in response.headers if h[0] not in drop]
-    lines.append(last_line)
+    if add is not None:
+        lines.append(b": ".join(add))
     lines.append(b"")
-    exchange.respond_lines(status, b"\r\n".join(lines), body)
+    exchange.respond(status, b"\r\n".join(lines), body)
     return True
 
 

@@ -33,7 +33,7 @@ class UpstreamError(GatewayError):
         phase: Phase,
         reused: bool = False,
     ) -> None:
-        super().__init__(status, message, code=code, source=ErrorSource.UPSTREAM, retryable=True)
+        super().__init__(status, message, code=code, source=ErrorSource.UPSTREAM)
         self.phase: Phase = phase
         self.reused = reused
 

@@ -90,6 +90,13 @@ def header_lines(headers: Headers) -> tuple[bytes, bool]:
     return b"".join(parts), close
 
 
+def whole_response(status: int, date_block: bytes, connection: bytes, length: bytes, lines: bytes, body: bytes) -> bytes:
+    """A complete response in one buffer: status line, date/server, the connection and
+    length lines the server decided, the application's header lines, the body."""
+    first = STATUS_LINE.get(status)
+    return b"".join((first if first is not None else _status_line(status), date_block, connection, length, lines, CRLF, body))
+
+
 def chunk(data: bytes) -> bytes:
     """One chunk of a chunked body (``data`` must be non-empty)."""
     return b"".join((b"%x\r\n" % len(data), data, CRLF))

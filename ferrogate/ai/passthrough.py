@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 
-import orjson
-
 from ferrogate._fastpath.sse import (
     EventSplitter,
     event_bounds,
@@ -22,7 +20,7 @@ from ferrogate._fastpath.sse import (
 )
 from ferrogate.ai.usage import Usage
 from ferrogate.ai.usage_openai import chat_usage, responses_event_usage
-from ferrogate.errors import ErrorSource, GatewayError, sse_error_event
+from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError, sse_error_event
 
 _USAGE_VALUE = re.compile(rb"\s*:\s*\{")  # after the key "usage": an object, not null
 _EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
@@ -53,19 +51,6 @@ def truncated_error() -> GatewayError:
         code="upstream_stream_truncated",
         source=ErrorSource.UPSTREAM,
     )
-
-
-def responses_error_event(err: GatewayError, sequence_number: int) -> bytes:
-    """An error in the Responses streaming shape (the SDK raises on its ``error`` member)."""
-    payload = {
-        "type": "error",
-        "code": err.code,
-        "message": err.message,
-        "param": err.param,
-        "sequence_number": sequence_number,
-        "error": {"type": err.type, "code": err.code, "message": err.message, "param": err.param},
-    }
-    return b"event: error\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 class ChatPassthrough:
@@ -158,7 +143,7 @@ class ResponsesPassthrough:
     def finish(self) -> bytes:
         if self._complete:
             return b""
-        return responses_error_event(truncated_error(), self._events)
+        return sse_error_event(truncated_error(), ErrorFlavor.RESPONSES, self._events)
 
     @property
     def usage(self) -> Usage | None:

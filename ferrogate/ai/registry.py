@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import orjson
 
+from ferrogate._fastpath.head import header_block
 from ferrogate.ai.providers.base import ProviderAdapter
 from ferrogate.config.model import Config, Fallback, Model
 
@@ -62,9 +63,11 @@ class Candidate:
         self.key = (adapter.name, provider_model)
         self.order = order
         # Response headers naming who answered, encoded once.
-        self.id_lines = b"x-ferrogate-provider: %b\r\nx-ferrogate-model: %b\r\n" % (
-            adapter.name.encode("latin-1"),
-            provider_model.encode("latin-1"),
+        self.id_lines = header_block(
+            (
+                (b"x-ferrogate-provider", adapter.name.encode("latin-1")),
+                (b"x-ferrogate-model", provider_model.encode("latin-1")),
+            )
         )
 
     @property

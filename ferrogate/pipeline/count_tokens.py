@@ -7,6 +7,7 @@ model's first candidate the key may use answers. Errors are Anthropic-shaped.
 
 from __future__ import annotations
 
+from ferrogate._fastpath.head import HeaderTemplate
 from ferrogate.ai.taxonomy import client_error
 from ferrogate.ai.translate.messages import count_tokens_body, count_tokens_call
 from ferrogate.errors import bad_request
@@ -15,6 +16,13 @@ from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.dispatch import send_call
 from ferrogate.pipeline.runtime import AiRuntime
 from ferrogate.pipeline.select import lookup_model
+
+_ANSWER = HeaderTemplate(
+    (b"content-type", b"application/json"),
+    (b"x-request-id", b"%b"),
+    (b"", b"%b"),  # the candidate's provider and model block
+    (b"x-ferrogate-usage-source", b"%b"),
+)
 
 
 async def count_tokens(rt: AiRuntime, ctx: RequestContext) -> None:
@@ -40,9 +48,4 @@ async def count_tokens(rt: AiRuntime, ctx: RequestContext) -> None:
         if not 200 <= response.status < 300:
             raise client_error(adapter.classify_error(response.status, response.headers, body), cand.provider)
         source = b"provider"
-    ctx.exchange.respond_lines(
-        200,
-        b"content-type: application/json\r\nx-request-id: %b\r\n%bx-ferrogate-usage-source: %b\r\n"
-        % (ctx.request_id, cand.id_lines, source),
-        body,
-    )
+    ctx.exchange.respond(200, _ANSWER.fill((ctx.request_id, cand.id_lines, source)), body)

@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Awaitable
 from time import monotonic, perf_counter
 
+from ferrogate._fastpath.pool import complete_head
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate.ai.health import TargetHealth
 from ferrogate.ai.providers.base import (
@@ -77,8 +78,7 @@ def send_call(rt: AiRuntime, adapter: ProviderAdapter, call: UpstreamCall, provi
     if call.head:
         payload = call.body
         return rt.pools.pool(adapter.origin).send(
-            call.head + b"content-length: %d\r\n\r\n" % len(payload), payload, rt.timeouts,
-            is_head=False, chunked=False,
+            complete_head(call.head, payload), payload, rt.timeouts, is_head=False, chunked=False
         )
     return rt.pools.request(adapter.origin, call.method, call.path.encode(), call.headers, call.body, rt.timeouts)
 

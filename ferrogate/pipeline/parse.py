@@ -57,6 +57,7 @@ def parse(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:
 
 
 async def _parse_when_read(ctx: RequestContext) -> None:
+    """The same decode, once the rest of the body has arrived (a slow or large upload)."""
     _decode_into(ctx, await ctx.exchange.read_body())
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from time import perf_counter
 
 from ferrogate._fastpath.api import Exchange
+from ferrogate._fastpath.head import HeaderTemplate, header_block
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate._fastpath.upstream_response import UpstreamResponse
 from ferrogate.ai.passthrough import truncated_error
@@ -31,11 +32,23 @@ from ferrogate.ai.translate.errors import classify_stream_error
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.pipeline.context import RequestContext
 
-_JSON = b"content-type: application/json\r\n"
-_SSE = b"content-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\nx-accel-buffering: no\r\n"
+_JSON = header_block(((b"content-type", b"application/json"),))
+_SSE = header_block(
+    (
+        (b"content-type", b"text/event-stream; charset=utf-8"),
+        (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no"),
+    )
+)
 # Serialized once per response in one formatting step (no header list, no filtering pass):
 # every value is ours (a request id is checked or generated, provider and model come from config).
-_GATEWAY_LINES = b"x-request-id: %b\r\n%bx-ferrogate-attempts: %d\r\nx-ferrogate-overhead-ms: %.3f\r\n%b"
+_GATEWAY = HeaderTemplate(
+    (b"x-request-id", b"%b"),
+    (b"", b"%b"),  # the candidate's provider and model block
+    (b"x-ferrogate-attempts", b"%d"),
+    (b"x-ferrogate-overhead-ms", b"%.3f"),
+    (b"", b"%b"),  # the content-type block
+)
 
 
 class Dispatched:
@@ -62,14 +75,14 @@ class StreamFailedEarly(Exception):
 
 def gateway_lines(ctx: RequestContext, d: Dispatched, now: float, content: bytes) -> bytes:
     """The response header lines of a 2xx answer, ``content`` (the content-type lines) last."""
-    return _GATEWAY_LINES % (ctx.request_id, d.candidate.id_lines, ctx.attempts, ctx.overhead_ms(now), content)
+    return _GATEWAY.format % (ctx.request_id, d.candidate.id_lines, ctx.attempts, ctx.overhead_ms(now), content)
 
 
 def relay_json(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched) -> None:
     body, usage = d.adapter.translate_response(req, d.body or b"")
     ctx.usage = usage
     ctx.status = 200
-    exchange.respond_lines(200, gateway_lines(ctx, d, perf_counter(), _JSON), body)
+    exchange.respond(200, gateway_lines(ctx, d, perf_counter(), _JSON), body)
 
 
 async def relay_stream(
@@ -144,7 +157,7 @@ async def relay_stream(
 
 def _start(ctx: RequestContext, exchange: Exchange, d: Dispatched, now: float) -> None:
     ctx.status = 200
-    exchange.start_response_lines(200, gateway_lines(ctx, d, now, _SSE))
+    exchange.start_response(200, gateway_lines(ctx, d, now, _SSE))
 
 
 def _event_too_large(limit: int) -> GatewayError:

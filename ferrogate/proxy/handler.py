@@ -13,7 +13,7 @@ import asyncio
 from typing import Final
 
 from ferrogate._fastpath.api import Exchange, Headers
-from ferrogate._fastpath.pump import relay, relay_complete, relay_complete_lines, response_headers
+from ferrogate._fastpath.pump import relay, relay_complete, response_headers
 from ferrogate._fastpath.upstream import Body
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate.errors import ErrorSource, GatewayError
@@ -108,7 +108,7 @@ class ProxyHandler:
                 if t.fails:
                     t.fails = 0  # passive health: a success resets the count
                 down = route.down_ops
-                if down is None and relay_complete_lines(exchange, resp, b"x-request-id: " + rid):
+                if down is None and relay_complete(exchange, resp, add=(X_REQUEST_ID, rid)):
                     return
                 out = response_headers(resp.headers)
                 if down is not None:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ferrogate._fastpath.pool import Origin, head_prefix
-from ferrogate.ai.passthrough import ChatPassthrough, ResponsesPassthrough, responses_error_event
+from ferrogate.ai.passthrough import ChatPassthrough, ResponsesPassthrough
 from ferrogate.ai.providers.base import (
     ClientRequest,
     Endpoint,
@@ -28,7 +28,7 @@ from ferrogate.ai.taxonomy import classify_openai_error
 from ferrogate.ai.usage import Usage
 from ferrogate.ai.usage_openai import chat_usage, responses_usage
 from ferrogate.config.model import Provider
-from ferrogate.errors import GatewayError, bad_request, sse_error_event
+from ferrogate.errors import ErrorFlavor, GatewayError, bad_request, sse_error_event
 
 _PATHS: dict[Endpoint, str] = {
     Endpoint.CHAT: "/chat/completions",
@@ -143,5 +143,5 @@ class OpenAICompatibleAdapter:
 
     def emit_error(self, req: ClientRequest, err: GatewayError) -> bytes:
         if req.endpoint is Endpoint.RESPONSES:
-            return responses_error_event(err, 0)
+            return sse_error_event(err, ErrorFlavor.RESPONSES)
         return sse_error_event(err)

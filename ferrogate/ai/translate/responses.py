@@ -37,7 +37,7 @@ from ferrogate.ai.translate.responses_stream import (
 )
 from ferrogate.ai.translate.wrapped import WrappedAdapter, chat_request
 from ferrogate.ai.usage import Usage
-from ferrogate.errors import GatewayError, bad_request
+from ferrogate.errors import ErrorFlavor, GatewayError, bad_request, sse_error_event
 
 UNSUPPORTED_FIELDS = ("previous_response_id", "background", "conversation")
 
@@ -282,9 +282,7 @@ class ResponsesOverChat(WrappedAdapter):
         return ChainedStream(inner, outer)
 
     def emit_error(self, req: ClientRequest, err: GatewayError) -> bytes:
-        from ferrogate.ai.passthrough import responses_error_event
-
-        return responses_error_event(err, 0)
+        return sse_error_event(err, ErrorFlavor.RESPONSES)
 
 
 def wrap(adapter: ProviderAdapter) -> ProviderAdapter:
