@@ -23,12 +23,12 @@ import time
 import uvloop
 
 from ferrogate import ipc
+from ferrogate._fastpath.access_log import AccessLog
 from ferrogate._fastpath.api import Handler
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.server import HttpServer
 from ferrogate.ai.health import TargetStatus
 from ferrogate.app import WorkerState, build_app
-from ferrogate.observability.access_log import AccessLog
 from ferrogate.observability.request_tally import RequestTally
 from ferrogate.tls.server_context import build_server_context
 from ferrogate.worker_spec import APP_FACTORY_ENV, HEARTBEAT_INTERVAL_SECS, WorkerReport, WorkerSpec

@@ -18,14 +18,7 @@ PACKAGE = ROOT / "ferrogate"
 MAX_LINES = 400
 REASON = "Why one module:"
 
-KNOWN_LONG_MODULES: frozenset[str] = frozenset(
-    {
-        "ferrogate/_fastpath/exchange.py",
-        "ferrogate/_fastpath/http1.py",
-        "ferrogate/_fastpath/pool.py",
-        "ferrogate/_fastpath/upstream.py",
-    }
-)
+KNOWN_LONG_MODULES: frozenset[str] = frozenset()
 
 
 def line_count(text: str) -> int:

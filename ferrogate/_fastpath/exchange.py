@@ -6,6 +6,11 @@ response's framing. Body bytes arrive through :meth:`feed_body` from the
 parser; the application pulls them with :meth:`read_body` or
 :meth:`body_chunks`, and reading from the socket pauses while the buffer is
 above its high-water mark.
+
+Why one module: the request body buffer and the response framing of one
+exchange meet in the same few decisions (keep-alive after an unread body, 100
+Continue only before the response starts, HEAD and no-body statuses); the
+chunk iterator at the end is the only other class and exists for the body.
 """
 
 from __future__ import annotations

@@ -28,6 +28,12 @@ Timers: one lazily re-armed ``TimerHandle`` per connection serves the header
 deadline (slowloris → 408), the idle keep-alive deadline (quiet close), the
 body-inactivity deadline and the closing linger; moving a deadline later is two
 attribute stores, so keep-alive traffic allocates no timer per request.
+
+Why one module: the parser callbacks, the pipeline queue and the connection's
+timers all read and write the same connection state (``ConnState``, the current
+and queued exchanges, the deadline kind) inside one callback; split across
+modules they would need that state passed around or made public, and mypyc
+compiles attribute access within one class to direct slot loads.
 """
 
 from __future__ import annotations

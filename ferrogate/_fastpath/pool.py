@@ -10,6 +10,10 @@ bytes mark it CLOSED) and is skipped at checkout.
 Retry is allowed in exactly one case (Pingora's ``ReusedOnly``): a *reused*
 connection failed before any response byte arrived and the body is bytes,
 so the request is replayed once on a fresh connection.
+
+Why one module: the pure checkout plan, the per-origin pool that applies it,
+the worker's set of pools and the request-head serialisation they send are
+one small API; each part is short and only the pool uses the others.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ import socket
 import ssl as ssl_module
 
 from ferrogate._fastpath.acceptor import Acceptor
+from ferrogate._fastpath.access_log import AccessLog
 from ferrogate._fastpath.api import Handler
 from ferrogate._fastpath.http1 import HttpProtocol
 from ferrogate._fastpath.state import ServerState
 from ferrogate.config.model import Limits
-from ferrogate.observability.access_log import AccessLog
 
 
 class HttpServer:

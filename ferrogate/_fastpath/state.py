@@ -11,8 +11,8 @@ from ferrogate._fastpath.wire import DateHeader
 from ferrogate.config.model import Limits
 
 if TYPE_CHECKING:
+    from ferrogate._fastpath.access_log import AccessLog
     from ferrogate._fastpath.http1 import HttpProtocol
-    from ferrogate.observability.access_log import AccessLog
 
 logger = logging.getLogger("ferrogate.http")
 

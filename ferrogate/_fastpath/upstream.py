@@ -11,6 +11,11 @@ from :meth:`UpstreamConnection.send`) and in :class:`UpstreamResponse`
 A fully received message hands its connection back to the pool at once (its
 bytes are already in the response's buffer); an abandoned response aborts its
 connection, and a connection that receives anything while idle is dead.
+
+Why one module: the client protocol's callbacks, its state machine and the
+send path share one connection's state the same way the server side does; the
+response object and the deadline watchdog, which have their own state, are
+already their own modules.
 """
 
 from __future__ import annotations

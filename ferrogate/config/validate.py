@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from ferrogate.config.diagnostics import Diagnostic, ModelPath, SourceMap
+from ferrogate.config.key_hash import hash_key
 from ferrogate.config.model import Config, Route
-from ferrogate.governance.access import is_pattern
-from ferrogate.governance.keys import hash_key
+from ferrogate.config.patterns import is_pattern
 
 KEY_HASH_RE = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
 _NEEDS_BASE_URL = frozenset({"openai-compatible", "azure"})

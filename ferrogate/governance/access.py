@@ -11,13 +11,8 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 from ferrogate.config.model import ApiKey
+from ferrogate.config.patterns import is_pattern
 from ferrogate.errors import GatewayError
-
-_GLOB_CHARS = frozenset("*?[")
-
-
-def is_pattern(entry: str) -> bool:
-    return not _GLOB_CHARS.isdisjoint(entry)
 
 
 def _matches_any(name: str, entries: list[str]) -> bool:

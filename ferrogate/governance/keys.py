@@ -26,22 +26,11 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 
+from ferrogate.config.key_hash import PREFIX, SECRET_ENV, hash_key, hash_secret
 from ferrogate.config.model import ApiKey
 
-PREFIX = "hmac-sha256:"
-_DEFAULT_SECRET = b"ferrogate/virtual-key/v1"
-SECRET_ENV = "FERROGATE_KEY_HASH_SECRET"
+__all__ = ["PREFIX", "SECRET_ENV", "KeyIndex", "hash_key", "hash_key_command", "read_secret"]
 
-
-def _secret(env: Mapping[str, str] | None) -> bytes:
-    value = (os.environ if env is None else env).get(SECRET_ENV)
-    return value.encode() if value else _DEFAULT_SECRET
-
-
-def hash_key(secret: str, *, env: Mapping[str, str] | None = None) -> str:
-    """Stored form of a virtual key: ``hmac-sha256:<64 hex>``."""
-    digest = hmac.new(_secret(env), secret.encode(), hashlib.sha256).hexdigest()
-    return PREFIX + digest
 
 
 def read_secret() -> str:
@@ -92,7 +81,7 @@ class KeyIndex:
                 by_hash[key.key_hash] = key
             elif secret:
                 by_hash[hash_key(secret, env=env)] = key
-        return cls(by_hash, _secret(env))
+        return cls(by_hash, hash_secret(env))
 
     def lookup(self, presented: str) -> ApiKey | None:
         """The ApiKey whose secret is ``presented``, or None (disabled/expired is the caller's job)."""

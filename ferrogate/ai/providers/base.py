@@ -8,7 +8,7 @@ same output for any split of the upstream bytes into reads.
 
 How the pipeline uses an adapter (``ferrogate/pipeline/dispatch.py``, ``relay.py``):
 
-1. ``adapter.check(req, candidate)`` before any I/O: raise
+1. ``adapter.check(req)`` before any I/O: raise
    ``ferrogate.errors.bad_request(..., param=FIELD)`` for a field this provider
    cannot honour (e.g. ``previous_response_id`` on a chat-only upstream).
 2. ``adapter.build_call(req, provider_model)`` → :class:`UpstreamCall` (path,
@@ -16,7 +16,7 @@ How the pipeline uses an adapter (``ferrogate/pipeline/dispatch.py``, ``relay.py
    name (``ferrogate.ai.splice``); translating adapters build a new body.
 3. The call goes through ``adapter.transport`` when it is not None (the built-in
    ``mock`` provider answers in-process), else through the worker's ``PoolSet``
-   at ``adapter.origin``.
+   at ``adapter.origin`` (``ferrogate.pipeline.dispatch.send_call``).
 4. A non-2xx answer: ``adapter.classify_error(status, headers, body)`` →
    :class:`UpstreamFailure`; its ``kind`` (:class:`ErrorKind`) decides retry /
    fallback / return.
@@ -25,19 +25,18 @@ How the pipeline uses an adapter (``ferrogate/pipeline/dispatch.py``, ``relay.py
    the relay feeds every upstream read to ``feed()``, writes what it returns,
    and calls ``finish()`` at upstream EOF. ``complete`` tells the relay whether
    the upstream's terminal event was seen (else the stream failed).
-   ``emit_error(err)`` renders a failure after the stream started in the
+   ``emit_error(req, err)`` renders a failure after the stream started in the
    client's wire format (OpenAI ``data: {"error":..}`` or Anthropic
    ``event: error``) — the relay writes it and closes.
 
 ``req.endpoint`` is what the *client* speaks: CHAT/RESPONSES/EMBEDDINGS are
 OpenAI's wire format, MESSAGES is Anthropic's (``/v1/messages``). For MESSAGES
-the pipeline asks ``ferrogate.ai.translate.messages.wrap(adapter) -> ProviderAdapter``
-(TRANSLATE's module) for an adapter taking Anthropic Messages in; if that module
-does not exist, /v1/messages answers 404. For RESPONSES on an adapter whose
+the pipeline serves the request through
+``ferrogate.ai.translate.messages.wrap(adapter)``, an adapter taking Anthropic
+Messages in on top of a chat adapter. For RESPONSES on an adapter whose
 ``native_responses`` is False (and whose model does not list the ``responses``
-capability), the pipeline asks
-``ferrogate.ai.translate.responses.wrap(adapter) -> ProviderAdapter`` the same way
-(else 400 naming the model).
+capability), it uses ``ferrogate.ai.translate.responses.wrap(adapter)`` the
+same way.
 
 ``Usage`` extraction: the translator/``translate_response`` report the usage
 they saw (``None`` when the upstream gave none; the pipeline then estimates).
@@ -87,7 +86,8 @@ class UpstreamCall(msgspec.Struct, kw_only=True):
     body: bytes
     stream: bool = False  # the upstream will answer with SSE
     # The request line and header lines above, serialized once per (endpoint, model) by an
-    # adapter whose headers never vary (pool.head_prefix); empty: the pool serializes them.
+    # adapter whose headers never vary (pool.head_prefix; the pool adds the Content-Length);
+    # empty: the pool serializes them.
     head: bytes = b""
 
 

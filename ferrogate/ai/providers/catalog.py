@@ -1,32 +1,35 @@
-"""Provider kind → adapter class.
-
-An adapter's module is imported when the first provider of its kind is built, so a
-worker loads only the adapters (and translators) its config uses; a module missing
-from the install is reported as :class:`ProviderUnavailable` for that provider."""
+"""Provider kind → adapter class: the one table the runtime builds adapters from."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
+from ferrogate.ai.providers.anthropic import AnthropicAdapter
+from ferrogate.ai.providers.azure import AzureAdapter
 from ferrogate.ai.providers.base import ProviderAdapter
+from ferrogate.ai.providers.gemini import GeminiAdapter
+from ferrogate.ai.providers.mock import MockAdapter
+from ferrogate.ai.providers.openai import OpenAIAdapter
+from ferrogate.ai.providers.openai_compatible import OpenAICompatibleAdapter
+from ferrogate.ai.providers.openrouter import OpenRouterAdapter
+from ferrogate.ai.providers.xai import XaiAdapter
 from ferrogate.config.model import Config, Provider
 
-_MODULES: dict[str, tuple[str, str]] = {
-    "openai-compatible": ("ferrogate.ai.providers.openai_compatible", "OpenAICompatibleAdapter"),
-    "openai": ("ferrogate.ai.providers.openai", "OpenAIAdapter"),
-    "azure": ("ferrogate.ai.providers.azure", "AzureAdapter"),
-    "openrouter": ("ferrogate.ai.providers.openrouter", "OpenRouterAdapter"),
-    "xai": ("ferrogate.ai.providers.xai", "XaiAdapter"),
-    "mock": ("ferrogate.ai.providers.mock", "MockAdapter"),
-    "anthropic": ("ferrogate.ai.providers.anthropic", "AnthropicAdapter"),
-    "gemini": ("ferrogate.ai.providers.gemini", "GeminiAdapter"),
+ADAPTERS: dict[str, Any] = {
+    "openai-compatible": OpenAICompatibleAdapter,
+    "openai": OpenAIAdapter,
+    "azure": AzureAdapter,
+    "openrouter": OpenRouterAdapter,
+    "xai": XaiAdapter,
+    "mock": MockAdapter,
+    "anthropic": AnthropicAdapter,
+    "gemini": GeminiAdapter,
 }
 
 
 class ProviderUnavailable(Exception):
-    """The adapter module for a kind is not installed in this build."""
+    """A provider that cannot be built (no adapter for its kind)."""
 
 
 # Kinds whose wire format requires max_tokens: they take the per-model defaults.
@@ -55,12 +58,9 @@ def build_adapter(
     config: Config | None = None,
 ) -> ProviderAdapter:
     """The adapter for ``provider``; ``config`` supplies per-model settings some kinds need."""
-    module_name, class_name = _MODULES[provider.kind]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ProviderUnavailable(f"provider kind {provider.kind!r} is not available: {exc}") from exc
-    cls: Any = getattr(module, class_name)
+    cls = ADAPTERS.get(provider.kind)
+    if cls is None:
+        raise ProviderUnavailable(f"provider kind {provider.kind!r} has no adapter")
     if provider.kind in _TAKES_MAX_TOKENS and config is not None:
         adapter: ProviderAdapter = cls(
             provider, env=env, max_tokens_by_model=max_tokens_by_model(config, provider.name)
