@@ -19,19 +19,20 @@ import msgspec
 
 from ferrogate._fastpath.api import Exchange, Handler
 from ferrogate.config.diagnostics import ConfigError, Diagnostic
-from ferrogate.config.load import Loaded, load
+from ferrogate.config.load import Loaded, detect_format, load
 from ferrogate.config.model import Config
 from ferrogate.control.admin_access import AdminAccess
 from ferrogate.control.provider_health import providers_view
 from ferrogate.control.state import ControlState
 from ferrogate.errors import GatewayError, render
-from ferrogate.ipc import config_revision
+from ferrogate.ipc import ReloadVerdict, config_revision
 
 _log = logging.getLogger("ferrogate.control.admin")
 
 Headers = list[tuple[bytes, bytes]]
 AdminResponse = tuple[int, Headers, bytes]
-ReloadDelivery = Literal["ipc", "signal", "unavailable"]
+ReloadAnswer = ReloadVerdict | Literal["signal", "unavailable"]
+"""What asking the supervisor to reload gave: its verdict, a signal sent instead, or nothing."""
 Loader = Callable[..., Loaded]
 Endpoint = Callable[[bytes, bytes], Awaitable[AdminResponse]]
 
@@ -82,11 +83,14 @@ class ValidateView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReloadAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """The supervisor took the reload. ``revision`` is what it loaded (None when a signal
+    asked it: the outcome then shows in the status' ``supervisor.last_reload``)."""
+
     status: Literal["accepted"] = "accepted"
-    revision: str
+    revision: str | None
     previous_revision: str
     config_path: str
-    delivered_via: ReloadDelivery
+    delivered_via: Literal["ipc", "signal"]
 
 
 # --------------------------------------------------------------------------- the API
@@ -95,23 +99,24 @@ class ReloadAccepted(msgspec.Struct, frozen=True, kw_only=True):
 class AdminApi:
     """Routes admin requests against :class:`ControlState`.
 
-    ``notify_reload(path, revision)`` asks the supervisor to apply a config the
-    API has validated and says how it was delivered; ``on_drain_change(draining)``
-    tells the workers. Both are injected so tests need no processes.
+    ``ask_reload()`` asks the supervisor to reload its config file and gives its
+    verdict (the supervisor is the only process that loads it); ``on_drain_change(draining)``
+    tells the workers; ``loader`` checks the config text ``config/validate`` is sent.
+    All are injected so tests need no processes.
     """
 
-    __slots__ = ("_access", "_loader", "_notify_reload", "_on_drain_change", "_routes", "_state")
+    __slots__ = ("_access", "_ask_reload", "_loader", "_on_drain_change", "_routes", "_state")
 
     def __init__(
         self,
         state: ControlState,
         *,
-        notify_reload: Callable[[Path, str, Config], ReloadDelivery],
+        ask_reload: Callable[[], Awaitable[ReloadAnswer]],
         on_drain_change: Callable[[bool], None] = lambda draining: None,
         loader: Loader = load,
     ) -> None:
         self._state = state
-        self._notify_reload = notify_reload
+        self._ask_reload = ask_reload
         self._on_drain_change = on_drain_change
         self._loader = loader
         self._access = AdminAccess(state.config, state.env)
@@ -138,10 +143,6 @@ class AdminApi:
     @property
     def max_body_bytes(self) -> int:
         return self._state.config.admin.max_config_bytes + 4096
-
-    def refresh_auth(self) -> None:
-        """Re-read the token and keys after the config was swapped."""
-        self._access = AdminAccess(self._state.config, self._state.env)
 
     async def handle(
         self, method: str, target: str, headers: Headers, body: bytes
@@ -241,9 +242,11 @@ class AdminApi:
         )
 
     async def _reload(self, query: bytes, body: bytes) -> AdminResponse:
-        """Reload the running config file. A body may carry the config text the caller
-        means to apply (``ferrogate reload --admin-url``): it must equal that file's
-        content, or the answer is 409. No file named in a request is ever read."""
+        """Reload the running config file: the supervisor loads it and answers with its
+        verdict, relayed here (422 with every error when it is invalid). A body may carry
+        the config text the caller means to apply (``ferrogate reload --admin-url``): it
+        must equal that file's content, or the answer is 409. No file named in a request
+        is ever read."""
         source = _parse_source(body) if body.strip() else ConfigSource()
         if source.path is not None:
             raise GatewayError(
@@ -254,53 +257,62 @@ class AdminApi:
                 param="path",
             )
         running = self._state.config_path
-        if source.config is not None:
-            try:
-                current = await asyncio.to_thread(running.read_bytes)
-            except OSError as exc:
-                raise GatewayError(
-                    503, f"cannot read the running config file: {exc.strerror}", code="config_unreadable"
-                ) from None
-            if current != source.config.encode():
-                raise GatewayError(
-                    409,
-                    f"the config sent differs from the running config file ({running}); the gateway"
-                    " reloads its own file: edit that file and reload, or use a graceful upgrade",
-                    code="config_mismatch",
-                    param="config",
-                )
-        try:
-            loaded = self._loader(running, env=self._state.env)
-        except ConfigError as err:
-            raise GatewayError(
-                422, f"config is invalid; the running config stays:\n{err}", code="config_invalid"
-            ) from None
-        if source.format is not None and source.format != loaded.format:
-            raise GatewayError(
-                409,
-                f"the config sent is {source.format}, the running config file ({running}) is {loaded.format}",
-                code="config_mismatch",
-                param="format",
-            )
-        revision = config_revision(loaded.config)
-        delivered = self._notify_reload(running, revision, loaded.config)
-        if delivered == "unavailable":
+        if source.config is not None or source.format is not None:
+            await self._check_running_file(running, source)
+        answer = await self._ask_reload()
+        if answer == "unavailable":
             raise GatewayError(
                 503,
                 "the supervisor cannot be reached to apply the config",
                 code="supervisor_unavailable",
             )
-        self._state.note_reload_requested(revision, running)
-        previous = self._state.revision
-        return _json(
-            202,
-            ReloadAccepted(
-                revision=revision,
-                previous_revision=previous,
+        if answer == "signal":
+            self._state.note_reload_requested(None, running, None)
+            accepted = ReloadAccepted(
+                revision=None,
+                previous_revision=self._state.revision,
                 config_path=str(running),
-                delivered_via=delivered,
-            ),
+                delivered_via="signal",
+            )
+            return _json(202, accepted)
+        if not answer.valid:
+            errors = "\n".join(answer.errors)
+            raise GatewayError(
+                422, f"config is invalid; the running config stays:\n{errors}", code="config_invalid"
+            )
+        self._state.note_reload_requested(answer.revision, running, answer.id)
+        accepted = ReloadAccepted(
+            revision=answer.revision,
+            previous_revision=answer.previous_revision,
+            config_path=str(running),
+            delivered_via="ipc",
         )
+        return _json(202, accepted)
+
+    async def _check_running_file(self, running: Path, source: ConfigSource) -> None:
+        """409 unless the text (and format) sent are those of the running config file."""
+        try:
+            current = await asyncio.to_thread(running.read_bytes)
+        except OSError as exc:
+            raise GatewayError(
+                503, f"cannot read the running config file: {exc.strerror}", code="config_unreadable"
+            ) from None
+        if source.config is not None and current != source.config.encode():
+            raise GatewayError(
+                409,
+                f"the config sent differs from the running config file ({running}); the gateway"
+                " reloads its own file: edit that file and reload, or use a graceful upgrade",
+                code="config_mismatch",
+                param="config",
+            )
+        running_format = detect_format(running, current.decode("utf-8", "replace"))
+        if source.format is not None and source.format != running_format:
+            raise GatewayError(
+                409,
+                f"the config sent is {source.format}, the running config file ({running}) is {running_format}",
+                code="config_mismatch",
+                param="format",
+            )
 
     # -- drain
 

@@ -25,6 +25,7 @@ from ferrogate.ipc import (
     Message,
     ProviderHealth,
     ReloadResult,
+    ReloadVerdict,
     SupervisorHello,
     SupervisorStatus,
     UpgradeResult,
@@ -59,6 +60,8 @@ class IpcServer:
 
     __slots__ = (
         "_inode",
+        "_on_reload_verdict",
+        "_on_supervisor_lost",
         "_on_supervisor_status",
         "_path",
         "_peers",
@@ -72,9 +75,13 @@ class IpcServer:
         state: ControlState,
         *,
         on_supervisor_status: Callable[[SupervisorStatus], None] | None = None,
+        on_reload_verdict: Callable[[ReloadVerdict], None] | None = None,
+        on_supervisor_lost: Callable[[], None] | None = None,
     ) -> None:
         self._state = state
         self._on_supervisor_status = on_supervisor_status
+        self._on_reload_verdict = on_reload_verdict
+        self._on_supervisor_lost = on_supervisor_lost
         self._peers: set[Peer] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.AbstractServer | None = None
@@ -170,6 +177,8 @@ class IpcServer:
                 self._state.on_worker_disconnect(peer.pid)
             elif peer.kind == "supervisor" and self.supervisor is None:
                 self._state.supervisor_connected = False
+                if self._on_supervisor_lost is not None:
+                    self._on_supervisor_lost()
             writer.close()
 
     def _dispatch(self, peer: Peer, msg: Message) -> None:
@@ -193,9 +202,12 @@ class IpcServer:
                 state.on_supervisor_status(msg)
                 if self._on_supervisor_status is not None:
                     self._on_supervisor_status(msg)
+            case ReloadVerdict():
+                if self._on_reload_verdict is not None:
+                    self._on_reload_verdict(msg)
             case ReloadResult():
                 outcome = msg.outcome
-                state.note_reload_outcome(outcome.ok, outcome.revision, outcome.errors)
+                state.note_reload_outcome(msg.id, outcome)
                 if not outcome.ok:
                     _log.warning(
                         "supervisor rejected reload %s: %s",

@@ -18,13 +18,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ferrogate.config.diagnostics import ConfigError
 from ferrogate.config.load import load
 from ferrogate.config.model import Config
-from ferrogate.control.admin import AdminApi, Loader, ReloadDelivery, exchange_handler
+from ferrogate.control.admin import AdminApi, Loader, ReloadAnswer, exchange_handler
 from ferrogate.control.channel import IpcServer
 from ferrogate.control.state import ControlState
-from ferrogate.ipc import DrainState, ExitCode, ReloadRequest, SupervisorStatus, config_revision
+from ferrogate.ipc import DrainState, ExitCode, ReloadRequest, ReloadVerdict, SupervisorStatus
 
 if TYPE_CHECKING:
     from ferrogate._fastpath.server import HttpServer
@@ -35,15 +34,18 @@ PARENT_CHECK_SECS = 1.0
 """How often the control process checks that its supervisor is still alive."""
 
 
+RELOAD_VERDICT_SECS = 15.0
+"""How long the admin API waits for the supervisor to load its config file for a reload."""
+
+
 class ControlService:
     """The control process's servers and state, independent of signals and loop ownership."""
 
     __slots__ = (
         "_admin_server",
-        "_loader",
-        "_pending",
         "_reload_ids",
         "_synced",
+        "_verdicts",
         "api",
         "ipc",
         "state",
@@ -62,20 +64,24 @@ class ControlService:
         loader: Loader = load,
     ) -> None:
         self.supervisor_pid = supervisor_pid
-        self._loader = loader
         self.state = ControlState(
             config, config_path, generation, env=env, expected_workers=expected_workers
         )
-        self.ipc = IpcServer(self.state, on_supervisor_status=self._follow_supervisor)
+        self.ipc = IpcServer(
+            self.state,
+            on_supervisor_status=self._follow_supervisor,
+            on_reload_verdict=self._on_reload_verdict,
+            on_supervisor_lost=self._on_supervisor_lost,
+        )
         self.api = AdminApi(
             self.state,
-            notify_reload=self._notify_reload,
+            ask_reload=self._ask_reload,
             on_drain_change=self._broadcast_drain,
             loader=loader,
         )
         self._admin_server: HttpServer | None = None
-        self._pending: tuple[str, Config, Path] | None = None
         self._reload_ids = 0
+        self._verdicts: dict[int, asyncio.Future[ReloadVerdict]] = {}
         self._synced = False
 
     async def start(self, admin_sock: socket.socket | None, ipc_path: str) -> None:
@@ -104,22 +110,31 @@ class ControlService:
 
     # -- admin → supervisor
 
-    def _notify_reload(self, path: Path, revision: str, config: Config) -> ReloadDelivery:
-        self._pending = (revision, config, path)
-        self._reload_ids += 1
-        request = ReloadRequest(
-            config_path=str(path.absolute()), revision=revision, id=self._reload_ids
-        )
-        if self.ipc.send_supervisor(request):
-            return "ipc"
-        # SIGHUP re-reads the supervisor's own config file, so it can only carry that path.
-        if self.supervisor_pid is not None and path.absolute() == self.state.config_path.absolute():
+    async def _ask_reload(self) -> ReloadAnswer:
+        """Ask the supervisor to reload its config file, and wait for its verdict on it.
+
+        The supervisor alone loads the file. Without a link to it yet (the first
+        moments of a control process), SIGHUP asks the same, without a verdict.
+        """
+        if self.ipc.supervisor is not None:
+            self._reload_ids += 1
+            rid = self._reload_ids
+            verdict: asyncio.Future[ReloadVerdict] = asyncio.get_running_loop().create_future()
+            self._verdicts[rid] = verdict
+            self.ipc.send_supervisor(ReloadRequest(id=rid))
             try:
-                os.kill(self.supervisor_pid, signal.SIGHUP)
-            except OSError:
+                return await asyncio.wait_for(verdict, RELOAD_VERDICT_SECS)
+            except (TimeoutError, ConnectionError):
                 return "unavailable"
-            return "signal"
-        return "unavailable"
+            finally:
+                self._verdicts.pop(rid, None)
+        if self.supervisor_pid is None:
+            return "unavailable"
+        try:
+            os.kill(self.supervisor_pid, signal.SIGHUP)
+        except OSError:
+            return "unavailable"
+        return "signal"
 
     def _broadcast_drain(self, draining: bool) -> None:
         msg = DrainState(draining=draining)
@@ -128,38 +143,23 @@ class ControlService:
 
     # -- supervisor → control
 
+    def _on_reload_verdict(self, verdict: ReloadVerdict) -> None:
+        waiting = self._verdicts.get(verdict.id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(verdict)
+
+    def _on_supervisor_lost(self) -> None:
+        for waiting in self._verdicts.values():
+            if not waiting.done():
+                waiting.set_exception(ConnectionError("the supervisor link closed"))
+
     def _follow_supervisor(self, status: SupervisorStatus) -> None:
-        """Restore the drain flag once, and adopt the config the supervisor has applied."""
+        """Restore the drain flag once: a control process started after a reload or a crash
+        learns it from the supervisor, which echoes what the last one set."""
         if not self._synced:
             self._synced = True
             if status.draining and self.state.set_draining(True):
                 self._broadcast_drain(True)
-        if status.config_revision == self.state.revision:
-            return
-        pending, self._pending = self._pending, None
-        if pending is not None and pending[0] == status.config_revision:
-            revision, config, path = pending
-        else:
-            path = Path(status.config_path)
-            try:
-                config = self._loader(path, env=self.state.env).config
-            except ConfigError as err:
-                _log.error("cannot load the config the supervisor applied (%s): %s", path, err)
-                return
-            revision = config_revision(config)
-            if revision != status.config_revision:
-                _log.warning(
-                    "config at %s is revision %s, the supervisor runs %s; keeping %s",
-                    path,
-                    revision,
-                    status.config_revision,
-                    self.state.revision,
-                )
-                return
-        self.state.apply_config(config, path)
-        self.state.note_reload_outcome(True, revision, [])
-        self.api.refresh_auth()
-        _log.info("control process now follows config revision %s", revision)
 
 
 def run_control(

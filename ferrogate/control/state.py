@@ -32,6 +32,7 @@ from ferrogate.control.views import (
 from ferrogate.ipc import (
     Heartbeat,
     ProviderHealth,
+    ReloadOutcome,
     RequestCounts,
     SupervisorStatus,
     WorkerHello,
@@ -85,6 +86,7 @@ class ControlState:
         "expected_workers",
         "generation",
         "last_reload",
+        "last_reload_id",
         "node_id",
         "pid",
         "provider_health",
@@ -120,6 +122,7 @@ class ControlState:
         self.draining = False
         self.drain_since: float | None = None
         self.last_reload: ReloadView | None = None
+        self.last_reload_id: int | None = None  # the request whose outcome last_reload awaits
         self.config = config
         self.config_path = config_path
         self.revision = config_revision(config)
@@ -129,28 +132,26 @@ class ControlState:
     def now(self) -> float:
         return self._clock()
 
-    # -- config
+    # -- reloads (the config itself is fixed: a reload starts a new control process)
 
-    def apply_config(self, config: Config, config_path: Path) -> None:
-        """Swap in a config the supervisor has applied (one reference, no partial state)."""
-        self.config = config
-        self.config_path = config_path
-        self.revision = config_revision(config)
-        self.config_loaded_at = self._clock()
-        self.node_id = resolve_node_id(config.cluster, self.env)
-
-    def note_reload_requested(self, revision: str, config_path: Path) -> None:
+    def note_reload_requested(
+        self, revision: str | None, config_path: Path, request_id: int | None
+    ) -> None:
+        """A reload the supervisor took (``request_id`` None: asked by a signal)."""
         self.last_reload = ReloadView(
             revision=revision,
             config_path=str(config_path),
             requested_at=self._clock(),
             outcome="pending",
         )
+        self.last_reload_id = request_id
 
-    def note_reload_outcome(self, ok: bool, revision: str, errors: list[str]) -> None:
-        if self.last_reload is not None and self.last_reload.revision == revision:
+    def note_reload_outcome(self, request_id: int, outcome: ReloadOutcome) -> None:
+        if self.last_reload is not None and self.last_reload_id == request_id:
             self.last_reload = msgspec.structs.replace(
-                self.last_reload, outcome="applied" if ok else "failed", errors=errors
+                self.last_reload,
+                outcome="applied" if outcome.ok else "failed",
+                errors=outcome.errors,
             )
 
     # -- drain

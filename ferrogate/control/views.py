@@ -41,7 +41,7 @@ class SupervisorView(msgspec.Struct, frozen=True, kw_only=True):
 class ReloadView(msgspec.Struct, frozen=True, kw_only=True):
     """The last reload the control process asked for, and its outcome when known."""
 
-    revision: str
+    revision: str | None  # None when a signal asked (the supervisor's last_reload tells)
     config_path: str
     requested_at: float
     outcome: str  # "pending" | "applied" | "failed"

@@ -24,6 +24,7 @@ from ferrogate.ipc.messages import (
     Message,
     ReloadRequest,
     ReloadResult,
+    ReloadVerdict,
     RequestMessage,
     UpgradeRequest,
     UpgradeResult,
@@ -155,7 +156,7 @@ class ControlClient:
         return not full
 
     @overload
-    async def request(self, msg: ReloadRequest, timeout: float) -> ReloadResult: ...
+    async def request(self, msg: ReloadRequest, timeout: float) -> ReloadVerdict: ...
     @overload
     async def request(self, msg: UpgradeRequest, timeout: float) -> UpgradeResult: ...
 
@@ -230,7 +231,7 @@ class ControlClient:
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         try:
             while (msg := await read_message(reader)) is not None:
-                if isinstance(msg, ReloadResult | UpgradeResult | ErrorReply):
+                if isinstance(msg, ReloadVerdict | ReloadResult | UpgradeResult | ErrorReply):
                     future = self._pending.pop(msg.id, None)
                     if future is not None and not future.done():
                         future.set_result(msg)

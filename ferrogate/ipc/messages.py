@@ -17,8 +17,8 @@ Who sends what:
   cannot report their own death, so the supervisor's table is authoritative for
   which workers exist; worker messages only enrich it.
 * control → supervisor: :class:`ReloadRequest` (admin ``config/reload``) and
-  :class:`UpgradeRequest`; the supervisor answers with :class:`ReloadResult` /
-  :class:`UpgradeResult` carrying the same ``id``.
+  :class:`UpgradeRequest`; the supervisor answers with :class:`ReloadVerdict`
+  then :class:`ReloadResult`, or :class:`UpgradeResult`, carrying the same ``id``.
 
 Requests carry an ``id`` chosen by the sender; the reply carries the same
 ``id`` (or an :class:`ErrorReply`).
@@ -208,15 +208,29 @@ class SupervisorStatus(_Msg, frozen=True):
 
 
 class ReloadRequest(_Msg, frozen=True):
-    """Re-read and apply the supervisor's config file (validated by the sender as ``revision``).
+    """Reload the supervisor's config file (the admin API's ``config/reload``).
 
-    ``config_path`` is the file the sender validated; today it is always the
-    supervisor's own config path (the admin API refuses any other).
+    The supervisor is the only process that loads it: it answers at once with a
+    :class:`ReloadVerdict` (loaded and valid, or every error), then with a
+    :class:`ReloadResult` when a valid reload has finished.
     """
 
-    config_path: str
-    revision: str
     id: int = 0
+
+
+class ReloadVerdict(_Msg, frozen=True):
+    """The supervisor loaded its config file for a :class:`ReloadRequest`.
+
+    ``valid``: the reload of ``revision`` runs now (or after the one running);
+    its end comes as a :class:`ReloadResult`. Not valid: ``errors`` says why
+    (``file:line:column: message`` lines) and the running config stays.
+    """
+
+    id: int
+    valid: bool
+    revision: str  # of the config the file holds ("" when it did not load)
+    previous_revision: str  # of the config running when it was loaded
+    errors: list[str] = []
 
 
 class ReloadResult(_Msg, frozen=True):
@@ -253,6 +267,7 @@ Message = (
     | SupervisorHello
     | SupervisorStatus
     | ReloadRequest
+    | ReloadVerdict
     | ReloadResult
     | UpgradeRequest
     | UpgradeResult
@@ -261,7 +276,7 @@ Message = (
 """Every message that crosses a FerroGate IPC socket."""
 
 RequestMessage = ReloadRequest | UpgradeRequest
-ReplyMessage = ReloadResult | UpgradeResult | ErrorReply
+ReplyMessage = ReloadVerdict | ReloadResult | UpgradeResult | ErrorReply
 
 
 # --------------------------------------------------------------------------- config identity

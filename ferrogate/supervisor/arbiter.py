@@ -47,7 +47,7 @@ from ferrogate.supervisor.pidfile import (
     write_atomic,
 )
 from ferrogate.supervisor.reload import Reload
-from ferrogate.supervisor.running import Configs, Running, load_candidate
+from ferrogate.supervisor.running import Candidate, Configs, Running, load_candidate
 from ferrogate.supervisor.slots import WorkerProc, decode_status
 from ferrogate.supervisor.spawn import Closable
 from ferrogate.supervisor.status import Outcomes, answer_upgrade, publish_status
@@ -91,7 +91,8 @@ class Arbiter:
         self.mode = Mode.BOOTING
         self.draining = False  # the operator's drain flag, echoed to each new control process
         self.handed_over = False
-        self.reload_requests: list[int] = []  # request ids (0: a signal) until a reload can start
+        # The file as a reload request found it, and who asked (0: a signal), until one can start.
+        self.reload_request: tuple[Candidate, tuple[int, ...]] | None = None
         self.reload: Reload | None = None
         self.upgrade: Upgrade | None = None
         self.exit_code: int | None = None
@@ -310,15 +311,33 @@ class Arbiter:
     # ------------------------------------------------------------------ reload
 
     def request_reload(self, reply_id: int) -> None:
-        self.reload_requests.append(reply_id)
+        """Load the config file now and answer with the verdict; the reload runs when it can.
+
+        Requests that wait are merged: the file as loaded last is what the next reload
+        applies, and every caller hears its outcome.
+        """
+        candidate = load_candidate(self.config_path, self.listener)
+        link = self.children.link
+        if reply_id > 0 and link is not None:
+            link.push(
+                ipc.ReloadVerdict(
+                    id=reply_id,
+                    valid=candidate.config is not None,
+                    revision=candidate.revision,
+                    previous_revision=self.running.revision,
+                    errors=list(candidate.errors),
+                )
+            )
+        replies = self.reload_request[1] if self.reload_request is not None else ()
+        self.reload_request = (candidate, (*replies, reply_id))
         if self.mode is not Mode.RUNNING:
             log.info("reload queued until the supervisor is running")
 
     def _manage_reload(self, now: float) -> None:
-        if self.reload is None and self.reload_requests and not self.upgrading:
-            replies, self.reload_requests = tuple(self.reload_requests), []
+        if self.reload is None and self.reload_request is not None and not self.upgrading:
+            (candidate, replies), self.reload_request = self.reload_request, None
             systemd.reloading()
-            self.reload = Reload(load_candidate(self.config_path, self.listener), replies)
+            self.reload = Reload(candidate, replies)
         reload = self.reload
         if reload is not None:
             self._drive(reload, now)

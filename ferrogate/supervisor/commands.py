@@ -298,11 +298,15 @@ def _reload_via_admin(path: Path, loaded: Loaded, admin_url: str, admin_token: s
     except msgspec.DecodeError as exc:
         print(f"ferrogate: unexpected answer from {url}: {exc}", file=sys.stderr)
         return 1
-    return _follow_admin_reload(admin_url.rstrip("/") + "/admin/v1/status", token, accepted.revision)
+    status_url = admin_url.rstrip("/") + "/admin/v1/status"
+    if accepted.revision is None:  # asked by a signal: the supervisor had not linked up yet
+        print(f"accepted: the gateway reloads its config file; its outcome shows in GET {status_url}")
+        return 0
+    return _follow_admin_reload(status_url, token, accepted.revision)
 
 
 class _Accepted(msgspec.Struct, frozen=True):
-    revision: str
+    revision: str | None
 
 
 class _LastReload(msgspec.Struct, frozen=True):

@@ -9,7 +9,7 @@ import pytest
 
 from ferrogate import ipc
 from ferrogate.config.load import load
-from ferrogate.control.admin import AdminApi, AdminResponse, ReloadDelivery
+from ferrogate.control.admin import AdminApi, AdminResponse, ReloadAnswer
 from ferrogate.control.state import ControlState
 
 from .helpers import run
@@ -60,22 +60,21 @@ AUTH = [(b"authorization", f"Bearer {TOKEN}".encode()), JSON_TYPE]
 
 
 class Api:
-    """An AdminApi over a real config file, recording what it asks of the supervisor."""
+    """An AdminApi over a real config file, counting the reloads it asks of the supervisor,
+    which answers ``answer`` (by default: the file is valid and is revision ``new``)."""
 
-    def __init__(self, path: Path, env: dict[str, str], delivery: ReloadDelivery = "ipc") -> None:
-        self.reloads: list[tuple[Path, str]] = []
+    def __init__(self, path: Path, env: dict[str, str], answer: ReloadAnswer | None = None) -> None:
+        self.asks = 0
         self.drains: list[bool] = []
-        self.delivery = delivery
         self.state = ControlState(load(path, env=env).config, path, 3, env=env, pid=999)
-        self.api = AdminApi(
-            self.state,
-            notify_reload=lambda p, rev, cfg: self._reload(p, rev),
-            on_drain_change=self.drains.append,
+        self.answer = answer or ipc.ReloadVerdict(
+            id=1, valid=True, revision="new", previous_revision=self.state.revision
         )
+        self.api = AdminApi(self.state, ask_reload=self._ask, on_drain_change=self.drains.append)
 
-    def _reload(self, path: Path, revision: str) -> ReloadDelivery:
-        self.reloads.append((path, revision))
-        return self.delivery
+    async def _ask(self) -> ReloadAnswer:
+        self.asks += 1
+        return self.answer
 
     def call(
         self,
@@ -179,10 +178,10 @@ def test_the_bearer_scheme_is_case_insensitive(api: Api) -> None:
     )
 
 
-def test_admin_fails_closed_when_the_token_variable_disappears(config_file: Path) -> None:
+def test_admin_fails_closed_when_the_token_variable_is_missing(config_file: Path) -> None:
     api = Api(config_file, dict(ENV))
     api.state.env = {}
-    api.api.refresh_auth()
+    api.api = AdminApi(api.state, ask_reload=api._ask)
     assert api.call("GET", "/admin/v1/status")[0] == 401
 
 
@@ -328,54 +327,68 @@ def test_validate_rejects_a_malformed_request_with_400(api: Api, body: bytes) ->
 # --------------------------------------------------------------------------- config/reload
 
 
-def test_reload_of_a_valid_config_asks_the_supervisor_and_returns_202_with_the_revision(
+def test_reload_asks_the_supervisor_and_returns_202_with_the_revision_it_loaded(
     api: Api,
 ) -> None:
     response = api.call("POST", "/admin/v1/config/reload")
     result = _json(response)
     assert response[0] == 202
-    assert result["revision"] == api.state.revision
+    assert (result["revision"], result["previous_revision"]) == ("new", api.state.revision)
     assert result["delivered_via"] == "ipc"
-    assert api.reloads == [(api.state.config_path, api.state.revision)]
+    assert api.asks == 1
     assert _json(api.call("GET", "/admin/v1/status"))["last_reload"]["outcome"] == "pending"
 
 
-def test_reload_of_an_invalid_config_is_422_with_every_error_and_nothing_is_signalled(
-    api: Api,
-) -> None:
-    bad = api.state.config_path
-    bad.write_text(INVALID_CONFIG)
+def test_the_supervisors_refusal_of_an_invalid_config_is_422_with_every_error(config_file: Path) -> None:
+    errors = [f"{config_file}:3:1: unknown key `bogus`", f"{config_file}:6:1: limits.max_body_bytes: bad"]
+    refused = ipc.ReloadVerdict(id=1, valid=False, revision="", previous_revision="r", errors=errors)
+    api = Api(config_file, dict(ENV), answer=refused)
     response = api.call("POST", "/admin/v1/config/reload", b"{}")
     error = _json(response)["error"]
     assert response[0] == 422
     assert error["code"] == "config_invalid"
-    assert f"{bad}:3:1: unknown key `bogus`" in error["message"]
-    assert f"{bad}:6:1: limits.max_body_bytes" in error["message"]
-    assert api.reloads == []
+    assert error["message"] == "config is invalid; the running config stays:\n" + "\n".join(errors)
+    assert _json(api.call("GET", "/admin/v1/status"))["last_reload"] is None
 
 
 def test_reload_is_503_when_the_supervisor_cannot_be_reached(config_file: Path) -> None:
-    api = Api(config_file, dict(ENV), delivery="unavailable")
+    api = Api(config_file, dict(ENV), answer="unavailable")
     response = api.call("POST", "/admin/v1/config/reload")
     assert response[0] == 503
     assert _json(response)["error"]["code"] == "supervisor_unavailable"
+
+
+def test_a_reload_asked_by_signal_is_202_without_a_revision(config_file: Path) -> None:
+    api = Api(config_file, dict(ENV), answer="signal")
+    response = api.call("POST", "/admin/v1/config/reload")
+    assert response[0] == 202
+    assert (_json(response)["revision"], _json(response)["delivered_via"]) == (None, "signal")
+
+
+def test_reload_loads_no_config_in_the_control_process(api: Api) -> None:
+    def loader(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the supervisor alone loads the config file")
+
+    api.api = AdminApi(api.state, ask_reload=api._ask, loader=loader)  # type: ignore[arg-type]
+    body = orjson.dumps({"config": CONFIG, "format": "toml"})
+    assert api.call("POST", "/admin/v1/config/reload", body)[0] == 202
 
 
 def test_reload_with_the_running_files_text_is_applied(api: Api) -> None:
     body = orjson.dumps({"config": CONFIG, "format": "toml"})
     response = api.call("POST", "/admin/v1/config/reload", body)
     assert response[0] == 202
-    assert api.reloads == [(api.state.config_path, api.state.revision)]
+    assert api.asks == 1
 
 
-def test_reload_with_text_other_than_the_running_file_is_409_and_nothing_is_signalled(api: Api) -> None:
+def test_reload_with_text_other_than_the_running_file_is_409_and_nothing_is_asked(api: Api) -> None:
     body = orjson.dumps({"config": CONFIG + "\n[telemetry]\nservice_name = \"other\"\n", "format": "toml"})
     response = api.call("POST", "/admin/v1/config/reload", body)
     error = _json(response)["error"]
     assert response[0] == 409
     assert error["code"] == "config_mismatch"
     assert "edit that file" in error["message"]
-    assert api.reloads == []
+    assert api.asks == 0
 
 
 def test_reload_with_the_running_text_in_another_format_is_409(api: Api) -> None:
@@ -383,7 +396,7 @@ def test_reload_with_the_running_text_in_another_format_is_409(api: Api) -> None
     response = api.call("POST", "/admin/v1/config/reload", body)
     assert response[0] == 409
     assert _json(response)["error"]["param"] == "format"
-    assert api.reloads == []
+    assert api.asks == 0
 
 
 def test_reload_refuses_a_file_other_than_the_running_one(api: Api, tmp_path: Path) -> None:
@@ -392,7 +405,7 @@ def test_reload_refuses_a_file_other_than_the_running_one(api: Api, tmp_path: Pa
     response = api.call("POST", "/admin/v1/config/reload", orjson.dumps({"path": str(other)}))
     assert response[0] == 400
     assert _json(response)["error"]["param"] == "path"
-    assert api.reloads == []
+    assert api.asks == 0
 
 
 def test_reload_refuses_a_path_even_when_it_names_the_running_file(api: Api) -> None:
@@ -400,7 +413,7 @@ def test_reload_refuses_a_path_even_when_it_names_the_running_file(api: Api) -> 
     response = api.call("POST", "/admin/v1/config/reload", body)
     assert response[0] == 400
     assert _json(response)["error"]["param"] == "path"
-    assert api.reloads == []
+    assert api.asks == 0
 
 
 # --------------------------------------------------------------------------- drain

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -53,19 +54,26 @@ def _admin_socket() -> socket.socket:
     return sock
 
 
-class FakeSupervisor:
-    """The supervisor's side of the IPC socket: hello, status pushes, and what control sends back."""
+Answer = Callable[[ipc.Message], "ipc.Message | None"]
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+class FakeSupervisor:
+    """The supervisor's side of the IPC socket: hello, status pushes, what control sends, and
+    ``answer``'s reply to each message (a reload verdict, say)."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer: Answer | None
+    ) -> None:
         self.reader = reader
         self.writer = writer
+        self.answer = answer
         self.received: list[ipc.Message] = []
         self._task = asyncio.ensure_future(self._read())
 
     @classmethod
-    async def connect(cls, path: str) -> FakeSupervisor:
+    async def connect(cls, path: str, answer: Answer | None = None) -> FakeSupervisor:
         reader, writer = await asyncio.open_unix_connection(path)
-        sup = cls(reader, writer)
+        sup = cls(reader, writer, answer)
         await sup.send(ipc.SupervisorHello(pid=os.getpid(), generation=4))
         return sup
 
@@ -93,6 +101,9 @@ class FakeSupervisor:
         with contextlib.suppress(OSError, ipc.FrameError):
             while (msg := await ipc.read_message(self.reader)) is not None:
                 self.received.append(msg)
+                reply = self.answer(msg) if self.answer is not None else None
+                if reply is not None:
+                    await self.send(reply)
 
     async def close(self) -> None:
         self.writer.close()
@@ -131,8 +142,8 @@ class Node:
         await self.stack.aclose()
         self.admin.close()
 
-    async def supervisor(self) -> FakeSupervisor:
-        sup = await FakeSupervisor.connect(self.ipc_path)
+    async def supervisor(self, answer: Answer | None = None) -> FakeSupervisor:
+        sup = await FakeSupervisor.connect(self.ipc_path, answer)
         self.stack.push_async_callback(sup.close)
         return sup
 
@@ -211,49 +222,76 @@ def test_admin_token_is_enforced_on_the_real_listener(tmp_path: Path) -> None:
     run(_node_scenario(tmp_path, body))
 
 
-def test_invalid_reload_is_refused_with_every_error_and_the_supervisor_hears_nothing(
+def _verdict(valid: bool, errors: list[str] | None = None) -> Answer:
+    """A supervisor that answers each reload request with this verdict."""
+
+    def answer(msg: ipc.Message) -> ipc.Message | None:
+        if not isinstance(msg, ipc.ReloadRequest):
+            return None
+        revision = "rev-new" if valid else ""
+        return ipc.ReloadVerdict(
+            id=msg.id, valid=valid, revision=revision, previous_revision="rev-old", errors=errors or []
+        )
+
+    return answer
+
+
+def test_the_supervisors_verdict_on_an_invalid_config_is_relayed_as_422_with_every_error(
     tmp_path: Path,
 ) -> None:
+    errors = ["gateway.toml:3:1: unknown key `nope`", "gateway.toml:2:1: admin.listen: expected a string"]
+
     async def body(node: Node) -> None:
-        sup = await node.supervisor()
+        sup = await node.supervisor(_verdict(False, errors))
         await until(lambda: node.service.ipc.supervisor is not None, what="supervisor registration")
-        node.config_path.write_text('listen = "127.0.0.1:0"\n[admin]\nlisten = 5\nnope = 1\n')
         resp = await node.http.post("/admin/v1/config/reload", headers=AUTH, content=b"{}")
         assert resp.status_code == 422
-        message = resp.json()["error"]["message"]
-        assert f"{node.config_path}:3:1" in message and f"{node.config_path}:4:1" in message
-        assert not any(isinstance(m, ipc.ReloadRequest) for m in sup.received)
+        assert resp.json()["error"]["message"].splitlines()[1:] == errors
+        assert [type(m) for m in sup.received if not isinstance(m, ipc.SupervisorHello)] == [
+            ipc.ReloadRequest
+        ]
 
     run(_node_scenario(tmp_path, body))
 
 
-def test_valid_reload_reaches_the_supervisor_and_control_follows_the_applied_revision(
+def test_a_valid_reload_is_202_with_the_supervisors_revision_and_its_result_is_recorded(
     tmp_path: Path,
 ) -> None:
     async def body(node: Node) -> None:
-        sup = await node.supervisor()
+        sup = await node.supervisor(_verdict(True))
         await until(lambda: node.service.ipc.supervisor is not None, what="supervisor registration")
-        old = node.service.state.revision
-        node.config_path.write_text(_config(service_name="renamed"))
         resp = await node.http.post("/admin/v1/config/reload", headers=AUTH)
         assert resp.status_code == 202
-        new = resp.json()["revision"]
-        assert new != old and resp.json()["delivered_via"] == "ipc"
-        await until(
-            lambda: any(isinstance(m, ipc.ReloadRequest) for m in sup.received),
-            what="ReloadRequest",
-        )
+        assert (resp.json()["revision"], resp.json()["previous_revision"]) == ("rev-new", "rev-old")
+        assert resp.json()["delivered_via"] == "ipc"
         [request] = [m for m in sup.received if isinstance(m, ipc.ReloadRequest)]
-        assert request.revision == new and request.config_path == str(node.config_path.absolute())
 
-        await sup.send(ipc.ReloadResult(id=request.id, outcome=ipc.ReloadOutcome(ok=True, revision=new)))
-        await sup.push_status(new, node.config_path, [])
+        outcome = ipc.ReloadOutcome(ok=False, revision="rev-old", errors=["rolled back"])
+        await sup.send(ipc.ReloadResult(id=request.id, outcome=outcome))
         await until(
-            lambda: node.service.state.revision == new, what="control to adopt the new revision"
+            lambda: node.service.state.last_reload is not None
+            and node.service.state.last_reload.outcome == "failed",
+            what="the outcome recorded",
         )
         status = (await node.http.get("/admin/v1/status", headers=AUTH)).json()
-        assert status["config_revision"] == new
-        assert status["last_reload"]["outcome"] == "applied"
+        assert status["last_reload"]["revision"] == "rev-new"
+        assert status["last_reload"]["errors"] == ["rolled back"]
+
+    run(_node_scenario(tmp_path, body))
+
+
+def test_reload_is_503_when_the_supervisor_goes_before_its_verdict(tmp_path: Path) -> None:
+    async def body(node: Node) -> None:
+        sup = await node.supervisor()
+        await until(lambda: node.service.ipc.supervisor is not None, what="supervisor registration")
+        reload = asyncio.ensure_future(node.http.post("/admin/v1/config/reload", headers=AUTH))
+        await until(
+            lambda: any(isinstance(m, ipc.ReloadRequest) for m in sup.received), what="the request"
+        )
+        await sup.close()
+        resp = await reload
+        assert resp.status_code == 503
+        assert resp.json()["error"]["code"] == "supervisor_unavailable"
 
     run(_node_scenario(tmp_path, body))
 
@@ -393,6 +431,7 @@ def test_reload_falls_back_to_sighup_when_the_supervisor_has_no_ipc_link(tmp_pat
                 resp = await node.http.post("/admin/v1/config/reload", headers=AUTH)
                 assert resp.status_code == 202
                 assert resp.json()["delivered_via"] == "signal"
+                assert resp.json()["revision"] is None  # the supervisor loads it; no verdict
 
         run(scenario())
         assert catcher.stdout.readline().strip() == "HUP"

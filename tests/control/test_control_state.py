@@ -145,12 +145,14 @@ def test_status_view_reports_identity_config_and_uptime() -> None:
     assert view.supervisor is None
 
 
-def test_applying_a_config_changes_revision_and_node_id() -> None:
+def test_a_reload_outcome_settles_the_request_it_answers_and_no_other() -> None:
     state = _state()
-    before = state.revision
-    state.apply_config(Config(cluster=Cluster(node_id="n2")), Path("/tmp/new.toml"))
-    assert state.revision != before
-    assert (state.node_id, state.config_path) == ("n2", Path("/tmp/new.toml"))
+    state.note_reload_requested("r2", Path("/etc/ferrogate/Caddyfile"), 7)
+    state.note_reload_outcome(6, ipc.ReloadOutcome(ok=True, revision="r2"))
+    assert state.last_reload is not None and state.last_reload.outcome == "pending"
+    state.note_reload_outcome(7, ipc.ReloadOutcome(ok=False, revision="r1", errors=["rolled back"]))
+    assert (state.last_reload.outcome, state.last_reload.errors) == ("failed", ["rolled back"])
+    assert state.last_reload.revision == "r2"  # the revision that was asked for
 
 
 def test_status_view_shows_the_supervisors_last_reload_outcome() -> None:

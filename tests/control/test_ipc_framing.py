@@ -53,7 +53,8 @@ SAMPLES: list[ipc.Message] = [
         draining=True,
         last_reload=ipc.ReloadOutcome(ok=False, revision="abc", errors=["x:1:1: bad"], seq=2, at=3.0),
     ),
-    ipc.ReloadRequest(config_path="/x.toml", revision="def", id=9),
+    ipc.ReloadRequest(id=9),
+    ipc.ReloadVerdict(id=9, valid=False, revision="", previous_revision="abc", errors=["x.toml:1:1: bad"]),
     ipc.ReloadResult(
         id=9, outcome=ipc.ReloadOutcome(ok=False, revision="def", errors=["x.toml:1:1: bad"])
     ),

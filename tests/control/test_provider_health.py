@@ -12,7 +12,7 @@ import pytest
 
 from ferrogate import ipc
 from ferrogate.config.model import Config
-from ferrogate.control.admin import AdminApi
+from ferrogate.control.admin import AdminApi, ReloadAnswer
 from ferrogate.control.provider_health import (
     provider_health_view,
     providers_view,
@@ -21,6 +21,10 @@ from ferrogate.control.provider_health import (
 from ferrogate.control.state import ControlState
 
 from .helpers import run
+
+
+async def _no_supervisor() -> ReloadAnswer:
+    return "unavailable"
 
 NOW = 10_000.0
 PROVIDER_SECRET = "sk-provider-secret-789"
@@ -257,7 +261,7 @@ def _api() -> AdminApi:
     state = ControlState(config, Path("/x/gateway.toml"), 1, env={"FG_TOKEN": TOKEN}, pid=1)
     state.on_worker_hello(_hello(7))
     state.on_provider_health(_report(7, _sample("acme", "acme-large", state="open", failures=5)))
-    return AdminApi(state, notify_reload=lambda path, revision, config: "ipc")
+    return AdminApi(state, ask_reload=_no_supervisor)
 
 
 AUTH = [(b"authorization", f"Bearer {TOKEN}".encode())]

@@ -237,3 +237,22 @@ def test_reload_whose_new_workers_cannot_boot_is_rolled_back(gateway_factory):
     gw.signal(signal.SIGHUP)
     assert reload_outcome(gw, 2).ok
     assert service_names(gw) == {"v5"}
+
+
+def test_admin_api_reload_of_an_invalid_config_is_422_with_the_errors_the_supervisor_found(gateway_factory):
+    gw = gateway_factory(config("v1"), workers=1, env=APP)
+    gw.write_config(INVALID)
+    resp = httpx.post(
+        gw.admin_url + "/admin/v1/config/reload", content=b"{}", headers={"content-type": "application/json"}
+    )
+    assert resp.status_code == 422, resp.text
+    message = resp.json()["error"]["message"]
+    assert f"{gw.config_path}:" in message and "max_body_bytes" in message
+    assert service_names(gw, 5) == {"v1"}
+
+    def supervisors_record():
+        supervisor = httpx.get(gw.admin_url + "/admin/v1/status").json()["supervisor"]
+        return supervisor and supervisor["last_reload"]
+
+    record = wait_until(supervisors_record, 10, "the supervisor's record of the refused reload")
+    assert record["ok"] is False and any("max_body_bytes" in e for e in record["errors"])
