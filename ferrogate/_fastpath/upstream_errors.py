@@ -86,9 +86,17 @@ class UpstreamBodyTooLarge(UpstreamError):
 
 
 class UpstreamTimeout(UpstreamError):
-    """Connect, first-byte, total or idle deadline passed: 504."""
+    """Connect, first-byte, total or idle deadline passed: 504.
+
+    Never replayed by the pool, even on a reused connection before any response byte:
+    the upstream may be working on the request. Whether to try again (the same
+    provider or the next) is the dispatcher's decision (``ferrogate.ai.taxonomy``)."""
 
     __slots__ = ()
+
+    @property
+    def retry_safe(self) -> bool:
+        return False
 
     def __init__(self, phase: Phase, *, reused: bool = False, secs: float | None = None) -> None:
         what = {

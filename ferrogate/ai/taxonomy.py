@@ -17,6 +17,12 @@ upstream_transient  retry same with backoff,        502 / 503
                     then fall back
 timeout             retry same, then fall back      504
 =================== ============================== ==================
+
+These are the dispatcher's decisions, bounded by ``provider_dispatch_max_retries``
+and the dispatch deadline. Below them the pool replays a request on its own only
+when a reused connection broke before any response byte (the upstream never saw
+it); a timeout is never replayed there, so a timed-out attempt is retried only
+here, once per configured retry.
 """
 
 from __future__ import annotations

@@ -230,6 +230,26 @@ async def test_first_byte_timeout_is_a_504() -> None:
         assert pool.idle_count == 0
 
 
+async def test_a_first_byte_timeout_on_a_reused_connection_is_not_replayed() -> None:
+    """The upstream may still be working on it: replaying would run it twice and double
+    the client's wait. Retrying a timeout is the dispatcher's decision, not the pool's."""
+
+    async def stall_second(req: UpRequest, conn: UpConn) -> None:
+        if req.request_index == 2:
+            await asyncio.sleep(5)
+            return
+        await conn.respond(200, [], b"ok")
+
+    async with TestUpstream(stall_second) as up:
+        pool = pool_for(up)
+        assert await (await pool.request(GET, b"/", [])).read() == b"ok"
+        with pytest.raises(UpstreamTimeout) as info:
+            await pool.request(b"POST", b"/", [], b"replayable", timeouts=Timeouts(first_byte=0.2))
+        assert (info.value.phase, info.value.reused) == ("first_byte", True)
+        assert pool.retries == 0
+        assert up.connections == 1
+
+
 async def test_total_timeout_covers_a_slow_body() -> None:
     async def slow_body(req: UpRequest, conn: UpConn) -> None:
         conn.send(h11.Response(status_code=200, headers=[(b"content-length", b"100")]))
