@@ -98,14 +98,6 @@ def bad_request(message: str, *, param: str | None = None, code: str | None = No
     return GatewayError(400, message, param=param, code=code or "invalid_request")
 
 
-def upstream_unavailable(message: str = "upstream unavailable") -> GatewayError:
-    return GatewayError(502, message, code="bad_gateway", source=ErrorSource.UPSTREAM)
-
-
-def upstream_timeout(message: str = "upstream timed out") -> GatewayError:
-    return GatewayError(504, message, code="gateway_timeout", source=ErrorSource.UPSTREAM)
-
-
 def error_body(err: GatewayError, flavor: ErrorFlavor = ErrorFlavor.OPENAI) -> bytes:
     """The JSON body for ``err`` in the requested wire flavor."""
     if flavor is ErrorFlavor.ANTHROPIC:

@@ -35,11 +35,6 @@ def header_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     return b"".join(parts)
 
 
-def header_line(name: bytes, value: bytes) -> bytes:
-    """One line for a per-request value the caller has already checked (a request id)."""
-    return name + b": " + value + CRLF
-
-
 class HeaderTemplate:
     """Lines with fixed names whose values are filled per request in one ``%`` step.
 

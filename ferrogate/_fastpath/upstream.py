@@ -424,10 +424,6 @@ class UpstreamConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
-    def is_usable(self) -> bool:
-        transport = self._transport
-        return self.state is _IDLE and transport is not None and not transport.is_closing()
-
     def _complete(self, keep_alive: bool) -> None:
         resp = self._response
         self._response = None

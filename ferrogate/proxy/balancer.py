@@ -30,9 +30,6 @@ class Target:
         self.fails = 0
         self.down_until = 0.0
 
-    def healthy(self, now: float) -> bool:
-        return self.down_until <= now
-
     def __repr__(self) -> str:
         return f"Target({self.url!r}, inflight={self.inflight}, fails={self.fails})"
 

@@ -94,11 +94,6 @@ class IdSource:
 
         os.register_at_fork(after_in_child=reseed)
 
-    def hex80(self) -> bytes:
-        """80 random lowercase hex digits (request id, trace id, span id)."""
-        return b"%080x" % self.rng.getrandbits(320)
-
-
 def upstream_headers(req: Request, scheme: bytes, ids: IdSource) -> tuple[Headers, bytes]:
     """Headers to send upstream (before header_up edits) and the request id."""
     out: Headers = []

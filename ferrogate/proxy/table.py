@@ -313,13 +313,3 @@ def _compile_respond(respond: Respond, where: str) -> StaticResponse:
     if body and not has_type:
         headers.append((b"content-type", b"text/plain; charset=utf-8"))
     return StaticResponse(respond.status, headers, body)
-
-
-def check_config(config: Config, env: Mapping[str, str] | None = None) -> list[str]:
-    """Problems that would stop the route table from compiling (for ``validate`` /
-    reload before anything is swapped in); empty when it compiles."""
-    try:
-        compile_table(config, PoolSet(), env)  # a throwaway PoolSet: no connection is opened
-    except ProxyConfigError as exc:
-        return [str(exc)]
-    return []

@@ -10,7 +10,6 @@ import pytest
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate.app import WorkerState, build_app
 from ferrogate.proxy.placeholders import ProxyConfigError
-from ferrogate.proxy.table import check_config
 from tests.proxy.gateway import gateway, make_config
 from tests.proxy.upstreams import TestUpstream
 
@@ -223,10 +222,3 @@ def test_upstream_url_with_a_path_is_rejected() -> None:
     cfg = make_config(**routes_to("http://127.0.0.1:9/base", {"upstream": "app"}))
     with pytest.raises(ProxyConfigError, match="must not have a path"):
         build_app(cfg, WorkerState(pools=PoolSet()), env={})
-
-
-def test_check_config_reports_what_would_not_compile() -> None:
-    good = make_config(**routes_to("http://127.0.0.1:9", {"upstream": "app"}))
-    bad = make_config(**routes_to("http://127.0.0.1:9", {"upstream": "missing"}))
-    assert check_config(good, env={}) == []
-    assert check_config(bad, env={}) == ["routes[0]: unknown upstream 'missing'"]

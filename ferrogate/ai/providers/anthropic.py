@@ -29,7 +29,7 @@ from ferrogate.ai.splice import rename_model
 from ferrogate.ai.translate.anthropic_request import JSON_TOOL, openai_chat_to_anthropic
 from ferrogate.ai.translate.anthropic_response import anthropic_to_openai_chat, usage_from_anthropic
 from ferrogate.ai.translate.anthropic_stream import AnthropicToOpenAIStream
-from ferrogate.ai.translate.common import endpoint_error_event, openai_usage, upstream_json
+from ferrogate.ai.translate.common import endpoint_error_event, upstream_json
 from ferrogate.ai.translate.errors import classify_anthropic, upstream_failure
 from ferrogate.ai.translate.messages_relay import AnthropicRelayStream
 from ferrogate.ai.usage import Usage
@@ -168,8 +168,3 @@ class AnthropicAdapter:
             headers=list(self._headers),
             body=rename_model(body, provider_model),
         )
-
-
-def openai_usage_body(usage: Usage) -> bytes:
-    """Usage as OpenAI JSON (helper for tests and diagnostics)."""
-    return orjson.dumps(openai_usage(usage))

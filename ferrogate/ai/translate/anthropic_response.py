@@ -51,19 +51,6 @@ def merge_anthropic_usage(base: Json, update: Json | None) -> Json:
     return merged
 
 
-def anthropic_usage_dict(u: Usage) -> Json:
-    """Usage in Anthropic's shape (inverse of :func:`usage_from_anthropic`)."""
-    out: Json = {
-        "input_tokens": u.prompt_tokens - u.cached_tokens - u.cache_creation_tokens,
-        "output_tokens": u.completion_tokens,
-        "cache_creation_input_tokens": u.cache_creation_tokens,
-        "cache_read_input_tokens": u.cached_tokens,
-    }
-    if u.reasoning_tokens:
-        out["output_tokens_details"] = {"thinking_tokens": u.reasoning_tokens}
-    return out
-
-
 def anthropic_to_openai_chat(
     msg: Json, *, json_tool: str | None = None, created: int | None = None
 ) -> Json:

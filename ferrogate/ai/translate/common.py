@@ -38,11 +38,6 @@ def tool_call_id(base_id: str, index: int) -> str:
     return f"call_{tail}_{index}"
 
 
-def data_event(obj: Any) -> bytes:
-    """One OpenAI-style SSE event (``data:`` only)."""
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
-
-
 def named_event(name: bytes, obj: Any) -> bytes:
     """One SSE event with an ``event:`` line (Anthropic and Responses streams)."""
     return b"event: " + name + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
