@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import re
 import resource
 import shutil
@@ -52,6 +53,7 @@ async def _run(connections: int, duration: int, pipeline: int) -> float:
     port = sock.getsockname()[1]
     server = HttpServer(_handler, Limits())
     await server.start(sock)
+    gc.freeze()  # as a worker does once it serves (ferrogate/worker.py)
     args = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}/"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         if pipeline > 1:

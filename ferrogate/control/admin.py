@@ -340,10 +340,7 @@ def exchange_handler(api: AdminApi) -> Handler:
         length = request.content_length
         if length is not None and length > api.max_body_bytes:
             # Refused before reading: no admin request needs more than a config's text.
-            status, headers, payload = render(
-                GatewayError(413, "request body is larger than the admin API accepts", code="payload_too_large")
-            )
-            exchange.respond(status, headers, payload)
+            exchange.fail(GatewayError(413, "request body is larger than the admin API accepts", code="payload_too_large"))
             return
         body = await exchange.read_body()
         status, headers, payload = await api.handle(

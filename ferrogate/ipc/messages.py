@@ -71,6 +71,8 @@ class RequestCounts(msgspec.Struct, frozen=True, kw_only=True):
 
     requests: int = 0
     errors: int = 0  # answered with a status of 400 or more
+    upstream_errors: int = 0  # of those, failures of a provider (ErrorSource.UPSTREAM)
+    internal_errors: int = 0  # of those, the gateway's own faults (ErrorSource.INTERNAL)
     streamed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -80,6 +82,8 @@ class RequestCounts(msgspec.Struct, frozen=True, kw_only=True):
         return RequestCounts(
             requests=self.requests + other.requests,
             errors=self.errors + other.errors,
+            upstream_errors=self.upstream_errors + other.upstream_errors,
+            internal_errors=self.internal_errors + other.internal_errors,
             streamed=self.streamed + other.streamed,
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ferrogate.errors import ErrorSource
 from ferrogate.ipc import RequestCounts
 
 
@@ -23,6 +24,13 @@ class TokenUsage(Protocol):
 
     @property
     def completion_tokens(self) -> int: ...
+
+
+class RequestError(Protocol):
+    """Where a request's error came from (``ferrogate.errors.GatewayError`` has it)."""
+
+    @property
+    def source(self) -> ErrorSource: ...
 
 
 class FinishedRequest(Protocol):
@@ -40,15 +48,29 @@ class FinishedRequest(Protocol):
     @property
     def cost(self) -> float | None: ...
 
+    @property
+    def error(self) -> RequestError | None: ...
+
 
 class RequestTally:
     """Counts since the worker started: requests, errors, streams, tokens and cost."""
 
-    __slots__ = ("completion_tokens", "cost", "errors", "prompt_tokens", "requests", "streamed")
+    __slots__ = (
+        "completion_tokens",
+        "cost",
+        "errors",
+        "internal_errors",
+        "prompt_tokens",
+        "requests",
+        "streamed",
+        "upstream_errors",
+    )
 
     def __init__(self) -> None:
         self.requests = 0
         self.errors = 0
+        self.upstream_errors = 0
+        self.internal_errors = 0
         self.streamed = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
@@ -58,6 +80,13 @@ class RequestTally:
         self.requests += 1
         if request.status >= 400:
             self.errors += 1
+            error = request.error
+            if error is not None:
+                source = error.source
+                if source is ErrorSource.UPSTREAM:
+                    self.upstream_errors += 1
+                elif source is ErrorSource.INTERNAL:
+                    self.internal_errors += 1
         if request.stream:
             self.streamed += 1
         usage = request.usage
@@ -71,6 +100,8 @@ class RequestTally:
         return RequestCounts(
             requests=self.requests,
             errors=self.errors,
+            upstream_errors=self.upstream_errors,
+            internal_errors=self.internal_errors,
             streamed=self.streamed,
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,

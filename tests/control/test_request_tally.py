@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ferrogate import ipc
+from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.observability.request_tally import RequestTally
 
 
@@ -20,6 +21,7 @@ class Finished:
     stream: bool = False
     usage: Usage | None = None
     cost: float | None = None
+    error: GatewayError | None = None
 
 
 def test_a_fresh_tally_counts_nothing() -> None:
@@ -62,3 +64,12 @@ def test_counts_add_up_field_by_field() -> None:
     assert a + b == ipc.RequestCounts(
         requests=3, errors=1, streamed=1, prompt_tokens=6, completion_tokens=8, cost=0.75
     )
+
+
+def test_errors_are_counted_by_where_they_came_from() -> None:
+    tally = RequestTally()
+    tally(Finished(status=401, error=GatewayError(401, "no key")))
+    tally(Finished(status=502, error=GatewayError(502, "provider down", source=ErrorSource.UPSTREAM)))
+    tally(Finished(status=500, error=GatewayError(500, "bug", source=ErrorSource.INTERNAL)))
+    counts = tally.snapshot()
+    assert (counts.errors, counts.upstream_errors, counts.internal_errors) == (3, 1, 1)
