@@ -206,12 +206,9 @@ class HttpExchange:
             await self._wait_body()
         if self._body_error is not None:
             raise self._body_error
-        parts = self._body_parts
-        self._body_parts = []
-        self._body_buffered = 0
-        if len(parts) == 1:
-            return parts[0]
-        return b"".join(parts)
+        body = self.take_body()
+        assert body is not None
+        return body
 
     def body_chunks(self) -> AsyncIterator[bytes]:
         return BodyChunks(self)
