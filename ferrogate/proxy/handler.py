@@ -13,12 +13,12 @@ import asyncio
 from typing import Final
 
 from ferrogate._fastpath.api import Exchange, Headers
+from ferrogate._fastpath.forwarding import X_REQUEST_ID, IdSource, upstream_head, upstream_headers
 from ferrogate._fastpath.pump import relay, relay_complete, response_headers
 from ferrogate._fastpath.upstream import Body
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.proxy.balancer import Target
-from ferrogate.proxy.forwarding import X_REQUEST_ID, IdSource, upstream_head, upstream_headers
 from ferrogate.proxy.placeholders import Vars
 from ferrogate.proxy.table import CompiledRoute
 

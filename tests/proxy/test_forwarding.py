@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from ferrogate.proxy.forwarding import child_traceparent
+from ferrogate._fastpath.forwarding import child_traceparent
 from tests.proxy.gateway import Gateway, gateway, make_config
 from tests.proxy.upstreams import TestUpstream, UpConn, UpRequest
 

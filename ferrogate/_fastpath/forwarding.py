@@ -1,5 +1,8 @@
 """What the proxy adds and removes on the way upstream: one pass over the client's headers.
 
+HTTP proxy mechanics, not configuration: the pass that filters the client's headers also
+serialises the upstream request head, so it lives with the other head builders here.
+
 - hop-by-hop headers (and any the client's ``Connection`` lists) are dropped;
 - ``X-Forwarded-For`` gets the client address appended, ``X-Forwarded-Proto``
   and ``X-Forwarded-Host`` are set from what this hop saw;
