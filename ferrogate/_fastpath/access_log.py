@@ -22,14 +22,23 @@ import random
 import threading
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import orjson
 
+from ferrogate._fastpath.api import Request
 from ferrogate.config.model import Telemetry
 
-if TYPE_CHECKING:
-    from ferrogate._fastpath.exchange import HttpExchange
+
+class FinishedExchange(Protocol):
+    """What a log line reads of a finished exchange (``exchange.HttpExchange`` has it)."""
+
+    request: Request
+    status: int
+    body_bytes: int
+    log_request_id: bytes | None
+    log_upstream: object
+    log_key_id: str | None
 
 MAX_PENDING_BYTES = 4 * 1024 * 1024
 
@@ -73,7 +82,7 @@ class AccessLog:
     def from_config(cls, telemetry: Telemetry, *, slot: int | None = None) -> AccessLog | None:
         return None if telemetry.access_log == "off" else cls(telemetry, slot=slot)
 
-    def record(self, exchange: HttpExchange, now: float, duration_secs: float) -> None:
+    def record(self, exchange: FinishedExchange, now: float, duration_secs: float) -> None:
         """Called once per finished (or abandoned) exchange."""
         status = exchange.status
         error = status >= 500 or status == 0
@@ -92,7 +101,7 @@ class AccessLog:
             suppressed, self._suppressed = self._suppressed, 0
         self._emit(exchange, status, duration_secs, suppressed)
 
-    def _emit(self, exchange: HttpExchange, status: int, duration_secs: float, suppressed: int) -> None:
+    def _emit(self, exchange: FinishedExchange, status: int, duration_secs: float, suppressed: int) -> None:
         req = exchange.request
         line: dict[str, object] = {
             "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),

@@ -21,9 +21,8 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Final
 
 from ferrogate._fastpath.api import Headers, Request
-from ferrogate._fastpath.flow import PAUSE_BODY
+from ferrogate._fastpath.flow import BODY_HIGH_WATER, BODY_LOW_WATER, PAUSE_BODY
 from ferrogate._fastpath.request import HttpRequest
-from ferrogate._fastpath.state import BODY_HIGH_WATER, BODY_LOW_WATER
 from ferrogate._fastpath.wire import (
     CHUNKED_END,
     CONNECTION_CLOSE,

@@ -21,6 +21,11 @@ from typing import Final
 PAUSE_BODY: Final = 1
 PAUSE_PIPELINE: Final = 2
 
+# A request body buffered past the high-water mark pauses reading (PAUSE_BODY); reading
+# resumes once the application has taken it below the low-water mark.
+BODY_HIGH_WATER: Final = 64 * 1024
+BODY_LOW_WATER: Final = 16 * 1024
+
 
 class FlowControl:
     __slots__ = ("_drain_waiter", "_loop", "_paused_reasons", "_transport", "writing_paused")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ferrogate._fastpath.api import Handler
 from ferrogate._fastpath.wire import DateHeader
@@ -12,13 +12,20 @@ from ferrogate.config.model import Limits
 
 if TYPE_CHECKING:
     from ferrogate._fastpath.access_log import AccessLog
-    from ferrogate._fastpath.http1 import HttpProtocol
 
 logger = logging.getLogger("ferrogate.http")
 
 # Request-body buffer bounds: reading pauses above HIGH and resumes below LOW.
-BODY_HIGH_WATER = 64 * 1024
-BODY_LOW_WATER = 16 * 1024
+
+
+class Connection(Protocol):
+    """What the server does with a live connection (``http1.HttpProtocol``) at shutdown."""
+
+    draining: bool
+
+    def shutdown(self) -> None: ...
+
+    def abort(self) -> None: ...
 # How long a closing connection keeps reading (and discarding) so the client sees our
 # final response instead of a reset while it is still sending.
 LINGER_SECS = 2.0
@@ -74,7 +81,7 @@ class ServerState:
         self.max_pipelined = max(1, limits.max_pipelined_requests)
         self.linger_secs = linger_secs
         self.date = DateHeader()
-        self.connections: set[HttpProtocol] = set()
+        self.connections: set[Connection] = set()
         self.inflight = 0
         self.tasks: set[asyncio.Task[None]] = set()  # handler tasks still running
         # Answers the server gave by itself (400/408/413/431/501...), by status, for metrics:
@@ -84,7 +91,7 @@ class ServerState:
         self.host_ok = b"\x00"  # the last Host value that passed validation (never this one)
         self.all_closed: asyncio.Event | None = None
 
-    def connection_closed(self, conn: HttpProtocol) -> None:
+    def connection_closed(self, conn: Connection) -> None:
         self.connections.discard(conn)
         if not self.connections and self.all_closed is not None:
             self.all_closed.set()
