@@ -211,8 +211,10 @@ DESCRIPTIONS: dict[str, str] = {
     "api_keys.cache_enabled": "cache for this key", "api_keys.disabled": "refuse the key (401)",
     "api_keys.expires_at": "ISO 8601; refused after (401)",
     "policies.name": "name", "policies.effect": "`deny`", "policies.enabled": "evaluate it",
-    "policies.api_key_ids": "keys it applies to", "policies.models": "models (`mcp_tool:SERVER-TOOL` for tools)",
-    "policies.providers": "providers (`mcp:SERVER`)", "policies.message": "the error message",
+    "policies.api_key_ids": "keys it applies to (empty: any)", "policies.tenants": "tenants it applies to (empty: any)",
+    "policies.models": "logical models, globs allowed (`mcp_tool:SERVER-TOOL` for tools)",
+    "policies.providers": "providers, globs allowed (`mcp:SERVER`); set: the policy skips candidates",
+    "policies.message": "the error message",
     "gateway_configs.id": "selected by `x-ferrogate-config`", "gateway_configs.name": "name",
     "gateway_configs.revision": "revision", "gateway_configs.cache_enabled": "cache override",
     "gateway_configs.api_key_ids": "keys allowed to use it",
@@ -338,7 +340,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
     "api_keys.request_limit_per_minute", "api_keys.monthly_token_budget", "api_keys.cache_enabled", "api_keys.tenant",
-    "policies.", "gateway_configs.", "cache.", "models.cache_enabled", "metering.", "telemetry.otlp_endpoint",
+    "gateway_configs.", "cache.", "models.cache_enabled", "metering.", "telemetry.otlp_endpoint",
     "telemetry.service_name", "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.", "storage.", "tls.acme.",
 )
 

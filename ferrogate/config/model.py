@@ -359,6 +359,7 @@ class Policy(_Section):
     effect: Literal["deny"] = "deny"
     enabled: bool = True
     api_key_ids: list[str] = []
+    tenants: list[str] = []
     models: list[str] = []
     providers: list[str] = []
     message: str | None = None

@@ -212,18 +212,22 @@ class _Checker:
         models = {m.name for m in self.c.models}
         providers = {p.name for p in self.c.providers}
         mcp = {s.name for s in self.c.mcp_servers}
+        tenants = {k.tenant for k in self.c.api_keys if k.tenant is not None}
         for i, p in enumerate(self.c.policies):
             for j, kid in enumerate(p.api_key_ids):
                 if kid not in key_ids:
                     self.err(("policies", i, "api_key_ids", j), f"policy `{p.name}` names unknown api key `{kid}`")
+            for j, tenant in enumerate(p.tenants):
+                if tenant not in tenants:
+                    self.err(("policies", i, "tenants", j), f"policy `{p.name}` names tenant `{tenant}`, which no api key belongs to")
             for j, name in enumerate(p.models):
-                if "*" not in name and not name.startswith("mcp_tool:") and name not in models:
+                if not is_pattern(name) and not name.startswith("mcp_tool:") and name not in models:
                     self.err(("policies", i, "models", j), f"policy `{p.name}` names unknown model `{name}`")
             for j, name in enumerate(p.providers):
                 if name.startswith("mcp:"):
                     if name[4:] not in mcp:
                         self.err(("policies", i, "providers", j), f"policy `{p.name}` names unknown MCP server `{name[4:]}`")
-                elif name not in providers:
+                elif not is_pattern(name) and name not in providers:
                     self.err(("policies", i, "providers", j), f"policy `{p.name}` names unknown provider `{name}`")
         for i, g in enumerate(self.c.gateway_configs):
             for j, kid in enumerate(g.api_key_ids):

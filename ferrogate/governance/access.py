@@ -15,15 +15,15 @@ from ferrogate.config.patterns import is_pattern
 from ferrogate.errors import GatewayError
 
 
-def _matches_any(name: str, entries: list[str]) -> bool:
+def matches_any(name: str, entries: list[str]) -> bool:
     return any(entry == name or (is_pattern(entry) and fnmatchcase(name, entry)) for entry in entries)
 
 
 def listed_allows(name: str, allowed: list[str], denied: list[str]) -> bool:
     """Whether ``name`` passes a deny list and (if not empty) an allow list."""
-    if denied and _matches_any(name, denied):
+    if denied and matches_any(name, denied):
         return False
-    return not allowed or _matches_any(name, allowed)
+    return not allowed or matches_any(name, allowed)
 
 
 def model_allowed(key: ApiKey | None, model: str) -> bool:

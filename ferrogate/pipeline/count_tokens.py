@@ -30,7 +30,20 @@ async def count_tokens(rt: AiRuntime, ctx: RequestContext) -> None:
     assert req is not None
     key = ctx.api_key
     entry = lookup_model(rt.registry, req.model)
-    cand = next((c for c in entry.candidates if provider_allowed(key, c.provider)), None)
+    policies = rt.policies
+    cand = None
+    refused_by = None
+    for c in entry.candidates:
+        if not provider_allowed(key, c.provider):
+            continue
+        refusing = policies.refusing_provider(key, req.model, c.provider) if policies is not None else None
+        if refusing is not None:
+            refused_by = refused_by or refusing
+            continue
+        cand = c
+        break
+    if cand is None and refused_by is not None:
+        raise refused_by.error()
     if cand is None:
         raise bad_request(f"no provider of model '{req.model}' is allowed for this API key", param="model")
     call = count_tokens_call(cand.adapter, req.body, cand.provider_model)

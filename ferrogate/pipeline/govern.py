@@ -1,7 +1,9 @@
 """Phase: may this key use the model it asked for?
 
-Runs after parse (it needs the model) and before select, so a refused model
-reaches no provider. The key's provider lists are applied per candidate in
+Runs after parse (it needs the model) and before select, so a refused request
+reaches no provider: first the key's own model lists, then the deny policies
+that refuse the request outright (``ferrogate.governance.policies``). The key's
+provider lists and the policies that refuse providers apply per candidate in
 select.
 """
 
@@ -14,6 +16,13 @@ from ferrogate.pipeline.runtime import AiRuntime
 
 def govern(rt: AiRuntime, ctx: RequestContext) -> None:
     key = ctx.api_key
-    if key is not None and (key.allowed_models or key.denied_models) and ctx.model is not None:
-        check_model_access(key, ctx.model)
+    model = ctx.model
+    assert model is not None
+    if key is not None and (key.allowed_models or key.denied_models):
+        check_model_access(key, model)
+    policies = rt.policies
+    if policies is not None:
+        refusing = policies.refusing_request(key, model)
+        if refusing is not None:
+            raise refusing.error()
     return None

@@ -1,7 +1,8 @@
 """Phases of ``GET /v1/models`` and ``GET /v1/models/{id}``: answers precomputed per config.
 
-A key with model lists sees only the models it may use; a model it may not use is
-``404 model_not_found`` on retrieval, exactly like one that does not exist.
+A key with model lists sees only the models it may use, and no model a deny policy
+refuses it outright; such a model is ``404 model_not_found`` on retrieval, exactly
+like one that does not exist.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ def list_models(rt: AiRuntime, ctx: RequestContext) -> None:
     registry = rt.registry
     body = registry.models_body
     key = ctx.api_key
-    if key is not None and (key.allowed_models or key.denied_models):
+    policies = rt.policies
+    if (key is not None and (key.allowed_models or key.denied_models)) or policies is not None:
         bodies = registry.model_bodies
-        body = _LIST_HEAD + b",".join(bodies[m] for m in visible_models(key, list(bodies))) + b"]}"
+        shown = visible_models(key, list(bodies))
+        if policies is not None:
+            shown = [m for m in shown if policies.refusing_request(key, m) is None]
+        body = _LIST_HEAD + b",".join(bodies[m] for m in shown) + b"]}"
     ctx.exchange.respond(200, [(b"content-type", b"application/json"), (b"x-request-id", ctx.request_id)], body)
     return None
 
@@ -30,7 +35,12 @@ def list_models(rt: AiRuntime, ctx: RequestContext) -> None:
 def retrieve_model(rt: AiRuntime, ctx: RequestContext) -> None:
     model_id = unquote(ctx.exchange.request.path.rpartition(b"/")[2].decode("latin-1"))
     body = rt.registry.model_bodies.get(model_id)
-    if body is None or not model_allowed(ctx.api_key, model_id):
+    policies = rt.policies
+    if (
+        body is None
+        or not model_allowed(ctx.api_key, model_id)
+        or (policies is not None and policies.refusing_request(ctx.api_key, model_id) is not None)
+    ):
         raise GatewayError(404, f"The model '{model_id}' does not exist", code="model_not_found", param="model")
     ctx.exchange.respond(200, [(b"content-type", b"application/json"), (b"x-request-id", ctx.request_id)], body)
     return None

@@ -18,6 +18,7 @@ from ferrogate.ai.translate import messages as messages_translation
 from ferrogate.ai.translate import responses as responses_translation
 from ferrogate.config.model import Config, Reliability
 from ferrogate.governance.authenticator import Authenticator
+from ferrogate.governance.policies import PolicyBook
 
 log = logging.getLogger("ferrogate.ai")
 
@@ -36,6 +37,7 @@ class AiRuntime:
         "max_event_bytes",
         "max_response_bytes",
         "observer",
+        "policies",
         "pools",
         "registry",
         "reliability",
@@ -50,6 +52,7 @@ class AiRuntime:
         adapters: dict[str, ProviderAdapter],
         auth: Authenticator,
         reliability: Reliability,
+        policies: PolicyBook | None = None,
         pools: Any,
         observer: Observer | None = None,
         rng: random.Random | None = None,
@@ -57,6 +60,8 @@ class AiRuntime:
         self.registry = registry
         self.adapters = adapters
         self.auth = auth
+        # None when no enabled policy applies to model requests: one test per request.
+        self.policies = policies if policies is not None and not policies.empty else None
         self.reliability = reliability
         self.pools = pools
         self.health = HealthBook(
@@ -128,6 +133,7 @@ def compile_ai_runtime(
         adapters=adapters,
         auth=Authenticator(config.api_keys, env=env),
         reliability=config.reliability,
+        policies=PolicyBook(config.policies),
         pools=pools,
         observer=observer,
         rng=rng,

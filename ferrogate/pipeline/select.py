@@ -20,6 +20,7 @@ from ferrogate.ai.strategies import STRATEGIES, RequestEstimate
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import GatewayError, bad_request
 from ferrogate.governance.access import provider_allowed
+from ferrogate.governance.policies import CompiledPolicy, PolicyBook
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
@@ -115,12 +116,14 @@ def select_candidates(
     key: ApiKey | None,
     now: float,
     rng: random.Random,
+    policies: PolicyBook | None = None,
 ) -> tuple[ModelEntry, list[Candidate]]:
     entry = lookup_model(registry, req.model)
     needs = required_capabilities(req)
     est = estimate(req, entry) if entry.uses_estimate else _NO_ESTIMATE
     eligible: list[Candidate] = []
     reasons: list[str] = []
+    refused_by: CompiledPolicy | None = None
     for cand in entry.candidates:
         if not needs <= cand.capabilities:
             missing = sorted(needs - cand.capabilities)
@@ -135,8 +138,15 @@ def select_candidates(
         if key is not None and not provider_allowed(key, cand.provider):
             reasons.append(f"{cand.provider}:{cand.provider_model} is not allowed for this API key")
             continue
+        if policies is not None:
+            refusing = policies.refusing_provider(key, req.model, cand.provider)
+            if refusing is not None:
+                refused_by = refused_by or refusing
+                continue
         eligible.append(cand)
     if not eligible:
+        if refused_by is not None:
+            raise refused_by.error()  # the candidates that could serve it are all refused
         raise bad_request(
             f"no provider of model '{req.model}' can serve this request: " + "; ".join(reasons),
             param="model",
@@ -150,5 +160,5 @@ def select_candidates(
 def select(rt: AiRuntime, ctx: RequestContext) -> None:
     req = ctx.request
     assert req is not None
-    ctx.candidates = select_candidates(rt.registry, rt.health, req, ctx.api_key, monotonic(), rt.rng)[1]
+    ctx.candidates = select_candidates(rt.registry, rt.health, req, ctx.api_key, monotonic(), rt.rng, rt.policies)[1]
     return None

@@ -126,6 +126,26 @@ def test_policy_and_profile_references_are_checked(errors_of: ErrorsOf) -> None:
     ]
 
 
+def test_a_policy_naming_a_tenant_no_key_belongs_to_is_an_error(errors_of: ErrorsOf) -> None:
+    text = '[[api_keys]]\nid = "k"\nkey = "sk-1"\ntenant = "team-a"\n[[policies]]\nname = "p"\ntenants = ["team-a", "team-z"]\n'
+    assert errors_of(text, "c.toml") == ["c.toml:7:22: policy `p` names tenant `team-z`, which no api key belongs to"]
+
+
+def test_a_policy_caddyfile_block_takes_tenants(load_text: LoadText) -> None:
+    text = (
+        ":8080 {\n"
+        "\tai_gateway {\n"
+        "\t\tprovider mock {\n\t\t\tkind mock\n\t\t}\n"
+        "\t\tmodel m -> mock:x\n"
+        "\t\tapi_key k {\n\t\t\tkey sk-1\n\t\t\ttenant team-a\n\t\t}\n"
+        "\t\tpolicy p {\n\t\t\ttenants team-a\n\t\t\tmodels m*\n\t\t}\n"
+        "\t}\n"
+        "}\n"
+    )
+    policy = load_text(text, "Caddyfile").policies[0]
+    assert (policy.tenants, policy.models) == (["team-a"], ["m*"])
+
+
 def test_cross_reference_errors_in_a_caddyfile_point_into_the_caddyfile(errors_of: ErrorsOf) -> None:
     text = (
         ":8080 {\n"

@@ -50,7 +50,6 @@ command = "true"
         (2, "cache.enabled"),
         (16, "api_keys[0].request_limit_per_minute"),
         (17, "api_keys[0].monthly_token_budget"),
-        (19, "policies[0]"),
         (23, "gateway_configs[0]"),
         (26, "mcp_servers[0]"),
     ],
@@ -65,6 +64,12 @@ def test_validate_warns_about_each_unenforced_setting_with_its_line(tmp_path: Pa
     lines = [ln for ln in result.stderr.splitlines() if f"`{key}`" in ln]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"{path}:{line}:") and "warning" in lines[0]
+
+
+def test_policies_are_enforced_so_they_do_not_warn(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(CONFIG)
+    assert not [w for w in load(path, env={}).warnings if "policies" in str(w)]
 
 
 def test_a_config_without_such_settings_has_no_warning(tmp_path: Path) -> None:
