@@ -195,6 +195,7 @@ DESCRIPTIONS: dict[str, str] = {
     "models.cache_enabled": "cache this model's answers", "models.context_window": "context window",
     "models.max_output_tokens": "output limit", "models.routing_strategy": "how the primary and fallbacks are ordered",
     "models.priority": "primary's priority", "models.weight": "primary's weight", "models.enabled": "serve it at all",
+    "models.tenants": "only keys of these tenants may use or see it (empty: every key)",
     "models.fallbacks": "other candidates",
     "models.fallbacks.provider": "provider", "models.fallbacks.provider_model": "its model",
     "models.fallbacks.priority": "lower first", "models.fallbacks.weight": "for weighted routing",
@@ -204,7 +205,7 @@ DESCRIPTIONS: dict[str, str] = {
     "api_keys.id": "key id (shown in logs, never the key)",
     "api_keys.key": "the key in clear (development)", "api_keys.key_env": "variable holding the key",
     "api_keys.key_hash": "stored form from `ferrogate hash-key`",
-    "api_keys.tenant": "tenant", "api_keys.scopes": "what the key may call (`*`: everything, admin included)",
+    "api_keys.tenant": "the tenant it belongs to (models and policies can name it)", "api_keys.scopes": "what the key may call (`*`: everything, admin included)",
     "api_keys.allowed_models": "names or glob patterns", "api_keys.denied_models": "names or glob patterns (deny wins)",
     "api_keys.allowed_providers": "names or glob patterns", "api_keys.denied_providers": "names or glob patterns",
     "api_keys.request_limit_per_minute": "request rate limit", "api_keys.monthly_token_budget": "token budget",
@@ -339,7 +340,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
-    "api_keys.request_limit_per_minute", "api_keys.monthly_token_budget", "api_keys.cache_enabled", "api_keys.tenant",
+    "api_keys.request_limit_per_minute", "api_keys.monthly_token_budget", "api_keys.cache_enabled",
     "gateway_configs.", "cache.", "models.cache_enabled", "metering.", "telemetry.otlp_endpoint",
     "telemetry.service_name", "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.", "storage.", "tls.acme.",
 )

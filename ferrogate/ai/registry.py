@@ -84,7 +84,7 @@ class Candidate:
 
 
 class ModelEntry:
-    __slots__ = ("candidates", "capabilities", "max_output_tokens", "name", "strategy", "uses_estimate")
+    __slots__ = ("candidates", "capabilities", "max_output_tokens", "name", "strategy", "tenants", "uses_estimate")
 
     def __init__(self, model: Model, candidates: tuple[Candidate, ...]) -> None:
         self.name = model.name
@@ -92,6 +92,7 @@ class ModelEntry:
         self.candidates = candidates
         self.capabilities = frozenset(model.capabilities)
         self.max_output_tokens = model.max_output_tokens
+        self.tenants = frozenset(model.tenants) or None  # None: open to every key
         # Token estimates are only worth computing when something decides on them.
         self.uses_estimate = model.routing_strategy in ("lowest_cost", "balanced") or any(
             c.context_window is not None for c in candidates
@@ -99,12 +100,14 @@ class ModelEntry:
 
 
 class Registry:
-    __slots__ = ("model_bodies", "models", "models_body")
+    __slots__ = ("model_bodies", "models", "models_body", "tenants_by_model")
 
     def __init__(self, models: dict[str, ModelEntry], models_body: bytes, model_bodies: dict[str, bytes]) -> None:
         self.models = models
         self.models_body = models_body  # precomputed GET /v1/models answer
         self.model_bodies = model_bodies  # precomputed GET /v1/models/{id} answers
+        # Only the models limited to tenants (empty: no request needs the check).
+        self.tenants_by_model = {name: e.tenants for name, e in models.items() if e.tenants is not None}
 
 
 def _price(value: object) -> float | None:

@@ -308,6 +308,7 @@ class Model(_Section):
     priority: int = 0
     weight: int = 1
     enabled: bool = True
+    tenants: list[str] = []  # empty: every key; else only keys of these tenants
     fallbacks: list[Fallback] = []
 
 

@@ -55,17 +55,10 @@ def _models_caching(config: Config) -> Iterator[ModelPath]:
             yield ("models", i, "cache_enabled")
 
 
-def _tenants(config: Config) -> Iterator[ModelPath]:
-    for i, key in enumerate(config.api_keys):
-        if key.tenant is not None:
-            yield ("api_keys", i, "tenant")
-
-
 UNENFORCED: tuple[_Unenforced, ...] = (
     _Unenforced(_keys_with("request_limit_per_minute"), "request rate limits are not enforced yet"),
     _Unenforced(_keys_with("monthly_token_budget"), "token budgets are not enforced yet"),
     _Unenforced(_keys_with("cache_enabled"), "the response cache is not built yet"),
-    _Unenforced(_tenants, "tenants are not enforced yet"),
     _Unenforced(_each("gateway_configs"), "gateway config profiles (x-ferrogate-config) are not applied yet"),
     _Unenforced(_when(("cache", "enabled"), lambda c: c.cache.enabled), "the response cache is not built yet"),
     _Unenforced(_models_caching, "the response cache is not built yet"),

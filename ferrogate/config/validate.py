@@ -46,6 +46,7 @@ class _Checker:
         self.models()
         self.upstreams_and_routes()
         self.api_keys()
+        self.model_tenants()
         self.policies_and_profiles()
         self.mcp_servers()
         self.tls()
@@ -206,6 +207,13 @@ class _Checker:
                 value = getattr(k, field)
                 if value is not None and value < 0:
                     self.err(("api_keys", i, field), f"api key `{k.id}`: {field} must be >= 0")
+
+    def model_tenants(self) -> None:
+        tenants = {k.tenant for k in self.c.api_keys if k.tenant is not None}
+        for i, m in enumerate(self.c.models):
+            for j, tenant in enumerate(m.tenants):
+                if tenant not in tenants:
+                    self.err(("models", i, "tenants", j), f"model `{m.name}` names tenant `{tenant}`, which no api key belongs to")
 
     def policies_and_profiles(self) -> None:
         key_ids = {k.id for k in self.c.api_keys}

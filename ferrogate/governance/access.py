@@ -35,6 +35,20 @@ def provider_allowed(key: ApiKey | None, provider: str) -> bool:
     return key is None or listed_allows(provider, key.allowed_providers, key.denied_providers)
 
 
+def tenant_allowed(key: ApiKey | None, tenants: frozenset[str]) -> bool:
+    """Whether a model limited to ``tenants`` is open to the key (its tenant is one of them)."""
+    return key is not None and key.tenant is not None and key.tenant in tenants
+
+
+def check_tenant_access(key: ApiKey | None, model: str, tenants: frozenset[str]) -> None:
+    """403 when the model is limited to tenants the key does not belong to."""
+    if not tenant_allowed(key, tenants):
+        who = f"API key {key.id!r}" if key is not None else "a request without an API key"
+        raise GatewayError(
+            403, f"{who} may not use model {model!r}: it is limited to other tenants", code="model_not_allowed", param="model"
+        )
+
+
 def check_model_access(key: ApiKey | None, model: str) -> None:
     """403 when the key may not use the logical model (before any provider is asked)."""
     if not model_allowed(key, model):

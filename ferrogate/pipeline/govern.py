@@ -1,7 +1,7 @@
 """Phase: may this key use the model it asked for?
 
 Runs after parse (it needs the model) and before select, so a refused request
-reaches no provider: first the key's own model lists, then the deny policies
+reaches no provider: first the key's own model lists and the model's tenants, then the deny policies
 that refuse the request outright (``ferrogate.governance.policies``). The key's
 provider lists and the policies that refuse providers apply per candidate in
 select.
@@ -9,7 +9,7 @@ select.
 
 from __future__ import annotations
 
-from ferrogate.governance.access import check_model_access
+from ferrogate.governance.access import check_model_access, check_tenant_access
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
@@ -20,6 +20,11 @@ def govern(rt: AiRuntime, ctx: RequestContext) -> None:
     assert model is not None
     if key is not None and (key.allowed_models or key.denied_models):
         check_model_access(key, model)
+    limited = rt.registry.tenants_by_model
+    if limited:
+        tenants = limited.get(model)
+        if tenants is not None:
+            check_tenant_access(key, model, tenants)
     policies = rt.policies
     if policies is not None:
         refusing = policies.refusing_request(key, model)

@@ -131,6 +131,11 @@ def test_a_policy_naming_a_tenant_no_key_belongs_to_is_an_error(errors_of: Error
     assert errors_of(text, "c.toml") == ["c.toml:7:22: policy `p` names tenant `team-z`, which no api key belongs to"]
 
 
+def test_a_model_limited_to_a_tenant_no_key_belongs_to_is_an_error(errors_of: ErrorsOf) -> None:
+    text = BASE + _model("m") + 'tenants = ["team-z"]\n'
+    assert errors_of(text, "c.toml") == ["c.toml:8:12: model `m` names tenant `team-z`, which no api key belongs to"]
+
+
 def test_a_policy_caddyfile_block_takes_tenants(load_text: LoadText) -> None:
     text = (
         ":8080 {\n"

@@ -1,4 +1,4 @@
-"""Deny policies against a running gateway, through the openai SDK."""
+"""Deny policies and tenant-limited models against a running gateway, through the openai SDK."""
 
 from __future__ import annotations
 
@@ -39,6 +39,12 @@ fallbacks = [{ provider = "mock-b", provider_model = "f", priority = 1 }]
 name = "only-a"
 provider = "mock-a"
 provider_model = "a"
+
+[[models]]
+name = "team-a-only"
+provider = "mock-a"
+provider_model = "t"
+tenants = ["team-a"]
 
 [[api_keys]]
 id = "dev"
@@ -157,3 +163,19 @@ def test_the_anthropic_endpoint_refuses_in_its_own_error_shape(gw) -> None:
     )
     assert r.status_code == 403
     assert r.json()["type"] == "error" and "no-secret-for-dev" in r.json()["error"]["message"]
+
+
+def test_a_model_limited_to_a_tenant_serves_its_keys(gw) -> None:
+    answer = _client(gw, "sk-dev").chat.completions.create(model="team-a-only", messages=HI)
+    assert answer.choices[0].message.content
+    assert "team-a-only" in {m.id for m in _client(gw, "sk-dev").models.list()}
+
+
+def test_a_model_limited_to_a_tenant_refuses_and_hides_from_other_tenants(gw) -> None:
+    client = _client(gw, "sk-ops")
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(model="team-a-only", messages=HI)
+    assert info.value.code == "model_not_allowed"
+    assert "team-a-only" not in {m.id for m in client.models.list()}
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("team-a-only")
