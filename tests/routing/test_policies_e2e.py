@@ -78,6 +78,11 @@ tenants = ["team-b"]
 models = ["fallback", "only-a"]
 providers = ["mock-a"]
 
+[[mcp_servers]]
+name = "github"
+transport = "stdio"
+command = "true"
+
 [[policies]]
 name = "deny dev MCP search"
 api_key_ids = ["dev"]
