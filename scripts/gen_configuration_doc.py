@@ -217,8 +217,9 @@ DESCRIPTIONS: dict[str, str] = {
     "policies.providers": "providers, globs allowed (`mcp:SERVER`); set: the policy skips candidates",
     "policies.message": "the error message",
     "gateway_configs.id": "selected by `x-ferrogate-config`", "gateway_configs.name": "name",
-    "gateway_configs.revision": "revision", "gateway_configs.cache_enabled": "cache override",
-    "gateway_configs.api_key_ids": "keys allowed to use it",
+    "gateway_configs.revision": "revision (sent back in `x-ferrogate-config-revision`)",
+    "gateway_configs.cache_enabled": "`false` turns caching off for its requests (it cannot turn it on)",
+    "gateway_configs.api_key_ids": "keys allowed to use it (empty: any key; others get 403)",
     "mcp_servers.name": "tool namespace", "mcp_servers.transport": "`streamable_http`, `sse`, `stdio`",
     "mcp_servers.url": "server URL", "mcp_servers.command": "stdio program", "mcp_servers.args": "its arguments",
     "mcp_servers.env": "its environment", "mcp_servers.auth_type": "`none`, `bearer`, `headers`",
@@ -341,7 +342,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
     "api_keys.request_limit_per_minute", "api_keys.monthly_token_budget", "api_keys.cache_enabled",
-    "gateway_configs.", "cache.", "models.cache_enabled", "metering.", "telemetry.otlp_endpoint",
+    "cache.", "models.cache_enabled", "metering.", "telemetry.otlp_endpoint",
     "telemetry.service_name", "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.", "storage.", "tls.acme.",
 )
 

@@ -59,7 +59,6 @@ UNENFORCED: tuple[_Unenforced, ...] = (
     _Unenforced(_keys_with("request_limit_per_minute"), "request rate limits are not enforced yet"),
     _Unenforced(_keys_with("monthly_token_budget"), "token budgets are not enforced yet"),
     _Unenforced(_keys_with("cache_enabled"), "the response cache is not built yet"),
-    _Unenforced(_each("gateway_configs"), "gateway config profiles (x-ferrogate-config) are not applied yet"),
     _Unenforced(_when(("cache", "enabled"), lambda c: c.cache.enabled), "the response cache is not built yet"),
     _Unenforced(_models_caching, "the response cache is not built yet"),
     _Unenforced(

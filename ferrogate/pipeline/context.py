@@ -8,6 +8,7 @@ from ferrogate.ai.registry import Candidate
 from ferrogate.ai.usage import Usage
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import ErrorFlavor, GatewayError
+from ferrogate.governance.profiles import CompiledProfile
 
 
 class RequestContext:
@@ -22,6 +23,7 @@ class RequestContext:
         "exchange",
         "flavor",
         "model",
+        "profile",
         "provider",
         "provider_model",
         "received_at",
@@ -53,6 +55,7 @@ class RequestContext:
         self.api_key: ApiKey | None = None
         self.request: ClientRequest | None = None
         self.model: str | None = None
+        self.profile: CompiledProfile | None = None  # chosen by x-ferrogate-config
         self.candidates: list[Candidate] = []
         self.provider: str | None = None
         self.provider_model: str | None = None

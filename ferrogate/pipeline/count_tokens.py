@@ -61,4 +61,5 @@ async def count_tokens(rt: AiRuntime, ctx: RequestContext) -> None:
         if not 200 <= response.status < 300:
             raise client_error(adapter.classify_error(response.status, response.headers, body), cand.provider)
         source = b"provider"
-    ctx.exchange.respond(200, _ANSWER.fill((ctx.request_id, cand.id_lines, source)), body)
+    named = cand.id_lines if ctx.profile is None else cand.id_lines + ctx.profile.block
+    ctx.exchange.respond(200, _ANSWER.fill((ctx.request_id, named, source)), body)

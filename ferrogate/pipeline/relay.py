@@ -75,6 +75,9 @@ class StreamFailedEarly(Exception):
 
 def gateway_lines(ctx: RequestContext, d: Dispatched, now: float, content: bytes) -> bytes:
     """The response header lines of a 2xx answer, ``content`` (the content-type lines) last."""
+    profile = ctx.profile
+    if profile is not None:
+        content += profile.block
     return _GATEWAY.format % (ctx.request_id, d.candidate.id_lines, ctx.attempts, ctx.overhead_ms(now), content)
 
 

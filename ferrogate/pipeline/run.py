@@ -73,11 +73,13 @@ async def run(rt: AiRuntime, route: AiRoute, exchange: Exchange) -> None:
         ctx.status = err.status
         if exchange.started:
             raise  # the server ends a started response; nothing can be rendered now
-        exchange.fail(
-            err,
-            ctx.flavor,
-            ((b"x-request-id", ctx.request_id), (b"x-ferrogate-attempts", b"%d" % ctx.attempts)),
+        extra: tuple[tuple[bytes, bytes], ...] = (
+            (b"x-request-id", ctx.request_id),
+            (b"x-ferrogate-attempts", b"%d" % ctx.attempts),
         )
+        if ctx.profile is not None:
+            extra += ctx.profile.headers
+        exchange.fail(err, ctx.flavor, extra)
     except Exception:
         ctx.error = GatewayError(500, "internal error", source=ErrorSource.INTERNAL)
         ctx.status = 500

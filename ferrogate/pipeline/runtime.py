@@ -19,6 +19,7 @@ from ferrogate.ai.translate import responses as responses_translation
 from ferrogate.config.model import Config, Reliability
 from ferrogate.governance.authenticator import Authenticator
 from ferrogate.governance.policies import PolicyBook
+from ferrogate.governance.profiles import ProfileBook
 
 log = logging.getLogger("ferrogate.ai")
 
@@ -39,6 +40,7 @@ class AiRuntime:
         "observer",
         "policies",
         "pools",
+        "profiles",
         "registry",
         "reliability",
         "rng",
@@ -53,6 +55,7 @@ class AiRuntime:
         auth: Authenticator,
         reliability: Reliability,
         policies: PolicyBook | None = None,
+        profiles: ProfileBook | None = None,
         pools: Any,
         observer: Observer | None = None,
         rng: random.Random | None = None,
@@ -62,6 +65,7 @@ class AiRuntime:
         self.auth = auth
         # None when no enabled policy applies to model requests: one test per request.
         self.policies = policies if policies is not None and not policies.empty else None
+        self.profiles = profiles if profiles is not None and not profiles.empty else None
         self.reliability = reliability
         self.pools = pools
         self.health = HealthBook(
@@ -134,6 +138,7 @@ def compile_ai_runtime(
         auth=Authenticator(config.api_keys, env=env),
         reliability=config.reliability,
         policies=PolicyBook(config.policies),
+        profiles=ProfileBook(config.gateway_configs),
         pools=pools,
         observer=observer,
         rng=rng,

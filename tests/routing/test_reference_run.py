@@ -67,6 +67,13 @@ def _curl(gw: Gateway, line: str) -> tuple[int, str]:
     return int(code), body
 
 
+def _curl_headers(gw: Gateway, line: str) -> dict[str, str]:
+    argv = shlex.split(line.replace("\\\n", " ").replace("127.0.0.1:8080", f"127.0.0.1:{gw.port}"))
+    out = subprocess.run([*argv, "-s", "-o", "/dev/null", "-D", "-"], capture_output=True, text=True, timeout=30)
+    lines = out.stdout.splitlines()[1:]
+    return {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines if ":" in ln)}
+
+
 def test_the_curl_lines_are_the_references(tmp_path: Path) -> None:
     if not REFERENCE.exists():
         pytest.skip("the reference README is not beside this checkout")
@@ -101,7 +108,9 @@ def test_gateway_config_profile_example_answers_its_curl_line(gateway_factory, m
     gw = gateway_factory(_localised_toml("gateway-configs.toml", mock_openai), workers=1, env=ENV)
     code, body = _curl(gw, CURL_PROFILE)
     assert code == 200 and json.loads(body)["object"] == "chat.completion"
-    assert "`gateway_configs[0]` is accepted but has no effect" in gw.log()
+    headers = _curl_headers(gw, CURL_PROFILE)
+    assert headers["x-ferrogate-config"] == "no-cache-agent" and headers["x-ferrogate-config-revision"] == "1"
+    assert "`gateway_configs[0]` is accepted but has no effect" not in gw.log()
 
 
 def test_caddyfile_example_chat_goes_through_key_auth_and_files_to_the_proxy(gateway_factory, mock_openai: MockOpenAI) -> None:
