@@ -31,9 +31,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ferrogate"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "compiled", "ferrogate"),
     ("config",),
-    ("governance", "tls"),
+    ("tls",),
     ("_fastpath",),
-    ("ipc", "worker_spec"),
+    ("governance", "ipc", "worker_spec"),
     ("observability",),
     ("ai",),
     ("pipeline", "proxy"),
