@@ -17,6 +17,19 @@ from ferrogate.pipeline.runtime import AiRuntime
 
 
 def govern(rt: AiRuntime, ctx: RequestContext) -> None:
+    if rt.governed:
+        _govern_with_rules(rt, ctx)
+        return None
+    # No profile, tenant-limited model or policy in the config: only the key's own lists.
+    key = ctx.api_key
+    if key is not None and (key.allowed_models or key.denied_models):
+        model = ctx.model
+        assert model is not None
+        check_model_access(key, model)
+    return None
+
+
+def _govern_with_rules(rt: AiRuntime, ctx: RequestContext) -> None:
     key = ctx.api_key
     model = ctx.model
     assert model is not None
@@ -27,14 +40,11 @@ def govern(rt: AiRuntime, ctx: RequestContext) -> None:
             ctx.profile = profiles.choose(requested, key)
     if key is not None and (key.allowed_models or key.denied_models):
         check_model_access(key, model)
-    limited = rt.registry.tenants_by_model
-    if limited:
-        tenants = limited.get(model)
-        if tenants is not None:
-            check_tenant_access(key, model, tenants)
+    tenants = rt.registry.tenants_by_model.get(model)
+    if tenants is not None:
+        check_tenant_access(key, model, tenants)
     policies = rt.policies
     if policies is not None:
         refusing = policies.refusing_request(key, model)
         if refusing is not None:
             raise refusing.error()
-    return None

@@ -33,6 +33,7 @@ class AiRuntime:
         "_wrapped",
         "adapters",
         "auth",
+        "governed",
         "health",
         "id_prefix",
         "max_event_bytes",
@@ -66,6 +67,10 @@ class AiRuntime:
         # None when no enabled policy applies to model requests: one test per request.
         self.policies = policies if policies is not None and not policies.empty else None
         self.profiles = profiles if profiles is not None and not profiles.empty else None
+        # Whether the govern phase has more than the key's own lists to check.
+        self.governed = (
+            self.policies is not None or self.profiles is not None or bool(registry.tenants_by_model)
+        )
         self.reliability = reliability
         self.pools = pools
         self.health = HealthBook(
