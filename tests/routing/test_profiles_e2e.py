@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
 
@@ -91,3 +92,14 @@ def test_a_profile_without_a_key_list_serves_every_key(gw) -> None:
     raw = _client(gw, "sk-other", "anyone").chat.completions.with_raw_response.create(model="m", messages=HI)
     assert raw.headers["x-ferrogate-config"] == "anyone"
     assert raw.headers["x-ferrogate-config-revision"] == "1"
+
+
+def test_a_huge_or_undecodable_profile_id_is_a_400_that_echoes_at_most_64_characters(gw) -> None:
+    url = gw.base_url + "/v1/chat/completions"
+    body = {"model": "m", "messages": HI}
+    for value in (b"x" * 6000, b"\xff\xfe" * 40):
+        r = httpx.post(url, json=body, headers={"authorization": "Bearer sk-dev", "x-ferrogate-config": value})
+        assert r.status_code == 400
+        error = r.json()["error"]
+        assert error["code"] == "unknown_gateway_config"
+        assert "x" * 65 not in error["message"] and len(error["message"]) < 200
