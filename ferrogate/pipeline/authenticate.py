@@ -7,6 +7,7 @@ with the admin API.
 
 from __future__ import annotations
 
+from ferrogate.governance.authenticator import bearer_token
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
@@ -16,12 +17,7 @@ def authenticate(rt: AiRuntime, ctx: RequestContext) -> None:
     if not auth.enabled:
         return None
     request = ctx.exchange.request
-    token: bytes | None = None
-    header = request.header(b"authorization")
-    if header is not None:
-        scheme, _, value = header.partition(b" ")
-        if scheme.lower() == b"bearer":
-            token = value.strip() or None
+    token = bearer_token(request.header(b"authorization"))
     if token is None:
         api_key = request.header(b"x-api-key")  # looked up only without a bearer token
         token = api_key.strip() if api_key else None
