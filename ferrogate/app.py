@@ -23,6 +23,7 @@ from ferrogate._fastpath.pump import HOP_BY_HOP, relay
 from ferrogate._fastpath.upstream import Timeouts
 from ferrogate.config.model import Config
 from ferrogate.errors import ErrorSource, GatewayError
+from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import ADMIN_FORWARD_MARK as FORWARDED_MARK
 from ferrogate.pipeline.endpoints import V1_ROUTES, serve_ai, serve_route
 from ferrogate.pipeline.runtime import AiRuntime, Observer, compile_ai_runtime
@@ -44,6 +45,7 @@ class WorkerState:
         "ai_runtimes",
         "config_path",
         "control",
+        "counters",
         "draining",
         "generation",
         "ipc_path",
@@ -68,6 +70,7 @@ class WorkerState:
         ipc_path: str = "",
         control: object | None = None,
         observer: Observer | None = None,
+        counters: CounterTable | None = None,
     ) -> None:
         self.slot = slot
         self.generation = generation
@@ -79,6 +82,8 @@ class WorkerState:
         self.control = control  # ferrogate.ipc.ControlClient once connected (or None)
         # Called with every finished AI request's context (the account phase's hand-off).
         self.observer = observer
+        # The node's shared limit counters (None outside a supervisor: the runtime makes its own).
+        self.counters = counters
         self.pid = os.getpid()
         self.started_at = time.time()
         self.draining = False  # this worker is shutting down
@@ -106,7 +111,7 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
     that cannot compile."""
     pools = state.pools
     table = compile_table(config, pools, env)
-    runtime = compile_ai_runtime(config, pools, env=env, observer=state.observer)
+    runtime = compile_ai_runtime(config, pools, env=env, observer=state.observer, counters=state.counters)
     state.ai_runtimes = (runtime,)
     proxy = ProxyHandler(scheme=b"https" if config.tls.enabled else b"http")
     admin_origin = _admin_origin(state.admin_address) if config.admin.public else None

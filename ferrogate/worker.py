@@ -29,6 +29,7 @@ from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.server import HttpServer
 from ferrogate.ai.health import TargetStatus
 from ferrogate.app import WorkerState, build_app
+from ferrogate.governance.counter_table import CounterTable
 from ferrogate.observability.request_tally import RequestTally
 from ferrogate.tls.server_context import build_server_context
 from ferrogate.worker_spec import APP_FACTORY_ENV, HEARTBEAT_INTERVAL_SECS, WorkerReport, WorkerSpec
@@ -108,6 +109,7 @@ async def _serve(spec: WorkerSpec) -> int:
         ipc_path=spec.ipc_path,
         pools=pools,
         observer=tally,
+        counters=CounterTable(spec.counters_fd) if spec.counters_fd >= 0 else None,
     )
     servers: list[HttpServer] = []
     access_log: AccessLog | None = None

@@ -41,3 +41,4 @@ class WorkerSpec:
     ipc_path: str  # the control process's unix socket (may not exist yet)
     report_fd: int  # write end of the report pipe
     supervisor_pid: int
+    counters_fd: int = -1  # the node's shared counter table (ferrogate.governance.counter_table)

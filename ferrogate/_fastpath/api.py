@@ -50,6 +50,7 @@ class Exchange(Protocol):
     log_request_id: bytes | None
     log_upstream: object  # an upstream URL, or (provider, provider model)
     log_key_id: str | None
+    body_bytes: int  # response body bytes written so far
 
     def take_body(self) -> bytes | None:
         """The whole request body if it has already arrived intact, else None."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from decimal import Decimal
 
 import orjson
 
@@ -28,9 +29,11 @@ class Candidate:
         "capabilities",
         "context_window",
         "id_lines",
+        "input_pico",
         "input_price",
         "key",
         "order",
+        "output_pico",
         "output_price",
         "priority",
         "provider",
@@ -50,6 +53,8 @@ class Candidate:
         capabilities: frozenset[str],
         context_window: int | None,
         order: int,
+        input_pico: int = 0,
+        output_pico: int = 0,
     ) -> None:
         self.adapter = adapter
         self.provider = adapter.name
@@ -58,6 +63,9 @@ class Candidate:
         self.weight = max(0, weight)
         self.input_price = input_price  # per token
         self.output_price = output_price  # per token
+        # Exact prices per token in pico-USD (10^-12 USD) for budgets and accounting; 0 unpriced.
+        self.input_pico = input_pico
+        self.output_pico = output_pico
         self.capabilities = capabilities
         self.context_window = context_window
         self.key = (adapter.name, provider_model)
@@ -73,6 +81,10 @@ class Candidate:
     @property
     def priced(self) -> bool:
         return self.input_price is not None and self.output_price is not None
+
+    def cost_pico(self, prompt_tokens: int, completion_tokens: int) -> int:
+        """The exact cost of a request in pico-USD (0 when the target has no prices)."""
+        return prompt_tokens * self.input_pico + completion_tokens * self.output_pico
 
     def estimated_cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         if self.input_price is None or self.output_price is None:
@@ -114,6 +126,15 @@ def _price(value: object) -> float | None:
     return float(value) / _PER_TOKEN if value is not None else None  # type: ignore[arg-type]
 
 
+def _pico(value: Decimal | None) -> int:
+    """A price per million tokens as pico-USD per token, rounded up (exact to six decimals)."""
+    if value is None:
+        return 0
+    scaled = value * 1_000_000
+    whole = int(scaled)
+    return whole + 1 if scaled > whole else whole
+
+
 def _candidate(model: Model, target: Model | Fallback, adapter: ProviderAdapter, order: int) -> Candidate:
     caps = target.capabilities if target.capabilities is not None else model.capabilities
     return Candidate(
@@ -123,6 +144,8 @@ def _candidate(model: Model, target: Model | Fallback, adapter: ProviderAdapter,
         weight=target.weight,
         input_price=_price(target.input_price_per_1m),
         output_price=_price(target.output_price_per_1m),
+        input_pico=_pico(target.input_price_per_1m),
+        output_pico=_pico(target.output_price_per_1m),
         # A model that speaks the Responses API can serve plain chat too.
         capabilities=frozenset(caps) | ({"chat"} if "responses" in caps else frozenset()),
         context_window=target.context_window if target.context_window is not None else model.context_window,

@@ -101,6 +101,12 @@ class Cache(_Section):
 # --------------------------------------------------------------------------- reliability
 
 
+class Governance(_Section):
+    # What a request reserves for its output when it names no maximum and its model has
+    # no max_output_tokens.
+    default_max_output_tokens: int = 4096
+
+
 class Reliability(_Section):
     provider_circuit_breaker_failure_threshold: int = 5
     provider_circuit_breaker_cooldown_secs: float = 30.0
@@ -329,7 +335,24 @@ Scope = Literal[
 ]
 
 
-class ApiKey(_Section):
+class Quota(_Section):
+    """Limits and budgets, for an API key or a tenant (whose keys share them).
+
+    Calendar periods are UTC: a month's budget resets at 00:00:00 UTC on the 1st, a
+    day's at 00:00:00 UTC; ``token_budget`` resets every ``token_budget_period_secs``
+    counted from the Unix epoch. Costs are USD, exact decimals."""
+
+    request_limit_per_minute: int | None = None
+    token_limit_per_minute: int | None = None
+    monthly_token_budget: int | None = None
+    daily_token_budget: int | None = None
+    token_budget: int | None = None
+    token_budget_period_secs: int | None = None
+    monthly_cost_budget_usd: Decimal | None = None
+    daily_cost_budget_usd: Decimal | None = None
+
+
+class ApiKey(Quota, kw_only=True):
     id: str
     key: str | None = None
     key_env: str | None = None  # the key is read from this environment variable at start
@@ -348,11 +371,16 @@ class ApiKey(_Section):
     denied_models: list[str] = []
     allowed_providers: list[str] = []
     denied_providers: list[str] = []
-    request_limit_per_minute: int | None = None
-    monthly_token_budget: int | None = None
     cache_enabled: bool | None = None
     disabled: bool = False
     expires_at: str | None = None
+
+
+class Tenant(Quota, kw_only=True):
+    """A tenant's own limits and budgets, shared by every key that names it."""
+
+    id: str
+    name: str | None = None
 
 
 class Policy(_Section):
@@ -408,6 +436,7 @@ class Config(_Section):
     metering: Metering = Metering()
     storage: Storage = Storage()
     cache: Cache = Cache()
+    governance: Governance = Governance()
     reliability: Reliability = Reliability()
     tls: Tls = Tls()
     cluster: Cluster = Cluster()
@@ -416,6 +445,7 @@ class Config(_Section):
     providers: list[Provider] = []
     models: list[Model] = []
     api_keys: list[ApiKey] = []
+    tenants: list[Tenant] = []
     policies: list[Policy] = []
     gateway_configs: list[GatewayProfile] = []
     mcp_servers: list[McpServer] = []

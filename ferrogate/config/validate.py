@@ -15,11 +15,18 @@ from datetime import datetime
 
 from ferrogate.config.diagnostics import Diagnostic, ModelPath, SourceMap
 from ferrogate.config.key_hash import hash_key
-from ferrogate.config.model import Config, Route
+from ferrogate.config.model import Config, Quota, Route
 from ferrogate.config.patterns import is_pattern
 
 KEY_HASH_RE = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
 _NEEDS_BASE_URL = frozenset({"openai-compatible", "azure"})
+_QUOTA_COUNTS = (
+    "request_limit_per_minute",
+    "token_limit_per_minute",
+    "monthly_token_budget",
+    "daily_token_budget",
+    "token_budget",
+)
 
 
 def validate_config(config: Config, smap: SourceMap, env: Mapping[str, str]) -> list[Diagnostic]:
@@ -86,6 +93,7 @@ class _Checker:
             ("models", "name", (m.name for m in self.c.models)),
             ("upstreams", "name", (u.name for u in self.c.upstreams)),
             ("api_keys", "id", (k.id for k in self.c.api_keys)),
+            ("tenants", "id", (t.id for t in self.c.tenants)),
             ("policies", "name", (p.name for p in self.c.policies)),
             ("mcp_servers", "name", (s.name for s in self.c.mcp_servers)),
             ("gateway_configs", "id", (g.id for g in self.c.gateway_configs)),
@@ -203,31 +211,48 @@ class _Checker:
                         self.err(("api_keys", i, field, j), f"api key `{k.id}`: {field} names unknown provider `{name}`")
             if k.expires_at is not None and not _is_datetime(k.expires_at):
                 self.err(("api_keys", i, "expires_at"), f"api key `{k.id}`: expires_at must be an ISO 8601 date-time")
-            for field in ("request_limit_per_minute", "monthly_token_budget"):
-                value = getattr(k, field)
-                if value is not None and value < 0:
-                    self.err(("api_keys", i, field), f"api key `{k.id}`: {field} must be >= 0")
+            self.quota(("api_keys", i), f"api key `{k.id}`", k)
+        for i, t in enumerate(self.c.tenants):
+            self.quota(("tenants", i), f"tenant `{t.id}`", t)
+
+    def quota(self, at: ModelPath, who: str, q: Quota) -> None:
+        for field in _QUOTA_COUNTS:
+            value = getattr(q, field)
+            if value is not None and value < 0:
+                self.err((*at, field), f"{who}: {field} must be >= 0")
+        for field in ("monthly_cost_budget_usd", "daily_cost_budget_usd"):
+            cost = getattr(q, field)
+            if cost is not None and (not cost.is_finite() or cost < 0):
+                self.err((*at, field), f"{who}: {field} must be a decimal >= 0")
+        if (q.token_budget is None) != (q.token_budget_period_secs is None):
+            given = "token_budget" if q.token_budget is not None else "token_budget_period_secs"
+            self.err((*at, given), f"{who}: token_budget and token_budget_period_secs go together")
+        if q.token_budget_period_secs is not None and q.token_budget_period_secs <= 0:
+            self.err((*at, "token_budget_period_secs"), f"{who}: token_budget_period_secs must be > 0")
+
+    def known_tenants(self) -> set[str]:
+        return {k.tenant for k in self.c.api_keys if k.tenant is not None} | {t.id for t in self.c.tenants}
 
     def model_tenants(self) -> None:
-        tenants = {k.tenant for k in self.c.api_keys if k.tenant is not None}
+        tenants = self.known_tenants()
         for i, m in enumerate(self.c.models):
             for j, tenant in enumerate(m.tenants):
                 if tenant not in tenants:
-                    self.err(("models", i, "tenants", j), f"model `{m.name}` names tenant `{tenant}`, which no api key belongs to")
+                    self.err(("models", i, "tenants", j), f"model `{m.name}` names tenant `{tenant}`, which no api key belongs to and [[tenants]] does not define")
 
     def policies_and_profiles(self) -> None:
         key_ids = {k.id for k in self.c.api_keys}
         models = {m.name for m in self.c.models}
         providers = {p.name for p in self.c.providers}
         mcp = {s.name for s in self.c.mcp_servers}
-        tenants = {k.tenant for k in self.c.api_keys if k.tenant is not None}
+        tenants = self.known_tenants()
         for i, p in enumerate(self.c.policies):
             for j, kid in enumerate(p.api_key_ids):
                 if kid not in key_ids:
                     self.err(("policies", i, "api_key_ids", j), f"policy `{p.name}` names unknown api key `{kid}`")
             for j, tenant in enumerate(p.tenants):
                 if tenant not in tenants:
-                    self.err(("policies", i, "tenants", j), f"policy `{p.name}` names tenant `{tenant}`, which no api key belongs to")
+                    self.err(("policies", i, "tenants", j), f"policy `{p.name}` names tenant `{tenant}`, which no api key belongs to and [[tenants]] does not define")
             for j, name in enumerate(p.models):
                 if not is_pattern(name) and not name.startswith("mcp_tool:") and name not in models:
                     self.err(("policies", i, "models", j), f"policy `{p.name}` names unknown model `{name}`")

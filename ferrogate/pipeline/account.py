@@ -3,6 +3,11 @@
 Usage comes from the provider when it reported it; otherwise it is estimated
 from the request size (``source="estimated"``) so every request is accounted.
 Requests that reach no provider (``/v1/models``) are not accounted.
+
+A request holding a reservation (``admit``) settles it here: a request that got
+no answer releases it whole; an answer spends its usage. A stream cut short
+(client gone, upstream error) without a usage report is charged its input
+estimate plus its relayed bytes / 4 as output, at most what it reserved.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
 _BYTES_PER_TOKEN = 4
+_PICO = 1e-12
 
 
 def account(rt: AiRuntime, ctx: RequestContext) -> None:
@@ -20,8 +26,24 @@ def account(rt: AiRuntime, ctx: RequestContext) -> None:
     cand = ctx.candidate
     if ctx.usage is None and ctx.request is not None and cand is not None:
         prompt = max(1, len(ctx.request.body) // _BYTES_PER_TOKEN)
-        ctx.usage = Usage(prompt_tokens=prompt, total_tokens=prompt, source="estimated")
-    if ctx.usage is not None and cand is not None:
-        ctx.cost = cand.estimated_cost(ctx.usage.prompt_tokens, ctx.usage.completion_tokens)
+        completion = 0
+        ticket = ctx.ticket
+        if ctx.stream and ctx.status == 200 and ticket is not None:
+            completion = min(max(0, ticket.tokens - prompt), ctx.exchange.body_bytes // _BYTES_PER_TOKEN)
+        ctx.usage = Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion, source="estimated"
+        )
+    usage = ctx.usage
+    if usage is not None and cand is not None:
+        ctx.cost_pico = pico = cand.cost_pico(usage.prompt_tokens, usage.completion_tokens)
+        ctx.cost = pico * _PICO if cand.priced else None
+    ticket = ctx.ticket
+    if ticket is not None:
+        limiter = rt.limiter
+        assert limiter is not None
+        if ctx.status == 200 and usage is not None:
+            limiter.settle(ticket, usage.prompt_tokens + usage.completion_tokens, ctx.cost_pico or 0)
+        else:
+            limiter.settle(ticket, 0, 0)
     if rt.observer is not None:
         rt.observer(ctx)

@@ -8,6 +8,7 @@ from ferrogate.ai.registry import Candidate
 from ferrogate.ai.usage import Usage
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import ErrorFlavor, GatewayError
+from ferrogate.governance.limiter import Ticket
 from ferrogate.governance.profiles import CompiledProfile
 
 
@@ -18,6 +19,7 @@ class RequestContext:
         "candidate",
         "candidates",
         "cost",
+        "cost_pico",
         "endpoint",
         "error",
         "exchange",
@@ -32,6 +34,7 @@ class RequestContext:
         "scope",
         "status",
         "stream",
+        "ticket",
         "upstream_secs",
         "usage",
     )
@@ -64,6 +67,8 @@ class RequestContext:
         self.stream = False
         self.usage: Usage | None = None
         self.cost: float | None = None
+        self.cost_pico: int | None = None  # exact, in 10^-12 USD
+        self.ticket: Ticket | None = None  # what admit reserved, settled by account
         self.status = 0
         self.error: GatewayError | None = None
 

@@ -79,6 +79,9 @@ async def run(rt: AiRuntime, route: AiRoute, exchange: Exchange) -> None:
         )
         if ctx.profile is not None:
             extra += ctx.profile.headers
+        ticket = ctx.ticket
+        if ticket is not None and ticket.headers is not None:
+            extra += ticket.headers
         exchange.fail(err, ctx.flavor, extra)
     except Exception:
         ctx.error = GatewayError(500, "internal error", source=ErrorSource.INTERNAL)

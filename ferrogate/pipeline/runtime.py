@@ -18,8 +18,11 @@ from ferrogate.ai.translate import messages as messages_translation
 from ferrogate.ai.translate import responses as responses_translation
 from ferrogate.config.model import Config, Reliability
 from ferrogate.governance.authenticator import Authenticator
+from ferrogate.governance.counter_table import CounterTable
+from ferrogate.governance.limiter import LocalLimiter
 from ferrogate.governance.policies import PolicyBook
 from ferrogate.governance.profiles import ProfileBook
+from ferrogate.governance.quotas import QuotaBook
 
 log = logging.getLogger("ferrogate.ai")
 
@@ -33,15 +36,18 @@ class AiRuntime:
         "_wrapped",
         "adapters",
         "auth",
+        "default_max_output",
         "governed",
         "health",
         "id_prefix",
+        "limiter",
         "max_event_bytes",
         "max_response_bytes",
         "observer",
         "policies",
         "pools",
         "profiles",
+        "quotas",
         "registry",
         "reliability",
         "rng",
@@ -57,6 +63,8 @@ class AiRuntime:
         reliability: Reliability,
         policies: PolicyBook | None = None,
         profiles: ProfileBook | None = None,
+        limiter: LocalLimiter | None = None,
+        default_max_output: int = 4096,
         pools: Any,
         observer: Observer | None = None,
         rng: random.Random | None = None,
@@ -67,6 +75,10 @@ class AiRuntime:
         # None when no enabled policy applies to model requests: one test per request.
         self.policies = policies if policies is not None and not policies.empty else None
         self.profiles = profiles if profiles is not None and not profiles.empty else None
+        # The limiter, and its book of which keys it governs: None when no key or tenant has limits.
+        self.limiter = limiter
+        self.quotas = limiter.book if limiter is not None else None
+        self.default_max_output = default_max_output
         # Whether the govern phase has more than the key's own lists to check.
         self.governed = (
             self.policies is not None or self.profiles is not None or bool(registry.tenants_by_model)
@@ -128,7 +140,11 @@ def compile_ai_runtime(
     env: Mapping[str, str] | None = None,
     observer: Observer | None = None,
     rng: random.Random | None = None,
+    counters: CounterTable | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> AiRuntime:
+    """``counters`` is the node's shared table (a worker's); without one, a runtime whose
+    config has limits gets a table of its own (a single process, e.g. tests)."""
     adapters: dict[str, ProviderAdapter] = {}
     for provider in config.providers:
         if not provider.enabled:
@@ -144,7 +160,16 @@ def compile_ai_runtime(
         reliability=config.reliability,
         policies=PolicyBook(config.policies),
         profiles=ProfileBook(config.gateway_configs),
+        limiter=_limiter(config, counters, clock),
+        default_max_output=config.governance.default_max_output_tokens,
         pools=pools,
         observer=observer,
         rng=rng,
     )
+
+
+def _limiter(config: Config, counters: CounterTable | None, clock: Callable[[], float] | None) -> LocalLimiter | None:
+    book = QuotaBook(config.api_keys, config.tenants)
+    if book.empty:
+        return None
+    return LocalLimiter(counters if counters is not None else CounterTable.create(), book, clock)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ferrogate import ipc
 from ferrogate.config.model import Config
+from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import ExitCode, WorkerPhase
 from ferrogate.supervisor.control_link import ControlLink
 from ferrogate.supervisor.listeners import ListenerTable, bound_address
@@ -69,6 +70,8 @@ class Children:
         self.config_path = config_path
         self.heartbeat_timeout = _env_seconds(HEARTBEAT_TIMEOUT_ENV, HEARTBEAT_TIMEOUT_SECS)
         self.slots = [WorkerSlot(i) for i in range(slot_count)]
+        # The node's limit counters: created before the first fork, so every worker maps the same pages.
+        self.counters = CounterTable.create()
         self.restarts = [0] * slot_count
         self.last_exit: list[int | None] = [None] * slot_count
         self.procs: dict[int, WorkerProc] = {}
@@ -116,6 +119,7 @@ class Children:
             "public_addresses": tuple(str(a) for a in table.public_addresses()),
             "admin_address": str(bound_address(admin)) if admin is not None else None,
             "ipc_path": self.control.ipc_path if self.control else self._ipc_path(self._control_seq),
+            "counters_fd": self.counters.fd,
         }
         pid, report_fd = fork_worker(args, close + self.closables())
         proc = WorkerProc(pid=pid, slot=slot, revision=revision, report_fd=report_fd)

@@ -128,12 +128,12 @@ def test_policy_and_profile_references_are_checked(errors_of: ErrorsOf) -> None:
 
 def test_a_policy_naming_a_tenant_no_key_belongs_to_is_an_error(errors_of: ErrorsOf) -> None:
     text = '[[api_keys]]\nid = "k"\nkey = "sk-1"\ntenant = "team-a"\n[[policies]]\nname = "p"\ntenants = ["team-a", "team-z"]\n'
-    assert errors_of(text, "c.toml") == ["c.toml:7:22: policy `p` names tenant `team-z`, which no api key belongs to"]
+    assert errors_of(text, "c.toml") == ["c.toml:7:22: policy `p` names tenant `team-z`, which no api key belongs to and [[tenants]] does not define"]
 
 
 def test_a_model_limited_to_a_tenant_no_key_belongs_to_is_an_error(errors_of: ErrorsOf) -> None:
     text = BASE + _model("m") + 'tenants = ["team-z"]\n'
-    assert errors_of(text, "c.toml") == ["c.toml:8:12: model `m` names tenant `team-z`, which no api key belongs to"]
+    assert errors_of(text, "c.toml") == ["c.toml:8:12: model `m` names tenant `team-z`, which no api key belongs to and [[tenants]] does not define"]
 
 
 def test_a_policy_caddyfile_block_takes_tenants(load_text: LoadText) -> None:

@@ -1,0 +1,155 @@
+"""Admission and settlement against the node's shared counters.
+
+At admission a request takes one request from each subject's minute window and
+reserves what it may spend: its estimated input tokens plus its maximum output
+(tokens, and their cost at the highest price among its candidates). It is
+admitted only when every subject of its key (the key, then its tenant) has room
+for all of it; otherwise nothing is taken. At the end it settles: the
+reservation is released and what was really used (provider-reported, else
+estimated) is spent, in the period current at that moment.
+
+Windows: a key's minute window opens at its first request and lasts 60 s (the
+``x-ratelimit-reset-*`` headers count down to its end); a request refused by a
+limit takes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import time
+
+from ferrogate.governance.counter_table import (
+    BUDGET_STRIDE,
+    BUDGETS,
+    PERIOD,
+    RESERVED,
+    RPM_COUNT,
+    RPM_START,
+    SPENT,
+    TPM_START,
+    TPM_TOKENS,
+    CounterTable,
+)
+from ferrogate.governance.quotas import Budget, QuotaBook, Subject, period_end, period_of
+from ferrogate.governance.refusals import LimitHeaders, budget_exceeded, limit_headers, rate_limited
+
+WINDOW_MS = 60_000
+
+
+class Ticket:
+    """What one admitted request holds until it settles."""
+
+    __slots__ = ("bases", "cost", "headers", "periods", "subjects", "tokens", "tpm_starts")
+
+    def __init__(
+        self,
+        subjects: tuple[Subject, ...],
+        bases: tuple[int, ...],
+        tokens: int,
+        cost: int,
+        periods: list[int],
+        tpm_starts: list[int],
+        headers: LimitHeaders,
+    ) -> None:
+        self.subjects = subjects
+        self.bases = bases
+        self.tokens = tokens
+        self.cost = cost
+        self.periods = periods  # per subject, per budget: the period the reservation was made in
+        self.tpm_starts = tpm_starts
+        self.headers = headers  # the remaining-limit headers of the key's own limits
+
+
+class LocalLimiter:
+    """The counters of one node, exact across its workers (see ``counter_table``)."""
+
+    __slots__ = ("_bases", "book", "clock", "table")
+
+    def __init__(self, table: CounterTable, book: QuotaBook, clock: Callable[[], float] | None = None) -> None:
+        self.table = table
+        self.book = book
+        self.clock = clock or time  # seconds since the epoch; tests inject their own
+        self._bases = {s.ident: table.slot_base(s.ident) for s in book.subjects()}
+
+    def admit(self, subjects: tuple[Subject, ...], tokens: int, cost: int) -> Ticket:
+        """Admit a request of ``subjects`` needing ``tokens`` / ``cost`` pico-USD, or raise a 429."""
+        now_ms = int(self.clock() * 1000)
+        now_s = now_ms // 1000
+        table = self.table
+        fields = table.fields
+        bases = tuple(self._bases[s.ident] for s in subjects)
+        for base in bases:
+            table.lock(base)
+        try:
+            # Check every subject before taking anything, so a refusal takes nothing.
+            for subject, base in zip(subjects, bases, strict=True):
+                _roll_windows(fields, base, now_ms)
+                if subject.rpm is not None and fields[base + RPM_COUNT] + 1 > subject.rpm:
+                    raise rate_limited(subject, "requests", subject.rpm, _reset_ms(fields, base + RPM_START, now_ms))
+                if subject.tpm is not None and fields[base + TPM_TOKENS] + tokens > subject.tpm:
+                    raise rate_limited(subject, "tokens", subject.tpm, _reset_ms(fields, base + TPM_START, now_ms))
+                for budget in subject.budgets:
+                    at = base + BUDGETS + budget.kind * BUDGET_STRIDE
+                    period = _roll_period(fields, at, budget, now_s)
+                    need = cost if budget.cost else tokens
+                    if fields[at + SPENT] + fields[at + RESERVED] + need > budget.limit:
+                        raise budget_exceeded(subject, budget, period_end(budget.kind, period, budget.period_secs), now_s)
+            periods: list[int] = []
+            tpm_starts: list[int] = []
+            for subject, base in zip(subjects, bases, strict=True):
+                fields[base + RPM_COUNT] += 1
+                fields[base + TPM_TOKENS] += tokens
+                tpm_starts.append(fields[base + TPM_START])
+                for budget in subject.budgets:
+                    at = base + BUDGETS + budget.kind * BUDGET_STRIDE
+                    fields[at + RESERVED] += cost if budget.cost else tokens
+                    periods.append(fields[at + PERIOD])
+            headers = limit_headers(subjects[0], fields, bases[0], now_ms) if subjects[0].is_key else None
+        finally:
+            for base in reversed(bases):
+                table.unlock(base)
+        return Ticket(subjects, bases, tokens, cost, periods, tpm_starts, headers)
+
+    def settle(self, ticket: Ticket, tokens: int, cost: int) -> None:
+        """Release ``ticket``'s reservation and spend what the request really used."""
+        now_s = int(self.clock())
+        table = self.table
+        fields = table.fields
+        i = 0
+        for n, (subject, base) in enumerate(zip(ticket.subjects, ticket.bases, strict=True)):
+            table.lock(base)
+            try:
+                if fields[base + TPM_START] == ticket.tpm_starts[n]:
+                    fields[base + TPM_TOKENS] = max(0, fields[base + TPM_TOKENS] + tokens - ticket.tokens)
+                for budget in subject.budgets:
+                    at = base + BUDGETS + budget.kind * BUDGET_STRIDE
+                    reserved = ticket.cost if budget.cost else ticket.tokens
+                    if fields[at + PERIOD] == ticket.periods[i]:
+                        fields[at + RESERVED] = max(0, fields[at + RESERVED] - reserved)
+                    _roll_period(fields, at, budget, now_s)
+                    fields[at + SPENT] += cost if budget.cost else tokens
+                    i += 1
+            finally:
+                table.unlock(base)
+
+
+def _roll_windows(fields: memoryview, base: int, now_ms: int) -> None:
+    if now_ms - fields[base + RPM_START] >= WINDOW_MS:
+        fields[base + RPM_START] = now_ms
+        fields[base + RPM_COUNT] = 0
+    if now_ms - fields[base + TPM_START] >= WINDOW_MS:
+        fields[base + TPM_START] = now_ms
+        fields[base + TPM_TOKENS] = 0
+
+
+def _roll_period(fields: memoryview, at: int, budget: Budget, now_s: int) -> int:
+    period = period_of(budget.kind, now_s, budget.period_secs)
+    if fields[at + PERIOD] != period:
+        fields[at + PERIOD] = period
+        fields[at + SPENT] = 0
+        fields[at + RESERVED] = 0
+    return period
+
+
+def _reset_ms(fields: memoryview, start_at: int, now_ms: int) -> int:
+    return max(0, fields[start_at] + WINDOW_MS - now_ms)
