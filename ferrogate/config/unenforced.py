@@ -56,8 +56,6 @@ def _models_caching(config: Config) -> Iterator[ModelPath]:
 
 
 UNENFORCED: tuple[_Unenforced, ...] = (
-    _Unenforced(_keys_with("request_limit_per_minute"), "request rate limits are not enforced yet"),
-    _Unenforced(_keys_with("monthly_token_budget"), "token budgets are not enforced yet"),
     _Unenforced(_keys_with("cache_enabled"), "the response cache is not built yet"),
     _Unenforced(_when(("cache", "enabled"), lambda c: c.cache.enabled), "the response cache is not built yet"),
     _Unenforced(_models_caching, "the response cache is not built yet"),

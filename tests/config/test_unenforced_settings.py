@@ -48,8 +48,6 @@ command = "true"
     ("line", "key"),
     [
         (2, "cache.enabled"),
-        (16, "api_keys[0].request_limit_per_minute"),
-        (17, "api_keys[0].monthly_token_budget"),
         (26, "mcp_servers[0]"),
     ],
 )
@@ -65,7 +63,9 @@ def test_validate_warns_about_each_unenforced_setting_with_its_line(tmp_path: Pa
     assert lines[0].startswith(f"{path}:{line}:") and "warning" in lines[0]
 
 
-@pytest.mark.parametrize("section", ["policies", "gateway_configs"])
+@pytest.mark.parametrize(
+    "section", ["policies", "gateway_configs", "api_keys[0].request_limit_per_minute", "api_keys[0].monthly_token_budget"]
+)
 def test_enforced_sections_do_not_warn(tmp_path: Path, section: str) -> None:
     path = tmp_path / "c.toml"
     path.write_text(CONFIG)
@@ -80,7 +80,7 @@ def test_a_config_without_such_settings_has_no_warning(tmp_path: Path) -> None:
 
 def test_run_logs_the_warnings_at_start(gateway_factory) -> None:
     gw = gateway_factory(CONFIG, workers=1)
-    assert "WARNING" in gw.log() and "`api_keys[0].request_limit_per_minute` is accepted but has no effect" in gw.log()
+    assert "WARNING" in gw.log() and "`mcp_servers[0]` is accepted but has no effect" in gw.log()
 
 
 def test_run_refuses_to_start_on_acme_rather_than_serve_without_its_certificate(tmp_path: Path) -> None:

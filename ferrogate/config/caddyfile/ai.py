@@ -28,12 +28,13 @@ from ferrogate.config.model import (
     Model,
     Policy,
     Provider,
+    Tenant,
 )
 
 # A token that is one `{$NAME}` or `{$NAME:default}` placeholder and nothing else.
 _WHOLE_PLACEHOLDER = re.compile(r"\{\$([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
 
-ENTRIES = ("provider", "model", "api_key", "policy", "mcp_server", "gateway_config", "cache")
+ENTRIES = ("provider", "model", "api_key", "tenant", "policy", "mcp_server", "gateway_config", "cache")
 
 
 class AiAdapter:
@@ -131,6 +132,13 @@ class AiAdapter:
         item: dict[str, Any] = {"name": self.b.text(name)}
         _, path = self.b.append("policies", item, line.name)
         self.b.fill_struct(Policy, line.block or [], item, path, f"policy `{name.shown}`")
+
+    def _tenant(self, line: Segment) -> None:
+        tid = self._named(line, "id")
+        self._extra_args(line, 1)
+        item: dict[str, Any] = {"id": self.b.text(tid)}
+        _, path = self.b.append("tenants", item, line.name)
+        self.b.fill_struct(Tenant, line.block or [], item, path, f"tenant `{tid.shown}`")
 
     def _gateway_config(self, line: Segment) -> None:
         gid = self._named(line, "id")

@@ -24,6 +24,7 @@ from ferrogate.config.model import (
     Admin,
     Cache,
     Cluster,
+    Governance,
     Limits,
     Metering,
     Reliability,
@@ -38,6 +39,7 @@ FERROGATE_SECTIONS: dict[str, type[msgspec.Struct]] = {
     "metering": Metering,
     "storage": Storage,
     "cache": Cache,
+    "governance": Governance,
     "reliability": Reliability,
     "cluster": Cluster,
 }
