@@ -35,6 +35,7 @@ class Candidate:
         "order",
         "output_pico",
         "output_price",
+        "priced",
         "priority",
         "provider",
         "provider_model",
@@ -63,6 +64,7 @@ class Candidate:
         self.weight = max(0, weight)
         self.input_price = input_price  # per token
         self.output_price = output_price  # per token
+        self.priced = input_price is not None and output_price is not None
         # Exact prices per token in pico-USD (10^-12 USD) for budgets and accounting; 0 unpriced.
         self.input_pico = input_pico
         self.output_pico = output_pico
@@ -77,10 +79,6 @@ class Candidate:
                 (b"x-ferrogate-model", provider_model.encode("latin-1")),
             )
         )
-
-    @property
-    def priced(self) -> bool:
-        return self.input_price is not None and self.output_price is not None
 
     def cost_pico(self, prompt_tokens: int, completion_tokens: int) -> int:
         """The exact cost of a request in pico-USD (0 when the target has no prices)."""

@@ -24,20 +24,13 @@ def account(rt: AiRuntime, ctx: RequestContext) -> None:
     if ctx.endpoint is None:
         return
     cand = ctx.candidate
-    if ctx.usage is None and ctx.request is not None and cand is not None:
-        prompt = max(1, len(ctx.request.body) // _BYTES_PER_TOKEN)
-        completion = 0
-        ticket = ctx.ticket
-        if ctx.stream and ctx.status == 200 and ticket is not None:
-            completion = min(max(0, ticket.tokens - prompt), ctx.exchange.body_bytes // _BYTES_PER_TOKEN)
-        ctx.usage = Usage(
-            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion, source="estimated"
-        )
-    usage = ctx.usage
-    if usage is not None and cand is not None:
-        ctx.cost_pico = pico = cand.cost_pico(usage.prompt_tokens, usage.completion_tokens)
-        ctx.cost = pico * _PICO if cand.priced else None
     ticket = ctx.ticket
+    usage = ctx.usage
+    if usage is None and cand is not None and ctx.request is not None:
+        usage = ctx.usage = _estimate(ctx)
+    if usage is not None and cand is not None and cand.priced:
+        ctx.cost_pico = pico = usage.prompt_tokens * cand.input_pico + usage.completion_tokens * cand.output_pico
+        ctx.cost = pico * _PICO
     if ticket is not None:
         limiter = rt.limiter
         assert limiter is not None
@@ -47,3 +40,15 @@ def account(rt: AiRuntime, ctx: RequestContext) -> None:
             limiter.settle(ticket, 0, 0)
     if rt.observer is not None:
         rt.observer(ctx)
+
+
+def _estimate(ctx: RequestContext) -> Usage:
+    """Usage for a request the provider reported none for: input from the body size; output
+    from the bytes a cut-short stream relayed, at most what it reserved."""
+    assert ctx.request is not None
+    prompt = max(1, len(ctx.request.body) // _BYTES_PER_TOKEN)
+    completion = 0
+    ticket = ctx.ticket
+    if ctx.stream and ctx.status == 200 and ticket is not None:
+        completion = min(max(0, ticket.tokens - prompt), ctx.exchange.body_bytes // _BYTES_PER_TOKEN)
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion, source="estimated")
