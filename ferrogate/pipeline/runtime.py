@@ -143,7 +143,7 @@ def compile_ai_runtime(
         auth=Authenticator(config.api_keys, env=env),
         reliability=config.reliability,
         policies=PolicyBook(config.policies),
-        profiles=ProfileBook(config.gateway_configs),
+        profiles=ProfileBook(config.gateway_configs, config.reliability),
         pools=pools,
         observer=observer,
         rng=rng,
