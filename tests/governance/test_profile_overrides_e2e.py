@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.ai.conftest import LoopThread
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway
@@ -93,7 +95,8 @@ id = "short-budget"
 dispatch_timeout_secs = 0.3
 """
 
-HI = [{"role": "user", "content": "hi"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+UNCHECKED = "unused"  # the config has no [[api_keys]]: the gateway checks none
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +155,7 @@ def clients(gw: Gateway) -> Iterator[dict[str | None, openai.OpenAI]]:
     made = {
         profile: openai.OpenAI(
             base_url=gw.base_url + "/v1",
-            api_key="unused",
+            api_key=UNCHECKED,
             max_retries=0,
             default_headers={"x-ferrogate-config": profile} if profile is not None else None,
         )
@@ -165,21 +168,25 @@ def clients(gw: Gateway) -> Iterator[dict[str | None, openai.OpenAI]]:
             client.close()
 
 
-def _chat(clients, profile: str | None, model: str = "m") -> openai.APIResponse:  # type: ignore[no-untyped-def,type-arg]
+Clients = dict[str | None, openai.OpenAI]
+Ups = list[MockOpenAI]
+
+
+def _chat(clients: Clients, profile: str | None, model: str = "m") -> Any:
     return clients[profile].chat.completions.with_raw_response.create(model=model, messages=HI)
 
 
-def _served_by(raw: openai.APIResponse) -> str:  # type: ignore[type-arg]
+def _served_by(raw: Any) -> str:
     return raw.headers["x-ferrogate-provider"]
 
 
-def test_a_profile_strategy_sends_the_request_where_the_model_strategy_would_not(clients, up) -> None:
+def test_a_profile_strategy_sends_the_request_where_the_model_strategy_would_not(clients: Clients, up: Ups) -> None:
     assert _served_by(_chat(clients, None)) == "up0"  # the model routes by priority
     assert _served_by(_chat(clients, "cheapest")) == "up1"  # the profile routes by cost
     assert [len(u.requests) for u in up] == [1, 1, 0]
 
 
-def test_a_streamed_request_follows_the_profile_strategy_too(clients, up) -> None:
+def test_a_streamed_request_follows_the_profile_strategy_too(clients: Clients, up: Ups) -> None:
     with clients["cheapest"].chat.completions.with_streaming_response.create(
         model="m", messages=HI, stream=True
     ) as response:
@@ -187,14 +194,14 @@ def test_a_streamed_request_follows_the_profile_strategy_too(clients, up) -> Non
         assert any(chunk.choices for chunk in response.parse())
 
 
-def test_without_the_profile_a_failing_primary_falls_back(clients, up) -> None:
+def test_without_the_profile_a_failing_primary_falls_back(clients: Clients, up: Ups) -> None:
     up[0].always = Fault(status=500)
     raw = _chat(clients, None)
     assert _served_by(raw) == "up1"
     assert raw.headers["x-ferrogate-attempts"] == "2"
 
 
-def test_with_fallbacks_disabled_a_failing_primary_gives_its_error(clients, up) -> None:
+def test_with_fallbacks_disabled_a_failing_primary_gives_its_error(clients: Clients, up: Ups) -> None:
     up[0].always = Fault(status=500)
     with pytest.raises(openai.InternalServerError) as info:
         clients["primary-only"].chat.completions.create(model="m", messages=HI)
@@ -203,28 +210,28 @@ def test_with_fallbacks_disabled_a_failing_primary_gives_its_error(clients, up) 
     assert [len(u.requests) for u in up] == [1, 0, 0]
 
 
-def test_allowed_providers_send_the_request_only_to_those_providers(clients, up) -> None:
+def test_allowed_providers_send_the_request_only_to_those_providers(clients: Clients, up: Ups) -> None:
     raw = _chat(clients, "up2-only")
     assert _served_by(raw) == "up2"
     assert raw.headers["x-ferrogate-model"] == "model-2"
     assert [len(u.requests) for u in up] == [0, 0, 1]
 
 
-def test_allowed_providers_leave_no_fallback_outside_them(clients, up) -> None:
+def test_allowed_providers_leave_no_fallback_outside_them(clients: Clients, up: Ups) -> None:
     up[2].always = Fault(status=500)
     with pytest.raises(openai.InternalServerError):
         clients["up2-only"].chat.completions.create(model="m", messages=HI)
     assert [len(u.requests) for u in up] == [0, 0, 1]
 
 
-def test_allowed_providers_cannot_reach_a_provider_a_policy_refuses(clients, up) -> None:
+def test_allowed_providers_cannot_reach_a_provider_a_policy_refuses(clients: Clients, up: Ups) -> None:
     with pytest.raises(openai.PermissionDeniedError) as info:
         clients["up2-only"].chat.completions.create(model="guarded", messages=HI)
     assert info.value.code == "policy_denied"
     assert [len(u.requests) for u in up] == [0, 0, 0]
 
 
-def test_a_profile_retry_count_replaces_the_configured_one(clients, up) -> None:
+def test_a_profile_retry_count_replaces_the_configured_one(clients: Clients, up: Ups) -> None:
     up[0].always = Fault(status=500)
     with pytest.raises(openai.InternalServerError) as plain:
         clients[None].chat.completions.create(model="solo", messages=HI)
@@ -235,28 +242,28 @@ def test_a_profile_retry_count_replaces_the_configured_one(clients, up) -> None:
     assert len(up[0].requests) == 1 + 4
 
 
-def test_retries_under_a_profile_end_in_success_when_the_provider_recovers(clients, up) -> None:
+def test_retries_under_a_profile_end_in_success_when_the_provider_recovers(clients: Clients, up: Ups) -> None:
     up[0].enqueue(Fault(status=500), Fault(status=500))
     raw = _chat(clients, "persistent", model="solo")
     assert raw.headers["x-ferrogate-attempts"] == "3"
     assert raw.parse().choices[0].message.content
 
 
-def test_without_the_profile_a_slow_first_byte_is_waited_for(clients, up) -> None:
+def test_without_the_profile_a_slow_first_byte_is_waited_for(clients: Clients, up: Ups) -> None:
     up[0].enqueue(Fault(first_byte_delay=1.0))
     raw = _chat(clients, None)
     assert _served_by(raw) == "up0"
     assert raw.headers["x-ferrogate-attempts"] == "1"
 
 
-def test_a_profile_first_byte_timeout_gives_up_on_a_slow_provider_and_falls_back(clients, up) -> None:
+def test_a_profile_first_byte_timeout_gives_up_on_a_slow_provider_and_falls_back(clients: Clients, up: Ups) -> None:
     up[0].enqueue(Fault(first_byte_delay=1.0))
     raw = _chat(clients, "impatient")
     assert _served_by(raw) == "up1"
     assert raw.headers["x-ferrogate-attempts"] == "2"
 
 
-def test_a_profile_dispatch_timeout_bounds_each_attempt(clients, up) -> None:
+def test_a_profile_dispatch_timeout_bounds_each_attempt(clients: Clients, up: Ups) -> None:
     up[0].always = Fault(first_byte_delay=1.0)
     with pytest.raises(openai.APIStatusError) as info:
         clients["short-budget"].chat.completions.create(model="solo", messages=HI)
