@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
@@ -268,3 +269,11 @@ def test_a_profile_dispatch_timeout_bounds_each_attempt(clients: Clients, up: Up
     with pytest.raises(openai.APIStatusError) as info:
         clients["short-budget"].chat.completions.create(model="solo", messages=HI)
     assert info.value.status_code == 504
+
+
+def test_a_token_count_is_answered_by_a_provider_the_profile_allows(gw: Gateway, up: Ups) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    url = gw.base_url + "/v1/messages/count_tokens"
+    assert httpx.post(url, json=body).headers["x-ferrogate-provider"] == "up0"
+    r = httpx.post(url, json=body, headers={"x-ferrogate-config": "up2-only"})
+    assert r.status_code == 200 and r.headers["x-ferrogate-provider"] == "up2"
