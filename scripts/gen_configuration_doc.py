@@ -239,6 +239,23 @@ DESCRIPTIONS: dict[str, str] = {
     "gateway_configs.revision": "revision (sent back in `x-ferrogate-config-revision`)",
     "gateway_configs.cache_enabled": "`false` turns caching off for its requests (it cannot turn it on)",
     "gateway_configs.api_key_ids": "keys allowed to use it (empty: any key; others get 403)",
+    "gateway_configs.routing_strategy": "replaces the model's `routing_strategy` for its requests (unset: the model's)",
+    "gateway_configs.fallbacks_enabled": (
+        "`false`: only the first candidate in strategy order is tried (retries on it still apply); "
+        "its failure is the answer"
+    ),
+    "gateway_configs.allowed_providers": (
+        "keep only candidates on these providers (names or globs), after the key's lists and the "
+        "policies: it narrows, never widens (none left: 400 `no_eligible_provider`); empty: no narrowing"
+    ),
+    "gateway_configs.max_retries": "replaces `reliability.provider_dispatch_max_retries` for its requests (>= 0)",
+    "gateway_configs.first_byte_timeout_secs": (
+        "replaces `reliability.provider_first_byte_timeout_secs` for its requests (> 0)"
+    ),
+    "gateway_configs.dispatch_timeout_secs": (
+        "replaces `reliability.provider_dispatch_timeout_secs` (per-attempt total and retry deadline) "
+        "for its requests (> 0)"
+    ),
     "mcp_servers.name": "tool namespace", "mcp_servers.transport": "`streamable_http`, `sse`, `stdio`",
     "mcp_servers.url": "server URL", "mcp_servers.command": "stdio program", "mcp_servers.args": "its arguments",
     "mcp_servers.env": "its environment", "mcp_servers.auth_type": "`none`, `bearer`, `headers`",

@@ -400,6 +400,13 @@ class GatewayProfile(_Section):
     revision: int = 1
     cache_enabled: bool | None = None
     api_key_ids: list[str] = []
+    # Overrides for the requests that choose the profile; None keeps the model's or [reliability]'s.
+    routing_strategy: RoutingStrategy | None = None
+    fallbacks_enabled: bool = True  # false: one candidate only, no fallback
+    allowed_providers: list[str] = []  # narrows the candidates (names or globs); empty: no narrowing
+    max_retries: int | None = None
+    first_byte_timeout_secs: float | None = None
+    dispatch_timeout_secs: float | None = None
 
 
 class McpHeader(_Section):

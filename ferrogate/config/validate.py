@@ -266,6 +266,15 @@ class _Checker:
             for j, kid in enumerate(g.api_key_ids):
                 if kid not in key_ids:
                     self.err(("gateway_configs", i, "api_key_ids", j), f"gateway config `{g.id}` names unknown api key `{kid}`")
+            for j, name in enumerate(g.allowed_providers):
+                if not is_pattern(name) and name not in providers:
+                    self.err(("gateway_configs", i, "allowed_providers", j), f"gateway config `{g.id}` names unknown provider `{name}`")
+            if g.max_retries is not None and g.max_retries < 0:
+                self.err(("gateway_configs", i, "max_retries"), f"gateway config `{g.id}`: max_retries must be >= 0")
+            for field in ("first_byte_timeout_secs", "dispatch_timeout_secs"):
+                secs = getattr(g, field)
+                if secs is not None and secs <= 0:
+                    self.err(("gateway_configs", i, field), f"gateway config `{g.id}`: {field} must be > 0")
 
     def mcp_servers(self) -> None:
         for i, s in enumerate(self.c.mcp_servers):

@@ -31,10 +31,11 @@ async def count_tokens(rt: AiRuntime, ctx: RequestContext) -> None:
     key = ctx.api_key
     entry = lookup_model(rt.registry, req.model)
     policies = rt.policies
+    profile = ctx.profile
     cand = None
     refused_by = None
     for c in entry.candidates:
-        if not provider_allowed(key, c.provider):
+        if not provider_allowed(key, c.provider) or (profile is not None and not profile.allows_provider(c.provider)):
             continue
         refusing = policies.refusing_provider(key, req.model, c.provider) if policies is not None else None
         if refusing is not None:
@@ -53,7 +54,8 @@ async def count_tokens(rt: AiRuntime, ctx: RequestContext) -> None:
     else:
         call.headers.extend(req.headers)
         adapter = cand.adapter
-        response = await send_call(rt, adapter, call, cand.provider_model)
+        timeouts = rt.timeouts if ctx.profile is None else ctx.profile.timeouts
+        response = await send_call(rt, adapter, call, cand.provider_model, timeouts)
         try:
             body = await response.read(rt.max_response_bytes)
         finally:

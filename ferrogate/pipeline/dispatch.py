@@ -4,7 +4,8 @@ dispatch ⇄ relay: each 2xx answer goes to :mod:`ferrogate.pipeline.relay`; a
 stream that fails before its first byte reaches the client comes back here and
 the next candidate is tried.
 
-Per attempt: the pool's connect / first-byte / total timeouts. A failure is
+Per attempt: the pool's connect / first-byte / total timeouts (a gateway config
+profile's own, when the request chose one). A failure is
 classified (``ferrogate.ai.taxonomy``) and either retried on the same
 candidate (exponential backoff, or the upstream's Retry-After up to the cap),
 or the next candidate is tried, or it goes back to the client. Each
@@ -20,6 +21,7 @@ from collections.abc import Awaitable
 from time import monotonic, perf_counter
 
 from ferrogate._fastpath.pool import complete_head
+from ferrogate._fastpath.upstream import Timeouts
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate.ai.health import TargetHealth
 from ferrogate.ai.providers.base import (
@@ -69,7 +71,9 @@ async def dispatch(rt: AiRuntime, ctx: RequestContext) -> None:
         rt.health.get(ctx.candidate.key).failure(monotonic(), rt.health.threshold)
 
 
-def send_call(rt: AiRuntime, adapter: ProviderAdapter, call: UpstreamCall, provider_model: str) -> Awaitable[UpstreamResponseLike]:
+def send_call(
+    rt: AiRuntime, adapter: ProviderAdapter, call: UpstreamCall, provider_model: str, timeouts: Timeouts
+) -> Awaitable[UpstreamResponseLike]:
     """Send ``call`` the one way its adapter takes: the adapter's own transport (the
     in-process mock), a head serialized once per model, or the pool's header list.
     Returns the pool's awaitable itself (no coroutine of its own)."""
@@ -78,13 +82,13 @@ def send_call(rt: AiRuntime, adapter: ProviderAdapter, call: UpstreamCall, provi
     if call.head:
         payload = call.body
         return rt.pools.pool(adapter.origin).send(
-            complete_head(call.head, payload), payload, rt.timeouts, is_head=False, chunked=False
+            complete_head(call.head, payload), payload, timeouts, is_head=False, chunked=False
         )
-    return rt.pools.request(adapter.origin, call.method, call.path.encode(), call.headers, call.body, rt.timeouts)
+    return rt.pools.request(adapter.origin, call.method, call.path.encode(), call.headers, call.body, timeouts)
 
 
 class Dispatcher:
-    __slots__ = ("_candidates", "_check_error", "_ctx", "_deadline", "_last", "_pos", "_req", "_rt")
+    __slots__ = ("_candidates", "_check_error", "_ctx", "_last", "_pos", "_req", "_rt")
 
     def __init__(
         self, rt: AiRuntime, ctx: RequestContext, req: ClientRequest, candidates: list[Candidate]
@@ -96,8 +100,6 @@ class Dispatcher:
         self._pos = 0
         self._last: tuple[UpstreamFailure, Candidate] | None = None
         self._check_error: GatewayError | None = None
-        # No retry sleep may carry the request past the dispatch budget.
-        self._deadline = ctx.received_at + rt.reliability.provider_dispatch_timeout_secs
 
     async def next(self) -> Dispatched:
         """The next 2xx answer, trying candidates in order; the final error otherwise."""
@@ -142,10 +144,10 @@ class Dispatcher:
                 action = action_for(failure.kind)
                 if action is Action.RETURN:
                     raise client_error(failure, cand.provider)
-                if action is Action.FALL_BACK or retries >= rt.reliability.provider_dispatch_max_retries:
+                if action is Action.FALL_BACK or retries >= self._max_retries():
                     break
                 delay = self._retry_delay(failure, retries)
-                if delay is None or perf_counter() + delay > self._deadline:
+                if delay is None or perf_counter() + delay > self._deadline():
                     break
                 if delay > _LONG_WAIT_SECS and self._pos < len(self._candidates):
                     break  # another candidate now beats waiting for this one
@@ -170,7 +172,8 @@ class Dispatcher:
         response: UpstreamResponseLike | None = None
         verdict = False
         try:
-            response = await send_call(rt, adapter, call, cand.provider_model)
+            timeouts = rt.timeouts if ctx.profile is None else ctx.profile.timeouts
+            response = await send_call(rt, adapter, call, cand.provider_model, timeouts)
             status = response.status
             if 200 <= status < 300:
                 body: bytes | None = None
@@ -199,6 +202,17 @@ class Dispatcher:
         if failure.kind in BREAKER_KINDS:
             th.failure(monotonic(), rt.health.threshold)
         return failure
+
+    # Read on the failure path only, so a request that succeeds first time never reads them.
+    def _max_retries(self) -> int:
+        profile = self._ctx.profile
+        return self._rt.reliability.provider_dispatch_max_retries if profile is None else profile.max_retries
+
+    def _deadline(self) -> float:
+        """No retry sleep may carry the request past the dispatch budget."""
+        profile = self._ctx.profile
+        budget = self._rt.reliability.provider_dispatch_timeout_secs if profile is None else profile.dispatch_timeout_secs
+        return self._ctx.received_at + budget
 
     def _retry_delay(self, failure: UpstreamFailure, retries: int) -> float | None:
         rel = self._rt.reliability

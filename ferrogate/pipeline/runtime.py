@@ -159,7 +159,7 @@ def compile_ai_runtime(
         auth=Authenticator(config.api_keys, env=env),
         reliability=config.reliability,
         policies=PolicyBook(config.policies),
-        profiles=ProfileBook(config.gateway_configs),
+        profiles=ProfileBook(config.gateway_configs, config.reliability),
         limiter=_limiter(config, counters, clock),
         default_max_output=config.governance.default_max_output_tokens,
         pools=pools,

@@ -3,7 +3,9 @@
 Looks up the logical model (404 ``model_not_found``), works out what the
 request needs (streaming, tools, vision, json_schema, embeddings) and how many
 tokens it will roughly take, drops candidates that cannot serve it (400 saying
-why when none is left), and orders the rest by the model's strategy.
+why when none is left), and orders the rest by the model's strategy. A gateway
+config profile that routes (``ferrogate.governance.profiles``) narrows the
+providers further, may order by its own strategy, and may keep only the first.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ferrogate.config.model import ApiKey
 from ferrogate.errors import GatewayError, bad_request
 from ferrogate.governance.access import provider_allowed
 from ferrogate.governance.policies import CompiledPolicy, PolicyBook
+from ferrogate.governance.profiles import CompiledProfile
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
@@ -117,6 +120,7 @@ def select_candidates(
     now: float,
     rng: random.Random,
     policies: PolicyBook | None = None,
+    profile: CompiledProfile | None = None,
 ) -> tuple[ModelEntry, list[Candidate]]:
     entry = lookup_model(registry, req.model)
     needs = required_capabilities(req)
@@ -144,21 +148,61 @@ def select_candidates(
                 refused_by = refused_by or refusing
                 continue
         eligible.append(cand)
+    if profile is not None and profile.routes:
+        return entry, _order_for_profile(profile, entry, eligible, reasons, refused_by, req, est, health, now, rng)
     if not eligible:
-        if refused_by is not None:
-            raise refused_by.error()  # the candidates that could serve it are all refused
-        raise bad_request(
-            f"no provider of model '{req.model}' can serve this request: " + "; ".join(reasons),
-            param="model",
-            code="no_eligible_provider",
-        )
+        raise _none_eligible(req, reasons, refused_by)
     if len(eligible) == 1:
         return entry, eligible
     return entry, STRATEGIES[entry.strategy](eligible, est, health, now, rng)
 
 
+def _order_for_profile(
+    profile: CompiledProfile,
+    entry: ModelEntry,
+    eligible: list[Candidate],
+    reasons: list[str],
+    refused_by: CompiledPolicy | None,
+    req: ClientRequest,
+    est: RequestEstimate,
+    health: HealthBook,
+    now: float,
+    rng: random.Random,
+) -> list[Candidate]:
+    """The candidates under a profile's routing overrides: only narrower than without it."""
+    if profile.allowed_providers:
+        kept: list[Candidate] = []
+        for cand in eligible:
+            if profile.allows_provider(cand.provider):
+                kept.append(cand)
+            else:
+                reasons.append(
+                    f"{cand.provider}:{cand.provider_model} is not allowed by gateway config {profile.id!r}"
+                )
+        eligible = kept
+    if not eligible:
+        raise _none_eligible(req, reasons, refused_by)
+    if len(eligible) > 1:
+        if est is _NO_ESTIMATE and profile.uses_estimate:
+            est = estimate(req, entry)
+        eligible = STRATEGIES[profile.strategy or entry.strategy](eligible, est, health, now, rng)
+    return eligible[:1] if profile.primary_only else eligible
+
+
+def _none_eligible(req: ClientRequest, reasons: list[str], refused_by: CompiledPolicy | None) -> GatewayError:
+    if refused_by is not None:
+        return refused_by.error()  # the candidates that could serve it are all refused
+    return bad_request(
+        f"no provider of model '{req.model}' can serve this request: " + "; ".join(reasons),
+        param="model",
+        code="no_eligible_provider",
+    )
+
+
 def select(rt: AiRuntime, ctx: RequestContext) -> None:
     req = ctx.request
     assert req is not None
-    ctx.candidates = select_candidates(rt.registry, rt.health, req, ctx.api_key, monotonic(), rt.rng, rt.policies)[1]
+    ctx.candidates = select_candidates(
+        rt.registry, rt.health, req, ctx.api_key, monotonic(), rt.rng, rt.policies, ctx.profile
+    )[1]
     return None
