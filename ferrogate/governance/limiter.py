@@ -19,8 +19,6 @@ from collections.abc import Callable
 from time import time
 
 from ferrogate.governance.counter_table import (
-    BUDGET_STRIDE,
-    BUDGETS,
     PERIOD,
     RESERVED,
     RPM_COUNT,
@@ -30,8 +28,14 @@ from ferrogate.governance.counter_table import (
     TPM_TOKENS,
     CounterTable,
 )
-from ferrogate.governance.quotas import Budget, QuotaBook, Subject, period_end, period_of
-from ferrogate.governance.refusals import LimitHeaders, budget_exceeded, limit_headers, rate_limited
+from ferrogate.governance.quotas import Budget, QuotaBook, Subject
+from ferrogate.governance.refusals import (
+    budget_exceeded,
+    header_format,
+    header_pairs,
+    limit_headers,
+    rate_limited,
+)
 
 WINDOW_MS = 60_000
 
@@ -39,7 +43,7 @@ WINDOW_MS = 60_000
 class Ticket:
     """What one admitted request holds until it settles."""
 
-    __slots__ = ("bases", "cost", "headers", "periods", "subjects", "tokens", "tpm_starts")
+    __slots__ = ("bases", "block", "cost", "periods", "subjects", "tokens", "tpm_starts")
 
     def __init__(
         self,
@@ -49,7 +53,7 @@ class Ticket:
         cost: int,
         periods: list[int],
         tpm_starts: list[int],
-        headers: LimitHeaders,
+        block: bytes | None,
     ) -> None:
         self.subjects = subjects
         self.bases = bases
@@ -57,7 +61,10 @@ class Ticket:
         self.cost = cost
         self.periods = periods  # per subject, per budget: the period the reservation was made in
         self.tpm_starts = tpm_starts
-        self.headers = headers  # the remaining-limit headers of the key's own limits
+        self.block = block  # the remaining-limit header lines of the key's own limits
+
+    def header_pairs(self) -> tuple[tuple[bytes, bytes], ...]:
+        return header_pairs(self.block) if self.block is not None else ()
 
 
 class LocalLimiter:
@@ -70,6 +77,9 @@ class LocalLimiter:
         self.book = book
         self.clock = clock or time  # seconds since the epoch; tests inject their own
         self._bases = {s.ident: table.slot_base(s.ident) for s in book.subjects()}
+        for subject in book.subjects():
+            if subject.is_key:
+                subject.header_format = header_format(subject)
 
     def admit(self, subjects: tuple[Subject, ...], tokens: int, cost: int) -> Ticket:
         """Admit a request of ``subjects`` needing ``tokens`` / ``cost`` pico-USD, or raise a 429."""
@@ -89,11 +99,11 @@ class LocalLimiter:
                 if subject.tpm is not None and fields[base + TPM_TOKENS] + tokens > subject.tpm:
                     raise rate_limited(subject, "tokens", subject.tpm, _reset_ms(fields, base + TPM_START, now_ms))
                 for budget in subject.budgets:
-                    at = base + BUDGETS + budget.kind * BUDGET_STRIDE
+                    at = base + budget.field
                     period = _roll_period(fields, at, budget, now_s)
                     need = cost if budget.cost else tokens
                     if fields[at + SPENT] + fields[at + RESERVED] + need > budget.limit:
-                        raise budget_exceeded(subject, budget, period_end(budget.kind, period, budget.period_secs), now_s)
+                        raise budget_exceeded(subject, budget, budget.period_ends(period), now_s)
             periods: list[int] = []
             tpm_starts: list[int] = []
             for subject, base in zip(subjects, bases, strict=True):
@@ -101,14 +111,15 @@ class LocalLimiter:
                 fields[base + TPM_TOKENS] += tokens
                 tpm_starts.append(fields[base + TPM_START])
                 for budget in subject.budgets:
-                    at = base + BUDGETS + budget.kind * BUDGET_STRIDE
+                    at = base + budget.field
                     fields[at + RESERVED] += cost if budget.cost else tokens
                     periods.append(fields[at + PERIOD])
-            headers = limit_headers(subjects[0], fields, bases[0], now_ms) if subjects[0].is_key else None
+            first = subjects[0]
+            block = limit_headers(first, fields, bases[0], now_ms) if first.header_format is not None else None
         finally:
             for base in reversed(bases):
                 table.unlock(base)
-        return Ticket(subjects, bases, tokens, cost, periods, tpm_starts, headers)
+        return Ticket(subjects, bases, tokens, cost, periods, tpm_starts, block)
 
     def settle(self, ticket: Ticket, tokens: int, cost: int) -> None:
         """Release ``ticket``'s reservation and spend what the request really used."""
@@ -122,7 +133,7 @@ class LocalLimiter:
                 if fields[base + TPM_START] == ticket.tpm_starts[n]:
                     fields[base + TPM_TOKENS] = max(0, fields[base + TPM_TOKENS] + tokens - ticket.tokens)
                 for budget in subject.budgets:
-                    at = base + BUDGETS + budget.kind * BUDGET_STRIDE
+                    at = base + budget.field
                     reserved = ticket.cost if budget.cost else ticket.tokens
                     if fields[at + PERIOD] == ticket.periods[i]:
                         fields[at + RESERVED] = max(0, fields[at + RESERVED] - reserved)
@@ -143,7 +154,7 @@ def _roll_windows(fields: memoryview, base: int, now_ms: int) -> None:
 
 
 def _roll_period(fields: memoryview, at: int, budget: Budget, now_s: int) -> int:
-    period = period_of(budget.kind, now_s, budget.period_secs)
+    period = budget.period_at(now_s)
     if fields[at + PERIOD] != period:
         fields[at + PERIOD] = period
         fields[at + SPENT] = 0

@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import IntEnum
 
 from ferrogate.config.model import ApiKey, Quota, Tenant
-from ferrogate.governance.counter_table import subject_ident
+from ferrogate.governance.counter_table import BUDGET_STRIDE, BUDGETS, subject_ident
 
 PICO_PER_USD = 10**12
 
@@ -65,7 +65,7 @@ def period_end(kind: BudgetKind, period: int, period_secs: int) -> int:
 
 
 class Budget:
-    __slots__ = ("cost", "kind", "label", "limit", "period_secs")
+    __slots__ = ("_ends", "_period", "_starts", "cost", "field", "kind", "label", "limit", "period_secs")
 
     def __init__(self, kind: BudgetKind, limit: int, label: str, period_secs: int = 0) -> None:
         self.kind = kind
@@ -73,6 +73,25 @@ class Budget:
         self.cost = kind in _COST_KINDS
         self.label = label  # the config key, named in the 429
         self.period_secs = period_secs
+        self.field = BUDGETS + int(kind) * BUDGET_STRIDE  # its first field in a counter slot
+        # The period last asked about, so the hot path computes a calendar month once a month.
+        self._period = -1
+        self._starts = 0
+        self._ends = 0
+
+    def period_ends(self, period: int) -> int:
+        if period == self._period:
+            return self._ends
+        return period_end(self.kind, period, self.period_secs)
+
+    def period_at(self, now_s: int) -> int:
+        if self._starts <= now_s < self._ends:
+            return self._period
+        period = period_of(self.kind, now_s, self.period_secs)
+        self._period = period
+        self._ends = period_end(self.kind, period, self.period_secs)
+        self._starts = period_end(self.kind, period - 1, self.period_secs)
+        return period
 
     def shown_limit(self) -> str:
         return f"{pico_to_usd(self.limit).normalize():f} USD" if self.cost else f"{self.limit} tokens"
@@ -81,7 +100,7 @@ class Budget:
 class Subject:
     """One key's or tenant's limits, and the counter slot that holds its usage."""
 
-    __slots__ = ("budgets", "ident", "is_key", "name", "rpm", "shown", "subject_id", "tpm")
+    __slots__ = ("budgets", "header_format", "ident", "is_key", "name", "rpm", "shown", "subject_id", "token_budget", "tpm")
 
     def __init__(self, is_key: bool, subject_id: str, quota: Quota) -> None:
         self.is_key = is_key
@@ -92,16 +111,14 @@ class Subject:
         self.rpm = quota.request_limit_per_minute
         self.tpm = quota.token_limit_per_minute
         self.budgets = tuple(_budgets(quota))
+        # The tightest token budget: the ``-tokens`` headers describe it when there is no TPM.
+        tokens = [b for b in self.budgets if not b.cost]
+        self.token_budget = min(tokens, key=lambda b: b.limit) if tokens else None
+        self.header_format: bytes | None = None  # set by the limiter for keys (refusals.header_format)
 
     @property
     def limited(self) -> bool:
         return self.rpm is not None or self.tpm is not None or bool(self.budgets)
-
-    @property
-    def token_budget(self) -> Budget | None:
-        """The tightest token budget (the ``-tokens`` headers describe it when there is no TPM)."""
-        tokens = [b for b in self.budgets if not b.cost]
-        return min(tokens, key=lambda b: b.limit) if tokens else None
 
 
 def _budgets(q: Quota) -> Iterable[Budget]:

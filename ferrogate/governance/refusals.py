@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 
 from ferrogate.errors import GatewayError
 from ferrogate.governance.counter_table import (
-    BUDGET_STRIDE,
-    BUDGETS,
     RESERVED,
     RPM_COUNT,
     RPM_START,
@@ -20,9 +18,7 @@ from ferrogate.governance.counter_table import (
     TPM_START,
     TPM_TOKENS,
 )
-from ferrogate.governance.quotas import Budget, Subject, period_end
-
-LimitHeaders = tuple[tuple[bytes, bytes], ...] | None
+from ferrogate.governance.quotas import Budget, Subject
 
 _WINDOW_MS = 60_000
 
@@ -68,24 +64,47 @@ def budget_exceeded(subject: Subject, budget: Budget, resets_at: int, now_s: int
     )
 
 
-def limit_headers(key: Subject, fields: memoryview, base: int, now_ms: int) -> LimitHeaders:
-    """The key's remaining requests and tokens after this request (None: it has no such limits)."""
-    out: list[tuple[bytes, bytes]] = []
+def limit_headers(key: Subject, fields: memoryview, base: int, now_ms: int) -> bytes | None:
+    """The key's remaining requests and tokens after this request, as header lines (None: no such
+    limits). The fixed parts were formatted once, in :func:`header_format`."""
+    fmt = key.header_format
+    if fmt is None:
+        return None
+    values: list[object] = []
     if key.rpm is not None:
-        out.append((b"x-ratelimit-limit-requests", b"%d" % key.rpm))
-        out.append((b"x-ratelimit-remaining-requests", b"%d" % max(0, key.rpm - fields[base + RPM_COUNT])))
-        out.append((b"x-ratelimit-reset-requests", duration(max(0, fields[base + RPM_START] + _WINDOW_MS - now_ms))))
+        values.append(max(0, key.rpm - fields[base + RPM_COUNT]))
+        values.append(duration(max(0, fields[base + RPM_START] + _WINDOW_MS - now_ms)))
     if key.tpm is not None:
-        out.append((b"x-ratelimit-limit-tokens", b"%d" % key.tpm))
-        out.append((b"x-ratelimit-remaining-tokens", b"%d" % max(0, key.tpm - fields[base + TPM_TOKENS])))
-        out.append((b"x-ratelimit-reset-tokens", duration(max(0, fields[base + TPM_START] + _WINDOW_MS - now_ms))))
+        values.append(max(0, key.tpm - fields[base + TPM_TOKENS]))
+        values.append(duration(max(0, fields[base + TPM_START] + _WINDOW_MS - now_ms)))
     else:
         budget = key.token_budget
         if budget is not None:
-            at = base + BUDGETS + budget.kind * BUDGET_STRIDE
-            left = budget.limit - fields[at + SPENT] - fields[at + RESERVED]
-            ends = period_end(budget.kind, fields[at], budget.period_secs)
-            out.append((b"x-ratelimit-limit-tokens", b"%d" % budget.limit))
-            out.append((b"x-ratelimit-remaining-tokens", b"%d" % max(0, left)))
-            out.append((b"x-ratelimit-reset-tokens", duration(max(0, ends * 1000 - now_ms))))
-    return tuple(out) if out else None
+            at = base + budget.field
+            values.append(max(0, budget.limit - fields[at + SPENT] - fields[at + RESERVED]))
+            values.append(duration(max(0, budget.period_ends(fields[at]) * 1000 - now_ms)))
+    return fmt % tuple(values)
+
+
+def header_format(key: Subject) -> bytes | None:
+    """The ``x-ratelimit-*`` lines of ``key`` with its limits filled in and ``%d`` / ``%b`` left
+    for the remaining count and the reset."""
+    out = b""
+    if key.rpm is not None:
+        out += b"x-ratelimit-limit-requests: %d\r\n" % key.rpm
+        out += b"x-ratelimit-remaining-requests: %d\r\nx-ratelimit-reset-requests: %b\r\n"
+    tokens = key.tpm if key.tpm is not None else (key.token_budget.limit if key.token_budget is not None else None)
+    if tokens is not None:
+        out += b"x-ratelimit-limit-tokens: %d\r\n" % tokens
+        out += b"x-ratelimit-remaining-tokens: %d\r\nx-ratelimit-reset-tokens: %b\r\n"
+    return out or None
+
+
+def header_pairs(block: bytes) -> tuple[tuple[bytes, bytes], ...]:
+    """``block``'s lines as (name, value) pairs, for an error answer."""
+    pairs = []
+    for line in block.split(b"\r\n"):
+        if line:
+            name, _, value = line.partition(b": ")
+            pairs.append((name, value))
+    return tuple(pairs)

@@ -79,8 +79,8 @@ def gateway_lines(ctx: RequestContext, d: Dispatched, now: float, content: bytes
     if profile is not None:
         content += profile.block
     ticket = ctx.ticket
-    if ticket is not None and ticket.headers is not None:
-        content += header_block(ticket.headers)
+    if ticket is not None and ticket.block is not None:
+        content += ticket.block
     return _GATEWAY.format % (ctx.request_id, d.candidate.id_lines, ctx.attempts, ctx.overhead_ms(now), content)
 
 

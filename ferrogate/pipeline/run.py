@@ -80,8 +80,8 @@ async def run(rt: AiRuntime, route: AiRoute, exchange: Exchange) -> None:
         if ctx.profile is not None:
             extra += ctx.profile.headers
         ticket = ctx.ticket
-        if ticket is not None and ticket.headers is not None:
-            extra += ticket.headers
+        if ticket is not None and ticket.block is not None:
+            extra += ticket.header_pairs()
         exchange.fail(err, ctx.flavor, extra)
     except Exception:
         ctx.error = GatewayError(500, "internal error", source=ErrorSource.INTERNAL)
