@@ -96,6 +96,8 @@ class LocalLimiter:
                 _roll_windows(fields, base, now_ms)
                 if subject.rpm is not None and fields[base + RPM_COUNT] + 1 > subject.rpm:
                     raise rate_limited(subject, "requests", subject.rpm, _reset_ms(fields, base + RPM_START, now_ms))
+                if subject.tpm is not None and tokens > subject.tpm:
+                    raise too_large(subject, tokens, subject.tpm)
                 if subject.tpm is not None and fields[base + TPM_TOKENS] + tokens > subject.tpm:
                     raise rate_limited(subject, "tokens", subject.tpm, _reset_ms(fields, base + TPM_START, now_ms))
                 for budget in subject.budgets:

@@ -52,6 +52,17 @@ def rate_limited(subject: Subject, what: str, limit: int, reset_ms: int) -> Gate
     )
 
 
+def too_large(subject: Subject, tokens: int, limit: int) -> GatewayError:
+    """A request whose reservation alone is over a per-minute token limit: waiting will not help."""
+    return GatewayError(
+        429,
+        f"Request too large for {subject.shown}: it may use {tokens} tokens (input estimate plus "
+        f"max output), over its limit of {limit} tokens per minute. Lower max_tokens or the input.",
+        code="request_too_large",
+        headers=((b"x-ratelimit-limit-tokens", b"%d" % limit),),
+    )
+
+
 def budget_exceeded(subject: Subject, budget: Budget, resets_at: int, now_s: int) -> GatewayError:
     when = datetime.fromtimestamp(resets_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return GatewayError(

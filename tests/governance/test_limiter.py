@@ -195,3 +195,11 @@ def test_forked_processes_sharing_one_table_admit_exactly_the_limit() -> None:
 )
 def test_resets_are_written_as_openai_durations(ms: int, shown: bytes) -> None:
     assert duration(ms) == shown
+
+
+def test_a_request_larger_than_the_token_limit_is_told_so_without_a_retry_time() -> None:
+    lim = limiter_for(ApiKey(id="k", key="x", token_limit_per_minute=100), clock=Clock(NOON))
+    with pytest.raises(GatewayError) as refused:
+        lim.admit(subjects(lim, "k"), 101, 0)
+    assert refused.value.code == "request_too_large"
+    assert b"retry-after" not in dict(refused.value.headers)
