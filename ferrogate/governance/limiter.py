@@ -35,6 +35,7 @@ from ferrogate.governance.refusals import (
     header_pairs,
     limit_headers,
     rate_limited,
+    too_large,
 )
 
 WINDOW_MS = 60_000
