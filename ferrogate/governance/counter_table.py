@@ -28,6 +28,9 @@ _HEADER_BYTES = 4096
 FIELDS_PER_SLOT = 32
 SLOT_BYTES = FIELDS_PER_SLOT * 8
 DEFAULT_CAPACITY = 1 << 16  # 16 MiB of address space; pages are only touched when used
+# After the slots: the workers' reservation journals (governance/reservation_journal.py):
+# 64 journals of an 8-field head and 2048 entries of 17 fields.
+JOURNAL_REGION_FIELDS = 64 * (8 + 2048 * 17)
 
 # Header fields (int64 indexes into the whole table).
 _H_MAGIC = 0
@@ -55,7 +58,7 @@ def subject_ident(kind: str, subject_id: str) -> int:
 class CounterTable:
     """A mapped counter segment; ``slot_base`` gives a subject's first field index."""
 
-    __slots__ = ("_map", "capacity", "fd", "fields")
+    __slots__ = ("_map", "capacity", "fd", "fields", "journal", "journal_base")
 
     def __init__(self, fd: int) -> None:
         size = os.fstat(fd).st_size
@@ -65,12 +68,14 @@ class CounterTable:
         if self.fields[_H_MAGIC] != MAGIC:
             raise ValueError("not a FerroGate counter table (or an older layout)")
         self.capacity = self.fields[_H_CAPACITY]
+        self.journal_base = _HEADER_BYTES // 8 + self.capacity * FIELDS_PER_SLOT
+        self.journal: object = None  # this process's reservation journal, claimed on first use
 
     @classmethod
     def create(cls, capacity: int = DEFAULT_CAPACITY) -> CounterTable:
         """A new, zeroed table (the supervisor's, before it forks; a test's, in-process)."""
         fd = os.memfd_create("ferrogate-counters", os.MFD_CLOEXEC)
-        os.ftruncate(fd, _HEADER_BYTES + capacity * SLOT_BYTES)
+        os.ftruncate(fd, _HEADER_BYTES + capacity * SLOT_BYTES + JOURNAL_REGION_FIELDS * 8)
         with mmap.mmap(fd, _HEADER_BYTES) as head:
             fields = memoryview(head).cast("q")
             fields[_H_MAGIC] = MAGIC

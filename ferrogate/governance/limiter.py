@@ -15,6 +15,7 @@ limit takes nothing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from time import time
 
@@ -37,6 +38,7 @@ from ferrogate.governance.refusals import (
     rate_limited,
     too_large,
 )
+from ferrogate.governance.reservation_journal import Journal, claim_journal
 
 WINDOW_MS = 60_000
 
@@ -44,7 +46,7 @@ WINDOW_MS = 60_000
 class Ticket:
     """What one admitted request holds until it settles."""
 
-    __slots__ = ("bases", "block", "cost", "periods", "subjects", "tokens", "tpm_starts")
+    __slots__ = ("bases", "block", "cost", "entry", "periods", "subjects", "tokens", "tpm_starts")
 
     def __init__(
         self,
@@ -55,6 +57,7 @@ class Ticket:
         periods: list[int],
         tpm_starts: list[int],
         block: bytes | None,
+        entry: int,
     ) -> None:
         self.subjects = subjects
         self.bases = bases
@@ -63,6 +66,7 @@ class Ticket:
         self.periods = periods  # per subject, per budget: the period the reservation was made in
         self.tpm_starts = tpm_starts
         self.block = block  # the remaining-limit header lines of the key's own limits
+        self.entry = entry  # its entry in this worker's reservation journal (-1: none)
 
     def header_pairs(self) -> tuple[tuple[bytes, bytes], ...]:
         return header_pairs(self.block) if self.block is not None else ()
@@ -71,13 +75,17 @@ class Ticket:
 class LocalLimiter:
     """The counters of one node, exact across its workers (see ``counter_table``)."""
 
-    __slots__ = ("_bases", "book", "clock", "table")
+    __slots__ = ("_bases", "book", "clock", "journal", "table")
 
     def __init__(self, table: CounterTable, book: QuotaBook, clock: Callable[[], float] | None = None) -> None:
         self.table = table
         self.book = book
         self.clock = clock or time  # seconds since the epoch; tests inject their own
         self._bases = {s.ident: table.slot_base(s.ident) for s in book.subjects()}
+        journal = table.journal
+        if not isinstance(journal, Journal) or journal.pid != os.getpid():
+            journal = table.journal = claim_journal(table)
+        self.journal = journal
         for subject in book.subjects():
             if subject.is_key:
                 subject.header_format = header_format(subject)
@@ -117,12 +125,13 @@ class LocalLimiter:
                     at = base + budget.field
                     fields[at + RESERVED] += cost if budget.cost else tokens
                     periods.append(fields[at + PERIOD])
+            entry = self.journal.record(tokens, cost, subjects, bases)
             first = subjects[0]
             block = limit_headers(first, fields, bases[0], now_ms) if first.header_format is not None else None
         finally:
             for base in reversed(bases):
                 table.unlock(base)
-        return Ticket(subjects, bases, tokens, cost, periods, tpm_starts, block)
+        return Ticket(subjects, bases, tokens, cost, periods, tpm_starts, block, entry)
 
     def settle(self, ticket: Ticket, tokens: int, cost: int) -> None:
         """Release ``ticket``'s reservation and spend what the request really used."""
@@ -145,6 +154,7 @@ class LocalLimiter:
                     i += 1
             finally:
                 table.unlock(base)
+        self.journal.close(ticket.entry)
 
 
 def _roll_windows(fields: memoryview, base: int, now_ms: int) -> None:

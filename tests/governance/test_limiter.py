@@ -10,7 +10,7 @@ import pytest
 
 from ferrogate.config.model import ApiKey, Tenant
 from ferrogate.errors import GatewayError
-from ferrogate.governance.counter_table import CounterTable
+from ferrogate.governance.counter_table import RESERVED, CounterTable
 from ferrogate.governance.limiter import LocalLimiter
 from ferrogate.governance.quotas import QuotaBook, usd_to_pico
 from ferrogate.governance.refusals import duration
@@ -203,3 +203,33 @@ def test_a_request_larger_than_the_token_limit_is_told_so_without_a_retry_time()
         lim.admit(subjects(lim, "k"), 101, 0)
     assert refused.value.code == "request_too_large"
     assert b"retry-after" not in dict(refused.value.headers)
+
+
+def test_reservations_of_a_process_that_died_are_released_by_the_next_to_start() -> None:
+    table = CounterTable.create(capacity=64)
+    book = QuotaBook([ApiKey(id="k", key="x", daily_token_budget=100, token_limit_per_minute=1000)], [])
+    pid = os.fork()
+    if pid == 0:
+        LocalLimiter(table, book).admit(book.by_key["k"], 90, 0)
+        os._exit(0)  # dies holding its reservation
+    os.waitpid(pid, 0)
+    subject = book.by_key["k"][0]
+    reserved_at = table.slot_base(subject.ident) + subject.budgets[0].field + RESERVED
+    assert table.fields[reserved_at] == 90  # the dead process's reservation, still held
+    LocalLimiter(table, book).admit(book.by_key["k"], 100, 0)  # this process starts: released
+
+
+def test_a_settled_reservation_leaves_nothing_to_release() -> None:
+    table = CounterTable.create(capacity=64)
+    book = QuotaBook([ApiKey(id="k", key="x", daily_token_budget=100)], [])
+    pid = os.fork()
+    if pid == 0:
+        lim = LocalLimiter(table, book)
+        lim.settle(lim.admit(book.by_key["k"], 90, 0), 60, 0)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    table.journal = None
+    lim = LocalLimiter(table, book)
+    lim.admit(book.by_key["k"], 40, 0)
+    with pytest.raises(GatewayError):
+        lim.admit(book.by_key["k"], 1, 0)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import socket
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway
+from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
 
 
 def _closed_port() -> int:
@@ -258,3 +262,66 @@ def test_four_workers_never_settle_more_than_the_token_budget(four: Gateway) -> 
     assert len(ok) + len(refused) == 200
     assert len(ok) * USED_PER_REQUEST <= 2000
     assert refused and all(a.json()["error"]["code"] == "budget_exceeded" for a in refused)
+
+
+# ---------------------------------------------------------------- a worker dies mid-request
+
+CRASH = """
+[[providers]]
+name = "slow"
+kind = "mock"
+mock = { prompt_tokens = 10, completion_tokens = 16, latency_ms = 30000 }
+
+[[providers]]
+name = "fast"
+kind = "mock"
+mock = { prompt_tokens = 10, completion_tokens = 16 }
+
+[[models]]
+name = "slow"
+provider = "slow"
+provider_model = "s"
+
+[[models]]
+name = "fast"
+provider = "fast"
+provider_model = "f"
+
+[[api_keys]]
+id = "k"
+key = "sk-k"
+monthly_token_budget = 1000000
+"""
+
+
+def _left(gw: Gateway) -> int:
+    raw = _client(gw, "sk-k").chat.completions.with_raw_response.create(model="fast", messages=HI, max_tokens=1)
+    return int(raw.headers["x-ratelimit-remaining-tokens"])
+
+
+def test_a_worker_killed_mid_request_does_not_keep_its_reservation(tmp_path) -> None:
+    gw = start_gateway(CRASH, "toml", workers=1, directory=tmp_path)
+    try:
+        gw.wait_ready(DEFAULT_READY_SECS)
+        victim = wait_until(lambda: gw.worker_pids().get(0), 10, "the worker")
+        baseline = _left(gw)
+        def slow_request() -> None:
+            with contextlib.suppress(httpx.HTTPError):  # its worker is killed under it
+                httpx.post(
+                    gw.base_url + "/v1/chat/completions",
+                    headers={"authorization": "Bearer sk-k"},
+                    json={"model": "slow", "messages": HI, "max_tokens": 50000},
+                    timeout=60,
+                )
+
+        slow = threading.Thread(target=slow_request, daemon=True)
+        slow.start()
+        # Its 50,000-token reservation shows in the next answers' remaining budget.
+        wait_until(lambda: _left(gw) < baseline - 50000, 10, "the slow request's reservation")
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: gw.worker_pids().get(0) not in (None, victim), 10, "a new worker")
+        left = _left(gw)
+        assert left > baseline - 50000  # released by the new worker
+        slow.join(timeout=30)
+    finally:
+        gw.stop()
