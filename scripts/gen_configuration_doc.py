@@ -93,7 +93,7 @@ DESCRIPTIONS: dict[str, str] = {
     "metering.export_enabled": "export metering events",
     "metering.export_endpoint": "where metering events go",
     "metering.export_token_env": "variable holding the export bearer token",
-    "storage.path": "embedded store file",
+    "storage.path": "the embedded SQLite store (WAL), relative to the config file; spent budgets live there (`:memory:`: nothing is kept)",
     "storage.request_log_retention_records": "request logs kept",
     "storage.audit_event_retention_records": "audit events kept",
     "storage.billing_event_retention_records": "metering events kept",
@@ -379,7 +379,8 @@ def _caddy(section: str, key: str, name: str) -> str:
 NOT_ENFORCED = (
     "api_keys.cache_enabled",
     "cache.", "models.cache_enabled", "metering.", "telemetry.otlp_endpoint",
-    "telemetry.service_name", "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.", "storage.", "tls.acme.",
+    "telemetry.service_name", "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.", "storage.request_log_retention_records", "storage.audit_event_retention_records",
+    "storage.billing_event_retention_records", "storage.admin_list_default_limit", "storage.admin_list_max_limit", "tls.acme.",
 )
 
 

@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tls",),
     ("_fastpath",),
     ("governance", "ipc", "worker_spec"),
-    ("observability",),
+    ("observability", "store"),
     ("ai",),
     ("pipeline", "proxy"),
     ("app",),

@@ -74,7 +74,26 @@ UNENFORCED: tuple[_Unenforced, ...] = (
     ),
     _Unenforced(_each("mcp_servers"), "MCP servers are not connected yet"),
     _Unenforced(_when(("cluster",), lambda c: c.cluster != Cluster()), "cluster mode (shared state, Redis counters) is not built yet"),
-    _Unenforced(_when(("storage",), lambda c: c.storage != Storage()), "the durable store is not built yet"),
+    _Unenforced(
+        _when(("storage", "request_log_retention_records"), lambda c: c.storage.request_log_retention_records != Storage().request_log_retention_records),
+        "request logs are not kept yet",
+    ),
+    _Unenforced(
+        _when(("storage", "audit_event_retention_records"), lambda c: c.storage.audit_event_retention_records != Storage().audit_event_retention_records),
+        "audit events are not kept yet",
+    ),
+    _Unenforced(
+        _when(("storage", "billing_event_retention_records"), lambda c: c.storage.billing_event_retention_records != Storage().billing_event_retention_records),
+        "metering events are not kept yet",
+    ),
+    _Unenforced(
+        _when(("storage", "admin_list_default_limit"), lambda c: c.storage.admin_list_default_limit != Storage().admin_list_default_limit),
+        "the admin list endpoints are not built yet",
+    ),
+    _Unenforced(
+        _when(("storage", "admin_list_max_limit"), lambda c: c.storage.admin_list_max_limit != Storage().admin_list_max_limit),
+        "the admin list endpoints are not built yet",
+    ),
     _Unenforced(
         _when(("tls", "acme", "enabled"), lambda c: c.tls.acme.enabled),
         "automatic HTTPS (ACME) is not available yet: `ferrogate run` refuses to start with it",

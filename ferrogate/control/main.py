@@ -23,7 +23,10 @@ from ferrogate.config.model import Config
 from ferrogate.control.admin import AdminApi, Loader, ReloadAnswer, exchange_handler
 from ferrogate.control.channel import IpcServer
 from ferrogate.control.state import ControlState
+from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import DrainState, ExitCode, ReloadRequest, ReloadVerdict, SupervisorStatus
+from ferrogate.store.database import MEMORY, store_path
+from ferrogate.store.saver import BudgetSaver
 
 if TYPE_CHECKING:
     from ferrogate._fastpath.server import HttpServer
@@ -170,15 +173,19 @@ def run_control(
     generation: int,
     *,
     expected_workers: int | None = None,
+    counters_fd: int = -1,
 ) -> int:
-    """Run the control process until SIGTERM/SIGINT; returns its :class:`ExitCode`."""
+    """Run the control process until SIGTERM/SIGINT; returns its :class:`ExitCode`.
+
+    ``counters_fd`` is the node's counter table: the control process saves its spent
+    budgets to the store (``ferrogate.store.saver``)."""
     import uvloop
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         return loop.run_until_complete(
-            _serve(config, config_path, admin_sock, ipc_path, generation, expected_workers)
+            _serve(config, config_path, admin_sock, ipc_path, generation, expected_workers, counters_fd)
         )
     finally:
         with contextlib.suppress(Exception):
@@ -194,6 +201,7 @@ async def _serve(
     ipc_path: str,
     generation: int,
     expected_workers: int | None,
+    counters_fd: int = -1,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -217,6 +225,7 @@ async def _serve(
         "control process %d serving (generation %d, ipc %s)", os.getpid(), generation, ipc_path
     )
 
+    saver = _budget_saver(config, config_path, counters_fd)
     code = ExitCode.OK
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -226,4 +235,15 @@ async def _serve(
             code = ExitCode.ORPHANED
             break
     await service.stop(service.state.config.reliability.graceful_shutdown_grace_period_secs)
+    if saver is not None:
+        await loop.run_in_executor(None, saver.stop)
     return code
+
+
+def _budget_saver(config: Config, config_path: Path, counters_fd: int) -> BudgetSaver | None:
+    path = store_path(config, config_path)
+    if counters_fd < 0 or path == MEMORY:
+        return None
+    saver = BudgetSaver(path, CounterTable(counters_fd))
+    saver.start()
+    return saver

@@ -31,7 +31,10 @@ from types import FrameType
 
 from ferrogate import ipc
 from ferrogate.config.model import Config
+from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import ExitCode, ReloadOutcome
+from ferrogate.store.budgets import save_once
+from ferrogate.store.database import store_path
 from ferrogate.supervisor import intents, systemd
 from ferrogate.supervisor.children import Children
 from ferrogate.supervisor.cutover import Arrival, Departure, announce_live
@@ -74,6 +77,7 @@ class Arbiter:
         generation: int = 1,
         predecessor: Predecessor | None = None,
         leftovers: list[Closable] | None = None,
+        counters: CounterTable | None = None,
     ) -> None:
         self.config_path = config_path
         self.pid_file = pid_file
@@ -84,7 +88,7 @@ class Arbiter:
         self.configs = Configs(Running(config, ipc.config_revision(config), table))
         # Fixed for this generation: a process-local reload never changes the listener.
         self.listener = listener_fingerprint(config, config_path.parent)
-        self.children = Children(workers, generation, config_path, self.pid)
+        self.children = Children(workers, generation, config_path, self.pid, counters)
         self.arrival = Arrival(predecessor, list(leftovers or [])) if predecessor is not None else None
         self.departure = Departure()
         self.outcomes = Outcomes()
@@ -291,7 +295,7 @@ class Arbiter:
                     if decision is not None:
                         decision.started(intent, pid)
                 case intents.SendTable():
-                    departure.send_table(self.running.table, self.generation + 1)
+                    departure.send_table(self.running.table, self.generation + 1, self.children.counters.fd)
                 case intents.SendCutOver():
                     departure.send_cut_over(self.pid)
                 case intents.HandOver(pid=pid):
@@ -505,10 +509,20 @@ class Arbiter:
         self.children.changed = False
         publish_status(self)
 
+    def _save_spent_budgets(self) -> None:
+        """The workers have settled and exited: save what they spent after the control
+        process's last save (the next cold start restores it)."""
+        try:
+            save_once(store_path(self.running.config, self.config_path), self.children.counters)
+        except Exception as exc:
+            log.error("could not save the spent budgets at exit: %s", exc)
+
     def _cleanup(self) -> None:
         signal.set_wakeup_fd(-1)
         for sig in _SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
+        if not self.handed_over:
+            self._save_spent_budgets()
         self.children.close()
         self.departure.close_listener()
         self.configs.close_all()

@@ -65,13 +65,21 @@ class Halt:
 
 
 class Children:
-    def __init__(self, slot_count: int, generation: int, config_path: Path, supervisor_pid: int) -> None:
+    def __init__(
+        self,
+        slot_count: int,
+        generation: int,
+        config_path: Path,
+        supervisor_pid: int,
+        counters: CounterTable | None = None,
+    ) -> None:
         self.generation = generation
         self.config_path = config_path
         self.heartbeat_timeout = _env_seconds(HEARTBEAT_TIMEOUT_ENV, HEARTBEAT_TIMEOUT_SECS)
         self.slots = [WorkerSlot(i) for i in range(slot_count)]
-        # The node's limit counters: created before the first fork, so every worker maps the same pages.
-        self.counters = CounterTable.create()
+        # The node's limit counters: created before the first fork (or handed over by the previous
+        # generation), so every worker maps the same pages.
+        self.counters = counters if counters is not None else CounterTable.create()
         self.restarts = [0] * slot_count
         self.last_exit: list[int | None] = [None] * slot_count
         self.procs: dict[int, WorkerProc] = {}
@@ -231,7 +239,14 @@ class Children:
             pass
         expected = len(self.slots)
         pid = fork_control(
-            config, self.config_path, table.admin_socket(), path, self.generation, expected, close + self.closables()
+            config,
+            self.config_path,
+            table.admin_socket(),
+            path,
+            self.generation,
+            expected,
+            close + self.closables(),
+            counters_fd=self.counters.fd,
         )
         self.control = ControlProc(pid, path)
         self.control_respawn_at = None

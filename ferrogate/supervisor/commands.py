@@ -20,8 +20,11 @@ from ferrogate.config.commands import load_or_report
 from ferrogate.config.diagnostics import ConfigError
 from ferrogate.config.load import Loaded, load
 from ferrogate.config.model import Config
+from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import ExitCode, config_revision
 from ferrogate.observability.process_log import setup_process_logging
+from ferrogate.store.budgets import restore_from_store
+from ferrogate.store.database import StoreError, store_path
 from ferrogate.supervisor import systemd
 from ferrogate.supervisor.handoff import HandoffError, Predecessor, connect_upgrade_path
 from ferrogate.supervisor.listener_fingerprint import listener_changes, listener_fingerprint
@@ -102,8 +105,9 @@ def run_command(path: Path, workers: int | None, log_level: str | None = None) -
     if predecessor is None:
         predecessor = _external_predecessor(config, config_path, pid_file)
     try:
-        table, generation, leftovers = _acquire(config, count, predecessor, pid_file)
-    except (ListenerError, HandoffError, OSError) as exc:
+        table, generation, leftovers, counters_fd = _acquire(config, count, predecessor, pid_file)
+        counters = _counters(config, config_path, counters_fd)
+    except (ListenerError, HandoffError, OSError, StoreError) as exc:
         message = f"cannot start: {exc}"
         print(f"ferrogate: {message}", file=sys.stderr)
         if predecessor is not None:
@@ -119,8 +123,21 @@ def run_command(path: Path, workers: int | None, log_level: str | None = None) -
     arbiter = Arbiter(
         config, config_path, count, table,
         pid_file=pid_file, generation=generation, predecessor=predecessor, leftovers=leftovers,
+        counters=counters,
     )
     return arbiter.run()
+
+
+def _counters(config: Config, config_path: Path, inherited_fd: int | None) -> CounterTable:
+    """The node's counter table: the previous generation's during an upgrade (both count in it
+    while they overlap), else a new one holding the spent budgets saved in the store."""
+    if inherited_fd is not None:
+        return CounterTable(inherited_fd)
+    table = CounterTable.create()
+    restored = restore_from_store(store_path(config, config_path), table)
+    if restored:
+        log.info("restored %d spent budgets from the store", restored)
+    return table
 
 
 def _external_predecessor(config: Config, config_path: Path, pid_file: Path) -> Predecessor | None:
@@ -143,7 +160,7 @@ def _external_predecessor(config: Config, config_path: Path, pid_file: Path) -> 
 
 def _acquire(
     config: Config, workers: int, predecessor: Predecessor | None, pid_file: Path
-) -> tuple[ListenerTable, int, list[Closable]]:
+) -> tuple[ListenerTable, int, list[Closable], int | None]:
     keys = wanted_keys(config.listen, config.admin.listen if config.admin.enabled else None, workers)
     activated = systemd.listen_fds()
     if predecessor is None:
@@ -159,16 +176,18 @@ def _acquire(
             if id(sock) not in used:
                 log.warning("closing systemd socket %s: no listen address matches it", sock.getsockname())
                 sock.close()
-        return table, 1, []
-    inherited, generation = predecessor.receive_table(time.monotonic() + HANDOFF_TABLE_SECS)
+        return table, 1, [], None
+    inherited, generation, counters_fd = predecessor.receive_table(time.monotonic() + HANDOFF_TABLE_SECS)
     try:
         table, unwanted = build_table(keys, inherited=inherited, systemd=activated)
     except BaseException:
         for sock in inherited.values():
             sock.close()
+        if counters_fd is not None:
+            os.close(counters_fd)
         raise
     warn_if_closing_queues(unwanted.values(), "the new config drops listeners, so this upgrade")
-    return table, generation, list(unwanted.values())
+    return table, generation, list(unwanted.values()), counters_fd
 
 
 # ---------------------------------------------------------------------- reload

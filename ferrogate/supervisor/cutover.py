@@ -156,9 +156,9 @@ class Departure:
             os.close(fd)
         return msg
 
-    def send_table(self, table: ListenerTable, generation: int) -> None:
+    def send_table(self, table: ListenerTable, generation: int, counters_fd: int | None = None) -> None:
         assert self.successor is not None
-        send_table(self.successor.channel, table, generation)
+        send_table(self.successor.channel, table, generation, counters_fd)
         log.info("graceful upgrade: handed %d listeners to %d", len(table.sockets), self.successor.pid)
 
     def send_cut_over(self, old_pid: int) -> None:

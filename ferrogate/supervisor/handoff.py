@@ -62,6 +62,9 @@ class TableBatch(msgspec.Struct, frozen=True, tag="table_batch"):
     entries: list[ManifestEntry]
     generation: int
     last: bool
+    # The last batch may carry the node's counter table (a memfd, not a socket) as its last fd,
+    # so both generations count in the same table while they overlap.
+    counters: bool = False
 
 
 class SuccessorReady(msgspec.Struct, frozen=True, tag="ready"):
@@ -115,32 +118,43 @@ def recv_message(sock: socket.socket, timeout: float | None) -> tuple[Message, l
         raise HandoffError(f"bad hand-off message: {exc}") from None
 
 
-def send_table(sock: socket.socket, table: ListenerTable, generation: int) -> None:
+def send_table(sock: socket.socket, table: ListenerTable, generation: int, counters_fd: int | None = None) -> None:
     items = list(table.sockets.items())
+    extra = [counters_fd] if counters_fd is not None else []
     if not items:
-        send_message(sock, TableBatch([], generation, True))
+        send_message(sock, TableBatch([], generation, True, counters=bool(extra)), extra)
         return
-    for start in range(0, len(items), MAX_FDS_PER_MESSAGE):
-        batch = items[start : start + MAX_FDS_PER_MESSAGE]
+    for start in range(0, len(items), MAX_FDS_PER_MESSAGE - 1):
+        batch = items[start : start + MAX_FDS_PER_MESSAGE - 1]
         entries = [ManifestEntry(str(k), s.family, s.type) for k, s in batch]
-        last = start + MAX_FDS_PER_MESSAGE >= len(items)
-        send_message(sock, TableBatch(entries, generation, last), [s.fileno() for _, s in batch])
+        last = start + MAX_FDS_PER_MESSAGE - 1 >= len(items)
+        fds = [s.fileno() for _, s in batch]
+        if last and extra:
+            send_message(sock, TableBatch(entries, generation, True, counters=True), fds + extra)
+        else:
+            send_message(sock, TableBatch(entries, generation, last), fds)
 
 
-def receive_table(sock: socket.socket, deadline: float) -> tuple[dict[ListenerKey, socket.socket], int]:
-    """Ask for and adopt the predecessor's table. Returns ``({key: socket}, generation)``."""
+def receive_table(
+    sock: socket.socket, deadline: float
+) -> tuple[dict[ListenerKey, socket.socket], int, int | None]:
+    """Ask for and adopt the predecessor's table. Returns ``({key: socket}, generation,
+    counter table fd or None)``."""
     send_message(sock, TableRequest(os.getpid()))
     table: dict[ListenerKey, socket.socket] = {}
     generation = 0
+    counters_fd: int | None = None
     try:
         while True:
             msg, fds = recv_message(sock, deadline - time.monotonic())
             if isinstance(msg, SuccessorFailed):  # the predecessor refused (e.g. busy)
                 raise HandoffError(f"the running supervisor refused the hand-off: {msg.reason}")
-            if not isinstance(msg, TableBatch) or len(msg.entries) != len(fds):
+            if not isinstance(msg, TableBatch) or len(msg.entries) + (1 if msg.counters else 0) != len(fds):
                 for fd in fds:
                     os.close(fd)
                 raise HandoffError(f"unexpected hand-off message {type(msg).__name__}")
+            if msg.counters:
+                counters_fd = fds.pop()
             generation = msg.generation
             adopted = [socket.socket(fileno=fd) for fd in fds]
             for entry, s in zip(msg.entries, adopted, strict=True):
@@ -152,10 +166,12 @@ def receive_table(sock: socket.socket, deadline: float) -> tuple[dict[ListenerKe
                 s.setblocking(False)
                 table[key] = s
             if msg.last:
-                return table, generation
+                return table, generation, counters_fd
     except BaseException:
         for s in table.values():
             s.close()
+        if counters_fd is not None:
+            os.close(counters_fd)
         raise
 
 
@@ -275,7 +291,7 @@ class Predecessor:
         os.set_inheritable(fd, False)
         return cls(socket.socket(fileno=fd))
 
-    def receive_table(self, deadline: float) -> tuple[dict[ListenerKey, socket.socket], int]:
+    def receive_table(self, deadline: float) -> tuple[dict[ListenerKey, socket.socket], int, int | None]:
         return receive_table(self.channel, deadline)
 
     def report_ready(self) -> None:

@@ -96,6 +96,7 @@ def fork_control(
     generation: int,
     expected_workers: int,
     close: Iterable[Closable],
+    counters_fd: int = -1,
 ) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
@@ -108,7 +109,13 @@ def fork_control(
         from ferrogate.control.main import run_control
 
         code = run_control(
-            config, config_path, admin_sock, ipc_path, generation, expected_workers=expected_workers
+            config,
+            config_path,
+            admin_sock,
+            ipc_path,
+            generation,
+            expected_workers=expected_workers,
+            counters_fd=counters_fd,
         )
     except BaseException:
         traceback.print_exc()

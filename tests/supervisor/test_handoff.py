@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from ferrogate.governance.counter_table import CounterTable
 from ferrogate.supervisor import handoff
 from ferrogate.supervisor.handoff import (
     MAX_FDS_PER_MESSAGE,
@@ -47,7 +48,8 @@ def test_table_arrives_keyed_with_the_same_sockets_in_batches_of_at_most_32(chan
     monkeypatch.setattr(handoff, "send_message", counting_send)
     try:
         send_table(old, table, generation=7)
-        received, generation = receive_table(new, time.monotonic() + 5)
+        received, generation, counters_fd = receive_table(new, time.monotonic() + 5)
+        assert counters_fd is None
         assert generation == 7
         assert set(received) == set(table.sockets)
         for key, sock in received.items():
@@ -58,6 +60,23 @@ def test_table_arrives_keyed_with_the_same_sockets_in_batches_of_at_most_32(chan
         assert len(sent_batches) > 1
         request, fds = recv_message(old, 1)
         assert isinstance(request, handoff.TableRequest) and fds == []
+        for sock in received.values():
+            sock.close()
+    finally:
+        table.close_all()
+
+
+def test_the_counter_table_travels_with_the_last_batch_and_is_the_same_memory(channel):
+    old, new = channel
+    table, _ = build_table(wanted_keys(["127.0.0.1:0"], None, 40))  # more sockets than one batch
+    counters = CounterTable.create(capacity=8)
+    try:
+        send_table(old, table, generation=3, counters_fd=counters.fd)
+        received, _, counters_fd = receive_table(new, time.monotonic() + 5)
+        assert counters_fd is not None and set(received) == set(table.sockets)
+        adopted = CounterTable(counters_fd)
+        counters.fields[counters.slot_base(42) + 1] = 7
+        assert adopted.fields[adopted.slot_base(42) + 1] == 7
         for sock in received.values():
             sock.close()
     finally:

@@ -1,0 +1,95 @@
+"""Opening the store: its path, WAL mode and the schema migrations.
+
+Migrations are numbered SQL scripts applied in order inside one transaction each;
+``schema_version`` records the last one. A store written by a newer FerroGate
+(a higher version than this code knows) is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from ferrogate.config.model import Config
+
+MEMORY = ":memory:"
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: what each key and tenant has spent of each budget, in the period it was spent in.
+    """
+    CREATE TABLE spent_budgets (
+        subject INTEGER NOT NULL,      -- governance.counter_table.subject_ident
+        kind INTEGER NOT NULL,         -- governance.quotas.BudgetKind
+        period INTEGER NOT NULL,       -- governance.quotas.period_of
+        spent INTEGER NOT NULL,        -- tokens, or pico-USD for cost budgets
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (subject, kind)
+    ) WITHOUT ROWID;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or is not one this code can use."""
+
+
+def store_path(config: Config, config_path: Path) -> str:
+    """``storage.path`` resolved against the config file's directory (``:memory:`` as is)."""
+    raw = config.storage.path
+    if raw == MEMORY:
+        return raw
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = config_path.parent / path
+    return str(path)
+
+
+def open_store(path: str, *, create: bool = True) -> sqlite3.Connection:
+    """A connection with the schema brought up to date (``create=False``: StoreError when absent)."""
+    if path != MEMORY:
+        file = Path(path)
+        if not create and not file.exists():
+            raise StoreError(f"no store at {path}")
+        file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        migrate(conn)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the store at {path}: {exc}") from None
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations this store lacks; its version afterwards."""
+    version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store's schema is version {version}, newer than this FerroGate knows ({SCHEMA_VERSION}):"
+            " it was written by a newer release"
+        )
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[number - 1]):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION if version < SCHEMA_VERSION else version
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
