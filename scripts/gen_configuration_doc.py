@@ -148,8 +148,8 @@ DESCRIPTIONS: dict[str, str] = {
     "tls.acme.dns_config.api_base_url": "API base URL (tests)",
     "cluster.enabled": "cluster mode",
     "cluster.node_id": "`auto`: $FERROGATE_NODE_ID, else the host name",
-    "cluster.counter_backend": "`local` or `redis`",
-    "cluster.redis_url": "Redis for shared counters",
+    "cluster.counter_backend": "`local` (shared memory, exact across one node's workers) or `redis` (exact across nodes; fails closed: 503 `governance_backend_unavailable` while Redis is unreachable)",
+    "cluster.redis_url": "`redis://`, `rediss://` or `unix://` URL of the counters' Redis (one server, not Redis Cluster)",
     "cluster.state_file": "shared control-plane state file",
     "upstreams.name": "referenced by routes",
     "upstreams.urls": "`http://host:port` / `https://host:port` (no path)",
@@ -379,7 +379,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 NOT_ENFORCED = (
     "api_keys.cache_enabled",
     "cache.", "models.cache_enabled", "metering.", "telemetry.otlp_endpoint",
-    "telemetry.service_name", "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.", "storage.request_log_retention_records", "storage.audit_event_retention_records",
+    "telemetry.service_name", "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.enabled", "cluster.node_id", "cluster.state_file", "storage.request_log_retention_records", "storage.audit_event_retention_records",
     "storage.billing_event_retention_records", "storage.admin_list_default_limit", "storage.admin_list_max_limit", "tls.acme.",
 )
 

@@ -73,7 +73,15 @@ UNENFORCED: tuple[_Unenforced, ...] = (
         "it names the service in OpenTelemetry export, which is not built yet",
     ),
     _Unenforced(_each("mcp_servers"), "MCP servers are not connected yet"),
-    _Unenforced(_when(("cluster",), lambda c: c.cluster != Cluster()), "cluster mode (shared state, Redis counters) is not built yet"),
+    _Unenforced(_when(("cluster", "enabled"), lambda c: c.cluster.enabled), "cluster identity and shared state are not built yet"),
+    _Unenforced(
+        _when(("cluster", "node_id"), lambda c: c.cluster.node_id != Cluster().node_id),
+        "cluster identity is not built yet",
+    ),
+    _Unenforced(
+        _when(("cluster", "state_file"), lambda c: c.cluster.state_file is not None),
+        "shared cluster state is not built yet",
+    ),
     _Unenforced(
         _when(("storage", "request_log_retention_records"), lambda c: c.storage.request_log_retention_records != Storage().request_log_retention_records),
         "request logs are not kept yet",

@@ -314,6 +314,9 @@ class _Checker:
     def misc(self) -> None:
         if self.c.cluster.counter_backend == "redis" and not self.c.cluster.redis_url:
             self.err(("cluster", "counter_backend"), "counter_backend redis needs `redis_url`")
+        url = self.c.cluster.redis_url
+        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+            self.err(("cluster", "redis_url"), "redis_url must start with redis://, rediss:// or unix://")
         if self.c.metering.export_enabled:
             if not self.c.metering.export_endpoint:
                 self.err(("metering", "export_enabled"), "metering export needs `export_endpoint`")

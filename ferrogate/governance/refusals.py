@@ -76,24 +76,46 @@ def budget_exceeded(subject: Subject, budget: Budget, resets_at: int, now_s: int
 
 
 def limit_headers(key: Subject, fields: memoryview, base: int, now_ms: int) -> bytes | None:
-    """The key's remaining requests and tokens after this request, as header lines (None: no such
-    limits). The fixed parts were formatted once, in :func:`header_format`."""
+    """The key's remaining requests and tokens after this request, read from its counter slot."""
+    budget = key.token_budget
+    used = period = 0
+    if budget is not None:
+        at = base + budget.field
+        used = fields[at + SPENT] + fields[at + RESERVED]
+        period = fields[at]
+    return remaining_headers(
+        key, fields[base + RPM_COUNT], fields[base + RPM_START], fields[base + TPM_TOKENS], fields[base + TPM_START],
+        used, period, now_ms,
+    )
+
+
+def remaining_headers(
+    key: Subject,
+    rpm_count: int,
+    rpm_start: int,
+    tpm_tokens: int,
+    tpm_start: int,
+    budget_used: int,
+    budget_period: int,
+    now_ms: int,
+) -> bytes | None:
+    """The key's remaining requests and tokens as header lines (None: it has no such limits),
+    whichever backend counted them. The fixed parts were formatted once, in :func:`header_format`."""
     fmt = key.header_format
     if fmt is None:
         return None
     values: list[object] = []
     if key.rpm is not None:
-        values.append(max(0, key.rpm - fields[base + RPM_COUNT]))
-        values.append(duration(max(0, fields[base + RPM_START] + _WINDOW_MS - now_ms)))
+        values.append(max(0, key.rpm - rpm_count))
+        values.append(duration(max(0, rpm_start + _WINDOW_MS - now_ms)))
     if key.tpm is not None:
-        values.append(max(0, key.tpm - fields[base + TPM_TOKENS]))
-        values.append(duration(max(0, fields[base + TPM_START] + _WINDOW_MS - now_ms)))
+        values.append(max(0, key.tpm - tpm_tokens))
+        values.append(duration(max(0, tpm_start + _WINDOW_MS - now_ms)))
     else:
         budget = key.token_budget
         if budget is not None:
-            at = base + budget.field
-            values.append(max(0, budget.limit - fields[at + SPENT] - fields[at + RESERVED]))
-            values.append(duration(max(0, budget.period_ends(fields[at]) * 1000 - now_ms)))
+            values.append(max(0, budget.limit - budget_used))
+            values.append(duration(max(0, budget.period_ends(budget_period) * 1000 - now_ms)))
     return fmt % tuple(values)
 
 

@@ -7,19 +7,25 @@ request allows (its ``max_tokens`` / ``max_completion_tokens`` /
 ``max_output_tokens``, else the model's ``max_output_tokens``, else
 ``[governance].default_max_output_tokens``), priced at the highest input and
 output prices among the candidates, so a fallback never costs more than was
-reserved. The account phase settles it.
+reserved. The account phase settles it. With Redis counters (cluster mode) the phase
+waits for one round trip; the local table needs none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from ferrogate.ai.schemas import ChatHead, MessagesHead, ResponsesHead
+from ferrogate.governance.limiter import LocalLimiter
+from ferrogate.governance.quotas import Subject
+from ferrogate.governance.redis_limiter import RedisLimiter
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
 _BYTES_PER_TOKEN = 4
 
 
-def admit(rt: AiRuntime, ctx: RequestContext) -> None:
+def admit(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:
     quotas = rt.quotas
     if quotas is None:
         return None
@@ -30,15 +36,26 @@ def admit(rt: AiRuntime, ctx: RequestContext) -> None:
     if subjects is None:
         return None
     req = ctx.request
-    assert req is not None and rt.limiter is not None
+    limiter = rt.limiter
+    assert req is not None and limiter is not None
     prompt = -(-len(req.body) // _BYTES_PER_TOKEN)
     output = _max_output(rt, ctx)
     input_pico = output_pico = 0
     for cand in ctx.candidates:
         input_pico = max(input_pico, cand.input_pico)
         output_pico = max(output_pico, cand.output_pico)
-    ctx.ticket = rt.limiter.admit(subjects, prompt + output, prompt * input_pico + output * output_pico)
-    return None
+    tokens = prompt + output
+    cost = prompt * input_pico + output * output_pico
+    if isinstance(limiter, LocalLimiter):
+        ctx.ticket = limiter.admit(subjects, tokens, cost)
+        return None
+    return _admit_remote(limiter, ctx, subjects, tokens, cost)
+
+
+async def _admit_remote(
+    limiter: RedisLimiter, ctx: RequestContext, subjects: tuple[Subject, ...], tokens: int, cost: int
+) -> None:
+    ctx.ticket = await limiter.admit(subjects, tokens, cost)
 
 
 def _max_output(rt: AiRuntime, ctx: RequestContext) -> int:

@@ -23,6 +23,7 @@ from ferrogate.governance.limiter import LocalLimiter
 from ferrogate.governance.policies import PolicyBook
 from ferrogate.governance.profiles import ProfileBook
 from ferrogate.governance.quotas import QuotaBook
+from ferrogate.governance.redis_limiter import RedisLimiter
 
 log = logging.getLogger("ferrogate.ai")
 
@@ -63,7 +64,7 @@ class AiRuntime:
         reliability: Reliability,
         policies: PolicyBook | None = None,
         profiles: ProfileBook | None = None,
-        limiter: LocalLimiter | None = None,
+        limiter: LocalLimiter | RedisLimiter | None = None,
         default_max_output: int = 4096,
         pools: Any,
         observer: Observer | None = None,
@@ -168,8 +169,13 @@ def compile_ai_runtime(
     )
 
 
-def _limiter(config: Config, counters: CounterTable | None, clock: Callable[[], float] | None) -> LocalLimiter | None:
+def _limiter(
+    config: Config, counters: CounterTable | None, clock: Callable[[], float] | None
+) -> LocalLimiter | RedisLimiter | None:
     book = QuotaBook(config.api_keys, config.tenants)
     if book.empty:
         return None
+    cluster = config.cluster
+    if cluster.counter_backend == "redis" and cluster.redis_url:
+        return RedisLimiter(cluster.redis_url, book, clock)
     return LocalLimiter(counters if counters is not None else CounterTable.create(), book, clock)

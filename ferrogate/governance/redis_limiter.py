@@ -1,0 +1,277 @@
+"""Cluster mode: the same limits and budgets as ``limiter``, counted in Redis for every node.
+
+Each subject is one Redis hash (``fg:{<ident>}``; the braces keep it in one Redis
+Cluster slot). Admission and settlement are one Lua script each, so a request's
+checks and takes over its key and its tenant are one atomic round trip. A
+request's subjects are two hashes in one script, so Redis Cluster would need
+them in one slot: a single Redis server (or a primary with replicas) is what
+this mode supports.
+
+Minute windows use the Redis server's clock (``TIME``), so every node agrees on
+them; budget periods come from the gateway's clock (a calendar day or month,
+where seconds of skew do not matter). Fail closed: when Redis cannot answer, a
+request whose key has limits gets 503 ``governance_backend_unavailable``; it is
+never admitted on local counters. redis-py reconnects by itself, so service
+resumes when Redis does.
+
+A settlement that cannot reach Redis is retried a few times; one that still fails
+leaves its reservation held until the budget's period ends (it never admits more).
+Every hash expires 40 days after its last update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from time import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ferrogate.errors import ErrorSource, GatewayError
+from ferrogate.governance.limiter import Ticket
+from ferrogate.governance.quotas import QuotaBook, Subject
+from ferrogate.governance.refusals import (
+    budget_exceeded,
+    header_format,
+    rate_limited,
+    remaining_headers,
+    too_large,
+)
+
+log = logging.getLogger("ferrogate.governance")
+
+_KEEP_MS = 40 * 86400 * 1000
+_SETTLE_ATTEMPTS = 3
+
+# ARGV: tokens, cost, keep_ms, the first subject's header budget kind (-1: none), then per subject
+# (KEYS order): rpm, tpm, n, then n x (kind, limit, period, is_cost) (-1: no such limit).
+# Returns {0, rc, rs, tt, used, ts_1, ts_2...} (the first subject's request count and window start,
+# token count, header budget spent+reserved; every subject's token window start) on success;
+# {1, i, reset_ms} RPM, {2, i, reset_ms} TPM, {3, i, 0} too large, {4, i, j} budget j of subject i.
+_ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tokens = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+local keep = tonumber(ARGV[3])
+local header_kind = ARGV[4]
+local subjects = {}
+local a = 5
+for i = 1, #KEYS do
+  local s = {rpm = tonumber(ARGV[a]), tpm = tonumber(ARGV[a + 1]), budgets = {}}
+  local n = tonumber(ARGV[a + 2])
+  a = a + 3
+  for j = 1, n do
+    s.budgets[j] = {kind = ARGV[a], limit = tonumber(ARGV[a + 1]), period = tonumber(ARGV[a + 2]),
+                    cost = ARGV[a + 3] == '1'}
+    a = a + 4
+  end
+  subjects[i] = s
+end
+for i = 1, #KEYS do
+  local k = KEYS[i]
+  local s = subjects[i]
+  local h = redis.call('HMGET', k, 'rs', 'rc', 'ts', 'tt')
+  local rs, rc = tonumber(h[1] or 0), tonumber(h[2] or 0)
+  local ts, tt = tonumber(h[3] or 0), tonumber(h[4] or 0)
+  if now - rs >= 60000 then rs = now; rc = 0; redis.call('HSET', k, 'rs', rs, 'rc', 0) end
+  if now - ts >= 60000 then ts = now; tt = 0; redis.call('HSET', k, 'ts', ts, 'tt', 0) end
+  if s.rpm >= 0 and rc + 1 > s.rpm then return {1, i, rs + 60000 - now} end
+  if s.tpm >= 0 and tokens > s.tpm then return {3, i, 0} end
+  if s.tpm >= 0 and tt + tokens > s.tpm then return {2, i, ts + 60000 - now} end
+  for j, b in ipairs(s.budgets) do
+    local p = tonumber(redis.call('HGET', k, 'p' .. b.kind) or -1)
+    if p ~= b.period then
+      redis.call('HSET', k, 'p' .. b.kind, b.period, 's' .. b.kind, 0, 'r' .. b.kind, 0)
+    end
+    local used = tonumber(redis.call('HGET', k, 's' .. b.kind)) + tonumber(redis.call('HGET', k, 'r' .. b.kind))
+    local need = tokens
+    if b.cost then need = cost end
+    if used + need > b.limit then return {4, i, j} end
+  end
+end
+local out = {0, 0, 0, 0, 0}
+for i = 1, #KEYS do
+  local k = KEYS[i]
+  local s = subjects[i]
+  local rc = redis.call('HINCRBY', k, 'rc', 1)
+  local tt = redis.call('HINCRBY', k, 'tt', tokens)
+  for j, b in ipairs(s.budgets) do
+    local need = tokens
+    if b.cost then need = cost end
+    redis.call('HINCRBY', k, 'r' .. b.kind, need)
+  end
+  redis.call('PEXPIRE', k, keep)
+  if i == 1 then
+    out[2] = rc
+    out[3] = tonumber(redis.call('HGET', k, 'rs'))
+    out[4] = tt
+    if header_kind ~= '-1' then
+      out[5] = tonumber(redis.call('HGET', k, 's' .. header_kind)) + tonumber(redis.call('HGET', k, 'r' .. header_kind))
+    end
+  end
+  out[5 + i] = tonumber(redis.call('HGET', k, 'ts'))
+end
+return out
+"""
+
+# ARGV: reserved tokens, reserved cost, used tokens, used cost, keep_ms, then per subject:
+# tpm window start seen at admission, n, then n x (kind, is_cost, period reserved in, period now).
+_SETTLE = """
+local rt, rcost = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ut, ucost = tonumber(ARGV[3]), tonumber(ARGV[4])
+local keep = tonumber(ARGV[5])
+local a = 6
+for i = 1, #KEYS do
+  local k = KEYS[i]
+  local ts = tonumber(ARGV[a])
+  local n = tonumber(ARGV[a + 1])
+  a = a + 2
+  if tonumber(redis.call('HGET', k, 'ts') or -1) == ts then
+    local tt = tonumber(redis.call('HGET', k, 'tt') or 0) + ut - rt
+    if tt < 0 then tt = 0 end
+    redis.call('HSET', k, 'tt', tt)
+  end
+  for j = 1, n do
+    local kind, is_cost = ARGV[a], ARGV[a + 1] == '1'
+    local reserved_in, now_period = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    a = a + 4
+    local reserved, used = rt, ut
+    if is_cost then reserved = rcost; used = ucost end
+    local p = tonumber(redis.call('HGET', k, 'p' .. kind) or -1)
+    if p == reserved_in then
+      local r = tonumber(redis.call('HGET', k, 'r' .. kind) or 0) - reserved
+      if r < 0 then r = 0 end
+      redis.call('HSET', k, 'r' .. kind, r)
+    end
+    if p ~= now_period then
+      redis.call('HSET', k, 'p' .. kind, now_period, 's' .. kind, 0, 'r' .. kind, 0)
+    end
+    redis.call('HINCRBY', k, 's' .. kind, used)
+  end
+  redis.call('PEXPIRE', k, keep)
+end
+return 0
+"""
+
+
+def _unavailable(exc: BaseException) -> GatewayError:
+    return GatewayError(
+        503,
+        f"the limit counters (Redis) cannot be reached: {type(exc).__name__}; try again shortly",
+        code="governance_backend_unavailable",
+        source=ErrorSource.INTERNAL,
+        headers=((b"retry-after", b"1"),),
+    )
+
+
+class RedisLimiter:
+    """Counters in Redis, exact across nodes; fails closed."""
+
+    remote = True
+
+    __slots__ = ("_admit", "_client", "_pending", "_settle", "book", "clock", "url")
+
+    def __init__(self, url: str, book: QuotaBook, clock: Callable[[], float] | None = None) -> None:
+        self.url = url
+        self.book = book
+        self.clock = clock or time
+        self._client: aioredis.Redis | None = None
+        self._admit: Any = None
+        self._settle: Any = None
+        self._pending: set[asyncio.Task[None]] = set()  # settlements in flight (strong references)
+        for subject in book.subjects():
+            if subject.is_key:
+                subject.header_format = header_format(subject)
+
+    def _scripts(self) -> tuple[Any, Any]:
+        if self._client is None:  # made on first use, inside the worker's event loop
+            self._client = aioredis.Redis.from_url(
+                self.url, socket_timeout=1.0, socket_connect_timeout=0.5, health_check_interval=0
+            )
+            self._admit = self._client.register_script(_ADMIT)
+            self._settle = self._client.register_script(_SETTLE)
+        return self._admit, self._settle
+
+    async def admit(self, subjects: tuple[Subject, ...], tokens: int, cost: int) -> Ticket:
+        now_s = int(self.clock())
+        header_budget = subjects[0].token_budget if subjects[0].header_format is not None else None
+        args: list[int | str] = [tokens, cost, _KEEP_MS, int(header_budget.kind) if header_budget is not None else -1]
+        periods: list[int] = []
+        for subject in subjects:
+            args += [_or_minus(subject.rpm), _or_minus(subject.tpm), len(subject.budgets)]
+            for budget in subject.budgets:
+                period = budget.period_at(now_s)
+                periods.append(period)
+                args += [int(budget.kind), budget.limit, period, 1 if budget.cost else 0]
+        admit, _ = self._scripts()
+        try:
+            out = await admit(keys=[_key(s) for s in subjects], args=args)
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from None
+        code, which, detail = int(out[0]), int(out[1]), int(out[2])
+        if code == 1:
+            subject = subjects[which - 1]
+            raise rate_limited(subject, "requests", subject.rpm or 0, detail)
+        if code == 2:
+            subject = subjects[which - 1]
+            raise rate_limited(subject, "tokens", subject.tpm or 0, detail)
+        if code == 3:
+            subject = subjects[which - 1]
+            raise too_large(subject, tokens, subject.tpm or 0)
+        if code == 4:
+            subject = subjects[which - 1]
+            budget = subject.budgets[detail - 1]
+            period = budget.period_at(now_s)
+            raise budget_exceeded(subject, budget, budget.period_ends(period), now_s)
+        tpm_starts = [int(v) for v in out[5:]]
+        block = None
+        if header_budget is not None or subjects[0].header_format is not None:
+            block = remaining_headers(
+                subjects[0], int(out[1]), int(out[2]), int(out[3]), tpm_starts[0], int(out[4]),
+                header_budget.period_at(now_s) if header_budget is not None else 0, int(self.clock() * 1000),
+            )
+        return Ticket(subjects, (), tokens, cost, periods, tpm_starts, block, -1)
+
+    def settle(self, ticket: Ticket, tokens: int, cost: int) -> None:
+        """Schedule the settlement (the account phase is synchronous)."""
+        task = asyncio.get_running_loop().create_task(self._settle_with_retries(ticket, tokens, cost))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _settle_with_retries(self, ticket: Ticket, tokens: int, cost: int) -> None:
+        now_s = int(self.clock())
+        args: list[int | str] = [ticket.tokens, ticket.cost, tokens, cost, _KEEP_MS]
+        i = 0
+        for n, subject in enumerate(ticket.subjects):
+            args += [ticket.tpm_starts[n], len(subject.budgets)]
+            for budget in subject.budgets:
+                args += [int(budget.kind), 1 if budget.cost else 0, ticket.periods[i], budget.period_at(now_s)]
+                i += 1
+        _, settle = self._scripts()
+        for attempt in range(_SETTLE_ATTEMPTS):
+            try:
+                await settle(keys=[_key(s) for s in ticket.subjects], args=args)
+                return
+            except (RedisError, OSError) as exc:
+                if attempt + 1 == _SETTLE_ATTEMPTS:
+                    log.warning("a settlement could not reach Redis (%s); its reservation stays held", type(exc).__name__)
+                    return
+                await asyncio.sleep(0.2 * (attempt + 1))
+
+    async def close(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _key(subject: Subject) -> str:
+    return f"fg:{{{subject.ident}}}"
+
+
+def _or_minus(value: int | None) -> int:
+    return -1 if value is None else value
