@@ -21,6 +21,7 @@ from ferrogate._fastpath.api import Exchange, Handler, Headers
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.pump import HOP_BY_HOP, relay
 from ferrogate._fastpath.upstream import Timeouts
+from ferrogate.cache.shm_store import ShmCache
 from ferrogate.config.model import Config
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.governance.counter_table import CounterTable
@@ -43,6 +44,7 @@ class WorkerState:
     __slots__ = (
         "admin_address",
         "ai_runtimes",
+        "cache_segment",
         "config_path",
         "control",
         "counters",
@@ -71,6 +73,7 @@ class WorkerState:
         control: object | None = None,
         observer: Observer | None = None,
         counters: CounterTable | None = None,
+        cache_segment: ShmCache | None = None,
     ) -> None:
         self.slot = slot
         self.generation = generation
@@ -84,6 +87,7 @@ class WorkerState:
         self.observer = observer
         # The node's shared limit counters (None outside a supervisor: the runtime makes its own).
         self.counters = counters
+        self.cache_segment = cache_segment  # the node's shared answer cache (None: the runtime makes one)
         self.pid = os.getpid()
         self.started_at = time.time()
         self.draining = False  # this worker is shutting down
@@ -111,7 +115,9 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
     that cannot compile."""
     pools = state.pools
     table = compile_table(config, pools, env)
-    runtime = compile_ai_runtime(config, pools, env=env, observer=state.observer, counters=state.counters)
+    runtime = compile_ai_runtime(
+        config, pools, env=env, observer=state.observer, counters=state.counters, cache_segment=state.cache_segment
+    )
     state.ai_runtimes = (runtime,)
     proxy = ProxyHandler(scheme=b"https" if config.tls.enabled else b"http")
     admin_origin = _admin_origin(state.admin_address) if config.admin.public else None

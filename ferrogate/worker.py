@@ -29,6 +29,7 @@ from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.server import HttpServer
 from ferrogate.ai.health import TargetStatus
 from ferrogate.app import WorkerState, build_app
+from ferrogate.cache.shm_store import ShmCache
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.observability.request_tally import RequestTally
 from ferrogate.tls.server_context import build_server_context
@@ -110,6 +111,7 @@ async def _serve(spec: WorkerSpec) -> int:
         pools=pools,
         observer=tally,
         counters=CounterTable(spec.counters_fd) if spec.counters_fd >= 0 else None,
+        cache_segment=ShmCache(spec.cache_fd) if spec.cache_fd >= 0 else None,
     )
     servers: list[HttpServer] = []
     access_log: AccessLog | None = None

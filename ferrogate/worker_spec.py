@@ -42,3 +42,4 @@ class WorkerSpec:
     report_fd: int  # write end of the report pipe
     supervisor_pid: int
     counters_fd: int = -1  # the node's shared counter table (ferrogate.governance.counter_table)
+    cache_fd: int = -1  # the node's shared answer cache (ferrogate.cache.shm_store)

@@ -99,10 +99,11 @@ DESCRIPTIONS: dict[str, str] = {
     "storage.billing_event_retention_records": "metering events kept",
     "storage.admin_list_default_limit": "admin list page size",
     "storage.admin_list_max_limit": "largest admin list page",
-    "cache.enabled": "exact-match response cache for non-streaming AI requests",
+    "cache.enabled": "the exact-match answer cache (then per model `cache_enabled`, per key and profile); streamed answers too",
     "cache.mode": "only `exact_match`",
-    "cache.ttl_secs": "entry lifetime",
-    "cache.max_records": "entries kept",
+    "cache.ttl_secs": "how long an answer is served from the cache",
+    "cache.max_records": "answers kept per node (least recently used evicted, per 8-way bucket)",
+    "cache.max_bytes": "memory for the cached answers of a node, shared by its workers (sized at start); an answer over an eighth of it is not cached",
     "reliability.provider_circuit_breaker_failure_threshold": "consecutive failures that open a provider's breaker",
     "reliability.provider_circuit_breaker_cooldown_secs": "open breaker's wait before one probe",
     "reliability.provider_connect_timeout_secs": "connect to a provider",
@@ -228,7 +229,7 @@ DESCRIPTIONS: dict[str, str] = {
     "tenants.daily_cost_budget_usd": "USD per UTC day, from the model prices (exact decimal) (shared by its keys)",
     "tenants.id": "tenant id, as `api_keys.tenant` names it", "tenants.name": "a label",
     "governance.default_max_output_tokens": "output tokens a request reserves when it names no maximum and its model has no `max_output_tokens`",
-    "api_keys.cache_enabled": "cache for this key", "api_keys.disabled": "refuse the key (401)",
+    "api_keys.cache_enabled": "`false`: never cache this key's requests (unset: as the model says)", "api_keys.disabled": "refuse the key (401)",
     "api_keys.expires_at": "ISO 8601; refused after (401)",
     "policies.name": "name", "policies.effect": "`deny`", "policies.enabled": "evaluate it",
     "policies.api_key_ids": "keys it applies to (empty: any)", "policies.tenants": "tenants it applies to (empty: any)",
@@ -377,8 +378,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
-    "api_keys.cache_enabled",
-    "cache.", "models.cache_enabled", "metering.", "telemetry.otlp_endpoint",
+    "metering.", "telemetry.otlp_endpoint",
     "telemetry.service_name", "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.enabled", "cluster.node_id", "cluster.state_file", "storage.request_log_retention_records", "storage.audit_event_retention_records",
     "storage.billing_event_retention_records", "storage.admin_list_default_limit", "storage.admin_list_max_limit", "tls.acme.",
 )

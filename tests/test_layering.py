@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),
     ("tls",),
     ("_fastpath",),
-    ("governance", "ipc", "worker_spec"),
+    ("governance", "cache", "ipc", "worker_spec"),
     ("observability", "store"),
     ("ai",),
     ("pipeline", "proxy"),

@@ -96,6 +96,9 @@ class Cache(_Section):
     mode: Literal["exact_match"] = "exact_match"
     ttl_secs: int = 300
     max_records: int = 10_000
+    # Memory for the cached answers of one node (shared by its workers); an answer over an
+    # eighth of it is not cached.
+    max_bytes: int = 64 * 1024 * 1024
 
 
 # --------------------------------------------------------------------------- reliability

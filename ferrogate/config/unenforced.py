@@ -56,9 +56,6 @@ def _models_caching(config: Config) -> Iterator[ModelPath]:
 
 
 UNENFORCED: tuple[_Unenforced, ...] = (
-    _Unenforced(_keys_with("cache_enabled"), "the response cache is not built yet"),
-    _Unenforced(_when(("cache", "enabled"), lambda c: c.cache.enabled), "the response cache is not built yet"),
-    _Unenforced(_models_caching, "the response cache is not built yet"),
     _Unenforced(
         _when(("metering", "export_enabled"), lambda c: c.metering.export_enabled),
         "metering export is not built yet",

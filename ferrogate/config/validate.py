@@ -317,6 +317,10 @@ class _Checker:
         url = self.c.cluster.redis_url
         if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
             self.err(("cluster", "redis_url"), "redis_url must start with redis://, rediss:// or unix://")
+        cache = self.c.cache
+        for key, value, least in (("ttl_secs", cache.ttl_secs, 1), ("max_records", cache.max_records, 1), ("max_bytes", cache.max_bytes, 64 * 1024)):
+            if value < least:
+                self.err(("cache", key), f"cache.{key} must be at least {least}")
         if self.c.metering.export_enabled:
             if not self.c.metering.export_endpoint:
                 self.err(("metering", "export_enabled"), "metering export needs `export_endpoint`")

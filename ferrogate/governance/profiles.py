@@ -4,8 +4,7 @@ A request naming a profile gets it only if the profile lists its key (or lists n
 keys); an unknown id is the client's mistake (400), a profile the key may not use
 is 403. The chosen profile's id and revision go back in response headers and to
 the account phase. Its ``cache_enabled`` can only turn caching off, never on
-beyond ``[cache].enabled``; with no response cache built yet, nothing is cached
-either way.
+beyond ``[cache].enabled`` and the model's (``pipeline/cache_lookup.py``).
 
 A profile may also change how its requests are routed, inside what the key and
 the policies already allow (it narrows, never widens):
@@ -49,6 +48,7 @@ class CompiledProfile:
     __slots__ = (
         "allowed_providers",
         "block",
+        "cache_enabled",
         "dispatch_timeout_secs",
         "headers",
         "id",
@@ -64,6 +64,7 @@ class CompiledProfile:
 
     def __init__(self, profile: GatewayProfile, reliability: Reliability = _DEFAULT_RELIABILITY) -> None:
         self.id = profile.id
+        self.cache_enabled = profile.cache_enabled  # False turns the cache off; it never turns it on
         self.revision = profile.revision
         self.key_ids = frozenset(profile.api_key_ids)
         # Header pairs (for error answers) and their block (for 2xx answers), built once.

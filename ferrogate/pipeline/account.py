@@ -31,10 +31,16 @@ def account(rt: AiRuntime, ctx: RequestContext) -> None:
     if usage is not None and cand is not None and cand.priced:
         ctx.cost_pico = pico = usage.prompt_tokens * cand.input_pico + usage.completion_tokens * cand.output_pico
         ctx.cost = pico * _PICO
+        if ctx.cache_hit:  # no provider was paid: the cost was saved
+            ctx.saved_cost_pico = pico
+            ctx.cost_pico = 0
+            ctx.cost = 0.0
     if ticket is not None:
         limiter = rt.limiter
         assert limiter is not None
-        if ctx.status == 200 and usage is not None:
+        if ctx.cache_hit:
+            limiter.settle(ticket, 0, 0)
+        elif ctx.status == 200 and usage is not None:
             limiter.settle(ticket, usage.prompt_tokens + usage.completion_tokens, ctx.cost_pico or 0)
         else:
             limiter.settle(ticket, 0, 0)

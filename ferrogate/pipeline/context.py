@@ -6,6 +6,7 @@ from ferrogate._fastpath.api import Exchange
 from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.registry import Candidate
 from ferrogate.ai.usage import Usage
+from ferrogate.cache.answer_cache import AnswerCache
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import ErrorFlavor, GatewayError
 from ferrogate.governance.limiter import Ticket
@@ -16,6 +17,10 @@ class RequestContext:
     __slots__ = (
         "api_key",
         "attempts",
+        "cache",
+        "cache_hit",
+        "cache_key",
+        "cache_state",
         "candidate",
         "candidates",
         "cost",
@@ -31,6 +36,7 @@ class RequestContext:
         "received_at",
         "request",
         "request_id",
+        "saved_cost_pico",
         "scope",
         "status",
         "stream",
@@ -69,6 +75,11 @@ class RequestContext:
         self.cost: float | None = None
         self.cost_pico: int | None = None  # exact, in 10^-12 USD
         self.ticket: Ticket | None = None  # what admit reserved, settled by account
+        self.cache: AnswerCache | None = None  # where relay stores the answer (a cacheable miss)
+        self.cache_key: bytes | None = None
+        self.cache_state: bytes | None = None  # the x-ferrogate-cache header line
+        self.cache_hit = False  # answered from the cache: dispatch does nothing
+        self.saved_cost_pico = 0  # what a cache hit would have cost
         self.status = 0
         self.error: GatewayError | None = None
 

@@ -50,6 +50,8 @@ _LONG_WAIT_SECS = 1.0
 
 
 async def dispatch(rt: AiRuntime, ctx: RequestContext) -> None:
+    if ctx.cache_hit:
+        return  # served from the cache
     req = ctx.request
     assert req is not None
     exchange = ctx.exchange

@@ -1,6 +1,6 @@
 """The AI endpoints and the phases each runs, in order.
 
-The order is the pipeline: authenticate → parse → govern → select → admit → dispatch
+The order is the pipeline: authenticate → parse → govern → select → admit → cache_lookup → dispatch
 (⇄ relay) → account (run by the runner, always). Paths are accepted with and
 without ``/v1`` (an ``ai_gateway`` route may strip it).
 """
@@ -14,6 +14,7 @@ from ferrogate.ai.providers.base import Endpoint
 from ferrogate.errors import ErrorFlavor, GatewayError
 from ferrogate.pipeline.admit import admit
 from ferrogate.pipeline.authenticate import authenticate
+from ferrogate.pipeline.cache_lookup import cache_lookup
 from ferrogate.pipeline.count_tokens import count_tokens
 from ferrogate.pipeline.dispatch import dispatch
 from ferrogate.pipeline.govern import govern
@@ -23,7 +24,7 @@ from ferrogate.pipeline.run import AiRoute, Phase, run
 from ferrogate.pipeline.runtime import AiRuntime
 from ferrogate.pipeline.select import select
 
-PROVIDER_PHASES: tuple[Phase, ...] = (authenticate, parse, govern, select, admit, dispatch)
+PROVIDER_PHASES: tuple[Phase, ...] = (authenticate, parse, govern, select, admit, cache_lookup, dispatch)
 """Every endpoint that answers from a provider."""
 
 _POST = frozenset((b"POST",))

@@ -11,7 +11,7 @@ that, a failure becomes the client format's error event and a clean end.
 
 from __future__ import annotations
 
-from time import perf_counter
+from time import perf_counter, time
 
 from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.head import HeaderTemplate, header_block
@@ -29,6 +29,9 @@ from ferrogate.ai.providers.base import (
 from ferrogate.ai.registry import Candidate
 from ferrogate.ai.taxonomy import failure_from_exception
 from ferrogate.ai.translate.errors import classify_stream_error
+from ferrogate.ai.usage import Usage
+from ferrogate.cache.answer import CachedAnswer, encode_answer
+from ferrogate.cache.answer_cache import AnswerCache
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.pipeline.context import RequestContext
 
@@ -81,7 +84,24 @@ def gateway_lines(ctx: RequestContext, d: Dispatched, now: float, content: bytes
     ticket = ctx.ticket
     if ticket is not None and ticket.block is not None:
         content += ticket.block
+    state = ctx.cache_state
+    if state is not None:
+        content += state
     return _GATEWAY.format % (ctx.request_id, d.candidate.id_lines, ctx.attempts, ctx.overhead_ms(now), content)
+
+
+def cached_lines(ctx: RequestContext, who: bytes, now: float, stream: bool) -> bytes:
+    """The header lines of an answer served from the cache (``who``: the provider lines it came from)."""
+    content = _SSE if stream else _JSON
+    profile = ctx.profile
+    if profile is not None:
+        content += profile.block
+    ticket = ctx.ticket
+    if ticket is not None and ticket.block is not None:
+        content += ticket.block
+    if ctx.cache_state is not None:
+        content += ctx.cache_state
+    return _GATEWAY.format % (ctx.request_id, who, 0, ctx.overhead_ms(now), content)
 
 
 def relay_json(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched) -> None:
@@ -89,6 +109,21 @@ def relay_json(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: D
     ctx.usage = usage
     ctx.status = 200
     exchange.respond(200, gateway_lines(ctx, d, perf_counter(), _JSON), body)
+    cache = ctx.cache
+    if cache is not None and ctx.cache_key is not None:
+        _store(cache, ctx.cache_key, False, body, usage, d.candidate)
+
+
+def _store(cache: AnswerCache, digest: bytes, stream: bool, body: bytes, usage: Usage | None, cand: Candidate) -> None:
+    answer = CachedAnswer(
+        stream=stream,
+        body=body,
+        prompt_tokens=usage.prompt_tokens if usage is not None else 0,
+        completion_tokens=usage.completion_tokens if usage is not None else 0,
+        provider=cand.provider,
+        provider_model=cand.provider_model,
+    )
+    cache.store(digest, encode_answer(answer), int(time() * 1000))
 
 
 async def relay_stream(
@@ -98,6 +133,7 @@ async def relay_stream(
     response = d.response
     started = False
     held = 0  # bytes fed since the translator last gave output: an unfinished event
+    kept: list[bytes] | None = [] if ctx.cache is not None else None  # what to cache, if it completes
     try:
         try:
             whole = response.complete_body() if isinstance(response, UpstreamResponse) else None
@@ -108,6 +144,8 @@ async def relay_stream(
                     _start(ctx, exchange, d, perf_counter())
                     started = True
                     exchange.write(out)
+                    if kept is not None:
+                        kept.append(out)
             else:
                 # Upstream waits are timed only until the head goes out: the overhead header
                 # is computed then, and the reads after it need no clock calls.
@@ -128,6 +166,8 @@ async def relay_stream(
                             _start(ctx, exchange, d, now)
                             started = True
                         exchange.write(out)
+                        if kept is not None:
+                            kept.append(out)
                         await exchange.drain()
                     elif not started:
                         wait_from = perf_counter()
@@ -153,7 +193,12 @@ async def relay_stream(
             started = True
         if tail:
             exchange.write(tail)
+            if kept is not None:
+                kept.append(tail)
         ctx.status = 200
+        if kept is not None and ctx.error is None and ctx.cache_key is not None and not exchange.disconnected:
+            assert ctx.cache is not None
+            _store(ctx.cache, ctx.cache_key, True, b"".join(kept), translator.usage, d.candidate)
     finally:
         ctx.usage = translator.usage
         response.close()

@@ -16,6 +16,7 @@ from time import perf_counter
 
 from ferrogate._fastpath.api import Exchange
 from ferrogate.ai.providers.base import Endpoint
+from ferrogate.cache.answer_cache import STATE_PAIRS
 from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError
 from ferrogate.pipeline.account import account
 from ferrogate.pipeline.context import RequestContext
@@ -82,6 +83,8 @@ async def run(rt: AiRuntime, route: AiRoute, exchange: Exchange) -> None:
         ticket = ctx.ticket
         if ticket is not None and ticket.block is not None:
             extra += ticket.header_pairs()
+        if ctx.cache_state is not None:
+            extra += STATE_PAIRS[ctx.cache_state]
         exchange.fail(err, ctx.flavor, extra)
     except Exception:
         ctx.error = GatewayError(500, "internal error", source=ErrorSource.INTERNAL)

@@ -16,6 +16,8 @@ from ferrogate.ai.providers.catalog import ProviderUnavailable, build_adapter
 from ferrogate.ai.registry import Registry, compile_registry
 from ferrogate.ai.translate import messages as messages_translation
 from ferrogate.ai.translate import responses as responses_translation
+from ferrogate.cache.answer_cache import AnswerCache, compile_cache
+from ferrogate.cache.shm_store import ShmCache
 from ferrogate.config.model import Config, Reliability
 from ferrogate.governance.authenticator import Authenticator
 from ferrogate.governance.counter_table import CounterTable
@@ -37,6 +39,7 @@ class AiRuntime:
         "_wrapped",
         "adapters",
         "auth",
+        "cache",
         "default_max_output",
         "governed",
         "health",
@@ -66,6 +69,7 @@ class AiRuntime:
         profiles: ProfileBook | None = None,
         limiter: LocalLimiter | RedisLimiter | None = None,
         default_max_output: int = 4096,
+        cache: AnswerCache | None = None,
         pools: Any,
         observer: Observer | None = None,
         rng: random.Random | None = None,
@@ -80,6 +84,7 @@ class AiRuntime:
         self.limiter = limiter
         self.quotas = limiter.book if limiter is not None else None
         self.default_max_output = default_max_output
+        self.cache = cache  # the exact-match answer cache; None when nothing can be cached
         # Whether the govern phase has more than the key's own lists to check.
         self.governed = (
             self.policies is not None or self.profiles is not None or bool(registry.tenants_by_model)
@@ -143,6 +148,7 @@ def compile_ai_runtime(
     rng: random.Random | None = None,
     counters: CounterTable | None = None,
     clock: Callable[[], float] | None = None,
+    cache_segment: ShmCache | None = None,
 ) -> AiRuntime:
     """``counters`` is the node's shared table (a worker's); without one, a runtime whose
     config has limits gets a table of its own (a single process, e.g. tests)."""
@@ -163,6 +169,7 @@ def compile_ai_runtime(
         profiles=ProfileBook(config.gateway_configs, config.reliability),
         limiter=_limiter(config, counters, clock),
         default_max_output=config.governance.default_max_output_tokens,
+        cache=compile_cache(config, cache_segment),
         pools=pools,
         observer=observer,
         rng=rng,

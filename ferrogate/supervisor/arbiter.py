@@ -30,6 +30,7 @@ from pathlib import Path
 from types import FrameType
 
 from ferrogate import ipc
+from ferrogate.cache.shm_store import ShmCache
 from ferrogate.config.model import Config
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import ExitCode, ReloadOutcome
@@ -88,7 +89,8 @@ class Arbiter:
         self.configs = Configs(Running(config, ipc.config_revision(config), table))
         # Fixed for this generation: a process-local reload never changes the listener.
         self.listener = listener_fingerprint(config, config_path.parent)
-        self.children = Children(workers, generation, config_path, self.pid, counters)
+        cache = ShmCache.create(config.cache.max_records, config.cache.max_bytes)
+        self.children = Children(workers, generation, config_path, self.pid, counters, cache)
         self.arrival = Arrival(predecessor, list(leftovers or [])) if predecessor is not None else None
         self.departure = Departure()
         self.outcomes = Outcomes()

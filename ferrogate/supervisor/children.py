@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferrogate import ipc
+from ferrogate.cache.shm_store import ShmCache
 from ferrogate.config.model import Config
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import ExitCode, WorkerPhase
@@ -72,6 +73,7 @@ class Children:
         config_path: Path,
         supervisor_pid: int,
         counters: CounterTable | None = None,
+        cache: ShmCache | None = None,
     ) -> None:
         self.generation = generation
         self.config_path = config_path
@@ -80,6 +82,8 @@ class Children:
         # The node's limit counters: created before the first fork (or handed over by the previous
         # generation), so every worker maps the same pages.
         self.counters = counters if counters is not None else CounterTable.create()
+        # The node's answer cache, shared by its workers the same way (sized by the config at start).
+        self.cache = cache
         self.restarts = [0] * slot_count
         self.last_exit: list[int | None] = [None] * slot_count
         self.procs: dict[int, WorkerProc] = {}
@@ -128,6 +132,7 @@ class Children:
             "admin_address": str(bound_address(admin)) if admin is not None else None,
             "ipc_path": self.control.ipc_path if self.control else self._ipc_path(self._control_seq),
             "counters_fd": self.counters.fd,
+            "cache_fd": self.cache.fd if self.cache is not None else -1,
         }
         pid, report_fd = fork_worker(args, close + self.closables())
         proc = WorkerProc(pid=pid, slot=slot, revision=revision, report_fd=report_fd)

@@ -47,7 +47,6 @@ command = "true"
 @pytest.mark.parametrize(
     ("line", "key"),
     [
-        (2, "cache.enabled"),
         (26, "mcp_servers[0]"),
     ],
 )
@@ -64,7 +63,8 @@ def test_validate_warns_about_each_unenforced_setting_with_its_line(tmp_path: Pa
 
 
 @pytest.mark.parametrize(
-    "section", ["policies", "gateway_configs", "api_keys[0].request_limit_per_minute", "api_keys[0].monthly_token_budget"]
+    "section",
+    ["policies", "gateway_configs", "api_keys[0].request_limit_per_minute", "api_keys[0].monthly_token_budget", "cache.enabled"],
 )
 def test_enforced_sections_do_not_warn(tmp_path: Path, section: str) -> None:
     path = tmp_path / "c.toml"

@@ -168,10 +168,8 @@ def test_two_nodes_sharing_redis_admit_exactly_sixty_of_two_hundred(two_nodes: t
     a, b = two_nodes
     answers = asyncio.run(_burst([a.base_url, b.base_url], "sk-rpm60", 200))
     statuses = [r.status_code for r in answers]
+    # Half the requests go to each node: counters per node would admit 120.
     assert statuses.count(200) == 60 and statuses.count(429) == 140
-    # Both nodes admitted some: the limit is one, not one per node.
-    admitted_by = {str(r.url).rsplit("/v1", 1)[0] for r in answers if r.status_code == 200}
-    assert admitted_by == {a.base_url, b.base_url}
 
 
 def test_two_nodes_sharing_redis_never_settle_more_than_the_budget(two_nodes: tuple[Gateway, Gateway]) -> None:

@@ -1,0 +1,1 @@
+"""The exact-match response cache: keys, the stored answer, and the node-shared and Redis stores."""

@@ -1,0 +1,48 @@
+"""What the pipeline asks of the cache, compiled once per config: where answers live, for how
+long, and which models may be cached."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ferrogate.cache.redis_store import RedisCache
+from ferrogate.cache.shm_store import ShmCache
+from ferrogate.config.model import Config
+
+HIT = b"x-ferrogate-cache: hit\r\n"
+MISS = b"x-ferrogate-cache: miss\r\n"
+BYPASS = b"x-ferrogate-cache: bypass\r\n"
+STATE_PAIRS: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {
+    line: ((b"x-ferrogate-cache", line[len(b"x-ferrogate-cache: ") : -2]),) for line in (HIT, MISS, BYPASS)
+}
+
+
+class AnswerCache:
+    __slots__ = ("_pending", "local", "models", "remote", "ttl_ms")
+
+    def __init__(self, config: Config, local: ShmCache | None) -> None:
+        cluster = config.cluster
+        self.ttl_ms = config.cache.ttl_secs * 1000
+        self.models = frozenset(m.name for m in config.models if m.cache_enabled)
+        self.remote: RedisCache | None = None
+        self.local: ShmCache | None = None
+        if cluster.counter_backend == "redis" and cluster.redis_url:
+            self.remote = RedisCache(cluster.redis_url, config.cache.max_bytes // 8)
+        else:
+            self.local = local if local is not None else ShmCache.create(config.cache.max_records, config.cache.max_bytes)
+        self._pending: set[asyncio.Task[bool]] = set()
+
+    def store(self, digest: bytes, value: bytes, now_ms: int) -> None:
+        if self.local is not None:
+            self.local.put(digest, value, now_ms, self.ttl_ms)
+        elif self.remote is not None:
+            task = asyncio.get_running_loop().create_task(self.remote.put(digest, value, self.ttl_ms))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+
+def compile_cache(config: Config, local: ShmCache | None) -> AnswerCache | None:
+    """None when nothing can be cached (``[cache].enabled`` off, or no model enables it)."""
+    if not config.cache.enabled or not any(m.cache_enabled for m in config.models):
+        return None
+    return AnswerCache(config, local)

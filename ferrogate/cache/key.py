@@ -1,0 +1,28 @@
+"""Cache keys: who asked, where, for which model and target, and the body in canonical form.
+
+The tenant is part of the key so one tenant's answers never reach another; the
+provider and provider model of the first candidate are, so a routing change is a new
+entry. Bodies that differ only in key order or whitespace are one entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+
+_SEP = b"\x1f"
+
+
+def canonical_body(body: bytes) -> bytes:
+    """``body`` re-encoded with sorted keys and no whitespace (the body parsed already: valid JSON)."""
+    return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+
+
+def cache_key(tenant: str | None, endpoint: str, model: str, provider: str, provider_model: str, body: bytes) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (tenant or "", endpoint, model, provider, provider_model):
+        digest.update(part.encode())
+        digest.update(_SEP)
+    digest.update(canonical_body(body))
+    return digest.digest()

@@ -1,0 +1,163 @@
+"""The node's answer cache: one shared-memory segment every worker reads and writes.
+
+A hit on any worker for an answer another stored needs the answers in memory they
+all map, so the supervisor creates this ``memfd`` before it forks, like the counter
+table. Two parts:
+
+- an index, set-associative: a key's digest picks a bucket of 8 ways; a full bucket
+  evicts its least recently used way (LRU per bucket: ``max_records`` is the number of
+  ways, so eviction is exact within a bucket and approximate across the cache);
+- an arena used as a ring: an answer is appended at the write cursor, and an entry
+  whose bytes the cursor has since run over is dead. So memory is bounded by
+  ``max_bytes`` whatever the records' sizes.
+
+A bucket is read and written under a record lock on its own bytes (``fcntl``); the
+cursor under a lock on the header. A reader copies an answer, then checks that the
+cursor has not run over it meanwhile (writers move the cursor before they write).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import struct
+
+MAGIC = 0x46474341_00000001  # "FGCA", layout 1
+_HEADER_BYTES = 4096
+WAYS = 8
+_ENTRY_FIELDS = 8
+_ENTRY_BYTES = _ENTRY_FIELDS * 8
+_BUCKET_BYTES = WAYS * _ENTRY_BYTES
+
+# Header fields.
+_H_MAGIC, _H_BUCKETS, _H_ARENA, _H_CURSOR = 0, 1, 2, 3
+# Entry fields.
+_D0, _D1, _POS, _LEN, _EXPIRES, _USED = 0, 1, 2, 3, 4, 5
+
+_DIGEST = struct.Struct("<qq")
+
+
+class ShmCache:
+    """A mapped cache segment; ``largest`` is the biggest answer it takes (an eighth of the arena)."""
+
+    __slots__ = ("_arena_at", "_index_at", "_map", "arena", "buckets", "fd", "fields", "largest")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._map = mmap.mmap(fd, os.fstat(fd).st_size)
+        self.fields = memoryview(self._map).cast("q")
+        if self.fields[_H_MAGIC] != MAGIC:
+            raise ValueError("not a FerroGate cache segment (or an older layout)")
+        self.buckets = self.fields[_H_BUCKETS]
+        self.arena = self.fields[_H_ARENA]
+        self._index_at = _HEADER_BYTES // 8
+        self._arena_at = _HEADER_BYTES + self.buckets * _BUCKET_BYTES
+        self.largest = self.arena // 8
+
+    @classmethod
+    def create(cls, max_records: int, max_bytes: int) -> ShmCache:
+        buckets = max(1, -(-max_records // WAYS))
+        fd = os.memfd_create("ferrogate-cache", os.MFD_CLOEXEC)
+        os.ftruncate(fd, _HEADER_BYTES + buckets * _BUCKET_BYTES + max_bytes)
+        with mmap.mmap(fd, _HEADER_BYTES) as head:
+            fields = memoryview(head).cast("q")
+            fields[_H_MAGIC] = MAGIC
+            fields[_H_BUCKETS] = buckets
+            fields[_H_ARENA] = max_bytes
+            fields.release()
+        return cls(fd)
+
+    def get(self, digest: bytes, now_ms: int) -> bytes | None:
+        d0, d1 = _DIGEST.unpack(digest)
+        first = self._bucket(d0)
+        fields = self.fields
+        self._lock(first)
+        try:
+            for way in range(WAYS):
+                at = first + way * _ENTRY_FIELDS
+                if fields[at + _D0] != d0 or fields[at + _D1] != d1:
+                    continue
+                pos, length = fields[at + _POS], fields[at + _LEN]
+                if fields[at + _EXPIRES] <= now_ms or fields[_H_CURSOR] > pos + self.arena:
+                    fields[at + _D0] = fields[at + _D1] = 0  # expired or run over: free the way
+                    return None
+                start = self._arena_at + pos % self.arena
+                data = self._map[start : start + length]
+                if fields[_H_CURSOR] > pos + self.arena:  # a writer ran over it while we copied
+                    fields[at + _D0] = fields[at + _D1] = 0
+                    return None
+                fields[at + _USED] = now_ms
+                return data
+            return None
+        finally:
+            self._unlock(first)
+
+    def put(self, digest: bytes, value: bytes, now_ms: int, ttl_ms: int) -> bool:
+        """Store ``value``; False when it is larger than :attr:`largest`."""
+        length = len(value)
+        if length > self.largest or length == 0:
+            return False
+        fields = self.fields
+        fcntl.lockf(self.fd, fcntl.LOCK_EX, 8, 0)
+        try:
+            cursor = fields[_H_CURSOR]
+            offset = cursor % self.arena
+            if offset + length > self.arena:  # never split an answer over the ring's end
+                cursor += self.arena - offset
+            pos = cursor
+            fields[_H_CURSOR] = cursor + length
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 8, 0)
+        start = self._arena_at + pos % self.arena
+        self._map[start : start + length] = value
+        d0, d1 = _DIGEST.unpack(digest)
+        first = self._bucket(d0)
+        self._lock(first)
+        try:
+            victim = first
+            oldest = None
+            for way in range(WAYS):
+                at = first + way * _ENTRY_FIELDS
+                if fields[at + _D0] == d0 and fields[at + _D1] == d1:
+                    victim = at
+                    break
+                dead = (
+                    fields[at + _D0] == 0 and fields[at + _D1] == 0
+                ) or fields[at + _EXPIRES] <= now_ms or fields[_H_CURSOR] > fields[at + _POS] + self.arena
+                used = -1 if dead else fields[at + _USED]
+                if oldest is None or used < oldest:
+                    oldest = used
+                    victim = at
+            fields[victim + _D0] = d0
+            fields[victim + _D1] = d1
+            fields[victim + _POS] = pos
+            fields[victim + _LEN] = length
+            fields[victim + _EXPIRES] = now_ms + ttl_ms
+            fields[victim + _USED] = now_ms
+        finally:
+            self._unlock(first)
+        return True
+
+    def records(self, now_ms: int) -> int:
+        """Live entries (for tests and status; reads without locks)."""
+        fields = self.fields
+        live = 0
+        for bucket in range(self.buckets):
+            first = self._index_at + bucket * WAYS * _ENTRY_FIELDS
+            for way in range(WAYS):
+                at = first + way * _ENTRY_FIELDS
+                if (fields[at + _D0] or fields[at + _D1]) and fields[at + _EXPIRES] > now_ms and not (
+                    fields[_H_CURSOR] > fields[at + _POS] + self.arena
+                ):
+                    live += 1
+        return live
+
+    def _bucket(self, d0: int) -> int:
+        return self._index_at + (d0 % self.buckets) * WAYS * _ENTRY_FIELDS
+
+    def _lock(self, first: int) -> None:
+        fcntl.lockf(self.fd, fcntl.LOCK_EX, _BUCKET_BYTES, first * 8)
+
+    def _unlock(self, first: int) -> None:
+        fcntl.lockf(self.fd, fcntl.LOCK_UN, _BUCKET_BYTES, first * 8)

@@ -1,0 +1,117 @@
+"""Phase: answer from the exact-match cache when it holds this request's answer.
+
+Runs after admit and before dispatch. A request is cacheable when ``[cache].enabled``,
+its model's ``cache_enabled``, its key's ``cache_enabled`` (unset: follow the model)
+and its profile's ``cache_enabled`` all allow it; ``Cache-Control: no-store`` on the
+request skips the cache both ways, ``no-cache`` skips the lookup but stores the
+fresh answer. A hit is served here (dispatch then does nothing) and charges no
+provider tokens; a miss marks the request so relay stores its answer if it succeeds.
+Every answer of a gateway with the cache on says ``x-ferrogate-cache: hit|miss|bypass``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from time import perf_counter, time
+
+from ferrogate._fastpath.head import header_block
+from ferrogate.ai.usage import Usage
+from ferrogate.cache.answer import CachedAnswer, decode_answer
+from ferrogate.cache.answer_cache import BYPASS, HIT, MISS, AnswerCache
+from ferrogate.cache.key import cache_key
+from ferrogate.pipeline.context import RequestContext
+from ferrogate.pipeline.relay import cached_lines
+from ferrogate.pipeline.runtime import AiRuntime
+
+_CACHE_CONTROL = b"cache-control"
+
+
+def cache_lookup(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:
+    cache = rt.cache
+    if cache is None:
+        return None
+    use = _use(cache, ctx)
+    if use == _BYPASS:
+        ctx.cache_state = BYPASS
+        return None
+    req = ctx.request
+    assert req is not None and ctx.model is not None and ctx.endpoint is not None
+    first = ctx.candidates[0]
+    key = ctx.api_key
+    digest = cache_key(
+        key.tenant if key is not None else None, ctx.endpoint.value, ctx.model, first.provider, first.provider_model, req.body
+    )
+    ctx.cache_key = digest
+    ctx.cache = cache
+    if use == _STORE_ONLY:
+        ctx.cache_state = BYPASS
+        return None
+    ctx.cache_state = MISS
+    local = cache.local
+    if local is not None:
+        data = local.get(digest, int(time() * 1000))
+        if data is not None:
+            _serve(ctx, data)
+        return None
+    return _lookup_remote(cache, ctx, digest)
+
+
+async def _lookup_remote(cache: AnswerCache, ctx: RequestContext, digest: bytes) -> None:
+    assert cache.remote is not None
+    data = await cache.remote.get(digest)
+    if data is not None:
+        _serve(ctx, data)
+
+
+_BYPASS, _STORE_ONLY, _LOOKUP = 0, 1, 2
+
+
+def _use(cache: AnswerCache, ctx: RequestContext) -> int:
+    """How this request may use the cache: not at all, only to store its answer, or fully."""
+    key = ctx.api_key
+    profile = ctx.profile
+    if (
+        ctx.model not in cache.models
+        or (key is not None and key.cache_enabled is False)
+        or (profile is not None and profile.cache_enabled is False)
+    ):
+        return _BYPASS
+    control = ctx.exchange.request.header(_CACHE_CONTROL)
+    if control is not None:
+        lowered = control.lower()
+        if b"no-store" in lowered:
+            return _BYPASS
+        if b"no-cache" in lowered:
+            return _STORE_ONLY  # no lookup; the fresh answer replaces the stored one
+    return _LOOKUP
+
+
+def _serve(ctx: RequestContext, data: bytes) -> None:
+    answer = decode_answer(data)
+    if answer is None:
+        return
+    ctx.cache_state = HIT
+    ctx.cache_hit = True
+    ctx.cache = None  # nothing to store
+    ctx.status = 200
+    ctx.candidate = ctx.candidates[0]
+    ctx.usage = Usage(
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
+        total_tokens=answer.prompt_tokens + answer.completion_tokens,
+    )
+    ctx.exchange.log_upstream = ctx.candidate.key
+    lines = cached_lines(ctx, _who(answer), perf_counter(), answer.stream)
+    exchange = ctx.exchange
+    if answer.stream:
+        exchange.start_response(200, lines)
+        exchange.write(answer.body)
+        exchange.end()
+    else:
+        exchange.respond(200, lines, answer.body)
+
+
+def _who(answer: CachedAnswer) -> bytes:
+    return header_block(
+        ((b"x-ferrogate-provider", answer.provider.encode()), (b"x-ferrogate-model", answer.provider_model.encode()))
+    )
