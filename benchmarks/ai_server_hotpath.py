@@ -25,7 +25,7 @@ from pathlib import Path
 
 import uvloop
 
-from benchmarks.gateway import CLIENT_KEY, render_config
+from benchmarks.gateway import CLIENT_KEY, GOVERNED_KEY, render_config
 from benchmarks.opcodes import print_opcodes
 from benchmarks.payloads import SCENARIO_PATHS as _PATHS
 from benchmarks.payloads import (
@@ -97,10 +97,15 @@ class _Client(_BaseClient):
 
 def _request(scenario: str) -> bytes:
     body = request_bodies()[scenario]
+    key, extra = CLIENT_KEY, b""
+    if scenario == "chat_governed":
+        # The governed key; no-cache keeps every request off the cache's lookup but still
+        # computes its key and stores the answer (the cost of a miss, with one body).
+        key, extra = GOVERNED_KEY, b"Cache-Control: no-cache\r\n"
     return (
-        b"POST %b HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer %b\r\n"
+        b"POST %b HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer %b\r\n%b"
         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%b"
-        % (_PATHS[scenario], CLIENT_KEY.encode(), len(body), body)
+        % (_PATHS[scenario], key.encode(), extra, len(body), body)
     )
 
 

@@ -13,6 +13,7 @@ from benchmarks.procs import LOOPBACK, Service, start_service, stop_service
 
 READY_PREFIX = "FERROGATE_READY "
 CLIENT_KEY = "sk-bench-client"  # the virtual key the load generator presents
+GOVERNED_KEY = "sk-bench-governed"  # the key of the governed scenario (limits, policy, cache)
 UPSTREAM_KEY = "sk-mock-upstream"
 
 
@@ -23,9 +24,11 @@ class GatewayPorts:
     pid: int
 
 
-def render_config(workdir: Path, mock_port: int, *, ai: bool) -> str:
+def render_config(workdir: Path, mock_port: int, *, ai: bool, redis_url: str | None = None) -> str:
     """A config with a catch-all reverse-proxy route to the mock and, when ``ai`` is set,
-    AI routes for chat completions and messages through providers that point at it."""
+    AI routes for chat completions and messages through providers that point at it, and the
+    governed scenario's key, policy and cached model. ``redis_url``: counters (and the
+    cache) in that Redis (cluster mode)."""
     mock = f"http://{LOOPBACK}:{mock_port}"
     parts = [
         f'listen = ["{LOOPBACK}:0"]',
@@ -35,6 +38,9 @@ def render_config(workdir: Path, mock_port: int, *, ai: bool) -> str:
         "",
         "[storage]",
         f'path = "{workdir / "state.db"}"',
+        "",
+        "[cache]",
+        "enabled = true",
         "",
         "[[upstreams]]",
         'name = "mock"',
@@ -59,6 +65,17 @@ def render_config(workdir: Path, mock_port: int, *, ai: bool) -> str:
         for name, provider, provider_model in models:
             parts += ["", "[[models]]", f'name = "{name}"', f'provider = "{provider}"',
                       f'provider_model = "{provider_model}"']
+        # The governed scenario: the same upstream, a model with the cache on (every request
+        # a miss: the load varies the body), a key with a request limit and a token budget
+        # too large to refuse anything, and a deny policy for that key that does not match.
+        parts += ["", "[[models]]", 'name = "gpt-4o-mini-governed"', 'provider = "mock-openai"',
+                  'provider_model = "gpt-4o-mini"', "cache_enabled = true",
+                  "", "[[api_keys]]", 'id = "bench-governed"', f'key = "{GOVERNED_KEY}"',
+                  "request_limit_per_minute = 1000000000", "monthly_token_budget = 1000000000000000",
+                  "", "[[policies]]", 'name = "no-claude-for-governed"',
+                  'api_key_ids = ["bench-governed"]', 'models = ["claude-bench"]']
+        if redis_url is not None:
+            parts += ["", "[cluster]", 'counter_backend = "redis"', f'redis_url = "{redis_url}"']
         parts += ["", "[[api_keys]]", 'id = "bench"', f'key = "{CLIENT_KEY}"',
                   "", "[[routes]]", 'name = "ai"',
                   'paths = ["/v1/chat/completions", "/v1/messages", "/v1/models"]',
@@ -82,13 +99,13 @@ def parse_ready_line(output: str) -> GatewayPorts | None:
 
 
 def start_gateway(workdir: Path, mock_port: int, *, ai: bool, workers: int = 2,
-                  deadline_secs: float = 30.0) -> Service:
+                  deadline_secs: float = 30.0, redis_url: str | None = None) -> Service:
     """Start ``ferrogate run`` and wait (bounded) for its ready line in the log file.
 
     stdout goes to a file, not a pipe, so a chatty gateway can never block on a full pipe."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "ferrogate.toml"
-    config.write_text(render_config(workdir, mock_port, ai=ai))
+    config.write_text(render_config(workdir, mock_port, ai=ai, redis_url=redis_url))
     service = start_service(
         "ferrogate",
         [sys.executable, "-m", "ferrogate", "run", "--config", str(config),

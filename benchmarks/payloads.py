@@ -109,6 +109,8 @@ def request_bodies() -> dict[str, bytes]:
                 "messages": [{"role": "user", "content": user}]}
     return {
         "chat": _dump(chat).encode(),
+        # 0000000000 is replaced per request by benchmarks/lua/post_varying_body.lua
+        "chat_governed": _dump({**chat, "model": OPENAI_MODEL + "-governed", "user": "bench-0000000000"}).encode(),
         "chat_stream": _dump({**chat, "model": OPENAI_MODEL + "-stream", "stream": True}).encode(),
         "chat_to_anthropic": _dump(claude).encode(),
         "chat_to_anthropic_stream": _dump({**claude, "model": "claude-bench-stream",
@@ -122,6 +124,7 @@ def request_bodies() -> dict[str, bytes]:
 # The in-process AI harnesses' scenarios and the gateway path each one calls.
 SCENARIO_PATHS: dict[str, bytes] = {
     "chat": b"/v1/chat/completions",
+    "chat_governed": b"/v1/chat/completions",
     "chat_stream": b"/v1/chat/completions",
     "chat_to_anthropic": b"/v1/chat/completions",
     "chat_to_anthropic_stream": b"/v1/chat/completions",

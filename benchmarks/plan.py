@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from benchmarks.gateway import CLIENT_KEY, UPSTREAM_KEY
+from benchmarks.gateway import CLIENT_KEY, GOVERNED_KEY, UPSTREAM_KEY
 from benchmarks.peers import litellm_headers, portkey_headers
 from benchmarks.procs import Service
 
@@ -15,6 +15,7 @@ Headers = tuple[tuple[str, str], ...]
 _UPSTREAM_AUTH: Headers = (("Authorization", f"Bearer {UPSTREAM_KEY}"),)
 _CLIENT_AUTH: Headers = (("Authorization", f"Bearer {CLIENT_KEY}"),)
 _ANTHROPIC_CLIENT: Headers = (("x-api-key", CLIENT_KEY), ("anthropic-version", "2023-06-01"))
+_GOVERNED_CLIENT: Headers = (("Authorization", f"Bearer {GOVERNED_KEY}"),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class Case:
     cpu_root: int | None
     terminal: bytes | None = None  # a stream's last event, checked by the probe
     reference: tuple[str, str] | None = None
+    vary_body: bool = False  # a different body each request (benchmarks/lua/post_varying_body.lua)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,14 @@ def build_cases(suites: Sequence[str], run: Running) -> list[Case]:
                                   "/v1/chat/completions", body,
                                   tuple(portkey_headers(run.mock.port, stream=terminal is not None)),
                                   run.portkey.pid, terminal))
+        # Governance on: a key with a request limit and a token budget, a deny policy that
+        # does not match, and the cache on with a miss every time (the body varies).
+        cases += _baselines(run, "ai", "chat_governed", "/v1/chat/completions", "chat_governed",
+                            _UPSTREAM_AUTH, None)
+        if gw is not None and run.ai:
+            cases.append(Case("ai", "chat_governed", "ferrogate", gw.port, "/v1/chat/completions",
+                              "chat_governed", _GOVERNED_CLIENT, gw.pid,
+                              reference=("chat", "ferrogate"), vary_body=True))
     if "translate" in suites and gw is not None and run.ai:
         if "ai" not in suites:  # the untranslated rows the translated ones are compared with
             for scenario, body, terminal in (("chat", "chat", None),

@@ -32,6 +32,7 @@ from benchmarks.overhead import one_connection_latency
 from benchmarks.payloads import request_bodies
 from benchmarks.plan import SUITES, Case, Running, build_cases
 from benchmarks.procs import Service, http_status, raw_request, stop_service
+from benchmarks.redis_server import start_redis
 from benchmarks.report import format_extras, format_table, summarise, target_checks, write_json
 from benchmarks.streams import concurrent_streams
 from benchmarks.wrk import run_wrk, wrk_command
@@ -56,6 +57,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--latency-requests", type=int,
                    help="sequential requests at one connection (default 2000; quick 300)")
     p.add_argument("--peers", action="store_true", help="also start LiteLLM and Portkey")
+    p.add_argument("--counter-backend", choices=("local", "redis"), default="local",
+                   help="FerroGate's limit counters (and cache): local shared memory, or a"
+                        " redis-server the harness starts (cluster mode)")
     p.add_argument("--settle", type=float,
                    help="before each run, wait up to S seconds for the box to be < 25%% busy "
                         "(default 10; quick 0)")
@@ -94,7 +98,7 @@ def load_once(case: Case, connections: int, args: argparse.Namespace, body_files
     """One wrk run against one case, with CPU accounting around it."""
     argv = wrk_command(f"http://127.0.0.1:{case.port}{case.path}", connections=connections,
                        duration_s=args.duration, threads=args.threads, headers=case.headers,
-                       post=case.body is not None)
+                       post=case.body is not None, vary_body=case.vary_body)
     env = dict(os.environ)
     if case.body is not None:
         env["FG_BENCH_BODY_FILE"] = str(body_files[case.body])
@@ -161,8 +165,15 @@ def _gateway(work: Path, mock_port: int, args: argparse.Namespace, skipped: dict
     """FerroGate with AI routes when asked for; falls back to the proxy-only config."""
     want_ai = bool({"ai", "translate"} & set(args.suites))
     if want_ai:
+        redis_url = None
+        if args.counter_backend == "redis":
+            redis = _start_optional("redis", lambda: start_redis(work / "redis"), skipped, services)
+            if redis is None:
+                return None, False
+            redis_url = str(redis.extra["url"])
         gw = _start_optional("ferrogate (AI config)", lambda: start_gateway(
-            work / "ferrogate-ai", mock_port, ai=True, workers=args.workers), skipped, services)
+            work / "ferrogate-ai", mock_port, ai=True, workers=args.workers, redis_url=redis_url),
+            skipped, services)
         if gw is not None:
             return gw, True
     gw = _start_optional("ferrogate", lambda: start_gateway(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 LUA_DIR = Path(__file__).parent / "lua"
 POST_SCRIPT = LUA_DIR / "post_body.lua"
+VARYING_POST_SCRIPT = LUA_DIR / "post_varying_body.lua"
 
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 _TIME = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(us|ms|s|m|h)$")
@@ -60,14 +61,15 @@ def parse_wrk_output(text: str) -> WrkResult:
 
 
 def wrk_command(url: str, *, connections: int, duration_s: float, threads: int = 2,
-                headers: Sequence[tuple[str, str]] = (), post: bool = False) -> list[str]:
+                headers: Sequence[tuple[str, str]] = (), post: bool = False,
+                vary_body: bool = False) -> list[str]:
     threads = max(1, min(threads, connections))
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", "--latency",
             "--timeout", "10s"]
     for name, value in headers:
         argv += ["-H", f"{name}: {value}"]
     if post:
-        argv += ["-s", str(POST_SCRIPT)]
+        argv += ["-s", str(VARYING_POST_SCRIPT if vary_body else POST_SCRIPT)]
     return [*argv, url]
 
 
