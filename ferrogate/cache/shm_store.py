@@ -11,9 +11,10 @@ table. Two parts:
   whose bytes the cursor has since run over is dead. So memory is bounded by
   ``max_bytes`` whatever the records' sizes.
 
-A bucket is read and written under a record lock on its own bytes (``fcntl``); the
-cursor under a lock on the header. A reader copies an answer, then checks that the
-cursor has not run over it meanwhile (writers move the cursor before they write).
+A bucket is read and written under a record lock on its own bytes (``fcntl``). Each
+worker takes the ring in stretches of 256 KiB under a lock on the header, then
+appends into its stretch without one. A reader copies an answer, then checks that the
+cursor has not run over it meanwhile (the cursor moves before anything is written).
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ _H_MAGIC, _H_BUCKETS, _H_ARENA, _H_CURSOR = 0, 1, 2, 3
 _D0, _D1, _POS, _LEN, _EXPIRES, _USED = 0, 1, 2, 3, 4, 5
 
 _DIGEST = struct.Struct("<qq")
+_CHUNK = 256 * 1024
 
 
 class ShmCache:
     """A mapped cache segment; ``largest`` is the biggest answer it takes (an eighth of the arena)."""
 
-    __slots__ = ("_arena_at", "_index_at", "_map", "arena", "buckets", "fd", "fields", "largest")
+    __slots__ = ("_arena_at", "_chunk_end", "_chunk_pos", "_index_at", "_map", "arena", "buckets", "fd", "fields", "largest")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -54,6 +56,10 @@ class ShmCache:
         self._index_at = _HEADER_BYTES // 8
         self._arena_at = _HEADER_BYTES + self.buckets * _BUCKET_BYTES
         self.largest = self.arena // 8
+        # This process's stretch of the ring: taken CHUNK bytes at a time under the header
+        # lock, then filled without it.
+        self._chunk_pos = 0
+        self._chunk_end = 0
 
     @classmethod
     def create(cls, max_records: int, max_bytes: int) -> ShmCache:
@@ -99,16 +105,12 @@ class ShmCache:
         if length > self.largest or length == 0:
             return False
         fields = self.fields
-        fcntl.lockf(self.fd, fcntl.LOCK_EX, 8, 0)
-        try:
-            cursor = fields[_H_CURSOR]
-            offset = cursor % self.arena
-            if offset + length > self.arena:  # never split an answer over the ring's end
-                cursor += self.arena - offset
-            pos = cursor
-            fields[_H_CURSOR] = cursor + length
-        finally:
-            fcntl.lockf(self.fd, fcntl.LOCK_UN, 8, 0)
+        pos = self._chunk_pos
+        # A stretch the others have since taken half the ring beyond is given up: its bytes
+        # will soon be theirs again.
+        if pos + length > self._chunk_end or fields[_H_CURSOR] > self._chunk_end + self.arena // 2:
+            pos = self._take_chunk(length)
+        self._chunk_pos = pos + length
         start = self._arena_at + pos % self.arena
         self._map[start : start + length] = value
         d0, d1 = _DIGEST.unpack(digest)
@@ -138,6 +140,22 @@ class ShmCache:
         finally:
             self._unlock(first)
         return True
+
+    def _take_chunk(self, length: int) -> int:
+        """A new stretch of the ring for this process (at least ``length`` bytes); its start."""
+        size = max(length, min(_CHUNK, self.largest))
+        fields = self.fields
+        fcntl.lockf(self.fd, fcntl.LOCK_EX, 8, 0)
+        try:
+            cursor = fields[_H_CURSOR]
+            offset = cursor % self.arena
+            if offset + size > self.arena:  # never split a stretch over the ring's end
+                cursor += self.arena - offset
+            fields[_H_CURSOR] = cursor + size
+        finally:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 8, 0)
+        self._chunk_end = cursor + size
+        return cursor
 
     def records(self, now_ms: int) -> int:
         """Live entries (for tests and status; reads without locks)."""
