@@ -28,7 +28,10 @@ class RedisCache:
 
     def _redis(self) -> Any:
         if self._client is None:  # made on first use, inside the worker's event loop
-            self._client = aioredis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url, max_connections=32, timeout=0.5, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
+            self._client = aioredis.Redis(connection_pool=pool)
         return self._client
 
     async def get(self, digest: bytes) -> bytes | None:

@@ -45,6 +45,7 @@ log = logging.getLogger("ferrogate.governance")
 
 _KEEP_MS = 40 * 86400 * 1000
 _SETTLE_ATTEMPTS = 3
+_POOL_CONNECTIONS = 64  # per worker
 
 # ARGV: tokens, cost, keep_ms, the first subject's header budget kind (-1: none), then per subject
 # (KEYS order): rpm, tpm, n, then n x (kind, limit, period, is_cost) (-1: no such limit).
@@ -189,9 +190,12 @@ class RedisLimiter:
 
     def _scripts(self) -> tuple[Any, Any]:
         if self._client is None:  # made on first use, inside the worker's event loop
-            self._client = aioredis.Redis.from_url(
-                self.url, socket_timeout=1.0, socket_connect_timeout=0.5, health_check_interval=0
+            # A bounded pool that makes a burst wait for a connection (up to a second) rather
+            # than fail: a burst of new connections would be refused by Redis anyway.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url, max_connections=_POOL_CONNECTIONS, timeout=1.0, socket_timeout=1.0, socket_connect_timeout=0.5
             )
+            self._client = aioredis.Redis(connection_pool=pool)
             self._admit = self._client.register_script(_ADMIT)
             self._settle = self._client.register_script(_SETTLE)
         return self._admit, self._settle
@@ -266,7 +270,7 @@ class RedisLimiter:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.aclose(close_connection_pool=True)
 
 
 def _key(subject: Subject) -> str:

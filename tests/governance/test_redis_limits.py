@@ -137,6 +137,11 @@ daily_token_budget = 1500
 [[api_keys]]
 id = "free"
 key = "sk-free"
+
+[[api_keys]]
+id = "big"
+key = "sk-big"
+request_limit_per_minute = 1000000000
 """
 
 
@@ -170,6 +175,13 @@ def test_two_nodes_sharing_redis_admit_exactly_sixty_of_two_hundred(two_nodes: t
     statuses = [r.status_code for r in answers]
     # Half the requests go to each node: counters per node would admit 120.
     assert statuses.count(200) == 60 and statuses.count(429) == 140
+
+
+def test_a_burst_of_concurrent_requests_waits_for_redis_connections_instead_of_failing(
+    two_nodes: tuple[Gateway, Gateway],
+) -> None:
+    answers = asyncio.run(_burst([two_nodes[0].base_url], "sk-big", 300))
+    assert [r.status_code for r in answers] == [200] * 300
 
 
 def test_two_nodes_sharing_redis_never_settle_more_than_the_budget(two_nodes: tuple[Gateway, Gateway]) -> None:
