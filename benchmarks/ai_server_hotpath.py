@@ -114,7 +114,8 @@ async def run(scenario: str, requests: int, conns: int) -> tuple[float, float]:
     loop = asyncio.get_running_loop()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.toml"
-        path.write_text(render_config(Path(tmp), 9, ai=True))
+        # Governance configured only for the scenario that measures it.
+        path.write_text(render_config(Path(tmp), 9, ai=True, governed=scenario == "chat_governed"))
         config = load_config(path)
         pools = PoolSet()
         state = WorkerState(slot=0, generation=1, revision="bench", config_path=path,

@@ -24,11 +24,13 @@ class GatewayPorts:
     pid: int
 
 
-def render_config(workdir: Path, mock_port: int, *, ai: bool, redis_url: str | None = None) -> str:
+def render_config(workdir: Path, mock_port: int, *, ai: bool, redis_url: str | None = None,
+                  governed: bool = True) -> str:
     """A config with a catch-all reverse-proxy route to the mock and, when ``ai`` is set,
     AI routes for chat completions and messages through providers that point at it, and the
     governed scenario's key, policy and cached model. ``redis_url``: counters (and the
-    cache) in that Redis (cluster mode)."""
+    cache) in that Redis (cluster mode). ``governed=False`` leaves the governed scenario's
+    key, policy, cached model and ``[cache]`` out (a gateway with no governance configured)."""
     mock = f"http://{LOOPBACK}:{mock_port}"
     parts = [
         f'listen = ["{LOOPBACK}:0"]',
@@ -38,9 +40,7 @@ def render_config(workdir: Path, mock_port: int, *, ai: bool, redis_url: str | N
         "",
         "[storage]",
         f'path = "{workdir / "state.db"}"',
-        "",
-        "[cache]",
-        "enabled = true",
+        *(["", "[cache]", "enabled = true"] if governed else []),
         "",
         "[[upstreams]]",
         'name = "mock"',
@@ -68,12 +68,13 @@ def render_config(workdir: Path, mock_port: int, *, ai: bool, redis_url: str | N
         # The governed scenario: the same upstream, a model with the cache on (every request
         # a miss: the load varies the body), a key with a request limit and a token budget
         # too large to refuse anything, and a deny policy for that key that does not match.
-        parts += ["", "[[models]]", 'name = "gpt-4o-mini-governed"', 'provider = "mock-openai"',
-                  'provider_model = "gpt-4o-mini"', "cache_enabled = true",
-                  "", "[[api_keys]]", 'id = "bench-governed"', f'key = "{GOVERNED_KEY}"',
-                  "request_limit_per_minute = 1000000000", "monthly_token_budget = 1000000000000000",
-                  "", "[[policies]]", 'name = "no-claude-for-governed"',
-                  'api_key_ids = ["bench-governed"]', 'models = ["claude-bench"]']
+        if governed:
+            parts += ["", "[[models]]", 'name = "gpt-4o-mini-governed"', 'provider = "mock-openai"',
+                      'provider_model = "gpt-4o-mini"', "cache_enabled = true",
+                      "", "[[api_keys]]", 'id = "bench-governed"', f'key = "{GOVERNED_KEY}"',
+                      "request_limit_per_minute = 1000000000", "monthly_token_budget = 1000000000000000",
+                      "", "[[policies]]", 'name = "no-claude-for-governed"',
+                      'api_key_ids = ["bench-governed"]', 'models = ["claude-bench"]']
         if redis_url is not None:
             parts += ["", "[cluster]", 'counter_backend = "redis"', f'redis_url = "{redis_url}"']
         parts += ["", "[[api_keys]]", 'id = "bench"', f'key = "{CLIENT_KEY}"',

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -32,3 +33,13 @@ def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     finally:
         for gw in started:
             gw.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on a unix socket in the test's directory, stopped afterwards."""
+    server = RedisServer(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()

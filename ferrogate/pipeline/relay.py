@@ -78,6 +78,14 @@ class StreamFailedEarly(Exception):
 
 def gateway_lines(ctx: RequestContext, d: Dispatched, now: float, content: bytes) -> bytes:
     """The response header lines of a 2xx answer, ``content`` (the content-type lines) last."""
+    return _GATEWAY.format % (
+        ctx.request_id, d.candidate.id_lines, ctx.attempts, ctx.overhead_ms(now), governance_lines(ctx, content)
+    )
+
+
+def governance_lines(ctx: RequestContext, content: bytes) -> bytes:
+    """``content`` and the lines governance adds to a 2xx answer: the profile's, the key's
+    remaining limits, the cache's verdict."""
     profile = ctx.profile
     if profile is not None:
         content += profile.block
@@ -87,20 +95,12 @@ def gateway_lines(ctx: RequestContext, d: Dispatched, now: float, content: bytes
     state = ctx.cache_state
     if state is not None:
         content += state
-    return _GATEWAY.format % (ctx.request_id, d.candidate.id_lines, ctx.attempts, ctx.overhead_ms(now), content)
+    return content
 
 
 def cached_lines(ctx: RequestContext, who: bytes, now: float, stream: bool) -> bytes:
     """The header lines of an answer served from the cache (``who``: the provider lines it came from)."""
-    content = _SSE if stream else _JSON
-    profile = ctx.profile
-    if profile is not None:
-        content += profile.block
-    ticket = ctx.ticket
-    if ticket is not None and ticket.block is not None:
-        content += ticket.block
-    if ctx.cache_state is not None:
-        content += ctx.cache_state
+    content = governance_lines(ctx, _SSE if stream else _JSON)
     return _GATEWAY.format % (ctx.request_id, who, 0, ctx.overhead_ms(now), content)
 
 

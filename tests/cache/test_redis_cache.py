@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -17,15 +16,6 @@ from tests.support.mock_openai import MockOpenAI
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_stored_answer_is_read_back_until_its_ttl(redis_server: RedisServer) -> None:

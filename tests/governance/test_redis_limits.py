@@ -22,15 +22,6 @@ pytestmark = pytest.mark.e2e
 HI = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def _run(coro):  # type: ignore[no-untyped-def]
     return asyncio.run(coro)
 
