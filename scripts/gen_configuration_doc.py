@@ -231,6 +231,7 @@ DESCRIPTIONS: dict[str, str] = {
     "governance.default_max_output_tokens": "output tokens a request reserves when it names no maximum and its model has no `max_output_tokens`",
     "api_keys.cache_enabled": "`false`: never cache this key's requests (unset: as the model says)", "api_keys.disabled": "refuse the key (401)",
     "api_keys.expires_at": "ISO 8601; refused after (401)",
+    "api_keys.metadata": "your own labels (string values), for the admin API and request logs",
     "policies.name": "name", "policies.effect": "`deny`", "policies.enabled": "evaluate it",
     "policies.api_key_ids": "keys it applies to (empty: any)", "policies.tenants": "tenants it applies to (empty: any)",
     "policies.models": "logical models, globs allowed (`mcp_tool:SERVER-TOOL` for tools)",
@@ -378,7 +379,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
-    "metering.", "telemetry.otlp_endpoint",
+    "api_keys.metadata", "metering.", "telemetry.otlp_endpoint",
     "telemetry.service_name", "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.enabled", "cluster.node_id", "cluster.state_file", "storage.request_log_retention_records", "storage.audit_event_retention_records",
     "storage.billing_event_retention_records", "storage.admin_list_default_limit", "storage.admin_list_max_limit", "tls.acme.",
 )

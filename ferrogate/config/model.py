@@ -377,6 +377,7 @@ class ApiKey(Quota, kw_only=True):
     cache_enabled: bool | None = None
     disabled: bool = False
     expires_at: str | None = None
+    metadata: dict[str, str] = {}  # labels of the operator's own (owner, team, ticket...)
 
 
 class Tenant(Quota, kw_only=True):

@@ -55,7 +55,14 @@ def _models_caching(config: Config) -> Iterator[ModelPath]:
             yield ("models", i, "cache_enabled")
 
 
+def _keys_labelled(config: Config) -> Iterator[ModelPath]:
+    for i, key in enumerate(config.api_keys):
+        if key.metadata:
+            yield ("api_keys", i, "metadata")
+
+
 UNENFORCED: tuple[_Unenforced, ...] = (
+    _Unenforced(_keys_labelled, "key metadata is shown by the admin API and request logs, which are not built yet"),
     _Unenforced(
         _when(("metering", "export_enabled"), lambda c: c.metering.export_enabled),
         "metering export is not built yet",
