@@ -125,12 +125,13 @@ class LocalLimiter:
                     at = base + budget.field
                     fields[at + RESERVED] += cost if budget.cost else tokens
                     periods.append(fields[at + PERIOD])
-            entry = self.journal.record(tokens, cost, subjects, bases)
-            first = subjects[0]
-            block = limit_headers(first, fields, bases[0], now_ms) if first.header_format is not None else None
         finally:
             for base in reversed(bases):
                 table.unlock(base)
+        # Outside the locks, so other workers wait only for the checks and takes above.
+        entry = self.journal.record(tokens, cost, subjects, bases, tpm_starts, periods)
+        first = subjects[0]
+        block = limit_headers(first, fields, bases[0], now_ms) if first.header_format is not None else None
         return Ticket(subjects, bases, tokens, cost, periods, tpm_starts, block, entry)
 
     def settle(self, ticket: Ticket, tokens: int, cost: int) -> None:

@@ -51,9 +51,17 @@ class Journal:
         self.first = table.journal_base + index * JOURNAL_FIELDS + _JOURNAL_HEAD
         self._free = list(range(ENTRIES - 1, -1, -1))
 
-    def record(self, tokens: int, cost: int, subjects: tuple[Subject, ...], bases: tuple[int, ...]) -> int:
-        """Write an open entry for a reservation just taken (under its slots' locks); its index,
-        -1 when the journal is full."""
+    def record(
+        self,
+        tokens: int,
+        cost: int,
+        subjects: tuple[Subject, ...],
+        bases: tuple[int, ...],
+        tpm_starts: list[int],
+        periods: list[int],
+    ) -> int:
+        """Write an open entry for a reservation just taken (``periods``: one per budget of each
+        subject, in order); its index, -1 when the journal is full."""
         if not self._free:
             return -1
         index = self._free.pop()
@@ -62,13 +70,15 @@ class Journal:
         fields[at + 1] = tokens
         fields[at + 2] = cost
         sub = at + 3
-        for subject, base in zip(subjects, bases, strict=True):
-            fields[sub] = base
-            fields[sub + 1] = fields[base + TPM_START]
+        i = 0
+        for n, subject in enumerate(subjects):
+            fields[sub] = bases[n]
+            fields[sub + 1] = tpm_starts[n]
             for k in range(_KINDS):
                 fields[sub + 2 + k] = -1
             for budget in subject.budgets:
-                fields[sub + 2 + int(budget.kind)] = fields[base + budget.field + PERIOD]
+                fields[sub + 2 + int(budget.kind)] = periods[i]
+                i += 1
             sub += _PER_SUBJECT
         if len(bases) < 2:
             fields[at + 3 + _PER_SUBJECT] = 0
