@@ -4,10 +4,13 @@ long, and which models may be cached."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from ferrogate.cache.redis_store import RedisCache
-from ferrogate.cache.shm_store import ShmCache
+from ferrogate.cache.shm_store import WAYS, ShmCache
 from ferrogate.config.model import Config
+
+log = logging.getLogger("ferrogate.cache")
 
 HIT = b"x-ferrogate-cache: hit\r\n"
 MISS = b"x-ferrogate-cache: miss\r\n"
@@ -45,4 +48,10 @@ def compile_cache(config: Config, local: ShmCache | None) -> AnswerCache | None:
     """None when nothing can be cached (``[cache].enabled`` off, or no model enables it)."""
     if not config.cache.enabled or not any(m.cache_enabled for m in config.models):
         return None
+    if local is not None and not local.sized_for(config.cache.max_records, config.cache.max_bytes):
+        log.warning(
+            "cache.max_records / cache.max_bytes changed: the node's cache keeps the sizes it started"
+            " with (%d records, %d bytes) until the gateway restarts",
+            local.buckets * WAYS, local.arena,
+        )
     return AnswerCache(config, local)

@@ -74,6 +74,10 @@ class ShmCache:
             fields.release()
         return cls(fd)
 
+    def sized_for(self, max_records: int, max_bytes: int) -> bool:
+        """Whether this segment has the sizes a config with these settings would create."""
+        return self.buckets == max(1, -(-max_records // WAYS)) and self.arena == max_bytes
+
     def get(self, digest: bytes, now_ms: int) -> bytes | None:
         d0, d1 = _DIGEST.unpack(digest)
         first = self._bucket(d0)

@@ -66,3 +66,14 @@ def test_a_forked_process_sees_what_another_stored() -> None:
         os._exit(0)
     os.waitpid(pid, 0)
     assert cache.get(_key(), now_ms=1) == b"from the child"
+
+
+def test_a_config_with_other_sizes_is_told_apart_from_the_segment_it_runs_on(caplog) -> None:  # type: ignore[no-untyped-def]
+    from ferrogate.cache.answer_cache import compile_cache
+    from ferrogate.config.model import Cache, Config, Model
+
+    segment = ShmCache.create(max_records=64, max_bytes=1 << 20)
+    assert segment.sized_for(64, 1 << 20) and not segment.sized_for(128, 1 << 20)
+    models = [Model(name="m", provider="p", provider_model="pm", cache_enabled=True)]
+    compile_cache(Config(cache=Cache(enabled=True, max_records=128, max_bytes=1 << 20), models=models), segment)
+    assert "keeps the sizes it started with (64 records" in caplog.text
