@@ -27,6 +27,7 @@ from ferrogate.governance.counter_table import (
     CounterTable,
 )
 from ferrogate.governance.quotas import Subject
+from ferrogate.ipc.lifecycle import pid_alive
 
 JOURNALS = 64
 ENTRIES = 2048  # open reservations a worker can journal; beyond that they go unjournaled
@@ -103,7 +104,7 @@ def claim_journal(table: CounterTable) -> Journal:
             if owner == me:
                 mine = index
                 continue
-            if owner != 0 and not _alive(owner):
+            if owner != 0 and not pid_alive(owner):
                 release_open_entries(table, index)
                 fields[head] = 0
                 owner = 0
@@ -147,12 +148,3 @@ def release_open_entries(table: CounterTable, index: int) -> int:
         released += 1
     return released
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -9,6 +9,7 @@ tells its parent: one enum, so no two meanings share a number.
 
 from __future__ import annotations
 
+import os
 from enum import IntEnum, StrEnum
 
 
@@ -62,3 +63,14 @@ class ExitCode(IntEnum):
     # supervisor stops respawning on a worker's and exits with it
     CRASH_LOOP = 4  # supervisor: workers kept dying before they acked READY
     ORPHANED = 5  # control process: its supervisor went away
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one we may not signal counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -19,6 +19,7 @@ import msgspec
 
 from ferrogate.config.model import Config
 from ferrogate.ipc import ReloadOutcome
+from ferrogate.ipc.lifecycle import pid_alive
 from ferrogate.supervisor.listener_fingerprint import ListenerFingerprint
 
 DEFAULT_PID_FILE = ".ferrogate/ferrogate.pid"
@@ -78,16 +79,6 @@ def read_pid(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def is_ferrogate(pid: int) -> bool:
