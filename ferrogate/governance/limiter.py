@@ -32,7 +32,6 @@ from ferrogate.governance.counter_table import (
 from ferrogate.governance.quotas import Budget, QuotaBook, Subject
 from ferrogate.governance.refusals import (
     budget_exceeded,
-    header_format,
     header_pairs,
     limit_headers,
     rate_limited,
@@ -86,9 +85,6 @@ class LocalLimiter:
         if not isinstance(journal, Journal) or journal.pid != os.getpid():
             journal = table.journal = claim_journal(table)
         self.journal = journal
-        for subject in book.subjects():
-            if subject.is_key:
-                subject.header_format = header_format(subject)
 
     def admit(self, subjects: tuple[Subject, ...], tokens: int, cost: int) -> Ticket:
         """Admit a request of ``subjects`` needing ``tokens`` / ``cost`` pico-USD, or raise a 429."""

@@ -114,11 +114,26 @@ class Subject:
         # The tightest token budget: the ``-tokens`` headers describe it when there is no TPM.
         tokens = [b for b in self.budgets if not b.cost]
         self.token_budget = min(tokens, key=lambda b: b.limit) if tokens else None
-        self.header_format: bytes | None = None  # set by the limiter for keys (refusals.header_format)
+        # A key's x-ratelimit-* lines, its limits filled in (a tenant's limits are not the caller's).
+        self.header_format = _header_format(self) if is_key else None
 
     @property
     def limited(self) -> bool:
         return self.rpm is not None or self.tpm is not None or bool(self.budgets)
+
+
+def _header_format(key: Subject) -> bytes | None:
+    """The ``x-ratelimit-*`` lines of ``key`` with its limits filled in and ``%d`` / ``%b`` left
+    for the remaining count and the reset."""
+    out = b""
+    if key.rpm is not None:
+        out += b"x-ratelimit-limit-requests: %d\r\n" % key.rpm
+        out += b"x-ratelimit-remaining-requests: %d\r\nx-ratelimit-reset-requests: %b\r\n"
+    tokens = key.tpm if key.tpm is not None else (key.token_budget.limit if key.token_budget is not None else None)
+    if tokens is not None:
+        out += b"x-ratelimit-limit-tokens: %d\r\n" % tokens
+        out += b"x-ratelimit-remaining-tokens: %d\r\nx-ratelimit-reset-tokens: %b\r\n"
+    return out or None
 
 
 def _budgets(q: Quota) -> Iterable[Budget]:

@@ -35,7 +35,6 @@ from ferrogate.governance.limiter import Ticket
 from ferrogate.governance.quotas import QuotaBook, Subject
 from ferrogate.governance.refusals import (
     budget_exceeded,
-    header_format,
     rate_limited,
     remaining_headers,
     too_large,
@@ -184,9 +183,6 @@ class RedisLimiter:
         self._admit: Any = None
         self._settle: Any = None
         self._pending: set[asyncio.Task[None]] = set()  # settlements in flight (strong references)
-        for subject in book.subjects():
-            if subject.is_key:
-                subject.header_format = header_format(subject)
 
     def _scripts(self) -> tuple[Any, Any]:
         if self._client is None:  # made on first use, inside the worker's event loop
@@ -233,7 +229,7 @@ class RedisLimiter:
             raise budget_exceeded(subject, budget, budget.period_ends(period), now_s)
         tpm_starts = [int(v) for v in out[5:]]
         block = None
-        if header_budget is not None or subjects[0].header_format is not None:
+        if subjects[0].header_format is not None:
             block = remaining_headers(
                 subjects[0], int(out[1]), int(out[2]), int(out[3]), tpm_starts[0], int(out[4]),
                 header_budget.period_at(now_s) if header_budget is not None else 0, int(self.clock() * 1000),

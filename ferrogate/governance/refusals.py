@@ -100,7 +100,7 @@ def remaining_headers(
     now_ms: int,
 ) -> bytes | None:
     """The key's remaining requests and tokens as header lines (None: it has no such limits),
-    whichever backend counted them. The fixed parts were formatted once, in :func:`header_format`."""
+    whichever backend counted them. The fixed parts were formatted once, in ``Subject.header_format``."""
     fmt = key.header_format
     if fmt is None:
         return None
@@ -117,20 +117,6 @@ def remaining_headers(
             values.append(max(0, budget.limit - budget_used))
             values.append(duration(max(0, budget.period_ends(budget_period) * 1000 - now_ms)))
     return fmt % tuple(values)
-
-
-def header_format(key: Subject) -> bytes | None:
-    """The ``x-ratelimit-*`` lines of ``key`` with its limits filled in and ``%d`` / ``%b`` left
-    for the remaining count and the reset."""
-    out = b""
-    if key.rpm is not None:
-        out += b"x-ratelimit-limit-requests: %d\r\n" % key.rpm
-        out += b"x-ratelimit-remaining-requests: %d\r\nx-ratelimit-reset-requests: %b\r\n"
-    tokens = key.tpm if key.tpm is not None else (key.token_budget.limit if key.token_budget is not None else None)
-    if tokens is not None:
-        out += b"x-ratelimit-limit-tokens: %d\r\n" % tokens
-        out += b"x-ratelimit-remaining-tokens: %d\r\nx-ratelimit-reset-tokens: %b\r\n"
-    return out or None
 
 
 def header_pairs(block: bytes) -> tuple[tuple[bytes, bytes], ...]:
