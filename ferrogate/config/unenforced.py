@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ferrogate.config.diagnostics import Diagnostic, ModelPath, SourceMap, format_path
-from ferrogate.config.model import Cluster, Config, Storage, Telemetry
+from ferrogate.config.model import Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,15 +24,6 @@ class _Unenforced:
     why: str
 
 
-def _keys_with(field: str) -> Callable[[Config], Iterator[ModelPath]]:
-    def find(config: Config) -> Iterator[ModelPath]:
-        for i, key in enumerate(config.api_keys):
-            if getattr(key, field) is not None:
-                yield ("api_keys", i, field)
-
-    return find
-
-
 def _each(section: str) -> Callable[[Config], Iterator[ModelPath]]:
     def find(config: Config) -> Iterator[ModelPath]:
         for i, _ in enumerate(getattr(config, section)):
@@ -41,7 +32,9 @@ def _each(section: str) -> Callable[[Config], Iterator[ModelPath]]:
     return find
 
 
-def _when(path: ModelPath, test: Callable[[Config], bool]) -> Callable[[Config], Iterator[ModelPath]]:
+def _when(
+    path: ModelPath, test: Callable[[Config], bool]
+) -> Callable[[Config], Iterator[ModelPath]]:
     def find(config: Config) -> Iterator[ModelPath]:
         if test(config):
             yield path
@@ -49,20 +42,32 @@ def _when(path: ModelPath, test: Callable[[Config], bool]) -> Callable[[Config],
     return find
 
 
-def _models_caching(config: Config) -> Iterator[ModelPath]:
-    for i, model in enumerate(config.models):
-        if model.cache_enabled:
-            yield ("models", i, "cache_enabled")
+def _changed(section: str, field: str) -> Callable[[Config], Iterator[ModelPath]]:
+    """``[section].field`` when a config sets it to something other than its default."""
+    default = getattr(getattr(Config(), section), field)
+    return _when((section, field), lambda c: getattr(getattr(c, section), field) != default)
 
 
-def _keys_labelled(config: Config) -> Iterator[ModelPath]:
-    for i, key in enumerate(config.api_keys):
-        if key.metadata:
-            yield ("api_keys", i, "metadata")
+def _entries_with(section: str, field: str) -> Callable[[Config], Iterator[ModelPath]]:
+    """``field`` of each ``[[section]]`` entry that sets it."""
+
+    def find(config: Config) -> Iterator[ModelPath]:
+        for i, entry in enumerate(getattr(config, section)):
+            if getattr(entry, field):
+                yield (section, i, field)
+
+    return find
 
 
 UNENFORCED: tuple[_Unenforced, ...] = (
-    _Unenforced(_keys_labelled, "key metadata is shown by the admin API and request logs, which are not built yet"),
+    _Unenforced(
+        _entries_with("api_keys", "metadata"),
+        "key metadata is shown by the admin API and request logs, which are not built yet",
+    ),
+    _Unenforced(
+        _entries_with("tenants", "name"),
+        "tenant names are shown by the admin API, which is not built yet",
+    ),
     _Unenforced(
         _when(("metering", "export_enabled"), lambda c: c.metering.export_enabled),
         "metering export is not built yet",
@@ -71,46 +76,47 @@ UNENFORCED: tuple[_Unenforced, ...] = (
         _when(("telemetry", "otlp_endpoint"), lambda c: c.telemetry.otlp_endpoint is not None),
         "OpenTelemetry export is not built yet",
     ),
-    _Unenforced(_when(("telemetry", "log_bodies"), lambda c: c.telemetry.log_bodies), "body logging is not built yet"),
     _Unenforced(
-        _when(("telemetry", "service_name"), lambda c: c.telemetry.service_name != Telemetry().service_name),
+        _when(("telemetry", "log_bodies"), lambda c: c.telemetry.log_bodies),
+        "body logging is not built yet",
+    ),
+    _Unenforced(
+        _changed("telemetry", "service_name"),
         "it names the service in OpenTelemetry export, which is not built yet",
     ),
     _Unenforced(_each("mcp_servers"), "MCP servers are not connected yet"),
-    _Unenforced(_when(("cluster", "enabled"), lambda c: c.cluster.enabled), "cluster identity and shared state are not built yet"),
     _Unenforced(
-        _when(("cluster", "node_id"), lambda c: c.cluster.node_id != Cluster().node_id),
-        "cluster identity is not built yet",
+        _when(("cluster", "enabled"), lambda c: c.cluster.enabled),
+        "cluster identity and shared state are not built yet",
     ),
+    _Unenforced(_changed("cluster", "node_id"), "cluster identity is not built yet"),
     _Unenforced(
         _when(("cluster", "state_file"), lambda c: c.cluster.state_file is not None),
         "shared cluster state is not built yet",
     ),
     _Unenforced(
-        _when(("storage", "request_log_retention_records"), lambda c: c.storage.request_log_retention_records != Storage().request_log_retention_records),
-        "request logs are not kept yet",
+        _changed("storage", "request_log_retention_records"), "request logs are not kept yet"
     ),
     _Unenforced(
-        _when(("storage", "audit_event_retention_records"), lambda c: c.storage.audit_event_retention_records != Storage().audit_event_retention_records),
-        "audit events are not kept yet",
+        _changed("storage", "audit_event_retention_records"), "audit events are not kept yet"
     ),
     _Unenforced(
-        _when(("storage", "billing_event_retention_records"), lambda c: c.storage.billing_event_retention_records != Storage().billing_event_retention_records),
-        "metering events are not kept yet",
+        _changed("storage", "billing_event_retention_records"), "metering events are not kept yet"
     ),
     _Unenforced(
-        _when(("storage", "admin_list_default_limit"), lambda c: c.storage.admin_list_default_limit != Storage().admin_list_default_limit),
+        _changed("storage", "admin_list_default_limit"),
         "the admin list endpoints are not built yet",
     ),
     _Unenforced(
-        _when(("storage", "admin_list_max_limit"), lambda c: c.storage.admin_list_max_limit != Storage().admin_list_max_limit),
-        "the admin list endpoints are not built yet",
+        _changed("storage", "admin_list_max_limit"), "the admin list endpoints are not built yet"
     ),
     _Unenforced(
         _when(("tls", "acme", "enabled"), lambda c: c.tls.acme.enabled),
         "automatic HTTPS (ACME) is not available yet: `ferrogate run` refuses to start with it",
     ),
-    _Unenforced(_when(("tls", "http2"), lambda c: c.tls.http2), "the listener speaks HTTP/1.1 only"),
+    _Unenforced(
+        _when(("tls", "http2"), lambda c: c.tls.http2), "the listener speaks HTTP/1.1 only"
+    ),
 )
 
 
@@ -119,5 +125,9 @@ def unenforced_warnings(config: Config, smap: SourceMap) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for entry in UNENFORCED:
         for path in entry.find(config):
-            out.append(smap.diagnostic(path, f"`{format_path(path)}` is accepted but has no effect: {entry.why}"))
+            out.append(
+                smap.diagnostic(
+                    path, f"`{format_path(path)}` is accepted but has no effect: {entry.why}"
+                )
+            )
     return out
