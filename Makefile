@@ -43,7 +43,7 @@ COMPILED_MANIFEST := ferrogate/_compiled_manifest.json
 COMPILED_STAMP := build/mypyc/done
 COMPILED_SRC := $(shell sed -e 's/\#.*//' scripts/compiled_modules.txt)
 
-$(COMPILED_STAMP): scripts/compiled_modules.txt scripts/build_compiled.py $(COMPILED_SRC) | $(STAMP)
+$(COMPILED_STAMP): scripts/compiled_modules.txt scripts/build_compiled.py $(COMPILED_SRC) ferrogate/ipc/_shm_mutex.c | $(STAMP)
 	$(PY) scripts/build_compiled.py
 
 compiled: $(COMPILED_STAMP)

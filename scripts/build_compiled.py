@@ -3,7 +3,9 @@
 Each listed ``ferrogate/x/y.py`` gets a ``y.<abi>.so`` next to it (plus one shared
 ``ferrogate/hotpath__mypyc.<abi>.so``), and ``ferrogate/_compiled_manifest.json``
 records the sha256 of every compiled source so ``ferrogate.compiled`` can fall back
-to pure Python when a source changed after the build.
+to pure Python when a source changed after the build. The hand-written C extensions
+(``NATIVE_SOURCES``) are built in the same step; their users fall back on their own
+when they are missing.
 
 A missing compiler or mypyc, or a failed build, never breaks the checkout: the
 script removes the compiled files, writes a manifest listing no modules, prints
@@ -32,6 +34,8 @@ DONE_STAMP = BUILD_DIR / "done"  # make's target: absent after an interrupted bu
 IN_PROGRESS = "build in progress"  # digest that matches no source: pure Python meanwhile
 GROUP = "ferrogate.hotpath"  # shared library: ferrogate/hotpath__mypyc.<abi>.so
 EXT_SUFFIX = str(sysconfig.get_config_var("EXT_SUFFIX"))
+# Hand-written C extensions built in the same step (imported directly; see each module's users).
+NATIVE_SOURCES = ("ferrogate/ipc/_shm_mutex.c",)
 
 
 def listed_sources() -> list[str]:
@@ -47,7 +51,8 @@ def module_name(source: str) -> str:
 def expected_outputs(sources: list[str]) -> list[Path]:
     """The files a successful build leaves inside the package."""
     shared = ROOT / (GROUP.replace(".", "/") + "__mypyc" + EXT_SUFFIX)
-    return [shared] + [ROOT / (source.removesuffix(".py") + EXT_SUFFIX) for source in sources]
+    native = [ROOT / (source.removesuffix(".c") + EXT_SUFFIX) for source in NATIVE_SOURCES]
+    return [shared, *native] + [ROOT / (source.removesuffix(".py") + EXT_SUFFIX) for source in sources]
 
 
 def remove_compiled() -> None:
@@ -92,10 +97,14 @@ def fall_back(reason: str) -> int:
 def run_mypyc(sources: list[str]) -> None:
     """The actual build (runs in a child process so its output goes to the log)."""
     from mypyc.build import mypycify
-    from setuptools import setup
+    from setuptools import Extension, setup
 
     os.chdir(ROOT)
     extensions = mypycify(sources, group_name=GROUP, target_dir=str(BUILD_DIR), opt_level="3")
+    extensions += [
+        Extension(module_name(source.removesuffix(".c") + ".py"), [source], extra_compile_args=["-O2"])
+        for source in NATIVE_SOURCES
+    ]
     setup(
         name="ferrogate-compiled",
         ext_modules=extensions,

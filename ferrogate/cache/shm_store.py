@@ -11,20 +11,21 @@ table. Two parts:
   whose bytes the cursor has since run over is dead. So memory is bounded by
   ``max_bytes`` whatever the records' sizes.
 
-A bucket is read and written under a record lock on its own bytes (``fcntl``). Each
-worker takes the ring in stretches of 256 KiB under a lock on the header, then
-appends into its stretch without one. A reader copies an answer, then checks that the
+A bucket is read and written under its own lock (``ipc.shm_locks``; the locks sit
+between the header and the index). Each worker takes the ring in stretches of
+256 KiB under the header's lock, then appends into its stretch without one. A reader copies an answer, then checks that the
 cursor has not run over it meanwhile (the cursor moves before anything is written).
 """
 
 from __future__ import annotations
 
-import fcntl
 import mmap
 import os
 import struct
 
-MAGIC = 0x46474341_00000001  # "FGCA", layout 1
+from ferrogate.ipc.shm_locks import LOCK_BYTES, SegmentLocks, kind_for_new_segment, open_locks
+
+MAGIC = 0x46474341_00000002  # "FGCA", layout 2
 _HEADER_BYTES = 4096
 WAYS = 8
 _ENTRY_FIELDS = 8
@@ -32,7 +33,8 @@ _ENTRY_BYTES = _ENTRY_FIELDS * 8
 _BUCKET_BYTES = WAYS * _ENTRY_BYTES
 
 # Header fields.
-_H_MAGIC, _H_BUCKETS, _H_ARENA, _H_CURSOR = 0, 1, 2, 3
+_H_MAGIC, _H_BUCKETS, _H_ARENA, _H_CURSOR, _H_LOCK_KIND = 0, 1, 2, 3, 4
+_HEADER_LOCK = 64  # byte offset of the lock that hands out stretches of the ring
 # Entry fields.
 _D0, _D1, _POS, _LEN, _EXPIRES, _USED = 0, 1, 2, 3, 4, 5
 
@@ -43,18 +45,25 @@ _CHUNK = 256 * 1024
 class ShmCache:
     """A mapped cache segment; ``largest`` is the biggest answer it takes (an eighth of the arena)."""
 
-    __slots__ = ("_arena_at", "_chunk_end", "_chunk_pos", "_index_at", "_map", "arena", "buckets", "fd", "fields", "largest")
+    __slots__ = (
+        "_arena_at", "_chunk_end", "_chunk_pos", "_index_at", "_map", "arena", "buckets", "fd", "fields", "largest",
+        "locks",
+    )
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._map = mmap.mmap(fd, os.fstat(fd).st_size)
         self.fields = memoryview(self._map).cast("q")
         if self.fields[_H_MAGIC] != MAGIC:
+            self.fields.release()
+            self._map.close()
             raise ValueError("not a FerroGate cache segment (or an older layout)")
+        self.locks: SegmentLocks = open_locks(self.fields[_H_LOCK_KIND], fd, self._map)
         self.buckets = self.fields[_H_BUCKETS]
         self.arena = self.fields[_H_ARENA]
-        self._index_at = _HEADER_BYTES // 8
-        self._arena_at = _HEADER_BYTES + self.buckets * _BUCKET_BYTES
+        # Bucket b's lock is at byte _HEADER_BYTES + b * LOCK_BYTES; the index follows the locks.
+        self._index_at = (_HEADER_BYTES + self.buckets * LOCK_BYTES) // 8
+        self._arena_at = _HEADER_BYTES + self.buckets * (LOCK_BYTES + _BUCKET_BYTES)
         self.largest = self.arena // 8
         # This process's stretch of the ring: taken CHUNK bytes at a time under the header
         # lock, then filled without it.
@@ -65,14 +74,20 @@ class ShmCache:
     def create(cls, max_records: int, max_bytes: int) -> ShmCache:
         buckets = max(1, -(-max_records // WAYS))
         fd = os.memfd_create("ferrogate-cache", os.MFD_CLOEXEC)
-        os.ftruncate(fd, _HEADER_BYTES + buckets * _BUCKET_BYTES + max_bytes)
+        os.ftruncate(fd, _HEADER_BYTES + buckets * (LOCK_BYTES + _BUCKET_BYTES) + max_bytes)
+        kind = kind_for_new_segment()
         with mmap.mmap(fd, _HEADER_BYTES) as head:
             fields = memoryview(head).cast("q")
             fields[_H_MAGIC] = MAGIC
             fields[_H_BUCKETS] = buckets
             fields[_H_ARENA] = max_bytes
+            fields[_H_LOCK_KIND] = kind
             fields.release()
-        return cls(fd)
+        cache = cls(fd)
+        cache.locks.create(_HEADER_LOCK)
+        for bucket in range(buckets):
+            cache.locks.create(_HEADER_BYTES + bucket * LOCK_BYTES)
+        return cache
 
     def sized_for(self, max_records: int, max_bytes: int) -> bool:
         """Whether this segment has the sizes a config with these settings would create."""
@@ -80,9 +95,11 @@ class ShmCache:
 
     def get(self, digest: bytes, now_ms: int) -> bytes | None:
         d0, d1 = _DIGEST.unpack(digest)
-        first = self._bucket(d0)
+        bucket = d0 % self.buckets
+        first = self._index_at + bucket * (WAYS * _ENTRY_FIELDS)
+        lock = _HEADER_BYTES + bucket * LOCK_BYTES
         fields = self.fields
-        self._lock(first)
+        self.locks.lock(lock)
         try:
             for way in range(WAYS):
                 at = first + way * _ENTRY_FIELDS
@@ -101,7 +118,7 @@ class ShmCache:
                 return data
             return None
         finally:
-            self._unlock(first)
+            self.locks.unlock(lock)
 
     def put(self, digest: bytes, value: bytes, now_ms: int, ttl_ms: int) -> bool:
         """Store ``value``; False when it is larger than :attr:`largest`."""
@@ -118,8 +135,10 @@ class ShmCache:
         start = self._arena_at + pos % self.arena
         self._map[start : start + length] = value
         d0, d1 = _DIGEST.unpack(digest)
-        first = self._bucket(d0)
-        self._lock(first)
+        bucket = d0 % self.buckets
+        first = self._index_at + bucket * (WAYS * _ENTRY_FIELDS)
+        lock = _HEADER_BYTES + bucket * LOCK_BYTES
+        self.locks.lock(lock)
         try:
             victim = first
             oldest = None
@@ -142,14 +161,14 @@ class ShmCache:
             fields[victim + _EXPIRES] = now_ms + ttl_ms
             fields[victim + _USED] = now_ms
         finally:
-            self._unlock(first)
+            self.locks.unlock(lock)
         return True
 
     def _take_chunk(self, length: int) -> int:
         """A new stretch of the ring for this process (at least ``length`` bytes); its start."""
         size = max(length, min(_CHUNK, self.largest))
         fields = self.fields
-        fcntl.lockf(self.fd, fcntl.LOCK_EX, 8, 0)
+        self.locks.lock(_HEADER_LOCK)
         try:
             cursor = fields[_H_CURSOR]
             offset = cursor % self.arena
@@ -157,7 +176,7 @@ class ShmCache:
                 cursor += self.arena - offset
             fields[_H_CURSOR] = cursor + size
         finally:
-            fcntl.lockf(self.fd, fcntl.LOCK_UN, 8, 0)
+            self.locks.unlock(_HEADER_LOCK)
         self._chunk_end = cursor + size
         return cursor
 
@@ -175,11 +194,8 @@ class ShmCache:
                     live += 1
         return live
 
-    def _bucket(self, d0: int) -> int:
-        return self._index_at + (d0 % self.buckets) * WAYS * _ENTRY_FIELDS
-
-    def _lock(self, first: int) -> None:
-        fcntl.lockf(self.fd, fcntl.LOCK_EX, _BUCKET_BYTES, first * 8)
-
-    def _unlock(self, first: int) -> None:
-        fcntl.lockf(self.fd, fcntl.LOCK_UN, _BUCKET_BYTES, first * 8)
+    def close(self) -> None:
+        self.locks.release()
+        self.fields.release()
+        self._map.close()
+        os.close(self.fd)

@@ -132,7 +132,10 @@ def _counters(config: Config, config_path: Path, inherited_fd: int | None) -> Co
     """The node's counter table: the previous generation's during an upgrade (both count in it
     while they overlap), else a new one holding the spent budgets saved in the store."""
     if inherited_fd is not None:
-        return CounterTable(inherited_fd)
+        try:
+            return CounterTable(inherited_fd)
+        except ValueError as exc:  # a build with another table layout or lock kind
+            log.warning("cannot share the previous generation's counters (%s): starting from the store", exc)
     table = CounterTable.create()
     restored = restore_from_store(store_path(config, config_path), table)
     if restored:
