@@ -22,24 +22,34 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from typing import Final
 
 from ferrogate.ipc.shm_locks import LOCK_BYTES, SegmentLocks, kind_for_new_segment, open_locks
 
-MAGIC = 0x46474341_00000002  # "FGCA", layout 2
-_HEADER_BYTES = 4096
-WAYS = 8
-_ENTRY_FIELDS = 8
-_ENTRY_BYTES = _ENTRY_FIELDS * 8
-_BUCKET_BYTES = WAYS * _ENTRY_BYTES
+MAGIC: Final = 0x46474341_00000002  # "FGCA", layout 2
+_HEADER_BYTES: Final = 4096
+WAYS: Final = 8
+_ENTRY_FIELDS: Final = 8
+_ENTRY_BYTES: Final = _ENTRY_FIELDS * 8
+_BUCKET_BYTES: Final = WAYS * _ENTRY_BYTES
 
 # Header fields.
-_H_MAGIC, _H_BUCKETS, _H_ARENA, _H_CURSOR, _H_LOCK_KIND = 0, 1, 2, 3, 4
-_HEADER_LOCK = 64  # byte offset of the lock that hands out stretches of the ring
+_H_MAGIC: Final = 0
+_H_BUCKETS: Final = 1
+_H_ARENA: Final = 2
+_H_CURSOR: Final = 3
+_H_LOCK_KIND: Final = 4
+_HEADER_LOCK: Final = 64  # byte offset of the lock that hands out stretches of the ring
 # Entry fields.
-_D0, _D1, _POS, _LEN, _EXPIRES, _USED = 0, 1, 2, 3, 4, 5
+_D0: Final = 0
+_D1: Final = 1
+_POS: Final = 2
+_LEN: Final = 3
+_EXPIRES: Final = 4
+_USED: Final = 5
 
 _DIGEST = struct.Struct("<qq")
-_CHUNK = 256 * 1024
+_CHUNK: Final = 256 * 1024
 
 
 class ShmCache:

@@ -21,35 +21,38 @@ import hashlib
 import mmap
 import os
 from collections.abc import Iterator
+from typing import Final
 
 from ferrogate.ipc.shm_locks import LOCK_BYTES, SegmentLocks, kind_for_new_segment, open_locks
 
-MAGIC = 0x46474354_00000002  # "FGCT", layout 2
-_HEADER_BYTES = 4096
-FIELDS_PER_SLOT = 32
-SLOT_BYTES = FIELDS_PER_SLOT * 8
-DEFAULT_CAPACITY = 1 << 16  # 16 MiB of address space; pages are only touched when used
+MAGIC: Final = 0x46474354_00000002  # "FGCT", layout 2
+_HEADER_BYTES: Final = 4096
+FIELDS_PER_SLOT: Final = 32
+SLOT_BYTES: Final = FIELDS_PER_SLOT * 8
+DEFAULT_CAPACITY: Final = 1 << 16  # 16 MiB of address space; pages are only touched when used
 # After the slots: the workers' reservation journals (governance/reservation_journal.py):
 # 64 journals of an 8-field head and 2048 entries of 17 fields.
-JOURNAL_REGION_FIELDS = 64 * (8 + 2048 * 17)
+JOURNAL_REGION_FIELDS: Final = 64 * (8 + 2048 * 17)
 
 # Header fields (int64 indexes into the whole table).
-_H_MAGIC = 0
-_H_CAPACITY = 1
-_H_RESTORED = 2  # 1 once saved budgets were loaded into the table (or there were none)
-_H_LOCK_KIND = 3  # ipc.shm_locks kind every process uses on this table
-_HEADER_LOCK = 64  # byte offset of the lock that guards claiming slots and journals
+_H_MAGIC: Final = 0
+_H_CAPACITY: Final = 1
+_H_RESTORED: Final = 2  # 1 once saved budgets were loaded into the table (or there were none)
+_H_LOCK_KIND: Final = 3  # ipc.shm_locks kind every process uses on this table
+_HEADER_LOCK: Final = 64  # byte offset of the lock that guards claiming slots and journals
 
 # Slot fields.
-IDENT = 0  # the subject's id hash; 0 = free slot
-RPM_START = 1  # ms since the epoch when the current request window opened
-RPM_COUNT = 2
-TPM_START = 3
-TPM_TOKENS = 4
-BUDGETS = 5  # then (period, spent, reserved) per budget kind, in BudgetKind order
-BUDGET_STRIDE = 3
-PERIOD, SPENT, RESERVED = 0, 1, 2
-SLOT_LOCK = 24  # the slot's lock: fields 24..31 (fields 5..19 are the budgets)
+IDENT: Final = 0  # the subject's id hash; 0 = free slot
+RPM_START: Final = 1  # ms since the epoch when the current request window opened
+RPM_COUNT: Final = 2
+TPM_START: Final = 3
+TPM_TOKENS: Final = 4
+BUDGETS: Final = 5  # then (period, spent, reserved) per budget kind, in BudgetKind order
+BUDGET_STRIDE: Final = 3
+PERIOD: Final = 0
+SPENT: Final = 1
+RESERVED: Final = 2
+SLOT_LOCK: Final = 24  # the slot's lock: fields 24..31 (fields 5..19 are the budgets)
 assert SLOT_LOCK * 8 + LOCK_BYTES <= SLOT_BYTES and BUDGETS + 5 * BUDGET_STRIDE <= SLOT_LOCK
 
 

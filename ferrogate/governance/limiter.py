@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from time import time
+from typing import Final
 
 from ferrogate.governance.counter_table import (
     PERIOD,
@@ -39,7 +40,7 @@ from ferrogate.governance.refusals import (
 )
 from ferrogate.governance.reservation_journal import Journal, claim_journal
 
-WINDOW_MS = 60_000
+WINDOW_MS: Final = 60_000
 
 
 class Ticket:
@@ -97,7 +98,9 @@ class LocalLimiter:
             table.lock(base)
         try:
             # Check every subject before taking anything, so a refusal takes nothing.
-            for subject, base in zip(subjects, bases, strict=True):
+            for n in range(len(subjects)):
+                subject = subjects[n]
+                base = bases[n]
                 _roll_windows(fields, base, now_ms)
                 if subject.rpm is not None and fields[base + RPM_COUNT] + 1 > subject.rpm:
                     raise rate_limited(subject, "requests", subject.rpm, _reset_ms(fields, base + RPM_START, now_ms))
@@ -113,7 +116,9 @@ class LocalLimiter:
                         raise budget_exceeded(subject, budget, budget.period_ends(period), now_s)
             periods: list[int] = []
             tpm_starts: list[int] = []
-            for subject, base in zip(subjects, bases, strict=True):
+            for n in range(len(subjects)):
+                subject = subjects[n]
+                base = bases[n]
                 fields[base + RPM_COUNT] += 1
                 fields[base + TPM_TOKENS] += tokens
                 tpm_starts.append(fields[base + TPM_START])
@@ -136,7 +141,10 @@ class LocalLimiter:
         table = self.table
         fields = table.fields
         i = 0
-        for n, (subject, base) in enumerate(zip(ticket.subjects, ticket.bases, strict=True)):
+        subjects = ticket.subjects
+        for n in range(len(subjects)):
+            subject = subjects[n]
+            base = ticket.bases[n]
             table.lock(base)
             try:
                 if fields[base + TPM_START] == ticket.tpm_starts[n]:

@@ -15,11 +15,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import IntEnum
+from typing import Final
 
 from ferrogate.config.model import ApiKey, Quota, Tenant
 from ferrogate.governance.counter_table import BUDGET_STRIDE, BUDGETS, subject_ident
 
-PICO_PER_USD = 10**12
+PICO_PER_USD: Final = 10**12
 
 
 class BudgetKind(IntEnum):

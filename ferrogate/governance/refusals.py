@@ -8,6 +8,7 @@ caller's own key. Resets are durations in OpenAI's style (``12s``, ``1m3s``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Final
 
 from ferrogate.errors import GatewayError
 from ferrogate.governance.counter_table import (
@@ -20,7 +21,7 @@ from ferrogate.governance.counter_table import (
 )
 from ferrogate.governance.quotas import Budget, Subject
 
-_WINDOW_MS = 60_000
+_WINDOW_MS: Final = 60_000
 
 
 def duration(ms: int) -> bytes:

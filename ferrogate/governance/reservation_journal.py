@@ -15,6 +15,7 @@ slot base, its token-window start and the period of each budget kind it reserved
 from __future__ import annotations
 
 import os
+from typing import Final
 
 from ferrogate.governance.counter_table import (
     BUDGET_STRIDE,
@@ -29,16 +30,16 @@ from ferrogate.governance.counter_table import (
 from ferrogate.governance.quotas import Subject
 from ferrogate.ipc.lifecycle import pid_alive
 
-JOURNALS = 64
-ENTRIES = 2048  # open reservations a worker can journal; beyond that they go unjournaled
-_KINDS = 5
-_COST_KINDS = (3, 4)  # BudgetKind.MONTH_COST, DAY_COST
-_PER_SUBJECT = 2 + _KINDS  # base, tpm start, a period per kind
-ENTRY_FIELDS = 3 + 2 * _PER_SUBJECT
-_JOURNAL_HEAD = 8  # owner pid, then padding
-JOURNAL_FIELDS = _JOURNAL_HEAD + ENTRIES * ENTRY_FIELDS
+JOURNALS: Final = 64
+ENTRIES: Final = 2048  # open reservations a worker can journal; beyond that they go unjournaled
+_KINDS: Final = 5
+_COST_KINDS: Final = (3, 4)  # BudgetKind.MONTH_COST, DAY_COST
+_PER_SUBJECT: Final = 2 + _KINDS  # base, tpm start, a period per kind
+ENTRY_FIELDS: Final = 3 + 2 * _PER_SUBJECT
+_JOURNAL_HEAD: Final = 8  # owner pid, then padding
+JOURNAL_FIELDS: Final = _JOURNAL_HEAD + ENTRIES * ENTRY_FIELDS
 assert JOURNALS * JOURNAL_FIELDS == JOURNAL_REGION_FIELDS, "counter_table reserves the journals' room"
-_OPEN = 1
+_OPEN: Final = 1
 
 
 class Journal:

@@ -14,6 +14,7 @@ waits for one round trip; the local table needs none.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from typing import Final
 
 from ferrogate.ai.schemas import ChatHead, MessagesHead, ResponsesHead
 from ferrogate.governance.limiter import LocalLimiter
@@ -22,7 +23,7 @@ from ferrogate.governance.redis_limiter import RedisLimiter
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
-_BYTES_PER_TOKEN = 4
+_BYTES_PER_TOKEN: Final = 4
 
 
 def admit(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:

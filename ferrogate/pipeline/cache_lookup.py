@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from time import perf_counter, time
+from typing import Final
 
 from ferrogate._fastpath.head import header_block
 from ferrogate.ai.usage import Usage
@@ -63,7 +64,9 @@ async def _lookup_remote(cache: AnswerCache, ctx: RequestContext, digest: bytes)
         _serve(ctx, data)
 
 
-_BYPASS, _STORE_ONLY, _LOOKUP = 0, 1, 2
+_BYPASS: Final = 0
+_STORE_ONLY: Final = 1
+_LOOKUP: Final = 2
 
 
 def _use(cache: AnswerCache, ctx: RequestContext) -> int:
