@@ -20,9 +20,7 @@ def canonical_body(body: bytes) -> bytes:
 
 
 def cache_key(tenant: str | None, endpoint: str, model: str, provider: str, provider_model: str, body: bytes) -> bytes:
-    digest = hashlib.blake2b(digest_size=16)
-    for part in (tenant or "", endpoint, model, provider, provider_model):
-        digest.update(part.encode())
-        digest.update(_SEP)
-    digest.update(canonical_body(body))
-    return digest.digest()
+    who = _SEP.join((
+        (tenant or "").encode(), endpoint.encode(), model.encode(), provider.encode(), provider_model.encode()
+    ))
+    return hashlib.blake2b(who + _SEP + canonical_body(body), digest_size=16).digest()

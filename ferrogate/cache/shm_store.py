@@ -49,6 +49,8 @@ _EXPIRES: Final = 4
 _USED: Final = 5
 
 _DIGEST = struct.Struct("<qq")
+_BUCKET = struct.Struct(f"<{WAYS * _ENTRY_FIELDS}q")
+_ENTRY = struct.Struct("<6q")  # _D0 .. _USED
 _CHUNK: Final = 256 * 1024
 
 
@@ -111,12 +113,13 @@ class ShmCache:
         fields = self.fields
         self.locks.lock(lock)
         try:
-            for way in range(WAYS):
-                at = first + way * _ENTRY_FIELDS
-                if fields[at + _D0] != d0 or fields[at + _D1] != d1:
+            ways = _BUCKET.unpack_from(self._map, first * 8)  # one call reads all 8 ways
+            for way in range(0, WAYS * _ENTRY_FIELDS, _ENTRY_FIELDS):
+                if ways[way + _D0] != d0 or ways[way + _D1] != d1:
                     continue
-                pos, length = fields[at + _POS], fields[at + _LEN]
-                if fields[at + _EXPIRES] <= now_ms or fields[_H_CURSOR] > pos + self.arena:
+                at = first + way
+                pos, length = ways[way + _POS], ways[way + _LEN]
+                if ways[way + _EXPIRES] <= now_ms or fields[_H_CURSOR] > pos + self.arena:
                     fields[at + _D0] = fields[at + _D1] = 0  # expired or run over: free the way
                     return None
                 start = self._arena_at + pos % self.arena
@@ -150,26 +153,24 @@ class ShmCache:
         lock = _HEADER_BYTES + bucket * LOCK_BYTES
         self.locks.lock(lock)
         try:
-            victim = first
+            ways = _BUCKET.unpack_from(self._map, first * 8)
+            run_over = fields[_H_CURSOR] - self.arena  # a way whose bytes start before this is dead
+            victim = 0
             oldest = None
-            for way in range(WAYS):
-                at = first + way * _ENTRY_FIELDS
-                if fields[at + _D0] == d0 and fields[at + _D1] == d1:
-                    victim = at
+            for way in range(0, WAYS * _ENTRY_FIELDS, _ENTRY_FIELDS):
+                if ways[way + _D0] == d0 and ways[way + _D1] == d1:
+                    victim = way
                     break
                 dead = (
-                    fields[at + _D0] == 0 and fields[at + _D1] == 0
-                ) or fields[at + _EXPIRES] <= now_ms or fields[_H_CURSOR] > fields[at + _POS] + self.arena
-                used = -1 if dead else fields[at + _USED]
+                    (ways[way + _D0] == 0 and ways[way + _D1] == 0)
+                    or ways[way + _EXPIRES] <= now_ms
+                    or ways[way + _POS] < run_over
+                )
+                used = -1 if dead else ways[way + _USED]
                 if oldest is None or used < oldest:
                     oldest = used
-                    victim = at
-            fields[victim + _D0] = d0
-            fields[victim + _D1] = d1
-            fields[victim + _POS] = pos
-            fields[victim + _LEN] = length
-            fields[victim + _EXPIRES] = now_ms + ttl_ms
-            fields[victim + _USED] = now_ms
+                    victim = way
+            _ENTRY.pack_into(self._map, (first + victim) * 8, d0, d1, pos, length, now_ms + ttl_ms, now_ms)
         finally:
             self.locks.unlock(lock)
         return True
