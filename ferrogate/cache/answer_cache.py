@@ -3,7 +3,6 @@ long, and which models may be cached."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from ferrogate.cache.redis_store import RedisCache
@@ -21,7 +20,7 @@ STATE_PAIRS: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {
 
 
 class AnswerCache:
-    __slots__ = ("_pending", "local", "models", "remote", "ttl_ms")
+    __slots__ = ("local", "models", "remote", "ttl_ms")
 
     def __init__(self, config: Config, local: ShmCache | None) -> None:
         cluster = config.cluster
@@ -33,15 +32,12 @@ class AnswerCache:
             self.remote = RedisCache(cluster.redis_url, config.cache.max_bytes // 8)
         else:
             self.local = local if local is not None else ShmCache.create(config.cache.max_records, config.cache.max_bytes)
-        self._pending: set[asyncio.Task[bool]] = set()
 
     def store(self, digest: bytes, value: bytes, now_ms: int) -> None:
         if self.local is not None:
             self.local.put(digest, value, now_ms, self.ttl_ms)
         elif self.remote is not None:
-            task = asyncio.get_running_loop().create_task(self.remote.put(digest, value, self.ttl_ms))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self.remote.store(digest, value, self.ttl_ms)
 
 
 def compile_cache(config: Config, local: ShmCache | None) -> AnswerCache | None:

@@ -6,51 +6,64 @@ skipped, and the request goes on to its provider.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from ferrogate.ipc.redis_client import RedisClient, RedisReplyError, RedisUnavailable
 
 log = logging.getLogger("ferrogate.cache")
 
 _PREFIX = b"fgc:"
+_FAILURES = (RedisUnavailable, RedisReplyError, OSError)
 
 
 class RedisCache:
-    __slots__ = ("_client", "errors", "largest", "url")
+    __slots__ = ("_client", "_pending", "errors", "largest")
 
     def __init__(self, url: str, largest: int) -> None:
-        self.url = url
         self.largest = largest
         self.errors = 0  # lookups and stores Redis failed (each one a miss or a skipped store)
-        self._client: Any = None
-
-    def _redis(self) -> Any:
-        if self._client is None:  # made on first use, inside the worker's event loop
-            pool = aioredis.BlockingConnectionPool.from_url(
-                self.url, max_connections=32, timeout=0.5, socket_timeout=0.5, socket_connect_timeout=0.5
-            )
-            self._client = aioredis.Redis(connection_pool=pool)
-        return self._client
+        # Short timeouts: a slow cache costs every request its wait, and a miss costs nothing.
+        self._client = RedisClient(url, timeout=0.5, connect_timeout=0.5)
+        self._pending: set[asyncio.Task[bool]] = set()  # stores waiting for a connection
 
     async def get(self, digest: bytes) -> bytes | None:
         try:
-            value = await self._redis().get(_PREFIX + digest)
-        except (RedisError, OSError) as exc:
+            value = await self._client.call(b"GET", _PREFIX + digest)
+        except _FAILURES as exc:
             self._failed(exc)
             return None
-        return bytes(value) if value is not None else None
+        return value if isinstance(value, bytes) else None
 
     async def put(self, digest: bytes, value: bytes, ttl_ms: int) -> bool:
         if len(value) > self.largest:
             return False
         try:
-            await self._redis().set(_PREFIX + digest, value, px=ttl_ms)
-        except (RedisError, OSError) as exc:
+            await self._client.call(b"SET", _PREFIX + digest, value, b"PX", ttl_ms)
+        except _FAILURES as exc:
             self._failed(exc)
             return False
         return True
+
+    def store(self, digest: bytes, value: bytes, ttl_ms: int) -> None:
+        """Store without waiting (the answer has gone out already); a failure is counted."""
+        if len(value) > self.largest:
+            return
+        sent = self._client.send(b"SET", _PREFIX + digest, value, b"PX", ttl_ms)
+        if sent is None:  # not connected yet: connect on the way
+            task = asyncio.get_running_loop().create_task(self.put(digest, value, ttl_ms))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+            return
+        sent.add_done_callback(self._stored)
+
+    def _stored(self, done: asyncio.Future[object]) -> None:
+        exc = done.exception()
+        if exc is not None:
+            self._failed(exc)
+
+    async def close(self) -> None:
+        await self._client.close()
 
     def _failed(self, exc: BaseException) -> None:
         self.errors += 1

@@ -17,6 +17,7 @@ from ferrogate.config.diagnostics import Diagnostic, ModelPath, SourceMap
 from ferrogate.config.key_hash import hash_key
 from ferrogate.config.model import Config, Quota, Route
 from ferrogate.config.patterns import is_pattern
+from ferrogate.config.redis_url import parse_redis_url
 
 KEY_HASH_RE = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
 _NEEDS_BASE_URL = frozenset({"openai-compatible", "azure"})
@@ -315,8 +316,11 @@ class _Checker:
         if self.c.cluster.counter_backend == "redis" and not self.c.cluster.redis_url:
             self.err(("cluster", "counter_backend"), "counter_backend redis needs `redis_url`")
         url = self.c.cluster.redis_url
-        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
-            self.err(("cluster", "redis_url"), "redis_url must start with redis://, rediss:// or unix://")
+        if url is not None:
+            try:
+                parse_redis_url(url)
+            except ValueError as exc:  # the message never repeats the URL (it may hold a password)
+                self.err(("cluster", "redis_url"), str(exc))
         cache = self.c.cache
         for key, value, least in (("ttl_secs", cache.ttl_secs, 1), ("max_records", cache.max_records, 1), ("max_bytes", cache.max_bytes, 64 * 1024)):
             if value < least:

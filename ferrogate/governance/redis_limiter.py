@@ -11,8 +11,8 @@ Minute windows use the Redis server's clock (``TIME``), so every node agrees on
 them; budget periods come from the gateway's clock (a calendar day or month,
 where seconds of skew do not matter). Fail closed: when Redis cannot answer, a
 request whose key has limits gets 503 ``governance_backend_unavailable``; it is
-never admitted on local counters. redis-py reconnects by itself, so service
-resumes when Redis does.
+never admitted on local counters. The client (``ipc.redis_client``) reconnects on
+the next request, so service resumes when Redis does.
 
 A settlement that cannot reach Redis is retried a few times; one that still fails
 leaves its reservation held until the budget's period ends (it never admits more).
@@ -25,10 +25,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from time import time
-from typing import Any
-
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.governance.limiter import Ticket
@@ -39,19 +35,20 @@ from ferrogate.governance.refusals import (
     remaining_headers,
     too_large,
 )
+from ferrogate.ipc.redis_client import RedisClient, RedisReplyError, RedisUnavailable, Script
 
 log = logging.getLogger("ferrogate.governance")
 
 _KEEP_MS = 40 * 86400 * 1000
 _SETTLE_ATTEMPTS = 3
-_POOL_CONNECTIONS = 64  # per worker
+_FAILURES = (RedisUnavailable, RedisReplyError, OSError)
 
 # ARGV: tokens, cost, keep_ms, the first subject's header budget kind (-1: none), then per subject
 # (KEYS order): rpm, tpm, n, then n x (kind, limit, period, is_cost) (-1: no such limit).
 # Returns {0, rc, rs, tt, used, ts_1, ts_2...} (the first subject's request count and window start,
 # token count, header budget spent+reserved; every subject's token window start) on success;
 # {1, i, reset_ms} RPM, {2, i, reset_ms} TPM, {3, i, 0} too large, {4, i, j} budget j of subject i.
-_ADMIT = """
+_ADMIT = Script("""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tokens = tonumber(ARGV[1])
@@ -116,11 +113,11 @@ for i = 1, #KEYS do
   out[5 + i] = tonumber(redis.call('HGET', k, 'ts'))
 end
 return out
-"""
+""")
 
 # ARGV: reserved tokens, reserved cost, used tokens, used cost, keep_ms, then per subject:
 # tpm window start seen at admission, n, then n x (kind, is_cost, period reserved in, period now).
-_SETTLE = """
+_SETTLE = Script("""
 local rt, rcost = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ut, ucost = tonumber(ARGV[3]), tonumber(ARGV[4])
 local keep = tonumber(ARGV[5])
@@ -155,7 +152,7 @@ for i = 1, #KEYS do
   redis.call('PEXPIRE', k, keep)
 end
 return 0
-"""
+""")
 
 
 def _unavailable(exc: BaseException) -> GatewayError:
@@ -173,33 +170,18 @@ class RedisLimiter:
 
     remote = True
 
-    __slots__ = ("_admit", "_client", "_pending", "_settle", "book", "clock", "url")
+    __slots__ = ("_client", "_pending", "book", "clock")
 
     def __init__(self, url: str, book: QuotaBook, clock: Callable[[], float] | None = None) -> None:
-        self.url = url
         self.book = book
         self.clock = clock or time
-        self._client: aioredis.Redis | None = None
-        self._admit: Any = None
-        self._settle: Any = None
-        self._pending: set[asyncio.Task[None]] = set()  # settlements in flight (strong references)
-
-    def _scripts(self) -> tuple[Any, Any]:
-        if self._client is None:  # made on first use, inside the worker's event loop
-            # A bounded pool that makes a burst wait for a connection (up to a second) rather
-            # than fail: a burst of new connections would be refused by Redis anyway.
-            pool = aioredis.BlockingConnectionPool.from_url(
-                self.url, max_connections=_POOL_CONNECTIONS, timeout=1.0, socket_timeout=1.0, socket_connect_timeout=0.5
-            )
-            self._client = aioredis.Redis(connection_pool=pool)
-            self._admit = self._client.register_script(_ADMIT)
-            self._settle = self._client.register_script(_SETTLE)
-        return self._admit, self._settle
+        self._client = RedisClient(url)
+        self._pending: set[asyncio.Task[None]] = set()  # settlement retries in flight (strong references)
 
     async def admit(self, subjects: tuple[Subject, ...], tokens: int, cost: int) -> Ticket:
         now_s = int(self.clock())
         header_budget = subjects[0].token_budget if subjects[0].header_format is not None else None
-        args: list[int | str] = [tokens, cost, _KEEP_MS, int(header_budget.kind) if header_budget is not None else -1]
+        args: list[bytes | str | int] = [tokens, cost, _KEEP_MS, int(header_budget.kind) if header_budget is not None else -1]
         periods: list[int] = []
         for subject in subjects:
             args += [_or_minus(subject.rpm), _or_minus(subject.tpm), len(subject.budgets)]
@@ -207,10 +189,9 @@ class RedisLimiter:
                 period = budget.period_at(now_s)
                 periods.append(period)
                 args += [int(budget.kind), budget.limit, period, 1 if budget.cost else 0]
-        admit, _ = self._scripts()
         try:
-            out = await admit(keys=[_key(s) for s in subjects], args=args)
-        except (RedisError, OSError) as exc:
+            out = await self._client.run_script(_ADMIT, [_key(s) for s in subjects], args)
+        except _FAILURES as exc:
             raise _unavailable(exc) from None
         code, which, detail = int(out[0]), int(out[1]), int(out[2])
         if code == 1:
@@ -237,36 +218,45 @@ class RedisLimiter:
         return Ticket(subjects, (), tokens, cost, periods, tpm_starts, block, -1)
 
     def settle(self, ticket: Ticket, tokens: int, cost: int) -> None:
-        """Schedule the settlement (the account phase is synchronous)."""
-        task = asyncio.get_running_loop().create_task(self._settle_with_retries(ticket, tokens, cost))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        """Send the settlement (the account phase is synchronous); a failure is retried in a task."""
+        keys, args = self._settle_command(ticket, tokens, cost)
+        sent = self._client.send(b"EVALSHA", _SETTLE.sha, len(keys), *keys, *args)
+        if sent is None:  # no connection at the moment
+            self._retry(keys, args)
+            return
+        sent.add_done_callback(lambda done: self._retry(keys, args) if done.exception() is not None else None)
 
-    async def _settle_with_retries(self, ticket: Ticket, tokens: int, cost: int) -> None:
+    def _settle_command(self, ticket: Ticket, tokens: int, cost: int) -> tuple[list[bytes | str], list[bytes | str | int]]:
         now_s = int(self.clock())
-        args: list[int | str] = [ticket.tokens, ticket.cost, tokens, cost, _KEEP_MS]
+        args: list[bytes | str | int] = [ticket.tokens, ticket.cost, tokens, cost, _KEEP_MS]
         i = 0
         for n, subject in enumerate(ticket.subjects):
             args += [ticket.tpm_starts[n], len(subject.budgets)]
             for budget in subject.budgets:
                 args += [int(budget.kind), 1 if budget.cost else 0, ticket.periods[i], budget.period_at(now_s)]
                 i += 1
-        _, settle = self._scripts()
+        return [_key(s) for s in ticket.subjects], args
+
+    def _retry(self, keys: list[bytes | str], args: list[bytes | str | int]) -> None:
+        task = asyncio.get_running_loop().create_task(self._settle_with_retries(keys, args))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _settle_with_retries(self, keys: list[bytes | str], args: list[bytes | str | int]) -> None:
         for attempt in range(_SETTLE_ATTEMPTS):
             try:
-                await settle(keys=[_key(s) for s in ticket.subjects], args=args)
+                await self._client.run_script(_SETTLE, keys, args)
                 return
-            except (RedisError, OSError) as exc:
+            except _FAILURES as exc:
                 if attempt + 1 == _SETTLE_ATTEMPTS:
                     log.warning("a settlement could not reach Redis (%s); its reservation stays held", type(exc).__name__)
                     return
                 await asyncio.sleep(0.2 * (attempt + 1))
 
     async def close(self) -> None:
+        await self._client.close()  # settlements sent have their replies (or failed into retries)
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose(close_connection_pool=True)
 
 
 def _key(subject: Subject) -> str:
