@@ -19,6 +19,22 @@ def matches_any(name: str, entries: list[str]) -> bool:
     return any(entry == name or (is_pattern(entry) and fnmatchcase(name, entry)) for entry in entries)
 
 
+class NameMatcher:
+    """A list of names and globs compiled once: a set probe, then only the globs are tried."""
+
+    __slots__ = ("exact", "patterns")
+
+    def __init__(self, entries: list[str]) -> None:
+        self.exact = frozenset(e for e in entries if not is_pattern(e))
+        self.patterns = tuple(e for e in entries if is_pattern(e))
+
+    def __bool__(self) -> bool:
+        return bool(self.exact) or bool(self.patterns)
+
+    def matches(self, name: str) -> bool:
+        return name in self.exact or any(fnmatchcase(name, pattern) for pattern in self.patterns)
+
+
 def listed_allows(name: str, allowed: list[str], denied: list[str]) -> bool:
     """Whether ``name`` passes a deny list and (if not empty) an allow list."""
     if denied and matches_any(name, denied):

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from ferrogate.config.model import ApiKey, Policy
 from ferrogate.errors import GatewayError
-from ferrogate.governance.access import matches_any
+from ferrogate.governance.access import NameMatcher
 
 
 class CompiledPolicy:
@@ -31,8 +31,8 @@ class CompiledPolicy:
         self.message = policy.message or "this request is denied by policy"
         self.key_ids = frozenset(policy.api_key_ids)
         self.tenants = frozenset(policy.tenants)
-        self.models = [m for m in policy.models if not m.startswith("mcp_tool:")]
-        self.providers = [p for p in policy.providers if not p.startswith("mcp:")]
+        self.models = NameMatcher([m for m in policy.models if not m.startswith("mcp_tool:")])
+        self.providers = NameMatcher([p for p in policy.providers if not p.startswith("mcp:")])
 
     def applies_to(self, key: ApiKey | None, model: str) -> bool:
         """Whether the key, tenant and model selectors all match."""
@@ -40,7 +40,7 @@ class CompiledPolicy:
             return False
         if self.tenants and (key is None or key.tenant not in self.tenants):
             return False
-        return not self.models or matches_any(model, self.models)
+        return not self.models or self.models.matches(model)
 
     def error(self) -> GatewayError:
         return GatewayError(403, f"{self.message} (policy '{self.name}')", code="policy_denied")
@@ -77,6 +77,6 @@ class PolicyBook:
     def refusing_provider(self, key: ApiKey | None, model: str, provider: str) -> CompiledPolicy | None:
         """The first policy that refuses ``provider`` for this key and model."""
         for policy in self._provider_rules:
-            if matches_any(provider, policy.providers) and policy.applies_to(key, model):
+            if policy.providers.matches(provider) and policy.applies_to(key, model):
                 return policy
         return None

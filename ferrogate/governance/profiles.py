@@ -35,7 +35,7 @@ from ferrogate._fastpath.head import header_block
 from ferrogate._fastpath.upstream import Timeouts
 from ferrogate.config.model import ApiKey, GatewayProfile, Reliability
 from ferrogate.errors import GatewayError, bad_request
-from ferrogate.governance.access import matches_any
+from ferrogate.governance.access import NameMatcher
 
 HEADER = b"x-ferrogate-config"
 _SHOWN_ID_CHARS = 64
@@ -77,7 +77,7 @@ class CompiledProfile:
         self.strategy = profile.routing_strategy
         self.uses_estimate = self.strategy in _ESTIMATING_STRATEGIES
         self.primary_only = not profile.fallbacks_enabled
-        self.allowed_providers = list(profile.allowed_providers)
+        self.allowed_providers = NameMatcher(list(profile.allowed_providers))
         # Whether select has anything to change: a profile that only limits keys or
         # caching leaves the candidates exactly as they would be without it.
         self.routes = self.strategy is not None or self.primary_only or bool(self.allowed_providers)
@@ -93,7 +93,7 @@ class CompiledProfile:
 
     def allows_provider(self, provider: str) -> bool:
         """Whether the profile leaves candidates on ``provider`` in (no list: all)."""
-        return not self.allowed_providers or matches_any(provider, self.allowed_providers)
+        return not self.allowed_providers or self.allowed_providers.matches(provider)
 
 
 def _or(value: _T | None, default: _T) -> _T:
