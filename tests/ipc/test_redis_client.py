@@ -15,7 +15,13 @@ import redis
 import uvloop
 
 from ferrogate.config.redis_url import RedisAddress, parse_redis_url
-from ferrogate.ipc.redis_client import RedisClient, RedisReplyError, RedisUnavailable, Script, _Connection
+from ferrogate.ipc.redis_client import (
+    RedisClient,
+    RedisReplyError,
+    RedisUnavailable,
+    Script,
+    _Connection,
+)
 from tests.support.redis_server import RedisServer
 
 T = TypeVar("T")
