@@ -107,6 +107,10 @@ def _control_client(spec: WorkerSpec, state: WorkerState) -> ipc.ControlClient:
     def on_message(msg: ipc.Message) -> None:
         if isinstance(msg, ipc.DrainState):
             state.node_draining = msg.draining
+        elif isinstance(msg, ipc.ApiKeysSnapshot):
+            keys = [*spec.config.api_keys, *msg.keys]
+            for runtime in state.ai_runtimes:
+                runtime.use_keys(keys, spec.config.tenants, os.environ)
 
     return ipc.ControlClient(spec.ipc_path, hello, on_message=on_message)
 

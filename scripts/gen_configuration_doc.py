@@ -381,7 +381,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 NOT_ENFORCED = (
     "api_keys.metadata", "tenants.name", "metering.", "telemetry.otlp_endpoint",
     "telemetry.service_name", "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.enabled", "cluster.node_id", "cluster.state_file", "storage.request_log_retention_records", "storage.audit_event_retention_records",
-    "storage.billing_event_retention_records", "storage.admin_list_default_limit", "storage.admin_list_max_limit", "tls.acme.",
+    "storage.billing_event_retention_records", "tls.acme.",
 )
 
 

@@ -104,13 +104,6 @@ UNENFORCED: tuple[_Unenforced, ...] = (
         _changed("storage", "billing_event_retention_records"), "metering events are not kept yet"
     ),
     _Unenforced(
-        _changed("storage", "admin_list_default_limit"),
-        "the admin list endpoints are not built yet",
-    ),
-    _Unenforced(
-        _changed("storage", "admin_list_max_limit"), "the admin list endpoints are not built yet"
-    ),
-    _Unenforced(
         _when(("tls", "acme", "enabled"), lambda c: c.tls.acme.enabled),
         "automatic HTTPS (ACME) is not available yet: `ferrogate run` refuses to start with it",
     ),

@@ -23,7 +23,7 @@ import hmac
 import ipaddress
 from collections.abc import Iterable, Mapping
 
-from ferrogate.config.model import Config
+from ferrogate.config.model import ApiKey, Config
 from ferrogate.errors import GatewayError
 from ferrogate.governance.authenticator import Authenticator, presented_key
 from ferrogate.ipc import ADMIN_FORWARD_MARK as FORWARDED_MARK
@@ -40,10 +40,11 @@ _READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 class AdminAccess:
     """The admin API's gate, compiled once per config."""
 
-    __slots__ = ("_keys", "_origins", "_public_hosts", "_token", "_token_required", "hosts", "open_locally")
+    __slots__ = ("_env", "_keys", "_origins", "_public_hosts", "_token", "_token_required", "hosts", "open_locally")
 
     def __init__(self, config: Config, env: Mapping[str, str]) -> None:
         admin = config.admin
+        self._env = env
         self._token_required = admin.token_env is not None
         value = env.get(admin.token_env) if admin.token_env else None
         self._token = value.encode() if value else None
@@ -57,8 +58,15 @@ class AdminAccess:
         # Neither a token nor keys: the loopback admin listener is open (said at start).
         self.open_locally = not self._token_required and self._keys is None
 
-    def check(self, method: str, path: str, headers: Headers) -> None:
-        """Raise the GatewayError that refuses this request, or return to let it through."""
+    def use_keys(self, api_keys: list[ApiKey]) -> None:
+        """The keys that may authenticate here (the config's and the API's), after a change.
+        Whether the loopback listener is open stays what the config file made it: creating a
+        key over an open admin API must not lock its operator out."""
+        self._keys = Authenticator(api_keys, self._env) if api_keys else None
+
+    def check(self, method: str, path: str, headers: Headers) -> str:
+        """Raise the GatewayError that refuses this request, or say who makes it (for audit
+        events): ``admin-token``, ``key:<id>``, or ``local`` (an open loopback listener)."""
         forwarded = _header(headers, FORWARDED_MARK) is not None
         origin = _header(headers, b"origin")
         if origin is not None and origin.decode("latin-1").rstrip("/").lower() not in self._origins:
@@ -78,12 +86,12 @@ class AdminAccess:
             if ctype.split(b";", 1)[0].strip().lower() != b"application/json":
                 raise GatewayError(415, "admin writes need Content-Type: application/json", code="unsupported_media_type")
         if not forwarded and path in OPEN_PATHS:
-            return
+            return "local"
         if not forwarded and self.open_locally:
-            return
-        self._authenticate(headers, "admin.write" if write else "admin.read", forwarded)
+            return "local"
+        return self._authenticate(headers, "admin.write" if write else "admin.read", forwarded)
 
-    def _authenticate(self, headers: Headers, scope: str, forwarded: bool) -> None:
+    def _authenticate(self, headers: Headers, scope: str, forwarded: bool) -> str:
         auth = _header(headers, b"authorization")
         token = presented_key(auth, _header(headers, b"x-api-key"))
         if token is None:
@@ -99,11 +107,10 @@ class AdminAccess:
         # The admin token counts only as a bearer token; x-api-key carries virtual keys.
         bearer = auth is not None and auth[:7].lower() == b"bearer "
         if bearer and self._token is not None and hmac.compare_digest(token, self._token):
-            return
+            return "admin-token"
         if self._keys is not None:
             try:
-                self._keys.check(token, scope)
-                return
+                return "key:" + self._keys.check(token, scope).id
             except GatewayError as err:
                 if err.status != 401:
                     raise  # a valid key without the scope: 403 naming it

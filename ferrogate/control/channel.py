@@ -59,6 +59,7 @@ class IpcServer:
     """Serves the IPC socket and keeps :class:`ControlState` current."""
 
     __slots__ = (
+        "_greeting",
         "_inode",
         "_on_reload_verdict",
         "_on_supervisor_lost",
@@ -77,8 +78,11 @@ class IpcServer:
         on_supervisor_status: Callable[[SupervisorStatus], None] | None = None,
         on_reload_verdict: Callable[[ReloadVerdict], None] | None = None,
         on_supervisor_lost: Callable[[], None] | None = None,
+        greeting: Callable[[], list[Message]] | None = None,
     ) -> None:
         self._state = state
+        # What a worker is sent after its hello besides the drain flag (the current API keys).
+        self._greeting = greeting
         self._on_supervisor_status = on_supervisor_status
         self._on_reload_verdict = on_reload_verdict
         self._on_supervisor_lost = on_supervisor_lost
@@ -187,7 +191,8 @@ class IpcServer:
             case WorkerHello():
                 peer.kind, peer.pid = "worker", msg.pid
                 state.on_worker_hello(msg)
-                peer.send([DrainState(draining=state.draining)])
+                extra = self._greeting() if self._greeting is not None else []
+                peer.send([DrainState(draining=state.draining), *extra])
             case SupervisorHello():
                 peer.kind, peer.pid = "supervisor", msg.pid
                 state.supervisor_connected = True

@@ -87,6 +87,12 @@ class LocalLimiter:
             journal = table.journal = claim_journal(table)
         self.journal = journal
 
+    def use_book(self, book: QuotaBook) -> None:
+        """Govern the keys of ``book`` from now on (keys changed over the admin API); requests
+        admitted before settle against the slots they reserved in."""
+        self._bases = {s.ident: self.table.slot_base(s.ident) for s in book.subjects()}
+        self.book = book
+
     def admit(self, subjects: tuple[Subject, ...], tokens: int, cost: int) -> Ticket:
         """Admit a request of ``subjects`` needing ``tokens`` / ``cost`` pico-USD, or raise a 429."""
         now_ms = int(self.clock() * 1000)

@@ -178,6 +178,9 @@ class RedisLimiter:
         self._client = RedisClient(url)
         self._pending: set[asyncio.Task[None]] = set()  # settlement retries in flight (strong references)
 
+    def use_book(self, book: QuotaBook) -> None:
+        self.book = book
+
     async def admit(self, subjects: tuple[Subject, ...], tokens: int, cost: int) -> Ticket:
         now_s = int(self.clock())
         header_budget = subjects[0].token_budget if subjects[0].header_format is not None else None

@@ -31,7 +31,7 @@ from typing import Literal
 
 import msgspec
 
-from ferrogate.config.model import Config
+from ferrogate.config.model import ApiKey, Config
 from ferrogate.ipc.lifecycle import WorkerPhase
 
 ADMIN_FORWARD_MARK = b"x-ferrogate-admin-forward"
@@ -148,6 +148,18 @@ class DrainState(_Msg, frozen=True):
     """
 
     draining: bool
+
+
+class ApiKeysSnapshot(_Msg, frozen=True):
+    """Every key made over the admin API, at one revision: each worker swaps it in whole.
+
+    Sent to a worker when it says hello (so a respawned or upgraded worker starts from the
+    current revision) and to all workers after every change. Keys carry ``key_hash``
+    only, never a secret.
+    """
+
+    revision: int
+    keys: list[ApiKey] = []
 
 
 # --------------------------------------------------------------------------- supervisor ↔ control
@@ -268,6 +280,7 @@ Message = (
     | Heartbeat
     | ProviderHealth
     | DrainState
+    | ApiKeysSnapshot
     | SupervisorHello
     | SupervisorStatus
     | ReloadRequest

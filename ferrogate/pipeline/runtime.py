@@ -18,7 +18,7 @@ from ferrogate.ai.translate import messages as messages_translation
 from ferrogate.ai.translate import responses as responses_translation
 from ferrogate.cache.answer_cache import AnswerCache, compile_cache
 from ferrogate.cache.shm_store import ShmCache
-from ferrogate.config.model import Config, Reliability
+from ferrogate.config.model import ApiKey, Config, Reliability, Tenant
 from ferrogate.governance.authenticator import Authenticator
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.governance.limiter import LocalLimiter
@@ -36,6 +36,7 @@ Observer = Callable[[Any], None]
 class AiRuntime:
     __slots__ = (
         "_ids",
+        "_make_limiter",
         "_wrapped",
         "adapters",
         "auth",
@@ -73,8 +74,10 @@ class AiRuntime:
         pools: Any,
         observer: Observer | None = None,
         rng: random.Random | None = None,
+        make_limiter: Callable[[QuotaBook], LocalLimiter | RedisLimiter] | None = None,
     ) -> None:
         self.registry = registry
+        self._make_limiter = make_limiter  # for keys with limits that arrive over the admin API
         self.adapters = adapters
         self.auth = auth
         # None when no enabled policy applies to model requests: one test per request.
@@ -108,6 +111,19 @@ class AiRuntime:
         self._wrapped: dict[tuple[str, Endpoint], ProviderAdapter] = {}
         self.id_prefix = os.urandom(5).hex().encode()
         self._ids = itertools.count(1)
+
+    def use_keys(self, keys: list[ApiKey], tenants: list[Tenant], env: Mapping[str, str] | None) -> None:
+        """Authenticate and govern ``keys`` from now on (the config's and the admin API's).
+
+        A request in flight keeps the key it authenticated with and settles against the
+        slots it reserved in; the next one sees the new keys (a revoked key: 401)."""
+        self.auth = Authenticator(keys, env=env)
+        book = QuotaBook(keys, tenants)
+        if self.limiter is None and not book.empty and self._make_limiter is not None:
+            self.limiter = self._make_limiter(book)
+        elif self.limiter is not None:
+            self.limiter.use_book(book)
+        self.quotas = self.limiter.book if self.limiter is not None and not book.empty else None
 
     def breaker_status(self, now: float) -> list[TargetStatus]:
         """Circuit breaker and latency state per (provider, provider_model), for the admin API.
@@ -173,16 +189,21 @@ def compile_ai_runtime(
         pools=pools,
         observer=observer,
         rng=rng,
+        make_limiter=lambda book: _make_limiter(config, book, counters, clock),
     )
+
+
+def _make_limiter(
+    config: Config, book: QuotaBook, counters: CounterTable | None, clock: Callable[[], float] | None
+) -> LocalLimiter | RedisLimiter:
+    cluster = config.cluster
+    if cluster.counter_backend == "redis" and cluster.redis_url:
+        return RedisLimiter(cluster.redis_url, book, clock)
+    return LocalLimiter(counters if counters is not None else CounterTable.create(), book, clock)
 
 
 def _limiter(
     config: Config, counters: CounterTable | None, clock: Callable[[], float] | None
 ) -> LocalLimiter | RedisLimiter | None:
     book = QuotaBook(config.api_keys, config.tenants)
-    if book.empty:
-        return None
-    cluster = config.cluster
-    if cluster.counter_backend == "redis" and cluster.redis_url:
-        return RedisLimiter(cluster.redis_url, book, clock)
-    return LocalLimiter(counters if counters is not None else CounterTable.create(), book, clock)
+    return None if book.empty else _make_limiter(config, book, counters, clock)

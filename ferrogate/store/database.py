@@ -26,6 +26,25 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (subject, kind)
     ) WITHOUT ROWID;
     """,
+    # 2: API keys made over the admin API (store.api_keys) and the audit trail of admin writes.
+    """
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL,     -- bumped by every write; the admin API's ETag
+        body BLOB NOT NULL,            -- config.model.ApiKey as JSON: key_hash set, never the secret
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE audit_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        remote TEXT,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        change BLOB NOT NULL           -- JSON of what changed, never a secret or a hash
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+from decimal import Decimal
 
 import msgspec
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ferrogate import ipc
-from ferrogate.config.model import Config, Limits
+from ferrogate.config.model import ApiKey, Config, Limits
 
 from .helpers import run
 
@@ -40,6 +41,7 @@ SAMPLES: list[ipc.Message] = [
         ],
     ),
     ipc.DrainState(draining=True),
+    ipc.ApiKeysSnapshot(revision=7, keys=[ApiKey(id="k", key_hash="hmac-sha256:" + "0" * 64, monthly_cost_budget_usd=Decimal("2.5"))]),
     ipc.SupervisorHello(pid=1, generation=1),
     ipc.SupervisorStatus(
         pid=1,

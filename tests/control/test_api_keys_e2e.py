@@ -1,0 +1,228 @@
+"""Keys made over the admin API of a running gateway: in force on every worker within a second,
+shown secret once, stored hashed, guarded by revisions, audited, and kept across a restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway
+
+TOKEN = "admin-token-for-key-tests"
+CONFIG = """
+[admin]
+listen = "127.0.0.1:0"
+token_env = "FG_ADMIN_TOKEN"
+
+[[providers]]
+name = "mock"
+kind = "mock"
+
+[[models]]
+name = "m"
+provider = "mock"
+provider_model = "m"
+
+[[api_keys]]
+id = "from-config"
+key = "sk-config-key-for-tests"
+"""
+ENV = {"FG_ADMIN_TOKEN": TOKEN}
+HI = [{"role": "user", "content": "hi"}]
+
+
+def _start(directory: Path) -> Gateway:
+    gateway = start_gateway(CONFIG, "toml", workers=2, env=ENV, directory=directory)
+    gateway.wait_ready(DEFAULT_READY_SECS)
+    return gateway
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    gateway = _start(tmp_path_factory.mktemp("api-keys"))
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+def _admin(gw: Gateway) -> httpx.Client:
+    return httpx.Client(base_url=gw.admin_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+
+
+def _create(gw: Gateway, **fields: object) -> tuple[dict[str, object], str]:
+    with _admin(gw) as admin:
+        answer = admin.post("/admin/v1/api-keys", json=fields)
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    return body["key"], body["secret"]
+
+
+def _status_of_chat(gw: Gateway, secret: str) -> int:
+    """One request on a new connection (so both workers get asked over a few calls)."""
+    with httpx.Client(base_url=gw.base_url, timeout=10) as client:
+        answer = client.post(
+            "/v1/chat/completions", json={"model": "m", "messages": HI}, headers={"Authorization": f"Bearer {secret}"}
+        )
+    return answer.status_code
+
+
+def _every_worker_answers(gw: Gateway, secret: str, status: int, within: float = 1.0) -> bool:
+    """Whether ten requests in a row (spread over the workers) all get ``status`` within ``within`` s."""
+    deadline = time.monotonic() + within
+    while True:
+        if all(_status_of_chat(gw, secret) == status for _ in range(10)):
+            return True
+        if time.monotonic() > deadline:
+            return False
+
+
+def test_a_created_key_works_on_every_worker_within_a_second(gw: Gateway) -> None:
+    view, secret = _create(gw, scopes=["chat.completions"])
+    assert secret.startswith("sk-fg-") and len(secret) >= 6 + 43  # 256 random bits
+    assert view["source"] == "api" and view["revision"] == 1
+    assert _every_worker_answers(gw, secret, 200)
+    client = openai.OpenAI(base_url=gw.base_url + "/v1", api_key=secret, max_retries=0)
+    assert client.chat.completions.create(model="m", messages=HI).choices  # type: ignore[arg-type]
+
+
+def test_reads_never_show_the_secret_or_its_hash(gw: Gateway) -> None:
+    _, secret = _create(gw, id="shown-once")
+    with _admin(gw) as admin:
+        listing = admin.get("/admin/v1/api-keys").text
+        one = admin.get("/admin/v1/api-keys/shown-once").text
+    for text in (listing, one):
+        assert secret not in text and "key_hash" not in text and "hmac-sha256" not in text
+    assert '"shown-once"' in listing and '"from-config"' in listing
+
+
+def test_a_disabled_key_gets_401_on_every_worker_within_a_second(gw: Gateway) -> None:
+    _, secret = _create(gw, id="to-disable")
+    assert _every_worker_answers(gw, secret, 200)
+    with _admin(gw) as admin:
+        etag = admin.get("/admin/v1/api-keys/to-disable").headers["etag"]
+        changed = admin.put("/admin/v1/api-keys/to-disable", json={"disabled": True}, headers={"If-Match": etag})
+    assert changed.status_code == 200 and changed.json()["disabled"] is True
+    assert _every_worker_answers(gw, secret, 401)
+
+
+def test_a_write_with_a_stale_revision_is_refused_with_412(gw: Gateway) -> None:
+    _create(gw, id="raced")
+    with _admin(gw) as admin:
+        first = admin.put("/admin/v1/api-keys/raced", json={"request_limit_per_minute": 5}, headers={"If-Match": '"1"'})
+        second = admin.put("/admin/v1/api-keys/raced", json={"request_limit_per_minute": 9}, headers={"If-Match": '"1"'})
+        now = admin.get("/admin/v1/api-keys/raced").json()
+    assert first.status_code == 200 and second.status_code == 412
+    assert second.json()["error"]["code"] == "revision_mismatch"
+    assert now["request_limit_per_minute"] == 5
+
+
+def test_a_revoked_key_gets_401(gw: Gateway) -> None:
+    _, secret = _create(gw, id="to-revoke")
+    assert _every_worker_answers(gw, secret, 200)
+    with _admin(gw) as admin:
+        # Every admin write carries Content-Type: application/json (what no cross-site form can send).
+        revoked = admin.request("DELETE", "/admin/v1/api-keys/to-revoke", headers={"Content-Type": "application/json"})
+        assert revoked.status_code == 204
+        assert admin.get("/admin/v1/api-keys/to-revoke").status_code == 404
+    assert _every_worker_answers(gw, secret, 401)
+
+
+def test_rotation_replaces_the_secret(gw: Gateway) -> None:
+    _, old = _create(gw, id="rotated")
+    with _admin(gw) as admin:
+        answer = admin.post("/admin/v1/api-keys/rotated/rotate", json={})
+    assert answer.status_code == 200
+    new = answer.json()["secret"]
+    assert new != old and answer.json()["key"]["revision"] == 2
+    assert _every_worker_answers(gw, new, 200)
+    assert _every_worker_answers(gw, old, 401)
+
+
+def test_limits_of_an_api_key_are_enforced_like_a_config_keys(gw: Gateway) -> None:
+    _, secret = _create(gw, id="limited", request_limit_per_minute=2)
+    assert _every_worker_answers(gw, secret, 200, within=1.0) is False  # the third request is refused
+    with httpx.Client(base_url=gw.base_url, timeout=10) as client:
+        refused = client.post(
+            "/v1/chat/completions", json={"model": "m", "messages": HI}, headers={"Authorization": f"Bearer {secret}"}
+        )
+    assert refused.status_code == 429
+    assert refused.headers["x-ratelimit-limit-requests"] == "2"
+
+
+def test_a_config_key_is_read_only_and_the_409_names_file_and_line(gw: Gateway) -> None:
+    with _admin(gw) as admin:
+        answer = admin.put("/admin/v1/api-keys/from-config", json={"disabled": True})
+        shown = admin.get("/admin/v1/api-keys/from-config").json()
+    assert answer.status_code == 409
+    message = answer.json()["error"]["message"]
+    written = gw.config_path.read_text().splitlines()
+    line = written.index("[[api_keys]]") + 1  # where the key's table starts
+    assert f"gateway.toml:{line}" in message
+    assert shown["source"] == "config" and "key" not in shown
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"allowed_models": ["no-such-model"]}, "unknown model"),
+        ({"scopes": ["fly"]}, "scopes"),
+        ({"key": "sk-chosen"}, "the gateway makes the secret"),
+        ({"id": "from-config"}, "exists already"),
+    ],
+)
+def test_an_invalid_key_is_refused_with_the_reason(gw: Gateway, fields: dict[str, object], reason: str) -> None:
+    with _admin(gw) as admin:
+        answer = admin.post("/admin/v1/api-keys", json=fields)
+    assert answer.status_code in (400, 409)
+    assert reason in answer.json()["error"]["message"]
+
+
+def test_writes_are_audited_without_secrets(gw: Gateway) -> None:
+    _, secret = _create(gw, id="audited", metadata={"team": "search"})
+    with _admin(gw) as admin:
+        admin.put("/admin/v1/api-keys/audited", json={"disabled": True})
+        events = admin.get("/admin/v1/audit-events", params={"limit": 200}).json()["data"]
+    mine = [e for e in events if e["target"] == "audited"]
+    assert [e["action"] for e in mine] == ["api_key.create", "api_key.update"]
+    assert all(e["actor"] == "admin-token" for e in mine)
+    assert mine[1]["change"] == {"disabled": {"from": False, "to": True}}
+    assert secret not in str(events) and "hmac-sha256" not in str(events)
+
+
+def test_a_list_is_paginated_with_an_opaque_cursor(gw: Gateway) -> None:
+    for i in range(3):
+        _create(gw, id=f"page-{i}")
+    seen: list[str] = []
+    cursor = None
+    with _admin(gw) as admin:
+        while True:
+            params: dict[str, str | int] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = admin.get("/admin/v1/api-keys", params=params).json()
+            seen += [k["id"] for k in page["data"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        too_many = admin.get("/admin/v1/api-keys", params={"limit": 100000})
+    assert seen == sorted(seen) and len(seen) == len(set(seen))
+    assert {"page-0", "page-1", "page-2", "from-config"} <= set(seen)
+    assert too_many.status_code == 400
+
+
+def test_api_keys_survive_a_restart(tmp_path: Path) -> None:
+    first = _start(tmp_path)
+    try:
+        _, secret = _create(first, id="durable")
+    finally:
+        first.stop()
+    second = _start(tmp_path)
+    try:
+        assert _every_worker_answers(second, secret, 200)
+    finally:
+        second.stop()
+
