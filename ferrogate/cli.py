@@ -96,6 +96,71 @@ def hash_key(
     raise typer.Exit(hash_key_command(secret if secret is not None else read_secret()))
 
 
+AdminUrlOpt = Annotated[
+    str | None, typer.Option("--admin-url", help="Admin API (default: $FERROGATE_ADMIN_URL or http://127.0.0.1:2019).")
+]
+AdminTokenOpt = Annotated[str | None, typer.Option("--admin-token", help="Admin bearer token (default: $FERROGATE_ADMIN_TOKEN).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="A field as name=value (JSON values allowed); repeat it.")]
+
+
+def _object_commands(name: str, segment: str, what: str) -> typer.Typer:
+    """list / show / create / update / delete for one kind of admin object."""
+    group = typer.Typer(no_args_is_help=True, help=f"Manage {what} over the admin API.")
+
+    def go(action: str, ident: str | None, sets: list[str] | None, as_json: bool, url: str | None, token: str | None) -> None:
+        from ferrogate.control.admin_cli import run_command
+
+        raise typer.Exit(run_command(url, token, segment, action, ident, sets or [], as_json))
+
+    @group.command("list")
+    def list_(as_json: JsonOpt = False, admin_url: AdminUrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
+        """Every one, from the config file and the admin API."""
+        go("list", None, None, as_json, admin_url, admin_token)
+
+    @group.command()
+    def show(ident: str, as_json: JsonOpt = False, admin_url: AdminUrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
+        """One, by id (a policy: by name)."""
+        go("show", ident, None, as_json, admin_url, admin_token)
+
+    @group.command()
+    def create(
+        set_: SetOpt = None, as_json: JsonOpt = False, admin_url: AdminUrlOpt = None, admin_token: AdminTokenOpt = None
+    ) -> None:
+        """Make one (a key's secret is printed once)."""
+        go("create", None, set_, as_json, admin_url, admin_token)
+
+    @group.command()
+    def update(
+        ident: str, set_: SetOpt = None, as_json: JsonOpt = False, admin_url: AdminUrlOpt = None, admin_token: AdminTokenOpt = None
+    ) -> None:
+        """Change the fields given with --set."""
+        go("update", ident, set_, as_json, admin_url, admin_token)
+
+    @group.command("revoke" if name == "keys" else "delete")
+    def delete(ident: str, admin_url: AdminUrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
+        """Remove one made over the admin API."""
+        go("delete", ident, None, False, admin_url, admin_token)
+
+    if name == "keys":
+
+        @group.command()
+        def rotate(ident: str, as_json: JsonOpt = False, admin_url: AdminUrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
+            """Make a new secret (printed once); the old one stops working at once."""
+            go("rotate", ident, None, as_json, admin_url, admin_token)
+
+    return group
+
+
+for _name, _segment, _what in (
+    ("keys", "api-keys", "virtual API keys"),
+    ("tenants", "tenants", "tenants"),
+    ("policies", "policies", "deny policies"),
+    ("profiles", "gateway-configs", "gateway config profiles"),
+):
+    app.add_typer(_object_commands(_name, _segment, _what), name=_name)
+
+
 def _print_version(value: bool) -> None:
     if value:
         from importlib.metadata import PackageNotFoundError, version

@@ -20,6 +20,7 @@ import os
 import signal
 import time
 
+import msgspec
 import uvloop
 
 from ferrogate import ipc
@@ -107,10 +108,17 @@ def _control_client(spec: WorkerSpec, state: WorkerState) -> ipc.ControlClient:
     def on_message(msg: ipc.Message) -> None:
         if isinstance(msg, ipc.DrainState):
             state.node_draining = msg.draining
-        elif isinstance(msg, ipc.ApiKeysSnapshot):
-            keys = [*spec.config.api_keys, *msg.keys]
+        elif isinstance(msg, ipc.AdminObjects):
+            config = spec.config
+            merged = msgspec.structs.replace(
+                config,
+                api_keys=[*config.api_keys, *msg.api_keys],
+                tenants=[*config.tenants, *msg.tenants],
+                policies=[*config.policies, *msg.policies],
+                gateway_configs=[*config.gateway_configs, *msg.gateway_configs],
+            )
             for runtime in state.ai_runtimes:
-                runtime.use_keys(keys, spec.config.tenants, os.environ)
+                runtime.use_objects(merged, os.environ)
 
     return ipc.ControlClient(spec.ipc_path, hello, on_message=on_message)
 

@@ -48,26 +48,7 @@ def _changed(section: str, field: str) -> Callable[[Config], Iterator[ModelPath]
     return _when((section, field), lambda c: getattr(getattr(c, section), field) != default)
 
 
-def _entries_with(section: str, field: str) -> Callable[[Config], Iterator[ModelPath]]:
-    """``field`` of each ``[[section]]`` entry that sets it."""
-
-    def find(config: Config) -> Iterator[ModelPath]:
-        for i, entry in enumerate(getattr(config, section)):
-            if getattr(entry, field):
-                yield (section, i, field)
-
-    return find
-
-
 UNENFORCED: tuple[_Unenforced, ...] = (
-    _Unenforced(
-        _entries_with("api_keys", "metadata"),
-        "key metadata is shown by the admin API and request logs, which are not built yet",
-    ),
-    _Unenforced(
-        _entries_with("tenants", "name"),
-        "tenant names are shown by the admin API, which is not built yet",
-    ),
     _Unenforced(
         _when(("metering", "export_enabled"), lambda c: c.metering.export_enabled),
         "metering export is not built yet",

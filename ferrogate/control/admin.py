@@ -22,7 +22,8 @@ from ferrogate.config.diagnostics import ConfigError, Diagnostic
 from ferrogate.config.load import Loaded, detect_format, load
 from ferrogate.config.model import Config
 from ferrogate.control.admin_access import AdminAccess
-from ferrogate.control.admin_keys import KeysApi
+from ferrogate.control.admin_objects import ObjectsApi
+from ferrogate.control.object_manager import API_KEY
 from ferrogate.control.provider_health import providers_view
 from ferrogate.control.state import ControlState
 from ferrogate.errors import GatewayError, render
@@ -106,7 +107,7 @@ class AdminApi:
     All are injected so tests need no processes.
     """
 
-    __slots__ = ("_access", "_ask_reload", "_keys", "_loader", "_on_drain_change", "_routes", "_state")
+    __slots__ = ("_access", "_ask_reload", "_loader", "_objects", "_on_drain_change", "_routes", "_state")
 
     def __init__(
         self,
@@ -115,17 +116,17 @@ class AdminApi:
         ask_reload: Callable[[], Awaitable[ReloadAnswer]],
         on_drain_change: Callable[[bool], None] = lambda draining: None,
         loader: Loader = load,
-        keys: KeysApi | None = None,
+        objects: ObjectsApi | None = None,
     ) -> None:
         self._state = state
-        self._keys = keys
+        self._objects = objects
         self._ask_reload = ask_reload
         self._on_drain_change = on_drain_change
         self._loader = loader
         self._access = AdminAccess(state.config, state.env)
-        if keys is not None:  # keys made over the API may use the admin API too (admin.* scopes)
-            keys.manager.on_change = self._access.use_keys
-            self._access.use_keys(keys.manager.all_keys())
+        if objects is not None:  # keys made over the API may use the admin API too (admin.* scopes)
+            objects.manager.on_keys_change = self._access.use_keys
+            self._access.use_keys([*state.config.api_keys, *objects.manager.values(API_KEY)])
         self._routes: dict[str, dict[str, Endpoint]] = {
             "/healthz": {"GET": self._healthz},
             "/readyz": {"GET": self._readyz},
@@ -168,8 +169,8 @@ class AdminApi:
         self, method: str, path: str, query: bytes, headers: Headers, body: bytes
     ) -> AdminResponse:
         actor = self._access.check(method, path, headers)
-        if self._keys is not None and self._keys.owns(path.rstrip("/")):
-            return await self._keys.handle(method, path.rstrip("/"), query, headers, body, actor)
+        if self._objects is not None and self._objects.owns(path.rstrip("/")):
+            return await self._objects.handle(method, path.rstrip("/"), query, headers, body, actor)
         methods = self._routes.get(path.rstrip("/") or "/")
         if methods is None:
             raise GatewayError(404, f"no admin endpoint at {path}", code="not_found")

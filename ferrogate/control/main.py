@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 from ferrogate.config.load import load
 from ferrogate.config.model import Config
 from ferrogate.control.admin import AdminApi, Loader, ReloadAnswer, exchange_handler
-from ferrogate.control.admin_keys import KeysApi
+from ferrogate.control.admin_objects import ObjectsApi
 from ferrogate.control.channel import IpcServer
-from ferrogate.control.key_manager import KeyManager
+from ferrogate.control.object_manager import ObjectManager
 from ferrogate.control.state import ControlState
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import DrainState, ExitCode, ReloadRequest, ReloadVerdict, SupervisorStatus
@@ -53,7 +53,7 @@ class ControlService:
         "_verdicts",
         "api",
         "ipc",
-        "keys",
+        "objects",
         "state",
         "supervisor_pid",
     )
@@ -78,15 +78,15 @@ class ControlService:
             on_supervisor_status=self._follow_supervisor,
             on_reload_verdict=self._on_reload_verdict,
             on_supervisor_lost=self._on_supervisor_lost,
-            greeting=lambda: [self.keys.snapshot()],
+            greeting=lambda: [self.objects.snapshot()],
         )
-        self.keys = KeyManager(config, config_path, self.state.env, broadcast=self.ipc.broadcast_workers)
+        self.objects = ObjectManager(config, config_path, self.state.env, broadcast=self.ipc.broadcast_workers)
         self.api = AdminApi(
             self.state,
             ask_reload=self._ask_reload,
             on_drain_change=self._broadcast_drain,
             loader=loader,
-            keys=KeysApi(self.keys, config, config_path, self.state.env),
+            objects=ObjectsApi(self.objects, config, config_path, self.state.env),
         )
         self._admin_server: HttpServer | None = None
         self._reload_ids = 0
@@ -94,9 +94,9 @@ class ControlService:
         self._synced = False
 
     async def start(self, admin_sock: socket.socket | None, ipc_path: str) -> None:
-        """Load the API keys, listen on the IPC path, then serve the admin API on ``admin_sock`` (if any)."""
+        """Load the admin objects, listen on the IPC path, then serve the admin API on ``admin_sock`` (if any)."""
         try:
-            await self.keys.start()
+            await self.objects.start()
         except StoreError as exc:
             raise OSError(f"the store cannot be opened: {exc}") from None
         await self.ipc.start(ipc_path)
@@ -120,7 +120,7 @@ class ControlService:
             await self._admin_server.shutdown(grace_secs)
             self._admin_server = None
         await self.ipc.close()
-        await asyncio.get_running_loop().run_in_executor(None, self.keys.close)
+        await asyncio.get_running_loop().run_in_executor(None, self.objects.close)
 
     # -- admin → supervisor
 

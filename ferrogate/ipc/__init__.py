@@ -23,7 +23,7 @@ from ferrogate.ipc.framing import (
 from ferrogate.ipc.lifecycle import ExitCode, WorkerPhase, can_move, later
 from ferrogate.ipc.messages import (
     ADMIN_FORWARD_MARK,
-    ApiKeysSnapshot,
+    AdminObjects,
     BreakerStateName,
     DrainState,
     ErrorReply,
@@ -53,7 +53,7 @@ __all__ = [
     "ADMIN_FORWARD_MARK",
     "HEADER",
     "MAX_FRAME_BYTES",
-    "ApiKeysSnapshot",
+    "AdminObjects",
     "BreakerStateName",
     "ControlClient",
     "ControlRequestError",

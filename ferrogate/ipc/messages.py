@@ -31,7 +31,7 @@ from typing import Literal
 
 import msgspec
 
-from ferrogate.config.model import ApiKey, Config
+from ferrogate.config.model import ApiKey, Config, GatewayProfile, Policy, Tenant
 from ferrogate.ipc.lifecycle import WorkerPhase
 
 ADMIN_FORWARD_MARK = b"x-ferrogate-admin-forward"
@@ -150,8 +150,9 @@ class DrainState(_Msg, frozen=True):
     draining: bool
 
 
-class ApiKeysSnapshot(_Msg, frozen=True):
-    """Every key made over the admin API, at one revision: each worker swaps it in whole.
+class AdminObjects(_Msg, frozen=True):
+    """Every object made over the admin API, at one revision: each worker swaps them in whole,
+    next to the config file's own.
 
     Sent to a worker when it says hello (so a respawned or upgraded worker starts from the
     current revision) and to all workers after every change. Keys carry ``key_hash``
@@ -159,7 +160,10 @@ class ApiKeysSnapshot(_Msg, frozen=True):
     """
 
     revision: int
-    keys: list[ApiKey] = []
+    api_keys: list[ApiKey] = []
+    tenants: list[Tenant] = []
+    policies: list[Policy] = []
+    gateway_configs: list[GatewayProfile] = []
 
 
 # --------------------------------------------------------------------------- supervisor ↔ control
@@ -280,7 +284,7 @@ Message = (
     | Heartbeat
     | ProviderHealth
     | DrainState
-    | ApiKeysSnapshot
+    | AdminObjects
     | SupervisorHello
     | SupervisorStatus
     | ReloadRequest

@@ -18,7 +18,7 @@ from ferrogate.ai.translate import messages as messages_translation
 from ferrogate.ai.translate import responses as responses_translation
 from ferrogate.cache.answer_cache import AnswerCache, compile_cache
 from ferrogate.cache.shm_store import ShmCache
-from ferrogate.config.model import ApiKey, Config, Reliability, Tenant
+from ferrogate.config.model import Config, Reliability
 from ferrogate.governance.authenticator import Authenticator
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.governance.limiter import LocalLimiter
@@ -112,18 +112,24 @@ class AiRuntime:
         self.id_prefix = os.urandom(5).hex().encode()
         self._ids = itertools.count(1)
 
-    def use_keys(self, keys: list[ApiKey], tenants: list[Tenant], env: Mapping[str, str] | None) -> None:
-        """Authenticate and govern ``keys`` from now on (the config's and the admin API's).
+    def use_objects(self, config: Config, env: Mapping[str, str] | None) -> None:
+        """Authenticate and govern with ``config``'s keys, tenants, policies and profiles from
+        now on (the config file's plus the admin API's).
 
-        A request in flight keeps the key it authenticated with and settles against the
-        slots it reserved in; the next one sees the new keys (a revoked key: 401)."""
-        self.auth = Authenticator(keys, env=env)
-        book = QuotaBook(keys, tenants)
+        A request in flight keeps the key and the books it started with and settles against
+        the slots it reserved in; the next one sees the new objects (a revoked key: 401)."""
+        self.auth = Authenticator(config.api_keys, env=env)
+        book = QuotaBook(config.api_keys, config.tenants)
         if self.limiter is None and not book.empty and self._make_limiter is not None:
             self.limiter = self._make_limiter(book)
         elif self.limiter is not None:
             self.limiter.use_book(book)
         self.quotas = self.limiter.book if self.limiter is not None and not book.empty else None
+        policies = PolicyBook(config.policies)
+        self.policies = policies if not policies.empty else None
+        profiles = ProfileBook(config.gateway_configs, config.reliability)
+        self.profiles = profiles if not profiles.empty else None
+        self.governed = self.policies is not None or self.profiles is not None or bool(self.registry.tenants_by_model)
 
     def breaker_status(self, now: float) -> list[TargetStatus]:
         """Circuit breaker and latency state per (provider, provider_model), for the admin API.

@@ -26,14 +26,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (subject, kind)
     ) WITHOUT ROWID;
     """,
-    # 2: API keys made over the admin API (store.api_keys) and the audit trail of admin writes.
+    # 2: objects made over the admin API (store.admin_objects) and the audit trail of admin writes.
     """
-    CREATE TABLE api_keys (
-        id TEXT PRIMARY KEY,
+    CREATE TABLE admin_objects (
+        kind TEXT NOT NULL,            -- api_key, tenant, policy, gateway_config
+        id TEXT NOT NULL,
         revision INTEGER NOT NULL,     -- bumped by every write; the admin API's ETag
-        body BLOB NOT NULL,            -- config.model.ApiKey as JSON: key_hash set, never the secret
+        body BLOB NOT NULL,            -- the config struct as JSON (a key: key_hash, never the secret)
         created_at REAL NOT NULL,
-        updated_at REAL NOT NULL
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (kind, id)
     );
     CREATE TABLE audit_events (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -3,6 +3,10 @@ shown secret once, stored hashed, guarded by revisions, audited, and kept across
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -212,6 +216,28 @@ def test_a_list_is_paginated_with_an_opaque_cursor(gw: Gateway) -> None:
     assert seen == sorted(seen) and len(seen) == len(set(seen))
     assert {"page-0", "page-1", "page-2", "from-config"} <= set(seen)
     assert too_many.status_code == 400
+
+
+def _cli(gw: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FERROGATE_ADMIN_URL": gw.admin_url, "FERROGATE_ADMIN_TOKEN": TOKEN}
+    return subprocess.run(
+        [sys.executable, "-m", "ferrogate", *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+def test_the_cli_creates_lists_and_revokes_keys_without_printing_the_token(gw: Gateway) -> None:
+    made = _cli(gw, "keys", "create", "--set", "id=cli-key", "--set", "request_limit_per_minute=100", "--json")
+    assert made.returncode == 0, made.stderr
+    secret = json.loads(made.stdout)["secret"]
+    assert _every_worker_answers(gw, secret, 200)
+    listed = _cli(gw, "keys", "list")
+    assert listed.returncode == 0 and "cli-key" in listed.stdout and "from-config" in listed.stdout
+    assert secret not in listed.stdout
+    assert _cli(gw, "keys", "revoke", "cli-key").returncode == 0
+    missing = _cli(gw, "keys", "show", "cli-key")
+    assert missing.returncode == 1 and "404" in missing.stderr
+    for run in (made, listed, missing):
+        assert TOKEN not in run.stdout + run.stderr
 
 
 def test_api_keys_survive_a_restart(tmp_path: Path) -> None:

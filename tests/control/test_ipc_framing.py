@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ferrogate import ipc
-from ferrogate.config.model import ApiKey, Config, Limits
+from ferrogate.config.model import ApiKey, Config, GatewayProfile, Limits, Policy, Tenant
 
 from .helpers import run
 
@@ -41,7 +41,13 @@ SAMPLES: list[ipc.Message] = [
         ],
     ),
     ipc.DrainState(draining=True),
-    ipc.ApiKeysSnapshot(revision=7, keys=[ApiKey(id="k", key_hash="hmac-sha256:" + "0" * 64, monthly_cost_budget_usd=Decimal("2.5"))]),
+    ipc.AdminObjects(
+        revision=7,
+        api_keys=[ApiKey(id="k", key_hash="hmac-sha256:" + "0" * 64, monthly_cost_budget_usd=Decimal("2.5"))],
+        tenants=[Tenant(id="t", daily_token_budget=5)],
+        policies=[Policy(name="p", models=["m*"])],
+        gateway_configs=[GatewayProfile(id="g", revision=3)],
+    ),
     ipc.SupervisorHello(pid=1, generation=1),
     ipc.SupervisorStatus(
         pid=1,

@@ -1,0 +1,258 @@
+"""The control process's admin objects: the store's, checked like the config's, pushed to workers.
+
+API keys, tenants, policies and gateway configs can be made over the admin API;
+they live in the store (``store.admin_objects``) next to the config file's, which
+stay read-only over the API. Every change is checked by the same validation the
+config file gets (the config with the API's objects and the change added), written
+in one transaction with its audit event, and then sent to every worker as one
+:class:`ipc.AdminObjects` snapshot, which the worker swaps in at once.
+
+SQLite runs on one store thread (a single-thread executor), never on the event
+loop; the one thread also serialises the writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from ferrogate import ipc
+from ferrogate.config.diagnostics import SourceMap
+from ferrogate.config.key_hash import hash_key
+from ferrogate.config.model import ApiKey, Config, GatewayProfile, Policy, Tenant
+from ferrogate.config.validate import validate_config
+from ferrogate.store.admin_objects import AuditEvent, ObjectStore, StoredObject
+from ferrogate.store.database import open_store, store_path
+
+log = logging.getLogger("ferrogate.control.objects")
+
+SECRET_PREFIX = "sk-fg-"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One kind of admin object: its struct, where it sits in the config, its route."""
+
+    name: str  # the store's kind and the audit events' prefix
+    segment: str  # /admin/v1/<segment>
+    struct: type[msgspec.Struct]
+    id_field: str
+    config_list: str  # the Config field holding the config file's objects of this kind
+    secret_fields: tuple[str, ...] = ()  # never read in, never shown
+
+
+API_KEY = Kind("api_key", "api-keys", ApiKey, "id", "api_keys", ("key", "key_env", "key_hash"))
+TENANT = Kind("tenant", "tenants", Tenant, "id", "tenants")
+POLICY = Kind("policy", "policies", Policy, "name", "policies")
+GATEWAY_CONFIG = Kind("gateway_config", "gateway-configs", GatewayProfile, "id", "gateway_configs")
+KINDS: tuple[Kind, ...] = (API_KEY, TENANT, POLICY, GATEWAY_CONFIG)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    value: Any  # the kind's struct
+    revision: int
+    created_at: float
+    updated_at: float
+
+
+def new_secret() -> str:
+    """A virtual key: ``sk-fg-`` and 32 random bytes (256 bits) in URL-safe base64."""
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def ident(kind: Kind, value: Any) -> str:
+    return str(getattr(value, kind.id_field))
+
+
+class InvalidObject(Exception):
+    """The object would make the config invalid; the message says why."""
+
+
+class ObjectManager:
+    """The API's objects of every kind, the snapshot the workers hold, and the broadcast."""
+
+    __slots__ = ("_broadcast", "_executor", "_path", "_store", "config", "env", "objects", "on_keys_change", "revision")
+
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path,
+        env: Mapping[str, str],
+        broadcast: Callable[[ipc.AdminObjects], object],
+    ) -> None:
+        self.config = config
+        self.env = env
+        self._path = store_path(config, config_path)
+        self._broadcast = broadcast
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferrogate-store")
+        self._store: ObjectStore | None = None
+        self.objects: dict[str, dict[str, Entry]] = {kind.name: {} for kind in KINDS}
+        self.revision = 0
+        self.on_keys_change: Callable[[list[ApiKey]], None] | None = None  # the admin API's own key check
+
+    async def start(self) -> None:
+        """Open the store and load its objects (before the first worker says hello)."""
+        self._store = await self._run(lambda: ObjectStore(open_store(self._path)))
+        rows = await self._run(lambda: self._need().all())
+        by_name = {kind.name: kind for kind in KINDS}
+        for row in rows:
+            kind = by_name.get(row.kind)
+            if kind is None:
+                log.warning("the store holds a %s object this release does not know; ignored", row.kind)
+                continue
+            self.objects[kind.name][row.id] = _entry(kind, row)
+        self._changed(broadcast=False)
+
+    def snapshot(self) -> ipc.AdminObjects:
+        return ipc.AdminObjects(
+            revision=self.revision,
+            api_keys=self.values(API_KEY),
+            tenants=self.values(TENANT),
+            policies=self.values(POLICY),
+            gateway_configs=self.values(GATEWAY_CONFIG),
+        )
+
+    def values(self, kind: Kind) -> list[Any]:
+        return [entry.value for entry in self.objects[kind.name].values()]
+
+    def config_object(self, kind: Kind, key: str) -> Any | None:
+        for value in getattr(self.config, kind.config_list):
+            if ident(kind, value) == key:
+                return value
+        return None
+
+    def merged(self) -> Config:
+        """The config file's objects, then the API's: what workers run with."""
+        return msgspec.structs.replace(
+            self.config,
+            **{kind.config_list: [*getattr(self.config, kind.config_list), *self.values(kind)] for kind in KINDS},
+        )
+
+    async def create(self, kind: Kind, value: Any, actor: str, remote: str | None) -> tuple[Entry, str | None]:
+        """Store a new object; for a key, with a fresh secret (returned: shown once)."""
+        secret = None
+        if kind is API_KEY:
+            secret = new_secret()
+            value = msgspec.structs.replace(value, key=None, key_env=None, key_hash=hash_key(secret, env=self.env))
+        if kind is GATEWAY_CONFIG:
+            value = msgspec.structs.replace(value, revision=1)
+        key = ident(kind, value)
+        self._check(kind, key, value)
+        audit = _audit(actor, remote, f"{kind.name}.create", key, _public(kind, value))
+        row = await self._run(lambda: self._need().create(kind.name, key, _encode(value), audit))
+        entry = _entry(kind, row)
+        self.objects[kind.name][key] = entry
+        self._changed()
+        return entry, secret
+
+    async def update(self, kind: Kind, value: Any, expected: int | None, actor: str, remote: str | None) -> Entry:
+        key = ident(kind, value)
+        old = self.objects[kind.name][key]
+        if kind is API_KEY:
+            value = msgspec.structs.replace(value, key=None, key_env=None, key_hash=old.value.key_hash)
+        self._check(kind, key, value)
+        audit = _audit(actor, remote, f"{kind.name}.update", key, _diff(kind, old.value, value))
+        row = await self._run(lambda: self._need().replace(kind.name, key, _encode(value), expected, audit))
+        entry = _entry(kind, row)
+        self.objects[kind.name][key] = entry
+        self._changed()
+        return entry
+
+    async def rotate(self, key_id: str, expected: int | None, actor: str, remote: str | None) -> tuple[Entry, str]:
+        """A new secret for an API key; the old one stops working at once."""
+        secret = new_secret()
+        value = msgspec.structs.replace(self.objects[API_KEY.name][key_id].value, key_hash=hash_key(secret, env=self.env))
+        audit = _audit(actor, remote, "api_key.rotate", key_id, {})
+        row = await self._run(lambda: self._need().replace(API_KEY.name, key_id, _encode(value), expected, audit))
+        entry = _entry(API_KEY, row)
+        self.objects[API_KEY.name][key_id] = entry
+        self._changed()
+        return entry, secret
+
+    async def delete(self, kind: Kind, key: str, expected: int | None, actor: str, remote: str | None) -> None:
+        remaining = {k: e for k, e in self.objects[kind.name].items() if k != key}
+        self._check_without(kind, remaining)
+        audit = _audit(actor, remote, f"{kind.name}.delete", key, {})
+        await self._run(lambda: self._need().delete(kind.name, key, expected, audit))
+        del self.objects[kind.name][key]
+        self._changed()
+
+    async def audit_events(self, after: int, limit: int) -> list[AuditEvent]:
+        return await self._run(lambda: self._need().audit_events(after, limit))
+
+    def close(self) -> None:
+        store = self._store
+        self._store = None
+        if store is not None:
+            self._executor.submit(store.conn.close)
+        self._executor.shutdown(wait=True)
+
+    def _check(self, kind: Kind, key: str, value: Any) -> None:
+        others = [v for k, v in ((ident(kind, e.value), e.value) for e in self.objects[kind.name].values()) if k != key]
+        self._validate(kind, [*getattr(self.config, kind.config_list), *others, value])
+
+    def _check_without(self, kind: Kind, remaining: dict[str, Entry]) -> None:
+        """A delete must leave a valid config too (a tenant its keys name cannot go)."""
+        self._validate(kind, [*getattr(self.config, kind.config_list), *(e.value for e in remaining.values())])
+
+    def _validate(self, kind: Kind, values: list[Any]) -> None:
+        candidate = msgspec.structs.replace(self.merged(), **{kind.config_list: values})
+        problems = validate_config(candidate, SourceMap("<admin api>"), self.env)
+        if problems:
+            raise InvalidObject("; ".join(p.message for p in problems))
+
+    def _changed(self, broadcast: bool = True) -> None:
+        self.revision = max(self.revision + 1, time.time_ns() // 1_000_000)
+        if self.on_keys_change is not None:
+            self.on_keys_change([*self.config.api_keys, *self.values(API_KEY)])
+        if broadcast:
+            self._broadcast(self.snapshot())
+
+    def _need(self) -> ObjectStore:
+        if self._store is None:
+            raise RuntimeError("the object store is not open")
+        return self._store
+
+    async def _run(self, job: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _entry(kind: Kind, row: StoredObject) -> Entry:
+    value = msgspec.json.decode(row.body, type=kind.struct)
+    if kind is GATEWAY_CONFIG:  # the profile's revision (its response header) is the stored one
+        value = msgspec.structs.replace(value, revision=row.revision)
+    return Entry(value=value, revision=row.revision, created_at=row.created_at, updated_at=row.updated_at)
+
+
+def public_fields(kind: Kind, value: Any) -> dict[str, object]:
+    """The object's fields an answer or an audit event may show (never a secret or a hash)."""
+    fields: dict[str, object] = msgspec.to_builtins(value)
+    for name in kind.secret_fields:
+        fields.pop(name, None)
+    return fields
+
+
+_public = public_fields
+
+
+def _diff(kind: Kind, old: Any, new: Any) -> dict[str, object]:
+    before, after = _public(kind, old), _public(kind, new)
+    return {name: {"from": before.get(name), "to": value} for name, value in after.items() if before.get(name) != value}
+
+
+def _audit(actor: str, remote: str | None, action: str, target: str, change: dict[str, object]) -> AuditEvent:
+    return AuditEvent(seq=0, at=0.0, actor=actor, remote=remote, action=action, target=target, change=change)
