@@ -161,6 +161,28 @@ for _name, _segment, _what in (
     app.add_typer(_object_commands(_name, _segment, _what), name=_name)
 
 
+store_app = typer.Typer(no_args_is_help=True, help="The embedded store (API keys, policies, spent budgets...).")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("backup")
+def store_backup(
+    file: Annotated[Path, typer.Argument(help="A new file for the copy.")], config: ConfigOpt = None
+) -> None:
+    """Copy the store to FILE (online: safe while the gateway runs)."""
+    from ferrogate.store.commands import backup_command
+
+    raise typer.Exit(backup_command(_config_path(config), file))
+
+
+@store_app.command("check")
+def store_check(config: ConfigOpt = None) -> None:
+    """Check the store's integrity and that every object in it loads."""
+    from ferrogate.store.commands import check_command
+
+    raise typer.Exit(check_command(_config_path(config)))
+
+
 def _print_version(value: bool) -> None:
     if value:
         from importlib.metadata import PackageNotFoundError, version

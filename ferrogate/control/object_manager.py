@@ -30,7 +30,7 @@ from ferrogate.config.diagnostics import SourceMap
 from ferrogate.config.key_hash import hash_key
 from ferrogate.config.model import ApiKey, Config, GatewayProfile, Policy, Tenant
 from ferrogate.config.validate import validate_config
-from ferrogate.store.admin_objects import AuditEvent, ObjectStore, StoredObject
+from ferrogate.store.admin_objects import KIND_TYPES, AuditEvent, ObjectStore, StoredObject
 from ferrogate.store.database import open_store, store_path
 
 log = logging.getLogger("ferrogate.control.objects")
@@ -56,6 +56,7 @@ TENANT = Kind("tenant", "tenants", Tenant, "id", "tenants")
 POLICY = Kind("policy", "policies", Policy, "name", "policies")
 GATEWAY_CONFIG = Kind("gateway_config", "gateway-configs", GatewayProfile, "id", "gateway_configs")
 KINDS: tuple[Kind, ...] = (API_KEY, TENANT, POLICY, GATEWAY_CONFIG)
+assert {k.name: k.struct for k in KINDS} == KIND_TYPES, "store.admin_objects.KIND_TYPES names the same kinds"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,15 @@ import time
 
 import msgspec
 
+from ferrogate.config.model import ApiKey, GatewayProfile, Policy, Tenant
+
+# The kinds the store holds and the config types their bodies decode as.
+KIND_TYPES: dict[str, type[msgspec.Struct]] = {
+    "api_key": ApiKey,
+    "tenant": Tenant,
+    "policy": Policy,
+    "gateway_config": GatewayProfile,
+}
 
 class StoredObject(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
