@@ -79,7 +79,10 @@ class ObjectsApi:
         if kind is API_KEY and len(parts) == 2 and parts[1] == "rotate":
             _allow(method, ("POST",), path)
             await self._writable(kind, key)
-            entry, secret = await self._guarded(kind, self.manager.rotate(key, _if_match(headers), actor, remote))
+            grace = _object(body).get("grace_secs", 0)
+            if not isinstance(grace, int | float) or isinstance(grace, bool) or not 0 <= grace <= 30 * 86400:
+                raise GatewayError(400, "grace_secs must be a number of seconds from 0 to 2592000", code="invalid_request", param="grace_secs")
+            entry, secret = await self._guarded(kind, self.manager.rotate(key, _if_match(headers), float(grace), actor, remote))
             return _answer(200, {"key": _view(kind, entry), "secret": secret}, entry.revision)
         if len(parts) != 1:
             raise GatewayError(404, f"no admin endpoint at {path}", code="not_found")

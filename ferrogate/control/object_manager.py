@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +31,13 @@ from ferrogate.config.diagnostics import SourceMap
 from ferrogate.config.key_hash import hash_key
 from ferrogate.config.model import ApiKey, Config, GatewayProfile, Policy, Tenant
 from ferrogate.config.validate import validate_config
-from ferrogate.store.admin_objects import KIND_TYPES, AuditEvent, ObjectStore, StoredObject
+from ferrogate.store.admin_objects import (
+    KIND_TYPES,
+    AuditEvent,
+    ObjectStore,
+    PreviousSecret,
+    StoredObject,
+)
 from ferrogate.store.database import open_store, store_path
 
 log = logging.getLogger("ferrogate.control.objects")
@@ -56,7 +63,8 @@ TENANT = Kind("tenant", "tenants", Tenant, "id", "tenants")
 POLICY = Kind("policy", "policies", Policy, "name", "policies")
 GATEWAY_CONFIG = Kind("gateway_config", "gateway-configs", GatewayProfile, "id", "gateway_configs")
 KINDS: tuple[Kind, ...] = (API_KEY, TENANT, POLICY, GATEWAY_CONFIG)
-assert {k.name: k.struct for k in KINDS} == KIND_TYPES, "store.admin_objects.KIND_TYPES names the same kinds"
+PREVIOUS = "api_key_previous"  # a rotated key's old secret in its grace period (not an API kind)
+assert {k.name: k.struct for k in KINDS} | {PREVIOUS: PreviousSecret} == KIND_TYPES, "KIND_TYPES names the same kinds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +91,9 @@ class InvalidObject(Exception):
 class ObjectManager:
     """The API's objects of every kind, the snapshot the workers hold, and the broadcast."""
 
-    __slots__ = ("_broadcast", "_executor", "_path", "_store", "config", "env", "objects", "on_keys_change", "revision")
+    __slots__ = (
+        "_broadcast", "_executor", "_path", "_store", "config", "env", "objects", "on_keys_change", "previous", "revision",
+    )
 
     def __init__(
         self,
@@ -99,6 +109,7 @@ class ObjectManager:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferrogate-store")
         self._store: ObjectStore | None = None
         self.objects: dict[str, dict[str, Entry]] = {kind.name: {} for kind in KINDS}
+        self.previous: dict[str, PreviousSecret] = {}  # key id -> its old secret in a rotation's grace
         self.revision = 0
         self.on_keys_change: Callable[[list[ApiKey]], None] | None = None  # the admin API's own key check
 
@@ -108,6 +119,9 @@ class ObjectManager:
         rows = await self._run(lambda: self._need().all())
         by_name = {kind.name: kind for kind in KINDS}
         for row in rows:
+            if row.kind == PREVIOUS:
+                self.previous[row.id] = msgspec.json.decode(row.body, type=PreviousSecret)
+                continue
             kind = by_name.get(row.kind)
             if kind is None:
                 log.warning("the store holds a %s object this release does not know; ignored", row.kind)
@@ -118,7 +132,7 @@ class ObjectManager:
     def snapshot(self) -> ipc.AdminObjects:
         return ipc.AdminObjects(
             revision=self.revision,
-            api_keys=self.values(API_KEY),
+            api_keys=[*self.values(API_KEY), *self._graced()],
             tenants=self.values(TENANT),
             policies=self.values(POLICY),
             gateway_configs=self.values(GATEWAY_CONFIG),
@@ -170,23 +184,60 @@ class ObjectManager:
         self._changed()
         return entry
 
-    async def rotate(self, key_id: str, expected: int | None, actor: str, remote: str | None) -> tuple[Entry, str]:
-        """A new secret for an API key; the old one stops working at once."""
+    async def rotate(
+        self, key_id: str, expected: int | None, grace_secs: float, actor: str, remote: str | None
+    ) -> tuple[Entry, str]:
+        """A new secret for an API key; the old one keeps working ``grace_secs`` more (0: stops now)."""
         secret = new_secret()
-        value = msgspec.structs.replace(self.objects[API_KEY.name][key_id].value, key_hash=hash_key(secret, env=self.env))
-        audit = _audit(actor, remote, "api_key.rotate", key_id, {})
-        row = await self._run(lambda: self._need().replace(API_KEY.name, key_id, _encode(value), expected, audit))
+        old = self.objects[API_KEY.name][key_id].value
+        value = msgspec.structs.replace(old, key_hash=hash_key(secret, env=self.env))
+        previous = PreviousSecret(key_hash=old.key_hash, until=time.time() + grace_secs) if grace_secs > 0 else None
+        audit = _audit(actor, remote, "api_key.rotate", key_id, {"grace_secs": grace_secs})
+
+        def write() -> StoredObject:
+            store = self._need()
+            row = store.replace(API_KEY.name, key_id, _encode(value), expected, audit)
+            store.forget(PREVIOUS, key_id)
+            if previous is not None:
+                store.put(PREVIOUS, key_id, _encode(previous))
+            return row
+
+        row = await self._run(write)
         entry = _entry(API_KEY, row)
         self.objects[API_KEY.name][key_id] = entry
+        self.previous.pop(key_id, None)
+        if previous is not None:
+            self.previous[key_id] = previous
         self._changed()
         return entry, secret
+
+    def _graced(self) -> list[ApiKey]:
+        """Copies of rotated keys under their old secrets, each expiring when its grace ends."""
+        now = time.time()
+        out = []
+        for key_id, previous in self.previous.items():
+            entry = self.objects[API_KEY.name].get(key_id)
+            if entry is None or previous.until <= now:
+                continue
+            until = datetime.fromtimestamp(previous.until, UTC).isoformat()
+            current = entry.value.expires_at
+            ends = until if current is None or _ends(current) > previous.until else current
+            out.append(msgspec.structs.replace(entry.value, key_hash=previous.key_hash, expires_at=ends))
+        return out
 
     async def delete(self, kind: Kind, key: str, expected: int | None, actor: str, remote: str | None) -> None:
         remaining = {k: e for k, e in self.objects[kind.name].items() if k != key}
         self._check_without(kind, remaining)
         audit = _audit(actor, remote, f"{kind.name}.delete", key, {})
-        await self._run(lambda: self._need().delete(kind.name, key, expected, audit))
+        def write() -> None:
+            self._need().delete(kind.name, key, expected, audit)
+            if kind is API_KEY:
+                self._need().forget(PREVIOUS, key)
+
+        await self._run(write)
         del self.objects[kind.name][key]
+        if kind is API_KEY:
+            self.previous.pop(key, None)
         self._changed()
 
     async def audit_events(self, after: int, limit: int) -> list[AuditEvent]:
@@ -216,7 +267,7 @@ class ObjectManager:
     def _changed(self, broadcast: bool = True) -> None:
         self.revision = max(self.revision + 1, time.time_ns() // 1_000_000)
         if self.on_keys_change is not None:
-            self.on_keys_change([*self.config.api_keys, *self.values(API_KEY)])
+            self.on_keys_change([*self.config.api_keys, *self.values(API_KEY), *self._graced()])
         if broadcast:
             self._broadcast(self.snapshot())
 
@@ -230,6 +281,13 @@ class ObjectManager:
 
 
 _encode = msgspec.json.Encoder().encode
+
+
+def _ends(expires_at: str) -> float:
+    try:
+        return datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return float("inf")
 
 
 def _entry(kind: Kind, row: StoredObject) -> Entry:

@@ -38,7 +38,9 @@ class Authenticator:
     def __init__(self, api_keys: list[ApiKey], env: Mapping[str, str] | None = None) -> None:
         self.enabled = bool(api_keys)
         self._index = KeyIndex.from_config(api_keys, env=env)
-        self._expiry = {k.id: _expiry(k.expires_at) for k in api_keys}
+        # By key object, not id: a rotated key's old secret, still in its grace period, is a
+        # second copy of the key with an expiry of its own.
+        self._expiry = {id(k): _expiry(k.expires_at) for k in api_keys}
         # presented token -> key: skips the HMAC on every request after a key's first one
         self._verified: dict[bytes, ApiKey] = {}
 
@@ -60,7 +62,7 @@ class Authenticator:
             self._verified[token] = key
         if key.disabled:
             raise GatewayError(401, f"API key {key.id!r} is disabled", code="api_key_disabled")
-        expiry = self._expiry.get(key.id)
+        expiry = self._expiry.get(id(key))
         if expiry is not None and time.time() >= expiry:
             raise GatewayError(401, f"API key {key.id!r} has expired", code="api_key_expired")
         if scope not in key.scopes and "*" not in key.scopes:

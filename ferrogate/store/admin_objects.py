@@ -20,8 +20,18 @@ import msgspec
 
 from ferrogate.config.model import ApiKey, GatewayProfile, Policy, Tenant
 
-# The kinds the store holds and the config types their bodies decode as.
+
+class PreviousSecret(msgspec.Struct, frozen=True, kw_only=True):
+    """A rotated API key's old secret (its hash), accepted until ``until`` (epoch seconds)."""
+
+    key_hash: str
+    until: float
+
+
+# The kinds the store holds and the types their bodies decode as (``api_key_previous``: the
+# grace period of a rotation, under the key's id).
 KIND_TYPES: dict[str, type[msgspec.Struct]] = {
+    "api_key_previous": PreviousSecret,
     "api_key": ApiKey,
     "tenant": Tenant,
     "policy": Policy,
@@ -105,6 +115,16 @@ class ObjectStore:
             self._current(kind, ident, expected)
             self.conn.execute("DELETE FROM admin_objects WHERE kind = ? AND id = ?", (kind, ident))
             self._audit(audit, now)
+
+    def put(self, kind: str, ident: str, body: bytes) -> None:
+        """Write an internal record (no revision check, no audit: its caller's write has both)."""
+        now = time.time()
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO admin_objects ({_COLUMNS}) VALUES (?, ?, ?, 1, ?, ?)", (kind, ident, body, now, now)
+        )
+
+    def forget(self, kind: str, ident: str) -> None:
+        self.conn.execute("DELETE FROM admin_objects WHERE kind = ? AND id = ?", (kind, ident))
 
     def audit_events(self, after: int, limit: int) -> list[AuditEvent]:
         rows = self.conn.execute(

@@ -148,6 +148,26 @@ def test_rotation_replaces_the_secret(gw: Gateway) -> None:
     assert _every_worker_answers(gw, old, 401)
 
 
+def test_a_rotation_with_a_grace_period_keeps_the_old_secret_working_until_it_ends(gw: Gateway) -> None:
+    _, old = _create(gw, id="graced")
+    with _admin(gw) as admin:
+        answer = admin.post("/admin/v1/api-keys/graced/rotate", json={"grace_secs": 2})
+    new = answer.json()["secret"]
+    ends = time.monotonic() + 2
+    assert _every_worker_answers(gw, new, 200)
+    assert _every_worker_answers(gw, old, 200)  # within its grace on every worker
+    time.sleep(max(0.0, ends - time.monotonic()))  # the grace runs on the wall clock
+    assert _every_worker_answers(gw, old, 401)
+    assert _status_of_chat(gw, new) == 200
+
+
+def test_a_grace_period_out_of_range_is_refused(gw: Gateway) -> None:
+    _create(gw, id="graced-badly")
+    with _admin(gw) as admin:
+        answer = admin.post("/admin/v1/api-keys/graced-badly/rotate", json={"grace_secs": -1})
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "grace_secs"
+
+
 def test_limits_of_an_api_key_are_enforced_like_a_config_keys(gw: Gateway) -> None:
     _, secret = _create(gw, id="limited", request_limit_per_minute=2)
     assert _every_worker_answers(gw, secret, 200, within=1.0) is False  # the third request is refused
