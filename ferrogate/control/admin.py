@@ -24,8 +24,16 @@ from ferrogate.config.model import Config
 from ferrogate.control.admin_access import AdminAccess
 from ferrogate.control.admin_objects import ObjectsApi
 from ferrogate.control.object_manager import API_KEY
+from ferrogate.control.openapi import render as render_openapi
 from ferrogate.control.provider_health import providers_view
 from ferrogate.control.state import ControlState
+from ferrogate.control.views import (
+    ConfigSource,
+    ConfigSummary,
+    DiagnosticView,
+    ReloadAccepted,
+    ValidateView,
+)
 from ferrogate.errors import GatewayError, render
 from ferrogate.ipc import ReloadVerdict, config_revision
 
@@ -45,56 +53,6 @@ _JSON_HEADERS: Headers = [(b"content-type", b"application/json"), (b"cache-contr
 # --------------------------------------------------------------------------- request bodies and views
 
 
-class ConfigSource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Body of config/validate (text + format) and config/reload (nothing, or the text of
-    the running config file: the supervisor re-reads its own file). ``path`` is refused."""
-
-    config: str | None = None
-    format: Literal["toml", "caddyfile"] | None = None
-    filename: str | None = None  # shown in diagnostics; a bare name, never a path
-    path: str | None = None  # refused by validate (it reads no file named in a request)
-
-
-class DiagnosticView(msgspec.Struct, frozen=True, kw_only=True):
-    file: str
-    line: int
-    column: int
-    message: str
-
-
-class ConfigSummary(msgspec.Struct, frozen=True, kw_only=True):
-    listen: list[str]
-    admin_listen: str
-    routes: int
-    upstreams: int
-    providers: int
-    models: int
-    api_keys: int
-    policies: int
-    mcp_servers: int
-
-
-class ValidateView(msgspec.Struct, frozen=True, kw_only=True):
-    valid: bool
-    source: str
-    format: str | None = None
-    revision: str | None = None
-    summary: ConfigSummary | None = None
-    warnings: list[DiagnosticView] = []
-    diagnostics: list[DiagnosticView] = []
-
-
-class ReloadAccepted(msgspec.Struct, frozen=True, kw_only=True):
-    """The supervisor took the reload. ``revision`` is what it loaded (None when a signal
-    asked it: the outcome then shows in the status' ``supervisor.last_reload``)."""
-
-    status: Literal["accepted"] = "accepted"
-    revision: str | None
-    previous_revision: str
-    config_path: str
-    delivered_via: Literal["ipc", "signal"]
-
-
 # --------------------------------------------------------------------------- the API
 
 
@@ -107,7 +65,7 @@ class AdminApi:
     All are injected so tests need no processes.
     """
 
-    __slots__ = ("_access", "_ask_reload", "_loader", "_objects", "_on_drain_change", "_routes", "_state")
+    __slots__ = ("_access", "_ask_reload", "_loader", "_objects", "_on_drain_change", "_openapi_json", "_routes", "_state")
 
     def __init__(
         self,
@@ -120,6 +78,7 @@ class AdminApi:
     ) -> None:
         self._state = state
         self._objects = objects
+        self._openapi_json: bytes | None = None
         self._ask_reload = ask_reload
         self._on_drain_change = on_drain_change
         self._loader = loader
@@ -133,6 +92,7 @@ class AdminApi:
             "/admin/v1/status": {"GET": self._status},
             "/admin/v1/providers": {"GET": self._providers},
             "/admin/v1/provider-health": {"GET": self._provider_health},
+            "/admin/v1/openapi.json": {"GET": self._openapi},
             "/admin/v1/config/validate": {"POST": self._validate},
             "/admin/v1/config/reload": {"POST": self._reload},
             "/admin/v1/drain": {
@@ -201,6 +161,11 @@ class AdminApi:
 
     async def _providers(self, query: bytes, body: bytes) -> AdminResponse:
         return _json(200, providers_view(self._state.config))
+
+    async def _openapi(self, query: bytes, body: bytes) -> AdminResponse:
+        if self._openapi_json is None:  # built on first request (it depends on the code only)
+            self._openapi_json = render_openapi().encode()
+        return 200, list(_JSON_HEADERS), self._openapi_json
 
     async def _provider_health(self, query: bytes, body: bytes) -> AdminResponse:
         return _json(200, self._state.provider_health_view())

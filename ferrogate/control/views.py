@@ -1,10 +1,12 @@
-"""The JSON shapes the admin API serves about the node (``/admin/v1/status``, ``/drain``).
+"""The JSON shapes the admin API serves about the node (``/admin/v1/status``, ``/drain``, ``/config/*``).
 
 Kept apart from :mod:`ferrogate.control.state`, which fills them: these are the
 API's contract, that is the process's memory.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import msgspec
 
@@ -75,3 +77,53 @@ class DrainView(msgspec.Struct, frozen=True, kw_only=True):
 def age(now: float, since: float) -> float:
     """Seconds from ``since`` to ``now`` as shown (never negative, millisecond steps)."""
     return round(max(0.0, now - since), 3)
+
+
+class ConfigSource(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Body of config/validate (text + format) and config/reload (nothing, or the text of
+    the running config file: the supervisor re-reads its own file). ``path`` is refused."""
+
+    config: str | None = None
+    format: Literal["toml", "caddyfile"] | None = None
+    filename: str | None = None  # shown in diagnostics; a bare name, never a path
+    path: str | None = None  # refused by validate (it reads no file named in a request)
+
+
+class DiagnosticView(msgspec.Struct, frozen=True, kw_only=True):
+    file: str
+    line: int
+    column: int
+    message: str
+
+
+class ConfigSummary(msgspec.Struct, frozen=True, kw_only=True):
+    listen: list[str]
+    admin_listen: str
+    routes: int
+    upstreams: int
+    providers: int
+    models: int
+    api_keys: int
+    policies: int
+    mcp_servers: int
+
+
+class ValidateView(msgspec.Struct, frozen=True, kw_only=True):
+    valid: bool
+    source: str
+    format: str | None = None
+    revision: str | None = None
+    summary: ConfigSummary | None = None
+    warnings: list[DiagnosticView] = []
+    diagnostics: list[DiagnosticView] = []
+
+
+class ReloadAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """The supervisor took the reload. ``revision`` is what it loaded (None when a signal
+    asked it: the outcome then shows in the status' ``supervisor.last_reload``)."""
+
+    status: Literal["accepted"] = "accepted"
+    revision: str | None
+    previous_revision: str
+    config_path: str
+    delivered_via: Literal["ipc", "signal"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from typing import Any
 
 import msgspec
 
@@ -54,7 +55,7 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
     remote: str | None
     action: str  # "api_key.create", "policy.update", ...
     target: str
-    change: dict[str, object]  # what changed, never a secret or a hash
+    change: dict[str, Any]  # what changed, never a secret or a hash
 
 
 class RevisionConflict(Exception):
@@ -66,7 +67,7 @@ class RevisionConflict(Exception):
 
 
 _encode = msgspec.json.Encoder().encode
-_decode_change = msgspec.json.Decoder(dict[str, object]).decode
+_decode_change = msgspec.json.Decoder(dict[str, Any]).decode
 _COLUMNS = "kind, id, body, revision, created_at, updated_at"
 
 
