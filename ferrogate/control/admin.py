@@ -31,6 +31,7 @@ from ferrogate.control.views import (
     ConfigSource,
     ConfigSummary,
     DiagnosticView,
+    ModelsView,
     ReloadAccepted,
     ValidateView,
 )
@@ -93,6 +94,7 @@ class AdminApi:
             "/admin/v1/providers": {"GET": self._providers},
             "/admin/v1/provider-health": {"GET": self._provider_health},
             "/admin/v1/openapi.json": {"GET": self._openapi},
+            "/admin/v1/models": {"GET": self._models},
             "/admin/v1/config/validate": {"POST": self._validate},
             "/admin/v1/config/reload": {"POST": self._reload},
             "/admin/v1/drain": {
@@ -161,6 +163,9 @@ class AdminApi:
 
     async def _providers(self, query: bytes, body: bytes) -> AdminResponse:
         return _json(200, providers_view(self._state.config))
+
+    async def _models(self, query: bytes, body: bytes) -> AdminResponse:
+        return _json(200, ModelsView(models=list(self._state.config.models)))
 
     async def _openapi(self, query: bytes, body: bytes) -> AdminResponse:
         if self._openapi_json is None:  # built on first request (it depends on the code only)

@@ -25,6 +25,7 @@ from ferrogate.control.provider_health import ProviderHealthView, ProvidersView
 from ferrogate.control.views import (
     ConfigSource,
     DrainView,
+    ModelsView,
     ReloadAccepted,
     StatusView,
     ValidateView,
@@ -201,7 +202,7 @@ def _get(summary: str, op: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 def build_document(version: str = "1") -> dict[str, Any]:
     types: list[Any] = [
-        StatusView, ProvidersView, ProviderHealthView, ValidateView, ConfigSource, ReloadAccepted, DrainView, AuditEvent,
+        StatusView, ModelsView, ProvidersView, ProviderHealthView, ValidateView, ConfigSource, ReloadAccepted, DrainView, AuditEvent,
         *(kind.struct for kind in KINDS),
     ]
     _, components = msgspec.json.schema_components(types, ref_template=_REF)
@@ -226,6 +227,7 @@ def build_document(version: str = "1") -> dict[str, Any]:
         "/readyz": _get("Readiness (503 while draining or starting)", "readyz", {"type": "object"}),
         "/admin/v1/status": _get("Supervisor, workers and config revision", "status", _ref("StatusView")),
         "/admin/v1/providers": _get("Configured providers and their models", "providers", _ref("ProvidersView")),
+        "/admin/v1/models": _get("Logical models as configured", "models", _ref("ModelsView")),
         "/admin/v1/provider-health": _get("Circuit breakers, merged over workers", "provider_health", _ref("ProviderHealthView")),
         "/admin/v1/openapi.json": _get("This document", "openapi", {"type": "object"}),
         "/admin/v1/audit-events": {

@@ -10,6 +10,7 @@ from typing import Literal
 
 import msgspec
 
+from ferrogate.config.model import Model
 from ferrogate.ipc import ReloadOutcome, RequestCounts, SupervisorPhase, WorkerPhase
 
 
@@ -127,3 +128,9 @@ class ReloadAccepted(msgspec.Struct, frozen=True, kw_only=True):
     previous_revision: str
     config_path: str
     delivered_via: Literal["ipc", "signal"]
+
+
+class ModelsView(msgspec.Struct, frozen=True, kw_only=True):
+    """``/admin/v1/models``: the logical models as configured (nothing secret is in a model)."""
+
+    models: list[Model]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway
+from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
 
 TOKEN = "admin-token-for-key-tests"
 CONFIG = """
@@ -258,6 +259,21 @@ def test_the_cli_creates_lists_and_revokes_keys_without_printing_the_token(gw: G
     assert missing.returncode == 1 and "404" in missing.stderr
     for run in (made, listed, missing):
         assert TOKEN not in run.stdout + run.stderr
+
+
+def test_a_respawned_worker_starts_with_the_current_keys(tmp_path: Path) -> None:
+    gateway = start_gateway(CONFIG, "toml", workers=1, env=ENV, directory=tmp_path)
+    try:
+        gateway.wait_ready(DEFAULT_READY_SECS)
+        _, secret = _create(gateway, id="before-the-crash")
+        assert _every_worker_answers(gateway, secret, 200)
+        victim = gateway.worker_pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: gateway.worker_pids().get(0) not in (None, victim), 10, "slot 0 to get a new worker")
+        # The only worker is the new one: it learnt the key from the control process at its hello.
+        assert _every_worker_answers(gateway, secret, 200, within=5.0)
+    finally:
+        gateway.stop()
 
 
 def test_api_keys_survive_a_restart(tmp_path: Path) -> None:

@@ -90,6 +90,7 @@ def test_the_gateway_serves_the_document(gw: Gateway) -> None:
     [
         ("get", "/admin/v1/status", "/admin/v1/status", "200", None),
         ("get", "/admin/v1/providers", "/admin/v1/providers", "200", None),
+        ("get", "/admin/v1/models", "/admin/v1/models", "200", None),
         ("get", "/admin/v1/provider-health", "/admin/v1/provider-health", "200", None),
         ("get", "/admin/v1/drain", "/admin/v1/drain", "200", None),
         ("post", "/admin/v1/api-keys", "/admin/v1/api-keys", "201", {"id": "doc-key", "monthly_cost_budget_usd": "5"}),
