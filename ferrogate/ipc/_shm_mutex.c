@@ -42,6 +42,16 @@ mutex_at(MutexArray *self, Py_ssize_t offset)
     return (pthread_mutex_t *)((char *)self->view.buf + offset);
 }
 
+/* The mutex a method's one argument (a byte offset) names, or NULL with an exception set. */
+static pthread_mutex_t *
+mutex_arg(MutexArray *self, PyObject *arg)
+{
+    Py_ssize_t offset = PyLong_AsSsize_t(arg);
+    if (offset == -1 && PyErr_Occurred())
+        return NULL;
+    return mutex_at(self, offset);
+}
+
 static int
 MutexArray_init(MutexArray *self, PyObject *args, PyObject *kwds)
 {
@@ -70,10 +80,7 @@ MutexArray_dealloc(MutexArray *self)
 static PyObject *
 MutexArray_create(MutexArray *self, PyObject *arg)
 {
-    Py_ssize_t offset = PyLong_AsSsize_t(arg);
-    if (offset == -1 && PyErr_Occurred())
-        return NULL;
-    pthread_mutex_t *m = mutex_at(self, offset);
+    pthread_mutex_t *m = mutex_arg(self, arg);
     if (m == NULL)
         return NULL;
     pthread_mutexattr_t attr;
@@ -95,10 +102,7 @@ MutexArray_create(MutexArray *self, PyObject *arg)
 static PyObject *
 MutexArray_lock(MutexArray *self, PyObject *arg)
 {
-    Py_ssize_t offset = PyLong_AsSsize_t(arg);
-    if (offset == -1 && PyErr_Occurred())
-        return NULL;
-    pthread_mutex_t *m = mutex_at(self, offset);
+    pthread_mutex_t *m = mutex_arg(self, arg);
     if (m == NULL)
         return NULL;
     int rc = pthread_mutex_trylock(m);
@@ -122,10 +126,7 @@ MutexArray_lock(MutexArray *self, PyObject *arg)
 static PyObject *
 MutexArray_unlock(MutexArray *self, PyObject *arg)
 {
-    Py_ssize_t offset = PyLong_AsSsize_t(arg);
-    if (offset == -1 && PyErr_Occurred())
-        return NULL;
-    pthread_mutex_t *m = mutex_at(self, offset);
+    pthread_mutex_t *m = mutex_arg(self, arg);
     if (m == NULL)
         return NULL;
     int rc = pthread_mutex_unlock(m);
