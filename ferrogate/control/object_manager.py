@@ -32,6 +32,7 @@ from ferrogate.config.key_hash import hash_key
 from ferrogate.config.model import ApiKey, Config, GatewayProfile, Policy, Tenant
 from ferrogate.config.validate import validate_config
 from ferrogate.store.admin_objects import (
+    KIND_PLACES,
     KIND_TYPES,
     AuditEvent,
     ObjectStore,
@@ -65,6 +66,7 @@ GATEWAY_CONFIG = Kind("gateway_config", "gateway-configs", GatewayProfile, "id",
 KINDS: tuple[Kind, ...] = (API_KEY, TENANT, POLICY, GATEWAY_CONFIG)
 PREVIOUS = "api_key_previous"  # a rotated key's old secret in its grace period (not an API kind)
 assert {k.name: k.struct for k in KINDS} | {PREVIOUS: PreviousSecret} == KIND_TYPES, "KIND_TYPES names the same kinds"
+assert {k.name: (k.config_list, k.id_field) for k in KINDS} == KIND_PLACES, "KIND_PLACES agrees"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from ferrogate.config.model import ApiKey, GatewayProfile, Policy, Tenant
+from ferrogate.config.model import ApiKey, Config, GatewayProfile, Policy, Tenant
 
 
 class PreviousSecret(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,6 +39,37 @@ KIND_TYPES: dict[str, type[msgspec.Struct]] = {
     "policy": Policy,
     "gateway_config": GatewayProfile,
 }
+# Where each kind sits in a config: its list and the field that is its id.
+KIND_PLACES: dict[str, tuple[str, str]] = {
+    "api_key": ("api_keys", "id"),
+    "tenant": ("tenants", "id"),
+    "policy": ("policies", "name"),
+    "gateway_config": ("gateway_configs", "id"),
+}
+
+
+def ids_in_both(path: str, config: Config) -> list[tuple[tuple[str, int], str]]:
+    """The config objects whose id an admin API object of the store at ``path`` has too, as
+    (config path, message): an id used by both is a config error (which would win?)."""
+    if path == ":memory:" or not Path(path).exists():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        try:
+            rows = conn.execute("SELECT kind, id FROM admin_objects").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []  # no such table yet (an older store) or unreadable: the control process says so
+    stored = {(str(kind), str(ident)) for kind, ident in rows}
+    found = []
+    for kind, (section, field) in KIND_PLACES.items():
+        for i, value in enumerate(getattr(config, section)):
+            ident = str(getattr(value, field))
+            if (kind, ident) in stored:
+                found.append(((section, i), f"{kind.replace('_', ' ')} `{ident}` was also made over the admin API (it is in the store): delete one of them"))
+    return found
+
 
 class StoredObject(msgspec.Struct, frozen=True, kw_only=True):
     kind: str

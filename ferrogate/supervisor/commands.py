@@ -46,6 +46,7 @@ from ferrogate.supervisor.pidfile import (
     status_file_for,
     upgrade_sock_for,
 )
+from ferrogate.supervisor.running import ids_also_in_store
 from ferrogate.supervisor.spawn import Closable
 from ferrogate.tls.server_context import TlsConfigError, build_server_context
 
@@ -73,6 +74,12 @@ def run_command(path: Path, workers: int | None, log_level: str | None = None) -
         print(str(exc), file=sys.stderr)
         if predecessor is not None:
             predecessor.report_failed(f"invalid config:\n{exc}")
+        return int(ExitCode.CONFIG_ERROR)
+    clashes = ids_also_in_store(loaded, path)
+    if clashes:
+        print("\n".join(clashes), file=sys.stderr)
+        if predecessor is not None:
+            predecessor.report_failed("invalid config:\n" + "\n".join(clashes))
         return int(ExitCode.CONFIG_ERROR)
     config = loaded.config
     _setup_logging(config, log_level)

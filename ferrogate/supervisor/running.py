@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ferrogate.config.diagnostics import ConfigError
-from ferrogate.config.load import load_config
+from ferrogate.config.load import Loaded, load
 from ferrogate.config.model import Config
 from ferrogate.ipc import config_revision
+from ferrogate.store.admin_objects import ids_in_both
+from ferrogate.store.database import store_path
 from ferrogate.supervisor.children import Children, ControlProc
 from ferrogate.supervisor.listener_fingerprint import (
     ListenerFingerprint,
@@ -55,14 +57,24 @@ class Candidate:
     listener_changes: tuple[str, ...] = ()  # what it would change on the public listener
 
 
+def ids_also_in_store(loaded: Loaded, path: Path) -> list[str]:
+    """``file:line: ...`` for each config object whose id an admin API object has too."""
+    found = ids_in_both(store_path(loaded.config, path), loaded.config)
+    return [str(loaded.source_map.diagnostic(where, message)) for where, message in found]
+
+
 def load_candidate(path: Path, listener: ListenerFingerprint) -> Candidate:
     """Load ``path`` and compare its public listener with the one this generation runs."""
     try:
-        config = load_config(path)
+        loaded = load(path)
     except ConfigError as exc:
         return Candidate(None, errors=tuple(str(exc).splitlines() or ["invalid config"]))
     except Exception as exc:  # a loader bug must not take the running gateway down
         return Candidate(None, errors=(f"{path}: cannot load config: {exc!r}",))
+    clashes = ids_also_in_store(loaded, path)
+    if clashes:
+        return Candidate(None, errors=tuple(clashes))
+    config = loaded.config
     changes = listener_changes(listener, listener_fingerprint(config, path.parent))
     return Candidate(config, config_revision(config), listener_changes=tuple(changes))
 

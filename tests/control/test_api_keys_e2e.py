@@ -276,6 +276,23 @@ def test_a_respawned_worker_starts_with_the_current_keys(tmp_path: Path) -> None
         gateway.stop()
 
 
+def test_a_config_that_reuses_an_api_made_id_is_refused_at_start_with_its_line(tmp_path: Path) -> None:
+    first = _start(tmp_path)
+    try:
+        _create(first, id="taken-by-api")
+    finally:
+        first.stop()
+    clashing = CONFIG + '\n[[api_keys]]\nid = "taken-by-api"\nkey = "sk-clashing-config-key"\n'
+    second = start_gateway(clashing, "toml", workers=1, env=ENV, directory=tmp_path)
+    try:
+        assert second.proc.wait(timeout=30) != 0
+        written = second.config_path.read_text().splitlines()
+        line = len(written) - written[::-1].index("[[api_keys]]")
+        assert f"gateway.toml:{line}:" in second.log() and "also made over the admin API" in second.log()
+    finally:
+        second.stop()
+
+
 def test_api_keys_survive_a_restart(tmp_path: Path) -> None:
     first = _start(tmp_path)
     try:
