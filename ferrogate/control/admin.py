@@ -23,6 +23,7 @@ from ferrogate.config.load import Loaded, detect_format, load
 from ferrogate.config.model import Config
 from ferrogate.control.admin_access import AdminAccess
 from ferrogate.control.admin_objects import ObjectsApi
+from ferrogate.control.dashboard_files import DashboardFiles
 from ferrogate.control.object_manager import API_KEY
 from ferrogate.control.openapi import render as render_openapi
 from ferrogate.control.provider_health import providers_view
@@ -66,7 +67,7 @@ class AdminApi:
     All are injected so tests need no processes.
     """
 
-    __slots__ = ("_access", "_ask_reload", "_loader", "_objects", "_on_drain_change", "_openapi_json", "_routes", "_state")
+    __slots__ = ("_access", "_ask_reload", "_dashboard", "_loader", "_objects", "_on_drain_change", "_openapi_json", "_routes", "_state")
 
     def __init__(
         self,
@@ -80,6 +81,7 @@ class AdminApi:
         self._state = state
         self._objects = objects
         self._openapi_json: bytes | None = None
+        self._dashboard = DashboardFiles()
         self._ask_reload = ask_reload
         self._on_drain_change = on_drain_change
         self._loader = loader
@@ -95,6 +97,9 @@ class AdminApi:
             "/admin/v1/provider-health": {"GET": self._provider_health},
             "/admin/v1/openapi.json": {"GET": self._openapi},
             "/admin/v1/models": {"GET": self._models},
+            "/admin": {"GET": self._dashboard_page},
+            "/admin/dashboard.js": {"GET": self._dashboard_script},
+            "/admin/dashboard.css": {"GET": self._dashboard_style},
             "/admin/v1/config/validate": {"POST": self._validate},
             "/admin/v1/config/reload": {"POST": self._reload},
             "/admin/v1/drain": {
@@ -163,6 +168,15 @@ class AdminApi:
 
     async def _providers(self, query: bytes, body: bytes) -> AdminResponse:
         return _json(200, providers_view(self._state.config))
+
+    async def _dashboard_page(self, query: bytes, body: bytes) -> AdminResponse:
+        return self._dashboard.answer("index.html")
+
+    async def _dashboard_script(self, query: bytes, body: bytes) -> AdminResponse:
+        return self._dashboard.answer("dashboard.js")
+
+    async def _dashboard_style(self, query: bytes, body: bytes) -> AdminResponse:
+        return self._dashboard.answer("dashboard.css")
 
     async def _models(self, query: bytes, body: bytes) -> AdminResponse:
         return _json(200, ModelsView(models=list(self._state.config.models)))

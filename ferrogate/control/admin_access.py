@@ -32,6 +32,9 @@ Headers = list[tuple[bytes, bytes]]
 
 
 OPEN_PATHS = frozenset(("/healthz", "/readyz"))
+# The dashboard's own files: static, holding no data (it asks for the token, then calls the API
+# with it), so they load without credentials, also through the public port.
+DASHBOARD_PATHS = frozenset(("/admin", "/admin/", "/admin/dashboard.js", "/admin/dashboard.css"))
 """Probes reach these on the admin listener without credentials."""
 
 _READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
@@ -69,9 +72,9 @@ class AdminAccess:
         events): ``admin-token``, ``key:<id>``, or ``local`` (an open loopback listener)."""
         forwarded = _header(headers, FORWARDED_MARK) is not None
         origin = _header(headers, b"origin")
-        if origin is not None and origin.decode("latin-1").rstrip("/").lower() not in self._origins:
-            raise GatewayError(403, "cross-origin requests to the admin API are refused", code="origin_not_allowed")
         host = _header(headers, b"host")
+        if origin is not None and not self._origin_allowed(origin, host):
+            raise GatewayError(403, "cross-origin requests to the admin API are refused", code="origin_not_allowed")
         allowed_names = self._public_hosts if forwarded else self.hosts
         # No Host at all (HTTP/1.0 tools) cannot be a rebinding browser, which always sends one.
         if host is not None and allowed_names is not None and not _host_allowed(host.decode("latin-1"), allowed_names):
@@ -85,11 +88,24 @@ class AdminAccess:
             ctype = _header(headers, b"content-type") or b""
             if ctype.split(b";", 1)[0].strip().lower() != b"application/json":
                 raise GatewayError(415, "admin writes need Content-Type: application/json", code="unsupported_media_type")
+        if not write and path in DASHBOARD_PATHS:
+            return "anonymous"
         if not forwarded and path in OPEN_PATHS:
             return "local"
         if not forwarded and self.open_locally:
             return "local"
         return self._authenticate(headers, "admin.write" if write else "admin.read", forwarded)
+
+    def _origin_allowed(self, origin: bytes, host: bytes | None) -> bool:
+        """A listed origin, or the page's own (the dashboard calling the API it came from: the
+        Host check below already keeps a rebound name out, so same-origin means ours)."""
+        seen = origin.decode("latin-1").rstrip("/").lower()
+        if seen in self._origins:
+            return True
+        if host is None:
+            return False
+        own = host.decode("latin-1").lower()
+        return seen in (f"http://{own}", f"https://{own}")
 
     def _authenticate(self, headers: Headers, scope: str, forwarded: bool) -> str:
         auth = _header(headers, b"authorization")

@@ -149,6 +149,16 @@ def test_rotation_replaces_the_secret(gw: Gateway) -> None:
     assert _every_worker_answers(gw, old, 401)
 
 
+def test_a_cross_site_request_cannot_make_a_key(gw: Gateway) -> None:
+    with _admin(gw) as admin:
+        forged = admin.post(
+            "/admin/v1/api-keys", json={"id": "forged"}, headers={"Origin": "http://evil.example"}
+        )
+        same_site = admin.get("/admin/v1/api-keys/forged")
+    assert forged.status_code == 403 and forged.json()["error"]["code"] == "origin_not_allowed"
+    assert same_site.status_code == 404
+
+
 def test_a_rotation_with_a_grace_period_keeps_the_old_secret_working_until_it_ends(gw: Gateway) -> None:
     _, old = _create(gw, id="graced")
     with _admin(gw) as admin:
