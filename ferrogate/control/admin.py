@@ -21,7 +21,7 @@ from ferrogate._fastpath.api import Exchange, Handler
 from ferrogate.config.diagnostics import ConfigError, Diagnostic
 from ferrogate.config.load import Loaded, detect_format, load
 from ferrogate.config.model import Config
-from ferrogate.control.admin_access import AdminAccess
+from ferrogate.control.admin_access import AdminAccess, require_json
 from ferrogate.control.admin_objects import ObjectsApi
 from ferrogate.control.dashboard_files import DashboardFiles
 from ferrogate.control.object_manager import API_KEY
@@ -150,6 +150,7 @@ class AdminApi:
                 code="method_not_allowed",
                 headers=((b"allow", allow),),
             )
+        require_json(method, headers)
         return await endpoint(query, body)
 
     # -- probes

@@ -37,7 +37,9 @@ OPEN_PATHS = frozenset(("/healthz", "/readyz"))
 DASHBOARD_PATHS = frozenset(("/admin", "/admin/", "/admin/dashboard.js", "/admin/dashboard.css"))
 """Probes reach these on the admin listener without credentials."""
 
-_READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+# Methods that change something: they need admin.write and a JSON content type. Any other
+# method is checked as a read and then answered 405 by the router (TRACE, OPTIONS, ...).
+_WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 
 
 class AdminAccess:
@@ -83,11 +85,7 @@ class AdminAccess:
                 "the admin API answers only to IP addresses, localhost and configured host names",
                 code="host_not_allowed",
             )
-        write = method not in _READ_METHODS
-        if write:
-            ctype = _header(headers, b"content-type") or b""
-            if ctype.split(b";", 1)[0].strip().lower() != b"application/json":
-                raise GatewayError(415, "admin writes need Content-Type: application/json", code="unsupported_media_type")
+        write = method in _WRITE_METHODS
         if not write and path in DASHBOARD_PATHS:
             return "anonymous"
         if not forwarded and path in OPEN_PATHS:
@@ -136,6 +134,17 @@ class AdminAccess:
             code="invalid_admin_token",
             headers=((b"www-authenticate", b"Bearer"),),
         )
+
+
+def require_json(method: str, headers: Headers) -> None:
+    """415 for a write without ``Content-Type: application/json``: no cross-site form or simple
+    request can send it, so a write that has it comes from a page that passed CORS (none may).
+    The router calls it once the method is known to be served (an unserved one gets 405)."""
+    if method not in _WRITE_METHODS:
+        return
+    ctype = _header(headers, b"content-type") or b""
+    if ctype.split(b";", 1)[0].strip().lower() != b"application/json":
+        raise GatewayError(415, "admin writes need Content-Type: application/json", code="unsupported_media_type")
 
 
 def _header(headers: Headers, name: bytes) -> bytes | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,8 +25,10 @@ import msgspec
 
 from ferrogate.config.load import load
 from ferrogate.config.model import Config
+from ferrogate.control.admin_access import require_json
 from ferrogate.control.object_manager import (
     API_KEY,
+    ID_PATTERN,
     KINDS,
     Entry,
     InvalidObject,
@@ -44,6 +47,7 @@ AUDIT_PATH = "/admin/v1/audit-events"
 _JSON: Headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 _encode = msgspec.json.Encoder().encode
 _BY_SEGMENT = {kind.segment: kind for kind in KINDS}
+_ID = re.compile(ID_PATTERN)
 
 
 class ObjectsApi:
@@ -66,18 +70,18 @@ class ObjectsApi:
 
     async def handle(self, method: str, path: str, query: bytes, headers: Headers, body: bytes, actor: str) -> AdminResponse:
         if path == AUDIT_PATH:
-            _allow(method, ("GET",), path)
+            _allow(method, ("GET",), path, headers)
             return await self._audit(query)
         segment, _, rest = path[len(ROOT) :].partition("/")
         kind = _BY_SEGMENT[segment]
         parts = rest.split("/") if rest else []
         remote = _header(headers, b"x-forwarded-for")
         if not parts:
-            _allow(method, ("GET", "POST"), path)
+            _allow(method, ("GET", "POST"), path, headers)
             return self._list(kind, query) if method in ("GET", "HEAD") else await self._create(kind, body, actor, remote)
         key = parts[0]
         if kind is API_KEY and len(parts) == 2 and parts[1] == "rotate":
-            _allow(method, ("POST",), path)
+            _allow(method, ("POST",), path, headers)
             await self._writable(kind, key)
             grace = _object(body).get("grace_secs", 0)
             if not isinstance(grace, int | float) or isinstance(grace, bool) or not 0 <= grace <= 30 * 86400:
@@ -86,7 +90,7 @@ class ObjectsApi:
             return _answer(200, {"key": _view(kind, entry), "secret": secret}, entry.revision)
         if len(parts) != 1:
             raise GatewayError(404, f"no admin endpoint at {path}", code="not_found")
-        _allow(method, ("GET", "PUT", "PATCH", "DELETE"), path)
+        _allow(method, ("GET", "PUT", "PATCH", "DELETE"), path, headers)
         if method in ("GET", "HEAD"):
             return self._show(kind, key)
         await self._writable(kind, key)
@@ -128,7 +132,8 @@ class ObjectsApi:
     async def _audit(self, query: bytes) -> AdminResponse:
         params = _params(query)
         limit = _limit(params, self.config)
-        after = _int(params.get("cursor") or "0", "cursor")
+        raw_cursor = params.get("cursor")
+        after = 0 if raw_cursor is None else _int(raw_cursor, "cursor")
         events = await self.manager.audit_events(after, limit)
         next_cursor = str(events[-1].seq) if len(events) == limit else None
         return 200, list(_JSON), _encode({"object": "list", "data": events, "next_cursor": next_cursor})
@@ -144,6 +149,11 @@ class ObjectsApi:
             fields.setdefault("id", kind.name.split("_")[-1] + "_" + base64.b32encode(os.urandom(10)).decode().lower())
         value = _convert(kind, fields)
         key = str(getattr(value, kind.id_field))
+        if not _ID.fullmatch(key):
+            raise GatewayError(
+                400, f"'{kind.id_field}' must match {ID_PATTERN} (letters, digits and . _ : @ -)",
+                code="invalid_request", param=kind.id_field,
+            )
         if key in self.manager.objects[kind.name] or self.manager.config_object(kind, key) is not None:
             raise GatewayError(409, f"a {_label(kind)} {key!r} exists already", code="conflict", param=kind.id_field)
         try:
@@ -249,7 +259,8 @@ def _if_match(headers: Headers) -> int | None:
     return int(text)
 
 
-def _allow(method: str, methods: tuple[str, ...], path: str) -> None:
+def _allow(method: str, methods: tuple[str, ...], path: str, headers: Headers) -> None:
+    """405 for a method this path does not serve, then 415 for a write without JSON."""
     if method == "HEAD" and "GET" in methods:
         return
     if method not in methods:
@@ -257,25 +268,27 @@ def _allow(method: str, methods: tuple[str, ...], path: str) -> None:
             405, f"{method} is not allowed on {path}", code="method_not_allowed",
             headers=((b"allow", ", ".join(methods).encode()),),
         )
+    require_json(method, headers)
 
 
 def _params(query: bytes) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(query.decode("latin-1")).items()}
+    return {k: v[-1] for k, v in parse_qs(query.decode("latin-1"), keep_blank_values=True).items()}
 
 
 def _limit(params: dict[str, str], config: Config) -> int:
+    """The page size asked for, at most ``storage.admin_list_max_limit`` (larger asks get that)."""
     storage = config.storage
     raw = params.get("limit")
     if raw is None:
         return storage.admin_list_default_limit
     limit = _int(raw, "limit")
-    if not 1 <= limit <= storage.admin_list_max_limit:
-        raise GatewayError(400, f"limit must be from 1 to {storage.admin_list_max_limit}", code="invalid_request", param="limit")
-    return limit
+    if limit < 1:
+        raise GatewayError(400, "limit must be at least 1", code="invalid_request", param="limit")
+    return min(limit, storage.admin_list_max_limit)
 
 
 def _int(raw: str, name: str) -> int:
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise GatewayError(400, f"{name} must be a whole number", code="invalid_request", param=name)
     return int(raw)
 
@@ -285,12 +298,14 @@ def _make_cursor(last_id: str) -> str:
 
 
 def _cursor(raw: str | None) -> str | None:
-    if raw is None:
+    """Where the page starts: after the id a ``next_cursor`` names. A cursor that is not one of
+    ours is read as an id itself, which only moves the page (it names nothing secret)."""
+    if raw is None or raw == "":
         return None
     try:
         return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
-        raise GatewayError(400, "cursor is not one this API gave", code="invalid_request", param="cursor") from None
+        return raw
 
 
 def _header(headers: Headers, name: bytes) -> str | None:

@@ -44,6 +44,7 @@ from ferrogate.store.database import open_store, store_path
 log = logging.getLogger("ferrogate.control.objects")
 
 SECRET_PREFIX = "sk-fg-"
+ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"  # what an object made over the API may be named
 _T = TypeVar("_T")
 
 

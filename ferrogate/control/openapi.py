@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from ferrogate.control.object_manager import API_KEY, KINDS, Kind
+from ferrogate.control.object_manager import API_KEY, ID_PATTERN, KINDS, Kind
 from ferrogate.control.provider_health import ProviderHealthView, ProvidersView
 from ferrogate.control.views import (
     ConfigSource,
@@ -78,14 +78,16 @@ def _view_schema(kind: Kind, components: dict[str, Any]) -> dict[str, Any]:
 def _write_schema(kind: Kind, components: dict[str, Any], partial: bool) -> dict[str, Any]:
     schema = copy.deepcopy(components[_TITLES[kind.name][1]])
     props = schema.get("properties", {})
+    if kind.id_field in props:
+        props[kind.id_field] = {"type": "string", "pattern": ID_PATTERN}
     for name in kind.secret_fields:
         props.pop(name, None)
     if partial:
         for name in (kind.id_field, "revision"):
             props.pop(name, None)
         schema.pop("required", None)
-    elif kind is API_KEY:
-        schema.pop("required", None)  # the id is made when none is sent
+    elif kind.id_field == "id":
+        schema.pop("required", None)  # an id is made when none is sent
     else:
         schema["required"] = [kind.id_field]
     schema.pop("title", None)
@@ -104,9 +106,14 @@ def _list_of(name: str) -> dict[str, Any]:
     }
 
 
-_PAGING = [
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}, "description": "page size (storage.admin_list_*)"},
-    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the previous page"},
+_LIMIT = {
+    "name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1},
+    "description": "page size (default storage.admin_list_default_limit; larger than admin_list_max_limit gets that)",
+}
+_PAGING = [_LIMIT, {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "next_cursor of the previous page"}]
+_AUDIT_PAGING = [
+    _LIMIT,
+    {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}, "description": "next_cursor of the previous page"},
 ]
 _IF_MATCH = {"name": "If-Match", "in": "header", "schema": {"type": "string"}, "description": 'the revision read, as "3"'}
 
@@ -172,6 +179,7 @@ def _object_paths(kind: Kind, components: dict[str, Any]) -> dict[str, Any]:
                 "parameters": [_IF_MATCH],
                 "responses": {
                     "204": {"description": "Deleted"},
+                    "400": _error("A bad If-Match, or a delete the config's rules refuse"),
                     "404": _error("No such object"),
                     "409": _error("The config file owns it"),
                     "412": _error("Changed since the revision in If-Match"),
@@ -196,8 +204,32 @@ def _object_paths(kind: Kind, components: dict[str, Any]) -> dict[str, Any]:
     return paths
 
 
+def _open(item: dict[str, Any]) -> dict[str, Any]:
+    """A probe: answered without credentials (on the admin listener), and 503 when not ready."""
+    op = item["get"]
+    op["security"] = []
+    op["responses"] = {"200": op["responses"]["200"], "503": _error("Not ready")}
+    return item
+
+
 def _get(summary: str, op: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"get": {"summary": summary, "operationId": op, "responses": {"200": _body(schema, "OK"), **_ERRORS}}}
+
+
+def _decimals_as_text_or_number(node: Any) -> None:
+    """Money fields (Decimal) take "1.50" or 1.5 in a request, as in the config file."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if value == {"type": "string", "format": "decimal"}:
+                node[key] = {"anyOf": [value, {"type": "number"}]}
+            else:
+                _decimals_as_text_or_number(value)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            if value == {"type": "string", "format": "decimal"}:
+                node[i] = {"anyOf": [value, {"type": "number"}]}
+            else:
+                _decimals_as_text_or_number(value)
 
 
 def build_document(version: str = "1") -> dict[str, Any]:
@@ -206,6 +238,7 @@ def build_document(version: str = "1") -> dict[str, Any]:
         *(kind.struct for kind in KINDS),
     ]
     _, components = msgspec.json.schema_components(types, ref_template=_REF)
+    _decimals_as_text_or_number(components)
     components["Error"] = {
         "type": "object",
         "properties": {
@@ -223,8 +256,8 @@ def build_document(version: str = "1") -> dict[str, Any]:
         "required": ["error"],
     }
     paths: dict[str, Any] = {
-        "/healthz": _get("Liveness", "healthz", {"type": "object"}),
-        "/readyz": _get("Readiness (503 while draining or starting)", "readyz", {"type": "object"}),
+        "/healthz": _open(_get("Liveness", "healthz", {"type": "object"})),
+        "/readyz": _open(_get("Readiness (503 while draining or starting)", "readyz", {"type": "object"})),
         "/admin/v1/status": _get("Supervisor, workers and config revision", "status", _ref("StatusView")),
         "/admin/v1/providers": _get("Configured providers and their models", "providers", _ref("ProvidersView")),
         "/admin/v1/models": _get("Logical models as configured", "models", _ref("ModelsView")),
@@ -234,8 +267,8 @@ def build_document(version: str = "1") -> dict[str, Any]:
             "get": {
                 "summary": "Admin writes: who, what, when, from where (no secrets)",
                 "operationId": "list_audit_events",
-                "parameters": _PAGING,
-                "responses": {"200": _body(_list_of("AuditEvent"), "A page"), **_ERRORS},
+                "parameters": _AUDIT_PAGING,
+                "responses": {"200": _body(_list_of("AuditEvent"), "A page"), "400": _error("Bad limit or cursor"), **_ERRORS},
             }
         },
         "/admin/v1/config/validate": {
@@ -261,6 +294,12 @@ def build_document(version: str = "1") -> dict[str, Any]:
     }
     for kind in KINDS:
         paths.update(_object_paths(kind, components))
+    for item in paths.values():
+        if "put" in item:  # PATCH is served as PUT is: a partial update
+            item["patch"] = {**item["put"], "operationId": item["put"]["operationId"] + "_patch"}
+        for method in ("post", "put", "patch", "delete"):
+            if method in item:
+                item[method]["responses"]["415"] = _error("A write without Content-Type: application/json")
     return {
         "openapi": "3.1.0",
         "info": {
