@@ -79,9 +79,6 @@ UNENFORCED: tuple[_Unenforced, ...] = (
         _changed("storage", "request_log_retention_records"), "request logs are not kept yet"
     ),
     _Unenforced(
-        _changed("storage", "audit_event_retention_records"), "audit events are not kept yet"
-    ),
-    _Unenforced(
         _changed("storage", "billing_event_retention_records"), "metering events are not kept yet"
     ),
     _Unenforced(

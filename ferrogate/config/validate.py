@@ -342,6 +342,9 @@ class _Checker:
         adm = self.c.storage
         if adm.admin_list_default_limit > adm.admin_list_max_limit:
             self.err(("storage", "admin_list_default_limit"), "admin_list_default_limit must not exceed admin_list_max_limit")
+        for field in ("admin_list_default_limit", "admin_list_max_limit", "audit_event_retention_records"):
+            if getattr(adm, field) < 1:
+                self.err(("storage", field), f"{field} must be at least 1")
 
     def need_env(self, path: ModelPath, name: str) -> None:
         if name not in self.env:

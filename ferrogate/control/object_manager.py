@@ -118,7 +118,8 @@ class ObjectManager:
 
     async def start(self) -> None:
         """Open the store and load its objects (before the first worker says hello)."""
-        self._store = await self._run(lambda: ObjectStore(open_store(self._path)))
+        retention = self.config.storage.audit_event_retention_records
+        self._store = await self._run(lambda: ObjectStore(open_store(self._path), retention))
         rows = await self._run(lambda: self._need().all())
         by_name = {kind.name: kind for kind in KINDS}
         for row in rows:

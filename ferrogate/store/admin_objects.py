@@ -109,12 +109,14 @@ def _row(row: tuple[str, str, bytes, int, float, float]) -> StoredObject:
 
 
 class ObjectStore:
-    """The admin_objects and audit_events tables of one store connection."""
+    """The admin_objects and audit_events tables of one store connection. ``audit_retention``:
+    how many audit events are kept (``storage.audit_event_retention_records``; the oldest go)."""
 
-    __slots__ = ("conn",)
+    __slots__ = ("audit_retention", "conn")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, audit_retention: int = 100_000) -> None:
         self.conn = conn
+        self.audit_retention = audit_retention
 
     def all(self) -> list[StoredObject]:
         rows = self.conn.execute(f"SELECT {_COLUMNS} FROM admin_objects ORDER BY kind, id").fetchall()
@@ -181,10 +183,12 @@ class ObjectStore:
         return current, float(row[1])
 
     def _audit(self, event: AuditEvent, now: float) -> None:
-        self.conn.execute(
+        cursor = self.conn.execute(
             "INSERT INTO audit_events (at, actor, remote, action, target, change) VALUES (?, ?, ?, ?, ?, ?)",
             (now, event.actor, event.remote, event.action, event.target, _encode(event.change)),
         )
+        # seq only grows, so the newest N are those above (this one - N).
+        self.conn.execute("DELETE FROM audit_events WHERE seq <= ?", (int(cursor.lastrowid or 0) - self.audit_retention,))
 
 
 class _transaction:

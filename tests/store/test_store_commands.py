@@ -66,3 +66,11 @@ def test_check_names_an_object_the_gateway_could_not_load(tmp_path: Path) -> Non
     conn.close()
     done = _cli("store", "check", "--config", str(config))
     assert done.returncode == 1 and "api_key 'k'" in done.stderr
+
+
+def test_audit_events_beyond_the_retention_are_dropped_oldest_first(tmp_path: Path) -> None:
+    store = ObjectStore(open_store(str(tmp_path / "state.db")), audit_retention=3)
+    for i in range(5):
+        event = AuditEvent(seq=0, at=0, actor="test", remote=None, action="tenant.create", target=f"t{i}", change={})
+        store.create("tenant", f"t{i}", b'{"id": "t%d"}' % i, event)
+    assert [e.target for e in store.audit_events(0, 100)] == ["t2", "t3", "t4"]
