@@ -168,6 +168,7 @@ class ObjectManager:
             value = msgspec.structs.replace(value, revision=1)
         key = ident(kind, value)
         self._check(kind, key, value)
+        self._check_room(kind, value)
         audit = _audit(actor, remote, f"{kind.name}.create", key, _public(kind, value))
         row = await self._run(lambda: self._need().create(kind.name, key, _encode(value), audit))
         entry = _entry(kind, row)
@@ -257,6 +258,17 @@ class ObjectManager:
     def _check(self, kind: Kind, key: str, value: Any) -> None:
         others = [v for k, v in ((ident(kind, e.value), e.value) for e in self.objects[kind.name].values()) if k != key]
         self._validate(kind, [*getattr(self.config, kind.config_list), *others, value])
+
+    def _check_room(self, kind: Kind, value: Any) -> None:
+        """Refuse an object the workers' snapshot has no room for (one IPC frame carries it all:
+        about 8,000 keys); never accept one that would silently not reach them."""
+        snapshot = self.snapshot()
+        grown = msgspec.structs.replace(snapshot, **{kind.config_list: [*getattr(snapshot, kind.config_list), value]})
+        if len(ipc.encode(grown)) > ipc.MAX_FRAME_BYTES:
+            raise InvalidObject(
+                "the gateway holds as many objects made over the admin API as one update to its workers can carry;"
+                " delete some, or put them in the config file"
+            )
 
     def _check_without(self, kind: Kind, remaining: dict[str, Entry]) -> None:
         """A delete must leave a valid config too (a tenant its keys name cannot go)."""
