@@ -305,6 +305,21 @@ def test_a_config_that_reuses_an_api_made_id_is_refused_at_start_with_its_line(t
         second.stop()
 
 
+def test_api_keys_survive_a_reload_that_replaces_every_worker(tmp_path: Path) -> None:
+    gateway = _start(tmp_path)
+    try:
+        _, secret = _create(gateway, id="across-a-reload")
+        before = set(gateway.worker_pids().values())
+        gateway.write_config(CONFIG + '\n[[models]]\nname = "m2"\nprovider = "mock"\nprovider_model = "m2"\n')
+        gateway.signal(signal.SIGHUP)
+        wait_until(
+            lambda: (now := set(gateway.worker_pids().values())) and now.isdisjoint(before), 30, "the new workers"
+        )
+        assert _every_worker_answers(gateway, secret, 200, within=5.0)
+    finally:
+        gateway.stop()
+
+
 def test_api_keys_survive_a_restart(tmp_path: Path) -> None:
     first = _start(tmp_path)
     try:
