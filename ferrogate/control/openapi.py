@@ -294,7 +294,11 @@ def build_document(version: str = "1") -> dict[str, Any]:
     }
     for kind in KINDS:
         paths.update(_object_paths(kind, components))
-    for item in paths.values():
+    for path, item in paths.items():
+        if "{id}" in path:  # the server refuses a target it cannot read (control characters...)
+            for method, op in item.items():
+                if method != "parameters":
+                    op["responses"].setdefault("400", _error("A malformed id in the path"))
         if "put" in item:  # PATCH is served as PUT is: a partial update
             item["patch"] = {**item["put"], "operationId": item["put"]["operationId"] + "_patch"}
         for method in ("post", "put", "patch", "delete"):
