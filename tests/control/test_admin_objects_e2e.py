@@ -10,36 +10,24 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support.admin_gateway import admin_config
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway
 
 TOKEN = "admin-token-for-object-tests"
-CONFIG = """
-[admin]
-listen = "127.0.0.1:0"
-token_env = "FG_ADMIN_TOKEN"
-
-[[providers]]
-name = "mock"
-kind = "mock"
-
-[[models]]
-name = "m"
-provider = "mock"
-provider_model = "m"
-
+CONFIG = admin_config(
+    "caller",
+    "sk-caller-for-object-tests",
+    extra="""
 [[models]]
 name = "other"
 provider = "mock"
 provider_model = "o"
 
-[[api_keys]]
-id = "caller"
-key = "sk-caller-for-object-tests"
-
 [[policies]]
 name = "config-policy"
 models = ["nev*"]
-"""
+""",
+)
 CALLER = "sk-caller-for-object-tests"
 HI = [{"role": "user", "content": "hi"}]
 

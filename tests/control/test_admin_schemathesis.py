@@ -18,6 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from tests.support.admin_gateway import admin_config
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "admin-api.openapi.json"
@@ -32,24 +33,7 @@ fail-on = ["missing_auth"]
 bearer = "${FG_SCHEMATHESIS_TOKEN}"
 """
 )
-GATEWAY = """
-[admin]
-listen = "127.0.0.1:0"
-token_env = "FG_ADMIN_TOKEN"
-
-[[providers]]
-name = "mock"
-kind = "mock"
-
-[[models]]
-name = "m"
-provider = "mock"
-provider_model = "m"
-
-[[api_keys]]
-id = "cfg"
-key = "sk-schemathesis-config-key"
-"""
+GATEWAY = admin_config("cfg", "sk-schemathesis-config-key")
 SKIPPED = ("reload_config", "drain_start", "drain_stop")
 
 schema = schemathesis.openapi.from_path(DOCUMENT, config=CONFIG).exclude(operation_id=list(SKIPPED))

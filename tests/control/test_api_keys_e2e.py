@@ -16,27 +16,11 @@ import httpx
 import openai
 import pytest
 
+from tests.support.admin_gateway import admin_config
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
 
 TOKEN = "admin-token-for-key-tests"
-CONFIG = """
-[admin]
-listen = "127.0.0.1:0"
-token_env = "FG_ADMIN_TOKEN"
-
-[[providers]]
-name = "mock"
-kind = "mock"
-
-[[models]]
-name = "m"
-provider = "mock"
-provider_model = "m"
-
-[[api_keys]]
-id = "from-config"
-key = "sk-config-key-for-tests"
-"""
+CONFIG = admin_config("from-config", "sk-config-key-for-tests")
 ENV = {"FG_ADMIN_TOKEN": TOKEN}
 HI = [{"role": "user", "content": "hi"}]
 

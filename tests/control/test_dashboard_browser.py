@@ -11,31 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.admin_gateway import admin_config
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is not installed (make system-deps)")
 
 TOKEN = "admin-token-for-the-dashboard"
-CONFIG = """
-[admin]
-listen = "127.0.0.1:0"
-token_env = "FG_ADMIN_TOKEN"
-
-[[providers]]
-name = "mock"
-kind = "mock"
-
-[[models]]
-name = "m"
-provider = "mock"
-provider_model = "m"
-input_price_per_1m = "0.5"
-
-[[api_keys]]
-id = "from-config"
-key = "sk-dashboard-config-key"
-"""
+CONFIG = admin_config("from-config", "sk-dashboard-config-key")
 SECTIONS = ["status", "providers", "models", "keys", "tenants", "policies", "profiles", "audit"]
 
 

@@ -13,28 +13,12 @@ import jsonschema
 import pytest
 
 from ferrogate.control.openapi import build_document, render
+from tests.support.admin_gateway import admin_config
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway
 
 CHECKED_IN = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "admin-api.openapi.json"
 TOKEN = "admin-token-for-openapi-tests"
-CONFIG = """
-[admin]
-listen = "127.0.0.1:0"
-token_env = "FG_ADMIN_TOKEN"
-
-[[providers]]
-name = "mock"
-kind = "mock"
-
-[[models]]
-name = "m"
-provider = "mock"
-provider_model = "m"
-
-[[api_keys]]
-id = "cfg"
-key = "sk-openapi-config-key"
-"""
+CONFIG = admin_config("cfg", "sk-openapi-config-key")
 
 
 def test_the_checked_in_document_is_what_the_code_generates() -> None:
