@@ -20,7 +20,6 @@ import os
 import signal
 import time
 
-import msgspec
 import uvloop
 
 from ferrogate import ipc
@@ -109,14 +108,7 @@ def _control_client(spec: WorkerSpec, state: WorkerState) -> ipc.ControlClient:
         if isinstance(msg, ipc.DrainState):
             state.node_draining = msg.draining
         elif isinstance(msg, ipc.AdminObjects):
-            config = spec.config
-            merged = msgspec.structs.replace(
-                config,
-                api_keys=[*config.api_keys, *msg.api_keys],
-                tenants=[*config.tenants, *msg.tenants],
-                policies=[*config.policies, *msg.policies],
-                gateway_configs=[*config.gateway_configs, *msg.gateway_configs],
-            )
+            merged = msg.merged_into(spec.config)
             for runtime in state.ai_runtimes:
                 runtime.use_objects(merged, os.environ)
 

@@ -72,9 +72,9 @@ class AdminAccess:
     def check(self, method: str, path: str, headers: Headers) -> str:
         """Raise the GatewayError that refuses this request, or say who makes it (for audit
         events): ``admin-token``, ``key:<id>``, or ``local`` (an open loopback listener)."""
-        forwarded = _header(headers, FORWARDED_MARK) is not None
-        origin = _header(headers, b"origin")
-        host = _header(headers, b"host")
+        forwarded = header_value(headers, FORWARDED_MARK) is not None
+        origin = header_value(headers, b"origin")
+        host = header_value(headers, b"host")
         if origin is not None and not self._origin_allowed(origin, host):
             raise GatewayError(403, "cross-origin requests to the admin API are refused", code="origin_not_allowed")
         allowed_names = self._public_hosts if forwarded else self.hosts
@@ -106,8 +106,8 @@ class AdminAccess:
         return seen in (f"http://{own}", f"https://{own}")
 
     def _authenticate(self, headers: Headers, scope: str, forwarded: bool) -> str:
-        auth = _header(headers, b"authorization")
-        token = presented_key(auth, _header(headers, b"x-api-key"))
+        auth = header_value(headers, b"authorization")
+        token = presented_key(auth, header_value(headers, b"x-api-key"))
         if token is None:
             hint = "" if self._token_required or self._keys is not None else (
                 " (configure admin.token_env or a key with that scope to use it through the public port)"
@@ -142,12 +142,12 @@ def require_json(method: str, headers: Headers) -> None:
     The router calls it once the method is known to be served (an unserved one gets 405)."""
     if method not in _WRITE_METHODS:
         return
-    ctype = _header(headers, b"content-type") or b""
+    ctype = header_value(headers, b"content-type") or b""
     if ctype.split(b";", 1)[0].strip().lower() != b"application/json":
         raise GatewayError(415, "admin writes need Content-Type: application/json", code="unsupported_media_type")
 
 
-def _header(headers: Headers, name: bytes) -> bytes | None:
+def header_value(headers: Headers, name: bytes) -> bytes | None:
     for key, value in headers:
         if key.lower() == name:
             return value

@@ -16,8 +16,6 @@ import base64
 import os
 import re
 import sqlite3
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,7 +23,7 @@ import msgspec
 
 from ferrogate.config.load import load
 from ferrogate.config.model import Config
-from ferrogate.control.admin_access import require_json
+from ferrogate.control.admin_access import header_value, require_json
 from ferrogate.control.object_manager import (
     API_KEY,
     ID_PATTERN,
@@ -53,13 +51,10 @@ _ID = re.compile(ID_PATTERN)
 class ObjectsApi:
     """The object routes over an :class:`ObjectManager`."""
 
-    __slots__ = ("_config_path", "_env", "config", "manager")
+    __slots__ = ("manager",)
 
-    def __init__(self, manager: ObjectManager, config: Config, config_path: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, manager: ObjectManager) -> None:
         self.manager = manager
-        self.config = config
-        self._config_path = config_path
-        self._env = env
 
     def owns(self, path: str) -> bool:
         if path == AUDIT_PATH:
@@ -75,7 +70,8 @@ class ObjectsApi:
         segment, _, rest = path[len(ROOT) :].partition("/")
         kind = _BY_SEGMENT[segment]
         parts = rest.split("/") if rest else []
-        remote = _header(headers, b"x-forwarded-for")
+        forwarded_for = header_value(headers, b"x-forwarded-for")
+        remote = forwarded_for.decode("latin-1") if forwarded_for is not None else None
         if not parts:
             _allow(method, ("GET", "POST"), path, headers)
             return self._list(kind, query) if method in ("GET", "HEAD") else await self._create(kind, body, actor, remote)
@@ -105,9 +101,9 @@ class ObjectsApi:
 
     def _list(self, kind: Kind, query: bytes) -> AdminResponse:
         params = _params(query)
-        limit = _limit(params, self.config)
+        limit = _limit(params, self.manager.config)
         after = _cursor(params.get("cursor"))
-        views = [_config_view(kind, v) for v in getattr(self.config, kind.config_list)]
+        views = [_config_view(kind, v) for v in getattr(self.manager.config, kind.config_list)]
         views += [_view(kind, e) for e in self.manager.objects[kind.name].values()]
         for name in ("tenant", "source"):
             wanted = params.get(name)
@@ -131,7 +127,7 @@ class ObjectsApi:
 
     async def _audit(self, query: bytes) -> AdminResponse:
         params = _params(query)
-        limit = _limit(params, self.config)
+        limit = _limit(params, self.manager.config)
         raw_cursor = params.get("cursor")
         after = 0 if raw_cursor is None else _int(raw_cursor, "cursor")
         events = await self.manager.audit_events(after, limit)
@@ -178,14 +174,14 @@ class ObjectsApi:
     def _where(self, kind: Kind, key: str) -> str:
         """``file:line`` of a config object (the file as it is now; its name alone if it no longer loads)."""
         try:
-            loaded = load(self._config_path, env=self._env)
+            loaded = load(self.manager.config_path, env=self.manager.env)
         except Exception:
-            return str(self._config_path)
+            return str(self.manager.config_path)
         for i, value in enumerate(getattr(loaded.config, kind.config_list)):
             if str(getattr(value, kind.id_field)) == key:
                 pos = loaded.source_map.position((kind.config_list, i))
                 return f"{pos.file}:{pos.line}"
-        return str(self._config_path)
+        return str(self.manager.config_path)
 
     async def _guarded(self, kind: Kind, job: Any) -> Any:
         try:
@@ -250,9 +246,10 @@ def _answer(status: int, view: object, revision: int) -> AdminResponse:
 
 
 def _if_match(headers: Headers) -> int | None:
-    raw = _header(headers, b"if-match")
-    if raw is None or raw == "*":
+    value = header_value(headers, b"if-match")
+    if value is None or value == b"*":
         return None
+    raw = value.decode("latin-1")
     text = raw.strip().removeprefix("W/").strip('"')
     if not text.isdigit():
         raise GatewayError(400, "If-Match must be a revision from an ETag, like \"3\"", code="invalid_request")
@@ -306,10 +303,3 @@ def _cursor(raw: str | None) -> str | None:
         return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
         return raw
-
-
-def _header(headers: Headers, name: bytes) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None

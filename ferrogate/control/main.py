@@ -86,7 +86,7 @@ class ControlService:
             ask_reload=self._ask_reload,
             on_drain_change=self._broadcast_drain,
             loader=loader,
-            objects=ObjectsApi(self.objects, config, config_path, self.state.env),
+            objects=ObjectsApi(self.objects),
         )
         self._admin_server: HttpServer | None = None
         self._reload_ids = 0

@@ -95,7 +95,7 @@ class ObjectManager:
     """The API's objects of every kind, the snapshot the workers hold, and the broadcast."""
 
     __slots__ = (
-        "_broadcast", "_executor", "_path", "_store", "config", "env", "objects", "on_keys_change", "previous", "revision",
+        "_broadcast", "_executor", "_path", "_store", "config", "config_path", "env", "objects", "on_keys_change", "previous", "revision",
     )
 
     def __init__(
@@ -106,6 +106,7 @@ class ObjectManager:
         broadcast: Callable[[ipc.AdminObjects], object],
     ) -> None:
         self.config = config
+        self.config_path = config_path
         self.env = env
         self._path = store_path(config, config_path)
         self._broadcast = broadcast
@@ -133,10 +134,12 @@ class ObjectManager:
             self.objects[kind.name][row.id] = _entry(kind, row)
         self._changed(broadcast=False)
 
-    def snapshot(self) -> ipc.AdminObjects:
+    def snapshot(self, graced: bool = True) -> ipc.AdminObjects:
+        """What workers run with; ``graced``: with the copies of rotated keys under their old
+        secrets (not for validation, where they would be two keys of one id)."""
         return ipc.AdminObjects(
             revision=self.revision,
-            api_keys=[*self.values(API_KEY), *self._graced()],
+            api_keys=[*self.values(API_KEY), *(self._graced() if graced else ())],
             tenants=self.values(TENANT),
             policies=self.values(POLICY),
             gateway_configs=self.values(GATEWAY_CONFIG),
@@ -152,11 +155,8 @@ class ObjectManager:
         return None
 
     def merged(self) -> Config:
-        """The config file's objects, then the API's: what workers run with."""
-        return msgspec.structs.replace(
-            self.config,
-            **{kind.config_list: [*getattr(self.config, kind.config_list), *self.values(kind)] for kind in KINDS},
-        )
+        """The config file's objects, then the API's (the config a change is validated in)."""
+        return self.snapshot(graced=False).merged_into(self.config)
 
     async def create(self, kind: Kind, value: Any, actor: str, remote: str | None) -> tuple[Entry, str | None]:
         """Store a new object; for a key, with a fresh secret (returned: shown once)."""
@@ -169,7 +169,7 @@ class ObjectManager:
         key = ident(kind, value)
         self._check(kind, key, value)
         self._check_room(kind, value)
-        audit = _audit(actor, remote, f"{kind.name}.create", key, _public(kind, value))
+        audit = _audit(actor, remote, f"{kind.name}.create", key, public_fields(kind, value))
         row = await self._run(lambda: self._need().create(kind.name, key, _encode(value), audit))
         entry = _entry(kind, row)
         self.objects[kind.name][key] = entry
@@ -256,7 +256,7 @@ class ObjectManager:
         self._executor.shutdown(wait=True)
 
     def _check(self, kind: Kind, key: str, value: Any) -> None:
-        others = [v for k, v in ((ident(kind, e.value), e.value) for e in self.objects[kind.name].values()) if k != key]
+        others = [e.value for k, e in self.objects[kind.name].items() if k != key]
         self._validate(kind, [*getattr(self.config, kind.config_list), *others, value])
 
     def _check_room(self, kind: Kind, value: Any) -> None:
@@ -321,11 +321,9 @@ def public_fields(kind: Kind, value: Any) -> dict[str, object]:
     return fields
 
 
-_public = public_fields
-
 
 def _diff(kind: Kind, old: Any, new: Any) -> dict[str, object]:
-    before, after = _public(kind, old), _public(kind, new)
+    before, after = public_fields(kind, old), public_fields(kind, new)
     return {name: {"from": before.get(name), "to": value} for name, value in after.items() if before.get(name) != value}
 
 

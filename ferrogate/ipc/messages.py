@@ -165,6 +165,16 @@ class AdminObjects(_Msg, frozen=True):
     policies: list[Policy] = []
     gateway_configs: list[GatewayProfile] = []
 
+    def merged_into(self, config: Config) -> Config:
+        """``config`` with these objects after the config file's own, kind by kind."""
+        return msgspec.structs.replace(
+            config,
+            api_keys=[*config.api_keys, *self.api_keys],
+            tenants=[*config.tenants, *self.tenants],
+            policies=[*config.policies, *self.policies],
+            gateway_configs=[*config.gateway_configs, *self.gateway_configs],
+        )
+
 
 # --------------------------------------------------------------------------- supervisor ↔ control
 
