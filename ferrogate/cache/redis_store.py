@@ -62,9 +62,6 @@ class RedisCache:
         if exc is not None:
             self._failed(exc)
 
-    async def close(self) -> None:
-        await self._client.close()
-
     def _failed(self, exc: BaseException) -> None:
         self.errors += 1
         if self.errors == 1 or self.errors % 1000 == 0:

@@ -204,9 +204,3 @@ class ShmCache:
                 ):
                     live += 1
         return live
-
-    def close(self) -> None:
-        self.locks.release()
-        self.fields.release()
-        self._map.close()
-        os.close(self.fd)

@@ -216,20 +216,18 @@ def _get(summary: str, op: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"get": {"summary": summary, "operationId": op, "responses": {"200": _body(schema, "OK"), **_ERRORS}}}
 
 
-def _decimals_as_text_or_number(node: Any) -> None:
+_DECIMAL = {"type": "string", "format": "decimal"}
+
+
+def _decimals_as_text_or_number(node: Any) -> Any:
     """Money fields (Decimal) take "1.50" or 1.5 in a request, as in the config file."""
+    if node == _DECIMAL:
+        return {"anyOf": [node, {"type": "number"}]}
     if isinstance(node, dict):
-        for key, value in node.items():
-            if value == {"type": "string", "format": "decimal"}:
-                node[key] = {"anyOf": [value, {"type": "number"}]}
-            else:
-                _decimals_as_text_or_number(value)
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            if value == {"type": "string", "format": "decimal"}:
-                node[i] = {"anyOf": [value, {"type": "number"}]}
-            else:
-                _decimals_as_text_or_number(value)
+        return {key: _decimals_as_text_or_number(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_decimals_as_text_or_number(value) for value in node]
+    return node
 
 
 def build_document(version: str = "1") -> dict[str, Any]:
@@ -238,7 +236,7 @@ def build_document(version: str = "1") -> dict[str, Any]:
         *(kind.struct for kind in KINDS),
     ]
     _, components = msgspec.json.schema_components(types, ref_template=_REF)
-    _decimals_as_text_or_number(components)
+    components = _decimals_as_text_or_number(components)
     components["Error"] = {
         "type": "object",
         "properties": {

@@ -31,7 +31,7 @@ class BudgetKind(IntEnum):
     DAY_COST = 4
 
 
-_COST_KINDS = frozenset((BudgetKind.MONTH_COST, BudgetKind.DAY_COST))
+COST_KINDS = frozenset((BudgetKind.MONTH_COST, BudgetKind.DAY_COST))
 
 
 def usd_to_pico(usd: Decimal) -> int:
@@ -71,7 +71,7 @@ class Budget:
     def __init__(self, kind: BudgetKind, limit: int, label: str, period_secs: int = 0) -> None:
         self.kind = kind
         self.limit = limit  # tokens, or pico-USD for cost budgets
-        self.cost = kind in _COST_KINDS
+        self.cost = kind in COST_KINDS
         self.label = label  # the config key, named in the 429
         self.period_secs = period_secs
         self.field = BUDGETS + int(kind) * BUDGET_STRIDE  # its first field in a counter slot

@@ -27,13 +27,12 @@ from ferrogate.governance.counter_table import (
     TPM_TOKENS,
     CounterTable,
 )
-from ferrogate.governance.quotas import Subject
+from ferrogate.governance.quotas import COST_KINDS, BudgetKind, Subject
 from ferrogate.ipc.lifecycle import pid_alive
 
 JOURNALS: Final = 64
 ENTRIES: Final = 2048  # open reservations a worker can journal; beyond that they go unjournaled
-_KINDS: Final = 5
-_COST_KINDS: Final = (3, 4)  # BudgetKind.MONTH_COST, DAY_COST
+_KINDS: Final = len(BudgetKind)
 _PER_SUBJECT: Final = 2 + _KINDS  # base, tpm start, a period per kind
 ENTRY_FIELDS: Final = 3 + 2 * _PER_SUBJECT
 _JOURNAL_HEAD: Final = 8  # owner pid, then padding
@@ -141,7 +140,7 @@ def release_open_entries(table: CounterTable, index: int) -> int:
                     period = fields[sub + 2 + k]
                     budget = base + BUDGETS + k * BUDGET_STRIDE
                     if period >= 0 and fields[budget + PERIOD] == period:
-                        amount = cost if k in _COST_KINDS else tokens
+                        amount = cost if k in COST_KINDS else tokens
                         fields[budget + RESERVED] = max(0, fields[budget + RESERVED] - amount)
             finally:
                 table.unlock(base)

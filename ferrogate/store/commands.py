@@ -27,7 +27,8 @@ from ferrogate.store.database import (
 )
 
 
-def _store_of(config_path: Path) -> str | None:
+def _open_store_of(config_path: Path) -> tuple[str, sqlite3.Connection] | None:
+    """The store a config names, opened (never created); None once the reason is printed."""
     loaded = load_or_report(config_path)
     if loaded is None:
         return None
@@ -35,21 +36,21 @@ def _store_of(config_path: Path) -> str | None:
     if path == MEMORY:
         print("ferrogate: storage.path is :memory:, there is no store file", file=sys.stderr)
         return None
-    return path
+    try:
+        return path, open_store(path, create=False)
+    except StoreError as exc:
+        print(f"ferrogate: {exc}", file=sys.stderr)
+        return None
 
 
 def backup_command(config_path: Path, target: Path) -> int:
-    path = _store_of(config_path)
-    if path is None:
-        return 1
     if target.exists():
         print(f"ferrogate: {target} exists; choose a new file", file=sys.stderr)
         return 1
-    try:
-        source = open_store(path, create=False)
-    except StoreError as exc:
-        print(f"ferrogate: {exc}", file=sys.stderr)
+    opened = _open_store_of(config_path)
+    if opened is None:
         return 1
+    path, source = opened
     try:
         copy = sqlite3.connect(str(target))
         try:
@@ -66,14 +67,10 @@ def backup_command(config_path: Path, target: Path) -> int:
 
 
 def check_command(config_path: Path) -> int:
-    path = _store_of(config_path)
-    if path is None:
+    opened = _open_store_of(config_path)
+    if opened is None:
         return 1
-    try:
-        conn = open_store(path, create=False)
-    except StoreError as exc:
-        print(f"ferrogate: {exc}", file=sys.stderr)
-        return 1
+    path, conn = opened
     problems: list[str] = []
     try:
         verdict = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
