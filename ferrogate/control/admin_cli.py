@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_ADMIN_URL = "http://127.0.0.1:2019"
 
@@ -37,6 +38,18 @@ class AdminCallFailed(Exception):
     pass
 
 
+def shown_url(url: str) -> str:
+    """``url`` as a message may show it: without any ``user:password@`` it carries."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def call(target: AdminTarget, method: str, path: str, body: object | None = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(target.url + path, method=method, data=data)
@@ -56,7 +69,7 @@ def call(target: AdminTarget, method: str, path: str, body: object | None = None
         raise AdminCallFailed(f"{exc.code}: {message}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise AdminCallFailed(f"cannot reach the admin API at {target.url}: {reason}") from None
+        raise AdminCallFailed(f"cannot reach the admin API at {shown_url(target.url)}: {reason}") from None
 
 
 def parse_sets(pairs: list[str]) -> dict[str, object]:

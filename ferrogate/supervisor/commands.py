@@ -20,6 +20,7 @@ from ferrogate.config.commands import load_or_report
 from ferrogate.config.diagnostics import ConfigError
 from ferrogate.config.load import Loaded, load
 from ferrogate.config.model import Config
+from ferrogate.control.admin_cli import shown_url
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import ExitCode, config_revision
 from ferrogate.observability.process_log import setup_process_logging
@@ -322,10 +323,10 @@ def _reload_via_admin(path: Path, loaded: Loaded, admin_url: str, admin_token: s
         print(f"ferrogate: reload refused ({exc.code}): {body_text}", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as exc:
-        print(f"ferrogate: cannot reach the admin API at {url}: {exc}", file=sys.stderr)
+        print(f"ferrogate: cannot reach the admin API at {shown_url(url)}: {exc}", file=sys.stderr)
         return 1
     except msgspec.DecodeError as exc:
-        print(f"ferrogate: unexpected answer from {url}: {exc}", file=sys.stderr)
+        print(f"ferrogate: unexpected answer from {shown_url(url)}: {exc}", file=sys.stderr)
         return 1
     status_url = admin_url.rstrip("/") + "/admin/v1/status"
     if accepted.revision is None:  # asked by a signal: the supervisor had not linked up yet

@@ -3,9 +3,11 @@ shown secret once, stored hashed, guarded by revisions, audited, and kept across
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -235,6 +237,15 @@ def test_a_list_is_paginated_with_an_opaque_cursor(gw: Gateway) -> None:
     assert none.status_code == 400
 
 
+@contextlib.contextmanager
+def socket_closed_port() -> Iterator[int]:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    yield port
+
+
 def _cli(gw: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FERROGATE_ADMIN_URL": gw.admin_url, "FERROGATE_ADMIN_TOKEN": TOKEN}
     return subprocess.run(
@@ -316,3 +327,13 @@ def test_api_keys_survive_a_restart(tmp_path: Path) -> None:
     finally:
         second.stop()
 
+
+
+def test_the_cli_never_prints_a_password_given_in_the_admin_url(tmp_path: Path) -> None:
+    with socket_closed_port() as port:
+        run = subprocess.run(
+            [sys.executable, "-m", "ferrogate", "keys", "list", "--admin-url", f"http://ops:hunter2pw@127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+    assert run.returncode == 1 and "cannot reach the admin API at http://127.0.0.1:" in run.stderr
+    assert "hunter2pw" not in run.stdout + run.stderr
