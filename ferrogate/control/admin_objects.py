@@ -236,6 +236,8 @@ def _object(body: bytes) -> dict[str, Any]:
         value = msgspec.json.decode(body or b"{}")
     except msgspec.DecodeError as exc:
         raise GatewayError(400, f"the body is not JSON: {exc}", code="invalid_request") from None
+    except RecursionError:  # msgspec gives up on very deep nesting this way, not as a DecodeError
+        raise GatewayError(400, "the body is nested too deeply", code="invalid_request") from None
     if not isinstance(value, dict):
         raise GatewayError(400, "the body must be a JSON object", code="invalid_request")
     return value

@@ -337,3 +337,47 @@ def test_the_cli_never_prints_a_password_given_in_the_admin_url(tmp_path: Path) 
         )
     assert run.returncode == 1 and "cannot reach the admin API at http://127.0.0.1:" in run.stderr
     assert "hunter2pw" not in run.stdout + run.stderr
+
+
+def test_a_deeply_nested_body_is_a_400_not_a_crash(gw: Gateway) -> None:
+    deep = b'{"metadata": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with _admin(gw) as admin:
+        answer = admin.post("/admin/v1/api-keys", content=deep, headers={"Content-Type": "application/json"})
+        still = admin.get("/admin/v1/api-keys")
+    assert answer.status_code == 400 and "nested too deeply" in answer.json()["error"]["message"]
+    assert still.status_code == 200
+
+
+def test_a_body_over_the_admin_limit_is_refused_before_it_is_read(gw: Gateway) -> None:
+    huge = b'{"id": "huge", "metadata": {"x": "' + b"a" * (2 * 1024 * 1024) + b'"}}'
+    with _admin(gw) as admin:
+        answer = admin.post("/admin/v1/api-keys", content=huge, headers={"Content-Type": "application/json"})
+        made = admin.get("/admin/v1/api-keys/huge")
+    assert answer.status_code == 413
+    assert made.status_code == 404
+
+
+def test_a_foreign_host_cannot_reach_the_key_routes(gw: Gateway) -> None:
+    with _admin(gw) as admin:
+        answer = admin.get("/admin/v1/api-keys", headers={"Host": "rebound.example"})
+    assert answer.status_code == 421
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/admin/v1/api-keys/../status",
+        "/admin/v1/api-keys/%2e%2e/status",
+        "/admin/v1/api-keys/from-config/../../audit-events",
+        "/admin/dashboard.js/../../v1/api-keys",
+    ],
+)
+def test_path_tricks_never_reach_another_route_without_credentials(gw: Gateway, target: str) -> None:
+    with socket.create_connection(("127.0.0.1", gw.admin_port), timeout=10) as raw:
+        raw.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    status = int(answer.split(b" ", 2)[1])
+    assert status in (400, 401, 404), answer[:200]
+    assert b"sk-config-key-for-tests" not in answer and b'"data"' not in answer
