@@ -18,6 +18,8 @@ import httpx
 import openai
 import pytest
 
+from ferrogate.store.admin_objects import ObjectStore
+from ferrogate.store.database import open_store
 from tests.support.admin_gateway import admin_config
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
 
@@ -381,3 +383,13 @@ def test_path_tricks_never_reach_another_route_without_credentials(gw: Gateway, 
     status = int(answer.split(b" ", 2)[1])
     assert status in (400, 401, 404), answer[:200]
     assert b"sk-config-key-for-tests" not in answer and b'"data"' not in answer
+
+
+def test_a_backup_taken_while_the_gateway_runs_holds_its_keys(gw: Gateway, tmp_path: Path) -> None:
+    _create(gw, id="in-the-backup")
+    copy = tmp_path / "backup.db"
+    done = gw.cli("store", "backup", str(copy), "--config", str(gw.config_path))
+    assert done.returncode == 0, done.stderr
+    rows = ObjectStore(open_store(str(copy), create=False)).all()
+    assert ("api_key", "in-the-backup") in {(r.kind, r.id) for r in rows}
+    assert all(b"sk-fg-" not in r.body for r in rows)  # hashes only
