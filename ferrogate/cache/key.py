@@ -15,8 +15,12 @@ _SEP = b"\x1f"
 
 
 def canonical_body(body: bytes) -> bytes:
-    """``body`` re-encoded with sorted keys and no whitespace (the body parsed already: valid JSON)."""
-    return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+    """``body`` re-encoded with sorted keys and no whitespace. The parse phase left the fields it
+    does not read unchecked, so a body that is not UTF-8 JSON throughout is keyed by its bytes."""
+    try:
+        return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONDecodeError:
+        return body
 
 
 def cache_key(tenant: str | None, endpoint: str, model: str, provider: str, provider_model: str, body: bytes) -> bytes:

@@ -115,6 +115,16 @@ def test_the_second_identical_request_is_served_from_the_cache(gw: Gateway, upst
     assert second.headers["x-ferrogate-provider"] == "up"
 
 
+def test_a_body_with_bytes_that_are_not_utf8_is_keyed_by_its_bytes_not_a_500(gw: Gateway) -> None:
+    body = b'{"model": "cached", "messages": [{"role": "user", "content": "hi"}], "zz": "\xff\xfe"}'
+    answer = httpx.post(
+        gw.base_url + "/v1/chat/completions", content=body, timeout=10,
+        headers={"Authorization": "Bearer sk-a", "Content-Type": "application/json"},
+    )
+    assert answer.status_code < 500, answer.text
+    assert "Traceback" not in gw.log()
+
+
 def test_every_worker_serves_what_one_stored(gw: Gateway, upstream: MockOpenAI) -> None:
     _ask(gw, "shared")
     sent = len(upstream.requests)

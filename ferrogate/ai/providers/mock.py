@@ -307,7 +307,10 @@ class MockTransport:
     # ---------------------------------------------------------------- embeddings
 
     def _embeddings(self, head: _CallHead, model: str) -> bytes:
-        raw = orjson.loads(bytes(head.input)) if head.input else ""
+        try:
+            raw = orjson.loads(bytes(head.input)) if head.input else ""
+        except orjson.JSONDecodeError:  # not UTF-8 (msgspec leaves raw fields unchecked): embed the text as is
+            raw = bytes(head.input).decode("utf-8", "replace")
         inputs = raw if isinstance(raw, list) and raw and not isinstance(raw[0], int) else [raw]
         dims = head.dimensions or 8
         data = []
