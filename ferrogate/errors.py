@@ -12,6 +12,7 @@ replays only a reused connection that broke before any response byte
 from __future__ import annotations
 
 from enum import StrEnum
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -149,3 +150,15 @@ def sse_error_event(err: GatewayError, flavor: ErrorFlavor = ErrorFlavor.OPENAI,
     if flavor is ErrorFlavor.ANTHROPIC:
         return b"event: error\ndata: " + body + b"\n\n"
     return b"data: " + body + b"\n\n"
+
+
+def shown_url(url: str) -> str:
+    """``url`` as a message may show it: without any ``user:password@`` it carries."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -16,7 +16,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from ferrogate.errors import shown_url
 
 DEFAULT_ADMIN_URL = "http://127.0.0.1:2019"
 
@@ -36,18 +37,6 @@ class AdminTarget:
 
 class AdminCallFailed(Exception):
     pass
-
-
-def shown_url(url: str) -> str:
-    """``url`` as a message may show it: without any ``user:password@`` it carries."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def call(target: AdminTarget, method: str, path: str, body: object | None = None) -> tuple[int, Any]:

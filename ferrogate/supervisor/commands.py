@@ -20,7 +20,7 @@ from ferrogate.config.commands import load_or_report
 from ferrogate.config.diagnostics import ConfigError
 from ferrogate.config.load import Loaded, load
 from ferrogate.config.model import Config
-from ferrogate.control.admin_cli import shown_url
+from ferrogate.errors import shown_url
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import ExitCode, config_revision
 from ferrogate.observability.process_log import setup_process_logging
