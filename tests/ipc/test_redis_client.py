@@ -82,7 +82,7 @@ def test_replies_split_at_every_byte_reach_their_commands_in_order() -> None:
 
 def test_concurrent_commands_share_one_connection_and_get_their_own_replies(redis_server: RedisServer) -> None:
     async def go() -> list[object]:
-        client = RedisClient(redis_server.url)
+        client = RedisClient(redis_server.url, timeout=10, connect_timeout=10)  # a busy box must not fail this
         try:
             await asyncio.gather(*(client.call(b"SET", f"k{i}", f"v{i}") for i in range(500)))
             return list(await asyncio.gather(*(client.call(b"GET", f"k{i}") for i in range(500))))
@@ -96,7 +96,7 @@ def test_a_script_is_loaded_again_after_redis_forgets_it(redis_server: RedisServ
     script = Script("return tonumber(ARGV[1]) + 1")
 
     async def go() -> tuple[object, object]:
-        client = RedisClient(redis_server.url)
+        client = RedisClient(redis_server.url, timeout=10, connect_timeout=10)
         try:
             first = await client.run_script(script, [], [41])
             await client.call(b"SCRIPT", b"FLUSH")
@@ -149,7 +149,7 @@ def test_service_resumes_when_redis_comes_back(tmp_path: Path) -> None:
     server = RedisServer(tmp_path)
 
     async def go() -> object:
-        client = RedisClient(server.url, retry_after=0.05)
+        client = RedisClient(server.url, retry_after=0.05, connect_timeout=10)
         try:
             with pytest.raises(RedisUnavailable):
                 await client.call(b"PING")
@@ -170,8 +170,8 @@ def test_a_password_in_the_url_logs_in(redis_server: RedisServer) -> None:
         admin.config_set("requirepass", "opensesame")
 
     async def go() -> tuple[object, BaseException | None]:
-        with_password = RedisClient(f"unix://:opensesame@localhost{redis_server.socket}")
-        without = RedisClient(redis_server.url)
+        with_password = RedisClient(f"unix://:opensesame@localhost{redis_server.socket}", connect_timeout=10)
+        without = RedisClient(redis_server.url, connect_timeout=10)
         try:
             answer = await with_password.call(b"PING")
             try:
