@@ -121,14 +121,17 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
     state.ai_runtimes = (runtime,)
     proxy = ProxyHandler(scheme=b"https" if config.tls.enabled else b"http")
     admin_origin = _admin_origin(state.admin_address) if config.admin.public else None
+    # /metrics on the public port: forwarded to the control process (which always asks for
+    # the metrics token there) only when telemetry.metrics_public says so.
+    metrics_origin = _admin_origin(state.admin_address) if config.telemetry.metrics_public else None
     needs_host = table.needs_host
     match = table.match
     # With the AI endpoints first in the table, their exact paths skip the matchers.
     ai_first = table.ai_first
     ai_paths = V1_ROUTES
 
-    async def forward_admin(exchange: Exchange) -> None:
-        assert admin_origin is not None
+    async def forward_admin(exchange: Exchange, origin: str | None) -> None:
+        assert origin is not None
         req = exchange.request
         body = await exchange.read_body()
         headers: Headers = [
@@ -140,7 +143,7 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
         if req.client is not None:
             headers.append((b"x-forwarded-for", req.client[0].encode()))
         try:
-            response = await pools.request(admin_origin, req.method, req.target, headers, body, _ADMIN_TIMEOUTS)
+            response = await pools.request(origin, req.method, req.target, headers, body, _ADMIN_TIMEOUTS)
         except GatewayError:
             raise
         except OSError as exc:
@@ -159,7 +162,9 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
             if ai_route is not None:
                 return serve_route(runtime, ai_route, exchange)
         if admin_origin is not None and path.startswith(b"/admin") and (len(path) == 6 or path[6] == 47):  # "/"
-            return forward_admin(exchange)
+            return forward_admin(exchange, admin_origin)
+        if metrics_origin is not None and path == b"/metrics":
+            return forward_admin(exchange, metrics_origin)
         route = match(req.header(b"host") if needs_host else None, req.method, path.lower())
         if route is None:
             if path == b"/healthz" or path == b"/readyz":

@@ -31,6 +31,7 @@ from ferrogate.ai.health import TargetStatus
 from ferrogate.app import WorkerState, build_app
 from ferrogate.cache.shm_store import ShmCache
 from ferrogate.governance.counter_table import CounterTable
+from ferrogate.observability.record_queue import RecordQueue
 from ferrogate.observability.request_tally import RequestTally
 from ferrogate.tls.server_context import build_server_context
 from ferrogate.worker_spec import APP_FACTORY_ENV, HEARTBEAT_INTERVAL_SECS, WorkerReport, WorkerSpec
@@ -121,7 +122,7 @@ async def _serve(spec: WorkerSpec) -> int:
     for sig in (signal.SIGTERM, signal.SIGQUIT):
         loop.add_signal_handler(sig, stop.set)
     pools = PoolSet()
-    tally = RequestTally()
+    records = RecordQueue(RequestTally())
     state = WorkerState(
         slot=spec.slot,
         generation=spec.generation,
@@ -130,7 +131,7 @@ async def _serve(spec: WorkerSpec) -> int:
         admin_address=spec.admin_address,
         ipc_path=spec.ipc_path,
         pools=pools,
-        observer=tally,
+        observer=records,
         counters=CounterTable(spec.counters_fd) if spec.counters_fd >= 0 else None,
         cache_segment=ShmCache(spec.cache_fd) if spec.cache_fd >= 0 else None,
     )
@@ -158,14 +159,17 @@ async def _serve(spec: WorkerSpec) -> int:
     client.set_state(ipc.WorkerPhase.READY)
     if not _report(spec.report_fd, WorkerReport.READY):
         stop.set()
-    beat = loop.create_task(_heartbeat(spec, state, tally, servers, client, stop))
+    beat = loop.create_task(_heartbeat(spec, state, records, servers, client, stop))
+    flusher = loop.create_task(records.run(client, os.getpid()))
     await stop.wait()
     state.draining = True
     client.set_state(ipc.WorkerPhase.DRAINING)
     await _drain(servers, spec.config.reliability.graceful_shutdown_grace_period_secs)
-    beat.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await beat
+    for task in (beat, flusher):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    records.flush(client, os.getpid())  # the records of the last requests, before the exit
     pools.close()
     if access_log is not None:
         access_log.close()  # the lines of the last requests are written before exit
@@ -217,7 +221,7 @@ async def _connections_closed(servers: list[HttpServer], timeout: float) -> None
 async def _heartbeat(
     spec: WorkerSpec,
     state: WorkerState,
-    tally: RequestTally,
+    records: RecordQueue,
     servers: list[HttpServer],
     client: ipc.ControlClient,
     stop: asyncio.Event,
@@ -243,7 +247,10 @@ async def _heartbeat(
                 ts=time.time(),
                 inflight=sum(s.inflight for s in servers),
                 connections=sum(s.connection_count for s in servers),
-                ai_requests=tally.snapshot(),
+                ai_requests=records.tally.snapshot(),
+                responses=_responses(servers),
+                streams=sum(rt.streams for rt in state.ai_runtimes),
+                records_dropped=records.dropped,
             )
         )
         try:
@@ -253,6 +260,14 @@ async def _heartbeat(
             report = None
         if report is not None:
             client.send(report)
+
+
+def _responses(servers: list[HttpServer]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for server in servers:
+        for status, n in server.responses.items():
+            counts[status] = counts.get(status, 0) + n
+    return counts
 
 
 class HealthReporter:

@@ -199,6 +199,9 @@ class HttpProtocol(asyncio.Protocol):
             current.disconnected = True
             if not current.complete:
                 self.state.inflight -= 1
+                counts = self.state.responses
+                status = current.status or 499
+                counts[status] = counts.get(status, 0) + 1
                 access_log = self.state.access_log
                 if access_log is not None:
                     access_log.record(current, time.time(), self.state.loop.time() - current.received_at)
@@ -525,7 +528,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def response_complete(self, exchange: HttpExchange) -> None:
         """Called by the exchange once its last byte is written."""
-        self.state.inflight -= 1
+        state = self.state
+        state.inflight -= 1
+        counts = state.responses
+        status = exchange.status
+        counts[status] = counts.get(status, 0) + 1
         access_log = self.state.access_log
         if access_log is not None:
             access_log.record(exchange, time.time(), self.state.loop.time() - exchange.received_at)

@@ -120,6 +120,17 @@ class HttpServer:
         return self._state.inflight if self._state is not None else 0
 
     @property
+    def responses(self) -> dict[int, int]:
+        """Every response so far by status: the application's and the server's own errors."""
+        state = self._state
+        if state is None:
+            return {}
+        counts = dict(state.responses)
+        for status, n in state.protocol_errors.items():
+            counts[status] = counts.get(status, 0) + n
+        return counts
+
+    @property
     def protocol_errors(self) -> dict[int, int]:
         """Count of error answers the server gave itself (malformed, too large, too slow)."""
         return dict(self._state.protocol_errors) if self._state is not None else {}

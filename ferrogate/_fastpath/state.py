@@ -53,6 +53,7 @@ class ServerState:
         "max_header",
         "max_pipelined",
         "protocol_errors",
+        "responses",
         "shutting_down",
         "tasks",
         "write_timeout",
@@ -87,6 +88,8 @@ class ServerState:
         # Answers the server gave by itself (400/408/413/431/501...), by status, for metrics:
         # these requests never reach the application or its access log.
         self.protocol_errors: dict[int, int] = {}
+        # Every exchange the application answered (or the client left: 499), by status.
+        self.responses: dict[int, int] = {}
         self.shutting_down = False
         self.host_ok = b"\x00"  # the last Host value that passed validation (never this one)
         self.all_closed: asyncio.Event | None = None

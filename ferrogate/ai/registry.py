@@ -26,6 +26,7 @@ class Candidate:
 
     __slots__ = (
         "adapter",
+        "cached_input_pico",
         "capabilities",
         "context_window",
         "id_lines",
@@ -39,6 +40,7 @@ class Candidate:
         "priority",
         "provider",
         "provider_model",
+        "reasoning_pico",
         "weight",
     )
 
@@ -56,6 +58,8 @@ class Candidate:
         order: int,
         input_pico: int = 0,
         output_pico: int = 0,
+        cached_input_pico: int | None = None,
+        reasoning_pico: int | None = None,
     ) -> None:
         self.adapter = adapter
         self.provider = adapter.name
@@ -68,6 +72,8 @@ class Candidate:
         # Exact prices per token in pico-USD (10^-12 USD) for budgets and accounting; 0 unpriced.
         self.input_pico = input_pico
         self.output_pico = output_pico
+        self.cached_input_pico = input_pico if cached_input_pico is None else cached_input_pico
+        self.reasoning_pico = output_pico if reasoning_pico is None else reasoning_pico
         self.capabilities = capabilities
         self.context_window = context_window
         self.key = (adapter.name, provider_model)
@@ -83,6 +89,18 @@ class Candidate:
     def cost_pico(self, prompt_tokens: int, completion_tokens: int) -> int:
         """The exact cost of a request in pico-USD (0 when the target has no prices)."""
         return prompt_tokens * self.input_pico + completion_tokens * self.output_pico
+
+    def usage_cost_pico(self, prompt: int, completion: int, cached: int, reasoning: int) -> int:
+        """The exact cost of reported usage: cached prompt tokens and reasoning tokens at their
+        own prices (the same for a stream and a whole answer with the same usage)."""
+        cached = min(cached, prompt)
+        reasoning = min(reasoning, completion)
+        return (
+            (prompt - cached) * self.input_pico
+            + cached * self.cached_input_pico
+            + (completion - reasoning) * self.output_pico
+            + reasoning * self.reasoning_pico
+        )
 
     def estimated_cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         if self.input_price is None or self.output_price is None:
@@ -133,6 +151,10 @@ def _pico(value: Decimal | None) -> int:
     return whole + 1 if scaled > whole else whole
 
 
+def _pico_or_none(value: Decimal | None) -> int | None:
+    return None if value is None else _pico(value)
+
+
 def _candidate(model: Model, target: Model | Fallback, adapter: ProviderAdapter, order: int) -> Candidate:
     caps = target.capabilities if target.capabilities is not None else model.capabilities
     return Candidate(
@@ -144,6 +166,8 @@ def _candidate(model: Model, target: Model | Fallback, adapter: ProviderAdapter,
         output_price=_price(target.output_price_per_1m),
         input_pico=_pico(target.input_price_per_1m),
         output_pico=_pico(target.output_price_per_1m),
+        cached_input_pico=_pico_or_none(target.cached_input_price_per_1m),
+        reasoning_pico=_pico_or_none(target.reasoning_price_per_1m),
         # A model that speaks the Responses API can serve plain chat too.
         capabilities=frozenset(caps) | ({"chat"} if "responses" in caps else frozenset()),
         context_window=target.context_window if target.context_window is not None else model.context_window,

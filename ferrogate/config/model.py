@@ -74,6 +74,11 @@ class Telemetry(_Section):
     log_bodies: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
+    # GET /metrics: open on the admin listener unless this names the env var of a bearer
+    # token; on the public port only with metrics_public (and then always with the token).
+    metrics_token_env: str | None = None
+    metrics_public: bool = False
+    metrics_key_label: bool = False  # key ids as a label of ferrogate_requests_total
 
 
 class Metering(_Section):
@@ -298,6 +303,10 @@ class Fallback(_Section):
     weight: int = 1
     input_price_per_1m: Decimal | None = None
     output_price_per_1m: Decimal | None = None
+    # Prompt tokens read from the provider's prompt cache, and reasoning tokens, when the
+    # model prices them apart (unset: the input and output prices).
+    cached_input_price_per_1m: Decimal | None = None
+    reasoning_price_per_1m: Decimal | None = None
     capabilities: list[Capability] | None = None
     context_window: int | None = None
     enabled: bool = True
@@ -310,6 +319,10 @@ class Model(_Section):
     capabilities: list[Capability] = msgspec.field(default_factory=lambda: ["chat", "streaming"])
     input_price_per_1m: Decimal | None = None
     output_price_per_1m: Decimal | None = None
+    # Prompt tokens read from the provider's prompt cache, and reasoning tokens, when the
+    # model prices them apart (unset: the input and output prices).
+    cached_input_price_per_1m: Decimal | None = None
+    reasoning_price_per_1m: Decimal | None = None
     cache_enabled: bool = False
     context_window: int | None = None
     max_output_tokens: int | None = None

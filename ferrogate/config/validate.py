@@ -330,6 +330,15 @@ class _Checker:
                 self.err(("metering", "export_enabled"), "metering export needs `export_endpoint`")
             if self.c.metering.export_token_env:
                 self.need_env(("metering", "export_token_env"), self.c.metering.export_token_env)
+        telemetry = self.c.telemetry
+        if telemetry.metrics_token_env:
+            self.need_env(("telemetry", "metrics_token_env"), telemetry.metrics_token_env)
+        if telemetry.metrics_public and not telemetry.metrics_token_env:
+            self.err(("telemetry", "metrics_public"), "metrics on the public port need `metrics_token_env` (a bearer token)")
+        if telemetry.metrics_public and not self.c.admin.enabled:
+            self.err(("telemetry", "metrics_public"), "metrics on the public port are served by the admin listener: enable [admin]")
+        if telemetry.otlp_endpoint is not None and not telemetry.otlp_endpoint.startswith(("http://", "https://")):
+            self.err(("telemetry", "otlp_endpoint"), "otlp_endpoint is the base URL of an OTLP/HTTP receiver (http:// or https://)")
         lim = self.c.limits
         for key in ("max_header_bytes", "max_body_bytes", "header_timeout_secs", "idle_timeout_secs", "body_timeout_secs", "max_pipelined_requests"):
             if getattr(lim, key) <= 0:

@@ -23,6 +23,7 @@ from ferrogate.config.load import Loaded, detect_format, load
 from ferrogate.config.model import Config
 from ferrogate.control.admin_access import AdminAccess, require_json
 from ferrogate.control.admin_objects import ObjectsApi
+from ferrogate.control.admin_usage import UsageApi
 from ferrogate.control.dashboard_files import DashboardFiles
 from ferrogate.control.object_manager import API_KEY
 from ferrogate.control.openapi import render as render_openapi
@@ -77,6 +78,7 @@ class AdminApi:
         on_drain_change: Callable[[bool], None] = lambda draining: None,
         loader: Loader = load,
         objects: ObjectsApi | None = None,
+        usage: UsageApi | None = None,
     ) -> None:
         self._state = state
         self._objects = objects
@@ -108,6 +110,8 @@ class AdminApi:
                 "DELETE": self._drain_clear,
             },
         }
+        if usage is not None:
+            self._routes.update(usage.routes())
 
     @property
     def open_locally(self) -> bool:

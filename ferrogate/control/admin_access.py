@@ -32,6 +32,7 @@ Headers = list[tuple[bytes, bytes]]
 
 
 OPEN_PATHS = frozenset(("/healthz", "/readyz"))
+METRICS_PATH = "/metrics"
 # The dashboard's own files: static, holding no data (it asks for the token, then calls the API
 # with it), so they load without credentials, also through the public port.
 DASHBOARD_PATHS = frozenset(("/admin", "/admin/", "/admin/dashboard.js", "/admin/dashboard.css"))
@@ -45,7 +46,10 @@ _WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 class AdminAccess:
     """The admin API's gate, compiled once per config."""
 
-    __slots__ = ("_env", "_keys", "_origins", "_public_hosts", "_token", "_token_required", "hosts", "open_locally")
+    __slots__ = (
+        "_env", "_keys", "_metrics_token", "_origins", "_public_hosts", "_token", "_token_required", "hosts",
+        "open_locally",
+    )
 
     def __init__(self, config: Config, env: Mapping[str, str]) -> None:
         admin = config.admin
@@ -53,6 +57,9 @@ class AdminAccess:
         self._token_required = admin.token_env is not None
         value = env.get(admin.token_env) if admin.token_env else None
         self._token = value.encode() if value else None
+        metrics_env = config.telemetry.metrics_token_env
+        metrics_token = env.get(metrics_env) if metrics_env else None
+        self._metrics_token = metrics_token.encode() if metrics_token else None
         self._keys = Authenticator(config.api_keys, env) if config.api_keys else None
         self._origins = frozenset(o.rstrip("/").lower() for o in admin.allowed_origins)
         self.hosts = frozenset(h.lower() for h in admin.hosts)
@@ -86,6 +93,8 @@ class AdminAccess:
                 code="host_not_allowed",
             )
         write = method in _WRITE_METHODS
+        if path == METRICS_PATH:
+            return self._metrics(headers, forwarded)
         if not write and path in DASHBOARD_PATHS:
             return "anonymous"
         if not forwarded and path in OPEN_PATHS:
@@ -93,6 +102,22 @@ class AdminAccess:
         if not forwarded and self.open_locally:
             return "local"
         return self._authenticate(headers, "admin.write" if write else "admin.read", forwarded)
+
+    def _metrics(self, headers: Headers, forwarded: bool) -> str:
+        """Scrapes: open on the admin listener unless a metrics token is configured; through
+        the public port (only forwarded with ``metrics_public``) always with the token."""
+        if self._metrics_token is None:
+            if forwarded:
+                raise GatewayError(404, "no admin endpoint at /metrics", code="not_found")
+            return "scraper"
+        auth = header_value(headers, b"authorization")
+        given = auth[7:].strip() if auth is not None and auth[:7].lower() == b"bearer " else b""
+        if not hmac.compare_digest(given, self._metrics_token):
+            raise GatewayError(
+                401, "/metrics needs the metrics bearer token", code="invalid_metrics_token",
+                headers=((b"www-authenticate", b"Bearer"),),
+            )
+        return "scraper"
 
     def _origin_allowed(self, origin: bytes, host: bytes | None) -> bool:
         """A listed origin, or the page's own (the dashboard calling the API it came from: the

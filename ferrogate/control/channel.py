@@ -24,6 +24,7 @@ from ferrogate.ipc import (
     Heartbeat,
     Message,
     ProviderHealth,
+    RecordBatch,
     ReloadResult,
     ReloadVerdict,
     SupervisorHello,
@@ -61,6 +62,8 @@ class IpcServer:
     __slots__ = (
         "_greeting",
         "_inode",
+        "_on_heartbeat",
+        "_on_records",
         "_on_reload_verdict",
         "_on_supervisor_lost",
         "_on_supervisor_status",
@@ -79,8 +82,12 @@ class IpcServer:
         on_reload_verdict: Callable[[ReloadVerdict], None] | None = None,
         on_supervisor_lost: Callable[[], None] | None = None,
         greeting: Callable[[], list[Message]] | None = None,
+        on_records: Callable[[RecordBatch], None] | None = None,
+        on_heartbeat: Callable[[Heartbeat], None] | None = None,
     ) -> None:
         self._state = state
+        self._on_records = on_records
+        self._on_heartbeat = on_heartbeat
         # What a worker is sent after its hello besides the drain flag (the current API keys).
         self._greeting = greeting
         self._on_supervisor_status = on_supervisor_status
@@ -200,6 +207,11 @@ class IpcServer:
                 state.on_worker_state(msg)
             case Heartbeat():
                 state.on_heartbeat(msg)
+                if self._on_heartbeat is not None:
+                    self._on_heartbeat(msg)
+            case RecordBatch():
+                if self._on_records is not None:
+                    self._on_records(msg)
             case ProviderHealth():
                 state.on_provider_health(msg)
             case SupervisorStatus():

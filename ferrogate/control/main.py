@@ -22,11 +22,15 @@ from ferrogate.config.load import load
 from ferrogate.config.model import Config
 from ferrogate.control.admin import AdminApi, Loader, ReloadAnswer, exchange_handler
 from ferrogate.control.admin_objects import ObjectsApi
+from ferrogate.control.admin_usage import UsageApi
 from ferrogate.control.channel import IpcServer
+from ferrogate.control.node_metrics import node_view
 from ferrogate.control.object_manager import ObjectManager
+from ferrogate.control.record_sink import RecordSink
 from ferrogate.control.state import ControlState
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import DrainState, ExitCode, ReloadRequest, ReloadVerdict, SupervisorStatus
+from ferrogate.observability.gateway_metrics import GatewayMetrics
 from ferrogate.store.database import MEMORY, StoreError, store_path
 from ferrogate.store.saver import BudgetSaver
 
@@ -54,6 +58,7 @@ class ControlService:
         "api",
         "ipc",
         "objects",
+        "records",
         "state",
         "supervisor_pid",
     )
@@ -73,12 +78,21 @@ class ControlService:
         self.state = ControlState(
             config, config_path, generation, env=env, expected_workers=expected_workers
         )
+        metrics = GatewayMetrics(
+            (m.name for m in config.models),
+            (p.name for p in config.providers),
+            key_label=config.telemetry.metrics_key_label,
+        )
+        metrics.node = node_view(self.state)
+        self.records = RecordSink(config, store_path(config, config_path), metrics)
         self.ipc = IpcServer(
             self.state,
             on_supervisor_status=self._follow_supervisor,
             on_reload_verdict=self._on_reload_verdict,
             on_supervisor_lost=self._on_supervisor_lost,
             greeting=lambda: [self.objects.snapshot()],
+            on_records=self.records.accept,
+            on_heartbeat=lambda beat: metrics.heartbeat(beat.pid, beat.responses, beat.records_dropped),
         )
         self.objects = ObjectManager(config, config_path, self.state.env, broadcast=self.ipc.broadcast_workers)
         self.api = AdminApi(
@@ -87,6 +101,7 @@ class ControlService:
             on_drain_change=self._broadcast_drain,
             loader=loader,
             objects=ObjectsApi(self.objects),
+            usage=UsageApi(self.records, lambda: self.state.config),
         )
         self._admin_server: HttpServer | None = None
         self._reload_ids = 0
@@ -97,6 +112,7 @@ class ControlService:
         """Load the admin objects, listen on the IPC path, then serve the admin API on ``admin_sock`` (if any)."""
         try:
             await self.objects.start()
+            await self.records.start()
         except StoreError as exc:
             raise OSError(f"the store cannot be opened: {exc}") from None
         await self.ipc.start(ipc_path)
@@ -120,6 +136,7 @@ class ControlService:
             await self._admin_server.shutdown(grace_secs)
             self._admin_server = None
         await self.ipc.close()
+        await self.records.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.objects.close)
 
     # -- admin → supervisor

@@ -64,6 +64,7 @@ class WorkerReport:
     state: WorkerPhase = WorkerPhase.STARTING
     inflight: int = 0
     connections: int = 0
+    streams: int = 0
     ai_requests: RequestCounts | None = None  # from the last heartbeat
     last_heartbeat: float | None = None
     connected: bool = True
@@ -193,6 +194,7 @@ class ControlState:
         if report is not None:
             report.inflight = msg.inflight
             report.connections = msg.connections
+            report.streams = msg.streams
             report.ai_requests = msg.ai_requests
             report.last_heartbeat = msg.ts
 

@@ -10,7 +10,7 @@ Who sends what:
 * worker → control: :class:`WorkerHello` first on every connection, then
   :class:`WorkerState` on each lifecycle change and :class:`Heartbeat` about once
   a second (with its AI request counts, and :class:`ProviderHealth` when its
-  breakers changed).
+  breakers changed), and :class:`RecordBatch` with its finished AI requests.
 * control → worker: :class:`DrainState` broadcasts.
 * supervisor → control: :class:`SupervisorHello` first, then a full
   :class:`SupervisorStatus` snapshot whenever its worker table changes. Workers
@@ -33,6 +33,7 @@ import msgspec
 
 from ferrogate.config.model import ApiKey, Config, GatewayProfile, Policy, Tenant
 from ferrogate.ipc.lifecycle import WorkerPhase
+from ferrogate.ipc.request_records import RequestRecord
 
 ADMIN_FORWARD_MARK = b"x-ferrogate-admin-forward"
 """Header a worker sets (overwriting any the client sent) on ``/admin`` requests it forwards
@@ -92,11 +93,24 @@ class RequestCounts(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Heartbeat(_Msg, frozen=True):
+    """About once a second. Counters are the worker's totals since it started (the control
+    process adds up the last beat of every worker it has seen, so totals survive a respawn)."""
+
     pid: int
     ts: float  # wall clock when sent
     inflight: int
     connections: int
     ai_requests: RequestCounts = msgspec.field(default_factory=RequestCounts)
+    responses: dict[int, int] = {}  # every response by status, errors of malformed input included
+    streams: int = 0  # AI streams being relayed now
+    records_dropped: int = 0  # request records lost because the queue to control was full
+
+
+class RecordBatch(_Msg, frozen=True):
+    """Finished AI requests since the last batch, oldest first."""
+
+    pid: int
+    records: list[RequestRecord]
 
 
 BreakerStateName = Literal["closed", "open", "half_open"]
@@ -292,6 +306,7 @@ Message = (
     WorkerHello
     | WorkerState
     | Heartbeat
+    | RecordBatch
     | ProviderHealth
     | DrainState
     | AdminObjects

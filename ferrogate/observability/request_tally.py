@@ -1,55 +1,15 @@
 """A worker's running totals of finished AI requests, shown in the admin status.
 
-The AI pipeline hands each finished request to the worker's observer
-(``WorkerState.observer``). Until metering records usage and cost for real, the
-observer is a :class:`RequestTally`: it adds the request to per-worker totals,
-and the worker's heartbeat carries :meth:`RequestTally.snapshot` to the control
-process, which shows them per worker and summed in ``GET /admin/v1/status``.
-Counting is a handful of integer additions on the event loop: no lock, no I/O.
+Fed every request's record by the worker's :class:`RecordQueue`; the heartbeat
+carries :meth:`RequestTally.snapshot` to the control process, which shows them
+per worker and summed in ``GET /admin/v1/status``. A handful of integer additions
+on the event loop: no lock, no I/O.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from ferrogate.errors import ErrorSource
 from ferrogate.ipc import RequestCounts
-
-
-class TokenUsage(Protocol):
-    """The token counts of a request's usage (``ferrogate.ai.usage.Usage`` has them)."""
-
-    @property
-    def prompt_tokens(self) -> int: ...
-
-    @property
-    def completion_tokens(self) -> int: ...
-
-
-class RequestError(Protocol):
-    """Where a request's error came from (``ferrogate.errors.GatewayError`` has it)."""
-
-    @property
-    def source(self) -> ErrorSource: ...
-
-
-class FinishedRequest(Protocol):
-    """What the tally reads of a finished AI request (the pipeline's request context)."""
-
-    @property
-    def status(self) -> int: ...
-
-    @property
-    def stream(self) -> bool: ...
-
-    @property
-    def usage(self) -> TokenUsage | None: ...
-
-    @property
-    def cost(self) -> float | None: ...
-
-    @property
-    def error(self) -> RequestError | None: ...
+from ferrogate.ipc.request_records import PICO_PER_USD, RequestRecord
 
 
 class RequestTally:
@@ -57,7 +17,7 @@ class RequestTally:
 
     __slots__ = (
         "completion_tokens",
-        "cost",
+        "cost_pico",
         "errors",
         "internal_errors",
         "prompt_tokens",
@@ -74,27 +34,22 @@ class RequestTally:
         self.streamed = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
-        self.cost = 0.0
+        self.cost_pico = 0
 
-    def __call__(self, request: FinishedRequest) -> None:
+    def __call__(self, record: RequestRecord) -> None:
         self.requests += 1
-        if request.status >= 400:
+        if record.status >= 400:
             self.errors += 1
-            error = request.error
-            if error is not None:
-                source = error.source
-                if source is ErrorSource.UPSTREAM:
-                    self.upstream_errors += 1
-                elif source is ErrorSource.INTERNAL:
-                    self.internal_errors += 1
-        if request.stream:
+            source = record.error_source
+            if source == "upstream":
+                self.upstream_errors += 1
+            elif source == "internal":
+                self.internal_errors += 1
+        if record.stream:
             self.streamed += 1
-        usage = request.usage
-        if usage is not None:
-            self.prompt_tokens += usage.prompt_tokens
-            self.completion_tokens += usage.completion_tokens
-        if request.cost is not None:
-            self.cost += request.cost
+        self.prompt_tokens += record.input_tokens
+        self.completion_tokens += record.output_tokens
+        self.cost_pico += record.cost_pico
 
     def snapshot(self) -> RequestCounts:
         return RequestCounts(
@@ -105,5 +60,5 @@ class RequestTally:
             streamed=self.streamed,
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
-            cost=self.cost,
+            cost=self.cost_pico / PICO_PER_USD,
         )

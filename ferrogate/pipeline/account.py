@@ -1,4 +1,4 @@
-"""Phase (always runs, last): settle usage and cost, then hand the record to the observer.
+"""Phase (always runs, last): settle usage and cost, then hand the request's record to the observer.
 
 Usage comes from the provider when it reported it; otherwise it is estimated
 from the request size (``source="estimated"``) so every request is accounted.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ferrogate.ai.usage import Usage
 from ferrogate.pipeline.context import RequestContext
+from ferrogate.pipeline.record import build_record
 from ferrogate.pipeline.runtime import AiRuntime
 
 _BYTES_PER_TOKEN = 4
@@ -29,7 +30,9 @@ def account(rt: AiRuntime, ctx: RequestContext) -> None:
     if usage is None and cand is not None and ctx.request is not None:
         usage = ctx.usage = _estimate(ctx)
     if usage is not None and cand is not None and cand.priced:
-        ctx.cost_pico = pico = usage.prompt_tokens * cand.input_pico + usage.completion_tokens * cand.output_pico
+        ctx.cost_pico = pico = cand.usage_cost_pico(
+            usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.reasoning_tokens
+        )
         ctx.cost = pico * _PICO
         if ctx.cache_hit:  # no provider was paid: the cost was saved
             ctx.saved_cost_pico = pico
@@ -44,8 +47,9 @@ def account(rt: AiRuntime, ctx: RequestContext) -> None:
             limiter.settle(ticket, usage.prompt_tokens + usage.completion_tokens, ctx.cost_pico or 0)
         else:
             limiter.settle(ticket, 0, 0)
-    if rt.observer is not None:
-        rt.observer(ctx)
+    observer = rt.observer
+    if observer is not None:
+        observer(build_record(rt, ctx))
 
 
 def _estimate(ctx: RequestContext) -> Usage:

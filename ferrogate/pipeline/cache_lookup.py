@@ -104,7 +104,10 @@ def _serve(ctx: RequestContext, data: bytes) -> None:
         total_tokens=answer.prompt_tokens + answer.completion_tokens,
     )
     ctx.exchange.log_upstream = ctx.candidate.key
-    lines = cached_lines(ctx, _who(answer), perf_counter(), answer.stream)
+    ctx.provider = answer.provider  # who answered it first, for the request's record
+    ctx.provider_model = answer.provider_model
+    ctx.first_byte_at = now = perf_counter()
+    lines = cached_lines(ctx, _who(answer), now, answer.stream)
     exchange = ctx.exchange
     if answer.stream:
         exchange.start_response(200, lines)

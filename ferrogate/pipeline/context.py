@@ -16,6 +16,7 @@ from ferrogate.governance.profiles import CompiledProfile
 class RequestContext:
     __slots__ = (
         "api_key",
+        "attempt_log",
         "attempts",
         "cache",
         "cache_hit",
@@ -28,8 +29,10 @@ class RequestContext:
         "endpoint",
         "error",
         "exchange",
+        "first_byte_at",
         "flavor",
         "model",
+        "parent_span_id",
         "profile",
         "provider",
         "provider_model",
@@ -38,9 +41,11 @@ class RequestContext:
         "request_id",
         "saved_cost_pico",
         "scope",
+        "span_id",
         "status",
         "stream",
         "ticket",
+        "trace_id",
         "upstream_secs",
         "usage",
     )
@@ -82,6 +87,12 @@ class RequestContext:
         self.saved_cost_pico = 0  # what a cache hit would have cost
         self.status = 0
         self.error: GatewayError | None = None
+        self.first_byte_at = 0.0  # perf_counter() when the answer's first byte went out; 0: none
+        # (provider, provider_model, started, ended, status, error kind, span id) per upstream try
+        self.attempt_log: list[tuple[str, str, float, float, int, str | None, str | None]] = []
+        self.trace_id: str | None = None  # set when tracing is on
+        self.span_id: str | None = None
+        self.parent_span_id: str | None = None
 
     def overhead_ms(self, now: float) -> float:
         """Time in the gateway so far, excluding upstream waits."""

@@ -44,6 +44,7 @@ from ferrogate.errors import ErrorSource, GatewayError, bad_request
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.relay import Dispatched, StreamFailedEarly, relay_json, relay_stream
 from ferrogate.pipeline.runtime import AiRuntime
+from ferrogate.pipeline.trace_context import new_span_id, with_traceparent
 
 # A retry wait longer than this goes to the next candidate instead, if there is one.
 _LONG_WAIT_SECS = 1.0
@@ -63,11 +64,14 @@ async def dispatch(rt: AiRuntime, ctx: RequestContext) -> None:
         if d.body is not None:
             relay_json(ctx, exchange, req, d)
             break
+        rt.streams += 1
         try:
             await relay_stream(ctx, exchange, req, d, rt.max_event_bytes)
             break
         except StreamFailedEarly as early:
             dispatcher.stream_failed_early(d, early.failure)
+        finally:
+            rt.streams -= 1
     if ctx.error is not None and ctx.candidate is not None:
         # The stream broke after it started: the provider failed this request.
         rt.health.get(ctx.candidate.key).failure(monotonic(), rt.health.threshold)
@@ -170,9 +174,15 @@ class Dispatcher:
     ) -> Dispatched | UpstreamFailure:
         rt = self._rt
         ctx = self._ctx
+        span: str | None = None
+        if ctx.trace_id is not None:
+            span = new_span_id(rt.rng)
+            call = with_traceparent(call, ctx.trace_id, span)
         started = perf_counter()
         response: UpstreamResponseLike | None = None
         verdict = False
+        status = 0
+        failure: UpstreamFailure | None = None
         try:
             timeouts = rt.timeouts if ctx.profile is None else ctx.profile.timeouts
             response = await send_call(rt, adapter, call, cand.provider_model, timeouts)
@@ -198,9 +208,13 @@ class Dispatcher:
                 response.close()
             raise
         finally:
-            ctx.upstream_secs += perf_counter() - started
+            ended = perf_counter()
+            ctx.upstream_secs += ended - started
             if not verdict:
                 th.release()
+            ctx.attempt_log.append(
+                (cand.provider, cand.provider_model, started, ended, status, None if failure is None else failure.kind, span)
+            )
         if failure.kind in BREAKER_KINDS:
             th.failure(monotonic(), rt.health.threshold)
         return failure

@@ -108,7 +108,8 @@ def relay_json(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: D
     body, usage = d.adapter.translate_response(req, d.body or b"")
     ctx.usage = usage
     ctx.status = 200
-    exchange.respond(200, gateway_lines(ctx, d, perf_counter(), _JSON), body)
+    ctx.first_byte_at = now = perf_counter()
+    exchange.respond(200, gateway_lines(ctx, d, now, _JSON), body)
     cache = ctx.cache
     if cache is not None and ctx.cache_key is not None:
         _store(cache, ctx.cache_key, False, body, usage, d.candidate)
@@ -208,6 +209,7 @@ async def relay_stream(
 
 def _start(ctx: RequestContext, exchange: Exchange, d: Dispatched, now: float) -> None:
     ctx.status = 200
+    ctx.first_byte_at = now
     exchange.start_response(200, gateway_lines(ctx, d, now, _SSE))
 
 

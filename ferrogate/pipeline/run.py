@@ -21,6 +21,7 @@ from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError
 from ferrogate.pipeline.account import account
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
+from ferrogate.pipeline.trace_context import continue_trace, new_span_id
 
 Phase = Callable[[AiRuntime, RequestContext], Awaitable[None] | None]
 
@@ -64,6 +65,9 @@ async def run(rt: AiRuntime, route: AiRoute, exchange: Exchange) -> None:
     # too coarse for an overhead measured in microseconds.
     ctx = RequestContext(exchange, request_id_for(rt, exchange), route.endpoint, route.scope, route.flavor, perf_counter())
     exchange.log_request_id = ctx.request_id
+    if rt.tracing:
+        ctx.trace_id, ctx.parent_span_id = continue_trace(exchange.request.header(b"traceparent"), rt.rng)
+        ctx.span_id = new_span_id(rt.rng)
     try:
         for phase in route.phases:
             pending = phase(rt, ctx)

@@ -56,7 +56,9 @@ class AiRuntime:
         "registry",
         "reliability",
         "rng",
+        "streams",
         "timeouts",
+        "tracing",
     )
 
     def __init__(
@@ -75,6 +77,7 @@ class AiRuntime:
         observer: Observer | None = None,
         rng: random.Random | None = None,
         make_limiter: Callable[[QuotaBook], LocalLimiter | RedisLimiter] | None = None,
+        tracing: bool = False,
     ) -> None:
         self.registry = registry
         self._make_limiter = make_limiter  # for keys with limits that arrive over the admin API
@@ -108,6 +111,8 @@ class AiRuntime:
         self.max_event_bytes = reliability.provider_stream_max_event_bytes
         self.observer = observer
         self.rng = rng or random.Random()
+        self.tracing = tracing  # make trace ids and send traceparent upstream (OTLP export is on)
+        self.streams = 0  # AI streams being relayed now (for the in-flight gauge)
         self._wrapped: dict[tuple[str, Endpoint], ProviderAdapter] = {}
         self.id_prefix = os.urandom(5).hex().encode()
         self._ids = itertools.count(1)
@@ -196,6 +201,7 @@ def compile_ai_runtime(
         observer=observer,
         rng=rng,
         make_limiter=lambda book: _make_limiter(config, book, counters, clock),
+        tracing=config.telemetry.otlp_endpoint is not None,
     )
 
 

@@ -47,6 +47,55 @@ MIGRATIONS: tuple[str, ...] = (
         change BLOB NOT NULL           -- JSON of what changed, never a secret or a hash
     );
     """,
+    # 3: what the request records feed (store.request_records): the request log, metering
+    # events, hourly and daily usage, and the metering export's outbox.
+    """
+    CREATE TABLE request_logs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        key_id TEXT,
+        tenant TEXT,
+        model TEXT,
+        provider TEXT,
+        status INTEGER NOT NULL,
+        record BLOB NOT NULL           -- the RequestRecord as msgpack
+    );
+    CREATE INDEX request_logs_at ON request_logs (at);
+    CREATE TABLE metering_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL UNIQUE,
+        at REAL NOT NULL,
+        key_id TEXT,
+        tenant TEXT,
+        model TEXT,
+        provider TEXT,
+        record BLOB NOT NULL
+    );
+    CREATE INDEX metering_events_at ON metering_events (at);
+    CREATE TABLE usage_aggregates (
+        granularity TEXT NOT NULL,     -- hour, day
+        bucket INTEGER NOT NULL,       -- epoch seconds of the bucket's start (UTC)
+        key_id TEXT NOT NULL,          -- '' when the request had none
+        tenant TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cached_tokens INTEGER NOT NULL,
+        reasoning_tokens INTEGER NOT NULL,
+        cost_pico INTEGER NOT NULL,
+        cache_hits INTEGER NOT NULL,
+        saved_cost_pico INTEGER NOT NULL,
+        PRIMARY KEY (granularity, bucket, key_id, tenant, model, provider)
+    ) WITHOUT ROWID;
+    CREATE TABLE metering_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL UNIQUE,
+        body BLOB NOT NULL             -- the event as the export sends it (JSON)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

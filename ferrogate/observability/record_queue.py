@@ -1,0 +1,73 @@
+"""A worker's queue of finished requests' records, on their way to the control process.
+
+The account phase calls the queue with each record: it is counted in the worker's
+tally and appended, nothing more (no I/O, no wait). The worker's flusher hands the
+control process a :class:`~ferrogate.ipc.RecordBatch` every ``FLUSH_SECS`` or as
+soon as ``BATCH_RECORDS`` are waiting. The queue is bounded: while control is
+unreachable it fills, and a record that finds it full is dropped and counted
+(``dropped``, reported in the heartbeat and exported as a metric), never waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from ferrogate import ipc
+from ferrogate.ipc.request_records import RequestRecord
+from ferrogate.observability.request_tally import RequestTally
+
+FLUSH_SECS = 0.2
+BATCH_RECORDS = 500
+MAX_QUEUED = 50_000
+
+
+class RecordQueue:
+    __slots__ = ("_full", "_pending", "dropped", "max_queued", "tally")
+
+    def __init__(self, tally: RequestTally, max_queued: int = MAX_QUEUED) -> None:
+        self.tally = tally
+        self.max_queued = max_queued
+        self._pending: list[RequestRecord] = []
+        self._full = asyncio.Event()
+        self.dropped = 0
+
+    def __call__(self, record: RequestRecord) -> None:
+        self.tally(record)
+        pending = self._pending
+        if len(pending) >= self.max_queued:
+            self.dropped += 1
+            return
+        pending.append(record)
+        if len(pending) == BATCH_RECORDS:
+            self._full.set()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def take(self, limit: int = BATCH_RECORDS) -> list[RequestRecord]:
+        """The oldest ``limit`` records, removed from the queue."""
+        pending = self._pending
+        if len(pending) <= limit:
+            self._pending = []
+            return pending
+        batch = pending[:limit]
+        del pending[:limit]
+        return batch
+
+    def flush(self, client: ipc.ControlClient, pid: int) -> int:
+        """Send what is waiting (when connected); the number of records sent."""
+        sent = 0
+        while self._pending and client.connected:
+            batch = self.take()
+            client.send(ipc.RecordBatch(pid=pid, records=batch))
+            sent += len(batch)
+        return sent
+
+    async def run(self, client: ipc.ControlClient, pid: int) -> None:
+        """Flush every FLUSH_SECS, or at once when a batch is full, until cancelled."""
+        while True:
+            self._full.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), FLUSH_SECS)
+            self.flush(client, pid)

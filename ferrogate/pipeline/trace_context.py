@@ -1,0 +1,43 @@
+"""W3C trace context: continue the caller's ``traceparent``, and pass it on upstream.
+
+Only when tracing is on (``telemetry.otlp_endpoint``): the worker makes the ids and
+puts them in the request's record; the control process emits the spans later from
+the records, so the OpenTelemetry SDK never runs on a worker's event loop. Ids are
+lowercase hex: 32 digits for a trace, 16 for a span.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import msgspec
+
+from ferrogate.ai.providers.base import UpstreamCall
+
+_TRACEPARENT = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+
+
+def continue_trace(header: bytes | None, rng: random.Random) -> tuple[str, str | None]:
+    """(trace id, caller's span id): the caller's trace when its header is valid, else a new one."""
+    if header is not None:
+        m = _TRACEPARENT.fullmatch(header.strip())
+        if m is not None:
+            trace, parent = m.group(1).decode(), m.group(2).decode()
+            if trace != _ZERO_TRACE and parent != _ZERO_SPAN:
+                return trace, parent
+    return f"{rng.getrandbits(128):032x}", None
+
+
+def new_span_id(rng: random.Random) -> str:
+    return f"{rng.getrandbits(64) or 1:016x}"
+
+
+def with_traceparent(call: UpstreamCall, trace_id: str, span_id: str) -> UpstreamCall:
+    """``call`` carrying the attempt's span as the upstream's parent (any traceparent the
+    adapter copied is replaced; the pre-serialized head is dropped for the new header)."""
+    headers = [(k, v) for k, v in call.headers if k.lower() not in (b"traceparent", b"tracestate")]
+    headers.append((b"traceparent", f"00-{trace_id}-{span_id}-01".encode()))
+    return msgspec.structs.replace(call, headers=headers, head=b"")

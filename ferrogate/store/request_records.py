@@ -1,0 +1,220 @@
+"""Request logs, metering events, usage aggregates and the metering outbox, in the store.
+
+One batch of records is one transaction: its request-log rows, a metering event
+for each record that used tokens (or was served from the cache), the hourly and
+daily usage rows it adds to (summed in Python first, so a batch of 500 requests
+of one key and model is one upsert per granularity), and, with the export on,
+the events' outbox rows. Retention keeps the newest
+``storage.request_log_retention_records`` log rows and
+``storage.billing_event_retention_records`` metering events; an outbox row goes
+only when the receiver took it.
+
+Blocking calls: the control process runs these on its records thread, never on its loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+import msgspec
+
+from ferrogate.ipc.request_records import RequestRecord, usd
+from ferrogate.store.record_views import MeteringEvent, UsageAggregate, metering_event, rfc3339
+
+HOUR = 3600
+DAY = 86400
+GRANULARITIES = {"hour": HOUR, "day": DAY}
+_RECORD = msgspec.msgpack.Encoder()
+_RECORD_DECODE = msgspec.msgpack.Decoder(RequestRecord)
+_EVENT_JSON = msgspec.json.Encoder()
+
+
+class RecordFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """What a list asks for; every field set narrows it."""
+
+    key_id: str | None = None
+    tenant: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    status: int | None = None  # 200, or a class: 2, 4, 5 for 2xx, 4xx, 5xx
+    since: float | None = None  # epoch seconds, inclusive
+    until: float | None = None  # epoch seconds, exclusive
+
+    def where(self, at_column: str = "at", status_column: str | None = "status") -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        args: list[object] = []
+        for column in ("key_id", "tenant", "model", "provider"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if self.status is not None and status_column is not None:
+            if self.status < 10:
+                clauses.append(f"{status_column} >= ? AND {status_column} < ?")
+                args += [self.status * 100, self.status * 100 + 100]
+            else:
+                clauses.append(f"{status_column} = ?")
+                args.append(self.status)
+        if self.since is not None:
+            clauses.append(f"{at_column} >= ?")
+            args.append(self.since)
+        if self.until is not None:
+            clauses.append(f"{at_column} < ?")
+            args.append(self.until)
+        return (" AND ".join(clauses) if clauses else "1"), args
+
+
+class RecordStore:
+    __slots__ = ("conn", "export", "keep_events", "keep_logs")
+
+    def __init__(self, conn: sqlite3.Connection, *, keep_logs: int, keep_events: int, export: bool) -> None:
+        self.conn = conn
+        self.keep_logs = keep_logs
+        self.keep_events = keep_events
+        self.export = export  # write each metering event to the outbox too
+
+    # -- writing
+
+    def write(self, records: Iterable[RequestRecord]) -> int:
+        """Store one batch in one transaction; the number of metering events it made."""
+        logs: list[tuple[object, ...]] = []
+        events: list[tuple[object, ...]] = []
+        outbox: list[tuple[str, bytes]] = []
+        usage: dict[tuple[str, int, str, str, str, str], list[int]] = {}
+        for r in records:
+            body = _RECORD.encode(r)
+            logs.append((r.at, r.key_id, r.tenant, r.model, r.provider, r.status, body))
+            if r.usage_source is not None:
+                _add_usage(usage, r)
+            if r.bills:
+                events.append((r.event_id, r.at, r.key_id, r.tenant, r.model, r.provider, body))
+                if self.export:
+                    outbox.append((r.event_id, _EVENT_JSON.encode(metering_event(r))))
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT INTO request_logs (at, key_id, tenant, model, provider, status, record) VALUES (?,?,?,?,?,?,?)",
+                logs,
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO metering_events (event_id, at, key_id, tenant, model, provider, record)"
+                " VALUES (?,?,?,?,?,?,?)",
+                events,
+            )
+            conn.executemany(
+                "INSERT INTO usage_aggregates VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (granularity, bucket, key_id, tenant, model, provider) DO UPDATE SET"
+                " requests = requests + excluded.requests, errors = errors + excluded.errors,"
+                " input_tokens = input_tokens + excluded.input_tokens,"
+                " output_tokens = output_tokens + excluded.output_tokens,"
+                " cached_tokens = cached_tokens + excluded.cached_tokens,"
+                " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,"
+                " cost_pico = cost_pico + excluded.cost_pico, cache_hits = cache_hits + excluded.cache_hits,"
+                " saved_cost_pico = saved_cost_pico + excluded.saved_cost_pico",
+                [(*k, *v) for k, v in usage.items()],
+            )
+            if outbox:
+                conn.executemany("INSERT OR IGNORE INTO metering_outbox (event_id, body) VALUES (?,?)", outbox)
+            _prune(conn, "request_logs", self.keep_logs)
+            if events:
+                _prune(conn, "metering_events", self.keep_events)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return len(events)
+
+    # -- reading (newest first; ``before`` is the cursor: the last id of the previous page)
+
+    def request_logs(self, f: RecordFilter, before: int | None, limit: int) -> list[tuple[int, RequestRecord]]:
+        return self._page("request_logs", f, before, limit, "status")
+
+    def metering_events(self, f: RecordFilter, before: int | None, limit: int) -> list[tuple[int, RequestRecord]]:
+        return self._page("metering_events", f, before, limit, None)
+
+    def _page(
+        self, table: str, f: RecordFilter, before: int | None, limit: int, status_column: str | None
+    ) -> list[tuple[int, RequestRecord]]:
+        where, args = f.where(status_column=status_column)
+        if before is not None:
+            where += " AND seq < ?"
+            args.append(before)
+        rows = self.conn.execute(
+            f"SELECT seq, record FROM {table} WHERE {where} ORDER BY seq DESC LIMIT ?", (*args, limit)
+        ).fetchall()
+        return [(int(seq), _RECORD_DECODE.decode(body)) for seq, body in rows]
+
+    def usage(self, granularity: str, f: RecordFilter, offset: int, limit: int) -> list[UsageAggregate]:
+        """Usage rows of one granularity, newest bucket first (``offset``: rows to skip)."""
+        where, args = f.where(at_column="bucket", status_column=None)
+        rows = self.conn.execute(
+            f"SELECT * FROM usage_aggregates WHERE granularity = ? AND {where}"
+            " ORDER BY bucket DESC, key_id, tenant, model, provider LIMIT ? OFFSET ?",
+            (granularity, *args, limit, offset),
+        ).fetchall()
+        return [_usage_row(row) for row in rows]
+
+    # -- the metering outbox
+
+    def outbox(self, limit: int) -> list[tuple[int, bytes]]:
+        rows = self.conn.execute("SELECT seq, body FROM metering_outbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        return [(int(seq), bytes(body)) for seq, body in rows]
+
+    def outbox_done(self, last_seq: int) -> None:
+        """The receiver took every event up to ``last_seq``."""
+        self.conn.execute("DELETE FROM metering_outbox WHERE seq <= ?", (last_seq,))
+
+    def outbox_size(self) -> int:
+        row = self.conn.execute("SELECT count(*) FROM metering_outbox").fetchone()
+        return int(row[0])
+
+
+def decode_event(body: bytes) -> MeteringEvent:
+    return msgspec.json.decode(body, type=MeteringEvent)
+
+
+def _add_usage(usage: dict[tuple[str, int, str, str, str, str], list[int]], r: RequestRecord) -> None:
+    at = int(r.at)
+    who = (r.key_id or "", r.tenant or "", r.model or "", r.provider or "")
+    for granularity, size in GRANULARITIES.items():
+        key = (granularity, at - at % size, *who)
+        row = usage.get(key)
+        if row is None:
+            row = usage[key] = [0] * 9
+        row[0] += 1
+        row[1] += r.status >= 400
+        row[2] += r.input_tokens
+        row[3] += r.output_tokens
+        row[4] += r.cached_tokens
+        row[5] += r.reasoning_tokens
+        row[6] += r.cost_pico
+        row[7] += r.cache_hit
+        row[8] += r.saved_cost_pico
+
+
+def _usage_row(row: tuple[object, ...]) -> UsageAggregate:
+    granularity, bucket, key_id, tenant, model, provider, *n = row
+    counts = [int(v) for v in n]  # type: ignore[call-overload]
+    return UsageAggregate(
+        granularity=str(granularity),
+        bucket_start=rfc3339(float(bucket)),  # type: ignore[arg-type]
+        key_id=str(key_id) or None,
+        tenant=str(tenant) or None,
+        model=str(model) or None,
+        provider=str(provider) or None,
+        requests=counts[0],
+        errors=counts[1],
+        input_tokens=counts[2],
+        output_tokens=counts[3],
+        cached_tokens=counts[4],
+        reasoning_tokens=counts[5],
+        cost_usd=usd(counts[6]),
+        cache_hits=counts[7],
+        saved_cost_usd=usd(counts[8]),
+    )
+
+
+def _prune(conn: sqlite3.Connection, table: str, keep: int) -> None:
+    conn.execute(f"DELETE FROM {table} WHERE seq <= (SELECT max(seq) FROM {table}) - ?", (keep,))
