@@ -76,12 +76,6 @@ UNENFORCED: tuple[_Unenforced, ...] = (
         "shared cluster state is not built yet",
     ),
     _Unenforced(
-        _changed("storage", "request_log_retention_records"), "request logs are not kept yet"
-    ),
-    _Unenforced(
-        _changed("storage", "billing_event_retention_records"), "metering events are not kept yet"
-    ),
-    _Unenforced(
         _when(("tls", "acme", "enabled"), lambda c: c.tls.acme.enabled),
         "automatic HTTPS (ACME) is not available yet: `ferrogate run` refuses to start with it",
     ),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -115,7 +115,10 @@ def _time(params: dict[str, str], name: str) -> float | None:
     if raw is None or raw == "":
         return None
     try:
-        return float(raw) if raw.replace(".", "", 1).isdigit() else datetime.fromisoformat(raw).timestamp()
+        if raw.replace(".", "", 1).isdigit():
+            return float(raw)
+        at = datetime.fromisoformat(raw)
+        return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp()
     except (ValueError, OverflowError):
         raise GatewayError(
             400, f"{name} is a time: RFC 3339 (2026-12-05T10:00:00Z) or epoch seconds", code="invalid_request", param=name

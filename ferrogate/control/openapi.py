@@ -20,6 +20,8 @@ from typing import Any
 
 import msgspec
 
+from ferrogate.control.openapi_usage import TYPES as USAGE_TYPES
+from ferrogate.control.openapi_usage import usage_paths
 from ferrogate.control.object_manager import API_KEY, ID_PATTERN, KINDS, Kind
 from ferrogate.control.provider_health import ProviderHealthView, ProvidersView
 from ferrogate.control.views import (
@@ -234,6 +236,7 @@ def build_document(version: str = "1") -> dict[str, Any]:
     types: list[Any] = [
         StatusView, ModelsView, ProvidersView, ProviderHealthView, ValidateView, ConfigSource, ReloadAccepted, DrainView, AuditEvent,
         *(kind.struct for kind in KINDS),
+        *USAGE_TYPES,
     ]
     _, components = msgspec.json.schema_components(types, ref_template=_REF)
     components = _decimals_as_text_or_number(components)
@@ -292,6 +295,7 @@ def build_document(version: str = "1") -> dict[str, Any]:
     }
     for kind in KINDS:
         paths.update(_object_paths(kind, components))
+    paths.update(usage_paths({"400": _error("A bad filter, limit or cursor"), **_ERRORS}))
     for path, item in paths.items():
         if "{id}" in path:  # the server refuses a target it cannot read (control characters...)
             for method, op in item.items():

@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Awaitable
 from time import monotonic, perf_counter
 
+from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.pool import complete_head
 from ferrogate._fastpath.upstream import Timeouts
 from ferrogate._fastpath.upstream_errors import UpstreamError
@@ -64,17 +65,27 @@ async def dispatch(rt: AiRuntime, ctx: RequestContext) -> None:
         if d.body is not None:
             relay_json(ctx, exchange, req, d)
             break
-        rt.streams += 1
-        try:
-            await relay_stream(ctx, exchange, req, d, rt.max_event_bytes)
+        if await _relay_stream_counted(rt, ctx, exchange, req, d, dispatcher):
             break
-        except StreamFailedEarly as early:
-            dispatcher.stream_failed_early(d, early.failure)
-        finally:
-            rt.streams -= 1
     if ctx.error is not None and ctx.candidate is not None:
         # The stream broke after it started: the provider failed this request.
         rt.health.get(ctx.candidate.key).failure(monotonic(), rt.health.threshold)
+
+
+async def _relay_stream_counted(
+    rt: AiRuntime, ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched, dispatcher: Dispatcher
+) -> bool:
+    """Relay a stream, counted in ``rt.streams`` while it runs; False when it failed before its
+    first byte (the next candidate may try)."""
+    rt.streams += 1
+    try:
+        await relay_stream(ctx, exchange, req, d, rt.max_event_bytes)
+        return True
+    except StreamFailedEarly as early:
+        dispatcher.stream_failed_early(d, early.failure)
+        return False
+    finally:
+        rt.streams -= 1
 
 
 def send_call(

@@ -47,6 +47,8 @@ class MockOpenAI:
     chunks: int = 6
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    cached_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
+    reasoning_tokens: int = 0  # of completion_tokens
     requests: list[Recorded] = field(default_factory=list)
     stream_outcomes: list[str] = field(default_factory=list)  # "complete" | "client_gone" | "aborted"
     always: Fault | None = None
@@ -177,8 +179,8 @@ class MockOpenAI:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens, "audio_tokens": 0},
         }
 
     def _pieces(self) -> list[str]:
