@@ -14,6 +14,7 @@ framed; SSE under ``/stream/``). ``writes`` counts client transport writes per r
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import cProfile
 import pstats
@@ -38,6 +39,8 @@ from benchmarks.proxy_hotpath import _ClientTransport as _BaseClient
 from benchmarks.proxy_hotpath import _UpstreamTransport as _BaseUpstream
 from benchmarks.proxy_hotpath import _warm_pool
 from ferrogate._fastpath.http1 import HttpProtocol
+from ferrogate.observability.record_queue import RecordQueue
+from ferrogate.observability.request_tally import RequestTally
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.state import ServerState
 from ferrogate.app import WorkerState, build_app
@@ -117,8 +120,10 @@ def _request(scenario: str) -> bytes:
     )
 
 
-async def run(scenario: str, requests: int, conns: int) -> tuple[float, float]:
-    """CPU seconds for ``requests`` requests, and client writes per request."""
+async def run(scenario: str, requests: int, conns: int, records: bool = True) -> tuple[float, float]:
+    """CPU seconds for ``requests`` requests, and client writes per request. ``records``: each
+    request's record goes to a worker's record queue, as in a running gateway (the queue is
+    only filled here: sending batches to the control process is measured end to end)."""
     loop = asyncio.get_running_loop()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.toml"
@@ -126,8 +131,9 @@ async def run(scenario: str, requests: int, conns: int) -> tuple[float, float]:
         path.write_text(render_config(Path(tmp), 9, ai=True, governed=scenario == "chat_governed"))
         config = load_config(path)
         pools = PoolSet()
+        observer = RecordQueue(RequestTally(), max_queued=int(os.environ.get("BENCH_MAXQ", requests + 1))) if records else None
         state = WorkerState(slot=0, generation=1, revision="bench", config_path=path,
-                            admin_address=None, ipc_path="", pools=pools)
+                            admin_address=None, ipc_path="", pools=pools, observer=observer)
         app = build_app(config, state)
     for pool in pools.pools():
         _warm_pool(pool, loop, conns, _Upstream)
@@ -163,6 +169,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--opcodes", action="store_true", help="count bytecodes per request instead")
+    ap.add_argument("--no-records", action="store_true", help="no record queue (the cost of records: run with and without)")
     args = ap.parse_args()
     tune_collector()  # as a worker does once booted
     for scenario in args.scenarios:
@@ -171,7 +178,7 @@ def main() -> None:
             continue
         best, writes = float("inf"), 0.0
         for _ in range(args.rounds):
-            spent, writes = uvloop.run(run(scenario, args.requests, args.conns))
+            spent, writes = uvloop.run(run(scenario, args.requests, args.conns, not args.no_records))
             best = min(best, spent)
         n = args.requests // args.conns * args.conns
         print(f"{scenario:26s} {best / n * 1e6:8.1f} µs CPU/request  {writes:.1f} client writes/request")

@@ -35,6 +35,7 @@ Observer = Callable[[Any], None]
 
 class AiRuntime:
     __slots__ = (
+        "_events",
         "_ids",
         "_make_limiter",
         "_wrapped",
@@ -42,6 +43,7 @@ class AiRuntime:
         "auth",
         "cache",
         "default_max_output",
+        "event_prefix",
         "governed",
         "health",
         "id_prefix",
@@ -116,6 +118,8 @@ class AiRuntime:
         self._wrapped: dict[tuple[str, Endpoint], ProviderAdapter] = {}
         self.id_prefix = os.urandom(5).hex().encode()
         self._ids = itertools.count(1)
+        self.event_prefix = "evt_" + os.urandom(5).hex() + "_"
+        self._events = itertools.count(1)
 
     def use_objects(self, config: Config, env: Mapping[str, str] | None) -> None:
         """Authenticate and govern with ``config``'s keys, tenants, policies and profiles from
@@ -140,6 +144,10 @@ class AiRuntime:
         """Circuit breaker and latency state per (provider, provider_model), for the admin API.
         ``now`` is ``time.monotonic()``: the clock every breaker decision uses."""
         return self.health.status(now)
+
+    def new_event_id(self) -> str:
+        """Unique across workers and restarts: a random per-runtime prefix (40 bits) and a counter."""
+        return f"{self.event_prefix}{next(self._events):x}"
 
     def new_request_id(self) -> bytes:
         """A worker-unique id: random per-worker prefix plus a counter (no syscall, no uuid)."""

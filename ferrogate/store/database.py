@@ -48,10 +48,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     # 3: what the request records feed (store.request_records): the request log, metering
-    # events, hourly and daily usage, and the metering export's outbox.
+    # events, hourly and daily usage, and where the metering export is.
     """
     CREATE TABLE request_logs (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER PRIMARY KEY,       -- the rowid: retention deletes the oldest, never the newest
         at REAL NOT NULL,
         key_id TEXT,
         tenant TEXT,
@@ -60,10 +60,9 @@ MIGRATIONS: tuple[str, ...] = (
         status INTEGER NOT NULL,
         record BLOB NOT NULL           -- the RequestRecord as msgpack
     );
-    CREATE INDEX request_logs_at ON request_logs (at);
-    CREATE TABLE metering_events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        event_id TEXT NOT NULL UNIQUE,
+    CREATE TABLE metering_events (     -- no index but the seq: every insert is on the hot side
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
         at REAL NOT NULL,
         key_id TEXT,
         tenant TEXT,
@@ -71,7 +70,6 @@ MIGRATIONS: tuple[str, ...] = (
         provider TEXT,
         record BLOB NOT NULL
     );
-    CREATE INDEX metering_events_at ON metering_events (at);
     CREATE TABLE usage_aggregates (
         granularity TEXT NOT NULL,     -- hour, day
         bucket INTEGER NOT NULL,       -- epoch seconds of the bucket's start (UTC)
@@ -90,10 +88,9 @@ MIGRATIONS: tuple[str, ...] = (
         saved_cost_pico INTEGER NOT NULL,
         PRIMARY KEY (granularity, bucket, key_id, tenant, model, provider)
     ) WITHOUT ROWID;
-    CREATE TABLE metering_outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        event_id TEXT NOT NULL UNIQUE,
-        body BLOB NOT NULL             -- the event as the export sends it (JSON)
+    CREATE TABLE metering_export (     -- the metering export's place: events after last_seq are to send
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_seq INTEGER NOT NULL
     );
     """,
 )

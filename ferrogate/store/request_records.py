@@ -3,11 +3,15 @@
 One batch of records is one transaction: its request-log rows, a metering event
 for each record that used tokens (or was served from the cache), the hourly and
 daily usage rows it adds to (summed in Python first, so a batch of 500 requests
-of one key and model is one upsert per granularity), and, with the export on,
-the events' outbox rows. Retention keeps the newest
+of one key and model is one upsert per granularity). Retention keeps the newest
 ``storage.request_log_retention_records`` log rows and
-``storage.billing_event_retention_records`` metering events; an outbox row goes
-only when the receiver took it.
+``storage.billing_event_retention_records`` metering events.
+
+The metering export's outbox is the metering events table itself: ``metering_export``
+holds the last event the receiver took, every later one is still to send, and
+retention never deletes one that is (so an outage loses nothing, and writing an
+event costs no second row). Turning the export on starts it at the newest event;
+turning it off forgets its place.
 
 Blocking calls: the control process runs these on its records thread, never on its loop.
 """
@@ -72,7 +76,8 @@ class RecordStore:
         self.conn = conn
         self.keep_logs = keep_logs
         self.keep_events = keep_events
-        self.export = export  # write each metering event to the outbox too
+        self.export = export  # keep the metering events the export has not sent
+        self._place_export()
 
     # -- writing
 
@@ -80,17 +85,14 @@ class RecordStore:
         """Store one batch in one transaction; the number of metering events it made."""
         logs: list[tuple[object, ...]] = []
         events: list[tuple[object, ...]] = []
-        outbox: list[tuple[str, bytes]] = []
-        usage: dict[tuple[str, int, str, str, str, str], list[int]] = {}
+        used: list[RequestRecord] = []
         for r in records:
             body = _RECORD.encode(r)
             logs.append((r.at, r.key_id, r.tenant, r.model, r.provider, r.status, body))
             if r.usage_source is not None:
-                _add_usage(usage, r)
+                used.append(r)
             if r.bills:
                 events.append((r.event_id, r.at, r.key_id, r.tenant, r.model, r.provider, body))
-                if self.export:
-                    outbox.append((r.event_id, _EVENT_JSON.encode(metering_event(r))))
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -99,7 +101,7 @@ class RecordStore:
                 logs,
             )
             conn.executemany(
-                "INSERT OR IGNORE INTO metering_events (event_id, at, key_id, tenant, model, provider, record)"
+                "INSERT INTO metering_events (event_id, at, key_id, tenant, model, provider, record)"
                 " VALUES (?,?,?,?,?,?,?)",
                 events,
             )
@@ -113,13 +115,11 @@ class RecordStore:
                 " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,"
                 " cost_pico = cost_pico + excluded.cost_pico, cache_hits = cache_hits + excluded.cache_hits,"
                 " saved_cost_pico = saved_cost_pico + excluded.saved_cost_pico",
-                [(*k, *v) for k, v in usage.items()],
+                _usage_rows(used),
             )
-            if outbox:
-                conn.executemany("INSERT OR IGNORE INTO metering_outbox (event_id, body) VALUES (?,?)", outbox)
             _prune(conn, "request_logs", self.keep_logs)
             if events:
-                _prune(conn, "metering_events", self.keep_events)
+                _prune(conn, "metering_events", self.keep_events, self._exported() if self.export else None)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -156,18 +156,35 @@ class RecordStore:
         ).fetchall()
         return [_usage_row(row) for row in rows]
 
-    # -- the metering outbox
+    # -- the metering export's outbox (the events after its place)
+
+    def _exported(self) -> int:
+        row = self.conn.execute("SELECT last_seq FROM metering_export WHERE id = 1").fetchone()
+        return int(row[0]) if row else 0
+
+    def _place_export(self) -> None:
+        """Start the export at the newest event when it is new; forget its place when it is off."""
+        if not self.export:
+            self.conn.execute("DELETE FROM metering_export")
+            return
+        self.conn.execute(
+            "INSERT OR IGNORE INTO metering_export (id, last_seq)"
+            " VALUES (1, (SELECT coalesce(max(seq), 0) FROM metering_events))"
+        )
 
     def outbox(self, limit: int) -> list[tuple[int, bytes]]:
-        rows = self.conn.execute("SELECT seq, body FROM metering_outbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
-        return [(int(seq), bytes(body)) for seq, body in rows]
+        """The oldest ``limit`` events not yet taken by the receiver, as the export sends them."""
+        rows = self.conn.execute(
+            "SELECT seq, record FROM metering_events WHERE seq > ? ORDER BY seq LIMIT ?", (self._exported(), limit)
+        ).fetchall()
+        return [(int(seq), _EVENT_JSON.encode(metering_event(_RECORD_DECODE.decode(body)))) for seq, body in rows]
 
     def outbox_done(self, last_seq: int) -> None:
         """The receiver took every event up to ``last_seq``."""
-        self.conn.execute("DELETE FROM metering_outbox WHERE seq <= ?", (last_seq,))
+        self.conn.execute("UPDATE metering_export SET last_seq = max(last_seq, ?) WHERE id = 1", (last_seq,))
 
     def outbox_size(self) -> int:
-        row = self.conn.execute("SELECT count(*) FROM metering_outbox").fetchone()
+        row = self.conn.execute("SELECT count(*) FROM metering_events WHERE seq > ?", (self._exported(),)).fetchone()
         return int(row[0])
 
 
@@ -175,23 +192,42 @@ def decode_event(body: bytes) -> MeteringEvent:
     return msgspec.json.decode(body, type=MeteringEvent)
 
 
-def _add_usage(usage: dict[tuple[str, int, str, str, str, str], list[int]], r: RequestRecord) -> None:
-    at = int(r.at)
-    who = (r.key_id or "", r.tenant or "", r.model or "", r.provider or "")
-    for granularity, size in GRANULARITIES.items():
-        key = (granularity, at - at % size, *who)
-        row = usage.get(key)
-        if row is None:
-            row = usage[key] = [0] * 9
-        row[0] += 1
-        row[1] += r.status >= 400
-        row[2] += r.input_tokens
-        row[3] += r.output_tokens
-        row[4] += r.cached_tokens
-        row[5] += r.reasoning_tokens
-        row[6] += r.cost_pico
-        row[7] += r.cache_hit
-        row[8] += r.saved_cost_pico
+def _usage_rows(records: list[RequestRecord]) -> list[tuple[object, ...]]:
+    """The hourly and daily usage rows a batch adds to: records grouped by hour first (one
+    dict step per record), then summed per group and the hours folded into their days."""
+    hours: dict[tuple[int, str, str, str, str], list[RequestRecord]] = {}
+    for r in records:
+        at = int(r.at)
+        key = (at - at % HOUR, r.key_id or "", r.tenant or "", r.model or "", r.provider or "")
+        group = hours.get(key)
+        if group is None:
+            hours[key] = [r]
+        else:
+            group.append(r)
+    days: dict[tuple[int, str, str, str, str], list[int]] = {}
+    rows: list[tuple[object, ...]] = []
+    for (hour, *who), group in hours.items():
+        sums = [
+            len(group),
+            sum(r.status >= 400 for r in group),
+            sum(r.input_tokens for r in group),
+            sum(r.output_tokens for r in group),
+            sum(r.cached_tokens for r in group),
+            sum(r.reasoning_tokens for r in group),
+            sum(r.cost_pico for r in group),
+            sum(r.cache_hit for r in group),
+            sum(r.saved_cost_pico for r in group),
+        ]
+        rows.append(("hour", hour, *who, *sums))
+        day_key = (hour - hour % DAY, *who)
+        day = days.get(day_key)  # type: ignore[call-overload]
+        if day is None:
+            days[day_key] = sums  # type: ignore[index]
+        else:
+            for i, n in enumerate(sums):
+                day[i] += n
+    rows.extend(("day", *key, *sums) for key, sums in days.items())
+    return rows
 
 
 def _usage_row(row: tuple[object, ...]) -> UsageAggregate:
@@ -216,5 +252,11 @@ def _usage_row(row: tuple[object, ...]) -> UsageAggregate:
     )
 
 
-def _prune(conn: sqlite3.Connection, table: str, keep: int) -> None:
-    conn.execute(f"DELETE FROM {table} WHERE seq <= (SELECT max(seq) FROM {table}) - ?", (keep,))
+def _prune(conn: sqlite3.Connection, table: str, keep: int, unsent_after: int | None = None) -> None:
+    """Keep the newest ``keep`` rows (and every row after ``unsent_after``: not exported yet)."""
+    if unsent_after is None:
+        conn.execute(f"DELETE FROM {table} WHERE seq <= (SELECT max(seq) FROM {table}) - ?", (keep,))
+    else:
+        conn.execute(
+            f"DELETE FROM {table} WHERE seq <= min((SELECT max(seq) FROM {table}) - ?, ?)", (keep, unsent_after)
+        )
