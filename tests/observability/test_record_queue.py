@@ -1,0 +1,58 @@
+"""A worker's record queue: it never waits, it drops (and counts) when full, and it sends
+batches only while the control process is there."""
+
+from __future__ import annotations
+
+from ferrogate import ipc
+from ferrogate.ipc.request_records import RequestRecord
+from ferrogate.observability.record_queue import BATCH_RECORDS, RecordQueue
+from ferrogate.observability.request_tally import RequestTally
+
+
+class FakeClient:
+    def __init__(self, connected: bool = True) -> None:
+        self.connected = connected
+        self.sent: list[ipc.Message] = []
+
+    def send(self, msg: ipc.Message) -> bool:
+        self.sent.append(msg)
+        return True
+
+
+def rec(n: int) -> RequestRecord:
+    return RequestRecord(event_id=f"e{n}", at=0.0, request_id=f"r{n}", endpoint="chat", status=200, duration_ms=1.0, overhead_ms=0.1)
+
+
+def test_a_full_queue_drops_the_new_record_and_counts_it() -> None:
+    queue = RecordQueue(RequestTally(), max_queued=2)
+    for n in range(5):
+        queue(rec(n))
+    assert (len(queue), queue.dropped) == (2, 3)
+
+
+def test_a_dropped_record_is_still_in_the_workers_tally() -> None:
+    queue = RecordQueue(RequestTally(), max_queued=0)
+    queue(rec(1))
+    assert queue.tally.snapshot().requests == 1
+
+
+def test_nothing_is_sent_while_control_is_away_and_nothing_is_lost() -> None:
+    queue = RecordQueue(RequestTally())
+    client = FakeClient(connected=False)
+    queue(rec(1))
+    assert queue.flush(client, 7) == 0  # type: ignore[arg-type]
+    client.connected = True
+    assert queue.flush(client, 7) == 1  # type: ignore[arg-type]
+    assert client.sent == [ipc.RecordBatch(pid=7, records=[rec(1)])]
+
+
+def test_a_flush_sends_batches_of_bounded_size_oldest_first() -> None:
+    queue = RecordQueue(RequestTally())
+    client = FakeClient()
+    for n in range(BATCH_RECORDS + 3):
+        queue(rec(n))
+    queue.flush(client, 7)  # type: ignore[arg-type]
+    sizes = [len(m.records) for m in client.sent if isinstance(m, ipc.RecordBatch)]
+    assert sizes == [BATCH_RECORDS, 3]
+    first = client.sent[0]
+    assert isinstance(first, ipc.RecordBatch) and first.records[0].event_id == "e0"
