@@ -35,7 +35,7 @@ def build_record(rt: AiRuntime, ctx: RequestContext) -> RequestRecord:
                 (started - received) * 1000.0,
                 (ended - started) * 1000.0,
                 status,
-                None if kind is None else str(kind),
+                kind,  # a StrEnum or None
                 span,
             )
         )
@@ -46,7 +46,7 @@ def build_record(rt: AiRuntime, ctx: RequestContext) -> RequestRecord:
         rt.new_event_id(),
         at,
         ctx.request_id.decode("latin-1"),
-        "" if endpoint is None else endpoint.value,
+        "" if endpoint is None else endpoint,  # a StrEnum: encoded as its value
         ctx.status or (err.status if err is not None else 0),
         (now - received) * 1000.0,
         ctx.overhead_ms(now),
@@ -63,7 +63,7 @@ def build_record(rt: AiRuntime, ctx: RequestContext) -> RequestRecord:
         ctx.provider_model,
         ctx.attempts,
         None if err is None else err.code or err.type,
-        None if err is None else err.source.value,
+        None if err is None else err.source,
         ctx.stream,
         ctx.cache_hit,
         None if cache is None else _CACHE_VERDICTS.get(cache),
