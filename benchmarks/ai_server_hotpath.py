@@ -14,9 +14,9 @@ framed; SSE under ``/stream/``). ``writes`` counts client transport writes per r
 from __future__ import annotations
 
 import argparse
-import os
 import asyncio
 import cProfile
+import os
 import pstats
 import tempfile
 import time
@@ -39,12 +39,12 @@ from benchmarks.proxy_hotpath import _ClientTransport as _BaseClient
 from benchmarks.proxy_hotpath import _UpstreamTransport as _BaseUpstream
 from benchmarks.proxy_hotpath import _warm_pool
 from ferrogate._fastpath.http1 import HttpProtocol
-from ferrogate.observability.record_queue import RecordQueue
-from ferrogate.observability.request_tally import RequestTally
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.state import ServerState
 from ferrogate.app import WorkerState, build_app
 from ferrogate.config.load import load_config
+from ferrogate.observability.record_queue import RecordQueue
+from ferrogate.observability.request_tally import RequestTally
 from ferrogate.worker import tune_collector
 
 

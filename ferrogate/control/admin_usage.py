@@ -10,7 +10,7 @@ seconds), paginated with ``limit`` and the ``next_cursor`` of the previous page.
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -140,6 +140,6 @@ def _cursor(position: int) -> str:
     return base64.urlsafe_b64encode(str(position).encode()).decode().rstrip("=")
 
 
-def _page(data: list[object] | list[msgspec.Struct], position: int | None) -> AdminResponse:
+def _page(data: Sequence[msgspec.Struct], position: int | None) -> AdminResponse:
     next_cursor = None if position is None else _cursor(position)
     return 200, list(_JSON), _encode({"object": "list", "data": data, "next_cursor": next_cursor})

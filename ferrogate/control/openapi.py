@@ -20,9 +20,9 @@ from typing import Any
 
 import msgspec
 
+from ferrogate.control.object_manager import API_KEY, ID_PATTERN, KINDS, Kind
 from ferrogate.control.openapi_usage import TYPES as USAGE_TYPES
 from ferrogate.control.openapi_usage import usage_paths
-from ferrogate.control.object_manager import API_KEY, ID_PATTERN, KINDS, Kind
 from ferrogate.control.provider_health import ProviderHealthView, ProvidersView
 from ferrogate.control.views import (
     ConfigSource,

@@ -206,7 +206,7 @@ def _usage_rows(records: list[RequestRecord]) -> list[tuple[object, ...]]:
             group.append(r)
     days: dict[tuple[int, str, str, str, str], list[int]] = {}
     rows: list[tuple[object, ...]] = []
-    for (hour, *who), group in hours.items():
+    for (hour, key_id, tenant, model, provider), group in hours.items():
         sums = [
             len(group),
             sum(r.status >= 400 for r in group),
@@ -218,11 +218,11 @@ def _usage_rows(records: list[RequestRecord]) -> list[tuple[object, ...]]:
             sum(r.cache_hit for r in group),
             sum(r.saved_cost_pico for r in group),
         ]
-        rows.append(("hour", hour, *who, *sums))
-        day_key = (hour - hour % DAY, *who)
-        day = days.get(day_key)  # type: ignore[call-overload]
+        rows.append(("hour", hour, key_id, tenant, model, provider, *sums))
+        day_key = (hour - hour % DAY, key_id, tenant, model, provider)
+        day = days.get(day_key)
         if day is None:
-            days[day_key] = sums  # type: ignore[index]
+            days[day_key] = sums
         else:
             for i, n in enumerate(sums):
                 day[i] += n

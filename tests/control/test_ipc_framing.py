@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ferrogate import ipc
-from ferrogate.ipc.request_records import AttemptRecord, RequestRecord
 from ferrogate.config.model import ApiKey, Config, GatewayProfile, Limits, Policy, Tenant
+from ferrogate.ipc.request_records import AttemptRecord, RequestRecord
 
 from .helpers import run
 
