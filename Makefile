@@ -52,7 +52,8 @@ run: $(STAMP) $(COMPILED_STAMP)
 	$(VENV)/bin/ferrogate run --config $(CONFIG)
 
 # System packages the tests and benchmarks use: nginx (fast mock upstream),
-# wrk (load), caddy (reference Caddyfile adapter), redis-server (cluster counters).
+# wrk (load), caddy (reference Caddyfile adapter), redis-server (cluster counters),
+# prometheus (promtool and a real scraper), chromium (the dashboard's browser tests).
 system-deps:
 	@bash scripts/system-deps.sh
 

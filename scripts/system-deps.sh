@@ -7,6 +7,8 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # caddy: the reference Caddyfile adapter the config tests compare against.
 command -v caddy >/dev/null 2>&1 || need+=(caddy)
+# prometheus: promtool lints /metrics and a real Prometheus server scrapes it (tests/observability).
+command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 # chromium: the dashboard's browser tests drive it with Playwright (no browser download).
 [ -x /usr/lib/chromium/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

@@ -81,6 +81,7 @@ class GatewayMetrics(Collector):
         self.key_label = key_label
         self.node: NodeView | None = None
         self._beats: dict[int, tuple[dict[int, int], int]] = {}  # pid -> (responses, records dropped)
+        self._retired: tuple[dict[int, int], int] = ({}, 0)  # workers whose pid a new one took
         self.requests: dict[tuple[str, ...], int] = {}
         self.tokens: dict[tuple[str, str, str], int] = {}
         self.cost_pico: dict[tuple[str, str], int] = {}
@@ -102,7 +103,16 @@ class GatewayMetrics(Collector):
     # -- feeding
 
     def heartbeat(self, pid: int, responses: dict[int, int], records_dropped: int) -> None:
-        """A worker's totals since it started (the last one of a worker that died stays counted)."""
+        """A worker's totals since it started (the last one of a worker that died stays counted).
+
+        Totals of one worker only grow; a beat with less than the last one under the same pid
+        is a new worker that got a dead one's pid, so the dead one's totals move to the retired."""
+        last = self._beats.get(pid)
+        if last is not None and (records_dropped < last[1] or any(responses.get(c, 0) < n for c, n in last[0].items())):
+            retired, lost = self._retired
+            for code, n in last[0].items():
+                retired[code] = retired.get(code, 0) + n
+            self._retired = (retired, lost + last[1])
         self._beats[pid] = (responses, records_dropped)
 
     def observe(self, records: Iterable[RequestRecord]) -> None:
@@ -153,8 +163,8 @@ class GatewayMetrics(Collector):
     # -- scraping
 
     def collect(self) -> Iterator[Metric]:
-        responses: dict[int, int] = {}
-        dropped = 0
+        responses = dict(self._retired[0])
+        dropped = self._retired[1]
         for counts, lost in self._beats.values():
             dropped += lost
             for code, n in counts.items():

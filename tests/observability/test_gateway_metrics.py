@@ -96,3 +96,13 @@ def test_the_key_is_a_label_only_when_asked_for() -> None:
         m.observe([record()])
     assert value(scrape(off), "ferrogate_requests_total", endpoint="chat", model="m", provider="p", status_class="2xx") == 1
     assert value(scrape(on), "ferrogate_requests_total", endpoint="chat", model="m", provider="p", status_class="2xx", key_id="k") == 1
+
+
+def test_a_new_worker_with_a_dead_ones_pid_does_not_take_its_counts_away() -> None:
+    m = GatewayMetrics([], [])
+    m.heartbeat(101, {200: 5}, 1)
+    m.heartbeat(101, {200: 2}, 0)  # the pid came back on a fresh worker
+    m.heartbeat(101, {200: 3}, 0)
+    s = scrape(m)
+    assert value(s, "ferrogate_http_responses_total", code="200") == 8
+    assert value(s, "ferrogate_records_dropped_total") == 1
