@@ -20,7 +20,7 @@ import msgspec
 PICO_PER_USD = 10**12
 
 
-class AttemptRecord(msgspec.Struct, frozen=True, array_like=True):
+class AttemptRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """One try of one upstream target: what the OTLP exporter makes a child span of."""
 
     provider: str
@@ -32,7 +32,7 @@ class AttemptRecord(msgspec.Struct, frozen=True, array_like=True):
     span_id: str | None = None  # hex, sent upstream in ``traceparent`` when tracing is on
 
 
-class RequestRecord(msgspec.Struct, frozen=True, array_like=True, omit_defaults=False):
+class RequestRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """Everything the gateway knows about one finished AI request."""
 
     event_id: str  # unique across workers and restarts: the metering export's idempotency key

@@ -50,25 +50,19 @@ MIGRATIONS: tuple[str, ...] = (
     # 3: what the request records feed (store.request_records): the request log, metering
     # events, hourly and daily usage, and where the metering export is.
     """
-    CREATE TABLE request_logs (
+    CREATE TABLE request_logs (        -- one row per write of a batch (store.record_batches)
         seq INTEGER PRIMARY KEY,       -- the rowid: retention deletes the oldest, never the newest
-        at REAL NOT NULL,
-        key_id TEXT,
-        tenant TEXT,
-        model TEXT,
-        provider TEXT,
-        status INTEGER NOT NULL,
-        record BLOB NOT NULL           -- the RequestRecord as msgpack
+        first_at REAL NOT NULL,        -- the batch's earliest and latest request (epoch seconds)
+        last_at REAL NOT NULL,
+        count INTEGER NOT NULL,
+        records BLOB NOT NULL          -- the RequestRecords as one msgpack array
     );
-    CREATE TABLE metering_events (     -- no index but the seq: every insert is on the hot side
+    CREATE TABLE metering_events (     -- the same, of the records that used tokens or the cache
         seq INTEGER PRIMARY KEY,
-        event_id TEXT NOT NULL,
-        at REAL NOT NULL,
-        key_id TEXT,
-        tenant TEXT,
-        model TEXT,
-        provider TEXT,
-        record BLOB NOT NULL
+        first_at REAL NOT NULL,
+        last_at REAL NOT NULL,
+        count INTEGER NOT NULL,
+        records BLOB NOT NULL
     );
     CREATE TABLE usage_aggregates (
         granularity TEXT NOT NULL,     -- hour, day
@@ -88,9 +82,9 @@ MIGRATIONS: tuple[str, ...] = (
         saved_cost_pico INTEGER NOT NULL,
         PRIMARY KEY (granularity, bucket, key_id, tenant, model, provider)
     ) WITHOUT ROWID;
-    CREATE TABLE metering_export (     -- the metering export's place: events after last_seq are to send
+    CREATE TABLE metering_export (     -- the metering export's place: events after last_id are to send
         id INTEGER PRIMARY KEY CHECK (id = 1),
-        last_seq INTEGER NOT NULL
+        last_id INTEGER NOT NULL
     );
     """,
 )

@@ -1,17 +1,18 @@
-"""Request logs, metering events, usage aggregates and the metering outbox, in the store.
+"""Request logs, metering events, usage aggregates and the metering export's place, in the store.
 
-One batch of records is one transaction: its request-log rows, a metering event
-for each record that used tokens (or was served from the cache), the hourly and
-daily usage rows it adds to (summed in Python first, so a batch of 500 requests
-of one key and model is one upsert per granularity). Retention keeps the newest
-``storage.request_log_retention_records`` log rows and
+One write is one transaction: the request log gets the batch as one row, the
+metering events get the batch's records that used tokens (or were served from the
+cache) as one row (``store.record_batches`` says why rows hold batches), and the
+hourly and daily usage rows take the batch's sums (grouped in Python first, so 4,000
+requests of one key and model are one upsert per granularity). Retention keeps the
+newest ``storage.request_log_retention_records`` log records and
 ``storage.billing_event_retention_records`` metering events.
 
-The metering export's outbox is the metering events table itself: ``metering_export``
-holds the last event the receiver took, every later one is still to send, and
-retention never deletes one that is (so an outage loses nothing, and writing an
-event costs no second row). Turning the export on starts it at the newest event;
-turning it off forgets its place.
+The metering export's outbox is the metering events themselves: ``metering_export``
+holds the id of the last event the receiver took, every later one is still to send,
+and retention never deletes one that is (an outage loses nothing, and an event costs
+no second write). Turning the export on starts it at the newest event; turning it
+off forgets its place.
 
 Blocking calls: the control process runs these on its records thread, never on its loop.
 """
@@ -19,18 +20,16 @@ Blocking calls: the control process runs these on its records thread, never on i
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
 
 import msgspec
 
 from ferrogate.ipc.request_records import RequestRecord, usd
+from ferrogate.store.record_batches import BatchLog
 from ferrogate.store.record_views import MeteringEvent, UsageAggregate, metering_event, rfc3339
 
 HOUR = 3600
 DAY = 86400
 GRANULARITIES = {"hour": HOUR, "day": DAY}
-_RECORD = msgspec.msgpack.Encoder()
-_RECORD_DECODE = msgspec.msgpack.Decoder(RequestRecord)
 _EVENT_JSON = msgspec.json.Encoder()
 
 
@@ -45,7 +44,23 @@ class RecordFilter(msgspec.Struct, frozen=True, kw_only=True):
     since: float | None = None  # epoch seconds, inclusive
     until: float | None = None  # epoch seconds, exclusive
 
-    def where(self, at_column: str = "at", status_column: str | None = "status") -> tuple[str, list[object]]:
+    def matches(self, r: RequestRecord) -> bool:
+        """Whether ``r`` passes every field but the time range (the batch log checks that)."""
+        if self.key_id is not None and r.key_id != self.key_id:
+            return False
+        if self.tenant is not None and r.tenant != self.tenant:
+            return False
+        if self.model is not None and r.model != self.model:
+            return False
+        if self.provider is not None and r.provider != self.provider:
+            return False
+        status = self.status
+        if status is not None:
+            return r.status // 100 == status if status < 10 else r.status == status
+        return True
+
+    def where(self, at_column: str) -> tuple[str, list[object]]:
+        """The SQL of the filter for usage rows (no status there)."""
         clauses: list[str] = []
         args: list[object] = []
         for column in ("key_id", "tenant", "model", "provider"):
@@ -53,13 +68,6 @@ class RecordFilter(msgspec.Struct, frozen=True, kw_only=True):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
-        if self.status is not None and status_column is not None:
-            if self.status < 10:
-                clauses.append(f"{status_column} >= ? AND {status_column} < ?")
-                args += [self.status * 100, self.status * 100 + 100]
-            else:
-                clauses.append(f"{status_column} = ?")
-                args.append(self.status)
         if self.since is not None:
             clauses.append(f"{at_column} >= ?")
             args.append(self.since)
@@ -70,10 +78,12 @@ class RecordFilter(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RecordStore:
-    __slots__ = ("conn", "export", "keep_events", "keep_logs")
+    __slots__ = ("conn", "events", "export", "keep_events", "keep_logs", "logs")
 
     def __init__(self, conn: sqlite3.Connection, *, keep_logs: int, keep_events: int, export: bool) -> None:
         self.conn = conn
+        self.logs = BatchLog(conn, "request_logs")
+        self.events = BatchLog(conn, "metering_events")
         self.keep_logs = keep_logs
         self.keep_events = keep_events
         self.export = export  # keep the metering events the export has not sent
@@ -81,30 +91,15 @@ class RecordStore:
 
     # -- writing
 
-    def write(self, records: Iterable[RequestRecord]) -> int:
+    def write(self, records: list[RequestRecord]) -> int:
         """Store one batch in one transaction; the number of metering events it made."""
-        logs: list[tuple[object, ...]] = []
-        events: list[tuple[object, ...]] = []
-        used: list[RequestRecord] = []
-        for r in records:
-            body = _RECORD.encode(r)
-            logs.append((r.at, r.key_id, r.tenant, r.model, r.provider, r.status, body))
-            if r.usage_source is not None:
-                used.append(r)
-            if r.bills:
-                events.append((r.event_id, r.at, r.key_id, r.tenant, r.model, r.provider, body))
+        used = [r for r in records if r.usage_source is not None]
+        billed = [r for r in used if r.bills]
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(
-                "INSERT INTO request_logs (at, key_id, tenant, model, provider, status, record) VALUES (?,?,?,?,?,?,?)",
-                logs,
-            )
-            conn.executemany(
-                "INSERT INTO metering_events (event_id, at, key_id, tenant, model, provider, record)"
-                " VALUES (?,?,?,?,?,?,?)",
-                events,
-            )
+            self.logs.append(records)
+            self.events.append(billed)
             conn.executemany(
                 "INSERT INTO usage_aggregates VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (granularity, bucket, key_id, tenant, model, provider) DO UPDATE SET"
@@ -117,38 +112,26 @@ class RecordStore:
                 " saved_cost_pico = saved_cost_pico + excluded.saved_cost_pico",
                 _usage_rows(used),
             )
-            _prune(conn, "request_logs", self.keep_logs)
-            if events:
-                _prune(conn, "metering_events", self.keep_events, self._exported() if self.export else None)
+            self.logs.prune(self.keep_logs)
+            if billed:
+                self.events.prune(self.keep_events, self._exported() if self.export else None)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return len(events)
+        return len(billed)
 
     # -- reading (newest first; ``before`` is the cursor: the last id of the previous page)
 
     def request_logs(self, f: RecordFilter, before: int | None, limit: int) -> list[tuple[int, RequestRecord]]:
-        return self._page("request_logs", f, before, limit, "status")
+        return self.logs.newest(f.matches, f.since, f.until, before, limit, self.keep_logs)
 
     def metering_events(self, f: RecordFilter, before: int | None, limit: int) -> list[tuple[int, RequestRecord]]:
-        return self._page("metering_events", f, before, limit, None)
-
-    def _page(
-        self, table: str, f: RecordFilter, before: int | None, limit: int, status_column: str | None
-    ) -> list[tuple[int, RequestRecord]]:
-        where, args = f.where(status_column=status_column)
-        if before is not None:
-            where += " AND seq < ?"
-            args.append(before)
-        rows = self.conn.execute(
-            f"SELECT seq, record FROM {table} WHERE {where} ORDER BY seq DESC LIMIT ?", (*args, limit)
-        ).fetchall()
-        return [(int(seq), _RECORD_DECODE.decode(body)) for seq, body in rows]
+        return self.events.newest(f.matches, f.since, f.until, before, limit, self.keep_events)
 
     def usage(self, granularity: str, f: RecordFilter, offset: int, limit: int) -> list[UsageAggregate]:
         """Usage rows of one granularity, newest bucket first (``offset``: rows to skip)."""
-        where, args = f.where(at_column="bucket", status_column=None)
+        where, args = f.where(at_column="bucket")
         rows = self.conn.execute(
             f"SELECT * FROM usage_aggregates WHERE granularity = ? AND {where}"
             " ORDER BY bucket DESC, key_id, tenant, model, provider LIMIT ? OFFSET ?",
@@ -159,7 +142,7 @@ class RecordStore:
     # -- the metering export's outbox (the events after its place)
 
     def _exported(self) -> int:
-        row = self.conn.execute("SELECT last_seq FROM metering_export WHERE id = 1").fetchone()
+        row = self.conn.execute("SELECT last_id FROM metering_export WHERE id = 1").fetchone()
         return int(row[0]) if row else 0
 
     def _place_export(self) -> None:
@@ -167,25 +150,18 @@ class RecordStore:
         if not self.export:
             self.conn.execute("DELETE FROM metering_export")
             return
-        self.conn.execute(
-            "INSERT OR IGNORE INTO metering_export (id, last_seq)"
-            " VALUES (1, (SELECT coalesce(max(seq), 0) FROM metering_events))"
-        )
+        self.conn.execute("INSERT OR IGNORE INTO metering_export (id, last_id) VALUES (1, ?)", (self.events.newest_id(),))
 
     def outbox(self, limit: int) -> list[tuple[int, bytes]]:
         """The oldest ``limit`` events not yet taken by the receiver, as the export sends them."""
-        rows = self.conn.execute(
-            "SELECT seq, record FROM metering_events WHERE seq > ? ORDER BY seq LIMIT ?", (self._exported(), limit)
-        ).fetchall()
-        return [(int(seq), _EVENT_JSON.encode(metering_event(_RECORD_DECODE.decode(body)))) for seq, body in rows]
+        return [(ident, _EVENT_JSON.encode(metering_event(r))) for ident, r in self.events.after(self._exported(), limit)]
 
-    def outbox_done(self, last_seq: int) -> None:
-        """The receiver took every event up to ``last_seq``."""
-        self.conn.execute("UPDATE metering_export SET last_seq = max(last_seq, ?) WHERE id = 1", (last_seq,))
+    def outbox_done(self, last_id: int) -> None:
+        """The receiver took every event up to ``last_id``."""
+        self.conn.execute("UPDATE metering_export SET last_id = max(last_id, ?) WHERE id = 1", (last_id,))
 
     def outbox_size(self) -> int:
-        row = self.conn.execute("SELECT count(*) FROM metering_events WHERE seq > ?", (self._exported(),)).fetchone()
-        return int(row[0])
+        return self.events.count_after(self._exported())
 
 
 def decode_event(body: bytes) -> MeteringEvent:
@@ -250,13 +226,3 @@ def _usage_row(row: tuple[object, ...]) -> UsageAggregate:
         cache_hits=counts[7],
         saved_cost_usd=usd(counts[8]),
     )
-
-
-def _prune(conn: sqlite3.Connection, table: str, keep: int, unsent_after: int | None = None) -> None:
-    """Keep the newest ``keep`` rows (and every row after ``unsent_after``: not exported yet)."""
-    if unsent_after is None:
-        conn.execute(f"DELETE FROM {table} WHERE seq <= (SELECT max(seq) FROM {table}) - ?", (keep,))
-    else:
-        conn.execute(
-            f"DELETE FROM {table} WHERE seq <= min((SELECT max(seq) FROM {table}) - ?, ?)", (keep, unsent_after)
-        )
