@@ -60,6 +60,20 @@ def _bound(value: float) -> str:
     return repr(float(value))
 
 
+class _Series:
+    __slots__ = ("cost_key", "duration", "labels", "model", "overhead", "provider", "token_keys", "ttft")
+
+    def __init__(self, model: str, provider: str, duration: Histogram, ttft: Histogram, overhead: Histogram) -> None:
+        self.model = model
+        self.provider = provider
+        self.duration = duration
+        self.ttft = ttft
+        self.overhead = overhead
+        self.labels: dict[int, tuple[str, ...]] = {}  # status -> ferrogate_requests_total labels
+        self.token_keys = tuple((model, provider, d) for d in ("input", "output", "cached", "reasoning"))
+        self.cost_key = (model, provider)
+
+
 class NodeView:
     """What a scrape reads from the control process's live state (gauges)."""
 
@@ -80,6 +94,7 @@ class GatewayMetrics(Collector):
         self.providers = frozenset(providers)
         self.key_label = key_label
         self.node: NodeView | None = None
+        self._series: dict[tuple[str, str | None, str | None], _Series] = {}
         self._beats: dict[int, tuple[dict[int, int], int]] = {}  # pid -> (responses, records dropped)
         self._retired: tuple[dict[int, int], int] = ({}, 0)  # workers whose pid a new one took
         self.requests: dict[tuple[str, ...], int] = {}
@@ -99,6 +114,7 @@ class GatewayMetrics(Collector):
         self.models = frozenset(models)
         self.providers = frozenset(providers)
         self.key_label = key_label
+        self._series.clear()
 
     # -- feeding
 
@@ -116,34 +132,60 @@ class GatewayMetrics(Collector):
         self._beats[pid] = (responses, records_dropped)
 
     def observe(self, records: Iterable[RequestRecord]) -> None:
+        series = self._series
+        requests = self.requests
+        tokens = self.tokens
+        key_label = self.key_label
         for r in records:
-            model = r.model if r.model in self.models else ("other" if r.model else "")
-            provider = r.provider if r.provider in self.providers else ""
-            status_class = f"{r.status // 100}xx" if r.status else "none"
-            labels: tuple[str, ...] = (r.endpoint, model, provider, status_class)
-            if self.key_label:
-                labels += (r.key_id or "",)
-            _inc(self.requests, labels, 1)
+            ident = (r.endpoint, r.model, r.provider)
+            one = series.get(ident)
+            if one is None:
+                one = series[ident] = self._new_series(r)
+            status = r.status
+            labels = one.labels.get(status) if not key_label else None
+            if labels is None:
+                labels = (r.endpoint, one.model, one.provider, f"{status // 100}xx" if status else "none")
+                if key_label:
+                    labels += (r.key_id or "",)
+                else:
+                    one.labels[status] = labels
+            requests[labels] = requests.get(labels, 0) + 1
             if r.input_tokens or r.output_tokens:
-                _inc(self.tokens, (model, provider, "input"), r.input_tokens)
-                _inc(self.tokens, (model, provider, "output"), r.output_tokens)
+                keys = one.token_keys
+                tokens[keys[0]] = tokens.get(keys[0], 0) + r.input_tokens
+                tokens[keys[1]] = tokens.get(keys[1], 0) + r.output_tokens
                 if r.cached_tokens:
-                    _inc(self.tokens, (model, provider, "cached"), r.cached_tokens)
+                    tokens[keys[2]] = tokens.get(keys[2], 0) + r.cached_tokens
                 if r.reasoning_tokens:
-                    _inc(self.tokens, (model, provider, "reasoning"), r.reasoning_tokens)
+                    tokens[keys[3]] = tokens.get(keys[3], 0) + r.reasoning_tokens
             if r.cost_pico:
-                _inc(self.cost_pico, (model, provider), r.cost_pico)
-            _hist(self.duration, (r.endpoint, model), M.LATENCY_BUCKETS).observe(r.duration_ms / 1000.0)
+                _inc(self.cost_pico, one.cost_key, r.cost_pico)
+            one.duration.observe(r.duration_ms / 1000.0)
             if r.ttft_ms is not None:
-                _hist(self.ttft, (r.endpoint, model), M.LATENCY_BUCKETS).observe(r.ttft_ms / 1000.0)
-            _hist(self.overhead, r.endpoint, M.OVERHEAD_BUCKETS).observe(r.overhead_ms / 1000.0)
-            self._attempts(r, model)
+                one.ttft.observe(r.ttft_ms / 1000.0)
+            one.overhead.observe(r.overhead_ms / 1000.0)
+            if r.attempt_log:
+                self._attempts(r, one.model)
             if r.cache is not None:
                 _inc(self.cache, r.cache, 1)
-            self.saved_pico += r.saved_cost_pico
-            reason = M.REJECTION_CODES.get(r.error_code or "")
-            if reason is not None:
-                _inc(self.rejections, reason, 1)
+            if r.saved_cost_pico:
+                self.saved_pico += r.saved_cost_pico
+            if r.error_code is not None:
+                reason = M.REJECTION_CODES.get(r.error_code)
+                if reason is not None:
+                    _inc(self.rejections, reason, 1)
+
+    def _new_series(self, r: RequestRecord) -> _Series:
+        """Labels and histograms of one (endpoint, model, provider), resolved once."""
+        model = r.model if r.model in self.models else ("other" if r.model else "")
+        provider = r.provider if r.provider in self.providers else ""
+        return _Series(
+            model,
+            provider,
+            _hist(self.duration, (r.endpoint, model), M.LATENCY_BUCKETS),
+            _hist(self.ttft, (r.endpoint, model), M.LATENCY_BUCKETS),
+            _hist(self.overhead, r.endpoint, M.OVERHEAD_BUCKETS),
+        )
 
     def _attempts(self, r: RequestRecord, model: str) -> None:
         log = r.attempt_log
