@@ -50,10 +50,6 @@ def _changed(section: str, field: str) -> Callable[[Config], Iterator[ModelPath]
 
 UNENFORCED: tuple[_Unenforced, ...] = (
     _Unenforced(
-        _when(("metering", "export_enabled"), lambda c: c.metering.export_enabled),
-        "metering export is not built yet",
-    ),
-    _Unenforced(
         _when(("telemetry", "otlp_endpoint"), lambda c: c.telemetry.otlp_endpoint is not None),
         "OpenTelemetry export is not built yet",
     ),

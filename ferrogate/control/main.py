@@ -24,6 +24,7 @@ from ferrogate.control.admin import AdminApi, Loader, ReloadAnswer, exchange_han
 from ferrogate.control.admin_objects import ObjectsApi
 from ferrogate.control.admin_usage import UsageApi
 from ferrogate.control.channel import IpcServer
+from ferrogate.control.metering_export import MeteringExport
 from ferrogate.control.node_metrics import node_view
 from ferrogate.control.object_manager import ObjectManager
 from ferrogate.control.record_sink import RecordSink
@@ -56,6 +57,7 @@ class ControlService:
         "_synced",
         "_verdicts",
         "api",
+        "export",
         "ipc",
         "objects",
         "records",
@@ -104,6 +106,7 @@ class ControlService:
             usage=UsageApi(self.records, lambda: self.state.config),
         )
         self._admin_server: HttpServer | None = None
+        self.export: MeteringExport | None = None
         self._reload_ids = 0
         self._verdicts: dict[int, asyncio.Future[ReloadVerdict]] = {}
         self._synced = False
@@ -113,6 +116,7 @@ class ControlService:
         try:
             await self.objects.start()
             await self.records.start()
+            self._start_export()
         except StoreError as exc:
             raise OSError(f"the store cannot be opened: {exc}") from None
         await self.ipc.start(ipc_path)
@@ -136,8 +140,19 @@ class ControlService:
             await self._admin_server.shutdown(grace_secs)
             self._admin_server = None
         await self.ipc.close()
+        if self.export is not None:
+            await self.export.stop()
         await self.records.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.objects.close)
+
+    def _start_export(self) -> None:
+        metering = self.state.config.metering
+        if not metering.export_enabled:
+            return
+        export = self.export = MeteringExport(metering, self.state.env, self.records)
+        self.records.on_events = export.wake
+        self.records.metrics.export_stats = lambda: (export.sent, export.failures, export.outbox)
+        export.start()
 
     # -- admin → supervisor
 

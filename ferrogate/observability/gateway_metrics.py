@@ -94,6 +94,8 @@ class GatewayMetrics(Collector):
         self.providers = frozenset(providers)
         self.key_label = key_label
         self.node: NodeView | None = None
+        # (events sent, failed POSTs, events waiting) of the metering export, when it is on
+        self.export_stats: Callable[[], tuple[int, int, int]] | None = None
         self._series: dict[tuple[str, str | None, str | None], _Series] = {}
         self._beats: dict[int, tuple[dict[int, int], int]] = {}  # pid -> (responses, records dropped)
         self._retired: tuple[dict[int, int], int] = ({}, 0)  # workers whose pid a new one took
@@ -229,6 +231,11 @@ class GatewayMetrics(Collector):
         node = self.node
         if node is not None:
             yield from self._node(node)
+        if self.export_stats is not None:
+            sent, failed, waiting = self.export_stats()
+            yield _counter(M.METERING_EXPORTED, [((), sent)])
+            yield _counter(M.METERING_FAILURES, [((), failed)])
+            yield _gauge(M.METERING_OUTBOX, [((), waiting)])
 
     def _node(self, node: NodeView) -> Iterator[Metric]:
         inflight = connections = streams = 0

@@ -48,12 +48,15 @@ CACHE_SAVED = _m("ferrogate_cache_saved_cost_usd", "counter", "What the answers 
 REJECTIONS = _m("ferrogate_limit_rejections", "counter", "Requests refused by a rate limit or budget, by reason.", "reason")
 BREAKER = _m("ferrogate_breaker_state", "gauge", "Circuit breaker state per target: 1 for the state it is in.", "provider", "provider_model", "state")
 WORKER_RESTARTS = _m("ferrogate_worker_restarts", "counter", "Workers the supervisor started again after one died.")
+METERING_EXPORTED = _m("ferrogate_metering_exported", "counter", "Metering events the export receiver took.")
+METERING_FAILURES = _m("ferrogate_metering_export_failures", "counter", "Metering export POSTs that failed (and will be retried).")
+METERING_OUTBOX = _m("ferrogate_metering_outbox_events", "gauge", "Metering events waiting for the export receiver.")
 WORKERS = _m("ferrogate_workers", "gauge", "Workers of this node by lifecycle state.", "state")
 
 ALL: tuple[MetricName, ...] = (
     HTTP_RESPONSES, CONNECTIONS, INFLIGHT, STREAMS, RECORDS_DROPPED, REQUESTS, TOKENS, COST, DURATION,
     TTFT, OVERHEAD, UPSTREAM_ERRORS, RETRIES, FALLBACKS, CACHE, CACHE_SAVED, REJECTIONS, BREAKER,
-    WORKER_RESTARTS, WORKERS,
+    WORKER_RESTARTS, WORKERS, METERING_EXPORTED, METERING_FAILURES, METERING_OUTBOX,
 )
 
 # Seconds; the low end resolves gateway overhead (tens of microseconds), the high end long streams.
