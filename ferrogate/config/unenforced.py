@@ -50,16 +50,8 @@ def _changed(section: str, field: str) -> Callable[[Config], Iterator[ModelPath]
 
 UNENFORCED: tuple[_Unenforced, ...] = (
     _Unenforced(
-        _when(("telemetry", "otlp_endpoint"), lambda c: c.telemetry.otlp_endpoint is not None),
-        "OpenTelemetry export is not built yet",
-    ),
-    _Unenforced(
         _when(("telemetry", "log_bodies"), lambda c: c.telemetry.log_bodies),
         "body logging is not built yet",
-    ),
-    _Unenforced(
-        _changed("telemetry", "service_name"),
-        "it names the service in OpenTelemetry export, which is not built yet",
     ),
     _Unenforced(_each("mcp_servers"), "MCP servers are not connected yet"),
     _Unenforced(

@@ -28,6 +28,7 @@ from ferrogate.control.metering_export import MeteringExport
 from ferrogate.control.node_metrics import node_view
 from ferrogate.control.object_manager import ObjectManager
 from ferrogate.control.record_sink import RecordSink
+from ferrogate.control.span_export import SpanExport
 from ferrogate.control.state import ControlState
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import DrainState, ExitCode, ReloadRequest, ReloadVerdict, SupervisorStatus
@@ -61,6 +62,7 @@ class ControlService:
         "ipc",
         "objects",
         "records",
+        "spans",
         "state",
         "supervisor_pid",
     )
@@ -107,6 +109,7 @@ class ControlService:
         )
         self._admin_server: HttpServer | None = None
         self.export: MeteringExport | None = None
+        self.spans: SpanExport | None = None
         self._reload_ids = 0
         self._verdicts: dict[int, asyncio.Future[ReloadVerdict]] = {}
         self._synced = False
@@ -117,6 +120,10 @@ class ControlService:
             await self.objects.start()
             await self.records.start()
             self._start_export()
+            if self.state.config.telemetry.otlp_endpoint is not None:
+                self.spans = SpanExport(self.state.config.telemetry)
+                self.records.on_records = self.spans.submit
+                self.spans.start()
         except StoreError as exc:
             raise OSError(f"the store cannot be opened: {exc}") from None
         await self.ipc.start(ipc_path)
@@ -143,6 +150,8 @@ class ControlService:
         if self.export is not None:
             await self.export.stop()
         await self.records.stop()
+        if self.spans is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.spans.close)
         await asyncio.get_running_loop().run_in_executor(None, self.objects.close)
 
     def _start_export(self) -> None:

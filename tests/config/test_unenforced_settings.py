@@ -95,7 +95,7 @@ def test_run_refuses_to_start_on_acme_rather_than_serve_without_its_certificate(
     assert "Traceback" not in result.stderr
 
 
-def test_a_service_name_is_said_to_do_nothing_yet(tmp_path: Path) -> None:
+def test_body_logging_is_said_to_do_nothing_yet(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    path.write_text('[telemetry]\nservice_name = "edge"\n')
-    assert [w.message.split(" is ")[0] for w in load(path, env={}).warnings] == ["`telemetry.service_name`"]
+    path.write_text('[telemetry]\nlog_bodies = true\n')
+    assert [w.message.split(" is ")[0] for w in load(path, env={}).warnings] == ["`telemetry.log_bodies`"]
