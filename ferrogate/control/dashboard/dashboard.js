@@ -6,7 +6,8 @@
 const TOKEN_KEY = "ferrogate-admin-token";
 const SECTIONS = [
   ["status", "Status"], ["providers", "Providers"], ["models", "Models"], ["keys", "API keys"],
-  ["tenants", "Tenants"], ["policies", "Policies"], ["profiles", "Gateway configs"], ["audit", "Audit"],
+  ["tenants", "Tenants"], ["policies", "Policies"], ["profiles", "Gateway configs"], ["requests", "Requests"],
+  ["usage", "Usage"], ["audit", "Audit"],
 ];
 
 function el(tag, attrs, ...children) {
@@ -216,12 +217,119 @@ const views = {
     ];
   },
 
+  async requests() {
+    const f = state.logFilter;
+    const query = new URLSearchParams(Object.entries(f).filter(([, v]) => v));
+    query.set("limit", "50");
+    const pages = [];
+    let cursor = "";
+    for (let i = 0; i < state.logPages; i++) {
+      if (cursor) query.set("cursor", cursor);
+      const page = await api("GET", "/admin/v1/request-logs?" + query);
+      pages.push(...page.data);
+      cursor = page.next_cursor || "";
+      if (!cursor) break;
+    }
+    const filters = form([["key_id", "Key", { value: f.key_id || "" }], ["model", "Model", { value: f.model || "" }],
+      ["provider", "Provider", { value: f.provider || "" }], ["status", "Status (429, 4xx)", { value: f.status || "", size: 8 }],
+      ["since", "Since (RFC 3339)", { value: f.since || "", placeholder: "2026-12-05T10:00:00Z" }]], "Filter", async (inputs) => {
+      state.logFilter = Object.fromEntries(Object.entries(inputs).map(([k, input]) => [k, input.value.trim()]));
+      state.logPages = 1;
+    });
+    const more = cursor ? el("button", { class: "secondary", type: "button", onclick: () => { state.logPages += 1; render(); } }, "Load more") : null;
+    return [filters, table([["Time", (r) => el("span", { class: "nowrap", title: r.at }, new Date(r.at).toLocaleTimeString())], ["Request", (r) => r.request_id],
+      ["Key", (r) => text(r.key_id)], ["Model", (r) => text(r.model)], ["Provider", (r) => text(r.provider)],
+      ["Status", (r) => badge(r.status < 400, String(r.status), String(r.status))], ["Stream", (r) => (r.stream ? "yes" : "no")],
+      ["Tokens in/out", (r) => r.input_tokens + " / " + r.output_tokens], ["Cost USD", (r) => r.cost_usd],
+      ["ms", (r) => Math.round(r.duration_ms * 10) / 10], ["TTFT ms", (r) => (r.ttft_ms === null ? "–" : Math.round(r.ttft_ms * 10) / 10)],
+      ["Cache", (r) => text(r.cache)], ["Attempts", (r) => r.attempt_log.map((a) => a.provider + " " + (a.status || a.error_kind)).join(", ") || "–"]],
+    pages.map((r) => ({ ...r, id: r.request_id })), "No requests yet."), ...(more ? [more] : [])];
+  },
+
+  async usage() {
+    const rows = (await api("GET", "/admin/v1/usage-aggregates?limit=1000&granularity=" + state.usageGrain)).data;
+    const by = state.usageBy;
+    const choose = el("form", { class: "inline card" },
+      el("label", {}, "Buckets", el("select", { onchange: (e) => { state.usageGrain = e.target.value; render(); } },
+        ["hour", "day"].map((g) => el("option", { value: g, selected: g === state.usageGrain }, g)))),
+      el("label", {}, "Per", el("select", { onchange: (e) => { state.usageBy = e.target.value; render(); } },
+        [["key_id", "key"], ["model", "model"], ["provider", "provider"]].map(([v, l]) => el("option", { value: v, selected: v === by }, l)))));
+    const totals = new Map();
+    for (const r of rows) {
+      const name = r[by] || "(none)";
+      const t = totals.get(name) || { name, requests: 0, errors: 0, tokens: 0, cost: 0n, hits: 0 };
+      t.requests += r.requests; t.errors += r.errors; t.tokens += r.input_tokens + r.output_tokens;
+      t.cost += pico(r.cost_usd); t.hits += r.cache_hits;
+      totals.set(name, t);
+    }
+    const sums = [...totals.values()].sort((a, b) => b.requests - a.requests);
+    return [choose, el("h2", {}, "Requests per " + state.usageGrain), chart(rows, by, (r) => r.requests),
+      el("h2", {}, "Cost (USD) per " + state.usageGrain), chart(rows, by, (r) => Number(pico(r.cost_usd)) / 1e12),
+      table([["Per " + by.replace("_id", ""), (t) => t.name], ["Requests", (t) => t.requests], ["Errors", (t) => t.errors],
+        ["Tokens", (t) => t.tokens], ["Cost USD", (t) => usd(t.cost)], ["Cache hits", (t) => t.hits]],
+      sums.map((t) => ({ ...t, id: t.name })), "No usage yet.")];
+  },
+
   async audit() {
     const rows = (await all("/admin/v1/audit-events")).reverse();
     return table([["When", (r) => when(r.at)], ["Who", (r) => r.actor], ["Action", (r) => r.action], ["Target", (r) => r.target],
       ["Change", (r) => text(r.change)], ["From", (r) => text(r.remote)]], rows, "No admin writes yet.");
   },
 };
+
+// Money comes as decimal strings; sums are kept exact in pico-USD (BigInt), never floats.
+function pico(decimal) {
+  const [whole, frac = ""] = String(decimal).split(".");
+  return BigInt(whole || "0") * 1000000000000n + BigInt((frac + "000000000000").slice(0, 12));
+}
+
+function usd(p) {
+  const frac = (p % 1000000000000n).toString().padStart(12, "0").replace(/0+$/, "");
+  return (p / 1000000000000n).toString() + (frac ? "." + frac : "");
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const COLORS = ["#1f6feb", "#d97706", "#067647", "#b42318", "#7c3aed", "#0891b2", "#be185d", "#4d7c0f"];
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  node.append(...children);
+  return node;
+}
+
+// Stacked bars: one per bucket, one colour per group (the first eight groups; the rest as "other").
+function chart(rows, by, measure) {
+  const buckets = [...new Set(rows.map((r) => r.bucket_start))].sort();
+  if (!buckets.length) return el("p", { class: "muted" }, "No usage yet.");
+  const groups = [...new Set(rows.map((r) => r[by] || "(none)"))].slice(0, COLORS.length);
+  const value = new Map();
+  for (const r of rows) {
+    const g = groups.includes(r[by] || "(none)") ? r[by] || "(none)" : groups[groups.length - 1];
+    const k = r.bucket_start + "|" + g;
+    value.set(k, (value.get(k) || 0) + measure(r));
+  }
+  const totals = buckets.map((b) => groups.reduce((sum, g) => sum + (value.get(b + "|" + g) || 0), 0));
+  const top = Math.max(...totals);
+  if (!top) return el("p", { class: "muted card" }, "Nothing to chart yet (a model without prices costs nothing).");
+  const width = 600, height = 160, step = width / buckets.length, bar = Math.min(40, Math.max(2, step * 0.7));
+  const plot = svg("svg", { viewBox: `0 0 ${width} ${height + 20}`, class: "chart", role: "img" });
+  buckets.forEach((b, i) => {
+    let y = height;
+    groups.forEach((g, gi) => {
+      const h = ((value.get(b + "|" + g) || 0) / top) * (height - 10);
+      if (h <= 0) return;
+      y -= h;
+      plot.append(svg("rect", { x: i * step + (step - bar) / 2, y, width: bar, height: h, fill: COLORS[gi] },
+        svg("title", {}, `${b} ${g}: ${Math.round((value.get(b + "|" + g) || 0) * 1e6) / 1e6}`)));
+    });
+  });
+  plot.append(svg("text", { x: 0, y: 10, class: "axis" }, "max " + Math.round(top * 1e6) / 1e6));
+  plot.append(svg("text", { x: 0, y: height + 16, class: "axis" }, buckets[0].slice(0, 16).replace("T", " ")));
+  plot.append(svg("text", { x: width, y: height + 16, class: "axis", "text-anchor": "end" }, buckets[buckets.length - 1].slice(0, 16).replace("T", " ")));
+  const legend = el("div", { class: "legend" }, groups.map((g, gi) => el("span", {}, el("i", { class: "swatch c" + gi }), g)));
+  return el("div", { class: "card" }, plot, legend);
+}
 
 async function copy(node) {
   try {
@@ -237,7 +345,7 @@ async function copy(node) {
 
 // --------------------------------------------------------------------------- frame
 
-const state = { secret: null };
+const state = { secret: null, logFilter: {}, logPages: 1, usageGrain: "hour", usageBy: "key_id" };
 
 function current() {
   const name = location.hash.slice(1);
