@@ -28,7 +28,6 @@ from ferrogate.control.metering_export import MeteringExport
 from ferrogate.control.node_metrics import node_view
 from ferrogate.control.object_manager import ObjectManager
 from ferrogate.control.record_sink import RecordSink
-from ferrogate.control.span_export import SpanExport
 from ferrogate.control.state import ControlState
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import DrainState, ExitCode, ReloadRequest, ReloadVerdict, SupervisorStatus
@@ -38,6 +37,7 @@ from ferrogate.store.saver import BudgetSaver
 
 if TYPE_CHECKING:
     from ferrogate._fastpath.server import HttpServer
+    from ferrogate.control.span_export import SpanExport
 
 _log = logging.getLogger("ferrogate.control")
 
@@ -109,7 +109,7 @@ class ControlService:
         )
         self._admin_server: HttpServer | None = None
         self.export: MeteringExport | None = None
-        self.spans: SpanExport | None = None
+        self.spans: SpanExport | None = None  # OTLP traces (imported only when configured)
         self._reload_ids = 0
         self._verdicts: dict[int, asyncio.Future[ReloadVerdict]] = {}
         self._synced = False
@@ -118,12 +118,6 @@ class ControlService:
         """Load the admin objects, listen on the IPC path, then serve the admin API on ``admin_sock`` (if any)."""
         try:
             await self.objects.start()
-            await self.records.start()
-            self._start_export()
-            if self.state.config.telemetry.otlp_endpoint is not None:
-                self.spans = SpanExport(self.state.config.telemetry)
-                self.records.on_records = self.spans.submit
-                self.spans.start()
         except StoreError as exc:
             raise OSError(f"the store cannot be opened: {exc}") from None
         await self.ipc.start(ipc_path)
@@ -139,6 +133,19 @@ class ControlService:
                     "keep it on loopback; through the public port it needs credentials",
                     self.state.config.admin.listen,
                 )
+        # What the request records feed comes last: records that arrive before it are counted
+        # in the metrics and wait for the store.
+        try:
+            await self.records.start()
+        except StoreError as exc:
+            raise OSError(f"the store cannot be opened: {exc}") from None
+        self._start_export()
+        if self.state.config.telemetry.otlp_endpoint is not None:
+            from ferrogate.control.span_export import SpanExport  # the SDK only when configured
+
+            self.spans = SpanExport(self.state.config.telemetry)
+            self.records.on_records = self.spans.submit
+            self.spans.start()
 
     async def stop(self, grace_secs: float) -> None:
         """Stop accepting, let admin requests in flight finish within the grace, close IPC."""

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from ferrogate.config.model import Config
+from ferrogate.errors import GatewayError
 from ferrogate.ipc import RecordBatch
 from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.observability.gateway_metrics import GatewayMetrics
@@ -80,7 +81,7 @@ class RecordSink:
     @property
     def store(self) -> RecordStore:
         if self._store is None:
-            raise RuntimeError("the record store is not open")
+            raise GatewayError(503, "the record store is still opening", code="store_starting")
         return self._store
 
     async def run(self, job: Callable[[], _T]) -> _T:
