@@ -9,9 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.ai.conftest import LoopThread
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
-from tests.support.mock_openai import MockOpenAI
+from tests.support.mock_openai import MockOpenAI, serving_in_a_thread
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
@@ -42,14 +41,8 @@ provider_model = "gpt-traced"
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[MockOpenAI]:
-    loop = LoopThread()
-    mock = MockOpenAI()
-    loop.run(mock.start())
-    try:
+    with serving_in_a_thread(MockOpenAI()) as mock:
         yield mock
-    finally:
-        loop.run(mock.stop())
-        loop.close()
 
 
 @pytest.fixture(scope="module")

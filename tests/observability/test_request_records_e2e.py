@@ -11,9 +11,8 @@ import httpx
 import openai
 import pytest
 
-from tests.ai.conftest import LoopThread
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
-from tests.support.mock_openai import MockOpenAI
+from tests.support.mock_openai import MockOpenAI, serving_in_a_thread
 
 pytestmark = pytest.mark.e2e
 
@@ -76,14 +75,8 @@ EXPECTED_COST = (
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[MockOpenAI]:
-    loop = LoopThread()
-    mock = MockOpenAI(cached_tokens=4, reasoning_tokens=3)
-    loop.run(mock.start())
-    try:
+    with serving_in_a_thread(MockOpenAI(cached_tokens=4, reasoning_tokens=3)) as mock:
         yield mock
-    finally:
-        loop.run(mock.stop())
-        loop.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,12 @@ a wire-format mistake in one is not mirrored by the other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from tests.support.mock_http import Recorded, close_server, listen_loopback, read_request
@@ -273,3 +275,17 @@ class MockOpenAI:
         items = inp if isinstance(inp, list) else [inp]
         data = [{"object": "embedding", "index": i, "embedding": [0.1 * (i + 1), -0.2, 0.3]} for i in range(len(items))]
         return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": 5, "total_tokens": 5}}
+
+
+@contextlib.contextmanager
+def serving_in_a_thread(mock: MockOpenAI) -> Iterator[MockOpenAI]:
+    """``mock`` serving on a loop of its own thread (for tests that drive a gateway process)."""
+    from tests.ai.conftest import LoopThread
+
+    loop = LoopThread()
+    loop.run(mock.start())
+    try:
+        yield mock
+    finally:
+        loop.run(mock.stop())
+        loop.close()
