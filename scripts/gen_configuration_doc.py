@@ -385,9 +385,8 @@ def _caddy(section: str, key: str, name: str) -> str:
 
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
-    "metering.", "telemetry.otlp_endpoint",
-    "telemetry.service_name", "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.enabled", "cluster.node_id", "cluster.state_file", "storage.request_log_retention_records",
-    "storage.billing_event_retention_records", "tls.acme.",
+    "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.enabled", "cluster.node_id", "cluster.state_file",
+    "tls.acme.",
 )
 
 
