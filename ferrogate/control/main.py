@@ -37,7 +37,7 @@ from ferrogate.store.saver import BudgetSaver
 
 if TYPE_CHECKING:
     from ferrogate._fastpath.server import HttpServer
-    from ferrogate.control.span_export import SpanExport
+    from ferrogate.control.otlp_export import OtlpExport
 
 _log = logging.getLogger("ferrogate.control")
 
@@ -61,8 +61,8 @@ class ControlService:
         "export",
         "ipc",
         "objects",
+        "otlp",
         "records",
-        "spans",
         "state",
         "supervisor_pid",
     )
@@ -109,7 +109,7 @@ class ControlService:
         )
         self._admin_server: HttpServer | None = None
         self.export: MeteringExport | None = None
-        self.spans: SpanExport | None = None  # OTLP traces (imported only when configured)
+        self.otlp: OtlpExport | None = None  # OTLP traces, metrics and logs (the SDK imported only when configured)
         self._reload_ids = 0
         self._verdicts: dict[int, asyncio.Future[ReloadVerdict]] = {}
         self._synced = False
@@ -141,11 +141,11 @@ class ControlService:
             raise OSError(f"the store cannot be opened: {exc}") from None
         self._start_export()
         if self.state.config.telemetry.otlp_endpoint is not None:
-            from ferrogate.control.span_export import SpanExport  # the SDK only when configured
+            from ferrogate.control.otlp_export import OtlpExport  # the SDK only when configured
 
-            self.spans = SpanExport(self.state.config.telemetry)
-            self.records.on_records = self.spans.submit
-            self.spans.start()
+            self.otlp = OtlpExport(lambda: self.state.config)
+            self.records.on_records = self.otlp.submit
+            self.otlp.start()
 
     async def stop(self, grace_secs: float) -> None:
         """Stop accepting, let admin requests in flight finish within the grace, close IPC."""
@@ -157,8 +157,8 @@ class ControlService:
         if self.export is not None:
             await self.export.stop()
         await self.records.stop()
-        if self.spans is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.spans.close)
+        if self.otlp is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.otlp.close)
         await asyncio.get_running_loop().run_in_executor(None, self.objects.close)
 
     def _start_export(self) -> None:

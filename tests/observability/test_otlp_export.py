@@ -1,0 +1,224 @@
+"""OTLP metrics and logs made from request records (in memory), and the exporter that owns the
+three signals: bounded and non-blocking on submit, everything flushed to a real collector
+(rotel) on close, and the SDK never imported unless an endpoint is configured."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+
+from ferrogate.config.model import Config, Model, Provider, Telemetry
+from ferrogate.control import otlp_export
+from ferrogate.control.otlp_export import OtlpExport
+from ferrogate.ipc.request_records import PICO_PER_USD, RequestRecord
+from ferrogate.observability import otlp_logs
+from ferrogate.observability.otlp_metrics import MAX_ERROR_TYPES, GenAiMetrics, KnownNames
+from tests.support.gateway import REPO_ROOT
+from tests.support.rotel import Rotel, free_port
+
+TRACE = "ab" * 16
+SPAN = "cd" * 8
+
+
+def _record(**fields: object) -> RequestRecord:
+    base: dict[str, object] = dict(
+        event_id="ev-1", at=1_700_000_000.0, request_id="req-1", endpoint="chat", status=200, duration_ms=250.0,
+        overhead_ms=0.4, ttft_ms=80.0, trace_id=TRACE, span_id=SPAN, key_id="key-9", model="m", provider="up",
+        provider_model="pm", attempts=1, input_tokens=11, output_tokens=7, usage_source="provider",
+        cost_pico=25 * PICO_PER_USD // 1_000_000,
+    )
+    base.update(fields)
+    return RequestRecord(**base)  # type: ignore[arg-type]
+
+
+def _config(endpoint: str | None = "http://127.0.0.1:9") -> Config:
+    return Config(
+        telemetry=Telemetry(otlp_endpoint=endpoint, service_name="svc-test"),
+        providers=[Provider(name="up", kind="openai-compatible")],
+        models=[Model(name="m", provider="up", provider_model="pm")],
+    )
+
+
+@pytest.fixture
+def metrics() -> Iterator[tuple[GenAiMetrics, InMemoryMetricReader]]:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    try:
+        yield GenAiMetrics(provider.get_meter("t"), KnownNames.of(_config())), reader
+    finally:
+        provider.shutdown()
+
+
+def _points(reader: InMemoryMetricReader, name: str) -> list[HistogramDataPoint]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = [
+        p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics if m.name == name
+        for p in m.data.data_points
+    ]
+    assert all(isinstance(p, HistogramDataPoint) for p in points)
+    return points  # type: ignore[return-value]
+
+
+# -- metrics
+
+
+def test_tokens_are_recorded_by_type(metrics: tuple[GenAiMetrics, InMemoryMetricReader]) -> None:
+    genai, reader = metrics
+    genai.record(_record())
+    by_type = {(p.attributes or {})["gen_ai.token.type"]: p.sum for p in _points(reader, "gen_ai.client.token.usage")}
+    assert by_type == {"input": 11, "output": 7}
+
+
+def test_a_request_without_usage_records_no_tokens(metrics: tuple[GenAiMetrics, InMemoryMetricReader]) -> None:
+    genai, reader = metrics
+    genai.record(_record(usage_source=None, input_tokens=0, output_tokens=0, status=401, error_code="invalid_api_key"))
+    assert _points(reader, "gen_ai.client.token.usage") == []
+    (duration,) = _points(reader, "gen_ai.client.operation.duration")
+    assert (duration.attributes or {})["error.type"] == "invalid_api_key"
+
+
+def test_duration_is_in_seconds_with_bounded_attributes(metrics: tuple[GenAiMetrics, InMemoryMetricReader]) -> None:
+    genai, reader = metrics
+    genai.record(_record())
+    (point,) = _points(reader, "gen_ai.client.operation.duration")
+    assert point.sum == 0.25
+    assert dict(point.attributes or {}) == {
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "up",
+        "gen_ai.request.model": "m", "gen_ai.response.model": "pm",
+    }
+
+
+def test_names_the_config_does_not_know_count_as_other(metrics: tuple[GenAiMetrics, InMemoryMetricReader]) -> None:
+    genai, reader = metrics
+    genai.record(_record(model="caller-typed-anything", provider="elsewhere", provider_model="x-1"))
+    (point,) = _points(reader, "gen_ai.client.operation.duration")
+    attributes = point.attributes or {}
+    assert [attributes[k] for k in ("gen_ai.request.model", "gen_ai.provider.name", "gen_ai.response.model")] == [
+        "other", "other", "other"
+    ]
+
+
+def test_error_types_are_bounded(metrics: tuple[GenAiMetrics, InMemoryMetricReader]) -> None:
+    genai, reader = metrics
+    for i in range(MAX_ERROR_TYPES + 5):
+        genai.record(_record(status=502, error_code=f"kind-{i}"))
+    kinds = {(p.attributes or {})["error.type"] for p in _points(reader, "gen_ai.client.operation.duration")}
+    assert len(kinds) == MAX_ERROR_TYPES + 1 and "other" in kinds
+
+
+def test_time_to_first_token_is_recorded_for_streams_only(metrics: tuple[GenAiMetrics, InMemoryMetricReader]) -> None:
+    genai, reader = metrics
+    genai.record(_record(stream=False))
+    assert _points(reader, "gen_ai.server.time_to_first_token") == []
+    genai.record(_record(stream=True))
+    (point,) = _points(reader, "gen_ai.server.time_to_first_token")
+    assert (point.count, point.sum) == (1, 0.08)
+
+
+# -- logs
+
+
+@pytest.fixture
+def logs() -> Iterator[tuple[LoggerProvider, InMemoryLogRecordExporter]]:
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider(shutdown_on_exit=False)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    try:
+        yield provider, exporter
+    finally:
+        provider.shutdown()
+
+
+def test_the_log_is_in_the_requests_trace(logs: tuple[LoggerProvider, InMemoryLogRecordExporter]) -> None:
+    provider, exporter = logs
+    otlp_logs.emit(provider.get_logger("t"), _record())
+    (got,) = exporter.get_finished_logs()
+    assert (got.log_record.trace_id, got.log_record.span_id) == (int(TRACE, 16), int(SPAN, 16))
+    assert got.log_record.body == "ferrogate.request"
+    assert got.log_record.timestamp == int((1_700_000_000.0 + 0.25) * 1e9)
+
+
+def test_the_log_has_the_cost_as_an_exact_decimal_and_the_key_id() -> None:
+    attributes = otlp_logs.log_attributes(_record())
+    assert (attributes["ferrogate.cost_usd"], attributes["ferrogate.key_id"]) == ("0.000025", "key-9")
+    assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (11, 7)
+
+
+@pytest.mark.parametrize(("status", "level"), [(200, SeverityNumber.INFO), (429, SeverityNumber.WARN),
+                                               (502, SeverityNumber.ERROR), (0, SeverityNumber.ERROR)])
+def test_the_logs_severity_follows_the_status(status: int, level: SeverityNumber) -> None:
+    assert otlp_logs.severity(_record(status=status)) == level
+
+
+# -- the exporter
+
+
+def test_submit_drops_and_counts_what_does_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(otlp_export, "MAX_QUEUED", 3)
+    export = OtlpExport(lambda: _config())  # not started: nothing drains the queue
+    try:
+        export.submit([_record()] * 2)
+        export.submit([_record()] * 2)
+        export.submit([_record()])
+        assert export.dropped == 2
+    finally:
+        export.close(timeout=1)
+
+
+def test_close_flushes_spans_metrics_and_logs_to_a_real_collector(tmp_path: Path) -> None:
+    rotel = Rotel(tmp_path).start()
+    try:
+        export = OtlpExport(lambda: _config(rotel.url))
+        export.start()
+        export.submit([_record(request_id="req-flushed")])
+        export.close()  # the metrics' own interval is 60 s: only the flush sends them now
+        got = rotel.wait_for("all three signals", lambda r: [r] if r.spans and r.points and r.logs else [])[0]
+        assert [s.attributes["ferrogate.request_id"] for s in got.spans] == ["req-flushed"]
+        assert [g.attributes["ferrogate.request_id"] for g in got.logs] == ["req-flushed"]
+        assert {"gen_ai.client.token.usage", "gen_ai.client.operation.duration"} <= {p.metric for p in got.points}
+        assert got.spans[0].resource["service.name"] == "svc-test"
+    finally:
+        rotel.stop()
+
+
+BURST = 8_000  # 4x the SDK's log queue: emitted faster than its own thread sends them
+
+
+def test_a_burst_bigger_than_the_sdks_log_queue_loses_no_log(tmp_path: Path) -> None:
+    rotel = Rotel(tmp_path).start()
+    try:
+        export = OtlpExport(lambda: _config(rotel.url))
+        export.start()
+        export.submit([_record(request_id=f"burst-{i}", trace_id=None, span_id=None) for i in range(BURST)])
+        export.close()
+        logs = rotel.wait_for("the logs", lambda r: r.logs if len(r.logs) >= BURST else [], timeout=20)
+        assert len({g.attributes["ferrogate.request_id"] for g in logs}) == BURST
+    finally:
+        rotel.stop()
+
+
+def test_close_gives_up_on_a_collector_that_does_not_answer() -> None:
+    export = OtlpExport(lambda: _config(f"http://127.0.0.1:{free_port()}"))  # nobody listens there
+    export.start()
+    export.submit([_record()])
+    started = time.monotonic()
+    export.close(timeout=1.0)
+    assert time.monotonic() - started < 2.0
+
+
+def test_the_control_process_imports_no_opentelemetry_until_an_endpoint_is_set() -> None:
+    code = "import sys, json, ferrogate.control.main; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert [m for m in json.loads(out.stdout) if m.startswith("opentelemetry")] == []
