@@ -43,6 +43,7 @@ from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.state import ServerState
 from ferrogate.app import WorkerState, build_app
 from ferrogate.config.load import load_config
+from ferrogate.observability.record_counter import RecordCounter
 from ferrogate.observability.record_queue import RecordQueue
 from ferrogate.observability.request_tally import RequestTally
 from ferrogate.worker import tune_collector
@@ -131,7 +132,7 @@ async def run(scenario: str, requests: int, conns: int, records: bool = True) ->
         path.write_text(render_config(Path(tmp), 9, ai=True, governed=scenario == "chat_governed"))
         config = load_config(path)
         pools = PoolSet()
-        observer = RecordQueue(RequestTally(), max_queued=int(os.environ.get("BENCH_MAXQ", requests + 1))) if records else None
+        observer = RecordQueue(RequestTally(), RecordCounter.for_config(config), max_queued=int(os.environ.get("BENCH_MAXQ", requests + 1))) if records else None
         state = WorkerState(slot=0, generation=1, revision="bench", config_path=path,
                             admin_address=None, ipc_path="", pools=pools, observer=observer)
         app = build_app(config, state)

@@ -25,12 +25,14 @@ class GatewayPorts:
 
 
 def render_config(workdir: Path, mock_port: int, *, ai: bool, redis_url: str | None = None,
-                  governed: bool = True) -> str:
+                  governed: bool = True, records: bool = True, otlp_endpoint: str | None = None) -> str:
     """A config with a catch-all reverse-proxy route to the mock and, when ``ai`` is set,
     AI routes for chat completions and messages through providers that point at it, and the
     governed scenario's key, policy and cached model. ``redis_url``: counters (and the
     cache) in that Redis (cluster mode). ``governed=False`` leaves the governed scenario's
-    key, policy, cached model and ``[cache]`` out (a gateway with no governance configured)."""
+    key, policy, cached model and ``[cache]`` out (a gateway with no governance configured).
+    ``records=False``: no request records (no request log, metering, usage or per-model
+    metrics): the "observability off" row. ``otlp_endpoint``: traces, metrics and logs too."""
     mock = f"http://{LOOPBACK}:{mock_port}"
     parts = [
         f'listen = ["{LOOPBACK}:0"]',
@@ -41,6 +43,10 @@ def render_config(workdir: Path, mock_port: int, *, ai: bool, redis_url: str | N
         "[storage]",
         f'path = "{workdir / "state.db"}"',
         *(["", "[cache]", "enabled = true"] if governed else []),
+        "",
+        "[telemetry]",
+        f"request_records = {'true' if records else 'false'}",
+        *([f'otlp_endpoint = "{otlp_endpoint}"'] if otlp_endpoint else []),
         "",
         "[[upstreams]]",
         'name = "mock"',
@@ -100,13 +106,15 @@ def parse_ready_line(output: str) -> GatewayPorts | None:
 
 
 def start_gateway(workdir: Path, mock_port: int, *, ai: bool, workers: int = 2,
-                  deadline_secs: float = 30.0, redis_url: str | None = None) -> Service:
+                  deadline_secs: float = 30.0, redis_url: str | None = None,
+                  records: bool = True, otlp_endpoint: str | None = None) -> Service:
     """Start ``ferrogate run`` and wait (bounded) for its ready line in the log file.
 
     stdout goes to a file, not a pipe, so a chatty gateway can never block on a full pipe."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "ferrogate.toml"
-    config.write_text(render_config(workdir, mock_port, ai=ai, redis_url=redis_url))
+    config.write_text(render_config(workdir, mock_port, ai=ai, redis_url=redis_url, records=records,
+                                    otlp_endpoint=otlp_endpoint))
     service = start_service(
         "ferrogate",
         [sys.executable, "-m", "ferrogate", "run", "--config", str(config),

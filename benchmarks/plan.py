@@ -46,6 +46,7 @@ class Running:
     ai: bool  # the gateway's AI routes answer
     litellm: Service | None = None
     portkey: Service | None = None
+    bare: Service | None = None  # FerroGate with request records off (observability off)
 
 
 def _baselines(run: Running, suite: str, scenario: str, path: str, body: str | None,
@@ -71,8 +72,13 @@ def build_cases(suites: Sequence[str], run: Running) -> list[Case]:
         ):
             cases += _baselines(run, "ai", scenario, mock_path, body, _UPSTREAM_AUTH, terminal)
             if gw is not None and run.ai:
+                bare = run.bare
                 cases.append(Case("ai", scenario, "ferrogate", gw.port, "/v1/chat/completions",
-                                  body, _CLIENT_AUTH, gw.pid, terminal))
+                                  body, _CLIENT_AUTH, gw.pid, terminal,
+                                  reference=(scenario, "fg-bare") if bare is not None else None))
+                if bare is not None:
+                    cases.append(Case("ai", scenario, "fg-bare", bare.port, "/v1/chat/completions",
+                                      body, _CLIENT_AUTH, bare.pid, terminal))
             if run.litellm is not None:
                 cases.append(Case("ai", scenario, "litellm", run.litellm.port,
                                   "/v1/chat/completions", body, tuple(litellm_headers()),

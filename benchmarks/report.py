@@ -120,6 +120,12 @@ def target_checks(summary: dict[tuple[str, int, str], Record], extras: Record) -
         if governed is not None and plain is not None:
             check(f"AI chat c{conns} governance gateway CPU us/req added", governed - plain,
                   governed - plain <= 10, "<= 10", ",.1f")
+    for scen in ("chat", "chat_stream"):  # request records (metering, metrics, logs) on vs off
+        r = _ratio(summary, (scen, 32, "ferrogate"), (scen, 32, "fg-bare"))
+        check(f"AI {scen} c32 records on / off (req/s)", r, r is not None and r >= 0.95, ">= 0.95")
+        on, off = get(scen, "ferrogate", "cpu_us_per_req"), get(scen, "fg-bare", "cpu_us_per_req")
+        if on is not None and off is not None:
+            checks.append(f"- [info] AI {scen} c32 gateway CPU us/req added by records: {on - off:,.1f}")
     r = _ratio(summary, ("chat_stream", 32, "ferrogate"), ("chat_stream", 32, "nginx"))
     check("AI stream c32 req/s vs nginx", r, r is not None and r >= 0.8, ">= 0.8")
     for scen in ("openai_in_anthropic_out_stream", "anthropic_in_openai_out_stream"):

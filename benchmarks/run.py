@@ -227,6 +227,11 @@ def _start_all(work: Path, args: argparse.Namespace, out: Outcome,
     services.append(proxy)
     log(f"[start] mock nginx port={mock.port}; nginx proxy_pass port={proxy.port}")
     gw, ai = _gateway(work, mock.port, args, out.skipped, services)
+    bare = None
+    if ai and "ai" in args.suites:  # the same gateway with request records off, for on vs off
+        bare = _start_optional("ferrogate (records off)", lambda: start_gateway(
+            work / "ferrogate-bare", mock.port, ai=True, workers=args.workers, records=False),
+            out.skipped, services)
     litellm = portkey = None
     if args.peers and "ai" in args.suites:
         litellm = _start_optional("litellm", lambda: peers.start_litellm(
@@ -234,7 +239,7 @@ def _start_all(work: Path, args: argparse.Namespace, out: Outcome,
         portkey = _start_optional("portkey", lambda: peers.start_portkey(work / "portkey"),
                                   out.skipped, services)
     return Running(mock=mock, nginx=proxy, ferrogate=gw, ai=ai, litellm=litellm,
-                   portkey=portkey)
+                   portkey=portkey, bare=bare)
 
 
 def _measure(run: Running, args: argparse.Namespace, bodies: dict[str, bytes],

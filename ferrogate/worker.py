@@ -31,6 +31,7 @@ from ferrogate.ai.health import TargetStatus
 from ferrogate.app import WorkerState, build_app
 from ferrogate.cache.shm_store import ShmCache
 from ferrogate.governance.counter_table import CounterTable
+from ferrogate.observability.record_counter import RecordCounter
 from ferrogate.observability.record_queue import RecordQueue
 from ferrogate.observability.request_tally import RequestTally
 from ferrogate.tls.server_context import build_server_context
@@ -122,7 +123,7 @@ async def _serve(spec: WorkerSpec) -> int:
     for sig in (signal.SIGTERM, signal.SIGQUIT):
         loop.add_signal_handler(sig, stop.set)
     pools = PoolSet()
-    records = RecordQueue(RequestTally())
+    records = RecordQueue(RequestTally(), RecordCounter.for_config(spec.config))
     state = WorkerState(
         slot=spec.slot,
         generation=spec.generation,
@@ -131,7 +132,7 @@ async def _serve(spec: WorkerSpec) -> int:
         admin_address=spec.admin_address,
         ipc_path=spec.ipc_path,
         pools=pools,
-        observer=records,
+        observer=records if spec.config.telemetry.request_records else None,
         counters=CounterTable(spec.counters_fd) if spec.counters_fd >= 0 else None,
         cache_segment=ShmCache(spec.cache_fd) if spec.cache_fd >= 0 else None,
     )

@@ -93,6 +93,7 @@ DESCRIPTIONS: dict[str, str] = {
     "telemetry.metrics_token_env": "env var holding a bearer token `GET /metrics` then requires",
     "telemetry.metrics_public": "also serve `/metrics` on the public port (needs `metrics_token_env`)",
     "telemetry.metrics_key_label": "add a `key_id` label to `ferrogate_requests_total`",
+    "telemetry.request_records": "one record per AI request (request log, metering, usage, per-model metrics, OTLP); false turns all of them off",
     "metering.export_enabled": "export metering events",
     "metering.export_endpoint": "where metering events go",
     "metering.export_token_env": "variable holding the export bearer token",

@@ -79,6 +79,9 @@ class Telemetry(_Section):
     metrics_token_env: str | None = None
     metrics_public: bool = False
     metrics_key_label: bool = False  # key ids as a label of ferrogate_requests_total
+    # false: no record per AI request (no request log, metering, usage, per-model metrics or
+    # traces); response counts by status, gauges and the access log stay.
+    request_records: bool = True
 
 
 class Metering(_Section):

@@ -330,7 +330,14 @@ class _Checker:
                 self.err(("metering", "export_enabled"), "metering export needs `export_endpoint`")
             if self.c.metering.export_token_env:
                 self.need_env(("metering", "export_token_env"), self.c.metering.export_token_env)
+            endpoint = self.c.metering.export_endpoint
+            if endpoint and not endpoint.startswith(("http://", "https://")):
+                self.err(("metering", "export_endpoint"), "export_endpoint is the receiver's URL (http:// or https://)")
+            if not self.c.telemetry.request_records:
+                self.err(("metering", "export_enabled"), "metering export needs request records: `telemetry.request_records = true`")
         telemetry = self.c.telemetry
+        if telemetry.otlp_endpoint is not None and not telemetry.request_records:
+            self.err(("telemetry", "otlp_endpoint"), "OTLP export is made from request records: `telemetry.request_records = true`")
         if telemetry.metrics_token_env:
             self.need_env(("telemetry", "metrics_token_env"), telemetry.metrics_token_env)
         if telemetry.metrics_public and not telemetry.metrics_token_env:

@@ -1,9 +1,10 @@
 """Where the workers' request records go in the control process.
 
-Each :class:`~ferrogate.ipc.RecordBatch` is counted in the metrics at once (a few
-dict updates per record, on the loop), handed to the span exporter when tracing is
-on, and queued for the store, which takes the queue in one transaction every
-``WRITE_SECS`` on the records thread (SQLite never runs on the loop). A store write
+Each :class:`~ferrogate.ipc.RecordBatch` comes encoded and counted by its worker:
+its metric counts are added at once (a few dict updates per batch, on the loop), its
+records are decoded only for the OTLP exporter when it is on, and it is queued
+for the store, which takes the queue in one transaction every ``WRITE_SECS`` on the
+records thread (SQLite never runs on the loop), the queued blobs joined into one row. A store write
 that fails is logged and its records are counted as lost; serving goes on.
 """
 
@@ -19,6 +20,7 @@ from typing import TypeVar
 from ferrogate.config.model import Config
 from ferrogate.errors import GatewayError
 from ferrogate.ipc import RecordBatch
+from ferrogate.ipc.record_summary import UsageRow, join_blobs
 from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.observability.gateway_metrics import GatewayMetrics
 from ferrogate.store.database import open_store
@@ -28,12 +30,12 @@ _log = logging.getLogger("ferrogate.control.records")
 _T = TypeVar("_T")
 
 WRITE_SECS = 0.25
-MAX_WAITING = 200_000  # records queued for the store; beyond it the oldest are counted lost
+MAX_WAITING = 200_000  # records queued for the store; beyond it the oldest batches are counted lost
 
 
 class RecordSink:
     __slots__ = (
-        "_executor", "_path", "_store", "_task", "_waiting", "config", "lost", "metrics",
+        "_executor", "_path", "_store", "_task", "_waiting", "_waiting_records", "config", "lost", "metrics",
         "on_events", "on_records", "written",
     )
 
@@ -43,9 +45,10 @@ class RecordSink:
         self.metrics = metrics
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferrogate-records")
         self._store: RecordStore | None = None
-        self._waiting: list[RequestRecord] = []
+        self._waiting: list[RecordBatch] = []
+        self._waiting_records = 0
         self._task: asyncio.Task[None] | None = None
-        self.on_records: Callable[[list[RequestRecord]], None] | None = None  # the span exporter
+        self.on_records: Callable[[list[RequestRecord]], None] | None = None  # the OTLP exporter
         self.on_events: Callable[[], None] | None = None  # new metering events in the outbox
         self.written = 0
         self.lost = 0
@@ -64,19 +67,19 @@ class RecordSink:
         self._task = asyncio.get_running_loop().create_task(self._writer(), name="record-writer")
 
     def accept(self, batch: RecordBatch) -> None:
-        records = batch.records
-        self.metrics.observe(records)
+        self.metrics.add(batch.counts)
         if self.on_records is not None:
             try:
-                self.on_records(records)
+                self.on_records(batch.logs.records())
             except Exception:  # an exporter bug must not lose the records' other uses
-                _log.exception("the span exporter failed on a batch")
+                _log.exception("the OTLP exporter failed on a batch")
         waiting = self._waiting
-        waiting.extend(records)
-        if len(waiting) > MAX_WAITING:
-            excess = len(waiting) - MAX_WAITING
-            del waiting[:excess]
-            self.lost += excess
+        waiting.append(batch)
+        self._waiting_records += batch.logs.count
+        while self._waiting_records > MAX_WAITING and len(waiting) > 1:
+            oldest = waiting.pop(0)
+            self._waiting_records -= oldest.logs.count
+            self.lost += oldest.logs.count
 
     @property
     def store(self) -> RecordStore:
@@ -90,18 +93,22 @@ class RecordSink:
 
     async def flush(self) -> None:
         """Write what is waiting now (also what the writer does every WRITE_SECS)."""
-        batch, self._waiting = self._waiting, []
-        if not batch:
+        batches, self._waiting = self._waiting, []
+        count, self._waiting_records = self._waiting_records, 0
+        if not batches:
             return
         store = self.store
+        logs = join_blobs([b.logs for b in batches])
+        events = join_blobs([b.events for b in batches])
+        usage: list[UsageRow] = [row for b in batches for row in b.usage]
         try:
-            events = await self.run(lambda: store.write(batch))
+            made = await self.run(lambda: store.write_batch(logs, events, usage))
         except Exception:
-            self.lost += len(batch)
-            _log.exception("cannot store %d request records", len(batch))
+            self.lost += count
+            _log.exception("cannot store %d request records", count)
             return
-        self.written += len(batch)
-        if events and self.on_events is not None:
+        self.written += count
+        if made and self.on_events is not None:
             self.on_events()
 
     async def _writer(self) -> None:

@@ -33,7 +33,7 @@ import msgspec
 
 from ferrogate.config.model import ApiKey, Config, GatewayProfile, Policy, Tenant
 from ferrogate.ipc.lifecycle import WorkerPhase
-from ferrogate.ipc.request_records import RequestRecord
+from ferrogate.ipc.record_summary import MetricCounts, RecordBlob, UsageRow
 
 ADMIN_FORWARD_MARK = b"x-ferrogate-admin-forward"
 """Header a worker sets (overwriting any the client sent) on ``/admin`` requests it forwards
@@ -107,10 +107,14 @@ class Heartbeat(_Msg, frozen=True):
 
 
 class RecordBatch(_Msg, frozen=True):
-    """Finished AI requests since the last batch, oldest first."""
+    """Finished AI requests since the last batch, oldest first, encoded and summed by the
+    worker (``ipc.record_summary`` says why)."""
 
     pid: int
-    records: list[RequestRecord]
+    logs: RecordBlob  # every record: the request log
+    events: RecordBlob  # the records that bill: the metering events
+    usage: list[UsageRow] = []
+    counts: MetricCounts = msgspec.field(default_factory=MetricCounts)
 
 
 BreakerStateName = Literal["closed", "open", "half_open"]

@@ -66,7 +66,7 @@ class RequestRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
     usage_source: str | None = None  # provider, estimated; None: no usage (nothing reached a provider)
     cost_pico: int = 0
     saved_cost_pico: int = 0  # a cache hit: what the provider would have been paid
-    attempt_log: list[AttemptRecord] = []
+    attempt_log: tuple[AttemptRecord, ...] = ()  # a tuple of untracked structs: the collector skips it
 
     @property
     def bills(self) -> bool:

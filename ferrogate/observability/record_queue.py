@@ -3,7 +3,8 @@
 The account phase calls the queue with each record: it is counted in the worker's
 tally and appended, nothing more (no I/O, no wait). The worker's flusher hands the
 control process a :class:`~ferrogate.ipc.RecordBatch` every ``FLUSH_SECS`` or as
-soon as ``BATCH_RECORDS`` are waiting. The queue is bounded: while control is
+soon as ``BATCH_RECORDS`` are waiting, encoded and summed here (the usage rows and
+the metric counts), so the control process stores and adds without decoding. The queue is bounded: while control is
 unreachable it fills, and a record that finds it full is dropped and counted
 (``dropped``, reported in the heartbeat and exported as a metric), never waited for.
 """
@@ -14,7 +15,9 @@ import asyncio
 import contextlib
 
 from ferrogate import ipc
+from ferrogate.ipc.record_summary import encode_blob, usage_rows
 from ferrogate.ipc.request_records import RequestRecord
+from ferrogate.observability.record_counter import RecordCounter
 from ferrogate.observability.request_tally import RequestTally
 
 FLUSH_SECS = 0.2
@@ -23,10 +26,12 @@ MAX_QUEUED = 50_000
 
 
 class RecordQueue:
-    __slots__ = ("_full", "_pending", "dropped", "max_queued", "tally")
+    __slots__ = ("_full", "_pending", "counter", "dropped", "max_queued", "tally")
 
-    def __init__(self, tally: RequestTally, max_queued: int = MAX_QUEUED) -> None:
+    def __init__(self, tally: RequestTally, counter: RecordCounter | None = None, max_queued: int = MAX_QUEUED) -> None:
         self.tally = tally
+        # the labelling of the metric counts (the config's models and providers)
+        self.counter = counter if counter is not None else RecordCounter((), ())
         self.max_queued = max_queued
         self._pending: list[RequestRecord] = []
         self._full = asyncio.Event()
@@ -60,9 +65,21 @@ class RecordQueue:
         sent = 0
         while self._pending and client.connected:
             batch = self.take()
-            client.send(ipc.RecordBatch(pid=pid, records=batch))
+            client.send(self.pack(batch, pid))
             sent += len(batch)
         return sent
+
+    def pack(self, batch: list[RequestRecord], pid: int) -> ipc.RecordBatch:
+        counter = self.counter.fresh()
+        counter.observe(batch)
+        billed = [r for r in batch if r.bills]
+        return ipc.RecordBatch(
+            pid=pid,
+            logs=encode_blob(batch),
+            events=encode_blob(billed),
+            usage=usage_rows(batch),
+            counts=counter.to_wire(),
+        )
 
     async def run(self, client: ipc.ControlClient, pid: int) -> None:
         """Flush every FLUSH_SECS, or at once when a batch is full, until cancelled."""

@@ -26,9 +26,8 @@ def build_record(rt: AiRuntime, ctx: RequestContext) -> RequestRecord:
     usage = ctx.usage
     err = ctx.error
     endpoint = ctx.endpoint
-    attempts: list[AttemptRecord] = []
-    for provider, provider_model, started, ended, status, kind, span in ctx.attempt_log:
-        attempts.append(
+    attempts = tuple(
+        [
             AttemptRecord(
                 provider,
                 provider_model,
@@ -38,7 +37,9 @@ def build_record(rt: AiRuntime, ctx: RequestContext) -> RequestRecord:
                 kind,  # a StrEnum or None
                 span,
             )
-        )
+            for provider, provider_model, started, ended, status, kind, span in ctx.attempt_log
+        ]
+    )
     first = ctx.first_byte_at
     cache = ctx.cache_state
     # Positional (the field order of RequestRecord): keywords cost a microsecond more per request.

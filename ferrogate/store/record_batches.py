@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator
 
 import msgspec
 
+from ferrogate.ipc.record_summary import RecordBlob
 from ferrogate.ipc.request_records import RequestRecord
 
 ID_SPAN = 1_000_000  # more than any batch holds (the sink queues at most 200,000 records)
 
-_ENCODE = msgspec.msgpack.Encoder()
 _DECODE = msgspec.msgpack.Decoder(list[RequestRecord])
 
 Match = Callable[[RequestRecord], bool]
@@ -36,13 +36,13 @@ class BatchLog:
         self.conn = conn
         self.table = table
 
-    def append(self, records: list[RequestRecord]) -> None:
-        if not records:
+    def append(self, blob: RecordBlob) -> None:
+        """One row holding the blob's records as they came (encoded by the worker)."""
+        if not blob.count:
             return
-        ats = [r.at for r in records]
         self.conn.execute(
             f"INSERT INTO {self.table} (first_at, last_at, count, records) VALUES (?,?,?,?)",
-            (min(ats), max(ats), len(records), _ENCODE.encode(records)),
+            (blob.first_at, blob.last_at, blob.count, blob.data),
         )
 
     def prune(self, keep: int, floor: int | None = None) -> None:

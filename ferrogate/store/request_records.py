@@ -3,8 +3,9 @@
 One write is one transaction: the request log gets the batch as one row, the
 metering events get the batch's records that used tokens (or were served from the
 cache) as one row (``store.record_batches`` says why rows hold batches), and the
-hourly and daily usage rows take the batch's sums (grouped in Python first, so 4,000
-requests of one key and model are one upsert per granularity). Retention keeps the
+hourly and daily usage rows take the batch's sums (summed by the workers, so 4,000
+requests of one key and model are one upsert per granularity). The rows are stored as
+the workers encoded them (``ipc.record_summary``). Retention keeps the
 newest ``storage.request_log_retention_records`` log records and
 ``storage.billing_event_retention_records`` metering events.
 
@@ -23,12 +24,11 @@ import sqlite3
 
 import msgspec
 
+from ferrogate.ipc.record_summary import DAY, HOUR, RecordBlob, UsageRow, encode_blob, usage_rows
 from ferrogate.ipc.request_records import RequestRecord, usd
 from ferrogate.store.record_batches import BatchLog
 from ferrogate.store.record_views import MeteringEvent, UsageAggregate, metering_event, rfc3339
 
-HOUR = 3600
-DAY = 86400
 GRANULARITIES = {"hour": HOUR, "day": DAY}
 _EVENT_JSON = msgspec.json.Encoder()
 
@@ -92,14 +92,16 @@ class RecordStore:
     # -- writing
 
     def write(self, records: list[RequestRecord]) -> int:
+        """Store records in one transaction (what a worker's batch holds, encoded here)."""
+        return self.write_batch(encode_blob(records), encode_blob([r for r in records if r.bills]), usage_rows(records))
+
+    def write_batch(self, logs: RecordBlob, events: RecordBlob, usage: list[UsageRow]) -> int:
         """Store one batch in one transaction; the number of metering events it made."""
-        used = [r for r in records if r.usage_source is not None]
-        billed = [r for r in used if r.bills]
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            self.logs.append(records)
-            self.events.append(billed)
+            self.logs.append(logs)
+            self.events.append(events)
             conn.executemany(
                 "INSERT INTO usage_aggregates VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (granularity, bucket, key_id, tenant, model, provider) DO UPDATE SET"
@@ -110,16 +112,16 @@ class RecordStore:
                 " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,"
                 " cost_pico = cost_pico + excluded.cost_pico, cache_hits = cache_hits + excluded.cache_hits,"
                 " saved_cost_pico = saved_cost_pico + excluded.saved_cost_pico",
-                _usage_rows(used),
+                usage,
             )
             self.logs.prune(self.keep_logs)
-            if billed:
+            if events.count:
                 self.events.prune(self.keep_events, self._exported() if self.export else None)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return len(billed)
+        return events.count
 
     # -- reading (newest first; ``before`` is the cursor: the last id of the previous page)
 
@@ -166,44 +168,6 @@ class RecordStore:
 
 def decode_event(body: bytes) -> MeteringEvent:
     return msgspec.json.decode(body, type=MeteringEvent)
-
-
-def _usage_rows(records: list[RequestRecord]) -> list[tuple[object, ...]]:
-    """The hourly and daily usage rows a batch adds to: records grouped by hour first (one
-    dict step per record), then summed per group and the hours folded into their days."""
-    hours: dict[tuple[int, str, str, str, str], list[RequestRecord]] = {}
-    for r in records:
-        at = int(r.at)
-        key = (at - at % HOUR, r.key_id or "", r.tenant or "", r.model or "", r.provider or "")
-        group = hours.get(key)
-        if group is None:
-            hours[key] = [r]
-        else:
-            group.append(r)
-    days: dict[tuple[int, str, str, str, str], list[int]] = {}
-    rows: list[tuple[object, ...]] = []
-    for (hour, key_id, tenant, model, provider), group in hours.items():
-        sums = [
-            len(group),
-            sum(r.status >= 400 for r in group),
-            sum(r.input_tokens for r in group),
-            sum(r.output_tokens for r in group),
-            sum(r.cached_tokens for r in group),
-            sum(r.reasoning_tokens for r in group),
-            sum(r.cost_pico for r in group),
-            sum(r.cache_hit for r in group),
-            sum(r.saved_cost_pico for r in group),
-        ]
-        rows.append(("hour", hour, key_id, tenant, model, provider, *sums))
-        day_key = (hour - hour % DAY, key_id, tenant, model, provider)
-        day = days.get(day_key)
-        if day is None:
-            days[day_key] = sums
-        else:
-            for i, n in enumerate(sums):
-                day[i] += n
-    rows.extend(("day", *key, *sums) for key, sums in days.items())
-    return rows
 
 
 def _usage_row(row: tuple[object, ...]) -> UsageAggregate:

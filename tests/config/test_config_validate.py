@@ -184,3 +184,24 @@ def test_admin_listener_colliding_with_a_public_one(errors_of: ErrorsOf) -> None
 def test_ephemeral_ports_never_collide(load_text: LoadText) -> None:
     cfg = load_text('listen = "127.0.0.1:0"\n[admin]\nlisten = "127.0.0.1:0"\n', "c.toml")
     assert cfg.listen == ["127.0.0.1:0"]
+
+
+def test_metering_export_needs_request_records(errors_of: ErrorsOf) -> None:
+    text = '[telemetry]\nrequest_records = false\n[metering]\nexport_enabled = true\nexport_endpoint = "http://127.0.0.1:9/x"\n'
+    assert errors_of(text, "c.toml") == [
+        "c.toml:4:1: metering export needs request records: `telemetry.request_records = true`"
+    ]
+
+
+def test_otlp_export_needs_request_records(errors_of: ErrorsOf) -> None:
+    text = '[telemetry]\nrequest_records = false\notlp_endpoint = "http://127.0.0.1:4318"\n'
+    assert errors_of(text, "c.toml") == [
+        "c.toml:3:1: OTLP export is made from request records: `telemetry.request_records = true`"
+    ]
+
+
+def test_metering_export_endpoint_must_be_http(errors_of: ErrorsOf) -> None:
+    text = '[metering]\nexport_enabled = true\nexport_endpoint = "ftp://billing.example/x"\n'
+    assert errors_of(text, "c.toml") == [
+        "c.toml:3:1: export_endpoint is the receiver's URL (http:// or https://)"
+    ]

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from ferrogate import ipc
 from ferrogate.config.model import ApiKey, Config, GatewayProfile, Limits, Policy, Tenant
 from ferrogate.ipc.request_records import AttemptRecord, RequestRecord
+from ferrogate.observability.record_queue import RecordQueue
+from ferrogate.observability.request_tally import RequestTally
 
 from .helpers import run
 
@@ -23,15 +25,15 @@ SAMPLES: list[ipc.Message] = [
     ipc.WorkerHello(pid=101, slot=0, generation=1, started_at=1.5, config_revision="abc"),
     ipc.WorkerState(pid=101, state=ipc.WorkerPhase.READY),
     ipc.Heartbeat(pid=101, ts=2.0, inflight=3, connections=7, responses={200: 5, 404: 1}, streams=2),
-    ipc.RecordBatch(
-        pid=101,
-        records=[
+    RecordQueue(RequestTally()).pack(
+        [
             RequestRecord(
                 event_id="e1", at=1.5, request_id="req_1", endpoint="chat", status=200, duration_ms=3.0,
                 overhead_ms=0.1, key_id="k", model="m", provider="p", input_tokens=5, output_tokens=2,
-                cost_pico=70, attempt_log=[AttemptRecord("p", "pm", 0.05, 2.5, 200)],
+                cost_pico=70, usage_source="provider", attempt_log=(AttemptRecord("p", "pm", 0.05, 2.5, 200),),
             )
         ],
+        101,
     ),
     ipc.ProviderHealth(
         pid=101,

@@ -67,11 +67,11 @@ def test_durations_land_in_their_histogram_buckets_in_seconds() -> None:
 
 def test_a_retry_and_a_fallback_are_read_from_the_attempt_log() -> None:
     m = GatewayMetrics(["m"], ["p", "q"])
-    attempts = [
+    attempts = (
         AttemptRecord("p", "pm", 0.0, 1.0, 503, "upstream_transient"),
         AttemptRecord("p", "pm", 2.0, 1.0, 503, "upstream_transient"),
         AttemptRecord("q", "qm", 4.0, 1.0, 200),
-    ]
+    )
     m.observe([record(provider="q", attempts=3, attempt_log=attempts)])
     s = scrape(m)
     assert value(s, "ferrogate_upstream_errors_total", provider="p", kind="upstream_transient") == 2

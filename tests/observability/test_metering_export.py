@@ -17,9 +17,10 @@ import pytest
 from ferrogate.config.model import Config, Metering
 from ferrogate.control.metering_export import MeteringExport
 from ferrogate.control.record_sink import RecordSink
-from ferrogate.ipc import RecordBatch
 from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.observability.gateway_metrics import GatewayMetrics
+from ferrogate.observability.record_queue import RecordQueue
+from ferrogate.observability.request_tally import RequestTally
 from ferrogate.store.record_views import metering_event
 from tests.control.helpers import run, until
 from tests.fastpath.test_tls import self_signed
@@ -66,7 +67,7 @@ async def exporting(path: Path, url: str, **options: float) -> AsyncIterator[tup
 
 
 async def write(sink: RecordSink, first: int, last: int) -> None:
-    sink.accept(RecordBatch(pid=1, records=[record(n) for n in range(first, last + 1)]))
+    sink.accept(RecordQueue(RequestTally()).pack([record(n) for n in range(first, last + 1)], 1))
     await sink.flush()
 
 

@@ -43,7 +43,9 @@ def test_nothing_is_sent_while_control_is_away_and_nothing_is_lost() -> None:
     assert queue.flush(client, 7) == 0  # type: ignore[arg-type]
     client.connected = True
     assert queue.flush(client, 7) == 1  # type: ignore[arg-type]
-    assert client.sent == [ipc.RecordBatch(pid=7, records=[rec(1)])]
+    (batch,) = client.sent
+    assert isinstance(batch, ipc.RecordBatch) and batch.pid == 7
+    assert batch.logs.records() == [rec(1)]
 
 
 def test_a_flush_sends_batches_of_bounded_size_oldest_first() -> None:
@@ -52,7 +54,7 @@ def test_a_flush_sends_batches_of_bounded_size_oldest_first() -> None:
     for n in range(BATCH_RECORDS + 3):
         queue(rec(n))
     queue.flush(client, 7)  # type: ignore[arg-type]
-    sizes = [len(m.records) for m in client.sent if isinstance(m, ipc.RecordBatch)]
+    sizes = [m.logs.count for m in client.sent if isinstance(m, ipc.RecordBatch)]
     assert sizes == [BATCH_RECORDS, 3]
     first = client.sent[0]
-    assert isinstance(first, ipc.RecordBatch) and first.records[0].event_id == "e0"
+    assert isinstance(first, ipc.RecordBatch) and first.logs.records()[0].event_id == "e0"

@@ -1,0 +1,132 @@
+"""A batch of request records as a worker sends it: encoded once, summed once.
+
+The worker encodes its batch's records (all of them for the request log, the billed
+ones for the metering events) and sums them (usage rows per hour and day, metric
+counts) before sending; the control process stores the encoded bytes as they came
+and adds the sums, decoding records only when something needs them one by one (the
+OTLP exporter, an admin read, the metering export). Records are encoded as one
+msgpack array, so two blobs join by rewriting the array header alone.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import msgspec
+
+from ferrogate.ipc.request_records import RequestRecord
+
+HOUR = 3600
+DAY = 86400
+
+# (granularity, bucket start, key id, tenant, model, provider, requests, errors, input,
+#  output, cached, reasoning tokens, cost pico, cache hits, saved cost pico)
+UsageRow = tuple[str, int, str, str, str, str, int, int, int, int, int, int, int, int, int]
+
+_ENCODE = msgspec.msgpack.Encoder()
+_DECODE = msgspec.msgpack.Decoder(list[RequestRecord])
+
+
+class MetricCounts(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """Counter and histogram increments by table index (``observability.record_counter``)."""
+
+    counters: list[tuple[int, tuple[str, ...], int]] = []
+    histograms: list[tuple[int, tuple[str, ...], list[int], float]] = []
+
+
+class RecordBlob(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """Records encoded as one msgpack array, with what a store row needs to know of them."""
+
+    count: int = 0
+    first_at: float = 0.0
+    last_at: float = 0.0
+    data: bytes = b"\x90"  # an empty array
+
+    def records(self) -> list[RequestRecord]:
+        return _DECODE.decode(self.data)
+
+
+def encode_blob(records: list[RequestRecord]) -> RecordBlob:
+    if not records:
+        return RecordBlob()
+    first = last = records[0].at
+    for r in records:
+        at = r.at
+        if at < first:
+            first = at
+        elif at > last:
+            last = at
+    return RecordBlob(len(records), first, last, _ENCODE.encode(records))
+
+
+def join_blobs(blobs: list[RecordBlob]) -> RecordBlob:
+    """One blob holding every record of ``blobs``, in order (no record is decoded)."""
+    blobs = [b for b in blobs if b.count]
+    if not blobs:
+        return RecordBlob()
+    if len(blobs) == 1:
+        return blobs[0]
+    count = sum(b.count for b in blobs)
+    head = bytes([0x90 | count]) if count < 16 else (
+        b"\xdc" + struct.pack(">H", count) if count < 1 << 16 else b"\xdd" + struct.pack(">I", count))
+    body: list[bytes | memoryview] = [head]
+    for b in blobs:
+        body.append(memoryview(b.data)[_header_size(b.data):])
+    return RecordBlob(count, min(b.first_at for b in blobs), max(b.last_at for b in blobs), b"".join(body))
+
+
+def _header_size(data: bytes) -> int:
+    tag = data[0]
+    if tag & 0xF0 == 0x90:
+        return 1
+    if tag == 0xDC:
+        return 3
+    if tag == 0xDD:
+        return 5
+    raise ValueError("not a msgpack array")
+
+
+def usage_rows(records: list[RequestRecord]) -> list[UsageRow]:
+    """The hourly and daily usage rows the records add to (records with usage only):
+    grouped by hour first (one dict step per record), then summed per group and the
+    hours folded into their days."""
+    hours: dict[tuple[int, str, str, str, str], list[RequestRecord]] = {}
+    for r in records:
+        if r.usage_source is None:
+            continue
+        at = int(r.at)
+        key = (at - at % HOUR, r.key_id or "", r.tenant or "", r.model or "", r.provider or "")
+        group = hours.get(key)
+        if group is None:
+            hours[key] = [r]
+        else:
+            group.append(r)
+    days: dict[tuple[int, str, str, str, str], list[int]] = {}
+    rows: list[UsageRow] = []
+    for (hour, key_id, tenant, model, provider), group in hours.items():
+        s = _sums(group)
+        rows.append(("hour", hour, key_id, tenant, model, provider, *s))
+        day_key = (hour - hour % DAY, key_id, tenant, model, provider)
+        day = days.get(day_key)
+        if day is None:
+            days[day_key] = list(s)
+        else:
+            for i, n in enumerate(s):
+                day[i] += n
+    for (bucket, key_id, tenant, model, provider), d in days.items():
+        rows.append(("day", bucket, key_id, tenant, model, provider, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8]))
+    return rows
+
+
+def _sums(group: list[RequestRecord]) -> tuple[int, int, int, int, int, int, int, int, int]:
+    errors = inp = out = cached = reasoning = cost = hits = saved = 0
+    for r in group:
+        errors += r.status >= 400
+        inp += r.input_tokens
+        out += r.output_tokens
+        cached += r.cached_tokens
+        reasoning += r.reasoning_tokens
+        cost += r.cost_pico
+        hits += r.cache_hit
+        saved += r.saved_cost_pico
+    return (len(group), errors, inp, out, cached, reasoning, cost, hits, saved)
