@@ -9,7 +9,6 @@ scrape interval.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,8 +17,7 @@ from typing import Any
 import httpx
 
 from tests.support.gateway import wait_until
-
-_LISTEN = "0A"  # TCP state of a listening socket in /proc/net/tcp
+from tests.support.listening import listening_ports
 
 
 class PrometheusServer:
@@ -113,20 +111,5 @@ class PrometheusServer:
 
 def listening_port(pid: int) -> int | None:
     """The port of a TCP socket ``pid`` listens on (IPv4), or None before it listens."""
-    inodes = set()
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                inodes.add(link[8:-1])
-        rows = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return None
-    for row in rows:
-        fields = row.split()
-        if fields[3] == _LISTEN and fields[9] in inodes:
-            return int(fields[1].rsplit(":", 1)[1], 16)
-    return None
+    ports = listening_ports(pid)
+    return ports[0] if ports else None

@@ -25,13 +25,13 @@ from typing import TypeVar
 import rotel
 
 from tests.support.gateway import wait_until
+from tests.support.listening import listening_ports
 
 T = TypeVar("T")
 
 BINARY = Path(rotel.__file__).parent / "rotel-agent"
 START_ATTEMPTS = 5
 READY_SECS = 10.0
-_LISTEN = "0A"  # TCP state of a listening socket in /proc/net/tcp
 
 
 @dataclass
@@ -155,23 +155,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def listening_ports(pid: int) -> set[int]:
-    """The IPv4 TCP ports ``pid`` listens on (from /proc)."""
-    inodes = set()
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                inodes.add(link[8:-1])
-        rows = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return set()
-    return {int(f[1].rsplit(":", 1)[1], 16) for f in (r.split() for r in rows) if f[3] == _LISTEN and f[9] in inodes}
 
 
 class Rotel:
