@@ -28,10 +28,11 @@ from typing import Any
 from benchmarks import cpu, nginx, peers
 from benchmarks.gateway import CLIENT_KEY, start_gateway
 from benchmarks.httpwire import last_event
+from benchmarks.otlp_collector import start_collector
 from benchmarks.overhead import one_connection_latency
 from benchmarks.payloads import request_bodies
 from benchmarks.plan import SUITES, Case, Running, build_cases
-from benchmarks.procs import Service, http_status, raw_request, stop_service
+from benchmarks.procs import LOOPBACK, Service, http_status, raw_request, stop_service
 from benchmarks.redis_server import start_redis
 from benchmarks.report import format_extras, format_table, summarise, target_checks, write_json
 from benchmarks.streams import concurrent_streams
@@ -60,6 +61,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--counter-backend", choices=("local", "redis"), default="local",
                    help="FerroGate's limit counters (and cache): local shared memory, or a"
                         " redis-server the harness starts (cluster mode)")
+    p.add_argument("--otlp", action="store_true",
+                   help="FerroGate (the records-on rows) also exports OTLP traces, metrics and logs"
+                        " to a rotel collector the harness starts")
     p.add_argument("--settle", type=float,
                    help="before each run, wait up to S seconds for the box to be < 25%% busy "
                         "(default 10; quick 0)")
@@ -171,9 +175,15 @@ def _gateway(work: Path, mock_port: int, args: argparse.Namespace, skipped: dict
             if redis is None:
                 return None, False
             redis_url = str(redis.extra["url"])
+        otlp = None
+        if args.otlp:
+            collector = _start_optional("rotel", lambda: start_collector(work / "rotel"), skipped, services)
+            if collector is None:
+                return None, False
+            otlp = f"http://{LOOPBACK}:{collector.port}"
         gw = _start_optional("ferrogate (AI config)", lambda: start_gateway(
-            work / "ferrogate-ai", mock_port, ai=True, workers=args.workers, redis_url=redis_url),
-            skipped, services)
+            work / "ferrogate-ai", mock_port, ai=True, workers=args.workers, redis_url=redis_url,
+            otlp_endpoint=otlp), skipped, services)
         if gw is not None:
             return gw, True
     gw = _start_optional("ferrogate", lambda: start_gateway(

@@ -1,0 +1,33 @@
+"""rotel (a real OTLP collector, from PyPI) with its blackhole exporter: what the gateway
+exports to in ``--otlp`` runs, so the figures include the cost of sending traces, metrics
+and logs without measuring a collector's storage."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+from benchmarks.procs import LOOPBACK, Service, free_loopback_port, start_service, stop_service
+
+
+def start_collector(workdir: Path, deadline_secs: float = 10.0) -> Service:
+    import rotel  # a dev dependency: only --otlp runs need it
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    http, grpc = free_loopback_port(), free_loopback_port()
+    argv = [str(Path(rotel.__file__).parent / "rotel-agent"), "start",
+            "--otlp-http-endpoint", f"{LOOPBACK}:{http}", "--otlp-grpc-endpoint", f"{LOOPBACK}:{grpc}",
+            "--exporter", "blackhole"]
+    service = start_service("rotel", argv, workdir, port=http)
+    deadline = time.monotonic() + deadline_secs
+    while time.monotonic() < deadline:
+        if service.proc.poll() is not None:
+            raise RuntimeError(f"rotel exited rc={service.proc.returncode}: {service.log_tail()}")
+        try:
+            socket.create_connection((LOOPBACK, http), timeout=0.5).close()
+            return service
+        except OSError:
+            time.sleep(0.05)
+    stop_service(service)
+    raise RuntimeError("rotel did not listen in time")
