@@ -28,6 +28,7 @@ from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import ADMIN_FORWARD_MARK as FORWARDED_MARK
 from ferrogate.pipeline.endpoints import V1_ROUTES, serve_ai, serve_route
 from ferrogate.pipeline.runtime import AiRuntime, Observer, compile_ai_runtime
+from ferrogate.pipeline.tool_desk import ToolDesk
 from ferrogate.proxy.handler import ProxyHandler
 from ferrogate.proxy.table import RouteKind, compile_table
 
@@ -58,6 +59,7 @@ class WorkerState:
         "revision",
         "slot",
         "started_at",
+        "tools",
     )
 
     def __init__(
@@ -95,6 +97,7 @@ class WorkerState:
         # The AI runtimes of the app built last (set by build_app, replaced when an app is
         # rebuilt); the heartbeat reads their breaker state for the control process.
         self.ai_runtimes: tuple[AiRuntime, ...] = ()
+        self.tools = ToolDesk()  # the node's MCP tools, kept current by the control process
 
 
 def _admin_origin(address: str | None) -> str | None:
@@ -115,8 +118,10 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
     that cannot compile."""
     pools = state.pools
     table = compile_table(config, pools, env)
+    state.tools.use_config(config)
     runtime = compile_ai_runtime(
-        config, pools, env=env, observer=state.observer, counters=state.counters, cache_segment=state.cache_segment
+        config, pools, env=env, observer=state.observer, counters=state.counters, cache_segment=state.cache_segment,
+        tools=state.tools,
     )
     state.ai_runtimes = (runtime,)
     proxy = ProxyHandler(scheme=b"https" if config.tls.enabled else b"http")

@@ -113,6 +113,8 @@ def _control_client(spec: WorkerSpec, state: WorkerState) -> ipc.ControlClient:
             merged = msg.merged_into(spec.config)
             for runtime in state.ai_runtimes:
                 runtime.use_objects(merged, os.environ)
+        elif isinstance(msg, ipc.ToolCatalog):
+            state.tools.use_catalog(msg)
 
     return ipc.ControlClient(spec.ipc_path, hello, on_message=on_message)
 
@@ -156,6 +158,7 @@ async def _serve(spec: WorkerSpec) -> int:
     tune_collector()
     client = _control_client(spec, state)
     state.control = client
+    state.tools.client = client
     client.start()
     client.set_state(ipc.WorkerPhase.READY)
     if not _report(spec.report_fd, WorkerReport.READY):

@@ -386,7 +386,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
-    "telemetry.log_bodies", "tls.http2", "mcp_servers.", "cluster.enabled", "cluster.node_id", "cluster.state_file",
+    "telemetry.log_bodies", "tls.http2", "mcp_servers.tools_to_auto_execute", "cluster.enabled", "cluster.node_id", "cluster.state_file",
     "tls.acme.",
 )
 

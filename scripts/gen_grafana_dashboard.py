@@ -225,6 +225,15 @@ if {"ferrogate_metering_exported", "ferrogate_metering_export_failures", "ferrog
     panel("Metering outbox backlog", [(f"sum(ferrogate_metering_outbox_events{{{SEL}}})", "events waiting")], unit="short",
           description="Metering events stored and not yet exported.")
 
+# ---------------------------------------------------------------- MCP tools
+row("MCP tools")
+panel("Tool calls / s by tool and outcome", [(
+    f"sum by (tool, outcome) (rate(ferrogate_mcp_tool_calls_total{{{SEL}}}[{RI}]))", "{{tool}}: {{outcome}}")],
+    unit="reqps", stack=True)
+panel("Mean tool call duration", [(
+    f"sum by (tool) (rate(ferrogate_mcp_tool_call_seconds_total{{{SEL}}}[{RI}]))"
+    f" / sum by (tool) (rate(ferrogate_mcp_tool_calls_total{{{SEL}}}[{RI}]))", "{{tool}}")], unit="s")
+
 _newline()
 
 

@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tls",),
     ("_fastpath",),
     ("governance", "cache", "ipc", "worker_spec"),
-    ("observability", "store"),
+    ("observability", "store", "mcp"),
     ("ai",),
     ("pipeline", "proxy"),
     ("app",),

@@ -24,14 +24,6 @@ class _Unenforced:
     why: str
 
 
-def _each(section: str) -> Callable[[Config], Iterator[ModelPath]]:
-    def find(config: Config) -> Iterator[ModelPath]:
-        for i, _ in enumerate(getattr(config, section)):
-            yield (section, i)
-
-    return find
-
-
 def _when(
     path: ModelPath, test: Callable[[Config], bool]
 ) -> Callable[[Config], Iterator[ModelPath]]:
@@ -40,6 +32,12 @@ def _when(
             yield path
 
     return find
+
+
+def _auto_executing(config: Config) -> Iterator[ModelPath]:
+    for i, server in enumerate(config.mcp_servers):
+        if server.tools_to_auto_execute:
+            yield ("mcp_servers", i, "tools_to_auto_execute")
 
 
 def _changed(section: str, field: str) -> Callable[[Config], Iterator[ModelPath]]:
@@ -53,7 +51,10 @@ UNENFORCED: tuple[_Unenforced, ...] = (
         _when(("telemetry", "log_bodies"), lambda c: c.telemetry.log_bodies),
         "body logging is not built yet",
     ),
-    _Unenforced(_each("mcp_servers"), "MCP servers are not connected yet"),
+    _Unenforced(
+        _auto_executing,
+        "the automatic tool loop is not built yet: these tools are only marked auto_execute in /v1/tools",
+    ),
     _Unenforced(
         _when(("cluster", "enabled"), lambda c: c.cluster.enabled),
         "cluster identity and shared state are not built yet",

@@ -23,6 +23,7 @@ from ferrogate.config.load import Loaded, detect_format, load
 from ferrogate.config.model import Config
 from ferrogate.control.admin_access import AdminAccess, require_json
 from ferrogate.control.admin_objects import ObjectsApi
+from ferrogate.control.admin_tools import ToolsApi
 from ferrogate.control.admin_usage import UsageApi
 from ferrogate.control.dashboard_files import DashboardFiles
 from ferrogate.control.object_manager import API_KEY
@@ -68,7 +69,7 @@ class AdminApi:
     All are injected so tests need no processes.
     """
 
-    __slots__ = ("_access", "_ask_reload", "_dashboard", "_loader", "_objects", "_on_drain_change", "_openapi_json", "_routes", "_state")
+    __slots__ = ("_access", "_ask_reload", "_dashboard", "_loader", "_objects", "_on_drain_change", "_openapi_json", "_routes", "_state", "_tools")
 
     def __init__(
         self,
@@ -79,8 +80,10 @@ class AdminApi:
         loader: Loader = load,
         objects: ObjectsApi | None = None,
         usage: UsageApi | None = None,
+        tools: ToolsApi | None = None,
     ) -> None:
         self._state = state
+        self._tools = tools
         self._objects = objects
         self._openapi_json: bytes | None = None
         self._dashboard = DashboardFiles()
@@ -110,8 +113,8 @@ class AdminApi:
                 "DELETE": self._drain_clear,
             },
         }
-        if usage is not None:
-            self._routes.update(usage.routes())
+        for api in (usage, tools):  # the records' routes and the MCP routes
+            self._routes.update(api.routes() if api is not None else {})
 
     @property
     def open_locally(self) -> bool:
@@ -142,6 +145,8 @@ class AdminApi:
         actor = self._access.check(method, path, headers)
         if self._objects is not None and self._objects.owns(path.rstrip("/")):
             return await self._objects.handle(method, path.rstrip("/"), query, headers, body, actor)
+        if self._tools is not None and self._tools.owns(path) and method in ("GET", "HEAD"):
+            return await self._tools.session(path)
         methods = self._routes.get(path.rstrip("/") or "/")
         if methods is None:
             raise GatewayError(404, f"no admin endpoint at {path}", code="not_found")

@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from ferrogate.control.state import ControlState
@@ -29,6 +29,8 @@ from ferrogate.ipc import (
     ReloadVerdict,
     SupervisorHello,
     SupervisorStatus,
+    ToolCallReply,
+    ToolCallRequest,
     UpgradeResult,
     WorkerHello,
     WorkerState,
@@ -60,6 +62,7 @@ class IpcServer:
     """Serves the IPC socket and keeps :class:`ControlState` current."""
 
     __slots__ = (
+        "_calls",
         "_greeting",
         "_inode",
         "_on_heartbeat",
@@ -67,6 +70,7 @@ class IpcServer:
         "_on_reload_verdict",
         "_on_supervisor_lost",
         "_on_supervisor_status",
+        "_on_tool_call",
         "_path",
         "_peers",
         "_server",
@@ -84,8 +88,10 @@ class IpcServer:
         greeting: Callable[[], list[Message]] | None = None,
         on_records: Callable[[RecordBatch], None] | None = None,
         on_heartbeat: Callable[[Heartbeat], None] | None = None,
+        on_tool_call: Callable[[ToolCallRequest], Awaitable[ToolCallReply]] | None = None,
     ) -> None:
         self._state = state
+        self._on_tool_call = on_tool_call
         self._on_records = on_records
         self._on_heartbeat = on_heartbeat
         # What a worker is sent after its hello besides the drain flag (the current API keys).
@@ -95,6 +101,7 @@ class IpcServer:
         self._on_supervisor_lost = on_supervisor_lost
         self._peers: set[Peer] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._calls: set[asyncio.Task[None]] = set()  # tool calls running for workers
         self._server: asyncio.AbstractServer | None = None
         self._path = ""
         self._inode: int | None = None
@@ -133,7 +140,7 @@ class IpcServer:
             self._server.close()
         for peer in list(self._peers):
             peer.writer.close()
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._calls]:
             task.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
@@ -192,6 +199,25 @@ class IpcServer:
                     self._on_supervisor_lost()
             writer.close()
 
+    def _run_tool_call(self, peer: Peer, msg: ToolCallRequest) -> None:
+        """Run a worker's tool call in a task of its own; the reply goes back to that worker."""
+        handler = self._on_tool_call
+        if handler is None:
+            peer.send([_tool_call_unavailable(msg)])
+            return
+
+        async def run() -> None:
+            try:
+                reply = await handler(msg)
+            except Exception:
+                _log.exception("tool call %s failed", msg.name)
+                reply = ToolCallReply(id=msg.id, status=500, code="internal_error", message="the tool call failed in the gateway")
+            peer.send([reply])
+
+        task = asyncio.get_running_loop().create_task(run(), name=f"tool-call:{msg.name}")
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
     def _dispatch(self, peer: Peer, msg: Message) -> None:
         state = self._state
         match msg:
@@ -214,6 +240,8 @@ class IpcServer:
                     self._on_records(msg)
             case ProviderHealth():
                 state.on_provider_health(msg)
+            case ToolCallRequest():
+                self._run_tool_call(peer, msg)
             case SupervisorStatus():
                 peer.kind, peer.pid = "supervisor", msg.pid
                 state.on_supervisor_status(msg)
@@ -235,6 +263,10 @@ class IpcServer:
                 _log.info("graceful upgrade %s: %s", "started" if msg.ok else "failed", msg.message)
             case _:
                 _log.warning("unexpected IPC message %s from pid=%s", type(msg).__name__, peer.pid)
+
+
+def _tool_call_unavailable(msg: ToolCallRequest) -> ToolCallReply:
+    return ToolCallReply(id=msg.id, status=503, code="mcp_unavailable", message="no MCP server is configured")
 
 
 def _remove_stale_socket(path: str) -> None:

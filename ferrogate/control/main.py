@@ -22,6 +22,7 @@ from ferrogate.config.load import load
 from ferrogate.config.model import Config
 from ferrogate.control.admin import AdminApi, Loader, ReloadAnswer, exchange_handler
 from ferrogate.control.admin_objects import ObjectsApi
+from ferrogate.control.admin_tools import ToolsApi
 from ferrogate.control.admin_usage import UsageApi
 from ferrogate.control.channel import IpcServer
 from ferrogate.control.metering_export import MeteringExport
@@ -30,13 +31,22 @@ from ferrogate.control.object_manager import ObjectManager
 from ferrogate.control.record_sink import RecordSink
 from ferrogate.control.state import ControlState
 from ferrogate.governance.counter_table import CounterTable
-from ferrogate.ipc import DrainState, ExitCode, ReloadRequest, ReloadVerdict, SupervisorStatus
+from ferrogate.ipc import (
+    DrainState,
+    ExitCode,
+    ReloadRequest,
+    ReloadVerdict,
+    SupervisorStatus,
+    ToolCallReply,
+    ToolCallRequest,
+)
 from ferrogate.observability.gateway_metrics import GatewayMetrics
 from ferrogate.store.database import MEMORY, StoreError, store_path
 from ferrogate.store.saver import BudgetSaver
 
 if TYPE_CHECKING:
     from ferrogate._fastpath.server import HttpServer
+    from ferrogate.control.mcp_host import McpHost
     from ferrogate.control.otlp_export import OtlpExport
 
 _log = logging.getLogger("ferrogate.control")
@@ -54,12 +64,14 @@ class ControlService:
 
     __slots__ = (
         "_admin_server",
+        "_mcp_start",
         "_reload_ids",
         "_synced",
         "_verdicts",
         "api",
         "export",
         "ipc",
+        "mcp",
         "objects",
         "otlp",
         "records",
@@ -94,10 +106,14 @@ class ControlService:
             on_supervisor_status=self._follow_supervisor,
             on_reload_verdict=self._on_reload_verdict,
             on_supervisor_lost=self._on_supervisor_lost,
-            greeting=lambda: [self.objects.snapshot()],
+            greeting=lambda: [self.objects.snapshot(), *([self.mcp.catalog()] if self.mcp is not None else [])],
             on_records=self.records.accept,
             on_heartbeat=lambda beat: metrics.heartbeat(beat.pid, beat.responses, beat.records_dropped),
+            on_tool_call=self._tool_call,
         )
+        # The MCP sessions (one per server for the node), opened by start() when configured.
+        self.mcp: McpHost | None = None
+        self._mcp_start: asyncio.Task[None] | None = None
         self.objects = ObjectManager(config, config_path, self.state.env, broadcast=self.ipc.broadcast_workers)
         self.api = AdminApi(
             self.state,
@@ -106,6 +122,7 @@ class ControlService:
             loader=loader,
             objects=ObjectsApi(self.objects),
             usage=UsageApi(self.records, lambda: self.state.config),
+            tools=ToolsApi(lambda: self.mcp),
         )
         self._admin_server: HttpServer | None = None
         self.export: MeteringExport | None = None
@@ -140,6 +157,12 @@ class ControlService:
         except StoreError as exc:
             raise OSError(f"the store cannot be opened: {exc}") from None
         self._start_export()
+        if self.state.config.mcp_servers:
+            from ferrogate.control.mcp_host import McpHost  # the mcp SDK only when configured
+
+            mcp = self.mcp = McpHost(self.state.config.mcp_servers, self.state.env, self.ipc.broadcast_workers)
+            self.records.metrics.mcp_stats = lambda: (mcp.calls, mcp.seconds)
+            self._mcp_start = asyncio.get_running_loop().create_task(mcp.start(), name="mcp-start")
         if self.state.config.telemetry.otlp_endpoint is not None:
             from ferrogate.control.otlp_export import OtlpExport  # the SDK only when configured
 
@@ -154,6 +177,12 @@ class ControlService:
             await self._admin_server.shutdown(grace_secs)
             self._admin_server = None
         await self.ipc.close()
+        if self._mcp_start is not None:
+            self._mcp_start.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._mcp_start
+        if self.mcp is not None:
+            await self.mcp.stop()
         if self.export is not None:
             await self.export.stop()
         await self.records.stop()
@@ -169,6 +198,12 @@ class ControlService:
         self.records.on_events = export.wake
         self.records.metrics.export_stats = lambda: (export.sent, export.failures, export.outbox)
         export.start()
+
+    async def _tool_call(self, req: ToolCallRequest) -> ToolCallReply:
+        mcp = self.mcp
+        if mcp is None:
+            return ToolCallReply(id=req.id, status=503, code="mcp_unavailable", message="no MCP server is configured")
+        return await mcp.call(req)
 
     # -- admin → supervisor
 

@@ -21,6 +21,8 @@ from typing import Any
 import msgspec
 
 from ferrogate.control.object_manager import API_KEY, ID_PATTERN, KINDS, Kind
+from ferrogate.control.openapi_tools import TYPES as TOOLS_TYPES
+from ferrogate.control.openapi_tools import tools_paths
 from ferrogate.control.openapi_usage import TYPES as USAGE_TYPES
 from ferrogate.control.openapi_usage import usage_paths
 from ferrogate.control.provider_health import ProviderHealthView, ProvidersView
@@ -237,6 +239,7 @@ def build_document(version: str = "1") -> dict[str, Any]:
         StatusView, ModelsView, ProvidersView, ProviderHealthView, ValidateView, ConfigSource, ReloadAccepted, DrainView, AuditEvent,
         *(kind.struct for kind in KINDS),
         *USAGE_TYPES,
+        *TOOLS_TYPES,
     ]
     _, components = msgspec.json.schema_components(types, ref_template=_REF)
     components = _decimals_as_text_or_number(components)
@@ -296,6 +299,7 @@ def build_document(version: str = "1") -> dict[str, Any]:
     for kind in KINDS:
         paths.update(_object_paths(kind, components))
     paths.update(usage_paths({"400": _error("A bad filter, limit or cursor"), **_ERRORS}))
+    paths.update(tools_paths(_ERRORS, _error("No such tool session"), _error("A malformed id in the path")))
     for path, item in paths.items():
         if "{id}" in path:  # the server refuses a target it cannot read (control characters...)
             for method, op in item.items():

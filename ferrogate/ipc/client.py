@@ -26,6 +26,8 @@ from ferrogate.ipc.messages import (
     ReloadResult,
     ReloadVerdict,
     RequestMessage,
+    ToolCallReply,
+    ToolCallRequest,
     UpgradeRequest,
     UpgradeResult,
     WorkerHello,
@@ -159,6 +161,8 @@ class ControlClient:
     async def request(self, msg: ReloadRequest, timeout: float) -> ReloadVerdict: ...
     @overload
     async def request(self, msg: UpgradeRequest, timeout: float) -> UpgradeResult: ...
+    @overload
+    async def request(self, msg: ToolCallRequest, timeout: float) -> ToolCallReply: ...
 
     async def request(self, msg: RequestMessage, timeout: float) -> Message:
         """Send a request and wait for its reply (matched by id) for at most ``timeout`` s."""
@@ -231,7 +235,7 @@ class ControlClient:
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         try:
             while (msg := await read_message(reader)) is not None:
-                if isinstance(msg, ReloadVerdict | ReloadResult | UpgradeResult | ErrorReply):
+                if isinstance(msg, ReloadVerdict | ReloadResult | UpgradeResult | ToolCallReply | ErrorReply):
                     future = self._pending.pop(msg.id, None)
                     if future is not None and not future.done():
                         future.set_result(msg)

@@ -298,6 +298,41 @@ class UpgradeResult(_Msg, frozen=True):
     message: str = ""
 
 
+class ToolCatalog(_Msg, frozen=True):
+    """The MCP tools of the node (control -> workers, at hello and on every change).
+
+    ``tools`` is the JSON array the MCP layer encodes (``ferrogate.mcp.model.CatalogTool``):
+    the workers list and check tools from it; only the control process holds the sessions."""
+
+    revision: int
+    tools: bytes = b"[]"
+
+
+class ToolCallRequest(_Msg, frozen=True):
+    """Run one MCP tool for a request a worker has authenticated and governed."""
+
+    id: int = 0
+    name: str = ""  # serverName-toolName
+    arguments: bytes = b"{}"  # the caller's JSON object, as it came
+    request_id: str = ""
+    key_id: str | None = None
+    session_id: str | None = None  # the tool session to add the call to; None: a new one
+
+
+class ToolCallReply(_Msg, frozen=True):
+    """What a :class:`ToolCallRequest` came to: the MCP result (``status`` 200, ``body`` the
+    JSON of ``ferrogate.mcp.model.ToolResult``) or an error (``status``, ``code``, ``message``)."""
+
+    id: int
+    status: int
+    body: bytes = b""
+    code: str | None = None
+    message: str = ""
+    param: str | None = None
+    session_id: str = ""
+    duration_ms: float = 0.0
+
+
 class ErrorReply(_Msg, frozen=True):
     """A request could not be served. ``code`` is machine-readable (e.g. ``not_supported``)."""
 
@@ -321,12 +356,15 @@ Message = (
     | ReloadResult
     | UpgradeRequest
     | UpgradeResult
+    | ToolCatalog
+    | ToolCallRequest
+    | ToolCallReply
     | ErrorReply
 )
 """Every message that crosses a FerroGate IPC socket."""
 
-RequestMessage = ReloadRequest | UpgradeRequest
-ReplyMessage = ReloadVerdict | ReloadResult | UpgradeResult | ErrorReply
+RequestMessage = ReloadRequest | UpgradeRequest | ToolCallRequest
+ReplyMessage = ReloadVerdict | ReloadResult | UpgradeResult | ToolCallReply | ErrorReply
 
 
 # --------------------------------------------------------------------------- config identity

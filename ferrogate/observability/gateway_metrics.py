@@ -51,6 +51,8 @@ class GatewayMetrics(Collector):
         self.node: NodeView | None = None
         # (events sent, failed POSTs, events waiting) of the metering export, when it is on
         self.export_stats: Callable[[], tuple[int, int, int]] | None = None
+        # MCP tool calls by (server, tool, outcome), and (calls, seconds) by (server, tool)
+        self.mcp_stats: Callable[[], tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], tuple[int, float]]]] | None = None
         self.totals = RecordCounter(models, providers, key_label=key_label)  # added to from workers' counts
         self._beats: dict[int, tuple[dict[int, int], int]] = {}  # pid -> (responses, records dropped)
         self._retired: tuple[dict[int, int], int] = ({}, 0)  # workers whose pid a new one took
@@ -112,6 +114,10 @@ class GatewayMetrics(Collector):
             yield _counter(M.METERING_EXPORTED, [((), sent)])
             yield _counter(M.METERING_FAILURES, [((), failed)])
             yield _gauge(M.METERING_OUTBOX, [((), waiting)])
+        if self.mcp_stats is not None:
+            calls, seconds = self.mcp_stats()
+            yield _counter(M.MCP_TOOL_CALLS, list(calls.items()))
+            yield _counter(M.MCP_TOOL_SECONDS, [(k, total) for k, (_, total) in seconds.items()])
 
     def _node(self, node: NodeView) -> Iterator[Metric]:
         inflight = connections = streams = 0

@@ -23,6 +23,7 @@ from ferrogate.pipeline.parse import parse
 from ferrogate.pipeline.run import AiRoute, Phase, run
 from ferrogate.pipeline.runtime import AiRuntime
 from ferrogate.pipeline.select import select
+from ferrogate.pipeline.tools import execute_tool, list_tools
 
 PROVIDER_PHASES: tuple[Phase, ...] = (authenticate, parse, govern, select, admit, cache_lookup, dispatch)
 """Every endpoint that answers from a provider."""
@@ -49,6 +50,9 @@ def _routes() -> dict[bytes, AiRoute]:
             accounted=False,
         )
         routes[prefix + b"/models"] = AiRoute(None, "models.read", _GET, (authenticate, list_models), accounted=False)
+        routes[prefix + b"/tools"] = AiRoute(None, "tools.read", _GET, (authenticate, list_tools), accounted=False)
+        for path in (b"/tools/execute", b"/mcp/tool/execute"):
+            routes[prefix + path] = AiRoute(Endpoint.TOOLS, "tools.execute", _POST, (authenticate, execute_tool))
     return routes
 
 

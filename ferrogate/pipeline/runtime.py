@@ -26,6 +26,8 @@ from ferrogate.governance.policies import PolicyBook
 from ferrogate.governance.profiles import ProfileBook
 from ferrogate.governance.quotas import QuotaBook
 from ferrogate.governance.redis_limiter import RedisLimiter
+from ferrogate.governance.tool_policies import ToolPolicyBook
+from ferrogate.pipeline.tool_desk import ToolDesk
 
 log = logging.getLogger("ferrogate.ai")
 
@@ -60,6 +62,8 @@ class AiRuntime:
         "rng",
         "streams",
         "timeouts",
+        "tool_policies",
+        "tools",
         "tracing",
     )
 
@@ -80,8 +84,12 @@ class AiRuntime:
         rng: random.Random | None = None,
         make_limiter: Callable[[QuotaBook], LocalLimiter | RedisLimiter] | None = None,
         tracing: bool = False,
+        tools: ToolDesk | None = None,
+        tool_policies: ToolPolicyBook | None = None,
     ) -> None:
         self.registry = registry
+        self.tools = tools  # the node's MCP tools (None: no [[mcp_servers]])
+        self.tool_policies = tool_policies if tool_policies is not None else ToolPolicyBook(())
         self._make_limiter = make_limiter  # for keys with limits that arrive over the admin API
         self.adapters = adapters
         self.auth = auth
@@ -138,6 +146,7 @@ class AiRuntime:
         self.policies = policies if not policies.empty else None
         profiles = ProfileBook(config.gateway_configs, config.reliability)
         self.profiles = profiles if not profiles.empty else None
+        self.tool_policies = ToolPolicyBook(config.policies)
         self.governed = self.policies is not None or self.profiles is not None or bool(self.registry.tenants_by_model)
 
     def breaker_status(self, now: float) -> list[TargetStatus]:
@@ -184,6 +193,7 @@ def compile_ai_runtime(
     counters: CounterTable | None = None,
     clock: Callable[[], float] | None = None,
     cache_segment: ShmCache | None = None,
+    tools: ToolDesk | None = None,
 ) -> AiRuntime:
     """``counters`` is the node's shared table (a worker's); without one, a runtime whose
     config has limits gets a table of its own (a single process, e.g. tests)."""
@@ -210,6 +220,8 @@ def compile_ai_runtime(
         rng=rng,
         make_limiter=lambda book: _make_limiter(config, book, counters, clock),
         tracing=config.telemetry.otlp_endpoint is not None,
+        tools=tools if config.mcp_servers else None,
+        tool_policies=ToolPolicyBook(config.policies),
     )
 
 

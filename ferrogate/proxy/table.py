@@ -179,6 +179,9 @@ AI_ENDPOINT_PATHS = (
     "/v1/embeddings",
     "/v1/messages",
     "/v1/messages/count_tokens",
+    "/v1/tools",
+    "/v1/tools/execute",
+    "/v1/mcp/tool/execute",
 )
 """Served whenever providers and models are configured, with no route needed, and ahead
 of every user route for exactly these paths: a catch-all ``/v1/*`` proxy route beside them

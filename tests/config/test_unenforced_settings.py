@@ -41,13 +41,14 @@ id = "g"
 name = "s"
 transport = "stdio"
 command = "true"
+tools_to_auto_execute = ["x"]
 """
 
 
 @pytest.mark.parametrize(
     ("line", "key"),
     [
-        (26, "mcp_servers[0]"),
+        (30, "mcp_servers[0].tools_to_auto_execute"),
     ],
 )
 def test_validate_warns_about_each_unenforced_setting_with_its_line(tmp_path: Path, line: int, key: str) -> None:
@@ -80,7 +81,7 @@ def test_a_config_without_such_settings_has_no_warning(tmp_path: Path) -> None:
 
 def test_run_logs_the_warnings_at_start(gateway_factory) -> None:
     gw = gateway_factory(CONFIG, workers=1)
-    assert "WARNING" in gw.log() and "`mcp_servers[0]` is accepted but has no effect" in gw.log()
+    assert "WARNING" in gw.log() and "`mcp_servers[0].tools_to_auto_execute` is accepted but has no effect" in gw.log()
 
 
 def test_run_refuses_to_start_on_acme_rather_than_serve_without_its_certificate(tmp_path: Path) -> None:

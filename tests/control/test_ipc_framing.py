@@ -82,6 +82,9 @@ SAMPLES: list[ipc.Message] = [
     ipc.UpgradeRequest(id=10),
     ipc.UpgradeResult(id=10, ok=True, message="started"),
     ipc.ErrorReply(id=11, code="not_implemented", message="later"),
+    ipc.ToolCatalog(revision=3, tools=b'[{"name":"kit-add"}]'),
+    ipc.ToolCallRequest(id=12, name="kit-add", arguments=b'{"a":1}', request_id="req_1", key_id="k", session_id=None),
+    ipc.ToolCallReply(id=12, status=504, code="tool_timeout", message="slow", session_id="ts_1", duration_ms=1.5),
 ]
 
 

@@ -61,6 +61,7 @@ class Endpoint(StrEnum):
     RESPONSES = "responses"  # POST /v1/responses (OpenAI)
     EMBEDDINGS = "embeddings"  # POST /v1/embeddings (OpenAI)
     MESSAGES = "messages"  # POST /v1/messages (Anthropic)
+    TOOLS = "tools"  # POST /v1/tools/execute, /v1/mcp/tool/execute (an MCP tool, no provider)
 
 
 class ClientRequest(msgspec.Struct, kw_only=True):

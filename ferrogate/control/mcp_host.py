@@ -1,0 +1,158 @@
+"""The node's MCP host in the control process: one session per ``[[mcp_servers]]`` entry,
+tool calls run for the workers, the catalogue sent to them, and the tool sessions kept.
+
+Why here and not in each worker: a stdio server is one child process, and an upstream
+server should see one client per node, not one per worker. Workers authenticate and
+govern a call, then send it here over IPC (``ipc.ToolCallRequest``); the answer goes
+back on the same connection. The catalogue goes to every worker at hello and, when a
+server's tool list changes, within ``CATALOG_SECS``.
+
+Tool sessions: every call belongs to one (a new one unless the caller names an existing
+``tool_session_id``); its steps (tool, arguments, outcome, duration) are kept in memory,
+the newest ``MAX_SESSIONS`` of them, for ``GET /admin/v1/tool-sessions/{id}``. They do
+not survive a restart of the control process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from ferrogate import ipc
+from ferrogate.config.model import McpServer
+from ferrogate.control.tool_views import ToolExecution, ToolSession, ToolStep
+from ferrogate.errors import GatewayError
+from ferrogate.mcp.model import CatalogTool, ServerStatus, ToolResult
+from ferrogate.mcp.session_pool import McpSessions
+
+_log = logging.getLogger("ferrogate.control.mcp")
+
+CATALOG_SECS = 0.5
+MAX_SESSIONS = 10_000
+MAX_STEPS = 200  # per tool session
+
+_ENCODE = msgspec.json.Encoder()
+
+
+class McpHost:
+    def __init__(self, servers: list[McpServer], env: Mapping[str, str],
+                 broadcast: Callable[[ipc.Message], int]) -> None:
+        self.pool = McpSessions(servers, env=env)
+        self._broadcast = broadcast
+        self._revision = 0
+        self._catalog = b"[]"
+        self._sessions: OrderedDict[str, ToolSession] = OrderedDict()
+        self._task: asyncio.Task[None] | None = None
+        self.calls: dict[tuple[str, str, str], int] = {}  # (server, tool, outcome) -> calls
+        self.seconds: dict[tuple[str, str], tuple[int, float]] = {}  # (server, tool) -> (count, sum)
+
+    async def start(self) -> None:
+        await self.pool.start()
+        self._refresh()
+        self._task = asyncio.get_running_loop().create_task(self._watch(), name="mcp-catalog")
+
+    async def apply(self, servers: list[McpServer]) -> None:
+        """A reload: open new servers, close removed ones, restart changed ones."""
+        await self.pool.apply(servers)
+        self._refresh()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.pool.stop()
+
+    # -- what the workers and the admin API read
+
+    def catalog(self) -> ipc.ToolCatalog:
+        return ipc.ToolCatalog(revision=self._revision, tools=self._catalog)
+
+    def tools(self) -> list[CatalogTool]:
+        return self.pool.tools()
+
+    def servers(self) -> list[ServerStatus]:
+        return self.pool.status()
+
+    def session(self, session_id: str) -> ToolSession | None:
+        return self._sessions.get(session_id)
+
+    # -- running a call for a worker
+
+    async def call(self, req: ipc.ToolCallRequest) -> ipc.ToolCallReply:
+        started = time.monotonic()
+        session = self._session_for(req)
+        tool = next((t for t in self.pool.tools() if t.name == req.name), None)
+        server = tool.server if tool is not None else ""
+        try:
+            arguments = msgspec.json.decode(req.arguments)
+            if not isinstance(arguments, dict):
+                raise GatewayError(400, "the tool arguments must be a JSON object", param="arguments")
+            result: ToolResult = await self.pool.call(req.name, arguments)
+        except GatewayError as err:
+            duration = (time.monotonic() - started) * 1000.0
+            self._note(session, req, server, None, err.status, None, err.code, duration)
+            return ipc.ToolCallReply(id=req.id, status=err.status, code=err.code, message=err.message,
+                                     param=err.param, session_id=session.id, duration_ms=duration)
+        except msgspec.DecodeError:
+            return ipc.ToolCallReply(id=req.id, status=400, code="invalid_request", param="arguments",
+                                     message="the tool arguments are not JSON", session_id=session.id)
+        duration = result.duration_ms
+        self._note(session, req, server, arguments, 200, result.is_error, None, duration)
+        body = _ENCODE.encode(ToolExecution(
+            object="tool.result", name=req.name, server=server, content=result.content,
+            isError=result.is_error, structuredContent=result.structured_content,
+            duration_ms=round(duration, 3), tool_session_id=session.id,
+        ))
+        return ipc.ToolCallReply(id=req.id, status=200, body=body, session_id=session.id, duration_ms=duration)
+
+    def _session_for(self, req: ipc.ToolCallRequest) -> ToolSession:
+        known = self._sessions.get(req.session_id) if req.session_id else None
+        if known is not None and known.key_id == req.key_id:
+            self._sessions.move_to_end(known.id)
+            return known
+        session = ToolSession(id="ts_" + os.urandom(12).hex(), created_at=time.time(), key_id=req.key_id, steps=[])
+        self._sessions[session.id] = session
+        while len(self._sessions) > MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+        return session
+
+    def _note(self, session: ToolSession, req: ipc.ToolCallRequest, server: str, arguments: Any, status: int,
+              is_error: bool | None, code: str | None, duration_ms: float) -> None:
+        if len(session.steps) < MAX_STEPS:
+            session.steps.append(ToolStep(
+                at=time.time(), request_id=req.request_id, key_id=req.key_id, tool=req.name, server=server,
+                arguments=arguments, status=status, is_error=is_error, error_code=code, duration_ms=round(duration_ms, 3),
+            ))
+        outcome = "error" if status != 200 else ("tool_error" if is_error else "ok")
+        if server:  # an unknown tool has no server: counted nowhere (bounded labels)
+            key = (server, req.name, outcome)
+            self.calls[key] = self.calls.get(key, 0) + 1
+            count, total = self.seconds.get((server, req.name), (0, 0.0))
+            self.seconds[(server, req.name)] = (count + 1, total + duration_ms / 1000.0)
+
+    # -- the catalogue
+
+    def _refresh(self) -> None:
+        encoded = _ENCODE.encode(self.pool.tools())
+        if encoded != self._catalog:
+            self._catalog = encoded
+            self._revision += 1
+            self._broadcast(self.catalog())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(CATALOG_SECS)
+            try:
+                self._refresh()
+            except Exception:
+                _log.exception("cannot refresh the MCP tool catalogue")

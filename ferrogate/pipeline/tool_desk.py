@@ -1,0 +1,57 @@
+"""A worker's side of MCP: the node's tool catalogue, and its line to the process that runs tools.
+
+The control process holds the one session per MCP server and sends every worker the
+catalogue (:class:`~ferrogate.ipc.ToolCatalog`) at hello and whenever it changes; a
+worker lists and checks tools from its copy and sends each call over IPC, waiting at
+most the server's ``timeout_ms`` plus a margin (control answers a timeout itself, so
+the margin only covers a control process that went away: never a hang).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from ferrogate import ipc
+from ferrogate.config.model import Config
+from ferrogate.errors import ErrorSource, GatewayError
+from ferrogate.mcp.model import CatalogTool
+
+_CATALOG = msgspec.json.Decoder(list[CatalogTool])
+_MARGIN_SECS = 2.0
+
+
+class ToolDesk:
+    __slots__ = ("client", "revision", "timeouts", "tools")
+
+    def __init__(self) -> None:
+        self.revision = -1
+        self.tools: dict[str, CatalogTool] = {}
+        self.timeouts: dict[str, float] = {}  # server -> seconds
+        self.client: ipc.ControlClient | None = None
+
+    def use_config(self, config: Config) -> None:
+        self.timeouts = {s.name: s.timeout_ms / 1000.0 for s in config.mcp_servers}
+
+    def use_catalog(self, msg: ipc.ToolCatalog) -> None:
+        if msg.revision < self.revision:
+            return  # an older catalogue overtaken by a newer one
+        self.revision = msg.revision
+        self.tools = {t.name: t for t in _CATALOG.decode(msg.tools)}
+
+    async def call(self, tool: CatalogTool, arguments: bytes, *, request_id: str, key_id: str | None,
+                   session_id: str | None) -> ipc.ToolCallReply:
+        client = self.client
+        if client is None or not client.connected:
+            raise _unavailable("the process that holds the MCP sessions is not reachable")
+        timeout = self.timeouts.get(tool.server, 30.0) + _MARGIN_SECS
+        request = ipc.ToolCallRequest(
+            name=tool.name, arguments=arguments, request_id=request_id, key_id=key_id, session_id=session_id
+        )
+        try:
+            return await client.request(request, timeout)
+        except ipc.ControlUnavailable:
+            raise _unavailable("the process that holds the MCP sessions did not answer") from None
+
+
+def _unavailable(why: str) -> GatewayError:
+    return GatewayError(503, f"MCP tools are unavailable: {why}", code="mcp_unavailable", source=ErrorSource.INTERNAL)
