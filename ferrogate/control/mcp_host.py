@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -42,11 +42,17 @@ MAX_STEPS = 200  # per tool session
 _ENCODE = msgspec.json.Encoder()
 
 
+Audit = Callable[[str, str, str, dict[str, object]], Awaitable[None]]
+"""(actor, action, target, change): records an audit event (``ObjectManager.note``)."""
+
+
 class McpHost:
     def __init__(self, servers: list[McpServer], env: Mapping[str, str],
-                 broadcast: Callable[[ipc.Message], int]) -> None:
+                 broadcast: Callable[[ipc.Message], int], audit: Audit | None = None) -> None:
         self.pool = McpSessions(servers, env=env)
         self._broadcast = broadcast
+        self._audit = audit
+        self._audits: set[asyncio.Task[None]] = set()
         self._revision = 0
         self._catalog = b"[]"
         self._sessions: OrderedDict[str, ToolSession] = OrderedDict()
@@ -70,6 +76,8 @@ class McpHost:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._audits:  # let the last audit events reach the store
+            await asyncio.wait(self._audits, timeout=5)
         await self.pool.stop()
 
     # -- what the workers and the admin API read
@@ -134,11 +142,25 @@ class McpHost:
                 arguments=arguments, status=status, is_error=is_error, error_code=code, duration_ms=round(duration_ms, 3),
             ))
         outcome = "error" if status != 200 else ("tool_error" if is_error else "ok")
+        if self._audit is not None:  # who ran what (never the arguments: they may hold secrets)
+            change: dict[str, object] = {"request_id": req.request_id, "tool_session_id": session.id,
+                                         "outcome": outcome, "status": status, "error_code": code}
+            task = asyncio.get_running_loop().create_task(self._record(req, change))
+            self._audits.add(task)
+            task.add_done_callback(self._audits.discard)
         if server:  # an unknown tool has no server: counted nowhere (bounded labels)
             key = (server, req.name, outcome)
             self.calls[key] = self.calls.get(key, 0) + 1
             count, total = self.seconds.get((server, req.name), (0, 0.0))
             self.seconds[(server, req.name)] = (count + 1, total + duration_ms / 1000.0)
+
+    async def _record(self, req: ipc.ToolCallRequest, change: dict[str, object]) -> None:
+        assert self._audit is not None
+        actor = f"key:{req.key_id}" if req.key_id else "anonymous"
+        try:
+            await self._audit(actor, "tool.execute", req.name, change)
+        except Exception:
+            _log.exception("cannot record the audit event of a tool call")
 
     # -- the catalogue
 

@@ -245,6 +245,11 @@ class ObjectManager:
             self.previous.pop(key, None)
         self._changed()
 
+    async def note(self, actor: str, action: str, target: str, change: dict[str, object]) -> None:
+        """Record an audit event that changes no object (a tool call run for a worker)."""
+        event = _audit(actor, None, action, target, change)
+        await self._run(lambda: self._need().note(event))
+
     async def audit_events(self, after: int, limit: int) -> list[AuditEvent]:
         return await self._run(lambda: self._need().audit_events(after, limit))
 

@@ -27,6 +27,7 @@ OPERATIONS = {
     "responses": ("chat", "/v1/responses"),
     "messages": ("chat", "/v1/messages"),
     "embeddings": ("embeddings", "/v1/embeddings"),
+    "tools": ("execute_tool", "/v1/tools/execute"),  # an MCP tool call: gen_ai.tool.name is the tool
 }
 _NS_PER_MS = 1_000_000
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -65,6 +66,8 @@ def spans_of(record: RequestRecord, resource: Resource) -> list[ReadableSpan]:
     ):
         if value is not None:
             attributes[name] = value
+    if record.endpoint == "tools" and record.model is not None:
+        attributes["gen_ai.tool.name"] = record.model
     if record.usage_source is not None:
         attributes["gen_ai.usage.input_tokens"] = record.input_tokens
         attributes["gen_ai.usage.output_tokens"] = record.output_tokens

@@ -182,6 +182,11 @@ class ObjectStore:
             raise RevisionConflict(current)
         return current, float(row[1])
 
+    def note(self, event: AuditEvent) -> None:
+        """An audit event that changes no object (a tool call, for one)."""
+        with _transaction(self.conn):
+            self._audit(event, time.time())
+
     def _audit(self, event: AuditEvent, now: float) -> None:
         cursor = self.conn.execute(
             "INSERT INTO audit_events (at, actor, remote, action, target, change) VALUES (?, ?, ?, ?, ?, ?)",

@@ -234,3 +234,17 @@ def test_another_keys_tool_session_id_starts_a_new_session(gw: Gateway) -> None:
     mine = _execute(gw, {"name": "kit-add", "arguments": {"a": 1, "b": 1}}).json()["tool_session_id"]
     theirs = _execute(gw, {"name": "kit-add", "arguments": {"a": 1, "b": 1}, "tool_session_id": mine}, key=SECOND)
     assert theirs.status_code == 200 and theirs.json()["tool_session_id"] != mine
+
+
+def test_a_tool_call_is_an_audit_event_of_its_key_without_its_arguments(gw: Gateway) -> None:
+    answer = _execute(gw, {"name": "kit-echo", "arguments": {"text": "audit-me-not"}})
+    request_id = answer.headers["x-request-id"]
+    with _admin(gw) as admin:
+
+        def audited() -> dict[str, object] | None:
+            events = admin.get("/admin/v1/audit-events", params={"limit": 1000}).json()["data"]
+            return next((e for e in events if e["change"].get("request_id") == request_id), None)
+
+        event = wait_until(audited, 10, "the tool call's audit event")
+    assert (event["actor"], event["action"], event["target"]) == ("key:agent", "tool.execute", "kit-echo")
+    assert event["change"]["outcome"] == "ok" and "audit-me-not" not in str(event)
