@@ -18,6 +18,7 @@ from ferrogate.pipeline.cache_lookup import cache_lookup
 from ferrogate.pipeline.count_tokens import count_tokens
 from ferrogate.pipeline.dispatch import dispatch
 from ferrogate.pipeline.govern import govern
+from ferrogate.pipeline.mcp_endpoint import serve_mcp
 from ferrogate.pipeline.models import list_models, retrieve_model
 from ferrogate.pipeline.parse import parse
 from ferrogate.pipeline.run import AiRoute, Phase, run
@@ -53,6 +54,8 @@ def _routes() -> dict[bytes, AiRoute]:
         routes[prefix + b"/tools"] = AiRoute(None, "tools.read", _GET, (authenticate, list_tools), accounted=False)
         for path in (b"/tools/execute", b"/mcp/tool/execute"):
             routes[prefix + path] = AiRoute(Endpoint.TOOLS, "tools.execute", _POST, (authenticate, execute_tool))
+    # FerroGate as one MCP server (streamable HTTP) over the tools a key may use.
+    routes[b"/mcp"] = AiRoute(None, "tools.read", frozenset((b"POST", b"GET", b"DELETE")), (authenticate, serve_mcp))
     return routes
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import msgspec
 
+from ferrogate import ipc
+from ferrogate.ai.providers.base import Endpoint
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import ErrorSource, GatewayError, bad_request
 from ferrogate.governance.limiter import LocalLimiter
@@ -94,10 +96,23 @@ async def execute_tool(rt: AiRuntime, ctx: RequestContext) -> None:
     name = asked.name or asked.tool
     if not name:
         raise bad_request("a tool call needs `name` (serverName-toolName)", param="name")
-    arguments = _arguments(asked.arguments)
+    reply = await run_tool(rt, ctx, name, arguments_json(asked.arguments), asked.tool_session_id)
+    ctx.status = 200
+    ctx.exchange.respond(
+        200,
+        [*_JSON, (b"x-request-id", ctx.request_id), (b"x-ferrogate-tool-session", reply.session_id.encode())],
+        reply.body,
+    )
+
+
+async def run_tool(rt: AiRuntime, ctx: RequestContext, name: str, arguments: bytes,
+                   session_id: str | None) -> ipc.ToolCallReply:
+    """Check and run one tool call for the request's key (``/v1/tools/execute`` and ``/mcp``):
+    the reply of a call that ran, a ``GatewayError`` for everything that stopped it."""
     key = ctx.api_key
     desk = rt.tools
     tool = desk.tools.get(name) if desk is not None else None
+    ctx.endpoint = Endpoint.TOOLS
     ctx.model = name
     if tool is None or desk is None:
         raise GatewayError(404, f"unknown tool `{name}`", code="tool_not_found", param="name")
@@ -112,20 +127,16 @@ async def execute_tool(rt: AiRuntime, ctx: RequestContext) -> None:
     ctx.attempts = 1
     reply = await desk.call(
         tool, arguments, request_id=ctx.request_id.decode("latin-1"), key_id=key.id if key is not None else None,
-        session_id=asked.tool_session_id,
+        session_id=session_id,
     )
     if reply.status != 200:
         raise GatewayError(reply.status, reply.message, code=reply.code, param=reply.param,
                            source=_source(reply.status))
     ctx.status = 200
-    ctx.exchange.respond(
-        200,
-        [*_JSON, (b"x-request-id", ctx.request_id), (b"x-ferrogate-tool-session", reply.session_id.encode())],
-        reply.body,
-    )
+    return reply
 
 
-def _arguments(given: dict[str, Any] | str | None) -> bytes:
+def arguments_json(given: dict[str, Any] | str | None) -> bytes:
     """The arguments as a JSON object's bytes (a JSON string is decoded first)."""
     if given is None:
         return b"{}"

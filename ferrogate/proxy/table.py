@@ -182,6 +182,7 @@ AI_ENDPOINT_PATHS = (
     "/v1/tools",
     "/v1/tools/execute",
     "/v1/mcp/tool/execute",
+    "/mcp",
 )
 """Served whenever providers and models are configured, with no route needed, and ahead
 of every user route for exactly these paths: a catch-all ``/v1/*`` proxy route beside them
