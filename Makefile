@@ -56,6 +56,7 @@ run: $(STAMP) $(COMPILED_STAMP)
 # prometheus (promtool and a real scraper), chromium (the dashboard's browser tests).
 system-deps:
 	@bash scripts/system-deps.sh
+	@bash scripts/mcp-conformance.sh
 
 test: $(STAMP) system-deps $(COMPILED_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

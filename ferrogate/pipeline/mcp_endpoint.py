@@ -9,8 +9,10 @@ so the same scopes, policies, limits, records, metrics and audit apply as on
 Stateless: no ``Mcp-Session-Id`` is issued (any worker can answer any request, and
 nothing is kept between them), every request is answered with one JSON body, and no
 server-initiated stream is offered (``GET`` and ``DELETE`` are 405). A request with an
-``Origin`` header that is not this host is refused (403): a web page must not drive
-the endpoint from a visitor's browser (DNS rebinding).
+``Origin`` header is refused (403) unless both it and ``Host`` are loopback addresses (a
+local tool): MCP clients are programs, and a web page must not drive the endpoint from a
+visitor's browser (DNS rebinding makes the page's host look like the gateway's, so
+comparing the two proves nothing).
 
 Errors: a tool that ran and failed is a result with ``isError``; an unknown tool, bad
 arguments or a refusal is a JSON-RPC error (``-32602``, with the gateway's error code
@@ -32,6 +34,9 @@ from ferrogate.pipeline.tools import arguments_json, run_tool, visible_tools
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
 _JSON = (b"content-type", b"application/json")
 _ENCODE = msgspec.json.Encoder()
+
+_EMPTY_LISTS = {"resources/list": "resources", "resources/templates/list": "resourceTemplates",
+                "prompts/list": "prompts"}
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -67,8 +72,9 @@ async def serve_mcp(rt: AiRuntime, ctx: RequestContext) -> None:
         raise GatewayError(405, "this MCP server offers no stream and keeps no session: POST only", code="method_not_allowed",
                            headers=((b"allow", b"POST"),))
     origin = request.header(b"origin")
-    if origin is not None and not _same_host(origin, request.header(b"host")):
-        raise GatewayError(403, "cross-origin requests to /mcp are refused", code="origin_not_allowed")
+    if origin is not None and not (_loopback(origin.partition(b"://")[2]) and _loopback(request.header(b"host"))):
+        raise GatewayError(403, "requests from a web page (with an Origin header) to /mcp are refused",
+                           code="origin_not_allowed")
     body = await exchange.read_body()
     head = [_JSON, (b"x-request-id", ctx.request_id)]
     try:
@@ -109,6 +115,11 @@ async def _answer(rt: AiRuntime, ctx: RequestContext, msg: RpcMessage) -> bytes:
         return _result(ident, {"tools": tools})
     if method == "tools/call":
         return await _call(rt, ctx, ident, params)
+    empty = _EMPTY_LISTS.get(method or "")
+    if empty is not None:  # offered by every server: this one has none of them
+        return _result(ident, {empty: []})
+    if method == "logging/setLevel":  # accepted; the gateway sends no log notifications
+        return _result(ident, {})
     return _rpc_error(ident, METHOD_NOT_FOUND, f"method `{method}` is not offered by this server")
 
 
@@ -135,9 +146,13 @@ async def _call(rt: AiRuntime, ctx: RequestContext, ident: int | str | None, par
     return _result(ident, result)
 
 
-def _same_host(origin: bytes, host: bytes | None) -> bool:
-    """Whether ``origin`` (scheme://host[:port]) names the host the request was sent to."""
-    if host is None:
+_LOOPBACK_HOSTS = (b"localhost", b"127.0.0.1", b"[::1]")
+
+
+def _loopback(hostport: bytes | None) -> bool:
+    """Whether ``host[:port]`` names this machine's loopback interface."""
+    if hostport is None:
         return False
-    _, _, rest = origin.partition(b"://")
-    return rest.rstrip(b"/").lower() == host.lower()
+    hostport = hostport.rstrip(b"/").lower()
+    host = hostport[: hostport.find(b"]") + 1] if hostport.startswith(b"[") else hostport.partition(b":")[0]
+    return host in _LOOPBACK_HOSTS

@@ -102,8 +102,14 @@ def test_the_mcp_endpoint_needs_a_key_with_tool_scopes(gw: Gateway) -> None:
     assert _post(gw, ping, Authorization=f"Bearer {PLAIN}").status_code == 403
 
 
-def test_a_cross_origin_request_is_refused(gw: Gateway) -> None:
+def test_a_request_from_a_web_page_is_refused(gw: Gateway) -> None:
     answer = _post(gw, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, Origin="https://evil.example")
+    assert answer.status_code == 403
+
+
+def test_a_rebound_host_name_is_refused_too(gw: Gateway) -> None:
+    answer = _post(gw, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                   Origin="http://evil.example", Host="evil.example")
     assert answer.status_code == 403
 
 
