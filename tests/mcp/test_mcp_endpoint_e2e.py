@@ -120,7 +120,7 @@ def test_malformed_json_rpc_gets_a_parse_error(gw: Gateway) -> None:
 
 
 def test_an_unknown_method_is_method_not_found(gw: Gateway) -> None:
-    answer = _post(gw, {"jsonrpc": "2.0", "id": 7, "method": "resources/list"})
+    answer = _post(gw, {"jsonrpc": "2.0", "id": 7, "method": "completion/complete"})
     assert answer.status_code == 200 and answer.json()["error"]["code"] == -32601
 
 
@@ -132,3 +132,9 @@ def test_a_notification_is_accepted_without_a_body(gw: Gateway) -> None:
 def test_get_offers_no_stream(gw: Gateway) -> None:
     answer = httpx.get(gw.base_url + "/mcp", headers={"Authorization": f"Bearer {AGENT}"}, timeout=10)
     assert answer.status_code == 405
+
+
+def test_resources_and_prompts_are_empty_lists(gw: Gateway) -> None:
+    resources = _post(gw, {"jsonrpc": "2.0", "id": 8, "method": "resources/list"}).json()
+    prompts = _post(gw, {"jsonrpc": "2.0", "id": 9, "method": "prompts/list"}).json()
+    assert (resources["result"], prompts["result"]) == ({"resources": []}, {"prompts": []})
