@@ -215,6 +215,8 @@ panel("Worker restarts", [(f"sum(increase(ferrogate_worker_restarts_total{{{SEL}
       description="Workers the supervisor started again after one died.")
 panel("Dropped request records", [(f"sum(increase(ferrogate_records_dropped_total{{{SEL}}}[{RI}]))", "dropped")], unit="short",
       description="Records a worker dropped because its queue to the control process was full: missing from logs, metering and these AI metrics.")
+panel("Dropped by the OTLP exporter", [(f"sum(increase(ferrogate_otlp_records_dropped_total{{{SEL}}}[{RI}]))", "dropped")], unit="short",
+      description="Records the OTLP exporter dropped (its queue was full): missing spans, OTLP metrics and logs only.")
 
 # ---------------------------------------------------------------- metering export (when the gateway has it)
 names = {m.name for m in M.ALL}

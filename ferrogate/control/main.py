@@ -167,7 +167,8 @@ class ControlService:
         if self.state.config.telemetry.otlp_endpoint is not None:
             from ferrogate.control.otlp_export import OtlpExport  # the SDK only when configured
 
-            self.otlp = OtlpExport(lambda: self.state.config)
+            otlp = self.otlp = OtlpExport(lambda: self.state.config)
+            self.records.metrics.otlp_dropped = lambda: otlp.dropped
             self.records.on_records = self.otlp.submit
             self.otlp.start()
 

@@ -51,6 +51,7 @@ class GatewayMetrics(Collector):
         self.node: NodeView | None = None
         # (events sent, failed POSTs, events waiting) of the metering export, when it is on
         self.export_stats: Callable[[], tuple[int, int, int]] | None = None
+        self.otlp_dropped: Callable[[], int] | None = None  # records the OTLP exporter dropped, when it is on
         # MCP tool calls by (server, tool, outcome), and (calls, seconds) by (server, tool)
         self.mcp_stats: Callable[[], tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], tuple[int, float]]]] | None = None
         self.totals = RecordCounter(models, providers, key_label=key_label)  # added to from workers' counts
@@ -114,6 +115,8 @@ class GatewayMetrics(Collector):
             yield _counter(M.METERING_EXPORTED, [((), sent)])
             yield _counter(M.METERING_FAILURES, [((), failed)])
             yield _gauge(M.METERING_OUTBOX, [((), waiting)])
+        if self.otlp_dropped is not None:
+            yield _counter(M.OTLP_DROPPED, [((), self.otlp_dropped())])
         if self.mcp_stats is not None:
             calls, seconds = self.mcp_stats()
             yield _counter(M.MCP_TOOL_CALLS, list(calls.items()))

@@ -52,6 +52,7 @@ METERING_EXPORTED = _m("ferrogate_metering_exported", "counter", "Metering event
 METERING_FAILURES = _m("ferrogate_metering_export_failures", "counter", "Metering export POSTs that failed (and will be retried).")
 METERING_OUTBOX = _m("ferrogate_metering_outbox_events", "gauge", "Metering events waiting for the export receiver.")
 WORKERS = _m("ferrogate_workers", "gauge", "Workers of this node by lifecycle state.", "state")
+OTLP_DROPPED = _m("ferrogate_otlp_records_dropped", "counter", "Request records the OTLP exporter dropped because its queue was full.")
 # -- MCP tools (the control process runs every call)
 MCP_TOOL_CALLS = _m("ferrogate_mcp_tool_calls", "counter", "MCP tool calls by server, tool and outcome (ok, tool_error, error).", "server", "tool", "outcome")
 MCP_TOOL_SECONDS = _m("ferrogate_mcp_tool_call_seconds", "counter", "Seconds spent in MCP tool calls, by server and tool.", "server", "tool")
@@ -60,7 +61,7 @@ ALL: tuple[MetricName, ...] = (
     HTTP_RESPONSES, CONNECTIONS, INFLIGHT, STREAMS, RECORDS_DROPPED, REQUESTS, TOKENS, COST, DURATION,
     TTFT, OVERHEAD, UPSTREAM_ERRORS, RETRIES, FALLBACKS, CACHE, CACHE_SAVED, REJECTIONS, BREAKER,
     WORKER_RESTARTS, WORKERS, METERING_EXPORTED, METERING_FAILURES, METERING_OUTBOX, MCP_TOOL_CALLS,
-    MCP_TOOL_SECONDS,
+    MCP_TOOL_SECONDS, OTLP_DROPPED,
 )
 
 # Seconds; the low end resolves gateway overhead (tens of microseconds), the high end long streams.

@@ -106,3 +106,10 @@ def test_a_new_worker_with_a_dead_ones_pid_does_not_take_its_counts_away() -> No
     s = scrape(m)
     assert value(s, "ferrogate_http_responses_total", code="200") == 8
     assert value(s, "ferrogate_records_dropped_total") == 1
+
+
+def test_records_the_otlp_exporter_dropped_are_counted_only_when_it_is_on() -> None:
+    m = GatewayMetrics(["m"], ["p"])
+    assert not any(name == "ferrogate_otlp_records_dropped_total" for name, _ in scrape(m))
+    m.otlp_dropped = lambda: 7
+    assert value(scrape(m), "ferrogate_otlp_records_dropped_total") == 7
