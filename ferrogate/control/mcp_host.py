@@ -65,11 +65,6 @@ class McpHost:
         self._refresh()
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="mcp-catalog")
 
-    async def apply(self, servers: list[McpServer]) -> None:
-        """A reload: open new servers, close removed ones, restart changed ones."""
-        await self.pool.apply(servers)
-        self._refresh()
-
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
+from tests.support.mcp_configs import MOCK_AI
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -24,15 +25,7 @@ BASELINE = Path(__file__).with_name("conformance-baseline.yml")
 
 # No keys: the suite connects without credentials (a keyless gateway lets anyone in).
 CONFIG = f"""
-[[providers]]
-name = "mock"
-kind = "mock"
-
-[[models]]
-name = "mock-model"
-provider = "mock"
-provider_model = "mock-model"
-
+{MOCK_AI}
 [[mcp_servers]]
 name = "kit"
 transport = "stdio"

@@ -11,21 +11,14 @@ import httpx
 import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
+from tests.support.mcp_configs import MOCK_AI
 
 pytestmark = pytest.mark.e2e
 
 SERVER = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mcp-server-time"
 KEY = "sk-agent-time-0001"
 CONFIG = f"""
-[[providers]]
-name = "mock"
-kind = "mock"
-
-[[models]]
-name = "mock-model"
-provider = "mock"
-provider_model = "mock-model"
-
+{MOCK_AI}
 [[api_keys]]
 id = "agent"
 key = "{KEY}"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
+from tests.support.mcp_configs import MOCK_AI
 from tests.support.metrics_scrape import parse, scrape_text, total
 
 pytestmark = pytest.mark.e2e
@@ -31,15 +32,7 @@ def _config() -> str:
 listen = "127.0.0.1:0"
 token_env = "FG_ADMIN_TOKEN"
 
-[[providers]]
-name = "mock"
-kind = "mock"
-
-[[models]]
-name = "mock-model"
-provider = "mock"
-provider_model = "mock-model"
-
+{MOCK_AI}
 [[api_keys]]
 id = "agent"
 key = "{AGENT}"

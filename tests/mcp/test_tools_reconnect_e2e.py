@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
+from tests.support.mcp_configs import MOCK_AI
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -50,15 +51,7 @@ def _config(port: int) -> str:
 listen = "127.0.0.1:0"
 token_env = "FG_ADMIN_TOKEN"
 
-[[providers]]
-name = "mock"
-kind = "mock"
-
-[[models]]
-name = "mock-model"
-provider = "mock"
-provider_model = "mock-model"
-
+{MOCK_AI}
 [[api_keys]]
 id = "agent"
 key = "{KEY}"

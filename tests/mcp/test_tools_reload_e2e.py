@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import wait_until
+from tests.support.mcp_configs import MOCK_AI
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -21,15 +22,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 def _config(server: str) -> str:
     return f"""
-[[providers]]
-name = "mock"
-kind = "mock"
-
-[[models]]
-name = "mock-model"
-provider = "mock"
-provider_model = "mock-model"
-
+{MOCK_AI}
 [[api_keys]]
 id = "agent"
 key = "{KEY}"

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
+from tests.support.mcp_configs import MOCK_AI
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -22,15 +23,7 @@ KEY = "sk-agent-transports-0001"
 
 def _config(sse_port: int) -> str:
     return f"""
-[[providers]]
-name = "mock"
-kind = "mock"
-
-[[models]]
-name = "mock-model"
-provider = "mock"
-provider_model = "mock-model"
-
+{MOCK_AI}
 [[api_keys]]
 id = "agent"
 key = "{KEY}"
