@@ -78,6 +78,7 @@ class ControlState:
 
     __slots__ = (
         "_clock",
+        "_early_outcome",
         "config",
         "config_loaded_at",
         "config_path",
@@ -124,6 +125,8 @@ class ControlState:
         self.drain_since: float | None = None
         self.last_reload: ReloadView | None = None
         self.last_reload_id: int | None = None  # the request whose outcome last_reload awaits
+        # An outcome can arrive before the admin handler that asked resumes to note the request.
+        self._early_outcome: tuple[int, ReloadOutcome] | None = None
         self.config = config
         self.config_path = config_path
         self.revision = config_revision(config)
@@ -146,9 +149,15 @@ class ControlState:
             outcome="pending",
         )
         self.last_reload_id = request_id
+        early, self._early_outcome = self._early_outcome, None
+        if early is not None and request_id is not None and early[0] == request_id:
+            self.note_reload_outcome(*early)
 
     def note_reload_outcome(self, request_id: int, outcome: ReloadOutcome) -> None:
-        if self.last_reload is not None and self.last_reload_id == request_id:
+        if self.last_reload_id != request_id:
+            self._early_outcome = (request_id, outcome)
+            return
+        if self.last_reload is not None:
             self.last_reload = msgspec.structs.replace(
                 self.last_reload,
                 outcome="applied" if outcome.ok else "failed",
