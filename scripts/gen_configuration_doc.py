@@ -37,6 +37,7 @@ SECTIONS: list[tuple[str, type[msgspec.Struct], str, str]] = [
     ("[storage]", model.Storage, "storage", "`ferrogate { storage { KEY VALUE } }`"),
     ("[cache]", model.Cache, "cache", "`ai_gateway { cache { KEY VALUE } }` or `ferrogate { cache { ... } }`"),
     ("[governance]", model.Governance, "governance", "`ferrogate { governance { KEY VALUE } }`"),
+    ("[agentic]", model.Agentic, "agentic", "`ferrogate { agentic { KEY VALUE } }`"),
     ("[reliability]", model.Reliability, "reliability", "global `grace_period D`, or `ferrogate { reliability { KEY VALUE } }`"),
     ("[tls]", model.Tls, "tls", "site `tls CERT KEY`, `tls { ... }`"),
     ("[[tls.certificates]]", model.TlsCertificate, "tls.certificates", "(TOML only)"),
@@ -63,7 +64,7 @@ SECTIONS: list[tuple[str, type[msgspec.Struct], str, str]] = [
 DESCRIPTIONS: dict[str, str] = {
     "listen": "public listen addresses (`host:port`, `:port`, `[::]:port`)",
     "admin": "see [admin]", "limits": "see [limits]", "telemetry": "see [telemetry]", "metering": "see [metering]",
-    "storage": "see [storage]", "cache": "see [cache]", "governance": "see [governance]", "tenants": "see [[tenants]]", "reliability": "see [reliability]", "tls": "see [tls]",
+    "storage": "see [storage]", "cache": "see [cache]", "governance": "see [governance]", "agentic": "see [agentic]", "tenants": "see [[tenants]]", "reliability": "see [reliability]", "tls": "see [tls]",
     "cluster": "see [cluster]", "upstreams": "see [[upstreams]]", "routes": "see [[routes]]",
     "providers": "see [[providers]]", "models": "see [[models]]", "api_keys": "see [[api_keys]]",
     "policies": "see [[policies]]", "gateway_configs": "see [[gateway_configs]]", "mcp_servers": "see [[mcp_servers]]",
@@ -235,6 +236,8 @@ DESCRIPTIONS: dict[str, str] = {
     "tenants.monthly_cost_budget_usd": "USD per UTC calendar month, from the model prices (exact decimal) (shared by its keys)",
     "tenants.daily_cost_budget_usd": "USD per UTC day, from the model prices (exact decimal) (shared by its keys)",
     "tenants.id": "tenant id, as `api_keys.tenant` names it", "tenants.name": "a label",
+    "agentic.max_steps": "model calls one `x-ferrogate-tools: auto` chat request may make, its answer included (1-50); past it the last answer goes back with its tool calls unrun",
+    "agentic.max_tool_calls_per_step": "tool calls one model answer may have the gateway run (1-64); an answer asking for more goes back to the client unrun",
     "governance.default_max_output_tokens": "output tokens a request reserves when it names no maximum and its model has no `max_output_tokens`",
     "api_keys.cache_enabled": "`false`: never cache this key's requests (unset: as the model says)", "api_keys.disabled": "refuse the key (401)",
     "api_keys.expires_at": "ISO 8601; refused after (401)",
@@ -386,7 +389,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
-    "telemetry.log_bodies", "tls.http2", "mcp_servers.tools_to_auto_execute", "cluster.enabled", "cluster.node_id", "cluster.state_file",
+    "telemetry.log_bodies", "tls.http2", "cluster.enabled", "cluster.node_id", "cluster.state_file",
     "tls.acme.",
 )
 

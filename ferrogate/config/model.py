@@ -109,6 +109,20 @@ class Cache(_Section):
     max_bytes: int = 64 * 1024 * 1024
 
 
+# --------------------------------------------------------------------------- agentic
+
+
+class Agentic(_Section):
+    """The automatic tool loop a chat request opts into with ``x-ferrogate-tools: auto``."""
+
+    # Model calls one request may make (the answer included): past it the last answer goes
+    # back to the client with its tool calls unrun.
+    max_steps: int = 5
+    # Tool calls one model answer may have run for it; an answer asking for more goes back
+    # to the client unrun.
+    max_tool_calls_per_step: int = 8
+
+
 # --------------------------------------------------------------------------- reliability
 
 
@@ -464,6 +478,7 @@ class Config(_Section):
     storage: Storage = Storage()
     cache: Cache = Cache()
     governance: Governance = Governance()
+    agentic: Agentic = Agentic()
     reliability: Reliability = Reliability()
     tls: Tls = Tls()
     cluster: Cluster = Cluster()

@@ -34,12 +34,6 @@ def _when(
     return find
 
 
-def _auto_executing(config: Config) -> Iterator[ModelPath]:
-    for i, server in enumerate(config.mcp_servers):
-        if server.tools_to_auto_execute:
-            yield ("mcp_servers", i, "tools_to_auto_execute")
-
-
 def _changed(section: str, field: str) -> Callable[[Config], Iterator[ModelPath]]:
     """``[section].field`` when a config sets it to something other than its default."""
     default = getattr(getattr(Config(), section), field)
@@ -50,10 +44,6 @@ UNENFORCED: tuple[_Unenforced, ...] = (
     _Unenforced(
         _when(("telemetry", "log_bodies"), lambda c: c.telemetry.log_bodies),
         "body logging is not built yet",
-    ),
-    _Unenforced(
-        _auto_executing,
-        "the automatic tool loop is not built yet: these tools are only marked auto_execute in /v1/tools",
     ),
     _Unenforced(
         _when(("cluster", "enabled"), lambda c: c.cluster.enabled),

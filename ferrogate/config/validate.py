@@ -289,6 +289,11 @@ class _Checker:
                 if h.value_env:
                     self.need_env(("mcp_servers", i, "headers", j, "value_env"), h.value_env)
 
+        agentic = self.c.agentic
+        for field, most in (("max_steps", 50), ("max_tool_calls_per_step", 64)):
+            if not 1 <= getattr(agentic, field) <= most:
+                self.err(("agentic", field), f"agentic.{field} must be between 1 and {most}")
+
     def tls(self) -> None:
         tls = self.c.tls
         acme = tls.acme

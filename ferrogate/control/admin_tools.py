@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ferrogate.errors import GatewayError
+from ferrogate.pipeline.request_hooks import BUILT_IN_HOOKS
 
 if TYPE_CHECKING:  # the mcp SDK is imported only when [[mcp_servers]] are configured
     from ferrogate.control.mcp_host import McpHost
@@ -78,6 +79,23 @@ class ToolsApi:
                       description=f"MCP server over {s.transport}: {s.tool_count} tools, {s.state}")
             for s in servers
         ]
-        data.append(Extension(name="audit", kind="event_sink", enabled=True,
-                              description="admin writes recorded as audit events (/admin/v1/audit-events)"))
+        data += [
+            Extension(name=hook.name, kind="request_hook", enabled=True,
+                      description=_first_line(hook.__doc__) + " (x-ferrogate-tools: auto)")
+            for hook in BUILT_IN_HOOKS
+        ]
+        # The audit log is always on (admin writes); with MCP servers it is also the tool calls' sink.
+        data.append(Extension(name="audit_log", kind="event_sink", enabled=True,
+                              description="admin writes and tool calls as audit events (/admin/v1/audit-events)"))
+        data += [
+            Extension(name=sink.name, kind="event_sink", enabled=True, description=_first_line(sink.__doc__))
+            for sink in (host.sinks if host is not None else ())
+            if sink.name != "audit_log"
+        ]
         return 200, _JSON, _encode({"object": "list", "data": data})
+
+
+def _first_line(doc: str | None) -> str:
+    """A docstring's first sentence, on one line."""
+    text = " ".join((doc or "").split())
+    return text.split(". ")[0].rstrip(".")

@@ -31,6 +31,7 @@ from ferrogate.ipc import (
     SupervisorStatus,
     ToolCallReply,
     ToolCallRequest,
+    ToolSessionNote,
     UpgradeResult,
     WorkerHello,
     WorkerState,
@@ -71,6 +72,7 @@ class IpcServer:
         "_on_supervisor_lost",
         "_on_supervisor_status",
         "_on_tool_call",
+        "_on_tool_note",
         "_path",
         "_peers",
         "_server",
@@ -89,9 +91,11 @@ class IpcServer:
         on_records: Callable[[RecordBatch], None] | None = None,
         on_heartbeat: Callable[[Heartbeat], None] | None = None,
         on_tool_call: Callable[[ToolCallRequest], Awaitable[ToolCallReply]] | None = None,
+        on_tool_note: Callable[[ToolSessionNote], None] | None = None,
     ) -> None:
         self._state = state
         self._on_tool_call = on_tool_call
+        self._on_tool_note = on_tool_note
         self._on_records = on_records
         self._on_heartbeat = on_heartbeat
         # What a worker is sent after its hello besides the drain flag (the current API keys).
@@ -242,6 +246,9 @@ class IpcServer:
                 state.on_provider_health(msg)
             case ToolCallRequest():
                 self._run_tool_call(peer, msg)
+            case ToolSessionNote():
+                if self._on_tool_note is not None:
+                    self._on_tool_note(msg)
             case SupervisorStatus():
                 peer.kind, peer.pid = "supervisor", msg.pid
                 state.on_supervisor_status(msg)

@@ -110,6 +110,7 @@ class ControlService:
             on_records=self.records.accept,
             on_heartbeat=lambda beat: metrics.heartbeat(beat.pid, beat.responses, beat.records_dropped),
             on_tool_call=self._tool_call,
+            on_tool_note=lambda note: self.mcp.note_model_step(note) if self.mcp is not None else None,
         )
         # The MCP sessions (one per server for the node), opened by start() when configured.
         self.mcp: McpHost | None = None
@@ -158,10 +159,11 @@ class ControlService:
             raise OSError(f"the store cannot be opened: {exc}") from None
         self._start_export()
         if self.state.config.mcp_servers:
+            from ferrogate.control.event_sinks import AuditLogSink
             from ferrogate.control.mcp_host import McpHost  # the mcp SDK only when configured
 
             mcp = self.mcp = McpHost(self.state.config.mcp_servers, self.state.env, self.ipc.broadcast_workers,
-                                     audit=self.objects.note)
+                                     sinks=[AuditLogSink(self.objects.note)])
             self.records.metrics.mcp_stats = lambda: (mcp.calls, mcp.seconds)
             self._mcp_start = asyncio.get_running_loop().create_task(mcp.start(), name="mcp-start")
         if self.state.config.telemetry.otlp_endpoint is not None:

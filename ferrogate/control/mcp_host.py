@@ -8,7 +8,8 @@ back on the same connection. The catalogue goes to every worker at hello and, wh
 server's tool list changes, within ``CATALOG_SECS``.
 
 Tool sessions: every call belongs to one (a new one unless the caller names an existing
-``tool_session_id``); its steps (tool, arguments, outcome, duration) are kept in memory,
+``tool_session_id``); its steps (tool, arguments, result, outcome, duration; and the model
+calls of an automatic tool loop, noted by the worker) are kept in memory,
 the newest ``MAX_SESSIONS`` of them, for ``GET /admin/v1/tool-sessions/{id}``. They do
 not survive a restart of the control process.
 """
@@ -19,15 +20,17 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
 from ferrogate import ipc
 from ferrogate.config.model import McpServer
+from ferrogate.control.event_sinks import EventSink, ToolEvent
 from ferrogate.control.tool_views import ToolExecution, ToolSession, ToolStep
 from ferrogate.errors import GatewayError
 from ferrogate.mcp.model import CatalogTool, ServerStatus, ToolResult
@@ -42,17 +45,25 @@ MAX_STEPS = 200  # per tool session
 _ENCODE = msgspec.json.Encoder()
 
 
-Audit = Callable[[str, str, str, dict[str, object]], Awaitable[None]]
-"""(actor, action, target, change): records an audit event (``ObjectManager.note``)."""
+_SESSION_ID = re.compile(r"ts_[0-9a-f]{24}")
+_KEPT_RESULT_BYTES = 8192  # a step keeps a tool's content up to this size (JSON)
+
+
+def _kept(content: Any) -> Any:
+    """What a session step keeps of a tool's content: all of it when small, else a note."""
+    if content is None:
+        return None
+    size = len(_ENCODE.encode(content))
+    return content if size <= _KEPT_RESULT_BYTES else f"[{size} bytes of content, not kept]"
 
 
 class McpHost:
     def __init__(self, servers: list[McpServer], env: Mapping[str, str],
-                 broadcast: Callable[[ipc.Message], int], audit: Audit | None = None) -> None:
+                 broadcast: Callable[[ipc.Message], int], sinks: Sequence[EventSink] = ()) -> None:
         self.pool = McpSessions(servers, env=env)
         self._broadcast = broadcast
-        self._audit = audit
-        self._audits: set[asyncio.Task[None]] = set()
+        self.sinks = tuple(sinks)
+        self._emits: set[asyncio.Task[None]] = set()
         self._revision = 0
         self._catalog = b"[]"
         self._sessions: OrderedDict[str, ToolSession] = OrderedDict()
@@ -71,8 +82,8 @@ class McpHost:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._audits:  # let the last audit events reach the store
-            await asyncio.wait(self._audits, timeout=5)
+        if self._emits:  # let the last events reach their sinks (the audit log: the store)
+            await asyncio.wait(self._emits, timeout=5)
         await self.pool.stop()
 
     # -- what the workers and the admin API read
@@ -110,7 +121,7 @@ class McpHost:
             return ipc.ToolCallReply(id=req.id, status=400, code="invalid_request", param="arguments",
                                      message="the tool arguments are not JSON", session_id=session.id)
         duration = result.duration_ms
-        self._note(session, req, server, arguments, 200, result.is_error, None, duration)
+        self._note(session, req, server, arguments, 200, result.is_error, None, duration, result.content)
         body = _ENCODE.encode(ToolExecution(
             object="tool.result", name=req.name, server=server, content=result.content,
             isError=result.is_error, structuredContent=result.structured_content,
@@ -118,44 +129,69 @@ class McpHost:
         ))
         return ipc.ToolCallReply(id=req.id, status=200, body=body, session_id=session.id, duration_ms=duration)
 
+    def note_model_step(self, note: ipc.ToolSessionNote) -> None:
+        """A model call of a worker's tool loop joins its tool session."""
+        session = self._open(note.session_id, note.key_id, True)
+        if session is not None and len(session.steps) < MAX_STEPS:
+            session.steps.append(ToolStep(
+                at=time.time(), request_id=note.request_id, key_id=note.key_id, kind="model", model=note.model,
+                provider=note.provider, prompt_tokens=note.prompt_tokens, completion_tokens=note.completion_tokens,
+                finish_reason=note.finish_reason, tool_calls=note.tool_calls, duration_ms=round(note.duration_ms, 3),
+            ))
+
     def _session_for(self, req: ipc.ToolCallRequest) -> ToolSession:
-        known = self._sessions.get(req.session_id) if req.session_id else None
-        if known is not None and known.key_id == req.key_id:
+        session = self._open(req.session_id, req.key_id, req.open_session) if req.session_id else None
+        return session if session is not None else self._new_session("ts_" + os.urandom(12).hex(), req.key_id)
+
+    def _open(self, session_id: str, key_id: str | None, may_open: bool) -> ToolSession | None:
+        """The key's session ``session_id``; opened when ``may_open`` (a worker's own id) and new.
+        None for another key's session, or an unknown id nobody may open."""
+        known = self._sessions.get(session_id)
+        if known is not None:
+            if known.key_id != key_id:
+                return None
             self._sessions.move_to_end(known.id)
             return known
-        session = ToolSession(id="ts_" + os.urandom(12).hex(), created_at=time.time(), key_id=req.key_id, steps=[])
+        if not may_open or _SESSION_ID.fullmatch(session_id) is None:
+            return None
+        return self._new_session(session_id, key_id)
+
+    def _new_session(self, session_id: str, key_id: str | None) -> ToolSession:
+        session = ToolSession(id=session_id, created_at=time.time(), key_id=key_id, steps=[])
         self._sessions[session.id] = session
         while len(self._sessions) > MAX_SESSIONS:
             self._sessions.popitem(last=False)
         return session
 
     def _note(self, session: ToolSession, req: ipc.ToolCallRequest, server: str, arguments: Any, status: int,
-              is_error: bool | None, code: str | None, duration_ms: float) -> None:
+              is_error: bool | None, code: str | None, duration_ms: float, result: Any = None) -> None:
         if len(session.steps) < MAX_STEPS:
             session.steps.append(ToolStep(
                 at=time.time(), request_id=req.request_id, key_id=req.key_id, tool=req.name, server=server,
-                arguments=arguments, status=status, is_error=is_error, error_code=code, duration_ms=round(duration_ms, 3),
+                arguments=arguments, result=_kept(result), status=status, is_error=is_error, error_code=code,
+                duration_ms=round(duration_ms, 3),
             ))
         outcome = "error" if status != 200 else ("tool_error" if is_error else "ok")
-        if self._audit is not None:  # who ran what (never the arguments: they may hold secrets)
-            change: dict[str, object] = {"request_id": req.request_id, "tool_session_id": session.id,
-                                         "outcome": outcome, "status": status, "error_code": code}
-            task = asyncio.get_running_loop().create_task(self._record(req, change))
-            self._audits.add(task)
-            task.add_done_callback(self._audits.discard)
+        if self.sinks:
+            event = ToolEvent(at=time.time(), request_id=req.request_id, key_id=req.key_id, tool=req.name,
+                              server=server, tool_session_id=session.id, outcome=outcome, status=status,
+                              error_code=code, duration_ms=round(duration_ms, 3))
+            for sink in self.sinks:
+                task = asyncio.get_running_loop().create_task(self._emit(sink, event))
+                self._emits.add(task)
+                task.add_done_callback(self._emits.discard)
         if server:  # an unknown tool has no server: counted nowhere (bounded labels)
             key = (server, req.name, outcome)
             self.calls[key] = self.calls.get(key, 0) + 1
             count, total = self.seconds.get((server, req.name), (0, 0.0))
             self.seconds[(server, req.name)] = (count + 1, total + duration_ms / 1000.0)
 
-    async def _record(self, req: ipc.ToolCallRequest, change: dict[str, object]) -> None:
-        assert self._audit is not None
-        actor = f"key:{req.key_id}" if req.key_id else "anonymous"
+    @staticmethod
+    async def _emit(sink: EventSink, event: ToolEvent) -> None:
         try:
-            await self._audit(actor, "tool.execute", req.name, change)
+            await sink.emit(event)
         except Exception:
-            _log.exception("cannot record the audit event of a tool call")
+            _log.exception("event sink %s failed on a tool call's event", sink.name)
 
     # -- the catalogue
 

@@ -12,16 +12,27 @@ import msgspec
 
 
 class ToolStep(msgspec.Struct, kw_only=True):
+    """One step of a tool session: a tool call (``kind`` "tool"), or a model call of an
+    automatic tool loop (``kind`` "model": its model, tokens and the tools it asked for)."""
+
     at: float
     request_id: str
     key_id: str | None
-    tool: str
-    server: str
-    arguments: Any
-    status: int
-    is_error: bool | None
-    error_code: str | None
-    duration_ms: float
+    kind: str = "tool"
+    tool: str | None = None
+    server: str | None = None
+    arguments: Any = None
+    result: Any = None  # the tool's content blocks (a note when they were too large to keep)
+    status: int = 200
+    is_error: bool | None = None
+    error_code: str | None = None
+    duration_ms: float = 0.0
+    model: str | None = None
+    provider: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    tool_calls: list[str] | None = None
 
 
 class ToolSession(msgspec.Struct, kw_only=True):

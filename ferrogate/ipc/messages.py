@@ -19,6 +19,7 @@ Who sends what:
 * control → supervisor: :class:`ReloadRequest` (admin ``config/reload``) and
   :class:`UpgradeRequest`; the supervisor answers with :class:`ReloadVerdict`
   then :class:`ReloadResult`, or :class:`UpgradeResult`, carrying the same ``id``.
+* MCP tools (control ⇄ worker): in :mod:`ferrogate.ipc.tool_messages`.
 
 Requests carry an ``id`` chosen by the sender; the reply carries the same
 ``id`` (or an :class:`ErrorReply`).
@@ -33,7 +34,9 @@ import msgspec
 
 from ferrogate.config.model import ApiKey, Config, GatewayProfile, Policy, Tenant
 from ferrogate.ipc.lifecycle import WorkerPhase
+from ferrogate.ipc.message_base import _Msg
 from ferrogate.ipc.record_summary import MetricCounts, RecordBlob, UsageRow
+from ferrogate.ipc.tool_messages import ToolCallReply, ToolCallRequest, ToolCatalog, ToolSessionNote
 
 ADMIN_FORWARD_MARK = b"x-ferrogate-admin-forward"
 """Header a worker sets (overwriting any the client sent) on ``/admin`` requests it forwards
@@ -41,10 +44,6 @@ from the public port; the control process applies the public port's rules to the
 caller that sets it itself only gets those stricter rules."""
 
 SupervisorPhase = Literal["starting", "running", "reloading", "upgrading", "stopping"]
-
-
-class _Msg(msgspec.Struct, frozen=True, kw_only=True, tag=True, tag_field="type"):
-    """Base of every IPC message; the tag is the class name."""
 
 
 # --------------------------------------------------------------------------- worker → control
@@ -298,41 +297,6 @@ class UpgradeResult(_Msg, frozen=True):
     message: str = ""
 
 
-class ToolCatalog(_Msg, frozen=True):
-    """The MCP tools of the node (control -> workers, at hello and on every change).
-
-    ``tools`` is the JSON array the MCP layer encodes (``ferrogate.mcp.model.CatalogTool``):
-    the workers list and check tools from it; only the control process holds the sessions."""
-
-    revision: int
-    tools: bytes = b"[]"
-
-
-class ToolCallRequest(_Msg, frozen=True):
-    """Run one MCP tool for a request a worker has authenticated and governed."""
-
-    id: int = 0
-    name: str = ""  # serverName-toolName
-    arguments: bytes = b"{}"  # the caller's JSON object, as it came
-    request_id: str = ""
-    key_id: str | None = None
-    session_id: str | None = None  # the tool session to add the call to; None: a new one
-
-
-class ToolCallReply(_Msg, frozen=True):
-    """What a :class:`ToolCallRequest` came to: the MCP result (``status`` 200, ``body`` the
-    JSON of ``ferrogate.mcp.model.ToolResult``) or an error (``status``, ``code``, ``message``)."""
-
-    id: int
-    status: int
-    body: bytes = b""
-    code: str | None = None
-    message: str = ""
-    param: str | None = None
-    session_id: str = ""
-    duration_ms: float = 0.0
-
-
 class ErrorReply(_Msg, frozen=True):
     """A request could not be served. ``code`` is machine-readable (e.g. ``not_supported``)."""
 
@@ -359,6 +323,7 @@ Message = (
     | ToolCatalog
     | ToolCallRequest
     | ToolCallReply
+    | ToolSessionNote
     | ErrorReply
 )
 """Every message that crosses a FerroGate IPC socket."""

@@ -29,7 +29,9 @@ def account(rt: AiRuntime, ctx: RequestContext) -> None:
     usage = ctx.usage
     if usage is None and cand is not None and ctx.request is not None:
         usage = ctx.usage = _estimate(ctx)
-    if usage is not None and cand is not None and cand.priced:
+    if ctx.tool_loop and ctx.cost_pico is not None:
+        ctx.cost = ctx.cost_pico * _PICO  # priced call by call by the tool loop
+    elif usage is not None and cand is not None and cand.priced:
         ctx.cost_pico = pico = cand.usage_cost_pico(
             usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens, usage.reasoning_tokens
         )
@@ -43,7 +45,7 @@ def account(rt: AiRuntime, ctx: RequestContext) -> None:
         assert limiter is not None
         if ctx.cache_hit:
             limiter.settle(ticket, 0, 0)
-        elif ctx.status == 200 and usage is not None:
+        elif (ctx.status == 200 or ctx.tool_loop) and usage is not None:  # a loop's finished calls count
             limiter.settle(ticket, usage.prompt_tokens + usage.completion_tokens, ctx.cost_pico or 0)
         else:
             limiter.settle(ticket, 0, 0)

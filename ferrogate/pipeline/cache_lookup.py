@@ -31,6 +31,9 @@ def cache_lookup(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:
     cache = rt.cache
     if cache is None:
         return None
+    if ctx.tool_loop:  # tools run for it: never answered from, or kept in, the cache
+        ctx.cache_state = BYPASS
+        return None
     use = _use(cache, ctx)
     if use == _BYPASS:
         ctx.cache_state = BYPASS

@@ -45,6 +45,7 @@ class RequestContext:
         "status",
         "stream",
         "ticket",
+        "tool_loop",
         "trace_id",
         "upstream_secs",
         "usage",
@@ -76,6 +77,7 @@ class RequestContext:
         self.attempts = 0
         self.candidate: Candidate | None = None
         self.stream = False
+        self.tool_loop = False  # x-ferrogate-tools: auto (a chat request): the gateway runs its tool calls
         self.usage: Usage | None = None
         self.cost: float | None = None
         self.cost_pico: int | None = None  # exact, in 10^-12 USD

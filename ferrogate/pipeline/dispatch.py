@@ -52,8 +52,8 @@ _LONG_WAIT_SECS = 1.0
 
 
 async def dispatch(rt: AiRuntime, ctx: RequestContext) -> None:
-    if ctx.cache_hit:
-        return  # served from the cache
+    if ctx.cache_hit or ctx.tool_loop:
+        return  # served from the cache, or by the tool loop (the phase before this one)
     req = ctx.request
     assert req is not None
     exchange = ctx.exchange

@@ -1,7 +1,7 @@
 """The AI endpoints and the phases each runs, in order.
 
-The order is the pipeline: authenticate → parse → govern → select → admit → cache_lookup → dispatch
-(⇄ relay) → account (run by the runner, always). Paths are accepted with and
+The order is the pipeline: authenticate → parse → govern → select → admit → cache_lookup →
+(tool_loop, chat only) → dispatch (⇄ relay) → account (run by the runner, always). Paths are accepted with and
 without ``/v1`` (an ``ai_gateway`` route may strip it).
 """
 
@@ -24,10 +24,13 @@ from ferrogate.pipeline.parse import parse
 from ferrogate.pipeline.run import AiRoute, Phase, run
 from ferrogate.pipeline.runtime import AiRuntime
 from ferrogate.pipeline.select import select
+from ferrogate.pipeline.tool_loop import tool_loop
 from ferrogate.pipeline.tools import execute_tool, list_tools
 
 PROVIDER_PHASES: tuple[Phase, ...] = (authenticate, parse, govern, select, admit, cache_lookup, dispatch)
 """Every endpoint that answers from a provider."""
+CHAT_PHASES: tuple[Phase, ...] = (authenticate, parse, govern, select, admit, cache_lookup, tool_loop, dispatch)
+"""Chat completions: the automatic tool loop answers the requests that ask for it."""
 
 _POST = frozenset((b"POST",))
 _GET = frozenset((b"GET", b"HEAD"))
@@ -36,7 +39,7 @@ _GET = frozenset((b"GET", b"HEAD"))
 def _routes() -> dict[bytes, AiRoute]:
     routes: dict[bytes, AiRoute] = {}
     for prefix in (b"/v1", b""):
-        routes[prefix + b"/chat/completions"] = AiRoute(Endpoint.CHAT, "chat.completions", _POST, PROVIDER_PHASES)
+        routes[prefix + b"/chat/completions"] = AiRoute(Endpoint.CHAT, "chat.completions", _POST, CHAT_PHASES)
         routes[prefix + b"/responses"] = AiRoute(Endpoint.RESPONSES, "responses.create", _POST, PROVIDER_PHASES)
         routes[prefix + b"/embeddings"] = AiRoute(Endpoint.EMBEDDINGS, "embeddings.create", _POST, PROVIDER_PHASES)
         routes[prefix + b"/messages"] = AiRoute(

@@ -40,6 +40,7 @@ _DECIDED: dict[Endpoint, re.Pattern[bytes]] = {
 
 
 _FORWARDED = b"anthropic-beta"
+_TOOLS_HEADER = b"x-ferrogate-tools"
 
 
 def forwarded_headers(headers: list[tuple[bytes, bytes]]) -> tuple[tuple[bytes, bytes], ...]:
@@ -71,6 +72,25 @@ def _decode_into(ctx: RequestContext, body: bytes) -> None:
     ctx.request = req
     ctx.model = req.model
     ctx.stream = req.stream
+    if endpoint is Endpoint.CHAT:
+        tools = ctx.exchange.request.header(_TOOLS_HEADER)
+        if tools is not None:
+            ctx.tool_loop = _tool_loop_wanted(tools)
+
+
+def _tool_loop_wanted(value: bytes) -> bool:
+    """``x-ferrogate-tools``: ``auto`` runs the automatic tool loop, ``off`` does not."""
+    wanted = value.strip().lower()
+    if wanted == b"auto":
+        return True
+    if wanted == b"off":
+        return False
+    raise bad_request(
+        "the x-ferrogate-tools header takes `auto` (the gateway runs the MCP tools marked"
+        " tools_to_auto_execute) or `off`",
+        param="x-ferrogate-tools",
+        code="invalid_header",
+    )
 
 
 def decode_body(

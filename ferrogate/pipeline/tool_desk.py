@@ -12,25 +12,29 @@ from __future__ import annotations
 import msgspec
 
 from ferrogate import ipc
-from ferrogate.config.model import Config
+from ferrogate.config.model import Agentic, Config
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.mcp.model import CatalogTool
+from ferrogate.pipeline.request_hooks import BUILT_IN_HOOKS, RequestHook
 
 _CATALOG = msgspec.json.Decoder(list[CatalogTool])
 _MARGIN_SECS = 2.0
 
 
 class ToolDesk:
-    __slots__ = ("client", "revision", "timeouts", "tools")
+    __slots__ = ("agentic", "client", "hooks", "revision", "timeouts", "tools")
 
-    def __init__(self) -> None:
+    def __init__(self, hooks: tuple[RequestHook, ...] = BUILT_IN_HOOKS) -> None:
         self.revision = -1
         self.tools: dict[str, CatalogTool] = {}
         self.timeouts: dict[str, float] = {}  # server -> seconds
         self.client: ipc.ControlClient | None = None
+        self.agentic = Agentic()  # the automatic tool loop's limits
+        self.hooks = hooks  # run before each model call of a tool loop
 
     def use_config(self, config: Config) -> None:
         self.timeouts = {s.name: s.timeout_ms / 1000.0 for s in config.mcp_servers}
+        self.agentic = config.agentic
 
     def use_catalog(self, msg: ipc.ToolCatalog) -> None:
         if msg.revision < self.revision:
@@ -38,14 +42,21 @@ class ToolDesk:
         self.revision = msg.revision
         self.tools = {t.name: t for t in _CATALOG.decode(msg.tools)}
 
+    def note(self, note: ipc.ToolSessionNote) -> None:
+        """A tool loop's model call, for its tool session (lost if control is away: only a view)."""
+        client = self.client
+        if client is not None and client.connected:
+            client.send(note)
+
     async def call(self, tool: CatalogTool, arguments: bytes, *, request_id: str, key_id: str | None,
-                   session_id: str | None) -> ipc.ToolCallReply:
+                   session_id: str | None, open_session: bool = False) -> ipc.ToolCallReply:
         client = self.client
         if client is None or not client.connected:
             raise _unavailable("the process that holds the MCP sessions is not reachable")
         timeout = self.timeouts.get(tool.server, 30.0) + _MARGIN_SECS
         request = ipc.ToolCallRequest(
-            name=tool.name, arguments=arguments, request_id=request_id, key_id=key_id, session_id=session_id
+            name=tool.name, arguments=arguments, request_id=request_id, key_id=key_id, session_id=session_id,
+            open_session=open_session,
         )
         try:
             return await client.request(request, timeout)

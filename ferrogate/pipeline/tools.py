@@ -106,7 +106,7 @@ async def execute_tool(rt: AiRuntime, ctx: RequestContext) -> None:
 
 
 async def run_tool(rt: AiRuntime, ctx: RequestContext, name: str, arguments: bytes,
-                   session_id: str | None) -> ipc.ToolCallReply:
+                   session_id: str | None, *, open_session: bool = False) -> ipc.ToolCallReply:
     """Check and run one tool call for the request's key (``/v1/tools/execute`` and ``/mcp``):
     the reply of a call that ran, a ``GatewayError`` for everything that stopped it."""
     key = ctx.api_key
@@ -127,7 +127,7 @@ async def run_tool(rt: AiRuntime, ctx: RequestContext, name: str, arguments: byt
     ctx.attempts = 1
     reply = await desk.call(
         tool, arguments, request_id=ctx.request_id.decode("latin-1"), key_id=key.id if key is not None else None,
-        session_id=session_id,
+        session_id=session_id, open_session=open_session,
     )
     if reply.status != 200:
         raise GatewayError(reply.status, reply.message, code=reply.code, param=reply.param,

@@ -42,13 +42,16 @@ name = "s"
 transport = "stdio"
 command = "true"
 tools_to_auto_execute = ["x"]
+
+[telemetry]
+log_bodies = true
 """
 
 
 @pytest.mark.parametrize(
     ("line", "key"),
     [
-        (30, "mcp_servers[0].tools_to_auto_execute"),
+        (33, "telemetry.log_bodies"),
     ],
 )
 def test_validate_warns_about_each_unenforced_setting_with_its_line(tmp_path: Path, line: int, key: str) -> None:
@@ -65,7 +68,14 @@ def test_validate_warns_about_each_unenforced_setting_with_its_line(tmp_path: Pa
 
 @pytest.mark.parametrize(
     "section",
-    ["policies", "gateway_configs", "api_keys[0].request_limit_per_minute", "api_keys[0].monthly_token_budget", "cache.enabled"],
+    [
+        "policies",
+        "gateway_configs",
+        "api_keys[0].request_limit_per_minute",
+        "api_keys[0].monthly_token_budget",
+        "cache.enabled",
+        "mcp_servers[0].tools_to_auto_execute",
+    ],
 )
 def test_enforced_sections_do_not_warn(tmp_path: Path, section: str) -> None:
     path = tmp_path / "c.toml"
@@ -81,7 +91,7 @@ def test_a_config_without_such_settings_has_no_warning(tmp_path: Path) -> None:
 
 def test_run_logs_the_warnings_at_start(gateway_factory) -> None:
     gw = gateway_factory(CONFIG, workers=1)
-    assert "WARNING" in gw.log() and "`mcp_servers[0].tools_to_auto_execute` is accepted but has no effect" in gw.log()
+    assert "WARNING" in gw.log() and "`telemetry.log_bodies` is accepted but has no effect" in gw.log()
 
 
 def test_run_refuses_to_start_on_acme_rather_than_serve_without_its_certificate(tmp_path: Path) -> None:

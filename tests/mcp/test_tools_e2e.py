@@ -220,7 +220,17 @@ def test_the_admin_api_shows_servers_tools_and_tool_sessions(gw: Gateway) -> Non
     assert [s["tool"] for s in session["steps"]] == ["kit-add", "kit-echo"]
     assert session["steps"][0]["arguments"] == {"a": 1, "b": 1}
     assert any(e["name"] == "mcp:kit" and e["kind"] == "tool_provider" for e in extensions)
+    assert {e["name"] for e in extensions if e["kind"] == "request_hook"} == {"mcp_tools"}
+    assert {e["name"] for e in extensions if e["kind"] == "event_sink"} == {"audit_log"}
     assert missing.status_code == 404
+
+
+def test_a_made_up_tool_session_id_starts_a_new_session(gw: Gateway) -> None:
+    made_up = "ts_" + "ab" * 12  # well formed, never issued: a caller cannot open a session by name
+    answer = _execute(gw, {"name": "kit-add", "arguments": {"a": 1, "b": 1}, "tool_session_id": made_up})
+    assert answer.status_code == 200 and answer.json()["tool_session_id"] != made_up
+    with _admin(gw) as admin:
+        assert admin.get(f"/admin/v1/tool-sessions/{made_up}").status_code == 404
 
 
 def test_another_keys_tool_session_id_starts_a_new_session(gw: Gateway) -> None:

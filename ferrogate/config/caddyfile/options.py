@@ -22,6 +22,7 @@ from ferrogate.config.caddyfile.parser import Segment
 from ferrogate.config.caddyfile.values import AdaptError, Builder, fail, parse_duration, parse_size
 from ferrogate.config.model import (
     Admin,
+    Agentic,
     Cache,
     Cluster,
     Governance,
@@ -40,6 +41,7 @@ FERROGATE_SECTIONS: dict[str, type[msgspec.Struct]] = {
     "storage": Storage,
     "cache": Cache,
     "governance": Governance,
+    "agentic": Agentic,
     "reliability": Reliability,
     "cluster": Cluster,
 }
