@@ -185,6 +185,21 @@ class FakePools:
         stream = target.startswith(b"/stream")
         return FakeResponse(*self.answers[stream, target.endswith(b"/messages")])
 
+    def pool(self, origin: str) -> FakePool:
+        return FakePool(self, origin)
+
+
+class FakePool:
+    """An origin's pool, for adapters that send a head serialized once per model."""
+
+    def __init__(self, pools: FakePools, origin: str) -> None:
+        self.pools = pools
+        self.origin = origin
+
+    def send(self, head: bytes, body: bytes, timeouts: Any, *, is_head: bool, chunked: bool) -> Awaitable[FakeResponse]:
+        target = head.split(b" ", 2)[1]
+        return self.pools.request(self.origin, b"POST", target, (), body, timeouts)
+
 
 def build_handler(split: bool = False) -> AiHandlerFn:
     with tempfile.TemporaryDirectory() as tmp:

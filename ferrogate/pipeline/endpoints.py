@@ -24,7 +24,7 @@ from ferrogate.pipeline.parse import parse
 from ferrogate.pipeline.run import AiRoute, Phase, run
 from ferrogate.pipeline.runtime import AiRuntime
 from ferrogate.pipeline.select import select
-from ferrogate.pipeline.tool_loop import tool_loop
+from ferrogate.pipeline.tool_loop_phase import tool_loop
 from ferrogate.pipeline.tools import execute_tool, list_tools
 
 PROVIDER_PHASES: tuple[Phase, ...] = (authenticate, parse, govern, select, admit, cache_lookup, dispatch)

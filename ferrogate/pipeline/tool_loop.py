@@ -26,7 +26,6 @@ model calls included, ``GET /admin/v1/tool-sessions/{id}`` shows.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable
 from time import perf_counter
 from typing import Any
 
@@ -59,13 +58,6 @@ _SSE = header_block(
     )
 )
 _EXECUTE_SCOPE = "tools.execute"
-
-
-def tool_loop(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:
-    """Phase (chat, before dispatch): run the loop for a request that asked for it."""
-    if not ctx.tool_loop:
-        return None
-    return ToolLoop(rt, ctx).run()
 
 
 class ToolLoop:
