@@ -274,6 +274,8 @@ DESCRIPTIONS: dict[str, str] = {
     "mcp_servers.headers": "headers (see entries)", "mcp_servers.tools_to_execute": "tools that may run (deny by default)",
     "mcp_servers.tools_to_auto_execute": "tools run in automatic loops", "mcp_servers.tool_include": "tools exposed",
     "mcp_servers.timeout_ms": "call timeout",
+    "mcp_servers.price_per_call": "USD metered per call of this server's tools that ran (a decimal string), spent from cost budgets",
+    "mcp_servers.tool_prices": "per-tool prices overriding `price_per_call` (`{ search = \"0.01\" }`; bare or namespaced names)",
     "mcp_servers.headers.name": "header name", "mcp_servers.headers.value_env": "variable holding the value",
     "mcp_servers.headers.value": "literal value",
 }

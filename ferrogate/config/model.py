@@ -462,6 +462,10 @@ class McpServer(_Section):
     tools_to_auto_execute: list[str] = []
     tool_include: list[str] = []
     timeout_ms: int = 30_000
+    # USD metered for each call of this server's tools that ran (and spent from cost
+    # budgets); tool_prices sets it per tool (bare or namespaced names).
+    price_per_call: Decimal | None = None
+    tool_prices: dict[str, Decimal] = {}
 
 
 # --------------------------------------------------------------------------- root

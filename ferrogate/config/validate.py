@@ -283,6 +283,11 @@ class _Checker:
                 self.err(("mcp_servers", i), f"MCP server `{s.name}` with transport stdio needs `command`")
             if s.transport != "stdio" and not s.url:
                 self.err(("mcp_servers", i), f"MCP server `{s.name}` with transport {s.transport} needs `url`")
+            if s.price_per_call is not None and s.price_per_call < 0:
+                self.err(("mcp_servers", i, "price_per_call"), f"MCP server `{s.name}`: price_per_call must be >= 0")
+            for tool, price in s.tool_prices.items():
+                if price < 0:
+                    self.err(("mcp_servers", i, "tool_prices", tool), f"MCP server `{s.name}`: the price of `{tool}` must be >= 0")
             for j, h in enumerate(s.headers):
                 if (h.value is None) == (h.value_env is None):
                     self.err(("mcp_servers", i, "headers", j), f"MCP server `{s.name}` header `{h.name}` needs exactly one of value, value_env")

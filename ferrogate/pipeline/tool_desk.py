@@ -9,10 +9,12 @@ the margin only covers a control process that went away: never a hang).
 
 from __future__ import annotations
 
+from decimal import ROUND_CEILING, Decimal
+
 import msgspec
 
 from ferrogate import ipc
-from ferrogate.config.model import Agentic, Config
+from ferrogate.config.model import Agentic, Config, McpServer
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.mcp.model import CatalogTool
 from ferrogate.pipeline.request_hooks import BUILT_IN_HOOKS, RequestHook
@@ -22,7 +24,7 @@ _MARGIN_SECS = 2.0
 
 
 class ToolDesk:
-    __slots__ = ("agentic", "client", "hooks", "revision", "timeouts", "tools")
+    __slots__ = ("agentic", "client", "hooks", "prices", "revision", "timeouts", "tools")
 
     def __init__(self, hooks: tuple[RequestHook, ...] = BUILT_IN_HOOKS) -> None:
         self.revision = -1
@@ -30,11 +32,20 @@ class ToolDesk:
         self.timeouts: dict[str, float] = {}  # server -> seconds
         self.client: ipc.ControlClient | None = None
         self.agentic = Agentic()  # the automatic tool loop's limits
+        self.prices: dict[str, int] = {}  # server, or server-tool -> pico-USD per call
         self.hooks = hooks  # run before each model call of a tool loop
 
     def use_config(self, config: Config) -> None:
         self.timeouts = {s.name: s.timeout_ms / 1000.0 for s in config.mcp_servers}
         self.agentic = config.agentic
+        self.prices = call_prices(config.mcp_servers)
+
+    def price_pico(self, tool: CatalogTool) -> int:
+        """What one call of ``tool`` that ran costs (0: not priced)."""
+        prices = self.prices
+        if not prices:
+            return 0
+        return prices.get(tool.name, prices.get(tool.server, 0))
 
     def use_catalog(self, msg: ipc.ToolCatalog) -> None:
         if msg.revision < self.revision:
@@ -62,6 +73,22 @@ class ToolDesk:
             return await client.request(request, timeout)
         except ipc.ControlUnavailable:
             raise _unavailable("the process that holds the MCP sessions did not answer") from None
+
+
+def call_prices(servers: list[McpServer]) -> dict[str, int]:
+    """Per-call prices in pico-USD (rounded up), by namespaced tool name, else by server."""
+    prices: dict[str, int] = {}
+    for server in servers:
+        if server.price_per_call is not None:
+            prices[server.name] = _pico(server.price_per_call)
+        for tool, price in server.tool_prices.items():
+            name = tool if tool.startswith(server.name + "-") else f"{server.name}-{tool}"
+            prices[name] = _pico(price)
+    return prices
+
+
+def _pico(usd: Decimal) -> int:
+    return int((usd * 10**12).to_integral_value(rounding=ROUND_CEILING))
 
 
 def _unavailable(why: str) -> GatewayError:

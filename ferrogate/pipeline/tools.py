@@ -21,6 +21,7 @@ import msgspec
 
 from ferrogate import ipc
 from ferrogate.ai.providers.base import Endpoint
+from ferrogate.ai.usage import Usage
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import ErrorSource, GatewayError, bad_request
 from ferrogate.governance.limiter import LocalLimiter
@@ -29,6 +30,7 @@ from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
 _JSON = [(b"content-type", b"application/json")]
+_NO_TOKENS = Usage(source="provider")  # a priced tool call spends money, not tokens
 _MAX_ARGUMENTS = 1 << 20
 
 
@@ -123,7 +125,8 @@ async def run_tool(rt: AiRuntime, ctx: RequestContext, name: str, arguments: byt
         raise refused.error()
     if not tool.executable:
         raise GatewayError(403, f"tool `{name}` is not in its server's tools_to_execute", code="tool_not_allowed")
-    await _take_request(rt, ctx)
+    price = desk.price_pico(tool)
+    await _take_request(rt, ctx, price)
     ctx.attempts = 1
     reply = await desk.call(
         tool, arguments, request_id=ctx.request_id.decode("latin-1"), key_id=key.id if key is not None else None,
@@ -133,6 +136,9 @@ async def run_tool(rt: AiRuntime, ctx: RequestContext, name: str, arguments: byt
         raise GatewayError(reply.status, reply.message, code=reply.code, param=reply.param,
                            source=_source(reply.status))
     ctx.status = 200
+    if price:  # metered, and spent from the key's cost budgets by the account phase
+        ctx.cost_pico = price
+        ctx.usage = _NO_TOKENS
     return reply
 
 
@@ -153,9 +159,10 @@ def arguments_json(given: dict[str, Any] | str | None) -> bytes:
     return _ENCODE.encode(given)
 
 
-async def _take_request(rt: AiRuntime, ctx: RequestContext) -> None:
-    """A tool call takes one request from the key's (and its tenant's) request limits, and no
-    tokens (the account phase settles the ticket with nothing spent)."""
+async def _take_request(rt: AiRuntime, ctx: RequestContext, price: int) -> None:
+    """A tool call takes one request from the key's (and its tenant's) request limits, no
+    tokens, and reserves its price from their cost budgets (the account phase settles it:
+    spent when the call ran, released when it did not)."""
     quotas = rt.quotas
     key = ctx.api_key
     limiter = rt.limiter
@@ -165,9 +172,9 @@ async def _take_request(rt: AiRuntime, ctx: RequestContext) -> None:
     if subjects is None:
         return
     if isinstance(limiter, LocalLimiter):
-        ctx.ticket = limiter.admit(subjects, 0, 0)
+        ctx.ticket = limiter.admit(subjects, 0, price)
     else:
-        ctx.ticket = await limiter.admit(subjects, 0, 0)
+        ctx.ticket = await limiter.admit(subjects, 0, price)
 
 
 def _source(status: int) -> ErrorSource:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ READER = "sk-reader-tools-0002"
 PLAIN = "sk-plain-no-tool-scopes"
 LIMITED = "sk-limited-tools-0003"
 SECOND = "sk-second-agent-0004"
+SPENDER = "sk-spender-tools-0005"
 
 
 def _config() -> str:
@@ -51,6 +53,12 @@ key = "{PLAIN}"
 id = "second"
 key = "{SECOND}"
 scopes = ["tools.read", "tools.execute"]
+
+[[api_keys]]
+id = "spender"
+key = "{SPENDER}"
+scopes = ["tools.execute"]
+monthly_cost_budget_usd = "0.5"
 
 [[api_keys]]
 id = "limited"
@@ -81,6 +89,8 @@ env = {{ PYTHONPATH = "{ROOT}" }}
 tools_to_execute = ["add", "echo", "fail", "slow"]
 tool_include = ["add", "echo", "fail", "slow", "grow"]
 timeout_ms = 1500
+price_per_call = "0.002"
+tool_prices = {{ add = "0.25" }}
 """
 
 
@@ -187,6 +197,30 @@ def test_running_a_tool_needs_the_tools_execute_scope(gw: Gateway) -> None:
 def test_a_tool_call_counts_against_the_keys_request_limit(gw: Gateway) -> None:
     statuses = [_execute(gw, {"name": "kit-add", "arguments": {"a": 1, "b": 2}}, key=LIMITED).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
+
+
+def _logged_row(gw: Gateway, request_id: str) -> dict[str, Any]:
+    with _admin(gw) as admin:
+
+        def logged() -> dict[str, Any] | None:
+            rows = admin.get("/admin/v1/request-logs", params={"limit": 1000}).json()["data"]
+            return next((r for r in rows if r["request_id"] == request_id), None)
+
+        row: dict[str, Any] = wait_until(logged, 10, f"{request_id} in the request log")
+    return row
+
+
+def test_a_tool_call_is_metered_at_its_tools_price_else_its_servers(gw: Gateway) -> None:
+    add = _execute(gw, {"name": "kit-add", "arguments": {"a": 1, "b": 2}})
+    echo = _execute(gw, {"name": "kit-echo", "arguments": {"text": "priced"}})
+    assert _logged_row(gw, add.headers["x-request-id"])["cost_usd"] == "0.25"
+    assert _logged_row(gw, echo.headers["x-request-id"])["cost_usd"] == "0.002"
+
+
+def test_priced_tool_calls_spend_the_keys_cost_budget(gw: Gateway) -> None:
+    statuses = [_execute(gw, {"name": "kit-add", "arguments": {"a": 1, "b": 2}}, key=SPENDER) for _ in range(3)]
+    assert [s.status_code for s in statuses] == [200, 200, 429]
+    assert statuses[2].json()["error"]["code"] == "budget_exceeded"
 
 
 def test_a_tool_call_is_recorded_and_counted(gw: Gateway) -> None:
