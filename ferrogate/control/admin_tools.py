@@ -58,7 +58,7 @@ class ToolsApi:
     async def session(self, path: str) -> AdminResponse:
         session_id = path[len(SESSION_PREFIX):]
         host = self._host()
-        found = host.session(session_id) if host is not None else None
+        found = await host.session(session_id) if host is not None else None
         if found is None:
             raise GatewayError(404, f"no tool session `{session_id[:64]}`", code="not_found")
         return 200, _JSON, _encode(found)

@@ -163,7 +163,8 @@ class ControlService:
             from ferrogate.control.mcp_host import McpHost  # the mcp SDK only when configured
 
             mcp = self.mcp = McpHost(self.state.config.mcp_servers, self.state.env, self.ipc.broadcast_workers,
-                                     sinks=[AuditLogSink(self.objects.note)])
+                                     sinks=[AuditLogSink(self.objects.note)],
+                                     store_path=store_path(self.state.config, self.state.config_path))
             self.records.metrics.mcp_stats = lambda: (mcp.calls, mcp.seconds)
             self._mcp_start = asyncio.get_running_loop().create_task(mcp.start(), name="mcp-start")
         if self.state.config.telemetry.otlp_endpoint is not None:

@@ -9,9 +9,8 @@ server's tool list changes, within ``CATALOG_SECS``.
 
 Tool sessions: every call belongs to one (a new one unless the caller names an existing
 ``tool_session_id``); its steps (tool, arguments, result, outcome, duration; and the model
-calls of an automatic tool loop, noted by the worker) are kept in memory,
-the newest ``MAX_SESSIONS`` of them, for ``GET /admin/v1/tool-sessions/{id}``. They do
-not survive a restart of the control process.
+calls of an automatic tool loop, noted by the worker) are kept by
+:mod:`ferrogate.control.tool_session_book`, for ``GET /admin/v1/tool-sessions/{id}``.
 """
 
 from __future__ import annotations
@@ -19,10 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -31,6 +27,7 @@ import msgspec
 from ferrogate import ipc
 from ferrogate.config.model import McpServer
 from ferrogate.control.event_sinks import EventSink, ToolEvent
+from ferrogate.control.tool_session_book import ToolSessionBook
 from ferrogate.control.tool_views import ToolExecution, ToolSession, ToolStep
 from ferrogate.errors import GatewayError
 from ferrogate.mcp.model import CatalogTool, ServerStatus, ToolResult
@@ -39,13 +36,10 @@ from ferrogate.mcp.session_pool import McpSessions
 _log = logging.getLogger("ferrogate.control.mcp")
 
 CATALOG_SECS = 0.5
-MAX_SESSIONS = 10_000
-MAX_STEPS = 200  # per tool session
 
 _ENCODE = msgspec.json.Encoder()
 
 
-_SESSION_ID = re.compile(r"ts_[0-9a-f]{24}")
 _KEPT_RESULT_BYTES = 8192  # a step keeps a tool's content up to this size (JSON)
 
 
@@ -59,19 +53,21 @@ def _kept(content: Any) -> Any:
 
 class McpHost:
     def __init__(self, servers: list[McpServer], env: Mapping[str, str],
-                 broadcast: Callable[[ipc.Message], int], sinks: Sequence[EventSink] = ()) -> None:
+                 broadcast: Callable[[ipc.Message], int], sinks: Sequence[EventSink] = (),
+                 store_path: str | None = None) -> None:
         self.pool = McpSessions(servers, env=env)
         self._broadcast = broadcast
         self.sinks = tuple(sinks)
         self._emits: set[asyncio.Task[None]] = set()
         self._revision = 0
         self._catalog = b"[]"
-        self._sessions: OrderedDict[str, ToolSession] = OrderedDict()
+        self.sessions = ToolSessionBook(store_path)
         self._task: asyncio.Task[None] | None = None
         self.calls: dict[tuple[str, str, str], int] = {}  # (server, tool, outcome) -> calls
         self.seconds: dict[tuple[str, str], tuple[int, float]] = {}  # (server, tool) -> (count, sum)
 
     async def start(self) -> None:
+        await self.sessions.start()
         await self.pool.start()
         self._refresh()
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="mcp-catalog")
@@ -85,6 +81,7 @@ class McpHost:
         if self._emits:  # let the last events reach their sinks (the audit log: the store)
             await asyncio.wait(self._emits, timeout=5)
         await self.pool.stop()
+        await self.sessions.stop()
 
     # -- what the workers and the admin API read
 
@@ -97,14 +94,14 @@ class McpHost:
     def servers(self) -> list[ServerStatus]:
         return self.pool.status()
 
-    def session(self, session_id: str) -> ToolSession | None:
-        return self._sessions.get(session_id)
+    async def session(self, session_id: str) -> ToolSession | None:
+        return await self.sessions.find(session_id)
 
     # -- running a call for a worker
 
     async def call(self, req: ipc.ToolCallRequest) -> ipc.ToolCallReply:
         started = time.monotonic()
-        session = self._session_for(req)
+        session = await self._session_for(req)
         tool = next((t for t in self.pool.tools() if t.name == req.name), None)
         server = tool.server if tool is not None else ""
         try:
@@ -131,46 +128,26 @@ class McpHost:
 
     def note_model_step(self, note: ipc.ToolSessionNote) -> None:
         """A model call of a worker's tool loop joins its tool session."""
-        session = self._open(note.session_id, note.key_id, True)
-        if session is not None and len(session.steps) < MAX_STEPS:
-            session.steps.append(ToolStep(
-                at=time.time(), request_id=note.request_id, key_id=note.key_id, kind="model", model=note.model,
-                provider=note.provider, prompt_tokens=note.prompt_tokens, completion_tokens=note.completion_tokens,
-                finish_reason=note.finish_reason, tool_calls=note.tool_calls, duration_ms=round(note.duration_ms, 3),
-            ))
+        self.sessions.add(self.sessions.open_own(note.session_id, note.key_id), ToolStep(
+            at=time.time(), request_id=note.request_id, key_id=note.key_id, kind="model", model=note.model,
+            provider=note.provider, prompt_tokens=note.prompt_tokens, completion_tokens=note.completion_tokens,
+            finish_reason=note.finish_reason, tool_calls=note.tool_calls, duration_ms=round(note.duration_ms, 3),
+        ))
 
-    def _session_for(self, req: ipc.ToolCallRequest) -> ToolSession:
-        session = self._open(req.session_id, req.key_id, req.open_session) if req.session_id else None
-        return session if session is not None else self._new_session("ts_" + os.urandom(12).hex(), req.key_id)
-
-    def _open(self, session_id: str, key_id: str | None, may_open: bool) -> ToolSession | None:
-        """The key's session ``session_id``; opened when ``may_open`` (a worker's own id) and new.
-        None for another key's session, or an unknown id nobody may open."""
-        known = self._sessions.get(session_id)
-        if known is not None:
-            if known.key_id != key_id:
-                return None
-            self._sessions.move_to_end(known.id)
-            return known
-        if not may_open or _SESSION_ID.fullmatch(session_id) is None:
-            return None
-        return self._new_session(session_id, key_id)
-
-    def _new_session(self, session_id: str, key_id: str | None) -> ToolSession:
-        session = ToolSession(id=session_id, created_at=time.time(), key_id=key_id, steps=[])
-        self._sessions[session.id] = session
-        while len(self._sessions) > MAX_SESSIONS:
-            self._sessions.popitem(last=False)
-        return session
+    async def _session_for(self, req: ipc.ToolCallRequest) -> ToolSession:
+        if not req.session_id:
+            return self.sessions.new(req.key_id)
+        if req.open_session:
+            return self.sessions.open_own(req.session_id, req.key_id)
+        return await self.sessions.join(req.session_id, req.key_id)
 
     def _note(self, session: ToolSession, req: ipc.ToolCallRequest, server: str, arguments: Any, status: int,
               is_error: bool | None, code: str | None, duration_ms: float, result: Any = None) -> None:
-        if len(session.steps) < MAX_STEPS:
-            session.steps.append(ToolStep(
-                at=time.time(), request_id=req.request_id, key_id=req.key_id, tool=req.name, server=server,
-                arguments=arguments, result=_kept(result), status=status, is_error=is_error, error_code=code,
-                duration_ms=round(duration_ms, 3),
-            ))
+        self.sessions.add(session, ToolStep(
+            at=time.time(), request_id=req.request_id, key_id=req.key_id, tool=req.name, server=server,
+            arguments=arguments, result=_kept(result), status=status, is_error=is_error, error_code=code,
+            duration_ms=round(duration_ms, 3),
+        ))
         outcome = "error" if status != 200 else ("tool_error" if is_error else "ok")
         if self.sinks:
             event = ToolEvent(at=time.time(), request_id=req.request_id, key_id=req.key_id, tool=req.name,

@@ -87,6 +87,17 @@ MIGRATIONS: tuple[str, ...] = (
         last_id INTEGER NOT NULL
     );
     """,
+    # 4: the steps of tool sessions (store.tool_sessions), so a session outlives the control process.
+    """
+    CREATE TABLE tool_steps (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        key_id TEXT,
+        at REAL NOT NULL,
+        body BLOB NOT NULL             -- control.tool_views.ToolStep as JSON
+    );
+    CREATE INDEX tool_steps_by_session ON tool_steps (session_id, id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
