@@ -28,6 +28,7 @@ from ferrogate.governance.limiter import LocalLimiter
 from ferrogate.mcp.model import CatalogTool
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
+from ferrogate.pipeline.tool_desk import ToolDesk
 
 _JSON = [(b"content-type", b"application/json")]
 _NO_TOKENS = Usage(source="provider")  # a priced tool call spends money, not tokens
@@ -117,7 +118,7 @@ async def run_tool(rt: AiRuntime, ctx: RequestContext, name: str, arguments: byt
     ctx.endpoint = Endpoint.TOOLS
     ctx.model = name
     if tool is None or desk is None:
-        raise GatewayError(404, f"unknown tool `{name}`", code="tool_not_found", param="name")
+        raise _unknown(desk, name)
     ctx.provider = "mcp:" + tool.server
     ctx.provider_model = tool.tool
     refused = rt.tool_policies.refusing(key, tool.server, tool.name)
@@ -175,6 +176,21 @@ async def _take_request(rt: AiRuntime, ctx: RequestContext, price: int) -> None:
         ctx.ticket = limiter.admit(subjects, 0, price)
     else:
         ctx.ticket = await limiter.admit(subjects, 0, price)
+
+
+def _unknown(desk: ToolDesk | None, name: str) -> GatewayError:
+    """404, unless the name is of a configured server none of whose tools are known yet
+    (it has never connected): that server is down, a 503 the caller may retry."""
+    if desk is not None:
+        for server in desk.timeouts:
+            if name.startswith(server + "-") and not any(t.server == server for t in desk.tools.values()):
+                return GatewayError(
+                    503,
+                    f"MCP server `{server}` has not connected yet: its tools are not known",
+                    code="mcp_server_unavailable",
+                    source=ErrorSource.UPSTREAM,
+                )
+    return GatewayError(404, f"unknown tool `{name}`", code="tool_not_found", param="name")
 
 
 def _source(status: int) -> ErrorSource:

@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
 from tests.support.mcp_configs import MOCK_AI
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-agent-reconnect-0001"
 SECRET = "header-secret-never-shown-8731"
 TOKEN = "admin-token-for-reconnect-tests"
+AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 def _start_server(port: int = 0) -> tuple[subprocess.Popen[str], int]:
@@ -116,3 +118,27 @@ def test_the_header_secret_appears_in_no_admin_answer_or_log(server_and_gateway)
     assert server["state"] in ("down", "connecting") and server["last_error"]
     assert all(SECRET not in text for text in answers)
     assert SECRET not in gw.log()
+
+
+def test_a_tool_of_a_server_that_never_connected_is_a_503_then_runs_once_it_is_up(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there yet
+    gw = start_gateway(_config(port), "toml", workers=1, env={"FG_MCP_KEY": SECRET, "FG_ADMIN_TOKEN": TOKEN},
+                       directory=tmp_path)
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        gw.wait_ready(DEFAULT_READY_SECS)
+        call = {"name": "web-add", "arguments": {"a": 1, "b": 1}}
+        down = httpx.post(gw.base_url + "/v1/tools/execute", json=call, headers=AUTH, timeout=10)
+        assert down.status_code == 503 and down.json()["error"]["code"] == "mcp_server_unavailable"
+        unknown = httpx.post(gw.base_url + "/v1/tools/execute", json={"name": "nowhere-add"}, headers=AUTH, timeout=10)
+        assert unknown.status_code == 404
+        procs.append(_start_server(port)[0])
+
+        def ran() -> bool:
+            return httpx.post(gw.base_url + "/v1/tools/execute", json=call, headers=AUTH, timeout=10).status_code == 200
+
+        wait_until(ran, 30, "the server to connect and its tool to run")
+    finally:
+        gw.stop()
+        for proc in procs:
+            _stop(proc)

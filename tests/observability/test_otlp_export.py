@@ -25,7 +25,8 @@ from ferrogate.ipc.request_records import PICO_PER_USD, RequestRecord
 from ferrogate.observability import otlp_logs
 from ferrogate.observability.otlp_metrics import MAX_ERROR_TYPES, GenAiMetrics, KnownNames
 from tests.support.gateway import REPO_ROOT
-from tests.support.rotel import Rotel, free_port
+from tests.support.ports import free_port
+from tests.support.rotel import Rotel
 
 TRACE = "ab" * 16
 SPAN = "cd" * 8

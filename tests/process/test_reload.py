@@ -6,7 +6,6 @@ job). ``ferrogate reload`` alone only reports."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ import pytest
 
 from tests.support.gateway import alive, wait_until
 from tests.support.load import LoadLoop
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -33,13 +33,6 @@ graceful_shutdown_timeout_secs = 5
 
 
 INVALID = config("v2") + '\n[limits]\nmax_body_bytes = "lots"\n'
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound and released), for a listen address to change to."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

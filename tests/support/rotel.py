@@ -26,6 +26,7 @@ import rotel
 
 from tests.support.gateway import wait_until
 from tests.support.listening import listening_ports
+from tests.support.ports import free_port
 
 T = TypeVar("T")
 
@@ -148,13 +149,6 @@ def _set_field(name: str, value: str, span: Span | None, point: DataPoint | None
     elif log is not None and name in _LOG_FIELDS:
         typed = _TYPED.match(value)  # the body prints as Str(...)
         setattr(log, _LOG_FIELDS[name], typed.group(2) if typed is not None and name == "Body" else value)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Rotel:
