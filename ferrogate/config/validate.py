@@ -283,6 +283,12 @@ class _Checker:
                 self.err(("mcp_servers", i), f"MCP server `{s.name}` with transport stdio needs `command`")
             if s.transport != "stdio" and not s.url:
                 self.err(("mcp_servers", i), f"MCP server `{s.name}` with transport {s.transport} needs `url`")
+            if s.auth_type == "none" and s.headers:
+                self.err(("mcp_servers", i, "headers"), f"MCP server `{s.name}` has headers but auth_type = \"none\" sends none: set auth_type = \"headers\" (or \"bearer\")")
+            if s.auth_type != "none" and not s.headers:
+                self.err(("mcp_servers", i, "auth_type"), f"MCP server `{s.name}`: auth_type = \"{s.auth_type}\" needs [[mcp_servers.headers]]")
+            if s.transport == "stdio" and s.headers:
+                self.err(("mcp_servers", i, "headers"), f"MCP server `{s.name}`: a stdio server takes no HTTP headers (pass secrets in `env`)")
             if s.price_per_call is not None and s.price_per_call < 0:
                 self.err(("mcp_servers", i, "price_per_call"), f"MCP server `{s.name}`: price_per_call must be >= 0")
             for tool, price in s.tool_prices.items():

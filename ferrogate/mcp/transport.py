@@ -2,7 +2,7 @@
 
 Credentials (``auth_type``):
 
-- ``none``: no headers are sent (``[[mcp_servers.headers]]`` entries are ignored);
+- ``none``: no headers are sent (validation refuses headers with it);
 - ``headers``: every ``[[mcp_servers.headers]]`` entry is sent as it is;
 - ``bearer``: the first entry's value is the token, sent as ``Authorization: Bearer <token>``
   (a value that already starts with ``Bearer `` is sent unchanged); further entries as they are.

@@ -205,3 +205,28 @@ def test_metering_export_endpoint_must_be_http(errors_of: ErrorsOf) -> None:
     assert errors_of(text, "c.toml") == [
         "c.toml:3:1: export_endpoint is the receiver's URL (http:// or https://)"
     ]
+
+
+_WEB = '[[mcp_servers]]\nname = "web"\ntransport = "streamable_http"\nurl = "http://127.0.0.1:9/mcp"\n'  # lines 1-4
+
+
+def test_mcp_headers_without_an_auth_type_that_sends_them_are_refused(errors_of: ErrorsOf) -> None:
+    text = _WEB + '[[mcp_servers.headers]]\nname = "X-Key"\nvalue = "v"\n'
+    (error,) = errors_of(text, "c.toml")
+    assert error.startswith("c.toml:5:") and 'auth_type = "none" sends none' in error
+
+
+def test_mcp_auth_type_without_headers_is_refused(errors_of: ErrorsOf) -> None:
+    (error,) = errors_of(_WEB + 'auth_type = "bearer"\n', "c.toml")
+    assert error.startswith("c.toml:5:") and "needs [[mcp_servers.headers]]" in error
+
+
+def test_agentic_max_steps_out_of_range_is_refused(errors_of: ErrorsOf) -> None:
+    assert errors_of("[agentic]\nmax_steps = 0\n", "c.toml") == [
+        "c.toml:2:1: agentic.max_steps must be between 1 and 50"
+    ]
+
+
+def test_a_negative_tool_price_is_refused(errors_of: ErrorsOf) -> None:
+    (error,) = errors_of(_WEB + 'price_per_call = "-1"\n', "c.toml")
+    assert error.startswith("c.toml:5:") and "price_per_call must be >= 0" in error
