@@ -34,7 +34,7 @@ from ferrogate.governance.counter_table import CounterTable
 from ferrogate.observability.record_counter import RecordCounter
 from ferrogate.observability.record_queue import RecordQueue
 from ferrogate.observability.request_tally import RequestTally
-from ferrogate.tls.server_context import build_server_context
+from ferrogate.tls.server_context import ServerTls, TlsConfigError, build_server_tls
 from ferrogate.worker_spec import APP_FACTORY_ENV, HEARTBEAT_INTERVAL_SECS, WorkerReport, WorkerSpec
 
 log = logging.getLogger("ferrogate.worker")
@@ -97,7 +97,7 @@ def tune_collector() -> None:
     gc.set_threshold(YOUNG_OBJECTS_BEFORE_COLLECTION, older, oldest)
 
 
-def _control_client(spec: WorkerSpec, state: WorkerState) -> ipc.ControlClient:
+def _control_client(spec: WorkerSpec, state: WorkerState, server_tls: ServerTls | None) -> ipc.ControlClient:
     hello = ipc.WorkerHello(
         pid=os.getpid(),
         slot=spec.slot,
@@ -115,6 +115,13 @@ def _control_client(spec: WorkerSpec, state: WorkerState) -> ipc.ControlClient:
                 runtime.use_objects(merged, os.environ)
         elif isinstance(msg, ipc.ToolCatalog):
             state.tools.use_catalog(msg)
+        elif isinstance(msg, ipc.TlsCertificatesRenewed) and server_tls is not None:
+            try:
+                server_tls.reload()  # new handshakes get the renewed certificate; open connections keep theirs
+            except TlsConfigError as exc:
+                log.error("cannot load the renewed certificate (the previous one stays in service): %s", exc)
+            else:
+                log.info("renewed certificate (serial %s) loaded for new connections", msg.serial)
 
     return ipc.ControlClient(spec.ipc_path, hello, on_message=on_message)
 
@@ -142,7 +149,8 @@ async def _serve(spec: WorkerSpec) -> int:
     access_log: AccessLog | None = None
     try:
         handler = _build_handler(spec, state)
-        tls = build_server_context(spec.config.tls, spec.config_path.parent)
+        server_tls = build_server_tls(spec.config.tls, spec.config_path.parent)
+        tls = server_tls.context if server_tls is not None else None
         access_log = AccessLog.from_config(spec.config.telemetry, slot=spec.slot)
         for sock in spec.sockets:
             server = HttpServer(handler, spec.config.limits, access_log=access_log)
@@ -156,7 +164,7 @@ async def _serve(spec: WorkerSpec) -> int:
         log.exception("worker for slot %d failed to boot", spec.slot)
         return int(ipc.ExitCode.BOOT_ERROR)
     tune_collector()
-    client = _control_client(spec, state)
+    client = _control_client(spec, state, server_tls)
     state.control = client
     state.tools.client = client
     client.start()

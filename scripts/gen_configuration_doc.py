@@ -138,16 +138,16 @@ DESCRIPTIONS: dict[str, str] = {
     "tls.acme.ca_file": "CA bundle for a test ACME server",
     "tls.acme.terms_agreed": "agree to the CA's terms",
     "tls.acme.challenge": "`http-01` or `dns-01`",
-    "tls.acme.http_challenge_listen": "where HTTP-01 challenges are answered",
-    "tls.acme.storage_dir": "account key and certificates",
+    "tls.acme.http_challenge_listen": "where HTTP-01 challenges are answered, bound only while an order runs; a port of its own (not a public listener's)",
+    "tls.acme.storage_dir": "account key, account URL and certificates, files 0600 written atomically (relative to the config file)",
     "tls.acme.dns_provider": "`cloudflare` or `hook`",
     "tls.acme.dns_config": "see tls.acme.dns_config",
     "tls.acme.dns_propagation_delay_secs": "wait after publishing a DNS record",
-    "tls.acme.dns_hook": "program run as `HOOK set PAYLOAD.json` / `HOOK cleanup PAYLOAD.json`",
+    "tls.acme.dns_hook": "program run as `HOOK set PAYLOAD.json` / `HOOK cleanup PAYLOAD.json` (payload 0600: domain, record_name, record_type, record_value, ttl; stopped after 120 s)",
     "tls.acme.renewal_window_secs": "renew this long before expiry",
     "tls.acme.renewal_check_interval_secs": "how often expiry is checked",
     "tls.acme.renewal_retry_interval_secs": "retry after a failed renewal",
-    "tls.acme.auto_graceful_reload": "serve a renewed certificate without operator action",
+    "tls.acme.auto_graceful_reload": "accepted for compatibility, and unnecessary: a renewed certificate goes to new connections at once on every worker, with no reload or upgrade",
     "tls.acme.dns_config.api_token": "Cloudflare API token (literal)",
     "tls.acme.dns_config.api_token_env": "variable holding it",
     "tls.acme.dns_config.zone_name": "DNS zone",
@@ -392,7 +392,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
     "telemetry.log_bodies", "tls.http2", "cluster.enabled", "cluster.node_id", "cluster.state_file",
-    "tls.acme.",
+    "tls.acme.dns_config.",
 )
 
 

@@ -11,6 +11,8 @@ command -v caddy >/dev/null 2>&1 || need+=(caddy)
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 # chromium: the dashboard's browser tests drive it with Playwright (no browser download).
 [ -x /usr/lib/chromium/chromium ] || need+=(chromium)
+# pebble: the ACME test CA (and pebble-challtestsrv, its DNS) that automatic HTTPS is tested against.
+command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1 || need+=(pebble)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing system packages: ${need[*]} (run as root or install them)" >&2

@@ -18,6 +18,8 @@ from ferrogate.config.key_hash import hash_key
 from ferrogate.config.model import Config, Quota, Route
 from ferrogate.config.patterns import is_pattern
 from ferrogate.config.redis_url import parse_redis_url
+from ferrogate.config.validate_tls import check_tls
+from ferrogate.config.validate_tools import check_agentic, check_mcp_servers
 
 KEY_HASH_RE = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
 _NEEDS_BASE_URL = frozenset({"openai-compatible", "azure"})
@@ -278,55 +280,11 @@ class _Checker:
                     self.err(("gateway_configs", i, field), f"gateway config `{g.id}`: {field} must be > 0")
 
     def mcp_servers(self) -> None:
-        for i, s in enumerate(self.c.mcp_servers):
-            if s.transport == "stdio" and not s.command:
-                self.err(("mcp_servers", i), f"MCP server `{s.name}` with transport stdio needs `command`")
-            if s.transport != "stdio" and not s.url:
-                self.err(("mcp_servers", i), f"MCP server `{s.name}` with transport {s.transport} needs `url`")
-            if s.auth_type == "none" and s.headers:
-                self.err(("mcp_servers", i, "headers"), f"MCP server `{s.name}` has headers but auth_type = \"none\" sends none: set auth_type = \"headers\" (or \"bearer\")")
-            if s.auth_type != "none" and not s.headers:
-                self.err(("mcp_servers", i, "auth_type"), f"MCP server `{s.name}`: auth_type = \"{s.auth_type}\" needs [[mcp_servers.headers]]")
-            if s.transport == "stdio" and s.headers:
-                self.err(("mcp_servers", i, "headers"), f"MCP server `{s.name}`: a stdio server takes no HTTP headers (pass secrets in `env`)")
-            if s.price_per_call is not None and s.price_per_call < 0:
-                self.err(("mcp_servers", i, "price_per_call"), f"MCP server `{s.name}`: price_per_call must be >= 0")
-            for tool, price in s.tool_prices.items():
-                if price < 0:
-                    self.err(("mcp_servers", i, "tool_prices", tool), f"MCP server `{s.name}`: the price of `{tool}` must be >= 0")
-            for j, h in enumerate(s.headers):
-                if (h.value is None) == (h.value_env is None):
-                    self.err(("mcp_servers", i, "headers", j), f"MCP server `{s.name}` header `{h.name}` needs exactly one of value, value_env")
-                if h.value_env:
-                    self.need_env(("mcp_servers", i, "headers", j, "value_env"), h.value_env)
-
-        agentic = self.c.agentic
-        for field, most in (("max_steps", 50), ("max_tool_calls_per_step", 64)):
-            if not 1 <= getattr(agentic, field) <= most:
-                self.err(("agentic", field), f"agentic.{field} must be between 1 and {most}")
+        check_mcp_servers(self.c, self.err, self.need_env)
+        check_agentic(self.c, self.err)
 
     def tls(self) -> None:
-        tls = self.c.tls
-        acme = tls.acme
-        if (tls.cert_path is None) != (tls.key_path is None):
-            self.err(("tls",), "tls needs both `cert_path` and `key_path`")
-        if tls.enabled and tls.cert_path is None and not tls.certificates and not acme.enabled:
-            self.err(("tls", "enabled"), "tls is enabled but has neither cert_path/key_path nor acme")
-        if not acme.enabled:
-            return
-        if not acme.domains:
-            self.err(("tls", "acme"), "tls.acme needs at least one domain in `domains`")
-        if acme.challenge == "dns-01":
-            if acme.dns_provider is None:
-                self.err(("tls", "acme"), "tls.acme with challenge dns-01 needs `dns_provider`")
-            elif acme.dns_provider == "cloudflare":
-                dns = acme.dns_config
-                if dns is None or (dns.api_token is None and dns.api_token_env is None):
-                    self.err(("tls", "acme", "dns_config"), "dns_provider cloudflare needs dns_config.api_token or api_token_env")
-                elif dns.api_token_env:
-                    self.need_env(("tls", "acme", "dns_config", "api_token_env"), dns.api_token_env)
-            elif acme.dns_provider == "hook" and not acme.dns_hook:
-                self.err(("tls", "acme"), "dns_provider hook needs `dns_hook`")
+        check_tls(self.c, self.err, self.need_env)
 
     def misc(self) -> None:
         if self.c.cluster.counter_backend == "redis" and not self.c.cluster.redis_url:

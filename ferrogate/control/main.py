@@ -46,6 +46,7 @@ from ferrogate.store.saver import BudgetSaver
 
 if TYPE_CHECKING:
     from ferrogate._fastpath.server import HttpServer
+    from ferrogate.control.acme_renewal import AcmeRenewal
     from ferrogate.control.mcp_host import McpHost
     from ferrogate.control.otlp_export import OtlpExport
 
@@ -68,6 +69,7 @@ class ControlService:
         "_reload_ids",
         "_synced",
         "_verdicts",
+        "acme",
         "api",
         "export",
         "ipc",
@@ -114,6 +116,7 @@ class ControlService:
         )
         # The MCP sessions (one per server for the node), opened by start() when configured.
         self.mcp: McpHost | None = None
+        self.acme: AcmeRenewal | None = None  # certificate renewals, with [tls.acme]
         self._mcp_start: asyncio.Task[None] | None = None
         self.objects = ObjectManager(config, config_path, self.state.env, broadcast=self.ipc.broadcast_workers)
         self.api = AdminApi(
@@ -174,6 +177,16 @@ class ControlService:
             self.records.metrics.otlp_dropped = lambda: otlp.dropped
             self.records.on_records = self.otlp.submit
             self.otlp.start()
+        if self.state.config.tls.acme.enabled:
+            # The acme library is imported only when configured.
+            from ferrogate.control.acme_renewal import AcmeRenewal
+            from ferrogate.tls.acme_storage import AcmeFiles
+
+            acme = self.state.config.tls.acme
+            renewal = self.acme = AcmeRenewal(acme, AcmeFiles.of(acme, self.state.config_path.parent),
+                                              self.ipc.broadcast_workers)
+            self.state.certificates = lambda: [renewal.view()]
+            renewal.start()
 
     async def stop(self, grace_secs: float) -> None:
         """Stop accepting, let admin requests in flight finish within the grace, close IPC."""
@@ -188,6 +201,8 @@ class ControlService:
                 await self._mcp_start
         if self.mcp is not None:
             await self.mcp.stop()
+        if self.acme is not None:
+            await self.acme.stop()
         if self.export is not None:
             await self.export.stop()
         await self.records.stop()

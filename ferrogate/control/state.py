@@ -22,6 +22,7 @@ from ferrogate import __version__
 from ferrogate.config.model import Cluster, Config
 from ferrogate.control.provider_health import ProviderHealthView, provider_health_view
 from ferrogate.control.views import (
+    CertificateView,
     DrainView,
     ReloadView,
     StatusView,
@@ -79,6 +80,7 @@ class ControlState:
     __slots__ = (
         "_clock",
         "_early_outcome",
+        "certificates",
         "config",
         "config_loaded_at",
         "config_path",
@@ -129,6 +131,7 @@ class ControlState:
         self._early_outcome: tuple[int, ReloadOutcome] | None = None
         self.config = config
         self.config_path = config_path
+        self.certificates: Callable[[], list[CertificateView]] | None = None  # set when ACME renews here
         self.revision = config_revision(config)
         self.config_loaded_at = self.started_at
         self.node_id = resolve_node_id(config.cluster, self.env)
@@ -321,6 +324,7 @@ class ControlState:
             workers=workers,
             ai_requests=total,
             last_reload=self.last_reload,
+            certificates=self.certificates() if self.certificates is not None else [],
         )
 
 

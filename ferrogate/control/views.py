@@ -68,6 +68,23 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     workers: list[WorkerView]
     ai_requests: RequestCounts  # summed over the workers listed
     last_reload: ReloadView | None = None
+    certificates: list[CertificateView] = []  # the ACME-managed ones, with their renewals
+
+
+class CertificateView(msgspec.Struct, frozen=True, kw_only=True):
+    """One managed certificate in the status (never its key)."""
+
+    source: str  # acme
+    domains: list[str]
+    names: list[str]
+    issuer: str | None
+    serial: str | None
+    not_after: str | None
+    last_renewal_at: str | None
+    last_renewal_result: str | None  # issued, failed
+    last_renewal_error: str | None
+    next_check_at: str | None
+    reload_required: bool  # never: workers swap certificates in place
 
 
 class DrainView(msgspec.Struct, frozen=True, kw_only=True):

@@ -167,6 +167,13 @@ class DrainState(_Msg, frozen=True):
     draining: bool
 
 
+class TlsCertificatesRenewed(_Msg, frozen=True):
+    """A certificate the listener serves was replaced on disk (control -> workers): load the
+    certificate files again into the listener's contexts (new handshakes only)."""
+
+    serial: str = ""
+
+
 class AdminObjects(_Msg, frozen=True):
     """Every object made over the admin API, at one revision: each worker swaps them in whole,
     next to the config file's own.
@@ -312,6 +319,7 @@ Message = (
     | RecordBatch
     | ProviderHealth
     | DrainState
+    | TlsCertificatesRenewed
     | AdminObjects
     | SupervisorHello
     | SupervisorStatus

@@ -87,14 +87,13 @@ def run_command(path: Path, workers: int | None, log_level: str | None = None) -
     for warning in loaded.warnings:
         log.warning("%s", warning)
     if config.tls.acme.enabled:
-        message = (
-            "automatic HTTPS (tls.acme) is not available in this version yet; configure "
-            "tls.cert_path/tls.key_path, or turn tls.acme off"
-        )
-        print(f"ferrogate: cannot start: {message}", file=sys.stderr)
-        if predecessor is not None:
-            predecessor.report_failed(message)
-        return int(ExitCode.CONFIG_ERROR)
+        # The listener serves TLS only with a certificate: order one now if none is stored.
+        failed = _certificate_at_start(config, path.resolve().parent)
+        if failed is not None:
+            print(f"ferrogate: cannot start: tls.acme: {failed}", file=sys.stderr)
+            if predecessor is not None:
+                predecessor.report_failed(f"tls.acme: {failed}")
+            return int(ExitCode.CONFIG_ERROR)
     try:
         # Load the certificates now, so a bad pair stops `run` with a message, not a worker
         # crash loop; each worker builds its own context from the same files.
@@ -380,3 +379,16 @@ def _follow_admin_reload(status_url: str, token: str | None, revision: str) -> i
         time.sleep(0.1)
     print(f"accepted: revision {revision}; its outcome is not shown yet (GET {status_url})")
     return 0
+
+
+def _certificate_at_start(config: Config, base_dir: Path) -> str | None:
+    """Why no ACME certificate can be served (None: one is stored or was just issued)."""
+    from ferrogate.tls.acme_issue import AcmeError  # the acme library only when configured
+    from ferrogate.tls.acme_orders import certificate_at_start
+    from ferrogate.tls.acme_storage import AcmeFiles
+
+    try:
+        certificate_at_start(config.tls.acme, AcmeFiles.of(config.tls.acme, base_dir))
+    except AcmeError as exc:
+        return str(exc)
+    return None

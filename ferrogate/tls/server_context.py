@@ -4,7 +4,8 @@ TLS 1.2 or newer, ALPN ``http/1.1`` (the listener speaks HTTP/1.1 only, so it mu
 not let a client believe it agreed to h2). The first pair is the default for
 clients that send no server name or one no certificate covers; the others are
 picked by the names in their certificates (subject alternative names, or the
-common name when there are none; ``*.example.com`` covers one label).
+common name when there are none; ``*.example.com`` covers one label). With
+``[tls.acme]`` the stored ACME certificate is one more pair, reloaded in place when renewed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from ferrogate.config.model import Tls
+from ferrogate.tls.acme_storage import AcmeFiles
 
 
 class TlsConfigError(Exception):
@@ -23,6 +25,7 @@ class TlsConfigError(Exception):
 
 
 def certificate_pairs(tls: Tls) -> list[tuple[str, str]]:
+    """The configured pairs (the ACME one is added by :func:`build_server_tls`)."""
     pairs: list[tuple[str, str]] = []
     if tls.cert_path is not None and tls.key_path is not None:
         pairs.append((tls.cert_path, tls.key_path))
@@ -30,11 +33,40 @@ def certificate_pairs(tls: Tls) -> list[tuple[str, str]]:
     return pairs
 
 
+class ServerTls:
+    """The listener's contexts and the files each came from.
+
+    :meth:`reload` loads every pair into the context it already is: OpenSSL copies a
+    context's certificate into each connection when the connection starts, so handshakes
+    from then on get the new certificate and connections already open keep theirs. This
+    is how a renewed certificate goes into service without a reload.
+    """
+
+    def __init__(self, context: ssl.SSLContext, pairs: list[tuple[ssl.SSLContext, Path, Path]]) -> None:
+        self.context = context  # the listener's (the first pair's; SNI picks the others)
+        self.pairs = pairs
+
+    def reload(self) -> None:
+        """Load every pair again (TlsConfigError naming the pair when one cannot be used)."""
+        for context, cert, key in self.pairs:
+            _load(context, cert, key)
+
+
 def build_server_context(tls: Tls, base_dir: Path | None = None) -> ssl.SSLContext | None:
-    """The listener's SSLContext, or None when TLS is off (ACME is refused before this)."""
-    if not tls.enabled or tls.acme.enabled:
+    """The listener's SSLContext, or None when TLS is off."""
+    server = build_server_tls(tls, base_dir)
+    return server.context if server is not None else None
+
+
+def build_server_tls(tls: Tls, base_dir: Path | None = None) -> ServerTls | None:
+    """The listener's TLS, or None when it is off; with ACME, its stored pair comes last
+    (the certificate must be there: ``ferrogate run`` orders it before anything listens)."""
+    if not tls.enabled:
         return None
     pairs = [(_resolve(c, base_dir), _resolve(k, base_dir)) for c, k in certificate_pairs(tls)]
+    if tls.acme.enabled:
+        files = AcmeFiles.of(tls.acme, base_dir)
+        pairs.append((files.cert, files.key))
     if not pairs:
         raise TlsConfigError("tls is enabled but no certificate pair is configured")
     contexts = [(_context(cert, key), _names(cert)) for cert, key in pairs]
@@ -55,7 +87,7 @@ def build_server_context(tls: Tls, base_dir: Path | None = None) -> ssl.SSLConte
                     sslobj.context = chosen
 
         default.sni_callback = choose
-    return default
+    return ServerTls(default, [(context, cert, key) for (context, _), (cert, key) in zip(contexts, pairs, strict=True)])
 
 
 def _resolve(path: str, base_dir: Path | None) -> Path:
@@ -70,6 +102,11 @@ def _context(cert: Path, key: Path) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
+    _load(context, cert, key)
+    return context
+
+
+def _load(context: ssl.SSLContext, cert: Path, key: Path) -> None:
     try:
         context.load_cert_chain(cert, key)
     except ssl.SSLError as exc:
@@ -79,7 +116,6 @@ def _context(cert: Path, key: Path) -> ssl.SSLContext:
         raise TlsConfigError(f"cannot use the certificate pair {cert} / {key}: {reason}") from None
     except OSError as exc:
         raise TlsConfigError(f"cannot read {cert} / {key}: {exc.strerror or exc}") from None
-    return context
 
 
 def _names(cert: Path) -> list[str]:

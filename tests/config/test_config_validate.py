@@ -99,8 +99,27 @@ def test_tls_enabled_without_certificates_or_acme(errors_of: ErrorsOf) -> None:
 
 
 def test_acme_dns_01_without_a_dns_provider(errors_of: ErrorsOf) -> None:
-    text = '[tls.acme]\nenabled = true\ndomains = ["a.example"]\nchallenge = "dns-01"\n'
-    assert errors_of(text, "c.toml") == ["c.toml:1:6: tls.acme with challenge dns-01 needs `dns_provider`"]
+    text = '[tls]\nenabled = true\n[tls.acme]\nenabled = true\ndomains = ["a.example"]\nchallenge = "dns-01"\nterms_agreed = true\n'
+    assert errors_of(text, "c.toml") == ["c.toml:3:6: tls.acme with challenge dns-01 needs `dns_provider`"]
+
+
+_ACME = '[tls]\nenabled = true\n[tls.acme]\nenabled = true\nterms_agreed = true\n'  # lines 1-5
+
+
+def test_acme_http_01_cannot_validate_a_wildcard(errors_of: ErrorsOf) -> None:
+    (error,) = errors_of(_ACME + 'domains = ["*.a.example"]\n', "c.toml")
+    assert error.startswith("c.toml:6:") and 'only be validated with challenge = "dns-01"' in error
+
+
+def test_acme_http_01_challenge_port_must_not_be_a_public_listeners(errors_of: ErrorsOf) -> None:
+    text = 'listen = ["0.0.0.0:80", "0.0.0.0:443"]\n' + _ACME + 'domains = ["a.example"]\nhttp_challenge_listen = "127.0.0.1:80"\n'
+    (error,) = errors_of(text, "c.toml")
+    assert error.startswith("c.toml:8:") and "takes the port of the listener 0.0.0.0:80" in error
+
+
+def test_acme_needs_the_terms_agreed_and_tls_on(errors_of: ErrorsOf) -> None:
+    errors = errors_of('[tls.acme]\nenabled = true\ndomains = ["a.example"]\n', "c.toml")
+    assert any("tls.enabled = true" in e for e in errors) and any("terms_agreed = true" in e for e in errors)
 
 
 def test_missing_provider_api_key_env_names_the_variable(errors_of: ErrorsOf) -> None:

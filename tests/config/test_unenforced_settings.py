@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,16 +93,13 @@ def test_run_logs_the_warnings_at_start(gateway_factory) -> None:
     assert "WARNING" in gw.log() and "`telemetry.log_bodies` is accepted but has no effect" in gw.log()
 
 
-def test_run_refuses_to_start_on_acme_rather_than_serve_without_its_certificate(tmp_path: Path) -> None:
+def test_the_cloudflare_dns_provider_is_said_to_do_nothing_yet(tmp_path: Path) -> None:
     path = tmp_path / "acme.toml"
-    path.write_text('listen = "127.0.0.1:0"\n[tls]\nenabled = true\n[tls.acme]\nenabled = true\ndomains = ["a.example"]\nterms_agreed = true\n')
-    result = subprocess.run(
-        [sys.executable, "-m", "ferrogate", "run", "--config", str(path)],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "FERROGATE_PURE": "1"},
+    path.write_text(
+        '[tls]\nenabled = true\n[tls.acme]\nenabled = true\ndomains = ["a.example"]\nterms_agreed = true\n'
+        'challenge = "dns-01"\ndns_provider = "cloudflare"\ndns_config = { api_token = "t", zone_name = "a.example" }\n'
     )
-    assert result.returncode != 0
-    assert "automatic HTTPS (tls.acme) is not available" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert [w.message.split(" is ")[0] for w in load(path, env={}).warnings] == ["`tls.acme.dns_config`"]
 
 
 def test_body_logging_is_said_to_do_nothing_yet(tmp_path: Path) -> None:

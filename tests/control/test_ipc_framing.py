@@ -85,6 +85,7 @@ SAMPLES: list[ipc.Message] = [
     ipc.ToolCatalog(revision=3, tools=b'[{"name":"kit-add"}]'),
     ipc.ToolCallRequest(id=12, name="kit-add", arguments=b'{"a":1}', request_id="req_1", key_id="k", session_id=None),
     ipc.ToolCallReply(id=12, status=504, code="tool_timeout", message="slow", session_id="ts_1", duration_ms=1.5),
+    ipc.TlsCertificatesRenewed(serial="1f"),
     ipc.ToolSessionNote(session_id="ts_" + "0" * 24, request_id="req_2", key_id=None, model="m", provider="p",
                         prompt_tokens=3, completion_tokens=4, duration_ms=2.5, finish_reason="tool_calls",
                         tool_calls=["kit-add"]),
