@@ -143,14 +143,15 @@ DESCRIPTIONS: dict[str, str] = {
     "tls.acme.dns_provider": "`cloudflare` or `hook`",
     "tls.acme.dns_config": "see tls.acme.dns_config",
     "tls.acme.dns_propagation_delay_secs": "wait after publishing a DNS record",
+    "tls.acme.dns_resolver": "`host:port` of a DNS server asked for the TXT record (after the delay, for up to 120 s) before the CA is told to look",
     "tls.acme.dns_hook": "program run as `HOOK set PAYLOAD.json` / `HOOK cleanup PAYLOAD.json` (payload 0600: domain, record_name, record_type, record_value, ttl; stopped after 120 s)",
     "tls.acme.renewal_window_secs": "renew this long before expiry",
     "tls.acme.renewal_check_interval_secs": "how often expiry is checked",
     "tls.acme.renewal_retry_interval_secs": "retry after a failed renewal",
     "tls.acme.auto_graceful_reload": "accepted for compatibility, and unnecessary: a renewed certificate goes to new connections at once on every worker, with no reload or upgrade",
-    "tls.acme.dns_config.api_token": "Cloudflare API token (literal)",
+    "tls.acme.dns_config.api_token": "Cloudflare API token (literal, as the original FerroGate reads it; sent only in the Authorization header, never logged)",
     "tls.acme.dns_config.api_token_env": "variable holding it",
-    "tls.acme.dns_config.zone_name": "DNS zone",
+    "tls.acme.dns_config.zone_name": "Cloudflare zone (unset: the record's parent names are tried, longest first)",
     "tls.acme.dns_config.api_base_url": "API base URL (tests)",
     "cluster.enabled": "cluster mode",
     "cluster.node_id": "`auto`: $FERROGATE_NODE_ID, else the host name",
@@ -325,6 +326,7 @@ CADDY: dict[str, str] = {
     "tls.acme.dns_config": "`tls { dns cloudflare { ... } }`",
     "tls.acme.dns_propagation_delay_secs": "`tls { propagation_delay 10s }`",
     "tls.acme.dns_hook": "`tls { dns hook PROGRAM }`",
+    "tls.acme.dns_resolver": "`tls { resolvers ADDR }` (the first; port 53 when none)",
     "tls.acme.renewal_window_secs": "`tls { renewal_window 720h }`",
     "tls.acme.renewal_check_interval_secs": "`renew_interval 12h` (global), `tls { renewal_check_interval 12h }`",
     "tls.acme.renewal_retry_interval_secs": "`tls { renewal_retry_interval 1h }`",
@@ -392,7 +394,6 @@ def _caddy(section: str, key: str, name: str) -> str:
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
     "telemetry.log_bodies", "tls.http2", "cluster.enabled", "cluster.node_id", "cluster.state_file",
-    "tls.acme.dns_config.",
 )
 
 

@@ -175,6 +175,9 @@ class Acme(_Section):
     dns_provider: Literal["cloudflare", "hook"] | None = None
     dns_config: DnsConfig | None = None
     dns_propagation_delay_secs: float = 10.0
+    # host:port of a DNS server asked for the TXT record before the CA is told to look
+    # (after the propagation delay); None: the delay alone.
+    dns_resolver: str | None = None
     dns_hook: str | None = None
     renewal_window_secs: int = 30 * 24 * 3600
     renewal_check_interval_secs: int = 12 * 3600

@@ -55,14 +55,6 @@ UNENFORCED: tuple[_Unenforced, ...] = (
         "shared cluster state is not built yet",
     ),
     _Unenforced(
-        _when(
-            ("tls", "acme", "dns_config"),
-            lambda c: c.tls.acme.enabled and c.tls.acme.dns_provider == "cloudflare" and c.tls.acme.dns_config is not None,
-        ),
-        "the built-in Cloudflare DNS provider is not built yet: `ferrogate run` cannot get a certificate with it"
-        " (use dns_provider = \"hook\")",
-    ),
-    _Unenforced(
         _when(("tls", "http2"), lambda c: c.tls.http2), "the listener speaks HTTP/1.1 only"
     ),
 )

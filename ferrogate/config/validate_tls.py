@@ -34,6 +34,10 @@ def check_tls(config: Config, err: Report, need_env: Report) -> None:
             err(("tls", "acme", "http_challenge_listen"),
                 f"http_challenge_listen {acme.http_challenge_listen} takes the port of the listener {clash}:"
                 " give the HTTP-01 challenge a port of its own (usually 80)")
+    if acme.dns_resolver is not None:
+        host, _, port = acme.dns_resolver.rpartition(":")
+        if not host or not port.isdigit():
+            err(("tls", "acme", "dns_resolver"), f"dns_resolver {acme.dns_resolver!r} must be host:port (e.g. 1.1.1.1:53)")
     if acme.challenge == "dns-01":
         if acme.dns_provider is None:
             err(("tls", "acme"), "tls.acme with challenge dns-01 needs `dns_provider`")

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from ferrogate import ipc
@@ -31,8 +31,10 @@ _log = logging.getLogger("ferrogate.acme")
 
 
 class AcmeRenewal:
-    def __init__(self, acme: Acme, files: AcmeFiles, broadcast: Callable[[ipc.Message], int]) -> None:
+    def __init__(self, acme: Acme, files: AcmeFiles, broadcast: Callable[[ipc.Message], int],
+                 env: Mapping[str, str]) -> None:
         self.acme = acme
+        self.env = env
         self.files = files
         self._broadcast = broadcast
         self.info: CertificateInfo | None = stored_certificate(files)
@@ -76,7 +78,7 @@ class AcmeRenewal:
             return float(acme.renewal_check_interval_secs)
         self.last_at = time.time()
         try:
-            self.info = await asyncio.to_thread(order_certificate, acme, self.files)
+            self.info = await asyncio.to_thread(order_certificate, acme, self.files, self.env)
         except AcmeError as exc:
             self.last_result, self.last_error = "failed", str(exc)
             _log.error("certificate renewal for %s failed (the current one stays in service; next try in %ds): %s",

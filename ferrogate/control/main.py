@@ -184,7 +184,7 @@ class ControlService:
 
             acme = self.state.config.tls.acme
             renewal = self.acme = AcmeRenewal(acme, AcmeFiles.of(acme, self.state.config_path.parent),
-                                              self.ipc.broadcast_workers)
+                                              self.ipc.broadcast_workers, self.state.env)
             self.state.certificates = lambda: [renewal.view()]
             renewal.start()
 

@@ -388,7 +388,7 @@ def _certificate_at_start(config: Config, base_dir: Path) -> str | None:
     from ferrogate.tls.acme_storage import AcmeFiles
 
     try:
-        certificate_at_start(config.tls.acme, AcmeFiles.of(config.tls.acme, base_dir))
+        certificate_at_start(config.tls.acme, AcmeFiles.of(config.tls.acme, base_dir), os.environ)
     except AcmeError as exc:
         return str(exc)
     return None

@@ -23,10 +23,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ferrogate.config.model import Acme
 from ferrogate.tls.acme_storage import AcmeFiles, CertificateInfo, certificate_info, write_private
+from ferrogate.tls.dns_txt import txt_records
 
 _log = logging.getLogger("ferrogate.acme")
 
 ORDER_TIMEOUT_SECS = 120.0
+RESOLVER_WAIT_SECS = 120.0  # how long a DNS-01 record may take to show at dns_resolver
 USER_AGENT = "ferrogate-acme"
 
 
@@ -51,11 +53,16 @@ class DnsSolver(Protocol):
 
 
 def issue_certificate(
-    acme: Acme, files: AcmeFiles, *, board: ChallengeBoard | None = None, dns: DnsSolver | None = None
+    acme: Acme,
+    files: AcmeFiles,
+    *,
+    board: ChallengeBoard | None = None,
+    dns: DnsSolver | None = None,
+    resolver_wait_secs: float = RESOLVER_WAIT_SECS,
 ) -> CertificateInfo:
     """Order a certificate for ``acme.domains``, store it, and return what it is."""
     try:
-        return _issue(acme, files, board, dns)
+        return _issue(acme, files, board, dns, resolver_wait_secs)
     except AcmeError:
         raise
     except errors.ValidationError as exc:
@@ -70,7 +77,9 @@ def issue_certificate(
         raise AcmeError(f"cannot reach the ACME server at {acme.directory_url}: {exc}") from None
 
 
-def _issue(acme: Acme, files: AcmeFiles, board: ChallengeBoard | None, dns: DnsSolver | None) -> CertificateInfo:
+def _issue(
+    acme: Acme, files: AcmeFiles, board: ChallengeBoard | None, dns: DnsSolver | None, resolver_wait: float
+) -> CertificateInfo:
     started = time.monotonic()
     account_key = _account_key(files)
     # verify_ssl goes to requests' verify=, which takes a CA bundle path too (typed bool).
@@ -88,7 +97,7 @@ def _issue(acme: Acme, files: AcmeFiles, board: ChallengeBoard | None, dns: DnsS
         for authz in order.authorizations:
             if authz.body.status == messages.STATUS_VALID:
                 continue  # the CA remembers this name's validation
-            _answer(acme, acme_client, account_key, authz, board, dns, undo)
+            _answer(acme, acme_client, account_key, authz, board, dns, undo, resolver_wait)
         deadline = datetime.datetime.now() + datetime.timedelta(seconds=ORDER_TIMEOUT_SECS)
         order = acme_client.poll_and_finalize(order, deadline)
     finally:
@@ -144,6 +153,7 @@ def _answer(
     board: ChallengeBoard | None,
     dns: DnsSolver | None,
     undo: list[tuple[str, ...]],
+    resolver_wait: float,
 ) -> None:
     domain = authz.body.identifier.value
     wanted = challenges.DNS01 if acme.challenge == "dns-01" else challenges.HTTP01
@@ -165,7 +175,25 @@ def _answer(
         undo.append(("dns", domain, name, validation))
         if acme.dns_propagation_delay_secs > 0:
             time.sleep(acme.dns_propagation_delay_secs)
+        if acme.dns_resolver:
+            _wait_for_record(acme.dns_resolver, name, validation, resolver_wait)
     acme_client.answer_challenge(chall, response)
+
+
+def _wait_for_record(resolver: str, name: str, value: str, wait: float) -> None:
+    """Until ``resolver`` shows the TXT record (AcmeError when it has not within ``wait``)."""
+    deadline = time.monotonic() + wait
+    said = "no answer"
+    while True:
+        try:
+            if value in txt_records(name, resolver):
+                return
+            said = "not there yet"
+        except OSError as exc:
+            said = str(exc) or type(exc).__name__
+        if time.monotonic() >= deadline:
+            raise AcmeError(f"the TXT record {name} did not appear at the resolver {resolver} within {wait:.0f}s ({said})")
+        time.sleep(0.5)
 
 
 def _clean_up(undo: list[tuple[str, ...]], board: ChallengeBoard | None, dns: DnsSolver | None) -> None:

@@ -10,28 +10,30 @@ for renewals.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from ferrogate.config.model import Acme
 from ferrogate.tls.acme_challenges import ChallengeListener, HookDns
 from ferrogate.tls.acme_issue import AcmeError, DnsSolver, issue_certificate
 from ferrogate.tls.acme_storage import AcmeFiles, CertificateInfo, stored_certificate
+from ferrogate.tls.cloudflare_dns import CloudflareDns
 
 _log = logging.getLogger("ferrogate.acme")
 
 
-def dns_solver(acme: Acme) -> DnsSolver | None:
+def dns_solver(acme: Acme, env: Mapping[str, str]) -> DnsSolver | None:
     if acme.challenge != "dns-01":
         return None
     if acme.dns_provider == "hook" and acme.dns_hook:
         return HookDns(acme.dns_hook)
-    raise AcmeError(
-        "the built-in Cloudflare DNS provider is not built yet: use dns_provider = \"hook\" with a dns_hook program"
-    )
+    if acme.dns_provider == "cloudflare" and acme.dns_config is not None:
+        return CloudflareDns(acme.dns_config, env)
+    raise AcmeError("tls.acme with challenge dns-01 needs dns_provider hook (with dns_hook) or cloudflare")
 
 
-def order_certificate(acme: Acme, files: AcmeFiles) -> CertificateInfo:
+def order_certificate(acme: Acme, files: AcmeFiles, env: Mapping[str, str]) -> CertificateInfo:
     """One order, its HTTP-01 challenge listener bound only while it runs (blocking)."""
-    dns = dns_solver(acme)
+    dns = dns_solver(acme, env)
     if dns is not None:
         return issue_certificate(acme, files, dns=dns)
     with ChallengeListener(acme.http_challenge_listen) as board:
@@ -43,7 +45,7 @@ def renewal_due(info: CertificateInfo | None, acme: Acme) -> bool:
     return info is None or not info.covers(acme.domains) or info.seconds_left() <= acme.renewal_window_secs
 
 
-def certificate_at_start(acme: Acme, files: AcmeFiles) -> CertificateInfo:
+def certificate_at_start(acme: Acme, files: AcmeFiles, env: Mapping[str, str]) -> CertificateInfo:
     """A certificate the listener can serve now (AcmeError when none can be had)."""
     stored = stored_certificate(files)
     if stored is not None and stored.covers(acme.domains) and stored.seconds_left() > 0:
@@ -51,4 +53,4 @@ def certificate_at_start(acme: Acme, files: AcmeFiles) -> CertificateInfo:
                   stored.not_after.isoformat())
         return stored
     _log.info("ordering a certificate for %s from %s", ", ".join(acme.domains), acme.directory_url)
-    return order_certificate(acme, files)
+    return order_certificate(acme, files, env)

@@ -228,6 +228,12 @@ def test_tls_acme_with_cloudflare_dns(load_text: LoadText) -> None:
     assert acme.storage_dir == "/var/lib/acme"
 
 
+def test_tls_resolvers_names_the_dns_server_that_checks_the_record(load_text: LoadText) -> None:
+    cfg = load_text(site("tls {\n dns cloudflare {env.CF}\n resolvers 1.1.1.1 8.8.8.8\n}\nrespond 200", "a.example.com"),
+                    env={"CF": "x"})
+    assert cfg.tls.acme.dns_resolver == "1.1.1.1:53"
+
+
 def test_tls_dns_cloudflare_short_form(load_text: LoadText) -> None:
     cfg = load_text(site("tls {\n dns cloudflare {env.CF}\n}\nrespond 200", "a.example.com"), env={"CF": "x"})
     assert cfg.tls.acme.dns_config is not None and cfg.tls.acme.dns_config.api_token_env == "CF"

@@ -93,15 +93,6 @@ def test_run_logs_the_warnings_at_start(gateway_factory) -> None:
     assert "WARNING" in gw.log() and "`telemetry.log_bodies` is accepted but has no effect" in gw.log()
 
 
-def test_the_cloudflare_dns_provider_is_said_to_do_nothing_yet(tmp_path: Path) -> None:
-    path = tmp_path / "acme.toml"
-    path.write_text(
-        '[tls]\nenabled = true\n[tls.acme]\nenabled = true\ndomains = ["a.example"]\nterms_agreed = true\n'
-        'challenge = "dns-01"\ndns_provider = "cloudflare"\ndns_config = { api_token = "t", zone_name = "a.example" }\n'
-    )
-    assert [w.message.split(" is ")[0] for w in load(path, env={}).warnings] == ["`tls.acme.dns_config`"]
-
-
 def test_body_logging_is_said_to_do_nothing_yet(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[telemetry]\nlog_bodies = true\n')

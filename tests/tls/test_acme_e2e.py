@@ -20,6 +20,7 @@ from cryptography import x509
 
 from tests.support.gateway import wait_until
 from tests.support.pebble import Pebble
+from tests.tls.test_manual_tls_e2e import Pki
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -155,3 +156,22 @@ def test_a_restart_reuses_the_stored_certificate_without_a_new_order(  # type: i
     second = gateway_factory(config, workers=1)
     assert _serial(context, second.port) == serial
     assert time.monotonic() - started < 30
+
+
+def test_a_manual_certificate_and_the_acme_one_are_served_side_by_side_by_sni(  # type: ignore[no-untyped-def]
+    gateway_factory, pebble: Pebble, tmp_path: Path
+) -> None:
+    pki = Pki(tmp_path)
+    cert, key = pki.leaf("manual.test")
+    config = _config(pebble, tmp_path / "acme", window_secs=1).replace(
+        "[tls]\nenabled = true\n", f'[tls]\nenabled = true\ncert_path = "{cert}"\nkey_path = "{key}"\n'
+    )
+    gw = gateway_factory(config, workers=1)
+    acme_serial = _serial(_trust(pebble, tmp_path), gw.port)
+    assert int(_certificate_status(gw)["serial"], 16) == acme_serial
+    manual = ssl.create_default_context(cafile=str(pki.ca_file))
+    with (
+        socket.create_connection(("127.0.0.1", gw.port), timeout=5) as raw,
+        manual.wrap_socket(raw, server_hostname="manual.test") as tls,
+    ):
+        assert dict(x[0] for x in tls.getpeercert()["subject"])["commonName"] == "manual.test"

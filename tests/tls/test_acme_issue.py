@@ -10,13 +10,16 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 from cryptography import x509
 
-from ferrogate.config.model import Acme
+from ferrogate.config.model import Acme, DnsConfig
 from ferrogate.tls.acme_challenges import ChallengeListener, HookDns
 from ferrogate.tls.acme_issue import AcmeError, issue_certificate
+from ferrogate.tls.acme_orders import dns_solver
 from ferrogate.tls.acme_storage import AcmeFiles, stored_certificate
+from tests.support.fake_cloudflare import FakeCloudflare
 from tests.support.pebble import Pebble
 
 pytestmark = pytest.mark.e2e
@@ -125,3 +128,60 @@ def test_terms_not_agreed_stops_before_registering(pebble: Pebble, tmp_path: Pat
     acme = _acme(pebble, tmp_path, terms_agreed=False)
     with pytest.raises(AcmeError, match="terms_agreed = true"):
         issue_certificate(acme, AcmeFiles.of(acme, None), board=None)
+
+
+CF_TOKEN = "cf-token-for-tests-7d2a91"
+
+
+def _cloudflare_acme(pebble: Pebble, tmp_path: Path, fake: FakeCloudflare, token: str = CF_TOKEN) -> Acme:
+    dns = DnsConfig(api_token=token, zone_name="cf.test", api_base_url=fake.url)
+    return _acme(pebble, tmp_path, challenge="dns-01", dns_provider="cloudflare", dns_config=dns,
+                 domains=["*.cf.test"], dns_resolver=f"127.0.0.1:{pebble.dns_port}")
+
+
+def test_dns_01_through_cloudflare_issues_and_removes_the_record(pebble: Pebble, tmp_path: Path) -> None:
+    with FakeCloudflare(CF_TOKEN, "cf.test", pebble.challtest_url) as fake:
+        acme = _cloudflare_acme(pebble, tmp_path, fake)
+        info = issue_certificate(acme, AcmeFiles.of(acme, None), dns=dns_solver(acme, {}))
+        assert info.names == ("*.cf.test",)
+        assert [(m, p.split("?")[0]) for m, p, _ in fake.seen] == [
+            ("GET", "/client/v4/zones"), ("POST", "/client/v4/zones/zone-1/dns_records"),
+            ("DELETE", "/client/v4/zones/zone-1/dns_records/rec-1"),
+        ]
+        assert fake.records == {}
+
+
+def test_the_cloudflare_token_can_come_from_the_environment(pebble: Pebble, tmp_path: Path) -> None:
+    with FakeCloudflare(CF_TOKEN, "cf.test", pebble.challtest_url) as fake:
+        acme = _cloudflare_acme(pebble, tmp_path, fake)
+        dns = DnsConfig(api_token_env="CF_TOKEN_FOR_TEST", zone_name="cf.test", api_base_url=fake.url)
+        acme = msgspec.structs.replace(acme, dns_config=dns)
+        issue_certificate(acme, AcmeFiles.of(acme, None), dns=dns_solver(acme, {"CF_TOKEN_FOR_TEST": CF_TOKEN}))
+        assert {auth for _, _, auth in fake.seen} == {f"Bearer {CF_TOKEN}"}
+
+
+def test_a_refused_cloudflare_token_is_a_clear_error_that_never_shows_it(
+    pebble: Pebble, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = "cf-wrong-token-3f9e0c"
+    with FakeCloudflare(CF_TOKEN, "cf.test", pebble.challtest_url) as fake:
+        acme = _cloudflare_acme(pebble, tmp_path, fake, token=wrong)
+        with pytest.raises(AcmeError) as refused:
+            issue_certificate(acme, AcmeFiles.of(acme, None), dns=dns_solver(acme, {}))
+    assert "Cloudflare refused the API token (403: Invalid access token)" in str(refused.value)
+    assert wrong not in str(refused.value) and wrong not in caplog.text
+
+
+def test_a_record_the_resolver_never_shows_fails_before_the_ca_is_asked(pebble: Pebble, tmp_path: Path) -> None:
+    acme = _acme(pebble, tmp_path, challenge="dns-01", dns_provider="hook", domains=["unseen.test"],
+                 dns_resolver=f"127.0.0.1:{pebble.dns_port}")
+
+    class Nowhere:  # says it set the record, sets nothing
+        def set_record(self, domain: str, name: str, value: str) -> None:
+            return None
+
+        def remove_record(self, domain: str, name: str, value: str) -> None:
+            return None
+
+    with pytest.raises(AcmeError, match="did not appear at the resolver"):
+        issue_certificate(acme, AcmeFiles.of(acme, None), dns=Nowhere(), resolver_wait_secs=1.0)

@@ -273,7 +273,7 @@ class Options:
                     elif sub.name.text == "trusted_roots":
                         tok = self.b.one_arg(sub)
                         _set(self.b, "tls", "ca_file", self.b.text(tok), tok, sub="acme")
-                    elif sub.name.text in ("dns", "propagation_delay"):
+                    elif sub.name.text in ("dns", "propagation_delay", "resolvers"):
                         self._tls_line(sub)
                     else:
                         raise fail(sub.name, f"unknown subdirective `{sub.name.shown}` in issuer acme")
@@ -290,6 +290,13 @@ class Options:
             secs = _duration(self.b, tok, name)
             key = durations[name]
             _set(self.b, "tls", key, secs if key == "dns_propagation_delay_secs" else int(secs), tok, sub="acme")
+        elif name == "resolvers":
+            if not line.args:
+                raise fail(line.name, "resolvers needs an address (e.g. 1.1.1.1)")
+            tok = line.args[0]  # the first is asked; Caddy's list form is accepted
+            address = self.b.text(tok)
+            _set(self.b, "tls", "dns_resolver", address if ":" in address.rsplit("]", 1)[-1] else address + ":53",
+                 tok, sub="acme")
         elif name == "auto_graceful_reload":
             tok = self.b.one_arg(line)
             _set(self.b, "tls", "auto_graceful_reload", self.b.scalar(bool, tok, name), tok, sub="acme")
