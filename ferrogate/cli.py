@@ -161,6 +161,19 @@ for _name, _segment, _what in (
     app.add_typer(_object_commands(_name, _segment, _what), name=_name)
 
 
+@app.command()
+def drain(
+    undo: Annotated[bool, typer.Option("--undo", help="Put the node back in rotation.")] = False,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the requests in flight to finish.")] = 0.0,
+    admin_url: AdminUrlOpt = None,
+    admin_token: AdminTokenOpt = None,
+) -> None:
+    """Take the node out of rotation (/readyz 503, connections still served); --wait for in-flight requests."""
+    from ferrogate.control.drain_cli import drain_command
+
+    raise typer.Exit(drain_command(admin_url, admin_token, undo=undo, wait_secs=wait))
+
+
 store_app = typer.Typer(no_args_is_help=True, help="The embedded store (API keys, policies, spent budgets...).")
 app.add_typer(store_app, name="store")
 

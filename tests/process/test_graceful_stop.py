@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -143,3 +145,31 @@ def test_proxied_slow_upstream_response_completes_after_sigterm(gateway_factory)
         assert gw.proc.wait(timeout=20) == 0
     finally:
         upstream.close()
+
+
+def test_drain_wait_takes_the_node_out_and_returns_once_the_stream_in_flight_ends(gateway_factory):
+    gw = gateway_factory(config(10, 15), workers=1, env=APP)
+    started, result = threading.Event(), {}
+    client = threading.Thread(target=_stream, args=(gw.base_url + "/slow", started, result))
+    client.start()
+    assert started.wait(10)
+    drained = subprocess.Popen(
+        [sys.executable, "-m", "ferrogate", "drain", "--wait", "30", "--admin-url", gw.admin_url],
+        cwd=gw.dir, env=gw.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_until(lambda: httpx.get(gw.base_url + "/readyz", timeout=5).status_code == 503, 10, "/readyz 503")
+        assert httpx.get(gw.base_url + "/whoami", timeout=5).status_code == 200  # still served
+        out, err = drained.communicate(timeout=40)
+        assert result.get("status") == 200  # drain returned only after the stream had ended
+    finally:
+        if drained.poll() is None:
+            drained.kill()
+            drained.wait(10)
+    client.join(30)
+    assert drained.returncode == 0, err
+    assert "no request in flight" in out
+    assert "error" not in result and result["status"] == 200  # the stream ended whole, before drain returned
+    undo = gw.cli("drain", "--undo", "--admin-url", gw.admin_url)
+    assert undo.returncode == 0, undo.stderr
+    wait_until(lambda: httpx.get(gw.base_url + "/readyz", timeout=5).status_code == 200, 10, "/readyz 200 again")
