@@ -7,8 +7,9 @@ CONFIG ?= Ferrogate/Caddyfile
 PYTEST_ARGS ?=
 
 LOCK := requirements/lock.txt
+RUNTIME_LOCK := requirements/runtime-lock.txt
 
-.PHONY: run test lint audit lock secrets-baseline bench system-deps venv compiled clean
+.PHONY: run test lint audit lock secrets-baseline bench system-deps venv compiled clean image
 
 # Dependencies come from the hash-locked $(LOCK) (every file checked against its hash), the
 # build backend too; FerroGate itself is installed editable on top with that locked setuptools
@@ -23,6 +24,14 @@ $(STAMP): pyproject.toml $(LOCK)
 lock: $(STAMP)
 	$(VENV)/bin/pip-compile -q --generate-hashes --no-emit-index-url --no-emit-find-links \
 		--extra dev --build-deps-for editable --strip-extras --allow-unsafe -o $(LOCK) pyproject.toml
+	# The container image's runtime dependencies alone, at the same versions (started from the full lock).
+	cp $(LOCK) $(RUNTIME_LOCK)
+	$(VENV)/bin/pip-compile -q --generate-hashes --no-emit-index-url --no-emit-find-links \
+		--strip-extras --allow-unsafe -o $(RUNTIME_LOCK) pyproject.toml
+
+# The container image (needs a Docker daemon); see Dockerfile and deploy/.
+image:
+	docker build -t ferrogate:latest .
 
 # pip-audit against the lock, detect-secrets against .secrets.baseline, unused dependencies.
 audit: $(STAMP)
