@@ -156,6 +156,7 @@ DESCRIPTIONS: dict[str, str] = {
     "cluster.enabled": "cluster mode",
     "cluster.node_id": "`auto`: $FERROGATE_NODE_ID, else the host name",
     "cluster.counter_backend": "`local` (shared memory, exact across one node's workers) or `redis` (exact across nodes; fails closed: 503 `governance_backend_unavailable` while Redis is unreachable)",
+    "cluster.state_backend": "`local`, or `redis`: objects made over the admin API (keys, tenants, policies, profiles) shared by every node through `redis_url`, applied on each within a second (a write Redis does not take is refused: 503 `shared_state_unavailable`)",
     "cluster.redis_url": "`redis://`, `rediss://` or `unix://` URL of the counters' Redis (one server, not Redis Cluster)",
     "cluster.state_file": "shared control-plane state file",
     "upstreams.name": "referenced by routes",

@@ -208,6 +208,9 @@ class Cluster(_Section):
     enabled: bool = False
     node_id: str = "auto"
     counter_backend: Literal["local", "redis"] = "local"
+    # redis: objects made over the admin API (keys, tenants, policies, profiles) are shared
+    # by every node through redis_url, each change applied on every node within a second.
+    state_backend: Literal["local", "redis"] = "local"
     redis_url: str | None = None
     state_file: str | None = None
 

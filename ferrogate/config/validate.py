@@ -289,6 +289,8 @@ class _Checker:
     def misc(self) -> None:
         if self.c.cluster.counter_backend == "redis" and not self.c.cluster.redis_url:
             self.err(("cluster", "counter_backend"), "counter_backend redis needs `redis_url`")
+        if self.c.cluster.state_backend == "redis" and not self.c.cluster.redis_url:
+            self.err(("cluster", "state_backend"), "state_backend redis needs `redis_url`")
         url = self.c.cluster.redis_url
         if url is not None:
             try:

@@ -141,6 +141,12 @@ class ControlService:
             await self.objects.start()
         except StoreError as exc:
             raise OSError(f"the store cannot be opened: {exc}") from None
+        cluster = self.state.config.cluster
+        if cluster.state_backend == "redis" and cluster.redis_url:
+            from ferrogate.control.shared_objects import SharedObjects
+
+            share = self.objects.share = SharedObjects(cluster.redis_url, self.objects.apply_shared)
+            await share.start(self.objects.shared_rows())
         await self.ipc.start(ipc_path)
         if admin_sock is not None:
             from ferrogate._fastpath.server import HttpServer
@@ -203,6 +209,8 @@ class ControlService:
             await self.mcp.stop()
         if self.acme is not None:
             await self.acme.stop()
+        if self.objects.share is not None:
+            await self.objects.share.stop()
         if self.export is not None:
             await self.export.stop()
         await self.records.stop()

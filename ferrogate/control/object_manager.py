@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -37,9 +37,13 @@ from ferrogate.store.admin_objects import (
     AuditEvent,
     ObjectStore,
     PreviousSecret,
+    RevisionConflict,
     StoredObject,
 )
 from ferrogate.store.database import open_store, store_path
+
+if TYPE_CHECKING:
+    from ferrogate.control.shared_objects import SharedObjects
 
 log = logging.getLogger("ferrogate.control.objects")
 
@@ -96,6 +100,7 @@ class ObjectManager:
 
     __slots__ = (
         "_broadcast", "_executor", "_path", "_store", "config", "config_path", "env", "objects", "on_keys_change", "previous", "revision",
+        "share",
     )
 
     def __init__(
@@ -116,12 +121,20 @@ class ObjectManager:
         self.previous: dict[str, PreviousSecret] = {}  # key id -> its old secret in a rotation's grace
         self.revision = 0
         self.on_keys_change: Callable[[list[ApiKey]], None] | None = None  # the admin API's own key check
+        # cluster.state_backend = "redis": every write goes there first (control.shared_objects).
+        self.share: SharedObjects | None = None
 
     async def start(self) -> None:
         """Open the store and load its objects (before the first worker says hello)."""
         retention = self.config.storage.audit_event_retention_records
         self._store = await self._run(lambda: ObjectStore(open_store(self._path), retention))
         rows = await self._run(lambda: self._need().all())
+        self._load(rows)
+        self._changed(broadcast=False)
+
+    def _load(self, rows: list[StoredObject]) -> None:
+        self.objects = {kind.name: {} for kind in KINDS}
+        self.previous = {}
         by_name = {kind.name: kind for kind in KINDS}
         for row in rows:
             if row.kind == PREVIOUS:
@@ -132,7 +145,36 @@ class ObjectManager:
                 log.warning("the store holds a %s object this release does not know; ignored", row.kind)
                 continue
             self.objects[kind.name][row.id] = _entry(kind, row)
-        self._changed(broadcast=False)
+
+    # -- shared by every node (cluster.state_backend = "redis")
+
+    def shared_rows(self) -> dict[tuple[str, str], bytes]:
+        """This node's objects as the shared state holds them."""
+        rows = {(kind, ident): _encode(entry.value) for kind, entries in self.objects.items() for ident, entry in entries.items()}
+        rows.update({(PREVIOUS, ident): _encode(previous) for ident, previous in self.previous.items()})
+        return rows
+
+    async def apply_shared(self, shared: dict[tuple[str, str], bytes]) -> None:
+        """Make this node's objects those of the shared state (what differs only)."""
+        mine = self.shared_rows()
+        if mine == shared:
+            return
+
+        def write() -> list[StoredObject]:
+            store = self._need()
+            for kind, ident in mine.keys() - shared.keys():
+                store.forget(kind, ident)
+            for (kind, ident), body in shared.items():
+                if mine.get((kind, ident)) != body:
+                    store.put(kind, ident, body)
+            return store.all()
+
+        self._load(await self._run(write))
+        self._changed()
+
+    async def _share(self, *changes: tuple[str, str, bytes | None]) -> None:
+        if self.share is not None:
+            await self.share.publish(list(changes))
 
     def snapshot(self, graced: bool = True) -> ipc.AdminObjects:
         """What workers run with; ``graced``: with the copies of rotated keys under their old
@@ -170,7 +212,9 @@ class ObjectManager:
         self._check(kind, key, value)
         self._check_room(kind, value)
         audit = _audit(actor, remote, f"{kind.name}.create", key, public_fields(kind, value))
-        row = await self._run(lambda: self._need().create(kind.name, key, _encode(value), audit))
+        body = _encode(value)
+        await self._share((kind.name, key, body))
+        row = await self._run(lambda: self._need().create(kind.name, key, body, audit))
         entry = _entry(kind, row)
         self.objects[kind.name][key] = entry
         self._changed()
@@ -183,7 +227,10 @@ class ObjectManager:
             value = msgspec.structs.replace(value, key=None, key_env=None, key_hash=old.value.key_hash)
         self._check(kind, key, value)
         audit = _audit(actor, remote, f"{kind.name}.update", key, _diff(kind, old.value, value))
-        row = await self._run(lambda: self._need().replace(kind.name, key, _encode(value), expected, audit))
+        _expect(old, expected)
+        body = _encode(value)
+        await self._share((kind.name, key, body))
+        row = await self._run(lambda: self._need().replace(kind.name, key, body, expected, audit))
         entry = _entry(kind, row)
         self.objects[kind.name][key] = entry
         self._changed()
@@ -198,6 +245,11 @@ class ObjectManager:
         value = msgspec.structs.replace(old, key_hash=hash_key(secret, env=self.env))
         previous = PreviousSecret(key_hash=old.key_hash, until=time.time() + grace_secs) if grace_secs > 0 else None
         audit = _audit(actor, remote, "api_key.rotate", key_id, {"grace_secs": grace_secs})
+        _expect(self.objects[API_KEY.name][key_id], expected)
+        await self._share(
+            (API_KEY.name, key_id, _encode(value)),
+            (PREVIOUS, key_id, _encode(previous) if previous is not None else None),
+        )
 
         def write() -> StoredObject:
             store = self._need()
@@ -234,6 +286,9 @@ class ObjectManager:
         remaining = {k: e for k, e in self.objects[kind.name].items() if k != key}
         self._check_without(kind, remaining)
         audit = _audit(actor, remote, f"{kind.name}.delete", key, {})
+        _expect(self.objects[kind.name][key], expected)
+        await self._share((kind.name, key, None), *([(PREVIOUS, key, None)] if kind is API_KEY else []))
+
         def write() -> None:
             self._need().delete(kind.name, key, expected, audit)
             if kind is API_KEY:
@@ -334,3 +389,9 @@ def _diff(kind: Kind, old: Any, new: Any) -> dict[str, object]:
 
 def _audit(actor: str, remote: str | None, action: str, target: str, change: dict[str, object]) -> AuditEvent:
     return AuditEvent(seq=0, at=0.0, actor=actor, remote=remote, action=action, target=target, change=change)
+
+
+def _expect(entry: Entry, expected: int | None) -> None:
+    """The If-Match check, before the shared state is written (the store makes it again)."""
+    if expected is not None and expected != entry.revision:
+        raise RevisionConflict(entry.revision)
