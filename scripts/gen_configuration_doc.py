@@ -154,7 +154,7 @@ DESCRIPTIONS: dict[str, str] = {
     "tls.acme.dns_config.zone_name": "Cloudflare zone (unset: the record's parent names are tried, longest first)",
     "tls.acme.dns_config.api_base_url": "API base URL (tests)",
     "cluster.enabled": "cluster mode",
-    "cluster.node_id": "`auto`: $FERROGATE_NODE_ID, else the host name",
+    "cluster.node_id": "`auto`: $FERROGATE_NODE_ID, else the host name; on process logs (`node`), request records and metering events (`node_id`) and the status",
     "cluster.counter_backend": "`local` (shared memory, exact across one node's workers) or `redis` (exact across nodes; fails closed: 503 `governance_backend_unavailable` while Redis is unreachable)",
     "cluster.state_backend": "`local`, or `redis`: objects made over the admin API (keys, tenants, policies, profiles) shared by every node through `redis_url`, applied on each within a second (a write Redis does not take is refused: 503 `shared_state_unavailable`)",
     "cluster.redis_url": "`redis://`, `rediss://` or `unix://` URL of the counters' Redis (one server, not Redis Cluster)",
@@ -394,7 +394,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
-    "telemetry.log_bodies", "tls.http2", "cluster.enabled", "cluster.node_id", "cluster.state_file",
+    "telemetry.log_bodies", "tls.http2", "cluster.enabled", "cluster.state_file",
 )
 
 

@@ -34,12 +34,6 @@ def _when(
     return find
 
 
-def _changed(section: str, field: str) -> Callable[[Config], Iterator[ModelPath]]:
-    """``[section].field`` when a config sets it to something other than its default."""
-    default = getattr(getattr(Config(), section), field)
-    return _when((section, field), lambda c: getattr(getattr(c, section), field) != default)
-
-
 UNENFORCED: tuple[_Unenforced, ...] = (
     _Unenforced(
         _when(("telemetry", "log_bodies"), lambda c: c.telemetry.log_bodies),
@@ -47,9 +41,9 @@ UNENFORCED: tuple[_Unenforced, ...] = (
     ),
     _Unenforced(
         _when(("cluster", "enabled"), lambda c: c.cluster.enabled),
-        "cluster identity and shared state are not built yet",
+        "it switches nothing: the node is named by cluster.node_id, and what nodes share is chosen by"
+        " counter_backend and state_backend",
     ),
-    _Unenforced(_changed("cluster", "node_id"), "cluster identity is not built yet"),
     _Unenforced(
         _when(("cluster", "state_file"), lambda c: c.cluster.state_file is not None),
         "shared cluster state is not built yet",

@@ -10,7 +10,6 @@ Lifecycle states only move forward, so merging keeps the later of the two.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from pathlib import Path
 import msgspec
 
 from ferrogate import __version__
-from ferrogate.config.model import Cluster, Config
+from ferrogate.config.model import Config
+from ferrogate.config.node_identity import resolve_node_id
 from ferrogate.control.provider_health import ProviderHealthView, provider_health_view
 from ferrogate.control.views import (
     CertificateView,
@@ -44,13 +44,6 @@ from ferrogate.ipc import (
 )
 
 Clock = Callable[[], float]
-
-
-def resolve_node_id(cluster: Cluster, env: Mapping[str, str]) -> str:
-    """``cluster.node_id``, where ``auto`` means $FERROGATE_NODE_ID, else the host name."""
-    if cluster.node_id != "auto":
-        return cluster.node_id
-    return env.get("FERROGATE_NODE_ID") or socket.gethostname()
 
 
 @dataclass(slots=True)

@@ -67,6 +67,7 @@ class RequestRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
     cost_pico: int = 0
     saved_cost_pico: int = 0  # a cache hit: what the provider would have been paid
     attempt_log: tuple[AttemptRecord, ...] = ()  # a tuple of untracked structs: the collector skips it
+    node_id: str | None = None  # the node that served it (cluster.node_id); last, so older records decode
 
     @property
     def bills(self) -> bool:

@@ -76,4 +76,5 @@ def build_record(rt: AiRuntime, ctx: RequestContext) -> RequestRecord:
         ctx.cost_pico or 0,
         ctx.saved_cost_pico,
         attempts,
+        rt.node_id,
     )

@@ -19,6 +19,7 @@ from ferrogate.ai.translate import responses as responses_translation
 from ferrogate.cache.answer_cache import AnswerCache, compile_cache
 from ferrogate.cache.shm_store import ShmCache
 from ferrogate.config.model import Config, Reliability
+from ferrogate.config.node_identity import resolve_node_id
 from ferrogate.governance.authenticator import Authenticator
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.governance.limiter import LocalLimiter
@@ -52,6 +53,7 @@ class AiRuntime:
         "limiter",
         "max_event_bytes",
         "max_response_bytes",
+        "node_id",
         "observer",
         "policies",
         "pools",
@@ -86,8 +88,10 @@ class AiRuntime:
         tracing: bool = False,
         tools: ToolDesk | None = None,
         tool_policies: ToolPolicyBook | None = None,
+        node_id: str | None = None,
     ) -> None:
         self.registry = registry
+        self.node_id = node_id  # stamped on every request record
         self.tools = tools  # the node's MCP tools (None: no [[mcp_servers]])
         self.tool_policies = tool_policies if tool_policies is not None else ToolPolicyBook(())
         self._make_limiter = make_limiter  # for keys with limits that arrive over the admin API
@@ -222,6 +226,7 @@ def compile_ai_runtime(
         tracing=config.telemetry.otlp_endpoint is not None,
         tools=tools if config.mcp_servers else None,
         tool_policies=ToolPolicyBook(config.policies),
+        node_id=resolve_node_id(config.cluster, env if env is not None else os.environ),
     )
 
 

@@ -61,6 +61,7 @@ class RequestLogEntry(msgspec.Struct, frozen=True, kw_only=True):
     ttft_ms: float | None
     overhead_ms: float
     attempt_log: list[AttemptView]
+    node_id: str | None = None  # the node that served it
 
 
 class MeteringEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,6 +89,7 @@ class MeteringEvent(msgspec.Struct, frozen=True, kw_only=True):
     usage_source: str | None
     cost_usd: str
     saved_cost_usd: str
+    node_id: str | None = None  # the node that served it
 
 
 class UsageAggregate(msgspec.Struct, frozen=True, kw_only=True):
@@ -154,6 +156,7 @@ def log_entry(seq: int, r: RequestRecord) -> RequestLogEntry:
         ttft_ms=None if r.ttft_ms is None else round(r.ttft_ms, 3),
         overhead_ms=round(r.overhead_ms, 3),
         attempt_log=[_attempt(a) for a in r.attempt_log],
+        node_id=r.node_id,
     )
 
 
@@ -178,4 +181,5 @@ def metering_event(r: RequestRecord) -> MeteringEvent:
         usage_source=r.usage_source,
         cost_usd=usd(r.cost_pico),
         saved_cost_usd=usd(r.saved_cost_pico),
+        node_id=r.node_id,
     )

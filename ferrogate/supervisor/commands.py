@@ -20,6 +20,7 @@ from ferrogate.config.commands import load_or_report
 from ferrogate.config.diagnostics import ConfigError
 from ferrogate.config.load import Loaded, load
 from ferrogate.config.model import Config
+from ferrogate.config.node_identity import resolve_node_id
 from ferrogate.errors import shown_url
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import ExitCode, config_revision
@@ -62,7 +63,9 @@ UPGRADE_WAIT_SECS = 120.0
 def _setup_logging(config: Config | None, level: str | None = None) -> None:
     telemetry = config.telemetry if config else None
     setup_process_logging(
-        level or (telemetry.log_level if telemetry else "info"), telemetry.log_format if telemetry else "text"
+        level or (telemetry.log_level if telemetry else "info"),
+        telemetry.log_format if telemetry else "text",
+        resolve_node_id(config.cluster, os.environ) if config is not None else None,
     )
 
 
