@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.apps import SLOW_CHUNKS, SLOW_INTERVAL_SECS
 from tests.support.gateway import alive, wait_until
+from tests.support.load import LoadLoop
 
 pytestmark = pytest.mark.e2e
 
@@ -158,10 +159,12 @@ def test_drain_wait_takes_the_node_out_and_returns_once_the_stream_in_flight_end
         cwd=gw.dir, env=gw.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        wait_until(lambda: httpx.get(gw.base_url + "/readyz", timeout=5).status_code == 503, 10, "/readyz 503")
-        assert httpx.get(gw.base_url + "/whoami", timeout=5).status_code == 200  # still served
-        out, err = drained.communicate(timeout=40)
-        assert result.get("status") == 200  # drain returned only after the stream had ended
+        with LoadLoop(gw.base_url + "/whoami", threads=2, keep_alive=False, max_requests=20000) as load:
+            wait_until(lambda: httpx.get(gw.base_url + "/readyz", timeout=5).status_code == 503, 10, "/readyz 503")
+            out, err = drained.communicate(timeout=40)
+            assert result.get("status") == 200  # drain returned only after the stream had ended
+            load.wait_for(20)
+        assert load.failures == []  # new connections and requests kept being served while draining
     finally:
         if drained.poll() is None:
             drained.kill()
