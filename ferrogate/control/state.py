@@ -352,4 +352,17 @@ def _view(
         heartbeat_age_secs=heartbeat_age,
         restarts=restarts,
         last_exit_code=last_exit_code,
+        rss_bytes=None if state == WorkerPhase.EXITED else resident_bytes(pid),
     )
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def resident_bytes(pid: int) -> int | None:
+    """The process's resident memory (RSS) from /proc, None when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None

@@ -29,6 +29,7 @@ class WorkerView(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_age_secs: float | None = None
     restarts: int = 0
     last_exit_code: int | None = None
+    rss_bytes: int | None = None  # resident memory now (read from /proc on this node)
 
 
 class SupervisorView(msgspec.Struct, frozen=True, kw_only=True):

@@ -28,6 +28,7 @@ from ferrogate.observability.process_log import setup_process_logging
 from ferrogate.store.budgets import restore_from_store
 from ferrogate.store.database import StoreError, store_path
 from ferrogate.supervisor import systemd
+from ferrogate.supervisor.cpus import usable_cpus
 from ferrogate.supervisor.handoff import HandoffError, Predecessor, connect_upgrade_path
 from ferrogate.supervisor.listener_fingerprint import listener_changes, listener_fingerprint
 from ferrogate.supervisor.listeners import (
@@ -106,7 +107,7 @@ def run_command(path: Path, workers: int | None, log_level: str | None = None) -
         if predecessor is not None:
             predecessor.report_failed(f"tls: {exc}")
         return int(ExitCode.CONFIG_ERROR)
-    count = workers if workers is not None else (os.cpu_count() or 1)
+    count = workers if workers is not None else usable_cpus()
     if count < 1:
         print("ferrogate: --workers must be at least 1", file=sys.stderr)
         return int(ExitCode.CONFIG_ERROR)

@@ -120,3 +120,13 @@ def test_a_killed_worker_is_replaced_in_the_status_table(gw: Gateway) -> None:
     after = wait_until(replaced, 20.0, "a new worker in slot 0")
     assert time.monotonic() - started < 20.0
     assert victim["pid"] not in {w["pid"] for w in after["workers"] if w["state"] == "ready"}
+
+
+def test_status_shows_each_workers_resident_memory(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+    gw = gateway_factory("", workers=2)
+    workers = httpx.get(gw.admin_url + "/admin/v1/status", timeout=10).json()["workers"]
+    assert len(workers) == 2
+    for worker in workers:
+        statm = Path(f"/proc/{worker['pid']}/statm").read_text().split()
+        assert worker["rss_bytes"] > 10 * 1024 * 1024  # a Python worker is tens of MB, never zero
+        assert abs(worker["rss_bytes"] - int(statm[1]) * os.sysconf("SC_PAGE_SIZE")) < 64 * 1024 * 1024
