@@ -211,6 +211,8 @@ panel("Saved by the cache (USD / hour)", [(
 # ---------------------------------------------------------------- node
 row("Node")
 panel("Workers by state", [(f"sum by (state) (ferrogate_workers{{{SEL}}})", "{{state}}")], unit="short", stack=True)
+panel("Nodes and versions", [(f"count by (node_id, version) (ferrogate_node_info{{{SEL}}})", "{{node_id}} {{version}}")],
+      unit="short", description="Each scraped node, named by cluster.node_id, and the FerroGate version it runs.")
 panel("Worker restarts", [(f"sum(increase(ferrogate_worker_restarts_total{{{SEL}}}[{RI}]))", "restarts")], unit="short",
       description="Workers the supervisor started again after one died.")
 panel("Dropped request records", [(f"sum(increase(ferrogate_records_dropped_total{{{SEL}}}[{RI}]))", "dropped")], unit="short",

@@ -32,4 +32,4 @@ def node_view(state: ControlState) -> NodeView:
         supervisor = state.supervisor
         return 0 if supervisor is None else sum(w.restarts for w in supervisor.workers)
 
-    return NodeView(workers, breakers, restarts)
+    return NodeView(workers, breakers, restarts, node_id=state.node_id)

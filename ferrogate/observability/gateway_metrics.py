@@ -24,6 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from ferrogate import __version__
 from ferrogate.ipc.record_summary import MetricCounts
 from ferrogate.ipc.request_records import PICO_PER_USD, RequestRecord
 from ferrogate.observability import metric_names as M
@@ -39,7 +40,9 @@ class NodeView:
         workers: Callable[[], Iterable[Any]],
         breakers: Callable[[], Iterable[tuple[str, str, str]]],
         restarts: Callable[[], int],
+        node_id: str = "",
     ) -> None:
+        self.node_id = node_id  # ferrogate_node_info: join it to any series on the scrape's instance
         self.workers = workers  # live worker reports (inflight, connections, streams, state)
         self.breakers = breakers  # (provider, provider_model, state) per target
         self.restarts = restarts
@@ -134,6 +137,7 @@ class GatewayMetrics(Collector):
         yield _gauge(M.CONNECTIONS, [((), connections)])
         yield _gauge(M.STREAMS, [((), streams)])
         yield _gauge(M.WORKERS, (((s,), n) for s, n in sorted(states.items())))
+        yield _gauge(M.NODE_INFO, [((node.node_id, __version__), 1)])
         rows = []
         for provider, model, state in node.breakers():
             for name in ("closed", "open", "half_open"):

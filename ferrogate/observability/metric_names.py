@@ -51,6 +51,7 @@ WORKER_RESTARTS = _m("ferrogate_worker_restarts", "counter", "Workers the superv
 METERING_EXPORTED = _m("ferrogate_metering_exported", "counter", "Metering events the export receiver took.")
 METERING_FAILURES = _m("ferrogate_metering_export_failures", "counter", "Metering export POSTs that failed (and will be retried).")
 METERING_OUTBOX = _m("ferrogate_metering_outbox_events", "gauge", "Metering events waiting for the export receiver.")
+NODE_INFO = _m("ferrogate_node_info", "gauge", "Always 1: which node this is (cluster.node_id) and the FerroGate version it runs.", "node_id", "version")
 WORKERS = _m("ferrogate_workers", "gauge", "Workers of this node by lifecycle state.", "state")
 OTLP_DROPPED = _m("ferrogate_otlp_records_dropped", "counter", "Request records the OTLP exporter dropped because its queue was full.")
 # -- MCP tools (the control process runs every call)
@@ -60,7 +61,7 @@ MCP_TOOL_SECONDS = _m("ferrogate_mcp_tool_call_seconds", "counter", "Seconds spe
 ALL: tuple[MetricName, ...] = (
     HTTP_RESPONSES, CONNECTIONS, INFLIGHT, STREAMS, RECORDS_DROPPED, REQUESTS, TOKENS, COST, DURATION,
     TTFT, OVERHEAD, UPSTREAM_ERRORS, RETRIES, FALLBACKS, CACHE, CACHE_SAVED, REJECTIONS, BREAKER,
-    WORKER_RESTARTS, WORKERS, METERING_EXPORTED, METERING_FAILURES, METERING_OUTBOX, MCP_TOOL_CALLS,
+    WORKER_RESTARTS, WORKERS, NODE_INFO, METERING_EXPORTED, METERING_FAILURES, METERING_OUTBOX, MCP_TOOL_CALLS,
     MCP_TOOL_SECONDS, OTLP_DROPPED,
 )
 

@@ -41,7 +41,7 @@ def _row(gw: Any, path: str, request_id: str) -> dict[str, Any]:
     return found
 
 
-def test_the_node_id_names_the_status_logs_records_and_metering_events(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+def test_the_node_id_names_the_status_metrics_logs_records_and_metering_events(gateway_factory) -> None:  # type: ignore[no-untyped-def]
     gw = gateway_factory(CONFIG.format(node="edge-7"), workers=1)
     answer = httpx.post(gw.base_url + "/v1/chat/completions", timeout=10,
                         json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
@@ -49,6 +49,8 @@ def test_the_node_id_names_the_status_logs_records_and_metering_events(gateway_f
     assert httpx.get(gw.admin_url + "/admin/v1/status", timeout=10).json()["node_id"] == "edge-7"
     assert _row(gw, "/admin/v1/request-logs", request_id)["node_id"] == "edge-7"
     assert _row(gw, "/admin/v1/metering-events", request_id)["node_id"] == "edge-7"
+    metrics = httpx.get(gw.admin_url + "/metrics", timeout=10).text
+    assert 'ferrogate_node_info{node_id="edge-7",version="' in metrics
     lines = [line for line in gw.log().splitlines() if line.startswith("{")]
     assert lines and all('"node":"edge-7"' in line for line in lines)
 
