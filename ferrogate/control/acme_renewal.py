@@ -14,7 +14,6 @@ certificate stays in service, and the next try comes after ``renewal_retry_inter
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 
 from ferrogate import ipc
 from ferrogate.config.model import Acme
+from ferrogate.control.background import cancel_and_wait
 from ferrogate.control.views import CertificateView
 from ferrogate.tls.acme_issue import AcmeError
 from ferrogate.tls.acme_orders import order_certificate, renewal_due
@@ -49,10 +49,7 @@ class AcmeRenewal:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     def view(self) -> CertificateView:
         info = self.info

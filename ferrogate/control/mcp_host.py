@@ -16,7 +16,6 @@ calls of an automatic tool loop, noted by the worker) are kept by
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ import msgspec
 
 from ferrogate import ipc
 from ferrogate.config.model import McpServer
+from ferrogate.control.background import cancel_and_wait
 from ferrogate.control.event_sinks import EventSink, ToolEvent
 from ferrogate.control.tool_session_book import ToolSessionBook
 from ferrogate.control.tool_views import ToolExecution, ToolSession, ToolStep
@@ -74,10 +74,7 @@ class McpHost:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._emits:  # let the last events reach their sinks (the audit log: the store)
             await asyncio.wait(self._emits, timeout=5)
         await self.pool.stop()

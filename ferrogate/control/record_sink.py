@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from ferrogate.config.model import Config
+from ferrogate.control.background import cancel_and_wait
 from ferrogate.errors import GatewayError
 from ferrogate.ipc import RecordBatch
 from ferrogate.ipc.record_summary import UsageRow, join_blobs
@@ -118,10 +119,7 @@ class RecordSink:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._store is not None:
             with contextlib.suppress(Exception):
                 await self.flush()

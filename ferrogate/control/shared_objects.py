@@ -15,10 +15,10 @@ While Redis is away workers keep the last objects they were sent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from ferrogate.control.background import cancel_and_wait
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.ipc.redis_client import RedisClient, RedisReplyError, RedisUnavailable, Script
 
@@ -78,10 +78,7 @@ class SharedObjects:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self.client.close()
 
     async def publish(self, changes: list[tuple[str, str, bytes | None]]) -> None:

@@ -11,7 +11,6 @@ caller-given id that is unknown starts a new session with a new id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -23,6 +22,7 @@ from typing import TypeVar
 
 import msgspec
 
+from ferrogate.control.background import cancel_and_wait
 from ferrogate.control.tool_views import ToolSession, ToolStep
 from ferrogate.store.database import MEMORY, StoreError, open_store
 from ferrogate.store.tool_sessions import StepRow, ToolSessionLog
@@ -60,10 +60,7 @@ class ToolSessionBook:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self._flush()
         log, self._log = self._log, None
         if log is not None:
