@@ -9,13 +9,12 @@ the margin only covers a control process that went away: never a hang).
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
-
 import msgspec
 
 from ferrogate import ipc
 from ferrogate.config.model import Agentic, Config, McpServer
 from ferrogate.errors import ErrorSource, GatewayError
+from ferrogate.governance.quotas import usd_to_pico
 from ferrogate.mcp.model import CatalogTool
 from ferrogate.pipeline.request_hooks import BUILT_IN_HOOKS, RequestHook
 
@@ -80,15 +79,11 @@ def call_prices(servers: list[McpServer]) -> dict[str, int]:
     prices: dict[str, int] = {}
     for server in servers:
         if server.price_per_call is not None:
-            prices[server.name] = _pico(server.price_per_call)
+            prices[server.name] = usd_to_pico(server.price_per_call)
         for tool, price in server.tool_prices.items():
             name = tool if tool.startswith(server.name + "-") else f"{server.name}-{tool}"
-            prices[name] = _pico(price)
+            prices[name] = usd_to_pico(price)
     return prices
-
-
-def _pico(usd: Decimal) -> int:
-    return int((usd * 10**12).to_integral_value(rounding=ROUND_CEILING))
 
 
 def _unavailable(why: str) -> GatewayError:
