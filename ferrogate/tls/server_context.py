@@ -13,11 +13,8 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
 from ferrogate.config.model import Tls
-from ferrogate.tls.acme_storage import AcmeFiles
+from ferrogate.tls.acme_storage import AcmeFiles, certificate_info
 
 
 class TlsConfigError(Exception):
@@ -120,12 +117,6 @@ def _load(context: ssl.SSLContext, cert: Path, key: Path) -> None:
 
 def _names(cert: Path) -> list[str]:
     try:
-        parsed = x509.load_pem_x509_certificate(cert.read_bytes())
+        return list(certificate_info(cert.read_bytes()).names)
     except (OSError, ValueError) as exc:
         raise TlsConfigError(f"cannot read the certificate {cert}: {exc}") from None
-    try:
-        san = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = [n.lower() for n in san.get_values_for_type(x509.DNSName)]
-    except x509.ExtensionNotFound:
-        names = [str(a.value).lower() for a in parsed.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    return names
