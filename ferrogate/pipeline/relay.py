@@ -35,8 +35,8 @@ from ferrogate.cache.answer_cache import AnswerCache
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.pipeline.context import RequestContext
 
-_JSON = header_block(((b"content-type", b"application/json"),))
-_SSE = header_block(
+JSON_LINES = header_block(((b"content-type", b"application/json"),))
+SSE_LINES = header_block(
     (
         (b"content-type", b"text/event-stream; charset=utf-8"),
         (b"cache-control", b"no-cache"),
@@ -100,7 +100,7 @@ def governance_lines(ctx: RequestContext, content: bytes) -> bytes:
 
 def cached_lines(ctx: RequestContext, who: bytes, now: float, stream: bool) -> bytes:
     """The header lines of an answer served from the cache (``who``: the provider lines it came from)."""
-    content = governance_lines(ctx, _SSE if stream else _JSON)
+    content = governance_lines(ctx, SSE_LINES if stream else JSON_LINES)
     return _GATEWAY.format % (ctx.request_id, who, 0, ctx.overhead_ms(now), content)
 
 
@@ -109,7 +109,7 @@ def relay_json(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: D
     ctx.usage = usage
     ctx.status = 200
     ctx.first_byte_at = now = perf_counter()
-    exchange.respond(200, gateway_lines(ctx, d, now, _JSON), body)
+    exchange.respond(200, gateway_lines(ctx, d, now, JSON_LINES), body)
     cache = ctx.cache
     if cache is not None and ctx.cache_key is not None:
         _store(cache, ctx.cache_key, False, body, usage, d.candidate)
@@ -210,7 +210,7 @@ async def relay_stream(
 def _start(ctx: RequestContext, exchange: Exchange, d: Dispatched, now: float) -> None:
     ctx.status = 200
     ctx.first_byte_at = now
-    exchange.start_response(200, gateway_lines(ctx, d, now, _SSE))
+    exchange.start_response(200, gateway_lines(ctx, d, now, SSE_LINES))
 
 
 def _event_too_large(limit: int) -> GatewayError:

@@ -32,7 +32,6 @@ from typing import Any
 import orjson
 
 from ferrogate import ipc
-from ferrogate._fastpath.head import header_block
 from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.translate.chat_replay import replay_chat_answer
 from ferrogate.ai.usage import Usage
@@ -42,21 +41,13 @@ from ferrogate.pipeline.account import account
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.dispatch import Dispatcher
 from ferrogate.pipeline.parse import decode_body
-from ferrogate.pipeline.relay import Dispatched, gateway_lines
+from ferrogate.pipeline.relay import JSON_LINES, SSE_LINES, Dispatched, gateway_lines
 from ferrogate.pipeline.request_hooks import ModelCall
 from ferrogate.pipeline.runtime import AiRuntime
 from ferrogate.pipeline.tool_desk import ToolDesk
 from ferrogate.pipeline.tools import arguments_json, run_tool, visible_tools
 from ferrogate.pipeline.trace_context import new_span_id
 
-_JSON = header_block(((b"content-type", b"application/json"),))
-_SSE = header_block(
-    (
-        (b"content-type", b"text/event-stream; charset=utf-8"),
-        (b"cache-control", b"no-cache"),
-        (b"x-accel-buffering", b"no"),
-    )
-)
 _EXECUTE_SCOPE = "tools.execute"
 
 
@@ -231,7 +222,7 @@ class ToolLoop:
         now = perf_counter()
         ctx.status = 200
         ctx.first_byte_at = now
-        ctx.exchange.start_response(200, gateway_lines(ctx, self.last, now, _SSE + self._session_lines()))
+        ctx.exchange.start_response(200, gateway_lines(ctx, self.last, now, SSE_LINES + self._session_lines()))
 
     def _answer(self, answer: dict[str, Any], started: bool) -> None:
         ctx = self.ctx
@@ -250,7 +241,7 @@ class ToolLoop:
         assert self.last is not None
         now = perf_counter()
         ctx.first_byte_at = now
-        lines = _JSON + self._session_lines() + b"x-ferrogate-tool-steps: %d\r\n" % self.steps
+        lines = JSON_LINES + self._session_lines() + b"x-ferrogate-tool-steps: %d\r\n" % self.steps
         ctx.exchange.respond(200, gateway_lines(ctx, self.last, now, lines), orjson.dumps(answer))
 
     def _session_lines(self) -> bytes:
