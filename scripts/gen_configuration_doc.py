@@ -394,7 +394,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
-    "telemetry.log_bodies", "tls.http2", "cluster.enabled", "cluster.state_file",
+    "telemetry.log_bodies", "tls.http2", "cluster.enabled", "cluster.state_file", "tls.acme.auto_graceful_reload",
 )
 
 

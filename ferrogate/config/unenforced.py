@@ -49,6 +49,11 @@ UNENFORCED: tuple[_Unenforced, ...] = (
         "shared cluster state is not built yet",
     ),
     _Unenforced(
+        _when(("tls", "acme", "auto_graceful_reload"), lambda c: c.tls.acme.enabled and not c.tls.acme.auto_graceful_reload),
+        "a renewed certificate always goes to new connections at once, with no reload: there is no reload to"
+        " leave to the operator",
+    ),
+    _Unenforced(
         _when(("tls", "http2"), lambda c: c.tls.http2), "the listener speaks HTTP/1.1 only"
     ),
 )

@@ -93,6 +93,17 @@ def test_run_logs_the_warnings_at_start(gateway_factory) -> None:
     assert "WARNING" in gw.log() and "`telemetry.log_bodies` is accepted but has no effect" in gw.log()
 
 
+def test_turning_off_auto_graceful_reload_is_said_to_change_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "acme.toml"
+    path.write_text(
+        '[tls]\nenabled = true\n[tls.acme]\nenabled = true\ndomains = ["a.example"]\nterms_agreed = true\n'
+        "auto_graceful_reload = false\n"
+    )
+    (warning,) = load(path, env={}).warnings
+    assert warning.message.startswith("`tls.acme.auto_graceful_reload` is accepted but has no effect")
+    assert warning.line == 7
+
+
 def test_body_logging_is_said_to_do_nothing_yet(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[telemetry]\nlog_bodies = true\n')
