@@ -175,3 +175,25 @@ def test_a_manual_certificate_and_the_acme_one_are_served_side_by_side_by_sni(  
         manual.wrap_socket(raw, server_hostname="manual.test") as tls,
     ):
         assert dict(x[0] for x in tls.getpeercert()["subject"])["commonName"] == "manual.test"
+
+
+def test_run_orders_a_wildcard_over_dns_01_through_the_hook_and_serves_it(  # type: ignore[no-untyped-def]
+    gateway_factory, pebble: Pebble, tmp_path: Path
+) -> None:
+    hook = Path(__file__).with_name("dns_hook_challtestsrv.py")
+    config = _config(pebble, tmp_path / "acme", window_secs=1).replace(
+        f'domains = ["{DOMAIN}"]', 'domains = ["*.wild.test"]'
+    ).replace(
+        'challenge = "http-01"',
+        f'challenge = "dns-01"\ndns_provider = "hook"\ndns_hook = "{sys.executable} {hook} {pebble.challtest_url}"\n'
+        f'dns_resolver = "127.0.0.1:{pebble.dns_port}"\ndns_propagation_delay_secs = 0',
+    )
+    gw = gateway_factory(config, workers=1)
+    context = _trust(pebble, tmp_path)
+    with (
+        socket.create_connection(("127.0.0.1", gw.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="api.wild.test") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    assert _certificate_status(gw)["names"] == ["*.wild.test"]
