@@ -5,7 +5,6 @@ with the reviewed baseline of the scenarios it fails for a reason
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
-from tests.support.mcp_configs import MOCK_AI
+from tests.support.mcp_configs import MOCK_AI, stdio_test_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -26,13 +25,7 @@ BASELINE = Path(__file__).with_name("conformance-baseline.yml")
 # No keys: the suite connects without credentials (a keyless gateway lets anyone in).
 CONFIG = f"""
 {MOCK_AI}
-[[mcp_servers]]
-name = "kit"
-transport = "stdio"
-command = "{sys.executable}"
-args = ["-m", "tests.support.mcp_test_server", "stdio"]
-env = {{ PYTHONPATH = "{ROOT}" }}
-tools_to_execute = ["*"]
+{stdio_test_server('kit')}tools_to_execute = ["*"]
 """
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
-from tests.support.mcp_configs import MOCK_AI
+from tests.support.mcp_configs import MOCK_AI, agent_key
 
 pytestmark = pytest.mark.e2e
 
@@ -19,11 +19,7 @@ SERVER = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mcp-server-tim
 KEY = "sk-agent-time-0001"
 CONFIG = f"""
 {MOCK_AI}
-[[api_keys]]
-id = "agent"
-key = "{KEY}"
-scopes = ["tools.read", "tools.execute"]
-
+{agent_key(KEY)}
 [[mcp_servers]]
 name = "time"
 transport = "stdio"

@@ -5,7 +5,6 @@ limits, the tool session, the records and the refusals."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,10 @@ import openai
 import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
-from tests.support.mcp_configs import MOCK_AI
+from tests.support.mcp_configs import MOCK_AI, stdio_test_server
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "admin-token-for-loop-tests"
 AGENT = "sk-loop-agent-0001"
 CHATTER = "sk-loop-chatter-0002"
@@ -59,13 +57,7 @@ api_key_ids = ["agent"]
 models = ["mcp_tool:kit-echo"]
 message = "echo is not for the agent"
 
-[[mcp_servers]]
-name = "kit"
-transport = "stdio"
-command = "{sys.executable}"
-args = ["-m", "tests.support.mcp_test_server", "stdio"]
-env = {{ PYTHONPATH = "{ROOT}" }}
-tools_to_execute = ["add", "echo", "fail", "slow"]
+{stdio_test_server('kit')}tools_to_execute = ["add", "echo", "fail", "slow"]
 tools_to_auto_execute = ["add", "echo", "fail"]
 timeout_ms = 3000
 """

@@ -4,21 +4,18 @@ schema validation, tool errors, request limits, records, metrics and the admin r
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
-from tests.support.mcp_configs import MOCK_AI
+from tests.support.mcp_configs import MOCK_AI, agent_key, stdio_test_server
 from tests.support.metrics_scrape import parse, scrape_text, total
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "admin-token-for-tool-tests"
 AGENT = "sk-agent-tools-0001"
 READER = "sk-reader-tools-0002"
@@ -35,11 +32,7 @@ listen = "127.0.0.1:0"
 token_env = "FG_ADMIN_TOKEN"
 
 {MOCK_AI}
-[[api_keys]]
-id = "agent"
-key = "{AGENT}"
-scopes = ["tools.read", "tools.execute"]
-
+{agent_key(AGENT)}
 [[api_keys]]
 id = "reader"
 key = "{READER}"
@@ -80,13 +73,7 @@ providers = ["mcp:kit"]
 message = "the agent may not fail"
 enabled = false
 
-[[mcp_servers]]
-name = "kit"
-transport = "stdio"
-command = "{sys.executable}"
-args = ["-m", "tests.support.mcp_test_server", "stdio"]
-env = {{ PYTHONPATH = "{ROOT}" }}
-tools_to_execute = ["add", "echo", "fail", "slow"]
+{stdio_test_server('kit')}tools_to_execute = ["add", "echo", "fail", "slow"]
 tool_include = ["add", "echo", "fail", "slow", "grow"]
 timeout_ms = 1500
 price_per_call = "0.002"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
-from tests.support.mcp_configs import MOCK_AI
+from tests.support.mcp_configs import MOCK_AI, agent_key
 from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -54,11 +54,7 @@ listen = "127.0.0.1:0"
 token_env = "FG_ADMIN_TOKEN"
 
 {MOCK_AI}
-[[api_keys]]
-id = "agent"
-key = "{KEY}"
-scopes = ["tools.read", "tools.execute"]
-
+{agent_key(KEY)}
 [[mcp_servers]]
 name = "web"
 transport = "streamable_http"

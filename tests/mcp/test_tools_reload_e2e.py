@@ -4,18 +4,16 @@ run, the removed one's are gone, and its stdio child process is stopped (no orph
 from __future__ import annotations
 
 import signal
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.gateway import wait_until
-from tests.support.mcp_configs import MOCK_AI
+from tests.support.mcp_configs import MOCK_AI, agent_key, stdio_test_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-agent-reload-0001"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
@@ -23,18 +21,8 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 def _config(server: str) -> str:
     return f"""
 {MOCK_AI}
-[[api_keys]]
-id = "agent"
-key = "{KEY}"
-scopes = ["tools.read", "tools.execute"]
-
-[[mcp_servers]]
-name = "{server}"
-transport = "stdio"
-command = "{sys.executable}"
-args = ["-m", "tests.support.mcp_test_server", "stdio"]
-env = {{ PYTHONPATH = "{ROOT}" }}
-tools_to_execute = ["add"]
+{agent_key(KEY)}
+{stdio_test_server(server)}tools_to_execute = ["add"]
 """
 
 

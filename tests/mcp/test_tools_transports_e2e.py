@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
-from tests.support.mcp_configs import MOCK_AI
+from tests.support.mcp_configs import MOCK_AI, agent_key, stdio_test_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -24,24 +24,14 @@ KEY = "sk-agent-transports-0001"
 def _config(sse_port: int) -> str:
     return f"""
 {MOCK_AI}
-[[api_keys]]
-id = "agent"
-key = "{KEY}"
-scopes = ["tools.read", "tools.execute"]
-
+{agent_key(KEY)}
 [[mcp_servers]]
 name = "legacy"
 transport = "sse"
 url = "http://127.0.0.1:{sse_port}/sse"
 tools_to_execute = ["echo"]
 
-[[mcp_servers]]
-name = "local"
-transport = "stdio"
-command = "{sys.executable}"
-args = ["-m", "tests.support.mcp_test_server", "stdio"]
-env = {{ PYTHONPATH = "{ROOT}" }}
-tools_to_execute = ["grow", "grown"]
+{stdio_test_server('local')}tools_to_execute = ["grow", "grown"]
 """
 
 
