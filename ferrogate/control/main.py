@@ -271,6 +271,10 @@ class ControlService:
     def _on_reload_verdict(self, verdict: ReloadVerdict) -> None:
         waiting = self._verdicts.get(verdict.id)
         if waiting is not None and not waiting.done():
+            if verdict.valid:
+                # Noted here, in the link's message order, so the outcome that follows on the
+                # same link always finds its request (the admin handler resumes later).
+                self.state.note_reload_requested(verdict.revision, self.state.config_path, verdict.id)
             waiting.set_result(verdict)
 
     def _on_supervisor_lost(self) -> None:

@@ -72,7 +72,6 @@ class ControlState:
 
     __slots__ = (
         "_clock",
-        "_early_outcome",
         "certificates",
         "config",
         "config_loaded_at",
@@ -120,8 +119,6 @@ class ControlState:
         self.drain_since: float | None = None
         self.last_reload: ReloadView | None = None
         self.last_reload_id: int | None = None  # the request whose outcome last_reload awaits
-        # An outcome can arrive before the admin handler that asked resumes to note the request.
-        self._early_outcome: tuple[int, ReloadOutcome] | None = None
         self.config = config
         self.config_path = config_path
         self.certificates: Callable[[], list[CertificateView]] | None = None  # set when ACME renews here
@@ -137,7 +134,11 @@ class ControlState:
     def note_reload_requested(
         self, revision: str | None, config_path: Path, request_id: int | None
     ) -> None:
-        """A reload the supervisor took (``request_id`` None: asked by a signal)."""
+        """A reload the supervisor took (``request_id`` None: asked by a signal). Noting the same
+        request again (the link notes it on its verdict, the admin handler when it resumes)
+        keeps what is known, its outcome included."""
+        if request_id is not None and request_id == self.last_reload_id:
+            return
         self.last_reload = ReloadView(
             revision=revision,
             config_path=str(config_path),
@@ -145,15 +146,9 @@ class ControlState:
             outcome="pending",
         )
         self.last_reload_id = request_id
-        early, self._early_outcome = self._early_outcome, None
-        if early is not None and request_id is not None and early[0] == request_id:
-            self.note_reload_outcome(*early)
 
     def note_reload_outcome(self, request_id: int, outcome: ReloadOutcome) -> None:
-        if self.last_reload_id != request_id:
-            self._early_outcome = (request_id, outcome)
-            return
-        if self.last_reload is not None:
+        if self.last_reload is not None and self.last_reload_id == request_id:
             self.last_reload = msgspec.structs.replace(
                 self.last_reload,
                 outcome="applied" if outcome.ok else "failed",

@@ -280,6 +280,34 @@ def test_a_valid_reload_is_202_with_the_supervisors_revision_and_its_result_is_r
     run(_node_scenario(tmp_path, body))
 
 
+def test_an_outcome_sent_right_behind_its_verdict_still_settles_the_reload(tmp_path: Path) -> None:
+    """A refusal the supervisor makes at once (a changed listen) arrives in the same read as
+    the verdict, before the admin handler resumes: the status must still record it."""
+
+    def verdict_and_refusal(msg: ipc.Message) -> list[ipc.Message]:
+        assert isinstance(msg, ipc.ReloadRequest)
+        refusal = ipc.ReloadOutcome(ok=False, revision="rev-new", errors=["listen changed: use --graceful-upgrade"])
+        return [
+            ipc.ReloadVerdict(id=msg.id, valid=True, revision="rev-new", previous_revision="rev-old"),
+            ipc.ReloadResult(id=msg.id, outcome=refusal),
+        ]
+
+    async def body(node: Node) -> None:
+        sup = await node.supervisor()
+        await until(lambda: node.service.ipc.supervisor is not None, what="supervisor registration")
+        posted = asyncio.ensure_future(node.http.post("/admin/v1/config/reload", headers=AUTH))
+        await until(lambda: any(isinstance(m, ipc.ReloadRequest) for m in sup.received), what="the reload request")
+        [request] = [m for m in sup.received if isinstance(m, ipc.ReloadRequest)]
+        ipc.write_messages(sup.writer, verdict_and_refusal(request))  # one write: one read on the other side
+        await sup.writer.drain()
+        assert (await posted).status_code == 202
+        status = (await node.http.get("/admin/v1/status", headers=AUTH)).json()
+        assert status["last_reload"]["outcome"] == "failed"
+        assert status["last_reload"]["errors"] == ["listen changed: use --graceful-upgrade"]
+
+    run(_node_scenario(tmp_path, body))
+
+
 def test_reload_is_503_when_the_supervisor_goes_before_its_verdict(tmp_path: Path) -> None:
     async def body(node: Node) -> None:
         sup = await node.supervisor()
