@@ -77,8 +77,8 @@ class McpHost:
         await cancel_and_wait(task)
         if self._emits:  # let the last events reach their sinks (the audit log: the store)
             await asyncio.wait(self._emits, timeout=5)
+        await self.sessions.stop()  # first: the sessions' last steps before the servers' slow goodbyes
         await self.pool.stop()
-        await self.sessions.stop()
 
     # -- what the workers and the admin API read
 

@@ -1,8 +1,8 @@
 """The node's tool sessions: the newest in memory, every step also kept in the store.
 
-Steps are written behind (batched every ``FLUSH_SECS``, and at stop), so a call never
-waits on the disk, and a session outlives the control process: after a reload (a new
-control process) ``GET /admin/v1/tool-sessions/{id}`` still shows it and a caller may
+Steps are written behind: a write starts on the store thread as soon as a step is added
+(steps added meanwhile go in the next one), so a call never waits on the disk, and a
+session outlives the control process: after a reload (a new control process) ``GET /admin/v1/tool-sessions/{id}`` still shows it and a caller may
 add to it. A session belongs to the key that opened it; another key naming it gets a
 new one. Only the worker may open a session under an id it chose (a tool loop's); a
 caller-given id that is unknown starts a new session with a new id.
@@ -22,7 +22,6 @@ from typing import TypeVar
 
 import msgspec
 
-from ferrogate.control.background import cancel_and_wait
 from ferrogate.control.tool_views import ToolSession, ToolStep
 from ferrogate.store.database import MEMORY, StoreError, open_store
 from ferrogate.store.tool_sessions import StepRow, ToolSessionLog
@@ -32,7 +31,6 @@ _log = logging.getLogger("ferrogate.control.mcp")
 MAX_SESSIONS = 10_000  # in memory
 MAX_STEPS = 200  # per session
 KEEP_STEPS = 200_000  # in the store
-FLUSH_SECS = 0.5
 
 _SESSION_ID = re.compile(r"ts_[0-9a-f]{24}")
 _ENCODE = msgspec.json.Encoder()
@@ -56,11 +54,11 @@ class ToolSessionBook:
                 self._log = await self._run(lambda: ToolSessionLog(open_store(path), KEEP_STEPS))
             except StoreError as exc:
                 _log.error("tool sessions are kept in memory only: %s", exc)
-        self._task = asyncio.get_running_loop().create_task(self._flushing(), name="tool-sessions")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        await cancel_and_wait(task)
+        if task is not None:
+            await task  # the write under way: its steps are not to be lost
         await self._flush()
         log, self._log = self._log, None
         if log is not None:
@@ -113,6 +111,8 @@ class ToolSessionBook:
         session.steps.append(step)
         if self._log is not None:
             self._pending.append((session.id, session.key_id, step.at, _ENCODE.encode(step)))
+            if self._task is None or self._task.done():
+                self._task = asyncio.get_running_loop().create_task(self._write_pending(), name="tool-steps")
 
     # -- inside
 
@@ -122,9 +122,10 @@ class ToolSessionBook:
             self._sessions.popitem(last=False)
         return session
 
-    async def _flushing(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECS)
+    async def _write_pending(self) -> None:
+        # Soon after the call, not on a timer: a reload starts the next control process at
+        # once, and it reads the store for the sessions this one held.
+        while self._pending:
             await self._flush()
 
     async def _flush(self) -> None:
