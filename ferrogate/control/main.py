@@ -56,6 +56,7 @@ PARENT_CHECK_SECS = 1.0
 """How often the control process checks that its supervisor is still alive."""
 
 
+SUPERVISOR_LINK_WAIT_SECS = 3.0
 RELOAD_VERDICT_SECS = 15.0
 """How long the admin API waits for the supervisor to load its config file for a reload."""
 
@@ -238,9 +239,13 @@ class ControlService:
     async def _ask_reload(self) -> ReloadAnswer:
         """Ask the supervisor to reload its config file, and wait for its verdict on it.
 
-        The supervisor alone loads the file. Without a link to it yet (the first
-        moments of a control process), SIGHUP asks the same, without a verdict.
+        The supervisor alone loads the file. Without a link to it (it comes in the first
+        moments of a control process: waited for up to ``SUPERVISOR_LINK_WAIT_SECS``),
+        SIGHUP asks the same, without a verdict.
         """
+        deadline = asyncio.get_running_loop().time() + SUPERVISOR_LINK_WAIT_SECS
+        while self.ipc.supervisor is None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
         if self.ipc.supervisor is not None:
             self._reload_ids += 1
             rid = self._reload_ids

@@ -308,6 +308,18 @@ def test_an_outcome_sent_right_behind_its_verdict_still_settles_the_reload(tmp_p
     run(_node_scenario(tmp_path, body))
 
 
+def test_a_reload_asked_before_the_supervisor_link_is_up_waits_for_it(tmp_path: Path) -> None:
+    async def body(node: Node) -> None:
+        posted = asyncio.ensure_future(node.http.post("/admin/v1/config/reload", headers=AUTH))
+        await asyncio.sleep(0.3)  # the request is waiting for a link that is not there yet
+        await node.supervisor(_verdict(True))
+        resp = await posted
+        assert resp.status_code == 202 and resp.json()["delivered_via"] == "ipc"
+        assert resp.json()["revision"] == "rev-new"
+
+    run(_node_scenario(tmp_path, body))
+
+
 def test_reload_is_503_when_the_supervisor_goes_before_its_verdict(tmp_path: Path) -> None:
     async def body(node: Node) -> None:
         sup = await node.supervisor()
