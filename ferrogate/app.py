@@ -52,6 +52,7 @@ class WorkerState:
         "draining",
         "generation",
         "ipc_path",
+        "node_catching_up",
         "node_draining",
         "observer",
         "pid",
@@ -94,6 +95,7 @@ class WorkerState:
         self.started_at = time.time()
         self.draining = False  # this worker is shutting down
         self.node_draining = False  # the operator drains the node (admin API)
+        self.node_catching_up = False  # cluster.enabled: the shared admin objects not read yet
         # The AI runtimes of the app built last (set by build_app, replaced when an app is
         # rebuilt); the heartbeat reads their breaker state for the control process.
         self.ai_runtimes: tuple[AiRuntime, ...] = ()
@@ -179,6 +181,8 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
                     exchange.respond(200, _JSON, b'{"status":"ok"}')
                 elif state.draining or state.node_draining:
                     exchange.respond(503, _JSON, b'{"status":"draining"}')
+                elif state.node_catching_up:
+                    exchange.respond(503, _JSON, b'{"status":"catching_up"}')
                 else:
                     exchange.respond(200, _JSON, b'{"status":"ready"}')
                 return _done()

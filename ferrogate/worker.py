@@ -109,6 +109,8 @@ def _control_client(spec: WorkerSpec, state: WorkerState, server_tls: ServerTls 
     def on_message(msg: ipc.Message) -> None:
         if isinstance(msg, ipc.DrainState):
             state.node_draining = msg.draining
+        elif isinstance(msg, ipc.SharedStateCatchUp):
+            state.node_catching_up = msg.catching_up
         elif isinstance(msg, ipc.AdminObjects):
             merged = msg.merged_into(spec.config)
             for runtime in state.ai_runtimes:

@@ -153,12 +153,12 @@ DESCRIPTIONS: dict[str, str] = {
     "tls.acme.dns_config.api_token_env": "variable holding it",
     "tls.acme.dns_config.zone_name": "Cloudflare zone (unset: the record's parent names are tried, longest first)",
     "tls.acme.dns_config.api_base_url": "API base URL (tests)",
-    "cluster.enabled": "cluster mode",
+    "cluster.enabled": "cluster mode: with a shared state (`state_backend`/`state_file`), each control start keeps `/readyz` at 503 `catching_up` until the shared objects were read once (warned about without one)",
     "cluster.node_id": "`auto`: $FERROGATE_NODE_ID, else the host name; on process logs (`node`), request records and metering events (`node_id`) and the status",
     "cluster.counter_backend": "`local` (shared memory, exact across one node's workers) or `redis` (exact across nodes; fails closed: 503 `governance_backend_unavailable` while Redis is unreachable)",
-    "cluster.state_backend": "`local`, or `redis`: objects made over the admin API (keys, tenants, policies, profiles) shared by every node through `redis_url`, applied on each within a second (a write Redis does not take is refused: 503 `shared_state_unavailable`)",
+    "cluster.state_backend": "`local`; `redis`: objects made over the admin API (keys, tenants, policies, profiles) shared by every node through `redis_url`; `file`: through `state_file`. Applied on each node within a second; a write the shared state does not take is refused: 503 `shared_state_unavailable`",
     "cluster.redis_url": "`redis://`, `rediss://` or `unix://` URL of the counters' Redis (one server, not Redis Cluster)",
-    "cluster.state_file": "shared control-plane state file",
+    "cluster.state_file": "the shared state as one JSON file on a volume every node mounts (set alone, it means `state_backend = \"file\"`; relative to the config file); writes take an exclusive `flock` on `<file>.lock` and replace the file atomically; limits in docs/operations.md",
     "upstreams.name": "referenced by routes",
     "upstreams.urls": "`http://host:port` / `https://host:port` (no path)",
     "upstreams.lb_policy": "how a target is picked",
@@ -394,7 +394,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
-    "telemetry.log_bodies", "tls.http2", "cluster.enabled", "cluster.state_file", "tls.acme.auto_graceful_reload",
+    "telemetry.log_bodies", "tls.http2", "tls.acme.auto_graceful_reload",
 )
 
 

@@ -208,11 +208,19 @@ class Cluster(_Section):
     enabled: bool = False
     node_id: str = "auto"
     counter_backend: Literal["local", "redis"] = "local"
-    # redis: objects made over the admin API (keys, tenants, policies, profiles) are shared
-    # by every node through redis_url, each change applied on every node within a second.
-    state_backend: Literal["local", "redis"] = "local"
+    # Where objects made over the admin API (keys, tenants, policies, profiles) are shared by
+    # every node, each change applied on every node within a second: redis (redis_url) or
+    # file (state_file on a volume every node mounts; a state_file alone means file).
+    state_backend: Literal["local", "redis", "file"] = "local"
     redis_url: str | None = None
     state_file: str | None = None
+
+    @property
+    def shared_state(self) -> Literal["local", "redis", "file"]:
+        """The home of shared admin objects (a lone ``state_file`` is the reference's file state)."""
+        if self.state_backend == "local" and self.state_file is not None:
+            return "file"
+        return self.state_backend
 
 
 # --------------------------------------------------------------------------- generic proxy

@@ -40,13 +40,9 @@ UNENFORCED: tuple[_Unenforced, ...] = (
         "body logging is not built yet",
     ),
     _Unenforced(
-        _when(("cluster", "enabled"), lambda c: c.cluster.enabled),
-        "it switches nothing: the node is named by cluster.node_id, and what nodes share is chosen by"
-        " counter_backend and state_backend",
-    ),
-    _Unenforced(
-        _when(("cluster", "state_file"), lambda c: c.cluster.state_file is not None),
-        "shared cluster state is not built yet",
+        _when(("cluster", "enabled"), lambda c: c.cluster.enabled and c.cluster.shared_state == "local"),
+        "without a shared state (state_backend or state_file) there is nothing for a node to catch up with"
+        " before it is ready; what nodes share is chosen by counter_backend and state_backend",
     ),
     _Unenforced(
         _when(("tls", "acme", "auto_graceful_reload"), lambda c: c.tls.acme.enabled and not c.tls.acme.auto_graceful_reload),

@@ -289,8 +289,16 @@ class _Checker:
     def misc(self) -> None:
         if self.c.cluster.counter_backend == "redis" and not self.c.cluster.redis_url:
             self.err(("cluster", "counter_backend"), "counter_backend redis needs `redis_url`")
-        if self.c.cluster.state_backend == "redis" and not self.c.cluster.redis_url:
+        cluster = self.c.cluster
+        if cluster.state_backend == "redis" and not cluster.redis_url:
             self.err(("cluster", "state_backend"), "state_backend redis needs `redis_url`")
+        if cluster.state_backend == "file" and cluster.state_file is None:
+            self.err(("cluster", "state_backend"), "state_backend file needs `state_file` (a path every node mounts)")
+        if cluster.state_backend == "redis" and cluster.state_file is not None:
+            self.err(("cluster", "state_file"), "state_file and state_backend redis are two homes for the shared"
+                     " objects: keep one")
+        if cluster.state_file is not None and not cluster.state_file.strip():
+            self.err(("cluster", "state_file"), "state_file is empty")
         url = self.c.cluster.redis_url
         if url is not None:
             try:

@@ -25,6 +25,7 @@ from ferrogate.control.admin_objects import ObjectsApi
 from ferrogate.control.admin_tools import ToolsApi
 from ferrogate.control.admin_usage import UsageApi
 from ferrogate.control.channel import IpcServer
+from ferrogate.control.cluster_state import CatchUp, open_shared_state
 from ferrogate.control.metering_export import MeteringExport
 from ferrogate.control.node_metrics import node_view
 from ferrogate.control.object_manager import ObjectManager
@@ -34,6 +35,7 @@ from ferrogate.governance.counter_table import CounterTable
 from ferrogate.ipc import (
     DrainState,
     ExitCode,
+    Message,
     ReloadRequest,
     ReloadVerdict,
     SupervisorStatus,
@@ -109,7 +111,7 @@ class ControlService:
             on_supervisor_status=self._follow_supervisor,
             on_reload_verdict=self._on_reload_verdict,
             on_supervisor_lost=self._on_supervisor_lost,
-            greeting=lambda: [self.objects.snapshot(), *([self.mcp.catalog()] if self.mcp is not None else [])],
+            greeting=self._greeting,
             on_records=self.records.accept,
             on_heartbeat=lambda beat: metrics.heartbeat(beat.pid, beat.responses, beat.records_dropped),
             on_tool_call=self._tool_call,
@@ -143,11 +145,11 @@ class ControlService:
         except StoreError as exc:
             raise OSError(f"the store cannot be opened: {exc}") from None
         cluster = self.state.config.cluster
-        if cluster.state_backend == "redis" and cluster.redis_url:
-            from ferrogate.control.shared_objects import SharedObjects
-
-            share = self.objects.share = SharedObjects(cluster.redis_url, self.objects.apply_shared)
+        share = self.objects.share = open_shared_state(cluster, self.state.config_path, self.objects.apply_shared)
+        if share is not None:
             await share.start(self.objects.shared_rows())
+            if cluster.enabled:
+                self.state.catch_up = CatchUp(share, self.ipc.broadcast_workers)
         await self.ipc.start(ipc_path)
         if admin_sock is not None:
             from ferrogate._fastpath.server import HttpServer
@@ -210,6 +212,8 @@ class ControlService:
             await self.mcp.stop()
         if self.acme is not None:
             await self.acme.stop()
+        if self.state.catch_up is not None:
+            await self.state.catch_up.stop()
         if self.objects.share is not None:
             await self.objects.share.stop()
         if self.export is not None:
@@ -265,6 +269,15 @@ class ControlService:
         except OSError:
             return "unavailable"
         return "signal"
+
+    def _greeting(self) -> list[Message]:
+        """What a worker is sent when it says hello: the current objects, tools and readiness."""
+        catch_up = self.state.catch_up
+        return [
+            self.objects.snapshot(),
+            *([self.mcp.catalog()] if self.mcp is not None else []),
+            *(catch_up.greeting() if catch_up is not None else []),
+        ]
 
     def _broadcast_drain(self, draining: bool) -> None:
         msg = DrainState(draining=draining)

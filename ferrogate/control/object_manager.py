@@ -43,7 +43,7 @@ from ferrogate.store.admin_objects import (
 from ferrogate.store.database import open_store, store_path
 
 if TYPE_CHECKING:
-    from ferrogate.control.shared_objects import SharedObjects
+    from ferrogate.control.shared_state import SharedState
 
 log = logging.getLogger("ferrogate.control.objects")
 
@@ -121,8 +121,8 @@ class ObjectManager:
         self.previous: dict[str, PreviousSecret] = {}  # key id -> its old secret in a rotation's grace
         self.revision = 0
         self.on_keys_change: Callable[[list[ApiKey]], None] | None = None  # the admin API's own key check
-        # cluster.state_backend = "redis": every write goes there first (control.shared_objects).
-        self.share: SharedObjects | None = None
+        # A shared state (cluster.state_backend redis or file): every write goes there first.
+        self.share: SharedState | None = None
 
     async def start(self) -> None:
         """Open the store and load its objects (before the first worker says hello)."""
@@ -146,7 +146,7 @@ class ObjectManager:
                 continue
             self.objects[kind.name][row.id] = _entry(kind, row)
 
-    # -- shared by every node (cluster.state_backend = "redis")
+    # -- shared by every node (cluster.state_backend redis or file)
 
     def shared_rows(self) -> dict[tuple[str, str], bytes]:
         """This node's objects as the shared state holds them."""

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from ferrogate.control.background import cancel_and_wait
-from ferrogate.errors import ErrorSource, GatewayError
+from ferrogate.control.shared_state import ApplyRows, Rows, unavailable
+from ferrogate.errors import GatewayError
 from ferrogate.ipc.redis_client import RedisClient, RedisReplyError, RedisUnavailable, Script
 
 _log = logging.getLogger("ferrogate.control.shared")
@@ -28,9 +28,6 @@ POLL_SECS = 0.25
 OBJECTS_KEY = "ferrogate:state:objects"
 REVISION_KEY = "ferrogate:state:revision"
 _SEP = "\x1f"
-
-Rows = dict[tuple[str, str], bytes]
-"""(kind, id) -> the object's JSON."""
 
 # ARGV: field, body, field, body, ... (an empty body deletes the field); returns the new revision.
 _WRITE = Script(
@@ -47,22 +44,14 @@ return redis.call('INCR', KEYS[2])
 )
 
 
-def unavailable(why: str) -> GatewayError:
-    return GatewayError(
-        503,
-        f"the shared state (Redis) did not take the change, so it was not made: {why}",
-        code="shared_state_unavailable",
-        source=ErrorSource.INTERNAL,
-    )
-
-
 class SharedObjects:
-    def __init__(self, url: str, apply: Callable[[Rows], Awaitable[None]]) -> None:
+    def __init__(self, url: str, apply: ApplyRows) -> None:
         self.client = RedisClient(url, timeout=2.0, connect_timeout=1.0)
         self._apply = apply
         self._seen: bytes | None = None
         self._task: asyncio.Task[None] | None = None
         self._down = False
+        self.synced = False
 
     async def start(self, local: Rows) -> None:
         """Catch up with the shared objects, or put this node's there when there are none yet."""
@@ -89,11 +78,12 @@ class SharedObjects:
         try:
             await self.client.run_script(_WRITE, [OBJECTS_KEY, REVISION_KEY], args)
         except (RedisUnavailable, RedisReplyError, OSError, TimeoutError) as exc:
-            raise unavailable(str(exc) or type(exc).__name__) from None
+            raise unavailable("Redis", str(exc) or type(exc).__name__) from None
 
     async def _sync(self) -> None:
         revision = await self.client.call("GET", REVISION_KEY)
         if not isinstance(revision, bytes) or revision == self._seen:
+            self.synced = True
             return
         reply = await self.client.call("HGETALL", OBJECTS_KEY)
         items = reply if isinstance(reply, list) else []
@@ -105,6 +95,7 @@ class SharedObjects:
                 rows[(kind, ident)] = body
         await self._apply(rows)
         self._seen = revision
+        self.synced = True
 
     async def _poll(self) -> None:
         while True:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -42,6 +43,9 @@ from ferrogate.ipc import (
     config_revision,
     later,
 )
+
+if TYPE_CHECKING:
+    from ferrogate.control.cluster_state import CatchUp
 
 Clock = Callable[[], float]
 
@@ -72,6 +76,7 @@ class ControlState:
 
     __slots__ = (
         "_clock",
+        "catch_up",
         "certificates",
         "config",
         "config_loaded_at",
@@ -117,6 +122,8 @@ class ControlState:
         self.provider_health: dict[int, ProviderHealth] = {}
         self.draining = False
         self.drain_since: float | None = None
+        # cluster.enabled with a shared state: not ready until it has been read (control.cluster_state).
+        self.catch_up: CatchUp | None = None
         self.last_reload: ReloadView | None = None
         self.last_reload_id: int | None = None  # the request whose outcome last_reload awaits
         self.config = config
@@ -267,6 +274,8 @@ class ControlState:
         """(ready, reason): ready when every worker slot has a worker that acked ready."""
         if self.draining:
             return False, "draining"
+        if self.catch_up is not None and self.catch_up.catching_up:
+            return False, "catching up with the cluster's shared state"
         expected = self.supervisor.expected_workers if self.supervisor else self.expected_workers
         if expected is None:
             return False, "waiting for the supervisor's worker table"

@@ -11,7 +11,7 @@ Who sends what:
   :class:`WorkerState` on each lifecycle change and :class:`Heartbeat` about once
   a second (with its AI request counts, and :class:`ProviderHealth` when its
   breakers changed), and :class:`RecordBatch` with its finished AI requests.
-* control → worker: :class:`DrainState` broadcasts.
+* control → worker: :class:`DrainState` and :class:`SharedStateCatchUp` broadcasts.
 * supervisor → control: :class:`SupervisorHello` first, then a full
   :class:`SupervisorStatus` snapshot whenever its worker table changes. Workers
   cannot report their own death, so the supervisor's table is authoritative for
@@ -167,6 +167,14 @@ class DrainState(_Msg, frozen=True):
     draining: bool
 
 
+class SharedStateCatchUp(_Msg, frozen=True):
+    """Whether the node has yet to apply the cluster's shared admin objects (``cluster.enabled``
+    with a shared state): ``/readyz`` answers 503 until it has, so a load balancer sends no
+    request a key made on another node would be refused for."""
+
+    catching_up: bool
+
+
 class TlsCertificatesRenewed(_Msg, frozen=True):
     """A certificate the listener serves was replaced on disk (control -> workers): load the
     certificate files again into the listener's contexts (new handshakes only)."""
@@ -319,6 +327,7 @@ Message = (
     | RecordBatch
     | ProviderHealth
     | DrainState
+    | SharedStateCatchUp
     | TlsCertificatesRenewed
     | AdminObjects
     | SupervisorHello

@@ -126,3 +126,28 @@ def test_with_redis_away_writes_are_refused_and_known_keys_keep_working(
     assert "never" not in {k["id"] for k in keys}  # refused whole: not on this node either
     assert _chat(a, secret) == 200 and _chat(b, secret) == 200
     redis_server.start()
+
+
+def test_with_cluster_enabled_a_node_is_not_ready_until_redis_has_been_read(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    redis_server.stop()
+    tmp_path.mkdir(exist_ok=True)
+    config = _config(redis_server.url).replace("[cluster]\n", "[cluster]\nenabled = true\n")
+    gw = start_gateway(config, "toml", workers=2, env={"FG_ADMIN_TOKEN": TOKEN}, directory=tmp_path)
+    try:
+        gw.wait_ready(DEFAULT_READY_SECS)
+        wait_until(lambda: _readyz(gw) == (503, "catching_up"), 10, "/readyz 503 catching_up")
+        status = httpx.get(gw.admin_url + "/admin/v1/status", headers=ADMIN, timeout=10).json()
+        assert status["ready"] is False and "shared state" in status["ready_reason"]
+        redis_server.start()
+        wait_until(lambda: _readyz(gw) == (200, "ready"), 10, "/readyz 200 once Redis was read")
+    finally:
+        gw.stop()
+        if redis_server.proc is None:
+            redis_server.start()
+
+
+def _readyz(gw: Gateway) -> tuple[int, str]:
+    answer = httpx.get(gw.base_url + "/readyz", timeout=5)
+    return answer.status_code, answer.json()["status"]
