@@ -134,7 +134,6 @@ class HttpProtocol(asyncio.Protocol):
         "_queue",
         "_received",
         "_stop_parsing",
-        "_timer",
         "_transport",
         "_url",
         "_write_timer",
@@ -144,6 +143,7 @@ class HttpProtocol(asyncio.Protocol):
         "flow",
         "parsing",
         "state",
+        "wheel_slot",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -151,13 +151,14 @@ class HttpProtocol(asyncio.Protocol):
         self.conn_state = _IDLE
         self.current: HttpExchange | None = None  # the exchange allowed to write
         self.parsing: HttpExchange | None = None  # the exchange whose body is arriving
-        self._queue: deque[HttpExchange] = deque()
+        # Requests pipelined behind the current one; made on the first (most connections never pipeline).
+        self._queue: deque[HttpExchange] | None = None
         self.draining = False
         self._parser = httptools.HttpRequestParser(self)
         self._pending_error: GatewayError | None = None
         self._abort_error: GatewayError | None = None
         self._stop_parsing = False
-        self._timer: asyncio.TimerHandle | None = None
+        self.wheel_slot = 0  # armed in the server's deadline wheel (0: not)
         self._write_timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
         self._deadline_kind = _NO_DEADLINE
@@ -189,9 +190,8 @@ class HttpProtocol(asyncio.Protocol):
         self.conn_state = _CLOSED
         self._cancel_write_timer()
         self._deadline_kind = _NO_DEADLINE
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self.wheel_slot:
+            self.state.wheel.disarm(self)
         self.flow.resume_writing()
         current = self.current
         if current is not None:
@@ -211,7 +211,7 @@ class HttpProtocol(asyncio.Protocol):
         if parsing is not None:
             parsing.disconnected = True
             parsing.fail_body(GatewayError(400, "client disconnected", code="client_disconnected"))
-        self._queue.clear()
+        self._queue = None
         self.state.connection_closed(self)
 
     def pause_writing(self) -> None:
@@ -373,8 +373,11 @@ class HttpProtocol(asyncio.Protocol):
         if self.current is None:
             self._start(exchange)
         else:
-            self._queue.append(exchange)
-            if len(self._queue) >= state.max_pipelined:
+            queue = self._queue
+            if queue is None:
+                queue = self._queue = deque()
+            queue.append(exchange)
+            if len(queue) >= state.max_pipelined:
                 self.flow.pause_reading(PAUSE_PIPELINE)
 
     def _version(self) -> str:
@@ -450,7 +453,7 @@ class HttpProtocol(asyncio.Protocol):
     def _on_upgrade(self) -> None:
         """Upgrade/CONNECT: answered as a plain request, then the connection closes."""
         self._stop_parsing = True
-        for exchange in (self.current, *self._queue):
+        for exchange in (self.current, *(self._queue or ())):
             if exchange is not None:
                 exchange.keep_alive = False
         if self.parsing is not None:
@@ -564,25 +567,20 @@ class HttpProtocol(asyncio.Protocol):
     # ----------------------------------------------------------- deadlines
 
     def _set_deadline(self, kind: Deadline, delay: float) -> None:
-        loop = self.state.loop
-        when = loop.time() + delay
+        state = self.state
+        when = state.loop.time() + delay
         self._deadline_kind = kind
         self._deadline = when
-        timer = self._timer
-        if timer is None:
-            self._timer = loop.call_at(when, self._on_timer)
-        elif timer.when() > when:
-            timer.cancel()
-            self._timer = loop.call_at(when, self._on_timer)
+        # Armed already for an earlier moment: it looks at the deadline again then.
+        state.wheel.arm(self, when)
 
-    def _on_timer(self) -> None:
-        self._timer = None
+    def deadline_due(self, now: float) -> None:
+        """The deadline wheel's call: act on the deadline if it has passed, else re-arm."""
         kind = self._deadline_kind
         if kind == _NO_DEADLINE or self.conn_state == _CLOSED:
             return
-        loop = self.state.loop
-        if loop.time() < self._deadline:
-            self._timer = loop.call_at(self._deadline, self._on_timer)
+        if now < self._deadline:
+            self.state.wheel.arm(self, self._deadline)
             return
         self._deadline_kind = _NO_DEADLINE
         if kind == _IDLE_DEADLINE:
@@ -628,7 +626,7 @@ class HttpProtocol(asyncio.Protocol):
             if self._received:
                 self._close(linger=False)
             return
-        self._queue.clear()
+        self._queue = None
 
     def abort(self) -> None:
         """Grace period over: cancel the handler and drop the connection."""

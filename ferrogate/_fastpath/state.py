@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 from ferrogate._fastpath.api import Handler
+from ferrogate._fastpath.deadline_wheel import DeadlineWheel, step_for
 from ferrogate._fastpath.wire import DateHeader
 from ferrogate.config.model import Limits
 
@@ -56,6 +57,7 @@ class ServerState:
         "responses",
         "shutting_down",
         "tasks",
+        "wheel",
         "write_timeout",
     )
 
@@ -81,6 +83,10 @@ class ServerState:
         self.write_timeout = limits.write_timeout_secs
         self.max_pipelined = max(1, limits.max_pipelined_requests)
         self.linger_secs = linger_secs
+        # Every connection's header/body/idle/linger deadline, on one loop timer.
+        self.wheel = DeadlineWheel(
+            loop, step_for(self.header_timeout, self.idle_timeout, self.body_timeout, linger_secs)
+        )
         self.date = DateHeader()
         self.connections: set[Connection] = set()
         self.inflight = 0
