@@ -1,163 +1,62 @@
 """Slow token streams at scale: many concurrent streams of paced small events, through a target.
 
 Real LLM answers are streams of small SSE events spread over seconds; a gateway holds
-thousands at once. Here a paced upstream (its own uvloop process, ``--serve``) answers every
-request with ``--events`` OpenAI chunk events (~150 bytes, the send time in the content) at
-``--rate`` events per second per stream, then a usage chunk and ``[DONE]``; streams start
-spread over one interval so ticks do not all land together. The client (this process, raw
-asyncio sockets) opens ``--streams`` streams through each target in turn: the upstream
-directly, nginx ``proxy_pass`` (buffering off) and FerroGate (2 workers, AI route), and
-reports per target:
+thousands at once. A paced upstream (:mod:`benchmarks.paced_upstream`, its own uvloop
+process) answers every request with ``--events`` OpenAI chunk events (~150 bytes, each
+stamped with its send time) at ``--rate`` events per second per stream, then a usage chunk
+and ``[DONE]``. Lean client processes (:mod:`benchmarks.token_client`, one per core by
+default) open ``--streams`` streams through each target in turn: the upstream directly,
+nginx ``proxy_pass`` (buffering off) and FerroGate (2 workers, AI route), and this reports
+per target:
 
 - CPU µs per relayed event: the target's process tree utime + stime over the run / events;
-- event latency p50/p99 (receive time - send time) and what the target adds over direct;
-- streams that ended with ``[DONE]``;
-- RSS per open stream: the tree's RSS with every stream open, less before, / streams.
+- event latency p50/p99 (receipt time - the upstream's stamped send time) and what the
+  target adds over direct;
+- streams that ended with ``[DONE]`` (and why the others did not);
+- RSS per open stream: the tree's RSS with every stream open, less before, / streams;
+- the client's own CPU (µs per event, and the busiest client process's share of a core:
+  near 100 % the client, not the target, is the limit).
+
+``--overload 1000,2000,3000`` steps the stream count up (every target at each step) to the
+load the box cannot keep up with, for event latency at the same offered load.
 
     .venv/bin/python -m benchmarks.token_streams --streams 1000 --events 100 --rate 10
+    .venv/bin/python -m benchmarks.token_streams --overload 1000,2000,3000
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any
 
-from benchmarks.cpu import CLK_TCK, read_all_stats, snapshot
+from benchmarks import cpu
 from benchmarks.gateway import CLIENT_KEY, start_gateway
-from benchmarks.nginx import start_proxy
-from benchmarks.procs import LOOPBACK, Service, start_service, stop_service
-from benchmarks.stats import percentile
-
-_HEAD = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-    b"transfer-encoding: chunked\r\n\r\n"
+from benchmarks.paced_upstream import start_upstream
+from benchmarks.procs import Service, stop_service
+from benchmarks.scenario import (
+    check_line,
+    raise_nofile,
+    start_wide_proxy,
+    tree_rss_kb,
+    write_result,
 )
-_PAD = "x" * 40  # brings an event to ~150 bytes, like a real chunk with a few tokens
+from benchmarks.token_client import ClientGroup, hist_percentile, merge
+
+TARGETS = ("direct", "nginx", "ferrogate")
 
 
-def _chunk(payload: bytes) -> bytes:
-    return b"%x\r\n%b\r\n" % (len(payload), payload)
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}"
 
 
-def _event(sent_ns: int) -> bytes:
-    return (
-        b'data: {"id":"chatcmpl-tok","object":"chat.completion.chunk","created":0,"model":"gpt-4o-mini",'
-        b'"choices":[{"index":0,"delta":{"content":"%d %b"},"finish_reason":null}]}\n\n' % (sent_ns, _PAD.encode())
-    )
-
-
-_TAIL = (
-    b'data: {"id":"chatcmpl-tok","object":"chat.completion.chunk","created":0,"model":"gpt-4o-mini",'
-    b'"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
-    b'data: {"id":"chatcmpl-tok","object":"chat.completion.chunk","created":0,"model":"gpt-4o-mini",'
-    b'"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":100,"total_tokens":112}}\n\n'
-    b"data: [DONE]\n\n"
-)
-
-# ------------------------------------------------------------------ the paced upstream
-
-
-class _Upstream(asyncio.Protocol):
-    """Answers each request on the connection with one paced stream (keep-alive)."""
-
-    def __init__(self, board: _Board) -> None:
-        self.board = board
-        self.buf = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = self.buf[:end].lower()
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        if len(self.buf) < end + 4 + length:
-            return
-        self.buf = self.buf[end + 4 + length:]
-        assert self.transport is not None
-        self.transport.write(_HEAD)
-        self.board.add(self.transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-
-
-class _Board:
-    """Every open stream, in ``slots`` phase groups; one tick writes one event to one group."""
-
-    def __init__(self, events: int, rate: float, slots: int = 10) -> None:
-        self.events = events
-        self.interval = 1.0 / rate
-        self.slots: list[list[list[object]]] = [[] for _ in range(slots)]
-        self.next_slot = 0
-
-    def add(self, transport: asyncio.Transport) -> None:
-        self.slots[self.next_slot].append([transport, 0])
-        self.next_slot = (self.next_slot + 1) % len(self.slots)
-
-    async def run(self) -> None:
-        tick = self.interval / len(self.slots)
-        loop = asyncio.get_running_loop()
-        at = loop.time()
-        i = 0
-        while True:
-            at += tick
-            await asyncio.sleep(max(0.0, at - loop.time()))
-            group = self.slots[i % len(self.slots)]
-            i += 1
-            now = time.time_ns()
-            keep = []
-            for entry in group:
-                transport, sent = cast(asyncio.Transport, entry[0]), cast(int, entry[1])
-                if transport.is_closing():
-                    continue
-                if sent < self.events:
-                    transport.write(_chunk(_event(now)))
-                    entry[1] = sent + 1
-                    keep.append(entry)
-                else:
-                    transport.write(_chunk(_TAIL) + b"0\r\n\r\n")
-            self.slots[(i - 1) % len(self.slots)] = keep
-
-
-async def _serve(port_file: Path, events: int, rate: float) -> None:
-    board = _Board(events, rate)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Upstream(board), LOOPBACK, 0, backlog=4096)
-    port = server.sockets[0].getsockname()[1]
-    port_file.write_text(str(port))
-    await board.run()
-
-
-def start_upstream(workdir: Path, events: int, rate: float) -> Service:
-    port_file = workdir / "upstream.port"
-    service = start_service("paced-upstream", [sys.executable, "-m", "benchmarks.token_streams", "--serve",
-                                               str(port_file), "--events", str(events), "--rate", str(rate)], workdir)
-    deadline = time.monotonic() + 15
-    while not port_file.exists() or not port_file.read_text():
-        if service.proc.poll() is not None or time.monotonic() > deadline:
-            stop_service(service)
-            raise RuntimeError(f"the paced upstream did not start: {service.log_tail()}")
-        time.sleep(0.02)
-    service.port = int(port_file.read_text())
-    return service
-
-
-# ------------------------------------------------------------------ the client
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
 
 
 @dataclass
@@ -166,145 +65,306 @@ class Result:
     streams: int
     completed: int
     events: int
-    latencies_ms: list[float]
-    cpu_us_per_event: float
+    expected_events: int
+    p50_ms: float | None
+    p99_ms: float | None
+    cpu_us_per_event: float | None
     rss_kb_per_stream: float
+    client_cpu_us_per_event: float | None
+    client_busiest_pct: float
+    wall_s: float
+    ideal_s: float
+    box_busy_pct: float | None
+    failures: dict[str, int] = field(default_factory=dict)
 
     def line(self, direct: Result | None) -> str:
-        p50, p99 = percentile(self.latencies_ms, 50), percentile(self.latencies_ms, 99)
+        def ms(v: float | None) -> str:
+            return "-" if v is None else f"{v:.2f}"
+
         added = ""
-        if direct is not None and direct is not self:
-            added = (f"  added p50 {p50 - percentile(direct.latencies_ms, 50):+.2f} ms"
-                     f" p99 {p99 - percentile(direct.latencies_ms, 99):+.2f} ms")
-        return (f"{self.target:10} {self.completed}/{self.streams} complete  {self.events} events  "
-                f"CPU {self.cpu_us_per_event:6.1f} us/event  latency p50 {p50:.2f} ms p99 {p99:.2f} ms{added}"
-                f"  RSS {self.rss_kb_per_stream:.1f} KB/stream")
+        if direct is not None and self.target != "direct":
+            a50, a99 = _minus(self.p50_ms, direct.p50_ms), _minus(self.p99_ms, direct.p99_ms)
+            if a50 is not None and a99 is not None:
+                added = f" (added {a50:+.2f}/{a99:+.2f})"
+        fails = f" failures {self.failures}" if self.failures else ""
+        return (
+            f"| {self.target} | {self.streams} | {self.completed} | {self.events}/{self.expected_events} "
+            f"| {ms(self.cpu_us_per_event)} | {ms(self.p50_ms)}/{ms(self.p99_ms)}{added} "
+            f"| {self.rss_kb_per_stream:.1f} | {ms(self.client_cpu_us_per_event)} "
+            f"({self.client_busiest_pct:.0f} %) | {self.wall_s:.1f} ({self.ideal_s:g}) "
+            f"| {_pct(self.box_busy_pct)} |{fails}"
+        )
 
 
-async def _stream(port: int, request: bytes, latencies: list[float], opened: asyncio.Event,
-                  go: asyncio.Event) -> tuple[bool, int]:
-    reader, writer = await asyncio.open_connection(LOOPBACK, port, limit=1 << 20)
-    opened.set()
-    await go.wait()
-    writer.write(request)
-    events = 0
-    done = False
-    marker = b'"content":"'
-    try:
-        while True:
-            line = await reader.readline()
-            if not line:
-                break
-            at = line.find(marker)
-            if at >= 0:
-                try:
-                    stamp = int(line[at + len(marker):line.index(b" ", at + len(marker))])
-                except ValueError:
-                    continue  # an event a relay split across transfer chunks: not timed
-                latencies.append((time.time_ns() - stamp) / 1e6)
-                events += 1
-            elif line.startswith(b"data: [DONE]"):
-                done = True
-                break
-    finally:
-        writer.close()
-    return done, events
+HEADER = (
+    "| target | streams | complete | events | CPU us/event | latency p50/p99 ms (added over direct) "
+    "| RSS KB/stream | client CPU us/event (busiest process) | run s (paced) | box busy % |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
-def _rss_kb(root: int) -> int:
-    stats = read_all_stats()
-    tree = {root}
-    changed = True
-    while changed:
-        changed = False
-        for s in stats:
-            if s.ppid in tree and s.pid not in tree:
-                tree.add(s.pid)
-                changed = True
-    total = 0
-    for pid in tree:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total
-
-
-async def _run(target: str, port: int, root: int, request: bytes, streams: int, events: int, rate: float) -> Result:
-    latencies: list[float] = []
-    go = asyncio.Event()
-    opened = [asyncio.Event() for _ in range(streams)]
-    rss_before = _rss_kb(root)
-    tasks = [asyncio.create_task(_stream(port, request, latencies, opened[i], go)) for i in range(streams)]
-    for event in opened:
-        await event.wait()
-    ticks0 = snapshot([root])[root]
-    go.set()
-    await asyncio.sleep(min(events / rate / 2, 5.0))  # every stream open and flowing
-    rss_open = _rss_kb(root)
-    outcomes = await asyncio.gather(*tasks)
-    ticks1 = snapshot([root])[root]
-    total_events = sum(n for _, n in outcomes)
-    cpu_us = (ticks1 - ticks0) / CLK_TCK * 1e6 / max(1, total_events)
-    return Result(target, streams, sum(1 for ok, _ in outcomes if ok), total_events, latencies, cpu_us,
-                  max(0.0, (rss_open - rss_before) / streams))
-
-
-def _request(path: str, model: str, key: str | None) -> bytes:
-    body = b'{"model":"%b","stream":true,"messages":[{"role":"user","content":"hi"}]}' % model.encode()
+def _request(model: str, key: str | None) -> bytes:
+    body = (
+        b'{"model":"%b","stream":true,"messages":[{"role":"user","content":"hi"}]}' % model.encode()
+    )
     auth = b"authorization: Bearer %b\r\n" % key.encode() if key else b""
-    return (b"POST %b HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n%bcontent-length: %d\r\n\r\n%b"
-            % (path.encode(), auth, len(body), body))
+    return (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n"
+        b"%bcontent-length: %d\r\n\r\n%b" % (auth, len(body), body)
+    )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--streams", type=int, default=1000)
-    parser.add_argument("--events", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=10.0, help="events per second per stream")
-    parser.add_argument("--targets", default="direct,nginx,ferrogate")
-    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # run as the paced upstream
-    args = parser.parse_args(argv)
+def run_target(
+    target: str,
+    port: int,
+    root: int,
+    request: bytes,
+    work: Path,
+    *,
+    streams: int,
+    events: int,
+    rate: float,
+    clients: int,
+) -> Result:
+    """One measured run: connect everything, go, RSS with all streams open, collect."""
+    group = ClientGroup(work, port, request, streams, clients, timeout=events / rate + 60)
     try:
-        import uvloop
-    except ImportError:
-        uvloop = None
-    if args.serve is not None:
-        runner = uvloop.run if uvloop is not None else asyncio.run
-        runner(_serve(args.serve, args.events, args.rate))
-        return 0
+        group.wait_ready()
+        rss_before, ticks0, box0 = tree_rss_kb(root), cpu.snapshot([root])[root], cpu.box_busy()
+        group.go()
+        time.sleep(min(events / rate / 2, 5.0))  # every stream open and flowing
+        rss_open = tree_rss_kb(root)
+        out = merge(group.collect())
+        ticks1, box1 = cpu.snapshot([root])[root], cpu.box_busy()
+    finally:
+        group.stop()
+    total = out["events"]
+    return Result(
+        target=target,
+        streams=streams,
+        completed=out["completed"],
+        events=total,
+        expected_events=streams * events,
+        p50_ms=hist_percentile(out["hist"], 50),
+        p99_ms=hist_percentile(out["hist"], 99),
+        cpu_us_per_event=cpu.us_per_request(ticks0, ticks1, total),
+        rss_kb_per_stream=max(0.0, (rss_open - rss_before) / streams),
+        client_cpu_us_per_event=out["cpu_s"] * 1e6 / total if total else None,
+        client_busiest_pct=out["busiest_pct"],
+        wall_s=out["wall_s"],
+        ideal_s=events / rate,
+        box_busy_pct=cpu.box_shares(box0, box1, 0)[0],
+        failures=out["failures"],
+    )
+
+
+def _start_target(
+    target: str, work: Path, upstream: Service, workers: int, streams: int
+) -> tuple[Service | None, bytes]:
+    if target == "direct":
+        return None, _request("gpt-4o-mini", None)
+    if target == "nginx":
+        proxy = start_wide_proxy(work / "nginx", upstream.port, workers, 2 * streams)
+        return proxy, _request("gpt-4o-mini", None)
+    if target == "ferrogate":
+        gateway = start_gateway(work / "ferrogate", upstream.port, ai=True, workers=workers)
+        return gateway, _request("gpt-4o-mini-stream", CLIENT_KEY)
+    raise ValueError(f"unknown target {target!r}")
+
+
+def measure(
+    *,
+    steps: list[int],
+    events: int,
+    rate: float,
+    targets: list[str],
+    clients: int,
+    workers: int = 2,
+    settle: float = 0.0,
+    log: Any = None,
+) -> dict[str, Any]:
+    """Every target at every stream count of ``steps`` (interleaved per step); services started
+    once and stopped in ``finally``."""
+    raise_nofile()
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="fg-tokens-") as tmp:
         work = Path(tmp)
-        (work / "upstream").mkdir()
-        upstream = start_upstream(work / "upstream", args.events, args.rate)
+        upstream = start_upstream(work / "upstream", events, rate)
         services: list[Service] = [upstream]
-        results: dict[str, Result] = {}
         try:
-            for target in args.targets.split(","):
-                if target == "direct":
-                    port, root, request = upstream.port, upstream.pid, _request("/v1/chat/completions", "gpt-4o-mini", None)
-                elif target == "nginx":
-                    proxy = start_proxy(work / "nginx", upstream.port, workers=2)
-                    services.append(proxy)
-                    port, root, request = proxy.port, proxy.pid, _request("/v1/chat/completions", "gpt-4o-mini", None)
-                elif target == "ferrogate":
-                    gateway = start_gateway(work / "ferrogate", upstream.port, ai=True, workers=2)
-                    services.append(gateway)
-                    port, root = gateway.port, gateway.pid
-                    request = _request("/v1/chat/completions", "gpt-4o-mini-stream", CLIENT_KEY)
-                else:
-                    raise SystemExit(f"unknown target {target!r}")
-                runner = uvloop.run if uvloop is not None else asyncio.run
-                result = runner(_run(target, port, root, request, args.streams, args.events, args.rate))
-                results[target] = result
-                print(result.line(results.get("direct")), flush=True)
+            started = {}
+            for target in targets:
+                service, request = _start_target(target, work, upstream, workers, max(steps))
+                if service is not None:
+                    services.append(service)
+                started[target] = (service or upstream, request)
+            for step in steps:
+                for target in targets:
+                    service, request = started[target]
+                    if settle > 0:
+                        cpu.wait_for_quiet(settle)
+                    if log:
+                        log(f"[token streams] {step} streams x {events} events via {target}")
+                    result = run_target(
+                        target,
+                        service.port,
+                        service.pid,
+                        request,
+                        work / f"{target}-{step}",
+                        streams=step,
+                        events=events,
+                        rate=rate,
+                        clients=clients,
+                    )
+                    rows.append(asdict(result))
+                    time.sleep(1.0)  # the closes settle before the next run
         finally:
             for service in reversed(services):
                 stop_service(service)
-    print(f"({args.streams} streams x {args.events} events at {args.rate:g}/s; "
-          f"{os.cpu_count()} CPUs; client and upstream share the machine)")
+    return {
+        "steps": steps,
+        "events": events,
+        "rate": rate,
+        "clients": clients,
+        "workers": workers,
+        "rows": rows,
+    }
+
+
+def _row(results: dict[str, Any], step: int, target: str) -> Result | None:
+    for row in results["rows"]:
+        if row["streams"] == step and row["target"] == target:
+            return Result(**row)
+    return None
+
+
+def describe(results: dict[str, Any]) -> str:
+    lines = [
+        f"{results['events']} events per stream at {results['rate']:g}/s, "
+        f"{results['clients']} client processes; latency = receipt - the upstream's send stamp",
+        HEADER,
+    ]
+    for step in results["steps"]:
+        direct = _row(results, step, "direct")
+        for row in results["rows"]:
+            if row["streams"] == step:
+                lines.append(Result(**row).line(direct))
+    if any(r["client_busiest_pct"] > 90 for r in results["rows"]):
+        lines.append(
+            "(a client process above 90 % of a core: those rows may show the client's limit)"
+        )
+    return "\n".join(lines)
+
+
+def checks(results: dict[str, Any], *, overload: bool) -> list[str]:
+    """The issue's targets: paced (CPU vs nginx, added p99, completion, RSS per stream) or,
+    with ``overload``, FerroGate's p50 within 2x nginx's at each offered load."""
+    out: list[str | None] = []
+    for step in results["steps"]:
+        fg, ng, direct = (_row(results, step, t) for t in ("ferrogate", "nginx", "direct"))
+        if fg is None:
+            continue
+        at = f"{step} streams"
+        if overload:
+            if ng is not None and fg.p50_ms is not None and ng.p50_ms:
+                out.append(
+                    check_line(
+                        f"overload {at}: FerroGate event p50 / nginx p50",
+                        fg.p50_ms / ng.p50_ms,
+                        fg.p50_ms / ng.p50_ms <= 2.0,
+                        "<= 2.0",
+                    )
+                )
+            out.append(
+                f"- [info] overload {at}: streams complete FerroGate {fg.completed}/{step}"
+                + (f", nginx {ng.completed}/{step}" if ng else "")
+            )
+            continue
+        if ng is not None and fg.cpu_us_per_event is not None and ng.cpu_us_per_event:
+            ratio = fg.cpu_us_per_event / ng.cpu_us_per_event
+            out.append(
+                check_line(
+                    f"token streams {at}: CPU per relayed event / nginx's",
+                    ratio,
+                    ratio <= 1.2,
+                    "<= 1.2",
+                )
+            )
+        if direct is not None and fg.p99_ms is not None and direct.p99_ms is not None:
+            added = fg.p99_ms - direct.p99_ms
+            out.append(
+                check_line(
+                    f"token streams {at}: added event latency p99 ms", added, added <= 0.5, "<= 0.5"
+                )
+            )
+        out.append(
+            check_line(
+                f"token streams {at}: streams complete",
+                float(fg.completed),
+                fg.completed == step,
+                f"all {step}",
+                ",.0f",
+            )
+        )
+        out.append(
+            check_line(
+                f"token streams {at}: RSS KB per open stream",
+                fg.rss_kb_per_stream,
+                fg.rss_kb_per_stream <= 10,
+                "<= 10",
+                ",.1f",
+            )
+        )
+    return [line for line in out if line]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--streams", type=int, default=1000, help="concurrent streams per target")
+    parser.add_argument("--events", type=int, default=100, help="events per stream")
+    parser.add_argument("--rate", type=float, default=10.0, help="events per second per stream")
+    parser.add_argument(
+        "--overload",
+        metavar="N,N,...",
+        help="step the stream count (e.g. 1000,2000,3000) instead of --streams",
+    )
+    parser.add_argument(
+        "--targets", default=",".join(TARGETS), help="comma list of direct,nginx,ferrogate"
+    )
+    parser.add_argument("--clients", type=int, default=os.cpu_count() or 1, help="client processes")
+    parser.add_argument("--workers", type=int, default=2, help="nginx and FerroGate workers")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=5.0,
+        help="before each run wait up to S s for the box to be < 25%% busy",
+    )
+    args = parser.parse_args(argv)
+    targets = [t for t in args.targets.split(",") if t]
+    if set(targets) - set(TARGETS):
+        parser.error(f"unknown targets: {sorted(set(targets) - set(TARGETS))}")
+    steps = [int(s) for s in args.overload.split(",")] if args.overload else [args.streams]
+    results = measure(
+        steps=steps,
+        events=args.events,
+        rate=args.rate,
+        targets=targets,
+        clients=args.clients,
+        workers=args.workers,
+        settle=args.settle,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    print(describe(results))
+    lines = checks(results, overload=bool(args.overload))
+    if lines:
+        print("\n### targets\n" + "\n".join(lines))
+    path = write_result(
+        "token-streams-overload" if args.overload else "token-streams",
+        {"args": vars(args), "results": results, "targets": lines},
+    )
+    print(f"({os.cpu_count()} CPUs shared by client, upstream and target; raw results: {path})")
     return 0
 
 
