@@ -74,8 +74,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check ferrogate tests benchmarks scripts
 	$(VENV)/bin/mypy
 
+# The wrk suites with 6 s runs, then the at-scale suites at reduced size: ~15 min in all.
 bench: $(STAMP) system-deps $(COMPILED_STAMP)
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run --duration 6
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build $(COMPILED_MANIFEST)

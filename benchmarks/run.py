@@ -1,10 +1,12 @@
-"""Entry point: ``python -m benchmarks.run [--quick] [--suites proxy,ai,translate] [--peers]``.
+"""Entry point: ``python -m benchmarks.run [--quick] [--suites proxy,ai,translate,...] [--peers]``.
 
 Starts the nginx mock, nginx ``proxy_pass`` and FerroGate (plus LiteLLM/Portkey with
 ``--peers``), loads every case with wrk in interleaved repetitions (A B C, A B C, ...),
-adds the one-connection latency and concurrent-streams checks, prints the table and
-writes the raw records to benchmarks/results/<timestamp>.json. Every process it starts
-is stopped in ``finally``; only 127.0.0.1 is used.
+adds the one-connection latency and concurrent-streams checks, then runs the at-scale
+suites (benchmarks/at_scale.py: paced token streams, overload, idle connections, leak
+guard, scaling with cores; each on its own services), prints the tables and writes the raw
+records to benchmarks/results/<timestamp>.json. Every process it starts is stopped in
+``finally``; only 127.0.0.1 is used.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from benchmarks import cpu, nginx, peers
+from benchmarks import at_scale, cpu, nginx, peers
 from benchmarks.gateway import CLIENT_KEY, start_gateway
 from benchmarks.httpwire import last_event
 from benchmarks.otlp_collector import start_collector
@@ -35,6 +37,7 @@ from benchmarks.plan import SUITES, Case, Running, build_cases
 from benchmarks.procs import LOOPBACK, Service, http_status, raw_request, stop_service
 from benchmarks.redis_server import start_redis
 from benchmarks.report import format_extras, format_table, summarise, target_checks, write_json
+from benchmarks.scenario import raise_nofile
 from benchmarks.streams import concurrent_streams
 from benchmarks.wrk import run_wrk, wrk_command
 
@@ -47,8 +50,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="short smoke run: 3 s runs, 1 rep, 200 streams, 300 latency requests")
-    p.add_argument("--suites", default=",".join(SUITES), help="comma list of proxy,ai,translate")
+                   help="short smoke run: 3 s runs, 1 rep, 200 streams, 300 latency requests,"
+                        " small at-scale suites")
+    p.add_argument("--suites", default=",".join(SUITES + at_scale.SUITES),
+                   help=f"comma list of {','.join(SUITES + at_scale.SUITES)} (default: all)")
     p.add_argument("--duration", type=float, help="seconds per wrk run (default 8; quick 3)")
     p.add_argument("--reps", type=int, help="interleaved repetitions (default 3; quick 1)")
     p.add_argument("--connections", default="32,256", help="comma list of wrk connection counts")
@@ -69,7 +74,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "(default 10; quick 0)")
     args = p.parse_args(argv)
     args.suites = [s for s in args.suites.split(",") if s]
-    unknown = set(args.suites) - set(SUITES)
+    unknown = set(args.suites) - set(SUITES) - set(at_scale.SUITES)
     if unknown:
         p.error(f"unknown suites: {', '.join(sorted(unknown))}")
     args.connections = [int(c) for c in args.connections.split(",") if c]
@@ -227,6 +232,7 @@ class Outcome:
     extras: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     interrupted: str | None = None
+    at_scale: dict[str, Any] = field(default_factory=dict)
 
 
 def _start_all(work: Path, args: argparse.Namespace, out: Outcome,
@@ -298,9 +304,12 @@ def _print_report(args: argparse.Namespace, out: Outcome,
     print(f"FerroGate benchmark ({'quick, ' if args.quick else ''}{args.duration:g} s runs, "
           f"{args.reps} interleaved reps, wrk -t{args.threads}, medians; {os.cpu_count()} CPUs "
           "shared with everything else on this box: figures are indicative)")
-    print(format_table(summary))
+    if summary:
+        print(format_table(summary))
     if out.extras:
         print("\n### latency and streams\n" + format_extras(out.extras))
+    if out.at_scale:
+        print(at_scale.describe(out.at_scale))
     if checks:
         print("\n### targets\n" + "\n".join(checks))
     if out.skipped:
@@ -316,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log("nginx and wrk are required (make system-deps installs them)")
         return 2
     t_start = time.monotonic()
+    raise_nofile()  # the idle suite holds 10,000 connections; the services inherit the limit
     work = Path(tempfile.mkdtemp(prefix="ferrogate-bench-"))
     bodies = request_bodies()
     body_files = {name: work / f"{name}.json" for name in bodies}
@@ -324,8 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     services: list[Service] = []
     out = Outcome()
     try:
-        run = _start_all(work, args, out, services)
-        _measure(run, args, bodies, body_files, sorted({s.pid for s in services}), out)
+        if set(args.suites) & set(SUITES):
+            run = _start_all(work, args, out, services)
+            _measure(run, args, bodies, body_files, sorted({s.pid for s in services}), out)
     except KeyboardInterrupt:
         out.interrupted = "interrupted"
     except RuntimeError as exc:  # a required service (nginx) did not start
@@ -334,12 +345,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for service in reversed(services):
             stop_service(service)
         log(f"[stop] {len(services)} services stopped")
+    try:  # each at-scale suite starts and stops its own services
+        if out.interrupted is None:
+            at_scale.run(args.suites, args, log, out.at_scale, out.skipped)
+    except KeyboardInterrupt:
+        out.interrupted = "interrupted"
     summary = summarise(out.records)
-    checks = target_checks(summary, out.extras)
+    checks = target_checks(summary, out.extras) + at_scale.checks(out.at_scale)
     _print_report(args, out, summary, checks)
     path = write_json({
         "args": dict(vars(args)), "versions": tool_versions(), "records": out.records,
-        "extras": out.extras, "skipped": out.skipped, "interrupted": out.interrupted,
+        "extras": out.extras, "at_scale": out.at_scale, "skipped": out.skipped,
+        "interrupted": out.interrupted,
         "summary": {f"{k[0]}|c{k[1]}|{k[2]}": v for k, v in summary.items()},
         "targets": checks, "elapsed_s": round(time.monotonic() - t_start, 1),
     })
