@@ -12,8 +12,8 @@ every 20 requests:
 - 1 client that disconnects mid-stream (a new connection, a stream of 5 paced events at
   50/s, closed after the first event).
 
-After each burst (and a 1 s pause) it reads each worker's ``VmRSS`` (workers found from the
-supervisor's log, so a respawned worker shows as a new pid). Target: every worker's RSS
+After each burst (and a 1 s pause) it reads each worker's ``VmRSS`` and the control process's
+(pids from the supervisor's log, so a respawn shows as a new pid). Target: every worker's RSS
 after the last burst within 10 MB of after the first.
 
     .venv/bin/python -m benchmarks.leak_guard --bursts 10 --requests 20000
@@ -36,6 +36,7 @@ from benchmarks.paced_upstream import start_upstream
 from benchmarks.procs import LOOPBACK, Service, start_service, stop_service
 from benchmarks.scenario import (
     check_line,
+    control_pid,
     raise_nofile,
     rss_kb,
     run_loop,
@@ -232,6 +233,7 @@ def measure(
                 wall = time.monotonic() - t0
                 time.sleep(1.0)  # the closes, the records' flush and the upstream streams settle
                 pids = worker_pids(gateway)
+                control = control_pid(gateway)
                 rows.append(
                     {
                         "burst": burst,
@@ -242,6 +244,7 @@ def measure(
                             str(slot): {"pid": pid, "rss_kb": rss_kb(pid)}
                             for slot, pid in pids.items()
                         },
+                        "control": {"pid": control, "rss_kb": rss_kb(control) if control else None},
                     }
                 )
                 if log:
@@ -274,8 +277,8 @@ def describe(results: dict[str, Any]) -> str:
         f"{results['bursts']} bursts x {results['requests']} mixed requests, {results['concurrency']} connections",
         "| burst | req/s | unexpected | "
         + " | ".join(f"worker {s} pid: RSS MB" for s in slots)
-        + " |",
-        "|---|---|---|" + "---|" * len(slots),
+        + " | control process pid: RSS MB |",
+        "|---|---|---|" + "---|" * (len(slots) + 1),
     ]
     total: Counter[str] = Counter()
     for r in results["rows"]:
@@ -286,6 +289,8 @@ def describe(results: dict[str, Any]) -> str:
             else "-"
             for s in slots
         ]
+        control = r["control"]
+        cells.append(f"{control['pid']}: {(control['rss_kb'] or 0) / 1024:.1f}")
         lines.append(
             f"| {r['burst']} | {r['requests'] / r['wall_s']:,.0f} | {_unexpected(r['outcomes'])} | "
             + " | ".join(cells)
@@ -321,6 +326,12 @@ def checks(results: dict[str, Any]) -> list[str]:
                 grown <= GOAL_KB / 1024,
                 "<= 10",
             )
+        )
+    c0, c1 = rows[0]["control"], rows[-1]["control"]
+    if c0["pid"] == c1["pid"] and c0["rss_kb"] is not None and c1["rss_kb"] is not None:
+        out.append(
+            f"- [info] leak guard control process: RSS MB after burst {len(rows)} - after burst 1: "
+            f"{(c1['rss_kb'] - c0['rss_kb']) / 1024:.2f}"
         )
     bad = sum(_unexpected(r["outcomes"]) for r in rows)
     out.append(check_line("leak guard: unexpected answers", float(bad), bad == 0, "0", ",.0f"))

@@ -29,6 +29,7 @@ from benchmarks.procs import (
 from benchmarks.report import RESULTS_DIR
 
 _SPAWNED = re.compile(r"spawned worker (\d+) for slot (\d+)")
+_CONTROL = re.compile(r"spawned control process (\d+)")
 
 
 def run_loop(main: Coroutine[Any, Any, Any]) -> Any:
@@ -116,6 +117,12 @@ def start_wide_proxy(workdir: Path, upstream_port: int, workers: int, connection
             stop_service(service)
             last = exc
     raise RuntimeError(f"nginx did not start: {last}")
+
+
+def control_pid(gateway: Service) -> int | None:
+    """FerroGate's current control process, from the supervisor's log (the last one spawned)."""
+    found = _CONTROL.findall(gateway.log_tail(limit=1 << 22))
+    return int(found[-1]) if found else None
 
 
 def write_result(name: str, payload: dict[str, Any], results_dir: Path = RESULTS_DIR) -> Path:
