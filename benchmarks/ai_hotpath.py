@@ -126,6 +126,10 @@ class FakeExchange:
     async def drain(self) -> None:
         return None
 
+    @property
+    def writing_paused(self) -> bool:
+        return False
+
     def end(self) -> None:
         return None
 

@@ -82,6 +82,12 @@ class Exchange(Protocol):
         """Wait while the client's transport is paused (its buffer above the high-water mark)."""
         ...
 
+    @property
+    def writing_paused(self) -> bool:
+        """The client's transport is paused: :meth:`drain` would wait (a relay pushed to from a
+        read callback stops taking bytes then)."""
+        ...
+
     def end(self) -> None:
         """Finish the response (terminal chunk when chunked)."""
         ...

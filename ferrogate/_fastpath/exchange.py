@@ -402,6 +402,10 @@ class HttpExchange:
             self.flush()
             self._transport.write(data)
 
+    @property
+    def writing_paused(self) -> bool:
+        return self._conn.flow.writing_paused
+
     async def drain(self) -> None:
         flow = self._conn.flow
         if flow.writing_paused:

@@ -31,6 +31,14 @@ class FlowSource(Protocol):
     def abandon(self, resp: UpstreamResponse) -> None: ...
 
 
+class ChunkSink(Protocol):
+    """Takes body bytes inside the connection's read callback (:meth:`UpstreamResponse.push`)."""
+
+    def take(self, data: bytes) -> bool:
+        """Handle ``data``; False to stop being pushed to for now (the client is behind)."""
+        ...
+
+
 class UpstreamResponse:
     """Status, headers and a backpressured body of one upstream response."""
 
@@ -42,6 +50,8 @@ class UpstreamResponse:
         "_error",
         "_loop",
         "_paused",
+        "_sink",
+        "_sink_error",
         "_size",
         "_waiter",
         "chunked",
@@ -72,6 +82,8 @@ class UpstreamResponse:
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        self._sink: ChunkSink | None = None  # push(): bytes go here as they are read
+        self._sink_error: BaseException | None = None
 
     # ------------------------------------------------------------ public API
 
@@ -142,6 +154,43 @@ class UpstreamResponse:
         """
         return self
 
+    async def push(self, sink: ChunkSink) -> bool:
+        """Hand the body to ``sink.take`` as it is read, in the connection's read callback:
+        a long stream of small reads then costs no task wake-up per read. Returns False when
+        the body is complete, True when ``sink`` asked to stop (await the client, then push
+        again; meanwhile reads are buffered, with the usual backpressure). Raises what the
+        body failed with, or what ``sink.take`` raised."""
+        chunks = self._chunks
+        if chunks:
+            if len(chunks) == 1:
+                data = chunks.pop()
+            else:
+                data = b"".join(chunks)
+                chunks.clear()
+            self._size = 0
+            if self._paused:
+                self._resume()
+            if not sink.take(data):
+                return True
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._done or self._closed:
+                return False
+            self._sink = sink
+            try:
+                await self._wait()
+            finally:
+                self._sink = None
+            error = self._sink_error
+            if error is not None:
+                self._sink_error = None
+                raise error
+            if self._chunks:  # the sink stopped: what came after waits in the buffer
+                return True
+            if not self._done and self._error is None and not self._closed:
+                return True
+
     def __aiter__(self) -> UpstreamResponse:
         return self
 
@@ -188,6 +237,16 @@ class UpstreamResponse:
 
     def _feed(self, data: bytes) -> None:
         if self._closed:
+            return
+        sink = self._sink
+        if sink is not None:
+            try:
+                if sink.take(data):
+                    return
+            except BaseException as exc:  # the pushing coroutine raises it
+                self._sink_error = exc
+            self._sink = None
+            self._wake()
             return
         self._chunks.append(data)
         self._size += len(data)

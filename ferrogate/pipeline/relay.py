@@ -151,6 +151,7 @@ async def relay_stream(
                 # Upstream waits are timed only until the head goes out: the overhead header
                 # is computed then, and the reads after it need no clock calls.
                 wait_from = perf_counter()
+                pushable = isinstance(response, UpstreamResponse)
                 async for chunk in response.chunks():
                     if not started:
                         now = perf_counter()
@@ -170,8 +171,17 @@ async def relay_stream(
                         if kept is not None:
                             kept.append(out)
                         await exchange.drain()
+                        if pushable:
+                            break
                     elif not started:
                         wait_from = perf_counter()
+                if pushable and started:
+                    # The rest is relayed from the upstream's read callback: no task wake-up
+                    # per event; the task wakes for the end, a failure, or a client behind.
+                    assert isinstance(response, UpstreamResponse)
+                    sink = _Relay(exchange, translator, kept, held, max_event_bytes)
+                    while await response.push(sink):
+                        await exchange.drain()
             tail = translator.finish()
         except UpstreamError as exc:
             if not started:
@@ -205,6 +215,35 @@ async def relay_stream(
         response.close()
         if started and not exchange.disconnected:
             exchange.end()
+
+
+class _Relay:
+    """Relays upstream stream bytes to the client as they are read (``UpstreamResponse.push``)."""
+
+    __slots__ = ("exchange", "held", "kept", "max_event_bytes", "translator")
+
+    def __init__(
+        self, exchange: Exchange, translator: StreamTranslator, kept: list[bytes] | None, held: int, max_event_bytes: int
+    ) -> None:
+        self.exchange = exchange
+        self.translator = translator
+        self.kept = kept
+        self.held = held  # bytes fed since the translator last gave output: an unfinished event
+        self.max_event_bytes = max_event_bytes
+
+    def take(self, data: bytes) -> bool:
+        out = self.translator.feed(data)
+        if not out:
+            self.held += len(data)
+            if self.held > self.max_event_bytes:
+                raise _event_too_large(self.max_event_bytes)
+            return True
+        self.held = 0
+        exchange = self.exchange
+        exchange.write(out)
+        if self.kept is not None:
+            self.kept.append(out)
+        return not exchange.writing_paused
 
 
 def _start(ctx: RequestContext, exchange: Exchange, d: Dispatched, now: float) -> None:
