@@ -1,16 +1,18 @@
 """The token-stream load client: one lean uvloop process holding many paced SSE streams.
 
 Started by :mod:`benchmarks.token_streams` (through :class:`ClientGroup`) once per core,
-each with its share of the streams. It opens every connection first and prints ``ready OPENED FAILED``; on ``go`` (a
-line on stdin) it sends the request on all of them and reads with raw asyncio protocols:
+each with its share of the streams. It opens every connection first and prints
+``ready OPENED FAILED``; on ``go`` (a line on stdin) it sends the request on all of them and
+reads with raw asyncio protocols:
 one clock read per socket read, and per event only the parse of its send time (the
 upstream writes ``time.time_ns()`` at the start of each event's content) and one histogram
 increment (10 µs buckets below 100 ms, 1 ms above). A stream is complete when
-``data: [DONE]`` arrives. At the end (all streams over, or ``--timeout``) it prints one
-JSON line: streams, completed, failures, events, its own CPU seconds and wall time since
-``go``, and the latency histogram.
+``data: [DONE]`` arrives. At the end (all streams over, or ``--timeout``) it writes JSON to
+``--result-file`` (streams, completed, failures, events, its own CPU seconds and wall time
+since ``go``, and the latency histogram) and prints ``done``. (A file, not stdout: a large
+histogram written to an unbuffered pipe can be cut short.)
 
-    .venv/bin/python -m benchmarks.token_client --port P --streams 500 --request-file F
+    .venv/bin/python -m benchmarks.token_client --port P --streams 500 --request-file F --result-file R
 """
 
 from __future__ import annotations
@@ -189,12 +191,14 @@ class ClientGroup:
         self, work: Path, port: int, request: bytes, streams: int, clients: int, timeout: float
     ) -> None:
         work.mkdir(parents=True, exist_ok=True)
+        self.work = work
         (work / "request.http").write_bytes(request)
         self.procs: list[Service] = []
         shares = [streams // clients + (i < streams % clients) for i in range(clients)]
         for i, share in enumerate(s for s in shares if s > 0):
             argv = [sys.executable, "-m", "benchmarks.token_client", "--port", str(port)]
             argv += ["--streams", str(share), "--request-file", str(work / "request.http")]
+            argv += ["--result-file", str(work / f"result-{i}.json")]
             log = work / f"client-{i}.log"
             with open(log, "wb") as err:
                 proc = subprocess.Popen(
@@ -224,13 +228,13 @@ class ClientGroup:
             service.proc.stdin.flush()
 
     def collect(self) -> list[dict[str, Any]]:
-        """Each client's result line (each gives up by itself at its ``--timeout``)."""
+        """Each client's result (each gives up by itself at its ``--timeout``)."""
         outs = []
-        for service in self.procs:
+        for i, service in enumerate(self.procs):
             line = self._line(service)
-            if not line.startswith("{"):
+            if line.strip() != "done":
                 raise RuntimeError(f"{service.name} gave no result: {line!r} {service.log_tail()}")
-            outs.append(json.loads(line))
+            outs.append(json.loads((self.work / f"result-{i}.json").read_text()))
         return outs
 
     def stop(self) -> None:
@@ -266,13 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--request-file", type=Path, required=True, help="the raw HTTP request to send"
     )
+    parser.add_argument("--result-file", type=Path, required=True, help="where the result goes")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds from go to giving up")
     args = parser.parse_args(argv)
     raise_nofile()
     result = run_loop(
         _client(args.port, args.streams, args.request_file.read_bytes(), args.timeout)
     )
-    print(json.dumps(result), flush=True)
+    args.result_file.write_text(json.dumps(result))
+    print("done", flush=True)
     return 0
 
 
