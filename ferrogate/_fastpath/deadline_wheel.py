@@ -71,6 +71,16 @@ class DeadlineWheel:
             conn.wheel_slot = 0
             self._leave(conn, slot)
 
+    def clear(self) -> None:
+        """Forget every deadline (the owner is closing)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        for bucket in self._buckets.values():
+            for conn in bucket:
+                conn.wheel_slot = 0
+        self._buckets.clear()
+
     def __len__(self) -> int:
         return sum(len(bucket) for bucket in self._buckets.values())
 

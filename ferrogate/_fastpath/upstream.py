@@ -107,6 +107,7 @@ class UpstreamConnection(asyncio.Protocol):
         "idle_since",
         "requests",
         "state",
+        "wheel_slot",
     )
 
     def __init__(
@@ -115,6 +116,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._loop = loop
         self._release = release
         self._watchdog = watchdog
+        self.wheel_slot = 0  # armed in the watchdog's deadline wheel (0: not)
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self.state = _NEW
@@ -274,6 +276,11 @@ class UpstreamConnection(asyncio.Protocol):
                 resp.lists_hop_headers = True  # Connection names more hop-by-hop fields
         self._head_done = True
         self._first_byte_due = _NEVER
+        # The first-byte deadline is gone: the idle one may come before it, or none is left.
+        if self._timeouts.idle is None and self._total_due == _NEVER:
+            self._watchdog.unwatch(self)
+        else:
+            self._watchdog.watch(self)
         waiter = self._head_waiter
         self._head_waiter = None
         if waiter is not None and not waiter.done():
@@ -328,7 +335,6 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_waiter = waiter
         now = loop.time()
         self._total_due = _NEVER if timeouts.total is None else now + timeouts.total
-        self._watchdog.watch(self)
         if isinstance(body, bytes):
             if body:
                 if len(body) <= 65536:
@@ -346,6 +352,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._request_done = False
             transport.write(head)
             self._body_task = loop.create_task(self._send_stream(body, chunked))
+        self._watchdog.watch(self)
         return waiter
 
     def cancel_request(self) -> None:
@@ -427,7 +434,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _complete(self, keep_alive: bool) -> None:
         resp = self._response
         self._response = None
-        self._watchdog.active.discard(self)
+        self._watchdog.unwatch(self)
         if self._read_paused and self._transport is not None:
             self._read_paused = False
             self._transport.resume_reading()
@@ -476,17 +483,37 @@ class UpstreamConnection(asyncio.Protocol):
             self._transport.abort()
 
     def _cancel_timers(self) -> None:
-        self._watchdog.active.discard(self)
+        self._watchdog.unwatch(self)
 
     def _arm_first_byte(self) -> None:
         secs = self._timeouts.first_byte
         if secs is not None and not self._head_done:
             self._first_byte_due = self._loop.time() + secs
+            self._watchdog.watch(self)
+
+    def next_deadline(self) -> float:
+        """The earliest moment a deadline of the exchange may pass (``_NEVER``: none)."""
+        due = self._total_due
+        if not self._head_done:
+            return min(due, self._first_byte_due)
+        idle = self._timeouts.idle
+        return due if idle is None else min(due, self._last_read + idle)
+
+    def deadline_due(self, now: float) -> None:
+        """The watchdog's call: fail the exchange if a deadline passed, else look again at the next."""
+        if self.state is not _ACTIVE:
+            return
+        self.check_deadlines(now)
+        if self.state is _ACTIVE:
+            when = self.next_deadline()
+            if when <= now:  # silent while reading is paused: our silence, look again later
+                when = now + (self._timeouts.idle or 1.0)
+            if when != _NEVER:
+                self._watchdog.wheel.arm(self, when)
 
     def check_deadlines(self, now: float) -> None:
-        """Called by the :class:`Watchdog`: fail the exchange if a deadline has passed."""
+        """Fail the exchange if a deadline has passed."""
         if self.state is not _ACTIVE:
-            self._watchdog.unwatch(self)
             return
         reused = self.requests > 1
         t = self._timeouts

@@ -2,14 +2,18 @@
 :class:`Watchdog` that enforces them.
 
 A timer per request (``call_at`` + ``cancel``) costs more than the rest of the
-request's bookkeeping together, so each pool has one coarse periodic timer that
-looks at its active connections; deadlines fire up to ``interval`` late.
+request's bookkeeping together, so each pool keeps its active connections'
+deadlines on one deadline wheel; deadlines fire up to ``interval`` late.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Final, Protocol
+
+from ferrogate._fastpath.deadline_wheel import DeadlineWheel
+
+_NEVER: Final = float("inf")
 
 
 class Timeouts:
@@ -44,44 +48,38 @@ class Timeouts:
 class Watched(Protocol):
     """A connection with deadlines (``UpstreamConnection``)."""
 
-    def check_deadlines(self, now: float) -> None: ...
+    wheel_slot: int
+
+    def next_deadline(self) -> float:
+        """The earliest moment one of its deadlines may pass (``inf``: none)."""
+        ...
+
+    def deadline_due(self, now: float) -> None: ...
 
 
 class Watchdog:
-    """One coarse periodic timer for the deadlines of every active connection of a pool.
+    """The deadlines of a pool's active connections, on one deadline wheel.
 
-    A timer per request (``call_at`` + ``cancel``) costs more than the rest of the
-    request bookkeeping together; deadlines here fire up to ``interval`` late.
+    A connection is looked at when its earliest deadline may have passed, not on every
+    tick: a deadline that moves later (the idle one, on every read) costs nothing until
+    then, and a long stream with no deadline left is never looked at. Deadlines fire up
+    to ``interval`` late.
     """
 
-    __slots__ = ("_handle", "active", "interval", "loop")
+    __slots__ = ("loop", "wheel")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = 0.05) -> None:
         self.loop = loop
-        self.interval = interval
-        self.active: set[Watched] = set()
-        self._handle: asyncio.TimerHandle | None = None
+        self.wheel = DeadlineWheel(loop, interval)
 
     def watch(self, conn: Watched) -> None:
-        self.active.add(conn)
-        if self._handle is None:
-            self._handle = self.loop.call_later(self.interval, self._tick)
+        """Look at ``conn`` at its next deadline (no-op when one as early is armed)."""
+        when = conn.next_deadline()
+        if when != _NEVER:
+            self.wheel.arm(conn, when)
 
     def unwatch(self, conn: Watched) -> None:
-        self.active.discard(conn)
-
-    def _tick(self) -> None:
-        self._handle = None
-        if not self.active:
-            return
-        now = self.loop.time()
-        for conn in list(self.active):
-            conn.check_deadlines(now)
-        if self.active:
-            self._handle = self.loop.call_later(self.interval, self._tick)
+        self.wheel.disarm(conn)
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self.active.clear()
+        self.wheel.clear()

@@ -280,6 +280,22 @@ async def test_idle_timeout_between_body_bytes() -> None:
         assert info.value.phase == "idle"
 
 
+async def test_a_body_under_way_with_no_deadline_left_is_not_watched() -> None:
+    async def slow_body(req: UpRequest, conn: UpConn) -> None:
+        conn.send(h11.Response(status_code=200, headers=[(b"content-length", b"2")]))
+        conn.send(h11.Data(data=b"x"))
+        await conn.writer.drain()
+        await asyncio.sleep(0.2)
+        conn.send(h11.Data(data=b"y"))
+        await conn.writer.drain()
+
+    async with TestUpstream(slow_body) as up:
+        pool = pool_for(up)
+        resp = await pool.request(GET, b"/", [], timeouts=Timeouts(first_byte=5.0))
+        assert pool._watchdog is not None and len(pool._watchdog.wheel) == 0  # first byte came: nothing to time
+        assert await resp.read() == b"xy"
+
+
 async def test_upstream_closing_mid_body_is_a_protocol_error() -> None:
     async def truncate(req: UpRequest, conn: UpConn) -> None:
         conn.writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
