@@ -6,7 +6,7 @@ size that keeps ``make bench`` short; run the module alone for the issue's full 
 | suite | module | size in ``make bench`` (``--quick``) | full size alone |
 |---|---|---|---|
 | streams_paced | token_streams | 1,000 streams x 50 events at 10/s (200 x 20) | ``--streams 1000 --events 100`` |
-| overload | token_streams | 3,000 streams x 30 events, nginx and FerroGate (1,000 x 20) | ``--overload 1000,2000,3000`` |
+| overload | token_streams | 3,000 and 6,000 streams x 30 events, nginx and FerroGate (1,000 x 20) | ``--overload 1000,2000,3000,4500,6000`` |
 | idle | idle_conns | 10,000 connections held 5 s (1,000, 2 s) | ``--connections 10000`` |
 | leak | leak_guard | 10 bursts x 2,000 requests (3 x 500) | ``--bursts 10 --requests 20000`` |
 | scaling | scaling | get_small and chat, 5 s runs, 2 reps (2 s, 1 rep) | the same (its defaults) |
@@ -39,9 +39,9 @@ def _streams_paced(args: argparse.Namespace, log: Callable[[str], None]) -> dict
 
 
 def _overload(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
-    streams, events = (1000, 20) if args.quick else (3000, 30)
+    steps, events = ([1000], 20) if args.quick else ([3000, 6000], 30)
     return token_streams.measure(
-        steps=[streams],
+        steps=steps,
         events=events,
         rate=10.0,
         targets=["nginx", "ferrogate"],
