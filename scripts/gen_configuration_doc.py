@@ -394,7 +394,7 @@ def _caddy(section: str, key: str, name: str) -> str:
 
 # Keys (or whole tables) accepted but without effect yet: mirrors config/unenforced.py.
 NOT_ENFORCED = (
-    "telemetry.log_bodies", "tls.http2", "tls.acme.auto_graceful_reload",
+    "telemetry.log_bodies", "tls.http2", "cluster.enabled", "tls.acme.auto_graceful_reload",
 )
 
 

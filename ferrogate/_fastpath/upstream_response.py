@@ -172,24 +172,27 @@ class UpstreamResponse:
                 self._resume()
             if not sink.take(data):
                 return True
-        while True:
-            if self._error is not None:
-                raise self._error
-            if self._done or self._closed:
-                return False
+        # State is re-read through _ended() after each wait: a narrowed attribute would be
+        # trusted across the await by the compiled build.
+        while not self._ended():
             self._sink = sink
             try:
                 await self._wait()
             finally:
                 self._sink = None
-            error = self._sink_error
-            if error is not None:
+            failed = self._sink_error
+            if failed is not None:
                 self._sink_error = None
-                raise error
-            if self._chunks:  # the sink stopped: what came after waits in the buffer
+                raise failed
+            if self._chunks or not self._ended():  # the sink stopped (later reads are buffered)
                 return True
-            if not self._done and self._error is None and not self._closed:
-                return True
+        error = self._error
+        if error is not None:
+            raise error
+        return False
+
+    def _ended(self) -> bool:
+        return self._done or self._closed or self._error is not None
 
     def __aiter__(self) -> UpstreamResponse:
         return self

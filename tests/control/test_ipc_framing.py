@@ -54,6 +54,7 @@ SAMPLES: list[ipc.Message] = [
         ],
     ),
     ipc.DrainState(draining=True),
+    ipc.SharedStateCatchUp(catching_up=True),
     ipc.AdminObjects(
         revision=7,
         api_keys=[ApiKey(id="k", key_hash="hmac-sha256:" + "0" * 64, monthly_cost_budget_usd=Decimal("2.5"))],
@@ -144,6 +145,7 @@ _messages = st.one_of(
     st.builds(ipc.WorkerState, pid=_ints, state=_states),
     st.builds(ipc.Heartbeat, pid=_ints, ts=_floats, inflight=_ints, connections=_ints),
     st.builds(ipc.DrainState, draining=st.booleans()),
+    st.builds(ipc.SharedStateCatchUp, catching_up=st.booleans()),
     st.builds(ipc.UpgradeRequest, id=_ints),
     st.builds(
         ipc.SupervisorStatus,
