@@ -74,7 +74,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check ferrogate tests benchmarks scripts
 	$(VENV)/bin/mypy
 
-# The wrk suites with 6 s runs, then the at-scale suites at reduced size: ~15 min in all.
+# The wrk suites with 6 s runs, then the at-scale suites at reduced size: ~13 min in all on a
+# quiet 2-core box (benchmarks.run waits up to 10 s before each run for a busy box to quieten).
 bench: $(STAMP) system-deps $(COMPILED_STAMP)
 	$(PY) -m benchmarks.run --duration 6
 
