@@ -12,6 +12,7 @@ that, a failure becomes the client format's error event and a clean end.
 from __future__ import annotations
 
 from time import perf_counter, time
+from typing import Final
 
 from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.head import HeaderTemplate, header_block
@@ -179,6 +180,7 @@ async def relay_stream(
                     # The rest is relayed from the upstream's read callback: no task wake-up
                     # per event; the task wakes for the end, a failure, or a client behind.
                     assert isinstance(response, UpstreamResponse)
+                    chunk = out = b""  # not held for the rest of a long stream
                     sink = _Relay(exchange, translator, kept, held, max_event_bytes)
                     while await response.push(sink):
                         await exchange.drain()
@@ -217,33 +219,48 @@ async def relay_stream(
             exchange.end()
 
 
-class _Relay:
-    """Relays upstream stream bytes to the client as they are read (``UpstreamResponse.push``)."""
+_CHECK_BYTES: Final = 16 * 1024
 
-    __slots__ = ("exchange", "held", "kept", "max_event_bytes", "translator")
+
+class _Relay:
+    """Relays upstream stream bytes to the client as they are read (``UpstreamResponse.push``).
+
+    Runs once per upstream read, so it calls bound methods it kept (no attribute lookup
+    through the Exchange and StreamTranslator protocols per read), and looks at the client's
+    backpressure once per ``_CHECK_BYTES`` written: the transport then holds at most that much
+    past its high-water mark.
+    """
+
+    __slots__ = ("exchange", "feed", "held", "kept", "max_event_bytes", "translator", "unchecked", "write")
 
     def __init__(
         self, exchange: Exchange, translator: StreamTranslator, kept: list[bytes] | None, held: int, max_event_bytes: int
     ) -> None:
         self.exchange = exchange
         self.translator = translator
+        self.feed = translator.feed
+        self.write = exchange.write
         self.kept = kept
         self.held = held  # bytes fed since the translator last gave output: an unfinished event
         self.max_event_bytes = max_event_bytes
+        self.unchecked = 0  # bytes written since the client's backpressure was last looked at
 
     def take(self, data: bytes) -> bool:
-        out = self.translator.feed(data)
+        out = self.feed(data)
         if not out:
             self.held += len(data)
             if self.held > self.max_event_bytes:
                 raise _event_too_large(self.max_event_bytes)
             return True
         self.held = 0
-        exchange = self.exchange
-        exchange.write(out)
+        self.write(out)
         if self.kept is not None:
             self.kept.append(out)
-        return not exchange.writing_paused
+        self.unchecked += len(out)
+        if self.unchecked < _CHECK_BYTES:
+            return True
+        self.unchecked = 0
+        return not self.exchange.writing_paused
 
 
 def _start(ctx: RequestContext, exchange: Exchange, d: Dispatched, now: float) -> None:
