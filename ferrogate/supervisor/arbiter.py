@@ -39,6 +39,7 @@ from ferrogate.store.database import store_path
 from ferrogate.supervisor import intents, systemd
 from ferrogate.supervisor.children import Children
 from ferrogate.supervisor.cutover import Arrival, Departure, announce_live
+from ferrogate.supervisor.fd_limit import use_open_file_limit
 from ferrogate.supervisor.handoff import HandoffError, Predecessor
 from ferrogate.supervisor.intents import Decision, Intent, Mode, View, WorkerInfo
 from ferrogate.supervisor.listener_fingerprint import listener_fingerprint
@@ -152,6 +153,7 @@ class Arbiter:
             "supervisor %d generation %d: %d workers, config %s (revision %s)",
             self.pid, self.generation, len(self.children.slots), self.config_path, self.running.revision,
         )
+        use_open_file_limit(log)
         try:
             self._start_control()
             for slot in self.children.slots:
