@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.cluster_nodes import chat_status, create_key, readyz
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
 from tests.support.redis_server import RedisServer
 
@@ -18,7 +19,6 @@ pytestmark = pytest.mark.e2e
 
 TOKEN = "admin-token-shared-objects"
 ADMIN = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-HI = [{"role": "user", "content": "hi"}]
 
 
 def _config(url: str) -> str:
@@ -69,43 +69,32 @@ def nodes(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[Gateway]]:
             gw.stop()
 
 
-def _create_key(gw: Gateway, key_id: str) -> str:
-    answer = httpx.post(gw.admin_url + "/admin/v1/api-keys", headers=ADMIN, timeout=10,
-                        json={"id": key_id, "scopes": ["chat.completions"]})
-    assert answer.status_code == 201, answer.text
-    secret: str = answer.json()["secret"]
-    return secret
-
-
-def _chat(gw: Gateway, secret: str) -> int:
-    return httpx.post(gw.base_url + "/v1/chat/completions", headers={"Authorization": f"Bearer {secret}"}, timeout=10,
-                      json={"model": "m", "messages": HI}).status_code
 
 
 def test_a_key_made_on_one_node_works_on_the_other_and_a_revoke_reaches_both(nodes: list[Gateway]) -> None:
     a, b = nodes
-    secret = _create_key(a, "shared")
+    secret = _key(a, "shared")
     made = time.monotonic()
-    wait_until(lambda: all(_chat(b, secret) == 200 for _ in range(4)), 10, "the key on node B (both workers)")
+    wait_until(lambda: all(chat_status(b, secret) == 200 for _ in range(4)), 10, "the key on node B (both workers)")
     assert time.monotonic() - made < 5
     assert httpx.delete(b.admin_url + "/admin/v1/api-keys/shared", headers=ADMIN, timeout=10).status_code == 204
-    wait_until(lambda: all(_chat(gw, secret) == 401 for gw in (a, b) for _ in range(4)), 10, "the revoke on both")
+    wait_until(lambda: all(chat_status(gw, secret) == 401 for gw in (a, b) for _ in range(4)), 10, "the revoke on both")
 
 
 def test_a_node_that_was_down_catches_up_when_it_starts(redis_server: RedisServer, tmp_path: Path) -> None:
     a = _node(redis_server.url, tmp_path / "node-a")
     try:
-        before = _create_key(a, "before")
+        before = _key(a, "before")
         b = _node(redis_server.url, tmp_path / "node-b")
         try:
-            wait_until(lambda: _chat(b, before) == 200, 10, "node B to know the key made before it started")
+            wait_until(lambda: chat_status(b, before) == 200, 10, "node B to know the key made before it started")
         finally:
             b.stop()
-        while_down = _create_key(a, "while-down")
+        while_down = _key(a, "while-down")
         assert httpx.delete(a.admin_url + "/admin/v1/api-keys/before", headers=ADMIN, timeout=10).status_code == 204
         b = _node(redis_server.url, tmp_path / "node-b")
         try:
-            wait_until(lambda: _chat(b, while_down) == 200 and _chat(b, before) == 401, 10, "node B to catch up")
+            wait_until(lambda: chat_status(b, while_down) == 200 and chat_status(b, before) == 401, 10, "node B to catch up")
         finally:
             b.stop()
     finally:
@@ -116,15 +105,15 @@ def test_with_redis_away_writes_are_refused_and_known_keys_keep_working(
     nodes: list[Gateway], redis_server: RedisServer
 ) -> None:
     a, b = nodes
-    secret = _create_key(a, "known")
-    wait_until(lambda: _chat(b, secret) == 200, 10, "the key on node B")
+    secret = _key(a, "known")
+    wait_until(lambda: chat_status(b, secret) == 200, 10, "the key on node B")
     redis_server.stop()
     refused = httpx.post(a.admin_url + "/admin/v1/api-keys", headers=ADMIN, timeout=10,
                          json={"id": "never", "scopes": ["chat.completions"]})
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "shared_state_unavailable"
     keys = httpx.get(a.admin_url + "/admin/v1/api-keys", headers=ADMIN, timeout=10).json()["data"]
     assert "never" not in {k["id"] for k in keys}  # refused whole: not on this node either
-    assert _chat(a, secret) == 200 and _chat(b, secret) == 200
+    assert chat_status(a, secret) == 200 and chat_status(b, secret) == 200
     redis_server.start()
 
 
@@ -137,17 +126,16 @@ def test_with_cluster_enabled_a_node_is_not_ready_until_redis_has_been_read(
     gw = start_gateway(config, "toml", workers=2, env={"FG_ADMIN_TOKEN": TOKEN}, directory=tmp_path)
     try:
         gw.wait_ready(DEFAULT_READY_SECS)
-        wait_until(lambda: _readyz(gw) == (503, "catching_up"), 10, "/readyz 503 catching_up")
+        wait_until(lambda: readyz(gw) == (503, "catching_up"), 10, "/readyz 503 catching_up")
         status = httpx.get(gw.admin_url + "/admin/v1/status", headers=ADMIN, timeout=10).json()
         assert status["ready"] is False and "shared state" in status["ready_reason"]
         redis_server.start()
-        wait_until(lambda: _readyz(gw) == (200, "ready"), 10, "/readyz 200 once Redis was read")
+        wait_until(lambda: readyz(gw) == (200, "ready"), 10, "/readyz 200 once Redis was read")
     finally:
         gw.stop()
         if redis_server.proc is None:
             redis_server.start()
 
 
-def _readyz(gw: Gateway) -> tuple[int, str]:
-    answer = httpx.get(gw.base_url + "/readyz", timeout=5)
-    return answer.status_code, answer.json()["status"]
+def _key(gw: Gateway, key_id: str) -> str:
+    return create_key(gw, key_id, TOKEN)

@@ -12,13 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.cluster_nodes import chat_status, create_key, readyz
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
 
 pytestmark = pytest.mark.e2e
 
 TOKEN = "admin-token-state-file"
 ADMIN = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-HI = [{"role": "user", "content": "hi"}]
 
 
 def _config(state_file: Path, *, enabled: bool = False) -> str:
@@ -77,36 +77,21 @@ def nodes(state_file: Path, tmp_path: Path) -> Iterator[list[Gateway]]:
             gw.stop()
 
 
-def _create_key(gw: Gateway, key_id: str) -> str:
-    answer = httpx.post(gw.admin_url + "/admin/v1/api-keys", headers=ADMIN, timeout=10,
-                        json={"id": key_id, "scopes": ["chat.completions"]})
-    assert answer.status_code == 201, answer.text
-    secret: str = answer.json()["secret"]
-    return secret
 
-
-def _chat(gw: Gateway, secret: str) -> int:
-    return httpx.post(gw.base_url + "/v1/chat/completions", headers={"Authorization": f"Bearer {secret}"}, timeout=10,
-                      json={"model": "m", "messages": HI}).status_code
-
-
-def _readyz(gw: Gateway) -> tuple[int, str]:
-    answer = httpx.get(gw.base_url + "/readyz", timeout=5)
-    return answer.status_code, answer.json()["status"]
 
 
 def test_a_key_made_on_one_node_works_on_the_other_and_a_revoke_reaches_both(nodes: list[Gateway]) -> None:
     a, b = nodes
-    secret = _create_key(a, "shared")
+    secret = _key(a, "shared")
     made = time.monotonic()
-    wait_until(lambda: all(_chat(b, secret) == 200 for _ in range(4)), 10, "the key on node B (both workers)")
+    wait_until(lambda: all(chat_status(b, secret) == 200 for _ in range(4)), 10, "the key on node B (both workers)")
     assert time.monotonic() - made < 5
     assert httpx.delete(b.admin_url + "/admin/v1/api-keys/shared", headers=ADMIN, timeout=10).status_code == 204
-    wait_until(lambda: all(_chat(gw, secret) == 401 for gw in (a, b) for _ in range(4)), 10, "the revoke on both")
+    wait_until(lambda: all(chat_status(gw, secret) == 401 for gw in (a, b) for _ in range(4)), 10, "the revoke on both")
 
 
 def test_the_file_holds_the_keys_hash_and_never_its_secret(nodes: list[Gateway], state_file: Path) -> None:
-    secret = _create_key(nodes[0], "hashed")
+    secret = _key(nodes[0], "hashed")
     text = state_file.read_text()
     assert '"hashed"' in text and secret not in text and secret.removeprefix("sk-fg-") not in text
 
@@ -114,12 +99,12 @@ def test_the_file_holds_the_keys_hash_and_never_its_secret(nodes: list[Gateway],
 def test_a_node_that_was_down_catches_up_when_it_starts(state_file: Path, tmp_path: Path) -> None:
     a = _node(state_file, tmp_path / "node-a")
     try:
-        before = _create_key(a, "before")
-        while_down = _create_key(a, "while-down")
+        before = _key(a, "before")
+        while_down = _key(a, "while-down")
         assert httpx.delete(a.admin_url + "/admin/v1/api-keys/before", headers=ADMIN, timeout=10).status_code == 204
         b = _node(state_file, tmp_path / "node-b")
         try:
-            wait_until(lambda: _chat(b, while_down) == 200 and _chat(b, before) == 401, 10, "node B to catch up")
+            wait_until(lambda: chat_status(b, while_down) == 200 and chat_status(b, before) == 401, 10, "node B to catch up")
         finally:
             b.stop()
     finally:
@@ -128,7 +113,7 @@ def test_a_node_that_was_down_catches_up_when_it_starts(state_file: Path, tmp_pa
 
 def test_a_write_the_file_does_not_take_is_refused_whole(nodes: list[Gateway], state_file: Path) -> None:
     a, _ = nodes
-    _create_key(a, "first")
+    _key(a, "first")
     state_file.write_text("{ broken by hand")
     refused = httpx.post(a.admin_url + "/admin/v1/api-keys", headers=ADMIN, timeout=10,
                          json={"id": "never", "scopes": ["chat.completions"]})
@@ -142,9 +127,9 @@ def test_with_cluster_enabled_a_node_is_not_ready_until_it_has_read_the_file(sta
     state_file.write_text("{ not yet a state file")
     gw = _node(state_file, tmp_path / "node", enabled=True)
     try:
-        wait_until(lambda: _readyz(gw) == (503, "catching_up"), DEFAULT_READY_SECS, "/readyz 503 catching_up")
+        wait_until(lambda: readyz(gw) == (503, "catching_up"), DEFAULT_READY_SECS, "/readyz 503 catching_up")
         state_file.unlink()  # an absent file is an empty shared state
-        wait_until(lambda: _readyz(gw) == (200, "ready"), 10, "/readyz 200 once the file was read")
+        wait_until(lambda: readyz(gw) == (200, "ready"), 10, "/readyz 200 once the file was read")
     finally:
         gw.stop()
 
@@ -153,6 +138,10 @@ def test_without_cluster_enabled_an_unreadable_file_does_not_hold_readiness(stat
     state_file.write_text("{ not a state file")
     gw = _node(state_file, tmp_path / "node")
     try:
-        assert _readyz(gw) == (200, "ready")
+        assert readyz(gw) == (200, "ready")
     finally:
         gw.stop()
+
+
+def _key(gw: Gateway, key_id: str) -> str:
+    return create_key(gw, key_id, TOKEN)
