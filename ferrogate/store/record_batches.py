@@ -30,11 +30,12 @@ Match = Callable[[RequestRecord], bool]
 class BatchLog:
     """One table of batches (``seq``, ``first_at``, ``last_at``, ``count``, ``records``)."""
 
-    __slots__ = ("conn", "table")
+    __slots__ = ("_total", "conn", "table")
 
     def __init__(self, conn: sqlite3.Connection, table: str) -> None:
         self.conn = conn
         self.table = table
+        self._total: int | None = None  # records in the table, counted once, then kept up to date
 
     def append(self, blob: RecordBlob) -> None:
         """One row holding the blob's records as they came (encoded by the worker)."""
@@ -44,18 +45,42 @@ class BatchLog:
             f"INSERT INTO {self.table} (first_at, last_at, count, records) VALUES (?,?,?,?)",
             (blob.first_at, blob.last_at, blob.count, blob.data),
         )
+        if self._total is not None:
+            self._total += blob.count
 
     def prune(self, keep: int, floor: int | None = None) -> None:
         """Delete the batches wholly older than the newest ``keep`` records (never a batch
-        holding a record after id ``floor``: the export has not sent it)."""
-        total = 0
-        rows = self.conn.execute(f"SELECT seq, count FROM {self.table} ORDER BY seq DESC").fetchall()
-        for seq, count in rows:
-            total += count
-            if total >= keep:
-                limit = seq - 1 if floor is None else min(seq - 1, floor // ID_SPAN - 1)
-                self.conn.execute(f"DELETE FROM {self.table} WHERE seq <= ?", (limit,))
-                return
+        holding a record after id ``floor``: the export has not sent it).
+
+        Runs at every write, so it reads only the oldest batches it deletes (and one more):
+        a quiet gateway's tables hold up to a million one-record batches, and reading them all
+        at every write kept the control process busy."""
+        table = self.table
+        if self._total is None:
+            row = self.conn.execute(f"SELECT coalesce(sum(count), 0) FROM {table}").fetchone()
+            self._total = int(row[0])
+        excess = self._total - keep
+        if excess <= 0:
+            return
+        last_seq = None if floor is None else floor // ID_SPAN - 1  # the newest batch the export is done with
+        removed = 0
+        upto: int | None = None
+        cursor = self.conn.execute(f"SELECT seq, count FROM {table} ORDER BY seq")
+        try:
+            for seq, count in cursor:
+                if removed + count > excess or (last_seq is not None and seq > last_seq):
+                    break  # deleting it would leave fewer than ``keep``, or it is not exported
+                removed += count
+                upto = seq
+        finally:
+            cursor.close()
+        if upto is not None:
+            self.conn.execute(f"DELETE FROM {table} WHERE seq <= ?", (upto,))
+            self._total -= removed
+
+    def recount(self) -> None:
+        """Count the table again at the next prune (a write that took part rolled back)."""
+        self._total = None
 
     def newest(self, match: Match, since: float | None, until: float | None, before: int | None,
                limit: int, keep: int) -> list[tuple[int, RequestRecord]]:

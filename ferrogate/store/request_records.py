@@ -120,6 +120,8 @@ class RecordStore:
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
+            self.logs.recount()
+            self.events.recount()
             raise
         return events.count
 
