@@ -43,6 +43,9 @@ _HEADER_LOCK: Final = 64  # byte offset of the lock that guards claiming slots a
 
 # Slot fields.
 IDENT: Final = 0  # the subject's id hash; 0 = free slot
+_SCAN_CHUNK: Final = 4096  # bytes of idents compared with zeros at a time (used_slots)
+_ZERO_CHUNK: Final = bytes(_SCAN_CHUNK)
+_ZERO_IDENT: Final = bytes(8)
 RPM_START: Final = 1  # ms since the epoch when the current request window opened
 RPM_COUNT: Final = 2
 TPM_START: Final = 3
@@ -142,13 +145,20 @@ class CounterTable:
         return _HeaderLock(self.locks)
 
     def used_slots(self) -> Iterator[int]:
-        """The base of every claimed slot (for snapshots; reads need no lock: int64 stores are atomic)."""
-        fields = self.fields
+        """The base of every claimed slot, in order (for snapshots; reads need no lock: int64
+        stores are atomic). The idents are copied out as one strided slice and compared 4 KB
+        at a time with zeros, so only the chunks holding a claimed slot are looked into: a
+        Python loop over the 65,536 slots took 7 ms, every second, in the control process."""
         first = _HEADER_BYTES // 8
-        for index in range(self.capacity):
-            base = first + index * FIELDS_PER_SLOT
-            if fields[base + IDENT] != 0:
-                yield base
+        idents = self.fields[first + IDENT : first + self.capacity * FIELDS_PER_SLOT : FIELDS_PER_SLOT].tobytes()
+        size = len(idents)
+        for start in range(0, size, _SCAN_CHUNK):
+            chunk = idents[start : start + _SCAN_CHUNK]
+            if chunk == _ZERO_CHUNK[: len(chunk)]:
+                continue
+            for offset in range(0, len(chunk), 8):
+                if chunk[offset : offset + 8] != _ZERO_IDENT:
+                    yield first + ((start + offset) >> 3) * FIELDS_PER_SLOT
 
     def close(self) -> None:
         self.locks.release()
