@@ -21,9 +21,6 @@ from ferrogate.control.shared_state import ApplyRows, SharedState
 
 _log = logging.getLogger("ferrogate.control.shared")
 
-CATCH_UP_POLL_SECS = 0.05
-
-
 def state_file_path(raw: str, config_path: Path) -> Path:
     """``cluster.state_file`` resolved against the config file's directory."""
     path = Path(raw).expanduser()
@@ -49,7 +46,7 @@ class CatchUp:
     def __init__(self, share: SharedState, broadcast: Callable[[ipc.Message], Any]) -> None:
         self._share = share
         self._broadcast = broadcast
-        self.catching_up = not share.synced
+        self.catching_up = not share.synced.is_set()
         self._task: asyncio.Task[None] | None = None
         if self.catching_up:
             _log.warning("not ready until the cluster's shared state has been read")
@@ -60,8 +57,7 @@ class CatchUp:
         return [ipc.SharedStateCatchUp(catching_up=True)] if self.catching_up else []
 
     async def _wait(self) -> None:
-        while not self._share.synced:
-            await asyncio.sleep(CATCH_UP_POLL_SECS)
+        await self._share.synced.wait()
         self.catching_up = False
         _log.info("caught up with the cluster's shared state: ready")
         self._broadcast(ipc.SharedStateCatchUp(catching_up=False))

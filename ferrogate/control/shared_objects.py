@@ -51,7 +51,7 @@ class SharedObjects:
         self._seen: bytes | None = None
         self._task: asyncio.Task[None] | None = None
         self._down = False
-        self.synced = False
+        self.synced = asyncio.Event()
 
     async def start(self, local: Rows) -> None:
         """Catch up with the shared objects, or put this node's there when there are none yet."""
@@ -83,7 +83,7 @@ class SharedObjects:
     async def _sync(self) -> None:
         revision = await self.client.call("GET", REVISION_KEY)
         if not isinstance(revision, bytes) or revision == self._seen:
-            self.synced = True
+            self.synced.set()
             return
         reply = await self.client.call("HGETALL", OBJECTS_KEY)
         items = reply if isinstance(reply, list) else []
@@ -95,7 +95,7 @@ class SharedObjects:
                 rows[(kind, ident)] = body
         await self._apply(rows)
         self._seen = revision
-        self.synced = True
+        self.synced.set()
 
     async def _poll(self) -> None:
         while True:

@@ -8,6 +8,7 @@ empty home puts its objects there.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -29,8 +30,8 @@ class SharedState(Protocol):
         """Write ``changes`` ((kind, id, JSON or None to delete)); GatewayError 503 when they did not take."""
 
     @property
-    def synced(self) -> bool:
-        """Whether this node has applied the shared objects at least once since it started."""
+    def synced(self) -> asyncio.Event:
+        """Set once this node has applied the shared objects since it started."""
 
 
 def unavailable(where: str, why: str) -> GatewayError:

@@ -148,7 +148,7 @@ class SharedStateFile:
         self._revision: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._failing: str | None = None
-        self.synced = False
+        self.synced = asyncio.Event()
 
     async def start(self, local: Rows) -> None:
         try:
@@ -172,7 +172,7 @@ class SharedStateFile:
     async def _sync(self) -> None:
         signature = await asyncio.to_thread(_signature, self.path)
         if signature is None:
-            self.synced = True  # nothing shared yet
+            self.synced.set()  # nothing shared yet
             return
         if signature == self._seen:
             return
@@ -184,7 +184,7 @@ class SharedStateFile:
             await self._apply(rows)
             self._revision = revision
         self._seen = signature
-        self.synced = True
+        self.synced.set()
 
     async def _poll(self) -> None:
         while True:
