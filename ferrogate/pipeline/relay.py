@@ -231,13 +231,12 @@ class _Relay:
     past its high-water mark.
     """
 
-    __slots__ = ("exchange", "feed", "held", "kept", "max_event_bytes", "translator", "unchecked", "write")
+    __slots__ = ("exchange", "feed", "held", "kept", "max_event_bytes", "unchecked", "write")
 
     def __init__(
         self, exchange: Exchange, translator: StreamTranslator, kept: list[bytes] | None, held: int, max_event_bytes: int
     ) -> None:
         self.exchange = exchange
-        self.translator = translator
         self.feed = translator.feed
         self.write = exchange.write
         self.kept = kept
