@@ -100,7 +100,8 @@ class RecordSink:
             return
         store = self.store
         logs = join_blobs([b.logs for b in batches])
-        events = join_blobs([b.events for b in batches])
+        # When every batch's records all bill, the log row shares the event row's blob.
+        events = None if all(b.all_bill for b in batches) else join_blobs([b.billed() for b in batches])
         usage: list[UsageRow] = [row for b in batches for row in b.usage]
         try:
             made = await self.run(lambda: store.write_batch(logs, events, usage))

@@ -111,9 +111,13 @@ class RecordBatch(_Msg, frozen=True):
 
     pid: int
     logs: RecordBlob  # every record: the request log
-    events: RecordBlob  # the records that bill: the metering events
+    events: RecordBlob  # the records that bill: the metering events (empty when all of them bill)
     usage: list[UsageRow] = []
     counts: MetricCounts = msgspec.field(default_factory=MetricCounts)
+    all_bill: bool = False  # every record bills: the events are ``logs`` (sent and stored once)
+
+    def billed(self) -> RecordBlob:
+        return self.logs if self.all_bill else self.events
 
 
 BreakerStateName = Literal["closed", "open", "half_open"]

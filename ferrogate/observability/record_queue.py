@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 
 from ferrogate import ipc
-from ferrogate.ipc.record_summary import encode_blob, usage_rows
+from ferrogate.ipc.record_summary import RecordBlob, encode_blob, usage_rows
 from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.observability.record_counter import RecordCounter
 from ferrogate.observability.request_tally import RequestTally
@@ -73,12 +73,14 @@ class RecordQueue:
         counter = self.counter.fresh()
         counter.observe(batch)
         billed = [r for r in batch if r.bills]
+        all_bill = len(billed) == len(batch)  # the usual case: the events are the log, encoded once
         return ipc.RecordBatch(
             pid=pid,
             logs=encode_blob(batch),
-            events=encode_blob(billed),
+            events=RecordBlob() if all_bill else encode_blob(billed),
             usage=usage_rows(batch),
             counts=counter.to_wire(),
+            all_bill=all_bill,
         )
 
     async def run(self, client: ipc.ControlClient, pid: int) -> None:

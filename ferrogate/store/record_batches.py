@@ -8,6 +8,11 @@ batches whose time span misses the filter's, and filtering their records.
 
 A record's id is ``seq * ID_SPAN + index``: the batch's row and the record's place
 in it, so ids grow with arrival and a cursor is one integer.
+
+A request-log batch whose records all bill holds the same bytes as its metering-event
+batch, so it is stored once: the log row keeps an empty blob and names the event row
+(``events_seq``), whose retention then waits for the log row's (writing every record
+twice was a third of the control process's CPU under load).
 """
 
 from __future__ import annotations
@@ -28,25 +33,44 @@ Match = Callable[[RequestRecord], bool]
 
 
 class BatchLog:
-    """One table of batches (``seq``, ``first_at``, ``last_at``, ``count``, ``records``)."""
+    """One table of batches (``seq``, ``first_at``, ``last_at``, ``count``, ``records``);
+    ``shares_from``: the table whose rows a row naming one (``events_seq``) takes its records from."""
 
-    __slots__ = ("_total", "conn", "table")
+    __slots__ = ("_records", "_total", "conn", "table")
 
-    def __init__(self, conn: sqlite3.Connection, table: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, table: str, shares_from: str | None = None) -> None:
         self.conn = conn
         self.table = table
         self._total: int | None = None  # records in the table, counted once, then kept up to date
-
-    def append(self, blob: RecordBlob) -> None:
-        """One row holding the blob's records as they came (encoded by the worker)."""
-        if not blob.count:
-            return
-        self.conn.execute(
-            f"INSERT INTO {self.table} (first_at, last_at, count, records) VALUES (?,?,?,?)",
-            (blob.first_at, blob.last_at, blob.count, blob.data),
+        # The SQL of a row's records: its own blob, or the one of the row it names.
+        self._records = "records" if shares_from is None else (
+            f"CASE WHEN events_seq IS NULL THEN records ELSE"
+            f" (SELECT s.records FROM {shares_from} s WHERE s.seq = {table}.events_seq) END"
         )
+
+    def append(self, blob: RecordBlob, shared_seq: int | None = None) -> int | None:
+        """One row holding the blob's records as they came (encoded by the worker), or naming
+        row ``shared_seq`` of the sharing table, which holds them; the new row's seq."""
+        if not blob.count:
+            return None
+        if shared_seq is None:
+            cursor = self.conn.execute(
+                f"INSERT INTO {self.table} (first_at, last_at, count, records) VALUES (?,?,?,?)",
+                (blob.first_at, blob.last_at, blob.count, blob.data),
+            )
+        else:
+            cursor = self.conn.execute(
+                f"INSERT INTO {self.table} (first_at, last_at, count, records, events_seq) VALUES (?,?,?,x'',?)",
+                (blob.first_at, blob.last_at, blob.count, shared_seq),
+            )
         if self._total is not None:
             self._total += blob.count
+        return cursor.lastrowid
+
+    def oldest_shared(self) -> int | None:
+        """The oldest row of the sharing table that a row of this one still takes its records from."""
+        row = self.conn.execute(f"SELECT min(events_seq) FROM {self.table} WHERE events_seq IS NOT NULL").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def prune(self, keep: int, floor: int | None = None) -> None:
         """Delete the batches wholly older than the newest ``keep`` records (never a batch
@@ -111,7 +135,7 @@ class BatchLog:
         """Up to ``limit`` records with ids above ``after``, oldest first."""
         out: list[tuple[int, RequestRecord]] = []
         rows = self.conn.execute(
-            f"SELECT seq, records FROM {self.table} WHERE seq >= ? ORDER BY seq", (after // ID_SPAN,)
+            f"SELECT seq, {self._records} FROM {self.table} WHERE seq >= ? ORDER BY seq", (after // ID_SPAN,)
         )
         for seq, blob in rows:
             for index, r in enumerate(_DECODE.decode(blob)):
@@ -134,7 +158,9 @@ class BatchLog:
         return 0 if row is None else int(row[0]) * ID_SPAN + int(row[1]) - 1
 
     def _rows_desc(self) -> Iterator[tuple[int, float, float, int, bytes]]:
-        cursor = self.conn.execute(f"SELECT seq, first_at, last_at, count, records FROM {self.table} ORDER BY seq DESC")
+        cursor = self.conn.execute(
+            f"SELECT seq, first_at, last_at, count, {self._records} FROM {self.table} ORDER BY seq DESC"
+        )
         for seq, first_at, last_at, count, blob in cursor:
             yield int(seq), float(first_at), float(last_at), int(count), bytes(blob)
 

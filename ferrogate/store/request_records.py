@@ -4,7 +4,8 @@ One write is one transaction: the request log gets the batch as one row, the
 metering events get the batch's records that used tokens (or were served from the
 cache) as one row (``store.record_batches`` says why rows hold batches), and the
 hourly and daily usage rows take the batch's sums (summed by the workers, so 4,000
-requests of one key and model are one upsert per granularity). The rows are stored as
+requests of one key and model are one upsert per granularity). When every record of
+the batch bills, the log row shares the event row's blob instead of a copy. The rows are stored as
 the workers encoded them (``ipc.record_summary``). Retention keeps the
 newest ``storage.request_log_retention_records`` log records and
 ``storage.billing_event_retention_records`` metering events.
@@ -26,7 +27,7 @@ import msgspec
 
 from ferrogate.ipc.record_summary import DAY, HOUR, RecordBlob, UsageRow, encode_blob, usage_rows
 from ferrogate.ipc.request_records import RequestRecord, usd
-from ferrogate.store.record_batches import BatchLog
+from ferrogate.store.record_batches import ID_SPAN, BatchLog
 from ferrogate.store.record_views import MeteringEvent, UsageAggregate, metering_event, rfc3339
 
 GRANULARITIES = {"hour": HOUR, "day": DAY}
@@ -82,7 +83,7 @@ class RecordStore:
 
     def __init__(self, conn: sqlite3.Connection, *, keep_logs: int, keep_events: int, export: bool) -> None:
         self.conn = conn
-        self.logs = BatchLog(conn, "request_logs")
+        self.logs = BatchLog(conn, "request_logs", shares_from="metering_events")
         self.events = BatchLog(conn, "metering_events")
         self.keep_logs = keep_logs
         self.keep_events = keep_events
@@ -93,15 +94,23 @@ class RecordStore:
 
     def write(self, records: list[RequestRecord]) -> int:
         """Store records in one transaction (what a worker's batch holds, encoded here)."""
-        return self.write_batch(encode_blob(records), encode_blob([r for r in records if r.bills]), usage_rows(records))
+        billed = [r for r in records if r.bills]
+        if len(billed) == len(records):
+            return self.write_batch(encode_blob(records), None, usage_rows(records))
+        return self.write_batch(encode_blob(records), encode_blob(billed), usage_rows(records))
 
-    def write_batch(self, logs: RecordBlob, events: RecordBlob, usage: list[UsageRow]) -> int:
-        """Store one batch in one transaction; the number of metering events it made."""
+    def write_batch(self, logs: RecordBlob, events: RecordBlob | None, usage: list[UsageRow]) -> int:
+        """Store one batch in one transaction; the number of metering events it made.
+        ``events`` None: every log record bills, and the log row shares the event row's blob."""
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            self.logs.append(logs)
-            self.events.append(events)
+            if events is None:
+                events = logs
+                self.logs.append(logs, self.events.append(events))
+            else:
+                self.events.append(events)
+                self.logs.append(logs)
             conn.executemany(
                 "INSERT INTO usage_aggregates VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (granularity, bucket, key_id, tenant, model, provider) DO UPDATE SET"
@@ -116,7 +125,7 @@ class RecordStore:
             )
             self.logs.prune(self.keep_logs)
             if events.count:
-                self.events.prune(self.keep_events, self._exported() if self.export else None)
+                self.events.prune(self.keep_events, self._event_floor())
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -144,6 +153,16 @@ class RecordStore:
         return [_usage_row(row) for row in rows]
 
     # -- the metering export's outbox (the events after its place)
+
+    def _event_floor(self) -> int | None:
+        """The id after which no metering event may be deleted yet: the export has not sent it,
+        or a request-log row still takes its records from its batch."""
+        floor = self._exported() if self.export else None
+        shared = self.logs.oldest_shared()
+        if shared is not None:
+            held = shared * ID_SPAN
+            floor = held if floor is None else min(floor, held)
+        return floor
 
     def _exported(self) -> int:
         row = self.conn.execute("SELECT last_id FROM metering_export WHERE id = 1").fetchone()

@@ -58,3 +58,31 @@ def test_a_flush_sends_batches_of_bounded_size_oldest_first() -> None:
     assert sizes == [BATCH_RECORDS, 3]
     first = client.sent[0]
     assert isinstance(first, ipc.RecordBatch) and first.logs.records()[0].event_id == "e0"
+
+
+def billing(n: int) -> RequestRecord:
+    return RequestRecord(event_id=f"e{n}", at=0.0, request_id=f"r{n}", endpoint="chat", status=200, duration_ms=1.0,
+                         overhead_ms=0.1, input_tokens=3, output_tokens=2, usage_source="provider")
+
+
+def test_a_batch_whose_records_all_bill_sends_its_events_once_as_the_log() -> None:
+    queue = RecordQueue(RequestTally())
+    client = FakeClient()
+    queue(billing(1))
+    queue(billing(2))
+    queue.flush(client, 7)  # type: ignore[arg-type]
+    (batch,) = client.sent
+    assert isinstance(batch, ipc.RecordBatch)
+    assert batch.all_bill and batch.events.count == 0
+    assert batch.billed().records() == [billing(1), billing(2)]
+
+
+def test_a_batch_with_a_record_that_does_not_bill_sends_the_billed_ones_apart() -> None:
+    queue = RecordQueue(RequestTally())
+    client = FakeClient()
+    queue(billing(1))
+    queue(rec(2))
+    queue.flush(client, 7)  # type: ignore[arg-type]
+    (batch,) = client.sent
+    assert isinstance(batch, ipc.RecordBatch)
+    assert not batch.all_bill and batch.billed().records() == [billing(1)]

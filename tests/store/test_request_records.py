@@ -10,8 +10,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from ferrogate.ipc.record_summary import encode_blob
 from ferrogate.ipc.request_records import RequestRecord
-from ferrogate.store.database import open_store
+from ferrogate.store.database import MIGRATIONS, migrate, open_store
 from ferrogate.store.request_records import RecordFilter, RecordStore
 
 HOUR_START = 1_764_900_000 - 1_764_900_000 % 3600  # a whole UTC hour
@@ -126,3 +127,79 @@ def test_an_exported_event_body_carries_exact_usd(conn: sqlite3.Connection) -> N
     s.write([record(1, cost_pico=123_456_789)])
     event = msgspec.json.decode(s.outbox(1)[0][1])
     assert (event["cost_usd"], event["input_tokens"], event["key_id"]) == ("0.000123456789", 10, "k")
+
+
+def test_a_batch_that_all_bills_is_stored_once_and_the_log_reads_it_from_the_event_row(conn: sqlite3.Connection) -> None:
+    s = store(conn)
+    s.write([record(1), record(2)])
+    (blob, events_seq), = conn.execute("SELECT records, events_seq FROM request_logs").fetchall()
+    (event_seq,), = conn.execute("SELECT seq FROM metering_events").fetchall()
+    assert blob == b"" and events_seq == event_seq
+    assert [r for _, r in s.request_logs(RecordFilter(), None, 10)] == [record(2), record(1)]
+
+
+def test_a_batch_with_records_that_do_not_bill_keeps_its_own_log_blob(conn: sqlite3.Connection) -> None:
+    s = store(conn)
+    s.write([record(1), record(2, status=401, used=False)])
+    (blob, events_seq), = conn.execute("SELECT records, events_seq FROM request_logs").fetchall()
+    assert blob != b"" and events_seq is None
+    assert [r.event_id for _, r in s.request_logs(RecordFilter(), None, 10)] == ["evt_2", "evt_1"]
+
+
+def test_an_event_batch_a_kept_log_batch_reads_from_outlives_the_event_retention(conn: sqlite3.Connection) -> None:
+    s = store(conn, logs=6, events=2)
+    for n in range(0, 6, 2):
+        s.write([record(n), record(n + 1)])
+    # The events keep only the newest 2, yet every log batch can still be read whole.
+    assert [r.event_id for _, r in s.metering_events(RecordFilter(), None, 10)] == ["evt_5", "evt_4"]
+    assert [r.event_id for _, r in s.request_logs(RecordFilter(), None, 10)] == [f"evt_{n}" for n in range(5, -1, -1)]
+
+
+def test_an_event_batch_is_deleted_once_no_kept_log_batch_reads_from_it(conn: sqlite3.Connection) -> None:
+    s = store(conn, logs=2, events=2)
+    for n in range(0, 8, 2):
+        s.write([record(n), record(n + 1)])
+    assert conn.execute("SELECT count(*) FROM metering_events").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM request_logs").fetchone()[0] == 1
+    assert [r.event_id for _, r in s.request_logs(RecordFilter(), None, 10)] == ["evt_7", "evt_6"]
+
+
+def test_the_export_outbox_reads_events_whose_batch_a_log_row_shares(conn: sqlite3.Connection) -> None:
+    s = store(conn, export=True)
+    s.write([record(1), record(2)])
+    assert [msgspec.json.decode(body)["event_id"] for _, body in s.outbox(10)] == ["evt_1", "evt_2"]
+
+
+def test_a_new_store_uses_16_kib_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA page_size=4096")
+        raw.execute("CREATE TABLE t (x)")
+    old = open_store(str(path))
+    new = open_store(str(tmp_path / "new.db"))
+    try:
+        assert old.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert new.execute("PRAGMA page_size").fetchone()[0] == 16384
+    finally:
+        old.close()
+        new.close()
+
+
+def test_log_rows_written_before_the_shared_blobs_read_back_after_the_migration(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    with sqlite3.connect(path) as raw:  # a store as version 4 left it, holding one log batch
+        raw.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for number, script in enumerate(MIGRATIONS[:4], start=1):
+            raw.executescript(script)
+            raw.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+        blob = encode_blob([record(1)])
+        raw.execute("INSERT INTO request_logs (first_at, last_at, count, records) VALUES (?,?,?,?)",
+                    (blob.first_at, blob.last_at, blob.count, blob.data))
+    c = open_store(path)
+    try:
+        assert migrate(c) == len(MIGRATIONS)
+        s = store(c)
+        s.write([record(2)])
+        assert [r.event_id for _, r in s.request_logs(RecordFilter(), None, 10)] == ["evt_2", "evt_1"]
+    finally:
+        c.close()
