@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ferrogate.ipc.record_summary import encode_blob, usage_rows
+from ferrogate.ipc.record_summary import encode_blob
 from ferrogate.ipc.request_records import AttemptRecord, RequestRecord
+from ferrogate.ipc.usage_sums import usage_rows
 from ferrogate.store.database import open_store
 from ferrogate.store.request_records import RecordStore
 

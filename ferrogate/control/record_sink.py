@@ -21,8 +21,9 @@ from ferrogate.config.model import Config
 from ferrogate.control.background import cancel_and_wait
 from ferrogate.errors import GatewayError
 from ferrogate.ipc import RecordBatch
-from ferrogate.ipc.record_summary import UsageRow, join_blobs
+from ferrogate.ipc.record_summary import join_blobs
 from ferrogate.ipc.request_records import RequestRecord
+from ferrogate.ipc.usage_sums import UsageRow
 from ferrogate.observability.gateway_metrics import GatewayMetrics
 from ferrogate.store.database import open_store
 from ferrogate.store.request_records import RecordStore

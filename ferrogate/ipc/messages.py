@@ -35,8 +35,9 @@ import msgspec
 from ferrogate.config.model import ApiKey, Config, GatewayProfile, Policy, Tenant
 from ferrogate.ipc.lifecycle import WorkerPhase
 from ferrogate.ipc.message_base import _Msg
-from ferrogate.ipc.record_summary import MetricCounts, RecordBlob, UsageRow
+from ferrogate.ipc.record_summary import MetricCounts, RecordBlob
 from ferrogate.ipc.tool_messages import ToolCallReply, ToolCallRequest, ToolCatalog, ToolSessionNote
+from ferrogate.ipc.usage_sums import UsageRow
 
 ADMIN_FORWARD_MARK = b"x-ferrogate-admin-forward"
 """Header a worker sets (overwriting any the client sent) on ``/admin`` requests it forwards

@@ -1,8 +1,8 @@
 """A batch of request records as a worker sends it: encoded once, summed once.
 
 The worker encodes its batch's records (all of them for the request log, the billed
-ones for the metering events) and sums them (usage rows per hour and day, metric
-counts) before sending; the control process stores the encoded bytes as they came
+ones for the metering events) and sums them (usage rows per hour and day in
+``ipc.usage_sums``, metric counts) before sending; the control process stores the encoded bytes as they came
 and adds the sums, decoding records only when something needs them one by one (the
 OTLP exporter, an admin read, the metering export). Records are encoded as one
 msgpack array, so two blobs join by rewriting the array header alone.
@@ -15,13 +15,6 @@ import struct
 import msgspec
 
 from ferrogate.ipc.request_records import RequestRecord
-
-HOUR = 3600
-DAY = 86400
-
-# (granularity, bucket start, key id, tenant, model, provider, requests, errors, input,
-#  output, cached, reasoning tokens, cost pico, cache hits, saved cost pico)
-UsageRow = tuple[str, int, str, str, str, str, int, int, int, int, int, int, int, int, int]
 
 _ENCODE = msgspec.msgpack.Encoder()
 _DECODE = msgspec.msgpack.Decoder(list[RequestRecord])
@@ -84,49 +77,3 @@ def _header_size(data: bytes) -> int:
     if tag == 0xDD:
         return 5
     raise ValueError("not a msgpack array")
-
-
-def usage_rows(records: list[RequestRecord]) -> list[UsageRow]:
-    """The hourly and daily usage rows the records add to (records with usage only):
-    grouped by hour first (one dict step per record), then summed per group and the
-    hours folded into their days."""
-    hours: dict[tuple[int, str, str, str, str], list[RequestRecord]] = {}
-    for r in records:
-        if r.usage_source is None:
-            continue
-        at = int(r.at)
-        key = (at - at % HOUR, r.key_id or "", r.tenant or "", r.model or "", r.provider or "")
-        group = hours.get(key)
-        if group is None:
-            hours[key] = [r]
-        else:
-            group.append(r)
-    days: dict[tuple[int, str, str, str, str], list[int]] = {}
-    rows: list[UsageRow] = []
-    for (hour, key_id, tenant, model, provider), group in hours.items():
-        s = _sums(group)
-        rows.append(("hour", hour, key_id, tenant, model, provider, *s))
-        day_key = (hour - hour % DAY, key_id, tenant, model, provider)
-        day = days.get(day_key)
-        if day is None:
-            days[day_key] = list(s)
-        else:
-            for i, n in enumerate(s):
-                day[i] += n
-    for (bucket, key_id, tenant, model, provider), d in days.items():
-        rows.append(("day", bucket, key_id, tenant, model, provider, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8]))
-    return rows
-
-
-def _sums(group: list[RequestRecord]) -> tuple[int, int, int, int, int, int, int, int, int]:
-    errors = inp = out = cached = reasoning = cost = hits = saved = 0
-    for r in group:
-        errors += r.status >= 400
-        inp += r.input_tokens
-        out += r.output_tokens
-        cached += r.cached_tokens
-        reasoning += r.reasoning_tokens
-        cost += r.cost_pico
-        hits += r.cache_hit
-        saved += r.saved_cost_pico
-    return (len(group), errors, inp, out, cached, reasoning, cost, hits, saved)

@@ -84,13 +84,20 @@ class Histogram:
 
 
 class _Series:
-    """The labels and histograms of one (endpoint, model, provider), resolved once."""
+    """The labels and histograms of one (endpoint, model, provider), resolved once, and what a
+    batch adds to its counters, summed in plain ints before they are folded into the tables
+    (one dict update per series and batch instead of several per record)."""
 
-    __slots__ = ("cost_key", "duration", "endpoint", "labels", "model", "overhead", "provider", "token_keys", "ttft")
+    __slots__ = (
+        "cost", "cost_key", "duration", "endpoint", "in_batch", "labels", "model", "overhead", "provider",
+        "raw_model", "raw_provider", "statuses", "token_keys", "tokens", "ttft",
+    )
 
-    def __init__(self, endpoint: str, model: str, provider: str, duration: Histogram, ttft: Histogram,
+    def __init__(self, r: RequestRecord, model: str, provider: str, duration: Histogram, ttft: Histogram,
                  overhead: Histogram) -> None:
-        self.endpoint = endpoint
+        self.endpoint = r.endpoint
+        self.raw_model = r.model  # what records of this series say (model/provider: the labels)
+        self.raw_provider = r.provider
         self.model = model
         self.provider = provider
         self.duration = duration
@@ -99,6 +106,13 @@ class _Series:
         self.labels: dict[int, tuple[str, ...]] = {}  # status -> the requests counter's labels
         self.token_keys = tuple((model, provider, d) for d in _DIRECTIONS)
         self.cost_key = (model, provider)
+        self.in_batch = False
+        self.statuses: dict[int, int] = {}  # this batch: requests by status
+        self.tokens = [0, 0, 0, 0]  # this batch: by direction
+        self.cost = 0
+
+    def holds(self, r: RequestRecord) -> bool:
+        return r.model == self.raw_model and r.provider == self.raw_provider and r.endpoint == self.endpoint
 
 
 class RecordCounter:
@@ -131,39 +145,39 @@ class RecordCounter:
     def observe(self, records: Iterable[RequestRecord]) -> None:
         series = self._series
         counters = self.counters
-        requests = counters[REQUESTS]
-        tokens = counters[TOKENS]
         key_label = self.key_label
+        touched: list[_Series] = []
+        one: _Series | None = None
         for r in records:
-            ident = (r.endpoint, r.model, r.provider)
-            one = series.get(ident)
-            if one is None:
-                one = series[ident] = self._new_series(r)
+            if one is None or not one.holds(r):  # a batch is mostly one series: look it up on a change
+                ident = (r.endpoint, r.model, r.provider)
+                one = series.get(ident)
+                if one is None:
+                    one = series[ident] = self._new_series(r)
+                if not one.in_batch:
+                    one.in_batch = True
+                    touched.append(one)
             status = r.status
-            labels = one.labels.get(status) if not key_label else None
-            if labels is None:
-                labels = (r.endpoint, one.model, one.provider, f"{status // 100}xx" if status else "none")
-                if key_label:
-                    labels += (r.key_id or "",)
-                else:
-                    one.labels[status] = labels
-            requests[labels] = requests.get(labels, 0) + 1
+            if key_label:
+                labels = (r.endpoint, one.model, one.provider, _status_class(status), r.key_id or "")
+                _inc(counters[REQUESTS], labels, 1)
+            else:
+                statuses = one.statuses
+                statuses[status] = statuses.get(status, 0) + 1
             if r.input_tokens or r.output_tokens:
-                keys = one.token_keys
-                tokens[keys[0]] = tokens.get(keys[0], 0) + r.input_tokens
-                tokens[keys[1]] = tokens.get(keys[1], 0) + r.output_tokens
-                if r.cached_tokens:
-                    tokens[keys[2]] = tokens.get(keys[2], 0) + r.cached_tokens
-                if r.reasoning_tokens:
-                    tokens[keys[3]] = tokens.get(keys[3], 0) + r.reasoning_tokens
-            if r.cost_pico:
-                _inc(counters[COST_PICO], one.cost_key, r.cost_pico)
+                tokens = one.tokens
+                tokens[0] += r.input_tokens
+                tokens[1] += r.output_tokens
+                tokens[2] += r.cached_tokens
+                tokens[3] += r.reasoning_tokens
+            one.cost += r.cost_pico
             one.duration.observe(r.duration_ms / 1000.0)
             if r.ttft_ms is not None:
                 one.ttft.observe(r.ttft_ms / 1000.0)
             one.overhead.observe(r.overhead_ms / 1000.0)
-            if r.attempt_log:
-                self._attempts(r, one.model)
+            log = r.attempt_log
+            if log and (len(log) > 1 or log[0].error_kind is not None or r.provider != log[0].provider):
+                self._attempts(r, one.model)  # a plain single successful attempt counts nothing there
             if r.cache is not None:
                 _inc(counters[CACHE], (r.cache,), 1)
             if r.saved_cost_pico:
@@ -172,6 +186,31 @@ class RecordCounter:
                 reason = M.REJECTION_CODES.get(r.error_code)
                 if reason is not None:
                     _inc(counters[REJECTIONS], (reason,), 1)
+        for one in touched:
+            self._fold(one)
+
+    def _fold(self, one: _Series) -> None:
+        """Move what this batch added to ``one`` into the tables."""
+        counters = self.counters
+        requests = counters[REQUESTS]
+        for status, n in one.statuses.items():
+            labels = one.labels.get(status)
+            if labels is None:
+                labels = one.labels[status] = (one.endpoint, one.model, one.provider, _status_class(status))
+            requests[labels] = requests.get(labels, 0) + n
+        one.statuses.clear()
+        tokens = one.tokens
+        if tokens[0] or tokens[1]:
+            table = counters[TOKENS]
+            keys = one.token_keys
+            for direction in range(len(_DIRECTIONS)):
+                if direction < 2 or tokens[direction]:
+                    _inc(table, keys[direction], tokens[direction])
+                tokens[direction] = 0
+        if one.cost:
+            _inc(counters[COST_PICO], one.cost_key, one.cost)
+            one.cost = 0
+        one.in_batch = False
 
     def _new_series(self, r: RequestRecord) -> _Series:
         model = r.model if r.model in self.models else ("other" if r.model else "")
@@ -179,7 +218,7 @@ class RecordCounter:
         endpoint = r.endpoint
         hists = self.histograms
         return _Series(
-            endpoint,
+            r,
             model,
             provider,
             self._histogram(hists[DURATION], (endpoint, model), DURATION),
@@ -236,3 +275,7 @@ class RecordCounter:
 
 def _inc(table: dict[tuple[str, ...], int], key: tuple[str, ...], n: int) -> None:
     table[key] = table.get(key, 0) + n
+
+
+def _status_class(status: int) -> str:
+    return f"{status // 100}xx" if status else "none"

@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 
 from ferrogate import ipc
-from ferrogate.ipc.record_summary import RecordBlob, encode_blob, usage_rows
+from ferrogate.ipc.record_summary import RecordBlob, encode_blob
 from ferrogate.ipc.request_records import RequestRecord
+from ferrogate.ipc.usage_sums import usage_rows
 from ferrogate.observability.record_counter import RecordCounter
 from ferrogate.observability.request_tally import RequestTally
 

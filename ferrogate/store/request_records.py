@@ -25,8 +25,9 @@ import sqlite3
 
 import msgspec
 
-from ferrogate.ipc.record_summary import DAY, HOUR, RecordBlob, UsageRow, encode_blob, usage_rows
+from ferrogate.ipc.record_summary import RecordBlob, encode_blob
 from ferrogate.ipc.request_records import RequestRecord, usd
+from ferrogate.ipc.usage_sums import DAY, HOUR, UsageRow, usage_rows
 from ferrogate.store.record_batches import ID_SPAN, BatchLog
 from ferrogate.store.record_views import MeteringEvent, UsageAggregate, metering_event, rfc3339
 
