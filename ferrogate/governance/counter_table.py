@@ -11,8 +11,9 @@ Updates to a slot happen under that slot's own lock (``ipc.shm_locks``): a robus
 process-shared mutex in the slot, 0.07 µs a lock and unlock here, released by the
 kernel when a worker dies holding it; or, where the native module is not built, a
 POSIX record lock on the slot's bytes (1.5 µs, and every worker's locks go through
-one kernel list). The fd can be handed to a successor supervisor over the upgrade
-channel, so a graceful upgrade keeps the same counters.
+one kernel list). On a mutex table, ``ops`` (``_counter_ops.c``) does the limiter's
+admit and settle in C, under the same locks. The fd can be handed to a successor
+supervisor over the upgrade channel, so a graceful upgrade keeps the same counters.
 """
 
 from __future__ import annotations
@@ -23,7 +24,20 @@ import os
 from collections.abc import Iterator
 from typing import Final
 
-from ferrogate.ipc.shm_locks import LOCK_BYTES, SegmentLocks, kind_for_new_segment, open_locks
+from ferrogate.ipc.shm_locks import (
+    LOCK_BYTES,
+    MUTEX,
+    SegmentLocks,
+    kind_for_new_segment,
+    open_locks,
+)
+
+try:
+    from ferrogate.governance._counter_ops import LAYOUT as _OPS_LAYOUT
+    from ferrogate.governance._counter_ops import CounterOps
+except ImportError:  # not built: the limiter's own Python does the work
+    CounterOps = None  # type: ignore[assignment, misc]
+    _OPS_LAYOUT = ()
 
 MAGIC: Final = 0x46474354_00000002  # "FGCT", layout 2
 _HEADER_BYTES: Final = 4096
@@ -57,6 +71,10 @@ SPENT: Final = 1
 RESERVED: Final = 2
 SLOT_LOCK: Final = 24  # the slot's lock: fields 24..31 (fields 5..19 are the budgets)
 assert SLOT_LOCK * 8 + LOCK_BYTES <= SLOT_BYTES and BUDGETS + 5 * BUDGET_STRIDE <= SLOT_LOCK
+# A build of _counter_ops.c made for another slot layout is not used.
+_OPS_FIT: Final = CounterOps is not None and _OPS_LAYOUT[:10] == (
+    _HEADER_BYTES // 8, FIELDS_PER_SLOT, RPM_START, RPM_COUNT, TPM_START, TPM_TOKENS, BUDGETS, BUDGET_STRIDE, 5, SLOT_LOCK
+)
 
 
 def subject_ident(kind: str, subject_id: str) -> int:
@@ -69,7 +87,7 @@ def subject_ident(kind: str, subject_id: str) -> int:
 class CounterTable:
     """A mapped counter segment; ``slot_base`` gives a subject's first field index."""
 
-    __slots__ = ("_map", "capacity", "fd", "fields", "journal", "journal_base", "locks")
+    __slots__ = ("_map", "capacity", "fd", "fields", "journal", "journal_base", "locks", "ops")
 
     def __init__(self, fd: int) -> None:
         size = os.fstat(fd).st_size
@@ -89,6 +107,9 @@ class CounterTable:
         self.capacity = self.fields[_H_CAPACITY]
         self.journal_base = _HEADER_BYTES // 8 + self.capacity * FIELDS_PER_SLOT
         self.journal: object = None  # this process's reservation journal, claimed on first use
+        # The limiter's admit and settle in C: on mutex tables, where the module is built.
+        native = _OPS_FIT and self.fields[_H_LOCK_KIND] == MUTEX
+        self.ops: CounterOps | None = CounterOps(self._map) if native else None
 
     @classmethod
     def create(cls, capacity: int = DEFAULT_CAPACITY) -> CounterTable:
@@ -161,6 +182,8 @@ class CounterTable:
                     yield first + ((start + offset) >> 3) * FIELDS_PER_SLOT
 
     def close(self) -> None:
+        if self.ops is not None:
+            self.ops.release()
         self.locks.release()
         self.fields.release()
         self._map.close()

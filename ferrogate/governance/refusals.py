@@ -21,7 +21,7 @@ from ferrogate.governance.counter_table import (
 )
 from ferrogate.governance.quotas import Budget, Subject
 
-_WINDOW_MS: Final = 60_000
+WINDOW_MS: Final = 60_000  # a request or token window; the limiter and the C ops count in it
 
 
 def duration(ms: int) -> bytes:
@@ -108,10 +108,10 @@ def remaining_headers(
     values: list[object] = []
     if key.rpm is not None:
         values.append(max(0, key.rpm - rpm_count))
-        values.append(duration(max(0, rpm_start + _WINDOW_MS - now_ms)))
+        values.append(duration(max(0, rpm_start + WINDOW_MS - now_ms)))
     if key.tpm is not None:
         values.append(max(0, key.tpm - tpm_tokens))
-        values.append(duration(max(0, tpm_start + _WINDOW_MS - now_ms)))
+        values.append(duration(max(0, tpm_start + WINDOW_MS - now_ms)))
     else:
         budget = key.token_budget
         if budget is not None:

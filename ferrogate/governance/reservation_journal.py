@@ -91,6 +91,16 @@ class Journal:
             self.table.fields[self.first + index * ENTRY_FIELDS] = 0
             self._free.append(index)
 
+    def take(self) -> int:
+        """A free entry's index for the native ops to write (-1: the journal is full)."""
+        free = self._free
+        return free.pop() if free else -1
+
+    def give_back(self, index: int) -> None:
+        """Return an entry from ``take`` that the native ops closed (or never opened)."""
+        if index >= 0:
+            self._free.append(index)
+
 
 def claim_journal(table: CounterTable) -> Journal:
     """A journal for this process: first release what dead owners left open, then take a free one."""

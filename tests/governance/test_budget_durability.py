@@ -1,4 +1,5 @@
-"""Spent budgets survive a restart, a reload and a graceful upgrade: a budget that resets is a bypass."""
+"""Spent budgets survive a restart, a reload and a graceful upgrade: a budget that resets is a bypass.
+Each test runs with the limiter's C ops and in pure Python (``conftest.gateway_path_env``)."""
 
 from __future__ import annotations
 
@@ -60,15 +61,15 @@ def _refused(gw: Gateway) -> bool:
     return False
 
 
-def test_a_spent_budget_is_still_spent_after_a_restart(tmp_path: Path) -> None:
-    first = start_gateway(CONFIG, "toml", workers=2, directory=tmp_path)
+def test_a_spent_budget_is_still_spent_after_a_restart(tmp_path: Path, gateway_path_env: dict[str, str]) -> None:
+    first = start_gateway(CONFIG, "toml", workers=2, env=gateway_path_env, directory=tmp_path)
     try:
         first.wait_ready(DEFAULT_READY_SECS)
         assert _spend_it_all(first) == 2  # 26 tokens each; a third would not fit in 60
     finally:
         assert first.stop() == 0
     assert (tmp_path / "state" / "budgets.db").exists()
-    second = start_gateway(CONFIG, "toml", workers=2, directory=tmp_path)
+    second = start_gateway(CONFIG, "toml", workers=2, env=gateway_path_env, directory=tmp_path)
     try:
         second.wait_ready(DEFAULT_READY_SECS)
         assert _refused(second)
@@ -76,8 +77,8 @@ def test_a_spent_budget_is_still_spent_after_a_restart(tmp_path: Path) -> None:
         second.stop()
 
 
-def test_a_spent_budget_is_still_spent_after_a_reload(gateway_factory) -> None:
-    gw = gateway_factory(CONFIG, workers=2)
+def test_a_spent_budget_is_still_spent_after_a_reload(gateway_factory, gateway_path_env: dict[str, str]) -> None:
+    gw = gateway_factory(CONFIG, workers=2, env=gateway_path_env)
     _spend_it_all(gw)
     old_workers = set(gw.worker_pids().values())
     gw.write_config(CONFIG + '\n[telemetry]\naccess_log = "off"\n')  # a change, so workers roll
@@ -87,10 +88,12 @@ def test_a_spent_budget_is_still_spent_after_a_reload(gateway_factory) -> None:
     assert _refused(gw)
 
 
-def test_a_spent_budget_is_still_spent_after_a_graceful_upgrade_and_is_shared_with_it(gateway_factory) -> None:
+def test_a_spent_budget_is_still_spent_after_a_graceful_upgrade_and_is_shared_with_it(
+    gateway_factory, gateway_path_env: dict[str, str]
+) -> None:
     # No store: what the new generation knows it can only get from the table handed over.
     config = CONFIG.replace("daily_token_budget = 60", "daily_token_budget = 90")
-    gw = gateway_factory(config.replace('"state/budgets.db"', '":memory:"'), workers=2)
+    gw = gateway_factory(config.replace('"state/budgets.db"', '":memory:"'), workers=2, env=gateway_path_env)
     _ask(gw)  # 26 of 90 spent by the first generation
     old_pid = gw.pid
     gw.signal(signal.SIGUSR2)

@@ -1,4 +1,5 @@
-"""The node's limiter: windows, budgets, reservation and settlement, exact across processes."""
+"""The node's limiter: windows, budgets, reservation and settlement, exact across processes.
+Every test runs on both paths: the C ops and the Python (``conftest.limiter_path``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from ferrogate.errors import GatewayError
 from ferrogate.governance.counter_table import RESERVED, CounterTable
 from ferrogate.governance.limiter import LocalLimiter
 from ferrogate.governance.quotas import QuotaBook, usd_to_pico
-from ferrogate.governance.refusals import duration
+
+pytestmark = pytest.mark.usefixtures("limiter_path")
 
 
 class Clock:
@@ -188,13 +190,6 @@ def test_forked_processes_sharing_one_table_admit_exactly_the_limit() -> None:
     counts = os.read(read_fd, 100)
     os.close(read_fd)
     assert sum(int(counts[i : i + 3]) for i in range(0, 12, 3)) == 60
-
-
-@pytest.mark.parametrize(
-    ("ms", "shown"), [(850, b"850ms"), (12_000, b"12s"), (12_001, b"13s"), (63_000, b"1m3s"), (7_205_000, b"2h0m5s")]
-)
-def test_resets_are_written_as_openai_durations(ms: int, shown: bytes) -> None:
-    assert duration(ms) == shown
 
 
 def test_a_request_larger_than_the_token_limit_is_told_so_without_a_retry_time() -> None:

@@ -1,4 +1,5 @@
-"""Limits and budgets against a running gateway, through the openai SDK and httpx."""
+"""Limits and budgets against a running gateway, through the openai SDK and httpx; each
+gateway once with the limiter's C ops and once in pure Python (``conftest.gateway_path_env``)."""
 
 from __future__ import annotations
 
@@ -101,8 +102,10 @@ def _client(gw: Gateway, key: str) -> openai.OpenAI:
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = start_gateway(CONFIG, "toml", workers=2, directory=tmp_path_factory.mktemp("limits"))
+def gw(tmp_path_factory: pytest.TempPathFactory, gateway_path_env: dict[str, str]) -> Iterator[Gateway]:
+    gateway = start_gateway(
+        CONFIG, "toml", workers=2, env=gateway_path_env, directory=tmp_path_factory.mktemp("limits")
+    )
     try:
         gateway.wait_ready(DEFAULT_READY_SECS)
         yield gateway
@@ -231,8 +234,10 @@ daily_token_budget = 2000
 
 
 @pytest.fixture(scope="module")
-def four(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = start_gateway(CONCURRENT, "toml", workers=4, directory=tmp_path_factory.mktemp("limits4"))
+def four(tmp_path_factory: pytest.TempPathFactory, gateway_path_env: dict[str, str]) -> Iterator[Gateway]:
+    gateway = start_gateway(
+        CONCURRENT, "toml", workers=4, env=gateway_path_env, directory=tmp_path_factory.mktemp("limits4")
+    )
     try:
         gateway.wait_ready(DEFAULT_READY_SECS)
         yield gateway
@@ -299,8 +304,8 @@ def _left(gw: Gateway) -> int:
     return int(raw.headers["x-ratelimit-remaining-tokens"])
 
 
-def test_a_worker_killed_mid_request_does_not_keep_its_reservation(tmp_path) -> None:
-    gw = start_gateway(CRASH, "toml", workers=1, directory=tmp_path)
+def test_a_worker_killed_mid_request_does_not_keep_its_reservation(tmp_path, gateway_path_env: dict[str, str]) -> None:
+    gw = start_gateway(CRASH, "toml", workers=1, env=gateway_path_env, directory=tmp_path)
     try:
         gw.wait_ready(DEFAULT_READY_SECS)
         victim = wait_until(lambda: gw.worker_pids().get(0), 10, "the worker")
