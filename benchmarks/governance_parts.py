@@ -5,7 +5,8 @@ extra microseconds go (the wrk ``chat_governed`` row measures them together).
     FERROGATE_PURE=1 .venv/bin/python -m benchmarks.governance_parts   # pure Python
 
 Parts: the limiter's admit + settle (a key with a request limit and a token budget;
-then the same key in a tenant with limits of its own), the cache key of the benchmark's
+then the same key in a tenant with limits of its own), in C where ``_counter_ops`` is
+built (then again through its Python path on the same table, for comparison), the cache key of the benchmark's
 chat body, a cache lookup that misses, a store, and a deny policy that does not match.
 """
 
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from benchmarks.payloads import request_bodies
-from ferrogate.cache.key import cache_key
+from ferrogate.cache.key import CacheKeys
 from ferrogate.cache.shm_store import ShmCache
 from ferrogate.config.model import ApiKey, Policy, Tenant
 from ferrogate.governance.counter_table import CounterTable
@@ -28,12 +29,16 @@ from ferrogate.governance.quotas import QuotaBook
 _BIG = 10**15
 
 
-def _limiter_pair(table: CounterTable, tenant: bool) -> Callable[[int], None]:
+def _limiter_pair(table: CounterTable, tenant: bool, python: bool = False) -> Callable[[int], None]:
     key = ApiKey(id="k", key="sk-parts", request_limit_per_minute=_BIG, monthly_token_budget=_BIG,
                  tenant="t" if tenant else None)
     tenants = [Tenant(id="t", request_limit_per_minute=_BIG, daily_token_budget=_BIG)] if tenant else []
     book = QuotaBook([key], tenants)
+    ops = table.ops
+    if python:
+        table.ops = None  # this limiter takes the Python path, on the same mutexes
     limiter = LocalLimiter(table, book)
+    table.ops = ops
     subjects = book.by_key["k"]
 
     def run(n: int) -> None:
@@ -46,8 +51,9 @@ def _limiter_pair(table: CounterTable, tenant: bool) -> Callable[[int], None]:
 
 def _key(n: int) -> None:
     body = request_bodies()["chat_governed"]
+    key = CacheKeys().key  # as cache_lookup keys a request (through its AnswerCache)
     for _ in range(n):
-        cache_key(None, "chat", "gpt-4o-mini-governed", "mock-openai", "gpt-4o-mini", body)
+        key(None, "chat", "gpt-4o-mini-governed", "mock-openai", "gpt-4o-mini", body)
 
 
 def _cache_parts(cache: ShmCache) -> tuple[Callable[[int], None], Callable[[int], None]]:
@@ -95,6 +101,13 @@ def main() -> None:
     parts: list[tuple[str, Callable[[int], None]]] = [
         ("limiter admit+settle (key)", _limiter_pair(table, tenant=False)),
         ("limiter admit+settle (key+tenant)", _limiter_pair(table, tenant=True)),
+    ]
+    if table.ops is not None:
+        parts += [
+            ("limiter, Python path (key)", _limiter_pair(table, tenant=False, python=True)),
+            ("limiter, Python path (key+tenant)", _limiter_pair(table, tenant=True, python=True)),
+        ]
+    parts += [
         ("cache key", _key),
         ("cache lookup (miss)", miss),
         ("cache store", put),

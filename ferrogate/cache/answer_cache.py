@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from ferrogate.cache.key import CacheKeys
 from ferrogate.cache.redis_store import RedisCache
 from ferrogate.cache.shm_store import WAYS, ShmCache
 from ferrogate.config.model import Config
@@ -20,12 +21,13 @@ STATE_PAIRS: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {
 
 
 class AnswerCache:
-    __slots__ = ("local", "models", "remote", "ttl_ms")
+    __slots__ = ("keys", "local", "models", "remote", "ttl_ms")
 
     def __init__(self, config: Config, local: ShmCache | None) -> None:
         cluster = config.cluster
         self.ttl_ms = config.cache.ttl_secs * 1000
         self.models = frozenset(m.name for m in config.models if m.cache_enabled)
+        self.keys = CacheKeys()  # the requests' cache keys, each identity's part hashed once
         self.remote: RedisCache | None = None
         self.local: ShmCache | None = None
         if cluster.counter_backend == "redis" and cluster.redis_url:

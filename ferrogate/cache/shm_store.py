@@ -15,6 +15,12 @@ A bucket is read and written under its own lock (``ipc.shm_locks``; the locks si
 between the header and the index). Each worker takes the ring in stretches of
 256 KiB under the header's lock, then appends into its stretch without one. A reader copies an answer, then checks that the
 cursor has not run over it meanwhile (the cursor moves before anything is written).
+
+``get`` and ``put`` run in C (``_ring_ops.c``) on a segment whose locks are mutexes,
+when it is built: they are on every cacheable request's path, and in Python the same
+rules cost five to ten times as much. The C follows this module's layout and rules
+exactly, so processes with and without it share a segment; the Python code below is
+what runs otherwise.
 """
 
 from __future__ import annotations
@@ -24,7 +30,19 @@ import os
 import struct
 from typing import Final
 
-from ferrogate.ipc.shm_locks import LOCK_BYTES, SegmentLocks, kind_for_new_segment, open_locks
+from ferrogate.ipc.shm_locks import (
+    LOCK_BYTES,
+    MUTEX,
+    SegmentLocks,
+    kind_for_new_segment,
+    open_locks,
+)
+
+try:
+    from ferrogate.cache._ring_ops import LAYOUT, RingOps
+except ImportError:  # not built: the Python get and put below serve every segment
+    RingOps = None  # type: ignore[assignment, misc]
+    LAYOUT = (0, 0, 0, 0, 0, 0, 0)
 
 MAGIC: Final = 0x46474341_00000002  # "FGCA", layout 2
 _HEADER_BYTES: Final = 4096
@@ -52,17 +70,24 @@ _DIGEST = struct.Struct("<qq")
 _BUCKET = struct.Struct(f"<{WAYS * _ENTRY_FIELDS}q")
 _ENTRY = struct.Struct("<6q")  # _D0 .. _USED
 _CHUNK: Final = 256 * 1024
+# A build of _ring_ops.c made for another layout is not used.
+_NATIVE_LAYOUT: Final = RingOps is not None and LAYOUT == (
+    MAGIC, _HEADER_BYTES, LOCK_BYTES, WAYS, _ENTRY_FIELDS, _HEADER_LOCK, _CHUNK
+)
 
 
 class ShmCache:
-    """A mapped cache segment; ``largest`` is the biggest answer it takes (an eighth of the arena)."""
+    """A mapped cache segment; ``largest`` is the biggest answer it takes (an eighth of the arena).
+
+    ``native=False`` keeps the Python ``get`` and ``put`` on a segment the C could serve
+    (tests that check the two agree)."""
 
     __slots__ = (
-        "_arena_at", "_chunk_end", "_chunk_pos", "_index_at", "_map", "arena", "buckets", "fd", "fields", "largest",
-        "locks",
+        "_arena_at", "_chunk_end", "_chunk_pos", "_index_at", "_map", "_ops", "arena", "buckets", "fd", "fields",
+        "largest", "locks",
     )
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, native: bool = True) -> None:
         self.fd = fd
         self._map = mmap.mmap(fd, os.fstat(fd).st_size)
         self.fields = memoryview(self._map).cast("q")
@@ -81,6 +106,8 @@ class ShmCache:
         # lock, then filled without it.
         self._chunk_pos = 0
         self._chunk_end = 0
+        use_ops = native and _NATIVE_LAYOUT and self.fields[_H_LOCK_KIND] == MUTEX
+        self._ops: RingOps | None = RingOps(self._map) if use_ops else None
 
     @classmethod
     def create(cls, max_records: int, max_bytes: int) -> ShmCache:
@@ -105,7 +132,15 @@ class ShmCache:
         """Whether this segment has the sizes a config with these settings would create."""
         return self.buckets == max(1, -(-max_records // WAYS)) and self.arena == max_bytes
 
+    @property
+    def native(self) -> bool:
+        """Whether ``get`` and ``put`` run in C."""
+        return self._ops is not None
+
     def get(self, digest: bytes, now_ms: int) -> bytes | None:
+        ops = self._ops
+        if ops is not None:
+            return ops.get(digest, now_ms)
         d0, d1 = _DIGEST.unpack(digest)
         bucket = d0 % self.buckets
         first = self._index_at + bucket * (WAYS * _ENTRY_FIELDS)
@@ -135,6 +170,9 @@ class ShmCache:
 
     def put(self, digest: bytes, value: bytes, now_ms: int, ttl_ms: int) -> bool:
         """Store ``value``; False when it is larger than :attr:`largest`."""
+        ops = self._ops
+        if ops is not None:
+            return ops.put(digest, value, now_ms, ttl_ms)
         length = len(value)
         if length > self.largest or length == 0:
             return False

@@ -19,7 +19,6 @@ from ferrogate._fastpath.head import header_block
 from ferrogate.ai.usage import Usage
 from ferrogate.cache.answer import CachedAnswer, decode_answer
 from ferrogate.cache.answer_cache import BYPASS, HIT, MISS, AnswerCache
-from ferrogate.cache.key import cache_key
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.relay import cached_lines
 from ferrogate.pipeline.runtime import AiRuntime
@@ -42,7 +41,7 @@ def cache_lookup(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:
     assert req is not None and ctx.model is not None and ctx.endpoint is not None
     first = ctx.candidates[0]
     key = ctx.api_key
-    digest = cache_key(
+    digest = cache.keys.key(
         key.tenant if key is not None else None, ctx.endpoint.value, ctx.model, first.provider, first.provider_model, req.body
     )
     ctx.cache_key = digest

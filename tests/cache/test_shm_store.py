@@ -1,37 +1,61 @@
-"""The node-shared answer cache and its keys."""
+"""The node-shared answer cache, on both of its paths: ``get`` and ``put`` in C (``_ring_ops``,
+on a segment whose locks are mutexes) and in Python (here on a segment with fcntl locks)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
+import pytest
+
+from ferrogate.cache import shm_store
 from ferrogate.cache.key import cache_key
 from ferrogate.cache.shm_store import ShmCache
+from ferrogate.ipc.shm_locks import FCNTL, MUTEX, native_locks_built
 
 BODY = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
-SAME_BODY = b'{"messages":[{"content":"hi","role":"user"}],"model":"m"}'
+NATIVE_BUILT = native_locks_built() and shm_store._NATIVE_LAYOUT
+
+MakeCache = Callable[[int, int], ShmCache]
 
 
 def _key(body: bytes = BODY, tenant: str | None = "t", model: str = "m", provider: str = "p") -> bytes:
     return cache_key(tenant, "chat", model, provider, "pm", body)
 
 
-def test_key_order_and_whitespace_do_not_change_the_key() -> None:
-    assert _key(BODY) == _key(SAME_BODY)
+@pytest.fixture(
+    params=[pytest.param("native", marks=pytest.mark.skipif(not NATIVE_BUILT, reason="_ring_ops not built")), "pure"]
+)
+def make(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> MakeCache:
+    """``make(max_records, max_bytes)``: a new segment served by the path the test runs on."""
+    native = request.param == "native"
+    monkeypatch.setattr(shm_store, "kind_for_new_segment", lambda: MUTEX if native else FCNTL)
+
+    def create(max_records: int, max_bytes: int) -> ShmCache:
+        cache = ShmCache.create(max_records, max_bytes)
+        assert cache.native is native
+        return cache
+
+    return create
 
 
-def test_tenant_model_and_provider_each_change_the_key() -> None:
-    assert len({_key(), _key(tenant="other"), _key(tenant=None), _key(model="m2"), _key(provider="p2")}) == 5
-
-
-def test_an_answer_put_is_got_until_it_expires() -> None:
-    cache = ShmCache.create(max_records=64, max_bytes=1 << 20)
+def test_an_answer_put_is_got_until_it_expires(make: MakeCache) -> None:
+    cache = make(64, 1 << 20)
     assert cache.put(_key(), b"answer", now_ms=1000, ttl_ms=500)
     assert cache.get(_key(), now_ms=1499) == b"answer"
     assert cache.get(_key(), now_ms=1500) is None
 
 
-def test_a_full_bucket_evicts_its_least_recently_used_answer() -> None:
-    cache = ShmCache.create(max_records=8, max_bytes=1 << 20)  # one bucket of 8 ways
+def test_a_second_put_of_a_key_replaces_its_answer(make: MakeCache) -> None:
+    cache = make(64, 1 << 20)
+    cache.put(_key(), b"old", now_ms=0, ttl_ms=1000)
+    cache.put(_key(), b"new", now_ms=1, ttl_ms=1000)
+    assert cache.get(_key(), now_ms=2) == b"new"
+    assert cache.records(now_ms=2) == 1
+
+
+def test_a_full_bucket_evicts_its_least_recently_used_answer(make: MakeCache) -> None:
+    cache = make(8, 1 << 20)  # one bucket of 8 ways
     keys = [_key(tenant=str(i)) for i in range(9)]
     for i, key in enumerate(keys[:8]):
         cache.put(key, b"v%d" % i, now_ms=i, ttl_ms=10_000)
@@ -43,8 +67,19 @@ def test_a_full_bucket_evicts_its_least_recently_used_answer() -> None:
     assert cache.records(now_ms=102) == 8
 
 
-def test_answers_the_ring_has_run_over_are_gone() -> None:
-    cache = ShmCache.create(max_records=1024, max_bytes=64 * 1024)  # answers up to 8 KiB
+def test_a_full_bucket_takes_an_expired_way_before_the_least_recently_used(make: MakeCache) -> None:
+    cache = make(8, 1 << 20)
+    keys = [_key(tenant=str(i)) for i in range(9)]
+    for i, key in enumerate(keys[:8]):
+        cache.put(key, b"v%d" % i, now_ms=i, ttl_ms=50 if i == 5 else 10_000)  # keys[5] expires at 55
+    cache.put(keys[8], b"v8", now_ms=100, ttl_ms=10_000)
+    assert cache.get(keys[0], now_ms=101) == b"v0"  # the least recently used stays
+    assert cache.get(keys[8], now_ms=101) == b"v8"
+    assert cache.records(now_ms=101) == 8
+
+
+def test_answers_the_ring_has_run_over_are_gone(make: MakeCache) -> None:
+    cache = make(1024, 64 * 1024)  # answers up to 8 KiB
     value = b"x" * 8000
     for i in range(20):
         assert cache.put(_key(tenant=str(i)), value, now_ms=0, ttl_ms=10_000)
@@ -52,14 +87,38 @@ def test_answers_the_ring_has_run_over_are_gone() -> None:
     assert cache.get(_key(tenant="19"), now_ms=1) == value
 
 
-def test_an_answer_over_an_eighth_of_the_memory_is_not_stored() -> None:
-    cache = ShmCache.create(max_records=64, max_bytes=64 * 1024)
-    assert not cache.put(_key(), b"x" * (8 * 1024 + 1), now_ms=0, ttl_ms=1000)
+def test_a_stretch_others_ran_half_a_ring_past_is_given_up(make: MakeCache) -> None:
+    mine = make(1024, 64 * 1024)  # stretches of 8 KiB
+    others = ShmCache(mine.fd, native=mine.native)  # another process's stretches of the same ring
+    mine.put(_key(tenant="first"), b"a", now_ms=0, ttl_ms=10_000)  # takes the stretch at 0
+    for i in range(5):  # one 8000-byte answer a stretch: the cursor ends at 48 KiB
+        others.put(_key(tenant=str(i)), b"o" * 8000, now_ms=0, ttl_ms=10_000)
+    mine.put(_key(tenant="mine"), b"mine", now_ms=0, ttl_ms=10_000)  # not at 1 in its first stretch
+    for i in range(5, 8):  # the ring comes round over bytes 0 .. 8 KiB
+        others.put(_key(tenant=str(i)), b"o" * 8000, now_ms=0, ttl_ms=10_000)
+    assert mine.get(_key(tenant="mine"), now_ms=1) == b"mine"
+
+
+def test_an_answer_over_an_eighth_of_the_memory_is_not_stored(make: MakeCache) -> None:
+    cache = make(64, 64 * 1024)
+    assert not cache.put(_key(), b"x" * (cache.largest + 1), now_ms=0, ttl_ms=1000)
     assert cache.get(_key(), now_ms=1) is None
 
 
-def test_a_forked_process_sees_what_another_stored() -> None:
-    cache = ShmCache.create(max_records=64, max_bytes=1 << 20)
+def test_an_answer_of_exactly_an_eighth_of_the_memory_is_stored(make: MakeCache) -> None:
+    cache = make(64, 64 * 1024)
+    assert cache.put(_key(), b"x" * cache.largest, now_ms=0, ttl_ms=1000)
+    assert cache.get(_key(), now_ms=1) == b"x" * cache.largest
+
+
+def test_an_empty_answer_is_not_stored(make: MakeCache) -> None:
+    cache = make(64, 1 << 20)
+    assert not cache.put(_key(), b"", now_ms=0, ttl_ms=1000)
+    assert cache.records(now_ms=1) == 0
+
+
+def test_a_forked_process_sees_what_another_stored(make: MakeCache) -> None:
+    cache = make(64, 1 << 20)
     pid = os.fork()
     if pid == 0:
         cache.put(_key(), b"from the child", now_ms=0, ttl_ms=60_000)
