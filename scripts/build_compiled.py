@@ -102,7 +102,7 @@ def run_mypyc(sources: list[str]) -> None:
     os.chdir(ROOT)
     extensions = mypycify(sources, group_name=GROUP, target_dir=str(BUILD_DIR), opt_level="3")
     extensions += [
-        Extension(module_name(source.removesuffix(".c") + ".py"), [source], extra_compile_args=["-O2"])
+        Extension(module_name(source.removesuffix(".c") + ".py"), [source], extra_compile_args=["-O2"], libraries=["z"])
         for source in NATIVE_SOURCES
     ]
     setup(

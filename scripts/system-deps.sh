@@ -13,6 +13,8 @@ command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || 
 [ -x /usr/lib/chromium/chromium ] || need+=(chromium)
 # pebble: the ACME test CA (and pebble-challtestsrv, its DNS) that automatic HTTPS is tested against.
 command -v pebble >/dev/null 2>&1 && command -v pebble-challtestsrv >/dev/null 2>&1 || need+=(pebble)
+# zlib1g-dev: the answer cache's native ring ops checksum answers with zlib's CRC-32 (make compiled).
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing system packages: ${need[*]} (run as root or install them)" >&2

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <zlib.h>
 
 /* The layout of shm_store.py; LAYOUT hands these to it to compare with its own. */
 #define MAGIC 0x4647434100000002LL /* "FGCA", layout 2 */
@@ -34,7 +35,7 @@
 #define CHUNK (256 * 1024)
 #define KIND_MUTEX 2
 enum { H_MAGIC, H_BUCKETS, H_ARENA, H_CURSOR, H_LOCK_KIND };     /* header fields */
-enum { E_D0, E_D1, E_POS, E_LEN, E_EXPIRES, E_USED };           /* entry fields */
+enum { E_D0, E_D1, E_POS, E_LEN, E_EXPIRES, E_USED, E_CRC };    /* entry fields */
 
 typedef struct {
     PyObject_HEAD
@@ -226,7 +227,10 @@ RingOps_get(RingOps *self, PyObject *const *args, Py_ssize_t nargs)
         }
         memcpy(PyBytes_AS_STRING(data), self->base + start, (size_t)length);
         __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the copy is read before the cursor is again */
-        if (cursor_now(self) > pos + self->arena) { /* a writer ran over it while we copied */
+        /* A writer ran over it while we copied; or one that was held up past its stretch's
+           turn wrote over it (the cursor cannot tell): its checksum then differs. */
+        if (cursor_now(self) > pos + self->arena ||
+            (int64_t)crc32(0L, (const Bytef *)PyBytes_AS_STRING(data), (uInt)length) != e[E_CRC]) {
             Py_DECREF(data);
             e[E_D0] = e[E_D1] = 0;
             break;
@@ -303,6 +307,7 @@ RingOps_put(RingOps *self, PyObject *const *args, Py_ssize_t nargs)
     }
     self->chunk_pos = pos + length;
     memcpy(self->base + self->arena_at + floor_mod(pos, self->arena), value.buf, (size_t)length);
+    int64_t crc = (int64_t)crc32(0L, (const Bytef *)value.buf, (uInt)length);
     PyBuffer_Release(&value);
 
     int64_t bucket = floor_mod(d0, self->buckets);
@@ -334,6 +339,7 @@ RingOps_put(RingOps *self, PyObject *const *args, Py_ssize_t nargs)
     e[E_LEN] = length;
     e[E_EXPIRES] = expires;
     e[E_USED] = now;
+    e[E_CRC] = crc;
     if (unlock_at(self, lock) < 0)
         return NULL;
     Py_RETURN_TRUE;

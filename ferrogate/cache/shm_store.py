@@ -14,7 +14,9 @@ table. Two parts:
 A bucket is read and written under its own lock (``ipc.shm_locks``; the locks sit
 between the header and the index). Each worker takes the ring in stretches of
 256 KiB under the header's lock, then appends into its stretch without one. A reader copies an answer, then checks that the
-cursor has not run over it meanwhile (the cursor moves before anything is written).
+cursor has not run over it meanwhile (the cursor moves before anything is written), and that
+its bytes still have the CRC-32 the writer put in its entry: a writer held up (descheduled)
+past its stretch's turn can write over a newer answer, which the cursor cannot tell.
 
 ``get`` and ``put`` run in C (``_ring_ops.c``) on a segment whose locks are mutexes,
 when it is built: they are on every cacheable request's path, and in Python the same
@@ -28,6 +30,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import zlib
 from typing import Final
 
 from ferrogate.ipc.shm_locks import (
@@ -65,10 +68,11 @@ _POS: Final = 2
 _LEN: Final = 3
 _EXPIRES: Final = 4
 _USED: Final = 5
+_CRC: Final = 6  # zlib's CRC-32 of the answer's bytes
 
 _DIGEST = struct.Struct("<qq")
 _BUCKET = struct.Struct(f"<{WAYS * _ENTRY_FIELDS}q")
-_ENTRY = struct.Struct("<6q")  # _D0 .. _USED
+_ENTRY = struct.Struct("<7q")  # _D0 .. _CRC
 _CHUNK: Final = 256 * 1024
 # A build of _ring_ops.c made for another layout is not used.
 _NATIVE_LAYOUT: Final = RingOps is not None and LAYOUT == (
@@ -159,7 +163,8 @@ class ShmCache:
                     return None
                 start = self._arena_at + pos % self.arena
                 data = self._map[start : start + length]
-                if fields[_H_CURSOR] > pos + self.arena:  # a writer ran over it while we copied
+                # A writer ran over it while we copied, or a held-up one wrote over it.
+                if fields[_H_CURSOR] > pos + self.arena or zlib.crc32(data) != ways[way + _CRC]:
                     fields[at + _D0] = fields[at + _D1] = 0
                     return None
                 fields[at + _USED] = now_ms
@@ -185,6 +190,7 @@ class ShmCache:
         self._chunk_pos = pos + length
         start = self._arena_at + pos % self.arena
         self._map[start : start + length] = value
+        crc = zlib.crc32(value)
         d0, d1 = _DIGEST.unpack(digest)
         bucket = d0 % self.buckets
         first = self._index_at + bucket * (WAYS * _ENTRY_FIELDS)
@@ -208,7 +214,7 @@ class ShmCache:
                 if oldest is None or used < oldest:
                     oldest = used
                     victim = way
-            _ENTRY.pack_into(self._map, (first + victim) * 8, d0, d1, pos, length, now_ms + ttl_ms, now_ms)
+            _ENTRY.pack_into(self._map, (first + victim) * 8, d0, d1, pos, length, now_ms + ttl_ms, now_ms, crc)
         finally:
             self.locks.unlock(lock)
         return True

@@ -119,3 +119,14 @@ def test_answers_got_while_c_and_python_processes_write_are_never_torn(monkeypat
     for pid in pids:
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("reader_native", [True, False], ids=["c-reader", "python-reader"])
+def test_an_answer_whose_bytes_were_written_over_behind_the_cursor_is_a_miss(native: ShmCache, reader_native: bool) -> None:
+    # A writer held up past its stretch's turn writes over a newer answer without moving the
+    # cursor; the reader finds the bytes no longer match the answer's checksum.
+    native.put(_key("a"), b"the stored answer", now_ms=0, ttl_ms=10_000)
+    at = native._arena_at  # the first stretch starts at the ring's start
+    native._map[at : at + 3] = b"XXX"
+    reader = native if reader_native else ShmCache(native.fd, native=False)
+    assert reader.get(_key("a"), now_ms=1) is None
