@@ -123,10 +123,16 @@ def rename_model(
     if body.startswith(b'{"model":"'):
         # The shape SDKs send: model first. The key is the top-level one (the first in the
         # object); it is the only one when "model" occurs nowhere else and no key could be
-        # spelled with escapes.
-        m = _STRING.match(body, 9)
-        if m is not None and body.find(b'"model"', m.end()) == -1 and body.find(b"\\u") == -1:
-            return b'{"model":' + value + body[m.end() :]
+        # spelled with escapes. A body with no backslash at all (the usual case) needs no
+        # string scanner: the model's string ends at the next quote.
+        if body.find(b"\\") == -1:
+            end = body.find(b'"', 10) + 1
+            if end > 0 and body.find(b'"model"', end) == -1:
+                return b'{"model":' + value + body[end:]
+        else:
+            m = _STRING.match(body, 9)
+            if m is not None and body.find(b'"model"', m.end()) == -1 and body.find(b"\\u") == -1:
+                return b'{"model":' + value + body[m.end() :]
     out = splice_value(body, "model", value, present=True)
     if out is not None:
         return out

@@ -117,13 +117,13 @@ def relay_json(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: D
 
 
 def _store(cache: AnswerCache, digest: bytes, stream: bool, body: bytes, usage: Usage | None, cand: Candidate) -> None:
-    answer = CachedAnswer(
-        stream=stream,
-        body=body,
-        prompt_tokens=usage.prompt_tokens if usage is not None else 0,
-        completion_tokens=usage.completion_tokens if usage is not None else 0,
-        provider=cand.provider,
-        provider_model=cand.provider_model,
+    answer = CachedAnswer(  # positional (CachedAnswer's field order): keywords cost more from compiled code
+        stream,
+        body,
+        usage.prompt_tokens if usage is not None else 0,
+        usage.completion_tokens if usage is not None else 0,
+        cand.provider,
+        cand.provider_model,
     )
     cache.store(digest, encode_answer(answer), int(time() * 1000))
 
