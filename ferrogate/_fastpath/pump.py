@@ -132,6 +132,8 @@ async def relay(
             raise response.error  # failed before anything was sent: a clean error response
         length = None if response.chunked else response.content_length
         exchange.start_response(status, headers, length)
+        response.release_head()
+        headers = None  # the head is out: neither is kept for the rest of a long body
         sent = 0
         async for data in response:
             if exchange.disconnected:

@@ -257,6 +257,7 @@ class UpstreamConnection(asyncio.Protocol):
         if resp is None:
             return
         headers = self._headers
+        self._headers = []  # the response owns them now (and can let them go: release_head)
         resp.status = status
         resp.headers = headers
         resp.keep_alive = parser.should_keep_alive()

@@ -94,6 +94,11 @@ class UpstreamResponse:
                 return v
         return None
 
+    def release_head(self) -> None:
+        """The head has been acted on: its headers (~0.4 KB) are not kept for the rest of a
+        long stream."""
+        self.headers = []
+
     @property
     def complete(self) -> bool:
         """The whole body has been received (it may still sit in the buffer)."""

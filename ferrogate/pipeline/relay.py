@@ -181,6 +181,7 @@ async def relay_stream(
                     # per event; the task wakes for the end, a failure, or a client behind.
                     assert isinstance(response, UpstreamResponse)
                     chunk = out = b""  # not held for the rest of a long stream
+                    response.release_head()
                     sink = _Relay(exchange, translator, kept, held, max_event_bytes)
                     while await response.push(sink):
                         await exchange.drain()

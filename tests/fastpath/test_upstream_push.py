@@ -114,3 +114,16 @@ async def test_a_cancelled_push_leaves_later_bytes_in_the_buffer() -> None:
         await pushing
     resp._feed(b"later")
     assert sink.taken == [] and resp.complete_body() is None
+
+
+async def test_a_response_whose_head_was_acted_on_lets_its_headers_go_and_still_relays() -> None:
+    resp, _ = _response()
+    resp.headers = [(b"content-type", b"text/event-stream")]
+    resp.release_head()
+    assert resp.headers == [] and resp.header(b"content-type") is None
+    resp._feed(b"data: 1\n\n")
+    sink = _Sink()
+    pushing = asyncio.ensure_future(resp.push(sink))
+    await asyncio.sleep(0)
+    resp._finish()
+    assert await pushing is False and sink.taken == [b"data: 1\n\n"]
