@@ -40,6 +40,10 @@ class Request(Protocol):
         """First value of a header (``name`` lowercased), or None."""
         ...
 
+    def release_headers(self) -> None:
+        """Drop the headers: nothing will read them again (a long stream whose head is out)."""
+        ...
+
 
 class Exchange(Protocol):
     """One request and its response on a connection."""

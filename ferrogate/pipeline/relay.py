@@ -182,6 +182,7 @@ async def relay_stream(
                     assert isinstance(response, UpstreamResponse)
                     chunk = out = b""  # not held for the rest of a long stream
                     response.release_head()
+                    exchange.request.release_headers()
                     sink = _Relay(exchange, translator, kept, held, max_event_bytes)
                     while await response.push(sink):
                         await exchange.drain()
