@@ -13,7 +13,9 @@ per target:
 - event latency p50/p99 (receipt time - the upstream's stamped send time) and what the
   target adds over direct;
 - streams that ended with ``[DONE]`` (and why the others did not);
-- RSS per open stream: the tree's RSS with every stream open, less before, / streams;
+- RSS per open stream: the tree's RSS with every stream open, less before, / streams (each
+  target first serves a warm-up of ``WARMUP_STREAMS`` streams, so what a process sets up
+  once on its first requests (lazy imports, pools, caches) is not counted as per stream);
 - the client's own CPU (µs per event, and the busiest client process's share of a core:
   near 100 % the client, not the target, is the limit).
 
@@ -49,6 +51,9 @@ from benchmarks.scenario import (
 from benchmarks.token_client import ClientGroup, hist_percentile, merge
 
 TARGETS = ("direct", "nginx", "ferrogate")
+
+WARMUP_STREAMS = 20  # few next to the thousand measured: their freed memory is reused by few
+
 
 
 def _pct(v: float | None) -> str:
@@ -198,6 +203,13 @@ def measure(
                 if service is not None:
                     services.append(service)
                 started[target] = (service or upstream, request)
+            for target in targets:  # unmeasured: the first requests' one-time set-up
+                service, request = started[target]
+                if log:
+                    log(f"[token streams] warm-up: {WARMUP_STREAMS} streams via {target}")
+                run_target(target, service.port, service.pid, request, work / f"{target}-warm-up",
+                           streams=min(WARMUP_STREAMS, min(steps)), events=events, rate=rate, clients=1)
+                time.sleep(1.0)
             for step in steps:
                 for target in targets:
                     service, request = started[target]
