@@ -25,6 +25,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "../ipc/shm_mutex_lock.h"
+
 /* The layout of shm_store.py; LAYOUT hands these to it to compare with its own. */
 #define MAGIC 0x4647434100000002LL /* "FGCA", layout 2 */
 #define HEADER_BYTES 4096
@@ -66,15 +68,8 @@ floor_mod(int64_t a, int64_t b)
 static int
 lock_at(RingOps *self, Py_ssize_t offset)
 {
-    pthread_mutex_t *m = (pthread_mutex_t *)(self->base + offset);
-    int rc = pthread_mutex_trylock(m);
-    if (rc == EBUSY) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = pthread_mutex_lock(m);
-        Py_END_ALLOW_THREADS
-    }
-    if (rc == EOWNERDEAD) /* its holder died: carry on, as MutexArray's callers do */
-        rc = pthread_mutex_consistent(m);
+    int died;
+    int rc = shm_mutex_acquire((pthread_mutex_t *)(self->base + offset), &died);
     if (rc != 0) {
         errno = rc;
         PyErr_SetFromErrno(PyExc_OSError);

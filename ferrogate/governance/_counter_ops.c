@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../ipc/shm_mutex_lock.h"
+
 /* The counter table's layout (governance/counter_table.py, reservation_journal.py). */
 #define HEADER_FIELDS 512
 #define FIELDS_PER_SLOT 32
@@ -164,16 +166,8 @@ bad:
 static int
 lock_slot(int64_t *fields, int64_t base)
 {
-    pthread_mutex_t *m = (pthread_mutex_t *)(fields + base + SLOT_LOCK);
-    int rc = pthread_mutex_trylock(m);
-    if (rc == EBUSY) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = pthread_mutex_lock(m);
-        Py_END_ALLOW_THREADS
-    }
-    if (rc == EOWNERDEAD)
-        rc = pthread_mutex_consistent(m); /* its holder died; the sums under it stand */
-    return rc;
+    int died; /* its holder died: the sums under it stand */
+    return shm_mutex_acquire((pthread_mutex_t *)(fields + base + SLOT_LOCK), &died);
 }
 
 static void

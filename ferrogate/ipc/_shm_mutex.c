@@ -21,6 +21,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "shm_mutex_lock.h"
+
 typedef struct {
     PyObject_HEAD
     Py_buffer view;
@@ -105,21 +107,14 @@ MutexArray_lock(MutexArray *self, PyObject *arg)
     pthread_mutex_t *m = mutex_arg(self, arg);
     if (m == NULL)
         return NULL;
-    int rc = pthread_mutex_trylock(m);
-    if (rc == EBUSY) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = pthread_mutex_lock(m);
-        Py_END_ALLOW_THREADS
-    }
-    if (rc == EOWNERDEAD) {
-        rc = pthread_mutex_consistent(m);
-        if (rc == 0)
-            Py_RETURN_TRUE; /* locked; its previous holder died holding it */
-    }
+    int died;
+    int rc = shm_mutex_acquire(m, &died);
     if (rc != 0) {
         errno = rc;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
+    if (died)
+        Py_RETURN_TRUE; /* locked; its previous holder died holding it */
     Py_RETURN_FALSE;
 }
 
