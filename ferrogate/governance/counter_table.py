@@ -33,11 +33,9 @@ from ferrogate.ipc.shm_locks import (
 )
 
 try:
-    from ferrogate.governance._counter_ops import LAYOUT as _OPS_LAYOUT
     from ferrogate.governance._counter_ops import CounterOps
 except ImportError:  # not built: the limiter's own Python does the work
     CounterOps = None  # type: ignore[assignment, misc]
-    _OPS_LAYOUT = ()
 
 MAGIC: Final = 0x46474354_00000002  # "FGCT", layout 2
 _HEADER_BYTES: Final = 4096
@@ -71,10 +69,7 @@ SPENT: Final = 1
 RESERVED: Final = 2
 SLOT_LOCK: Final = 24  # the slot's lock: fields 24..31 (fields 5..19 are the budgets)
 assert SLOT_LOCK * 8 + LOCK_BYTES <= SLOT_BYTES and BUDGETS + 5 * BUDGET_STRIDE <= SLOT_LOCK
-# A build of _counter_ops.c made for another slot layout is not used.
-_OPS_FIT: Final = CounterOps is not None and _OPS_LAYOUT[:10] == (
-    _HEADER_BYTES // 8, FIELDS_PER_SLOT, RPM_START, RPM_COUNT, TPM_START, TPM_TOKENS, BUDGETS, BUDGET_STRIDE, 5, SLOT_LOCK
-)
+HEADER_FIELDS: Final = _HEADER_BYTES // 8  # the first slot's first field
 
 
 def subject_ident(kind: str, subject_id: str) -> int:
@@ -105,10 +100,10 @@ class CounterTable:
             self._map.close()
             raise
         self.capacity = self.fields[_H_CAPACITY]
-        self.journal_base = _HEADER_BYTES // 8 + self.capacity * FIELDS_PER_SLOT
+        self.journal_base = HEADER_FIELDS + self.capacity * FIELDS_PER_SLOT
         self.journal: object = None  # this process's reservation journal, claimed on first use
         # The limiter's admit and settle in C: on mutex tables, where the module is built.
-        native = _OPS_FIT and self.fields[_H_LOCK_KIND] == MUTEX
+        native = CounterOps is not None and self.fields[_H_LOCK_KIND] == MUTEX  # limiter_native checks its layout
         self.ops: CounterOps | None = CounterOps(self._map) if native else None
 
     @classmethod
@@ -141,7 +136,7 @@ class CounterTable:
         start = ident % capacity
         for step in range(capacity):
             index = (start + step) % capacity
-            base = _HEADER_BYTES // 8 + index * FIELDS_PER_SLOT
+            base = HEADER_FIELDS + index * FIELDS_PER_SLOT
             found = fields[base + IDENT]
             if found == ident:
                 return base
@@ -170,7 +165,7 @@ class CounterTable:
         stores are atomic). The idents are copied out as one strided slice and compared 4 KB
         at a time with zeros, so only the chunks holding a claimed slot are looked into: a
         Python loop over the 65,536 slots took 7 ms, every second, in the control process."""
-        first = _HEADER_BYTES // 8
+        first = HEADER_FIELDS
         idents = self.fields[first + IDENT : first + self.capacity * FIELDS_PER_SLOT : FIELDS_PER_SLOT].tobytes()
         size = len(idents)
         for start in range(0, size, _SCAN_CHUNK):

@@ -17,7 +17,18 @@ from array import array
 from typing import Final
 
 from ferrogate.errors import GatewayError
-from ferrogate.governance.quotas import Subject, period_end
+from ferrogate.governance.counter_table import (
+    BUDGET_STRIDE,
+    BUDGETS,
+    FIELDS_PER_SLOT,
+    HEADER_FIELDS,
+    RPM_COUNT,
+    RPM_START,
+    SLOT_LOCK,
+    TPM_START,
+    TPM_TOKENS,
+)
+from ferrogate.governance.quotas import BudgetKind, Subject, period_end
 from ferrogate.governance.refusals import WINDOW_MS, budget_exceeded, rate_limited, too_large
 from ferrogate.governance.reservation_journal import ENTRY_FIELDS
 
@@ -27,8 +38,11 @@ except ImportError:  # not built: tables have no ops, and nothing here is used
     _OPS_LAYOUT = ()
 
 PLAN_HEAD: Final = 6  # the plan's head (see Plan.refresh), as _counter_ops.c reads it
-# Nor is one made for another journal entry, window or plan (counter_table checks the slots).
-OPS_FIT: Final = _OPS_LAYOUT[10:] == (ENTRY_FIELDS, WINDOW_MS, PLAN_HEAD)
+# A build of _counter_ops.c made for another slot, journal entry, window or plan layout is not used.
+OPS_FIT: Final = (
+    HEADER_FIELDS, FIELDS_PER_SLOT, RPM_START, RPM_COUNT, TPM_START, TPM_TOKENS, BUDGETS, BUDGET_STRIDE,
+    len(BudgetKind), SLOT_LOCK, ENTRY_FIELDS, WINDOW_MS, PLAN_HEAD,
+) == _OPS_LAYOUT
 MAX_SUBJECTS: Final = 2  # a journal entry holds a key and its tenant
 _INT64_MAX: Final = (1 << 63) - 1
 _FOREVER: Final = 1 << 62
