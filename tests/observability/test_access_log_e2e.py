@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import Gateway
+from tests.support.mock_openai import Fault, MockOpenAI, serving_in_a_thread
 
 BASE = """
 [[routes]]
@@ -113,3 +114,26 @@ def test_log_level_flag_overrides_the_config(gateway_factory) -> None:
     assert " DEBUG " not in quiet.log()
     loud = gateway_factory(BASE.format(telemetry='log_level = "info"'), workers=1, extra_args=("--log-level", "debug"))
     assert " DEBUG " in loud.log()
+
+
+def test_a_long_stream_that_let_its_request_headers_go_is_logged_with_the_callers_request_id(gateway_factory) -> None:
+    # Events 50 ms apart: after the first, the rest is relayed from the upstream's read
+    # callback and the request's headers are let go; the line still names the caller's id.
+    with serving_in_a_thread(MockOpenAI(always=Fault(event_delay=0.05))) as upstream:
+        config = BASE.format(telemetry='access_log = "all"') + (
+            '\n[[providers]]\nname = "up"\nkind = "openai-compatible"\n'
+            f'base_url = "{upstream.base_url}"\napi_key = "sk-upstream-x"\n'
+            '\n[[models]]\nname = "slow"\nprovider = "up"\nprovider_model = "gpt-4o-mini"\n'
+        )
+        gw = gateway_factory(config, workers=1)
+        try:
+            body = {"model": "slow", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+            headers = {"authorization": "Bearer sk-team-a-secret", "x-request-id": "caller-req-7"}
+            with httpx.stream("POST", gw.base_url + "/v1/chat/completions", json=body, headers=headers,
+                              timeout=10) as answer:
+                text = "".join(answer.iter_text())
+            assert answer.status_code == 200 and "data: [DONE]" in text
+            (line,) = _access_lines(gw, 1)
+        finally:
+            gw.stop()  # before the upstream: its pooled connection would hold the mock's close
+    assert (line["request_id"], line["key_id"], line["status"]) == ("caller-req-7", "team-a", 200)
