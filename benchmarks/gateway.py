@@ -65,6 +65,7 @@ def render_config(workdir: Path, mock_port: int, *, ai: bool, redis_url: str | N
         models = [  # logical name, provider, provider model
             ("gpt-4o-mini", "mock-openai", "gpt-4o-mini"),
             ("gpt-4o-mini-stream", "mock-openai-stream", "gpt-4o-mini"),
+            ("gpt-4o-mini-ungoverned", "mock-openai", "gpt-4o-mini"),  # chat_governed's reference
             ("claude-bench", "mock-anthropic", "claude-bench"),
             ("claude-bench-stream", "mock-anthropic-stream", "claude-bench"),
         ]

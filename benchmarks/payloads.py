@@ -111,6 +111,9 @@ def request_bodies() -> dict[str, bytes]:
         "chat": _dump(chat).encode(),
         # 0000000000 is replaced per request by benchmarks/lua/post_varying_body.lua
         "chat_governed": _dump({**chat, "model": OPENAI_MODEL + "-governed", "user": "bench-0000000000"}).encode(),
+        # chat_governed's body with governance off: a model of the same routing (an alias of
+        # the same provider model) without the cache; sent with the ungoverned key.
+        "chat_ungoverned": _dump({**chat, "model": OPENAI_MODEL + "-ungoverned", "user": "bench-0000000000"}).encode(),
         "chat_stream": _dump({**chat, "model": OPENAI_MODEL + "-stream", "stream": True}).encode(),
         "chat_to_anthropic": _dump(claude).encode(),
         "chat_to_anthropic_stream": _dump({**claude, "model": "claude-bench-stream",
@@ -125,6 +128,7 @@ def request_bodies() -> dict[str, bytes]:
 SCENARIO_PATHS: dict[str, bytes] = {
     "chat": b"/v1/chat/completions",
     "chat_governed": b"/v1/chat/completions",
+    "chat_ungoverned": b"/v1/chat/completions",
     "chat_stream": b"/v1/chat/completions",
     "chat_to_anthropic": b"/v1/chat/completions",
     "chat_to_anthropic_stream": b"/v1/chat/completions",

@@ -93,9 +93,14 @@ def build_cases(suites: Sequence[str], run: Running) -> list[Case]:
         cases += _baselines(run, "ai", "chat_governed", "/v1/chat/completions", "chat_governed",
                             _UPSTREAM_AUTH, None)
         if gw is not None and run.ai:
+            # Its reference: the same body shape, varied the same way, to a model of the same
+            # routing (an alias of the same provider model) with no cache, by the ungoverned key.
+            cases.append(Case("ai", "chat_ungoverned", "ferrogate", gw.port, "/v1/chat/completions",
+                              "chat_ungoverned", _CLIENT_AUTH, gw.pid,
+                              reference=("chat", "ferrogate"), vary_body=True))
             cases.append(Case("ai", "chat_governed", "ferrogate", gw.port, "/v1/chat/completions",
                               "chat_governed", _GOVERNED_CLIENT, gw.pid,
-                              reference=("chat", "ferrogate"), vary_body=True))
+                              reference=("chat_ungoverned", "ferrogate"), vary_body=True))
     if "translate" in suites and gw is not None and run.ai:
         if "ai" not in suites:  # the untranslated rows the translated ones are compared with
             for scenario, body, terminal in (("chat", "chat", None),
