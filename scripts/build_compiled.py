@@ -35,7 +35,12 @@ IN_PROGRESS = "build in progress"  # digest that matches no source: pure Python 
 GROUP = "ferrogate.hotpath"  # shared library: ferrogate/hotpath__mypyc.<abi>.so
 EXT_SUFFIX = str(sysconfig.get_config_var("EXT_SUFFIX"))
 # Hand-written C extensions built in the same step (imported directly; see each module's users).
-NATIVE_SOURCES = ("ferrogate/ipc/_shm_mutex.c", "ferrogate/governance/_counter_ops.c", "ferrogate/cache/_ring_ops.c")
+NATIVE_SOURCES = (
+    "ferrogate/ipc/_shm_mutex.c",
+    "ferrogate/governance/_counter_ops.c",
+    "ferrogate/cache/_ring_ops.c",
+    "ferrogate/cache/_canonical_json.c",
+)
 
 
 def listed_sources() -> list[str]:

@@ -42,3 +42,8 @@ def test_identities_past_the_limit_still_give_the_plain_keys_bytes() -> None:
     for i in range(5000):  # over the 4096 kept: the states are dropped and made again
         assert keys.key(str(i), "chat", "m", "p", "pm", BODY) == cache_key(str(i), "chat", "m", "p", "pm", BODY)
     assert keys.key("0", "chat", "m", "p", "pm", BODY) == cache_key("0", "chat", "m", "p", "pm", BODY)
+
+
+def test_a_body_nested_deeper_than_orjson_writes_is_keyed_by_its_bytes() -> None:
+    deep = b'{"model": "m", "x": ' + b"[" * 300 + b"]" * 300 + b"}"  # orjson reads it, will not write it
+    assert _key(deep) == _key(deep) != _key(BODY)
