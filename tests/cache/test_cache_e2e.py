@@ -125,6 +125,16 @@ def test_a_body_with_bytes_that_are_not_utf8_is_keyed_by_its_bytes_not_a_500(gw:
     assert "Traceback" not in gw.log()
 
 
+def test_a_body_nested_deeper_than_orjson_writes_is_answered_and_cached(gw: Gateway) -> None:
+    # orjson reads 300 levels but will not write them back: the key falls back to the bytes.
+    body = b'{"model": "cached", "messages": [{"role": "user", "content": "deep"}], "zz": ' + b"[" * 300 + b"]" * 300 + b"}"
+    headers = {"Authorization": "Bearer sk-a", "Content-Type": "application/json"}
+    first = httpx.post(gw.base_url + "/v1/chat/completions", content=body, timeout=10, headers=headers)
+    second = httpx.post(gw.base_url + "/v1/chat/completions", content=body, timeout=10, headers=headers)
+    assert first.status_code == 200, first.text
+    assert (first.headers["x-ferrogate-cache"], second.headers["x-ferrogate-cache"]) == ("miss", "hit")
+
+
 def test_every_worker_serves_what_one_stored(gw: Gateway, upstream: MockOpenAI) -> None:
     _ask(gw, "shared")
     sent = len(upstream.requests)
