@@ -31,11 +31,20 @@ _HEX: Final = b"0123456789ABCDEFabcdef"
 _UNRESERVED: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _SLASH: Final = 0x2F
 _BACKSLASH: Final = 0x5C
+_PERCENT: Final = 0x25
+_DOT: Final = 0x2E
 
 
 def needs_normalising(path: bytes) -> bool:
-    """False for the usual clean path (the fast path skips all other work)."""
-    return b"%" in path or b"/." in path or b"//" in path or b"\\" in path
+    """False for the usual clean path (the fast path skips all other work). Bytes are looked
+    for as integers and pairs with ``find``: ``b"%" in path`` (CPython 3.11) first tries
+    ``b"%"`` as an integer, raising and clearing a TypeError each time, 4x the cost."""
+    return (
+        _PERCENT in path
+        or _BACKSLASH in path
+        or (_DOT in path and path.find(b"/.") >= 0)
+        or path.find(b"//") >= 0
+    )
 
 
 def normalise_path(path: bytes, *, keep_encoded_slash: bool = False) -> bytes:

@@ -272,7 +272,7 @@ class UpstreamConnection(asyncio.Protocol):
                     self._fail(UpstreamProtocolError("invalid Content-Length from upstream"))
                     return
             elif name == b"transfer-encoding":
-                resp.chunked = b"chunked" in value.lower()
+                resp.chunked = value.lower().find(b"chunked") >= 0  # find: see paths.needs_normalising
             elif value.lower() not in _PLAIN_CONNECTION:
                 resp.lists_hop_headers = True  # Connection names more hop-by-hop fields
         self._head_done = True

@@ -83,7 +83,7 @@ def header_lines(headers: Headers) -> tuple[bytes, bool]:
     for name, value in headers:
         # Lowercase names (the usual case) skip the lower() copy.
         if name in owned or (not name.islower() and name.lower() in owned):
-            if name.lower() == b"connection" and b"close" in value.lower():
+            if name.lower() == b"connection" and value.lower().find(b"close") >= 0:
                 close = True
             continue
         parts.append(name + b": " + value + CRLF)

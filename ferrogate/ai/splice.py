@@ -85,7 +85,7 @@ def top_level_span(body: bytes, key: str, *, present: bool = False) -> tuple[int
 
 def _key_may_be_escaped(body: bytes, key: str) -> bool:
     """Could some key in ``body`` be ``key`` written with ``\\uXXXX`` escapes?"""
-    return b"\\u" in body
+    return body.find(b"\\u") >= 0
 
 
 def _bracket_depth(head: bytes) -> int:

@@ -64,8 +64,8 @@ class AnthropicRelayStream:
             return region
         if (
             self.complete
-            or b"event: content_block_start" in region
-            or b"event: message_delta" in region
+            or region.find(b"event: content_block_start") >= 0  # find: see paths.needs_normalising
+            or region.find(b"event: message_delta") >= 0
         ):
             self._held = None
             return held + region
