@@ -14,12 +14,10 @@ class CachedAnswer(msgspec.Struct, frozen=True, array_like=True):
     provider_model: str
 
 
-_encoder = msgspec.msgpack.Encoder()
+# Its users (compiled) call ANSWER_ENCODER.encode directly: a function around it here
+# would be one interpreted call per stored answer.
+ANSWER_ENCODER = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(CachedAnswer)
-
-
-def encode_answer(answer: CachedAnswer) -> bytes:
-    return _encoder.encode(answer)
 
 
 def decode_answer(data: bytes) -> CachedAnswer | None:

@@ -41,8 +41,9 @@ def cache_lookup(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:
     assert req is not None and ctx.model is not None and ctx.endpoint is not None
     first = ctx.candidates[0]
     key = ctx.api_key
+    # _value_: the enum's value without the interpreted ``value`` property (a sixth of a us)
     digest = cache.keys.key(
-        key.tenant if key is not None else None, ctx.endpoint.value, ctx.model, first.provider, first.provider_model, req.body
+        key.tenant if key is not None else None, ctx.endpoint._value_, ctx.model, first.provider, first.provider_model, req.body
     )
     ctx.cache_key = digest
     ctx.cache = cache
@@ -84,9 +85,9 @@ def _use(cache: AnswerCache, ctx: RequestContext) -> int:
     control = ctx.exchange.request.header(_CACHE_CONTROL)
     if control is not None:
         lowered = control.lower()
-        if b"no-store" in lowered:
+        if lowered.find(b"no-store") >= 0:  # find, not in: see paths.needs_normalising
             return _BYPASS
-        if b"no-cache" in lowered:
+        if lowered.find(b"no-cache") >= 0:
             return _STORE_ONLY  # no lookup; the fresh answer replaces the stored one
     return _LOOKUP
 

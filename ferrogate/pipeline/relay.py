@@ -31,7 +31,7 @@ from ferrogate.ai.registry import Candidate
 from ferrogate.ai.taxonomy import failure_from_exception
 from ferrogate.ai.translate.errors import classify_stream_error
 from ferrogate.ai.usage import Usage
-from ferrogate.cache.answer import CachedAnswer, encode_answer
+from ferrogate.cache.answer import ANSWER_ENCODER, CachedAnswer
 from ferrogate.cache.answer_cache import AnswerCache
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.pipeline.context import RequestContext
@@ -125,7 +125,7 @@ def _store(cache: AnswerCache, digest: bytes, stream: bool, body: bytes, usage: 
         cand.provider,
         cand.provider_model,
     )
-    cache.store(digest, encode_answer(answer), int(time() * 1000))
+    cache.store(digest, ANSWER_ENCODER.encode(answer), int(time() * 1000))
 
 
 async def relay_stream(
