@@ -75,6 +75,9 @@ class RequestRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
         return self.usage_source is not None and (self.input_tokens > 0 or self.output_tokens > 0 or self.cache_hit)
 
 
+RECORD_FIELDS: tuple[str, ...] = RequestRecord.__struct_fields__  # the order of msgspec.structs.astuple(record)
+
+
 def usd(pico: int) -> str:
     """pico-USD as an exact decimal string of dollars ("0.000123")."""
     return format((Decimal(pico) / PICO_PER_USD).normalize(), "f") if pico else "0"
