@@ -7,11 +7,7 @@ Compiled with the hot path: a worker sums every record it serves.
 
 from __future__ import annotations
 
-from typing import Any, Final
-
-from msgspec.structs import astuple
-
-from ferrogate.ipc.request_records import RECORD_FIELDS, RequestRecord
+from ferrogate.ipc.request_records import RequestRecord
 
 HOUR = 3600
 DAY = 86400
@@ -19,22 +15,6 @@ DAY = 86400
 # (granularity, bucket start, key id, tenant, model, provider, requests, errors, input,
 #  output, cached, reasoning tokens, cost pico, cache hits, saved cost pico)
 UsageRow = tuple[str, int, str, str, str, str, int, int, int, int, int, int, int, int, int]
-Fields = tuple[Any, ...]  # a record's astuple(): one call instead of a dozen attribute reads
-
-_AT: Final = RECORD_FIELDS.index("at")
-_STATUS: Final = RECORD_FIELDS.index("status")
-_KEY_ID: Final = RECORD_FIELDS.index("key_id")
-_TENANT: Final = RECORD_FIELDS.index("tenant")
-_MODEL: Final = RECORD_FIELDS.index("model")
-_PROVIDER: Final = RECORD_FIELDS.index("provider")
-_CACHE_HIT: Final = RECORD_FIELDS.index("cache_hit")
-_INPUT: Final = RECORD_FIELDS.index("input_tokens")
-_OUTPUT: Final = RECORD_FIELDS.index("output_tokens")
-_CACHED: Final = RECORD_FIELDS.index("cached_tokens")
-_REASONING: Final = RECORD_FIELDS.index("reasoning_tokens")
-_USAGE_SOURCE: Final = RECORD_FIELDS.index("usage_source")
-_COST: Final = RECORD_FIELDS.index("cost_pico")
-_SAVED: Final = RECORD_FIELDS.index("saved_cost_pico")
 
 
 def usage_rows(records: list[RequestRecord]) -> list[UsageRow]:
@@ -42,31 +22,29 @@ def usage_rows(records: list[RequestRecord]) -> list[UsageRow]:
     grouped by hour first, then summed per group and the hours folded into their days.
     Records of one key, model and hour usually come in runs, so a record like the one
     before it joins that one's group without a lookup."""
-    hours: dict[tuple[int, str, str, str, str], list[Fields]] = {}
-    group: list[Fields] | None = None
-    last: Fields | None = None
+    hours: dict[tuple[int, str, str, str, str], list[RequestRecord]] = {}
+    group: list[RequestRecord] | None = None
+    last: RequestRecord | None = None
     hour_end = 0
     for r in records:
-        f = astuple(r)
-        if f[_USAGE_SOURCE] is None:
+        if r.usage_source is None:
             continue
-        at_time: float = f[_AT]
         if (
-            group is not None and last is not None and at_time < hour_end and at_time >= hour_end - HOUR
-            and f[_KEY_ID] == last[_KEY_ID] and f[_MODEL] == last[_MODEL] and f[_PROVIDER] == last[_PROVIDER]
-            and f[_TENANT] == last[_TENANT]
+            group is not None and last is not None and r.at < hour_end and r.at >= hour_end - HOUR
+            and r.key_id == last.key_id and r.model == last.model and r.provider == last.provider
+            and r.tenant == last.tenant
         ):
-            group.append(f)
+            group.append(r)
             continue
-        at = int(at_time)
+        at = int(r.at)
         hour = at - at % HOUR
-        key = (hour, f[_KEY_ID] or "", f[_TENANT] or "", f[_MODEL] or "", f[_PROVIDER] or "")
+        key = (hour, r.key_id or "", r.tenant or "", r.model or "", r.provider or "")
         group = hours.get(key)
         if group is None:
-            group = hours[key] = [f]
+            group = hours[key] = [r]
         else:
-            group.append(f)
-        last = f
+            group.append(r)
+        last = r
         hour_end = hour + HOUR
     days: dict[tuple[int, str, str, str, str], list[int]] = {}
     rows: list[UsageRow] = []
@@ -85,17 +63,15 @@ def usage_rows(records: list[RequestRecord]) -> list[UsageRow]:
     return rows
 
 
-def _sums(group: list[Fields]) -> tuple[int, int, int, int, int, int, int, int, int]:
+def _sums(group: list[RequestRecord]) -> tuple[int, int, int, int, int, int, int, int, int]:
     errors = inp = out = cached = reasoning = cost = hits = saved = 0
-    for f in group:
-        status: int = f[_STATUS]
-        errors += status >= 400
-        inp += f[_INPUT]
-        out += f[_OUTPUT]
-        cached += f[_CACHED]
-        reasoning += f[_REASONING]
-        cost += f[_COST]
-        hit: bool = f[_CACHE_HIT]
-        hits += hit
-        saved += f[_SAVED]
+    for r in group:
+        errors += r.status >= 400
+        inp += r.input_tokens
+        out += r.output_tokens
+        cached += r.cached_tokens
+        reasoning += r.reasoning_tokens
+        cost += r.cost_pico
+        hits += r.cache_hit
+        saved += r.saved_cost_pico
     return (len(group), errors, inp, out, cached, reasoning, cost, hits, saved)
