@@ -43,14 +43,31 @@ def summarise(records: Sequence[Record]) -> dict[tuple[str, int, str], Record]:
             "mock_cpu_us_per_req": _med(ok, "mock_cpu_us_per_req"),
             "box_busy_pct": _med(ok, "box_busy_pct"),
             "others_pct": _med(ok, "others_pct"),
+            # per repetition, for ratios and differences taken rep by rep (_ratio, _cpu_added)
+            "rps_by_rep": {r["rep"]: r["rps"] for r in ok},
+            "cpu_by_rep": {r["rep"]: r["cpu_us_per_req"] for r in ok if r.get("cpu_us_per_req") is not None},
         }
     return out
 
 
+def _paired(summary: dict[tuple[str, int, str], Record], key: tuple[str, int, str],
+            other: tuple[str, int, str], field: str) -> list[tuple[float, float]]:
+    mine, theirs = summary.get(key, {}).get(field) or {}, summary.get(other, {}).get(field) or {}
+    return [(mine[rep], theirs[rep]) for rep in mine if rep in theirs and mine[rep] and theirs[rep]]
+
+
 def _ratio(summary: dict[tuple[str, int, str], Record], key: tuple[str, int, str],
            other: tuple[str, int, str]) -> float | None:
-    mine, theirs = summary.get(key, {}).get("rps"), summary.get(other, {}).get("rps")
-    return mine / theirs if mine and theirs else None
+    """req/s of ``key`` over ``other``: the median of the ratios of each repetition's two runs.
+    A box whose speed drifts between repetitions (a shared host) moves both runs of a rep
+    alike, so their ratio keeps still where a ratio of the two medians would not."""
+    return median([a / b for a, b in _paired(summary, key, other, "rps_by_rep")])
+
+
+def _cpu_added(summary: dict[tuple[str, int, str], Record], key: tuple[str, int, str],
+               other: tuple[str, int, str]) -> float | None:
+    """Gateway CPU us/req of ``key`` minus ``other``'s, rep by rep, the median difference."""
+    return median([a - b for a, b in _paired(summary, key, other, "cpu_by_rep")])
 
 
 def format_table(summary: dict[tuple[str, int, str], Record]) -> str:
@@ -118,16 +135,15 @@ def target_checks(summary: dict[tuple[str, int, str], Record], extras: Record) -
         # same provider model (the plain chat row neither renames the model nor varies its body).
         r = _ratio(summary, ("chat_governed", conns, "ferrogate"), ("chat_ungoverned", conns, "ferrogate"))
         check(f"AI chat c{conns} governed / governance off (req/s)", r, r is not None and r >= 0.9, ">= 0.9")
-        governed, plain = get("chat_governed", "ferrogate", "cpu_us_per_req", conns), get("chat_ungoverned", "ferrogate", "cpu_us_per_req", conns)
-        if governed is not None and plain is not None:
-            check(f"AI chat c{conns} governance gateway CPU us/req added", governed - plain,
-                  governed - plain <= 10, "<= 10", ",.1f")
+        added = _cpu_added(summary, ("chat_governed", conns, "ferrogate"), ("chat_ungoverned", conns, "ferrogate"))
+        if added is not None:
+            check(f"AI chat c{conns} governance gateway CPU us/req added", added, added <= 10, "<= 10", ",.1f")
     for scen in ("chat", "chat_stream"):  # request records (metering, metrics, logs) on vs off
         r = _ratio(summary, (scen, 32, "ferrogate"), (scen, 32, "fg-bare"))
         check(f"AI {scen} c32 records on / off (req/s)", r, r is not None and r >= 0.95, ">= 0.95")
-        on, off = get(scen, "ferrogate", "cpu_us_per_req"), get(scen, "fg-bare", "cpu_us_per_req")
-        if on is not None and off is not None:
-            checks.append(f"- [info] AI {scen} c32 gateway CPU us/req added by records: {on - off:,.1f}")
+        added = _cpu_added(summary, (scen, 32, "ferrogate"), (scen, 32, "fg-bare"))
+        if added is not None:
+            checks.append(f"- [info] AI {scen} c32 gateway CPU us/req added by records: {added:,.1f}")
     r = _ratio(summary, ("chat_stream", 32, "ferrogate"), ("chat_stream", 32, "nginx"))
     check("AI stream c32 req/s vs nginx", r, r is not None and r >= 0.8, ">= 0.8")
     for scen in ("openai_in_anthropic_out_stream", "anthropic_in_openai_out_stream"):

@@ -271,7 +271,7 @@ def _measure(run: Running, args: argparse.Namespace, bodies: dict[str, bytes],
     plan = [(case, conns) for case in cases
             for conns in (args.connections[:1] if case.suite == "translate"
                           else args.connections)]
-    plan.sort(key=lambda p: (p[0].suite == "translate", p[0].scenario, p[1]))
+    plan.sort(key=lambda p: (p[0].suite == "translate", _root_scenario(p[0], cases), p[1]))
     log(f"[plan] {len(plan)} runs x {args.reps} reps x {args.duration:g}s "
         f"= ~{len(plan) * args.reps * (args.duration + 0.5):.0f}s of load")
     for case in cases:  # warm pools and caches once, not measured
@@ -285,6 +285,18 @@ def _measure(run: Running, args: argparse.Namespace, bodies: dict[str, bytes],
             out.records.append(rec)
             _log_record(rec, args.reps)
     out.extras = _extras(run, args, bodies)
+
+
+def _root_scenario(case: Case, cases: Sequence[Case]) -> str:
+    """The scenario whose runs this case's runs go beside in each repetition: its reference's,
+    followed to the end (chat_governed -> chat_ungoverned -> chat), so the runs a ratio
+    compares are run one after the other (report._ratio pairs them rep by rep)."""
+    refs = {c.scenario: c.reference[0] for c in cases if c.reference is not None and c.suite != "translate"}
+    scenario, seen = case.scenario, set()
+    while scenario in refs and refs[scenario] != scenario and scenario not in seen:
+        seen.add(scenario)
+        scenario = refs[scenario]
+    return scenario
 
 
 def _log_record(rec: dict[str, Any], reps: int) -> None:

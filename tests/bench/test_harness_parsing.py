@@ -16,7 +16,7 @@ from benchmarks.gateway import parse_ready_line
 from benchmarks.httpwire import decode_chunked, response_body
 from benchmarks.nginx import nginx_string
 from benchmarks.payloads import MAX_RETURN_TEXT, mock_answers
-from benchmarks.report import target_checks
+from benchmarks.report import summarise, target_checks
 from benchmarks.stats import percentile
 from benchmarks.streams import ends_with_terminal
 from benchmarks.wrk import parse_wrk_output, time_to_ms
@@ -166,3 +166,20 @@ def test_gateway_cpu_target_is_also_checked_as_a_multiple_of_nginx_cpu() -> None
     checks = target_checks(summary, {})
     assert "- [MISS] AI chat c32 gateway CPU us/req: 100.0 (target <= 60)" in checks
     assert any(c.startswith("- [PASS] AI chat c32 gateway CPU / nginx CPU (normalised): 2.50") for c in checks)
+
+
+def _run(scenario: str, target: str, rep: int, rps: float, cpu: float) -> dict[str, object]:
+    return {"suite": "ai", "scenario": scenario, "connections": 32, "target": target, "rep": rep,
+            "rps": rps, "errors": 0, "cpu_us_per_req": cpu, "p50_ms": 1.0, "p99_ms": 2.0}
+
+
+def test_a_ratio_between_two_rows_is_the_median_of_each_reps_ratio() -> None:
+    # Each rep's two runs are run one after the other, so a box that drifts between reps moves
+    # both: per rep 0.95, 1.0, 0.875 (median 0.95), where the two medians' ratio is 0.875.
+    records = []
+    for rep, (plain, governed) in enumerate(((2000, 1900), (1000, 1000), (1600, 1400)), start=1):
+        records.append(_run("chat_ungoverned", "ferrogate", rep, plain, 1e5 / plain))
+        records.append(_run("chat_governed", "ferrogate", rep, governed, 1e5 / plain + (4, 0, 7.5)[rep - 1]))
+    checks = target_checks(summarise(records), {})
+    assert "- [PASS] AI chat c32 governed / governance off (req/s): 0.950 (target >= 0.9)" in checks
+    assert "- [PASS] AI chat c32 governance gateway CPU us/req added: 4.0 (target <= 10)" in checks
