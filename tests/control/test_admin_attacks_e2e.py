@@ -9,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.gateway import wait_until
+
 TOKEN = "admin-token-for-tests-0123456789"
 WITH_TOKEN = """
 [admin]
@@ -175,7 +177,9 @@ def test_with_keys_configured_the_admin_listener_needs_credentials_too(gateway_f
 
 def test_an_open_loopback_admin_listener_is_said_in_the_log(gateway_factory) -> None:
     gw = gateway_factory(OPEN, workers=1)
-    assert "admin API is open" in gw.log()
+    # The control process says it once its listener serves; that line may reach the log
+    # file after the supervisor's ready line.
+    wait_until(lambda: "admin API is open" in gw.log(), 10, "the open-admin warning in the log")
 
 
 def test_raw_request_without_host_still_needs_credentials_on_the_public_port(gateway_factory) -> None:
