@@ -150,6 +150,16 @@ class ControlService:
             await share.start(self.objects.shared_rows())
             if cluster.enabled:
                 self.state.catch_up = CatchUp(share, self.ipc.broadcast_workers)
+        if self.state.config.tls.acme.enabled:
+            # Before the admin API serves, so its status lists the certificate from the first
+            # answer (renewals start last). The acme library is imported only when configured.
+            from ferrogate.control.acme_renewal import AcmeRenewal
+            from ferrogate.tls.acme_storage import AcmeFiles
+
+            acme = self.state.config.tls.acme
+            renewal = self.acme = AcmeRenewal(acme, AcmeFiles.of(acme, self.state.config_path.parent),
+                                              self.ipc.broadcast_workers, self.state.env)
+            self.state.certificates = lambda: [renewal.view()]
         await self.ipc.start(ipc_path)
         if admin_sock is not None:
             from ferrogate._fastpath.server import HttpServer
@@ -186,16 +196,8 @@ class ControlService:
             self.records.metrics.otlp_dropped = lambda: otlp.dropped
             self.records.on_records = self.otlp.submit
             self.otlp.start()
-        if self.state.config.tls.acme.enabled:
-            # The acme library is imported only when configured.
-            from ferrogate.control.acme_renewal import AcmeRenewal
-            from ferrogate.tls.acme_storage import AcmeFiles
-
-            acme = self.state.config.tls.acme
-            renewal = self.acme = AcmeRenewal(acme, AcmeFiles.of(acme, self.state.config_path.parent),
-                                              self.ipc.broadcast_workers, self.state.env)
-            self.state.certificates = lambda: [renewal.view()]
-            renewal.start()
+        if self.acme is not None:
+            self.acme.start()
 
     async def stop(self, grace_secs: float) -> None:
         """Stop accepting, let admin requests in flight finish within the grace, close IPC."""
