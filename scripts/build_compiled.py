@@ -40,6 +40,7 @@ NATIVE_SOURCES = (
     "ferrogate/governance/_counter_ops.c",
     "ferrogate/cache/_ring_ops.c",
     "ferrogate/cache/_canonical_json.c",
+    "ferrogate/pipeline/_top_keys.c",
 )
 
 

@@ -15,6 +15,11 @@ from ferrogate.errors import bad_request
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
+try:
+    from ferrogate.pipeline._top_keys import duplicate_top_level_key
+except ImportError:  # not built: the regex below finds candidates for the exact check
+    duplicate_top_level_key = None  # type: ignore[assignment]
+
 _DECODERS: dict[Endpoint, msgspec.json.Decoder] = {
     Endpoint.CHAT: msgspec.json.Decoder(ChatHead),
     Endpoint.RESPONSES: msgspec.json.Decoder(ResponsesHead),
@@ -24,10 +29,11 @@ _DECODERS: dict[Endpoint, msgspec.json.Decoder] = {
 
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 
-# Top-level names the gateway decides on, per endpoint: a body that names one of them
-# twice gets the precise duplicate check (JSON parsers keep the last, an upstream may
-# keep the first: `{"model": "expensive", "model": "allowed"}` must not pass as one).
-# One regex pass finds the candidates; the exact check runs only when one repeats.
+# A body whose top-level object names a key twice is refused (JSON parsers keep the last,
+# an upstream may keep the first: `{"model": "expensive", "model": "allowed"}` must not
+# pass as one). _top_keys.c tells in one walk of the top level; where it cannot (an escaped
+# key, or not built), this regex finds the names the gateway decides on anywhere in the
+# body, and the exact check runs only when one repeats.
 _DECIDED: dict[Endpoint, re.Pattern[bytes]] = {
     endpoint: re.compile(rb'"(' + b"|".join(n.encode() for n in head.__struct_fields__) + rb')"\s*:')
     for endpoint, head in (
@@ -114,8 +120,11 @@ def decode_body(
         ) from None
     except RecursionError:
         raise bad_request("the request body is nested too deeply", code="invalid_json") from None
-    names = _DECIDED[endpoint].findall(body)
-    if len(names) != len(set(names)):
+    repeats = duplicate_top_level_key(body) if duplicate_top_level_key is not None else -1
+    if repeats < 0:  # cannot tell in C (or not built): candidates by the regex
+        names = _DECIDED[endpoint].findall(body)
+        repeats = int(len(names) != len(set(names)))
+    if repeats:
         _refuse_duplicate_keys(body)
     if not head.model:
         raise bad_request(

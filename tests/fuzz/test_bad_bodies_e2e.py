@@ -55,6 +55,12 @@ def test_a_duplicated_model_key_is_refused_before_the_key_check(gw: Gateway) -> 
     assert r.json()["error"]["code"] == "duplicate_key"
 
 
+def test_any_key_named_twice_at_the_top_level_is_refused(gw: Gateway) -> None:
+    r = _post(gw, "/v1/chat/completions", b'{"model":"m1","metadata":{"a":"1"},"messages":[],"metadata":{}}')
+    assert r.status_code == 400
+    assert (r.json()["error"]["code"], r.json()["error"]["param"]) == ("duplicate_key", "metadata")
+
+
 def test_a_key_name_repeated_inside_a_message_is_not_a_duplicate(gw: Gateway) -> None:
     body = b'{"model":"m1","messages":[{"role":"user","content":"x","model":"y"}]}'
     assert _post(gw, "/v1/chat/completions", body).status_code == 200
