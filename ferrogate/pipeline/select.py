@@ -66,8 +66,9 @@ _NEEDS: dict[tuple[bool, bool, bool, bool], frozenset[str]] = {
 
 
 def _mentions_image(body: bytes) -> bool:
-    """Substring probes first (memchr-fast); the regex only when ``"image"`` occurs."""
-    return (
+    """Substring probes first (memchr-fast; one when the body never says ``image``, as most
+    do not); the regex only when ``"image"`` occurs."""
+    return body.find(b"image") != -1 and (
         body.find(b'"image_url"') != -1
         or body.find(b'"input_image"') != -1
         or (body.find(b'"image"') != -1 and _IMAGE.search(body) is not None)
