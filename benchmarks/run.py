@@ -40,6 +40,7 @@ from benchmarks.report import format_extras, format_table, summarise, target_che
 from benchmarks.scenario import raise_nofile
 from benchmarks.streams import concurrent_streams
 from benchmarks.wrk import run_wrk, wrk_command
+from ferrogate import compiled
 
 
 def log(message: str) -> None:
@@ -69,6 +70,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--otlp", action="store_true",
                    help="FerroGate (the records-on rows) also exports OTLP traces, metrics and logs"
                         " to a rotel collector the harness starts")
+    p.add_argument("--allow-pure", action="store_true",
+                   help="measure even when the gateway would run pure Python (a stale or missing"
+                        " compiled build; by default the run stops and says to `make compiled`)")
     p.add_argument("--settle", type=float,
                    help="before each run, wait up to S seconds for the box to be < 25%% busy "
                         "(default 10; quick 0)")
@@ -314,7 +318,8 @@ def _log_record(rec: dict[str, Any], reps: int) -> None:
 def _print_report(args: argparse.Namespace, out: Outcome,
                   summary: dict[tuple[str, int, str], dict[str, Any]], checks: list[str]) -> None:
     print(f"FerroGate benchmark ({'quick, ' if args.quick else ''}{args.duration:g} s runs, "
-          f"{args.reps} interleaved reps, wrk -t{args.threads}, medians; {os.cpu_count()} CPUs "
+          f"{args.reps} interleaved reps, wrk -t{args.threads}, medians; hot path {args.hot_path}; "
+          f"{os.cpu_count()} CPUs "
           "shared with everything else on this box: figures are indicative)")
     if summary:
         print(format_table(summary))
@@ -336,6 +341,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("nginx") is None or shutil.which("wrk") is None:
         log("nginx and wrk are required (make system-deps installs them)")
         return 2
+    hot_path = compiled.decide(compiled.PACKAGE_DIR, os.environ)
+    if hot_path.mode is not compiled.Mode.COMPILED and not args.allow_pure:
+        # The gateways started here decide the same way: their figures would be pure Python's.
+        changed = f" ({', '.join(hot_path.changed[:3])} changed since the build)" if hot_path.changed else ""
+        log(f"the gateway would run pure Python: compiled hot path {hot_path.mode.value}{changed}; "
+            "run `make compiled` first, or pass --allow-pure")
+        return 2
+    args.hot_path = hot_path.mode.value
     t_start = time.monotonic()
     raise_nofile()  # the idle suite holds 10,000 connections; the services inherit the limit
     work = Path(tempfile.mkdtemp(prefix="ferrogate-bench-"))
