@@ -17,7 +17,7 @@ from ferrogate.pipeline.runtime import AiRuntime
 
 try:
     from ferrogate.pipeline._top_keys import duplicate_top_level_key
-except ImportError:  # not built: the regex below finds candidates for the exact check
+except ImportError:  # not built: decode_body takes the exact check for every body
     duplicate_top_level_key = None  # type: ignore[assignment]
 
 _DECODERS: dict[Endpoint, msgspec.json.Decoder] = {
@@ -28,22 +28,6 @@ _DECODERS: dict[Endpoint, msgspec.json.Decoder] = {
 }
 
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
-
-# A body whose top-level object names a key twice is refused (JSON parsers keep the last,
-# an upstream may keep the first: `{"model": "expensive", "model": "allowed"}` must not
-# pass as one). _top_keys.c tells in one walk of the top level; where it cannot (an escaped
-# key, or not built), this regex finds the names the gateway decides on anywhere in the
-# body, and the exact check runs only when one repeats.
-_DECIDED: dict[Endpoint, re.Pattern[bytes]] = {
-    endpoint: re.compile(rb'"(' + b"|".join(n.encode() for n in head.__struct_fields__) + rb')"\s*:')
-    for endpoint, head in (
-        (Endpoint.CHAT, ChatHead),
-        (Endpoint.RESPONSES, ResponsesHead),
-        (Endpoint.EMBEDDINGS, EmbeddingsHead),
-        (Endpoint.MESSAGES, MessagesHead),
-    )
-}
-
 
 _FORWARDED = b"anthropic-beta"
 _TOOLS_HEADER = b"x-ferrogate-tools"
@@ -120,11 +104,11 @@ def decode_body(
         ) from None
     except RecursionError:
         raise bad_request("the request body is nested too deeply", code="invalid_json") from None
-    repeats = duplicate_top_level_key(body) if duplicate_top_level_key is not None else -1
-    if repeats < 0:  # cannot tell in C (or not built): candidates by the regex
-        names = _DECIDED[endpoint].findall(body)
-        repeats = int(len(names) != len(set(names)))
-    if repeats:
+    # A top-level key named twice is refused (JSON parsers keep the last, an upstream may keep
+    # the first: `{"model": "expensive", "model": "allowed"}` must not pass as one). The C walk
+    # of the top level tells at once; where it cannot (an escaped key, more than 64 keys) or is
+    # not built, the exact check in Python decides.
+    if duplicate_top_level_key is None or duplicate_top_level_key(body) != 0:
         _refuse_duplicate_keys(body)
     if not head.model:
         raise bad_request(

@@ -86,12 +86,13 @@ def test_it_agrees_with_json_whenever_it_answers(pairs: list[tuple[str, Any]]) -
 
 
 @pytest.mark.parametrize("built", [True, False])
+@pytest.mark.parametrize("key", ["model", "metadata", "mod\\u0065l"])
 def test_decode_body_refuses_a_repeated_key_with_or_without_the_c_walk(
-    built: bool, monkeypatch: pytest.MonkeyPatch
+    built: bool, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not built:
         monkeypatch.setattr(parse, "duplicate_top_level_key", None)
     with pytest.raises(GatewayError) as refused:
-        parse.decode_body(Endpoint.CHAT, b'{"model":"expensive","messages":[],"model":"m1"}')
-    assert refused.value.status == 400 and refused.value.param == "model"
+        parse.decode_body(Endpoint.CHAT, b'{"model":"m1","%s":"x","messages":[],"%s":"y"}' % (key.encode(), key.encode()))
+    assert refused.value.status == 400 and refused.value.param == json.loads(f'"{key}"')
     assert parse.decode_body(Endpoint.CHAT, b'{"model":"m1","messages":[{"role":"user","content":"hi"}]}').model == "m1"
