@@ -53,6 +53,11 @@ def test_clean_paths_skip_the_work() -> None:
     assert needs_normalising(b"/v1/../x") and needs_normalising(b"/a%41") and needs_normalising(b"//a")
 
 
+def test_a_dot_inside_a_segment_is_clean_and_a_dot_segment_or_backslash_is_not() -> None:
+    assert not needs_normalising(b"/static/app.v2.js")
+    assert needs_normalising(b"/a/./b") and needs_normalising(b"/a/.hidden") and needs_normalising(b"/a\\b")
+
+
 def _upstream_view(path: bytes) -> bytes:
     """How a lenient upstream might read a forwarded path: decode every escape but %2F,
     merge slashes, resolve dot segments (clamping at the root)."""
