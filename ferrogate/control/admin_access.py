@@ -41,6 +41,10 @@ DASHBOARD_PATHS = frozenset(("/admin", "/admin/", "/admin/dashboard.js", "/admin
 # Methods that change something: they need admin.write and a JSON content type. Any other
 # method is checked as a read and then answered 405 by the router (TRACE, OPTIONS, ...).
 _WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+# Writes that carry a body. DELETE carries none, and no page can send it cross-site without a
+# preflight (which the admin API never grants), so it needs no content type: a migrating
+# operator's `curl -X DELETE` works as written.
+_BODY_METHODS = frozenset(("POST", "PUT", "PATCH"))
 
 
 class AdminAccess:
@@ -162,10 +166,11 @@ class AdminAccess:
 
 
 def require_json(method: str, headers: Headers) -> None:
-    """415 for a write without ``Content-Type: application/json``: no cross-site form or simple
-    request can send it, so a write that has it comes from a page that passed CORS (none may).
-    The router calls it once the method is known to be served (an unserved one gets 405)."""
-    if method not in _WRITE_METHODS:
+    """415 for a write with a body but without ``Content-Type: application/json``: no cross-site
+    form or simple request can send it, so a write that has it comes from a page that passed
+    CORS (none may). The router calls it once the method is known to be served (an unserved one
+    gets 405)."""
+    if method not in _BODY_METHODS:
         return
     ctype = header_value(headers, b"content-type") or b""
     if ctype.split(b";", 1)[0].strip().lower() != b"application/json":

@@ -134,6 +134,15 @@ def test_writes_need_a_json_content_type(gateway_factory) -> None:
     assert httpx.get(gw.admin_url + "/admin/v1/drain").json()["draining"] is False
 
 
+def test_a_bodyless_delete_needs_no_content_type_but_a_foreign_origin_is_still_refused(gateway_factory) -> None:
+    gw = gateway_factory(OPEN, workers=1)
+    httpx.post(gw.admin_url + "/admin/v1/drain", json={})
+    assert httpx.delete(gw.admin_url + "/admin/v1/drain", headers={"origin": "http://evil.example"}).status_code == 403
+    assert httpx.get(gw.admin_url + "/admin/v1/drain").json()["draining"] is True
+    assert httpx.delete(gw.admin_url + "/admin/v1/drain").status_code == 200
+    assert httpx.get(gw.admin_url + "/admin/v1/drain").json()["draining"] is False
+
+
 def test_admin_reads_on_the_public_port_need_credentials(gateway_factory) -> None:
     gw = gateway_factory(OPEN, workers=1)
     r = httpx.get(gw.base_url + "/admin/v1/status")
