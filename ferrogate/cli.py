@@ -145,9 +145,17 @@ def _object_commands(name: str, segment: str, what: str) -> typer.Typer:
     if name == "keys":
 
         @group.command()
-        def rotate(ident: str, as_json: JsonOpt = False, admin_url: AdminUrlOpt = None, admin_token: AdminTokenOpt = None) -> None:
-            """Make a new secret (printed once); the old one stops working at once."""
-            go("rotate", ident, None, as_json, admin_url, admin_token)
+        def rotate(
+            ident: str,
+            grace_secs: Annotated[
+                float, typer.Option("--grace-secs", help="Keep the old secret working this long (0 to 2592000).")
+            ] = 0,
+            as_json: JsonOpt = False,
+            admin_url: AdminUrlOpt = None,
+            admin_token: AdminTokenOpt = None,
+        ) -> None:
+            """Make a new secret (printed once); the old one stops working at once or after --grace-secs."""
+            go("rotate", ident, [f"grace_secs={grace_secs:g}"] if grace_secs else None, as_json, admin_url, admin_token)
 
     return group
 

@@ -130,7 +130,7 @@ def run_command(url: str | None, token: str | None, segment: str, action: str, i
             _show(view, as_json)
             return 0
         if action == "rotate":
-            _, answer = call(target, "POST", f"{base}/{ident}/rotate", {})
+            _, answer = call(target, "POST", f"{base}/{ident}/rotate", parse_sets(sets))
             _created(answer, as_json)
             return 0
         if action == "delete":
