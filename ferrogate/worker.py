@@ -27,7 +27,7 @@ from ferrogate._fastpath.access_log import AccessLog
 from ferrogate._fastpath.api import Handler
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.server import HttpServer
-from ferrogate.ai.health import TargetStatus
+from ferrogate.ai.health_status import TargetStatus
 from ferrogate.app import WorkerState, build_app
 from ferrogate.cache.shm_store import ShmCache
 from ferrogate.governance.counter_table import CounterTable

@@ -1,7 +1,8 @@
 """Per-(provider, provider_model) health: circuit breaker, latency EWMA, failure rate.
 
-One :class:`HealthBook` per worker, passed explicitly. The breaker is the
-classic three-state machine:
+One :class:`HealthBook` per worker, passed explicitly. The module is compiled (it runs
+on every AI request), so the admin view it builds, a msgspec Struct, lives in
+:mod:`ferrogate.ai.health_status`. The breaker is the classic three-state machine:
 
 - CLOSED: traffic flows; ``threshold`` consecutive failures → OPEN.
 - OPEN: no traffic until ``cooldown`` has passed; then the next request becomes
@@ -13,11 +14,12 @@ classic three-state machine:
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Final
 
-import msgspec
+from ferrogate.ai.health_status import TargetStatus
 
-_LATENCY_ALPHA = 0.3  # weight of the newest sample in the latency EWMA
-_FAILURE_ALPHA = 0.2  # weight of the newest outcome in the failure-rate EWMA
+_LATENCY_ALPHA: Final = 0.3  # weight of the newest sample in the latency EWMA
+_FAILURE_ALPHA: Final = 0.2  # weight of the newest outcome in the failure-rate EWMA
 
 
 class BreakerState(IntEnum):
@@ -26,19 +28,11 @@ class BreakerState(IntEnum):
     HALF_OPEN = 2
 
 
-class TargetStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """What the admin API shows for one target."""
-
-    provider: str
-    provider_model: str
-    state: str
-    consecutive_failures: int
-    opened_at: float | None
-    retry_at: float | None
-    latency_ewma_ms: float | None
-    failure_rate: float
-    successes: int
-    failures: int
+# Members as module constants: attribute access on an Enum class is slow on 3.11, and this
+# module runs compiled on every AI request.
+_CLOSED: Final = BreakerState.CLOSED
+_OPEN: Final = BreakerState.OPEN
+_HALF_OPEN: Final = BreakerState.HALF_OPEN
 
 
 class TargetHealth:
@@ -54,7 +48,7 @@ class TargetHealth:
     )
 
     def __init__(self) -> None:
-        self.state = BreakerState.CLOSED
+        self.state: BreakerState = _CLOSED
         self.consecutive_failures = 0
         self.opened_at = 0.0
         self.probe_in_flight = False
@@ -65,20 +59,20 @@ class TargetHealth:
 
     def available(self, now: float, cooldown: float) -> bool:
         """Could a request go here now (without claiming the probe)?"""
-        if self.state is BreakerState.CLOSED:
+        if self.state is _CLOSED:
             return True
-        if self.state is BreakerState.OPEN:
+        if self.state is _OPEN:
             return now - self.opened_at >= cooldown
         return not self.probe_in_flight
 
     def acquire(self, now: float, cooldown: float) -> bool:
         """Claim permission for one attempt (may become the half-open probe)."""
-        if self.state is BreakerState.CLOSED:
+        if self.state is _CLOSED:
             return True
-        if self.state is BreakerState.OPEN:
+        if self.state is _OPEN:
             if now - self.opened_at < cooldown:
                 return False
-            self.state = BreakerState.HALF_OPEN
+            self.state = _HALF_OPEN
         if self.probe_in_flight:
             return False
         self.probe_in_flight = True
@@ -94,15 +88,15 @@ class TargetHealth:
                 if self.latency_ewma is None
                 else _LATENCY_ALPHA * latency + (1.0 - _LATENCY_ALPHA) * self.latency_ewma
             )
-        self.state = BreakerState.CLOSED
+        self.state = _CLOSED
         self.probe_in_flight = False
 
     def failure(self, now: float, threshold: int) -> None:
         self.failures += 1
         self.consecutive_failures += 1
         self.failure_rate = _FAILURE_ALPHA + (1.0 - _FAILURE_ALPHA) * self.failure_rate
-        if self.state is BreakerState.HALF_OPEN or self.consecutive_failures >= threshold:
-            self.state = BreakerState.OPEN
+        if self.state is _HALF_OPEN or self.consecutive_failures >= threshold:
+            self.state = _OPEN
             self.opened_at = now
         self.probe_in_flight = False
 
@@ -130,7 +124,7 @@ class HealthBook:
     def status(self, now: float) -> list[TargetStatus]:
         out: list[TargetStatus] = []
         for (provider, model), t in sorted(self._targets.items()):
-            opened = t.state is not BreakerState.CLOSED
+            opened = t.state is not _CLOSED
             out.append(
                 TargetStatus(
                     provider=provider,
@@ -138,7 +132,7 @@ class HealthBook:
                     state=t.state.name.lower(),
                     consecutive_failures=t.consecutive_failures,
                     opened_at=t.opened_at if opened else None,
-                    retry_at=t.opened_at + self.cooldown if t.state is BreakerState.OPEN else None,
+                    retry_at=t.opened_at + self.cooldown if t.state is _OPEN else None,
                     latency_ewma_ms=t.latency_ewma * 1000.0 if t.latency_ewma is not None else None,
                     failure_rate=round(t.failure_rate, 4),
                     successes=t.successes,

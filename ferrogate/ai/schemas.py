@@ -13,11 +13,6 @@ NO_RAW = msgspec.Raw()
 """Default for an absent raw field (``msgspec.Raw | None`` is not a valid union)."""
 
 
-def present(raw: msgspec.Raw) -> bool:
-    """True when a raw field was sent with a non-null value."""
-    return bool(raw) and bytes(raw).strip() != b"null"
-
-
 class StreamOptions(msgspec.Struct):
     include_usage: bool | None = None
 

@@ -1,7 +1,8 @@
 """Usage extraction from OpenAI-wire bodies (chat, Responses, embeddings).
 
-Decoding targets only the ``usage`` member, so msgspec skips everything else
-in C; a malformed body yields None (the pipeline then estimates).
+Decoding targets only the ``usage`` member (the shapes in
+:mod:`ferrogate.ai.usage_openai_wire`), so msgspec skips everything else in C; a malformed
+body yields None (the pipeline then estimates). Compiled: it runs on every chat answer.
 """
 
 from __future__ import annotations
@@ -9,58 +10,16 @@ from __future__ import annotations
 import msgspec
 
 from ferrogate.ai.usage import Usage
+from ferrogate.ai.usage_openai_wire import (
+    CHAT_DECODER,
+    RESPONSES_DECODER,
+    RESPONSES_EVENT_DECODER,
+    ChatUsage,
+    ResponsesUsage,
+)
 
 
-class _PromptDetails(msgspec.Struct):
-    cached_tokens: int | None = None
-
-
-class _CompletionDetails(msgspec.Struct):
-    reasoning_tokens: int | None = None
-
-
-class _ChatUsage(msgspec.Struct):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-    prompt_tokens_details: _PromptDetails | None = None
-    completion_tokens_details: _CompletionDetails | None = None
-
-
-class _ChatUsageHolder(msgspec.Struct):
-    usage: _ChatUsage | None = None
-
-
-class _InputDetails(msgspec.Struct):
-    cached_tokens: int | None = None
-
-
-class _OutputDetails(msgspec.Struct):
-    reasoning_tokens: int | None = None
-
-
-class _ResponsesUsage(msgspec.Struct):
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    total_tokens: int | None = None
-    input_tokens_details: _InputDetails | None = None
-    output_tokens_details: _OutputDetails | None = None
-
-
-class _ResponsesUsageHolder(msgspec.Struct):
-    usage: _ResponsesUsage | None = None
-
-
-class _ResponsesEvent(msgspec.Struct):
-    response: _ResponsesUsageHolder | None = None
-
-
-_chat_decoder = msgspec.json.Decoder(_ChatUsageHolder)
-_responses_decoder = msgspec.json.Decoder(_ResponsesUsageHolder)
-_responses_event_decoder = msgspec.json.Decoder(_ResponsesEvent)
-
-
-def _from_chat(u: _ChatUsage) -> Usage:
+def _from_chat(u: ChatUsage) -> Usage:
     prompt = u.prompt_tokens or 0
     completion = u.completion_tokens or 0
     return Usage(
@@ -74,7 +33,7 @@ def _from_chat(u: _ChatUsage) -> Usage:
     )
 
 
-def _from_responses(u: _ResponsesUsage) -> Usage:
+def _from_responses(u: ResponsesUsage) -> Usage:
     prompt = u.input_tokens or 0
     completion = u.output_tokens or 0
     return Usage(
@@ -91,7 +50,7 @@ def _from_responses(u: _ResponsesUsage) -> Usage:
 def chat_usage(body: bytes) -> Usage | None:
     """Usage of a chat completion / chunk / embeddings body, or None."""
     try:
-        holder = _chat_decoder.decode(body)
+        holder = CHAT_DECODER.decode(body)
     except msgspec.DecodeError:
         return None
     return _from_chat(holder.usage) if holder.usage is not None else None
@@ -100,7 +59,7 @@ def chat_usage(body: bytes) -> Usage | None:
 def responses_usage(body: bytes) -> Usage | None:
     """Usage of a Responses API ``response`` object, or None."""
     try:
-        holder = _responses_decoder.decode(body)
+        holder = RESPONSES_DECODER.decode(body)
     except msgspec.DecodeError:
         return None
     return _from_responses(holder.usage) if holder.usage is not None else None
@@ -109,7 +68,7 @@ def responses_usage(body: bytes) -> Usage | None:
 def responses_event_usage(data: bytes) -> Usage | None:
     """Usage inside a ``response.completed``-style streamed event, or None."""
     try:
-        ev = _responses_event_decoder.decode(data)
+        ev = RESPONSES_EVENT_DECODER.decode(data)
     except msgspec.DecodeError:
         return None
     if ev.response is None or ev.response.usage is None:

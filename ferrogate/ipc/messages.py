@@ -122,7 +122,7 @@ class RecordBatch(_Msg, frozen=True):
 
 
 BreakerStateName = Literal["closed", "open", "half_open"]
-"""A circuit breaker's state as :class:`ferrogate.ai.health.TargetStatus` names it."""
+"""A circuit breaker's state as :class:`ferrogate.ai.health_status.TargetStatus` names it."""
 
 
 class TargetHealthSample(msgspec.Struct, frozen=True, kw_only=True, array_like=True):

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ferrogate._fastpath.upstream import Timeouts
-from ferrogate.ai.health import HealthBook, TargetStatus
+from ferrogate.ai.health import HealthBook
+from ferrogate.ai.health_status import TargetStatus
 from ferrogate.ai.providers.base import Endpoint, ProviderAdapter
 from ferrogate.ai.providers.catalog import ProviderUnavailable, build_adapter
 from ferrogate.ai.registry import Registry, compile_registry

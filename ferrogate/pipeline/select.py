@@ -14,10 +14,12 @@ import random
 import re
 from time import monotonic
 
+import msgspec
+
 from ferrogate.ai.health import HealthBook
 from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.registry import Candidate, ModelEntry, Registry
-from ferrogate.ai.schemas import ChatHead, MessagesHead, ResponsesHead, present
+from ferrogate.ai.schemas import ChatHead, MessagesHead, ResponsesHead
 from ferrogate.ai.strategies import STRATEGIES, RequestEstimate
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import GatewayError, bad_request
@@ -73,6 +75,12 @@ def _mentions_image(body: bytes) -> bool:
         or body.find(b'"input_image"') != -1
         or (body.find(b'"image"') != -1 and _IMAGE.search(body) is not None)
     )
+
+
+def present(raw: msgspec.Raw) -> bool:
+    """True when a raw field was sent with a non-null value (here, not in the Structs' module,
+    so this compiled phase does not call into interpreted code twice per request)."""
+    return bool(raw) and bytes(raw).strip() != b"null"
 
 
 def required_capabilities(req: ClientRequest) -> frozenset[str]:

@@ -23,7 +23,7 @@ from ferrogate.ai.providers.base import (
     UpstreamCall,
     UpstreamFailure,
 )
-from ferrogate.ai.splice import ensure_include_usage, rename_model
+from ferrogate.ai.providers.openai_call import openai_call
 from ferrogate.ai.taxonomy import classify_openai_error
 from ferrogate.ai.usage import Usage
 from ferrogate.ai.usage_openai import chat_usage, responses_usage
@@ -111,20 +111,19 @@ class OpenAICompatibleAdapter:
             raise bad_request(f"provider {self.name!r} does not serve this endpoint", param="model")
 
     def build_call(self, req: ClientRequest, provider_model: str) -> UpstreamCall:
-        body = rename_model(req.body, provider_model, current=req.model)
-        if req.stream and req.endpoint is Endpoint.CHAT and not req.client_wants_usage:
-            body = ensure_include_usage(body)
-        key = (req.endpoint, provider_model)
-        target = self._targets.get(key)
-        if target is None:  # once per (endpoint, configured provider model): path and head
-            path = self.path_for(req.endpoint, provider_model)
-            head = b"" if self.transport is not None else head_prefix(
-                b"POST", path.encode(), list(self._headers), Origin.from_url(self.origin).host_header
-            )
-            target = self._targets[key] = (path, head)
-        return UpstreamCall(
-            path=target[0], headers=list(self._headers), body=body, stream=req.stream, head=target[1]
+        target = self._targets.get((req.endpoint, provider_model))
+        if target is None:
+            target = self._target(req.endpoint, provider_model)
+        return openai_call(req, provider_model, target, self._headers)
+
+    def _target(self, endpoint: Endpoint, provider_model: str) -> tuple[str, bytes]:
+        """Path and head, made once per (endpoint, configured provider model)."""
+        path = self.path_for(endpoint, provider_model)
+        head = b"" if self.transport is not None else head_prefix(
+            b"POST", path.encode(), list(self._headers), Origin.from_url(self.origin).host_header
         )
+        target = self._targets[(endpoint, provider_model)] = (path, head)
+        return target
 
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
         if req.endpoint is Endpoint.RESPONSES:
