@@ -124,7 +124,9 @@ def test_a_killed_worker_is_replaced_in_the_status_table(gw: Gateway) -> None:
 
 def test_status_shows_each_workers_resident_memory(gateway_factory) -> None:  # type: ignore[no-untyped-def]
     gw = gateway_factory("", workers=2)
-    workers = httpx.get(gw.admin_url + "/admin/v1/status", timeout=10).json()["workers"]
+    # The workers report to control over IPC, which may land after the ready line.
+    status = wait_until(lambda: _all_ready(gw), 20.0, "both workers ready in /admin/v1/status")
+    workers = [w for w in status["workers"] if w["state"] == "ready"]
     assert len(workers) == 2
     for worker in workers:
         statm = Path(f"/proc/{worker['pid']}/statm").read_text().split()
