@@ -41,6 +41,7 @@ NATIVE_SOURCES = (
     "ferrogate/cache/_ring_ops.c",
     "ferrogate/cache/_canonical_json.c",
     "ferrogate/pipeline/_top_keys.c",
+    "ferrogate/_fastpath/_sse_relay.c",
 )
 
 

@@ -16,6 +16,7 @@ chunk iterator at the end is the only other class and exists for the body.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from enum import IntEnum
 from typing import TYPE_CHECKING, Final
@@ -401,6 +402,34 @@ class HttpExchange:
         else:
             self.flush()
             self._transport.write(data)
+
+    def hand_over_socket(self) -> int | None:
+        """A duplicate of the client socket for the C relay to write the rest of a chunked body
+        to, or None when that is not safe: TLS, bytes still queued in the transport, another
+        framing. Whatever it writes is counted with :meth:`handed_back`."""
+        if self._response != _STARTED or self._framing != _CHUNKED or self.disconnected:
+            return None
+        self.flush()
+        transport = self._transport
+        if transport.get_write_buffer_size() or transport.get_extra_info("sslcontext") is not None:
+            return None
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return None
+        return os.dup(sock.fileno())
+
+    @property
+    def write_timeout(self) -> float:
+        """Seconds a client may take nothing before it is cut off (0: never)."""
+        return self._conn.state.write_timeout
+
+    def handed_back(self, body_bytes: int, client_gone: bool) -> None:
+        """The C relay is done with the socket: count its body bytes; a client it found gone
+        is dropped here (the connection's own loss report may come a turn later)."""
+        self.body_bytes += body_bytes
+        if client_gone and not self.disconnected:
+            self.disconnected = True
+            self._transport.abort()
 
     @property
     def writing_paused(self) -> bool:

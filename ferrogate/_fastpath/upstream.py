@@ -21,6 +21,7 @@ already their own modules.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from enum import IntEnum
 from typing import Final, cast
@@ -35,7 +36,12 @@ from ferrogate._fastpath.upstream_errors import (
     UpstreamProtocolError,
     UpstreamTimeout,
 )
-from ferrogate._fastpath.upstream_response import HIGH_WATER, LOW_WATER, UpstreamResponse
+from ferrogate._fastpath.upstream_response import (
+    HIGH_WATER,
+    LOW_WATER,
+    NativeReader,
+    UpstreamResponse,
+)
 
 Body = bytes | AsyncIterator[bytes]
 """A request body: bytes (replayable) or a stream of chunks (sent once)."""
@@ -91,6 +97,7 @@ class UpstreamConnection(asyncio.Protocol):
         "_head_waiter",
         "_headers",
         "_interim",
+        "_last_body",
         "_last_read",
         "_loop",
         "_parser",
@@ -104,7 +111,9 @@ class UpstreamConnection(asyncio.Protocol):
         "_transport",
         "_watchdog",
         "_write_paused",
+        "at_chunk_start",
         "idle_since",
+        "native",
         "requests",
         "state",
         "wheel_slot",
@@ -139,6 +148,11 @@ class UpstreamConnection(asyncio.Protocol):
         self._first_byte_due = _NEVER
         self._total_due = _NEVER
         self._last_read = 0.0
+        self._last_body: bytes | None = None  # the last body piece of the current read
+        # Whether the last read ended exactly where a chunk's framing begins (see data_received).
+        self.at_chunk_start = False
+        # The C relay reading this connection's socket itself (its reads keep the idle deadline).
+        self.native: NativeReader | None = None
 
     # ------------------------------------------------------------ asyncio.Protocol
 
@@ -155,6 +169,15 @@ class UpstreamConnection(asyncio.Protocol):
         self._last_read = self._loop.time()
         try:
             self._parser.feed_data(data)
+            # A read that ends in a chunk's closing CRLF right after a body piece ending an SSE
+            # event (a blank line) leaves the chunked framing at the start of a size line: no
+            # framing bytes after that piece can end in LF LF CRLF (a size line ends in a hex
+            # digit or an extension before its CRLF; the last chunk completes the message).
+            # Read, then cleared for the next read: no None assigned before this read in this
+            # function, which the compiled build would trust over what on_body stored.
+            last = self._last_body
+            self._last_body = None
+            self.at_chunk_start = last is not None and last.endswith(b"\n\n") and data.endswith(b"\n\n\r\n")
             if not self._head_done:
                 # The parser keeps a header it has not finished: bound what a head may take
                 # (checked per read, so one read past the limit at most is ever held).
@@ -296,6 +319,7 @@ class UpstreamConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         resp = self._response
         if resp is not None and self._head_done:
+            self._last_body = body
             resp._feed(body)
 
     def on_message_complete(self) -> None:
@@ -418,6 +442,30 @@ class UpstreamConnection(asyncio.Protocol):
             self._last_read = self._loop.time()
             self._transport.resume_reading()
 
+    def hand_over_socket(self, resp: UpstreamResponse) -> int | None:
+        """A duplicate of the socket for the C relay to read the rest of ``resp``'s chunked body,
+        with this connection's own reading paused, or None when that is not safe: not at a chunk
+        boundary, bytes still buffered, TLS, or not this connection's current response. The
+        connection is never reused after (its parser stays mid-body): closing the response
+        aborts it."""
+        transport = self._transport
+        if (
+            transport is None
+            or self.state is not _ACTIVE
+            or self._response is not resp
+            or not self.at_chunk_start
+            or self._read_paused
+            or not resp.chunked
+            or transport.get_extra_info("sslcontext") is not None
+        ):
+            return None
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return None
+        fd = os.dup(sock.fileno())
+        self.pause_reading()
+        return fd
+
     # ------------------------------------------------------------ endings
 
     def abandon(self, resp: UpstreamResponse) -> None:
@@ -492,13 +540,19 @@ class UpstreamConnection(asyncio.Protocol):
             self._first_byte_due = self._loop.time() + secs
             self._watchdog.watch(self)
 
+    def _last_heard(self) -> float:
+        native = self.native
+        if native is None:
+            return self._last_read
+        return max(self._last_read, native.last_read)
+
     def next_deadline(self) -> float:
         """The earliest moment a deadline of the exchange may pass (``_NEVER``: none)."""
         due = self._total_due
         if not self._head_done:
             return min(due, self._first_byte_due)
         idle = self._timeouts.idle
-        return due if idle is None else min(due, self._last_read + idle)
+        return due if idle is None else min(due, self._last_heard() + idle)
 
     def deadline_due(self, now: float) -> None:
         """The watchdog's call: fail the exchange if a deadline passed, else look again at the next."""
@@ -523,8 +577,13 @@ class UpstreamConnection(asyncio.Protocol):
         elif not self._head_done:
             if now >= self._first_byte_due:
                 self._fail(UpstreamTimeout("first_byte", reused=reused, secs=t.first_byte))
-        elif t.idle is not None and not self._read_paused and now - self._last_read >= t.idle:
-            # A paused transport's silence is ours (the consumer lags), not the upstream's.
+        elif (
+            t.idle is not None
+            and (not self._read_paused or self.native is not None)
+            and now - self._last_heard() >= t.idle
+        ):
+            # A paused transport's silence is ours (the consumer lags), not the upstream's;
+            # under the C relay the transport is paused but the relay reads.
             self._fail(UpstreamTimeout("idle", reused=reused, secs=t.idle))
 
 

@@ -21,6 +21,13 @@ LOW_WATER: Final = 16 * 1024
 """Buffered response bytes at or below which reading resumes."""
 
 
+class NativeReader(Protocol):
+    """What the connection reads of the C relay reading its socket."""
+
+    @property
+    def last_read(self) -> float: ...
+
+
 class FlowSource(Protocol):
     """What a response needs from its connection (``UpstreamConnection``)."""
 
@@ -29,6 +36,10 @@ class FlowSource(Protocol):
     def resume_reading(self) -> None: ...
 
     def abandon(self, resp: UpstreamResponse) -> None: ...
+
+    def hand_over_socket(self, resp: UpstreamResponse) -> int | None: ...
+
+    native: NativeReader | None
 
 
 class ChunkSink(Protocol):
@@ -195,6 +206,28 @@ class UpstreamResponse:
         if error is not None:
             raise error
         return False
+
+    def hand_over_socket(self) -> int | None:
+        """A duplicate of the upstream socket for the C relay to read the rest of the body from
+        (see ``UpstreamConnection.hand_over_socket``), or None when that is not safe now."""
+        conn = self._conn
+        if conn is None or self._chunks or self._ended():
+            return None
+        return conn.hand_over_socket(self)
+
+    def read_natively(self, reader: NativeReader | None) -> None:
+        """The C relay now reads the socket (None: no longer): its reads keep the idle deadline."""
+        conn = self._conn
+        if conn is not None:
+            conn.native = reader
+
+    async def wait(self) -> None:
+        """Until :meth:`wake`, or the body fails (a deadline), or the response is closed."""
+        if not self._ended():
+            await self._wait()
+
+    def wake(self) -> None:
+        self._wake()
 
     def _ended(self) -> bool:
         return self._done or self._closed or self._error is not None

@@ -102,6 +102,11 @@ class ChatPassthrough:
         return b"" if self._complete else sse_error_event(truncated_error())
 
     @property
+    def at_event_end(self) -> bool:
+        """No event is half fed: blocks of whole events may be fed from here on."""
+        return not self._split.pending
+
+    @property
     def usage(self) -> Usage | None:
         return self._usage
 

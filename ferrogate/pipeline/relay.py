@@ -18,7 +18,7 @@ from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.head import HeaderTemplate, header_block
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate._fastpath.upstream_response import UpstreamResponse
-from ferrogate.ai.passthrough import truncated_error
+from ferrogate.ai.passthrough import ChatPassthrough, truncated_error
 from ferrogate.ai.providers.base import (
     ClientRequest,
     ErrorKind,
@@ -35,6 +35,7 @@ from ferrogate.cache.answer import ANSWER_ENCODER, CachedAnswer
 from ferrogate.cache.answer_cache import AnswerCache
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.pipeline.context import RequestContext
+from ferrogate.pipeline.native_handover import event_too_large, native_relay_enabled, relay_natively
 
 JSON_LINES = header_block(((b"content-type", b"application/json"),))
 SSE_LINES = header_block(
@@ -161,7 +162,7 @@ async def relay_stream(
                     if not out:
                         held += len(chunk)
                         if held > max_event_bytes:
-                            raise _event_too_large(max_event_bytes)
+                            raise event_too_large(max_event_bytes)
                     else:
                         held = 0
                     if out:
@@ -184,7 +185,16 @@ async def relay_stream(
                     response.release_head()
                     exchange.request.release_headers()
                     sink = _Relay(exchange, translator, kept, held, max_event_bytes)
+                    # A plain chat stream not being cached may go to the C relay: the sink then
+                    # stops at an event's end so the hand-over can be tried there.
+                    chat = translator if isinstance(translator, ChatPassthrough) else None
+                    if kept is None and chat is not None and native_relay_enabled():
+                        sink.offers = _NATIVE_OFFERS
                     while await response.push(sink):
+                        if sink.offers and chat is not None and chat.at_event_end:
+                            sink.offers -= 1
+                            if await relay_natively(exchange, response, chat, max_event_bytes):
+                                break
                         await exchange.drain()
             tail = translator.finish()
         except UpstreamError as exc:
@@ -222,6 +232,9 @@ async def relay_stream(
 
 
 _CHECK_BYTES: Final = 16 * 1024
+# Hand-overs tried per stream: one fails only while a read ends mid-chunk or bytes wait in a
+# transport (or for good: TLS), so a few tries at later event ends are enough.
+_NATIVE_OFFERS: Final = 4
 
 
 class _Relay:
@@ -233,7 +246,7 @@ class _Relay:
     past its high-water mark.
     """
 
-    __slots__ = ("exchange", "feed", "held", "kept", "max_event_bytes", "unchecked", "write")
+    __slots__ = ("exchange", "feed", "held", "kept", "max_event_bytes", "offers", "unchecked", "write")
 
     def __init__(
         self, exchange: Exchange, translator: StreamTranslator, kept: list[bytes] | None, held: int, max_event_bytes: int
@@ -245,18 +258,21 @@ class _Relay:
         self.held = held  # bytes fed since the translator last gave output: an unfinished event
         self.max_event_bytes = max_event_bytes
         self.unchecked = 0  # bytes written since the client's backpressure was last looked at
+        self.offers = 0  # hand-overs to the C relay still to try (each at an event's end)
 
     def take(self, data: bytes) -> bool:
         out = self.feed(data)
         if not out:
             self.held += len(data)
             if self.held > self.max_event_bytes:
-                raise _event_too_large(self.max_event_bytes)
+                raise event_too_large(self.max_event_bytes)
             return True
         self.held = 0
         self.write(out)
         if self.kept is not None:
             self.kept.append(out)
+        if self.offers and data.endswith(b"\n\n"):
+            return False  # an event ended the read: the relay task tries the hand-over
         self.unchecked += len(out)
         if self.unchecked < _CHECK_BYTES:
             return True
@@ -268,15 +284,6 @@ def _start(ctx: RequestContext, exchange: Exchange, d: Dispatched, now: float) -
     ctx.status = 200
     ctx.first_byte_at = now
     exchange.start_response(200, gateway_lines(ctx, d, now, SSE_LINES))
-
-
-def _event_too_large(limit: int) -> GatewayError:
-    return GatewayError(
-        502,
-        f"the provider sent more than {limit} bytes without ending an event (reliability.provider_stream_max_event_bytes)",
-        code="upstream_event_too_large",
-        source=ErrorSource.UPSTREAM,
-    )
 
 
 def _mid_stream(exc: UpstreamError) -> GatewayError:

@@ -54,6 +54,7 @@ class MockOpenAI:
     requests: list[Recorded] = field(default_factory=list)
     stream_outcomes: list[str] = field(default_factory=list)  # "complete" | "client_gone" | "aborted"
     always: Fault | None = None
+    connections: int = 0  # connections accepted (a reused one counts once)
     _faults: deque[Fault] = field(default_factory=deque)
     _server: asyncio.AbstractServer | None = None
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
@@ -77,6 +78,7 @@ class MockOpenAI:
     # ------------------------------------------------------------------ HTTP
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while (rec := await read_request(reader)) is not None:
                 self.requests.append(rec)

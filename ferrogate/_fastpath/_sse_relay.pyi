@@ -1,0 +1,28 @@
+from collections.abc import Callable
+
+BLOCKED: int
+UNBLOCKED: int
+DONE: int
+UPSTREAM_EOF: int
+UPSTREAM_ERROR: int
+CLIENT_GONE: int
+TOO_LARGE: int
+BAD_FRAMING: int
+INSPECT_FAILED: int
+
+class SseRelay:
+    last_read: float
+    bytes_out: int
+    error: int
+    def __init__(
+        self,
+        up_fd: int,
+        client_fd: int,
+        max_event_bytes: int,
+        inspect: Callable[[bytes], bytes | None],
+        notify: Callable[[int], None],
+    ) -> None: ...
+    def readable(self) -> None: ...
+    def writable(self) -> None: ...
+    def close(self) -> None: ...
+    def pending(self) -> bytes: ...

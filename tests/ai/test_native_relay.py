@@ -1,0 +1,145 @@
+"""A slow chat stream's body goes to the C relay once its first events are out, and the client
+sees exactly what the Python relay would send: every event, usage stripped or kept as asked,
+``[DONE]``, a clean chunked end, usage accounted, and failures reported the same way."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from ferrogate._fastpath.native_relay import native_relay_enabled
+from tests.ai.conftest import openai_config
+from tests.support.mock_openai import Fault
+
+pytestmark = pytest.mark.skipif(not native_relay_enabled({}), reason="the C relay is not built (make compiled)")
+
+BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "x"}], "stream": True}
+
+
+@pytest.fixture(params=["native", "python"])
+def relay(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("FERROGATE_NATIVE_RELAY", "1" if request.param == "native" else "0")
+    return str(request.param)
+
+
+def _slow(upstream: Any, words: int = 40, delay: float = 0.003) -> None:
+    upstream.chunks = words
+    upstream.reply = " ".join(f"w{i}" for i in range(words))
+    upstream.always = Fault(event_delay=delay)
+
+
+def _events(raw: bytes) -> list[bytes]:
+    return [e for e in raw.split(b"\n\n") if e]
+
+
+def test_a_slow_stream_arrives_whole_with_done_and_without_the_injected_usage(
+    relay: str, upstream: Any, gateway_factory: Any
+) -> None:
+    _slow(upstream)
+    gw = gateway_factory(openai_config(upstream))
+    with httpx.stream("POST", gw.base_url + "/chat/completions", json=BODY, timeout=20) as r:
+        raw = r.read()
+    events = _events(raw)
+    assert events[-1] == b"data: [DONE]"
+    chunks = [json.loads(e[6:]) for e in events[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == upstream.reply
+    assert all(c["choices"] for c in chunks)  # the usage chunk the gateway asked for is not passed on
+    assert json.loads(upstream.requests[-1].body)["stream_options"] == {"include_usage": True}
+
+
+def test_the_usage_chunk_reaches_a_client_that_asked_for_it(relay: str, upstream: Any, gateway_factory: Any) -> None:
+    _slow(upstream)
+    gw = gateway_factory(openai_config(upstream))
+    client = openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0)
+    stream = client.chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": "x"}], stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == upstream.reply
+    usage = chunks[-1].usage
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (11, 7)
+
+
+def test_the_streams_usage_is_accounted(relay: str, upstream: Any, gateway_factory: Any) -> None:
+    _slow(upstream)
+    seen: list[Any] = []
+    gw = gateway_factory(openai_config(upstream), observer=seen.append)
+    with httpx.stream("POST", gw.base_url + "/chat/completions", json=BODY, timeout=20) as r:
+        r.read()
+    (record,) = seen
+    assert record.usage_source == "provider" and (record.input_tokens, record.output_tokens) == (11, 7)
+    assert record.status == 200 and record.stream
+
+
+def test_the_c_relay_takes_the_stream_and_the_python_relay_does_not(
+    relay: str, upstream: Any, gateway_factory: Any
+) -> None:
+    # The C relay leaves the upstream connection mid-parse, so it is never reused: a second
+    # stream needs a new connection. The Python relay reuses the first one.
+    _slow(upstream)
+    gw = gateway_factory(openai_config(upstream))
+    for _ in range(2):
+        with httpx.stream("POST", gw.base_url + "/chat/completions", json=BODY, timeout=20) as r:
+            assert r.read().endswith(b"data: [DONE]\n\n")
+    assert upstream.connections == (2 if relay == "native" else 1)
+
+
+def test_a_keep_alive_client_is_served_again_after_a_relayed_stream(
+    relay: str, upstream: Any, gateway_factory: Any
+) -> None:
+    _slow(upstream)
+    gw = gateway_factory(openai_config(upstream))
+    with httpx.Client(base_url=gw.base_url, timeout=20) as client:
+        for _ in range(3):
+            with client.stream("POST", "/chat/completions", json=BODY) as r:
+                assert r.read().endswith(b"data: [DONE]\n\n")
+        plain = client.post("/chat/completions", json={**BODY, "stream": False})
+    assert plain.status_code == 200 and plain.json()["choices"][0]["message"]["content"] == upstream.reply
+
+
+def test_an_upstream_reset_mid_stream_ends_with_an_error_event(relay: str, upstream: Any, gateway_factory: Any) -> None:
+    _slow(upstream)
+    upstream.always = Fault(event_delay=0.003, abort_after_events=20)
+    gw = gateway_factory(openai_config(upstream))
+    with httpx.stream("POST", gw.base_url + "/chat/completions", json=BODY, timeout=20) as r:
+        raw = r.read()
+    last = _events(raw)[-1]
+    assert b"[DONE]" not in raw
+    assert json.loads(last[6:])["error"]["code"] == "upstream_protocol_error"
+
+
+def test_a_stream_that_stops_without_done_ends_with_the_truncation_error(
+    relay: str, upstream: Any, gateway_factory: Any
+) -> None:
+    _slow(upstream)
+    upstream.always = Fault(event_delay=0.003, stop_after_events=20)
+    gw = gateway_factory(openai_config(upstream))
+    with httpx.stream("POST", gw.base_url + "/chat/completions", json=BODY, timeout=20) as r:
+        raw = r.read()
+    assert json.loads(_events(raw)[-1][6:])["error"]["code"] == "upstream_stream_truncated"
+
+
+def test_a_client_that_leaves_mid_stream_stops_the_upstream(relay: str, upstream: Any, gateway_factory: Any) -> None:
+    _slow(upstream, words=400, delay=0.01)  # about 4 s in full
+    gw = gateway_factory(openai_config(upstream))
+    body = json.dumps(BODY).encode()
+    with socket.create_connection(("127.0.0.1", gw.port)) as s:
+        s.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        got = b""
+        while got.count(b"data: ") < 30:  # well past the hand-over
+            got += s.recv(65536)
+    deadline = time.monotonic() + 3.0
+    while not upstream.stream_outcomes and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert upstream.stream_outcomes == ["client_gone"]
