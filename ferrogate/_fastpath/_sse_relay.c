@@ -6,8 +6,8 @@
  * event loop calls readable() when the upstream socket has bytes and writable() when a blocked
  * client socket drains. Per read: decode the chunked framing, keep the unfinished SSE event,
  * write the complete events as one chunk. Only a block holding a marker Python decides on (a
- * `"usage": {` object, `[DONE]`) goes through `inspect(block) -> bytes`; every state change goes
- * to `notify(code)`. While the client is blocked the upstream is not read (TCP backpressure).
+ * `"usage": {` object, `[DONE]`) goes through `inspect(block) -> bytes` (an Exception it raises
+ * is kept as `failure`); every state change goes to `notify(code)`. While the client is blocked the upstream is not read (TCP backpressure).
  */
 #define _GNU_SOURCE
 #define PY_SSIZE_T_CLEAN
@@ -44,6 +44,7 @@ typedef struct {
     Py_ssize_t max_event;
     PyObject *inspect;
     PyObject *notify;
+    PyObject *failure; /* what inspect raised */
     double last_read;
     long long bytes_out;
     int error;
@@ -57,7 +58,7 @@ static double now_secs(void) {
 
 static int grow(char **buf, Py_ssize_t *cap, Py_ssize_t need) {
     if (need <= *cap) return 0;
-    Py_ssize_t cap2 = *cap ? *cap : 4096;
+    Py_ssize_t cap2 = *cap ? *cap : 256; /* most reads are one small event */
     while (cap2 < need) cap2 *= 2;
     char *p = PyMem_Realloc(*buf, (size_t)cap2);
     if (p == NULL) { PyErr_NoMemory(); return -1; }
@@ -260,7 +261,17 @@ static int relay_events(Relay *self) {
             if (block == NULL) return -1;
             PyObject *res = PyObject_CallOneArg(self->inspect, block);
             Py_DECREF(block);
-            if (res == NULL) return -1;
+            if (res == NULL) {
+                /* Kept for Python to raise where it awaits the relay, not in the loop's callback. */
+                if (!PyErr_ExceptionMatches(PyExc_Exception)) return -1;
+                PyObject *type, *value, *tb;
+                PyErr_Fetch(&type, &value, &tb);
+                PyErr_NormalizeException(&type, &value, &tb);
+                Py_XDECREF(type);
+                Py_XDECREF(tb);
+                Py_XSETREF(self->failure, value);
+                return N_INSPECT_FAILED;
+            }
             if (!PyBytes_Check(res)) { Py_DECREF(res); return N_INSPECT_FAILED; }
             if (PyBytes_GET_SIZE(res) > 0)
                 sent = write_chunk(self, PyBytes_AS_STRING(res), PyBytes_GET_SIZE(res));
@@ -366,12 +377,14 @@ static PyObject *Relay_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObje
 static int Relay_traverse(Relay *self, visitproc visit, void *arg) {
     Py_VISIT(self->inspect);
     Py_VISIT(self->notify);
+    Py_VISIT(self->failure);
     return 0;
 }
 
 static int Relay_clear(Relay *self) {
     Py_CLEAR(self->inspect);
     Py_CLEAR(self->notify);
+    Py_CLEAR(self->failure);
     return 0;
 }
 
@@ -395,6 +408,7 @@ static PyMemberDef Relay_members[] = {
     {"last_read", T_DOUBLE, offsetof(Relay, last_read), READONLY, "CLOCK_MONOTONIC seconds of the last upstream read."},
     {"bytes_out", T_LONGLONG, offsetof(Relay, bytes_out), READONLY, "Body bytes written to the client."},
     {"error", T_INT, offsetof(Relay, error), READONLY, "errno of a failed socket call."},
+    {"failure", T_OBJECT, offsetof(Relay, failure), READONLY, "What inspect raised (INSPECT_FAILED), or None."},
     {NULL}};
 
 static PyTypeObject RelayType = {

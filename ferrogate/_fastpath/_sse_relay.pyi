@@ -14,12 +14,13 @@ class SseRelay:
     last_read: float
     bytes_out: int
     error: int
+    failure: BaseException | None
     def __init__(
         self,
         up_fd: int,
         client_fd: int,
         max_event_bytes: int,
-        inspect: Callable[[bytes], bytes | None],
+        inspect: Callable[[bytes], bytes],
         notify: Callable[[int], None],
     ) -> None: ...
     def readable(self) -> None: ...

@@ -51,7 +51,7 @@ class NativeStream:
         up_fd: int,
         client_fd: int,
         max_event_bytes: int,
-        inspect: Callable[[bytes], bytes | None],
+        inspect: Callable[[bytes], bytes],
         wake: Callable[[], None],
         write_timeout: float,
     ) -> None:

@@ -32,18 +32,9 @@ async def relay_natively(
     if up_fd is None:
         os.close(client_fd)
         return False
-    failures: list[GatewayError] = []
-
-    def inspect(block: bytes) -> bytes | None:
-        try:
-            return translator.feed(block)
-        except GatewayError as exc:
-            failures.append(exc)
-            return None
-
     try:
         stream = NativeStream(
-            asyncio.get_running_loop(), up_fd, client_fd, max_event_bytes, inspect, response.wake,
+            asyncio.get_running_loop(), up_fd, client_fd, max_event_bytes, translator.feed, response.wake,
             getattr(exchange, "write_timeout", 0.0),
         )
     except BaseException:
@@ -62,17 +53,18 @@ async def relay_natively(
         stream.close()
         response.read_natively(None)
         exchange.handed_back(stream.relay.bytes_out, stream.code == codes.CLIENT_GONE)  # type: ignore[attr-defined]
-    return _outcome(stream, failures, max_event_bytes)
+    return _outcome(stream, max_event_bytes)
 
 
-def _outcome(stream: NativeStream, failures: list[GatewayError], max_event_bytes: int) -> bool:
+def _outcome(stream: NativeStream, max_event_bytes: int) -> bool:
     code = stream.code
     if code in (codes.DONE, codes.CLIENT_GONE):
         return True
     if code == codes.TOO_LARGE:
         raise event_too_large(max_event_bytes)
-    if code == codes.INSPECT_FAILED and failures:
-        raise failures[0]
+    failure = stream.relay.failure
+    if code == codes.INSPECT_FAILED and failure is not None:
+        raise failure
     if code == codes.BAD_FRAMING:
         raise UpstreamProtocolError("invalid chunked framing from upstream", phase="body")
     raise UpstreamProtocolError("upstream closed the connection mid-body", phase="body")

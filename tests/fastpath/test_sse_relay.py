@@ -130,6 +130,19 @@ def test_an_inspect_answer_that_is_not_bytes_stops_the_relay() -> None:
     assert codes == [native.INSPECT_FAILED]
 
 
+def test_what_inspect_raises_is_kept_for_python_to_raise() -> None:
+    def refuse(block: bytes) -> bytes:
+        raise ValueError("not this one")
+
+    r = Rig(inspect=refuse)
+    try:
+        r.feed(chunk(b"data: [DONE]\n\n"))
+        assert r.codes == [native.INSPECT_FAILED]
+        assert isinstance(r.relay.failure, ValueError) and str(r.relay.failure) == "not this one"
+    finally:
+        r.close()
+
+
 def test_trailers_after_the_last_chunk_end_the_stream(rig: Rig) -> None:
     rig.feed(chunk(EVENT) + b"0\r\nx-trailer: 1\r\n\r\n")
     assert rig.codes == [native.DONE]
