@@ -4,9 +4,11 @@ sees exactly what the Python relay would send: every event, usage stripped or ke
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -50,6 +52,9 @@ def test_a_slow_stream_arrives_whole_with_done_and_without_the_injected_usage(
     chunks = [json.loads(e[6:]) for e in events[:-1]]
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == upstream.reply
+    with httpx.stream("POST", gw.base_url + "/chat/completions", json=BODY, timeout=20) as r:
+        r.read()
+    assert upstream.connections == (2 if relay == "native" else 1)  # the C relay carried the big one
     assert all(c["choices"] for c in chunks)  # the usage chunk the gateway asked for is not passed on
     assert json.loads(upstream.requests[-1].body)["stream_options"] == {"include_usage": True}
 
@@ -143,3 +148,80 @@ def test_a_client_that_leaves_mid_stream_stops_the_upstream(relay: str, upstream
     while not upstream.stream_outcomes and time.monotonic() < deadline:
         time.sleep(0.02)
     assert upstream.stream_outcomes == ["client_gone"]
+
+
+def test_a_client_reading_slowly_gets_every_byte_in_order(relay: str, upstream: Any, gateway_factory: Any) -> None:
+    # Events far larger than the socket buffers on the way, read in small sips: the relay
+    # blocks on the client and resumes many times over.
+    upstream.chunks = 600
+    upstream.reply = " ".join(f"{i:04d}" + "y" * 3000 for i in range(600))
+    upstream.always = Fault(event_delay=0.0005)
+    gw = gateway_factory(openai_config(upstream))
+    body = json.dumps(BODY).encode()
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        s.connect(("127.0.0.1", gw.port))
+        s.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        s.settimeout(20)
+        raw = bytearray()
+        while chunk := s.recv(16384):
+            raw += chunk
+            time.sleep(0.0005)
+    head, _, chunked = bytes(raw).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    body_out = bytearray()
+    rest = chunked
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        body_out += rest[:size]
+        rest = rest[size + 2 :]
+    events = _events(bytes(body_out))
+    assert events[-1] == b"data: [DONE]"
+    text = "".join(json.loads(e[6:])["choices"][0]["delta"].get("content") or "" for e in events[:-1])
+    assert text == upstream.reply
+    with httpx.stream("POST", gw.base_url + "/chat/completions", json=BODY, timeout=20) as r:
+        r.read()
+    assert upstream.connections == (2 if relay == "native" else 1)  # the C relay carried the big one
+
+
+def test_an_event_that_never_ends_stops_the_stream_with_an_error_event(
+    relay: str, loop_thread: Any, gateway_factory: Any
+) -> None:
+    event = b'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n'
+    released = asyncio.Event()
+
+    async def endless_event(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(3):  # whole events, apart: the stream is handed over between them
+            writer.write(b"%x\r\n%s\r\n" % (len(event), event))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        piece = b"data: " + b"x" * 65530
+        try:
+            for _ in range(40):  # 2.6 MB and never a blank line
+                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await writer.drain()
+            await reader.read()
+        except ConnectionError:
+            pass
+        released.set()
+
+    server = loop_thread.run(asyncio.start_server(endless_event, "127.0.0.1", 0))
+    try:
+        port = server.sockets[0].getsockname()[1]
+        gw = gateway_factory(openai_config(SimpleNamespace(base_url=f"http://127.0.0.1:{port}/v1")))
+        with httpx.stream("POST", gw.base_url + "/chat/completions", json=BODY, timeout=20) as r:
+            raw = r.read()
+        assert raw.count(b'"content":"hi"') == 3
+        assert json.loads(_events(raw)[-1][6:])["error"]["code"] == "upstream_event_too_large"
+        loop_thread.run(asyncio.wait_for(released.wait(), 5))
+    finally:
+        server.close()
+        loop_thread.run(server.wait_closed())
