@@ -234,15 +234,39 @@ def test_a_float_it_cannot_prove_gives_none() -> None:
 
 # --------------------------------------------------------------------------- properties
 
+# Strategies map and build with named functions, not lambdas: hypothesis describes a lambda by
+# parsing this file's source, which CPython 3.11 can fail deep in a run ("AST constructor
+# recursion depth mismatch").
+
+
+def three_places(x: float) -> float:
+    return round(x, 3)
+
+
+def containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+
+
+def number_literal(sign: str, whole: str, frac: str, zeros: int, exp: str) -> str:
+    return sign + whole + frac + "0" * zeros + exp
+
+
+def fraction_digits(n: int) -> str:
+    return "." + str(n).zfill(6)
+
+
+def hundredths(n: int) -> float:
+    return n / 100
+
+
 json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-(2**63), 2**64 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.floats(min_value=-2.0, max_value=2.0).map(lambda x: round(x, 3))
+    | st.floats(min_value=-2.0, max_value=2.0).map(three_places)
     | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    containers,
     max_leaves=16,
 )
 
@@ -275,10 +299,10 @@ def test_any_serialisation_gives_none_or_orjsons_bytes(
 
 
 number_literals = st.builds(
-    lambda sign, whole, frac, zeros, exp: sign + whole + frac + "0" * zeros + exp,
+    number_literal,
     st.sampled_from(["", "-"]),
     st.sampled_from(["0", "1", "9", "10", "00", "01"]) | st.integers(0, 10**20).map(str),
-    st.sampled_from(["", "."]) | st.integers(0, 10**18).map(lambda n: "." + str(n).zfill(6)),
+    st.sampled_from(["", "."]) | st.integers(0, 10**18).map(fraction_digits),
     st.integers(0, 3),
     st.sampled_from(["", "", "", "e5", "E-2", "e"]),
 )
@@ -328,8 +352,8 @@ chat_bodies = st.fixed_dictionaries(
         ),
     },
     optional={
-        "temperature": st.integers(0, 200).map(lambda n: n / 100),
-        "top_p": st.integers(0, 100).map(lambda n: n / 100),
+        "temperature": st.integers(0, 200).map(hundredths),
+        "top_p": st.integers(0, 100).map(hundredths),
         "max_tokens": st.integers(1, 10**6),
         "stream": st.booleans(),
         "user": chat_text,
