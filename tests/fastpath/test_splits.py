@@ -70,14 +70,26 @@ _VALUE = st.text(alphabet="".join(chr(c) for c in range(0x21, 0x7F)), min_size=1
 # Paths already in canonical form (normalisation has its own tests: test_paths.py), so the
 # parsed target is exactly what was sent.
 _SEGMENT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_~", min_size=1, max_size=8)
-_PATH = st.lists(_SEGMENT, max_size=4).map(lambda segs: "/" + "/".join(segs))
+# Named functions, not lambdas: hypothesis describes a lambda by parsing this file's source,
+# which CPython 3.11 can fail deep in a run ("AST constructor recursion depth mismatch").
+
+
+def _joined_path(segs: list[str]) -> str:
+    return "/" + "/".join(segs)
+
+
+def _x_header(n: str) -> str:
+    return "x-" + n
+
+
+_PATH = st.lists(_SEGMENT, max_size=4).map(_joined_path)
 
 
 @st.composite
 def generated_requests(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
     method = draw(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]))
     target = draw(_PATH) + draw(st.sampled_from(["", "?a=1", "?q=x&y=%20"]))
-    names = draw(st.lists(_TOKEN.map(lambda n: "x-" + n), max_size=6, unique_by=str.lower))
+    names = draw(st.lists(_TOKEN.map(_x_header), max_size=6, unique_by=str.lower))
     headers = [(n, draw(_VALUE)) for n in names]
     body = draw(st.binary(max_size=300)) if method in ("POST", "PUT", "PATCH") else b""
     chunked = bool(body) and draw(st.booleans())

@@ -13,7 +13,15 @@ from ferrogate.ai.translate.anthropic_response import anthropic_to_openai_chat
 from ferrogate.ai.translate.messages_inbound import anthropic_to_openai_chat as messages_to_chat
 from ferrogate.ai.translate.messages_inbound import openai_chat_to_anthropic_message
 
-_text = st.text(min_size=1, max_size=40).filter(lambda s: s.strip() != "")
+# Named functions, not lambdas: hypothesis describes a lambda by parsing this file's source,
+# which CPython 3.11 can fail deep in a run ("AST constructor recursion depth mismatch").
+
+
+def _not_blank(s: str) -> bool:
+    return s.strip() != ""
+
+
+_text = st.text(min_size=1, max_size=40).filter(_not_blank)
 _name = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,20}", fullmatch=True)
 _json_scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.text(max_size=20))
 _args = st.dictionaries(_name, st.one_of(_json_scalar, st.lists(_json_scalar, max_size=3)), max_size=4)
