@@ -53,6 +53,15 @@ def truncated_error() -> GatewayError:
     )
 
 
+def event_too_large(limit: int) -> GatewayError:
+    return GatewayError(
+        502,
+        f"the provider sent more than {limit} bytes without ending an event (reliability.provider_stream_max_event_bytes)",
+        code="upstream_event_too_large",
+        source=ErrorSource.UPSTREAM,
+    )
+
+
 class ChatPassthrough:
     """OpenAI chat-completions SSE, relayed as is."""
 

@@ -11,10 +11,9 @@ from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.native_relay import RUNNING, NativeStream, native_relay_enabled
 from ferrogate._fastpath.upstream_errors import UpstreamProtocolError
 from ferrogate._fastpath.upstream_response import UpstreamResponse
-from ferrogate.ai.passthrough import ChatPassthrough
-from ferrogate.errors import ErrorSource, GatewayError
+from ferrogate.ai.passthrough import ChatPassthrough, event_too_large
 
-__all__ = ["event_too_large", "native_relay_enabled", "relay_natively"]
+__all__ = ["native_relay_enabled", "relay_natively"]
 
 
 async def relay_natively(
@@ -69,11 +68,3 @@ def _outcome(stream: NativeStream, max_event_bytes: int) -> bool:
         raise UpstreamProtocolError("invalid chunked framing from upstream", phase="body")
     raise UpstreamProtocolError("upstream closed the connection mid-body", phase="body")
 
-
-def event_too_large(limit: int) -> GatewayError:
-    return GatewayError(
-        502,
-        f"the provider sent more than {limit} bytes without ending an event (reliability.provider_stream_max_event_bytes)",
-        code="upstream_event_too_large",
-        source=ErrorSource.UPSTREAM,
-    )
