@@ -464,6 +464,7 @@ class UpstreamConnection(asyncio.Protocol):
             return None
         fd = os.dup(sock.fileno())
         self.pause_reading()
+        self._last_body = None  # no more reads here: not held for the rest of the stream
         return fd
 
     # ------------------------------------------------------------ endings
