@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import msgspec
 import openai
 import pytest
 
@@ -225,3 +226,25 @@ def test_an_event_that_never_ends_stops_the_stream_with_an_error_event(
     finally:
         server.close()
         loop_thread.run(server.wait_closed())
+
+
+def test_a_client_that_takes_nothing_for_the_write_timeout_is_cut_off(
+    relay: str, upstream: Any, gateway_factory: Any
+) -> None:
+    upstream.chunks = 3000
+    upstream.reply = " ".join("z" * 6000 for _ in range(3000))  # ~18 MB: far past every buffer
+    upstream.always = Fault(event_delay=0.0005)
+    config = openai_config(upstream)
+    gw = gateway_factory(msgspec.structs.replace(config, limits=msgspec.structs.replace(config.limits, write_timeout_secs=1.0)))
+    body = json.dumps(BODY).encode()
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        s.connect(("127.0.0.1", gw.port))
+        s.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        deadline = time.monotonic() + 10.0  # the client reads nothing at all
+        while not upstream.stream_outcomes and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert upstream.stream_outcomes == ["client_gone"]  # cut off and the upstream released
