@@ -1,13 +1,15 @@
-/* The body of a long OpenAI chat stream, relayed from the upstream socket to the client socket
- * without Python per event.
+/* The body of a long SSE stream (OpenAI chat or Responses, Anthropic Messages), relayed from the
+ * upstream socket to the client socket without Python per event.
  *
  * Python hands over once the stream's head and first events are out and the upstream's chunked
  * framing sits at a chunk boundary: two dup()ed, non-blocking sockets and the policy hooks. The
  * event loop calls readable() when the upstream socket has bytes and writable() when a blocked
  * client socket drains. Per read: decode the chunked framing, keep the unfinished SSE event,
- * write the complete events as one chunk. Only a block holding a marker Python decides on (a
- * `"usage": {` object, `[DONE]`) goes through `inspect(block) -> bytes` (an Exception it raises
- * is kept as `failure`); every state change goes to `notify(code)`. While the client is blocked the upstream is not read (TCP backpressure).
+ * write the complete events as one chunk. Only a block holding a marker Python decides on (the
+ * stream's own: `[DONE]` or a `"usage": {` object for chat, the terminal event names for the
+ * others) goes through `inspect(block) -> bytes` (an Exception it raises is kept as `failure`);
+ * the other blocks only have a substring counted when asked (the Responses API's events, for the
+ * sequence number of an error event after them). Every state change goes to `notify(code)`. While the client is blocked the upstream is not read (TCP backpressure).
  */
 #define _GNU_SOURCE
 #define PY_SSIZE_T_CLEAN
@@ -45,6 +47,10 @@ typedef struct {
     PyObject *inspect;
     PyObject *notify;
     PyObject *failure; /* what inspect raised */
+    PyObject *markers; /* tuple of bytes: a block holding one goes through inspect */
+    int usage_object;  /* also inspect a block with a "usage" key whose value is an object */
+    PyObject *count;   /* bytes counted in the blocks written without inspect (b"" for none) */
+    long long counted;
     double last_read;
     long long bytes_out;
     int error;
@@ -138,10 +144,9 @@ static int write_chunk(Relay *self, const char *data, Py_ssize_t len) {
     return 0;
 }
 
-/* Does the block hold something Python decides on: `[DONE]`, or a "usage" key whose value is an
- * object (`"usage":null` rides on every chunk of a stream that asked for usage)? */
-static int has_marker(const char *p, Py_ssize_t len) {
-    if (memmem(p, (size_t)len, "[DONE]", 6) != NULL) return 1;
+/* A "usage" key whose value is an object (`"usage":null` rides on every chunk of a chat stream
+ * that asked for usage, and is not worth a look). */
+static int has_usage_object(const char *p, Py_ssize_t len) {
     const char *end = p + len;
     const char *at = p;
     while ((at = memmem(at, (size_t)(end - at), "\"usage\"", 7)) != NULL) {
@@ -155,6 +160,27 @@ static int has_marker(const char *p, Py_ssize_t len) {
         at += 7;
     }
     return 0;
+}
+
+/* Does the block hold something Python decides on? */
+static int has_marker(Relay *self, const char *p, Py_ssize_t len) {
+    PyObject *markers = self->markers;
+    Py_ssize_t n = markers == NULL ? 0 : PyTuple_GET_SIZE(markers);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *m = PyTuple_GET_ITEM(markers, i);
+        if (memmem(p, (size_t)len, PyBytes_AS_STRING(m), (size_t)PyBytes_GET_SIZE(m)) != NULL) return 1;
+    }
+    return self->usage_object && has_usage_object(p, len);
+}
+
+static long long count_in(const char *p, Py_ssize_t len, const char *what, Py_ssize_t wlen) {
+    long long n = 0;
+    const char *end = p + len;
+    while ((p = memmem(p, (size_t)(end - p), what, (size_t)wlen)) != NULL) {
+        n++;
+        p += wlen;
+    }
+    return n;
 }
 
 /* End of the last complete event in the pending bytes (a blank line: LF LF or CRLF CRLF), or 0. */
@@ -256,7 +282,7 @@ static int relay_events(Relay *self) {
     Py_ssize_t end = last_event_end(self->pend, self->pend_len);
     int sent = 1;
     if (end > 0) {
-        if (has_marker(self->pend, end)) {
+        if (has_marker(self, self->pend, end)) {
             PyObject *block = PyBytes_FromStringAndSize(self->pend, end);
             if (block == NULL) return -1;
             PyObject *res = PyObject_CallOneArg(self->inspect, block);
@@ -277,6 +303,8 @@ static int relay_events(Relay *self) {
                 sent = write_chunk(self, PyBytes_AS_STRING(res), PyBytes_GET_SIZE(res));
             Py_DECREF(res);
         } else {
+            Py_ssize_t clen = self->count == NULL ? 0 : PyBytes_GET_SIZE(self->count);
+            if (clen) self->counted += count_in(self->pend, end, PyBytes_AS_STRING(self->count), clen);
             sent = write_chunk(self, self->pend, end);
         }
         if (sent < 0) return self->error ? N_CLIENT_GONE : -1;
@@ -343,24 +371,40 @@ static PyObject *Relay_pending(Relay *self, PyObject *Py_UNUSED(ignored)) {
 }
 
 static int Relay_init(Relay *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"up_fd", "client_fd", "max_event_bytes", "inspect", "notify", NULL};
-    int up, client;
+    static char *kwlist[] = {"up_fd", "client_fd", "max_event_bytes", "inspect", "notify", "markers",
+                             "usage_object", "count", NULL};
+    int up, client, usage_object = 0;
     Py_ssize_t max_event;
-    PyObject *inspect, *notify;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iinOO", kwlist, &up, &client, &max_event, &inspect, &notify))
+    PyObject *inspect, *notify, *markers, *count = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iinOOO!|$pS", kwlist, &up, &client, &max_event, &inspect,
+                                     &notify, &PyTuple_Type, &markers, &usage_object, &count))
         return -1;
     if (!PyCallable_Check(inspect) || !PyCallable_Check(notify)) {
         PyErr_SetString(PyExc_TypeError, "inspect and notify must be callable");
         return -1;
     }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(markers); i++) {
+        PyObject *m = PyTuple_GET_ITEM(markers, i);
+        if (!PyBytes_Check(m) || PyBytes_GET_SIZE(m) == 0) {
+            PyErr_SetString(PyExc_TypeError, "markers must be non-empty bytes");
+            return -1;
+        }
+    }
+    if (count == NULL) count = PyBytes_FromStringAndSize(NULL, 0);
+    else Py_INCREF(count);
+    if (count == NULL) return -1;
     close_fds(self);
     self->up_fd = up;
     self->client_fd = client;
     self->max_event = max_event;
+    self->usage_object = usage_object;
     Py_INCREF(inspect);
     Py_XSETREF(self->inspect, inspect);
     Py_INCREF(notify);
     Py_XSETREF(self->notify, notify);
+    Py_INCREF(markers);
+    Py_XSETREF(self->markers, markers);
+    Py_XSETREF(self->count, count);
     self->last_read = now_secs();
     return 0;
 }
@@ -378,6 +422,8 @@ static int Relay_traverse(Relay *self, visitproc visit, void *arg) {
     Py_VISIT(self->inspect);
     Py_VISIT(self->notify);
     Py_VISIT(self->failure);
+    Py_VISIT(self->markers);
+    Py_VISIT(self->count);
     return 0;
 }
 
@@ -385,6 +431,8 @@ static int Relay_clear(Relay *self) {
     Py_CLEAR(self->inspect);
     Py_CLEAR(self->notify);
     Py_CLEAR(self->failure);
+    Py_CLEAR(self->markers);
+    Py_CLEAR(self->count);
     return 0;
 }
 
@@ -409,6 +457,7 @@ static PyMemberDef Relay_members[] = {
     {"bytes_out", T_LONGLONG, offsetof(Relay, bytes_out), READONLY, "Body bytes written to the client."},
     {"error", T_INT, offsetof(Relay, error), READONLY, "errno of a failed socket call."},
     {"failure", T_OBJECT, offsetof(Relay, failure), READONLY, "What inspect raised (INSPECT_FAILED), or None."},
+    {"counted", T_LONGLONG, offsetof(Relay, counted), READONLY, "Times `count` was found in blocks not inspected."},
     {NULL}};
 
 static PyTypeObject RelayType = {
@@ -416,7 +465,7 @@ static PyTypeObject RelayType = {
     .tp_name = "ferrogate._fastpath._sse_relay.SseRelay",
     .tp_basicsize = sizeof(Relay),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "An OpenAI chat stream's body relayed between two sockets.",
+    .tp_doc = "An SSE stream's body relayed between two sockets.",
     .tp_new = Relay_new,
     .tp_init = (initproc)Relay_init,
     .tp_dealloc = (destructor)Relay_dealloc,

@@ -15,6 +15,7 @@ class SseRelay:
     bytes_out: int
     error: int
     failure: BaseException | None
+    counted: int
     def __init__(
         self,
         up_fd: int,
@@ -22,6 +23,10 @@ class SseRelay:
         max_event_bytes: int,
         inspect: Callable[[bytes], bytes],
         notify: Callable[[int], None],
+        markers: tuple[bytes, ...],
+        *,
+        usage_object: bool = False,
+        count: bytes = b"",
     ) -> None: ...
     def readable(self) -> None: ...
     def writable(self) -> None: ...

@@ -1,9 +1,9 @@
-"""The rest of a long OpenAI chat stream relayed by C (``_sse_relay.c``), driven from the loop.
+"""The rest of a long SSE stream relayed by C (``_sse_relay.c``), driven from the loop.
 
 Once a stream's head and first events are out, a relay per read in Python costs a callback
 chain (uvloop, protocol, parser, relay, transport) per event. Here both sockets are
 duplicated and the loop calls the C relay straight from the upstream socket's readiness; Python
-is called only for the events it decides on (usage, ``[DONE]``) and for state changes: the
+is called only for the events it decides on (usage, the terminal event) and for state changes: the
 client blocked (read nothing more from the upstream until it drains), the end, a failure.
 The transports stay open and idle meanwhile; the upstream connection is not reused after.
 Without the built extension, or with ``FERROGATE_NATIVE_RELAY=0``, streams stay in Python.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from typing import Final
+from typing import ClassVar, Final, Protocol
 
 try:
     from ferrogate._fastpath import _sse_relay as _native
@@ -34,6 +34,16 @@ BAD_FRAMING: Final = 8
 INSPECT_FAILED: Final = 9
 
 
+class Inspector(Protocol):
+    """What the relay asks about the blocks holding a marker (a stream translator)."""
+
+    native_markers: ClassVar[tuple[bytes, ...]]  # a block holding one goes through feed
+    native_usage_object: ClassVar[bool]  # so does a block with a "usage": {...} object
+    native_count: ClassVar[bytes]  # counted in the other blocks (``SseRelay.counted``)
+
+    def feed(self, data: bytes) -> bytes: ...
+
+
 def native_relay_enabled(env: dict[str, str] | os._Environ[str] = os.environ) -> bool:
     return _native is not None and env.get("FERROGATE_NATIVE_RELAY", "1") != "0"
 
@@ -51,7 +61,7 @@ class NativeStream:
         up_fd: int,
         client_fd: int,
         max_event_bytes: int,
-        inspect: Callable[[bytes], bytes],
+        inspector: Inspector,
         wake: Callable[[], None],
         write_timeout: float,
     ) -> None:
@@ -63,7 +73,10 @@ class NativeStream:
         self._write_timeout = write_timeout
         self._stall: asyncio.TimerHandle | None = None
         self.code = RUNNING
-        self.relay = _native.SseRelay(up_fd, client_fd, max_event_bytes, inspect, self._notify)
+        self.relay = _native.SseRelay(
+            up_fd, client_fd, max_event_bytes, inspector.feed, self._notify, inspector.native_markers,
+            usage_object=inspector.native_usage_object, count=inspector.native_count,
+        )
 
     def start(self) -> None:
         self._loop.add_reader(self.up_fd, self.relay.readable)

@@ -10,6 +10,7 @@ chunk (``"choices":[]``) is captured and dropped from the client's stream.
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 from ferrogate._fastpath.sse import (
     EventSplitter,
@@ -67,6 +68,11 @@ class ChatPassthrough:
 
     __slots__ = ("_complete", "_split", "_strip_usage", "_usage")
 
+    # For the C relay (pipeline.native_handover): the blocks feed must still see.
+    native_markers: ClassVar[tuple[bytes, ...]] = (b"[DONE]",)
+    native_usage_object: ClassVar[bool] = True  # and a "usage": {...} (not the usage:null of every chunk)
+    native_count: ClassVar[bytes] = b""
+
     def __init__(self, *, strip_usage: bool) -> None:
         self._split = EventSplitter()
         self._strip_usage = strip_usage
@@ -115,6 +121,9 @@ class ChatPassthrough:
         """No event is half fed: blocks of whole events may be fed from here on."""
         return not self._split.pending
 
+    def relayed_natively(self, counted: int) -> None:
+        """The C relay wrote blocks without feed: nothing here depends on them."""
+
     @property
     def usage(self) -> Usage | None:
         return self._usage
@@ -129,6 +138,10 @@ class ResponsesPassthrough:
     ``.incomplete``/``.failed``) is the terminal event and carries the usage."""
 
     __slots__ = ("_complete", "_events", "_split", "_usage")
+
+    native_markers: ClassVar[tuple[bytes, ...]] = _RESPONSES_TERMINAL
+    native_usage_object: ClassVar[bool] = False
+    native_count: ClassVar[bytes] = b"data:"  # what feed counts, for an error event's sequence number
 
     def __init__(self) -> None:
         self._split = EventSplitter()
@@ -158,6 +171,14 @@ class ResponsesPassthrough:
         if self._complete:
             return b""
         return sse_error_event(truncated_error(), ErrorFlavor.RESPONSES, self._events)
+
+    @property
+    def at_event_end(self) -> bool:
+        return not self._split.pending
+
+    def relayed_natively(self, counted: int) -> None:
+        """The C relay wrote blocks without feed, holding ``counted`` events."""
+        self._events += counted
 
     @property
     def usage(self) -> Usage | None:

@@ -1,23 +1,48 @@
-"""Phase support for relay: hand a chat stream's remaining body to the C relay and turn how it
-ended into what the relay phase already handles (an upstream error, an event too large)."""
+"""Phase support for relay: hand a stream's remaining body to the C relay and turn how it
+ended into what the relay phase already handles (an upstream error, an event too large).
+
+Streams relayed as they come (OpenAI chat and Responses, Anthropic Messages to Anthropic) can go;
+a translated stream cannot, since Python rewrites every event of it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from typing import Protocol, cast
 
 from ferrogate._fastpath import native_relay as codes
 from ferrogate._fastpath.api import Exchange
-from ferrogate._fastpath.native_relay import RUNNING, NativeStream, native_relay_enabled
+from ferrogate._fastpath.native_relay import RUNNING, Inspector, NativeStream, native_relay_enabled
 from ferrogate._fastpath.upstream_errors import UpstreamProtocolError
 from ferrogate._fastpath.upstream_response import UpstreamResponse
-from ferrogate.ai.passthrough import ChatPassthrough, event_too_large
+from ferrogate.ai.passthrough import ChatPassthrough, ResponsesPassthrough, event_too_large
+from ferrogate.ai.providers.base import StreamTranslator
+from ferrogate.ai.translate.messages_relay import AnthropicRelayStream
 
-__all__ = ["native_relay_enabled", "relay_natively"]
+__all__ = ["NativeTranslator", "native_relay_enabled", "native_translator", "relay_natively"]
+
+
+class NativeTranslator(Inspector, Protocol):
+    """A translator the C relay can stand in for: it names the blocks it must still see."""
+
+    @property
+    def at_event_end(self) -> bool: ...
+
+    def relayed_natively(self, counted: int) -> None: ...
+
+
+_NATIVE = (ChatPassthrough, ResponsesPassthrough, AnthropicRelayStream)
+
+
+def native_translator(translator: StreamTranslator) -> NativeTranslator | None:
+    """``translator`` when the C relay can take its stream over, else None."""
+    if isinstance(translator, _NATIVE) and native_relay_enabled():
+        return cast(NativeTranslator, translator)
+    return None
 
 
 async def relay_natively(
-    exchange: Exchange, response: UpstreamResponse, translator: ChatPassthrough, max_event_bytes: int
+    exchange: Exchange, response: UpstreamResponse, translator: NativeTranslator, max_event_bytes: int
 ) -> bool:
     """Relay the rest of the stream in C; False (nothing done) when either side cannot be handed
     over now. Raises as a Python relay would for an upstream failure or an oversized event."""
@@ -33,7 +58,7 @@ async def relay_natively(
         return False
     try:
         stream = NativeStream(
-            asyncio.get_running_loop(), up_fd, client_fd, max_event_bytes, translator.feed, response.wake,
+            asyncio.get_running_loop(), up_fd, client_fd, max_event_bytes, translator, response.wake,
             getattr(exchange, "write_timeout", 0.0),
         )
     except BaseException:
@@ -52,7 +77,11 @@ async def relay_natively(
         stream.close()
         response.read_natively(None)
         exchange.handed_back(stream.relay.bytes_out, stream.code == codes.CLIENT_GONE)  # type: ignore[attr-defined]
-    return _outcome(stream, max_event_bytes)
+        translator.relayed_natively(stream.relay.counted)
+    done = _outcome(stream, max_event_bytes)
+    if stream.code == codes.DONE:
+        translator.feed(stream.relay.pending())  # an unended last event: finish() decides on it
+    return done
 
 
 def _outcome(stream: NativeStream, max_event_bytes: int) -> bool:

@@ -18,7 +18,7 @@ from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.head import HeaderTemplate, header_block
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate._fastpath.upstream_response import UpstreamResponse
-from ferrogate.ai.passthrough import ChatPassthrough, event_too_large, truncated_error
+from ferrogate.ai.passthrough import event_too_large, truncated_error
 from ferrogate.ai.providers.base import (
     ClientRequest,
     ErrorKind,
@@ -35,7 +35,7 @@ from ferrogate.cache.answer import ANSWER_ENCODER, CachedAnswer
 from ferrogate.cache.answer_cache import AnswerCache
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.pipeline.context import RequestContext
-from ferrogate.pipeline.native_handover import native_relay_enabled, relay_natively
+from ferrogate.pipeline.native_handover import native_translator, relay_natively
 
 JSON_LINES = header_block(((b"content-type", b"application/json"),))
 SSE_LINES = header_block(
@@ -185,17 +185,17 @@ async def relay_stream(
                     response.release_head()
                     exchange.request.release_headers()
                     sink = _Relay(exchange, translator, kept, held, max_event_bytes)
-                    # A plain chat stream not being cached may go to the C relay: the sink then
-                    # stops at an event's end so the hand-over can be tried there.
-                    chat = translator if isinstance(translator, ChatPassthrough) else None
-                    if kept is None and chat is not None and native_relay_enabled():
+                    # A stream relayed as it comes and not being cached may go to the C relay:
+                    # the sink then stops at an event's end so the hand-over can be tried there.
+                    native = native_translator(translator) if kept is None else None
+                    if native is not None:
                         sink.offers = _NATIVE_OFFERS
                     while await response.push(sink):
                         # Not after a stop for backpressure mid-event: the C relay starts
                         # with no half event of its own.
-                        if sink.offers and chat is not None and chat.at_event_end:
+                        if sink.offers and native is not None and native.at_event_end:
                             sink.offers -= 1
-                            if await relay_natively(exchange, response, chat, max_event_bytes):
+                            if await relay_natively(exchange, response, native, max_event_bytes):
                                 break
                         await exchange.drain()
             tail = translator.finish()

@@ -11,6 +11,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+import anthropic
 import httpx
 import msgspec
 import openai
@@ -248,3 +249,102 @@ def test_a_client_that_takes_nothing_for_the_write_timeout_is_cut_off(
         while not upstream.stream_outcomes and time.monotonic() < deadline:
             time.sleep(0.05)
     assert upstream.stream_outcomes == ["client_gone"]  # cut off and the upstream released
+
+
+# ---------------------------------------------------------------- the Responses API's streams
+
+
+def _response_events(raw: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for e in _events(raw) for line in e.split(b"\n") if line.startswith(b"data: ")]
+
+
+def test_a_slow_responses_stream_arrives_whole_through_the_sdk(relay: str, upstream: Any, gateway_factory: Any) -> None:
+    _slow(upstream)
+    seen: list[Any] = []
+    gw = gateway_factory(openai_config(upstream), observer=seen.append)
+    client = openai.OpenAI(base_url=gw.base_url, api_key="unused", max_retries=0)
+    events = list(client.responses.create(model="gpt-test", input="x", stream=True))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == upstream.reply and events[-1].type == "response.completed"
+    (record,) = seen
+    assert record.usage_source == "provider" and (record.input_tokens, record.output_tokens) == (11, 7)
+    with httpx.stream("POST", gw.base_url + "/responses", json={"model": "gpt-test", "input": "x", "stream": True}) as r:
+        r.read()
+    assert upstream.connections == (2 if relay == "native" else 1)  # the C relay carried the first
+
+
+def test_a_responses_stream_cut_short_ends_with_an_error_event_numbered_after_the_last(
+    relay: str, upstream: Any, gateway_factory: Any
+) -> None:
+    _slow(upstream)
+    upstream.always = Fault(event_delay=0.003, stop_after_events=30)
+    gw = gateway_factory(openai_config(upstream))
+    with httpx.stream("POST", gw.base_url + "/responses", json={"model": "gpt-test", "input": "x", "stream": True}) as r:
+        raw = r.read()
+    *relayed, error = _response_events(raw)
+    assert len(relayed) == 30
+    assert error["type"] == "error" and error["code"] == "upstream_stream_truncated"
+    assert error["sequence_number"] == 30  # the C relay counted the events Python never saw
+
+
+# ---------------------------------------------------------------- Anthropic to Anthropic
+
+
+@pytest.fixture
+def anthropic_upstream(loop_thread: Any) -> Any:
+    from tests.support.mock_anthropic import MockAnthropic, Script
+
+    mock = MockAnthropic(Script(text=" ".join(f"w{i}" for i in range(60)), input_tokens=21, output_tokens=9))
+    loop_thread.run(mock.start())
+    try:
+        yield mock
+    finally:
+        loop_thread.run(mock.stop())
+
+
+def _anthropic_config(mock: Any) -> Any:
+    from tests.ai.conftest import make_config
+
+    return make_config({
+        "providers": [{"name": "claude", "kind": "anthropic", "base_url": mock.base_url, "api_key": "sk-ant-up"}],
+        "models": [{"name": "claude-test", "provider": "claude", "provider_model": "claude-up",
+                    "capabilities": ["chat", "streaming"]}],
+    })
+
+
+def test_a_slow_anthropic_stream_arrives_whole_through_the_sdk(
+    relay: str, anthropic_upstream: Any, gateway_factory: Any
+) -> None:
+    from tests.support.mock_anthropic import Fault as AnthropicFault
+
+    anthropic_upstream.always = AnthropicFault(event_delay=0.003)
+    seen: list[Any] = []
+    gw = gateway_factory(_anthropic_config(anthropic_upstream), observer=seen.append)
+    client = anthropic.Anthropic(base_url=gw.base_url.removesuffix("/v1"), api_key="unused", max_retries=0)
+    with client.messages.stream(model="claude-test", max_tokens=100, messages=[{"role": "user", "content": "x"}]) as s:
+        text = "".join(s.text_stream)
+        final = s.get_final_message()
+    assert text == anthropic_upstream.script.text
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (21, 9)
+    (record,) = seen
+    assert record.usage_source == "provider" and (record.input_tokens, record.output_tokens) == (21, 9)
+    body = {"model": "claude-test", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}], "stream": True}
+    with httpx.stream("POST", gw.base_url + "/messages", json=body) as r:
+        r.read()
+    assert anthropic_upstream.connections == (2 if relay == "native" else 1)  # the C relay carried the first
+
+
+def test_an_anthropic_stream_cut_short_ends_with_an_error_event(
+    relay: str, anthropic_upstream: Any, gateway_factory: Any
+) -> None:
+    from tests.support.mock_anthropic import Fault as AnthropicFault
+
+    anthropic_upstream.always = AnthropicFault(event_delay=0.003, stop_after_events=40)
+    gw = gateway_factory(_anthropic_config(anthropic_upstream))
+    body = {"model": "claude-test", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}], "stream": True}
+    with httpx.stream("POST", gw.base_url + "/messages", json=body) as r:
+        raw = r.read()
+    events = _events(raw)
+    assert len(events) == 41 and b"event: message_stop" not in raw
+    assert events[-1].startswith(b"event: error\n")
+    assert json.loads(events[-1].split(b"data: ", 1)[1])["error"]["type"] == "api_error"

@@ -17,7 +17,14 @@ native = pytest.importorskip("ferrogate._fastpath._sse_relay")
 class Rig:
     """An upstream socket pair and a client socket pair around one relay."""
 
-    def __init__(self, max_event: int = 1 << 16, inspect: object = None) -> None:
+    def __init__(
+        self,
+        max_event: int = 1 << 16,
+        inspect: object = None,
+        markers: tuple[bytes, ...] = (b"[DONE]",),  # an OpenAI chat stream's
+        usage_object: bool = True,
+        count: bytes = b"",
+    ) -> None:
         self.up_peer, up = socket.socketpair()
         self.client_peer, client = socket.socketpair()
         for s in (up, client, self.up_peer, self.client_peer):
@@ -30,7 +37,8 @@ class Rig:
             return block
 
         self.relay = native.SseRelay(
-            up.detach(), client.detach(), max_event, inspect or default_inspect, self.codes.append
+            up.detach(), client.detach(), max_event, inspect or default_inspect, self.codes.append, markers,
+            usage_object=usage_object, count=count,
         )
 
     def feed(self, data: bytes) -> None:
@@ -108,6 +116,38 @@ def test_a_usage_object_and_done_go_through_inspect(rig: Rig) -> None:
 def test_a_null_usage_on_every_chunk_is_not_inspected(rig: Rig) -> None:
     rig.feed(chunk(EVENT.replace(b"null", b" null")) + chunk(b'data: {"usage" :\n null}\n\n'))
     assert rig.inspected == []
+
+
+def test_a_streams_own_markers_decide_what_is_inspected() -> None:
+    # A Responses stream: its terminal event goes to Python, a "usage" object elsewhere does not.
+    completed = b'event: response.completed\ndata: {"response":{"usage": {"input_tokens":1}}}\n\n'
+    delta = b'event: response.output_text.delta\ndata: {"delta":"hi","usage": {"x":1}}\n\n'
+    r = Rig(markers=(b"response.completed", b"response.failed"), usage_object=False)
+    try:
+        r.feed(chunk(delta))
+        r.feed(chunk(completed))
+        assert r.inspected == [completed]
+        assert r.received() == chunk(delta) + chunk(completed)
+    finally:
+        r.close()
+
+
+def test_the_counted_substring_is_counted_in_blocks_not_inspected_only() -> None:
+    r = Rig(markers=(b"response.completed",), usage_object=False, count=b"data:")
+    try:
+        r.feed(chunk(b"event: a\ndata: 1\n\nevent: a\ndata: 2\n\n"))
+        r.feed(chunk(b"event: a\ndata: 3\n\nevent: a\ndata: 4"))  # the last one is unended
+        r.feed(chunk(b"event: response.completed\ndata: {}\n\n"))  # this block goes to inspect
+        assert r.relay.counted == 3
+    finally:
+        r.close()
+
+
+def test_markers_must_be_a_tuple_of_non_empty_bytes() -> None:
+    for markers in ((b"",), ("text",), [b"[DONE]"]):
+        a, b = socket.socketpair()
+        with a, b, pytest.raises(TypeError):
+            native.SseRelay(a.fileno(), b.fileno(), 100, bytes, print, markers)
 
 
 def test_inspect_may_change_or_drop_what_is_written() -> None:

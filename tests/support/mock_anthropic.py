@@ -28,6 +28,7 @@ class Fault:
     retry_after: str | None = None
     stop_after_events: int | None = None  # end the body cleanly after N events, no terminal event
     error_after_events: int | None = None  # send the provider's in-stream error event after N events
+    event_delay: float = 0.0  # seconds between stream events (slow stream)
 
 
 
@@ -60,6 +61,8 @@ class MockServer:
         self.requests: list[Recorded] = []
         self.faults: deque[Fault] = deque()
         self.port = 0
+        self.connections = 0  # connections accepted (a reused one counts once)
+        self.always: Fault | None = None  # applies to every request the queue has no fault for
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -72,10 +75,11 @@ class MockServer:
         self.faults.extend(faults)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while (rec := await read_request(reader)) is not None:
                 self.requests.append(rec)
-                fault = self.faults.popleft() if self.faults else None
+                fault = self.faults.popleft() if self.faults else self.always
                 await self.respond(writer, rec, fault)
         except (ConnectionError, asyncio.CancelledError):
             return
@@ -93,9 +97,11 @@ class MockServer:
         w.write(head.encode() + b"\r\n" + data)
         await w.drain()
 
-    async def send_sse(self, w: asyncio.StreamWriter, events: list[bytes]) -> None:
+    async def send_sse(self, w: asyncio.StreamWriter, events: list[bytes], event_delay: float = 0.0) -> None:
         w.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ntransfer-encoding: chunked\r\n\r\n")
-        for ev in events:
+        for i, ev in enumerate(events):
+            if event_delay and i:
+                await asyncio.sleep(event_delay)
             w.write(b"%x\r\n%s\r\n" % (len(ev), ev))
             await w.drain()
         w.write(b"0\r\n\r\n")
@@ -255,4 +261,4 @@ class MockAnthropic(MockServer):
             events = [*events[: fault.error_after_events], _ev("error", err)]
         elif fault is not None and fault.stop_after_events is not None:
             events = events[: fault.stop_after_events]
-        await self.send_sse(w, events)
+        await self.send_sse(w, events, fault.event_delay if fault is not None else 0.0)

@@ -9,6 +9,8 @@ appends an Anthropic ``error`` event.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import orjson
 
 from ferrogate.ai.translate.anthropic_response import merge_anthropic_usage, usage_from_anthropic
@@ -23,6 +25,11 @@ class AnthropicRelayStream:
     """Pass-through of Anthropic SSE: whole events out, usage and completion tracked."""
 
     __slots__ = ("_buf", "_failed", "_held", "_usage_raw", "complete", "early_error")
+
+    # For the C relay (pipeline.native_handover): the blocks feed must still see.
+    native_markers: ClassVar[tuple[bytes, ...]] = _WATCH
+    native_usage_object: ClassVar[bool] = False
+    native_count: ClassVar[bytes] = b""
 
     def __init__(self) -> None:
         self._buf = b""
@@ -41,6 +48,14 @@ class AnthropicRelayStream:
     @property
     def failed(self) -> bool:
         return self._failed
+
+    @property
+    def at_event_end(self) -> bool:
+        """Content has started (nothing held back) and no event is half fed."""
+        return self._held is None and not self._buf
+
+    def relayed_natively(self, counted: int) -> None:
+        """The C relay wrote blocks without feed: nothing here depends on them."""
 
     def feed(self, data: bytes) -> bytes:
         buf = self._buf + data if self._buf else data
