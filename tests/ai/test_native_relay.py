@@ -348,3 +348,18 @@ def test_an_anthropic_stream_cut_short_ends_with_an_error_event(
     assert len(events) == 41 and b"event: message_stop" not in raw
     assert events[-1].startswith(b"event: error\n")
     assert json.loads(events[-1].split(b"data: ", 1)[1])["error"]["type"] == "api_error"
+
+
+def test_an_anthropic_error_event_mid_stream_reaches_the_client_as_sent(
+    relay: str, anthropic_upstream: Any, gateway_factory: Any
+) -> None:
+    from tests.support.mock_anthropic import Fault as AnthropicFault
+
+    anthropic_upstream.always = AnthropicFault(event_delay=0.003, error_after_events=40)
+    gw = gateway_factory(_anthropic_config(anthropic_upstream))
+    body = {"model": "claude-test", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}], "stream": True}
+    with httpx.stream("POST", gw.base_url + "/messages", json=body) as r:
+        raw = r.read()
+    events = _events(raw)
+    assert len(events) == 41  # the provider's error is the last word: no truncation error after it
+    assert json.loads(events[-1].split(b"data: ", 1)[1])["error"]["type"] == "overloaded_error"
