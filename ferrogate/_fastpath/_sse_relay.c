@@ -144,9 +144,10 @@ static int write_chunk(Relay *self, const char *data, Py_ssize_t len) {
     return 0;
 }
 
-/* A "usage" key whose value is an object (`"usage":null` rides on every chunk of a chat stream
- * that asked for usage, and is not worth a look). */
-static int has_usage_object(const char *p, Py_ssize_t len) {
+/* Where a "usage" key whose value is an object starts, or NULL (`"usage":null` rides on every
+ * chunk of a chat stream that asked for usage, and is not worth a look). memmem, since CPython's
+ * bytes.find crawls through JSON (a needle opening with `"`): 4x slower on a short stream. */
+static const char *usage_object_at(const char *p, Py_ssize_t len) {
     const char *end = p + len;
     const char *at = p;
     while ((at = memmem(at, (size_t)(end - at), "\"usage\"", 7)) != NULL) {
@@ -155,11 +156,11 @@ static int has_usage_object(const char *p, Py_ssize_t len) {
         if (q < end && *q == ':') {
             q++;
             while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')) q++;
-            if (q < end && *q == '{') return 1;
+            if (q < end && *q == '{') return at;
         }
         at += 7;
     }
-    return 0;
+    return NULL;
 }
 
 /* Does the block hold something Python decides on? */
@@ -170,7 +171,7 @@ static int has_marker(Relay *self, const char *p, Py_ssize_t len) {
         PyObject *m = PyTuple_GET_ITEM(markers, i);
         if (memmem(p, (size_t)len, PyBytes_AS_STRING(m), (size_t)PyBytes_GET_SIZE(m)) != NULL) return 1;
     }
-    return self->usage_object && has_usage_object(p, len);
+    return self->usage_object && usage_object_at(p, len) != NULL;
 }
 
 static long long count_in(const char *p, Py_ssize_t len, const char *what, Py_ssize_t wlen) {
@@ -475,7 +476,28 @@ static PyTypeObject RelayType = {
     .tp_members = Relay_members,
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_sse_relay", NULL, -1, NULL, NULL, NULL, NULL, NULL};
+static PyObject *find_usage_object(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t start;
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "find_usage_object(block: bytes, start: int)");
+        return NULL;
+    }
+    start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred()) return NULL;
+    const char *p = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t len = PyBytes_GET_SIZE(args[0]);
+    if (start < 0) start = 0;
+    if (start >= len) return PyLong_FromLong(-1);
+    const char *at = usage_object_at(p + start, len - start);
+    return PyLong_FromSsize_t(at == NULL ? -1 : at - p);
+}
+
+static PyMethodDef module_methods[] = {
+    {"find_usage_object", (PyCFunction)(void (*)(void))find_usage_object, METH_FASTCALL,
+     "Index of the first \"usage\" key at or after start whose value is an object, or -1."},
+    {NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_sse_relay", NULL, -1, module_methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__sse_relay(void) {
     if (PyType_Ready(&RelayType) < 0) return NULL;

@@ -10,6 +10,8 @@ TOO_LARGE: int
 BAD_FRAMING: int
 INSPECT_FAILED: int
 
+def find_usage_object(block: bytes, start: int) -> int: ...
+
 class SseRelay:
     last_read: float
     bytes_out: int

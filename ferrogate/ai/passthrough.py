@@ -10,6 +10,7 @@ chunk (``"choices":[]``) is captured and dropped from the client's stream.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import ClassVar
 
 from ferrogate._fastpath.sse import (
@@ -24,6 +25,24 @@ from ferrogate.ai.usage_openai import chat_usage, responses_event_usage
 from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError, sse_error_event
 
 _USAGE_VALUE = re.compile(rb"\s*:\s*\{")  # after the key "usage": an object, not null
+
+
+def _find_usage_object_py(block: bytes, start: int) -> int:
+    """Index of the first ``"usage"`` key at or after ``start`` whose value is an object, or -1
+    (``"usage":null`` rides on every chunk of a stream that asked for usage)."""
+    at = block.find(b'"usage"', start)
+    while at != -1 and _USAGE_VALUE.match(block, at + 7) is None:
+        at = block.find(b'"usage"', at + 7)
+    return at
+
+
+find_usage_object: Callable[[bytes, int], int] = _find_usage_object_py
+try:  # the C relay's scan: memmem, 4x faster than bytes.find through JSON
+    from ferrogate._fastpath._sse_relay import find_usage_object as _find_native
+
+    find_usage_object = _find_native
+except ImportError:  # not built (make compiled)
+    pass
 _EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 
 
@@ -87,16 +106,14 @@ class ChatPassthrough:
             at = block.rfind(b"[DONE]")
             if at != -1 and _done_at(block, at):
                 self._complete = True
-        # Substring search (C, no regex engine) for the rare events worth opening.
-        at = block.find(b'"usage"')
+        # The rare events worth opening: a usage object (not the "usage":null of every chunk).
+        find = find_usage_object
+        at = find(block, 0)
         if at == -1:
             return block
         kept: list[bytes] = []
         done = 0
         while at != -1:
-            if _USAGE_VALUE.match(block, at + 7) is None:  # "usage":null rides on every chunk
-                at = block.find(b'"usage"', at + 7)
-                continue
             start, end = _event_span(block, at)
             event = block[start:end]
             usage = chat_usage(event_data(event))
@@ -107,7 +124,7 @@ class ChatPassthrough:
                 ):
                     kept.append(block[done:start])
                     done = end
-            at = block.find(b'"usage"', end)
+            at = find(block, end)
         if not done:
             return block
         kept.append(block[done:])

@@ -8,8 +8,11 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ferrogate._fastpath import native_relay
+from ferrogate.ai.passthrough import _find_usage_object_py
 
 native = pytest.importorskip("ferrogate._fastpath._sse_relay")
 
@@ -243,3 +246,24 @@ def test_reads_move_the_last_read_clock(rig: Rig) -> None:
     before = rig.relay.last_read
     rig.feed(chunk(EVENT))
     assert rig.relay.last_read >= before
+
+
+_PIECES = [b'"usage"', b":", b" ", b"\n", b"{", b"null", b"data: ", b'{"a":1}', b"x", b"\r\n"]
+
+
+def _join_pieces(indexes: list[int]) -> bytes:
+    return b"".join(_PIECES[i] for i in indexes)
+
+
+_BLOCKS = st.lists(st.integers(0, len(_PIECES) - 1), max_size=40).map(_join_pieces)
+
+
+@given(_BLOCKS, st.integers(-2, 200))
+def test_the_c_usage_finder_agrees_with_the_python_one(block: bytes, start: int) -> None:
+    assert native.find_usage_object(block, start) == _find_usage_object_py(block, max(start, 0))
+
+
+def test_the_usage_finder_skips_null_usage_and_finds_an_object() -> None:
+    block = b'data: {"usage":null}\n\ndata: {"usage" :\n {"prompt_tokens":1}}\n\n'
+    assert native.find_usage_object(block, 0) == block.index(b'"usage" :')
+    assert native.find_usage_object(block, block.index(b'"usage" :') + 1) == -1
