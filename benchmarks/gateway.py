@@ -25,14 +25,18 @@ class GatewayPorts:
 
 
 def render_config(workdir: Path, mock_port: int, *, ai: bool, redis_url: str | None = None,
-                  governed: bool = True, records: bool = True, otlp_endpoint: str | None = None) -> str:
+                  governed: bool = True, records: bool = True, otlp_endpoint: str | None = None,
+                  responses: bool = False) -> str:
     """A config with a catch-all reverse-proxy route to the mock and, when ``ai`` is set,
     AI routes for chat completions and messages through providers that point at it, and the
     governed scenario's key, policy and cached model. ``redis_url``: counters (and the
     cache) in that Redis (cluster mode). ``governed=False`` leaves the governed scenario's
     key, policy, cached model and ``[cache]`` out (a gateway with no governance configured).
     ``records=False``: no request records (no request log, metering, usage or per-model
-    metrics): the "observability off" row. ``otlp_endpoint``: traces, metrics and logs too."""
+    metrics): the "observability off" row. ``otlp_endpoint``: traces, metrics and logs too.
+    ``responses`` (with ``ai``): the AI route serves ``/v1/responses`` too, and model
+    ``gpt-4o-mini-responses-stream`` (the ``responses`` capability: its requests go to the
+    openai-compatible provider's ``/responses`` as they are, the stream relayed unchanged)."""
     mock = f"http://{LOOPBACK}:{mock_port}"
     parts = [
         f'listen = ["{LOOPBACK}:0"]',
@@ -72,6 +76,10 @@ def render_config(workdir: Path, mock_port: int, *, ai: bool, redis_url: str | N
         for name, provider, provider_model in models:
             parts += ["", "[[models]]", f'name = "{name}"', f'provider = "{provider}"',
                       f'provider_model = "{provider_model}"']
+        if responses:
+            parts += ["", "[[models]]", 'name = "gpt-4o-mini-responses-stream"',
+                      'provider = "mock-openai-stream"', 'provider_model = "gpt-4o-mini"',
+                      'capabilities = ["chat", "streaming", "responses"]']
         # The governed scenario: the same upstream, a model with the cache on (every request
         # a miss: the load varies the body), a key with a request limit and a token budget
         # too large to refuse anything, and a deny policy for that key that does not match.
@@ -84,9 +92,11 @@ def render_config(workdir: Path, mock_port: int, *, ai: bool, redis_url: str | N
                       'api_key_ids = ["bench-governed"]', 'models = ["claude-bench"]']
         if redis_url is not None:
             parts += ["", "[cluster]", 'counter_backend = "redis"', f'redis_url = "{redis_url}"']
+        paths = ["/v1/chat/completions", *(["/v1/responses"] if responses else []),
+                 "/v1/messages", "/v1/models"]
         parts += ["", "[[api_keys]]", 'id = "bench"', f'key = "{CLIENT_KEY}"',
                   "", "[[routes]]", 'name = "ai"',
-                  'paths = ["/v1/chat/completions", "/v1/messages", "/v1/models"]',
+                  f"paths = {json.dumps(paths)}",
                   "ai_gateway = true"]
     parts += ["", "[[routes]]", 'name = "proxy"', 'upstream = "mock"', ""]
     return "\n".join(parts)
@@ -108,14 +118,15 @@ def parse_ready_line(output: str) -> GatewayPorts | None:
 
 def start_gateway(workdir: Path, mock_port: int, *, ai: bool, workers: int = 2,
                   deadline_secs: float = 30.0, redis_url: str | None = None,
-                  records: bool = True, otlp_endpoint: str | None = None) -> Service:
+                  records: bool = True, otlp_endpoint: str | None = None,
+                  responses: bool = False) -> Service:
     """Start ``ferrogate run`` and wait (bounded) for its ready line in the log file.
 
     stdout goes to a file, not a pipe, so a chatty gateway can never block on a full pipe."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "ferrogate.toml"
     config.write_text(render_config(workdir, mock_port, ai=ai, redis_url=redis_url, records=records,
-                                    otlp_endpoint=otlp_endpoint))
+                                    otlp_endpoint=otlp_endpoint, responses=responses))
     service = start_service(
         "ferrogate",
         [sys.executable, "-m", "ferrogate", "run", "--config", str(config),

@@ -5,14 +5,17 @@ each with its share of the streams. It opens every connection first and prints
 ``ready OPENED FAILED``; on ``go`` (a line on stdin) it sends the request on all of them and
 reads with raw asyncio protocols:
 one clock read per socket read, and per event only the parse of its send time (the
-upstream writes ``time.time_ns()`` at the start of each event's content) and one histogram
-increment (10 µs buckets below 100 ms, 1 ms above). A stream is complete when
-``data: [DONE]`` arrives. At the end (all streams over, or ``--timeout``) it writes JSON to
+upstream writes ``time.time_ns()`` at the start of each event's text) and one histogram
+increment (10 µs buckets below 100 ms, 1 ms above). ``--api`` names the wire format read
+(:data:`MARKS`): where an event's text starts (chat ``"content":"``, Responses
+``"delta":"``, Anthropic Messages ``"text_delta","text":"``) and the terminal event that
+makes a stream complete (``data: [DONE]``, ``event: response.completed``,
+``event: message_stop``). At the end (all streams over, or ``--timeout``) it writes JSON to
 ``--result-file`` (streams, completed, failures, events, its own CPU seconds and wall time
 since ``go``, and the latency histogram) and prints ``done``. (A file, not stdout: a large
 histogram written to an unbuffered pipe can be cut short.)
 
-    .venv/bin/python -m benchmarks.token_client --port P --streams 500 --request-file F --result-file R
+    .venv/bin/python -m benchmarks.token_client --port P --streams 500 --request-file F --result-file R [--api responses]
 """
 
 from __future__ import annotations
@@ -32,13 +35,29 @@ from typing import Any
 from benchmarks.procs import LOOPBACK, Service, stop_service
 from benchmarks.scenario import raise_nofile, run_loop
 
-_MARK = b'"content":"'
+# Per API: what precedes a token event's text (its send time), and the terminal event.
+MARKS: dict[str, tuple[bytes, bytes]] = {
+    "chat": (b'"content":"', b"data: [DONE]"),
+    "responses": (b'"delta":"', b"event: response.completed"),
+    "messages": (b'"text_delta","text":"', b"event: message_stop"),
+}
+_MARK, _DONE = MARKS["chat"]  # set by use_api before any stream opens
 _MARK_LEN = len(_MARK)
-_DONE = b"data: [DONE]"
 # Bytes kept across reads, so a mark or [DONE] cut in two is found in the next read (only
 # from past the last event timed, so none is counted twice).
 _KEEP = max(_MARK_LEN, len(_DONE)) - 1
+_DONE_NAME = "[DONE]"
 _FINE_US = 100_000  # below: 10 µs buckets; above: 1 ms buckets
+
+
+def use_api(api: str) -> None:
+    """Read ``api``'s wire format: its text mark and terminal event (module constants, so the
+    per-read code is the same for every API)."""
+    global _MARK, _MARK_LEN, _DONE, _KEEP, _DONE_NAME
+    _MARK, _DONE = MARKS[api]
+    _MARK_LEN = len(_MARK)
+    _KEEP = max(_MARK_LEN, len(_DONE)) - 1
+    _DONE_NAME = _DONE.split(b" ", 1)[1].decode()
 
 
 def bucket_ms(key: int) -> float:
@@ -130,7 +149,8 @@ class _Stream(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         shared = self.shared
         if not self.done:
-            shared.failures["closed before [DONE]" if exc is None else type(exc).__name__] += 1
+            reason = f"closed before {_DONE_NAME}" if exc is None else type(exc).__name__
+            shared.failures[reason] += 1
         shared.left -= 1
         if shared.left == 0 and not shared.finished.done():
             shared.finished.set_result(None)
@@ -188,7 +208,14 @@ class ClientGroup:
     """The driving side: ``clients`` client processes (own process groups) sharing ``streams``."""
 
     def __init__(
-        self, work: Path, port: int, request: bytes, streams: int, clients: int, timeout: float
+        self,
+        work: Path,
+        port: int,
+        request: bytes,
+        streams: int,
+        clients: int,
+        timeout: float,
+        api: str = "chat",
     ) -> None:
         work.mkdir(parents=True, exist_ok=True)
         self.work = work
@@ -199,6 +226,8 @@ class ClientGroup:
             argv = [sys.executable, "-m", "benchmarks.token_client", "--port", str(port)]
             argv += ["--streams", str(share), "--request-file", str(work / "request.http")]
             argv += ["--result-file", str(work / f"result-{i}.json")]
+            if api != "chat":
+                argv += ["--api", api]
             log = work / f"client-{i}.log"
             with open(log, "wb") as err:
                 proc = subprocess.Popen(
@@ -272,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--result-file", type=Path, required=True, help="where the result goes")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds from go to giving up")
+    parser.add_argument(
+        "--api", choices=tuple(MARKS), default="chat", help="the wire format of the streams read"
+    )
     args = parser.parse_args(argv)
+    use_api(args.api)
     raise_nofile()
     result = run_loop(
         _client(args.port, args.streams, args.request_file.read_bytes(), args.timeout)

@@ -2,7 +2,7 @@
 
 Real LLM answers are streams of small SSE events spread over seconds; a gateway holds
 thousands at once. A paced upstream (:mod:`benchmarks.paced_upstream`, its own uvloop
-process) answers every request with ``--events`` OpenAI chunk events (~150 bytes, each
+process) answers every request with ``--events`` OpenAI chunk events (~220 bytes, each
 stamped with its send time) at ``--rate`` events per second per stream, then a usage chunk
 and ``[DONE]``. Lean client processes (:mod:`benchmarks.token_client`, one per core by
 default) open ``--streams`` streams through each target in turn: the upstream directly,
@@ -12,7 +12,7 @@ per target:
 - CPU µs per relayed event: the target's process tree utime + stime over the run / events;
 - event latency p50/p99 (receipt time - the upstream's stamped send time) and what the
   target adds over direct;
-- streams that ended with ``[DONE]`` (and why the others did not);
+- streams that ended with ``[DONE]`` (the API's terminal event; and why the others did not);
 - RSS per open stream: the tree's RSS with every stream open, less before, / streams (each
   target first serves a warm-up of ``WARMUP_STREAMS`` streams, so what a process sets up
   once on its first requests (lazy imports, pools, caches) is not counted as per stream);
@@ -22,8 +22,20 @@ per target:
 ``--overload 1000,2000,3000`` steps the stream count up (every target at each step) to the
 load the box cannot keep up with, for event latency at the same offered load.
 
+``--api`` picks the API streamed (every target, the same pacing and event size):
+
+- ``chat`` (the default): ``POST /v1/chat/completions``, chunk events ended by ``[DONE]``;
+- ``responses``: ``POST /v1/responses`` (``"input": "hi"``), the Responses API's typed
+  events, ``response.output_text.delta`` timed, complete at ``response.completed``;
+  FerroGate's model has the ``responses`` capability, so its openai-compatible provider
+  gets ``/responses`` and the stream is relayed unchanged;
+- ``messages``: ``POST /v1/messages`` (``anthropic-version``, ``x-api-key``), Anthropic's
+  events, ``content_block_delta`` timed, complete at ``message_stop``; FerroGate's model
+  is served by an ``anthropic`` provider, so the stream passes through unchanged.
+
     .venv/bin/python -m benchmarks.token_streams --streams 1000 --events 100 --rate 10
     .venv/bin/python -m benchmarks.token_streams --overload 1000,2000,3000
+    .venv/bin/python -m benchmarks.token_streams --streams 1000 --events 100 --api messages
 """
 
 from __future__ import annotations
@@ -48,9 +60,17 @@ from benchmarks.scenario import (
     tree_rss_kb,
     write_result,
 )
-from benchmarks.token_client import ClientGroup, hist_percentile, merge
+from benchmarks.token_client import MARKS, ClientGroup, hist_percentile, merge
 
 TARGETS = ("direct", "nginx", "ferrogate")
+APIS = tuple(MARKS)  # chat, responses, messages
+
+# Per API: the path, the model asked of the upstream (direct, nginx) and of FerroGate.
+_API_MODELS = {
+    "chat": ("/v1/chat/completions", "gpt-4o-mini", "gpt-4o-mini-stream"),
+    "responses": ("/v1/responses", "gpt-4o-mini", "gpt-4o-mini-responses-stream"),
+    "messages": ("/v1/messages", "claude-bench", "claude-bench-stream"),
+}
 
 WARMUP_STREAMS = 20  # few next to the thousand measured: their freed memory is reused by few
 
@@ -108,14 +128,29 @@ HEADER = (
 )
 
 
-def _request(model: str, key: str | None) -> bytes:
-    body = (
-        b'{"model":"%b","stream":true,"messages":[{"role":"user","content":"hi"}]}' % model.encode()
-    )
-    auth = b"authorization: Bearer %b\r\n" % key.encode() if key else b""
+def _request(model: str, key: str | None, api: str = "chat") -> bytes:
+    """The raw streaming request of ``api`` for ``model``; ``key``: FerroGate's client key."""
+    path = _API_MODELS[api][0].encode()
+    if api == "responses":
+        body = b'{"model":"%b","input":"hi","stream":true}' % model.encode()
+    elif api == "messages":
+        body = (
+            b'{"model":"%b","max_tokens":1000,"messages":[{"role":"user","content":"hi"}],'
+            b'"stream":true}' % model.encode()
+        )
+    else:
+        body = (
+            b'{"model":"%b","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+            % model.encode()
+        )
+    if api == "messages":  # as Anthropic's clients send them
+        auth = b"anthropic-version: 2023-06-01\r\n"
+        auth += b"x-api-key: %b\r\n" % key.encode() if key else b""
+    else:
+        auth = b"authorization: Bearer %b\r\n" % key.encode() if key else b""
     return (
-        b"POST /v1/chat/completions HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n"
-        b"%bcontent-length: %d\r\n\r\n%b" % (auth, len(body), body)
+        b"POST %b HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n"
+        b"%bcontent-length: %d\r\n\r\n%b" % (path, auth, len(body), body)
     )
 
 
@@ -130,9 +165,10 @@ def run_target(
     events: int,
     rate: float,
     clients: int,
+    api: str = "chat",
 ) -> Result:
     """One measured run: connect everything, go, RSS with all streams open, collect."""
-    group = ClientGroup(work, port, request, streams, clients, timeout=events / rate + 60)
+    group = ClientGroup(work, port, request, streams, clients, timeout=events / rate + 60, api=api)
     try:
         group.wait_ready()
         rss_before, ticks0, box0 = tree_rss_kb(root), cpu.snapshot([root])[root], cpu.box_busy()
@@ -164,16 +200,23 @@ def run_target(
 
 
 def _start_target(
-    target: str, work: Path, upstream: Service, workers: int, streams: int
+    target: str, work: Path, upstream: Service, workers: int, streams: int, api: str = "chat"
 ) -> tuple[Service | None, bytes]:
+    _, upstream_model, gateway_model = _API_MODELS[api]
     if target == "direct":
-        return None, _request("gpt-4o-mini", None)
+        return None, _request(upstream_model, None, api)
     if target == "nginx":
         proxy = start_wide_proxy(work / "nginx", upstream.port, workers, 2 * streams)
-        return proxy, _request("gpt-4o-mini", None)
+        return proxy, _request(upstream_model, None, api)
     if target == "ferrogate":
-        gateway = start_gateway(work / "ferrogate", upstream.port, ai=True, workers=workers)
-        return gateway, _request("gpt-4o-mini-stream", CLIENT_KEY)
+        gateway = start_gateway(
+            work / "ferrogate",
+            upstream.port,
+            ai=True,
+            workers=workers,
+            responses=api == "responses",
+        )
+        return gateway, _request(gateway_model, CLIENT_KEY, api)
     raise ValueError(f"unknown target {target!r}")
 
 
@@ -187,9 +230,12 @@ def measure(
     workers: int = 2,
     settle: float = 0.0,
     log: Any = None,
+    api: str = "chat",
 ) -> dict[str, Any]:
-    """Every target at every stream count of ``steps`` (interleaved per step); services started
-    once and stopped in ``finally``."""
+    """Every target at every stream count of ``steps`` (interleaved per step), streams of
+    ``api``; services started once and stopped in ``finally``."""
+    if api not in _API_MODELS:
+        raise ValueError(f"unknown api {api!r}")
     raise_nofile()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="fg-tokens-") as tmp:
@@ -199,7 +245,7 @@ def measure(
         try:
             started = {}
             for target in targets:
-                service, request = _start_target(target, work, upstream, workers, max(steps))
+                service, request = _start_target(target, work, upstream, workers, max(steps), api)
                 if service is not None:
                     services.append(service)
                 started[target] = (service or upstream, request)
@@ -208,7 +254,8 @@ def measure(
                 if log:
                     log(f"[token streams] warm-up: {WARMUP_STREAMS} streams via {target}")
                 run_target(target, service.port, service.pid, request, work / f"{target}-warm-up",
-                           streams=min(WARMUP_STREAMS, min(steps)), events=events, rate=rate, clients=1)
+                           streams=min(WARMUP_STREAMS, min(steps)), events=events, rate=rate, clients=1,
+                           api=api)
                 time.sleep(1.0)
             for step in steps:
                 for target in targets:
@@ -216,7 +263,10 @@ def measure(
                     if settle > 0:
                         cpu.wait_for_quiet(settle)
                     if log:
-                        log(f"[token streams] {step} streams x {events} events via {target}")
+                        log(
+                            f"[token streams] {step} streams x {events} {_api_label(api)}events "
+                            f"via {target}"
+                        )
                     result = run_target(
                         target,
                         service.port,
@@ -227,6 +277,7 @@ def measure(
                         events=events,
                         rate=rate,
                         clients=clients,
+                        api=api,
                     )
                     rows.append(asdict(result))
                     time.sleep(1.0)  # the closes settle before the next run
@@ -234,6 +285,7 @@ def measure(
             for service in reversed(services):
                 stop_service(service)
     return {
+        "api": api,
         "steps": steps,
         "events": events,
         "rate": rate,
@@ -241,6 +293,11 @@ def measure(
         "workers": workers,
         "rows": rows,
     }
+
+
+def _api_label(api: str) -> str:
+    """``""`` for chat (as before ``--api``), else e.g. ``"responses "``."""
+    return "" if api == "chat" else f"{api} "
 
 
 def _row(results: dict[str, Any], step: int, target: str) -> Result | None:
@@ -251,7 +308,9 @@ def _row(results: dict[str, Any], step: int, target: str) -> Result | None:
 
 
 def describe(results: dict[str, Any]) -> str:
+    api = results.get("api", "chat")
     lines = [
+        f"API {api} ({_API_MODELS[api][0]}): "
         f"{results['events']} events per stream at {results['rate']:g}/s, "
         f"{results['clients']} client processes; latency = receipt - the upstream's send stamp",
         HEADER,
@@ -272,11 +331,12 @@ def checks(results: dict[str, Any], *, overload: bool) -> list[str]:
     """The issue's targets: paced (CPU vs nginx, added p99, completion, RSS per stream) or,
     with ``overload``, FerroGate's p50 within 2x nginx's at each offered load."""
     out: list[str | None] = []
+    api = results.get("api", "chat")
     for step in results["steps"]:
         fg, ng, direct = (_row(results, step, t) for t in ("ferrogate", "nginx", "direct"))
         if fg is None:
             continue
-        at = f"{step} streams"
+        at = f"{step} streams" + ("" if api == "chat" else f" ({api})")
         if overload:
             if ng is not None and fg.p50_ms is not None and ng.p50_ms:
                 out.append(
@@ -348,6 +408,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=os.cpu_count() or 1, help="client processes")
     parser.add_argument("--workers", type=int, default=2, help="nginx and FerroGate workers")
     parser.add_argument(
+        "--api",
+        choices=APIS,
+        default="chat",
+        help="the API streamed: chat completions, Responses or Anthropic Messages",
+    )
+    parser.add_argument(
         "--settle",
         type=float,
         default=5.0,
@@ -367,13 +433,15 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         settle=args.settle,
         log=lambda m: print(m, file=sys.stderr, flush=True),
+        api=args.api,
     )
     print(describe(results))
     lines = checks(results, overload=bool(args.overload))
     if lines:
         print("\n### targets\n" + "\n".join(lines))
+    name = "token-streams-overload" if args.overload else "token-streams"
     path = write_result(
-        "token-streams-overload" if args.overload else "token-streams",
+        name if args.api == "chat" else f"{name}-{args.api}",
         {"args": vars(args), "results": results, "targets": lines},
     )
     print(f"({os.cpu_count()} CPUs shared by client, upstream and target; raw results: {path})")
