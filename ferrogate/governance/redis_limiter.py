@@ -43,11 +43,17 @@ _KEEP_MS = 40 * 86400 * 1000
 _SETTLE_ATTEMPTS = 3
 _FAILURES = (RedisUnavailable, RedisReplyError, OSError)
 
+# Each script reads a subject's hash with one HMGET and writes it back with one HSET: a script is
+# atomic, so computing in Lua and writing the results is the same as HINCRBY, at a third of the
+# Redis calls (Redis CPU per governed request: about 48 us before, in two scripts). Lua numbers
+# are doubles: budget sums are exact up to 2^53 (9,007 USD in pico-USD for a cost budget).
+#
 # ARGV: tokens, cost, keep_ms, the first subject's header budget kind (-1: none), then per subject
 # (KEYS order): rpm, tpm, n, then n x (kind, limit, period, is_cost) (-1: no such limit).
 # Returns {0, rc, rs, tt, used, ts_1, ts_2...} (the first subject's request count and window start,
 # token count, header budget spent+reserved; every subject's token window start) on success;
 # {1, i, reset_ms} RPM, {2, i, reset_ms} TPM, {3, i, 0} too large, {4, i, j} budget j of subject i.
+# A refusal writes nothing: a window or period it found over is found over again next time.
 _ADMIT = Script("""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -58,65 +64,69 @@ local header_kind = ARGV[4]
 local subjects = {}
 local a = 5
 for i = 1, #KEYS do
-  local s = {rpm = tonumber(ARGV[a]), tpm = tonumber(ARGV[a + 1]), budgets = {}}
-  local n = tonumber(ARGV[a + 2])
+  local rpm, tpm, n = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   a = a + 3
+  local fields = {'rs', 'rc', 'ts', 'tt'}
+  local budgets = {}
   for j = 1, n do
-    s.budgets[j] = {kind = ARGV[a], limit = tonumber(ARGV[a + 1]), period = tonumber(ARGV[a + 2]),
-                    cost = ARGV[a + 3] == '1'}
+    local kind = ARGV[a]
+    budgets[j] = {kind = kind, limit = tonumber(ARGV[a + 1]), period = tonumber(ARGV[a + 2]),
+                  cost = ARGV[a + 3] == '1'}
     a = a + 4
+    fields[#fields + 1] = 'p' .. kind
+    fields[#fields + 1] = 's' .. kind
+    fields[#fields + 1] = 'r' .. kind
   end
-  subjects[i] = s
-end
-for i = 1, #KEYS do
-  local k = KEYS[i]
-  local s = subjects[i]
-  local h = redis.call('HMGET', k, 'rs', 'rc', 'ts', 'tt')
+  local h = redis.call('HMGET', KEYS[i], unpack(fields))
   local rs, rc = tonumber(h[1] or 0), tonumber(h[2] or 0)
   local ts, tt = tonumber(h[3] or 0), tonumber(h[4] or 0)
-  if now - rs >= 60000 then rs = now; rc = 0; redis.call('HSET', k, 'rs', rs, 'rc', 0) end
-  if now - ts >= 60000 then ts = now; tt = 0; redis.call('HSET', k, 'ts', ts, 'tt', 0) end
-  if s.rpm >= 0 and rc + 1 > s.rpm then return {1, i, rs + 60000 - now} end
-  if s.tpm >= 0 and tokens > s.tpm then return {3, i, 0} end
-  if s.tpm >= 0 and tt + tokens > s.tpm then return {2, i, ts + 60000 - now} end
-  for j, b in ipairs(s.budgets) do
-    local p = tonumber(redis.call('HGET', k, 'p' .. b.kind) or -1)
-    if p ~= b.period then
-      redis.call('HSET', k, 'p' .. b.kind, b.period, 's' .. b.kind, 0, 'r' .. b.kind, 0)
-    end
-    local used = tonumber(redis.call('HGET', k, 's' .. b.kind)) + tonumber(redis.call('HGET', k, 'r' .. b.kind))
+  if now - rs >= 60000 then rs = now; rc = 0 end
+  if now - ts >= 60000 then ts = now; tt = 0 end
+  if rpm >= 0 and rc + 1 > rpm then return {1, i, rs + 60000 - now} end
+  if tpm >= 0 and tokens > tpm then return {3, i, 0} end
+  if tpm >= 0 and tt + tokens > tpm then return {2, i, ts + 60000 - now} end
+  for j, b in ipairs(budgets) do
+    local at = 4 + 3 * (j - 1)
+    local spent, reserved = tonumber(h[at + 2] or 0), tonumber(h[at + 3] or 0)
+    if tonumber(h[at + 1] or -1) ~= b.period then spent = 0; reserved = 0 end
     local need = tokens
     if b.cost then need = cost end
-    if used + need > b.limit then return {4, i, j} end
+    if spent + reserved + need > b.limit then return {4, i, j} end
+    b.spent = spent
+    b.reserved = reserved + need
   end
+  subjects[i] = {rs = rs, rc = rc + 1, ts = ts, tt = tt + tokens, budgets = budgets}
 end
 local out = {0, 0, 0, 0, 0}
 for i = 1, #KEYS do
   local k = KEYS[i]
   local s = subjects[i]
-  local rc = redis.call('HINCRBY', k, 'rc', 1)
-  local tt = redis.call('HINCRBY', k, 'tt', tokens)
-  for j, b in ipairs(s.budgets) do
-    local need = tokens
-    if b.cost then need = cost end
-    redis.call('HINCRBY', k, 'r' .. b.kind, need)
+  local set = {'rs', s.rs, 'rc', s.rc, 'ts', s.ts, 'tt', s.tt}
+  for _, b in ipairs(s.budgets) do
+    set[#set + 1] = 'p' .. b.kind
+    set[#set + 1] = b.period
+    set[#set + 1] = 's' .. b.kind
+    set[#set + 1] = string.format('%.0f', b.spent)  -- digits, never 1e+17
+    set[#set + 1] = 'r' .. b.kind
+    set[#set + 1] = string.format('%.0f', b.reserved)
+    if i == 1 and b.kind == header_kind then out[5] = b.spent + b.reserved end
   end
+  redis.call('HSET', k, unpack(set))
   redis.call('PEXPIRE', k, keep)
   if i == 1 then
-    out[2] = rc
-    out[3] = tonumber(redis.call('HGET', k, 'rs'))
-    out[4] = tt
-    if header_kind ~= '-1' then
-      out[5] = tonumber(redis.call('HGET', k, 's' .. header_kind)) + tonumber(redis.call('HGET', k, 'r' .. header_kind))
-    end
+    out[2] = s.rc
+    out[3] = s.rs
+    out[4] = s.tt
   end
-  out[5 + i] = tonumber(redis.call('HGET', k, 'ts'))
+  out[5 + i] = s.ts
 end
 return out
 """)
 
 # ARGV: reserved tokens, reserved cost, used tokens, used cost, keep_ms, then per subject:
 # tpm window start seen at admission, n, then n x (kind, is_cost, period reserved in, period now).
+# The reservation is released only where it was made (the same token window, the same budget
+# period); the usage is spent in the period now, which starts afresh when it is a new one.
 _SETTLE = Script("""
 local rt, rcost = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ut, ucost = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -124,31 +134,47 @@ local keep = tonumber(ARGV[5])
 local a = 6
 for i = 1, #KEYS do
   local k = KEYS[i]
-  local ts = tonumber(ARGV[a])
+  local seen_ts = tonumber(ARGV[a])
   local n = tonumber(ARGV[a + 1])
   a = a + 2
-  if tonumber(redis.call('HGET', k, 'ts') or -1) == ts then
-    local tt = tonumber(redis.call('HGET', k, 'tt') or 0) + ut - rt
-    if tt < 0 then tt = 0 end
-    redis.call('HSET', k, 'tt', tt)
-  end
+  local fields = {'ts', 'tt'}
+  local budgets = {}
   for j = 1, n do
-    local kind, is_cost = ARGV[a], ARGV[a + 1] == '1'
-    local reserved_in, now_period = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    local kind = ARGV[a]
+    budgets[j] = {kind = kind, cost = ARGV[a + 1] == '1', reserved_in = tonumber(ARGV[a + 2]),
+                  now_period = tonumber(ARGV[a + 3])}
     a = a + 4
-    local reserved, used = rt, ut
-    if is_cost then reserved = rcost; used = ucost end
-    local p = tonumber(redis.call('HGET', k, 'p' .. kind) or -1)
-    if p == reserved_in then
-      local r = tonumber(redis.call('HGET', k, 'r' .. kind) or 0) - reserved
-      if r < 0 then r = 0 end
-      redis.call('HSET', k, 'r' .. kind, r)
-    end
-    if p ~= now_period then
-      redis.call('HSET', k, 'p' .. kind, now_period, 's' .. kind, 0, 'r' .. kind, 0)
-    end
-    redis.call('HINCRBY', k, 's' .. kind, used)
+    fields[#fields + 1] = 'p' .. kind
+    fields[#fields + 1] = 's' .. kind
+    fields[#fields + 1] = 'r' .. kind
   end
+  local h = redis.call('HMGET', k, unpack(fields))
+  local set = {}
+  if tonumber(h[1] or -1) == seen_ts then
+    local tt = tonumber(h[2] or 0) + ut - rt
+    if tt < 0 then tt = 0 end
+    set[#set + 1] = 'tt'
+    set[#set + 1] = tt
+  end
+  for j, b in ipairs(budgets) do
+    local at = 2 + 3 * (j - 1)
+    local p = tonumber(h[at + 1] or -1)
+    local spent, reserved = tonumber(h[at + 2] or 0), tonumber(h[at + 3] or 0)
+    local held, used = rt, ut
+    if b.cost then held = rcost; used = ucost end
+    if p == b.reserved_in then
+      reserved = reserved - held
+      if reserved < 0 then reserved = 0 end
+    end
+    if p ~= b.now_period then spent = 0; reserved = 0 end
+    set[#set + 1] = 'p' .. b.kind
+    set[#set + 1] = b.now_period
+    set[#set + 1] = 's' .. b.kind
+    set[#set + 1] = string.format('%.0f', spent + used)  -- digits, never 1e+17
+    set[#set + 1] = 'r' .. b.kind
+    set[#set + 1] = string.format('%.0f', reserved)
+  end
+  if #set > 0 then redis.call('HSET', k, unpack(set)) end
   redis.call('PEXPIRE', k, keep)
 end
 return 0
