@@ -123,8 +123,8 @@ def _request(scenario: str) -> bytes:
 
 async def run(scenario: str, requests: int, conns: int, records: bool = True) -> tuple[float, float]:
     """CPU seconds for ``requests`` requests, and client writes per request. ``records``: each
-    request's record goes to a worker's record queue, as in a running gateway (the queue is
-    only filled here: sending batches to the control process is measured end to end)."""
+    request's record goes to a worker's record queue and is packed into batches, as the
+    worker's flusher does (sending them to the control process is measured end to end)."""
     loop = asyncio.get_running_loop()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.toml"
@@ -156,6 +156,9 @@ async def run(scenario: str, requests: int, conns: int, records: bool = True) ->
         assert client.protocol is not None
         client.protocol.data_received(client.next_request())
     await asyncio.gather(*waits)
+    if observer is not None:
+        while len(observer):
+            observer.pack(observer.take(), 0)
     spent = time.process_time() - start
     if any(p.connects for p in pools.pools()):
         raise AssertionError("the pool opened a real connection")
