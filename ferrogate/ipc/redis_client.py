@@ -25,71 +25,13 @@ import hashlib
 import ssl
 from collections import deque
 from time import monotonic
-from typing import Any, cast
+from typing import cast
 
 from ferrogate.config.redis_url import parse_redis_url
+from ferrogate.ipc.redis_errors import RedisReplyError, RedisUnavailable
+from ferrogate.ipc.resp import INCOMPLETE, Reply, encode_command, parse_reply
 
-Reply = Any  # int, bytes, None, list of replies, or a RedisReplyError inside an array
-
-
-class RedisUnavailable(ConnectionError):
-    """Redis could not be reached, or did not answer in time."""
-
-
-class RedisReplyError(Exception):
-    """An error reply (``-ERR ...``)."""
-
-
-def encode_command(args: tuple[bytes | str | int, ...]) -> bytes:
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, int):
-            data = b"%d" % arg
-        elif isinstance(arg, str):
-            data = arg.encode()
-        else:
-            data = arg
-        out.append(b"$%d\r\n%b\r\n" % (len(data), data))
-    return b"".join(out)
-
-
-_INCOMPLETE = object()
-
-
-def parse_reply(buf: bytes | bytearray, pos: int) -> tuple[Reply, int]:
-    """One reply starting at ``pos`` and where the next begins; ``_INCOMPLETE`` when not all here."""
-    end = buf.find(b"\r\n", pos)
-    if end < 0:
-        return _INCOMPLETE, pos
-    kind = buf[pos]
-    line = bytes(buf[pos + 1 : end])
-    if kind == 0x3A:  # ':' integer
-        return int(line), end + 2
-    if kind == 0x24:  # '$' bulk string
-        length = int(line)
-        if length < 0:
-            return None, end + 2
-        stop = end + 2 + length
-        if len(buf) < stop + 2:
-            return _INCOMPLETE, pos
-        return bytes(buf[end + 2 : stop]), stop + 2
-    if kind == 0x2B:  # '+' simple string
-        return line, end + 2
-    if kind == 0x2D:  # '-' error
-        return RedisReplyError(line.decode("utf-8", "replace")), end + 2
-    if kind == 0x2A:  # '*' array
-        count = int(line)
-        if count < 0:
-            return None, end + 2
-        items = []
-        at = end + 2
-        for _ in range(count):
-            item, at = parse_reply(buf, at)
-            if item is _INCOMPLETE:
-                return _INCOMPLETE, pos
-            items.append(item)
-        return items, at
-    raise RedisUnavailable(f"not a RESP2 reply (first byte {kind!r})")
+__all__ = ["RedisClient", "RedisReplyError", "RedisUnavailable", "Reply", "Script", "encode_command", "parse_reply"]
 
 
 class _Connection(asyncio.Protocol):
@@ -143,7 +85,7 @@ class _Connection(asyncio.Protocol):
         try:
             while pos < len(buf):
                 reply, pos = parse_reply(buf, pos)
-                if reply is _INCOMPLETE:
+                if reply is INCOMPLETE:
                     break
                 if not pending:
                     raise RedisUnavailable("Redis sent a reply nobody asked for")
