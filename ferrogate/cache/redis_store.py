@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from ferrogate.ipc.redis_client import RedisClient, RedisReplyError, RedisUnavailable
 
@@ -32,6 +33,21 @@ class RedisCache:
             value = await self._client.call(b"GET", _PREFIX + digest)
         except _FAILURES as exc:
             self._failed(exc)
+            return None
+        return value if isinstance(value, bytes) else None
+
+    def fetch(self, digest: bytes) -> asyncio.Future[Any] | None:
+        """Send a lookup without waiting (None when not connected now); :meth:`answer` reads it."""
+        sent = self._client.send(b"GET", _PREFIX + digest)
+        if sent is not None:
+            sent.add_done_callback(self._stored)  # a failure is counted even if nobody waits
+        return sent
+
+    async def answer(self, sent: asyncio.Future[Any]) -> bytes | None:
+        """The value a :meth:`fetch` found (None: none, or Redis failed, counted already)."""
+        try:
+            value = await sent
+        except _FAILURES:
             return None
         return value if isinstance(value, bytes) else None
 

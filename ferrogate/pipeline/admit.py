@@ -20,6 +20,7 @@ from ferrogate.ai.schemas import ChatHead, MessagesHead, ResponsesHead
 from ferrogate.governance.limiter import LocalLimiter
 from ferrogate.governance.quotas import Subject
 from ferrogate.governance.redis_limiter import RedisLimiter
+from ferrogate.pipeline.cache_lookup import send_remote_lookup
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
@@ -50,6 +51,7 @@ def admit(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:
     if isinstance(limiter, LocalLimiter):
         ctx.ticket = limiter.admit(subjects, tokens, cost)
         return None
+    send_remote_lookup(rt, ctx)  # the cache's round trip overlaps the admission's
     return _admit_remote(limiter, ctx, subjects, tokens, cost)
 
 

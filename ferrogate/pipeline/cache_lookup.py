@@ -1,6 +1,7 @@
 """Phase: answer from the exact-match cache when it holds this request's answer.
 
-Runs after admit and before dispatch. A request is cacheable when ``[cache].enabled``,
+Runs after admit and before dispatch. In Redis mode admit sends the lookup beside its own
+round trip (``send_remote_lookup``), and this phase waits for the reply. A request is cacheable when ``[cache].enabled``,
 its model's ``cache_enabled``, its key's ``cache_enabled`` (unset: follow the model)
 and its profile's ``cache_enabled`` all allow it; ``Cache-Control: no-store`` on the
 request skips the cache both ways, ``no-cache`` skips the lookup but stores the
@@ -11,9 +12,10 @@ Every answer of a gateway with the cache on says ``x-ferrogate-cache: hit|miss|b
 
 from __future__ import annotations
 
+from asyncio import Future
 from collections.abc import Awaitable
 from time import perf_counter, time
-from typing import Final
+from typing import Any, Final
 
 from ferrogate._fastpath.head import header_block
 from ferrogate.ai.usage import Usage
@@ -30,6 +32,13 @@ def cache_lookup(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:
     cache = rt.cache
     if cache is None:
         return None
+    fetch = ctx.cache_fetch
+    if fetch is not None:  # the lookup went out beside the admission (Redis mode)
+        ctx.cache_fetch = None
+        ctx.cache_key, sent = fetch
+        ctx.cache = cache
+        ctx.cache_state = MISS
+        return _answer_remote(cache, ctx, sent)
     if ctx.tool_loop:  # tools run for it: never answered from, or kept in, the cache
         ctx.cache_state = BYPASS
         return None
@@ -37,14 +46,7 @@ def cache_lookup(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:
     if use == _BYPASS:
         ctx.cache_state = BYPASS
         return None
-    req = ctx.request
-    assert req is not None and ctx.model is not None and ctx.endpoint is not None
-    first = ctx.candidates[0]
-    key = ctx.api_key
-    # _value_: the enum's value without the interpreted ``value`` property (a sixth of a us)
-    digest = cache.keys.key(
-        key.tenant if key is not None else None, ctx.endpoint._value_, ctx.model, first.provider, first.provider_model, req.body
-    )
+    digest = _digest(cache, ctx)
     ctx.cache_key = digest
     ctx.cache = cache
     if use == _STORE_ONLY:
@@ -60,9 +62,39 @@ def cache_lookup(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:
     return _lookup_remote(cache, ctx, digest)
 
 
+def send_remote_lookup(rt: AiRuntime, ctx: RequestContext) -> None:
+    """Redis mode, called by admit: send this request's cache lookup now, so it and the
+    admission share a round trip; cache_lookup then waits for a reply already on its way."""
+    cache = rt.cache
+    if cache is None or cache.remote is None or ctx.tool_loop or _use(cache, ctx) != _LOOKUP:
+        return
+    digest = _digest(cache, ctx)
+    sent = cache.remote.fetch(digest)
+    if sent is not None:  # else (not connected now) cache_lookup asks on its own
+        ctx.cache_fetch = (digest, sent)
+
+
+def _digest(cache: AnswerCache, ctx: RequestContext) -> bytes:
+    req = ctx.request
+    assert req is not None and ctx.model is not None and ctx.endpoint is not None
+    first = ctx.candidates[0]
+    key = ctx.api_key
+    # _value_: the enum's value without the interpreted ``value`` property (a sixth of a us)
+    return cache.keys.key(
+        key.tenant if key is not None else None, ctx.endpoint._value_, ctx.model, first.provider, first.provider_model, req.body
+    )
+
+
 async def _lookup_remote(cache: AnswerCache, ctx: RequestContext, digest: bytes) -> None:
     assert cache.remote is not None
     data = await cache.remote.get(digest)
+    if data is not None:
+        _serve(ctx, data)
+
+
+async def _answer_remote(cache: AnswerCache, ctx: RequestContext, sent: Future[Any]) -> None:
+    assert cache.remote is not None
+    data = await cache.remote.answer(sent)
     if data is not None:
         _serve(ctx, data)
 

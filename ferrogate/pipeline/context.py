@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from asyncio import Future
+from typing import Any
+
 from ferrogate._fastpath.api import Exchange
 from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.registry import Candidate
@@ -19,6 +22,7 @@ class RequestContext:
         "attempt_log",
         "attempts",
         "cache",
+        "cache_fetch",
         "cache_hit",
         "cache_key",
         "cache_state",
@@ -84,6 +88,8 @@ class RequestContext:
         self.ticket: Ticket | None = None  # what admit reserved, settled by account
         self.cache: AnswerCache | None = None  # where relay stores the answer (a cacheable miss)
         self.cache_key: bytes | None = None
+        # Redis mode: the cache key and its GET, sent beside the admission (cache_lookup awaits it)
+        self.cache_fetch: tuple[bytes, Future[Any]] | None = None
         self.cache_state: bytes | None = None  # the x-ferrogate-cache header line
         self.cache_hit = False  # answered from the cache: dispatch does nothing
         self.saved_cost_pico = 0  # what a cache hit would have cost

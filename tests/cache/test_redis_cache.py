@@ -35,14 +35,10 @@ def test_an_unreachable_redis_is_a_miss_not_an_error(tmp_path: Path) -> None:
     assert asyncio.run(go()) == (None, False, 2)
 
 
-def test_two_nodes_share_answers_through_redis(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> None:
-    loop = LoopThread()
-    upstream = MockOpenAI()
-    loop.run(upstream.start())
-    config = f"""
+_CONFIG = """
 [cluster]
 counter_backend = "redis"
-redis_url = "{redis_server.url}"
+redis_url = "{redis_url}"
 
 [cache]
 enabled = true
@@ -50,7 +46,7 @@ enabled = true
 [[providers]]
 name = "up"
 kind = "openai-compatible"
-base_url = "{upstream.base_url}"
+base_url = "{base_url}"
 api_key = "sk-upstream"
 
 [[models]]
@@ -59,6 +55,22 @@ provider = "up"
 provider_model = "gpt-up"
 cache_enabled = true
 """
+
+# A key with a limit: its requests are admitted by the Redis script, and their cache lookup is
+# sent beside the admission (one round trip for both).
+_LIMITED_KEY = """
+[[api_keys]]
+id = "limited"
+key = "sk-limited-client"
+request_limit_per_minute = 1000
+"""
+
+
+def _share_answers(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory, keys: str, client_key: str) -> None:
+    loop = LoopThread()
+    upstream = MockOpenAI()
+    loop.run(upstream.start())
+    config = _CONFIG.format(redis_url=redis_server.url, base_url=upstream.base_url) + keys
     nodes: list[Gateway] = []
     try:
         for name in ("a", "b"):
@@ -67,7 +79,7 @@ cache_enabled = true
             gw.wait_ready(DEFAULT_READY_SECS)
 
         def ask(gw: Gateway) -> str:
-            client = openai.OpenAI(base_url=gw.base_url + "/v1", api_key="none", max_retries=0)
+            client = openai.OpenAI(base_url=gw.base_url + "/v1", api_key=client_key, max_retries=0)
             raw = client.chat.completions.with_raw_response.create(
                 model="cached", messages=[{"role": "user", "content": "across nodes"}]
             )
@@ -78,9 +90,20 @@ cache_enabled = true
             wait_until(lambda: r.keys("fgc:*"), 10, "node a's answer in Redis")
         sent = len(upstream.requests)
         assert ask(nodes[1]) == "hit"
+        assert ask(nodes[0]) == "hit"
         assert len(upstream.requests) == sent
     finally:
         for gw in nodes:
             gw.stop()
         loop.run(upstream.stop())
         loop.close()
+
+
+def test_two_nodes_share_answers_through_redis(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> None:
+    _share_answers(redis_server, tmp_path_factory, "", "none")
+
+
+def test_a_limited_keys_lookup_goes_out_beside_its_admission_and_finds_the_answer(
+    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _share_answers(redis_server, tmp_path_factory, _LIMITED_KEY, "sk-limited-client")
