@@ -8,6 +8,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,7 +19,9 @@ import openai
 import pytest
 
 from ferrogate._fastpath.native_relay import native_relay_enabled
-from tests.ai.conftest import openai_config
+from tests.ai.conftest import make_config, openai_config
+from tests.support.mock_anthropic import Fault as AnthropicFault
+from tests.support.mock_anthropic import MockAnthropic, Script
 from tests.support.mock_openai import Fault
 
 pytestmark = pytest.mark.skipif(not native_relay_enabled({}), reason="the C relay is not built (make compiled)")
@@ -291,9 +294,7 @@ def test_a_responses_stream_cut_short_ends_with_an_error_event_numbered_after_th
 
 
 @pytest.fixture
-def anthropic_upstream(loop_thread: Any) -> Any:
-    from tests.support.mock_anthropic import MockAnthropic, Script
-
+def anthropic_upstream(loop_thread: Any) -> Iterator[MockAnthropic]:
     mock = MockAnthropic(Script(text=" ".join(f"w{i}" for i in range(60)), input_tokens=21, output_tokens=9))
     loop_thread.run(mock.start())
     try:
@@ -302,9 +303,7 @@ def anthropic_upstream(loop_thread: Any) -> Any:
         loop_thread.run(mock.stop())
 
 
-def _anthropic_config(mock: Any) -> Any:
-    from tests.ai.conftest import make_config
-
+def _anthropic_config(mock: MockAnthropic) -> Any:
     return make_config({
         "providers": [{"name": "claude", "kind": "anthropic", "base_url": mock.base_url, "api_key": "sk-ant-up"}],
         "models": [{"name": "claude-test", "provider": "claude", "provider_model": "claude-up",
@@ -313,10 +312,8 @@ def _anthropic_config(mock: Any) -> Any:
 
 
 def test_a_slow_anthropic_stream_arrives_whole_through_the_sdk(
-    relay: str, anthropic_upstream: Any, gateway_factory: Any
+    relay: str, anthropic_upstream: MockAnthropic, gateway_factory: Any
 ) -> None:
-    from tests.support.mock_anthropic import Fault as AnthropicFault
-
     anthropic_upstream.always = AnthropicFault(event_delay=0.003)
     seen: list[Any] = []
     gw = gateway_factory(_anthropic_config(anthropic_upstream), observer=seen.append)
@@ -324,7 +321,7 @@ def test_a_slow_anthropic_stream_arrives_whole_through_the_sdk(
     with client.messages.stream(model="claude-test", max_tokens=100, messages=[{"role": "user", "content": "x"}]) as s:
         text = "".join(s.text_stream)
         final = s.get_final_message()
-    assert text == anthropic_upstream.script.text
+    assert anthropic_upstream.script is not None and text == anthropic_upstream.script.text
     assert (final.usage.input_tokens, final.usage.output_tokens) == (21, 9)
     (record,) = seen
     assert record.usage_source == "provider" and (record.input_tokens, record.output_tokens) == (21, 9)
@@ -334,32 +331,29 @@ def test_a_slow_anthropic_stream_arrives_whole_through_the_sdk(
     assert anthropic_upstream.connections == (2 if relay == "native" else 1)  # the C relay carried the first
 
 
-def test_an_anthropic_stream_cut_short_ends_with_an_error_event(
-    relay: str, anthropic_upstream: Any, gateway_factory: Any
-) -> None:
-    from tests.support.mock_anthropic import Fault as AnthropicFault
+_MESSAGES_BODY = {"model": "claude-test", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}], "stream": True}
 
-    anthropic_upstream.always = AnthropicFault(event_delay=0.003, stop_after_events=40)
-    gw = gateway_factory(_anthropic_config(anthropic_upstream))
-    body = {"model": "claude-test", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}], "stream": True}
-    with httpx.stream("POST", gw.base_url + "/messages", json=body) as r:
+
+def _anthropic_stream(upstream: MockAnthropic, gateway_factory: Any, fault: AnthropicFault) -> tuple[bytes, list[bytes]]:
+    upstream.always = fault
+    gw = gateway_factory(_anthropic_config(upstream))
+    with httpx.stream("POST", gw.base_url + "/messages", json=_MESSAGES_BODY) as r:
         raw = r.read()
-    events = _events(raw)
+    return raw, _events(raw)
+
+
+def test_an_anthropic_stream_cut_short_ends_with_an_error_event(
+    relay: str, anthropic_upstream: MockAnthropic, gateway_factory: Any
+) -> None:
+    raw, events = _anthropic_stream(anthropic_upstream, gateway_factory, AnthropicFault(event_delay=0.003, stop_after_events=40))
     assert len(events) == 41 and b"event: message_stop" not in raw
     assert events[-1].startswith(b"event: error\n")
     assert json.loads(events[-1].split(b"data: ", 1)[1])["error"]["type"] == "api_error"
 
 
 def test_an_anthropic_error_event_mid_stream_reaches_the_client_as_sent(
-    relay: str, anthropic_upstream: Any, gateway_factory: Any
+    relay: str, anthropic_upstream: MockAnthropic, gateway_factory: Any
 ) -> None:
-    from tests.support.mock_anthropic import Fault as AnthropicFault
-
-    anthropic_upstream.always = AnthropicFault(event_delay=0.003, error_after_events=40)
-    gw = gateway_factory(_anthropic_config(anthropic_upstream))
-    body = {"model": "claude-test", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}], "stream": True}
-    with httpx.stream("POST", gw.base_url + "/messages", json=body) as r:
-        raw = r.read()
-    events = _events(raw)
+    _, events = _anthropic_stream(anthropic_upstream, gateway_factory, AnthropicFault(event_delay=0.003, error_after_events=40))
     assert len(events) == 41  # the provider's error is the last word: no truncation error after it
     assert json.loads(events[-1].split(b"data: ", 1)[1])["error"]["type"] == "overloaded_error"
