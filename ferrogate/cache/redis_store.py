@@ -40,7 +40,7 @@ class RedisCache:
         """Send a lookup without waiting (None when not connected now); :meth:`answer` reads it."""
         sent = self._client.send(b"GET", _PREFIX + digest)
         if sent is not None:
-            sent.add_done_callback(self._stored)  # a failure is counted even if nobody waits
+            sent.add_done_callback(self._count_failure)  # a failure is counted even if nobody waits
         return sent
 
     async def answer(self, sent: asyncio.Future[Any]) -> bytes | None:
@@ -71,9 +71,9 @@ class RedisCache:
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
             return
-        sent.add_done_callback(self._stored)
+        sent.add_done_callback(self._count_failure)
 
-    def _stored(self, done: asyncio.Future[object]) -> None:
+    def _count_failure(self, done: asyncio.Future[object]) -> None:
         exc = done.exception()
         if exc is not None:
             self._failed(exc)

@@ -1,12 +1,13 @@
 """Phase: answer from the exact-match cache when it holds this request's answer.
 
-Runs after admit and before dispatch. In Redis mode admit sends the lookup beside its own
-round trip (``send_remote_lookup``), and this phase waits for the reply. A request is cacheable when ``[cache].enabled``,
-its model's ``cache_enabled``, its key's ``cache_enabled`` (unset: follow the model)
-and its profile's ``cache_enabled`` all allow it; ``Cache-Control: no-store`` on the
-request skips the cache both ways, ``no-cache`` skips the lookup but stores the
-fresh answer. A hit is served here (dispatch then does nothing) and charges no
-provider tokens; a miss marks the request so relay stores its answer if it succeeds.
+Runs after admit and before dispatch (in Redis mode admit sends the lookup beside its own
+round trip, ``send_remote_lookup``, and this phase waits for the reply). A request is
+cacheable when ``[cache].enabled``, its model's ``cache_enabled``, its key's
+``cache_enabled`` (unset: follow the model) and its profile's ``cache_enabled`` all allow
+it; ``Cache-Control: no-store`` on the request skips the cache both ways, ``no-cache``
+skips the lookup but stores the fresh answer. A hit is served here (dispatch then does
+nothing) and charges no provider tokens; a miss marks the request so relay stores its
+answer if it succeeds.
 Every answer of a gateway with the cache on says ``x-ferrogate-cache: hit|miss|bypass``.
 """
 
