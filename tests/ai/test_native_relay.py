@@ -45,6 +45,24 @@ def _events(raw: bytes) -> list[bytes]:
     return [e for e in raw.split(b"\n\n") if e]
 
 
+def _post_stream(s: socket.socket, port: int, *, close: bool = False) -> None:
+    """Connect ``s`` and send the streamed chat request by hand (the client's socket is the test's)."""
+    body = json.dumps(BODY).encode()
+    s.connect(("127.0.0.1", port))
+    s.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        + (b"connection: close\r\n" if close else b"")
+        + b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
+def _small_window_socket() -> socket.socket:
+    """A client socket with a small receive buffer: a client that reads slowly blocks the relay soon."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    return s
+
+
 def test_a_slow_stream_arrives_whole_with_done_and_without_the_injected_usage(
     relay: str, upstream: Any, gateway_factory: Any
 ) -> None:
@@ -140,12 +158,8 @@ def test_a_stream_that_stops_without_done_ends_with_the_truncation_error(
 def test_a_client_that_leaves_mid_stream_stops_the_upstream(relay: str, upstream: Any, gateway_factory: Any) -> None:
     _slow(upstream, words=400, delay=0.01)  # about 4 s in full
     gw = gateway_factory(openai_config(upstream))
-    body = json.dumps(BODY).encode()
-    with socket.create_connection(("127.0.0.1", gw.port)) as s:
-        s.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\n\r\n%s" % (len(body), body)
-        )
+    with socket.socket() as s:
+        _post_stream(s, gw.port)
         got = b""
         while got.count(b"data: ") < 30:  # well past the hand-over
             got += s.recv(65536)
@@ -162,14 +176,8 @@ def test_a_client_reading_slowly_gets_every_byte_in_order(relay: str, upstream: 
     upstream.reply = " ".join(f"{i:04d}" + "y" * 3000 for i in range(600))
     upstream.always = Fault(event_delay=0.0005)
     gw = gateway_factory(openai_config(upstream))
-    body = json.dumps(BODY).encode()
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
-        s.connect(("127.0.0.1", gw.port))
-        s.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-            b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
-        )
+    with _small_window_socket() as s:
+        _post_stream(s, gw.port, close=True)
         s.settimeout(20)
         raw = bytearray()
         while chunk := s.recv(16384):
@@ -240,14 +248,8 @@ def test_a_client_that_takes_nothing_for_the_write_timeout_is_cut_off(
     upstream.always = Fault(event_delay=0.0005)
     config = openai_config(upstream)
     gw = gateway_factory(msgspec.structs.replace(config, limits=msgspec.structs.replace(config.limits, write_timeout_secs=1.0)))
-    body = json.dumps(BODY).encode()
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
-        s.connect(("127.0.0.1", gw.port))
-        s.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\n\r\n%s" % (len(body), body)
-        )
+    with _small_window_socket() as s:
+        _post_stream(s, gw.port)
         deadline = time.monotonic() + 10.0  # the client reads nothing at all
         while not upstream.stream_outcomes and time.monotonic() < deadline:
             time.sleep(0.05)
