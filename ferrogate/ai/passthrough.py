@@ -25,6 +25,7 @@ from ferrogate.ai.usage_openai import chat_usage, responses_event_usage
 from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError, sse_error_event
 
 _USAGE_VALUE = re.compile(rb"\s*:\s*\{")  # after the key "usage": an object, not null
+_EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 
 
 def _find_usage_object_py(block: bytes, start: int) -> int:
@@ -43,7 +44,6 @@ try:  # the C relay's scan: memmem, 4x faster than bytes.find through JSON
     find_usage_object = _find_native
 except ImportError:  # not built (make compiled)
     pass
-_EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 
 
 def _event_span(block: bytes, pos: int) -> tuple[int, int]:
