@@ -1,84 +1,89 @@
 """OTLP/HTTP export of traces, metrics and logs from the control process, off its event loop.
 
 ``submit`` (called on the loop with each batch of records) only appends to a bounded
-queue; one thread takes the records and, per record, builds its spans
-(``observability.otlp_spans``), adds it to the GenAI metrics (``otlp_metrics``) and emits
-its log (``otlp_logs``), ``BATCH_RECORDS`` records at a time about once a second. The
-spans and the logs of each batch go out from that thread with the SDK's OTLP/HTTP
-exporters to ``<otlp_endpoint>/v1/traces`` and ``/v1/logs`` (the logs through a
-``BatchLogRecordProcessor`` flushed after each batch, so a burst never overflows its
-queue); metrics with a ``PeriodicExportingMetricReader`` to ``/v1/metrics`` (every 60 s,
-or ``OTEL_METRIC_EXPORT_INTERVAL`` ms). A full queue drops records and counts them
+queue; one thread takes the records ``BATCH_RECORDS`` at a time, about once a second,
+writes each one's spans (``observability.otlp_spans``) and log record (``otlp_logs``)
+straight to protobuf, adds it to the GenAI histograms (``otlp_metrics``), and POSTs the
+batch's spans to ``<otlp_endpoint>/v1/traces`` and its logs to ``/v1/logs``
+(``otlp_http``). The histograms go to ``/v1/metrics`` every 60 s (or
+``OTEL_METRIC_EXPORT_INTERVAL`` ms). A full queue drops records and counts them
 (``dropped``): telemetry must never hold up metering or serving. ``close`` sends what is
-queued and flushes all three.
+queued and the metrics, within its timeout.
+
+The resource (``service.name``, the SDK's ``telemetry.sdk.*``, ``OTEL_RESOURCE_ATTRIBUTES``)
+is the OpenTelemetry SDK's; the encoding is ours, because the SDK's instruments and
+encoders cost about 200 us a record and one thread could not keep up with a busy gateway.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
 
 from ferrogate.config.model import Config
 from ferrogate.ipc.request_records import RequestRecord
-from ferrogate.observability import otlp_logs
-from ferrogate.observability.otlp_metrics import GenAiMetrics, KnownNames
-from ferrogate.observability.otlp_spans import SCOPE, spans_of
+from ferrogate.observability import otlp_proto as pb
+from ferrogate.observability.otlp_http import OtlpHttp
+from ferrogate.observability.otlp_logs import LOGS_ITEMS, log_message
+from ferrogate.observability.otlp_metrics import METRICS_ITEMS, GenAiMetrics, KnownNames
+from ferrogate.observability.otlp_proto import AttributeValue
+from ferrogate.observability.otlp_spans import SCOPE_NAME, TRACES_ITEMS, span_messages
 
 _log = logging.getLogger("ferrogate.control.otlp")
 
 MAX_QUEUED = 50_000
-BATCH_RECORDS = 512  # the log processor's export batch: one flush sends a batch's logs in one request
+BATCH_RECORDS = 1024  # records per traces / logs request
 FLUSH_SECS = 1.0
 EXPORT_TIMEOUT_SECS = 10.0
+METRICS_INTERVAL_MS = 60_000
+
+
+def metrics_interval(env: Mapping[str, str]) -> float:
+    """Seconds between metrics exports: ``OTEL_METRIC_EXPORT_INTERVAL`` (ms) when it is a
+    positive number, else 60."""
+    try:
+        millis = float(env.get("OTEL_METRIC_EXPORT_INTERVAL", METRICS_INTERVAL_MS))
+    except ValueError:
+        millis = METRICS_INTERVAL_MS
+    return (millis if millis > 0 else METRICS_INTERVAL_MS) / 1000.0
 
 
 class OtlpExport:
-    """Owns the three signals' exporters and the thread that feeds them."""
+    """Owns the collector connection, the GenAI histograms and the thread that feeds them."""
 
     __slots__ = (
-        "_config", "_config_of", "_logger", "_logs", "_meters", "_metrics", "_queue", "_resource", "_spans",
-        "_stop", "_thread", "_wake", "dropped", "exported",
+        "_closing_by", "_config", "_config_of", "_http", "_log_memo", "_metrics", "_metrics_due", "_metrics_every", "_queue",
+        "_resource", "_schema_url", "_scope", "_span_memo", "_stop", "_thread", "_wake", "dropped", "exported",
     )
 
-    def __init__(self, config_of: Callable[[], Config]) -> None:
+    def __init__(self, config_of: Callable[[], Config], env: Mapping[str, str] = os.environ) -> None:
         """``config_of`` gives the current config: the models and providers it names bound the metrics' labels."""
         config = config_of()
         telemetry = config.telemetry
         assert telemetry.otlp_endpoint is not None
-        base = telemetry.otlp_endpoint.rstrip("/")
         self._config_of = config_of
         self._config = config
-        self._resource = Resource.create({"service.name": telemetry.service_name})
-        self._spans = OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=EXPORT_TIMEOUT_SECS)
-        reader = PeriodicExportingMetricReader(
-            OTLPMetricExporter(endpoint=f"{base}/v1/metrics", timeout=EXPORT_TIMEOUT_SECS)
-        )
-        self._meters = MeterProvider(metric_readers=[reader], resource=self._resource, shutdown_on_exit=False)
-        self._metrics = GenAiMetrics(self._meters.get_meter(SCOPE.name), KnownNames.of(config))
-        self._logs = LoggerProvider(resource=self._resource, shutdown_on_exit=False)
-        self._logs.add_log_record_processor(
-            BatchLogRecordProcessor(
-                OTLPLogExporter(endpoint=f"{base}/v1/logs", timeout=EXPORT_TIMEOUT_SECS),
-                max_export_batch_size=BATCH_RECORDS,
-            )
-        )
-        self._logger = self._logs.get_logger(SCOPE.name)
+        resource = Resource.create({"service.name": telemetry.service_name})
+        values: dict[str, AttributeValue] = dict(resource.attributes)  # type: ignore[arg-type]
+        self._resource = pb.resource(values)
+        self._schema_url = resource.schema_url
+        self._scope = pb.scope(SCOPE_NAME)
+        self._span_memo = pb.Memo()
+        self._log_memo = pb.Memo()
+        self._http = OtlpHttp(telemetry.otlp_endpoint, EXPORT_TIMEOUT_SECS, env)
+        self._metrics = GenAiMetrics(KnownNames.of(config))
+        self._metrics_every = metrics_interval(env)
+        self._metrics_due = time.monotonic() + self._metrics_every
         self._queue: deque[RequestRecord] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._closing_by = 0.0  # the monotonic deadline of the last sends, once closing
         self._thread = threading.Thread(target=self._run, name="ferrogate-otlp", daemon=True)
         self.dropped = 0
         self.exported = 0  # spans the collector accepted
@@ -97,36 +102,38 @@ class OtlpExport:
             self._wake.set()
 
     def close(self, timeout: float = 5.0) -> None:
-        """Send what is queued and flush the metrics and logs, giving up after about ``timeout``
-        seconds: a collector that does not answer must not hold up the control process's exit."""
-        deadline = time.monotonic() + timeout
+        """Send what is queued and the metrics, giving up after about ``timeout`` seconds: a
+        collector that does not answer must not hold up the control process's exit."""
+        self._closing_by = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
-        if self._thread.ident is not None:  # started
-            self._thread.join(timeout)
-        flush = threading.Thread(target=self._flush, args=(timeout,), name="ferrogate-otlp-flush", daemon=True)
-        flush.start()
-        flush.join(max(deadline - time.monotonic(), 0.1))
-        if flush.is_alive():
+        if self._thread.ident is None:  # never started: send from here
+            self._finish()
+            return
+        self._thread.join(timeout + 0.5)
+        if self._thread.is_alive():
             _log.warning("OTLP export: gave up flushing at shutdown after %.0f s", timeout)
 
-    def _flush(self, timeout: float) -> None:
-        try:  # each shutdown exports what it holds: the queued logs, the metrics' last collection
-            self._logs.shutdown()
-            self._meters.shutdown(timeout_millis=timeout * 1000)
-        except Exception:  # a collector that went away must not stop the control process
-            _log.exception("OTLP flush at shutdown failed")
-        self._spans.shutdown()
-
     def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             self._wake.wait(FLUSH_SECS)
             self._wake.clear()
             self._follow_config()
             self._send_queued()
-            if self._stop.is_set():
-                self._send_queued()
-                return
+            if time.monotonic() >= self._metrics_due:
+                self._metrics_due = time.monotonic() + self._metrics_every
+                self._send_metrics()
+        self._finish()
+
+    def _finish(self) -> None:
+        try:
+            self._send_queued()
+            self._send_metrics()
+        finally:
+            self._http.close()
+
+    def _deadline(self) -> float:
+        return self._closing_by if self._stop.is_set() else time.monotonic() + EXPORT_TIMEOUT_SECS
 
     def _follow_config(self) -> None:
         """After a reload, models and providers the new config names count under their own names."""
@@ -137,28 +144,31 @@ class OtlpExport:
 
     def _send_queued(self) -> None:
         queue = self._queue
+        metrics = self._metrics
         while queue:
-            spans: list[ReadableSpan] = []
+            spans: list[bytes] = []
+            logs: list[bytes] = []
+            now_ns = time.time_ns()
             for _ in range(min(BATCH_RECORDS, len(queue))):
                 record = queue.popleft()
                 try:
-                    self._metrics.record(record)
-                    otlp_logs.emit(self._logger, record)
-                    spans.extend(spans_of(record, self._resource))
+                    metrics.record(record, now_ns)
+                    logs.append(log_message(record, now_ns, self._log_memo))
+                    spans += span_messages(record, self._span_memo)
                 except Exception:  # one odd record must not stop the others' telemetry
                     _log.exception("OTLP export skipped a record")
-            self._logs.force_flush()  # exports the batch's logs from this thread
-            if spans and not self._export(spans):
+            if logs:
+                self._post("logs", LOGS_ITEMS, logs)
+            if spans and self._post("traces", TRACES_ITEMS, spans):
+                self.exported += len(spans)
+            if time.monotonic() >= self._deadline():
                 return
 
-    def _export(self, spans: list[ReadableSpan]) -> bool:
-        try:
-            result = self._spans.export(spans)
-        except Exception:  # the SDK raises on some transport failures; tracing goes on
-            _log.exception("OTLP trace export failed")
-            return False
-        if result.name != "SUCCESS":
-            _log.warning("OTLP trace export of %d spans failed", len(spans))
-            return False
-        self.exported += len(spans)
-        return True
+    def _send_metrics(self) -> None:
+        messages = self._metrics.messages(time.time_ns())
+        if messages:
+            self._post("metrics", METRICS_ITEMS, messages)
+
+    def _post(self, signal: str, items_number: int, items: list[bytes]) -> bool:
+        payload = pb.export_request(self._resource, self._scope, items_number, items, self._schema_url)
+        return self._http.post(signal, payload, self._deadline())

@@ -5,87 +5,151 @@ fields that are safe to ship to a log backend: ids the gateway made (request, ev
 key id, tenant, profile), what was asked and who answered, status and error, tokens,
 cost as an exact decimal string of USD, and timings. Never a key, a token or a body:
 the record carries none. The log's trace and span ids are the request span's, so a
-backend can jump from the log to the trace.
+backend can jump from the log to the trace. Written straight to OTLP protobuf
+(``otlp_proto``).
 """
 
 from __future__ import annotations
 
-from opentelemetry._logs import Logger, SeverityNumber
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+from typing import Final
 
 from ferrogate.ipc.request_records import RequestRecord, usd
+from ferrogate.observability import otlp_proto as pb
 from ferrogate.observability.otlp_spans import OPERATIONS
 
-EVENT = "ferrogate.request"
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+EVENT: Final = "ferrogate.request"
+LOGS_ITEMS: Final = 2  # ScopeLogs.log_records
 
-LogValue = str | int | float | bool
+# SeverityNumber (logs.proto) and the text the SDK gives each.
+INFO, WARN, ERROR = 9, 13, 17
+_SEVERITY: Final = {
+    INFO: pb.varint_field(2, INFO) + pb.string_field(pb.length_tag(3), "INFO"),
+    WARN: pb.varint_field(2, WARN) + pb.string_field(pb.length_tag(3), "WARN"),
+    ERROR: pb.varint_field(2, ERROR) + pb.string_field(pb.length_tag(3), "ERROR"),
+}
+_BODY: Final = pb.message_field(pb.length_tag(5), pb.any_value(EVENT))
+_EVENT_NAME: Final = pb.string_field(pb.length_tag(12), EVENT)
+_ATTRIBUTE: Final = pb.length_tag(6)
+_SAMPLED: Final = pb.fixed32_field(8, 1)
+_TRACE_ID: Final = pb.length_tag(9)
+_SPAN_ID: Final = pb.length_tag(10)
+_TIME: Final = pb.fixed64_tag(1)
+_OBSERVED_TIME: Final = pb.fixed64_tag(11)
+
+# Attribute names' key fields, written once.
+K_REQUEST_ID: Final = pb.key_prefix("ferrogate.request_id")
+K_EVENT_ID: Final = pb.key_prefix("ferrogate.event_id")
+K_OPERATION: Final = pb.key_prefix("gen_ai.operation.name")
+K_PATH: Final = pb.key_prefix("url.path")
+K_STATUS: Final = pb.key_prefix("http.response.status_code")
+K_DURATION: Final = pb.key_prefix("ferrogate.duration_ms")
+K_OVERHEAD: Final = pb.key_prefix("ferrogate.overhead_ms")
+K_ATTEMPTS: Final = pb.key_prefix("ferrogate.attempts")
+K_STREAM: Final = pb.key_prefix("ferrogate.stream")
+K_CACHE_HIT: Final = pb.key_prefix("ferrogate.cache_hit")
+K_COST: Final = pb.key_prefix("ferrogate.cost_usd")
+K_TTFT: Final = pb.key_prefix("ferrogate.ttft_ms")
+K_INPUT_TOKENS: Final = pb.key_prefix("gen_ai.usage.input_tokens")
+K_OUTPUT_TOKENS: Final = pb.key_prefix("gen_ai.usage.output_tokens")
+K_CACHED_TOKENS: Final = pb.key_prefix("ferrogate.usage.cached_tokens")
+K_REASONING_TOKENS: Final = pb.key_prefix("ferrogate.usage.reasoning_tokens")
+K_USAGE_SOURCE: Final = pb.key_prefix("ferrogate.usage_source")
+K_SAVED_COST: Final = pb.key_prefix("ferrogate.saved_cost_usd")
+# The optional text attributes, in the order they are written.
+_OPTIONAL: Final = (
+    pb.key_prefix("ferrogate.key_id"), pb.key_prefix("ferrogate.tenant"), pb.key_prefix("ferrogate.profile_id"),
+    pb.key_prefix("gen_ai.request.model"), pb.key_prefix("gen_ai.provider.name"),
+    pb.key_prefix("gen_ai.response.model"), pb.key_prefix("error.type"), pb.key_prefix("ferrogate.error_source"),
+    pb.key_prefix("ferrogate.cache"),
+)
 
 
-def log_attributes(record: RequestRecord) -> dict[str, LogValue]:
-    """The record's shippable fields, under GenAI / HTTP convention names where they exist."""
+def _text(key: bytes, value: str) -> bytes:
+    return pb.str_attribute(_ATTRIBUTE, key, value)
+
+
+def _number(key: bytes, value: int) -> bytes:
+    return pb.int_attribute(_ATTRIBUTE, key, value)
+
+
+def _millis(key: bytes, value: float) -> bytes:
+    return pb.double_attribute(_ATTRIBUTE, key, round(value, 3))
+
+
+def _shared(record: RequestRecord) -> bytes:
+    """Severity, body, event name and the attributes a record shares with other requests of
+    the same model, key and outcome."""
     operation, path = OPERATIONS.get(record.endpoint, (record.endpoint, ""))
-    out: dict[str, LogValue] = {
-        "ferrogate.request_id": record.request_id,
-        "ferrogate.event_id": record.event_id,
-        "gen_ai.operation.name": operation,
-        "url.path": path,
-        "http.response.status_code": record.status,
-        "ferrogate.duration_ms": round(record.duration_ms, 3),
-        "ferrogate.overhead_ms": round(record.overhead_ms, 3),
-        "ferrogate.attempts": record.attempts,
-        "ferrogate.stream": record.stream,
-        "ferrogate.cache_hit": record.cache_hit,
-        "ferrogate.cost_usd": usd(record.cost_pico),
-    }
-    for name, value in (
-        ("ferrogate.key_id", record.key_id),
-        ("ferrogate.tenant", record.tenant),
-        ("ferrogate.profile_id", record.profile_id),
-        ("gen_ai.request.model", record.model),
-        ("gen_ai.provider.name", record.provider),
-        ("gen_ai.response.model", record.provider_model),
-        ("error.type", record.error_code),
-        ("ferrogate.error_source", record.error_source),
-        ("ferrogate.cache", record.cache),
-    ):
+    parts = [
+        _SEVERITY[severity(record)],
+        _BODY,
+        _EVENT_NAME,
+        _text(K_OPERATION, operation),
+        _text(K_PATH, path),
+        _number(K_STATUS, record.status),
+        _number(K_ATTEMPTS, record.attempts),
+        pb.bool_attribute(_ATTRIBUTE, K_STREAM, record.stream),
+        pb.bool_attribute(_ATTRIBUTE, K_CACHE_HIT, record.cache_hit),
+    ]
+    optional = (record.key_id, record.tenant, record.profile_id, record.model, record.provider,
+                record.provider_model, record.error_code, record.error_source, record.cache)
+    for key, value in zip(_OPTIONAL, optional, strict=True):
         if value is not None:
-            out[name] = value
-    if record.ttft_ms is not None:
-        out["ferrogate.ttft_ms"] = round(record.ttft_ms, 3)
+            parts.append(_text(key, value))
     if record.usage_source is not None:
-        out["gen_ai.usage.input_tokens"] = record.input_tokens
-        out["gen_ai.usage.output_tokens"] = record.output_tokens
-        out["ferrogate.usage.cached_tokens"] = record.cached_tokens
-        out["ferrogate.usage.reasoning_tokens"] = record.reasoning_tokens
-        out["ferrogate.usage_source"] = record.usage_source
+        parts.append(_text(K_USAGE_SOURCE, record.usage_source))
+    return b"".join(parts)
+
+
+def _own(record: RequestRecord) -> list[bytes]:
+    """The attributes only this record has: ids, timings, cost and token counts."""
+    out = [
+        _text(K_REQUEST_ID, record.request_id),
+        _text(K_EVENT_ID, record.event_id),
+        _millis(K_DURATION, record.duration_ms),
+        _millis(K_OVERHEAD, record.overhead_ms),
+        _text(K_COST, usd(record.cost_pico)),
+    ]
+    if record.ttft_ms is not None:
+        out.append(_millis(K_TTFT, record.ttft_ms))
+    if record.usage_source is not None:
+        out += (
+            _number(K_INPUT_TOKENS, record.input_tokens),
+            _number(K_OUTPUT_TOKENS, record.output_tokens),
+            _number(K_CACHED_TOKENS, record.cached_tokens),
+            _number(K_REASONING_TOKENS, record.reasoning_tokens),
+        )
     if record.saved_cost_pico:
-        out["ferrogate.saved_cost_usd"] = usd(record.saved_cost_pico)
+        out.append(_text(K_SAVED_COST, usd(record.saved_cost_pico)))
     return out
 
 
-def severity(record: RequestRecord) -> SeverityNumber:
+def severity(record: RequestRecord) -> int:
     """ERROR for a gateway or upstream failure (5xx, no answer), WARN for a refused request, else INFO."""
     if record.status >= 500 or record.status == 0:
-        return SeverityNumber.ERROR
+        return ERROR
     if record.status >= 400:
-        return SeverityNumber.WARN
-    return SeverityNumber.INFO
+        return WARN
+    return INFO
 
 
-def emit(logger: Logger, record: RequestRecord) -> None:
-    """Emit the record's log, timed at the request's end, in its trace when it has one."""
-    context = None
+def log_message(record: RequestRecord, observed_ns: int, memo: pb.Memo) -> bytes:
+    """The record's ``LogRecord`` message body: timed at the request's end, observed at
+    ``observed_ns``, in the request's trace when it has one. ``memo`` keeps the parts
+    records share. The attributes are the record's fields that are safe to ship, under
+    GenAI / HTTP convention names where they exist; cost as an exact decimal string of USD."""
+    key = (record.endpoint, record.status, record.attempts, record.stream, record.cache_hit, record.key_id,
+           record.tenant, record.profile_id, record.model, record.provider, record.provider_model,
+           record.error_code, record.error_source, record.cache, record.usage_source)
+    shared = memo.get(key)
+    if shared is None:
+        shared = memo.put(key, _shared(record))
+    parts = [_TIME, pb.fixed64(int((record.at + record.duration_ms / 1000.0) * 1e9)), shared, *_own(record)]
     if record.trace_id is not None and record.span_id is not None:
-        span = SpanContext(int(record.trace_id, 16), int(record.span_id, 16), is_remote=False, trace_flags=_SAMPLED)
-        context = set_span_in_context(NonRecordingSpan(span))
-    level = severity(record)
-    logger.emit(
-        timestamp=int((record.at + record.duration_ms / 1000.0) * 1e9),
-        context=context,
-        severity_number=level,
-        severity_text=level.name,
-        body=EVENT,
-        attributes=log_attributes(record),
-        event_name=EVENT,
-    )
+        parts += (
+            _SAMPLED,
+            pb.message_field(_TRACE_ID, bytes.fromhex(record.trace_id)),
+            pb.message_field(_SPAN_ID, bytes.fromhex(record.span_id)),
+        )
+    parts += (_OBSERVED_TIME, pb.fixed64(observed_ns))
+    return b"".join(parts)
