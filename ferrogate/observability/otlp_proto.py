@@ -210,8 +210,17 @@ def export_request(resource_body: bytes, scope_body: bytes, items_number: int, i
     item messages' bodies (spans, log records or metrics).
     """
     item_prefix = length_tag(items_number)
-    scoped = message_field(length_tag(1), scope_body) + b"".join([message_field(item_prefix, i) for i in items])
-    resourced = message_field(length_tag(1), resource_body) + message_field(length_tag(2), scoped)
-    if schema_url:
-        resourced += string_field(length_tag(3), schema_url)
-    return message_field(length_tag(1), resourced)
+    framed: list[bytes] = []  # the items with their tags and lengths: joined once, at the end
+    size = 0
+    for item in items:
+        length = varint(len(item))
+        framed += (item_prefix, length, item)
+        size += len(item_prefix) + len(length) + len(item)
+    scope_field = message_field(length_tag(1), scope_body)
+    size += len(scope_field)
+    scoped_head = length_tag(2) + varint(size)
+    resourced_head = message_field(length_tag(1), resource_body) + scoped_head
+    tail = string_field(length_tag(3), schema_url) if schema_url else b""
+    resourced_size = len(resourced_head) + size + len(tail)
+    head = length_tag(1) + varint(resourced_size) + resourced_head + scope_field
+    return b"".join([head, *framed, tail])
