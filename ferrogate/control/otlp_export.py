@@ -140,7 +140,7 @@ class OtlpExport:
         config = self._config_of()
         if config is not self._config:
             self._config = config
-            self._metrics.names = KnownNames.of(config)
+            self._metrics.follow(KnownNames.of(config))
 
     def _send_queued(self) -> None:
         queue = self._queue

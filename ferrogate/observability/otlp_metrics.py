@@ -98,11 +98,15 @@ class Histogram:
                       + pb.string_field(pb.length_tag(3), unit))
         self._bounds_field = pb.packed_double(7, [float(b) for b in bounds])
 
-    def record(self, value: float, key: AttributeKey, now_ns: int) -> None:
+    def point(self, key: AttributeKey, now_ns: int) -> _Point:
+        """The point of attribute set ``key``, made on its first use."""
         point = self.points.get(key)
         if point is None:
             body = pb.attributes(_POINT_ATTRIBUTE, dict(key))
             point = self.points[key] = _Point(body, len(self.bounds) + 1, now_ns)
+        return point
+
+    def add(self, point: _Point, value: float) -> None:
         point.buckets[bisect_left(self.bounds, value)] += 1
         point.count += 1
         point.total += value
@@ -110,6 +114,9 @@ class Histogram:
             point.low = value
         if value > point.high:
             point.high = value
+
+    def record(self, value: float, key: AttributeKey, now_ns: int) -> None:
+        self.add(self.point(key, now_ns), value)
 
     def message(self, now_ns: int) -> bytes | None:
         """The ``Metric`` message body of every point so far; None before the first."""
@@ -126,14 +133,32 @@ class Histogram:
         return self._head + pb.message_field(_HISTOGRAM, b"".join(points) + _CUMULATIVE)
 
 
+class _Series:
+    """The points one kind of request adds to (same endpoint, names, status and error)."""
+
+    __slots__ = ("attributes", "duration", "http", "input", "output", "ttft")
+
+    def __init__(self, attributes: AttributeKey, duration: _Point, http: _Point) -> None:
+        self.attributes = attributes
+        self.duration = duration
+        self.http = http
+        self.input: _Point | None = None
+        self.output: _Point | None = None
+        self.ttft: _Point | None = None
+
+
+MAX_SERIES = 4096  # kinds of request remembered; more empty the memory (callers' model names are unbounded)
+
+
 class GenAiMetrics:
     """The four histograms; :meth:`record` adds one request to them."""
 
-    __slots__ = ("_errors", "duration", "http", "names", "tokens", "ttft")
+    __slots__ = ("_errors", "_names", "_series", "duration", "http", "tokens", "ttft")
 
     def __init__(self, names: KnownNames) -> None:
-        self.names = names
+        self._names = names
         self._errors: set[str] = set()
+        self._series: dict[tuple[str, str | None, str | None, str | None, str | None, int], _Series] = {}
         self.tokens = Histogram("gen_ai.client.token.usage", "{token}", "Input and output tokens used", TOKEN_BUCKETS)
         self.duration = Histogram("gen_ai.client.operation.duration", "s", "GenAI operation duration",
                                   DURATION_BUCKETS)
@@ -141,9 +166,14 @@ class GenAiMetrics:
                               TTFT_BUCKETS)
         self.http = Histogram("http.server.request.duration", "s", "Duration of HTTP server requests", HTTP_BUCKETS)
 
+    def follow(self, names: KnownNames) -> None:
+        """A reload: the names a request counts under may change."""
+        self._names = names
+        self._series.clear()
+
     def attributes(self, record: RequestRecord) -> AttributeKey:
         """The GenAI attributes of the record's operation (bounded values only), in order."""
-        names = self.names
+        names = self._names
         operation = OPERATIONS.get(record.endpoint, (record.endpoint or "unknown", ""))[0]
         out: list[tuple[str, str | int]] = [("gen_ai.operation.name", operation)]
         for key, value in (
@@ -157,14 +187,28 @@ class GenAiMetrics:
         return tuple(out)
 
     def record(self, record: RequestRecord, now_ns: int) -> None:
-        attributes = self.attributes(record)
+        status = record.status
+        key = (record.endpoint, record.provider, record.model, record.provider_model, record.error_code, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._new_series(key, record, now_ns)
         seconds = record.duration_ms / 1000.0
-        self.duration.record(seconds, attributes, now_ns)
+        self.duration.add(series.duration, seconds)
+        self.http.add(series.http, seconds)
         if record.usage_source is not None:
-            self.tokens.record(record.input_tokens, (*attributes, ("gen_ai.token.type", "input")), now_ns)
-            self.tokens.record(record.output_tokens, (*attributes, ("gen_ai.token.type", "output")), now_ns)
+            if series.input is None or series.output is None:
+                series.input = self.tokens.point((*series.attributes, ("gen_ai.token.type", "input")), now_ns)
+                series.output = self.tokens.point((*series.attributes, ("gen_ai.token.type", "output")), now_ns)
+            self.tokens.add(series.input, record.input_tokens)
+            self.tokens.add(series.output, record.output_tokens)
         if record.stream and record.ttft_ms is not None:
-            self.ttft.record(record.ttft_ms / 1000.0, attributes, now_ns)
+            if series.ttft is None:
+                series.ttft = self.ttft.point(series.attributes, now_ns)
+            self.ttft.add(series.ttft, record.ttft_ms / 1000.0)
+
+    def _new_series(self, key: tuple[str, str | None, str | None, str | None, str | None, int],
+                    record: RequestRecord, now_ns: int) -> _Series:
+        attributes = self.attributes(record)
         status = record.status
         http: AttributeKey = (
             ("http.request.method", "POST"),
@@ -173,7 +217,11 @@ class GenAiMetrics:
         )
         if status >= 500 or status == 0:
             http = (*http, ("error.type", str(status) if status else "unanswered"))
-        self.http.record(seconds, http, now_ns)
+        if len(self._series) >= MAX_SERIES:
+            self._series.clear()
+        series = self._series[key] = _Series(attributes, self.duration.point(attributes, now_ns),
+                                             self.http.point(http, now_ns))
+        return series
 
     def messages(self, now_ns: int) -> list[bytes]:
         """The ``Metric`` message bodies of the histograms that have points."""

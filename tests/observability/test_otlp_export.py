@@ -212,3 +212,11 @@ def test_the_control_process_imports_no_opentelemetry_until_an_endpoint_is_set()
     code = "import sys, json, ferrogate.control.main; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert [m for m in json.loads(out.stdout) if m.startswith("opentelemetry")] == []
+
+
+def test_after_a_reload_a_newly_named_model_counts_under_its_name(genai: GenAiMetrics) -> None:
+    genai.record(_record(model="new-model"), 1)
+    genai.follow(KnownNames(["m", "new-model"], ["up"], ["pm"]))
+    genai.record(_record(model="new-model"), 1)
+    models = sorted(p.attributes["gen_ai.request.model"] for p in _points(genai, "gen_ai.client.operation.duration"))
+    assert models == ["new-model", "other"]
