@@ -83,6 +83,11 @@ _NOTED: Final = frozenset((b"content-length", b"transfer-encoding", b"connection
 MAX_UPSTREAM_HEAD_BYTES: Final = 64 * 1024
 """An upstream's status line and headers beyond this are a 502, and the connection is closed."""
 
+# What a connection handed to the C relay keeps instead of its transport's protocol role and its
+# parser: neither is ever called again (the transport is closed, nothing feeds the parser).
+_DETACHED: Final = asyncio.Protocol()
+_DETACHED_PARSER: Final = httptools.HttpResponseParser(_DETACHED)
+
 
 class UpstreamConnection(asyncio.Protocol):
     """One HTTP/1.1 connection to an upstream, driven by httptools callbacks."""
@@ -463,9 +468,23 @@ class UpstreamConnection(asyncio.Protocol):
         if sock is None:
             return None
         fd = os.dup(sock.fileno())
-        self.pause_reading()
         self._last_body = None  # no more reads here: not held for the rest of the stream
+        if self._request_done and not transport.get_write_buffer_size():
+            self._detach(transport)
+        else:  # a request body still being sent needs the transport
+            self.pause_reading()
         return fd
+
+    def _detach(self, transport: asyncio.Transport) -> None:
+        """Let the transport and the parser go for the rest of a handed-over stream (~2 KB per
+        open stream: uvloop's transport and handle, the parser and its bound callbacks). Closing
+        the transport closes only its own descriptor: the C relay's duplicate keeps the
+        connection open, and closing the response closes that (as an abort did before)."""
+        self._read_paused = True  # as paused: the deadlines see the relay's reads (check_deadlines)
+        self._transport = None
+        self._parser = _DETACHED_PARSER
+        transport.set_protocol(_DETACHED)
+        transport.close()
 
     # ------------------------------------------------------------ endings
 
