@@ -62,6 +62,14 @@ static double now_secs(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Let an emptied buffer go: a stream between events holds no buffer (most reads end with their
+ * last event), so a thousand open streams do not keep a thousand of them. */
+static void release(char **buf, Py_ssize_t *cap) {
+    PyMem_Free(*buf);
+    *buf = NULL;
+    *cap = 0;
+}
+
 static int grow(char **buf, Py_ssize_t *cap, Py_ssize_t need) {
     if (need <= *cap) return 0;
     Py_ssize_t cap2 = *cap ? *cap : 256; /* most reads are one small event */
@@ -102,6 +110,7 @@ static int flush_out(Relay *self) {
         self->out_off += n;
     }
     self->out_len = self->out_off = 0;
+    release(&self->out, &self->out_cap);
     return 1;
 }
 
@@ -311,6 +320,7 @@ static int relay_events(Relay *self) {
         if (sent < 0) return self->error ? N_CLIENT_GONE : -1;
         memmove(self->pend, self->pend + end, (size_t)(self->pend_len - end));
         self->pend_len -= end;
+        if (self->pend_len == 0) release(&self->pend, &self->pend_cap);
     }
     if (self->pend_len > self->max_event) return N_TOO_LARGE;
     return sent;
