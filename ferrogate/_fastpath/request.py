@@ -65,9 +65,9 @@ class HttpRequest:
         self.target = path + b"?" + self.query if self.query else path
 
     def release_headers(self) -> None:
-        """Let the headers go once nothing will read them again (an AI stream whose head is out:
-        the pipeline read what it needs and the access log takes the request id it set), so a
-        long stream does not keep them (~0.4 KB)."""
+        """Let the headers go once nothing will read them again (an AI request being dispatched:
+        the pipeline read what it needs and the access log takes the request id it set), so
+        neither the wait for the upstream nor a long stream keeps them (~0.4 KB)."""
         self.headers = []
 
     def header(self, name: bytes) -> bytes | None:

@@ -57,6 +57,9 @@ async def dispatch(rt: AiRuntime, ctx: RequestContext) -> None:
     req = ctx.request
     assert req is not None
     exchange = ctx.exchange
+    # Every phase that reads the client's headers has run (the access log takes the request id
+    # run set): they are not kept while the upstream answers, nor for a long stream (~0.6 KB).
+    exchange.request.release_headers()
     dispatcher = Dispatcher(rt, ctx, req, ctx.candidates)
     while True:
         d = await dispatcher.next()

@@ -134,6 +134,8 @@ async def relay_stream(
 ) -> None:
     translator = d.adapter.stream_translator(req)
     response = d.response
+    if isinstance(response, UpstreamResponse):
+        response.release_head()  # nothing reads a 2xx stream's head again: not kept meanwhile
     started = False
     held = 0  # bytes fed since the translator last gave output: an unfinished event
     kept: list[bytes] | None = [] if ctx.cache is not None else None  # what to cache, if it completes
@@ -182,8 +184,6 @@ async def relay_stream(
                     # per event; the task wakes for the end, a failure, or a client behind.
                     assert isinstance(response, UpstreamResponse)
                     chunk = out = b""  # not held for the rest of a long stream
-                    response.release_head()
-                    exchange.request.release_headers()
                     sink = _Relay(exchange, translator, kept, held, max_event_bytes)
                     # A stream relayed as it comes and not being cached may go to the C relay:
                     # the sink then stops at an event's end so the hand-over can be tried there.
