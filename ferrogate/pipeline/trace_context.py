@@ -18,6 +18,8 @@ from ferrogate.ai.providers.base import UpstreamCall
 _TRACEPARENT = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
+_TRACE_HEADERS = (b"traceparent", b"tracestate")
+_TRACE_LINE = b"\r\ntrace"  # a traceparent or tracestate line in a serialized head
 
 
 def continue_trace(header: bytes | None, rng: random.Random) -> tuple[str, str | None]:
@@ -37,7 +39,13 @@ def new_span_id(rng: random.Random) -> str:
 
 def with_traceparent(call: UpstreamCall, trace_id: str, span_id: str) -> UpstreamCall:
     """``call`` carrying the attempt's span as the upstream's parent (any traceparent the
-    adapter copied is replaced; the pre-serialized head is dropped for the new header)."""
-    headers = [(k, v) for k, v in call.headers if k.lower() not in (b"traceparent", b"tracestate")]
-    headers.append((b"traceparent", f"00-{trace_id}-{span_id}-01".encode()))
+    adapter copied is replaced). A head serialized once per model (which never holds a
+    client's trace headers) gets the header line added, so tracing keeps that fast path;
+    any other head is dropped for the pool to serialize the new header list."""
+    value = f"00-{trace_id}-{span_id}-01".encode()
+    headers = [(k, v) for k, v in call.headers if k.lower() not in _TRACE_HEADERS]
+    headers.append((b"traceparent", value))
+    head = call.head
+    if head and head.endswith(b"\r\n") and _TRACE_LINE not in head.lower():
+        return msgspec.structs.replace(call, headers=headers, head=head + b"traceparent: " + value + b"\r\n")
     return msgspec.structs.replace(call, headers=headers, head=b"")
