@@ -115,9 +115,6 @@ class Histogram:
         if value > point.high:
             point.high = value
 
-    def record(self, value: float, key: AttributeKey, now_ns: int) -> None:
-        self.add(self.point(key, now_ns), value)
-
     def message(self, now_ns: int) -> bytes | None:
         """The ``Metric`` message body of every point so far; None before the first."""
         if not self.points:
