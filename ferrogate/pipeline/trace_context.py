@@ -19,7 +19,7 @@ _TRACEPARENT = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
-_TRACE_LINE = b"\r\ntrace"  # a traceparent or tracestate line in a serialized head
+_TRACE_LINE = b"\r\ntrace"  # a traceparent or tracestate line in a serialized head (names lowercase)
 
 
 def continue_trace(header: bytes | None, rng: random.Random) -> tuple[str, str | None]:
@@ -46,6 +46,6 @@ def with_traceparent(call: UpstreamCall, trace_id: str, span_id: str) -> Upstrea
     headers = [(k, v) for k, v in call.headers if k.lower() not in _TRACE_HEADERS]
     headers.append((b"traceparent", value))
     head = call.head
-    if head and head.endswith(b"\r\n") and _TRACE_LINE not in head.lower():
+    if head and head.endswith(b"\r\n") and _TRACE_LINE not in head:
         return msgspec.structs.replace(call, headers=headers, head=head + b"traceparent: " + value + b"\r\n")
     return msgspec.structs.replace(call, headers=headers, head=b"")
