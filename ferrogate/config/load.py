@@ -17,6 +17,7 @@ from typing import Literal
 
 from ferrogate.config.diagnostics import ConfigError, Diagnostic, SourceMap
 from ferrogate.config.model import Config
+from ferrogate.config.otel_env import otel_settings
 from ferrogate.config.unenforced import unenforced_warnings
 from ferrogate.config.validate import validate_config
 
@@ -87,6 +88,8 @@ def load(
     if problems:
         raise ConfigError(sorted((redact(d) for d in problems), key=lambda d: (d.file, d.line, d.column)))
     warnings += unenforced_warnings(config, smap)
+    if config.telemetry.otlp_endpoint is not None:
+        warnings += [smap.diagnostic(("telemetry", "otlp_endpoint"), w) for w in otel_settings(env).warnings]
     return Loaded(config, fmt, smap, [redact(w) for w in warnings])
 
 

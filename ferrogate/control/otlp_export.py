@@ -13,6 +13,10 @@ queued and the metrics, within its timeout.
 The resource (``service.name``, the SDK's ``telemetry.sdk.*``, ``OTEL_RESOURCE_ATTRIBUTES``)
 is the OpenTelemetry SDK's; the encoding is ours, because the SDK's instruments and
 encoders cost about 200 us a record and one thread could not keep up with a busy gateway.
+
+``OTEL_TRACES_EXPORTER``, ``OTEL_METRICS_EXPORTER`` and ``OTEL_LOGS_EXPORTER`` set to
+``none`` turn a signal off (``config.otel_env``); the workers' sampler has already
+marked the records whose spans are not wanted.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Callable, Mapping
 from opentelemetry.sdk.resources import Resource
 
 from ferrogate.config.model import Config
+from ferrogate.config.otel_env import OtelSettings, otel_settings
 from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.observability import otlp_proto as pb
 from ferrogate.observability.otlp_http import OtlpHttp
@@ -59,7 +64,8 @@ class OtlpExport:
 
     __slots__ = (
         "_closing_by", "_config", "_config_of", "_http", "_log_memo", "_metrics", "_metrics_due", "_metrics_every", "_queue",
-        "_resource", "_schema_url", "_scope", "_span_memo", "_stop", "_thread", "_wake", "dropped", "exported",
+        "_resource", "_schema_url", "_scope", "_signals", "_span_memo", "_stop", "_thread", "_wake", "dropped",
+        "exported",
     )
 
     def __init__(self, config_of: Callable[[], Config], env: Mapping[str, str] = os.environ) -> None:
@@ -77,6 +83,7 @@ class OtlpExport:
         self._span_memo = pb.Memo()
         self._log_memo = pb.Memo()
         self._http = OtlpHttp(telemetry.otlp_endpoint, EXPORT_TIMEOUT_SECS, env)
+        self._signals: OtelSettings = otel_settings(env)  # its warnings are the config loader's
         self._metrics = GenAiMetrics(KnownNames.of(config))
         self._metrics_every = metrics_interval(env)
         self._metrics_due = time.monotonic() + self._metrics_every
@@ -144,7 +151,8 @@ class OtlpExport:
 
     def _send_queued(self) -> None:
         queue = self._queue
-        metrics = self._metrics
+        metrics = self._metrics if self._signals.metrics else None
+        want_logs, want_spans = self._signals.logs, self._signals.traces
         while queue:
             spans: list[bytes] = []
             logs: list[bytes] = []
@@ -152,9 +160,12 @@ class OtlpExport:
             for _ in range(min(BATCH_RECORDS, len(queue))):
                 record = queue.popleft()
                 try:
-                    metrics.record(record, now_ns)
-                    logs.append(log_message(record, now_ns, self._log_memo))
-                    spans += span_messages(record, self._span_memo)
+                    if metrics is not None:
+                        metrics.record(record, now_ns)
+                    if want_logs:
+                        logs.append(log_message(record, now_ns, self._log_memo))
+                    if want_spans:
+                        spans += span_messages(record, self._span_memo)
                 except Exception:  # one odd record must not stop the others' telemetry
                     _log.exception("OTLP export skipped a record")
             if logs:
@@ -165,6 +176,8 @@ class OtlpExport:
                 return
 
     def _send_metrics(self) -> None:
+        if not self._signals.metrics:
+            return
         messages = self._metrics.messages(time.time_ns())
         if messages:
             self._post("metrics", METRICS_ITEMS, messages)

@@ -67,7 +67,8 @@ class RequestRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
     cost_pico: int = 0
     saved_cost_pico: int = 0  # a cache hit: what the provider would have been paid
     attempt_log: tuple[AttemptRecord, ...] = ()  # a tuple of untracked structs: the collector skips it
-    node_id: str | None = None  # the node that served it (cluster.node_id); last, so older records decode
+    node_id: str | None = None  # the node that served it (cluster.node_id); after the others, so older records decode
+    trace_sampled: bool = True  # the trace sampler's decision: its spans are exported (OTEL_TRACES_SAMPLER)
 
     @property
     def bills(self) -> bool:

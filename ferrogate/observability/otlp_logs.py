@@ -146,8 +146,9 @@ def log_message(record: RequestRecord, observed_ns: int, memo: pb.Memo) -> bytes
         shared = memo.put(key, _shared(record))
     parts = [_TIME, pb.fixed64(int((record.at + record.duration_ms / 1000.0) * 1e9)), shared, *_own(record)]
     if record.trace_id is not None and record.span_id is not None:
+        if record.trace_sampled:  # the trace flags: an unsampled trace's are 0, the default
+            parts.append(_SAMPLED)
         parts += (
-            _SAMPLED,
             pb.message_field(_TRACE_ID, bytes.fromhex(record.trace_id)),
             pb.message_field(_SPAN_ID, bytes.fromhex(record.span_id)),
         )

@@ -138,8 +138,9 @@ def _attempt_shared(operation: str, attempt: AttemptRecord) -> bytes:
 
 def span_messages(record: RequestRecord, memo: pb.Memo) -> list[bytes]:
     """The request's span and its attempts' spans, as ``Span`` message bodies; none for a
-    record without trace ids. ``memo`` keeps the parts records share."""
-    if record.trace_id is None or record.span_id is None:
+    record without trace ids or whose trace was not sampled. ``memo`` keeps the parts
+    records share."""
+    if record.trace_id is None or record.span_id is None or not record.trace_sampled:
         return []
     trace_id = pb.message_field(_TRACE_ID, bytes.fromhex(record.trace_id))
     my_id = bytes.fromhex(record.span_id)

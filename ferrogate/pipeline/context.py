@@ -51,6 +51,7 @@ class RequestContext:
         "ticket",
         "tool_loop",
         "trace_id",
+        "trace_sampled",
         "upstream_secs",
         "usage",
     )
@@ -101,6 +102,7 @@ class RequestContext:
         self.trace_id: str | None = None  # set when tracing is on
         self.span_id: str | None = None
         self.parent_span_id: str | None = None
+        self.trace_sampled = True  # the sampler's decision: spans are exported for this request
 
     def overhead_ms(self, now: float) -> float:
         """Time in the gateway so far, excluding upstream waits."""

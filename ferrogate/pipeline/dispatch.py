@@ -191,7 +191,7 @@ class Dispatcher:
         span: str | None = None
         if ctx.trace_id is not None:
             span = new_span_id(rt.rng)
-            call = with_traceparent(call, ctx.trace_id, span)
+            call = with_traceparent(call, ctx.trace_id, span, ctx.trace_sampled)
         started = perf_counter()
         response: UpstreamResponseLike | None = None
         verdict = False

@@ -77,4 +77,5 @@ def build_record(rt: AiRuntime, ctx: RequestContext) -> RequestRecord:
         ctx.saved_cost_pico,
         attempts,
         rt.node_id,
+        ctx.trace_sampled,
     )

@@ -65,8 +65,11 @@ async def run(rt: AiRuntime, route: AiRoute, exchange: Exchange) -> None:
     # too coarse for an overhead measured in microseconds.
     ctx = RequestContext(exchange, request_id_for(rt, exchange), route.endpoint, route.scope, route.flavor, perf_counter())
     exchange.log_request_id = ctx.request_id
-    if rt.tracing:
-        ctx.trace_id, ctx.parent_span_id = continue_trace(exchange.request.header(b"traceparent"), rt.rng)
+    sampler = rt.sampler
+    if sampler is not None:
+        ctx.trace_id, ctx.parent_span_id, ctx.trace_sampled = continue_trace(
+            exchange.request.header(b"traceparent"), rt.rng, sampler
+        )
         ctx.span_id = new_span_id(rt.rng)
     try:
         for phase in route.phases:

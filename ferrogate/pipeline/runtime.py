@@ -21,6 +21,7 @@ from ferrogate.cache.answer_cache import AnswerCache, compile_cache
 from ferrogate.cache.shm_store import ShmCache
 from ferrogate.config.model import Config, Reliability
 from ferrogate.config.node_identity import resolve_node_id
+from ferrogate.config.otel_env import TraceSampler, otel_settings
 from ferrogate.governance.authenticator import Authenticator
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.governance.limiter import LocalLimiter
@@ -63,11 +64,11 @@ class AiRuntime:
         "registry",
         "reliability",
         "rng",
+        "sampler",
         "streams",
         "timeouts",
         "tool_policies",
         "tools",
-        "tracing",
     )
 
     def __init__(
@@ -86,7 +87,7 @@ class AiRuntime:
         observer: Observer | None = None,
         rng: random.Random | None = None,
         make_limiter: Callable[[QuotaBook], LocalLimiter | RedisLimiter] | None = None,
-        tracing: bool = False,
+        sampler: TraceSampler | None = None,
         tools: ToolDesk | None = None,
         tool_policies: ToolPolicyBook | None = None,
         node_id: str | None = None,
@@ -126,7 +127,8 @@ class AiRuntime:
         self.max_event_bytes = reliability.provider_stream_max_event_bytes
         self.observer = observer
         self.rng = rng or random.Random()
-        self.tracing = tracing  # make trace ids and send traceparent upstream (OTLP export is on)
+        # Make trace ids, decide sampling and send traceparent upstream; None: OTLP export is off.
+        self.sampler = sampler
         self.streams = 0  # AI streams being relayed now (for the in-flight gauge)
         self._wrapped: dict[tuple[str, Endpoint], ProviderAdapter] = {}
         self.id_prefix = os.urandom(5).hex().encode()
@@ -227,7 +229,11 @@ def compile_ai_runtime(
         observer=observer,
         rng=rng,
         make_limiter=lambda book: _make_limiter(config, book, counters, clock),
-        tracing=config.telemetry.otlp_endpoint is not None,
+        sampler=(
+            otel_settings(env if env is not None else os.environ).sampler
+            if config.telemetry.otlp_endpoint is not None
+            else None
+        ),
         tools=tools if config.mcp_servers else None,
         tool_policies=ToolPolicyBook(config.policies),
         node_id=resolve_node_id(config.cluster, env if env is not None else os.environ),

@@ -1,9 +1,11 @@
 """W3C trace context: continue the caller's ``traceparent``, and pass it on upstream.
 
 Only when tracing is on (``telemetry.otlp_endpoint``): the worker makes the ids and
-puts them in the request's record; the control process emits the spans later from
-the records, so the OpenTelemetry SDK never runs on a worker's event loop. Ids are
-lowercase hex: 32 digits for a trace, 16 for a span.
+decides whether the trace is sampled (``OTEL_TRACES_SAMPLER``), and puts both in the
+request's record; the control process emits the spans of sampled requests later from
+the records, so the OpenTelemetry SDK never runs on a worker's event loop. The decision
+travels upstream as the ``traceparent``'s sampled flag, so the provider's side of the
+trace agrees. Ids are lowercase hex: 32 digits for a trace, 16 for a span.
 """
 
 from __future__ import annotations
@@ -14,35 +16,39 @@ import re
 import msgspec
 
 from ferrogate.ai.providers.base import UpstreamCall
+from ferrogate.config.otel_env import TRACE_ID_LOW_BITS, TraceSampler
 
-_TRACEPARENT = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+_TRACEPARENT = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
 _TRACE_LINE = b"\r\ntrace"  # a traceparent or tracestate line in a serialized head (names lowercase)
 
 
-def continue_trace(header: bytes | None, rng: random.Random) -> tuple[str, str | None]:
-    """(trace id, caller's span id): the caller's trace when its header is valid, else a new one."""
+def continue_trace(header: bytes | None, rng: random.Random, sampler: TraceSampler) -> tuple[str, str | None, bool]:
+    """(trace id, caller's span id, sampled): the caller's trace when its header is valid,
+    else a new one; ``sampler`` decides (from the caller's sampled flag, when it goes by it)."""
     if header is not None:
         m = _TRACEPARENT.fullmatch(header.strip())
         if m is not None:
             trace, parent = m.group(1).decode(), m.group(2).decode()
             if trace != _ZERO_TRACE and parent != _ZERO_SPAN:
-                return trace, parent
-    return f"{rng.getrandbits(128):032x}", None
+                flags = int(m.group(3), 16)
+                return trace, parent, sampler.sampled(int(trace[16:], 16), bool(flags & 1))
+    new = rng.getrandbits(128)
+    return f"{new:032x}", None, sampler.sampled(new & TRACE_ID_LOW_BITS, None)
 
 
 def new_span_id(rng: random.Random) -> str:
     return f"{rng.getrandbits(64) or 1:016x}"
 
 
-def with_traceparent(call: UpstreamCall, trace_id: str, span_id: str) -> UpstreamCall:
-    """``call`` carrying the attempt's span as the upstream's parent (any traceparent the
-    adapter copied is replaced). A head serialized once per model (which never holds a
+def with_traceparent(call: UpstreamCall, trace_id: str, span_id: str, sampled: bool) -> UpstreamCall:
+    """``call`` carrying the attempt's span as the upstream's parent, with the sampling
+    decision as its flag (any traceparent the adapter copied is replaced). A head serialized once per model (which never holds a
     client's trace headers) gets the header line added, so tracing keeps that fast path;
     any other head is dropped for the pool to serialize the new header list."""
-    value = f"00-{trace_id}-{span_id}-01".encode()
+    value = f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}".encode()
     headers = [(k, v) for k, v in call.headers if k.lower() not in _TRACE_HEADERS]
     headers.append((b"traceparent", value))
     head = call.head

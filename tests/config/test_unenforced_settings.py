@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,23 @@ def test_body_logging_is_said_to_do_nothing_yet(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[telemetry]\nlog_bodies = true\n')
     assert [w.message.split(" is ")[0] for w in load(path, env={}).warnings] == ["`telemetry.log_bodies`"]
+
+
+def test_validate_warns_about_an_otel_variable_it_cannot_act_on(tmp_path: Path) -> None:
+    path = tmp_path / "otel.toml"
+    path.write_text('[telemetry]\notlp_endpoint = "http://127.0.0.1:4318"\n')
+    env = {**os.environ, "OTEL_TRACES_SAMPLER": "xray", "OTEL_LOGS_EXPORTER": "console"}
+    result = subprocess.run(
+        [sys.executable, "-m", "ferrogate", "validate", "--config", str(path)], capture_output=True, text=True,
+        timeout=60, env=env,
+    )
+    assert result.returncode == 0
+    warnings = [ln for ln in result.stderr.splitlines() if "warning" in ln]
+    assert len(warnings) == 2 and all(ln.startswith(f"{path}:2:") for ln in warnings), result.stderr
+    assert "OTEL_TRACES_SAMPLER='xray' is not supported" in warnings[0] and "OTEL_LOGS_EXPORTER" in warnings[1]
+
+
+def test_otel_variables_are_not_looked_at_without_an_otlp_endpoint(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[providers]]\nname = "mock"\nkind = "mock"\n')
+    assert load(path, env={"OTEL_TRACES_SAMPLER": "xray"}).warnings == []

@@ -71,9 +71,20 @@ def gw(upstream: MockOpenAI, rotel: Rotel, tmp_path_factory: pytest.TempPathFact
         gateway.stop()
 
 
-def _chat(gw: Gateway, *, model: str = "traced", status: int = 200, **extra: object) -> str:
-    """The request id of a chat request made with the caller's traceparent."""
-    headers = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"}
+@pytest.fixture(scope="module")
+def gw_sampling_off(upstream: MockOpenAI, rotel: Rotel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    gateway = start_gateway(_config(upstream.base_url, rotel.url), "toml", workers=1,
+                            env={"OTEL_TRACES_SAMPLER": "always_off"}, directory=tmp_path_factory.mktemp("off"))
+    try:
+        gateway.wait_ready(DEFAULT_READY_SECS)
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+def _chat(gw: Gateway, *, model: str = "traced", status: int = 200, flags: str = "01", **extra: object) -> str:
+    """The request id of a chat request made with the caller's traceparent (``flags``: its trace flags)."""
+    headers = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-{flags}"}
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **extra}
     answer = httpx.post(gw.base_url + "/v1/chat/completions", json=body, headers=headers, timeout=10)
     assert answer.status_code == status
@@ -196,6 +207,25 @@ def test_requests_are_counted_with_the_http_conventions(gw: Gateway, rotel: Rote
         "http.request.method": "POST", "http.route": "/v1/chat/completions", "http.response.status_code": 200,
     })
     assert point.count >= 1
+
+
+def test_a_callers_unsampled_trace_gets_no_span_but_is_continued_upstream_and_logged(
+    gw: Gateway, rotel: Rotel, upstream: MockOpenAI
+) -> None:
+    unsampled = _chat(gw, flags="00")  # the default sampler, parentbased_always_on, follows the caller
+    _, trace, _, flags = upstream.requests[-1].headers["traceparent"].split("-")
+    assert (trace, flags) == (CALLER_TRACE, "00")
+    (log,) = _logs(rotel, unsampled)
+    assert log.trace_id == CALLER_TRACE
+    _server_span(rotel, _chat(gw))  # a later request's span: the exporter sends in order
+    assert not [s for s in rotel.received().spans if s.attributes.get("ferrogate.request_id") == unsampled]
+
+
+def test_the_workers_follow_otel_traces_sampler(gw_sampling_off: Gateway, rotel: Rotel, upstream: MockOpenAI) -> None:
+    unsampled = _chat(gw_sampling_off)  # always_off is not parent-based: the caller's sampled flag loses
+    _, trace, _, flags = upstream.requests[-1].headers["traceparent"].split("-")
+    assert (trace, flags) == (CALLER_TRACE, "00")
+    assert _logs(rotel, unsampled)[0].trace_id == CALLER_TRACE
 
 
 # -- logs

@@ -53,7 +53,7 @@ records = st.builds(
     stream=st.booleans(), cache_hit=st.booleans(), cache=st.none() | st.sampled_from(["hit", "miss", "bypass"]),
     input_tokens=counts, output_tokens=counts, cached_tokens=counts, reasoning_tokens=counts,
     usage_source=st.none() | st.sampled_from(["provider", "estimated"]), cost_pico=counts, saved_cost_pico=counts,
-    attempt_log=st.lists(attempts, max_size=3).map(tuple),
+    attempt_log=st.lists(attempts, max_size=3).map(tuple), trace_sampled=st.booleans(),
 )
 
 

@@ -8,10 +8,11 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, SeverityNumber
 from opentelemetry.proto.metrics.v1.metrics_pb2 import HistogramDataPoint, Metric
@@ -26,6 +27,7 @@ from ferrogate.observability.otlp_proto import Memo
 from tests.support.gateway import REPO_ROOT
 from tests.support.ports import free_port
 from tests.support.rotel import Rotel
+from tests.support.scripted_collector import Collector
 
 TRACE = "ab" * 16
 SPAN = "cd" * 8
@@ -220,3 +222,32 @@ def test_after_a_reload_a_newly_named_model_counts_under_its_name(genai: GenAiMe
     genai.record(_record(model="new-model"), 1)
     models = sorted(p.attributes["gen_ai.request.model"] for p in _points(genai, "gen_ai.client.operation.duration"))
     assert models == ["new-model", "other"]
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    served = Collector()
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+def _export_one(collector: Collector, record: RequestRecord, env: dict[str, str]) -> list[str]:
+    """The paths the exporter posted to for ``record`` (sent on close)."""
+    export = OtlpExport(lambda: _config(collector.url), env)
+    export.submit([record])
+    export.close(timeout=5)
+    return [p.path for p in collector.posts]
+
+
+def test_a_signal_whose_exporter_is_none_is_not_sent(collector: Collector) -> None:
+    env = {"OTEL_LOGS_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
+    assert _export_one(collector, _record(), env) == ["/otlp/v1/traces"]
+
+
+def test_an_unsampled_request_is_logged_and_measured_but_has_no_span(collector: Collector) -> None:
+    assert sorted(_export_one(collector, _record(trace_sampled=False), {})) == ["/otlp/v1/logs", "/otlp/v1/metrics"]
+    logs = ExportLogsServiceRequest.FromString(collector.posts[0].body)
+    (log,) = logs.resource_logs[0].scope_logs[0].log_records
+    assert (log.trace_id.hex(), log.span_id.hex(), log.flags) == (TRACE, SPAN, 0)

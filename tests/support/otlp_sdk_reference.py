@@ -50,8 +50,9 @@ def _context(trace_id: int, span_hex: str, remote: bool = False) -> SpanContext:
 
 
 def sdk_spans(record: RequestRecord, resource: Resource) -> list[ReadableSpan]:
-    """The request's SERVER span and a CLIENT span per traced attempt, as SDK spans."""
-    if record.trace_id is None or record.span_id is None:
+    """The request's SERVER span and a CLIENT span per traced attempt, as SDK spans (none
+    when the sampler left the trace out: the SDK would not have recorded them)."""
+    if record.trace_id is None or record.span_id is None or not record.trace_sampled:
         return []
     trace_id = int(record.trace_id, 16)
     operation, path = OPERATIONS.get(record.endpoint, (record.endpoint, ""))
@@ -152,7 +153,8 @@ def sdk_logs_request(records: Iterable[RequestRecord], resource: Resource) -> Ex
     for record in records:
         context = None
         if record.trace_id is not None and record.span_id is not None:
-            span = SpanContext(int(record.trace_id, 16), int(record.span_id, 16), is_remote=False, trace_flags=SAMPLED)
+            flags = SAMPLED if record.trace_sampled else TraceFlags(TraceFlags.DEFAULT)
+            span = SpanContext(int(record.trace_id, 16), int(record.span_id, 16), is_remote=False, trace_flags=flags)
             context = set_span_in_context(NonRecordingSpan(span))
         failed, refused = record.status >= 500 or record.status == 0, record.status >= 400
         level = SeverityNumber.ERROR if failed else SeverityNumber.WARN if refused else SeverityNumber.INFO
