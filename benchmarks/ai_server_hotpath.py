@@ -126,10 +126,15 @@ async def run(scenario: str, requests: int, conns: int, records: bool = True) ->
     request's record goes to a worker's record queue and is packed into batches, as the
     worker's flusher does (sending them to the control process is measured end to end)."""
     loop = asyncio.get_running_loop()
+    # A ``_traced`` scenario: OTLP export on, so the worker makes trace ids, decides sampling
+    # and sends traceparent upstream (nothing is exported from a worker).
+    traced = scenario.endswith("_traced")
+    scenario = scenario.removesuffix("_traced")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.toml"
         # Governance configured only for the scenario that measures it.
-        path.write_text(render_config(Path(tmp), 9, ai=True, governed=scenario == "chat_governed"))
+        path.write_text(render_config(Path(tmp), 9, ai=True, governed=scenario == "chat_governed",
+                                      otlp_endpoint="http://127.0.0.1:9" if traced else None))
         config = load_config(path)
         pools = PoolSet()
         observer = RecordQueue(RequestTally(), RecordCounter.for_config(config), max_queued=int(os.environ.get("BENCH_MAXQ", requests + 1))) if records else None

@@ -36,22 +36,27 @@ def continue_trace(header: bytes | None, rng: random.Random, sampler: TraceSampl
                 flags = int(m.group(3), 16)
                 return trace, parent, sampler.sampled(int(trace[16:], 16), bool(flags & 1))
     new = rng.getrandbits(128)
-    return f"{new:032x}", None, sampler.sampled(new & TRACE_ID_LOW_BITS, None)
+    return new.to_bytes(16, "big").hex(), None, sampler.sampled(new & TRACE_ID_LOW_BITS, None)
 
 
 def new_span_id(rng: random.Random) -> str:
-    return f"{rng.getrandbits(64) or 1:016x}"
+    # to_bytes().hex() costs half what an f-string's int formatting does
+    return (rng.getrandbits(64) or 1).to_bytes(8, "big").hex()
 
 
 def with_traceparent(call: UpstreamCall, trace_id: str, span_id: str, sampled: bool) -> UpstreamCall:
     """``call`` carrying the attempt's span as the upstream's parent, with the sampling
-    decision as its flag (any traceparent the adapter copied is replaced). A head serialized once per model (which never holds a
-    client's trace headers) gets the header line added, so tracing keeps that fast path;
-    any other head is dropped for the pool to serialize the new header list."""
-    value = f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}".encode()
-    headers = [(k, v) for k, v in call.headers if k.lower() not in _TRACE_HEADERS]
-    headers.append((b"traceparent", value))
+    decision as its flag (any traceparent the adapter copied is replaced). A head
+    serialized once per model (which never holds a client's trace headers) gets the header
+    line added, so tracing keeps that fast path; any other head is dropped for the pool to
+    serialize the new header list."""
+    value = ("00-" + trace_id + "-" + span_id + ("-01" if sampled else "-00")).encode()
     head = call.head
     if head and head.endswith(b"\r\n") and _TRACE_LINE not in head:
-        return msgspec.structs.replace(call, headers=headers, head=head + b"traceparent: " + value + b"\r\n")
+        # The head was serialized from these headers, so they hold no trace header either.
+        return msgspec.structs.replace(
+            call, headers=[*call.headers, (b"traceparent", value)], head=head + b"traceparent: " + value + b"\r\n"
+        )
+    headers = [(k, v) for k, v in call.headers if k.lower() not in _TRACE_HEADERS]
+    headers.append((b"traceparent", value))
     return msgspec.structs.replace(call, headers=headers, head=b"")
