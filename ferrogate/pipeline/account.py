@@ -57,8 +57,7 @@ def account(rt: AiRuntime, ctx: RequestContext) -> None:
 def _estimate(ctx: RequestContext) -> Usage:
     """Usage for a request the provider reported none for: input from the body size; output
     from the bytes a cut-short stream relayed, at most what it reserved."""
-    assert ctx.request is not None
-    prompt = max(1, len(ctx.request.body) // _BYTES_PER_TOKEN)
+    prompt = max(1, ctx.request_bytes // _BYTES_PER_TOKEN)
     completion = 0
     ticket = ctx.ticket
     if ctx.stream and ctx.status == 200 and ticket is not None:

@@ -42,6 +42,7 @@ class RequestContext:
         "provider_model",
         "received_at",
         "request",
+        "request_bytes",
         "request_id",
         "saved_cost_pico",
         "scope",
@@ -74,6 +75,7 @@ class RequestContext:
         self.upstream_secs = 0.0  # time spent waiting on upstreams (excluded from overhead)
         self.api_key: ApiKey | None = None
         self.request: ClientRequest | None = None
+        self.request_bytes = 0  # the body's size (the usage estimate), kept after the body goes
         self.model: str | None = None
         self.profile: CompiledProfile | None = None  # chosen by x-ferrogate-config
         self.candidates: list[Candidate] = []
@@ -103,6 +105,16 @@ class RequestContext:
         self.span_id: str | None = None
         self.parent_span_id: str | None = None
         self.trace_sampled = True  # the sampler's decision: spans are exported for this request
+
+    def let_body_go(self) -> None:
+        """Drop the client's body once a stream has started: nothing sends it again (no
+        fallback after the first byte), and a long prompt held for a long stream is the
+        largest thing an open stream keeps. Its decoded head goes too (its raw fields are
+        slices of the body)."""
+        req = self.request
+        if req is not None:
+            req.body = b""
+            req.head = None
 
     def overhead_ms(self, now: float) -> float:
         """Time in the gateway so far, excluding upstream waits."""

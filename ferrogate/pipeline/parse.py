@@ -60,6 +60,7 @@ def _decode_into(ctx: RequestContext, body: bytes) -> None:
     else:
         req = decode_body(endpoint, body)
     ctx.request = req
+    ctx.request_bytes = len(body)
     ctx.model = req.model
     ctx.stream = req.stream
     if endpoint is Endpoint.CHAT:

@@ -184,6 +184,7 @@ async def relay_stream(
                     # per event; the task wakes for the end, a failure, or a client behind.
                     assert isinstance(response, UpstreamResponse)
                     chunk = out = b""  # not held for the rest of a long stream
+                    ctx.let_body_go()
                     sink = _Relay(exchange, translator, kept, held, max_event_bytes)
                     # A stream relayed as it comes and not being cached may go to the C relay:
                     # the sink then stops at an event's end so the hand-over can be tried there.

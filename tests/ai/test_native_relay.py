@@ -5,6 +5,7 @@ sees exactly what the Python relay would send: every event, usage stripped or ke
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 import time
@@ -19,6 +20,7 @@ import openai
 import pytest
 
 from ferrogate._fastpath.native_relay import native_relay_enabled
+from ferrogate.ai.providers.base import ClientRequest
 from tests.ai.conftest import make_config, openai_config
 from tests.support.mock_anthropic import Fault as AnthropicFault
 from tests.support.mock_anthropic import MockAnthropic, Script
@@ -153,6 +155,41 @@ def test_a_stream_that_stops_without_done_ends_with_the_truncation_error(
     with httpx.stream("POST", gw.base_url + "/chat/completions", json=BODY, timeout=20) as r:
         raw = r.read()
     assert json.loads(_events(raw)[-1][6:])["error"]["code"] == "upstream_stream_truncated"
+
+
+LONG_PROMPT = "p" * 40_000
+
+
+def test_an_open_stream_keeps_no_copy_of_the_prompt(relay: str, upstream: Any, gateway_factory: Any) -> None:
+    _slow(upstream, words=200, delay=0.01)  # about 2 s in full
+    gw = gateway_factory(openai_config(upstream))
+    body = {**BODY, "messages": [{"role": "user", "content": LONG_PROMPT}]}
+    with httpx.stream("POST", gw.base_url + "/chat/completions", json=body, timeout=20) as r:
+        seen, chunks = b"", r.iter_raw()
+        for data in chunks:
+            seen += data
+            if seen.count(b"\n\n") >= 10:  # well into the stream: the relay is past its first write
+                break
+        open_requests = [o for o in gc.get_objects() if isinstance(o, ClientRequest) and o.model == "gpt-test"]
+        for _ in chunks:  # the rest
+            pass
+    assert len(open_requests) == 1
+    assert (open_requests[0].body, open_requests[0].head) == (b"", None)
+
+
+def test_a_stream_cut_short_still_estimates_its_prompt_from_the_body_it_let_go(
+    relay: str, upstream: Any, gateway_factory: Any
+) -> None:
+    _slow(upstream)
+    upstream.always = Fault(event_delay=0.003, stop_after_events=20)
+    seen: list[Any] = []
+    gw = gateway_factory(openai_config(upstream), observer=seen.append)
+    body = json.dumps({**BODY, "messages": [{"role": "user", "content": LONG_PROMPT}]}).encode()
+    with httpx.stream("POST", gw.base_url + "/chat/completions", content=body, timeout=20,
+                      headers={"content-type": "application/json"}) as r:
+        r.read()
+    (record,) = seen
+    assert (record.usage_source, record.input_tokens) == ("estimated", len(body) // 4)
 
 
 def test_a_client_that_leaves_mid_stream_stops_the_upstream(relay: str, upstream: Any, gateway_factory: Any) -> None:
