@@ -128,20 +128,22 @@ HEADER = (
 )
 
 
-def _request(model: str, key: str | None, api: str = "chat") -> bytes:
-    """The raw streaming request of ``api`` for ``model``; ``key``: FerroGate's client key."""
+def _request(model: str, key: str | None, api: str = "chat", prompt_bytes: int = 0) -> bytes:
+    """The raw streaming request of ``api`` for ``model``; ``key``: FerroGate's client key;
+    ``prompt_bytes``: the user's text is that long (a real prompt), else ``hi``."""
     path = _API_MODELS[api][0].encode()
+    text = b"x" * prompt_bytes if prompt_bytes > 0 else b"hi"
     if api == "responses":
-        body = b'{"model":"%b","input":"hi","stream":true}' % model.encode()
+        body = b'{"model":"%b","input":"%b","stream":true}' % (model.encode(), text)
     elif api == "messages":
         body = (
-            b'{"model":"%b","max_tokens":1000,"messages":[{"role":"user","content":"hi"}],'
-            b'"stream":true}' % model.encode()
+            b'{"model":"%b","max_tokens":1000,"messages":[{"role":"user","content":"%b"}],'
+            b'"stream":true}' % (model.encode(), text)
         )
     else:
         body = (
-            b'{"model":"%b","stream":true,"messages":[{"role":"user","content":"hi"}]}'
-            % model.encode()
+            b'{"model":"%b","stream":true,"messages":[{"role":"user","content":"%b"}]}'
+            % (model.encode(), text)
         )
     if api == "messages":  # as Anthropic's clients send them
         auth = b"anthropic-version: 2023-06-01\r\n"
@@ -200,14 +202,15 @@ def run_target(
 
 
 def _start_target(
-    target: str, work: Path, upstream: Service, workers: int, streams: int, api: str = "chat"
+    target: str, work: Path, upstream: Service, workers: int, streams: int, api: str = "chat",
+    prompt_bytes: int = 0,
 ) -> tuple[Service | None, bytes]:
     _, upstream_model, gateway_model = _API_MODELS[api]
     if target == "direct":
-        return None, _request(upstream_model, None, api)
+        return None, _request(upstream_model, None, api, prompt_bytes)
     if target == "nginx":
         proxy = start_wide_proxy(work / "nginx", upstream.port, workers, 2 * streams)
-        return proxy, _request(upstream_model, None, api)
+        return proxy, _request(upstream_model, None, api, prompt_bytes)
     if target == "ferrogate":
         gateway = start_gateway(
             work / "ferrogate",
@@ -216,7 +219,7 @@ def _start_target(
             workers=workers,
             responses=api == "responses",
         )
-        return gateway, _request(gateway_model, CLIENT_KEY, api)
+        return gateway, _request(gateway_model, CLIENT_KEY, api, prompt_bytes)
     raise ValueError(f"unknown target {target!r}")
 
 
@@ -231,9 +234,11 @@ def measure(
     settle: float = 0.0,
     log: Any = None,
     api: str = "chat",
+    prompt_bytes: int = 0,
 ) -> dict[str, Any]:
     """Every target at every stream count of ``steps`` (interleaved per step), streams of
-    ``api``; services started once and stopped in ``finally``."""
+    ``api`` (asked with a prompt of ``prompt_bytes``); services started once and stopped in
+    ``finally``."""
     if api not in _API_MODELS:
         raise ValueError(f"unknown api {api!r}")
     raise_nofile()
@@ -245,7 +250,8 @@ def measure(
         try:
             started = {}
             for target in targets:
-                service, request = _start_target(target, work, upstream, workers, max(steps), api)
+                service, request = _start_target(target, work, upstream, workers, max(steps), api,
+                                                 prompt_bytes)
                 if service is not None:
                     services.append(service)
                 started[target] = (service or upstream, request)
@@ -414,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the API streamed: chat completions, Responses or Anthropic Messages",
     )
     parser.add_argument(
+        "--prompt-bytes",
+        type=int,
+        default=0,
+        help="the prompt's length in bytes (a real prompt: what an open stream may keep); default: 'hi'",
+    )
+    parser.add_argument(
         "--settle",
         type=float,
         default=5.0,
@@ -434,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         settle=args.settle,
         log=lambda m: print(m, file=sys.stderr, flush=True),
         api=args.api,
+        prompt_bytes=args.prompt_bytes,
     )
     print(describe(results))
     lines = checks(results, overload=bool(args.overload))
