@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -222,15 +222,6 @@ def test_after_a_reload_a_newly_named_model_counts_under_its_name(genai: GenAiMe
     genai.record(_record(model="new-model"), 1)
     models = sorted(p.attributes["gen_ai.request.model"] for p in _points(genai, "gen_ai.client.operation.duration"))
     assert models == ["new-model", "other"]
-
-
-@pytest.fixture
-def collector() -> Iterator[Collector]:
-    served = Collector()
-    try:
-        yield served
-    finally:
-        served.stop()
 
 
 def _export_one(collector: Collector, record: RequestRecord, env: dict[str, str]) -> list[str]:

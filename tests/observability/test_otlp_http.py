@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import logging
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,15 +15,6 @@ from tests.support.ports import free_port
 from tests.support.scripted_collector import Collector
 
 SECRET = "vendor-key-Zx81/+="
-
-
-@pytest.fixture
-def collector() -> Iterator[Collector]:
-    served = Collector()
-    try:
-        yield served
-    finally:
-        served.stop()
 
 
 def _soon(seconds: float = 5.0) -> float:
