@@ -13,7 +13,7 @@ says what happens instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, Literal
 
 import msgspec
 
@@ -21,7 +21,8 @@ TRACE_ID_LOW_BITS: Final = (1 << 64) - 1
 """The trace id bits a ratio decision reads (the W3C advice: the low 64 are random)."""
 _RATIO_SCALE: Final = 1 << 64
 
-_ROOTS: Final = {"always_on": "on", "always_off": "off", "traceidratio": "ratio"}
+Root = Literal["on", "off", "ratio"]
+_ROOTS: Final[dict[str, Root]] = {"always_on": "on", "always_off": "off", "traceidratio": "ratio"}
 
 
 class TraceSampler(msgspec.Struct, frozen=True):
@@ -30,7 +31,7 @@ class TraceSampler(msgspec.Struct, frozen=True):
     does: ``on``, ``off``, or ``ratio`` (a trace is sampled when its low 64 bits are
     below ``bound``, so every service with the same ratio agrees on the same traces)."""
 
-    root: str = "on"
+    root: Root = "on"
     parent_based: bool = True
     bound: int = _RATIO_SCALE
 
