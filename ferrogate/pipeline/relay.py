@@ -184,7 +184,6 @@ async def relay_stream(
                     # per event; the task wakes for the end, a failure, or a client behind.
                     assert isinstance(response, UpstreamResponse)
                     chunk = out = b""  # not held for the rest of a long stream
-                    ctx.let_body_go()
                     sink = _Relay(exchange, translator, kept, held, max_event_bytes)
                     # A stream relayed as it comes and not being cached may go to the C relay:
                     # the sink then stops at an event's end so the hand-over can be tried there.
@@ -287,6 +286,7 @@ def _start(ctx: RequestContext, exchange: Exchange, d: Dispatched, now: float) -
     ctx.status = 200
     ctx.first_byte_at = now
     exchange.start_response(200, gateway_lines(ctx, d, now, SSE_LINES))
+    ctx.let_body_go()  # started: no fallback can send it again, whichever way the stream is relayed
 
 
 def _mid_stream(exc: UpstreamError) -> GatewayError:
