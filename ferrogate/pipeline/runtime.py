@@ -207,6 +207,7 @@ def compile_ai_runtime(
 ) -> AiRuntime:
     """``counters`` is the node's shared table (a worker's); without one, a runtime whose
     config has limits gets a table of its own (a single process, e.g. tests)."""
+    environ = env if env is not None else os.environ
     adapters: dict[str, ProviderAdapter] = {}
     for provider in config.providers:
         if not provider.enabled:
@@ -229,14 +230,10 @@ def compile_ai_runtime(
         observer=observer,
         rng=rng,
         make_limiter=lambda book: _make_limiter(config, book, counters, clock),
-        sampler=(
-            otel_settings(env if env is not None else os.environ).sampler
-            if config.telemetry.otlp_endpoint is not None
-            else None
-        ),
+        sampler=otel_settings(environ).sampler if config.telemetry.otlp_endpoint is not None else None,
         tools=tools if config.mcp_servers else None,
         tool_policies=ToolPolicyBook(config.policies),
-        node_id=resolve_node_id(config.cluster, env if env is not None else os.environ),
+        node_id=resolve_node_id(config.cluster, environ),
     )
 
 
