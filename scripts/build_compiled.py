@@ -42,6 +42,7 @@ NATIVE_SOURCES = (
     "ferrogate/cache/_canonical_json.c",
     "ferrogate/pipeline/_top_keys.c",
     "ferrogate/_fastpath/_sse_relay.c",
+    "ferrogate/observability/_otlp_fields.c",
 )
 
 

@@ -72,10 +72,6 @@ def _number(key: bytes, value: int) -> bytes:
     return pb.int_attribute(_ATTRIBUTE, key, value)
 
 
-def _millis(key: bytes, value: float) -> bytes:
-    return pb.double_attribute(_ATTRIBUTE, key, round(value, 3))
-
-
 def _shared(record: RequestRecord) -> bytes:
     """Severity, body, event name and the attributes a record shares with other requests of
     the same model, key and outcome."""
@@ -101,27 +97,25 @@ def _shared(record: RequestRecord) -> bytes:
     return b"".join(parts)
 
 
-def _own(record: RequestRecord) -> list[bytes]:
+# The attributes only one record has, in the order they are written.
+_OWN_KEYS: Final = (K_REQUEST_ID, K_EVENT_ID, K_DURATION, K_OVERHEAD, K_COST, K_TTFT, K_INPUT_TOKENS, K_OUTPUT_TOKENS,
+                    K_CACHED_TOKENS, K_REASONING_TOKENS, K_SAVED_COST)
+
+
+def _own(record: RequestRecord) -> bytes:
     """The attributes only this record has: ids, timings, cost and token counts."""
-    out = [
-        _text(K_REQUEST_ID, record.request_id),
-        _text(K_EVENT_ID, record.event_id),
-        _millis(K_DURATION, record.duration_ms),
-        _millis(K_OVERHEAD, record.overhead_ms),
-        _text(K_COST, usd(record.cost_pico)),
-    ]
-    if record.ttft_ms is not None:
-        out.append(_millis(K_TTFT, record.ttft_ms))
-    if record.usage_source is not None:
-        out += (
-            _number(K_INPUT_TOKENS, record.input_tokens),
-            _number(K_OUTPUT_TOKENS, record.output_tokens),
-            _number(K_CACHED_TOKENS, record.cached_tokens),
-            _number(K_REASONING_TOKENS, record.reasoning_tokens),
-        )
-    if record.saved_cost_pico:
-        out.append(_text(K_SAVED_COST, usd(record.saved_cost_pico)))
-    return out
+    ttft = record.ttft_ms
+    if record.usage_source is None:
+        return pb.key_values(_ATTRIBUTE, _OWN_KEYS, (
+            record.request_id, record.event_id, round(record.duration_ms, 3), round(record.overhead_ms, 3),
+            usd(record.cost_pico), None if ttft is None else round(ttft, 3), None, None, None, None,
+            usd(record.saved_cost_pico) if record.saved_cost_pico else None,
+        ))
+    return pb.key_values(_ATTRIBUTE, _OWN_KEYS, (
+        record.request_id, record.event_id, round(record.duration_ms, 3), round(record.overhead_ms, 3),
+        usd(record.cost_pico), None if ttft is None else round(ttft, 3), record.input_tokens, record.output_tokens,
+        record.cached_tokens, record.reasoning_tokens, usd(record.saved_cost_pico) if record.saved_cost_pico else None,
+    ))
 
 
 def severity(record: RequestRecord) -> int:
@@ -144,7 +138,7 @@ def log_message(record: RequestRecord, observed_ns: int, memo: pb.Memo) -> bytes
     shared = memo.get(key)
     if shared is None:
         shared = memo.put(key, _shared(record))
-    parts = [_TIME, pb.fixed64(int((record.at + record.duration_ms / 1000.0) * 1e9)), shared, *_own(record)]
+    parts = [_TIME, pb.fixed64(int((record.at + record.duration_ms / 1000.0) * 1e9)), shared, _own(record)]
     if record.trace_id is not None and record.span_id is not None:
         if record.trace_sampled:  # the trace flags: an unsampled trace's are 0, the default
             parts.append(_SAMPLED)

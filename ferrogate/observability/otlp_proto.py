@@ -5,7 +5,9 @@ The SDK's encoders build a message object per span, log and attribute and cost a
 serve, so spans, logs and metrics are written straight to bytes here. Only what OTLP
 uses: varints, length-delimited fields, fixed64/fixed32 and doubles, and the
 ``AnyValue``/``KeyValue`` pair of ``opentelemetry/proto/common/v1/common.proto``.
-Tests hold the output to the SDK's own encoders, field for field.
+Tests hold the output to the SDK's own encoders, field for field. A record's own attributes
+(ids, timings, counts) go through :func:`key_values`: one C pass (``_otlp_fields.c``) when
+built, :func:`key_values_py` otherwise.
 """
 
 from __future__ import annotations
@@ -164,6 +166,39 @@ def bool_attribute(prefix: bytes, key: bytes, value: bool) -> bytes:
 
 def double_attribute(prefix: bytes, key: bytes, value: float) -> bytes:
     return _key_value_field(prefix, key, _DOUBLE_VALUE, _pack_double(value))
+
+
+Scalar = str | bool | int | float | None
+
+
+def key_values_py(prefix: bytes, keys: tuple[bytes, ...], values: tuple[Scalar, ...]) -> bytes:
+    """The ``KeyValue`` fields (each tagged ``prefix``) of the ``keys`` whose value is not None,
+    in order: what ``_otlp_fields.key_values`` writes in one C pass, when it is built."""
+    if len(keys) != len(values):
+        raise ValueError("key_values(): as many values as keys")
+    parts: list[bytes] = []
+    for key, value in zip(keys, values, strict=True):
+        if value is None:
+            continue
+        if isinstance(value, str):
+            parts.append(str_attribute(prefix, key, value))
+        elif isinstance(value, bool):
+            parts.append(bool_attribute(prefix, key, value))
+        elif isinstance(value, int):
+            if not -(2**63) <= value < 2**63:
+                raise OverflowError("key_values(): an int attribute is an int64")
+            parts.append(int_attribute(prefix, key, value))
+        elif isinstance(value, float):
+            parts.append(double_attribute(prefix, key, value))
+        else:
+            raise TypeError(f"key_values() cannot write a {type(value).__name__} attribute")
+    return b"".join(parts)
+
+
+try:
+    from ferrogate.observability._otlp_fields import key_values
+except ImportError:  # not built (make compiled): the same bytes, in Python
+    key_values = key_values_py
 
 
 class Memo:

@@ -65,6 +65,7 @@ K_STREAM: Final = pb.key_prefix("ferrogate.stream")
 K_KEY_ID: Final = pb.key_prefix("ferrogate.key_id")
 K_TENANT: Final = pb.key_prefix("ferrogate.tenant")
 _POST: Final = pb.str_attribute(_ATTRIBUTE, K_METHOD, "POST")
+_OWN_KEYS: Final = (K_REQUEST_ID, K_INPUT_TOKENS, K_OUTPUT_TOKENS)  # a request span's attributes of its own
 
 
 def _text(key: bytes, value: str) -> bytes:
@@ -154,10 +155,9 @@ def span_messages(record: RequestRecord, memo: pb.Memo) -> list[bytes]:
     parts = [trace_id, pb.message_field(_SPAN_ID, my_id)]
     if record.parent_span_id is not None:
         parts.append(pb.message_field(_PARENT_SPAN_ID, bytes.fromhex(record.parent_span_id)))
-    parts += (shared, _times(start, record.duration_ms), _text(K_REQUEST_ID, record.request_id))
-    if record.usage_source is not None:
-        parts.append(_number(K_INPUT_TOKENS, record.input_tokens))
-        parts.append(_number(K_OUTPUT_TOKENS, record.output_tokens))
+    usage = record.usage_source is not None
+    parts += (shared, _times(start, record.duration_ms), pb.key_values(_ATTRIBUTE, _OWN_KEYS, (
+        record.request_id, record.input_tokens if usage else None, record.output_tokens if usage else None)))
     parts.append(_LOCAL_PARENT if record.parent_span_id is None else _REMOTE_PARENT)
     spans = [b"".join(parts)]
     me = pb.message_field(_PARENT_SPAN_ID, my_id)
