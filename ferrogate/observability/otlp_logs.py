@@ -13,9 +13,16 @@ from __future__ import annotations
 
 from typing import Final
 
+from msgspec.structs import astuple
+
 from ferrogate.ipc.request_records import RequestRecord, usd
 from ferrogate.observability import otlp_proto as pb
 from ferrogate.observability.otlp_spans import OPERATIONS
+
+try:
+    from ferrogate.observability import _otlp_fields as native
+except ImportError:  # not built (make compiled): every record takes the Python writer
+    native = None  # type: ignore[assignment]
 
 EVENT: Final = "ferrogate.request"
 LOGS_ITEMS: Final = 2  # ScopeLogs.log_records
@@ -88,13 +95,18 @@ def _shared(record: RequestRecord) -> bytes:
         pb.bool_attribute(_ATTRIBUTE, K_CACHE_HIT, record.cache_hit),
     ]
     optional = (record.key_id, record.tenant, record.profile_id, record.model, record.provider,
-                record.provider_model, record.error_code, record.error_source, record.cache)
+            record.provider_model, record.error_code, record.error_source, record.cache)
     for key, value in zip(_OPTIONAL, optional, strict=True):
         if value is not None:
             parts.append(_text(key, value))
     if record.usage_source is not None:
         parts.append(_text(K_USAGE_SOURCE, record.usage_source))
     return b"".join(parts)
+
+
+def millis(value: float) -> float:
+    """A duration in milliseconds to the microsecond (half to even, as ``_otlp_fields`` rounds)."""
+    return round(value * 1000.0) / 1000.0
 
 
 # The attributes only one record has, in the order they are written.
@@ -107,13 +119,13 @@ def _own(record: RequestRecord) -> bytes:
     ttft = record.ttft_ms
     if record.usage_source is None:
         return pb.key_values(_ATTRIBUTE, _OWN_KEYS, (
-            record.request_id, record.event_id, round(record.duration_ms, 3), round(record.overhead_ms, 3),
-            usd(record.cost_pico), None if ttft is None else round(ttft, 3), None, None, None, None,
+        record.request_id, record.event_id, millis(record.duration_ms), millis(record.overhead_ms),
+            usd(record.cost_pico), None if ttft is None else millis(ttft), None, None, None, None,
             usd(record.saved_cost_pico) if record.saved_cost_pico else None,
         ))
     return pb.key_values(_ATTRIBUTE, _OWN_KEYS, (
-        record.request_id, record.event_id, round(record.duration_ms, 3), round(record.overhead_ms, 3),
-        usd(record.cost_pico), None if ttft is None else round(ttft, 3), record.input_tokens, record.output_tokens,
+        record.request_id, record.event_id, millis(record.duration_ms), millis(record.overhead_ms),
+        usd(record.cost_pico), None if ttft is None else millis(ttft), record.input_tokens, record.output_tokens,
         record.cached_tokens, record.reasoning_tokens, usd(record.saved_cost_pico) if record.saved_cost_pico else None,
     ))
 
@@ -127,11 +139,37 @@ def severity(record: RequestRecord) -> int:
     return INFO
 
 
+# Where each field ``_otlp_fields.log_record`` reads sits in a record's tuple (None: the
+# operation and path, passed apart).
+_LOG_FIELDS: Final = (
+    "at", "duration_ms", "status", None, None, "attempts", "stream", "cache_hit", "key_id", "tenant", "profile_id",
+    "model", "provider", "provider_model", "error_code", "error_source", "cache", "usage_source", "request_id",
+    "event_id", "overhead_ms", "cost_pico", "ttft_ms", "input_tokens", "output_tokens", "cached_tokens",
+    "reasoning_tokens", "saved_cost_pico", "trace_id", "span_id", "trace_sampled",
+)
+LOG_INDEX: Final = tuple(-1 if name is None else RequestRecord.__struct_fields__.index(name) for name in _LOG_FIELDS)
+
+
+def native_log(record: RequestRecord, observed_ns: int) -> bytes | None:
+    """The C writer's log record; None when it is not built or leaves this record to Python."""
+    if native is None:
+        return None
+    operation, path = OPERATIONS.get(record.endpoint, (record.endpoint, ""))
+    return native.log_record(astuple(record), LOG_INDEX, operation, path, observed_ns)
+
+
 def log_message(record: RequestRecord, observed_ns: int, memo: pb.Memo) -> bytes:
     """The record's ``LogRecord`` message body: timed at the request's end, observed at
-    ``observed_ns``, in the request's trace when it has one. ``memo`` keeps the parts
-    records share. The attributes are the record's fields that are safe to ship, under
-    GenAI / HTTP convention names where they exist; cost as an exact decimal string of USD."""
+    ``observed_ns``, in the request's trace when it has one. The attributes are the record's
+    fields that are safe to ship, under GenAI / HTTP convention names where they exist; cost
+    as an exact decimal string of USD. Written in one C pass when ``_otlp_fields`` is built
+    and the record's values are ones it writes (else by :func:`log_message_py`)."""
+    out = native_log(record, observed_ns)
+    return out if out is not None else log_message_py(record, observed_ns, memo)
+
+
+def log_message_py(record: RequestRecord, observed_ns: int, memo: pb.Memo) -> bytes:
+    """:func:`log_message` in Python; ``memo`` keeps the parts records share."""
     key = (record.endpoint, record.status, record.attempts, record.stream, record.cache_hit, record.key_id,
            record.tenant, record.profile_id, record.model, record.provider, record.provider_model,
            record.error_code, record.error_source, record.cache, record.usage_source)

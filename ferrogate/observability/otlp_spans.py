@@ -15,8 +15,15 @@ from __future__ import annotations
 
 from typing import Final
 
+from msgspec.structs import astuple
+
 from ferrogate.ipc.request_records import AttemptRecord, RequestRecord
 from ferrogate.observability import otlp_proto as pb
+
+try:
+    from ferrogate.observability import _otlp_fields as native
+except ImportError:  # not built (make compiled): every record takes the Python writer
+    native = None  # type: ignore[assignment]
 
 SCOPE_NAME: Final = "ferrogate"
 
@@ -137,10 +144,37 @@ def _attempt_shared(operation: str, attempt: AttemptRecord) -> bytes:
     return b"".join(parts)
 
 
+# Where each field ``_otlp_fields.request_spans`` reads sits in a record's tuple (None: the
+# operation, the path and whether it is a tool call, passed apart).
+_SPAN_FIELDS: Final = (
+    "trace_id", "span_id", "parent_span_id", "at", "duration_ms", None, None, "model", "provider", "provider_model",
+    "key_id", "tenant", "error_code", "status", "attempts", "cache_hit", "stream", None, "request_id",
+    "usage_source", "input_tokens", "output_tokens", "attempt_log",
+)
+SPAN_INDEX: Final = tuple(-1 if name is None else RequestRecord.__struct_fields__.index(name) for name in _SPAN_FIELDS)
+
+
+def native_spans(record: RequestRecord) -> list[bytes] | None:
+    """The C writer's spans of a sampled record; None when it is not built or leaves this record to Python."""
+    if native is None:
+        return None
+    operation, path = OPERATIONS.get(record.endpoint, (record.endpoint, ""))
+    return native.request_spans(astuple(record), SPAN_INDEX, operation, path, record.endpoint == "tools")
+
+
 def span_messages(record: RequestRecord, memo: pb.Memo) -> list[bytes]:
     """The request's span and its attempts' spans, as ``Span`` message bodies; none for a
-    record without trace ids or whose trace was not sampled. ``memo`` keeps the parts
-    records share."""
+    record without trace ids or whose trace was not sampled. Written in one C pass when
+    ``_otlp_fields`` is built and the record's values are ones it writes (else by
+    :func:`span_messages_py`)."""
+    if record.trace_id is None or record.span_id is None or not record.trace_sampled:
+        return []
+    out = native_spans(record)
+    return out if out is not None else span_messages_py(record, memo)
+
+
+def span_messages_py(record: RequestRecord, memo: pb.Memo) -> list[bytes]:
+    """:func:`span_messages` in Python; ``memo`` keeps the parts records share."""
     if record.trace_id is None or record.span_id is None or not record.trace_sampled:
         return []
     trace_id = pb.message_field(_TRACE_ID, bytes.fromhex(record.trace_id))

@@ -107,6 +107,11 @@ def sdk_traces_request(records: Iterable[RequestRecord], resource: Resource) -> 
     return encode_spans([s for r in records for s in sdk_spans(r, resource)])
 
 
+def millis(value: float) -> float:
+    """The gateway's millisecond attributes: to the microsecond, half to even."""
+    return round(value * 1000.0) / 1000.0
+
+
 def log_attributes(record: RequestRecord) -> dict[str, str | int | float | bool]:
     """The record's shippable fields, under GenAI / HTTP convention names where they exist
     (what the docs list for the log record)."""
@@ -129,11 +134,11 @@ def log_attributes(record: RequestRecord) -> dict[str, str | int | float | bool]
         out["ferrogate.usage_source"] = record.usage_source
     out.update({
         "ferrogate.request_id": record.request_id, "ferrogate.event_id": record.event_id,
-        "ferrogate.duration_ms": round(record.duration_ms, 3), "ferrogate.overhead_ms": round(record.overhead_ms, 3),
+        "ferrogate.duration_ms": millis(record.duration_ms), "ferrogate.overhead_ms": millis(record.overhead_ms),
         "ferrogate.cost_usd": usd(record.cost_pico),
     })
     if record.ttft_ms is not None:
-        out["ferrogate.ttft_ms"] = round(record.ttft_ms, 3)
+        out["ferrogate.ttft_ms"] = millis(record.ttft_ms)
     if record.usage_source is not None:
         out["gen_ai.usage.input_tokens"] = record.input_tokens
         out["gen_ai.usage.output_tokens"] = record.output_tokens
