@@ -30,6 +30,7 @@ from ferrogate._fastpath.server import HttpServer
 from ferrogate.ai.health_status import TargetStatus
 from ferrogate.app import WorkerState, build_app
 from ferrogate.cache.shm_store import ShmCache
+from ferrogate.config.otel_env import otel_settings
 from ferrogate.governance.counter_table import CounterTable
 from ferrogate.observability.record_counter import RecordCounter
 from ferrogate.observability.record_queue import RecordQueue
@@ -134,7 +135,8 @@ async def _serve(spec: WorkerSpec) -> int:
     for sig in (signal.SIGTERM, signal.SIGQUIT):
         loop.add_signal_handler(sig, stop.set)
     pools = PoolSet()
-    records = RecordQueue(RequestTally(), RecordCounter.for_config(spec.config))
+    records = RecordQueue(RequestTally(), RecordCounter.for_config(spec.config),
+                          genai=spec.config.telemetry.otlp_endpoint is not None and otel_settings(os.environ).metrics)
     state = WorkerState(
         slot=spec.slot,
         generation=spec.generation,

@@ -194,7 +194,8 @@ class ControlService:
 
             otlp = self.otlp = OtlpExport(lambda: self.state.config)
             self.records.metrics.otlp_dropped = lambda: otlp.dropped
-            self.records.on_records = self.otlp.submit
+            self.records.on_records = otlp.submit if otlp.wants_records else None
+            self.records.on_increments = otlp.submit_increments
             self.otlp.start()
         if self.acme is not None:
             self.acme.start()

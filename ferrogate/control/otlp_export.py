@@ -1,12 +1,13 @@
 """OTLP/HTTP export of traces, metrics and logs from the control process, off its event loop.
 
-``submit`` (called on the loop with each batch of records) only appends to a bounded
-queue; one thread takes the records ``BATCH_RECORDS`` at a time, about once a second,
-writes each one's spans (``observability.otlp_spans``) and log record (``otlp_logs``)
-straight to protobuf, adds it to the GenAI histograms (``otlp_metrics``), and POSTs the
-batch's spans to ``<otlp_endpoint>/v1/traces`` and its logs to ``/v1/logs``
-(``otlp_http``). The histograms go to ``/v1/metrics`` every 60 s (or
-``OTEL_METRIC_EXPORT_INTERVAL`` ms). A full queue drops records and counts them
+``submit`` (called on the loop with each batch of records, decoded only when logs or traces
+are exported) and ``submit_increments`` (each batch's GenAI histogram increments, summed by
+its worker) only append to bounded queues; one thread takes the records ``BATCH_RECORDS`` at
+a time, about once a second, writes each one's spans (``observability.otlp_spans``) and log
+record (``otlp_logs``) straight to protobuf, and POSTs the batch's spans to
+``<otlp_endpoint>/v1/traces`` and its logs to ``/v1/logs`` (``otlp_http``). It adds the
+increments to the GenAI histograms (``otlp_metrics``), which go to ``/v1/metrics`` every
+60 s (or ``OTEL_METRIC_EXPORT_INTERVAL`` ms). A full queue drops records and counts them
 (``dropped``): telemetry must never hold up metering or serving. ``close`` sends what is
 queued and the metrics, within its timeout.
 
@@ -32,17 +33,24 @@ from opentelemetry.sdk.resources import Resource
 
 from ferrogate.config.model import Config
 from ferrogate.config.otel_env import OtelSettings, otel_settings
+from ferrogate.ipc.record_summary import GenAiIncrement
 from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.observability import otlp_proto as pb
 from ferrogate.observability.otlp_http import OtlpHttp
 from ferrogate.observability.otlp_logs import LOGS_ITEMS, log_message
-from ferrogate.observability.otlp_metrics import METRICS_ITEMS, GenAiMetrics, KnownNames
+from ferrogate.observability.otlp_metrics import (
+    DURATION_POINT,
+    METRICS_ITEMS,
+    GenAiMetrics,
+    KnownNames,
+)
 from ferrogate.observability.otlp_proto import AttributeValue
 from ferrogate.observability.otlp_spans import SCOPE_NAME, TRACES_ITEMS, span_messages
 
 _log = logging.getLogger("ferrogate.control.otlp")
 
 MAX_QUEUED = 50_000
+MAX_QUEUED_INCREMENTS = 10_000  # workers' batches of GenAI increments waiting for the thread
 BATCH_RECORDS = 1024  # records per traces / logs request
 FLUSH_SECS = 1.0
 EXPORT_TIMEOUT_SECS = 10.0
@@ -63,7 +71,8 @@ class OtlpExport:
     """Owns the collector connection, the GenAI histograms and the thread that feeds them."""
 
     __slots__ = (
-        "_closing_by", "_config", "_config_of", "_http", "_log_memo", "_metrics", "_metrics_due", "_metrics_every", "_queue",
+        "_closing_by", "_config", "_config_of", "_http", "_increments", "_log_memo", "_metrics", "_metrics_due",
+        "_metrics_every", "_queue",
         "_resource", "_schema_url", "_scope", "_signals", "_span_memo", "_stop", "_thread", "_wake", "dropped",
         "exported",
     )
@@ -88,6 +97,7 @@ class OtlpExport:
         self._metrics_every = metrics_interval(env)
         self._metrics_due = time.monotonic() + self._metrics_every
         self._queue: deque[RequestRecord] = deque()
+        self._increments: deque[list[GenAiIncrement]] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._closing_by = 0.0  # the monotonic deadline of the last sends, once closing
@@ -107,6 +117,21 @@ class OtlpExport:
         self._queue.extend(records)
         if len(self._queue) >= BATCH_RECORDS:
             self._wake.set()
+
+    @property
+    def wants_records(self) -> bool:
+        """Whether logs or traces are exported: else the records themselves are never needed."""
+        return self._signals.logs or self._signals.traces
+
+    def submit_increments(self, increments: list[GenAiIncrement]) -> None:
+        """Queue a worker's batch of GenAI histogram increments; when too many wait, the batch
+        is dropped and its records counted in ``dropped``."""
+        if not self._signals.metrics or not increments:
+            return
+        if len(self._increments) >= MAX_QUEUED_INCREMENTS:
+            self.dropped += sum(sum(i[2]) for i in increments if i[1] == DURATION_POINT)
+            return
+        self._increments.append(increments)
 
     def close(self, timeout: float = 5.0) -> None:
         """Send what is queued and the metrics, giving up after about ``timeout`` seconds: a
@@ -149,9 +174,18 @@ class OtlpExport:
             self._config = config
             self._metrics.follow(KnownNames.of(config))
 
+    def _add_increments(self) -> None:
+        increments = self._increments
+        now_ns = time.time_ns()
+        while increments:
+            try:
+                self._metrics.add(increments.popleft(), now_ns)
+            except Exception:  # one odd batch must not stop the others' metrics
+                _log.exception("OTLP export skipped a batch of metric increments")
+
     def _send_queued(self) -> None:
+        self._add_increments()
         queue = self._queue
-        metrics = self._metrics if self._signals.metrics else None
         want_logs, want_spans = self._signals.logs, self._signals.traces
         while queue:
             spans: list[bytes] = []
@@ -160,8 +194,6 @@ class OtlpExport:
             for _ in range(min(BATCH_RECORDS, len(queue))):
                 record = queue.popleft()
                 try:
-                    if metrics is not None:
-                        metrics.record(record, now_ns)
                     if want_logs:
                         logs.append(log_message(record, now_ns, self._log_memo))
                     if want_spans:
@@ -178,6 +210,7 @@ class OtlpExport:
     def _send_metrics(self) -> None:
         if not self._signals.metrics:
             return
+        self._add_increments()
         messages = self._metrics.messages(time.time_ns())
         if messages:
             self._post("metrics", METRICS_ITEMS, messages)

@@ -1,8 +1,9 @@
 """Where the workers' request records go in the control process.
 
 Each :class:`~ferrogate.ipc.RecordBatch` comes encoded and counted by its worker:
-its metric counts are added at once (a few dict updates per batch, on the loop), its
-records are decoded only for the OTLP exporter when it is on, and it is queued
+its metric counts are added at once (a few dict updates per batch, on the loop), its GenAI
+histogram increments go to the OTLP exporter, its records are decoded only when the
+exporter sends logs or traces, and it is queued
 for the store, which takes the queue in one transaction every ``WRITE_SECS`` on the
 records thread (SQLite never runs on the loop), the queued blobs joined into one row. A store write
 that fails is logged and its records are counted as lost; serving goes on.
@@ -21,7 +22,7 @@ from ferrogate.config.model import Config
 from ferrogate.control.background import cancel_and_wait
 from ferrogate.errors import GatewayError
 from ferrogate.ipc import RecordBatch
-from ferrogate.ipc.record_summary import join_blobs
+from ferrogate.ipc.record_summary import GenAiIncrement, join_blobs
 from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.ipc.usage_sums import UsageRow
 from ferrogate.observability.gateway_metrics import GatewayMetrics
@@ -38,7 +39,7 @@ MAX_WAITING = 200_000  # records queued for the store; beyond it the oldest batc
 class RecordSink:
     __slots__ = (
         "_executor", "_path", "_store", "_task", "_waiting", "_waiting_records", "config", "lost", "metrics",
-        "on_events", "on_records", "written",
+        "on_events", "on_increments", "on_records", "written",
     )
 
     def __init__(self, config: Config, path: str, metrics: GatewayMetrics) -> None:
@@ -50,7 +51,8 @@ class RecordSink:
         self._waiting: list[RecordBatch] = []
         self._waiting_records = 0
         self._task: asyncio.Task[None] | None = None
-        self.on_records: Callable[[list[RequestRecord]], None] | None = None  # the OTLP exporter
+        self.on_records: Callable[[list[RequestRecord]], None] | None = None  # the OTLP exporter's logs and traces
+        self.on_increments: Callable[[list[GenAiIncrement]], None] | None = None  # the OTLP exporter's metrics
         self.on_events: Callable[[], None] | None = None  # new metering events in the outbox
         self.written = 0
         self.lost = 0
@@ -70,6 +72,8 @@ class RecordSink:
 
     def accept(self, batch: RecordBatch) -> None:
         self.metrics.add(batch.counts)
+        if self.on_increments is not None and batch.counts.genai:
+            self.on_increments(batch.counts.genai)
         if self.on_records is not None:
             try:
                 self.on_records(batch.logs.records())

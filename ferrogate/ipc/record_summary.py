@@ -20,11 +20,22 @@ _ENCODE = msgspec.msgpack.Encoder()
 _DECODE = msgspec.msgpack.Decoder(list[RequestRecord])
 
 
+# The kind of request a GenAI histogram increment is for: endpoint, provider, caller's model,
+# provider model, error code, status (the record's values; the control process bounds them).
+GenAiSeries = tuple[str, str | None, str | None, str | None, str | None, int]
+# One increment: the series, the histogram point (``otlp_metrics.POINT_KINDS``), bucket counts,
+# sum, min and max of what the batch added.
+GenAiIncrement = tuple[GenAiSeries, int, list[int], float, float, float]
+
+
 class MetricCounts(msgspec.Struct, frozen=True, array_like=True, gc=False):
-    """Counter and histogram increments by table index (``observability.record_counter``)."""
+    """Counter and histogram increments by table index (``observability.record_counter``), and
+    the OTLP GenAI histograms' increments when the worker exports OTLP metrics
+    (``observability.otlp_metrics.GenAiBatch``)."""
 
     counters: list[tuple[int, tuple[str, ...], int]] = []
     histograms: list[tuple[int, tuple[str, ...], list[int], float]] = []
+    genai: list[GenAiIncrement] = []
 
 
 class RecordBlob(msgspec.Struct, frozen=True, array_like=True, gc=False):

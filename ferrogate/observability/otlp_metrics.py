@@ -1,10 +1,11 @@
 """OpenTelemetry metrics made from request records, following the GenAI semantic conventions.
 
-The control process's OTLP exporter thread calls :meth:`GenAiMetrics.record` once per
-record and :meth:`GenAiMetrics.messages` when the metrics are due; the histograms are
-kept here, cumulative since the exporter started, and written straight to OTLP protobuf
-(``otlp_proto``): the SDK's instruments cost about 36 us a record, these well under a
-tenth of it. The histograms:
+Each worker sums its batch of records (:class:`GenAiBatch`, compiled, beside the Prometheus
+counts) and sends the increments with it; the control process's OTLP exporter adds them
+(:meth:`GenAiMetrics.add`) and writes the histograms when they are due, cumulative since it
+started, straight to OTLP protobuf (``otlp_proto``). So no record is decoded for the metrics:
+with OTLP logs off and traces sampled, the control process decodes only what it ships. The
+SDK's instruments cost about 36 us a record, these well under a tenth of it. The histograms:
 
 - ``gen_ai.client.token.usage`` (``{token}``; ``gen_ai.token.type`` = input / output),
   for requests with usage;
@@ -24,8 +25,11 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Final
 
+from msgspec.structs import astuple
+
 from ferrogate.config.model import Config
-from ferrogate.ipc.request_records import RequestRecord
+from ferrogate.ipc.record_summary import GenAiIncrement, GenAiSeries
+from ferrogate.ipc.request_records import RECORD_FIELDS, RequestRecord
 from ferrogate.observability import otlp_proto as pb
 from ferrogate.observability.otlp_spans import OPERATIONS
 
@@ -38,6 +42,16 @@ DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
+# The points a kind of request adds to, by index on the wire (GenAiIncrement's second item).
+DURATION_POINT: Final = 0
+HTTP_POINT: Final = 1
+INPUT_POINT: Final = 2
+OUTPUT_POINT: Final = 3
+TTFT_POINT: Final = 4
+POINT_KINDS: Final = 5
+_POINT_BOUNDS: tuple[tuple[float, ...], ...] = (DURATION_BUCKETS, HTTP_BUCKETS, TOKEN_BUCKETS, TOKEN_BUCKETS,
+                                                TTFT_BUCKETS)
+
 MAX_ERROR_TYPES: Final = 100  # distinct ``error.type`` values kept; later new ones count as ``other``
 
 _POINT_ATTRIBUTE: Final = pb.length_tag(9)
@@ -46,6 +60,20 @@ _DATA_POINT: Final = pb.length_tag(1)
 _HISTOGRAM: Final = pb.length_tag(9)
 
 AttributeKey = tuple[tuple[str, str | int], ...]
+
+# Where GenAiBatch finds a record's fields in its astuple() (one call, not ten attribute reads).
+_ENDPOINT: Final = RECORD_FIELDS.index("endpoint")
+_PROVIDER: Final = RECORD_FIELDS.index("provider")
+_MODEL: Final = RECORD_FIELDS.index("model")
+_PROVIDER_MODEL: Final = RECORD_FIELDS.index("provider_model")
+_ERROR_CODE: Final = RECORD_FIELDS.index("error_code")
+_STATUS: Final = RECORD_FIELDS.index("status")
+_DURATION: Final = RECORD_FIELDS.index("duration_ms")
+_USAGE_SOURCE: Final = RECORD_FIELDS.index("usage_source")
+_INPUT: Final = RECORD_FIELDS.index("input_tokens")
+_OUTPUT: Final = RECORD_FIELDS.index("output_tokens")
+_STREAM: Final = RECORD_FIELDS.index("stream")
+_TTFT: Final = RECORD_FIELDS.index("ttft_ms")
 
 
 class KnownNames:
@@ -106,14 +134,20 @@ class Histogram:
             point = self.points[key] = _Point(body, len(self.bounds) + 1, now_ns)
         return point
 
-    def add(self, point: _Point, value: float) -> None:
-        point.buckets[bisect_left(self.bounds, value)] += 1
-        point.count += 1
-        point.total += value
-        if value < point.low:
-            point.low = value
-        if value > point.high:
-            point.high = value
+    def merge(self, point: _Point, buckets: list[int], total: float, low: float, high: float) -> None:
+        """Add a worker's increment (its bucket counts, sum, min and max; as many buckets as
+        this histogram's) to ``point``."""
+        mine = point.buckets
+        count = 0
+        for i in range(len(buckets)):
+            mine[i] += buckets[i]
+            count += buckets[i]
+        point.count += count
+        point.total += total
+        if low < point.low:
+            point.low = low
+        if high > point.high:
+            point.high = high
 
     def message(self, now_ns: int) -> bytes | None:
         """The ``Metric`` message body of every point so far; None before the first."""
@@ -131,37 +165,105 @@ class Histogram:
 
 
 class _Series:
-    """The points one kind of request adds to (same endpoint, names, status and error)."""
+    """The points one kind of request adds to (same endpoint, names, status and error), by
+    kind (``DURATION_POINT`` ...): made on first use."""
 
-    __slots__ = ("attributes", "duration", "http", "input", "output", "ttft")
+    __slots__ = ("attributes", "http_attributes", "points")
 
-    def __init__(self, attributes: AttributeKey, duration: _Point, http: _Point) -> None:
+    def __init__(self, attributes: AttributeKey, http_attributes: AttributeKey) -> None:
         self.attributes = attributes
-        self.duration = duration
-        self.http = http
-        self.input: _Point | None = None
-        self.output: _Point | None = None
-        self.ttft: _Point | None = None
+        self.http_attributes = http_attributes
+        self.points: list[_Point | None] = [None, None, None, None, None]
+
+
+class _Sums:
+    """What a batch adds to one point: bucket counts, sum, min and max."""
+
+    __slots__ = ("bounds", "buckets", "high", "low", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.buckets = [0] * (len(bounds) + 1)
+        self.total = 0.0
+        self.low = float("inf")
+        self.high = float("-inf")
+
+    def add(self, value: float) -> None:
+        self.buckets[bisect_left(self.bounds, value)] += 1
+        self.total += value
+        if value < self.low:
+            self.low = value
+        if value > self.high:
+            self.high = value
+
+
+class GenAiBatch:
+    """A worker's GenAI histogram increments for one batch of records: which points each
+    record adds to, and what. The control process adds them up (:meth:`GenAiMetrics.add`)."""
+
+    __slots__ = ("_sums",)
+
+    def __init__(self) -> None:
+        self._sums: dict[GenAiSeries, list[_Sums | None]] = {}
+
+    def observe(self, records: Iterable[RequestRecord]) -> list[GenAiIncrement]:
+        """The increments of ``records`` (this batch's only: a new batch starts empty)."""
+        table = self._sums
+        for r in records:
+            f = astuple(r)
+            key: GenAiSeries = (f[_ENDPOINT], f[_PROVIDER], f[_MODEL], f[_PROVIDER_MODEL], f[_ERROR_CODE], f[_STATUS])
+            sums = table.get(key)
+            if sums is None:
+                sums = table[key] = [None, None, None, None, None]
+            duration_ms: float = f[_DURATION]
+            seconds = duration_ms / 1000.0
+            _sums(sums, DURATION_POINT).add(seconds)
+            _sums(sums, HTTP_POINT).add(seconds)
+            if f[_USAGE_SOURCE] is not None:
+                input_tokens: int = f[_INPUT]
+                output_tokens: int = f[_OUTPUT]
+                _sums(sums, INPUT_POINT).add(input_tokens)
+                _sums(sums, OUTPUT_POINT).add(output_tokens)
+            ttft_ms: float | None = f[_TTFT]
+            if f[_STREAM] and ttft_ms is not None:
+                _sums(sums, TTFT_POINT).add(ttft_ms / 1000.0)
+        out: list[GenAiIncrement] = []
+        for key, by_kind in table.items():
+            for kind in range(POINT_KINDS):
+                one = by_kind[kind]
+                if one is not None:
+                    out.append((key, kind, one.buckets, one.total, one.low, one.high))
+        table.clear()
+        return out
+
+
+def _sums(sums: list[_Sums | None], kind: int) -> _Sums:
+    one = sums[kind]
+    if one is None:
+        one = sums[kind] = _Sums(_POINT_BOUNDS[kind])
+    return one
 
 
 MAX_SERIES = 4096  # kinds of request remembered; more empty the memory (callers' model names are unbounded)
 
 
 class GenAiMetrics:
-    """The four histograms; :meth:`record` adds one request to them."""
+    """The four histograms; :meth:`add` adds the workers' increments to them."""
 
-    __slots__ = ("_errors", "_names", "_series", "duration", "http", "tokens", "ttft")
+    __slots__ = ("_errors", "_histograms", "_names", "_series", "duration", "http", "tokens", "ttft")
 
     def __init__(self, names: KnownNames) -> None:
         self._names = names
         self._errors: set[str] = set()
-        self._series: dict[tuple[str, str | None, str | None, str | None, str | None, int], _Series] = {}
+        self._series: dict[GenAiSeries, _Series] = {}
         self.tokens = Histogram("gen_ai.client.token.usage", "{token}", "Input and output tokens used", TOKEN_BUCKETS)
         self.duration = Histogram("gen_ai.client.operation.duration", "s", "GenAI operation duration",
                                   DURATION_BUCKETS)
         self.ttft = Histogram("gen_ai.server.time_to_first_token", "s", "Time to the first byte of a streamed answer",
                               TTFT_BUCKETS)
         self.http = Histogram("http.server.request.duration", "s", "Duration of HTTP server requests", HTTP_BUCKETS)
+        # The histogram of each point kind, by its index.
+        self._histograms = (self.duration, self.http, self.tokens, self.tokens, self.ttft)
 
     def follow(self, names: KnownNames) -> None:
         """A reload: the names a request counts under may change."""
@@ -170,54 +272,63 @@ class GenAiMetrics:
 
     def attributes(self, record: RequestRecord) -> AttributeKey:
         """The GenAI attributes of the record's operation (bounded values only), in order."""
+        return self._attributes(
+            (record.endpoint, record.provider, record.model, record.provider_model, record.error_code, record.status))
+
+    def _attributes(self, key: GenAiSeries) -> AttributeKey:
+        endpoint, provider, model, provider_model, error_code, status = key
         names = self._names
-        operation = OPERATIONS.get(record.endpoint, (record.endpoint or "unknown", ""))[0]
+        operation = OPERATIONS.get(endpoint, (endpoint or "unknown", ""))[0]
         out: list[tuple[str, str | int]] = [("gen_ai.operation.name", operation)]
-        for key, value in (
-            ("gen_ai.provider.name", _bounded(record.provider, names.providers)),
-            ("gen_ai.request.model", _bounded(record.model, names.models)),
-            ("gen_ai.response.model", _bounded(record.provider_model, names.provider_models)),
-            ("error.type", self._error_type(record)),
+        for name, value in (
+            ("gen_ai.provider.name", _bounded(provider, names.providers)),
+            ("gen_ai.request.model", _bounded(model, names.models)),
+            ("gen_ai.response.model", _bounded(provider_model, names.provider_models)),
+            ("error.type", self._error_type(error_code, status)),
         ):
             if value is not None:
-                out.append((key, value))
+                out.append((name, value))
         return tuple(out)
 
     def record(self, record: RequestRecord, now_ns: int) -> None:
-        status = record.status
-        key = (record.endpoint, record.provider, record.model, record.provider_model, record.error_code, status)
-        series = self._series.get(key)
-        if series is None:
-            series = self._new_series(key, record, now_ns)
-        seconds = record.duration_ms / 1000.0
-        self.duration.add(series.duration, seconds)
-        self.http.add(series.http, seconds)
-        if record.usage_source is not None:
-            if series.input is None or series.output is None:
-                series.input = self.tokens.point((*series.attributes, ("gen_ai.token.type", "input")), now_ns)
-                series.output = self.tokens.point((*series.attributes, ("gen_ai.token.type", "output")), now_ns)
-            self.tokens.add(series.input, record.input_tokens)
-            self.tokens.add(series.output, record.output_tokens)
-        if record.stream and record.ttft_ms is not None:
-            if series.ttft is None:
-                series.ttft = self.ttft.point(series.attributes, now_ns)
-            self.ttft.add(series.ttft, record.ttft_ms / 1000.0)
+        """Add one record (what a worker's batch of one would send)."""
+        self.add(GenAiBatch().observe((record,)), now_ns)
 
-    def _new_series(self, key: tuple[str, str | None, str | None, str | None, str | None, int],
-                    record: RequestRecord, now_ns: int) -> _Series:
-        attributes = self.attributes(record)
-        status = record.status
+    def add(self, increments: list[GenAiIncrement], now_ns: int) -> None:
+        """Add a worker's batch of increments."""
+        histograms = self._histograms
+        for key, kind, buckets, total, low, high in increments:
+            if not 0 <= kind < POINT_KINDS or len(buckets) != len(_POINT_BOUNDS[kind]) + 1 or not any(buckets):
+                continue  # not this version's points, or nothing to add: never mis-added
+            series = self._series.get(key)
+            if series is None:
+                series = self._new_series(key)
+            point = series.points[kind]
+            if point is None:
+                point = series.points[kind] = self._new_point(series, kind, now_ns)
+            histograms[kind].merge(point, buckets, total, low, high)
+
+    def _new_point(self, series: _Series, kind: int, now_ns: int) -> _Point:
+        if kind in (INPUT_POINT, OUTPUT_POINT):
+            token_type = "input" if kind == INPUT_POINT else "output"
+            return self.tokens.point((*series.attributes, ("gen_ai.token.type", token_type)), now_ns)
+        if kind == HTTP_POINT:
+            return self.http.point(series.http_attributes, now_ns)
+        return self._histograms[kind].point(series.attributes, now_ns)
+
+    def _new_series(self, key: GenAiSeries) -> _Series:
+        attributes = self._attributes(key)
+        endpoint, status = key[0], key[5]
         http: AttributeKey = (
             ("http.request.method", "POST"),
-            ("http.route", OPERATIONS.get(record.endpoint, ("", ""))[1]),
+            ("http.route", OPERATIONS.get(endpoint, ("", ""))[1]),
             ("http.response.status_code", status),
         )
         if status >= 500 or status == 0:
             http = (*http, ("error.type", str(status) if status else "unanswered"))
         if len(self._series) >= MAX_SERIES:
             self._series.clear()
-        series = self._series[key] = _Series(attributes, self.duration.point(attributes, now_ns),
-                                             self.http.point(http, now_ns))
+        series = self._series[key] = _Series(attributes, http)
         return series
 
     def messages(self, now_ns: int) -> list[bytes]:
@@ -225,12 +336,12 @@ class GenAiMetrics:
         out = [h.message(now_ns) for h in (self.tokens, self.duration, self.ttft, self.http)]
         return [m for m in out if m is not None]
 
-    def _error_type(self, record: RequestRecord) -> str | None:
+    def _error_type(self, error_code: str | None, status: int) -> str | None:
         """The gateway's error code of a failed request, else None (at most ``MAX_ERROR_TYPES`` values)."""
-        if record.error_code is not None:
-            kind = record.error_code
-        elif record.status >= 400 or record.status == 0:
-            kind = str(record.status) if record.status else "unanswered"
+        if error_code is not None:
+            kind = error_code
+        elif status >= 400 or status == 0:
+            kind = str(status) if status else "unanswered"
         else:
             return None
         errors = self._errors

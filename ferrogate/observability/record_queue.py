@@ -3,9 +3,9 @@
 The account phase calls the queue with each record: it is counted in the worker's
 tally and appended, nothing more (no I/O, no wait). The worker's flusher hands the
 control process a :class:`~ferrogate.ipc.RecordBatch` every ``FLUSH_SECS`` or as
-soon as ``BATCH_RECORDS`` are waiting, encoded and summed here (the usage rows and
-the metric counts), so the control process stores and adds without decoding. The queue is bounded: while control is
-unreachable it fills, and a record that finds it full is dropped and counted
+soon as ``BATCH_RECORDS`` are waiting, encoded and summed here (the usage rows, the metric
+counts and, when OTLP metrics are exported, the GenAI histograms), so the control process
+stores and adds without decoding. The queue is bounded: while control is unreachable it fills, and a record that finds it full is dropped and counted
 (``dropped``, reported in the heartbeat and exported as a metric), never waited for.
 """
 
@@ -15,9 +15,10 @@ import asyncio
 import contextlib
 
 from ferrogate import ipc
-from ferrogate.ipc.record_summary import RecordBlob, encode_blob
+from ferrogate.ipc.record_summary import MetricCounts, RecordBlob, encode_blob
 from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.ipc.usage_sums import usage_rows
+from ferrogate.observability.otlp_metrics import GenAiBatch
 from ferrogate.observability.record_counter import RecordCounter
 from ferrogate.observability.request_tally import RequestTally
 
@@ -27,12 +28,14 @@ MAX_QUEUED = 50_000
 
 
 class RecordQueue:
-    __slots__ = ("_full", "_pending", "counter", "dropped", "max_queued", "tally")
+    __slots__ = ("_full", "_pending", "counter", "dropped", "genai", "max_queued", "tally")
 
-    def __init__(self, tally: RequestTally, counter: RecordCounter | None = None, max_queued: int = MAX_QUEUED) -> None:
+    def __init__(self, tally: RequestTally, counter: RecordCounter | None = None, max_queued: int = MAX_QUEUED,
+                 *, genai: bool = False) -> None:
         self.tally = tally
         # the labelling of the metric counts (the config's models and providers)
         self.counter = counter if counter is not None else RecordCounter((), ())
+        self.genai = genai  # the control process exports OTLP metrics: sum each batch's GenAI histograms too
         self.max_queued = max_queued
         self._pending: list[RequestRecord] = []
         self._full = asyncio.Event()
@@ -73,6 +76,9 @@ class RecordQueue:
     def pack(self, batch: list[RequestRecord], pid: int) -> ipc.RecordBatch:
         counter = self.counter.fresh()
         counter.observe(batch)
+        counts = counter.to_wire()
+        if self.genai:
+            counts = MetricCounts(counts.counters, counts.histograms, GenAiBatch().observe(batch))
         billed = [r for r in batch if r.bills]
         all_bill = len(billed) == len(batch)  # the usual case: the events are the log, encoded once
         return ipc.RecordBatch(
@@ -80,7 +86,7 @@ class RecordQueue:
             logs=encode_blob(batch),
             events=RecordBlob() if all_bill else encode_blob(billed),
             usage=usage_rows(batch),
-            counts=counter.to_wire(),
+            counts=counts,
             all_bill=all_bill,
         )
 

@@ -82,6 +82,19 @@ def gw_sampling_off(upstream: MockOpenAI, rotel: Rotel, tmp_path_factory: pytest
         gateway.stop()
 
 
+@pytest.fixture(scope="module")
+def gw_metrics_only(upstream: MockOpenAI, rotel: Rotel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    env = {"OTEL_LOGS_EXPORTER": "none", "OTEL_TRACES_EXPORTER": "none", "OTEL_METRIC_EXPORT_INTERVAL": "300",
+           "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=metrics-only"}
+    gateway = start_gateway(_config(upstream.base_url, rotel.url), "toml", workers=2, env=env,
+                            directory=tmp_path_factory.mktemp("metrics-only"))
+    try:
+        gateway.wait_ready(DEFAULT_READY_SECS)
+        yield gateway
+    finally:
+        gateway.stop()
+
+
 def _chat(gw: Gateway, *, model: str = "traced", status: int = 200, flags: str = "01", **extra: object) -> str:
     """The request id of a chat request made with the caller's traceparent (``flags``: its trace flags)."""
     headers = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-{flags}"}
@@ -226,6 +239,20 @@ def test_the_workers_follow_otel_traces_sampler(gw_sampling_off: Gateway, rotel:
     _, trace, _, flags = upstream.requests[-1].headers["traceparent"].split("-")
     assert (trace, flags) == (CALLER_TRACE, "00")
     assert _logs(rotel, unsampled)[0].trace_id == CALLER_TRACE
+
+
+def test_with_logs_and_traces_off_the_workers_sums_still_count_every_request(gw_metrics_only: Gateway,
+                                                                             rotel: Rotel) -> None:
+    for _ in range(6):  # over both workers: each sums its own batches
+        _chat(gw_metrics_only)
+
+    def counted(got: Received) -> list[DataPoint]:
+        return [p for p in got.points if p.metric == "http.server.request.duration" and p.count == 6
+                and p.resource.get("deployment.environment") == "metrics-only"]
+
+    rotel.wait_for("six requests counted", counted, WAIT_SECS)
+    got = rotel.received()
+    assert not [x for x in [*got.spans, *got.logs] if x.resource.get("deployment.environment") == "metrics-only"]
 
 
 # -- logs

@@ -22,7 +22,12 @@ from ferrogate.control import otlp_export
 from ferrogate.control.otlp_export import OtlpExport
 from ferrogate.ipc.request_records import PICO_PER_USD, RequestRecord
 from ferrogate.observability import otlp_logs
-from ferrogate.observability.otlp_metrics import MAX_ERROR_TYPES, GenAiMetrics, KnownNames
+from ferrogate.observability.otlp_metrics import (
+    MAX_ERROR_TYPES,
+    GenAiBatch,
+    GenAiMetrics,
+    KnownNames,
+)
 from ferrogate.observability.otlp_proto import Memo
 from tests.support.gateway import REPO_ROOT
 from tests.support.ports import free_port
@@ -72,6 +77,13 @@ def genai() -> GenAiMetrics:
 def _points(genai: GenAiMetrics, name: str) -> list[_Point]:
     metrics = [Metric.FromString(m) for m in genai.messages(time.time_ns())]
     return [_Point(p) for m in metrics if m.name == name for p in m.histogram.data_points]
+
+
+def _feed(export: OtlpExport, records: list[RequestRecord]) -> None:
+    """What the control process hands the exporter for a worker's batch: the records (for logs
+    and traces) and the batch's GenAI increments, summed as the worker sums them."""
+    export.submit(records)
+    export.submit_increments(GenAiBatch().observe(records))
 
 
 # -- metrics
@@ -174,7 +186,7 @@ def test_close_flushes_spans_metrics_and_logs_to_a_real_collector(tmp_path: Path
     try:
         export = OtlpExport(lambda: _config(rotel.url))
         export.start()
-        export.submit([_record(request_id="req-flushed")])
+        _feed(export, [_record(request_id="req-flushed")])
         export.close()  # the metrics' own interval is 60 s: only the flush sends them now
         got = rotel.wait_for("all three signals", lambda r: [r] if r.spans and r.points and r.logs else [])[0]
         assert [s.attributes["ferrogate.request_id"] for s in got.spans] == ["req-flushed"]
@@ -227,7 +239,7 @@ def test_after_a_reload_a_newly_named_model_counts_under_its_name(genai: GenAiMe
 def _export_one(collector: Collector, record: RequestRecord, env: dict[str, str]) -> list[str]:
     """The paths the exporter posted to for ``record`` (sent on close)."""
     export = OtlpExport(lambda: _config(collector.url), env)
-    export.submit([record])
+    _feed(export, [record])
     export.close(timeout=5)
     return [p.path for p in collector.posts]
 

@@ -1,0 +1,98 @@
+"""The OTLP GenAI histograms are summed by each worker per batch (``GenAiBatch``) and added up
+by the control process (``GenAiMetrics.add``): the same histograms as adding every record on
+its own, and the records themselves are decoded only for logs and traces."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ferrogate import ipc
+from ferrogate.config.model import Config, Telemetry
+from ferrogate.control.otlp_export import OtlpExport
+from ferrogate.control.record_sink import RecordSink
+from ferrogate.ipc.record_summary import MetricCounts, RecordBlob
+from ferrogate.ipc.request_records import RequestRecord
+from ferrogate.observability.gateway_metrics import GatewayMetrics
+from ferrogate.observability.otlp_metrics import (
+    DURATION_POINT,
+    GenAiBatch,
+    GenAiMetrics,
+    KnownNames,
+)
+from ferrogate.observability.record_queue import RecordQueue
+from ferrogate.observability.request_tally import RequestTally
+from tests.support.record_strategies import records
+
+NAMES = KnownNames(["m"], ["up"], ["pm"])
+CONFIG = Config(telemetry=Telemetry(otlp_endpoint="http://127.0.0.1:9"))
+
+
+def _record(n: int, **fields: object) -> RequestRecord:
+    base: dict[str, object] = dict(event_id=f"e{n}", at=1_700_000_000.0, request_id=f"r{n}", endpoint="chat",
+                                   status=200, duration_ms=10.0 * n, overhead_ms=0.1, model="m", provider="up",
+                                   provider_model="pm", usage_source="provider", input_tokens=n, output_tokens=2 * n)
+    base.update(fields)
+    return RequestRecord(**base)  # type: ignore[arg-type]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(records, min_size=1, max_size=40), st.integers(min_value=1, max_value=5))
+def test_a_batch_summed_by_a_worker_adds_up_to_its_records_added_one_by_one(batch: list[RequestRecord],
+                                                                            batches: int) -> None:
+    one_by_one, summed = GenAiMetrics(NAMES), GenAiMetrics(NAMES)
+    for record in batch:
+        one_by_one.record(record, 1)
+    size = -(-len(batch) // batches)
+    for start in range(0, len(batch), size):
+        summed.add(GenAiBatch().observe(batch[start:start + size]), 1)
+    assert summed.messages(2) == one_by_one.messages(2)
+
+
+def test_a_batch_sends_one_increment_per_point_with_its_sum_min_and_max() -> None:
+    increments = GenAiBatch().observe([_record(1), _record(2), _record(3)])
+    (duration,) = [i for i in increments if i[1] == DURATION_POINT]
+    series, _, buckets, total, low, high = duration
+    assert series == ("chat", "up", "m", "pm", None, 200)
+    assert (sum(buckets), round(total, 9), low, high) == (3, 0.06, 0.01, 0.03)
+
+
+def test_an_increment_of_another_shape_is_not_added() -> None:
+    metrics = GenAiMetrics(NAMES)
+    (duration,) = [i for i in GenAiBatch().observe([_record(1)]) if i[1] == DURATION_POINT]
+    series, kind, buckets, total, low, high = duration
+    metrics.add([(series, kind, [*buckets, 1], total, low, high), (series, 99, buckets, total, low, high)], 1)
+    assert b"gen_ai.client.operation.duration" not in b"".join(metrics.messages(2))  # no count was added
+
+
+def test_a_worker_exporting_otlp_metrics_sends_its_batchs_increments() -> None:
+    queue = RecordQueue(RequestTally(), genai=True)
+    batch = queue.pack([_record(1), _record(2)], pid=1)
+    assert sum(sum(i[2]) for i in batch.counts.genai if i[1] == DURATION_POINT) == 2
+
+
+def test_a_worker_not_exporting_otlp_metrics_sends_none() -> None:
+    assert RecordQueue(RequestTally()).pack([_record(1)], pid=1).counts.genai == []
+
+
+def _sink() -> RecordSink:
+    return RecordSink(Config(), ":memory:", GatewayMetrics([], []))
+
+
+def test_the_sink_hands_the_increments_to_the_exporter_without_decoding_the_records() -> None:
+    sink, got = _sink(), []
+    sink.on_increments = got.append
+    increments = GenAiBatch().observe([_record(1)])
+    not_msgpack = RecordBlob(1, 0.0, 0.0, b"\xc1")  # would fail to decode
+    sink.accept(ipc.RecordBatch(pid=1, logs=not_msgpack, events=RecordBlob(),
+                                counts=MetricCounts(genai=increments)))
+    assert got == [increments]
+
+
+def test_the_exporter_wants_records_only_for_logs_or_traces() -> None:
+    def exporter(**env: str) -> OtlpExport:
+        return OtlpExport(lambda: CONFIG, env)
+
+    assert exporter().wants_records
+    assert exporter(OTEL_LOGS_EXPORTER="none").wants_records
+    assert not exporter(OTEL_LOGS_EXPORTER="none", OTEL_TRACES_EXPORTER="none").wants_records
