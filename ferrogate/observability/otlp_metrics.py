@@ -21,7 +21,6 @@ A value falls in the first bucket whose upper bound it does not exceed, as in th
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Final
 
@@ -49,8 +48,9 @@ INPUT_POINT: Final = 2
 OUTPUT_POINT: Final = 3
 TTFT_POINT: Final = 4
 POINT_KINDS: Final = 5
-_POINT_BOUNDS: tuple[tuple[float, ...], ...] = (DURATION_BUCKETS, HTTP_BUCKETS, TOKEN_BUCKETS, TOKEN_BUCKETS,
-                                                TTFT_BUCKETS)
+_POINT_BOUNDS: tuple[tuple[float, ...], ...] = tuple(
+    tuple(float(b) for b in bounds) for bounds in (DURATION_BUCKETS, HTTP_BUCKETS, TOKEN_BUCKETS, TOKEN_BUCKETS,
+                                                   TTFT_BUCKETS))
 
 MAX_ERROR_TYPES: Final = 100  # distinct ``error.type`` values kept; later new ones count as ``other``
 
@@ -189,12 +189,37 @@ class _Sums:
         self.high = float("-inf")
 
     def add(self, value: float) -> None:
-        self.buckets[bisect_left(self.bounds, value)] += 1
+        # A scan from the smallest bound (the first bound not below the value, as bisect_left
+        # finds it): most values land in the first few buckets, and compiled, each step is a
+        # native float comparison.
+        bounds = self.bounds
+        i = 0
+        n = len(bounds)
+        while i < n and value > bounds[i]:
+            i += 1
+        self.buckets[i] += 1
         self.total += value
         if value < self.low:
             self.low = value
         if value > self.high:
             self.high = value
+
+
+class _SeriesSums:
+    """A batch's sums for one kind of request: every request adds to its duration points."""
+
+    __slots__ = ("duration", "http", "input", "output", "ttft")
+
+    def __init__(self) -> None:
+        self.duration = _Sums(_POINT_BOUNDS[DURATION_POINT])
+        self.http = _Sums(_POINT_BOUNDS[HTTP_POINT])
+        self.input: _Sums | None = None
+        self.output: _Sums | None = None
+        self.ttft: _Sums | None = None
+
+    def kinds(self) -> list[tuple[int, _Sums | None]]:
+        return [(DURATION_POINT, self.duration), (HTTP_POINT, self.http), (INPUT_POINT, self.input),
+                (OUTPUT_POINT, self.output), (TTFT_POINT, self.ttft)]
 
 
 class GenAiBatch:
@@ -204,44 +229,46 @@ class GenAiBatch:
     __slots__ = ("_sums",)
 
     def __init__(self) -> None:
-        self._sums: dict[GenAiSeries, list[_Sums | None]] = {}
+        self._sums: dict[GenAiSeries, _SeriesSums] = {}
 
     def observe(self, records: Iterable[RequestRecord]) -> list[GenAiIncrement]:
         """The increments of ``records`` (this batch's only: a new batch starts empty)."""
         table = self._sums
+        last: GenAiSeries | None = None
+        sums: _SeriesSums | None = None
         for r in records:
             f = astuple(r)
             key: GenAiSeries = (f[_ENDPOINT], f[_PROVIDER], f[_MODEL], f[_PROVIDER_MODEL], f[_ERROR_CODE], f[_STATUS])
-            sums = table.get(key)
-            if sums is None:
-                sums = table[key] = [None, None, None, None, None]
+            if sums is None or key != last:  # a batch is mostly one kind of request: look it up on a change
+                sums = table.get(key)
+                if sums is None:
+                    sums = table[key] = _SeriesSums()
+                last = key
             duration_ms: float = f[_DURATION]
             seconds = duration_ms / 1000.0
-            _sums(sums, DURATION_POINT).add(seconds)
-            _sums(sums, HTTP_POINT).add(seconds)
+            sums.duration.add(seconds)
+            sums.http.add(seconds)
             if f[_USAGE_SOURCE] is not None:
                 input_tokens: int = f[_INPUT]
                 output_tokens: int = f[_OUTPUT]
-                _sums(sums, INPUT_POINT).add(input_tokens)
-                _sums(sums, OUTPUT_POINT).add(output_tokens)
+                if sums.input is None:
+                    sums.input = _Sums(_POINT_BOUNDS[INPUT_POINT])
+                if sums.output is None:
+                    sums.output = _Sums(_POINT_BOUNDS[OUTPUT_POINT])
+                sums.input.add(input_tokens)
+                sums.output.add(output_tokens)
             ttft_ms: float | None = f[_TTFT]
-            if f[_STREAM] and ttft_ms is not None:
-                _sums(sums, TTFT_POINT).add(ttft_ms / 1000.0)
+            if ttft_ms is not None and f[_STREAM]:
+                if sums.ttft is None:
+                    sums.ttft = _Sums(_POINT_BOUNDS[TTFT_POINT])
+                sums.ttft.add(ttft_ms / 1000.0)
         out: list[GenAiIncrement] = []
-        for key, by_kind in table.items():
-            for kind in range(POINT_KINDS):
-                one = by_kind[kind]
+        for series, by_kind in table.items():
+            for kind, one in by_kind.kinds():
                 if one is not None:
-                    out.append((key, kind, one.buckets, one.total, one.low, one.high))
+                    out.append((series, kind, one.buckets, one.total, one.low, one.high))
         table.clear()
         return out
-
-
-def _sums(sums: list[_Sums | None], kind: int) -> _Sums:
-    one = sums[kind]
-    if one is None:
-        one = sums[kind] = _Sums(_POINT_BOUNDS[kind])
-    return one
 
 
 MAX_SERIES = 4096  # kinds of request remembered; more empty the memory (callers' model names are unbounded)
