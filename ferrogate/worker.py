@@ -135,8 +135,10 @@ async def _serve(spec: WorkerSpec) -> int:
     for sig in (signal.SIGTERM, signal.SIGQUIT):
         loop.add_signal_handler(sig, stop.set)
     pools = PoolSet()
+    otel = otel_settings(os.environ) if spec.config.telemetry.otlp_endpoint is not None else None
     records = RecordQueue(RequestTally(), RecordCounter.for_config(spec.config),
-                          genai=spec.config.telemetry.otlp_endpoint is not None and otel_settings(os.environ).metrics)
+                          genai=otel is not None and otel.metrics,
+                          traced_apart=otel is not None and otel.traces and not otel.logs)
     state = WorkerState(
         slot=spec.slot,
         generation=spec.generation,

@@ -119,6 +119,10 @@ class OtlpExport:
             self._wake.set()
 
     @property
+    def wants_logs(self) -> bool:
+        return self._signals.logs
+
+    @property
     def wants_records(self) -> bool:
         """Whether logs or traces are exported: else the records themselves are never needed."""
         return self._signals.logs or self._signals.traces

@@ -3,7 +3,8 @@
 Each :class:`~ferrogate.ipc.RecordBatch` comes encoded and counted by its worker:
 its metric counts are added at once (a few dict updates per batch, on the loop), its GenAI
 histogram increments go to the OTLP exporter, its records are decoded only when the
-exporter sends logs or traces, and it is queued
+exporter sends logs or traces (with traces alone, only the sampled ones the worker sent
+apart), and it is queued
 for the store, which takes the queue in one transaction every ``WRITE_SECS`` on the
 records thread (SQLite never runs on the loop), the queued blobs joined into one row. A store write
 that fails is logged and its records are counted as lost; serving goes on.
@@ -39,7 +40,7 @@ MAX_WAITING = 200_000  # records queued for the store; beyond it the oldest batc
 class RecordSink:
     __slots__ = (
         "_executor", "_path", "_store", "_task", "_waiting", "_waiting_records", "config", "lost", "metrics",
-        "on_events", "on_increments", "on_records", "written",
+        "on_events", "on_increments", "on_records", "only_traced", "written",
     )
 
     def __init__(self, config: Config, path: str, metrics: GatewayMetrics) -> None:
@@ -53,6 +54,7 @@ class RecordSink:
         self._task: asyncio.Task[None] | None = None
         self.on_records: Callable[[list[RequestRecord]], None] | None = None  # the OTLP exporter's logs and traces
         self.on_increments: Callable[[list[GenAiIncrement]], None] | None = None  # the OTLP exporter's metrics
+        self.only_traced = False  # the exporter wants only records whose trace is sampled (traces, no logs)
         self.on_events: Callable[[], None] | None = None  # new metering events in the outbox
         self.written = 0
         self.lost = 0
@@ -75,8 +77,9 @@ class RecordSink:
         if self.on_increments is not None and batch.counts.genai:
             self.on_increments(batch.counts.genai)
         if self.on_records is not None:
+            blob = batch.traced if self.only_traced and batch.traced is not None else batch.logs
             try:
-                self.on_records(batch.logs.records())
+                self.on_records(blob.records())
             except Exception:  # an exporter bug must not lose the records' other uses
                 _log.exception("the OTLP exporter failed on a batch")
         waiting = self._waiting

@@ -116,6 +116,9 @@ class RecordBatch(_Msg, frozen=True):
     usage: list[UsageRow] = []
     counts: MetricCounts = msgspec.field(default_factory=MetricCounts)
     all_bill: bool = False  # every record bills: the events are ``logs`` (sent and stored once)
+    # The records whose trace is sampled, sent apart when OTLP traces are exported without logs
+    # (the control process then decodes only these); None: they are found in ``logs``.
+    traced: RecordBlob | None = None
 
     def billed(self) -> RecordBlob:
         return self.logs if self.all_bill else self.events

@@ -28,14 +28,16 @@ MAX_QUEUED = 50_000
 
 
 class RecordQueue:
-    __slots__ = ("_full", "_pending", "counter", "dropped", "genai", "max_queued", "tally")
+    __slots__ = ("_full", "_pending", "counter", "dropped", "genai", "max_queued", "tally", "traced_apart")
 
     def __init__(self, tally: RequestTally, counter: RecordCounter | None = None, max_queued: int = MAX_QUEUED,
-                 *, genai: bool = False) -> None:
+                 *, genai: bool = False, traced_apart: bool = False) -> None:
         self.tally = tally
         # the labelling of the metric counts (the config's models and providers)
         self.counter = counter if counter is not None else RecordCounter((), ())
         self.genai = genai  # the control process exports OTLP metrics: sum each batch's GenAI histograms too
+        # it exports OTLP traces but no logs: send the sampled records apart (all it decodes)
+        self.traced_apart = traced_apart
         self.max_queued = max_queued
         self._pending: list[RequestRecord] = []
         self._full = asyncio.Event()
@@ -81,6 +83,11 @@ class RecordQueue:
             counts = MetricCounts(counts.counters, counts.histograms, GenAiBatch().observe(batch))
         billed = [r for r in batch if r.bills]
         all_bill = len(billed) == len(batch)  # the usual case: the events are the log, encoded once
+        traced: RecordBlob | None = None
+        if self.traced_apart:
+            sampled = [r for r in batch if r.trace_sampled]
+            if len(sampled) < len(batch):  # all of them: the control process reads the log's blob
+                traced = encode_blob(sampled)
         return ipc.RecordBatch(
             pid=pid,
             logs=encode_blob(batch),
@@ -88,6 +95,7 @@ class RecordQueue:
             usage=usage_rows(batch),
             counts=counts,
             all_bill=all_bill,
+            traced=traced,
         )
 
     async def run(self, client: ipc.ControlClient, pid: int) -> None:

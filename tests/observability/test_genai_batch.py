@@ -1,6 +1,7 @@
 """The OTLP GenAI histograms are summed by each worker per batch (``GenAiBatch``) and added up
 by the control process (``GenAiMetrics.add``): the same histograms as adding every record on
-its own, and the records themselves are decoded only for logs and traces."""
+its own. The records themselves are decoded only for logs and traces, and for traces alone,
+only the sampled ones the worker sends apart."""
 
 from __future__ import annotations
 
@@ -96,3 +97,37 @@ def test_the_exporter_wants_records_only_for_logs_or_traces() -> None:
     assert exporter().wants_records
     assert exporter(OTEL_LOGS_EXPORTER="none").wants_records
     assert not exporter(OTEL_LOGS_EXPORTER="none", OTEL_TRACES_EXPORTER="none").wants_records
+
+
+def test_a_worker_exporting_traces_without_logs_sends_the_sampled_records_apart() -> None:
+    queue = RecordQueue(RequestTally(), traced_apart=True)
+    batch = queue.pack([_record(1, trace_sampled=True), _record(2, trace_sampled=False)], pid=1)
+    assert batch.traced is not None and [r.request_id for r in batch.traced.records()] == ["r1"]
+    assert batch.logs.count == 2
+
+
+def test_a_batch_whose_records_are_all_sampled_is_not_sent_twice() -> None:
+    batch = RecordQueue(RequestTally(), traced_apart=True).pack([_record(1, trace_sampled=True)], pid=1)
+    assert batch.traced is None  # the control process reads them from the log's blob
+
+
+def test_a_worker_exporting_logs_sends_no_records_apart() -> None:
+    assert RecordQueue(RequestTally()).pack([_record(1, trace_sampled=False)], pid=1).traced is None
+
+
+def _batch(*records: RequestRecord) -> ipc.RecordBatch:
+    return RecordQueue(RequestTally(), traced_apart=True).pack(list(records), pid=1)
+
+
+def test_a_sink_for_traces_alone_decodes_only_the_records_sent_apart() -> None:
+    sink, got = _sink(), []
+    sink.on_records, sink.only_traced = got.extend, True
+    sink.accept(_batch(_record(1, trace_sampled=False), _record(2, trace_sampled=True)))
+    assert [r.request_id for r in got] == ["r2"]
+
+
+def test_a_sink_for_logs_gets_every_record_even_when_some_were_sent_apart() -> None:
+    sink, got = _sink(), []
+    sink.on_records = got.extend
+    sink.accept(_batch(_record(1, trace_sampled=False), _record(2, trace_sampled=True)))
+    assert [r.request_id for r in got] == ["r1", "r2"]

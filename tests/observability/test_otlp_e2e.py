@@ -95,6 +95,18 @@ def gw_metrics_only(upstream: MockOpenAI, rotel: Rotel, tmp_path_factory: pytest
         gateway.stop()
 
 
+@pytest.fixture(scope="module")
+def gw_traces_only(upstream: MockOpenAI, rotel: Rotel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    env = {"OTEL_LOGS_EXPORTER": "none", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=traces-only"}
+    gateway = start_gateway(_config(upstream.base_url, rotel.url), "toml", workers=1, env=env,
+                            directory=tmp_path_factory.mktemp("traces-only"))
+    try:
+        gateway.wait_ready(DEFAULT_READY_SECS)
+        yield gateway
+    finally:
+        gateway.stop()
+
+
 def _chat(gw: Gateway, *, model: str = "traced", status: int = 200, flags: str = "01", **extra: object) -> str:
     """The request id of a chat request made with the caller's traceparent (``flags``: its trace flags)."""
     headers = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-{flags}"}
@@ -253,6 +265,15 @@ def test_with_logs_and_traces_off_the_workers_sums_still_count_every_request(gw_
     rotel.wait_for("six requests counted", counted, WAIT_SECS)
     got = rotel.received()
     assert not [x for x in [*got.spans, *got.logs] if x.resource.get("deployment.environment") == "metrics-only"]
+
+
+def test_with_logs_off_only_sampled_requests_reach_the_collector_as_spans(gw_traces_only: Gateway,
+                                                                         rotel: Rotel) -> None:
+    unsampled = _chat(gw_traces_only, flags="00")
+    _server_span(rotel, _chat(gw_traces_only, flags="01"))  # sent after the unsampled one: in order
+    got = rotel.received()
+    assert not [s for s in got.spans if s.attributes.get("ferrogate.request_id") == unsampled]
+    assert not [g for g in got.logs if g.resource.get("deployment.environment") == "traces-only"]
 
 
 # -- logs
