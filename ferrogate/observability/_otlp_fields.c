@@ -303,6 +303,22 @@ static int put_object(Buf *b, unsigned char tag, const char *key, PyObject *obj)
     return put_attribute(b, tag, key, &v);
 }
 
+/* An attribute named ``key`` whose value is the message's field ``field``. */
+typedef struct {
+    const char *key;
+    int field;
+} Attribute;
+
+/* The attributes of ``table`` (``n`` of them) in order, from the message's fields ``f``. */
+static int put_objects(Buf *b, unsigned char tag, const Attribute *table, size_t n, PyObject **f) {
+    for (size_t i = 0; i < n; i++)
+        if (put_object(b, tag, table[i].key, f[table[i].field]) < 0)
+            return -1;
+    return 0;
+}
+
+#define COUNT(table) (sizeof(table) / sizeof(table[0]))
+
 static int put_text(Buf *b, unsigned char tag, const char *key, const char *text, Py_ssize_t n) {
     Value v = {ANY_STRING, text, n, 0, 0.0};
     return put_attribute(b, tag, key, &v);
@@ -450,9 +466,19 @@ enum {
     L_TRACE_ID, L_SPAN_ID, L_SAMPLED, L_COUNT
 };
 
-static const char *const LOG_OPTIONAL[] = {
-    "ferrogate.key_id", "ferrogate.tenant", "ferrogate.profile_id", "gen_ai.request.model", "gen_ai.provider.name",
-    "gen_ai.response.model", "error.type", "ferrogate.error_source", "ferrogate.cache", "ferrogate.usage_source",
+/* The log's attributes taken as they are, in the order they are written. */
+static const Attribute LOG_SHARED[] = {
+    {"gen_ai.operation.name", L_OPERATION}, {"url.path", L_PATH}, {"http.response.status_code", L_STATUS},
+    {"ferrogate.attempts", L_ATTEMPTS}, {"ferrogate.stream", L_STREAM}, {"ferrogate.cache_hit", L_CACHE_HIT},
+    {"ferrogate.key_id", L_KEY_ID}, {"ferrogate.tenant", L_TENANT}, {"ferrogate.profile_id", L_PROFILE_ID},
+    {"gen_ai.request.model", L_MODEL}, {"gen_ai.provider.name", L_PROVIDER},
+    {"gen_ai.response.model", L_PROVIDER_MODEL}, {"error.type", L_ERROR_CODE},
+    {"ferrogate.error_source", L_ERROR_SOURCE}, {"ferrogate.cache", L_CACHE}, {"ferrogate.usage_source", L_USAGE_SOURCE},
+    {"ferrogate.request_id", L_REQUEST_ID}, {"ferrogate.event_id", L_EVENT_ID},
+};
+static const Attribute LOG_TOKENS[] = {
+    {"gen_ai.usage.input_tokens", L_INPUT}, {"gen_ai.usage.output_tokens", L_OUTPUT},
+    {"ferrogate.usage.cached_tokens", L_CACHED}, {"ferrogate.usage.reasoning_tokens", L_REASONING},
 };
 
 #define LOG_ATTRIBUTE 0x32 /* LogRecord.attributes (6) */
@@ -479,16 +505,7 @@ static int write_log(Buf *b, PyObject **f, unsigned long long observed_ns) {
     memcpy(body + 2, EVENT, sizeof EVENT - 1);
     TRY(put_field(b, 0x2a, (const char *)body, (Py_ssize_t)sizeof EVENT + 1));
     TRY(put_field(b, 0x62, EVENT, (Py_ssize_t)sizeof EVENT - 1));
-    TRY(put_object(b, LOG_ATTRIBUTE, "gen_ai.operation.name", f[L_OPERATION]));
-    TRY(put_object(b, LOG_ATTRIBUTE, "url.path", f[L_PATH]));
-    TRY(put_object(b, LOG_ATTRIBUTE, "http.response.status_code", f[L_STATUS]));
-    TRY(put_object(b, LOG_ATTRIBUTE, "ferrogate.attempts", f[L_ATTEMPTS]));
-    TRY(put_object(b, LOG_ATTRIBUTE, "ferrogate.stream", f[L_STREAM]));
-    TRY(put_object(b, LOG_ATTRIBUTE, "ferrogate.cache_hit", f[L_CACHE_HIT]));
-    for (int i = 0; i <= L_USAGE_SOURCE - L_KEY_ID; i++)
-        TRY(put_object(b, LOG_ATTRIBUTE, LOG_OPTIONAL[i], f[L_KEY_ID + i]));
-    TRY(put_object(b, LOG_ATTRIBUTE, "ferrogate.request_id", f[L_REQUEST_ID]));
-    TRY(put_object(b, LOG_ATTRIBUTE, "ferrogate.event_id", f[L_EVENT_ID]));
+    TRY(put_objects(b, LOG_ATTRIBUTE, LOG_SHARED, COUNT(LOG_SHARED), f));
     READ(millis(f[L_DURATION], &duration));
     TRY(put_double(b, LOG_ATTRIBUTE, "ferrogate.duration_ms", duration));
     READ(millis(f[L_OVERHEAD], &overhead));
@@ -501,12 +518,8 @@ static int write_log(Buf *b, PyObject **f, unsigned long long observed_ns) {
         READ(millis(f[L_TTFT], &ttft));
         TRY(put_double(b, LOG_ATTRIBUTE, "ferrogate.ttft_ms", ttft));
     }
-    if (f[L_USAGE_SOURCE] != Py_None) {
-        TRY(put_object(b, LOG_ATTRIBUTE, "gen_ai.usage.input_tokens", f[L_INPUT]));
-        TRY(put_object(b, LOG_ATTRIBUTE, "gen_ai.usage.output_tokens", f[L_OUTPUT]));
-        TRY(put_object(b, LOG_ATTRIBUTE, "ferrogate.usage.cached_tokens", f[L_CACHED]));
-        TRY(put_object(b, LOG_ATTRIBUTE, "ferrogate.usage.reasoning_tokens", f[L_REASONING]));
-    }
+    if (f[L_USAGE_SOURCE] != Py_None)
+        TRY(put_objects(b, LOG_ATTRIBUTE, LOG_TOKENS, COUNT(LOG_TOKENS), f));
     int saved = PyObject_IsTrue(f[L_SAVED]);
     if (saved < 0)
         return READ_ERROR;
@@ -558,6 +571,17 @@ enum {
 };
 
 #define SPAN_ATTRIBUTE 0x4a /* Span.attributes (9) */
+
+/* A request span's attributes after its operation and method, in the order they are written. */
+static const Attribute SPAN_SHARED[] = {
+    {"http.response.status_code", S_STATUS}, {"url.path", S_PATH}, {"ferrogate.attempts", S_ATTEMPTS},
+    {"ferrogate.cache_hit", S_CACHE_HIT}, {"ferrogate.stream", S_STREAM}, {"gen_ai.request.model", S_MODEL},
+    {"gen_ai.provider.name", S_PROVIDER}, {"gen_ai.response.model", S_PROVIDER_MODEL},
+    {"ferrogate.key_id", S_KEY_ID}, {"ferrogate.tenant", S_TENANT}, {"error.type", S_ERROR_CODE},
+};
+static const Attribute SPAN_TOKENS[] = {
+    {"gen_ai.usage.input_tokens", S_INPUT}, {"gen_ai.usage.output_tokens", S_OUTPUT},
+};
 static const char STATUS_UNSET[] = "\x7a\x00";      /* status (15): empty */
 static const char STATUS_ERROR[] = "\x7a\x02\x18\x02"; /* status (15): code (3) = ERROR */
 static const char LOCAL_PARENT[] = "\x85\x01\x00\x01\x00\x00"; /* flags (16, fixed32): 0x100 */
@@ -687,26 +711,14 @@ static int write_spans(Buf *b, PyObject **f, PyObject *spans) {
     TRY(put(b, "\x30\x02", 2)); /* kind (6): SERVER */
     TRY(put_object(b, SPAN_ATTRIBUTE, "gen_ai.operation.name", f[S_OPERATION]));
     TRY(put_text(b, SPAN_ATTRIBUTE, "http.request.method", "POST", 4));
-    TRY(put_object(b, SPAN_ATTRIBUTE, "http.response.status_code", f[S_STATUS]));
-    TRY(put_object(b, SPAN_ATTRIBUTE, "url.path", f[S_PATH]));
-    TRY(put_object(b, SPAN_ATTRIBUTE, "ferrogate.attempts", f[S_ATTEMPTS]));
-    TRY(put_object(b, SPAN_ATTRIBUTE, "ferrogate.cache_hit", f[S_CACHE_HIT]));
-    TRY(put_object(b, SPAN_ATTRIBUTE, "ferrogate.stream", f[S_STREAM]));
-    TRY(put_object(b, SPAN_ATTRIBUTE, "gen_ai.request.model", f[S_MODEL]));
-    TRY(put_object(b, SPAN_ATTRIBUTE, "gen_ai.provider.name", f[S_PROVIDER]));
-    TRY(put_object(b, SPAN_ATTRIBUTE, "gen_ai.response.model", f[S_PROVIDER_MODEL]));
-    TRY(put_object(b, SPAN_ATTRIBUTE, "ferrogate.key_id", f[S_KEY_ID]));
-    TRY(put_object(b, SPAN_ATTRIBUTE, "ferrogate.tenant", f[S_TENANT]));
-    TRY(put_object(b, SPAN_ATTRIBUTE, "error.type", f[S_ERROR_CODE]));
+    TRY(put_objects(b, SPAN_ATTRIBUTE, SPAN_SHARED, COUNT(SPAN_SHARED), f));
     if (f[S_IS_TOOL] == Py_True && f[S_MODEL] != Py_None)
         TRY(put_object(b, SPAN_ATTRIBUTE, "gen_ai.tool.name", f[S_MODEL]));
     TRY(status >= 500 || status == 0 ? put(b, STATUS_ERROR, 4) : put(b, STATUS_UNSET, 2));
     READ(put_times(b, start, f[S_DURATION]));
     TRY(put_object(b, SPAN_ATTRIBUTE, "ferrogate.request_id", f[S_REQUEST_ID]));
-    if (f[S_USAGE_SOURCE] != Py_None) {
-        TRY(put_object(b, SPAN_ATTRIBUTE, "gen_ai.usage.input_tokens", f[S_INPUT]));
-        TRY(put_object(b, SPAN_ATTRIBUTE, "gen_ai.usage.output_tokens", f[S_OUTPUT]));
-    }
+    if (f[S_USAGE_SOURCE] != Py_None)
+        TRY(put_objects(b, SPAN_ATTRIBUTE, SPAN_TOKENS, COUNT(SPAN_TOKENS), f));
     TRY(put(b, f[S_PARENT] == Py_None ? LOCAL_PARENT : REMOTE_PARENT, 6));
     PyObject *attempts = f[S_ATTEMPT_LOG];
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(attempts); i++) {

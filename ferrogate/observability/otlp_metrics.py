@@ -31,6 +31,7 @@ from ferrogate.ipc.record_summary import GenAiIncrement, GenAiSeries
 from ferrogate.ipc.request_records import RECORD_FIELDS, RequestRecord
 from ferrogate.observability import otlp_proto as pb
 from ferrogate.observability.otlp_spans import OPERATIONS
+from ferrogate.observability.record_counter import bucket_index
 
 OTHER: Final = "other"
 METRICS_ITEMS: Final = 2  # ScopeMetrics.metrics
@@ -189,15 +190,7 @@ class _Sums:
         self.high = float("-inf")
 
     def add(self, value: float) -> None:
-        # A scan from the smallest bound (the first bound not below the value, as bisect_left
-        # finds it): most values land in the first few buckets, and compiled, each step is a
-        # native float comparison.
-        bounds = self.bounds
-        i = 0
-        n = len(bounds)
-        while i < n and value > bounds[i]:
-            i += 1
-        self.buckets[i] += 1
+        self.buckets[bucket_index(self.bounds, value)] += 1
         self.total += value
         if value < self.low:
             self.low = value

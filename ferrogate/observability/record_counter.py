@@ -66,6 +66,18 @@ _SAVED: Final = RECORD_FIELDS.index("saved_cost_pico")
 _ATTEMPT_LOG: Final = RECORD_FIELDS.index("attempt_log")
 
 
+def bucket_index(bounds: tuple[float, ...], value: float) -> int:
+    """The bucket ``value`` falls in: that of the first bound not below it (bisect_left's
+    answer), or the last. A scan from the smallest bound, not bisect: most requests land in
+    the first few buckets, and compiled, each step is a native float comparison (bisect's are
+    generic object comparisons behind a call)."""
+    i = 0
+    n = len(bounds)
+    while i < n and value > bounds[i]:
+        i += 1
+    return i
+
+
 class Histogram:
     """Bucket counts of one label set (``counts[i]``: observations ≤ ``bounds[i]``, not cumulative)."""
 
@@ -78,15 +90,7 @@ class Histogram:
         self.count = 0
 
     def observe(self, value: float) -> None:
-        # A scan from the smallest bound, not bisect: most requests land in the first few
-        # buckets, and compiled, each step is a native float comparison (bisect's are
-        # generic object comparisons behind a call).
-        bounds = self.bounds
-        i = 0
-        n = len(bounds)
-        while i < n and value > bounds[i]:
-            i += 1
-        self.counts[i] += 1
+        self.counts[bucket_index(self.bounds, value)] += 1
         self.sum += value
         self.count += 1
 

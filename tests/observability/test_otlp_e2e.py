@@ -5,6 +5,7 @@ with the GenAI attribute names; the GenAI metrics; and one log record per reques
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -59,52 +60,40 @@ def rotel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rotel]:
         collector.stop()
 
 
-@pytest.fixture(scope="module")
-def gw(upstream: MockOpenAI, rotel: Rotel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = start_gateway(_config(upstream.base_url, rotel.url), "toml", workers=2,
-                            env={"OTEL_METRIC_EXPORT_INTERVAL": "300"},  # ms; the SDK's default is 60 s
-                            directory=tmp_path_factory.mktemp("otlp"))
+def _running(upstream: MockOpenAI, rotel: Rotel, directory: Path, workers: int, env: dict[str, str]
+             ) -> Iterator[Gateway]:
+    """A gateway exporting to ``rotel`` with the OTel variables ``env``, stopped afterwards."""
+    gateway = start_gateway(_config(upstream.base_url, rotel.url), "toml", workers=workers, env=env,
+                            directory=directory)
     try:
         gateway.wait_ready(DEFAULT_READY_SECS)
         yield gateway
     finally:
         gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(upstream: MockOpenAI, rotel: Rotel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    env = {"OTEL_METRIC_EXPORT_INTERVAL": "300"}  # ms; the SDK's default is 60 s
+    yield from _running(upstream, rotel, tmp_path_factory.mktemp("otlp"), 2, env)
 
 
 @pytest.fixture(scope="module")
 def gw_sampling_off(upstream: MockOpenAI, rotel: Rotel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = start_gateway(_config(upstream.base_url, rotel.url), "toml", workers=1,
-                            env={"OTEL_TRACES_SAMPLER": "always_off"}, directory=tmp_path_factory.mktemp("off"))
-    try:
-        gateway.wait_ready(DEFAULT_READY_SECS)
-        yield gateway
-    finally:
-        gateway.stop()
+    yield from _running(upstream, rotel, tmp_path_factory.mktemp("off"), 1, {"OTEL_TRACES_SAMPLER": "always_off"})
 
 
 @pytest.fixture(scope="module")
 def gw_metrics_only(upstream: MockOpenAI, rotel: Rotel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     env = {"OTEL_LOGS_EXPORTER": "none", "OTEL_TRACES_EXPORTER": "none", "OTEL_METRIC_EXPORT_INTERVAL": "300",
            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=metrics-only"}
-    gateway = start_gateway(_config(upstream.base_url, rotel.url), "toml", workers=2, env=env,
-                            directory=tmp_path_factory.mktemp("metrics-only"))
-    try:
-        gateway.wait_ready(DEFAULT_READY_SECS)
-        yield gateway
-    finally:
-        gateway.stop()
+    yield from _running(upstream, rotel, tmp_path_factory.mktemp("metrics-only"), 2, env)
 
 
 @pytest.fixture(scope="module")
 def gw_traces_only(upstream: MockOpenAI, rotel: Rotel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     env = {"OTEL_LOGS_EXPORTER": "none", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=traces-only"}
-    gateway = start_gateway(_config(upstream.base_url, rotel.url), "toml", workers=1, env=env,
-                            directory=tmp_path_factory.mktemp("traces-only"))
-    try:
-        gateway.wait_ready(DEFAULT_READY_SECS)
-        yield gateway
-    finally:
-        gateway.stop()
+    yield from _running(upstream, rotel, tmp_path_factory.mktemp("traces-only"), 1, env)
 
 
 def _chat(gw: Gateway, *, model: str = "traced", status: int = 200, flags: str = "01", **extra: object) -> str:
@@ -264,7 +253,8 @@ def test_with_logs_and_traces_off_the_workers_sums_still_count_every_request(gw_
 
     rotel.wait_for("six requests counted", counted, WAIT_SECS)
     got = rotel.received()
-    assert not [x for x in [*got.spans, *got.logs] if x.resource.get("deployment.environment") == "metrics-only"]
+    assert not [s for s in got.spans if s.resource.get("deployment.environment") == "metrics-only"]
+    assert not [g for g in got.logs if g.resource.get("deployment.environment") == "metrics-only"]
 
 
 def test_with_logs_off_only_sampled_requests_reach_the_collector_as_spans(gw_traces_only: Gateway,
