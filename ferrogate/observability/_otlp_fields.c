@@ -618,16 +618,22 @@ static int put_name(Buf *b, PyObject *operation, PyObject *model) {
     return 0;
 }
 
-/* start_time_unix_nano (7) and end_time_unix_nano (8): ``start`` and ``start`` + the duration. */
-static int put_times(Buf *b, long long start, PyObject *duration_ms) {
+/* ``start`` + int(millis * 1e6), as Python adds them; the Python path's case when not a
+ * non-negative time. */
+static int after(long long start, PyObject *millis, long long *out) {
     double ms;
-    READ(read_double(duration_ms, &ms));
+    READ(read_double(millis, &ms));
     double ns = ms * 1e6;
     if (!(ns > -4e18 && ns < 4e18))
         return READ_PYTHON;
-    long long end = start + (long long)ns;
-    if (end < 0)
-        return READ_PYTHON;
+    *out = start + (long long)ns;
+    return *out < 0 ? READ_PYTHON : READ_OK;
+}
+
+/* start_time_unix_nano (7) and end_time_unix_nano (8): ``start`` and ``start`` + the duration. */
+static int put_times(Buf *b, long long start, PyObject *duration_ms) {
+    long long end;
+    READ(after(start, duration_ms, &end));
     TRY(put_fixed64(b, 0x39, (unsigned long long)start));
     TRY(put_fixed64(b, 0x41, (unsigned long long)end));
     return READ_OK;
@@ -639,17 +645,10 @@ static int write_attempt_fields(Buf *b, PyObject *const *a, PyObject *operation,
                                 Py_ssize_t trace_len, const unsigned char *me, Py_ssize_t me_len, long long start) {
     unsigned char id[32];
     Py_ssize_t id_len;
-    double start_ms;
-    long long status;
+    long long status, begin;
     READ(read_id(a[6], id, &id_len));
-    READ(read_double(a[2], &start_ms));
+    READ(after(start, a[2], &begin));
     READ(read_ll(a[4], &status));
-    double offset = start_ms * 1e6;
-    if (!(offset > -4e18 && offset < 4e18))
-        return READ_PYTHON;
-    long long begin = start + (long long)offset;
-    if (begin < 0)
-        return READ_PYTHON;
     TRY(put_field(b, 0x0a, (const char *)trace, trace_len));
     TRY(put_field(b, 0x12, (const char *)id, id_len));
     TRY(put_field(b, 0x22, (const char *)me, me_len));
