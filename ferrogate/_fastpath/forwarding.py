@@ -38,7 +38,9 @@ _SPECIAL: Final = HOP_BY_HOP | {
 }
 # The one-pass serializer also owns the framing headers.
 _SPECIAL_HEAD: Final = _SPECIAL | {b"content-length"}
-_HEX: Final = frozenset(b"0123456789abcdef")
+_HEX_DIGITS: Final = b"0123456789abcdef"  # strip() by it leaves nothing of a lowercase hex string
+_ZERO_TRACE: Final = b"0" * 32
+_ZERO_SPAN: Final = b"0" * 16
 _MAX_REQUEST_ID: Final = 200
 
 
@@ -47,34 +49,35 @@ def valid_request_id(value: bytes) -> bool:
     return 0 < len(value) <= _MAX_REQUEST_ID and all(0x21 <= b <= 0x7E for b in value)
 
 
+def parse_traceparent(value: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """(trace id, parent span id, trace flags), as hex, of a valid W3C ``traceparent``; else None.
+
+    The Trace Context rules, as the OpenTelemetry SDKs read them: lowercase hex only, ids not
+    all zeros, version ``ff`` invalid; a version-``00`` value is exactly its four fields, a
+    later version may carry more after a dash (its first four fields are read as ``00``'s).
+    The AI path and the reverse proxy both read callers' headers through here."""
+    v = value.strip(b" \t")
+    n = len(v)
+    if n < 55 or v[2:3] != b"-" or v[35:36] != b"-" or v[52:53] != b"-":
+        return None
+    version = v[:2]
+    if version == b"ff" or v[:2].strip(_HEX_DIGITS) or (n > 55 and (version == b"00" or v[55:56] != b"-")):
+        return None
+    trace, parent, flags = v[3:35], v[36:52], v[53:55]
+    if trace.strip(_HEX_DIGITS) or parent.strip(_HEX_DIGITS) or flags.strip(_HEX_DIGITS):
+        return None  # a character that is not lowercase hex
+    if trace == _ZERO_TRACE or parent == _ZERO_SPAN:
+        return None
+    return trace, parent, flags
+
+
 def child_traceparent(incoming: bytes | None, span_id: bytes, new_trace_id: bytes) -> bytes:
-    """The traceparent to send upstream: the same trace with our span as parent.
-
-    ``incoming`` is kept only when it parses as version-00 layout
-    (``vv-32hex-16hex-2hex``) with non-zero ids and a version other than ``ff``;
-    otherwise a new sampled trace starts with ``new_trace_id``.
-    """
-    if incoming is not None and len(incoming) >= 55:
-        v = incoming.strip().lower()
-        if (
-            (len(v) == 55 or (len(v) > 55 and v[55:56] == b"-" and v[:2] != b"00"))
-            and v[2:3] == b"-"
-            and v[35:36] == b"-"
-            and v[52:53] == b"-"
-            and v[:2] != b"ff"
-            and _is_hex(v[:2])
-            and _is_hex(v[3:35])
-            and _is_hex(v[36:52])
-            and _is_hex(v[53:55])
-            and v[3:35] != b"0" * 32
-            and v[36:52] != b"0" * 16
-        ):
-            return b"00-" + v[3:35] + b"-" + span_id + b"-" + v[53:55]
+    """The traceparent to send upstream: the caller's trace (:func:`parse_traceparent`) with
+    our span as parent and the caller's flags, else a new sampled trace with ``new_trace_id``."""
+    parsed = parse_traceparent(incoming) if incoming is not None else None
+    if parsed is not None:
+        return b"00-" + parsed[0] + b"-" + span_id + b"-" + parsed[2]
     return b"00-" + new_trace_id + b"-" + span_id + b"-01"
-
-
-def _is_hex(b: bytes) -> bool:
-    return all(c in _HEX for c in b)
 
 
 class IdSource:

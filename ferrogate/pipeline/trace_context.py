@@ -11,30 +11,25 @@ trace agrees. Ids are lowercase hex: 32 digits for a trace, 16 for a span.
 from __future__ import annotations
 
 import random
-import re
 
 import msgspec
 
+from ferrogate._fastpath.forwarding import parse_traceparent
 from ferrogate.ai.providers.base import UpstreamCall
 from ferrogate.config.otel_env import TRACE_ID_LOW_BITS, TraceSampler
 
-_TRACEPARENT = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-_ZERO_TRACE = "0" * 32
-_ZERO_SPAN = "0" * 16
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
 _TRACE_LINE = b"\r\ntrace"  # a traceparent or tracestate line in a serialized head (names lowercase)
 
 
 def continue_trace(header: bytes | None, rng: random.Random, sampler: TraceSampler) -> tuple[str, str | None, bool]:
-    """(trace id, caller's span id, sampled): the caller's trace when its header is valid,
-    else a new one; ``sampler`` decides (from the caller's sampled flag, when it goes by it)."""
-    if header is not None:
-        m = _TRACEPARENT.fullmatch(header.strip())
-        if m is not None:
-            trace, parent = m.group(1).decode(), m.group(2).decode()
-            if trace != _ZERO_TRACE and parent != _ZERO_SPAN:
-                flags = int(m.group(3), 16)
-                return trace, parent, sampler.sampled(int(trace[16:], 16), bool(flags & 1))
+    """(trace id, caller's span id, sampled): the caller's trace when its header is valid
+    (``forwarding.parse_traceparent``, the reverse proxy's reader too), else a new one;
+    ``sampler`` decides (from the caller's sampled flag, when it goes by it)."""
+    parsed = parse_traceparent(header) if header is not None else None
+    if parsed is not None:
+        trace, parent, flags = parsed
+        return trace.decode(), parent.decode(), sampler.sampled(int(trace[16:], 16), bool(int(flags, 16) & 1))
     new = rng.getrandbits(128)
     return new.to_bytes(16, "big").hex(), None, sampler.sampled(new & TRACE_ID_LOW_BITS, None)
 

@@ -1,13 +1,17 @@
 """The W3C traceparent a traced attempt sends upstream: added to the head serialized once
 per model (so tracing keeps that fast path), replacing any the call already had, and
-carrying the sampler's decision; and how a caller's traceparent is continued."""
+carrying the sampler's decision; and how a caller's traceparent is continued: read as the
+OpenTelemetry SDK reads it."""
 
 from __future__ import annotations
 
 import random
 
 import httptools
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ferrogate._fastpath.forwarding import parse_traceparent
 from ferrogate._fastpath.pool import complete_head, head_prefix
 from ferrogate.ai.providers.base import UpstreamCall
 from ferrogate.config.otel_env import otel_settings
@@ -72,3 +76,51 @@ def test_a_new_trace_is_sampled_by_its_own_id_under_a_ratio() -> None:
     for _ in range(50):
         trace, _, sampled = continue_trace(None, rng, half)
         assert sampled == (int(trace[16:], 16) < 1 << 63)
+
+
+def _sdk_reads(value: str) -> tuple[str, str, int] | None:
+    """What the OpenTelemetry SDK's W3C propagator takes from a ``traceparent``: the oracle."""
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    context = trace.get_current_span(TraceContextTextMapPropagator().extract({"traceparent": value})).get_span_context()
+    if not context.is_valid:
+        return None
+    return f"{context.trace_id:032x}", f"{context.span_id:016x}", int(context.trace_flags)
+
+
+_hex = "0123456789abcdef"
+_mutations = st.sampled_from(["none", "upper", "version", "suffix", "zero-trace", "zero-span", "short", "char"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(_hex, min_size=32, max_size=32), st.text(_hex, min_size=16, max_size=16),
+       st.text(_hex, min_size=2, max_size=2), st.text(_hex, min_size=2, max_size=2), _mutations,
+       st.integers(0, 54), st.sampled_from(["", " ", "\t"]))
+def test_a_callers_traceparent_is_read_as_the_opentelemetry_sdk_reads_it(
+    trace: str, span: str, version: str, flags: str, mutation: str, at: int, pad: str
+) -> None:
+    value = f"{version}-{trace}-{span}-{flags}"
+    if mutation == "upper":
+        value = value.upper()
+    elif mutation == "version":
+        value = random.Random(at).choice(["00", "ff", "01", "fe"]) + value[2:]
+    elif mutation == "suffix":
+        value += random.Random(at).choice(["-x", "-", "x", "-00-1"])
+    elif mutation == "zero-trace":
+        value = f"{version}-{'0' * 32}-{span}-{flags}"
+    elif mutation == "zero-span":
+        value = f"{version}-{trace}-{'0' * 16}-{flags}"
+    elif mutation == "short":
+        value = value[:at]
+    elif mutation == "char":
+        value = value[:at] + "g" + value[at + 1:]
+    value = pad + value + pad
+    want = _sdk_reads(value)
+    got_trace, got_parent, sampled = continue_trace(value.encode(), random.Random(1), DEFAULT)
+    if want is None:
+        assert got_parent is None  # a new trace of our own
+    else:
+        assert (got_trace, got_parent, sampled) == (want[0], want[1], bool(want[2] & 1))
+    parsed = parse_traceparent(value.encode())
+    assert (parsed is None) == (want is None)

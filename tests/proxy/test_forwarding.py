@@ -87,12 +87,19 @@ async def test_missing_traceparent_starts_a_new_trace() -> None:
         f"00-{TRACE}-{'0' * 16}-01",  # zero parent id
         f"ff-{TRACE}-{PARENT}-01",  # forbidden version
         f"00-{TRACE[:-1]}x-{PARENT}-01",  # not hex
+        f"00-{TRACE.upper()}-{PARENT}-01",  # hex, but not lowercase
+        f"00-{TRACE}-{PARENT}-01-more",  # version 00 has exactly four fields
         "garbage",
     ],
 )
 def test_invalid_traceparent_is_replaced(bad: str) -> None:
     out = child_traceparent(bad.encode(), b"1" * 16, b"a" * 32)
     assert out == b"00-" + b"a" * 32 + b"-" + b"1" * 16 + b"-01"
+
+
+def test_a_later_versions_traceparent_is_continued_from_its_first_four_fields() -> None:
+    out = child_traceparent(f"cc-{TRACE}-{PARENT}-01-what-comes-next".encode(), b"1" * 16, b"a" * 32)
+    assert out == f"00-{TRACE}-".encode() + b"1" * 16 + b"-01"
 
 
 async def test_hop_by_hop_headers_are_stripped_both_ways() -> None:
