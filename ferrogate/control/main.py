@@ -194,7 +194,7 @@ class ControlService:
 
             otlp = self.otlp = OtlpExport(lambda: self.state.config)
             self.records.metrics.otlp_dropped = lambda: otlp.dropped
-            self.records.on_records = otlp.submit if otlp.wants_records else None
+            self.records.on_blob = otlp.submit_blob if otlp.wants_records else None
             self.records.on_increments = otlp.submit_increments
             self.records.only_traced = not otlp.wants_logs  # the workers send sampled records apart then
             self.otlp.start()

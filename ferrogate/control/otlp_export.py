@@ -1,7 +1,7 @@
 """OTLP/HTTP export of traces, metrics and logs from the control process, off its event loop.
 
-``submit`` (called on the loop with each batch of records, decoded only when logs or traces
-are exported) and ``submit_increments`` (each batch's GenAI histogram increments, summed by
+``submit_blob`` (called on the loop with each batch of encoded records, only when logs or
+traces are exported; the thread decodes them) and ``submit_increments`` (each batch's GenAI histogram increments, summed by
 its worker) only append to bounded queues; one thread takes the records ``BATCH_RECORDS`` at
 a time, about once a second, writes each one's spans (``observability.otlp_spans``) and log
 record (``otlp_logs``) straight to protobuf, and POSTs the batch's spans to
@@ -33,7 +33,7 @@ from opentelemetry.sdk.resources import Resource
 
 from ferrogate.config.model import Config
 from ferrogate.config.otel_env import OtelSettings, otel_settings
-from ferrogate.ipc.record_summary import GenAiIncrement
+from ferrogate.ipc.record_summary import GenAiIncrement, RecordBlob
 from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.observability import otlp_proto as pb
 from ferrogate.observability.otlp_http import OtlpHttp
@@ -71,8 +71,8 @@ class OtlpExport:
     """Owns the collector connection, the GenAI histograms and the thread that feeds them."""
 
     __slots__ = (
-        "_closing_by", "_config", "_config_of", "_http", "_increments", "_log_memo", "_metrics", "_metrics_due",
-        "_metrics_every", "_queue",
+        "_blob_records_in", "_blob_records_out", "_blobs", "_closing_by", "_config", "_config_of", "_http",
+        "_increments", "_log_memo", "_metrics", "_metrics_due", "_metrics_every", "_queue",
         "_resource", "_schema_url", "_scope", "_signals", "_span_memo", "_stop", "_thread", "_wake", "dropped",
         "exported",
     )
@@ -97,6 +97,9 @@ class OtlpExport:
         self._metrics_every = metrics_interval(env)
         self._metrics_due = time.monotonic() + self._metrics_every
         self._queue: deque[RequestRecord] = deque()
+        self._blobs: deque[RecordBlob] = deque()  # workers' encoded records, decoded by the thread
+        self._blob_records_in = 0  # records of the blobs queued (written on the loop)
+        self._blob_records_out = 0  # records of the blobs taken (written by the thread)
         self._increments: deque[list[GenAiIncrement]] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -108,9 +111,27 @@ class OtlpExport:
     def start(self) -> None:
         self._thread.start()
 
+    def _waiting(self) -> int:
+        """Records queued, decoded or not (each counter is written by one thread only)."""
+        return len(self._queue) + self._blob_records_in - self._blob_records_out
+
+    def submit_blob(self, blob: RecordBlob) -> None:
+        """Queue a worker's encoded records: the thread decodes them, off the event loop. A batch
+        that does not fit is dropped and counted, never waited for."""
+        if not blob.count:
+            return
+        waiting = self._waiting() + blob.count
+        if waiting > MAX_QUEUED:
+            self.dropped += blob.count
+            return
+        self._blob_records_in += blob.count
+        self._blobs.append(blob)
+        if waiting >= BATCH_RECORDS:
+            self._wake.set()
+
     def submit(self, records: list[RequestRecord]) -> None:
         """Queue ``records`` for the thread; what does not fit is dropped and counted, never waited for."""
-        room = MAX_QUEUED - len(self._queue)
+        room = MAX_QUEUED - self._waiting()
         if room < len(records):
             self.dropped += len(records) - max(room, 0)
             records = records[: max(room, 0)]
@@ -187,8 +208,20 @@ class OtlpExport:
             except Exception:  # one odd batch must not stop the others' metrics
                 _log.exception("OTLP export skipped a batch of metric increments")
 
+    def _decode_blobs(self) -> None:
+        blobs = self._blobs
+        while blobs:
+            blob = blobs.popleft()
+            try:
+                self._queue.extend(blob.records())
+            except Exception:  # a batch that does not decode must not stop the others' telemetry
+                _log.exception("OTLP export skipped a batch of %d records it could not decode", blob.count)
+            finally:
+                self._blob_records_out += blob.count
+
     def _send_queued(self) -> None:
         self._add_increments()
+        self._decode_blobs()
         queue = self._queue
         want_logs, want_spans = self._signals.logs, self._signals.traces
         while queue:

@@ -2,9 +2,9 @@
 
 Each :class:`~ferrogate.ipc.RecordBatch` comes encoded and counted by its worker:
 its metric counts are added at once (a few dict updates per batch, on the loop), its GenAI
-histogram increments go to the OTLP exporter, its records are decoded only when the
-exporter sends logs or traces (with traces alone, only the sampled ones the worker sent
-apart), and it is queued
+histogram increments go to the OTLP exporter, its records go to the exporter's thread
+(decoded there) only when it sends logs or traces (with traces alone, only the sampled
+ones the worker sent apart), and it is queued
 for the store, which takes the queue in one transaction every ``WRITE_SECS`` on the
 records thread (SQLite never runs on the loop), the queued blobs joined into one row. A store write
 that fails is logged and its records are counted as lost; serving goes on.
@@ -23,8 +23,7 @@ from ferrogate.config.model import Config
 from ferrogate.control.background import cancel_and_wait
 from ferrogate.errors import GatewayError
 from ferrogate.ipc import RecordBatch
-from ferrogate.ipc.record_summary import GenAiIncrement, join_blobs
-from ferrogate.ipc.request_records import RequestRecord
+from ferrogate.ipc.record_summary import GenAiIncrement, RecordBlob, join_blobs
 from ferrogate.ipc.usage_sums import UsageRow
 from ferrogate.observability.gateway_metrics import GatewayMetrics
 from ferrogate.store.database import open_store
@@ -40,7 +39,7 @@ MAX_WAITING = 200_000  # records queued for the store; beyond it the oldest batc
 class RecordSink:
     __slots__ = (
         "_executor", "_path", "_store", "_task", "_waiting", "_waiting_records", "config", "lost", "metrics",
-        "on_events", "on_increments", "on_records", "only_traced", "written",
+        "on_blob", "on_events", "on_increments", "only_traced", "written",
     )
 
     def __init__(self, config: Config, path: str, metrics: GatewayMetrics) -> None:
@@ -52,7 +51,7 @@ class RecordSink:
         self._waiting: list[RecordBatch] = []
         self._waiting_records = 0
         self._task: asyncio.Task[None] | None = None
-        self.on_records: Callable[[list[RequestRecord]], None] | None = None  # the OTLP exporter's logs and traces
+        self.on_blob: Callable[[RecordBlob], None] | None = None  # the OTLP exporter's logs and traces
         self.on_increments: Callable[[list[GenAiIncrement]], None] | None = None  # the OTLP exporter's metrics
         self.only_traced = False  # the exporter wants only records whose trace is sampled (traces, no logs)
         self.on_events: Callable[[], None] | None = None  # new metering events in the outbox
@@ -76,10 +75,10 @@ class RecordSink:
         self.metrics.add(batch.counts)
         if self.on_increments is not None and batch.counts.genai:
             self.on_increments(batch.counts.genai)
-        if self.on_records is not None:
+        if self.on_blob is not None:
             blob = batch.traced if self.only_traced and batch.traced is not None else batch.logs
             try:
-                self.on_records(blob.records())
+                self.on_blob(blob)
             except Exception:  # an exporter bug must not lose the records' other uses
                 _log.exception("the OTLP exporter failed on a batch")
         waiting = self._waiting

@@ -121,13 +121,13 @@ def _batch(*records: RequestRecord) -> ipc.RecordBatch:
 
 def test_a_sink_for_traces_alone_decodes_only_the_records_sent_apart() -> None:
     sink, got = _sink(), []
-    sink.on_records, sink.only_traced = got.extend, True
+    sink.on_blob, sink.only_traced = lambda blob: got.extend(blob.records()), True
     sink.accept(_batch(_record(1, trace_sampled=False), _record(2, trace_sampled=True)))
     assert [r.request_id for r in got] == ["r2"]
 
 
 def test_a_sink_for_logs_gets_every_record_even_when_some_were_sent_apart() -> None:
     sink, got = _sink(), []
-    sink.on_records = got.extend
+    sink.on_blob = lambda blob: got.extend(blob.records())
     sink.accept(_batch(_record(1, trace_sampled=False), _record(2, trace_sampled=True)))
     assert [r.request_id for r in got] == ["r1", "r2"]

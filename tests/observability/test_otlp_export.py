@@ -20,6 +20,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import HistogramDataPoint, Metri
 from ferrogate.config.model import Config, Model, Provider, Telemetry
 from ferrogate.control import otlp_export
 from ferrogate.control.otlp_export import OtlpExport
+from ferrogate.ipc.record_summary import RecordBlob, encode_blob
 from ferrogate.ipc.request_records import PICO_PER_USD, RequestRecord
 from ferrogate.observability import otlp_logs
 from ferrogate.observability.otlp_metrics import (
@@ -82,7 +83,7 @@ def _points(genai: GenAiMetrics, name: str) -> list[_Point]:
 def _feed(export: OtlpExport, records: list[RequestRecord]) -> None:
     """What the control process hands the exporter for a worker's batch: the records (for logs
     and traces) and the batch's GenAI increments, summed as the worker sums them."""
-    export.submit(records)
+    export.submit_blob(encode_blob(records))
     export.submit_increments(GenAiBatch().observe(records))
 
 
@@ -179,6 +180,30 @@ def test_submit_drops_and_counts_what_does_not_fit(monkeypatch: pytest.MonkeyPat
         assert export.dropped == 2
     finally:
         export.close(timeout=1)
+
+
+def test_a_batch_of_encoded_records_that_does_not_fit_is_dropped_whole_and_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(otlp_export, "MAX_QUEUED", 3)
+    export = OtlpExport(lambda: _config())  # not started: nothing drains the queue
+    try:
+        export.submit_blob(encode_blob([_record()] * 2))
+        export.submit_blob(encode_blob([_record()] * 2))
+        export.submit([_record()])
+        assert export.dropped == 2
+    finally:
+        export.close(timeout=1)
+
+
+def test_a_batch_that_does_not_decode_is_skipped_and_the_next_is_exported(collector: Collector) -> None:
+    export = OtlpExport(lambda: _config(collector.url), {"OTEL_METRICS_EXPORTER": "none"})
+    export.submit_blob(RecordBlob(1, 0.0, 0.0, b"\xc1"))  # not msgpack
+    export.submit_blob(encode_blob([_record(request_id="req-after")]))
+    export.close(timeout=5)
+    (logs,) = [p for p in collector.posts if p.path.endswith("/v1/logs")]
+    (log,) = ExportLogsServiceRequest.FromString(logs.body).resource_logs[0].scope_logs[0].log_records
+    assert _values(log.attributes)["ferrogate.request_id"] == "req-after"
 
 
 def test_close_flushes_spans_metrics_and_logs_to_a_real_collector(tmp_path: Path) -> None:
