@@ -1,0 +1,95 @@
+"""Where a loaded gateway's CPU goes, process by process: supervisor, control, each worker,
+and the OTLP collector when there is one.
+
+The wrk rows of ``benchmarks.run`` give a whole gateway's CPU per request; on a shared
+2-core box that figure moves by a third between runs, and it cannot say whether a change
+to the control process (records, metering, OTLP) helped. This starts the nginx mock, a
+FerroGate with the AI config (2 workers, records on) and, with ``--otlp``, a rotel
+collector; runs wrk against chat completions; and prints each process's CPU per request
+served. The OpenTelemetry variables of the environment reach the gateway:
+
+    .venv/bin/python -m benchmarks.process_cpu --otlp
+    OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01 \\
+    OTEL_LOGS_EXPORTER=none .venv/bin/python -m benchmarks.process_cpu --otlp
+
+Run it A B A B against a worktree of the other build (``PYTHONPATH=<worktree>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from benchmarks.cpu import CLK_TCK, read_all_stats
+from benchmarks.gateway import CLIENT_KEY, start_gateway
+from benchmarks.nginx import start_mock
+from benchmarks.otlp_collector import start_collector
+from benchmarks.payloads import request_bodies
+from benchmarks.procs import LOOPBACK, Service, stop_service
+from benchmarks.wrk import run_wrk, wrk_command
+
+
+def descendants(root: int) -> list[int]:
+    """``root`` and every process below it, parents first."""
+    children: dict[int, list[int]] = {}
+    for st in read_all_stats():
+        children.setdefault(st.ppid, []).append(st.pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop(0)
+        out.append(pid)
+        todo.extend(sorted(children.get(pid, [])))
+    return out
+
+
+def ticks(pids: list[int]) -> dict[int, int]:
+    by_pid = {st.pid: st.ticks for st in read_all_stats()}
+    return {pid: by_pid.get(pid, 0) for pid in pids}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--otlp", action="store_true", help="export OTLP to a rotel collector the harness starts")
+    ap.add_argument("--duration", type=float, default=6.0, help="seconds of wrk load")
+    ap.add_argument("--connections", type=int, default=32)
+    args = ap.parse_args()
+    services: list[Service] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        try:
+            mock = start_mock(work / "mock")
+            services.append(mock)
+            collector = None
+            if args.otlp:
+                collector = start_collector(work / "rotel")
+                services.append(collector)
+            otlp = f"http://{LOOPBACK}:{collector.port}" if collector is not None else None
+            gateway = start_gateway(work / "gw", mock.port, ai=True, workers=2, otlp_endpoint=otlp)
+            services.append(gateway)
+            body = work / "chat.json"
+            body.write_bytes(request_bodies()["chat"])
+            tree = descendants(gateway.pid)  # supervisor, control, then the workers
+            names = ["supervisor", "control"] + [f"worker {i}" for i in range(1, len(tree) - 1)]
+            pids = tree + ([collector.pid] if collector is not None else [])
+            names += ["collector"] if collector is not None else []
+            before = ticks(pids)
+            result, _ = run_wrk(
+                wrk_command(f"http://{LOOPBACK}:{gateway.port}/v1/chat/completions", connections=args.connections,
+                            duration_s=args.duration, headers=(("Authorization", f"Bearer {CLIENT_KEY}"),),
+                            post=True),
+                dict(os.environ, FG_BENCH_BODY_FILE=str(body)),
+            )
+            after = ticks(pids)
+        finally:
+            for service in reversed(services):
+                stop_service(service)
+    print(f"chat c{args.connections}: {result.rps:,.0f} req/s, {result.requests:,} requests, {result.errors} errors")
+    for name, pid in zip(names, pids, strict=True):
+        spent = (after[pid] - before[pid]) * 1_000_000 / CLK_TCK / max(result.requests, 1)
+        print(f"{name:12} {spent:7.2f} us/request")
+
+
+if __name__ == "__main__":
+    main()
