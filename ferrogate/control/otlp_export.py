@@ -1,13 +1,13 @@
 """OTLP/HTTP export of traces, metrics and logs from the control process, off its event loop.
 
 ``submit_blob`` (called on the loop with each batch of encoded records, only when logs or
-traces are exported; the thread decodes them) and ``submit_increments`` (each batch's GenAI histogram increments, summed by
-its worker) only append to bounded queues; one thread takes the records ``BATCH_RECORDS`` at
-a time, about once a second, writes each one's spans (``observability.otlp_spans``) and log
-record (``otlp_logs``) straight to protobuf, and POSTs the batch's spans to
-``<otlp_endpoint>/v1/traces`` and its logs to ``/v1/logs`` (``otlp_http``). It adds the
-increments to the GenAI histograms (``otlp_metrics``), which go to ``/v1/metrics`` every
-60 s (or ``OTEL_METRIC_EXPORT_INTERVAL`` ms). A full queue drops records and counts them
+traces are exported) and ``submit_increments`` (each batch's GenAI histogram increments,
+summed by its worker) only append to bounded queues. One thread decodes the batches, takes
+the records ``BATCH_RECORDS`` at a time, about once a second, writes each one's spans
+(``observability.otlp_spans``) and log record (``otlp_logs``) straight to protobuf, and
+POSTs the batch's spans to ``<otlp_endpoint>/v1/traces`` and its logs to ``/v1/logs``
+(``otlp_http``). It adds the increments to the GenAI histograms (``otlp_metrics``), which
+go to ``/v1/metrics`` every 60 s (or ``OTEL_METRIC_EXPORT_INTERVAL`` ms). A full queue drops records and counts them
 (``dropped``): telemetry must never hold up metering or serving. ``close`` sends what is
 queued and the metrics, within its timeout.
 
@@ -141,6 +141,7 @@ class OtlpExport:
 
     @property
     def wants_logs(self) -> bool:
+        """Whether logs are exported: else the workers send apart the sampled records traces need."""
         return self._signals.logs
 
     @property
