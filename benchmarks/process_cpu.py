@@ -4,7 +4,7 @@ and the OTLP collector when there is one.
 The wrk rows of ``benchmarks.run`` give a whole gateway's CPU per request; on a shared
 2-core box that figure moves by a third between runs, and it cannot say whether a change
 to the control process (records, metering, OTLP) helped. This starts the nginx mock, a
-FerroGate with the AI config (2 workers, records on) and, with ``--otlp``, a rotel
+FerroGate with the AI config (2 workers, records on unless ``--no-records``) and, with ``--otlp``, a rotel
 collector; runs wrk against chat completions; and prints each process's CPU per request
 served. The OpenTelemetry variables of the environment reach the gateway:
 
@@ -52,6 +52,8 @@ def ticks(pids: list[int]) -> dict[int, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--otlp", action="store_true", help="export OTLP to a rotel collector the harness starts")
+    ap.add_argument("--no-records", action="store_true",
+                    help="telemetry.request_records = false (the fg-bare row: no records, metering or metrics)")
     ap.add_argument("--duration", type=float, default=6.0, help="seconds of wrk load")
     ap.add_argument("--connections", type=int, default=32)
     args = ap.parse_args()
@@ -66,7 +68,8 @@ def main() -> None:
                 collector = start_collector(work / "rotel")
                 services.append(collector)
             otlp = f"http://{LOOPBACK}:{collector.port}" if collector is not None else None
-            gateway = start_gateway(work / "gw", mock.port, ai=True, workers=2, otlp_endpoint=otlp)
+            gateway = start_gateway(work / "gw", mock.port, ai=True, workers=2, otlp_endpoint=otlp,
+                                    records=not args.no_records)
             services.append(gateway)
             body = work / "chat.json"
             body.write_bytes(request_bodies()["chat"])
