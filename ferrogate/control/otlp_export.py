@@ -129,16 +129,6 @@ class OtlpExport:
         if waiting >= BATCH_RECORDS:
             self._wake.set()
 
-    def submit(self, records: list[RequestRecord]) -> None:
-        """Queue ``records`` for the thread; what does not fit is dropped and counted, never waited for."""
-        room = MAX_QUEUED - self._waiting()
-        if room < len(records):
-            self.dropped += len(records) - max(room, 0)
-            records = records[: max(room, 0)]
-        self._queue.extend(records)
-        if len(self._queue) >= BATCH_RECORDS:
-            self._wake.set()
-
     @property
     def wants_logs(self) -> bool:
         """Whether logs are exported: else the workers send apart the sampled records traces need."""

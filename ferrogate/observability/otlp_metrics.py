@@ -310,10 +310,6 @@ class GenAiMetrics:
                 out.append((name, value))
         return tuple(out)
 
-    def record(self, record: RequestRecord, now_ns: int) -> None:
-        """Add one record (what a worker's batch of one would send)."""
-        self.add(GenAiBatch().observe((record,)), now_ns)
-
     def add(self, increments: list[GenAiIncrement], now_ns: int) -> None:
         """Add a worker's batch of increments."""
         histograms = self._histograms

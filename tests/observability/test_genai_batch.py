@@ -43,7 +43,7 @@ def test_a_batch_summed_by_a_worker_adds_up_to_its_records_added_one_by_one(batc
                                                                             batches: int) -> None:
     one_by_one, summed = GenAiMetrics(NAMES), GenAiMetrics(NAMES)
     for record in batch:
-        one_by_one.record(record, 1)
+        one_by_one.add(GenAiBatch().observe([record]), 1)
     size = -(-len(batch) // batches)
     for start in range(0, len(batch), size):
         summed.add(GenAiBatch().observe(batch[start:start + size]), 1)

@@ -16,7 +16,7 @@ from opentelemetry.sdk.resources import Resource
 from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.observability import otlp_proto as pb
 from ferrogate.observability.otlp_logs import LOGS_ITEMS, log_message
-from ferrogate.observability.otlp_metrics import METRICS_ITEMS, GenAiMetrics, KnownNames
+from ferrogate.observability.otlp_metrics import METRICS_ITEMS, GenAiBatch, GenAiMetrics, KnownNames
 from ferrogate.observability.otlp_proto import Memo
 from ferrogate.observability.otlp_spans import SCOPE_NAME, TRACES_ITEMS, span_messages
 from tests.support.otlp_sdk_reference import (
@@ -78,7 +78,7 @@ def test_histograms_aggregate_and_decode_as_the_sdks_do(batch: list[RequestRecor
     try:
         for record in batch:
             record_on_sdk(sdk, dict(genai.attributes(record)), record)
-            genai.record(record, 1)
+            genai.add(GenAiBatch().observe([record]), 1)
         expected = sdk.points()
     finally:
         sdk.provider.shutdown()

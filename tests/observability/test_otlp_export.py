@@ -80,6 +80,11 @@ def _points(genai: GenAiMetrics, name: str) -> list[_Point]:
     return [_Point(p) for m in metrics if m.name == name for p in m.histogram.data_points]
 
 
+def _add(genai: GenAiMetrics, record: RequestRecord) -> None:
+    """Add one record to ``genai`` as a worker's batch of one would."""
+    genai.add(GenAiBatch().observe([record]), 1)
+
+
 def _feed(export: OtlpExport, records: list[RequestRecord]) -> None:
     """What the control process hands the exporter for a worker's batch: the records (for logs
     and traces) and the batch's GenAI increments, summed as the worker sums them."""
@@ -91,20 +96,20 @@ def _feed(export: OtlpExport, records: list[RequestRecord]) -> None:
 
 
 def test_tokens_are_recorded_by_type(genai: GenAiMetrics) -> None:
-    genai.record(_record(), 1)
+    _add(genai, _record())
     by_type = {p.attributes["gen_ai.token.type"]: p.sum for p in _points(genai, "gen_ai.client.token.usage")}
     assert by_type == {"input": 11, "output": 7}
 
 
 def test_a_request_without_usage_records_no_tokens(genai: GenAiMetrics) -> None:
-    genai.record(_record(usage_source=None, input_tokens=0, output_tokens=0, status=401, error_code="invalid_api_key"), 1)
+    _add(genai, _record(usage_source=None, input_tokens=0, output_tokens=0, status=401, error_code="invalid_api_key"))
     assert _points(genai, "gen_ai.client.token.usage") == []
     (duration,) = _points(genai, "gen_ai.client.operation.duration")
     assert duration.attributes["error.type"] == "invalid_api_key"
 
 
 def test_duration_is_in_seconds_with_bounded_attributes(genai: GenAiMetrics) -> None:
-    genai.record(_record(), 1)
+    _add(genai, _record())
     (point,) = _points(genai, "gen_ai.client.operation.duration")
     assert point.sum == 0.25
     assert point.attributes == {
@@ -114,7 +119,7 @@ def test_duration_is_in_seconds_with_bounded_attributes(genai: GenAiMetrics) -> 
 
 
 def test_names_the_config_does_not_know_count_as_other(genai: GenAiMetrics) -> None:
-    genai.record(_record(model="caller-typed-anything", provider="elsewhere", provider_model="x-1"), 1)
+    _add(genai, _record(model="caller-typed-anything", provider="elsewhere", provider_model="x-1"))
     (point,) = _points(genai, "gen_ai.client.operation.duration")
     attributes = point.attributes
     assert [attributes[k] for k in ("gen_ai.request.model", "gen_ai.provider.name", "gen_ai.response.model")] == [
@@ -124,15 +129,15 @@ def test_names_the_config_does_not_know_count_as_other(genai: GenAiMetrics) -> N
 
 def test_error_types_are_bounded(genai: GenAiMetrics) -> None:
     for i in range(MAX_ERROR_TYPES + 5):
-        genai.record(_record(status=502, error_code=f"kind-{i}"), 1)
+        _add(genai, _record(status=502, error_code=f"kind-{i}"))
     kinds = {p.attributes["error.type"] for p in _points(genai, "gen_ai.client.operation.duration")}
     assert len(kinds) == MAX_ERROR_TYPES + 1 and "other" in kinds
 
 
 def test_time_to_first_token_is_recorded_for_streams_only(genai: GenAiMetrics) -> None:
-    genai.record(_record(stream=False), 1)
+    _add(genai, _record(stream=False))
     assert _points(genai, "gen_ai.server.time_to_first_token") == []
-    genai.record(_record(stream=True), 1)
+    _add(genai, _record(stream=True))
     (point,) = _points(genai, "gen_ai.server.time_to_first_token")
     assert (point.count, point.sum) == (1, 0.08)
 
@@ -174,9 +179,9 @@ def test_submit_drops_and_counts_what_does_not_fit(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(otlp_export, "MAX_QUEUED", 3)
     export = OtlpExport(lambda: _config())  # not started: nothing drains the queue
     try:
-        export.submit([_record()] * 2)
-        export.submit([_record()] * 2)
-        export.submit([_record()])
+        export.submit_blob(encode_blob([_record()] * 2))
+        export.submit_blob(encode_blob([_record()] * 2))
+        export.submit_blob(encode_blob([_record()]))
         assert export.dropped == 2
     finally:
         export.close(timeout=1)
@@ -190,7 +195,7 @@ def test_a_batch_of_encoded_records_that_does_not_fit_is_dropped_whole_and_count
     try:
         export.submit_blob(encode_blob([_record()] * 2))
         export.submit_blob(encode_blob([_record()] * 2))
-        export.submit([_record()])
+        export.submit_blob(encode_blob([_record()]))
         assert export.dropped == 2
     finally:
         export.close(timeout=1)
@@ -230,7 +235,8 @@ def test_a_burst_of_records_loses_no_log(tmp_path: Path) -> None:
     try:
         export = OtlpExport(lambda: _config(rotel.url))
         export.start()
-        export.submit([_record(request_id=f"burst-{i}", trace_id=None, span_id=None) for i in range(BURST)])
+        export.submit_blob(encode_blob([_record(request_id=f"burst-{i}", trace_id=None, span_id=None)
+                                     for i in range(BURST)]))
         export.close()
         logs = rotel.wait_for("the logs", lambda r: r.logs if len(r.logs) >= BURST else [], timeout=20)
         assert len({g.attributes["ferrogate.request_id"] for g in logs}) == BURST
@@ -241,7 +247,7 @@ def test_a_burst_of_records_loses_no_log(tmp_path: Path) -> None:
 def test_close_gives_up_on_a_collector_that_does_not_answer() -> None:
     export = OtlpExport(lambda: _config(f"http://127.0.0.1:{free_port()}"))  # nobody listens there
     export.start()
-    export.submit([_record()])
+    export.submit_blob(encode_blob([_record()]))
     started = time.monotonic()
     export.close(timeout=1.0)
     assert time.monotonic() - started < 2.0
@@ -254,9 +260,9 @@ def test_the_control_process_imports_no_opentelemetry_until_an_endpoint_is_set()
 
 
 def test_after_a_reload_a_newly_named_model_counts_under_its_name(genai: GenAiMetrics) -> None:
-    genai.record(_record(model="new-model"), 1)
+    _add(genai, _record(model="new-model"))
     genai.follow(KnownNames(["m", "new-model"], ["up"], ["pm"]))
-    genai.record(_record(model="new-model"), 1)
+    _add(genai, _record(model="new-model"))
     models = sorted(p.attributes["gen_ai.request.model"] for p in _points(genai, "gen_ai.client.operation.duration"))
     assert models == ["new-model", "other"]
 
