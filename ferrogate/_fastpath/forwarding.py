@@ -61,7 +61,7 @@ def parse_traceparent(value: bytes) -> tuple[bytes, bytes, bytes] | None:
     if n < 55 or v[2:3] != b"-" or v[35:36] != b"-" or v[52:53] != b"-":
         return None
     version = v[:2]
-    if version == b"ff" or v[:2].strip(_HEX_DIGITS) or (n > 55 and (version == b"00" or v[55:56] != b"-")):
+    if version == b"ff" or version.strip(_HEX_DIGITS) or (n > 55 and (version == b"00" or v[55:56] != b"-")):
         return None
     trace, parent, flags = v[3:35], v[36:52], v[53:55]
     if trace.strip(_HEX_DIGITS) or parent.strip(_HEX_DIGITS) or flags.strip(_HEX_DIGITS):

@@ -15,7 +15,7 @@ from typing import Final
 
 from msgspec.structs import astuple
 
-from ferrogate.ipc.request_records import RequestRecord, usd
+from ferrogate.ipc.request_records import RECORD_FIELDS, RequestRecord, usd
 from ferrogate.observability import otlp_proto as pb
 from ferrogate.observability.otlp_spans import OPERATIONS
 
@@ -117,16 +117,13 @@ _OWN_KEYS: Final = (K_REQUEST_ID, K_EVENT_ID, K_DURATION, K_OVERHEAD, K_COST, K_
 def _own(record: RequestRecord) -> bytes:
     """The attributes only this record has: ids, timings, cost and token counts."""
     ttft = record.ttft_ms
-    if record.usage_source is None:
-        return pb.key_values(_ATTRIBUTE, _OWN_KEYS, (
-        record.request_id, record.event_id, millis(record.duration_ms), millis(record.overhead_ms),
-            usd(record.cost_pico), None if ttft is None else millis(ttft), None, None, None, None,
-            usd(record.saved_cost_pico) if record.saved_cost_pico else None,
-        ))
+    usage = record.usage_source is not None
     return pb.key_values(_ATTRIBUTE, _OWN_KEYS, (
         record.request_id, record.event_id, millis(record.duration_ms), millis(record.overhead_ms),
-        usd(record.cost_pico), None if ttft is None else millis(ttft), record.input_tokens, record.output_tokens,
-        record.cached_tokens, record.reasoning_tokens, usd(record.saved_cost_pico) if record.saved_cost_pico else None,
+        usd(record.cost_pico), None if ttft is None else millis(ttft),
+        record.input_tokens if usage else None, record.output_tokens if usage else None,
+        record.cached_tokens if usage else None, record.reasoning_tokens if usage else None,
+        usd(record.saved_cost_pico) if record.saved_cost_pico else None,
     ))
 
 
@@ -147,7 +144,7 @@ _LOG_FIELDS: Final = (
     "event_id", "overhead_ms", "cost_pico", "ttft_ms", "input_tokens", "output_tokens", "cached_tokens",
     "reasoning_tokens", "saved_cost_pico", "trace_id", "span_id", "trace_sampled",
 )
-LOG_INDEX: Final = tuple(-1 if name is None else RequestRecord.__struct_fields__.index(name) for name in _LOG_FIELDS)
+LOG_INDEX: Final = tuple(-1 if name is None else RECORD_FIELDS.index(name) for name in _LOG_FIELDS)
 
 
 def native_log(record: RequestRecord, observed_ns: int) -> bytes | None:

@@ -17,7 +17,7 @@ from typing import Final
 
 from msgspec.structs import astuple
 
-from ferrogate.ipc.request_records import AttemptRecord, RequestRecord
+from ferrogate.ipc.request_records import RECORD_FIELDS, AttemptRecord, RequestRecord
 from ferrogate.observability import otlp_proto as pb
 
 try:
@@ -151,7 +151,7 @@ _SPAN_FIELDS: Final = (
     "key_id", "tenant", "error_code", "status", "attempts", "cache_hit", "stream", None, "request_id",
     "usage_source", "input_tokens", "output_tokens", "attempt_log",
 )
-SPAN_INDEX: Final = tuple(-1 if name is None else RequestRecord.__struct_fields__.index(name) for name in _SPAN_FIELDS)
+SPAN_INDEX: Final = tuple(-1 if name is None else RECORD_FIELDS.index(name) for name in _SPAN_FIELDS)
 
 
 def native_spans(record: RequestRecord) -> list[bytes] | None:

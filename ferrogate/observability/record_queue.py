@@ -5,7 +5,8 @@ tally and appended, nothing more (no I/O, no wait). The worker's flusher hands t
 control process a :class:`~ferrogate.ipc.RecordBatch` every ``FLUSH_SECS`` or as
 soon as ``BATCH_RECORDS`` are waiting, encoded and summed here (the usage rows, the metric
 counts and, when OTLP metrics are exported, the GenAI histograms), so the control process
-stores and adds without decoding. The queue is bounded: while control is unreachable it fills, and a record that finds it full is dropped and counted
+stores and adds without decoding. The queue is bounded: while control is unreachable it
+fills, and a record that finds it full is dropped and counted
 (``dropped``, reported in the heartbeat and exported as a metric), never waited for.
 """
 
