@@ -1,10 +1,12 @@
 """CPU each part of the OTLP export spends per request record, in process.
 
 With ``telemetry.otlp_endpoint`` set, each record costs a worker its share of the batch's
-GenAI histogram sums, and the control process's exporter thread the decode of the worker's
-batch, a log record and the request's spans (written in C when ``_otlp_fields`` is built,
-else by the Python writers, timed here side by side). Records like the chat benchmark's,
-traced, each with one attempt:
+GenAI histogram sums, and the control process's exporter thread a log record and the
+request's spans. With ``_otlp_fields`` built, they are written straight from the worker's
+msgpack (the "batch" row: what the exporter runs); the rows after it are the parts of the
+way without it, or for a record the C reader leaves: the decode, then each record's log
+record and spans (C from the decoded record, then the Python writers). Records like the
+chat benchmark's, traced, each with one attempt:
 
     .venv/bin/python -m benchmarks.otlp_parts
     .venv/bin/python -m benchmarks.otlp_parts --records 20000 --rounds 9
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from ferrogate.ipc.record_summary import encode_blob
 from ferrogate.ipc.request_records import AttemptRecord, RequestRecord
 from ferrogate.observability import otlp_proto as pb
+from ferrogate.observability.otlp_batch import new_items, write_blob
 from ferrogate.observability.otlp_logs import log_message, log_message_py
 from ferrogate.observability.otlp_metrics import GenAiBatch
 from ferrogate.observability.otlp_spans import span_messages, span_messages_py
@@ -60,9 +63,21 @@ def main() -> None:
     blobs = [encode_blob(records[i:i + BATCH]) for i in range(0, len(records), BATCH)]
     now = time.time_ns()
     memo = pb.Memo()
+    logs, spans = new_items(), new_items()
+
+    def batches() -> None:  # as the exporter runs them: items kept from one request to the next
+        for blob in blobs:
+            write_blob(blob, now, logs, spans, memo, memo)
+            if logs.count >= 1024:
+                logs.take(b"", b"")
+                spans.take(b"", b"")
+        logs.take(b"", b"")
+        spans.take(b"", b"")
+
     parts: list[tuple[str, Callable[[], object]]] = [
         ("worker: GenAI sums", lambda: [GenAiBatch().observe(records[i:i + BATCH])
                                         for i in range(0, len(records), BATCH)]),
+        ("control: batch (logs and spans)", batches),
         ("control: decode", lambda: [b.records() for b in blobs]),
         ("control: log record", lambda: [log_message(r, now, memo) for r in records]),
         ("control: log record (Python)", lambda: [log_message_py(r, now, memo) for r in records]),

@@ -2,11 +2,10 @@
 
 ``submit_blob`` (called on the loop with each batch of encoded records, only when logs or
 traces are exported) and ``submit_increments`` (each batch's GenAI histogram increments,
-summed by its worker) only append to bounded queues. One thread decodes the batches, takes
-the records ``BATCH_RECORDS`` at a time, about once a second, writes each one's spans
-(``observability.otlp_spans``) and log record (``otlp_logs``) straight to protobuf, and
-POSTs the batch's spans to ``<otlp_endpoint>/v1/traces`` and its logs to ``/v1/logs``
-(``otlp_http``). It adds the increments to the GenAI histograms (``otlp_metrics``), which
+summed by its worker) only append to bounded queues. One thread, about once a second, writes
+each batch's spans and log records straight from its msgpack to protobuf
+(``observability.otlp_batch``), and POSTs them about ``BATCH_RECORDS`` records at a time:
+the spans to ``<otlp_endpoint>/v1/traces`` and the logs to ``/v1/logs`` (``otlp_http``). It adds the increments to the GenAI histograms (``otlp_metrics``), which
 go to ``/v1/metrics`` every 60 s (or ``OTEL_METRIC_EXPORT_INTERVAL`` ms). A full queue drops records and counts them
 (``dropped``): telemetry must never hold up metering or serving. ``close`` sends what is
 queued and the metrics, within its timeout.
@@ -34,10 +33,9 @@ from opentelemetry.sdk.resources import Resource
 from ferrogate.config.model import Config
 from ferrogate.config.otel_env import OtelSettings, otel_settings
 from ferrogate.ipc.record_summary import GenAiIncrement, RecordBlob
-from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.observability import otlp_proto as pb
+from ferrogate.observability.otlp_batch import ItemBuffer, new_items, write_blob
 from ferrogate.observability.otlp_http import OtlpHttp
-from ferrogate.observability.otlp_logs import LOGS_ITEMS, log_message
 from ferrogate.observability.otlp_metrics import (
     DURATION_POINT,
     METRICS_ITEMS,
@@ -45,13 +43,13 @@ from ferrogate.observability.otlp_metrics import (
     KnownNames,
 )
 from ferrogate.observability.otlp_proto import AttributeValue
-from ferrogate.observability.otlp_spans import SCOPE_NAME, TRACES_ITEMS, span_messages
+from ferrogate.observability.otlp_spans import SCOPE_NAME
 
 _log = logging.getLogger("ferrogate.control.otlp")
 
 MAX_QUEUED = 50_000
 MAX_QUEUED_INCREMENTS = 10_000  # workers' batches of GenAI increments waiting for the thread
-BATCH_RECORDS = 1024  # records per traces / logs request
+BATCH_RECORDS = 1024  # records per traces / logs request, about: workers' batches are not split
 FLUSH_SECS = 1.0
 EXPORT_TIMEOUT_SECS = 10.0
 METRICS_INTERVAL_MS = 60_000
@@ -72,8 +70,8 @@ class OtlpExport:
 
     __slots__ = (
         "_blob_records_in", "_blob_records_out", "_blobs", "_closing_by", "_config", "_config_of", "_http",
-        "_increments", "_log_memo", "_metrics", "_metrics_due", "_metrics_every", "_queue",
-        "_resource", "_schema_url", "_scope", "_signals", "_span_memo", "_stop", "_thread", "_wake", "dropped",
+        "_increments", "_log_items", "_log_memo", "_metrics", "_metrics_due", "_metrics_every",
+        "_resource", "_schema_url", "_scope", "_signals", "_span_items", "_span_memo", "_stop", "_thread", "_wake", "dropped",
         "exported",
     )
 
@@ -91,13 +89,14 @@ class OtlpExport:
         self._scope = pb.scope(SCOPE_NAME)
         self._span_memo = pb.Memo()
         self._log_memo = pb.Memo()
+        self._log_items = new_items()  # kept from one export request to the next, with their capacity
+        self._span_items = new_items()
         self._http = OtlpHttp(telemetry.otlp_endpoint, EXPORT_TIMEOUT_SECS, env)
         self._signals: OtelSettings = otel_settings(env)  # its warnings are the config loader's
         self._metrics = GenAiMetrics(KnownNames.of(config))
         self._metrics_every = metrics_interval(env)
         self._metrics_due = time.monotonic() + self._metrics_every
-        self._queue: deque[RequestRecord] = deque()
-        self._blobs: deque[RecordBlob] = deque()  # workers' encoded records, decoded by the thread
+        self._blobs: deque[RecordBlob] = deque()  # workers' encoded records, written out by the thread
         self._blob_records_in = 0  # records of the blobs queued (written on the loop)
         self._blob_records_out = 0  # records of the blobs taken (written by the thread)
         self._increments: deque[list[GenAiIncrement]] = deque()
@@ -112,12 +111,12 @@ class OtlpExport:
         self._thread.start()
 
     def _waiting(self) -> int:
-        """Records queued, decoded or not (each counter is written by one thread only)."""
-        return len(self._queue) + self._blob_records_in - self._blob_records_out
+        """Records queued (each counter is written by one thread only)."""
+        return self._blob_records_in - self._blob_records_out
 
     def submit_blob(self, blob: RecordBlob) -> None:
-        """Queue a worker's encoded records: the thread decodes them, off the event loop. A batch
-        that does not fit is dropped and counted, never waited for."""
+        """Queue a worker's encoded records: the thread writes them out, off the event loop. A
+        batch that does not fit is dropped and counted, never waited for."""
         if not blob.count:
             return
         waiting = self._waiting() + blob.count
@@ -199,41 +198,38 @@ class OtlpExport:
             except Exception:  # one odd batch must not stop the others' metrics
                 _log.exception("OTLP export skipped a batch of metric increments")
 
-    def _decode_blobs(self) -> None:
+    def _send_queued(self) -> None:
+        self._add_increments()
         blobs = self._blobs
+        logs = self._log_items if self._signals.logs else None
+        spans = self._span_items if self._signals.traces else None
+        taken = 0  # records written since the last POST
         while blobs:
             blob = blobs.popleft()
             try:
-                self._queue.extend(blob.records())
+                write_blob(blob, time.time_ns(), logs, spans, self._log_memo, self._span_memo)
             except Exception:  # a batch that does not decode must not stop the others' telemetry
                 _log.exception("OTLP export skipped a batch of %d records it could not decode", blob.count)
             finally:
                 self._blob_records_out += blob.count
+            taken += blob.count
+            if taken >= BATCH_RECORDS or not blobs:
+                taken = 0
+                self._post_pending(logs, spans)
+                if time.monotonic() >= self._deadline():
+                    return
 
-    def _send_queued(self) -> None:
-        self._add_increments()
-        self._decode_blobs()
-        queue = self._queue
-        want_logs, want_spans = self._signals.logs, self._signals.traces
-        while queue:
-            spans: list[bytes] = []
-            logs: list[bytes] = []
-            now_ns = time.time_ns()
-            for _ in range(min(BATCH_RECORDS, len(queue))):
-                record = queue.popleft()
-                try:
-                    if want_logs:
-                        logs.append(log_message(record, now_ns, self._log_memo))
-                    if want_spans:
-                        spans += span_messages(record, self._span_memo)
-                except Exception:  # one odd record must not stop the others' telemetry
-                    _log.exception("OTLP export skipped a record")
-            if logs:
-                self._post("logs", LOGS_ITEMS, logs)
-            if spans and self._post("traces", TRACES_ITEMS, spans):
-                self.exported += len(spans)
-            if time.monotonic() >= self._deadline():
-                return
+    def _post_pending(self, logs: ItemBuffer | None, spans: ItemBuffer | None) -> None:
+        if logs is not None and logs.count:
+            self._post("logs", self._request(logs))
+        if spans is not None and spans.count:
+            count = spans.count
+            if self._post("traces", self._request(spans)):
+                self.exported += count
+
+    def _request(self, items: ItemBuffer) -> bytes:
+        head, tail = pb.export_envelope(self._resource, self._scope, items.size, self._schema_url)
+        return items.take(head, tail)
 
     def _send_metrics(self) -> None:
         if not self._signals.metrics:
@@ -241,8 +237,8 @@ class OtlpExport:
         self._add_increments()
         messages = self._metrics.messages(time.time_ns())
         if messages:
-            self._post("metrics", METRICS_ITEMS, messages)
+            self._post("metrics", pb.export_request(self._resource, self._scope, METRICS_ITEMS, messages,
+                                                    self._schema_url))
 
-    def _post(self, signal: str, items_number: int, items: list[bytes]) -> bool:
-        payload = pb.export_request(self._resource, self._scope, items_number, items, self._schema_url)
+    def _post(self, signal: str, payload: bytes) -> bool:
         return self._http.post(signal, payload, self._deadline())

@@ -236,24 +236,32 @@ def resource(values: Mapping[str, AttributeValue]) -> bytes:
 
 def export_request(resource_body: bytes, scope_body: bytes, items_number: int, items: Sequence[bytes],
                    schema_url: str = "") -> bytes:
-    """An OTLP export request holding one resource and one scope.
+    """An OTLP export request holding one resource and one scope, and ``items``: the item
+    messages' bodies (spans, log records or metrics), each the scope's field ``items_number``."""
+    framed = frame_items(items_number, items)
+    head, tail = export_envelope(resource_body, scope_body, len(framed), schema_url)
+    return b"".join((head, framed, tail))
+
+
+def frame_items(items_number: int, items: Sequence[bytes]) -> bytes:
+    """Messages as the repeated field ``items_number``: each with its tag and length."""
+    item_prefix = length_tag(items_number)
+    framed: list[bytes] = []
+    for item in items:
+        framed += (item_prefix, varint(len(item)), item)
+    return b"".join(framed)
+
+
+def export_envelope(resource_body: bytes, scope_body: bytes, items_size: int, schema_url: str = "") -> tuple[bytes, bytes]:
+    """What goes before and after ``items_size`` bytes of framed items to make an export request.
 
     Each signal's request has the same shape: ``Export*ServiceRequest { 1: Resource* {
-    1: resource, 2: Scope* { 1: scope, <items_number>: item... } } }``; ``items`` are the
-    item messages' bodies (spans, log records or metrics).
+    1: resource, 2: Scope* { 1: scope, <items_number>: item... } } }``.
     """
-    item_prefix = length_tag(items_number)
-    framed: list[bytes] = []  # the items with their tags and lengths: joined once, at the end
-    size = 0
-    for item in items:
-        length = varint(len(item))
-        framed += (item_prefix, length, item)
-        size += len(item_prefix) + len(length) + len(item)
     scope_field = message_field(length_tag(1), scope_body)
-    size += len(scope_field)
+    size = len(scope_field) + items_size
     scoped_head = length_tag(2) + varint(size)
     resourced_head = message_field(length_tag(1), resource_body) + scoped_head
     tail = string_field(length_tag(3), schema_url) if schema_url else b""
     resourced_size = len(resourced_head) + size + len(tail)
-    head = length_tag(1) + varint(resourced_size) + resourced_head + scope_field
-    return b"".join([head, *framed, tail])
+    return length_tag(1) + varint(resourced_size) + resourced_head + scope_field, tail

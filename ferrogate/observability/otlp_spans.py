@@ -35,6 +35,7 @@ OPERATIONS: Final = {
     "embeddings": ("embeddings", "/v1/embeddings"),
     "tools": ("execute_tool", "/v1/tools/execute"),  # an MCP tool call: gen_ai.tool.name is the tool
 }
+TOOL_ENDPOINT: Final = "tools"  # its spans name the tool (gen_ai.tool.name)
 TRACES_ITEMS: Final = 2  # ScopeSpans.spans
 
 _NS_PER_MS: Final = 1_000_000
@@ -119,7 +120,7 @@ def _shared(record: RequestRecord, operation: str, path: str) -> bytes:
     ):
         if value is not None:
             parts.append(_text(key, value))
-    if record.endpoint == "tools" and record.model is not None:
+    if record.endpoint == TOOL_ENDPOINT and record.model is not None:
         parts.append(_text(K_TOOL, record.model))
     parts.append(_STATUS_ERROR if record.status >= 500 or record.status == 0 else _STATUS_UNSET)
     return b"".join(parts)
@@ -149,7 +150,7 @@ def _attempt_shared(operation: str, attempt: AttemptRecord) -> bytes:
 _SPAN_FIELDS: Final = (
     "trace_id", "span_id", "parent_span_id", "at", "duration_ms", None, None, "model", "provider", "provider_model",
     "key_id", "tenant", "error_code", "status", "attempts", "cache_hit", "stream", None, "request_id",
-    "usage_source", "input_tokens", "output_tokens", "attempt_log",
+    "usage_source", "input_tokens", "output_tokens", "attempt_log", "trace_sampled",
 )
 SPAN_INDEX: Final = tuple(-1 if name is None else RECORD_FIELDS.index(name) for name in _SPAN_FIELDS)
 
@@ -159,7 +160,7 @@ def native_spans(record: RequestRecord) -> list[bytes] | None:
     if native is None:
         return None
     operation, path = OPERATIONS.get(record.endpoint, (record.endpoint, ""))
-    return native.request_spans(astuple(record), SPAN_INDEX, operation, path, record.endpoint == "tools")
+    return native.request_spans(astuple(record), SPAN_INDEX, operation, path, record.endpoint == TOOL_ENDPOINT)
 
 
 def span_messages(record: RequestRecord, memo: pb.Memo) -> list[bytes]:
