@@ -96,6 +96,19 @@ def render_proxy_conf(workdir: Path, port: int, upstream_port: int, workers: int
 """
 
 
+def render_discard_conf(workdir: Path, port: int) -> str:
+    """An OTLP/HTTP endpoint that reads each export request and answers 200 with an empty
+    body (an empty Export*ServiceResponse: all accepted): what the gateway's OTLP export costs
+    without a collector's decoding on the same cores."""
+    return _prelude(workdir, 1) + f"""  server {{
+    listen {LOOPBACK}:{port} backlog=4096;
+    client_max_body_size 256m;
+    location / {{ default_type application/x-protobuf; return 200 ''; }}
+  }}
+}}
+"""
+
+
 def _start(name: str, workdir: Path, render: Callable[[int], str]) -> Service:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "tmp").mkdir(exist_ok=True)
@@ -118,6 +131,10 @@ def _start(name: str, workdir: Path, render: Callable[[int], str]) -> Service:
 
 def start_mock(workdir: Path) -> Service:
     return _start("mock", workdir, lambda port: render_mock_conf(workdir, port))
+
+
+def start_discard(workdir: Path) -> Service:
+    return _start("otlp-discard", workdir, lambda port: render_discard_conf(workdir, port))
 
 
 def start_proxy(workdir: Path, upstream_port: int, workers: int = 2) -> Service:

@@ -1,6 +1,8 @@
-"""rotel (a real OTLP collector, from PyPI) with its blackhole exporter: what the gateway
-exports to in ``--otlp`` runs, so the figures include the cost of sending traces, metrics
-and logs without measuring a collector's storage."""
+"""What the gateway exports to in ``--otlp`` runs. ``rotel`` (the default): a real OTLP
+collector from PyPI with its blackhole exporter, so the figures include the cost of sending
+traces, metrics and logs without measuring a collector's storage; its decoding shares the
+box's cores. ``discard``: nginx reading each request and answering 200, so the figures are
+the gateway's own cost, as with a collector on another machine."""
 
 from __future__ import annotations
 
@@ -8,7 +10,17 @@ import socket
 import time
 from pathlib import Path
 
+from benchmarks.nginx import start_discard
 from benchmarks.procs import LOOPBACK, Service, free_loopback_port, start_service, stop_service
+
+COLLECTORS = ("rotel", "discard")
+
+
+def start_otlp_collector(kind: str, workdir: Path) -> Service:
+    """The ``kind`` of collector (``COLLECTORS``), listening on the loopback."""
+    if kind == "discard":
+        return start_discard(workdir)
+    return start_collector(workdir)
 
 
 def start_collector(workdir: Path, deadline_secs: float = 10.0) -> Service:

@@ -25,7 +25,7 @@ from pathlib import Path
 from benchmarks.cpu import CLK_TCK, read_all_stats
 from benchmarks.gateway import CLIENT_KEY, start_gateway
 from benchmarks.nginx import start_mock
-from benchmarks.otlp_collector import start_collector
+from benchmarks.otlp_collector import COLLECTORS, start_otlp_collector
 from benchmarks.payloads import request_bodies
 from benchmarks.procs import LOOPBACK, Service, stop_service
 from benchmarks.wrk import run_wrk, wrk_command
@@ -51,7 +51,9 @@ def ticks(pids: list[int]) -> dict[int, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--otlp", action="store_true", help="export OTLP to a rotel collector the harness starts")
+    ap.add_argument("--otlp", action="store_true", help="export OTLP to a collector the harness starts")
+    ap.add_argument("--otlp-collector", choices=COLLECTORS, default="rotel",
+                    help="with --otlp: rotel (a real collector) or discard (nginx answering 200)")
     ap.add_argument("--no-records", action="store_true",
                     help="telemetry.request_records = false (the fg-bare row: no records, metering or metrics)")
     ap.add_argument("--duration", type=float, default=6.0, help="seconds of wrk load")
@@ -65,7 +67,7 @@ def main() -> None:
             services.append(mock)
             collector = None
             if args.otlp:
-                collector = start_collector(work / "rotel")
+                collector = start_otlp_collector(args.otlp_collector, work / "collector")
                 services.append(collector)
             otlp = f"http://{LOOPBACK}:{collector.port}" if collector is not None else None
             gateway = start_gateway(work / "gw", mock.port, ai=True, workers=2, otlp_endpoint=otlp,

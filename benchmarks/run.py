@@ -30,7 +30,7 @@ from typing import Any
 from benchmarks import at_scale, cpu, nginx, peers
 from benchmarks.gateway import CLIENT_KEY, start_gateway
 from benchmarks.httpwire import last_event
-from benchmarks.otlp_collector import start_collector
+from benchmarks.otlp_collector import COLLECTORS, start_otlp_collector
 from benchmarks.overhead import one_connection_latency
 from benchmarks.payloads import request_bodies
 from benchmarks.plan import SUITES, Case, Running, build_cases
@@ -69,7 +69,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         " redis-server the harness starts (cluster mode)")
     p.add_argument("--otlp", action="store_true",
                    help="FerroGate (the records-on rows) also exports OTLP traces, metrics and logs"
-                        " to a rotel collector the harness starts")
+                        " to a collector the harness starts")
+    p.add_argument("--otlp-collector", choices=COLLECTORS, default="rotel",
+                   help="with --otlp: rotel (a real collector, decoding on the same cores) or discard"
+                        " (nginx answering 200: the gateway's own cost)")
     p.add_argument("--allow-pure", action="store_true",
                    help="measure even when the gateway would run pure Python (a stale or missing"
                         " compiled build; by default the run stops and says to `make compiled`)")
@@ -186,7 +189,8 @@ def _gateway(work: Path, mock_port: int, args: argparse.Namespace, skipped: dict
             redis_url = str(redis.extra["url"])
         otlp = None
         if args.otlp:
-            collector = _start_optional("rotel", lambda: start_collector(work / "rotel"), skipped, services)
+            collector = _start_optional(args.otlp_collector, lambda: start_otlp_collector(
+                args.otlp_collector, work / "collector"), skipped, services)
             if collector is None:
                 return None, False
             otlp = f"http://{LOOPBACK}:{collector.port}"

@@ -18,7 +18,13 @@ from ferrogate.ipc.record_summary import RecordBlob
 from ferrogate.ipc.request_records import RECORD_FIELDS, RequestRecord
 from ferrogate.observability import otlp_proto as pb
 from ferrogate.observability.otlp_logs import LOG_INDEX, LOGS_ITEMS, log_message
-from ferrogate.observability.otlp_spans import OPERATIONS, SPAN_INDEX, TOOL_ENDPOINT, TRACES_ITEMS, span_messages
+from ferrogate.observability.otlp_spans import (
+    OPERATIONS,
+    SPAN_INDEX,
+    TOOL_ENDPOINT,
+    TRACES_ITEMS,
+    span_messages,
+)
 
 try:
     from ferrogate.observability import _otlp_fields as native

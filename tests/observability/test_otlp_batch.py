@@ -17,7 +17,13 @@ from ferrogate.ipc.record_summary import RecordBlob, encode_blob
 from ferrogate.ipc.request_records import AttemptRecord, RequestRecord
 from ferrogate.observability import otlp_batch
 from ferrogate.observability import otlp_proto as pb
-from ferrogate.observability.otlp_batch import LAYOUT, ItemBuffer, PythonItems, write_blob, write_records
+from ferrogate.observability.otlp_batch import (
+    LAYOUT,
+    ItemBuffer,
+    PythonItems,
+    write_blob,
+    write_records,
+)
 from ferrogate.observability.otlp_logs import LOGS_ITEMS, log_message_py
 from ferrogate.observability.otlp_spans import TRACES_ITEMS, span_messages_py
 from tests.support.record_strategies import records
