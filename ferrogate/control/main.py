@@ -196,6 +196,7 @@ class ControlService:
             self.records.metrics.otlp_dropped = lambda: otlp.dropped
             self.records.on_blob = otlp.submit_blob if otlp.wants_records else None
             self.records.on_increments = otlp.submit_increments
+            self.records.on_unsummed = otlp.submit_unsummed
             self.records.only_traced = not otlp.wants_logs  # the workers send sampled records apart then
             self.otlp.start()
         if self.acme is not None:

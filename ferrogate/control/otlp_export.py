@@ -39,6 +39,7 @@ from ferrogate.observability.otlp_http import OtlpHttp
 from ferrogate.observability.otlp_metrics import (
     DURATION_POINT,
     METRICS_ITEMS,
+    GenAiBatch,
     GenAiMetrics,
     KnownNames,
 )
@@ -71,7 +72,7 @@ class OtlpExport:
     __slots__ = (
         "_blob_records_in", "_blob_records_out", "_blobs", "_closing_by", "_config", "_config_of", "_http",
         "_increments", "_log_items", "_log_memo", "_metrics", "_metrics_due", "_metrics_every",
-        "_resource", "_schema_url", "_scope", "_signals", "_span_items", "_span_memo", "_stop", "_thread", "_wake", "dropped",
+        "_resource", "_schema_url", "_scope", "_signals", "_unsummed", "_span_items", "_span_memo", "_stop", "_thread", "_wake", "dropped",
         "exported",
     )
 
@@ -100,6 +101,7 @@ class OtlpExport:
         self._blob_records_in = 0  # records of the blobs queued (written on the loop)
         self._blob_records_out = 0  # records of the blobs taken (written by the thread)
         self._increments: deque[list[GenAiIncrement]] = deque()
+        self._unsummed: deque[RecordBlob] = deque()  # batches whose worker sent no increments
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._closing_by = 0.0  # the monotonic deadline of the last sends, once closing
@@ -148,6 +150,16 @@ class OtlpExport:
             return
         self._increments.append(increments)
 
+    def submit_unsummed(self, blob: RecordBlob) -> None:
+        """Queue a batch whose worker sent no GenAI increments (one of an older version, during
+        a rolling upgrade): the thread decodes and sums it, so its requests still count."""
+        if not self._signals.metrics or not blob.count:
+            return
+        if len(self._increments) + len(self._unsummed) >= MAX_QUEUED_INCREMENTS:
+            self.dropped += blob.count
+            return
+        self._unsummed.append(blob)
+
     def close(self, timeout: float = 5.0) -> None:
         """Send what is queued and the metrics, giving up after about ``timeout`` seconds: a
         collector that does not answer must not hold up the control process's exit."""
@@ -190,11 +202,14 @@ class OtlpExport:
             self._metrics.follow(KnownNames.of(config))
 
     def _add_increments(self) -> None:
-        increments = self._increments
+        increments, unsummed = self._increments, self._unsummed
         now_ns = time.time_ns()
-        while increments:
+        while increments or unsummed:
             try:
-                self._metrics.add(increments.popleft(), now_ns)
+                if increments:
+                    self._metrics.add(increments.popleft(), now_ns)
+                else:
+                    self._metrics.add(GenAiBatch().observe(unsummed.popleft().records()), now_ns)
             except Exception:  # one odd batch must not stop the others' metrics
                 _log.exception("OTLP export skipped a batch of metric increments")
 

@@ -39,7 +39,7 @@ MAX_WAITING = 200_000  # records queued for the store; beyond it the oldest batc
 class RecordSink:
     __slots__ = (
         "_executor", "_path", "_store", "_task", "_waiting", "_waiting_records", "config", "lost", "metrics",
-        "on_blob", "on_events", "on_increments", "only_traced", "written",
+        "on_blob", "on_events", "on_increments", "on_unsummed", "only_traced", "written",
     )
 
     def __init__(self, config: Config, path: str, metrics: GatewayMetrics) -> None:
@@ -53,6 +53,8 @@ class RecordSink:
         self._task: asyncio.Task[None] | None = None
         self.on_blob: Callable[[RecordBlob], None] | None = None  # the OTLP exporter's logs and traces
         self.on_increments: Callable[[list[GenAiIncrement]], None] | None = None  # the OTLP exporter's metrics
+        # a batch its worker did not sum (a worker of an older version, during an upgrade): the exporter sums it
+        self.on_unsummed: Callable[[RecordBlob], None] | None = None
         self.only_traced = False  # the exporter wants only records whose trace is sampled (traces, no logs)
         self.on_events: Callable[[], None] | None = None  # new metering events in the outbox
         self.written = 0
@@ -75,6 +77,8 @@ class RecordSink:
         self.metrics.add(batch.counts)
         if self.on_increments is not None and batch.counts.genai:
             self.on_increments(batch.counts.genai)
+        elif self.on_unsummed is not None and batch.logs.count:
+            self.on_unsummed(batch.logs)
         if self.on_blob is not None:
             blob = batch.traced if self.only_traced and batch.traced is not None else batch.logs
             try:

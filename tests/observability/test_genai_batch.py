@@ -6,6 +6,7 @@ only the sampled ones the worker sends apart."""
 from __future__ import annotations
 
 from hypothesis import given, settings
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from hypothesis import strategies as st
 
 from ferrogate import ipc
@@ -88,6 +89,40 @@ def test_the_sink_hands_the_increments_to_the_exporter_without_decoding_the_reco
     sink.accept(ipc.RecordBatch(pid=1, logs=not_msgpack, events=RecordBlob(),
                                 counts=MetricCounts(genai=increments)))
     assert got == [increments]
+
+
+def test_the_sink_hands_a_batch_its_worker_did_not_sum_to_the_exporter_to_sum() -> None:
+    sink, summed, unsummed = _sink(), [], []
+    sink.on_increments, sink.on_unsummed = summed.append, unsummed.append
+    older = RecordQueue(RequestTally()).pack([_record(1)], pid=1)  # a worker not summing: an older version's
+    sink.accept(older)
+    assert (summed, unsummed) == ([], [older.logs])
+
+
+def test_the_exporter_sums_a_batch_its_worker_did_not_as_the_worker_would_have() -> None:
+    batch = [_record(1), _record(2, status=500, error_code="upstream_error")]
+    by_worker, by_exporter = OtlpExport(lambda: CONFIG, {}), OtlpExport(lambda: CONFIG, {})
+    by_worker.submit_increments(RecordQueue(RequestTally(), genai=True).pack(batch, pid=1).counts.genai)
+    by_exporter.submit_unsummed(RecordQueue(RequestTally()).pack(batch, pid=1).logs)
+    for exporter in (by_worker, by_exporter):
+        exporter._add_increments()
+    summed = [_timeless(m) for m in by_exporter._metrics.messages(2)]
+    assert "gen_ai.client.operation.duration" in [m.name for m in summed]
+    assert summed == [_timeless(m) for m in by_worker._metrics.messages(2)]
+
+
+def _timeless(message: bytes) -> Metric:
+    """A metric without its points' start times (when each exporter first saw the series)."""
+    metric = Metric.FromString(message)
+    for point in metric.histogram.data_points:
+        point.start_time_unix_nano = 0
+    return metric
+
+
+def test_an_exporter_not_sending_metrics_queues_no_batch_to_sum() -> None:
+    exporter = OtlpExport(lambda: CONFIG, {"OTEL_METRICS_EXPORTER": "none"})
+    exporter.submit_unsummed(RecordQueue(RequestTally()).pack([_record(1)], pid=1).logs)
+    assert not exporter._unsummed
 
 
 def test_the_exporter_wants_records_only_for_logs_or_traces() -> None:
