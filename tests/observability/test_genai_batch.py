@@ -6,8 +6,8 @@ only the sampled ones the worker sends apart."""
 from __future__ import annotations
 
 from hypothesis import given, settings
-from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from hypothesis import strategies as st
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
 from ferrogate import ipc
 from ferrogate.config.model import Config, Telemetry
