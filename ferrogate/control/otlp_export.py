@@ -70,31 +70,10 @@ class OtlpExport:
     """Owns the collector connection, the GenAI histograms and the thread that feeds them."""
 
     __slots__ = (
-        "_blob_records_in",
-        "_blob_records_out",
-        "_blobs",
-        "_closing_by",
-        "_config",
-        "_config_of",
-        "_http",
-        "_increments",
-        "_log_items",
-        "_log_memo",
-        "_metrics",
-        "_metrics_due",
-        "_metrics_every",
-        "_resource",
-        "_schema_url",
-        "_scope",
-        "_signals",
-        "_span_items",
-        "_span_memo",
-        "_stop",
-        "_thread",
-        "_unsummed",
-        "_wake",
-        "dropped",
-        "exported",
+        "_blob_records_in", "_blob_records_out", "_blobs", "_closing_by", "_config", "_config_of", "_http",
+        "_increments", "_log_items", "_log_memo", "_metrics", "_metrics_due", "_metrics_every", "_resource",
+        "_schema_url", "_scope", "_signals", "_span_items", "_span_memo", "_stop", "_thread", "_unsummed", "_wake",
+        "dropped", "exported",
     )
 
     def __init__(self, config_of: Callable[[], Config], env: Mapping[str, str] = os.environ) -> None:
