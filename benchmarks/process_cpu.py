@@ -44,9 +44,10 @@ def descendants(root: int) -> list[int]:
     return out
 
 
-def ticks(pids: list[int]) -> dict[int, int]:
+def ticks(groups: list[list[int]]) -> list[int]:
+    """Each group of processes' CPU ticks so far."""
     by_pid = {st.pid: st.ticks for st in read_all_stats()}
-    return {pid: by_pid.get(pid, 0) for pid in pids}
+    return [sum(by_pid.get(pid, 0) for pid in group) for group in groups]
 
 
 def main() -> None:
@@ -77,22 +78,24 @@ def main() -> None:
             body.write_bytes(request_bodies()["chat"])
             tree = descendants(gateway.pid)  # supervisor, control, then the workers
             names = ["supervisor", "control"] + [f"worker {i}" for i in range(1, len(tree) - 1)]
-            pids = tree + ([collector.pid] if collector is not None else [])
-            names += ["collector"] if collector is not None else []
-            before = ticks(pids)
+            groups = [[pid] for pid in tree]
+            if collector is not None:  # nginx's master and its worker, or rotel
+                groups.append(descendants(collector.pid))
+                names.append("collector")
+            before = ticks(groups)
             result, _ = run_wrk(
                 wrk_command(f"http://{LOOPBACK}:{gateway.port}/v1/chat/completions", connections=args.connections,
                             duration_s=args.duration, headers=(("Authorization", f"Bearer {CLIENT_KEY}"),),
                             post=True),
                 dict(os.environ, FG_BENCH_BODY_FILE=str(body)),
             )
-            after = ticks(pids)
+            after = ticks(groups)
         finally:
             for service in reversed(services):
                 stop_service(service)
     print(f"chat c{args.connections}: {result.rps:,.0f} req/s, {result.requests:,} requests, {result.errors} errors")
-    for name, pid in zip(names, pids, strict=True):
-        spent = (after[pid] - before[pid]) * 1_000_000 / CLK_TCK / max(result.requests, 1)
+    for name, was, now in zip(names, before, after, strict=True):
+        spent = (now - was) * 1_000_000 / CLK_TCK / max(result.requests, 1)
         print(f"{name:12} {spent:7.2f} us/request")
 
 
