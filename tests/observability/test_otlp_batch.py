@@ -207,11 +207,11 @@ def test_a_layout_that_does_not_fit_the_writers_is_refused(layout: tuple[Any, ..
 
 def test_a_refused_batch_leaves_nothing_in_the_items() -> None:
     logs, spans = native.Items(), native.Items()
-    good = encode_blob([_traced()]).data
+    good = encode_blob([_traced(), _traced()]).data
     native.batch_messages(good, LAYOUT, OBSERVED, logs, spans)
     before = (logs.size, logs.count, spans.size, spans.count)
-    with pytest.raises(ValueError):
-        native.batch_messages(good[:-3], LAYOUT, OBSERVED, logs, spans)  # the same batch, cut short
+    with pytest.raises(ValueError):  # the first record is written before the second turns out cut short
+        native.batch_messages(good[:-3], LAYOUT, OBSERVED, logs, spans)
     assert (logs.size, logs.count, spans.size, spans.count) == before
 
 
