@@ -5,7 +5,7 @@ The wrk rows of ``benchmarks.run`` give a whole gateway's CPU per request; on a 
 2-core box that figure moves by a third between runs, and it cannot say whether a change
 to the control process (records, metering, OTLP) helped. This starts the nginx mock, a
 FerroGate with the AI config (2 workers, records on unless ``--no-records``) and, with ``--otlp``, a rotel
-collector; runs wrk against chat completions; and prints each process's CPU per request
+collector; runs wrk against chat completions (streamed with `--scenario chat_stream`); and prints each process's CPU per request
 served. The OpenTelemetry variables of the environment reach the gateway:
 
     .venv/bin/python -m benchmarks.process_cpu --otlp
@@ -57,6 +57,8 @@ def main() -> None:
                     help="with --otlp: rotel (a real collector) or discard (nginx answering 200)")
     ap.add_argument("--no-records", action="store_true",
                     help="telemetry.request_records = false (the fg-bare row: no records, metering or metrics)")
+    ap.add_argument("--scenario", choices=("chat", "chat_stream"), default="chat",
+                    help="the request wrk sends: a chat completion, or the same streamed")
     ap.add_argument("--duration", type=float, default=6.0, help="seconds of wrk load")
     ap.add_argument("--connections", type=int, default=32)
     args = ap.parse_args()
@@ -75,7 +77,7 @@ def main() -> None:
                                     records=not args.no_records)
             services.append(gateway)
             body = work / "chat.json"
-            body.write_bytes(request_bodies()["chat"])
+            body.write_bytes(request_bodies()[args.scenario])
             tree = descendants(gateway.pid)  # supervisor, control, then the workers
             names = ["supervisor", "control"] + [f"worker {i}" for i in range(1, len(tree) - 1)]
             groups = [[pid] for pid in tree]
@@ -93,7 +95,7 @@ def main() -> None:
         finally:
             for service in reversed(services):
                 stop_service(service)
-    print(f"chat c{args.connections}: {result.rps:,.0f} req/s, {result.requests:,} requests, {result.errors} errors")
+    print(f"{args.scenario} c{args.connections}: {result.rps:,.0f} req/s, {result.requests:,} requests, {result.errors} errors")
     for name, was, now in zip(names, before, after, strict=True):
         spent = (now - was) * 1_000_000 / CLK_TCK / max(result.requests, 1)
         print(f"{name:12} {spent:7.2f} us/request")
