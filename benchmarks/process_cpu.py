@@ -4,9 +4,10 @@ and the OTLP collector when there is one.
 The wrk rows of ``benchmarks.run`` give a whole gateway's CPU per request; on a shared
 2-core box that figure moves by a third between runs, and it cannot say whether a change
 to the control process (records, metering, OTLP) helped. This starts the nginx mock, a
-FerroGate with the AI config (2 workers, records on unless ``--no-records``) and, with ``--otlp``, a rotel
-collector; runs wrk against chat completions (streamed with `--scenario chat_stream`); and prints each process's CPU per request
-served. The OpenTelemetry variables of the environment reach the gateway:
+FerroGate with the AI config (2 workers, records on unless ``--no-records``) and, with
+``--otlp``, a collector (rotel, or with ``--otlp-collector discard`` an nginx answering 200);
+runs wrk against chat completions (streamed with ``--scenario chat_stream``); and prints each
+process's CPU per request served. The OpenTelemetry variables of the environment reach the gateway:
 
     .venv/bin/python -m benchmarks.process_cpu --otlp
     OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01 \\
