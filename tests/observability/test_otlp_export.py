@@ -175,18 +175,6 @@ def test_the_logs_severity_follows_the_status(status: int, level: int, text: str
 # -- the exporter
 
 
-def test_submit_drops_and_counts_what_does_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(otlp_export, "MAX_QUEUED", 3)
-    export = OtlpExport(lambda: _config())  # not started: nothing drains the queue
-    try:
-        export.submit_blob(encode_blob([_record()] * 2))
-        export.submit_blob(encode_blob([_record()] * 2))
-        export.submit_blob(encode_blob([_record()]))
-        assert export.dropped == 2
-    finally:
-        export.close(timeout=1)
-
-
 def test_a_batch_of_encoded_records_that_does_not_fit_is_dropped_whole_and_counted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
