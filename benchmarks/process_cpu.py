@@ -23,7 +23,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from benchmarks.cpu import CLK_TCK, read_all_stats
+from benchmarks.cpu import read_all_stats, tree_ticks, us_per_request
 from benchmarks.gateway import CLIENT_KEY, start_gateway
 from benchmarks.nginx import start_mock
 from benchmarks.otlp_collector import COLLECTORS, start_otlp_collector
@@ -45,10 +45,12 @@ def descendants(root: int) -> list[int]:
     return out
 
 
-def ticks(groups: list[list[int]]) -> list[int]:
-    """Each group of processes' CPU ticks so far."""
-    by_pid = {st.pid: st.ticks for st in read_all_stats()}
-    return [sum(by_pid.get(pid, 0) for pid in group) for group in groups]
+def ticks(pids: list[int], collector: int | None) -> list[int]:
+    """Each of ``pids``' CPU ticks so far, then the collector's with its children's (nginx's
+    worker, say)."""
+    stats = read_all_stats()
+    by_pid = {st.pid: st.ticks for st in stats}
+    return [by_pid.get(pid, 0) for pid in pids] + ([tree_ticks(stats, collector)] if collector is not None else [])
 
 
 def main() -> None:
@@ -81,25 +83,22 @@ def main() -> None:
             body.write_bytes(request_bodies()[args.scenario])
             tree = descendants(gateway.pid)  # supervisor, control, then the workers
             names = ["supervisor", "control"] + [f"worker {i}" for i in range(1, len(tree) - 1)]
-            groups = [[pid] for pid in tree]
-            if collector is not None:  # nginx's master and its worker, or rotel
-                groups.append(descendants(collector.pid))
-                names.append("collector")
-            before = ticks(groups)
+            collector_pid = collector.pid if collector is not None else None
+            names += ["collector"] if collector is not None else []
+            before = ticks(tree, collector_pid)
             result, _ = run_wrk(
                 wrk_command(f"http://{LOOPBACK}:{gateway.port}/v1/chat/completions", connections=args.connections,
                             duration_s=args.duration, headers=(("Authorization", f"Bearer {CLIENT_KEY}"),),
                             post=True),
                 dict(os.environ, FG_BENCH_BODY_FILE=str(body)),
             )
-            after = ticks(groups)
+            after = ticks(tree, collector_pid)
         finally:
             for service in reversed(services):
                 stop_service(service)
     print(f"{args.scenario} c{args.connections}: {result.rps:,.0f} req/s, {result.requests:,} requests, {result.errors} errors")
     for name, was, now in zip(names, before, after, strict=True):
-        spent = (now - was) * 1_000_000 / CLK_TCK / max(result.requests, 1)
-        print(f"{name:12} {spent:7.2f} us/request")
+        print(f"{name:12} {us_per_request(was, now, result.requests) or 0.0:7.2f} us/request")
 
 
 if __name__ == "__main__":

@@ -290,12 +290,8 @@ class GenAiMetrics:
         self._names = names
         self._series.clear()
 
-    def attributes(self, record: RequestRecord) -> AttributeKey:
-        """The GenAI attributes of the record's operation (bounded values only), in order."""
-        return self._attributes(
-            (record.endpoint, record.provider, record.model, record.provider_model, record.error_code, record.status))
-
-    def _attributes(self, key: GenAiSeries) -> AttributeKey:
+    def attributes(self, key: GenAiSeries) -> AttributeKey:
+        """The GenAI attributes of a kind of request's operation (bounded values only), in order."""
         endpoint, provider, model, provider_model, error_code, status = key
         names = self._names
         operation = OPERATIONS.get(endpoint, (endpoint or "unknown", ""))[0]
@@ -333,7 +329,7 @@ class GenAiMetrics:
         return self._histograms[kind].point(series.attributes, now_ns)
 
     def _new_series(self, key: GenAiSeries) -> _Series:
-        attributes = self._attributes(key)
+        attributes = self.attributes(key)
         endpoint, status = key[0], key[5]
         http: AttributeKey = (
             ("http.request.method", "POST"),

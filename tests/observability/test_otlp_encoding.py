@@ -77,7 +77,9 @@ def test_histograms_aggregate_and_decode_as_the_sdks_do(batch: list[RequestRecor
     sdk = SdkHistograms()
     try:
         for record in batch:
-            record_on_sdk(sdk, dict(genai.attributes(record)), record)
+            series = (record.endpoint, record.provider, record.model, record.provider_model, record.error_code,
+                      record.status)
+            record_on_sdk(sdk, dict(genai.attributes(series)), record)
             genai.add(GenAiBatch().observe([record]), 1)
         expected = sdk.points()
     finally:
