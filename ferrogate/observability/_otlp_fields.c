@@ -65,41 +65,6 @@ typedef struct {
     double real;
 } Value;
 
-/* The AnyValue body's size (tag included); -1 with an exception set for a value it cannot write. */
-static Py_ssize_t read_value(PyObject *obj, Value *v) {
-    if (obj == Py_None) {
-        v->kind = 0;
-        return 0;
-    }
-    if (PyUnicode_Check(obj)) {
-        v->kind = ANY_STRING;
-        v->text = PyUnicode_AsUTF8AndSize(obj, &v->text_len);
-        if (v->text == NULL)
-            return -1;
-        return 1 + varint_size((unsigned long long)v->text_len) + v->text_len;
-    }
-    if (PyBool_Check(obj)) { /* before int: a bool is an int */
-        v->kind = ANY_BOOL;
-        v->number = obj == Py_True;
-        return 2;
-    }
-    if (PyLong_Check(obj)) {
-        long long n = PyLong_AsLongLong(obj);
-        if (n == -1 && PyErr_Occurred())
-            return -1; /* OverflowError: protobuf's int64 cannot hold it */
-        v->kind = ANY_INT;
-        v->number = (unsigned long long)n;
-        return 1 + varint_size(v->number);
-    }
-    if (PyFloat_Check(obj)) {
-        v->kind = ANY_DOUBLE;
-        v->real = PyFloat_AS_DOUBLE(obj);
-        return 9;
-    }
-    PyErr_Format(PyExc_TypeError, "key_values() cannot write a %.100s attribute", Py_TYPE(obj)->tp_name);
-    return -1;
-}
-
 static char *put_value(char *out, const Value *v, Py_ssize_t any_size) {
     *out++ = (char)KV_VALUE;
     out = put_varint(out, (unsigned long long)any_size);
@@ -121,89 +86,7 @@ static char *put_value(char *out, const Value *v, Py_ssize_t any_size) {
     }
 }
 
-#define MAX_ITEMS 64 /* values read on the stack; more on the heap */
-
-static PyObject *write_fields(PyObject *prefix, PyObject *keys, PyObject *values, Py_ssize_t count, Value *read,
-                              Py_ssize_t *any_sizes);
-
-static PyObject *key_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    (void)module;
-    if (nargs != 3 || !PyBytes_Check(args[0]) || !PyTuple_Check(args[1]) || !PyTuple_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "key_values(prefix: bytes, keys: tuple, values: tuple)");
-        return NULL;
-    }
-    PyObject *keys = args[1], *values = args[2];
-    Py_ssize_t count = PyTuple_GET_SIZE(keys);
-    if (PyTuple_GET_SIZE(values) != count) {
-        PyErr_SetString(PyExc_ValueError, "key_values(): as many values as keys");
-        return NULL;
-    }
-    Value on_stack[MAX_ITEMS];
-    Py_ssize_t sizes_on_stack[MAX_ITEMS];
-    Value *read = on_stack;
-    Py_ssize_t *any_sizes = sizes_on_stack;
-    if (count > MAX_ITEMS) { /* the exporter's calls never are; anyone else's may be */
-        read = PyMem_New(Value, (size_t)count);
-        any_sizes = PyMem_New(Py_ssize_t, (size_t)count);
-        if (read == NULL || any_sizes == NULL) {
-            PyMem_Free(read);
-            PyMem_Free(any_sizes);
-            return PyErr_NoMemory();
-        }
-    }
-    PyObject *result = write_fields(args[0], keys, values, count, read, any_sizes);
-    if (read != on_stack) {
-        PyMem_Free(read);
-        PyMem_Free(any_sizes);
-    }
-    return result;
-}
-
-static PyObject *write_fields(PyObject *prefix, PyObject *keys, PyObject *values, Py_ssize_t count, Value *read,
-                              Py_ssize_t *any_sizes) {
-    Py_ssize_t prefix_len = PyBytes_GET_SIZE(prefix);
-    Py_ssize_t total = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *key = PyTuple_GET_ITEM(keys, i);
-        if (!PyBytes_Check(key)) {
-            PyErr_SetString(PyExc_TypeError, "key_values(): keys are bytes (otlp_proto.key_prefix)");
-            return NULL;
-        }
-        Py_ssize_t any_size = read_value(PyTuple_GET_ITEM(values, i), &read[i]);
-        if (any_size < 0)
-            return NULL;
-        any_sizes[i] = any_size;
-        if (read[i].kind == 0)
-            continue;
-        Py_ssize_t kv = PyBytes_GET_SIZE(key) + 1 + varint_size((unsigned long long)any_size) + any_size;
-        total += prefix_len + varint_size((unsigned long long)kv) + kv;
-    }
-    PyObject *result = PyBytes_FromStringAndSize(NULL, total);
-    if (result == NULL)
-        return NULL;
-    char *out = PyBytes_AS_STRING(result);
-    const char *tag = PyBytes_AS_STRING(prefix);
-    for (Py_ssize_t i = 0; i < count; i++) {
-        if (read[i].kind == 0)
-            continue;
-        PyObject *key = PyTuple_GET_ITEM(keys, i);
-        Py_ssize_t key_len = PyBytes_GET_SIZE(key), any_size = any_sizes[i];
-        Py_ssize_t kv = key_len + 1 + varint_size((unsigned long long)any_size) + any_size;
-        memcpy(out, tag, (size_t)prefix_len);
-        out = put_varint(out + prefix_len, (unsigned long long)kv);
-        memcpy(out, PyBytes_AS_STRING(key), (size_t)key_len);
-        out = put_value(out + key_len, &read[i], any_size);
-    }
-    if (out != PyBytes_AS_STRING(result) + total) { /* cannot happen: the sizes above are the writes' */
-        Py_DECREF(result);
-        PyErr_SetString(PyExc_SystemError, "key_values(): size mismatch");
-        return NULL;
-    }
-    return result;
-}
-
-
-/* ---------------------------------------------------------------- whole messages */
+/* ---------------------------------------------------------------- buffers and values */
 
 /* A growing output buffer: most messages fit the inline space. malloc, not PyMem: the batch
  * writer runs without the GIL. A failed growth returns -1 with no exception set (the caller
@@ -390,6 +273,109 @@ static int value_of(const Field *f, Value *v) {
         return READ_PYTHON;
     }
 }
+
+/* ---------------------------------------------------------------- key_values */
+
+/* A Python value as an AnyValue for key_values (kind 0: None); its body's size, tag included.
+ * -1 with an exception for one it cannot write: an int beyond int64 (OverflowError, as
+ * protobuf's int64 cannot hold it), a type records do not hold (TypeError). */
+static Py_ssize_t read_value(PyObject *obj, Value *v) {
+    Field f;
+    if (field_of(obj, &f) < 0)
+        return -1;
+    if (value_of(&f, v) != READ_OK) {
+        if (PyLong_Check(obj))
+            PyErr_SetString(PyExc_OverflowError, "key_values(): an int beyond int64");
+        else
+            PyErr_Format(PyExc_TypeError, "key_values() cannot write a %.100s attribute", Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    return v->kind ? any_size(v) : 0;
+}
+
+#define MAX_ITEMS 64 /* values read on the stack; more on the heap */
+
+static PyObject *write_fields(PyObject *prefix, PyObject *keys, PyObject *values, Py_ssize_t count, Value *read,
+                              Py_ssize_t *any_sizes);
+
+static PyObject *key_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 3 || !PyBytes_Check(args[0]) || !PyTuple_Check(args[1]) || !PyTuple_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "key_values(prefix: bytes, keys: tuple, values: tuple)");
+        return NULL;
+    }
+    PyObject *keys = args[1], *values = args[2];
+    Py_ssize_t count = PyTuple_GET_SIZE(keys);
+    if (PyTuple_GET_SIZE(values) != count) {
+        PyErr_SetString(PyExc_ValueError, "key_values(): as many values as keys");
+        return NULL;
+    }
+    Value on_stack[MAX_ITEMS];
+    Py_ssize_t sizes_on_stack[MAX_ITEMS];
+    Value *read = on_stack;
+    Py_ssize_t *any_sizes = sizes_on_stack;
+    if (count > MAX_ITEMS) { /* the exporter's calls never are; anyone else's may be */
+        read = PyMem_New(Value, (size_t)count);
+        any_sizes = PyMem_New(Py_ssize_t, (size_t)count);
+        if (read == NULL || any_sizes == NULL) {
+            PyMem_Free(read);
+            PyMem_Free(any_sizes);
+            return PyErr_NoMemory();
+        }
+    }
+    PyObject *result = write_fields(args[0], keys, values, count, read, any_sizes);
+    if (read != on_stack) {
+        PyMem_Free(read);
+        PyMem_Free(any_sizes);
+    }
+    return result;
+}
+
+static PyObject *write_fields(PyObject *prefix, PyObject *keys, PyObject *values, Py_ssize_t count, Value *read,
+                              Py_ssize_t *any_sizes) {
+    Py_ssize_t prefix_len = PyBytes_GET_SIZE(prefix);
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *key = PyTuple_GET_ITEM(keys, i);
+        if (!PyBytes_Check(key)) {
+            PyErr_SetString(PyExc_TypeError, "key_values(): keys are bytes (otlp_proto.key_prefix)");
+            return NULL;
+        }
+        Py_ssize_t any_size = read_value(PyTuple_GET_ITEM(values, i), &read[i]);
+        if (any_size < 0)
+            return NULL;
+        any_sizes[i] = any_size;
+        if (read[i].kind == 0)
+            continue;
+        Py_ssize_t kv = PyBytes_GET_SIZE(key) + 1 + varint_size((unsigned long long)any_size) + any_size;
+        total += prefix_len + varint_size((unsigned long long)kv) + kv;
+    }
+    PyObject *result = PyBytes_FromStringAndSize(NULL, total);
+    if (result == NULL)
+        return NULL;
+    char *out = PyBytes_AS_STRING(result);
+    const char *tag = PyBytes_AS_STRING(prefix);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (read[i].kind == 0)
+            continue;
+        PyObject *key = PyTuple_GET_ITEM(keys, i);
+        Py_ssize_t key_len = PyBytes_GET_SIZE(key), any_size = any_sizes[i];
+        Py_ssize_t kv = key_len + 1 + varint_size((unsigned long long)any_size) + any_size;
+        memcpy(out, tag, (size_t)prefix_len);
+        out = put_varint(out + prefix_len, (unsigned long long)kv);
+        memcpy(out, PyBytes_AS_STRING(key), (size_t)key_len);
+        out = put_value(out + key_len, &read[i], any_size);
+    }
+    if (out != PyBytes_AS_STRING(result) + total) { /* cannot happen: the sizes above are the writes' */
+        Py_DECREF(result);
+        PyErr_SetString(PyExc_SystemError, "key_values(): size mismatch");
+        return NULL;
+    }
+    return result;
+}
+
+
+/* ---------------------------------------------------------------- whole messages */
 
 /* The attribute ``key`` of a field (none for None). */
 static int put_attr(Buf *b, unsigned char tag, const char *key, Py_ssize_t key_len, const Field *f) {
