@@ -43,9 +43,7 @@ from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.state import ServerState
 from ferrogate.app import WorkerState, build_app
 from ferrogate.config.load import load_config
-from ferrogate.observability.record_counter import RecordCounter
 from ferrogate.observability.record_queue import RecordQueue
-from ferrogate.observability.request_tally import RequestTally
 from ferrogate.worker import tune_collector
 
 
@@ -137,7 +135,8 @@ async def run(scenario: str, requests: int, conns: int, records: bool = True) ->
                                       otlp_endpoint="http://127.0.0.1:9" if traced else None))
         config = load_config(path)
         pools = PoolSet()
-        observer = RecordQueue(RequestTally(), RecordCounter.for_config(config), max_queued=int(os.environ.get("BENCH_MAXQ", requests + 1))) if records else None
+        # The worker's queue for this config: with OTLP on, the GenAI sums are in each batch's packing.
+        observer = RecordQueue.for_config(config, os.environ, max_queued=requests + 1) if records else None
         state = WorkerState(slot=0, generation=1, revision="bench", config_path=path,
                             admin_address=None, ipc_path="", pools=pools, observer=observer)
         app = build_app(config, state)

@@ -30,11 +30,8 @@ from ferrogate._fastpath.server import HttpServer
 from ferrogate.ai.health_status import TargetStatus
 from ferrogate.app import WorkerState, build_app
 from ferrogate.cache.shm_store import ShmCache
-from ferrogate.config.otel_env import otel_settings
 from ferrogate.governance.counter_table import CounterTable
-from ferrogate.observability.record_counter import RecordCounter
 from ferrogate.observability.record_queue import RecordQueue
-from ferrogate.observability.request_tally import RequestTally
 from ferrogate.tls.server_context import ServerTls, TlsConfigError, build_server_tls
 from ferrogate.worker_spec import APP_FACTORY_ENV, HEARTBEAT_INTERVAL_SECS, WorkerReport, WorkerSpec
 
@@ -135,10 +132,7 @@ async def _serve(spec: WorkerSpec) -> int:
     for sig in (signal.SIGTERM, signal.SIGQUIT):
         loop.add_signal_handler(sig, stop.set)
     pools = PoolSet()
-    otel = otel_settings(os.environ) if spec.config.telemetry.otlp_endpoint is not None else None
-    records = RecordQueue(RequestTally(), RecordCounter.for_config(spec.config),
-                          genai=otel is not None and otel.metrics,
-                          traced_apart=otel is not None and otel.traces and not otel.logs)
+    records = RecordQueue.for_config(spec.config, os.environ)
     state = WorkerState(
         slot=spec.slot,
         generation=spec.generation,

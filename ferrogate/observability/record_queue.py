@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 
 from ferrogate import ipc
+from ferrogate.config.model import Config
+from ferrogate.config.otel_env import otel_settings
 from ferrogate.ipc.record_summary import MetricCounts, RecordBlob, encode_blob
 from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.ipc.usage_sums import usage_rows
@@ -43,6 +46,15 @@ class RecordQueue:
         self._pending: list[RequestRecord] = []
         self._full = asyncio.Event()
         self.dropped = 0
+
+    @classmethod
+    def for_config(cls, config: Config, env: Mapping[str, str], max_queued: int = MAX_QUEUED) -> RecordQueue:
+        """The queue a worker runs with ``config``: with OTLP on, what the control process
+        exports (``env``'s OpenTelemetry variables) decides what each batch carries."""
+        otel = otel_settings(env) if config.telemetry.otlp_endpoint is not None else None
+        return cls(RequestTally(), RecordCounter.for_config(config), max_queued,
+                   genai=otel is not None and otel.metrics,
+                   traced_apart=otel is not None and otel.traces and not otel.logs)
 
     def __call__(self, record: RequestRecord) -> None:
         self.tally(record)
