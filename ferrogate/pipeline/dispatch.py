@@ -45,7 +45,7 @@ from ferrogate.errors import ErrorSource, GatewayError, bad_request
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.relay import Dispatched, StreamFailedEarly, relay_json, relay_stream
 from ferrogate.pipeline.runtime import AiRuntime
-from ferrogate.pipeline.trace_context import new_span_id, with_traceparent
+from ferrogate.pipeline.trace_context import with_traceparent
 
 # A retry wait longer than this goes to the next candidate instead, if there is one.
 _LONG_WAIT_SECS = 1.0
@@ -189,8 +189,9 @@ class Dispatcher:
         rt = self._rt
         ctx = self._ctx
         span: str | None = None
-        if ctx.trace_id is not None:
-            span = new_span_id(rt.rng)
+        tracer = rt.tracer
+        if tracer is not None and ctx.trace_id is not None:
+            span = tracer.span_id()
             call = with_traceparent(call, ctx.trace_id, span, ctx.trace_sampled)
         started = perf_counter()
         response: UpstreamResponseLike | None = None

@@ -21,7 +21,6 @@ from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError
 from ferrogate.pipeline.account import account
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
-from ferrogate.pipeline.trace_context import continue_trace, new_span_id
 
 Phase = Callable[[AiRuntime, RequestContext], Awaitable[None] | None]
 
@@ -65,12 +64,10 @@ async def run(rt: AiRuntime, route: AiRoute, exchange: Exchange) -> None:
     # too coarse for an overhead measured in microseconds.
     ctx = RequestContext(exchange, request_id_for(rt, exchange), route.endpoint, route.scope, route.flavor, perf_counter())
     exchange.log_request_id = ctx.request_id
-    sampler = rt.sampler
-    if sampler is not None:
-        ctx.trace_id, ctx.parent_span_id, ctx.trace_sampled = continue_trace(
-            exchange.request.header(b"traceparent"), rt.rng, sampler
-        )
-        ctx.span_id = new_span_id(rt.rng)
+    tracer = rt.tracer
+    if tracer is not None:
+        ctx.trace_id, ctx.parent_span_id, ctx.trace_sampled = tracer.continue_trace(exchange.request.header(b"traceparent"))
+        ctx.span_id = tracer.span_id()
     try:
         for phase in route.phases:
             pending = phase(rt, ctx)

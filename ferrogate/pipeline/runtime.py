@@ -31,6 +31,7 @@ from ferrogate.governance.quotas import QuotaBook
 from ferrogate.governance.redis_limiter import RedisLimiter
 from ferrogate.governance.tool_policies import ToolPolicyBook
 from ferrogate.pipeline.tool_desk import ToolDesk
+from ferrogate.pipeline.trace_context import Tracer
 
 log = logging.getLogger("ferrogate.ai")
 
@@ -64,11 +65,11 @@ class AiRuntime:
         "registry",
         "reliability",
         "rng",
-        "sampler",
         "streams",
         "timeouts",
         "tool_policies",
         "tools",
+        "tracer",
     )
 
     def __init__(
@@ -127,8 +128,8 @@ class AiRuntime:
         self.max_event_bytes = reliability.provider_stream_max_event_bytes
         self.observer = observer
         self.rng = rng or random.Random()
-        # Make trace ids, decide sampling and send traceparent upstream; None: OTLP export is off.
-        self.sampler = sampler
+        # Makes trace ids, decides sampling and sends traceparent upstream; None: OTLP export is off.
+        self.tracer = Tracer(sampler, self.rng) if sampler is not None else None
         self.streams = 0  # AI streams being relayed now (for the in-flight gauge)
         self._wrapped: dict[tuple[str, Endpoint], ProviderAdapter] = {}
         self.id_prefix = os.urandom(5).hex().encode()

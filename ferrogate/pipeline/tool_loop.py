@@ -46,7 +46,6 @@ from ferrogate.pipeline.request_hooks import ModelCall
 from ferrogate.pipeline.runtime import AiRuntime
 from ferrogate.pipeline.tool_desk import ToolDesk
 from ferrogate.pipeline.tools import arguments_json, run_tool, visible_tools
-from ferrogate.pipeline.trace_context import new_span_id
 
 _EXECUTE_SCOPE = "tools.execute"
 
@@ -194,8 +193,9 @@ class ToolLoop:
             ctx.flavor, perf_counter(),
         )
         sub.api_key = ctx.api_key
-        if ctx.trace_id is not None:
-            sub.trace_id, sub.parent_span_id, sub.span_id = ctx.trace_id, ctx.span_id, new_span_id(rt.rng)
+        tracer = rt.tracer
+        if tracer is not None and ctx.trace_id is not None:
+            sub.trace_id, sub.parent_span_id, sub.span_id = ctx.trace_id, ctx.span_id, tracer.span_id()
         is_error = True
         try:
             reply = await run_tool(

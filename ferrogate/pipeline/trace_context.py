@@ -12,46 +12,80 @@ from __future__ import annotations
 
 import random
 
-import msgspec
+from msgspec.structs import replace
 
 from ferrogate._fastpath.forwarding import parse_traceparent
-from ferrogate.ai.providers.base import UpstreamCall
-from ferrogate.config.otel_env import TRACE_ID_LOW_BITS, TraceSampler
+from ferrogate.ai.providers.base import TRACE_HEADERS, UpstreamCall
+from ferrogate.config.otel_env import TraceSampler
 
-_TRACE_HEADERS = (b"traceparent", b"tracestate")
-_TRACE_LINE = b"\r\ntrace"  # a traceparent or tracestate line in a serialized head (names lowercase)
-
-
-def continue_trace(header: bytes | None, rng: random.Random, sampler: TraceSampler) -> tuple[str, str | None, bool]:
-    """(trace id, caller's span id, sampled): the caller's trace when its header is valid
-    (``forwarding.parse_traceparent``, the reverse proxy's reader too), else a new one;
-    ``sampler`` decides (from the caller's sampled flag, when it goes by it)."""
-    parsed = parse_traceparent(header) if header is not None else None
-    if parsed is not None:
-        trace, parent, flags = parsed
-        return trace.decode(), parent.decode(), sampler.sampled(int(trace[16:], 16), bool(int(flags, 16) & 1))
-    new = rng.getrandbits(128)
-    return new.to_bytes(16, "big").hex(), None, sampler.sampled(new & TRACE_ID_LOW_BITS, None)
+_ID_BYTES = 2048  # random bytes drawn at once: hex for 64 requests' trace and span ids
+_ZERO_TRACE = "0" * 32  # all-zero ids are invalid (W3C)
+_ZERO_SPAN = "0" * 16
 
 
-def new_span_id(rng: random.Random) -> str:
-    # to_bytes().hex() costs half what an f-string's int formatting does
-    return (rng.getrandbits(64) or 1).to_bytes(8, "big").hex()
+class Tracer:
+    """A worker's maker of trace context: ids, and the sampler's decision for new traces.
+
+    Ids are cut from random hex drawn in bulk: a ``getrandbits``, a ``to_bytes`` and a
+    ``hex`` per id cost more instructions than the rest of tracing a request, and a slice
+    of a string already made costs a fraction of that. ``rng`` must be the worker's own
+    (seeded in the worker): a buffer filled before a fork would repeat in each child.
+    """
+
+    __slots__ = ("_at", "_hex", "_new_sampled", "_rng", "sampler")
+
+    def __init__(self, sampler: TraceSampler, rng: random.Random) -> None:
+        self.sampler = sampler
+        self._rng = rng
+        self._hex = ""
+        self._at = 0
+        # A new trace's decision when it does not depend on the id (always_on, always_off).
+        self._new_sampled: bool | None = None if sampler.root == "ratio" else sampler.sampled(0, None)
+
+    def continue_trace(self, header: bytes | None) -> tuple[str, str | None, bool]:
+        """(trace id, caller's span id, sampled): the caller's trace when its header is valid
+        (``forwarding.parse_traceparent``, the reverse proxy's reader too), else a new one;
+        the sampler decides (from the caller's sampled flag, when it goes by it)."""
+        parsed = parse_traceparent(header) if header is not None else None
+        if parsed is not None:
+            trace, parent, flags = parsed
+            return trace.decode(), parent.decode(), self.sampler.sampled(int(trace[16:], 16), bool(int(flags, 16) & 1))
+        new = self._digits(32)
+        while new == _ZERO_TRACE:
+            new = self._digits(32)
+        sampled = self._new_sampled
+        if sampled is None:  # a ratio: the id's low 64 bits decide
+            sampled = self.sampler.sampled(int(new[16:], 16), None)
+        return new, None, sampled
+
+    def span_id(self) -> str:
+        """A new span id: 16 lowercase hex digits, never all zeros."""
+        span = self._digits(16)
+        while span == _ZERO_SPAN:
+            span = self._digits(16)
+        return span
+
+    def _digits(self, count: int) -> str:
+        at = self._at
+        end = at + count
+        if end > len(self._hex):
+            self._hex = self._rng.randbytes(_ID_BYTES).hex()
+            at, end = 0, count
+        self._at = end
+        return self._hex[at:end]
 
 
 def with_traceparent(call: UpstreamCall, trace_id: str, span_id: str, sampled: bool) -> UpstreamCall:
     """``call`` carrying the attempt's span as the upstream's parent, with the sampling
     decision as its flag (any traceparent the adapter copied is replaced). A head
-    serialized once per model (which never holds a client's trace headers) gets the header
-    line added, so tracing keeps that fast path; any other head is dropped for the pool to
-    serialize the new header list."""
-    value = ("00-" + trace_id + "-" + span_id + ("-01" if sampled else "-00")).encode()
+    serialized once per model (which never holds a trace header: UpstreamCall.head) gets
+    the header line added, so tracing keeps that fast path; otherwise the pool serializes
+    the new header list."""
+    line = f"traceparent: 00-{trace_id}-{span_id}-{'01' if sampled else '00'}\r\n".encode()
+    value = line[13:-2]
     head = call.head
-    if head and head.endswith(b"\r\n") and _TRACE_LINE not in head:
-        # The head was serialized from these headers, so they hold no trace header either.
-        return msgspec.structs.replace(
-            call, headers=[*call.headers, (b"traceparent", value)], head=head + b"traceparent: " + value + b"\r\n"
-        )
-    headers = [(k, v) for k, v in call.headers if k.lower() not in _TRACE_HEADERS]
+    if head and head.endswith(b"\r\n"):
+        return replace(call, headers=[*call.headers, (b"traceparent", value)], head=head + line)
+    headers = [(k, v) for k, v in call.headers if k.lower() not in TRACE_HEADERS]
     headers.append((b"traceparent", value))
-    return msgspec.structs.replace(call, headers=headers, head=b"")
+    return replace(call, headers=headers, head=b"")

@@ -12,10 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ferrogate._fastpath.forwarding import parse_traceparent
-from ferrogate._fastpath.pool import complete_head, head_prefix
-from ferrogate.ai.providers.base import UpstreamCall
+from ferrogate._fastpath.pool import build_head, complete_head, head_prefix
+from ferrogate.ai.providers.base import Endpoint, UpstreamCall
+from ferrogate.ai.providers.catalog import build_adapter
+from ferrogate.config.model import Provider
 from ferrogate.config.otel_env import otel_settings
-from ferrogate.pipeline.trace_context import continue_trace, with_traceparent
+from ferrogate.pipeline.parse import decode_body
+from ferrogate.pipeline.trace_context import Tracer, with_traceparent
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
@@ -49,19 +52,38 @@ def test_a_head_serialized_once_gets_the_traceparent_line() -> None:
 
 def test_a_call_that_had_a_traceparent_carries_only_the_attempts() -> None:
     old = [(b"traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01"), (b"tracestate", b"x=1")]
-    for cached in (True, False):
-        call = with_traceparent(_call(old, cached_head=cached), TRACE, SPAN, True)
-        assert not call.head, "a head with the caller's trace headers is serialized again"
-        assert call.headers == [(b"traceparent", f"00-{TRACE}-{SPAN}-01".encode())]
+    call = with_traceparent(_call(old, cached_head=False), TRACE, SPAN, True)
+    assert not call.head
+    assert call.headers == [(b"traceparent", f"00-{TRACE}-{SPAN}-01".encode())]
+
+
+def test_configured_trace_headers_are_replaced_by_the_attempts_own() -> None:
+    """An operator's ``headers`` naming a trace header keep the adapter off the serialized
+    head (which with_traceparent extends without looking), so the upstream sees one."""
+    provider = Provider(name="p", kind="openai-compatible", base_url="http://127.0.0.1:9/v1", api_key="k",
+                        headers={"TraceParent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01", "x-team": "a"})
+    adapter = build_adapter(provider, env={})
+    call = with_traceparent(adapter.build_call(decode_body(Endpoint.CHAT, b'{"model":"m","messages":[]}'), "m"),
+                            TRACE, SPAN, True)
+    parsed = _headers_of(complete_head(call.head, call.body) if call.head else build_head(
+        call.method, call.path.encode(), call.headers, b"up", len(call.body), False))
+    assert [v for k, v in parsed if k == b"traceparent"] == [f"00-{TRACE}-{SPAN}-01".encode()]
+    assert (b"x-team", b"a") in parsed
+
+
+def test_an_adapters_serialized_head_holds_no_trace_header() -> None:
+    provider = Provider(name="p", kind="openai-compatible", base_url="http://127.0.0.1:9/v1", api_key="k")
+    call = build_adapter(provider, env={}).build_call(decode_body(Endpoint.CHAT, b'{"model":"m","messages":[]}'), "m")
+    assert call.head and b"\r\ntrace" not in call.head
 
 
 def test_an_invalid_traceparent_starts_a_new_trace() -> None:
-    trace, parent, sampled = continue_trace(b"00-" + b"0" * 32 + b"-" + SPAN.encode() + b"-01", random.Random(1), DEFAULT)
+    trace, parent, sampled = Tracer(DEFAULT, random.Random(1)).continue_trace(b"00-" + b"0" * 32 + b"-" + SPAN.encode() + b"-01")
     assert parent is None and len(trace) == 32 and trace != "0" * 32 and sampled
 
 
 def test_a_callers_unsampled_trace_is_continued_unsampled() -> None:
-    trace, parent, sampled = continue_trace(f"00-{TRACE}-{SPAN}-00".encode(), random.Random(1), DEFAULT)
+    trace, parent, sampled = Tracer(DEFAULT, random.Random(1)).continue_trace(f"00-{TRACE}-{SPAN}-00".encode())
     assert (trace, parent, sampled) == (TRACE, SPAN, False)
 
 
@@ -72,10 +94,52 @@ def test_an_unsampled_attempt_says_so_upstream() -> None:
 
 def test_a_new_trace_is_sampled_by_its_own_id_under_a_ratio() -> None:
     half = otel_settings({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}).sampler
-    rng = random.Random(7)
-    for _ in range(50):
-        trace, _, sampled = continue_trace(None, rng, half)
+    tracer = Tracer(half, random.Random(7))
+    decisions = set()
+    for _ in range(200):  # past one draw of random hex
+        trace, _, sampled = tracer.continue_trace(None)
         assert sampled == (int(trace[16:], 16) < 1 << 63)
+        decisions.add(sampled)
+    assert decisions == {True, False}
+
+
+def test_a_new_trace_under_always_off_is_not_sampled() -> None:
+    off = otel_settings({"OTEL_TRACES_SAMPLER": "always_off"}).sampler
+    _, parent, sampled = Tracer(off, random.Random(3)).continue_trace(None)
+    assert parent is None and not sampled
+
+
+def test_ids_are_lowercase_hex_of_their_length_and_unique_across_many_draws() -> None:
+    tracer = Tracer(DEFAULT, random.Random(11))
+    traces, spans = set(), set()
+    for _ in range(1000):  # many refills of the buffer, traces and spans interleaved
+        trace, parent, sampled = tracer.continue_trace(None)
+        span = tracer.span_id()
+        assert len(trace) == 32 and len(span) == 16 and parent is None and sampled
+        assert set(trace) <= set(_hex) and set(span) <= set(_hex)
+        traces.add(trace)
+        spans.add(span)
+    assert len(traces) == 1000 and len(spans) == 1000
+
+
+def test_an_all_zero_draw_is_never_an_id() -> None:
+    class Zeros(random.Random):
+        """Draws all zeros once, then what a seeded generator draws."""
+
+        def __init__(self) -> None:
+            super().__init__(5)
+            self.zeros = True
+
+        def randbytes(self, n: int) -> bytes:
+            if self.zeros:
+                self.zeros = False
+                return bytes(n)
+            return super().randbytes(n)
+
+    tracer = Tracer(DEFAULT, Zeros())
+    assert tracer.span_id() != "0" * 16
+    tracer = Tracer(DEFAULT, Zeros())
+    assert tracer.continue_trace(None)[0] != "0" * 32
 
 
 def _sdk_reads(value: str) -> tuple[str, str, int] | None:
@@ -117,7 +181,7 @@ def test_a_callers_traceparent_is_read_as_the_opentelemetry_sdk_reads_it(
         value = value[:at] + "g" + value[at + 1:]
     value = pad + value + pad
     want = _sdk_reads(value)
-    got_trace, got_parent, sampled = continue_trace(value.encode(), random.Random(1), DEFAULT)
+    got_trace, got_parent, sampled = Tracer(DEFAULT, random.Random(1)).continue_trace(value.encode())
     if want is None:
         assert got_parent is None  # a new trace of our own
     else:

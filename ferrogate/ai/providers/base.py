@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from enum import StrEnum
-from typing import Protocol
+from typing import Final, Protocol
 
 import msgspec
 
@@ -88,8 +88,13 @@ class UpstreamCall(msgspec.Struct, kw_only=True):
     stream: bool = False  # the upstream will answer with SSE
     # The request line and header lines above, serialized once per (endpoint, model) by an
     # adapter whose headers never vary (pool.head_prefix; the pool adds the Content-Length);
-    # empty: the pool serializes them.
+    # empty: the pool serializes them. Never holds a TRACE_HEADERS line: tracing appends its
+    # traceparent to it without looking (trace_context.with_traceparent).
     head: bytes = b""
+
+
+# W3C trace context headers: a traced attempt sends its own, never the client's or a config's.
+TRACE_HEADERS: Final = (b"traceparent", b"tracestate")
 
 
 class ErrorKind(StrEnum):

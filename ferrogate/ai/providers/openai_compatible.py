@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from ferrogate._fastpath.pool import Origin, head_prefix
 from ferrogate.ai.passthrough import ChatPassthrough, ResponsesPassthrough
 from ferrogate.ai.providers.base import (
+    TRACE_HEADERS,
     ClientRequest,
     Endpoint,
     StreamTranslator,
@@ -119,9 +120,10 @@ class OpenAICompatibleAdapter:
     def _target(self, endpoint: Endpoint, provider_model: str) -> tuple[str, bytes]:
         """Path and head, made once per (endpoint, configured provider model)."""
         path = self.path_for(endpoint, provider_model)
-        head = b"" if self.transport is not None else head_prefix(
-            b"POST", path.encode(), list(self._headers), Origin.from_url(self.origin).host_header
-        )
+        head = b""
+        # A configured trace header keeps the call off the serialized-head path (see UpstreamCall.head).
+        if self.transport is None and not any(name in TRACE_HEADERS for name, _ in self._headers):
+            head = head_prefix(b"POST", path.encode(), list(self._headers), Origin.from_url(self.origin).host_header)
         target = self._targets[(endpoint, provider_model)] = (path, head)
         return target
 
