@@ -7,7 +7,11 @@ Compiled with the hot path: a worker sums every record it serves.
 
 from __future__ import annotations
 
-from ferrogate.ipc.request_records import RequestRecord
+from typing import Final
+
+from msgspec.structs import astuple
+
+from ferrogate.ipc.request_records import RECORD_FIELDS, RecordFields, RequestRecord
 
 HOUR = 3600
 DAY = 86400
@@ -17,34 +21,61 @@ DAY = 86400
 UsageRow = tuple[str, int, str, str, str, str, int, int, int, int, int, int, int, int, int]
 
 
+_AT: Final = RECORD_FIELDS.index("at")
+_STATUS: Final = RECORD_FIELDS.index("status")
+_KEY_ID: Final = RECORD_FIELDS.index("key_id")
+_TENANT: Final = RECORD_FIELDS.index("tenant")
+_MODEL: Final = RECORD_FIELDS.index("model")
+_PROVIDER: Final = RECORD_FIELDS.index("provider")
+_CACHE_HIT: Final = RECORD_FIELDS.index("cache_hit")
+_INPUT: Final = RECORD_FIELDS.index("input_tokens")
+_OUTPUT: Final = RECORD_FIELDS.index("output_tokens")
+_CACHED: Final = RECORD_FIELDS.index("cached_tokens")
+_REASONING: Final = RECORD_FIELDS.index("reasoning_tokens")
+_USAGE_SOURCE: Final = RECORD_FIELDS.index("usage_source")
+_COST: Final = RECORD_FIELDS.index("cost_pico")
+_SAVED: Final = RECORD_FIELDS.index("saved_cost_pico")
+
+
+def bills(f: RecordFields) -> bool:
+    """Whether the request whose fields are ``f`` has a metering event: it used tokens or
+    was answered from the cache."""
+    return f[_USAGE_SOURCE] is not None and (f[_INPUT] > 0 or f[_OUTPUT] > 0 or bool(f[_CACHE_HIT]))
+
+
 def usage_rows(records: list[RequestRecord]) -> list[UsageRow]:
-    """The hourly and daily usage rows the records add to (records with usage only):
-    grouped by hour first, then summed per group and the hours folded into their days.
-    Records of one key, model and hour usually come in runs, so a record like the one
-    before it joins that one's group without a lookup."""
-    hours: dict[tuple[int, str, str, str, str], list[RequestRecord]] = {}
-    group: list[RequestRecord] | None = None
-    last: RequestRecord | None = None
+    """The hourly and daily usage rows the records add to (records with usage only)."""
+    return sum_usage([astuple(r) for r in records])
+
+
+def sum_usage(batch: list[RecordFields]) -> list[UsageRow]:
+    """:func:`usage_rows` of records' fields: grouped by hour first, then summed per group
+    and the hours folded into their days. Records of one key, model and hour usually come
+    in runs, so a record like the one before it joins that one's group without a lookup."""
+    hours: dict[tuple[int, str, str, str, str], list[RecordFields]] = {}
+    group: list[RecordFields] | None = None
+    last: RecordFields | None = None
     hour_end = 0
-    for r in records:
-        if r.usage_source is None:
+    for f in batch:
+        if f[_USAGE_SOURCE] is None:
             continue
+        at: float = f[_AT]
         if (
-            group is not None and last is not None and r.at < hour_end and r.at >= hour_end - HOUR
-            and r.key_id == last.key_id and r.model == last.model and r.provider == last.provider
-            and r.tenant == last.tenant
+            group is not None and last is not None and at < hour_end and at >= hour_end - HOUR
+            and f[_KEY_ID] == last[_KEY_ID] and f[_MODEL] == last[_MODEL] and f[_PROVIDER] == last[_PROVIDER]
+            and f[_TENANT] == last[_TENANT]
         ):
-            group.append(r)
+            group.append(f)
             continue
-        at = int(r.at)
-        hour = at - at % HOUR
-        key = (hour, r.key_id or "", r.tenant or "", r.model or "", r.provider or "")
+        whole = int(at)
+        hour = whole - whole % HOUR
+        key = (hour, f[_KEY_ID] or "", f[_TENANT] or "", f[_MODEL] or "", f[_PROVIDER] or "")
         group = hours.get(key)
         if group is None:
-            group = hours[key] = [r]
+            group = hours[key] = [f]
         else:
-            group.append(r)
-        last = r
+            group.append(f)
+        last = f
         hour_end = hour + HOUR
     days: dict[tuple[int, str, str, str, str], list[int]] = {}
     rows: list[UsageRow] = []
@@ -63,15 +94,16 @@ def usage_rows(records: list[RequestRecord]) -> list[UsageRow]:
     return rows
 
 
-def _sums(group: list[RequestRecord]) -> tuple[int, int, int, int, int, int, int, int, int]:
+def _sums(group: list[RecordFields]) -> tuple[int, int, int, int, int, int, int, int, int]:
     errors = inp = out = cached = reasoning = cost = hits = saved = 0
-    for r in group:
-        errors += r.status >= 400
-        inp += r.input_tokens
-        out += r.output_tokens
-        cached += r.cached_tokens
-        reasoning += r.reasoning_tokens
-        cost += r.cost_pico
-        hits += r.cache_hit
-        saved += r.saved_cost_pico
+    for f in group:
+        status: int = f[_STATUS]
+        errors += status >= 400
+        inp += f[_INPUT]
+        out += f[_OUTPUT]
+        cached += f[_CACHED]
+        reasoning += f[_REASONING]
+        cost += f[_COST]
+        hits += bool(f[_CACHE_HIT])
+        saved += f[_SAVED]
     return (len(group), errors, inp, out, cached, reasoning, cost, hits, saved)

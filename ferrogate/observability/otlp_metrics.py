@@ -28,7 +28,7 @@ from msgspec.structs import astuple
 
 from ferrogate.config.model import Config
 from ferrogate.ipc.record_summary import GenAiIncrement, GenAiSeries
-from ferrogate.ipc.request_records import RECORD_FIELDS, RequestRecord
+from ferrogate.ipc.request_records import RECORD_FIELDS, RecordFields, RequestRecord
 from ferrogate.observability import otlp_proto as pb
 from ferrogate.observability.otlp_spans import OPERATIONS
 from ferrogate.observability.record_counter import bucket_index
@@ -226,11 +226,14 @@ class GenAiBatch:
 
     def observe(self, records: Iterable[RequestRecord]) -> list[GenAiIncrement]:
         """The increments of ``records`` (this batch's only: a new batch starts empty)."""
+        return self.observe_fields([astuple(r) for r in records])
+
+    def observe_fields(self, batch: list[RecordFields]) -> list[GenAiIncrement]:
+        """:meth:`observe` of records' fields (a worker reads its batch into them once)."""
         table = self._sums
         last: GenAiSeries | None = None
         sums: _SeriesSums | None = None
-        for r in records:
-            f = astuple(r)
+        for f in batch:
             key: GenAiSeries = (f[_ENDPOINT], f[_PROVIDER], f[_MODEL], f[_PROVIDER_MODEL], f[_ERROR_CODE], f[_STATUS])
             if sums is None or key != last:  # a batch is mostly one kind of request: look it up on a change
                 sums = table.get(key)

@@ -21,7 +21,7 @@ from msgspec.structs import astuple
 
 from ferrogate.config.model import Config
 from ferrogate.ipc.record_summary import MetricCounts
-from ferrogate.ipc.request_records import RECORD_FIELDS, AttemptRecord, RequestRecord
+from ferrogate.ipc.request_records import RECORD_FIELDS, AttemptRecord, RecordFields, RequestRecord
 from ferrogate.observability import metric_names as M
 
 # Counter tables, by index.
@@ -126,11 +126,11 @@ class _Series:
         "raw_model", "raw_provider", "statuses", "token_keys", "tokens", "ttft",
     )
 
-    def __init__(self, r: RequestRecord, model: str, provider: str, duration: Histogram, ttft: Histogram,
-                 overhead: Histogram) -> None:
-        self.endpoint = r.endpoint
-        self.raw_model = r.model  # what records of this series say (model/provider: the labels)
-        self.raw_provider = r.provider
+    def __init__(self, endpoint: str, raw_model: str | None, raw_provider: str | None, model: str, provider: str,
+                 duration: Histogram, ttft: Histogram, overhead: Histogram) -> None:
+        self.endpoint = endpoint
+        self.raw_model = raw_model  # what records of this series say (model/provider: the labels)
+        self.raw_provider = raw_provider
         self.model = model
         self.provider = provider
         self.duration = duration
@@ -177,18 +177,21 @@ class RecordCounter:
     # -- counting records (the worker)
 
     def observe(self, records: Iterable[RequestRecord]) -> None:
+        self.observe_fields([astuple(r) for r in records])
+
+    def observe_fields(self, batch: list[RecordFields]) -> None:
+        """:meth:`observe` of records' fields (a worker reads its batch into them once)."""
         series = self._series
         counters = self.counters
         key_label = self.key_label
         touched: list[_Series] = []
         one: _Series | None = None
-        for r in records:
-            f = astuple(r)
+        for f in batch:
             if one is None or not one.holds(f):  # a batch is mostly one series: look it up on a change
                 ident = (f[_ENDPOINT], f[_MODEL], f[_PROVIDER])
                 one = series.get(ident)
                 if one is None:
-                    one = series[ident] = self._new_series(r)
+                    one = series[ident] = self._new_series(f)
                 if not one.in_batch:
                     one.in_batch = True
                     touched.append(one)
@@ -218,7 +221,7 @@ class RecordCounter:
             one.overhead.observe(overhead / 1000.0)
             log: tuple[AttemptRecord, ...] = f[_ATTEMPT_LOG]
             if log and (len(log) > 1 or log[0].error_kind is not None or f[_PROVIDER] != log[0].provider):
-                self._attempts(r, one.model)  # a plain single successful attempt counts nothing there
+                self._attempts(log, status, f[_PROVIDER], one.model)  # a plain single successful attempt counts nothing there
             verdict: str | None = f[_CACHE]
             if verdict is not None:
                 _inc(counters[CACHE], (verdict,), 1)
@@ -256,13 +259,17 @@ class RecordCounter:
             one.cost = 0
         one.in_batch = False
 
-    def _new_series(self, r: RequestRecord) -> _Series:
-        model = r.model if r.model in self.models else ("other" if r.model else "")
-        provider = r.provider if r.provider in self.providers else ""
-        endpoint = r.endpoint
+    def _new_series(self, f: RecordFields) -> _Series:
+        raw_model: str | None = f[_MODEL]
+        raw_provider: str | None = f[_PROVIDER]
+        model = raw_model if raw_model in self.models else ("other" if raw_model else "")
+        provider = raw_provider if raw_provider in self.providers else ""
+        endpoint: str = f[_ENDPOINT]
         hists = self.histograms
         return _Series(
-            r,
+            endpoint,
+            raw_model,
+            raw_provider,
             model,
             provider,
             self._histogram(hists[DURATION], (endpoint, model), DURATION),
@@ -276,8 +283,7 @@ class RecordCounter:
             h = table[key] = Histogram(_BOUNDS[kind])
         return h
 
-    def _attempts(self, r: RequestRecord, model: str) -> None:
-        log = r.attempt_log
+    def _attempts(self, log: tuple[AttemptRecord, ...], status: int, served_by: str | None, model: str) -> None:
         counters = self.counters
         previous: tuple[str, str] | None = None
         for a in log:
@@ -288,7 +294,7 @@ class RecordCounter:
             if previous == current:
                 _inc(counters[RETRIES], (provider,), 1)
             previous = current
-        if r.status < 400 and r.provider is not None and r.provider != log[0].provider:
+        if status < 400 and served_by is not None and served_by != log[0].provider:
             _inc(counters[FALLBACKS], (model,), 1)
 
     # -- the wire (worker -> control) and the totals (control)

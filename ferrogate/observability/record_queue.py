@@ -16,12 +16,14 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 
+from msgspec.structs import astuple
+
 from ferrogate import ipc
 from ferrogate.config.model import Config
 from ferrogate.config.otel_env import otel_settings
 from ferrogate.ipc.record_summary import MetricCounts, RecordBlob, encode_blob
 from ferrogate.ipc.request_records import RequestRecord
-from ferrogate.ipc.usage_sums import usage_rows
+from ferrogate.ipc.usage_sums import bills, sum_usage
 from ferrogate.observability.otlp_metrics import GenAiBatch
 from ferrogate.observability.record_counter import RecordCounter
 from ferrogate.observability.request_tally import RequestTally
@@ -89,12 +91,13 @@ class RecordQueue:
         return sent
 
     def pack(self, batch: list[RequestRecord], pid: int) -> ipc.RecordBatch:
+        fields = [astuple(r) for r in batch]  # read once for every sum below
         counter = self.counter.fresh()
-        counter.observe(batch)
+        counter.observe_fields(fields)
         counts = counter.to_wire()
         if self.genai:
-            counts = MetricCounts(counts.counters, counts.histograms, GenAiBatch().observe(batch))
-        billed = [r for r in batch if r.bills]
+            counts = MetricCounts(counts.counters, counts.histograms, GenAiBatch().observe_fields(fields))
+        billed = [batch[i] for i in range(len(batch)) if bills(fields[i])]
         all_bill = len(billed) == len(batch)  # the usual case: the events are the log, encoded once
         traced: RecordBlob | None = None
         if self.traced_apart:
@@ -105,7 +108,7 @@ class RecordQueue:
             pid=pid,
             logs=encode_blob(batch),
             events=RecordBlob() if all_bill else encode_blob(billed),
-            usage=usage_rows(batch),
+            usage=sum_usage(fields),
             counts=counts,
             all_bill=all_bill,
             traced=traced,

@@ -27,7 +27,7 @@ import msgspec
 
 from ferrogate.ipc.record_summary import RecordBlob, encode_blob
 from ferrogate.ipc.request_records import RequestRecord, usd
-from ferrogate.ipc.usage_sums import DAY, HOUR, UsageRow, usage_rows
+from ferrogate.ipc.usage_sums import DAY, HOUR, UsageRow, bills, usage_rows
 from ferrogate.store.record_batches import ID_SPAN, BatchLog
 from ferrogate.store.record_views import MeteringEvent, UsageAggregate, metering_event, rfc3339
 
@@ -95,7 +95,7 @@ class RecordStore:
 
     def write(self, records: list[RequestRecord]) -> int:
         """Store records in one transaction (what a worker's batch holds, encoded here)."""
-        billed = [r for r in records if r.bills]
+        billed = [r for r in records if bills(msgspec.structs.astuple(r))]
         if len(billed) == len(records):
             return self.write_batch(encode_blob(records), None, usage_rows(records))
         return self.write_batch(encode_blob(records), encode_blob(billed), usage_rows(records))

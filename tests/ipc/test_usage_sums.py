@@ -3,8 +3,10 @@ order the records come in."""
 
 from __future__ import annotations
 
+from msgspec.structs import astuple, replace
+
 from ferrogate.ipc.request_records import RequestRecord
-from ferrogate.ipc.usage_sums import DAY, HOUR, usage_rows
+from ferrogate.ipc.usage_sums import DAY, HOUR, bills, sum_usage, usage_rows
 
 DAY_START = 1_764_892_800  # 2025-12-05T00:00:00Z
 
@@ -49,3 +51,19 @@ def test_records_without_usage_add_nothing_and_days_fold_their_hours() -> None:
     rows = by_bucket(usage_rows([rec(1, DAY_START + 1), bare, rec(2, DAY_START + DAY - 1), rec(3, DAY_START + DAY)]))
     assert rows[("day", DAY_START, "a", "", "m", "p")][:3] == (2, 0, 3)
     assert rows[("day", DAY_START + DAY, "a", "", "m", "p")][:3] == (1, 0, 3)
+
+
+def test_a_record_bills_when_it_used_tokens_or_was_answered_from_the_cache() -> None:
+    assert bills(astuple(rec(1, DAY_START)))
+    assert bills(astuple(replace(rec(0, DAY_START, cache_hit=True), output_tokens=0)))
+    assert not bills(astuple(replace(rec(0, DAY_START), output_tokens=0)))
+    assert not bills(astuple(replace(rec(1, DAY_START), usage_source=None)))  # nothing reached a provider
+
+
+def test_the_sums_of_fields_equal_the_sums_of_records() -> None:
+    records = [replace(rec(n, DAY_START + n * 600, key="ab"[n % 2], cache_hit=n % 3 == 0), status=200 + n % 2 * 300)
+               for n in range(40)]
+    assert sum_usage([astuple(r) for r in records]) == usage_rows(records)
+    days = by_bucket(usage_rows(records))
+    assert days[("day", DAY_START, "a", "", "m", "p")][:2] == (20, 0)  # requests, errors
+    assert days[("day", DAY_START, "b", "", "m", "p")][:2] == (20, 20)
