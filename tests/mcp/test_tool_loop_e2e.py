@@ -25,8 +25,8 @@ LIMITED = "sk-loop-limited-0003"
 AUTO = {"x-ferrogate-tools": "auto"}
 
 
-def _config(max_steps: int = 4) -> str:
-    return f"""
+def _config(max_steps: int = 4, telemetry: str = "") -> str:
+    return f"""{telemetry}
 [admin]
 listen = "127.0.0.1:0"
 token_env = "FG_ADMIN_TOKEN"
@@ -243,5 +243,31 @@ def test_past_max_steps_the_last_answer_goes_back_with_its_calls_unrun(tmp_path:
         assert answer.choices[0].finish_reason == "tool_calls"
         assert [c.function.name for c in answer.choices[0].message.tool_calls] == ["kit-add"]
         assert raw.headers["x-ferrogate-tool-steps"] == "1"
+    finally:
+        gateway.stop()
+
+
+def test_with_tracing_on_a_tool_call_is_in_the_callers_trace(tmp_path: Path) -> None:
+    """The loop's tool call is a request of its own in the log, in the trace the caller's
+    ``traceparent`` named (a collector that is not there only loses the export)."""
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    telemetry = '[telemetry]\notlp_endpoint = "http://127.0.0.1:9"\n'
+    gateway = _started(_config(telemetry=telemetry), tmp_path)
+    try:
+        raw = _sdk(gateway).chat.completions.with_raw_response.create(
+            model="mock-model", messages=[{"role": "user", "content": "please use kit-add"}],
+            extra_headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"},
+        )
+        request_id = raw.headers["x-request-id"]
+
+        def logged() -> dict[str, dict[str, Any]] | None:
+            with _admin(gateway) as admin:
+                rows = admin.get("/admin/v1/request-logs", params={"limit": 50}).json()["data"]
+            found = {r["request_id"]: r for r in rows if r["request_id"].startswith(request_id)}
+            return found if len(found) == 2 else None
+
+        found = wait_until(logged, 10, "the chat request and its tool call in the request log")
+        assert found[request_id]["trace_id"] == trace
+        assert found[request_id + ".t1"]["trace_id"] == trace
     finally:
         gateway.stop()
