@@ -94,6 +94,19 @@ def _admin(gw: Gateway) -> httpx.Client:
     return httpx.Client(base_url=gw.admin_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
 
 
+def _logged_with_tool_call(gw: Gateway, request_id: str) -> dict[str, dict[str, Any]]:
+    """The request log's rows of request ``request_id`` and of its one tool call, by request id."""
+
+    def logged() -> dict[str, dict[str, Any]] | None:
+        with _admin(gw) as admin:
+            rows = admin.get("/admin/v1/request-logs", params={"limit": 200}).json()["data"]
+        found = {r["request_id"]: r for r in rows if r["request_id"].startswith(request_id)}
+        return found if len(found) == 2 else None
+
+    found: dict[str, dict[str, Any]] = wait_until(logged, 10, "the chat request and its tool call in the request log")
+    return found
+
+
 def _session(gw: Gateway, session_id: str) -> dict[str, Any]:
     with _admin(gw) as admin:
         answer = admin.get(f"/admin/v1/tool-sessions/{session_id}")
@@ -215,14 +228,7 @@ def test_an_unknown_header_value_is_a_400_naming_the_header(gw: Gateway) -> None
 def test_every_tool_call_is_a_request_of_its_own_in_the_request_log(gw: Gateway) -> None:
     raw = _ask(gw, "please use kit-add")
     request_id = raw.headers["x-request-id"]
-
-    def logged() -> dict[str, dict[str, Any]] | None:
-        with _admin(gw) as admin:
-            rows = admin.get("/admin/v1/request-logs", params={"limit": 200}).json()["data"]
-        found = {r["request_id"]: r for r in rows if r["request_id"].startswith(request_id)}
-        return found if len(found) == 2 else None
-
-    found = wait_until(logged, 10, "the chat request and its tool call in the request log")
+    found = _logged_with_tool_call(gw, request_id)
     chat, tool = found[request_id], found[request_id + ".t1"]
     assert chat["model"] == "mock-model" and chat["status"] == 200 and chat["input_tokens"] > 0
     assert tool["model"] == "kit-add" and tool["provider"] == "mcp:kit" and tool["status"] == 200
@@ -259,14 +265,7 @@ def test_with_tracing_on_a_tool_call_is_in_the_callers_trace(tmp_path: Path) -> 
             extra_headers={"traceparent": f"00-{trace}-{span}-01"},
         )
         request_id = raw.headers["x-request-id"]
-
-        def logged() -> dict[str, dict[str, Any]] | None:
-            with _admin(gateway) as admin:
-                rows = admin.get("/admin/v1/request-logs", params={"limit": 50}).json()["data"]
-            found = {r["request_id"]: r for r in rows if r["request_id"].startswith(request_id)}
-            return found if len(found) == 2 else None
-
-        found = wait_until(logged, 10, "the chat request and its tool call in the request log")
+        found = _logged_with_tool_call(gateway, request_id)
         assert found[request_id]["trace_id"] == trace
         assert found[request_id + ".t1"]["trace_id"] == trace
     finally:
