@@ -35,6 +35,14 @@ _REASONING: Final = RECORD_FIELDS.index("reasoning_tokens")
 _USAGE_SOURCE: Final = RECORD_FIELDS.index("usage_source")
 _COST: Final = RECORD_FIELDS.index("cost_pico")
 _SAVED: Final = RECORD_FIELDS.index("saved_cost_pico")
+# Where the C sums find each field they read (_batch_sums.c: usage_rows's order).
+_LAYOUT: Final = (_AT, _STATUS, _KEY_ID, _TENANT, _MODEL, _PROVIDER, _CACHE_HIT, _INPUT, _OUTPUT, _CACHED,
+                  _REASONING, _USAGE_SOURCE, _COST, _SAVED)
+
+try:
+    from ferrogate.observability._batch_sums import usage_rows as _c_usage_rows
+except ImportError:  # not built: sum_usage_py sums every batch
+    _c_usage_rows = None  # type: ignore[assignment]
 
 
 def bills(f: RecordFields) -> bool:
@@ -49,9 +57,19 @@ def usage_rows(records: list[RequestRecord]) -> list[UsageRow]:
 
 
 def sum_usage(batch: list[RecordFields]) -> list[UsageRow]:
-    """:func:`usage_rows` of records' fields: grouped by hour first, then summed per group
-    and the hours folded into their days. Records of one key, model and hour usually come
-    in runs, so a record like the one before it joins that one's group without a lookup."""
+    """:func:`usage_rows` of records' fields: summed in C when it is built and can sum them
+    exactly (it answers None otherwise), else by :func:`sum_usage_py`."""
+    if _c_usage_rows is not None:
+        rows = _c_usage_rows(batch, _LAYOUT)
+        if rows is not None:
+            return rows
+    return sum_usage_py(batch)
+
+
+def sum_usage_py(batch: list[RecordFields]) -> list[UsageRow]:
+    """:func:`sum_usage` in Python: grouped by hour first, then summed per group and the
+    hours folded into their days. Records of one key, model and hour usually come in runs,
+    so a record like the one before it joins that one's group without a lookup."""
     hours: dict[tuple[int, str, str, str, str], list[RecordFields]] = {}
     group: list[RecordFields] | None = None
     last: RecordFields | None = None

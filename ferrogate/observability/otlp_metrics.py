@@ -53,6 +53,11 @@ _POINT_BOUNDS: tuple[tuple[float, ...], ...] = tuple(
     tuple(float(b) for b in bounds) for bounds in (DURATION_BUCKETS, HTTP_BUCKETS, TOKEN_BUCKETS, TOKEN_BUCKETS,
                                                    TTFT_BUCKETS))
 
+try:
+    from ferrogate.observability._batch_sums import genai_sums as _c_genai_sums
+except ImportError:  # not built: observe_fields_py sums every batch
+    _c_genai_sums = None  # type: ignore[assignment]
+
 MAX_ERROR_TYPES: Final = 100  # distinct ``error.type`` values kept; later new ones count as ``other``
 
 _POINT_ATTRIBUTE: Final = pb.length_tag(9)
@@ -75,6 +80,10 @@ _INPUT: Final = RECORD_FIELDS.index("input_tokens")
 _OUTPUT: Final = RECORD_FIELDS.index("output_tokens")
 _STREAM: Final = RECORD_FIELDS.index("stream")
 _TTFT: Final = RECORD_FIELDS.index("ttft_ms")
+# Where the C sums find each field they read (_batch_sums.c: genai_sums's order; the series
+# key's six first).
+_LAYOUT: Final = (_ENDPOINT, _PROVIDER, _MODEL, _PROVIDER_MODEL, _ERROR_CODE, _STATUS, _DURATION, _USAGE_SOURCE, _INPUT,
+                  _OUTPUT, _STREAM, _TTFT)
 
 
 class KnownNames:
@@ -229,7 +238,17 @@ class GenAiBatch:
         return self.observe_fields([astuple(r) for r in records])
 
     def observe_fields(self, batch: list[RecordFields]) -> list[GenAiIncrement]:
-        """:meth:`observe` of records' fields (a worker reads its batch into them once)."""
+        """:meth:`observe` of records' fields (a worker reads its batch into them once): summed
+        in C when it is built and can sum them exactly (it answers None otherwise), else by
+        :meth:`observe_fields_py`."""
+        if _c_genai_sums is not None:
+            increments = _c_genai_sums(batch, _LAYOUT, _POINT_BOUNDS)
+            if increments is not None:
+                return increments
+        return self.observe_fields_py(batch)
+
+    def observe_fields_py(self, batch: list[RecordFields]) -> list[GenAiIncrement]:
+        """:meth:`observe_fields` in Python."""
         table = self._sums
         last: GenAiSeries | None = None
         sums: _SeriesSums | None = None

@@ -64,6 +64,14 @@ _REASONING: Final = RECORD_FIELDS.index("reasoning_tokens")
 _COST: Final = RECORD_FIELDS.index("cost_pico")
 _SAVED: Final = RECORD_FIELDS.index("saved_cost_pico")
 _ATTEMPT_LOG: Final = RECORD_FIELDS.index("attempt_log")
+# Where the C sums find each field they read (_batch_sums.c: series_sums's order).
+_LAYOUT: Final = (_ENDPOINT, _MODEL, _PROVIDER, _STATUS, _INPUT, _OUTPUT, _CACHED, _REASONING, _COST, _DURATION, _TTFT,
+                  _OVERHEAD, _ATTEMPT_LOG, _CACHE, _SAVED, _ERROR_CODE)
+
+try:
+    from ferrogate.observability._batch_sums import series_sums as _c_series_sums
+except ImportError:  # not built: observe_fields_py counts every batch
+    _c_series_sums = None  # type: ignore[assignment]
 
 
 def bucket_index(bounds: tuple[float, ...], value: float) -> int:
@@ -180,7 +188,56 @@ class RecordCounter:
         self.observe_fields([astuple(r) for r in records])
 
     def observe_fields(self, batch: list[RecordFields]) -> None:
-        """:meth:`observe` of records' fields (a worker reads its batch into them once)."""
+        """:meth:`observe` of records' fields (a worker reads its batch into them once): summed
+        in C when it is built and can sum them exactly (it answers None otherwise), else by
+        :meth:`observe_fields_py`. Counting by key id (``metrics_key_label``) is Python's."""
+        if _c_series_sums is not None and not self.key_label:
+            summed = _c_series_sums(batch, _LAYOUT, _BOUNDS[DURATION], _BOUNDS[OVERHEAD])
+            if summed is not None:
+                self._add_summed(batch, summed)
+                return
+        self.observe_fields_py(batch)
+
+    def _add_summed(self, batch: list[RecordFields], summed: Any) -> None:
+        """Fold what ``series_sums`` made of ``batch`` into the tables, as observe_fields_py
+        would have (the order of first appearance kept, so the wire is the same)."""
+        listed: list[Any] = summed[0]
+        counters = self.counters
+        series = self._series
+        for first, statuses, tokens, cost, duration, ttft, overhead in listed:
+            f = batch[first]
+            ident = (f[_ENDPOINT], f[_MODEL], f[_PROVIDER])
+            one = series.get(ident)
+            if one is None:
+                one = series[ident] = self._new_series(f)
+            counts = one.statuses
+            for status, n in statuses:
+                counts[status] = counts.get(status, 0) + n
+            mine = one.tokens
+            for direction in range(len(_DIRECTIONS)):
+                mine[direction] += tokens[direction]
+            one.cost += cost
+            one.duration.add(duration[0], duration[1])
+            one.ttft.add(ttft[0], ttft[1])
+            one.overhead.add(overhead[0], overhead[1])
+            self._fold(one)
+        special: list[int] = summed[5]
+        for i in special:
+            f = batch[i]
+            self._attempts(f[_ATTEMPT_LOG], f[_STATUS], f[_PROVIDER], series[(f[_ENDPOINT], f[_MODEL], f[_PROVIDER])].model)
+        verdicts: list[tuple[str, int]] = summed[1]
+        for verdict, n in verdicts:
+            _inc(counters[CACHE], (verdict,), n)
+        if summed[2]:
+            _inc(counters[SAVED_PICO], (), summed[3])
+        codes: list[tuple[str, int]] = summed[4]
+        for code, n in codes:
+            reason = M.REJECTION_CODES.get(code)
+            if reason is not None:
+                _inc(counters[REJECTIONS], (reason,), n)
+
+    def observe_fields_py(self, batch: list[RecordFields]) -> None:
+        """:meth:`observe_fields` in Python."""
         series = self._series
         counters = self.counters
         key_label = self.key_label
