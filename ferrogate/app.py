@@ -32,8 +32,8 @@ from ferrogate.pipeline.tool_desk import ToolDesk
 from ferrogate.proxy.handler import ProxyHandler
 from ferrogate.proxy.table import RouteKind, compile_table
 
-_JSON: Headers = [(b"content-type", b"application/json")]
-_ADMIN_TIMEOUTS = Timeouts(connect=2.0, first_byte=60.0, total=120.0)
+_JSON: Final[Headers] = [(b"content-type", b"application/json")]
+_ADMIN_TIMEOUTS: Final = Timeouts(connect=2.0, first_byte=60.0, total=120.0)
 # Enum members as module constants (attribute access on an Enum class is slow on 3.11).
 _PROXY: Final = RouteKind.PROXY
 _RESPOND: Final = RouteKind.RESPOND

@@ -76,10 +76,19 @@ class Deadline(IntEnum):
     LINGER = 4
 
 
-# Members as module constants: attribute access on an Enum class costs ~0.5 µs on 3.11,
-# more than a global lookup by an order of magnitude, and these are read per request.
-_IDLE, _HEAD, _BUSY, _CLOSING, _CLOSED = ConnState
-_NO_DEADLINE, _HEADER_DEADLINE, _IDLE_DEADLINE, _BODY_DEADLINE, _LINGER_DEADLINE = Deadline
+# Members as Final module constants, read per request: compiled, each is a C static (a
+# plain module global is a dict lookup per use); interpreted, a global beats an Enum class
+# attribute on 3.11 by an order of magnitude.
+_IDLE: Final = ConnState.IDLE
+_HEAD: Final = ConnState.HEAD
+_BUSY: Final = ConnState.BUSY
+_CLOSING: Final = ConnState.CLOSING
+_CLOSED: Final = ConnState.CLOSED
+_NO_DEADLINE: Final = Deadline.NONE
+_HEADER_DEADLINE: Final = Deadline.HEADER
+_IDLE_DEADLINE: Final = Deadline.IDLE
+_BODY_DEADLINE: Final = Deadline.BODY
+_LINGER_DEADLINE: Final = Deadline.LINGER
 
 # Header names the parser callbacks note while recording.
 _HOST: Final = 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Sequence
+from typing import Final
 
 from ferrogate._fastpath.api import Headers
 from ferrogate._fastpath.origin import Origin
@@ -48,7 +49,7 @@ __all__ = [
     "plan_checkout",
 ]
 
-_BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH"))
+_BODY_METHODS: Final = frozenset((b"POST", b"PUT", b"PATCH"))
 
 
 def build_ssl_context(origin: Origin) -> ssl.SSLContext:
@@ -65,8 +66,8 @@ CheckoutPlan = tuple["UpstreamConnection | None", int, Sequence["UpstreamConnect
 """Outcome of :func:`plan_checkout`: (connection to reuse or None, how many idle
 connections to keep (``idle[:keep]``), connections to close)."""
 
-_NOTHING: tuple[UpstreamConnection, ...] = ()
-_IDLE = ConnState.IDLE
+_NOTHING: Final[tuple[UpstreamConnection, ...]] = ()
+_IDLE: Final = ConnState.IDLE
 
 
 def plan_checkout(
@@ -377,7 +378,7 @@ def _has_header(headers: Headers, name: bytes) -> bool:
     return any(n == name for n, _ in headers)
 
 
-_FRAMING = frozenset((b"content-length", b"transfer-encoding"))
+_FRAMING: Final = frozenset((b"content-length", b"transfer-encoding"))
 
 
 def head_prefix(method: bytes, target: bytes, headers: Headers, default_host: bytes) -> bytes:

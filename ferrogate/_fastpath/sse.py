@@ -10,8 +10,9 @@ caller needs to inspect them.
 from __future__ import annotations
 
 import re
+from typing import Final
 
-_EVENT = re.compile(rb".*?(?:\r\n\r\n|\n\n|\r\r)", re.DOTALL)
+_EVENT: Final = re.compile(rb".*?(?:\r\n\r\n|\n\n|\r\r)", re.DOTALL)
 
 
 def _last_boundary_end(buf: bytes) -> int:

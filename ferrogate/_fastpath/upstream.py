@@ -66,9 +66,13 @@ class ConnState(IntEnum):
     CLOSED = 3
 
 
-# Members as module constants: attribute access on an Enum class costs ~0.5 µs on 3.11,
-# more than a global lookup by an order of magnitude, and these are read per request.
-_NEW, _ACTIVE, _IDLE, _CLOSED = ConnState
+# Members as Final module constants, read per request: compiled, each is a C static (a
+# plain module global is a dict lookup per use); interpreted, a global beats an Enum class
+# attribute on 3.11 by an order of magnitude.
+_NEW: Final = ConnState.NEW
+_ACTIVE: Final = ConnState.ACTIVE
+_IDLE: Final = ConnState.IDLE
+_CLOSED: Final = ConnState.CLOSED
 
 ReleaseFn = Callable[["UpstreamConnection", bool], None]
 """Called once per finished exchange: (connection, reusable)."""

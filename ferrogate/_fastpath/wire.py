@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Final
 
 from ferrogate._fastpath.api import Headers
 
-CRLF = b"\r\n"
+CRLF: Final = b"\r\n"
 CHUNKED_END = b"0\r\n\r\n"
 CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
-SERVER_NAME = b"ferrogate"
+SERVER_NAME: Final = b"ferrogate"
 
 CONNECTION_CLOSE = b"connection: close\r\n"
 CONNECTION_KEEP_ALIVE = b"connection: keep-alive\r\n"
@@ -31,7 +32,7 @@ def _status_line(code: int) -> bytes:
     return b"HTTP/1.1 %d %s\r\n" % (code, phrase.encode("latin-1"))
 
 
-STATUS_LINE: dict[int, bytes] = {code: _status_line(code) for code in range(100, 600)}
+STATUS_LINE: Final[dict[int, bytes]] = {code: _status_line(code) for code in range(100, 600)}
 """``STATUS_LINE[200] == b"HTTP/1.1 200 OK\\r\\n"``; every 1xx-5xx code is present."""
 
 # Statuses whose responses never carry a body or body framing (RFC 9110 §6.4.1).
@@ -40,7 +41,7 @@ NO_BODY_STATUS: frozenset[int] = frozenset((*range(100, 200), 204, 304))
 # Response header names the server owns: framing and hop-by-hop headers plus the
 # ones it always adds. Copies from the application are dropped (nginx hides an
 # upstream's Date and Server the same way).
-SERVER_OWNED: frozenset[bytes] = frozenset(
+SERVER_OWNED: Final[frozenset[bytes]] = frozenset(
     (
         b"connection",
         b"keep-alive",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from ferrogate._fastpath.sse import (
     EventSplitter,
@@ -24,8 +24,8 @@ from ferrogate.ai.usage import Usage
 from ferrogate.ai.usage_openai import chat_usage, responses_event_usage
 from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError, sse_error_event
 
-_USAGE_VALUE = re.compile(rb"\s*:\s*\{")  # after the key "usage": an object, not null
-_EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
+_USAGE_VALUE: Final = re.compile(rb"\s*:\s*\{")  # after the key "usage": an object, not null
+_EMPTY_CHOICES: Final = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 
 
 def _find_usage_object_py(block: bytes, start: int) -> int:
@@ -61,7 +61,7 @@ def _done_at(block: bytes, at: int) -> bool:
     return block[line_start:at].rstrip() == b"data:"
 
 
-_RESPONSES_TERMINAL = (b"response.completed", b"response.incomplete", b"response.failed")
+_RESPONSES_TERMINAL: Final = (b"response.completed", b"response.incomplete", b"response.failed")
 
 
 def truncated_error() -> GatewayError:

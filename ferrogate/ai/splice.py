@@ -12,20 +12,21 @@ tracking depth.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 import orjson
 
 # A JSON string, unrolled: runs of plain characters consumed possessively, one escape
 # at a time between them (no alternation per character).
-_TOKEN = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[{}\[\]]', re.DOTALL)
-_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
-_SCALAR_END = re.compile(rb"[,}\]\s]")
+_TOKEN: Final = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[{}\[\]]', re.DOTALL)
+_STRING: Final = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
+_SCALAR_END: Final = re.compile(rb"[,}\]\s]")
 # Text whose string literals hold no bracket: then counting brackets gives the depth.
 # Possessive quantifiers: runs are consumed whole and never backtracked (linear time).
-_NO_BRACKET_IN_STRINGS = re.compile(rb'(?:[^"]++|"(?:[^"\\{}\[\]]++|\\.)*+")*+')
+_NO_BRACKET_IN_STRINGS: Final = re.compile(rb'(?:[^"]++|"(?:[^"\\{}\[\]]++|\\.)*+")*+')
 
 
-_COLON = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*")
+_COLON: Final = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*")
 
 
 def _value_start_after_key(body: bytes, key_end: int) -> int | None:
@@ -142,7 +143,7 @@ def rename_model(
     return orjson.dumps(doc)
 
 
-_INCLUDE_USAGE = b'{"include_usage":true}'
+_INCLUDE_USAGE: Final = b'{"include_usage":true}'
 
 
 def ensure_include_usage(body: bytes) -> bytes:

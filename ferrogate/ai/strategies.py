@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from typing import Final
 
 from ferrogate.ai.health import HealthBook
 from ferrogate.ai.registry import Candidate
 
-W_COST = 0.4
-W_LATENCY = 0.4
-W_FAILURE = 0.2
+W_COST: Final = 0.4
+W_LATENCY: Final = 0.4
+W_FAILURE: Final = 0.2
 
 
 class RequestEstimate:

@@ -4,6 +4,7 @@ long, and which models may be cached."""
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 from ferrogate.cache.key import CacheKeys
 from ferrogate.cache.redis_store import RedisCache
@@ -12,9 +13,9 @@ from ferrogate.config.model import Config
 
 log = logging.getLogger("ferrogate.cache")
 
-HIT = b"x-ferrogate-cache: hit\r\n"
-MISS = b"x-ferrogate-cache: miss\r\n"
-BYPASS = b"x-ferrogate-cache: bypass\r\n"
+HIT: Final = b"x-ferrogate-cache: hit\r\n"
+MISS: Final = b"x-ferrogate-cache: miss\r\n"
+BYPASS: Final = b"x-ferrogate-cache: bypass\r\n"
 STATE_PAIRS: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {
     line: ((b"x-ferrogate-cache", line[len(b"x-ferrogate-cache: ") : -2]),) for line in (HIT, MISS, BYPASS)
 }

@@ -17,7 +17,7 @@ try:
 except ImportError:  # not built: every body takes orjson's round trip
     canonical = None  # type: ignore[assignment]
 
-_SEP = b"\x1f"
+_SEP: Final = b"\x1f"
 _MAX_IDENTITIES: Final = 4096
 Identity = tuple[str | None, str, str, str, str]  # tenant, endpoint, model, provider, provider_model
 

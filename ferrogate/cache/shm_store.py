@@ -70,9 +70,9 @@ _EXPIRES: Final = 4
 _USED: Final = 5
 _CRC: Final = 6  # zlib's CRC-32 of the answer's bytes
 
-_DIGEST = struct.Struct("<qq")
-_BUCKET = struct.Struct(f"<{WAYS * _ENTRY_FIELDS}q")
-_ENTRY = struct.Struct("<7q")  # _D0 .. _CRC
+_DIGEST: Final = struct.Struct("<qq")
+_BUCKET: Final = struct.Struct(f"<{WAYS * _ENTRY_FIELDS}q")
+_ENTRY: Final = struct.Struct("<7q")  # _D0 .. _CRC
 _CHUNK: Final = 256 * 1024
 # A build of _ring_ops.c made for another layout is not used.
 _NATIVE_LAYOUT: Final = RingOps is not None and LAYOUT == (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Final
 
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import GatewayError
@@ -29,7 +30,7 @@ def _expiry(value: str | None) -> float | None:
 
 # Verified tokens remembered per Authenticator (so per config): bounded, so random
 # tokens cannot grow it; only tokens that matched a key are kept.
-_VERIFIED_CAP = 4096
+_VERIFIED_CAP: Final = 4096
 
 
 class Authenticator:

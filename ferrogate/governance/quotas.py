@@ -31,7 +31,7 @@ class BudgetKind(IntEnum):
     DAY_COST = 4
 
 
-COST_KINDS = frozenset((BudgetKind.MONTH_COST, BudgetKind.DAY_COST))
+COST_KINDS: Final = frozenset((BudgetKind.MONTH_COST, BudgetKind.DAY_COST))
 
 
 def usd_to_pico(usd: Decimal) -> int:

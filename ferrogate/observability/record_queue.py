@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
+from typing import Final
 
 from msgspec.structs import astuple
 
@@ -28,9 +29,9 @@ from ferrogate.observability.otlp_metrics import GenAiBatch
 from ferrogate.observability.record_counter import RecordCounter
 from ferrogate.observability.request_tally import RequestTally
 
-FLUSH_SECS = 0.2
-BATCH_RECORDS = 500
-MAX_QUEUED = 50_000
+FLUSH_SECS: Final = 0.2
+BATCH_RECORDS: Final = 500
+MAX_QUEUED: Final = 50_000
 
 
 class RecordQueue:

@@ -12,13 +12,15 @@ estimate plus its relayed bytes / 4 as output, at most what it reserved.
 
 from __future__ import annotations
 
+from typing import Final
+
 from ferrogate.ai.usage import Usage
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.record import build_record
 from ferrogate.pipeline.runtime import AiRuntime
 
-_BYTES_PER_TOKEN = 4
-_PICO = 1e-12
+_BYTES_PER_TOKEN: Final = 4
+_PICO: Final = 1e-12
 
 
 def account(rt: AiRuntime, ctx: RequestContext) -> None:

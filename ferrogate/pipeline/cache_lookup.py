@@ -26,7 +26,7 @@ from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.relay import cached_lines
 from ferrogate.pipeline.runtime import AiRuntime
 
-_CACHE_CONTROL = b"cache-control"
+_CACHE_CONTROL: Final = b"cache-control"
 
 
 def cache_lookup(rt: AiRuntime, ctx: RequestContext) -> Awaitable[None] | None:

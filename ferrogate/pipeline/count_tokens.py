@@ -7,6 +7,8 @@ model's first candidate the key may use answers. Errors are Anthropic-shaped.
 
 from __future__ import annotations
 
+from typing import Final
+
 from ferrogate._fastpath.head import HeaderTemplate
 from ferrogate.ai.taxonomy import client_error
 from ferrogate.ai.translate.messages import count_tokens_body, count_tokens_call
@@ -17,7 +19,7 @@ from ferrogate.pipeline.dispatch import send_call
 from ferrogate.pipeline.runtime import AiRuntime
 from ferrogate.pipeline.select import lookup_model
 
-_ANSWER = HeaderTemplate(
+_ANSWER: Final = HeaderTemplate(
     (b"content-type", b"application/json"),
     (b"x-request-id", b"%b"),
     (b"", b"%b"),  # the candidate's provider and model block

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from time import monotonic, perf_counter
+from typing import Final
 
 from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.pool import complete_head
@@ -48,7 +49,7 @@ from ferrogate.pipeline.runtime import AiRuntime
 from ferrogate.pipeline.trace_context import with_traceparent
 
 # A retry wait longer than this goes to the next candidate instead, if there is one.
-_LONG_WAIT_SECS = 1.0
+_LONG_WAIT_SECS: Final = 1.0
 
 
 async def dispatch(rt: AiRuntime, ctx: RequestContext) -> None:

@@ -8,6 +8,7 @@ without ``/v1`` (an ``ai_gateway`` route may strip it).
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from typing import Final
 
 from ferrogate._fastpath.api import Exchange
 from ferrogate.ai.providers.base import Endpoint
@@ -32,8 +33,8 @@ PROVIDER_PHASES: tuple[Phase, ...] = (authenticate, parse, govern, select, admit
 CHAT_PHASES: tuple[Phase, ...] = (authenticate, parse, govern, select, admit, cache_lookup, tool_loop, dispatch)
 """Chat completions: the automatic tool loop answers the requests that ask for it."""
 
-_POST = frozenset((b"POST",))
-_GET = frozenset((b"GET", b"HEAD"))
+_POST: Final = frozenset((b"POST",))
+_GET: Final = frozenset((b"GET", b"HEAD"))
 
 
 def _routes() -> dict[bytes, AiRoute]:
@@ -62,12 +63,12 @@ def _routes() -> dict[bytes, AiRoute]:
     return routes
 
 
-AI_ROUTES: dict[bytes, AiRoute] = _routes()
+AI_ROUTES: Final[dict[bytes, AiRoute]] = _routes()
 V1_ROUTES: dict[bytes, AiRoute] = {path: route for path, route in AI_ROUTES.items() if path.startswith(b"/v1/")}
 """The exact ``/v1`` paths, which the router looks up first when the AI endpoints lead the
 route table (``proxy.table.AI_ENDPOINT_PATHS``)."""
-_MODEL = AiRoute(None, "models.read", _GET, (authenticate, retrieve_model), accounted=False)
-_MODEL_PREFIXES = (b"/v1/models/", b"/models/")
+_MODEL: Final = AiRoute(None, "models.read", _GET, (authenticate, retrieve_model), accounted=False)
+_MODEL_PREFIXES: Final = (b"/v1/models/", b"/models/")
 
 
 def serve_ai(rt: AiRuntime, exchange: Exchange) -> Awaitable[None]:

@@ -7,6 +7,7 @@ like one that does not exist.
 
 from __future__ import annotations
 
+from typing import Final
 from urllib.parse import unquote
 
 from ferrogate.errors import GatewayError
@@ -14,7 +15,7 @@ from ferrogate.governance.access import model_allowed, tenant_allowed, visible_m
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
-_LIST_HEAD = b'{"object":"list","data":['
+_LIST_HEAD: Final = b'{"object":"list","data":['
 
 
 def list_models(rt: AiRuntime, ctx: RequestContext) -> None:

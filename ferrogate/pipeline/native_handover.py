@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Protocol, cast
+from typing import Final, Protocol, cast
 
 from ferrogate._fastpath import native_relay as codes
 from ferrogate._fastpath.api import Exchange
@@ -31,7 +31,7 @@ class NativeTranslator(Inspector, Protocol):
     def relayed_natively(self, counted: int) -> None: ...
 
 
-_NATIVE = (ChatPassthrough, ResponsesPassthrough, AnthropicRelayStream)
+_NATIVE: Final = (ChatPassthrough, ResponsesPassthrough, AnthropicRelayStream)
 
 
 def native_translator(translator: StreamTranslator) -> NativeTranslator | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable
+from typing import Final
 
 import msgspec
 
@@ -20,17 +21,17 @@ try:
 except ImportError:  # not built: decode_body takes the exact check for every body
     duplicate_top_level_key = None  # type: ignore[assignment]
 
-_DECODERS: dict[Endpoint, msgspec.json.Decoder] = {
+_DECODERS: Final[dict[Endpoint, msgspec.json.Decoder]] = {
     Endpoint.CHAT: msgspec.json.Decoder(ChatHead),
     Endpoint.RESPONSES: msgspec.json.Decoder(ResponsesHead),
     Endpoint.EMBEDDINGS: msgspec.json.Decoder(EmbeddingsHead),
     Endpoint.MESSAGES: msgspec.json.Decoder(MessagesHead),
 }
 
-_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_PATH: Final = re.compile(r"at `\$\.?([^`]*)`")
 
-_FORWARDED = b"anthropic-beta"
-_TOOLS_HEADER = b"x-ferrogate-tools"
+_FORWARDED: Final = b"anthropic-beta"
+_TOOLS_HEADER: Final = b"x-ferrogate-tools"
 
 
 def forwarded_headers(headers: list[tuple[bytes, bytes]]) -> tuple[tuple[bytes, bytes], ...]:

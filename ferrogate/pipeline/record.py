@@ -8,13 +8,14 @@ control process can place every span and attempt in real time.
 from __future__ import annotations
 
 from time import perf_counter, time
+from typing import Final
 
 from ferrogate.cache.answer_cache import BYPASS, HIT, MISS
 from ferrogate.ipc.request_records import AttemptRecord, RequestRecord
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
-_CACHE_VERDICTS = {HIT: "hit", MISS: "miss", BYPASS: "bypass"}
+_CACHE_VERDICTS: Final = {HIT: "hit", MISS: "miss", BYPASS: "bypass"}
 
 
 def build_record(rt: AiRuntime, ctx: RequestContext) -> RequestRecord:

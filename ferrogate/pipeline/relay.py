@@ -37,8 +37,8 @@ from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.native_handover import native_translator, relay_natively
 
-JSON_LINES = header_block(((b"content-type", b"application/json"),))
-SSE_LINES = header_block(
+JSON_LINES: Final = header_block(((b"content-type", b"application/json"),))
+SSE_LINES: Final = header_block(
     (
         (b"content-type", b"text/event-stream; charset=utf-8"),
         (b"cache-control", b"no-cache"),
@@ -47,7 +47,7 @@ SSE_LINES = header_block(
 )
 # Serialized once per response in one formatting step (no header list, no filtering pass):
 # every value is ours (a request id is checked or generated, provider and model come from config).
-_GATEWAY = HeaderTemplate(
+_GATEWAY: Final = HeaderTemplate(
     (b"x-request-id", b"%b"),
     (b"", b"%b"),  # the candidate's provider and model block
     (b"x-ferrogate-attempts", b"%d"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from time import perf_counter
+from typing import Final
 
 from ferrogate._fastpath.api import Exchange
 from ferrogate.ai.providers.base import Endpoint
@@ -48,7 +49,7 @@ class AiRoute:
         self.accounted = accounted  # the account phase runs (requests that reach a provider)
 
 
-_SAFE_ID = re.compile(rb"[A-Za-z0-9._:\-]+")
+_SAFE_ID: Final = re.compile(rb"[A-Za-z0-9._:\-]+")
 
 
 def request_id_for(rt: AiRuntime, exchange: Exchange) -> bytes:

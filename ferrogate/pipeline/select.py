@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import re
 from time import monotonic
+from typing import Final
 
 import msgspec
 
@@ -29,9 +30,9 @@ from ferrogate.governance.profiles import CompiledProfile
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
-_BYTES_PER_TOKEN = 4  # rough, provider-independent estimate for routing decisions
-_DEFAULT_COMPLETION_TOKENS = 256
-_IMAGE = re.compile(rb'"image_url"|"input_image"|"type":\s*"image"')
+_BYTES_PER_TOKEN: Final = 4  # rough, provider-independent estimate for routing decisions
+_DEFAULT_COMPLETION_TOKENS: Final = 256
+_IMAGE: Final = re.compile(rb'"image_url"|"input_image"|"type":\s*"image"')
 
 
 def lookup_model(registry: Registry, name: str) -> ModelEntry:
@@ -46,7 +47,7 @@ def lookup_model(registry: Registry, name: str) -> ModelEntry:
     return entry
 
 
-_EMBEDDINGS_NEEDS = frozenset(("embeddings",))
+_EMBEDDINGS_NEEDS: Final = frozenset(("embeddings",))
 
 
 def _needs_set(stream: bool, tools: bool, json_schema: bool, vision: bool) -> frozenset[str]:
@@ -58,7 +59,7 @@ def _needs_set(stream: bool, tools: bool, json_schema: bool, vision: bool) -> fr
 
 
 # Every combination built once: the per-request answer is a dict probe, not a new set.
-_NEEDS: dict[tuple[bool, bool, bool, bool], frozenset[str]] = {
+_NEEDS: Final[dict[tuple[bool, bool, bool, bool], frozenset[str]]] = {
     (a, b, c, d): _needs_set(a, b, c, d)
     for a in (False, True)
     for b in (False, True)
@@ -101,7 +102,7 @@ def required_capabilities(req: ClientRequest) -> frozenset[str]:
     return _NEEDS[bool(req.stream), tools, json_schema, _mentions_image(req.body)]
 
 
-_NO_ESTIMATE = RequestEstimate(0, 0)
+_NO_ESTIMATE: Final = RequestEstimate(0, 0)
 
 
 def estimate(req: ClientRequest, entry: ModelEntry) -> RequestEstimate:

@@ -11,6 +11,7 @@ trace agrees. Ids are lowercase hex: 32 digits for a trace, 16 for a span.
 from __future__ import annotations
 
 import random
+from typing import Final
 
 from msgspec.structs import replace
 
@@ -18,9 +19,9 @@ from ferrogate._fastpath.forwarding import parse_traceparent
 from ferrogate.ai.providers.base import TRACE_HEADERS, UpstreamCall
 from ferrogate.config.otel_env import TraceSampler
 
-_ID_BYTES = 2048  # random bytes drawn at once: hex for 64 requests' trace and span ids
-_ZERO_TRACE = "0" * 32  # all-zero ids are invalid (W3C)
-_ZERO_SPAN = "0" * 16
+_ID_BYTES: Final = 2048  # random bytes drawn at once: hex for 64 requests' trace and span ids
+_ZERO_TRACE: Final = "0" * 32  # all-zero ids are invalid (W3C)
+_ZERO_SPAN: Final = "0" * 16
 
 
 class Tracer:
