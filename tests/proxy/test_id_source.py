@@ -1,0 +1,36 @@
+"""The proxy's random ids: 80 hex digits a request, cut from digits drawn in bulk, never shared
+by a forked child with its parent."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ferrogate._fastpath.forwarding import IdSource
+
+HEX80 = re.compile(rb"[0-9a-f]{80}")
+
+
+def test_ids_are_80_lowercase_hex_digits_and_all_differ_across_refills() -> None:
+    ids = IdSource()
+    drawn = [ids.hex80() for _ in range(350)]  # more than three bulk draws
+    assert all(HEX80.fullmatch(d) for d in drawn)
+    assert len(set(drawn)) == len(drawn)
+
+
+def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
+    ids = IdSource()
+    ids.hex80()  # the pool is filled before the fork
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, then out without running the parent's cleanup
+        os.write(write_end, ids.hex80())
+        os._exit(0)
+    os.close(write_end)
+    try:
+        child = os.read(read_end, 80)
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    assert HEX80.fullmatch(child)
+    assert child != ids.hex80()
