@@ -94,7 +94,10 @@ class _Client(_BaseClient):
         self.writes += 1
         if self.writes == 1 and not data.startswith(b"HTTP/1.1 200 "):
             raise AssertionError(f"unexpected response: {data[:300]!r}")
-        if data.startswith(b"HTTP/1.1 ") and b"transfer-encoding: chunked" in data and not data.endswith(b"\r\n0\r\n\r\n"):
+        # find, not ``in``: ``bytes in bytes`` formats a dropped TypeError on 3.11, which would
+        # count the client's trap among the gateway's instructions.
+        if (data.startswith(b"HTTP/1.1 ") and data.find(b"transfer-encoding: chunked") >= 0
+                and not data.endswith(b"\r\n0\r\n\r\n")):
             return
         if data.startswith(b"HTTP/1.1 ") or data.endswith(b"0\r\n\r\n"):
             self.left -= 1

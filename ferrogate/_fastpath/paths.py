@@ -49,13 +49,13 @@ def needs_normalising(path: bytes) -> bool:
 
 def normalise_path(path: bytes, *, keep_encoded_slash: bool = False) -> bytes:
     """The canonical form of an origin-form path (starting with ``/``); PathError if none."""
-    if b"\\" in path:
+    if _BACKSLASH in path:
         raise PathError("a backslash is not allowed in the path")
-    if b"%" in path:
+    if _PERCENT in path:
         path = _decode_unreserved(path, keep_encoded_slash)
-    while b"//" in path:
+    while path.find(b"//") >= 0:
         path = path.replace(b"//", b"/")
-    if b"/." in path:
+    if path.find(b"/.") >= 0:
         path = _remove_dot_segments(path)
     return path
 
