@@ -43,7 +43,7 @@ NATIVE_SOURCES = (
     "ferrogate/pipeline/_top_keys.c",
     "ferrogate/_fastpath/_sse_relay.c",
     "ferrogate/observability/_otlp_fields.c",
-    "ferrogate/observability/_batch_sums.c",
+    "ferrogate/ipc/_batch_sums.c",
 )
 
 

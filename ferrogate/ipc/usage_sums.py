@@ -40,7 +40,7 @@ _LAYOUT: Final = (_AT, _STATUS, _KEY_ID, _TENANT, _MODEL, _PROVIDER, _CACHE_HIT,
                   _REASONING, _USAGE_SOURCE, _COST, _SAVED)
 
 try:
-    from ferrogate.observability._batch_sums import usage_rows as _c_usage_rows
+    from ferrogate.ipc._batch_sums import usage_rows as _c_usage_rows
 except ImportError:  # not built: sum_usage_py sums every batch
     _c_usage_rows = None  # type: ignore[assignment]
 

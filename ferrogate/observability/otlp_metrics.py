@@ -54,7 +54,7 @@ _POINT_BOUNDS: tuple[tuple[float, ...], ...] = tuple(
                                                    TTFT_BUCKETS))
 
 try:
-    from ferrogate.observability._batch_sums import genai_sums as _c_genai_sums
+    from ferrogate.ipc._batch_sums import genai_sums as _c_genai_sums
 except ImportError:  # not built: observe_fields_py sums every batch
     _c_genai_sums = None  # type: ignore[assignment]
 

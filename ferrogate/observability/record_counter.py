@@ -69,7 +69,7 @@ _LAYOUT: Final = (_ENDPOINT, _MODEL, _PROVIDER, _STATUS, _INPUT, _OUTPUT, _CACHE
                   _OVERHEAD, _ATTEMPT_LOG, _CACHE, _SAVED, _ERROR_CODE)
 
 try:
-    from ferrogate.observability._batch_sums import series_sums as _c_series_sums
+    from ferrogate.ipc._batch_sums import series_sums as _c_series_sums
 except ImportError:  # not built: observe_fields_py counts every batch
     _c_series_sums = None  # type: ignore[assignment]
 

@@ -21,7 +21,7 @@ from ferrogate.observability.otlp_metrics import GenAiBatch
 from ferrogate.observability.record_counter import RecordCounter
 from tests.support.record_strategies import attempts, records
 
-native = pytest.importorskip("ferrogate.observability._batch_sums", reason="not built (make compiled)")
+native = pytest.importorskip("ferrogate.ipc._batch_sums", reason="not built (make compiled)")
 
 START = 1_764_892_800.0  # 2025-12-05T00:00:00Z
 KEYS = ["a", None, ""]
