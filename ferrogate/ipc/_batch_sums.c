@@ -327,6 +327,16 @@ static PyObject *usage_row(PyObject *granularity, long long bucket, PyObject *ke
                          PyTuple_GET_ITEM(key, 4), s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]);
 }
 
+/* Append a group's row to ``rows``; -1 on an error. */
+static int append_row(PyObject *rows, PyObject *granularity, const UsageGroup *g) {
+    PyObject *row = usage_row(granularity, g->bucket, g->key, g->sums);
+    if (row == NULL)
+        return -1;
+    int failed = PyList_Append(rows, row);
+    Py_DECREF(row);
+    return failed;
+}
+
 static void usage_groups_free(Array *groups) {
     for (Py_ssize_t i = 0; i < groups->size; i++)
         Py_XDECREF(ARRAY_AT(*groups, UsageGroup, i)->key);
@@ -428,12 +438,8 @@ static PyObject *usage_rows(PyObject *self, PyObject *args) {
         goto done;
     for (Py_ssize_t i = 0; i < hours.size; i++) {
         UsageGroup *g = ARRAY_AT(hours, UsageGroup, i);
-        PyObject *row = usage_row(s_hour, g->bucket, g->key, g->sums);
-        if (row == NULL || PyList_Append(rows, row) < 0) {
-            Py_XDECREF(row);
+        if (append_row(rows, s_hour, g) < 0)
             goto done;
-        }
-        Py_DECREF(row);
         long long day = g->bucket - floor_mod(g->bucket, DAY);
         PyObject *key = Py_BuildValue("(LOOOO)", day, PyTuple_GET_ITEM(g->key, 1), PyTuple_GET_ITEM(g->key, 2),
                                       PyTuple_GET_ITEM(g->key, 3), PyTuple_GET_ITEM(g->key, 4));
@@ -464,13 +470,8 @@ static PyObject *usage_rows(PyObject *self, PyObject *args) {
             }
     }
     for (Py_ssize_t i = 0; i < days.size; i++) {
-        UsageGroup *d = ARRAY_AT(days, UsageGroup, i);
-        PyObject *row = usage_row(s_day, d->bucket, d->key, d->sums);
-        if (row == NULL || PyList_Append(rows, row) < 0) {
-            Py_XDECREF(row);
+        if (append_row(rows, s_day, ARRAY_AT(days, UsageGroup, i)) < 0)
             goto done;
-        }
-        Py_DECREF(row);
     }
     r = OK;
 done:
