@@ -44,6 +44,7 @@ NATIVE_SOURCES = (
     "ferrogate/_fastpath/_sse_relay.c",
     "ferrogate/observability/_otlp_fields.c",
     "ferrogate/ipc/_batch_sums.c",
+    "ferrogate/_fastpath/_hex_ids.c",
 )
 
 

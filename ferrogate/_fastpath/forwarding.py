@@ -43,7 +43,12 @@ _HEX_DIGITS: Final = b"0123456789abcdef"  # strip() by it leaves nothing of a lo
 _ZERO_TRACE: Final = b"0" * 32
 _ZERO_SPAN: Final = b"0" * 16
 _MAX_REQUEST_ID: Final = 200
-_POOL_BYTES: Final = 4000  # random bytes drawn at once: 8,000 hex digits, 100 requests' ids
+_POOL_DIGITS: Final = 8000  # hex digits drawn at once: 100 requests' ids
+
+try:
+    from ferrogate._fastpath._hex_ids import HexStream
+except ImportError:  # not built: hex of random.Random bytes
+    HexStream = None  # type: ignore[assignment,misc]
 
 
 def valid_request_id(value: bytes) -> bool:
@@ -88,22 +93,27 @@ class IdSource:
     ``os.urandom`` (and even ``os.getpid``) is a system call per request; these ids
     need uniqueness, not secrecy. A request's 80 hex digits (request id, trace id,
     span id) are cut from hex drawn for a hundred requests at once: a ``getrandbits``
-    and a ``%x`` formatting per request cost about 2,000 instructions.
+    and a ``%x`` formatting per request cost about 2,000 instructions. The C
+    ``HexStream`` draws them when it is built, else ``random.Random``.
     """
 
-    __slots__ = ("_at", "_pool", "rng")
+    __slots__ = ("_at", "_pool", "_stream", "rng")
 
     def __init__(self) -> None:
         self.rng = random.Random(os.urandom(32))
+        self._stream = HexStream(os.urandom(32)) if HexStream is not None else None
         self._pool: list[bytes] = [b""]  # hex digits drawn ahead; emptied in a forked child
         self._at = 0
         ref = weakref.ref(self.rng)  # not to self: compiled (mypyc) instances take no weakrefs
         pool = self._pool
+        stream = self._stream
 
         def reseed() -> None:
             rng = ref()
             if rng is not None:
                 rng.seed(os.urandom(32))
+            if stream is not None:
+                stream.reseed(os.urandom(32))
             pool[0] = b""  # never hand a child the digits its parent hands out too
 
         os.register_at_fork(after_in_child=reseed)
@@ -114,7 +124,9 @@ class IdSource:
         end = at + 80
         digits = self._pool[0]
         if end > len(digits):
-            digits = self._pool[0] = hexlify(self.rng.randbytes(_POOL_BYTES))
+            stream = self._stream
+            digits = self._pool[0] = (stream.ascii(_POOL_DIGITS) if stream is not None
+                                      else hexlify(self.rng.randbytes(_POOL_DIGITS // 2)))
             at, end = 0, 80
         self._at = end
         return digits[at:end]

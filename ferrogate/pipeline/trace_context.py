@@ -15,11 +15,11 @@ from typing import Final
 
 from msgspec.structs import replace
 
-from ferrogate._fastpath.forwarding import parse_traceparent
+from ferrogate._fastpath.forwarding import HexStream, parse_traceparent
 from ferrogate.ai.providers.base import TRACE_HEADERS, UpstreamCall
 from ferrogate.config.otel_env import TraceSampler
 
-_ID_BYTES: Final = 2048  # random bytes drawn at once: hex for 64 requests' trace and span ids
+_ID_DIGITS: Final = 4096  # hex digits drawn at once: 64 requests' trace and span ids
 _ZERO_TRACE: Final = "0" * 32  # all-zero ids are invalid (W3C)
 _ZERO_SPAN: Final = "0" * 16
 
@@ -29,15 +29,18 @@ class Tracer:
 
     Ids are cut from random hex drawn in bulk: a ``getrandbits``, a ``to_bytes`` and a
     ``hex`` per id cost more instructions than the rest of tracing a request, and a slice
-    of a string already made costs a fraction of that. ``rng`` must be the worker's own
-    (seeded in the worker): a buffer filled before a fork would repeat in each child.
+    of a string already made costs a fraction of that. The bulk comes from the C
+    ``HexStream`` when it is built (seven times cheaper than ``randbytes().hex()``), seeded
+    from ``rng``. ``rng`` must be the worker's own (seeded in the worker): a buffer or a
+    stream seeded before a fork would repeat in each child.
     """
 
-    __slots__ = ("_at", "_hex", "_new_sampled", "_rng", "sampler")
+    __slots__ = ("_at", "_hex", "_new_sampled", "_rng", "_stream", "sampler")
 
     def __init__(self, sampler: TraceSampler, rng: random.Random) -> None:
         self.sampler = sampler
         self._rng = rng
+        self._stream = HexStream(rng.randbytes(32)) if HexStream is not None else None
         self._hex = ""
         self._at = 0
         # A new trace's decision when it does not depend on the id (always_on, always_off).
@@ -70,7 +73,8 @@ class Tracer:
         at = self._at
         end = at + count
         if end > len(self._hex):
-            self._hex = self._rng.randbytes(_ID_BYTES).hex()
+            stream = self._stream
+            self._hex = stream.text(_ID_DIGITS) if stream is not None else self._rng.randbytes(_ID_DIGITS // 2).hex()
             at, end = 0, count
         self._at = end
         return self._hex[at:end]

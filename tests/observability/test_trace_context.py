@@ -6,8 +6,10 @@ OpenTelemetry SDK reads it."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import httptools
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +19,7 @@ from ferrogate.ai.providers.base import Endpoint, UpstreamCall
 from ferrogate.ai.providers.catalog import build_adapter
 from ferrogate.config.model import Provider
 from ferrogate.config.otel_env import otel_settings
+from ferrogate.pipeline import trace_context
 from ferrogate.pipeline.parse import decode_body
 from ferrogate.pipeline.trace_context import Tracer, with_traceparent
 
@@ -92,6 +95,17 @@ def test_an_unsampled_attempt_says_so_upstream() -> None:
     assert (b"traceparent", f"00-{TRACE}-{SPAN}-00".encode()) in _headers_of(complete_head(call.head, call.body))
 
 
+@pytest.fixture(params=["c-stream", "python-draw"])
+def draw(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A tracer's ids come from the C hex stream (when built) or from its generator's bytes."""
+    if request.param == "c-stream" and trace_context.HexStream is None:
+        pytest.skip("the C modules are not built")
+    if request.param == "python-draw":
+        monkeypatch.setattr(trace_context, "HexStream", None)
+    yield request.param
+
+
+@pytest.mark.usefixtures("draw")
 def test_a_new_trace_is_sampled_by_its_own_id_under_a_ratio() -> None:
     half = otel_settings({"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}).sampler
     tracer = Tracer(half, random.Random(7))
@@ -109,6 +123,7 @@ def test_a_new_trace_under_always_off_is_not_sampled() -> None:
     assert parent is None and not sampled
 
 
+@pytest.mark.usefixtures("draw")
 def test_ids_are_lowercase_hex_of_their_length_and_unique_across_many_draws() -> None:
     tracer = Tracer(DEFAULT, random.Random(11))
     traces, spans = set(), set()
@@ -122,7 +137,15 @@ def test_ids_are_lowercase_hex_of_their_length_and_unique_across_many_draws() ->
     assert len(traces) == 1000 and len(spans) == 1000
 
 
-def test_an_all_zero_draw_is_never_an_id() -> None:
+def test_the_same_worker_seed_gives_the_same_ids(draw: str) -> None:
+    """Ids follow from the worker's generator (seeded in the worker, after the fork)."""
+    first, second = Tracer(DEFAULT, random.Random(9)), Tracer(DEFAULT, random.Random(9))
+    assert [first.span_id() for _ in range(300)] == [second.span_id() for _ in range(300)]
+    assert Tracer(DEFAULT, random.Random(10)).span_id() != Tracer(DEFAULT, random.Random(9)).span_id()
+
+
+def test_an_all_zero_draw_is_never_an_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trace_context, "HexStream", None)  # the Python draw reads these bytes
     class Zeros(random.Random):
         """Draws all zeros once, then what a seeded generator draws."""
 
