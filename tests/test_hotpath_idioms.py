@@ -16,18 +16,45 @@ def compiled_modules() -> list[Path]:
     return [ROOT / line.split("#", 1)[0].strip() for line in listed if line.split("#", 1)[0].strip()]
 
 
+def _bytes_tuples(tree: ast.AST) -> set[str]:
+    """Names bound to a literal tuple or list of bytes literals (``_X: Final = (b"a", b"b")``)."""
+    names = set()
+    for node in ast.walk(tree):
+        target, value = (node.targets[0], node.value) if isinstance(node, ast.Assign) else (
+            (node.target, node.value) if isinstance(node, ast.AnnAssign) else (None, None))
+        if (isinstance(target, ast.Name) and isinstance(value, ast.Tuple | ast.List) and value.elts
+                and all(isinstance(e, ast.Constant) and isinstance(e.value, bytes) for e in value.elts)):
+            names.add(target.id)
+    return names
+
+
+def _needles(tree: ast.AST) -> set[str]:
+    """Loop variables that take the values of such a tuple (``for t in _X``, in a comprehension too)."""
+    tuples = _bytes_tuples(tree)
+    loops = [n for n in ast.walk(tree) if isinstance(n, ast.For | ast.comprehension)]
+    return {loop.target.id for loop in loops
+            if isinstance(loop.target, ast.Name) and isinstance(loop.iter, ast.Name) and loop.iter.id in tuples}
+
+
 def bytes_literal_searches(source: str) -> list[str]:
-    """``<bytes literal> in <expression>`` comparisons (containment in a literal tuple, list,
-    set or dict is a lookup, not a search, and is fine)."""
+    """``<bytes> in <expression>`` comparisons where the needle is a bytes literal or a loop
+    variable over a tuple of them (containment in a literal tuple, list, set or dict, or in a
+    name bound to one, is a lookup, not a search, and is fine)."""
+    tree = ast.parse(source)
+    needles = _needles(tree)
+    tuples = _bytes_tuples(tree)
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Compare):
             continue
         operands = [node.left, *node.comparators]
         for i, op in enumerate(node.ops):
             left, right = operands[i], operands[i + 1]
-            if (isinstance(op, ast.In | ast.NotIn) and isinstance(left, ast.Constant)
-                    and isinstance(left.value, bytes) and not isinstance(right, ast.Tuple | ast.List | ast.Set | ast.Dict)):
+            is_bytes = (isinstance(left, ast.Constant) and isinstance(left.value, bytes)) or (
+                isinstance(left, ast.Name) and left.id in needles)
+            lookup = isinstance(right, ast.Tuple | ast.List | ast.Set | ast.Dict) or (
+                isinstance(right, ast.Name) and right.id in tuples)
+            if isinstance(op, ast.In | ast.NotIn) and is_bytes and not lookup:
                 found.append(f"line {node.lineno}: {ast.unparse(node)}")
     return found
 
@@ -35,6 +62,12 @@ def bytes_literal_searches(source: str) -> list[str]:
 def test_the_check_finds_a_bytes_literal_searched_in_data() -> None:
     assert bytes_literal_searches('ok = b"[DONE]" in block') == ['line 1: b"[DONE]" in block'.replace('"', "'")]
     assert bytes_literal_searches('ok = name in (b"a", b"b") or data.find(b"x") >= 0') == []
+
+
+def test_the_check_finds_a_needle_drawn_from_a_tuple_of_bytes_searched_in_data() -> None:
+    source = '_T = (b"a", b"b")\nok = any(t in block for t in _T)\nfor u in _T:\n    if u not in data: pass\n'
+    assert sorted(bytes_literal_searches(source)) == ["line 2: t in block", "line 4: u not in data"]
+    assert bytes_literal_searches('_T = (b"a", b"b")\nok = name in _T or any(block.find(t) != -1 for t in _T)') == []
 
 
 def test_no_compiled_module_searches_bytes_with_in() -> None:

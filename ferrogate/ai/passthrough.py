@@ -173,12 +173,13 @@ class ResponsesPassthrough:
         if not block:
             return b""
         self._events += block.count(b"data:")
-        if any(t in block for t in _RESPONSES_TERMINAL):
+        # find, not ``in``: CPython 3.11's ``bytes in bytes`` formats and drops a TypeError first.
+        if any(block.find(t) != -1 for t in _RESPONSES_TERMINAL):
             for event in split_events(block):
                 name = event_name(event)
                 if name in _RESPONSES_TERMINAL or name is None:
                     data_bytes = event_data(event)
-                    if name is None and not any(t in data_bytes for t in _RESPONSES_TERMINAL):
+                    if name is None and not any(data_bytes.find(t) != -1 for t in _RESPONSES_TERMINAL):
                         continue
                     usage = responses_event_usage(data_bytes)
                     if usage is not None:
