@@ -33,6 +33,7 @@ from benchmarks.payloads import (
     anthropic_message_sse,
     openai_chat_json,
     openai_chat_sse,
+    openai_responses_sse,
     request_bodies,
 )
 from benchmarks.proxy_hotpath import _ClientTransport as _BaseClient
@@ -63,6 +64,7 @@ _ANSWERS = {
     (False, True): _nginx(anthropic_message_json(), b"application/json", False),
     (True, True): _nginx(anthropic_message_sse(), b"text/event-stream", True),
 }
+_RESPONSES_ANSWER = _nginx(openai_responses_sse(), b"text/event-stream", True)
 
 
 class _Upstream(_BaseUpstream):
@@ -70,7 +72,10 @@ class _Upstream(_BaseUpstream):
 
     def write(self, data: bytes) -> None:
         line = data[: data.find(b" HTTP/1.1")]
-        answer = _ANSWERS[b" /stream/" in line, line.endswith(b"/messages")]
+        if line.endswith(b"/responses"):
+            answer = _RESPONSES_ANSWER
+        else:
+            answer = _ANSWERS[line.find(b" /stream/") != -1, line.endswith(b"/messages")]
         self.loop.call_soon(self.protocol.data_received, answer)
 
 
@@ -135,7 +140,8 @@ async def run(scenario: str, requests: int, conns: int, records: bool = True) ->
         path = Path(tmp) / "bench.toml"
         # Governance configured only for the scenario that measures it.
         path.write_text(render_config(Path(tmp), 9, ai=True, governed=scenario == "chat_governed",
-                                      otlp_endpoint="http://127.0.0.1:9" if traced else None))
+                                      otlp_endpoint="http://127.0.0.1:9" if traced else None,
+                                      responses=scenario == "responses_stream"))
         config = load_config(path)
         pools = PoolSet()
         # The worker's queue for this config: with OTLP on, the GenAI sums are in each batch's packing.

@@ -47,6 +47,38 @@ def openai_chat_sse() -> str:
     return "".join(f"data: {_dump(e)}\n\n" for e in events) + "data: [DONE]\n\n"
 
 
+def openai_responses_sse() -> str:
+    """A Responses API stream with its typed events: created, in progress, the message's
+    item and part, one text delta per word, the text and part and item done, completed
+    (with the usage)."""
+    response: dict[str, Any] = {"id": "resp_bench", "object": "response", "created_at": 1700000000,
+                                "status": "in_progress", "model": OPENAI_MODEL, "output": []}
+    item = {"id": "msg_bench", "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+    text = "".join(WORDS)
+    part = {"type": "output_text", "text": text, "annotations": []}
+    done_item = {**item, "status": "completed", "content": [part]}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("response.created", {"response": response}),
+        ("response.in_progress", {"response": response}),
+        ("response.output_item.added", {"output_index": 0, "item": item}),
+        ("response.content_part.added", {"item_id": "msg_bench", "output_index": 0, "content_index": 0,
+                                         "part": {**part, "text": ""}}),
+    ]
+    events += [("response.output_text.delta", {"item_id": "msg_bench", "output_index": 0, "content_index": 0,
+                                               "delta": w}) for w in WORDS]
+    events += [
+        ("response.output_text.done", {"item_id": "msg_bench", "output_index": 0, "content_index": 0, "text": text}),
+        ("response.content_part.done", {"item_id": "msg_bench", "output_index": 0, "content_index": 0, "part": part}),
+        ("response.output_item.done", {"output_index": 0, "item": done_item}),
+        ("response.completed", {"response": {**response, "status": "completed", "output": [done_item], "usage": {
+            "input_tokens": PROMPT_TOKENS, "output_tokens": COMPLETION_TOKENS,
+            "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS, "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0}}}}),
+    ]
+    return "".join(f"event: {name}\ndata: {_dump({'type': name, 'sequence_number': i, **data})}\n\n"
+                   for i, (name, data) in enumerate(events))
+
+
 def anthropic_message_json() -> str:
     return _dump({
         "id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench",
@@ -121,6 +153,8 @@ def request_bodies() -> dict[str, bytes]:
         "messages": _dump(messages).encode(),
         "messages_stream": _dump({**messages, "model": OPENAI_MODEL + "-stream",
                                   "stream": True}).encode(),
+        "responses_stream": _dump({"model": OPENAI_MODEL + "-responses-stream", "instructions": system,
+                                   "input": user, "stream": True}).encode(),
     }
 
 
@@ -134,4 +168,5 @@ SCENARIO_PATHS: dict[str, bytes] = {
     "chat_to_anthropic_stream": b"/v1/chat/completions",
     "messages": b"/v1/messages",
     "messages_stream": b"/v1/messages",
+    "responses_stream": b"/v1/responses",
 }
