@@ -45,6 +45,7 @@ NATIVE_SOURCES = (
     "ferrogate/observability/_otlp_fields.c",
     "ferrogate/ipc/_batch_sums.c",
     "ferrogate/_fastpath/_hex_ids.c",
+    "ferrogate/_fastpath/_bytes_search.c",
 )
 
 

@@ -47,6 +47,7 @@ from typing import Final, cast
 
 import httptools
 
+from ferrogate._fastpath.bytes_search import find
 from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.flow import PAUSE_BODY, PAUSE_PIPELINE, FlowControl
 from ferrogate._fastpath.paths import PathError, needs_normalising, normalise_path
@@ -402,7 +403,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._fresh:
             self._fresh = False
             data = self._chunk
-            end = data.find(b"\r\n")
+            end = find(data, b"\r\n")
             if end >= 8:
                 if data.startswith(b"HTTP/1.1", end - 8):
                     return "1.1"

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from ferrogate._fastpath.bytes_search import find
+
 
 class PathError(ValueError):
     """The path cannot be made canonical; the message says why (sent in the 400)."""
@@ -42,8 +44,8 @@ def needs_normalising(path: bytes) -> bool:
     return (
         _PERCENT in path
         or _BACKSLASH in path
-        or (_DOT in path and path.find(b"/.") >= 0)
-        or path.find(b"//") >= 0
+        or (_DOT in path and find(path, b"/.") >= 0)
+        or find(path, b"//") >= 0
     )
 
 
@@ -53,9 +55,9 @@ def normalise_path(path: bytes, *, keep_encoded_slash: bool = False) -> bytes:
         raise PathError("a backslash is not allowed in the path")
     if _PERCENT in path:
         path = _decode_unreserved(path, keep_encoded_slash)
-    while path.find(b"//") >= 0:
+    while find(path, b"//") >= 0:
         path = path.replace(b"//", b"/")
-    if path.find(b"/.") >= 0:
+    if find(path, b"/.") >= 0:
         path = _remove_dot_segments(path)
     return path
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ferrogate._fastpath.api import Headers
+from ferrogate._fastpath.bytes_search import find
 
 
 class HttpRequest:
@@ -44,8 +45,8 @@ class HttpRequest:
         if path[:1] != b"/" and (path.startswith(b"http://") or path.startswith(b"https://")):
             # absolute-form (RFC 9112 §3.2.2): route on the path, not on scheme and authority,
             # and the target's authority replaces the Host header (§3.2.2 says to ignore it).
-            start = path.find(b"//") + 2
-            slash = path.find(b"/", start)
+            start = find(path, b"//") + 2
+            slash = find(path, b"/", start)
             authority = (path[start:slash] if slash >= 0 else path[start:]).rpartition(b"@")[2]
             path = path[slash:] if slash >= 0 else b"/"
             self.absolute_form = True

@@ -28,6 +28,7 @@ from typing import Final, cast
 
 import httptools
 
+from ferrogate._fastpath.bytes_search import find
 from ferrogate._fastpath.upstream_deadlines import Timeouts, Watchdog
 from ferrogate._fastpath.upstream_errors import (
     Phase,
@@ -304,7 +305,7 @@ class UpstreamConnection(asyncio.Protocol):
                     self._fail(UpstreamProtocolError("invalid Content-Length from upstream"))
                     return
             elif name == b"transfer-encoding":
-                resp.chunked = value.lower().find(b"chunked") >= 0  # find: see paths.needs_normalising
+                resp.chunked = find(value.lower(), b"chunked") >= 0  # find: see paths.needs_normalising
             elif value.lower() not in _PLAIN_CONNECTION:
                 resp.lists_hop_headers = True  # Connection names more hop-by-hop fields
         self._head_done = True

@@ -13,6 +13,7 @@ from http import HTTPStatus
 from typing import Final
 
 from ferrogate._fastpath.api import Headers
+from ferrogate._fastpath.bytes_search import find
 
 CRLF: Final = b"\r\n"
 CHUNKED_END = b"0\r\n\r\n"
@@ -84,7 +85,7 @@ def header_lines(headers: Headers) -> tuple[bytes, bool]:
     for name, value in headers:
         # Lowercase names (the usual case) skip the lower() copy.
         if name in owned or (not name.islower() and name.lower() in owned):
-            if name.lower() == b"connection" and value.lower().find(b"close") >= 0:
+            if name.lower() == b"connection" and find(value.lower(), b"close") >= 0:
                 close = True
             continue
         parts.append(name + b": " + value + CRLF)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import ClassVar, Final
 
+from ferrogate._fastpath.bytes_search import find, rfind
 from ferrogate._fastpath.sse import (
     EventSplitter,
     event_bounds,
@@ -31,9 +32,9 @@ _EMPTY_CHOICES: Final = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 def _find_usage_object_py(block: bytes, start: int) -> int:
     """Index of the first ``"usage"`` key at or after ``start`` whose value is an object, or -1
     (``"usage":null`` rides on every chunk of a stream that asked for usage)."""
-    at = block.find(b'"usage"', start)
+    at = find(block, b'"usage"', start)
     while at != -1 and _USAGE_VALUE.match(block, at + 7) is None:
-        at = block.find(b'"usage"', at + 7)
+        at = find(block, b'"usage"', at + 7)
     return at
 
 
@@ -48,16 +49,16 @@ except ImportError:  # not built (make compiled)
 
 def _event_span(block: bytes, pos: int) -> tuple[int, int]:
     """Span of the event holding ``pos``; LF-only blocks (the norm) skip the CRLF scans."""
-    if block.find(b"\r") != -1:  # find() is memchr; ``in`` is several times slower here
+    if find(block, b"\r") != -1:  # find() is memchr; ``in`` is several times slower here
         return event_bounds(block, pos)
-    start = block.rfind(b"\n\n", 0, pos)
-    end = block.find(b"\n\n", pos)
+    start = rfind(block, b"\n\n", 0, pos)
+    end = find(block, b"\n\n", pos)
     return (start + 2 if start >= 0 else 0), (end + 2 if end >= 0 else len(block))
 
 
 def _done_at(block: bytes, at: int) -> bool:
     """True when the ``[DONE]`` at ``at`` is a ``data: [DONE]`` line, not text in a chunk."""
-    line_start = block.rfind(b"\n", 0, at) + 1
+    line_start = rfind(block, b"\n", 0, at) + 1
     return block[line_start:at].rstrip() == b"data:"
 
 
@@ -103,12 +104,12 @@ class ChatPassthrough:
         if not block:
             return b""
         if not self._complete:
-            at = block.rfind(b"[DONE]")
+            at = rfind(block, b"[DONE]")
             if at != -1 and _done_at(block, at):
                 self._complete = True
         # The rare events worth opening: a usage object (not the "usage":null of every chunk).
-        find = find_usage_object
-        at = find(block, 0)
+        usage_at = find_usage_object
+        at = usage_at(block, 0)
         if at == -1:
             return block
         kept: list[bytes] = []
@@ -122,11 +123,11 @@ class ChatPassthrough:
                 # find, not ``in``: CPython 3.11's ``bytes in bytes`` first tries the needle as an
                 # integer and formats the TypeError it drops (about 2,500 instructions).
                 if self._strip_usage and (
-                    event.find(b'"choices":[]') != -1 or _EMPTY_CHOICES.search(event) is not None
+                    find(event, b'"choices":[]') != -1 or _EMPTY_CHOICES.search(event) is not None
                 ):
                     kept.append(block[done:start])
                     done = end
-            at = find(block, end)
+            at = usage_at(block, end)
         if not done:
             return block
         kept.append(block[done:])
@@ -174,12 +175,12 @@ class ResponsesPassthrough:
             return b""
         self._events += block.count(b"data:")
         # find, not ``in``: CPython 3.11's ``bytes in bytes`` formats and drops a TypeError first.
-        if any(block.find(t) != -1 for t in _RESPONSES_TERMINAL):
+        if any(find(block, t) != -1 for t in _RESPONSES_TERMINAL):
             for event in split_events(block):
                 name = event_name(event)
                 if name in _RESPONSES_TERMINAL or name is None:
                     data_bytes = event_data(event)
-                    if name is None and not any(data_bytes.find(t) != -1 for t in _RESPONSES_TERMINAL):
+                    if name is None and not any(find(data_bytes, t) != -1 for t in _RESPONSES_TERMINAL):
                         continue
                     usage = responses_event_usage(data_bytes)
                     if usage is not None:

@@ -16,6 +16,8 @@ from typing import Final
 
 import orjson
 
+from ferrogate._fastpath.bytes_search import find
+
 # A JSON string, unrolled: runs of plain characters consumed possessively, one escape
 # at a time between them (no alternation per character).
 _TOKEN: Final = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[{}\[\]]', re.DOTALL)
@@ -64,10 +66,10 @@ def top_level_span(body: bytes, key: str, *, present: bool = False) -> tuple[int
     ``present=True`` says the decoder already saw ``key`` at the top level, which
     allows a fast path when the key occurs only once."""
     needle = b'"' + key.encode() + b'"'
-    pos = body.find(needle)
+    pos = find(body, needle)
     if pos < 0:
         return None
-    if present and body.find(needle, pos + len(needle)) < 0 and not _key_may_be_escaped(body, key):
+    if present and find(body, needle, pos + len(needle)) < 0 and not _key_may_be_escaped(body, key):
         # The only literal occurrence, and the key cannot be spelled with escapes
         # elsewhere: it is the top-level key the decoder saw (a string *value*
         # equal to the key is never followed by ':').
@@ -80,13 +82,13 @@ def top_level_span(body: bytes, key: str, *, present: bool = False) -> tuple[int
             start = _value_start_after_key(body, pos + len(needle))
             if start is not None and _depth_at(body, pos) == 1:
                 return start, _value_end(body, start)
-        pos = body.find(needle, pos + 1)
+        pos = find(body, needle, pos + 1)
     return None
 
 
 def _key_may_be_escaped(body: bytes, key: str) -> bool:
     """Could some key in ``body`` be ``key`` written with ``\\uXXXX`` escapes?"""
-    return body.find(b"\\u") >= 0
+    return find(body, b"\\u") >= 0
 
 
 def _bracket_depth(head: bytes) -> int:
@@ -126,13 +128,13 @@ def rename_model(
         # object); it is the only one when "model" occurs nowhere else and no key could be
         # spelled with escapes. A body with no backslash at all (the usual case) needs no
         # string scanner: the model's string ends at the next quote.
-        if body.find(b"\\") == -1:
-            end = body.find(b'"', 10) + 1
-            if end > 0 and body.find(b'"model"', end) == -1:
+        if find(body, b"\\") == -1:
+            end = find(body, b'"', 10) + 1
+            if end > 0 and find(body, b'"model"', end) == -1:
                 return b'{"model":' + value + body[end:]
         else:
             m = _STRING.match(body, 9)
-            if m is not None and body.find(b'"model"', m.end()) == -1 and body.find(b"\\u") == -1:
+            if m is not None and find(body, b'"model"', m.end()) == -1 and find(body, b"\\u") == -1:
                 return b'{"model":' + value + body[m.end() :]
     out = splice_value(body, "model", value, present=True)
     if out is not None:

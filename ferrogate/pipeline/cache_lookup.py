@@ -18,6 +18,7 @@ from collections.abc import Awaitable
 from time import perf_counter, time
 from typing import Any, Final
 
+from ferrogate._fastpath.bytes_search import find
 from ferrogate._fastpath.head import header_block
 from ferrogate.ai.usage import Usage
 from ferrogate.cache.answer import CachedAnswer, decode_answer
@@ -118,9 +119,9 @@ def _use(cache: AnswerCache, ctx: RequestContext) -> int:
     control = ctx.exchange.request.header(_CACHE_CONTROL)
     if control is not None:
         lowered = control.lower()
-        if lowered.find(b"no-store") >= 0:  # find, not in: see paths.needs_normalising
+        if find(lowered, b"no-store") >= 0:  # find, not in: see paths.needs_normalising
             return _BYPASS
-        if lowered.find(b"no-cache") >= 0:
+        if find(lowered, b"no-cache") >= 0:
             return _STORE_ONLY  # no lookup; the fresh answer replaces the stored one
     return _LOOKUP
 

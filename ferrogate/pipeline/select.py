@@ -17,6 +17,7 @@ from typing import Final
 
 import msgspec
 
+from ferrogate._fastpath.bytes_search import find
 from ferrogate.ai.health import HealthBook
 from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.registry import Candidate, ModelEntry, Registry
@@ -71,10 +72,10 @@ _NEEDS: Final[dict[tuple[bool, bool, bool, bool], frozenset[str]]] = {
 def _mentions_image(body: bytes) -> bool:
     """Substring probes first (memchr-fast; one when the body never says ``image``, as most
     do not); the regex only when ``"image"`` occurs."""
-    return body.find(b"image") != -1 and (
-        body.find(b'"image_url"') != -1
-        or body.find(b'"input_image"') != -1
-        or (body.find(b'"image"') != -1 and _IMAGE.search(body) is not None)
+    return find(body, b"image") != -1 and (
+        find(body, b'"image_url"') != -1
+        or find(body, b'"input_image"') != -1
+        or (find(body, b'"image"') != -1 and _IMAGE.search(body) is not None)
     )
 
 

@@ -1,0 +1,9 @@
+from typing import Protocol
+
+class Search(Protocol):
+    """What find and rfind are: the C functions, or the bytes methods when they are not built."""
+
+    def __call__(self, data: bytes, needle: bytes, start: int = ..., end: int = ..., /) -> int: ...
+
+def find(data: bytes, needle: bytes, start: int | None = ..., end: int | None = ..., /) -> int: ...
+def rfind(data: bytes, needle: bytes, start: int | None = ..., end: int | None = ..., /) -> int: ...

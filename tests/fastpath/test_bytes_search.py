@@ -1,0 +1,60 @@
+"""``find`` and ``rfind`` of the hot path give what ``bytes.find`` and ``bytes.rfind`` give,
+for any data, needle and bounds, whether the C module answers or the methods do."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ferrogate._fastpath import bytes_search
+
+native = pytest.importorskip("ferrogate._fastpath._bytes_search", reason="the C modules are not built")
+
+data_bytes = st.binary(max_size=40).map(lambda b: bytes(x % 4 + 97 for x in b))  # a small alphabet: many hits
+needles = st.binary(max_size=4).map(lambda b: bytes(x % 4 + 97 for x in b))
+bounds = st.one_of(st.none(), st.integers(-50, 50), st.sampled_from([-(1 << 70), 1 << 70]))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(data_bytes, needles, bounds, bounds)
+def test_find_answers_as_bytes_find(data: bytes, needle: bytes, start: int | None, end: int | None) -> None:
+    assert native.find(data, needle, start, end) == data.find(needle, start, end)
+    assert native.find(data, needle, start) == data.find(needle, start)
+    assert native.find(data, needle) == data.find(needle)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(data_bytes, needles, bounds, bounds)
+def test_rfind_answers_as_bytes_rfind(data: bytes, needle: bytes, start: int | None, end: int | None) -> None:
+    assert native.rfind(data, needle, start, end) == data.rfind(needle, start, end)
+    assert native.rfind(data, needle, start) == data.rfind(needle, start)
+    assert native.rfind(data, needle) == data.rfind(needle)
+
+
+def test_a_long_needle_is_found_at_its_last_place() -> None:
+    data = b"data: x\n\nevent: y\n\ndata: z\n\n"
+    assert native.rfind(data, b"\n\n") == len(data) - 2
+    assert native.rfind(data, b"\n\n", 0, len(data) - 1) == data.rfind(b"\n\n", 0, len(data) - 1)
+    assert native.find(data, b"event: y") == 9
+
+
+def test_what_is_not_two_bytes_objects_goes_to_the_methods() -> None:
+    assert native.find(bytearray(b"abcabc"), b"c", 3) == 5
+    assert native.rfind(b"abcabc", 97) == 3  # an int needle: the byte's value
+    assert native.find(b"abc", memoryview(b"bc")) == 1
+    with pytest.raises(TypeError):
+        native.find(b"abc", "b")
+
+
+def test_wrong_arguments_are_refused_as_the_methods_refuse_them() -> None:
+    with pytest.raises(TypeError):
+        native.find(b"abc")
+    with pytest.raises(TypeError):
+        native.find(b"abc", b"a", 0, 3, 4)
+    with pytest.raises(TypeError):
+        native.find(b"abc", b"a", 1.5)
+
+
+def test_the_hot_path_uses_the_c_functions_when_built() -> None:
+    assert bytes_search.find is native.find and bytes_search.rfind is native.rfind
