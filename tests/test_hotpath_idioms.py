@@ -70,6 +70,33 @@ def test_the_check_finds_a_needle_drawn_from_a_tuple_of_bytes_searched_in_data()
     assert bytes_literal_searches('_T = (b"a", b"b")\nok = name in _T or any(block.find(t) != -1 for t in _T)') == []
 
 
+def bytes_method_searches(source: str) -> list[str]:
+    """``<expression>.find(b"...")`` and ``.rfind(b"...")``: bytes searched with the 3.11
+    methods, which pack and re-parse their arguments (``bytes_search.find`` and ``rfind`` are
+    the hot path's)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("find", "rfind") and node.args
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, bytes)):
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_check_finds_a_bytes_method_search() -> None:
+    assert bytes_method_searches('at = block.rfind(b"\\n\\n", 0, pos)') == ["line 1: block.rfind(b'\\n\\n', 0, pos)"]
+    assert bytes_method_searches('at = find(block, b"x")\nname.find("x")') == []
+
+
+def test_no_compiled_module_searches_bytes_with_the_methods() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): found
+        for path in compiled_modules()
+        if (found := bytes_method_searches(path.read_text()))
+    }
+    assert offenders == {}
+
+
 def test_no_compiled_module_searches_bytes_with_in() -> None:
     offenders = {
         str(path.relative_to(ROOT)): found

@@ -1,4 +1,5 @@
-/* bytes.find and bytes.rfind as fast calls, for the compiled hot path.
+/* bytes.find, bytes.rfind and bytes.count as fast calls, and every place a set of needles
+ * occurs, for the compiled hot path.
  *
  * On CPython 3.11 both are METH_VARARGS methods: every call packs its arguments into a tuple
  * and parses them back with a format string, about 1,100 instructions around a memchr of a
@@ -6,6 +7,9 @@
  * times a request. These take the same arguments and give the same answers (start and end
  * clipped as slices are) with no tuple and no parsing; anything but two bytes objects is
  * handed to the methods themselves.
+ *
+ * count and mentions scan once with one Horspool shift table: glibc's memmem sets up a table
+ * on every call, which made a memmem per match dearer than the method it replaced.
  */
 #define _GNU_SOURCE
 #define PY_SSIZE_T_CLEAN
@@ -30,14 +34,29 @@ static void clip(Py_ssize_t len, Py_ssize_t *start, Py_ssize_t *end) {
     }
 }
 
+static void shifts(const char *p, Py_ssize_t m, unsigned char *shift);
+static Py_ssize_t next_at(const char *s, Py_ssize_t i, Py_ssize_t end, const char *p, Py_ssize_t m,
+                          const unsigned char *shift);
+
 static Py_ssize_t forward(const char *s, Py_ssize_t start, Py_ssize_t end, const char *p, Py_ssize_t m) {
     if (end - start < m)
         return -1;
     if (m == 0)
         return start;
-    const char *hit = m == 1 ? memchr(s + start, p[0], (size_t)(end - start))
-                             : memmem(s + start, (size_t)(end - start), p, (size_t)m);
-    return hit == NULL ? -1 : hit - s;
+    if (m == 1) {
+        const char *hit = memchr(s + start, p[0], (size_t)(end - start));
+        return hit == NULL ? -1 : hit - s;
+    }
+    if (m == 2 || m > 255) {
+        const char *hit = memmem(s + start, (size_t)(end - start), p, (size_t)m);
+        return hit == NULL ? -1 : hit - s;
+    }
+    /* Horspool with a 256-byte table per call: for needles of 3 bytes and more glibc's memmem
+     * spent more setting up than the few hundred bytes these calls scan (its two-byte search
+     * needs no table, and is kept). */
+    unsigned char shift[256];
+    shifts(p, m, shift);
+    return next_at(s, start, end, p, m, shift);
 }
 
 static Py_ssize_t backward(const char *s, Py_ssize_t start, Py_ssize_t end, const char *p, Py_ssize_t m) {
@@ -58,6 +77,49 @@ static Py_ssize_t backward(const char *s, Py_ssize_t start, Py_ssize_t end, cons
     return -1;
 }
 
+/* Horspool: how far the window may move when its last byte is b (needle of 2 to 255 bytes). */
+static void shifts(const char *p, Py_ssize_t m, unsigned char *shift) {
+    memset(shift, (int)m, 256);
+    for (Py_ssize_t k = 0; k < m - 1; k++)
+        shift[(unsigned char)p[k]] = (unsigned char)(m - 1 - k);
+}
+
+/* The first occurrence at or after i whose end is at most end, or -1. */
+static Py_ssize_t next_at(const char *s, Py_ssize_t i, Py_ssize_t end, const char *p, Py_ssize_t m,
+                          const unsigned char *shift) {
+    const char last = p[m - 1];
+    while (i + m <= end) {
+        char c = s[i + m - 1];
+        if (c == last && memcmp(s + i, p, (size_t)(m - 1)) == 0)
+            return i;
+        i += shift[(unsigned char)c];
+    }
+    return -1;
+}
+
+/* Non-overlapping occurrences, left to right. */
+static Py_ssize_t occurrences(const char *s, Py_ssize_t start, Py_ssize_t end, const char *p, Py_ssize_t m) {
+    if (end - start < m)
+        return 0;
+    if (m == 0)
+        return end - start + 1;
+    Py_ssize_t n = 0;
+    if (m == 1 || m > 255) {
+        while ((start = forward(s, start, end, p, m)) != -1) {
+            n++;
+            start += m;
+        }
+        return n;
+    }
+    unsigned char shift[256];
+    shifts(p, m, shift);
+    while ((start = next_at(s, start, end, p, m, shift)) != -1) {
+        n++;
+        start += m;
+    }
+    return n;
+}
+
 static int read_bound(PyObject *arg, Py_ssize_t *out) {
     if (arg == Py_None)
         return 0;
@@ -76,7 +138,9 @@ static int read_bound(PyObject *arg, Py_ssize_t *out) {
     return 0;
 }
 
-static PyObject *search(PyObject *const *args, Py_ssize_t nargs, const char *name, int reverse) {
+enum { FIND, RFIND, COUNT };
+
+static PyObject *search(PyObject *const *args, Py_ssize_t nargs, const char *name, int how) {
     if (nargs < 2 || nargs > 4) {
         PyErr_Format(PyExc_TypeError, "%s() takes from 2 to 4 arguments (%zd given)", name, nargs);
         return NULL;
@@ -100,17 +164,103 @@ static PyObject *search(PyObject *const *args, Py_ssize_t nargs, const char *nam
     clip(len, &start, &end);
     const char *s = PyBytes_AS_STRING(data), *p = PyBytes_AS_STRING(needle);
     Py_ssize_t m = PyBytes_GET_SIZE(needle);
-    return PyLong_FromSsize_t(reverse ? backward(s, start, end, p, m) : forward(s, start, end, p, m));
+    if (how == COUNT)
+        return PyLong_FromSsize_t(occurrences(s, start, end, p, m));
+    return PyLong_FromSsize_t(how == RFIND ? backward(s, start, end, p, m) : forward(s, start, end, p, m));
 }
 
 static PyObject *find(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    return search(args, nargs, "find", 0);
+    return search(args, nargs, "find", FIND);
 }
 
 static PyObject *rfind(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    return search(args, nargs, "rfind", 1);
+    return search(args, nargs, "rfind", RFIND);
+}
+
+static PyObject *count(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    return search(args, nargs, "count", COUNT);
+}
+
+#define MAX_NEEDLES 8
+
+/* mentions(data, needles): the ascending start of every occurrence of any needle in data (a
+ * place where two needles begin is listed once). Needles sharing a prefix of 2 to 255 bytes
+ * (the Responses API's terminal event names share "response.") are found with one scan for
+ * the prefix, each needle tried where it occurs. */
+static PyObject *mentions(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 2 || !PyBytes_CheckExact(args[0]) || !PyTuple_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "mentions(data: bytes, needles: tuple[bytes, ...])");
+        return NULL;
+    }
+    PyObject *needles = args[1];
+    Py_ssize_t k = PyTuple_GET_SIZE(needles);
+    if (k < 1 || k > MAX_NEEDLES) {
+        PyErr_Format(PyExc_ValueError, "between 1 and %d needles", MAX_NEEDLES);
+        return NULL;
+    }
+    const char *p[MAX_NEEDLES];
+    Py_ssize_t m[MAX_NEEDLES], prefix = PY_SSIZE_T_MAX;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *needle = PyTuple_GET_ITEM(needles, j);
+        if (!PyBytes_CheckExact(needle) || PyBytes_GET_SIZE(needle) == 0) {
+            PyErr_SetString(PyExc_ValueError, "needles must be non-empty bytes");
+            return NULL;
+        }
+        p[j] = PyBytes_AS_STRING(needle);
+        m[j] = PyBytes_GET_SIZE(needle);
+        Py_ssize_t same = 0;
+        while (same < m[j] && same < (j ? prefix : m[j]) && (j == 0 || p[j][same] == p[0][same]))
+            same++;
+        prefix = same;
+    }
+    const char *s = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t len = PyBytes_GET_SIZE(args[0]);
+    PyObject *found = PyList_New(0);
+    if (found == NULL)
+        return NULL;
+    if (prefix >= 2) {
+        if (prefix > 255)
+            prefix = 255;
+        unsigned char shift[256];
+        shifts(p[0], prefix, shift);
+        Py_ssize_t at = 0;
+        while ((at = next_at(s, at, len, p[0], prefix, shift)) != -1) {
+            for (Py_ssize_t j = 0; j < k; j++) {
+                if (at + m[j] <= len && memcmp(s + at + prefix, p[j] + prefix, (size_t)(m[j] - prefix)) == 0) {
+                    PyObject *pos = PyLong_FromSsize_t(at);
+                    if (pos == NULL || PyList_Append(found, pos) < 0) {
+                        Py_XDECREF(pos);
+                        Py_DECREF(found);
+                        return NULL;
+                    }
+                    Py_DECREF(pos);
+                    break;
+                }
+            }
+            at++;
+        }
+        return found;
+    }
+    /* No common prefix: each place any needle starts, in order. */
+    for (Py_ssize_t at = 0; at < len; at++) {
+        for (Py_ssize_t j = 0; j < k; j++) {
+            if (s[at] == p[j][0] && at + m[j] <= len && memcmp(s + at, p[j], (size_t)m[j]) == 0) {
+                PyObject *pos = PyLong_FromSsize_t(at);
+                if (pos == NULL || PyList_Append(found, pos) < 0) {
+                    Py_XDECREF(pos);
+                    Py_DECREF(found);
+                    return NULL;
+                }
+                Py_DECREF(pos);
+                break;
+            }
+        }
+    }
+    return found;
 }
 
 static PyMethodDef methods[] = {
@@ -118,11 +268,15 @@ static PyMethodDef methods[] = {
      "find(data, needle, start=None, end=None, /): data.find(needle, start, end)."},
     {"rfind", (PyCFunction)(void (*)(void))rfind, METH_FASTCALL,
      "rfind(data, needle, start=None, end=None, /): data.rfind(needle, start, end)."},
+    {"count", (PyCFunction)(void (*)(void))count, METH_FASTCALL,
+     "count(data, needle, start=None, end=None, /): data.count(needle, start, end)."},
+    {"mentions", (PyCFunction)(void (*)(void))mentions, METH_FASTCALL,
+     "mentions(data, needles, /): where any of the needles occurs in data, ascending."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef bytes_search_module = {
-    PyModuleDef_HEAD_INIT, "_bytes_search", "bytes.find and bytes.rfind as fast calls.", -1, methods,
+    PyModuleDef_HEAD_INIT, "_bytes_search", "bytes.find, rfind and count as fast calls; mentions.", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import ClassVar, Final
 
-from ferrogate._fastpath.bytes_search import find, rfind
+from ferrogate._fastpath.bytes_search import count, find, mentions, rfind
 from ferrogate._fastpath.sse import (
     EventSplitter,
     event_bounds,
@@ -63,6 +63,30 @@ def _done_at(block: bytes, at: int) -> bool:
 
 
 _RESPONSES_TERMINAL: Final = (b"response.completed", b"response.incomplete", b"response.failed")
+
+
+def _events_at(block: bytes, named: list[int]) -> list[bytes]:
+    """The events of ``block`` holding the places ``named`` (where a terminal event's name
+    occurs), in order. No other event can be terminal (a terminal event names itself in its
+    ``event:`` line, an unnamed one in its data), so the deltas before them are never split
+    apart or read. In an LF-only block (the norm) each is cut between the blank lines around
+    its place (after a run of three or more newlines the cut may leave out a leading newline
+    that splitting keeps: an empty line, which reading the event skips); other line endings
+    are split whole."""
+    if find(block, b"\r") != -1:
+        return split_events(block)
+    events: list[bytes] = []
+    taken = 0  # the end of the last event taken: another place in it is skipped
+    for at in named:
+        if at < taken:
+            continue
+        end = find(block, b"\n\n", at)
+        if end == -1:
+            break  # no blank line after it: not a whole event (split_events leaves it out too)
+        start = rfind(block, b"\n\n", 0, at)
+        taken = end + 2
+        events.append(block[start + 2 if start != -1 else 0 : taken])
+    return events
 
 
 def truncated_error() -> GatewayError:
@@ -173,10 +197,10 @@ class ResponsesPassthrough:
         block = self._split.feed(data)
         if not block:
             return b""
-        self._events += block.count(b"data:")
-        # find, not ``in``: CPython 3.11's ``bytes in bytes`` formats and drops a TypeError first.
-        if any(find(block, t) != -1 for t in _RESPONSES_TERMINAL):
-            for event in split_events(block):
+        self._events += count(block, b"data:")
+        named = mentions(block, _RESPONSES_TERMINAL)
+        if named:
+            for event in _events_at(block, named):
                 name = event_name(event)
                 if name in _RESPONSES_TERMINAL or name is None:
                     data_bytes = event_data(event)

@@ -16,7 +16,7 @@ from typing import Final
 
 import orjson
 
-from ferrogate._fastpath.bytes_search import find
+from ferrogate._fastpath.bytes_search import count, find, rfind
 
 # A JSON string, unrolled: runs of plain characters consumed possessively, one escape
 # at a time between them (no alternation per character).
@@ -92,7 +92,7 @@ def _key_may_be_escaped(body: bytes, key: str) -> bool:
 
 
 def _bracket_depth(head: bytes) -> int:
-    return head.count(b"{") + head.count(b"[") - head.count(b"}") - head.count(b"]")
+    return count(head, b"{") + count(head, b"[") - count(head, b"}") - count(head, b"]")
 
 
 def _depth_at(body: bytes, pos: int) -> int:
@@ -152,7 +152,7 @@ def ensure_include_usage(body: bytes) -> bytes:
     """Make ``stream_options.include_usage`` true, touching nothing else."""
     span = top_level_span(body, "stream_options")
     if span is None:
-        end = body.rstrip().rfind(b"}")
+        end = rfind(body.rstrip(), b"}")
         head = body[:end].rstrip()
         sep = b"" if head.endswith(b"{") else b","
         return head + sep + b'"stream_options":' + _INCLUDE_USAGE + body[end:]

@@ -1,5 +1,6 @@
-"""``find`` and ``rfind`` of the hot path give what ``bytes.find`` and ``bytes.rfind`` give,
-for any data, needle and bounds, whether the C module answers or the methods do."""
+"""``find``, ``rfind`` and ``count`` of the hot path give what the ``bytes`` methods give, for
+any data, needle and bounds; ``mentions`` lists every place any of its needles occurs; the C
+module and the Python fallback agree."""
 
 from __future__ import annotations
 
@@ -32,6 +33,45 @@ def test_rfind_answers_as_bytes_rfind(data: bytes, needle: bytes, start: int | N
     assert native.rfind(data, needle) == data.rfind(needle)
 
 
+@settings(max_examples=3000, deadline=None)
+@given(data_bytes, needles, bounds, bounds)
+def test_count_answers_as_bytes_count(data: bytes, needle: bytes, start: int | None, end: int | None) -> None:
+    assert native.count(data, needle, start, end) == data.count(needle, start, end)
+    assert native.count(data, needle) == data.count(needle)
+
+
+def every_place(data: bytes, needles: tuple[bytes, ...]) -> list[int]:
+    return [i for i in range(len(data)) if any(data.startswith(n, i) for n in needles)]
+
+
+some_needles = st.lists(needles.filter(bool), min_size=1, max_size=4).map(tuple)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(data_bytes, some_needles, st.booleans())
+def test_mentions_lists_every_place_any_needle_occurs(data: bytes, found: tuple[bytes, ...], prefixed: bool) -> None:
+    if prefixed:  # a common prefix: the one-scan way
+        found = tuple(b"ab" + n for n in found)
+    assert native.mentions(data, found) == every_place(data, found)
+
+
+def test_mentions_without_the_c_module_gives_the_same_places(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = b"event: response.completed\ndata: {\"type\":\"response.completed\"}\n\nresponse.failed"
+    terminals = (b"response.completed", b"response.incomplete", b"response.failed")
+    with_c = bytes_search.mentions(data, terminals)
+    monkeypatch.setattr(bytes_search, "_MENTIONS", None)
+    assert bytes_search.mentions(data, terminals) == with_c == every_place(data, terminals)
+
+
+def test_mentions_refuses_what_it_cannot_search() -> None:
+    with pytest.raises(ValueError, match="non-empty"):
+        native.mentions(b"abc", (b"",))
+    with pytest.raises(ValueError, match="needles"):
+        native.mentions(b"abc", ())
+    with pytest.raises(TypeError):
+        native.mentions(b"abc", [b"a"])
+
+
 def test_a_long_needle_is_found_at_its_last_place() -> None:
     data = b"data: x\n\nevent: y\n\ndata: z\n\n"
     assert native.rfind(data, b"\n\n") == len(data) - 2
@@ -58,3 +98,4 @@ def test_wrong_arguments_are_refused_as_the_methods_refuse_them() -> None:
 
 def test_the_hot_path_uses_the_c_functions_when_built() -> None:
     assert bytes_search.find is native.find and bytes_search.rfind is native.rfind
+    assert bytes_search.count is native.count
