@@ -186,6 +186,18 @@ static PyObject *count(PyObject *module, PyObject *const *args, Py_ssize_t nargs
 
 #define MAX_NEEDLES 8
 
+/* Append ``at`` to ``found``; on failure ``found`` is released and -1 returned. */
+static int append_place(PyObject *found, Py_ssize_t at) {
+    PyObject *pos = PyLong_FromSsize_t(at);
+    if (pos == NULL || PyList_Append(found, pos) < 0) {
+        Py_XDECREF(pos);
+        Py_DECREF(found);
+        return -1;
+    }
+    Py_DECREF(pos);
+    return 0;
+}
+
 /* mentions(data, needles): the ascending start of every occurrence of any needle in data (a
  * place where two needles begin is listed once). Needles sharing a prefix of 2 to 255 bytes
  * (the Responses API's terminal event names share "response.") are found with one scan for
@@ -231,13 +243,8 @@ static PyObject *mentions(PyObject *module, PyObject *const *args, Py_ssize_t na
         while ((at = next_at(s, at, len, p[0], prefix, shift)) != -1) {
             for (Py_ssize_t j = 0; j < k; j++) {
                 if (at + m[j] <= len && memcmp(s + at + prefix, p[j] + prefix, (size_t)(m[j] - prefix)) == 0) {
-                    PyObject *pos = PyLong_FromSsize_t(at);
-                    if (pos == NULL || PyList_Append(found, pos) < 0) {
-                        Py_XDECREF(pos);
-                        Py_DECREF(found);
+                    if (append_place(found, at) < 0)
                         return NULL;
-                    }
-                    Py_DECREF(pos);
                     break;
                 }
             }
@@ -249,13 +256,8 @@ static PyObject *mentions(PyObject *module, PyObject *const *args, Py_ssize_t na
     for (Py_ssize_t at = 0; at < len; at++) {
         for (Py_ssize_t j = 0; j < k; j++) {
             if (s[at] == p[j][0] && at + m[j] <= len && memcmp(s + at, p[j], (size_t)m[j]) == 0) {
-                PyObject *pos = PyLong_FromSsize_t(at);
-                if (pos == NULL || PyList_Append(found, pos) < 0) {
-                    Py_XDECREF(pos);
-                    Py_DECREF(found);
+                if (append_place(found, at) < 0)
                     return NULL;
-                }
-                Py_DECREF(pos);
                 break;
             }
         }

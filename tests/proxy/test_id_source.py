@@ -33,20 +33,26 @@ def test_ids_are_80_lowercase_hex_digits_and_all_differ_across_refills() -> None
     assert len(set(drawn)) == len(drawn)
 
 
-def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
-    ids = IdSource()
-    ids.hex80()  # the pool is filled before the fork
+def next_id_in_a_child(ids: IdSource) -> bytes:
+    """The id a forked child of this process draws next (the child leaves without running
+    the parent's cleanup)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: its next id, then out without running the parent's cleanup
+    if pid == 0:
         os.write(write_end, ids.hex80())
         os._exit(0)
     os.close(write_end)
     try:
-        child = os.read(read_end, 80)
+        return os.read(read_end, 80)
     finally:
         os.close(read_end)
         os.waitpid(pid, 0)
+
+
+def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
+    ids = IdSource()
+    ids.hex80()  # the pool is filled before the fork
+    child = next_id_in_a_child(ids)
     assert HEX80.fullmatch(child)
     assert child != ids.hex80()
 
@@ -56,16 +62,6 @@ def test_a_forked_child_and_its_parent_draw_different_digits_after_the_fork() ->
     ids = IdSource()
     for _ in range(IDS_PER_DRAW):  # the pool is used up: the next id on either side draws anew
         ids.hex80()
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.write(write_end, ids.hex80())
-        os._exit(0)
-    os.close(write_end)
-    try:
-        child = os.read(read_end, 80)
-    finally:
-        os.close(read_end)
-        os.waitpid(pid, 0)
+    child = next_id_in_a_child(ids)
     assert HEX80.fullmatch(child)
     assert child != ids.hex80()
