@@ -51,6 +51,11 @@ def _event_span(block: bytes, pos: int) -> tuple[int, int]:
     """Span of the event holding ``pos``; LF-only blocks (the norm) skip the CRLF scans."""
     if find(block, b"\r") != -1:  # find() is memchr; ``in`` is several times slower here
         return event_bounds(block, pos)
+    return _lf_event_span(block, pos)
+
+
+def _lf_event_span(block: bytes, pos: int) -> tuple[int, int]:
+    """Span of the event holding ``pos`` in a block with no CR: between the blank lines around it."""
     start = rfind(block, b"\n\n", 0, pos)
     end = find(block, b"\n\n", pos)
     return (start + 2 if start >= 0 else 0), (end + 2 if end >= 0 else len(block))
@@ -72,20 +77,15 @@ def _events_at(block: bytes, named: list[int]) -> list[bytes]:
     apart or read. In an LF-only block (the norm) each is cut between the blank lines around
     its place (after a run of three or more newlines the cut may leave out a leading newline
     that splitting keeps: an empty line, which reading the event skips); other line endings
-    are split whole."""
+    are split whole. ``block`` is the splitter's: it ends with a whole event."""
     if find(block, b"\r") != -1:
         return split_events(block)
     events: list[bytes] = []
     taken = 0  # the end of the last event taken: another place in it is skipped
     for at in named:
-        if at < taken:
-            continue
-        end = find(block, b"\n\n", at)
-        if end == -1:
-            break  # no blank line after it: not a whole event (split_events leaves it out too)
-        start = rfind(block, b"\n\n", 0, at)
-        taken = end + 2
-        events.append(block[start + 2 if start != -1 else 0 : taken])
+        if at >= taken:
+            start, taken = _lf_event_span(block, at)
+            events.append(block[start:taken])
     return events
 
 
