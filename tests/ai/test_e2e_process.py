@@ -76,6 +76,18 @@ def test_sdk_streams_through_real_processes_end_with_done(e2e) -> None:  # type:
                 assert r.read().endswith(b"data: [DONE]\n\n")
 
 
+def test_sdk_responses_streams_through_real_processes_end_completed(e2e) -> None:  # type: ignore[no-untyped-def]
+    """The Responses API passthrough (its terminal-event reader) in a real worker, many times."""
+    gw, mock = e2e
+    client = openai.OpenAI(base_url=gw.base_url + "/v1", api_key="sk-team", max_retries=0)
+    for _ in range(20):
+        events = list(client.responses.create(model="gpt-e2e", input="hi", stream=True))
+        assert events[-1].type == "response.completed"
+        assert events[-1].response.usage is not None
+        assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == mock.reply
+    assert mock.requests[-1].path == "/v1/responses"
+
+
 def test_builtin_mock_model_and_auth_through_real_processes(e2e) -> None:  # type: ignore[no-untyped-def]
     gw, _ = e2e
     client = openai.OpenAI(base_url=gw.base_url + "/v1", api_key="sk-team", max_retries=0)
