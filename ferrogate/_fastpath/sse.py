@@ -25,6 +25,9 @@ def _last_boundary_end(buf: bytes) -> int:
         crlf = rfind(buf, b"\r\n\r\n")
         if crlf >= 0 and crlf + 4 > end:
             end = crlf + 4
+        cr = rfind(buf, b"\r\r")  # SSE's third line ending: a stream of bare CRs
+        if cr >= 0 and cr + 2 > end:
+            end = cr + 2
     return end
 
 

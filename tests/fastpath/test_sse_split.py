@@ -9,7 +9,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ferrogate._fastpath.sse import event_name, split_events
+from ferrogate._fastpath.sse import EventSplitter, event_name, split_events
 
 # The definition, written the slow way: the shortest run of bytes up to a terminator.
 REFERENCE_EVENT = re.compile(rb".*?(?:\r\n\r\n|\n\n|\r\r)", re.DOTALL)
@@ -57,3 +57,22 @@ def test_an_event_name_after_a_data_line_or_with_crlf_is_found() -> None:
     assert event_name(b"event: crlf \r\ndata: {}\r\n\r\n") == b"crlf"
     assert event_name(b"event:bare") == b"bare"
     assert event_name(b"data: {}\n\n") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"\n", b"\r\n", b"\r"]), st.lists(st.integers(1, 3), min_size=1, max_size=6),
+       st.lists(st.integers(0, 400), max_size=10))
+def test_the_splitter_releases_each_event_once_its_blank_line_arrives(eol: bytes, lines: list[int], cuts: list[int]) -> None:
+    """Whatever the stream's line ending (SSE allows LF, CRLF and bare CR), a read that
+    completes an event releases it: what is held back never holds a whole event."""
+    events = [b"".join(b"data: %d-%d%s" % (i, j, eol) for j in range(n)) + eol for i, n in enumerate(lines)]
+    stream = b"".join(events)
+    ends = sorted({min(c, len(stream)) for c in cuts} | {len(stream)})
+    splitter = EventSplitter()
+    released = b""
+    start = 0
+    for end in ends:
+        released += splitter.feed(stream[start:end])
+        start = end
+        assert released == b"".join(REFERENCE_EVENT.findall(stream[:end]))
+    assert released == stream and splitter.pending == b""
