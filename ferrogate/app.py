@@ -12,12 +12,12 @@ kind: an AI endpoint (``ferrogate.pipeline.endpoints``), a proxy route
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import Final
 
 from ferrogate._fastpath.api import Exchange, Handler, Headers
+from ferrogate._fastpath.clock import time
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.pump import HOP_BY_HOP, relay
 from ferrogate._fastpath.upstream import Timeouts
@@ -92,7 +92,7 @@ class WorkerState:
         self.counters = counters
         self.cache_segment = cache_segment  # the node's shared answer cache (None: the runtime makes one)
         self.pid = os.getpid()
-        self.started_at = time.time()
+        self.started_at = time()
         self.draining = False  # this worker is shutting down
         self.node_draining = False  # the operator drains the node (admin API)
         self.node_catching_up = False  # cluster.enabled: the shared admin objects not read yet

@@ -104,3 +104,30 @@ def test_no_compiled_module_searches_bytes_with_in() -> None:
         if (found := bytes_literal_searches(path.read_text()))
     }
     assert offenders == {}
+
+
+def clock_imports(source: str) -> list[str]:
+    """``import time`` / ``from time import ...``: in a compiled module each use of such a
+    name is a dict lookup (about 130 instructions); ``ferrogate._fastpath.clock`` binds the
+    clocks as Finals, which compiled modules read as C statics."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.ImportFrom) and node.module == "time") or (
+                isinstance(node, ast.Import) and any(alias.name == "time" for alias in node.names)):
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_check_finds_clocks_imported_from_time() -> None:
+    assert clock_imports("import time\nfrom time import perf_counter") == [
+        "line 1: import time", "line 2: from time import perf_counter"]
+    assert clock_imports("from ferrogate._fastpath.clock import perf_counter") == []
+
+
+def test_no_compiled_module_but_the_clock_imports_time() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): found
+        for path in compiled_modules()
+        if path.name != "clock.py" and (found := clock_imports(path.read_text()))
+    }
+    assert offenders == {}

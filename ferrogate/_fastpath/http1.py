@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections import deque
 from enum import IntEnum
 from typing import Final, cast
@@ -48,6 +47,7 @@ from typing import Final, cast
 import httptools
 
 from ferrogate._fastpath.bytes_search import find
+from ferrogate._fastpath.clock import time
 from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.flow import PAUSE_BODY, PAUSE_PIPELINE, FlowControl
 from ferrogate._fastpath.paths import PathError, needs_normalising, normalise_path
@@ -216,7 +216,7 @@ class HttpProtocol(asyncio.Protocol):
                 counts[status] = counts.get(status, 0) + 1
                 access_log = self.state.access_log
                 if access_log is not None:
-                    access_log.record(current, time.time(), self.state.loop.time() - current.received_at)
+                    access_log.record(current, time(), self.state.loop.time() - current.received_at)
                 if current.task is not None:
                     current.task.cancel()
         parsing = self.parsing
@@ -552,7 +552,7 @@ class HttpProtocol(asyncio.Protocol):
         counts[status] = counts.get(status, 0) + 1
         access_log = self.state.access_log
         if access_log is not None:
-            access_log.record(exchange, time.time(), self.state.loop.time() - exchange.received_at)
+            access_log.record(exchange, time(), self.state.loop.time() - exchange.received_at)
         self.current = None
         if not exchange.keep_alive or not exchange.body_intact or self.draining:
             self._close(linger=not exchange.body_intact)

@@ -37,7 +37,7 @@ STATUS_LINE: Final[dict[int, bytes]] = {code: _status_line(code) for code in ran
 """``STATUS_LINE[200] == b"HTTP/1.1 200 OK\\r\\n"``; every 1xx-5xx code is present."""
 
 # Statuses whose responses never carry a body or body framing (RFC 9110 §6.4.1).
-NO_BODY_STATUS: frozenset[int] = frozenset((*range(100, 200), 204, 304))
+NO_BODY_STATUS: Final[frozenset[int]] = frozenset((*range(100, 200), 204, 304))
 
 # Response header names the server owns: framing and hop-by-hop headers plus the
 # ones it always adds. Copies from the application are dropped (nginx hides an

@@ -7,22 +7,31 @@ body yields None (the pipeline then estimates). Compiled: it runs on every chat 
 
 from __future__ import annotations
 
+from typing import Final
+
 import msgspec
 
 from ferrogate.ai.usage import Usage
 from ferrogate.ai.usage_openai_wire import (
-    CHAT_DECODER,
-    RESPONSES_DECODER,
-    RESPONSES_EVENT_DECODER,
     ChatUsage,
+    ChatUsageHolder,
+    ResponsesEvent,
     ResponsesUsage,
+    ResponsesUsageHolder,
 )
+
+# Built here as Finals: a compiled module reads them as C statics (an imported name is a
+# dict lookup at each use).
+CHAT_DECODER: Final = msgspec.json.Decoder(ChatUsageHolder)
+RESPONSES_DECODER: Final = msgspec.json.Decoder(ResponsesUsageHolder)
+RESPONSES_EVENT_DECODER: Final = msgspec.json.Decoder(ResponsesEvent)
+_USAGE: Final = Usage
 
 
 def _from_chat(u: ChatUsage) -> Usage:
     prompt = u.prompt_tokens or 0
     completion = u.completion_tokens or 0
-    return Usage(
+    return _USAGE(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=u.total_tokens if u.total_tokens is not None else prompt + completion,
@@ -36,7 +45,7 @@ def _from_chat(u: ChatUsage) -> Usage:
 def _from_responses(u: ResponsesUsage) -> Usage:
     prompt = u.input_tokens or 0
     completion = u.output_tokens or 0
-    return Usage(
+    return _USAGE(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=u.total_tokens if u.total_tokens is not None else prompt + completion,

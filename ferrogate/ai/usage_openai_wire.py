@@ -50,7 +50,3 @@ class ResponsesUsageHolder(msgspec.Struct):
 class ResponsesEvent(msgspec.Struct):
     response: ResponsesUsageHolder | None = None
 
-
-CHAT_DECODER = msgspec.json.Decoder(ChatUsageHolder)
-RESPONSES_DECODER = msgspec.json.Decoder(ResponsesUsageHolder)
-RESPONSES_EVENT_DECODER = msgspec.json.Decoder(ResponsesEvent)

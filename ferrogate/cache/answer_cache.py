@@ -16,7 +16,7 @@ log = logging.getLogger("ferrogate.cache")
 HIT: Final = b"x-ferrogate-cache: hit\r\n"
 MISS: Final = b"x-ferrogate-cache: miss\r\n"
 BYPASS: Final = b"x-ferrogate-cache: bypass\r\n"
-STATE_PAIRS: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {
+STATE_PAIRS: Final[dict[bytes, tuple[tuple[bytes, bytes], ...]]] = {
     line: ((b"x-ferrogate-cache", line[len(b"x-ferrogate-cache: ") : -2]),) for line in (HIT, MISS, BYPASS)
 }
 

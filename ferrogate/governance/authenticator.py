@@ -9,11 +9,11 @@ at start).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
+from ferrogate._fastpath.clock import time
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import GatewayError
 from ferrogate.governance.keys import KeyIndex
@@ -64,7 +64,7 @@ class Authenticator:
         if key.disabled:
             raise GatewayError(401, f"API key {key.id!r} is disabled", code="api_key_disabled")
         expiry = self._expiry.get(id(key))
-        if expiry is not None and time.time() >= expiry:
+        if expiry is not None and time() >= expiry:
             raise GatewayError(401, f"API key {key.id!r} has expired", code="api_key_expired")
         if scope not in key.scopes and "*" not in key.scopes:
             raise GatewayError(

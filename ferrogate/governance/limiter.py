@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from time import time
 from typing import Final
 
+from ferrogate._fastpath.clock import time
 from ferrogate.governance.counter_table import (
     PERIOD,
     RESERVED,

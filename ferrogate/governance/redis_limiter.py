@@ -24,8 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from time import time
 
+from ferrogate._fastpath.clock import time
 from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.governance.limiter import Ticket
 from ferrogate.governance.quotas import QuotaBook, Subject

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from asyncio import Future
 from collections.abc import Awaitable
-from time import perf_counter, time
 from typing import Any, Final
 
 from ferrogate._fastpath.bytes_search import find
+from ferrogate._fastpath.clock import perf_counter, time
 from ferrogate._fastpath.head import header_block
 from ferrogate.ai.usage import Usage
 from ferrogate.cache.answer import CachedAnswer, decode_answer

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from time import monotonic, perf_counter
 from typing import Final
 
 from ferrogate._fastpath.api import Exchange
+from ferrogate._fastpath.clock import monotonic, perf_counter
 from ferrogate._fastpath.pool import complete_head
 from ferrogate._fastpath.upstream import Timeouts
 from ferrogate._fastpath.upstream_errors import UpstreamError
@@ -50,6 +50,9 @@ from ferrogate.pipeline.trace_context import with_traceparent
 
 # A retry wait longer than this goes to the next candidate instead, if there is one.
 _LONG_WAIT_SECS: Final = 1.0
+# Finals, read as C statics: an imported name is a dict lookup at each use in a compiled module.
+_CHAT: Final = Endpoint.CHAT
+_EMBEDDINGS: Final = Endpoint.EMBEDDINGS
 
 
 async def dispatch(rt: AiRuntime, ctx: RequestContext) -> None:
@@ -129,7 +132,7 @@ class Dispatcher:
             cand = self._candidates[self._pos]
             self._pos += 1
             endpoint = self._req.endpoint
-            if endpoint is Endpoint.CHAT or endpoint is Endpoint.EMBEDDINGS:
+            if endpoint is _CHAT or endpoint is _EMBEDDINGS:
                 adapter = cand.adapter  # served natively, never wrapped
             else:
                 adapter = rt.adapter_for(

@@ -21,6 +21,13 @@ try:
 except ImportError:  # not built: decode_body takes the exact check for every body
     duplicate_top_level_key = None  # type: ignore[assignment]
 
+# Finals, read as C statics: an imported name is a dict lookup at each use in a compiled module.
+_DUPLICATE_TOP_LEVEL_KEY: Final = duplicate_top_level_key
+_CHAT: Final = Endpoint.CHAT
+_MESSAGES: Final = Endpoint.MESSAGES
+_CHAT_HEAD: Final = ChatHead
+_CLIENT_REQUEST: Final = ClientRequest
+
 _DECODERS: Final[dict[Endpoint, msgspec.json.Decoder]] = {
     Endpoint.CHAT: msgspec.json.Decoder(ChatHead),
     Endpoint.RESPONSES: msgspec.json.Decoder(ResponsesHead),
@@ -56,7 +63,7 @@ async def _parse_when_read(ctx: RequestContext) -> None:
 def _decode_into(ctx: RequestContext, body: bytes) -> None:
     endpoint = ctx.endpoint
     assert endpoint is not None
-    if endpoint is Endpoint.MESSAGES:
+    if endpoint is _MESSAGES:
         req = decode_body(endpoint, body, forwarded_headers(ctx.exchange.request.headers))
     else:
         req = decode_body(endpoint, body)
@@ -64,7 +71,7 @@ def _decode_into(ctx: RequestContext, body: bytes) -> None:
     ctx.request_bytes = len(body)
     ctx.model = req.model
     ctx.stream = req.stream
-    if endpoint is Endpoint.CHAT:
+    if endpoint is _CHAT:
         tools = ctx.exchange.request.header(_TOOLS_HEADER)
         if tools is not None:
             ctx.tool_loop = _tool_loop_wanted(tools)
@@ -93,7 +100,7 @@ def decode_body(
         raise bad_request("the request body is empty; expected a JSON object", code="invalid_json")
     try:
         head = _DECODERS[endpoint].decode(body)
-        if endpoint is Endpoint.MESSAGES:
+        if endpoint is _MESSAGES:
             MESSAGES_CHECK.decode(body)
     except msgspec.ValidationError as exc:
         text = str(exc)
@@ -110,7 +117,7 @@ def decode_body(
     # the first: `{"model": "expensive", "model": "allowed"}` must not pass as one). The C walk
     # of the top level tells at once; where it cannot (an escaped key, more than 64 keys) or is
     # not built, the exact check in Python decides.
-    if duplicate_top_level_key is None or duplicate_top_level_key(body) != 0:
+    if _DUPLICATE_TOP_LEVEL_KEY is None or _DUPLICATE_TOP_LEVEL_KEY(body) != 0:
         _refuse_duplicate_keys(body)
     if not head.model:
         raise bad_request(
@@ -118,9 +125,9 @@ def decode_body(
         )
     stream = bool(getattr(head, "stream", False))
     wants_usage = False
-    if isinstance(head, ChatHead) and head.stream_options is not None:
+    if isinstance(head, _CHAT_HEAD) and head.stream_options is not None:
         wants_usage = bool(head.stream_options.include_usage)
-    return ClientRequest(
+    return _CLIENT_REQUEST(
         endpoint=endpoint,
         body=body,
         model=head.model,

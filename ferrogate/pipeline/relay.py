@@ -11,10 +11,10 @@ that, a failure becomes the client format's error event and a clean end.
 
 from __future__ import annotations
 
-from time import perf_counter, time
 from typing import Final
 
 from ferrogate._fastpath.api import Exchange
+from ferrogate._fastpath.clock import perf_counter, time
 from ferrogate._fastpath.head import HeaderTemplate, header_block
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate._fastpath.upstream_response import UpstreamResponse

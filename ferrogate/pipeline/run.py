@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from time import perf_counter
 from typing import Final
 
 from ferrogate._fastpath.api import Exchange
+from ferrogate._fastpath.clock import perf_counter
 from ferrogate.ai.providers.base import Endpoint
 from ferrogate.cache.answer_cache import STATE_PAIRS
 from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError

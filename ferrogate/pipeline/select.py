@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import random
 import re
-from time import monotonic
 from typing import Final
 
 import msgspec
 
 from ferrogate._fastpath.bytes_search import find
+from ferrogate._fastpath.clock import monotonic
 from ferrogate.ai.health import HealthBook
 from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.registry import Candidate, ModelEntry, Registry
@@ -49,6 +49,11 @@ def lookup_model(registry: Registry, name: str) -> ModelEntry:
 
 
 _EMBEDDINGS_NEEDS: Final = frozenset(("embeddings",))
+# Finals, read as C statics: an imported name is a dict lookup at each use in a compiled module.
+_EMBEDDINGS: Final = Endpoint.EMBEDDINGS
+_CHAT_HEAD: Final = ChatHead
+_RESPONSES_HEAD: Final = ResponsesHead
+_MESSAGES_HEAD: Final = MessagesHead
 
 
 def _needs_set(stream: bool, tools: bool, json_schema: bool, vision: bool) -> frozenset[str]:
@@ -86,19 +91,19 @@ def present(raw: msgspec.Raw) -> bool:
 
 
 def required_capabilities(req: ClientRequest) -> frozenset[str]:
-    if req.endpoint is Endpoint.EMBEDDINGS:
+    if req.endpoint is _EMBEDDINGS:
         return _EMBEDDINGS_NEEDS
     tools = json_schema = False
     head = req.head
-    if isinstance(head, ChatHead):
+    if isinstance(head, _CHAT_HEAD):
         tools = present(head.tools) or present(head.functions)
         json_schema = head.response_format is not None and head.response_format.type == "json_schema"
-    elif isinstance(head, ResponsesHead):
+    elif isinstance(head, _RESPONSES_HEAD):
         tools = present(head.tools) and bytes(head.tools).strip() != b"[]"
         json_schema = (
             head.text is not None and head.text.format is not None and head.text.format.type == "json_schema"
         )
-    elif isinstance(head, MessagesHead):
+    elif isinstance(head, _MESSAGES_HEAD):
         tools = present(head.tools)
     return _NEEDS[bool(req.stream), tools, json_schema, _mentions_image(req.body)]
 
@@ -110,13 +115,13 @@ def estimate(req: ClientRequest, entry: ModelEntry) -> RequestEstimate:
     prompt = max(1, len(req.body) // _BYTES_PER_TOKEN)
     head = req.head
     completion: int | None = None
-    if isinstance(head, ChatHead):
+    if isinstance(head, _CHAT_HEAD):
         completion = head.max_completion_tokens or head.max_tokens
-    elif isinstance(head, ResponsesHead):
+    elif isinstance(head, _RESPONSES_HEAD):
         completion = head.max_output_tokens
-    elif isinstance(head, MessagesHead):
+    elif isinstance(head, _MESSAGES_HEAD):
         completion = head.max_tokens
-    if req.endpoint is Endpoint.EMBEDDINGS:
+    if req.endpoint is _EMBEDDINGS:
         completion = 0
     if completion is None:
         completion = entry.max_output_tokens or _DEFAULT_COMPLETION_TOKENS
