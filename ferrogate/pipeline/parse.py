@@ -9,7 +9,8 @@ from typing import Final
 
 import msgspec
 
-from ferrogate.ai.providers.base import ClientRequest, Endpoint
+from ferrogate.ai.providers.calls import ClientRequest
+from ferrogate.ai.providers.endpoint import Endpoint
 from ferrogate.ai.schemas import ChatHead, EmbeddingsHead, MessagesHead, ResponsesHead
 from ferrogate.ai.schemas_messages import MESSAGES_CHECK
 from ferrogate.errors import bad_request
@@ -26,7 +27,6 @@ _DUPLICATE_TOP_LEVEL_KEY: Final = duplicate_top_level_key
 _CHAT: Final = Endpoint.CHAT
 _MESSAGES: Final = Endpoint.MESSAGES
 _CHAT_HEAD: Final = ChatHead
-_CLIENT_REQUEST: Final = ClientRequest
 
 _DECODERS: Final[dict[Endpoint, msgspec.json.Decoder]] = {
     Endpoint.CHAT: msgspec.json.Decoder(ChatHead),
@@ -127,7 +127,7 @@ def decode_body(
     wants_usage = False
     if isinstance(head, _CHAT_HEAD) and head.stream_options is not None:
         wants_usage = bool(head.stream_options.include_usage)
-    return _CLIENT_REQUEST(
+    return ClientRequest(
         endpoint=endpoint,
         body=body,
         model=head.model,

@@ -13,10 +13,9 @@ from __future__ import annotations
 import random
 from typing import Final
 
-from msgspec.structs import replace
-
 from ferrogate._fastpath.forwarding import HexStream, parse_traceparent
-from ferrogate.ai.providers.base import TRACE_HEADERS, UpstreamCall
+from ferrogate.ai.providers.base import TRACE_HEADERS
+from ferrogate.ai.providers.calls import UpstreamCall
 from ferrogate.config.otel_env import TraceSampler
 
 _ID_DIGITS: Final = 4096  # hex digits drawn at once: 64 requests' trace and span ids
@@ -90,7 +89,8 @@ def with_traceparent(call: UpstreamCall, trace_id: str, span_id: str, sampled: b
     value = line[13:-2]
     head = call.head
     if head and head.endswith(b"\r\n"):
-        return replace(call, headers=[*call.headers, (b"traceparent", value)], head=head + line)
+        return UpstreamCall(method=call.method, path=call.path, headers=[*call.headers, (b"traceparent", value)],
+                            body=call.body, stream=call.stream, head=head + line)
     headers = [(k, v) for k, v in call.headers if k.lower() not in TRACE_HEADERS]
     headers.append((b"traceparent", value))
-    return replace(call, headers=headers, head=b"")
+    return UpstreamCall(method=call.method, path=call.path, headers=headers, body=call.body, stream=call.stream)

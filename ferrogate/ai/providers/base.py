@@ -50,48 +50,11 @@ from typing import Final, Protocol
 
 import msgspec
 
+from ferrogate.ai.providers.calls import ClientRequest as ClientRequest
+from ferrogate.ai.providers.calls import UpstreamCall as UpstreamCall
+from ferrogate.ai.providers.endpoint import Endpoint as Endpoint
 from ferrogate.ai.usage import Usage
 from ferrogate.errors import GatewayError
-
-
-class Endpoint(StrEnum):
-    """Which API the client is speaking."""
-
-    CHAT = "chat"  # POST /v1/chat/completions (OpenAI)
-    RESPONSES = "responses"  # POST /v1/responses (OpenAI)
-    EMBEDDINGS = "embeddings"  # POST /v1/embeddings (OpenAI)
-    MESSAGES = "messages"  # POST /v1/messages (Anthropic)
-    TOOLS = "tools"  # POST /v1/tools/execute, /v1/mcp/tool/execute (an MCP tool, no provider)
-
-
-class ClientRequest(msgspec.Struct, kw_only=True):
-    """What the pipeline hands an adapter: the raw body plus the decoded fields."""
-
-    endpoint: Endpoint
-    body: bytes  # exactly as the client sent it
-    model: str  # logical model name the client asked for
-    stream: bool = False
-    client_wants_usage: bool = False  # stream_options.include_usage was true
-    head: object = None  # the decoded struct from ferrogate.ai.schemas (ChatHead, ResponsesHead, ...)
-    # Client headers the provider must see (only ``anthropic-beta`` on /v1/messages; never
-    # credentials), as (lowercased name, value) pairs.
-    headers: tuple[tuple[bytes, bytes], ...] = ()
-
-
-class UpstreamCall(msgspec.Struct, kw_only=True):
-    """One HTTP request to a provider, ready for the upstream pool."""
-
-    method: bytes = b"POST"
-    path: str  # path and query, appended to the provider's base URL
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-    stream: bool = False  # the upstream will answer with SSE
-    # The request line and header lines above, serialized once per (endpoint, model) by an
-    # adapter whose headers never vary (pool.head_prefix; the pool adds the Content-Length);
-    # empty: the pool serializes them. Never holds a TRACE_HEADERS line: tracing appends its
-    # traceparent to it without looking (trace_context.with_traceparent).
-    head: bytes = b""
-
 
 # W3C trace context headers: a traced attempt sends its own, never the client's or a config's.
 TRACE_HEADERS: Final = (b"traceparent", b"tracestate")

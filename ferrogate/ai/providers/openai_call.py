@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from ferrogate.ai.providers.base import ClientRequest, Endpoint, UpstreamCall
+from ferrogate.ai.providers.calls import ClientRequest, UpstreamCall
+from ferrogate.ai.providers.endpoint import Endpoint
 from ferrogate.ai.splice import ensure_include_usage, rename_model
 
 _CHAT: Final = Endpoint.CHAT
-_UPSTREAM_CALL: Final = UpstreamCall  # a C static: an imported class is a dict lookup at each use
 
 
 def openai_call(
@@ -20,4 +20,4 @@ def openai_call(
     body = rename_model(req.body, provider_model, current=req.model)
     if req.stream and req.endpoint is _CHAT and not req.client_wants_usage:
         body = ensure_include_usage(body)
-    return _UPSTREAM_CALL(path=target[0], headers=list(headers), body=body, stream=req.stream, head=target[1])
+    return UpstreamCall(path=target[0], headers=list(headers), body=body, stream=req.stream, head=target[1])
