@@ -8,12 +8,12 @@ own priority (lower first), weight, prices, capabilities and context window
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from decimal import Decimal
 
 import orjson
 
+from ferrogate._fastpath.clock import time
 from ferrogate._fastpath.head import header_block
 from ferrogate.ai.providers.base import ProviderAdapter
 from ferrogate.config.model import Config, Fallback, Model
@@ -179,7 +179,7 @@ def compile_registry(config: Config, adapters: Mapping[str, ProviderAdapter]) ->
     """Build the registry; models whose providers are all disabled/unknown are left out."""
     models: dict[str, ModelEntry] = {}
     listing: list[dict[str, object]] = []
-    created = int(time.time())
+    created = int(time())
     for model in config.models:
         if not model.enabled:
             continue

@@ -65,13 +65,11 @@ def _needs_set(stream: bool, tools: bool, json_schema: bool, vision: bool) -> fr
 
 
 # Every combination built once: the per-request answer is a dict probe, not a new set.
-_NEEDS: Final[dict[tuple[bool, bool, bool, bool], frozenset[str]]] = {
-    (a, b, c, d): _needs_set(a, b, c, d)
-    for a in (False, True)
-    for b in (False, True)
-    for c in (False, True)
-    for d in (False, True)
-}
+# Indexed by the four flags as bits (stream 8, tools 4, json_schema 2, vision 1): a tuple
+# index, where a dict keyed by the flags' tuple built and hashed that tuple per request.
+_NEEDS: Final[tuple[frozenset[str], ...]] = tuple(
+    _needs_set(bool(i & 8), bool(i & 4), bool(i & 2), bool(i & 1)) for i in range(16)
+)
 
 
 def _mentions_image(body: bytes) -> bool:
@@ -105,7 +103,8 @@ def required_capabilities(req: ClientRequest) -> frozenset[str]:
         )
     elif isinstance(head, _MESSAGES_HEAD):
         tools = present(head.tools)
-    return _NEEDS[bool(req.stream), tools, json_schema, _mentions_image(req.body)]
+    return _NEEDS[(8 if req.stream else 0) | (4 if tools else 0) | (2 if json_schema else 0)
+                  | (1 if _mentions_image(req.body) else 0)]
 
 
 _NO_ESTIMATE: Final = RequestEstimate(0, 0)

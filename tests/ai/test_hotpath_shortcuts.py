@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -87,6 +88,19 @@ def test_needs_name_streaming_tools_and_json_schema() -> None:
     req = _chat({"model": "m", "messages": [], "stream": True, "tools": [{"type": "function"}],
                  "response_format": {"type": "json_schema"}})
     assert required_capabilities(req) == frozenset({"chat", "streaming", "tools", "json_schema"})
+
+
+@pytest.mark.parametrize("flags", list(itertools.product((False, True), repeat=4)))
+def test_needs_are_exactly_what_the_request_uses(flags: tuple[bool, bool, bool, bool]) -> None:
+    stream, tools, json_schema, vision = flags
+    body: dict[str, Any] = {"model": "m", "stream": stream, "messages": [{"role": "user", "content": (
+        [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}] if vision else "hello")}]}
+    if tools:
+        body["tools"] = [{"type": "function"}]
+    if json_schema:
+        body["response_format"] = {"type": "json_schema"}
+    wanted = {"chat"} | {name for flag, name in zip(flags, ("streaming", "tools", "json_schema", "vision"), strict=True) if flag}
+    assert required_capabilities(_chat(body)) == wanted
 
 
 def test_a_verified_token_still_needs_the_scope_each_time() -> None:
