@@ -29,6 +29,7 @@ from typing import Final, cast
 import httptools
 
 from ferrogate._fastpath.bytes_search import find
+from ferrogate._fastpath.response_head import head_end, response_fields
 from ferrogate._fastpath.upstream_deadlines import Timeouts, Watchdog
 from ferrogate._fastpath.upstream_errors import (
     Phase,
@@ -102,10 +103,10 @@ class UpstreamConnection(asyncio.Protocol):
         "_drain_waiter",
         "_first_byte_due",
         "_got_bytes",
-        "_head_bytes",
+        "_head_buf",
         "_head_done",
+        "_head_pos",
         "_head_waiter",
-        "_headers",
         "_interim",
         "_last_body",
         "_last_read",
@@ -142,10 +143,12 @@ class UpstreamConnection(asyncio.Protocol):
         self.requests = 0
         self.idle_since = 0.0
         self._response: UpstreamResponse | None = None
-        self._headers: list[tuple[bytes, bytes]] = []
+        # The reads since the request went out, until its response's head is complete (the
+        # fields are cut from it: response_head), and where the next head in them begins.
+        self._head_buf = b""
+        self._head_pos = 0
         self._head_waiter: asyncio.Future[UpstreamResponse] | None = None
         self._head_done = False
-        self._head_bytes = 0
         self._interim = False
         self._skip_body = False
         self._got_bytes = False
@@ -177,6 +180,9 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self._got_bytes = True
         self._last_read = self._loop.time()
+        if not self._head_done:
+            buf = self._head_buf
+            self._head_buf = buf + data if buf else data
         try:
             self._parser.feed_data(data)
             # A read that ends in a chunk's closing CRLF right after a body piece ending an SSE
@@ -188,17 +194,15 @@ class UpstreamConnection(asyncio.Protocol):
             last = self._last_body
             self._last_body = None
             self.at_chunk_start = last is not None and last.endswith(b"\n\n") and data.endswith(b"\n\n\r\n")
-            if not self._head_done:
-                # The parser keeps a header it has not finished: bound what a head may take
-                # (checked per read, so one read past the limit at most is ever held).
-                self._head_bytes += len(data)
-                if self._head_bytes > MAX_UPSTREAM_HEAD_BYTES and self.state is _ACTIVE:
-                    self._fail(
-                        UpstreamProtocolError(
-                            f"upstream response header block exceeds {MAX_UPSTREAM_HEAD_BYTES} bytes",
-                            phase="headers",
-                        )
+            # The head is not complete yet: bound what it may take (checked per read, so one
+            # read past the limit at most is ever held).
+            if not self._head_done and len(self._head_buf) > MAX_UPSTREAM_HEAD_BYTES and self.state is _ACTIVE:
+                self._fail(
+                    UpstreamProtocolError(
+                        f"upstream response header block exceeds {MAX_UPSTREAM_HEAD_BYTES} bytes",
+                        phase="headers",
                     )
+                )
         except httptools.HttpParserError as exc:
             if self.state is _ACTIVE:
                 self._fail(
@@ -265,9 +269,6 @@ class UpstreamConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------ httptools callbacks
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
-
     def on_headers_complete(self) -> None:
         if self.state is not _ACTIVE or self._head_done:
             # A second message without a request: the upstream is confused.
@@ -284,13 +285,17 @@ class UpstreamConnection(asyncio.Protocol):
                 )
                 return
             self._interim = True  # 100 Continue / 103 Early Hints: wait for the real one
-            self._headers = []
+            self._head_pos = head_end(self._head_buf, self._head_pos)
             return
         resp = self._response
         if resp is None:
             return
-        headers = self._headers
-        self._headers = []  # the response owns them now (and can let them go: release_head)
+        buf = self._head_buf
+        start = self._head_pos
+        self._head_buf = b""
+        self._head_pos = 0
+        # The response owns its fields (and can let them go: release_head).
+        headers = response_fields(buf, start)
         resp.status = status
         resp.headers = headers
         resp.keep_alive = parser.should_keep_alive()
@@ -358,9 +363,9 @@ class UpstreamConnection(asyncio.Protocol):
         reused = self.requests > 1
         self.state = _ACTIVE
         self._timeouts = timeouts
-        self._headers = []
+        self._head_buf = b""
+        self._head_pos = 0
         self._head_done = False
-        self._head_bytes = 0
         self._got_bytes = False
         self._skip_body = is_head
         self._interim = False
