@@ -25,13 +25,12 @@ from ferrogate.ai.usage_openai_wire import (
 CHAT_DECODER: Final = msgspec.json.Decoder(ChatUsageHolder)
 RESPONSES_DECODER: Final = msgspec.json.Decoder(ResponsesUsageHolder)
 RESPONSES_EVENT_DECODER: Final = msgspec.json.Decoder(ResponsesEvent)
-_USAGE: Final = Usage
 
 
 def _from_chat(u: ChatUsage) -> Usage:
     prompt = u.prompt_tokens or 0
     completion = u.completion_tokens or 0
-    return _USAGE(
+    return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=u.total_tokens if u.total_tokens is not None else prompt + completion,
@@ -45,7 +44,7 @@ def _from_chat(u: ChatUsage) -> Usage:
 def _from_responses(u: ResponsesUsage) -> Usage:
     prompt = u.input_tokens or 0
     completion = u.output_tokens or 0
-    return _USAGE(
+    return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=u.total_tokens if u.total_tokens is not None else prompt + completion,
