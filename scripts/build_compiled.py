@@ -40,7 +40,7 @@ NATIVE_SOURCES = (
     "ferrogate/governance/_counter_ops.c",
     "ferrogate/cache/_ring_ops.c",
     "ferrogate/cache/_canonical_json.c",
-    "ferrogate/pipeline/_top_keys.c",
+    "ferrogate/ai/_json_top.c",
     "ferrogate/_fastpath/_sse_relay.c",
     "ferrogate/observability/_otlp_fields.c",
     "ferrogate/ipc/_batch_sums.c",

@@ -20,9 +20,16 @@ from ferrogate.ai.usage_openai_wire import (
     ResponsesUsageHolder,
 )
 
+try:
+    from ferrogate.ai._json_top import top_level_value as _native_value
+except ImportError:  # not built: every answer is decoded whole
+    _native_value = None  # type: ignore[assignment]
+
 # Built here as Finals: a compiled module reads them as C statics (an imported name is a
 # dict lookup at each use).
 CHAT_DECODER: Final = msgspec.json.Decoder(ChatUsageHolder)
+CHAT_USAGE_DECODER: Final = msgspec.json.Decoder(ChatUsage | None)
+_TOP_LEVEL_VALUE: Final = _native_value
 RESPONSES_DECODER: Final = msgspec.json.Decoder(ResponsesUsageHolder)
 RESPONSES_EVENT_DECODER: Final = msgspec.json.Decoder(ResponsesEvent)
 
@@ -56,7 +63,21 @@ def _from_responses(u: ResponsesUsage) -> Usage:
 
 
 def chat_usage(body: bytes) -> Usage | None:
-    """Usage of a chat completion / chunk / embeddings body, or None."""
+    """Usage of a chat completion / chunk / embeddings body, or None.
+
+    The C walk of the top level finds the ``usage`` object and only it is decoded (a
+    quarter of decoding the answer to skip its choices); where the walk cannot tell, the
+    whole body is decoded."""
+    if _TOP_LEVEL_VALUE is not None:
+        start, end = _TOP_LEVEL_VALUE(body, b"usage")
+        if start >= 0:
+            if end == 0:
+                return None  # no top-level usage
+            try:
+                usage = CHAT_USAGE_DECODER.decode(body[start:end])
+            except msgspec.DecodeError:
+                return None
+            return _from_chat(usage) if usage is not None else None
     try:
         holder = CHAT_DECODER.decode(body)
     except msgspec.DecodeError:

@@ -18,7 +18,7 @@ from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
 try:
-    from ferrogate.pipeline._top_keys import duplicate_top_level_key
+    from ferrogate.ai._json_top import duplicate_top_level_key
 except ImportError:  # not built: decode_body takes the exact check for every body
     duplicate_top_level_key = None  # type: ignore[assignment]
 

@@ -1,6 +1,7 @@
-"""A request body whose top-level object names a key twice is refused: the C walk of the top
-level (``_top_keys.duplicate_top_level_key``) says so exactly or says it cannot tell, and
-``decode_body`` refuses the same bodies with or without it."""
+"""The C walks of a JSON object's top level (``_json_top``) answer exactly or say they cannot
+tell: a request body naming a top-level key twice is refused (``duplicate_top_level_key``,
+and the exact Python check behind it), and a top-level value is found where it is
+(``top_level_value``: a provider answer's usage)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ferrogate.ai.providers.base import Endpoint
 from ferrogate.errors import GatewayError
 from ferrogate.pipeline import parse
 
-native = pytest.importorskip("ferrogate.pipeline._top_keys", reason="not built (make compiled)")
+native = pytest.importorskip("ferrogate.ai._json_top", reason="not built (make compiled)")
 duplicate_top_level_key = native.duplicate_top_level_key
 
 
@@ -85,14 +86,53 @@ def test_it_agrees_with_json_whenever_it_answers(pairs: list[tuple[str, Any]]) -
         assert any("\\" in json.dumps(k) for k, _ in pairs)  # only escaped keys make it give up here
 
 
-@pytest.mark.parametrize("built", [True, False])
 @pytest.mark.parametrize("key", ["model", "metadata", "mod\\u0065l"])
-def test_decode_body_refuses_a_repeated_key_with_or_without_the_c_walk(
-    built: bool, key: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not built:
-        monkeypatch.setattr(parse, "duplicate_top_level_key", None)
+def test_decode_body_refuses_a_repeated_key(key: str) -> None:
+    body = b'{"model":"m1","%s":"x","messages":[],"%s":"y"}' % (key.encode(), key.encode())
     with pytest.raises(GatewayError) as refused:
-        parse.decode_body(Endpoint.CHAT, b'{"model":"m1","%s":"x","messages":[],"%s":"y"}' % (key.encode(), key.encode()))
+        parse.decode_body(Endpoint.CHAT, body)
     assert refused.value.status == 400 and refused.value.param == json.loads(f'"{key}"')
     assert parse.decode_body(Endpoint.CHAT, b'{"model":"m1","messages":[{"role":"user","content":"hi"}]}').model == "m1"
+
+
+@pytest.mark.parametrize("key", ["model", "metadata", "mod\\u0065l"])
+def test_the_exact_check_refuses_a_repeated_key_without_the_c_walk(key: str) -> None:
+    """What decode_body runs when the walk cannot tell or is not built."""
+    with pytest.raises(GatewayError) as refused:
+        parse._refuse_duplicate_keys(b'{"model":"m1","%s":"x","messages":[],"%s":"y"}' % (key.encode(), key.encode()))
+    assert refused.value.status == 400 and refused.value.param == json.loads(f'"{key}"')
+    parse._refuse_duplicate_keys(b'{"model":"m1","messages":[{"role":"user","content":"hi","model":"x"}]}')
+
+
+top_level_value = native.top_level_value
+usage_keys = st.sampled_from(["usage", "model", "choices", "usage ", "Usage", "x"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(usage_keys | keys, values), max_size=6))
+def test_the_value_span_is_the_last_top_level_value_of_the_key(pairs: list[tuple[str, Any]]) -> None:
+    body = _object(pairs).encode()
+    start, end = top_level_value(body, b"usage")
+    named = [v for k, v in pairs if k == "usage"]
+    if (start, end) == (-1, -1):
+        assert any("\\" in json.dumps(k) for k, _ in pairs)  # only escaped keys make it give up here
+    elif not named:
+        assert (start, end) == (0, 0)
+    else:
+        assert json.loads(body[start:end]) == json.loads(_object([("v", named[-1])]))["v"]
+
+
+def test_a_key_named_only_inside_a_value_has_no_top_level_span() -> None:
+    body = b'{"choices":[{"message":{"usage":{"a":1}}}],"x_groq":{"usage":2},"note":"\\"usage\\":3"}'
+    assert top_level_value(body, b"usage") == (0, 0)
+
+
+def test_the_span_covers_an_object_after_nested_strings_with_brackets() -> None:
+    body = b'{"choices":[{"text":"}]{[\\""}],"usage": {"prompt_tokens":3} ,"z":1}'
+    start, end = top_level_value(body, b"usage")
+    assert body[start:end] == b'{"prompt_tokens":3}'
+
+
+@pytest.mark.parametrize("body", [b'[{"usage":1}]', b'{"us\\u0061ge":1}', b'{"usage":', b'{"usage":1', b"", b"null"])
+def test_what_it_cannot_read_cheaply_it_leaves_to_the_decoder(body: bytes) -> None:
+    assert top_level_value(body, b"usage") == (-1, -1)
