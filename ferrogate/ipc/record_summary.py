@@ -11,10 +11,12 @@ msgpack array, so two blobs join by rewriting the array header alone.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
+from typing import Final
 
 import msgspec
 
-from ferrogate.ipc.request_records import RequestRecord
+from ferrogate.ipc.request_records import RECORD_FIELDS, RecordFields, RequestRecord
 
 _ENCODE = msgspec.msgpack.Encoder()
 _DECODE = msgspec.msgpack.Decoder(list[RequestRecord])
@@ -48,6 +50,24 @@ class RecordBlob(msgspec.Struct, frozen=True, array_like=True, gc=False):
 
     def records(self) -> list[RequestRecord]:
         return _DECODE.decode(self.data)
+
+
+_AT: Final = RECORD_FIELDS.index("at")
+
+
+def encode_fields(records: Sequence[RecordFields]) -> RecordBlob:
+    """:func:`encode_blob` for records built as their fields' tuples (a worker's): the same
+    bytes as the records themselves."""
+    if not records:
+        return RecordBlob()
+    first = last = records[0][_AT]
+    for r in records:
+        at = r[_AT]
+        if at < first:
+            first = at
+        elif at > last:
+            last = at
+    return RecordBlob(len(records), first, last, _ENCODE.encode(records))
 
 
 def encode_blob(records: list[RequestRecord]) -> RecordBlob:

@@ -73,8 +73,10 @@ class RequestRecord(msgspec.Struct, frozen=True, array_like=True, gc=False):
 
 
 RECORD_FIELDS: tuple[str, ...] = RequestRecord.__struct_fields__  # the order of msgspec.structs.astuple(record)
-# A record's fields, as msgspec.structs.astuple gives them: a worker's batch is read this way
-# once and every sum reads the tuples (an index costs a tenth of a compiled module's attribute load).
+# A record's fields in RECORD_FIELDS order (its attempts AttemptRecords): what
+# a worker builds (pipeline.record) and sums (an index costs a tenth of a compiled module's
+# attribute load), and encodes as the same msgpack array as the RequestRecord the control
+# process decodes.
 RecordFields = tuple[Any, ...]
 
 

@@ -17,13 +17,11 @@ import contextlib
 from collections.abc import Mapping
 from typing import Final
 
-from msgspec.structs import astuple
-
 from ferrogate import ipc
 from ferrogate.config.model import Config
 from ferrogate.config.otel_env import otel_settings
-from ferrogate.ipc.record_summary import MetricCounts, RecordBlob, encode_blob
-from ferrogate.ipc.request_records import RequestRecord
+from ferrogate.ipc.record_summary import MetricCounts, RecordBlob, encode_fields
+from ferrogate.ipc.request_records import RECORD_FIELDS, RecordFields
 from ferrogate.ipc.usage_sums import bills, sum_usage
 from ferrogate.observability.otlp_metrics import GenAiBatch
 from ferrogate.observability.record_counter import RecordCounter
@@ -32,6 +30,7 @@ from ferrogate.observability.request_tally import RequestTally
 FLUSH_SECS: Final = 0.2
 BATCH_RECORDS: Final = 500
 MAX_QUEUED: Final = 50_000
+_TRACE_SAMPLED: Final = RECORD_FIELDS.index("trace_sampled")
 
 
 class RecordQueue:
@@ -46,7 +45,7 @@ class RecordQueue:
         # it exports OTLP traces but no logs: send the sampled records apart (all it decodes)
         self.traced_apart = traced_apart
         self.max_queued = max_queued
-        self._pending: list[RequestRecord] = []
+        self._pending: list[RecordFields] = []
         self._full = asyncio.Event()
         self.dropped = 0
 
@@ -59,7 +58,8 @@ class RecordQueue:
                    genai=otel is not None and otel.metrics,
                    traced_apart=otel is not None and otel.traces and not otel.logs)
 
-    def __call__(self, record: RequestRecord) -> None:
+    def __call__(self, record: RecordFields) -> None:
+        """Count and keep one record: the fields of its ``RequestRecord`` (``pipeline.record``)."""
         self.tally(record)
         pending = self._pending
         if len(pending) >= self.max_queued:
@@ -72,7 +72,7 @@ class RecordQueue:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def take(self, limit: int = BATCH_RECORDS) -> list[RequestRecord]:
+    def take(self, limit: int = BATCH_RECORDS) -> list[RecordFields]:
         """The oldest ``limit`` records, removed from the queue."""
         pending = self._pending
         if len(pending) <= limit:
@@ -91,25 +91,24 @@ class RecordQueue:
             sent += len(batch)
         return sent
 
-    def pack(self, batch: list[RequestRecord], pid: int) -> ipc.RecordBatch:
-        fields = [astuple(r) for r in batch]  # read once for every sum below
+    def pack(self, batch: list[RecordFields], pid: int) -> ipc.RecordBatch:
         counter = self.counter.fresh()
-        counter.observe_fields(fields)
+        counter.observe_fields(batch)
         counts = counter.to_wire()
         if self.genai:
-            counts = MetricCounts(counts.counters, counts.histograms, GenAiBatch().observe_fields(fields))
-        billed = [batch[i] for i in range(len(batch)) if bills(fields[i])]
+            counts = MetricCounts(counts.counters, counts.histograms, GenAiBatch().observe_fields(batch))
+        billed = [r for r in batch if bills(r)]
         all_bill = len(billed) == len(batch)  # the usual case: the events are the log, encoded once
         traced: RecordBlob | None = None
         if self.traced_apart:
-            sampled = [r for r in batch if r.trace_sampled]
+            sampled = [r for r in batch if r[_TRACE_SAMPLED]]
             if len(sampled) < len(batch):  # all of them: the control process reads the log's blob
-                traced = encode_blob(sampled)
+                traced = encode_fields(sampled)
         return ipc.RecordBatch(
             pid=pid,
-            logs=encode_blob(batch),
-            events=RecordBlob() if all_bill else encode_blob(billed),
-            usage=sum_usage(fields),
+            logs=encode_fields(batch),
+            events=RecordBlob() if all_bill else encode_fields(billed),
+            usage=sum_usage(batch),
             counts=counts,
             all_bill=all_bill,
             traced=traced,

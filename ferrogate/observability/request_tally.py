@@ -8,8 +8,17 @@ on the event loop: no lock, no I/O.
 
 from __future__ import annotations
 
+from typing import Final
+
 from ferrogate.ipc import RequestCounts
-from ferrogate.ipc.request_records import PICO_PER_USD, RequestRecord
+from ferrogate.ipc.request_records import PICO_PER_USD, RECORD_FIELDS, RecordFields
+
+_STATUS: Final = RECORD_FIELDS.index("status")
+_ERROR_SOURCE: Final = RECORD_FIELDS.index("error_source")
+_STREAM: Final = RECORD_FIELDS.index("stream")
+_INPUT: Final = RECORD_FIELDS.index("input_tokens")
+_OUTPUT: Final = RECORD_FIELDS.index("output_tokens")
+_COST: Final = RECORD_FIELDS.index("cost_pico")
 
 
 class RequestTally:
@@ -36,20 +45,20 @@ class RequestTally:
         self.completion_tokens = 0
         self.cost_pico = 0
 
-    def __call__(self, record: RequestRecord) -> None:
+    def __call__(self, record: RecordFields) -> None:
         self.requests += 1
-        if record.status >= 400:
+        if record[_STATUS] >= 400:
             self.errors += 1
-            source = record.error_source
+            source = record[_ERROR_SOURCE]
             if source == "upstream":
                 self.upstream_errors += 1
             elif source == "internal":
                 self.internal_errors += 1
-        if record.stream:
+        if record[_STREAM]:
             self.streamed += 1
-        self.prompt_tokens += record.input_tokens
-        self.completion_tokens += record.output_tokens
-        self.cost_pico += record.cost_pico
+        self.prompt_tokens += record[_INPUT]
+        self.completion_tokens += record[_OUTPUT]
+        self.cost_pico += record[_COST]
 
     def snapshot(self) -> RequestCounts:
         return RequestCounts(

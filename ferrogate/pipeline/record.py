@@ -1,5 +1,11 @@
 """The request's record, built once by the account phase from its context.
 
+Built as the tuple of its fields (``ipc.request_records.RecordFields``), not as a
+``RequestRecord``: the worker only counts, sums and encodes it, all by index, and a tuple
+encodes to the same msgpack array the control process decodes as a ``RequestRecord``
+(``tests/observability/test_record_fields.py``). A Struct cost its construction, a copy
+back into a tuple for the sums, and an attribute lookup per field read.
+
 Times: the pipeline clocks with ``perf_counter()``; the record carries the wall
 clock of the request's start (``at``) and durations in milliseconds, so the
 control process can place every span and attempt in real time.
@@ -11,17 +17,16 @@ from typing import Final
 
 from ferrogate._fastpath.clock import perf_counter, time
 from ferrogate.cache.answer_cache import BYPASS, HIT, MISS
-from ferrogate.ipc.request_records import AttemptRecord, RequestRecord
+from ferrogate.ipc.request_records import AttemptRecord, RecordFields
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.runtime import AiRuntime
 
 _CACHE_VERDICTS: Final = {HIT: "hit", MISS: "miss", BYPASS: "bypass"}
-# Finals, read as C statics: an imported name is a dict lookup at each use in a compiled module.
+# A Final, read as a C static: an imported name is a dict lookup at each use in a compiled module.
 _ATTEMPT_RECORD: Final = AttemptRecord
-_REQUEST_RECORD: Final = RequestRecord
 
 
-def build_record(rt: AiRuntime, ctx: RequestContext) -> RequestRecord:
+def build_record(rt: AiRuntime, ctx: RequestContext) -> RecordFields:
     now = perf_counter()
     received = ctx.received_at
     at = time() - (now - received)
@@ -32,7 +37,7 @@ def build_record(rt: AiRuntime, ctx: RequestContext) -> RequestRecord:
     endpoint = ctx.endpoint
     attempts = tuple(
         [
-            _ATTEMPT_RECORD(
+            _ATTEMPT_RECORD(  # a Struct still: the metric sums read attempts by name
                 provider,
                 provider_model,
                 (started - received) * 1000.0,
@@ -46,8 +51,7 @@ def build_record(rt: AiRuntime, ctx: RequestContext) -> RequestRecord:
     )
     first = ctx.first_byte_at
     cache = ctx.cache_state
-    # Positional (the field order of RequestRecord): keywords cost a microsecond more per request.
-    return _REQUEST_RECORD(
+    return (  # RequestRecord's fields, in order
         rt.new_event_id(),
         at,
         ctx.request_id.decode("latin-1"),

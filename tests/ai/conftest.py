@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from functools import partial
 from typing import Any, TypeVar
 
@@ -18,6 +18,7 @@ import uvloop
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.server import HttpServer
 from ferrogate.config.model import Config
+from ferrogate.ipc.request_records import RecordFields, RequestRecord
 from ferrogate.pipeline.endpoints import serve_ai
 from ferrogate.pipeline.runtime import AiRuntime, compile_ai_runtime
 from tests.support.mock_openai import MockOpenAI
@@ -40,14 +41,21 @@ class LoopThread:
         self.loop.close()
 
 
+def _observe_decoded(observer: Callable[[RequestRecord], object], fields: RecordFields) -> None:
+    """Hand ``observer`` the record as the control process reads it: the worker builds a
+    record as its fields' tuple, sent as msgpack and decoded as a RequestRecord."""
+    observer(msgspec.msgpack.decode(msgspec.msgpack.encode(fields), type=RequestRecord))
+
+
 class Gateway:
     def __init__(
-        self, lt: LoopThread, config: Config, env: dict[str, str] | None, observer: Any = None
+        self, lt: LoopThread, config: Config, env: dict[str, str] | None, observer: Any = None, raw: bool = False
     ) -> None:
         self.lt = lt
         self.config = config
         self.pools = PoolSet()
-        self.runtime: AiRuntime = compile_ai_runtime(config, self.pools, env=env or {}, observer=observer)
+        seen = observer if observer is None or raw else partial(_observe_decoded, observer)
+        self.runtime: AiRuntime = compile_ai_runtime(config, self.pools, env=env or {}, observer=seen)
         self.server = HttpServer(partial(serve_ai, self.runtime), config.limits)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -144,8 +152,10 @@ def upstream3(loop_thread: LoopThread) -> Iterator[MockOpenAI]:
 def gateway_factory(loop_thread: LoopThread) -> Iterator[Any]:
     started: list[Gateway] = []
 
-    def make(config: Config, env: dict[str, str] | None = None, observer: Any = None) -> Gateway:
-        gw = Gateway(loop_thread, config, env, observer)
+    def make(config: Config, env: dict[str, str] | None = None, observer: Any = None, raw: bool = False) -> Gateway:
+        """``observer`` sees each record as the control process decodes it (``raw``: as the
+        worker built it)."""
+        gw = Gateway(loop_thread, config, env, observer, raw)
         started.append(gw)
         return gw
 

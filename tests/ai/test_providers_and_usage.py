@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import msgspec
 
 from ferrogate.ai.providers.base import Endpoint
 from ferrogate.ai.providers.catalog import build_adapter
 from ferrogate.config.model import Provider
+from ferrogate.ipc.request_records import RECORD_FIELDS, RequestRecord
 from ferrogate.pipeline.parse import decode_body
 from tests.ai.conftest import openai_config
 
@@ -118,3 +122,23 @@ def test_openrouter_through_the_gateway_sends_attribution(upstream, gateway_fact
     assert sent.headers["http-referer"] == "https://app.example" and sent.headers["x-title"] == "App"
     assert sent.headers["authorization"] == "Bearer or-key"
     assert sent.json()["model"] == "openai/gpt-4o"
+
+
+def test_the_workers_record_encodes_as_the_request_record_the_control_process_reads(upstream, gateway_factory) -> None:
+    """The worker builds a record as its fields' tuple: the same msgpack as the RequestRecord."""
+    built: list[tuple[Any, ...]] = []
+    gw = gateway_factory(openai_config(upstream), observer=built.append, raw=True)
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "x"}]}
+    httpx.post(gw.base_url + "/chat/completions", json=body, timeout=10)
+    with httpx.stream("POST", gw.base_url + "/chat/completions", json={**body, "stream": True}, timeout=10) as r:
+        r.read()
+    httpx.post(gw.base_url + "/chat/completions", json={**body, "model": "no-such-model"}, timeout=10)
+    assert [len(fields) for fields in built] == [len(RECORD_FIELDS)] * 3
+    for fields in built:
+        wire = msgspec.msgpack.encode(fields)
+        record = msgspec.msgpack.decode(wire, type=RequestRecord)
+        assert msgspec.msgpack.encode(record) == wire
+    plain, streamed, refused = (msgspec.msgpack.decode(msgspec.msgpack.encode(f), type=RequestRecord) for f in built)
+    assert (plain.status, plain.endpoint, plain.model, plain.stream, plain.usage_source) == (200, "chat", "gpt-test", False, "provider")
+    assert streamed.stream and streamed.attempt_log[0].provider == "up0" and streamed.attempts == 1
+    assert (refused.status, refused.error_code, refused.error_source) == (404, "model_not_found", "client")

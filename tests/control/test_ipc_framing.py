@@ -12,6 +12,7 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec.structs import astuple
 
 from ferrogate import ipc
 from ferrogate.config.model import ApiKey, Config, GatewayProfile, Limits, Policy, Tenant
@@ -27,11 +28,11 @@ SAMPLES: list[ipc.Message] = [
     ipc.Heartbeat(pid=101, ts=2.0, inflight=3, connections=7, responses={200: 5, 404: 1}, streams=2),
     RecordQueue(RequestTally()).pack(
         [
-            RequestRecord(
+            astuple(RequestRecord(
                 event_id="e1", at=1.5, request_id="req_1", endpoint="chat", status=200, duration_ms=3.0,
                 overhead_ms=0.1, key_id="k", model="m", provider="p", input_tokens=5, output_tokens=2,
                 cost_pico=70, usage_source="provider", attempt_log=(AttemptRecord("p", "pm", 0.05, 2.5, 200),),
-            )
+            ))
         ],
         101,
     ),

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from msgspec.structs import astuple
+
 from ferrogate import ipc
-from ferrogate.ipc.request_records import PICO_PER_USD, RequestRecord
+from ferrogate.ipc.request_records import PICO_PER_USD, RecordFields, RequestRecord
 from ferrogate.observability.request_tally import RequestTally
 
 
-def finished(status: int = 200, **fields: object) -> RequestRecord:
-    return RequestRecord(
+def finished(status: int = 200, **fields: object) -> RecordFields:
+    """A finished request's record as the worker builds it: its fields' tuple."""
+    return astuple(RequestRecord(
         event_id="e", at=0.0, request_id="r", endpoint="chat", status=status, duration_ms=1.0, overhead_ms=0.1,
         **fields,  # type: ignore[arg-type]
-    )
+    ))
 
 
 def test_a_fresh_tally_counts_nothing() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec.structs import astuple
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
 from ferrogate import ipc
@@ -14,7 +15,7 @@ from ferrogate.config.model import Config, Telemetry
 from ferrogate.control.otlp_export import OtlpExport
 from ferrogate.control.record_sink import RecordSink
 from ferrogate.ipc.record_summary import MetricCounts, RecordBlob
-from ferrogate.ipc.request_records import RequestRecord
+from ferrogate.ipc.request_records import RecordFields, RequestRecord
 from ferrogate.observability.gateway_metrics import GatewayMetrics
 from ferrogate.observability.otlp_metrics import (
     DURATION_POINT,
@@ -69,12 +70,12 @@ def test_an_increment_of_another_shape_is_not_added() -> None:
 
 def test_a_worker_exporting_otlp_metrics_sends_its_batchs_increments() -> None:
     queue = RecordQueue(RequestTally(), genai=True)
-    batch = queue.pack([_record(1), _record(2)], pid=1)
+    batch = queue.pack(_fields([_record(1), _record(2)]), pid=1)
     assert sum(sum(i[2]) for i in batch.counts.genai if i[1] == DURATION_POINT) == 2
 
 
 def test_a_worker_not_exporting_otlp_metrics_sends_none() -> None:
-    assert RecordQueue(RequestTally()).pack([_record(1)], pid=1).counts.genai == []
+    assert RecordQueue(RequestTally()).pack(_fields([_record(1)]), pid=1).counts.genai == []
 
 
 def _sink() -> RecordSink:
@@ -94,7 +95,7 @@ def test_the_sink_hands_the_increments_to_the_exporter_without_decoding_the_reco
 def test_the_sink_hands_a_batch_its_worker_did_not_sum_to_the_exporter_to_sum() -> None:
     sink, summed, unsummed = _sink(), [], []
     sink.on_increments, sink.on_unsummed = summed.append, unsummed.append
-    older = RecordQueue(RequestTally()).pack([_record(1)], pid=1)  # a worker not summing: an older version's
+    older = RecordQueue(RequestTally()).pack(_fields([_record(1)]), pid=1)  # a worker not summing: an older version's
     sink.accept(older)
     assert (summed, unsummed) == ([], [older.logs])
 
@@ -102,8 +103,8 @@ def test_the_sink_hands_a_batch_its_worker_did_not_sum_to_the_exporter_to_sum() 
 def test_the_exporter_sums_a_batch_its_worker_did_not_as_the_worker_would_have() -> None:
     batch = [_record(1), _record(2, status=500, error_code="upstream_error")]
     by_worker, by_exporter = OtlpExport(lambda: CONFIG, {}), OtlpExport(lambda: CONFIG, {})
-    by_worker.submit_increments(RecordQueue(RequestTally(), genai=True).pack(batch, pid=1).counts.genai)
-    by_exporter.submit_unsummed(RecordQueue(RequestTally()).pack(batch, pid=1).logs)
+    by_worker.submit_increments(RecordQueue(RequestTally(), genai=True).pack(_fields(batch), pid=1).counts.genai)
+    by_exporter.submit_unsummed(RecordQueue(RequestTally()).pack(_fields(batch), pid=1).logs)
     for exporter in (by_worker, by_exporter):
         exporter._add_increments()
     summed = [_timeless(m) for m in by_exporter._metrics.messages(2)]
@@ -121,7 +122,7 @@ def _timeless(message: bytes) -> Metric:
 
 def test_an_exporter_not_sending_metrics_queues_no_batch_to_sum() -> None:
     exporter = OtlpExport(lambda: CONFIG, {"OTEL_METRICS_EXPORTER": "none"})
-    exporter.submit_unsummed(RecordQueue(RequestTally()).pack([_record(1)], pid=1).logs)
+    exporter.submit_unsummed(RecordQueue(RequestTally()).pack(_fields([_record(1)]), pid=1).logs)
     assert not exporter._unsummed
 
 
@@ -136,22 +137,27 @@ def test_the_exporter_wants_records_only_for_logs_or_traces() -> None:
 
 def test_a_worker_exporting_traces_without_logs_sends_the_sampled_records_apart() -> None:
     queue = RecordQueue(RequestTally(), traced_apart=True)
-    batch = queue.pack([_record(1, trace_sampled=True), _record(2, trace_sampled=False)], pid=1)
+    batch = queue.pack(_fields([_record(1, trace_sampled=True), _record(2, trace_sampled=False)]), pid=1)
     assert batch.traced is not None and [r.request_id for r in batch.traced.records()] == ["r1"]
     assert batch.logs.count == 2
 
 
 def test_a_batch_whose_records_are_all_sampled_is_not_sent_twice() -> None:
-    batch = RecordQueue(RequestTally(), traced_apart=True).pack([_record(1, trace_sampled=True)], pid=1)
+    batch = RecordQueue(RequestTally(), traced_apart=True).pack(_fields([_record(1, trace_sampled=True)]), pid=1)
     assert batch.traced is None  # the control process reads them from the log's blob
 
 
 def test_a_worker_exporting_logs_sends_no_records_apart() -> None:
-    assert RecordQueue(RequestTally()).pack([_record(1, trace_sampled=False)], pid=1).traced is None
+    assert RecordQueue(RequestTally()).pack(_fields([_record(1, trace_sampled=False)]), pid=1).traced is None
+
+
+def _fields(records: list[RequestRecord]) -> list[RecordFields]:
+    """Records as a worker queues them: their fields' tuples."""
+    return [astuple(r) for r in records]
 
 
 def _batch(*records: RequestRecord) -> ipc.RecordBatch:
-    return RecordQueue(RequestTally(), traced_apart=True).pack(list(records), pid=1)
+    return RecordQueue(RequestTally(), traced_apart=True).pack(_fields(list(records)), pid=1)
 
 
 def test_a_sink_for_traces_alone_decodes_only_the_records_sent_apart() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from msgspec.structs import astuple
 
 from ferrogate.config.model import Config, Metering
 from ferrogate.control.metering_export import MeteringExport
@@ -67,7 +68,7 @@ async def exporting(path: Path, url: str, **options: float) -> AsyncIterator[tup
 
 
 async def write(sink: RecordSink, first: int, last: int) -> None:
-    sink.accept(RecordQueue(RequestTally()).pack([record(n) for n in range(first, last + 1)], 1))
+    sink.accept(RecordQueue(RequestTally()).pack([astuple(record(n)) for n in range(first, last + 1)], 1))
     await sink.flush()
 
 

@@ -3,6 +3,8 @@ batches only while the control process is there."""
 
 from __future__ import annotations
 
+from msgspec.structs import astuple
+
 from ferrogate import ipc
 from ferrogate.ipc.request_records import RequestRecord
 from ferrogate.observability.record_queue import BATCH_RECORDS, RecordQueue
@@ -26,20 +28,20 @@ def rec(n: int) -> RequestRecord:
 def test_a_full_queue_drops_the_new_record_and_counts_it() -> None:
     queue = RecordQueue(RequestTally(), max_queued=2)
     for n in range(5):
-        queue(rec(n))
+        queue(astuple(rec(n)))
     assert (len(queue), queue.dropped) == (2, 3)
 
 
 def test_a_dropped_record_is_still_in_the_workers_tally() -> None:
     queue = RecordQueue(RequestTally(), max_queued=0)
-    queue(rec(1))
+    queue(astuple(rec(1)))
     assert queue.tally.snapshot().requests == 1
 
 
 def test_nothing_is_sent_while_control_is_away_and_nothing_is_lost() -> None:
     queue = RecordQueue(RequestTally())
     client = FakeClient(connected=False)
-    queue(rec(1))
+    queue(astuple(rec(1)))
     assert queue.flush(client, 7) == 0  # type: ignore[arg-type]
     client.connected = True
     assert queue.flush(client, 7) == 1  # type: ignore[arg-type]
@@ -52,7 +54,7 @@ def test_a_flush_sends_batches_of_bounded_size_oldest_first() -> None:
     queue = RecordQueue(RequestTally())
     client = FakeClient()
     for n in range(BATCH_RECORDS + 3):
-        queue(rec(n))
+        queue(astuple(rec(n)))
     queue.flush(client, 7)  # type: ignore[arg-type]
     sizes = [m.logs.count for m in client.sent if isinstance(m, ipc.RecordBatch)]
     assert sizes == [BATCH_RECORDS, 3]
@@ -68,8 +70,8 @@ def billing(n: int) -> RequestRecord:
 def test_a_batch_whose_records_all_bill_sends_its_events_once_as_the_log() -> None:
     queue = RecordQueue(RequestTally())
     client = FakeClient()
-    queue(billing(1))
-    queue(billing(2))
+    queue(astuple(billing(1)))
+    queue(astuple(billing(2)))
     queue.flush(client, 7)  # type: ignore[arg-type]
     (batch,) = client.sent
     assert isinstance(batch, ipc.RecordBatch)
@@ -80,8 +82,8 @@ def test_a_batch_whose_records_all_bill_sends_its_events_once_as_the_log() -> No
 def test_a_batch_with_a_record_that_does_not_bill_sends_the_billed_ones_apart() -> None:
     queue = RecordQueue(RequestTally())
     client = FakeClient()
-    queue(billing(1))
-    queue(rec(2))
+    queue(astuple(billing(1)))
+    queue(astuple(rec(2)))
     queue.flush(client, 7)  # type: ignore[arg-type]
     (batch,) = client.sent
     assert isinstance(batch, ipc.RecordBatch)

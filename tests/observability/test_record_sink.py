@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from msgspec.structs import astuple
+
 from ferrogate.config.model import Config
 from ferrogate.control.record_sink import RecordSink
 from ferrogate.ipc.request_records import RequestRecord
@@ -26,8 +28,8 @@ def test_a_batch_that_all_bills_and_one_that_does_not_are_stored_together(tmp_pa
         await sink.start()
         try:
             queue = RecordQueue(RequestTally())
-            sink.accept(queue.pack([record(1, bills=True), record(2, bills=True)], 1))
-            sink.accept(queue.pack([record(3, bills=False), record(4, bills=True)], 2))
+            sink.accept(queue.pack([astuple(record(1, bills=True)), astuple(record(2, bills=True))], 1))
+            sink.accept(queue.pack([astuple(record(3, bills=False)), astuple(record(4, bills=True))], 2))
             await sink.flush()
             store = sink.store
             logs = await sink.run(lambda: store.request_logs(RecordFilter(), None, 10))
