@@ -145,7 +145,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._response: UpstreamResponse | None = None
         # The reads since the request went out, until its response's head is complete (the
         # fields are cut from it: response_head), and where the next head in them begins.
-        self._head_buf = b""
+        self._head_buf: bytes | bytearray = b""
         self._head_pos = 0
         self._head_waiter: asyncio.Future[UpstreamResponse] | None = None
         self._head_done = False
@@ -182,7 +182,12 @@ class UpstreamConnection(asyncio.Protocol):
         self._last_read = self._loop.time()
         if not self._head_done:
             buf = self._head_buf
-            self._head_buf = buf + data if buf else data
+            if not buf:
+                self._head_buf = data  # the usual head: one read, kept without a copy
+            elif isinstance(buf, bytearray):
+                buf += data  # a head in many reads grows in place, not by a copy per read
+            else:
+                self._head_buf = bytearray(buf) + data
         try:
             self._parser.feed_data(data)
             # A read that ends in a chunk's closing CRLF right after a body piece ending an SSE
@@ -269,6 +274,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------ httptools callbacks
 
+    def _held_head(self) -> bytes:
+        """The reads held since the request, as bytes (a copy only when they were several)."""
+        held = self._head_buf
+        return held if isinstance(held, bytes) else bytes(held)
+
     def on_headers_complete(self) -> None:
         if self.state is not _ACTIVE or self._head_done:
             # A second message without a request: the upstream is confused.
@@ -285,12 +295,12 @@ class UpstreamConnection(asyncio.Protocol):
                 )
                 return
             self._interim = True  # 100 Continue / 103 Early Hints: wait for the real one
-            self._head_pos = head_end(self._head_buf, self._head_pos)
+            self._head_pos = head_end(self._held_head(), self._head_pos)
             return
         resp = self._response
         if resp is None:
             return
-        buf = self._head_buf
+        buf = self._held_head()
         start = self._head_pos
         self._head_buf = b""
         self._head_pos = 0

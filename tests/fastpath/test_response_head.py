@@ -145,3 +145,19 @@ def test_the_connection_reads_the_same_fields_for_any_split_into_reads(
         assert (response.status, response.headers) == (200, expected[-1])
     finally:
         loop.close()
+
+
+def test_a_head_arriving_a_byte_a_read_gives_every_field() -> None:
+    """Held across 2,000 reads (grown in place), after a 100 Continue in the same reads."""
+    final = [(b"X-Field-%d" % i, b"value %d" % i) for i in range(60)] + [(b"Content-Length", b"0")]
+    data = _head(100, []) + _head(200, final)
+    loop = asyncio.new_event_loop()
+    try:
+        conn = UpstreamConnection(loop, lambda _conn, _reusable: None, Watchdog(loop))
+        conn.connection_made(_Transport())  # type: ignore[arg-type]
+        waiter = conn.send(b"GET / HTTP/1.1\r\n\r\n", b"", Timeouts(), is_head=False, chunked=False)
+        for i in range(len(data)):
+            conn.data_received(data[i : i + 1])
+        assert waiter.result().headers == [(name.lower(), value) for name, value in final]
+    finally:
+        loop.close()
