@@ -37,7 +37,6 @@ static PyObject *fields(PyObject *module, PyObject *const *args, Py_ssize_t narg
     if (p == NULL || end - p < 2)
         goto incomplete;
     p += 2;
-    char lowered[256];
     while (p < end && *p != '\r') { /* a line that starts with CR is the blank line */
         const char *eol = memchr(p, '\r', (size_t)(end - p));
         if (eol == NULL || end - eol < 2)
@@ -46,21 +45,12 @@ static PyObject *fields(PyObject *module, PyObject *const *args, Py_ssize_t narg
         if (colon == NULL)
             goto incomplete;
         Py_ssize_t name_len = colon - p;
-        PyObject *name;
-        if (name_len <= (Py_ssize_t)sizeof(lowered)) {
+        PyObject *name = PyBytes_FromStringAndSize(NULL, name_len);
+        if (name != NULL) {
+            char *w = PyBytes_AS_STRING(name);
             for (Py_ssize_t i = 0; i < name_len; i++) {
                 char c = p[i];
-                lowered[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-            }
-            name = PyBytes_FromStringAndSize(lowered, name_len);
-        } else {
-            name = PyBytes_FromStringAndSize(NULL, name_len);
-            if (name != NULL) {
-                char *w = PyBytes_AS_STRING(name);
-                for (Py_ssize_t i = 0; i < name_len; i++) {
-                    char c = p[i];
-                    w[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-                }
+                w[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; /* ASCII, as bytes.lower */
             }
         }
         if (name == NULL)

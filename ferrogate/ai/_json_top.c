@@ -183,8 +183,9 @@ static Py_ssize_t rskip_value(const char *b, Py_ssize_t i) {
         }
         return -1;
     }
-    /* a number, true, false or null: back to a delimiter */
-    while (i > 0 && b[i - 1] != ':' && b[i - 1] != ',' && b[i - 1] != '[' && !is_ws(b[i - 1]))
+    /* a number, true, false or null: back to the colon or whitespace before it (only
+     * top-level values are skipped this way; nested ones go with their container) */
+    while (i > 0 && b[i - 1] != ':' && !is_ws(b[i - 1]))
         i--;
     return i;
 }

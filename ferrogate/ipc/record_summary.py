@@ -58,29 +58,17 @@ _AT: Final = RECORD_FIELDS.index("at")
 def encode_fields(records: Sequence[RecordFields]) -> RecordBlob:
     """:func:`encode_blob` for records built as their fields' tuples (a worker's): the same
     bytes as the records themselves."""
+    return _blob(records, [r[_AT] for r in records])
+
+
+def _blob(records: Sequence[RequestRecord] | Sequence[RecordFields], ats: list[float]) -> RecordBlob:
     if not records:
         return RecordBlob()
-    first = last = records[0][_AT]
-    for r in records:
-        at = r[_AT]
-        if at < first:
-            first = at
-        elif at > last:
-            last = at
-    return RecordBlob(len(records), first, last, _ENCODE.encode(records))
+    return RecordBlob(len(records), min(ats), max(ats), _ENCODE.encode(records))
 
 
 def encode_blob(records: list[RequestRecord]) -> RecordBlob:
-    if not records:
-        return RecordBlob()
-    first = last = records[0].at
-    for r in records:
-        at = r.at
-        if at < first:
-            first = at
-        elif at > last:
-            last = at
-    return RecordBlob(len(records), first, last, _ENCODE.encode(records))
+    return _blob(records, [r.at for r in records])
 
 
 def join_blobs(blobs: list[RecordBlob]) -> RecordBlob:

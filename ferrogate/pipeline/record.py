@@ -3,7 +3,7 @@
 Built as the tuple of its fields (``ipc.request_records.RecordFields``), not as a
 ``RequestRecord``: the worker only counts, sums and encodes it, all by index, and a tuple
 encodes to the same msgpack array the control process decodes as a ``RequestRecord``
-(``tests/observability/test_record_fields.py``). A Struct cost its construction, a copy
+(``tests/ai/test_providers_and_usage.py``). A Struct cost its construction, a copy
 back into a tuple for the sums, and an attribute lookup per field read.
 
 Times: the pipeline clocks with ``perf_counter()``; the record carries the wall
