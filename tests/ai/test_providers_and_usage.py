@@ -72,6 +72,12 @@ def test_provider_repr_never_holds_the_secret() -> None:
     assert "sk-env-secret" not in repr(adapter)
 
 
+def test_an_upstream_calls_repr_never_holds_the_credential_it_carries() -> None:
+    _, call = _call(Provider(name="o", kind="openai", api_key_env="OAI"), env={"OAI": "sk-env-secret"})
+    assert (b"authorization", b"Bearer sk-env-secret") in call.headers or b"sk-env-secret" in call.head
+    assert "sk-env-secret" not in repr(call) and "sk-env-secret" not in str(call)
+
+
 def test_streamed_and_plain_requests_account_the_same_provider_usage(upstream, gateway_factory) -> None:
     seen = []
     gw = gateway_factory(openai_config(upstream), observer=seen.append)
