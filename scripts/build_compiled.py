@@ -46,7 +46,7 @@ NATIVE_SOURCES = (
     "ferrogate/ipc/_batch_sums.c",
     "ferrogate/_fastpath/_hex_ids.c",
     "ferrogate/_fastpath/_bytes_search.c",
-    "ferrogate/_fastpath/_response_head.c",
+    "ferrogate/_fastpath/_head_fields.c",
 )
 
 

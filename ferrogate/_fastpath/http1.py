@@ -1,9 +1,12 @@
 """HTTP/1.1 server connection: httptools callbacks, pipeline, timers, limits.
 
 One :class:`HttpProtocol` per connection; one ``HttpExchange`` per request.
-Parser callbacks only record what they see; ``on_headers_complete`` builds the
-request and either starts its handler task or queues it behind the exchange
-that is still answering (pipelined requests are answered strictly in order).
+llhttp validates and frames; reads are fed to it in segments that end where a
+request head ends (a head's end is found before it is fed; a body's from its
+framing), so ``on_headers_complete`` cuts the request line and fields out of
+the head's bytes (``request_head``), builds the request and either starts its
+handler task or queues it behind the exchange that is still answering
+(pipelined requests are answered strictly in order).
 
 Protocol errors (400/408/413/431/501) are rendered by ``errors.render`` and sent
 only after every earlier response, then the connection closes with a short
@@ -52,6 +55,13 @@ from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.flow import PAUSE_BODY, PAUSE_PIPELINE, FlowControl
 from ferrogate._fastpath.paths import PathError, needs_normalising, normalise_path
 from ferrogate._fastpath.request import HttpRequest
+from ferrogate._fastpath.request_head import (
+    CONTENT_LENGTH,
+    EXPECT,
+    HOST,
+    TRANSFER_ENCODING,
+    request_head,
+)
 from ferrogate._fastpath.state import ServerState, logger
 from ferrogate._fastpath.wire import CONNECTION_CLOSE, header_lines, whole_response
 from ferrogate.errors import ErrorSource, GatewayError, render
@@ -91,22 +101,24 @@ _IDLE_DEADLINE: Final = Deadline.IDLE
 _BODY_DEADLINE: Final = Deadline.BODY
 _LINGER_DEADLINE: Final = Deadline.LINGER
 
-# Header names the parser callbacks note while recording.
-_HOST: Final = 1
-_CONTENT_LENGTH: Final = 2
-_TRANSFER_ENCODING: Final = 3
-_EXPECT: Final = 4
-_SPECIAL: Final[dict[bytes, int]] = {
-    b"host": _HOST,
-    b"content-length": _CONTENT_LENGTH,
-    b"transfer-encoding": _TRANSFER_ENCODING,
-    b"expect": _EXPECT,
-}
+# How the bytes after a request head are framed, so where the next head can begin. The
+# connection feeds llhttp in segments that end where a head ends (see data_received).
+_HEADS: Final = 0  # between requests or inside a head
+_LENGTH: Final = 1  # inside a Content-Length body (_body_left bytes to go)
+_CHUNKED: Final = 2  # inside a chunked body, which can end only where a CRLF CRLF ends
+# CRLF CRLF pairs inside chunked bodies fed apart per read, at most: a body stuffed with them
+# would otherwise cost a feed every two bytes. Past it, the read's rest is fed whole, and if a
+# chunked request ends inside it the connection closes after that request's response.
+_MAX_CHUNKED_STEPS: Final = 32
+# A segment up to this size is fed as a copy (a bytes slice: about 200 instructions); a longer
+# one as a view of the read (about 1,500 instructions, whatever its size).
+_COPIED_SEGMENT: Final = 8192
+_CR: Final = 13
+_LF: Final = 10
+
 # Characters that cannot appear in a Host value (uri-host [":" port]): whitespace, path,
 # userinfo and backslash (a classic parser-confusion vector).
 _BAD_HOST: Final = re.compile(rb"[\s/\\@?#]")
-# Bytes a header line costs beyond name and value: ": " and CRLF.
-_HEADER_OVERHEAD: Final = 4
 # The name of every exchange's task (what asyncio's debug output and task dumps show).
 EXCHANGE_TASK_NAME: Final = "ferrogate-exchange"
 
@@ -128,18 +140,38 @@ def _transfer_coding_error(value: bytes) -> GatewayError:
     return GatewayError(501, "only the chunked transfer coding is supported", code="unsupported_transfer_encoding")
 
 
+def _blank_line_end(before: bytes, data: bytes, pos: int) -> int:
+    """Where the first CRLF CRLF that ends after ``pos`` ends in ``data``, counting one begun in
+    ``before`` (the last bytes of the read before, when ``pos`` is 0); -1 when none does."""
+    if before:
+        probe = before + data[:3]
+        at = find(probe, b"\r\n\r\n")
+        while at >= 0:
+            if at + 4 > len(before):
+                return at + 4 - len(before)
+            at = find(probe, b"\r\n\r\n", at + 1)
+    at = find(data, b"\r\n\r\n", pos - 3 if pos > 3 else 0)
+    while at >= 0 and at + 4 <= pos:  # one that ended where the search starts
+        at = find(data, b"\r\n\r\n", at + 1)
+    return -1 if at < 0 else at + 4
+
+
 class HttpProtocol(asyncio.Protocol):
     """One client connection: parser, pipeline of exchanges, deadlines, flow control."""
 
     __slots__ = (
         "_abort_error",
-        "_chunk",
+        "_body_left",
+        "_body_mode",
+        "_chunk_tail",
         "_client",
         "_deadline",
         "_deadline_kind",
-        "_fresh",
-        "_head_raw",
-        "_headers",
+        "_framing_lost",
+        "_head_buf",
+        "_head_end",
+        "_head_start",
+        "_held",
         "_in_head",
         "_parser",
         "_pending_error",
@@ -147,7 +179,6 @@ class HttpProtocol(asyncio.Protocol):
         "_received",
         "_stop_parsing",
         "_transport",
-        "_url",
         "_write_timer",
         "conn_state",
         "current",
@@ -175,13 +206,17 @@ class HttpProtocol(asyncio.Protocol):
         self._deadline = 0.0
         self._deadline_kind = _NO_DEADLINE
         self._client: tuple[str, int] | None = None
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._in_head = False
-        self._head_raw = 0
-        self._fresh = False
+        self._in_head = False  # a head has begun and not ended (its bytes are in _held)
+        self._held: bytes | bytearray = b""  # a head's bytes from its first, while it spans reads
+        # The head that ends the segment being fed: its buffer, where it starts and ends there.
+        self._head_buf = b""
+        self._head_start = 0
+        self._head_end = 0
+        self._body_mode = _HEADS  # how the bytes after the last head are framed
+        self._body_left = 0  # _LENGTH: body bytes still to come
+        self._chunk_tail = b""  # _CHUNKED: the last read's last 3 bytes (a CRLF CRLF can straddle reads)
+        self._framing_lost = False  # the segment being fed may end a chunked body anywhere in it
         self._received = False  # any request bytes yet (see shutdown)
-        self._chunk = b""
 
     # ------------------------------------------------------------ asyncio side
 
@@ -254,13 +289,41 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._stop_parsing:
             return  # closing: discard what the client still sends
-        # A request that starts this read lets on_headers_complete read its version
-        # straight off the request line (see _version).
-        self._fresh = not self._in_head and self.parsing is None
         self._received = True
-        self._chunk = data
+        size = len(data)
+        pos = 0
+        steps = 0
+        view: memoryview | None = None
+        parser = self._parser
         try:
-            self._parser.feed_data(data)
+            # llhttp parses a stream, so feeding a read in pieces changes nothing it decides;
+            # the pieces end where a head ends, so on_headers_complete knows the head's bytes.
+            while pos < size and not self._stop_parsing:
+                mode = self._body_mode
+                if mode == _LENGTH:
+                    end = pos + self._body_left
+                    if end > size:
+                        end = size
+                    self._body_left -= end - pos
+                elif mode == _CHUNKED:
+                    steps += 1
+                    if steps > _MAX_CHUNKED_STEPS:
+                        self._framing_lost = True
+                        end = size
+                    else:
+                        end = self._chunked_segment_end(data, pos)
+                else:
+                    end = self._head_segment_end(data, pos)
+                if pos == 0 and end == size:
+                    parser.feed_data(data)
+                elif end - pos <= _COPIED_SEGMENT:
+                    parser.feed_data(data[pos:end])
+                else:
+                    if view is None:
+                        view = memoryview(data)
+                    parser.feed_data(view[pos:end])
+                self._framing_lost = False
+                pos = end
         except httptools.HttpParserUpgrade:
             self._on_upgrade()
             return
@@ -268,60 +331,87 @@ class HttpProtocol(asyncio.Protocol):
             self._on_parse_error(exc)
             return
         finally:
-            self._chunk = b""  # hold no read buffer between reads
+            self._head_buf = b""  # hold no read buffer between reads
+        if self._body_mode == _CHUNKED:
+            self._chunk_tail = data[-3:] if size >= 3 else (self._chunk_tail + data)[-3:]
         if self._in_head and not self._stop_parsing:
-            self._check_partial_head(len(data))
+            self._check_partial_head()
 
-    def _check_partial_head(self, fed: int) -> None:
+    def _head_segment_end(self, data: bytes, pos: int) -> int:
+        """Where to stop feeding so that a head beginning at ``pos`` ends the feed: the end of
+        its blank line, or the read's end when the head goes on (its bytes are held)."""
+        size = len(data)
+        held = self._held
+        if not held:
+            start = pos
+            while start < size and (data[start] == _CR or data[start] == _LF):
+                start += 1  # empty lines before a request line, which llhttp skips
+            if start == size:
+                return size
+            blank = find(data, b"\r\n\r\n", start)
+            if blank < 0:
+                self._held = data[start:]
+                self._in_head = True
+                self.conn_state = _HEAD
+                return size
+            self._head_buf = data
+            self._head_start = start
+            self._head_end = blank + 4
+            return blank + 4
+        # The head began in an earlier read (this read starts the segment).
+        seen = len(held)
+        end = _blank_line_end(bytes(held[-3:]), data, 0)
+        buf = held if isinstance(held, bytearray) else bytearray(held)  # grown in place, not copied per read
+        if end < 0:
+            buf += data
+            self._held = buf
+            return size
+        buf += data[:end]
+        self._held = b""
+        self._head_buf = bytes(buf)
+        self._head_start = 0
+        self._head_end = seen + end
+        return end
+
+    def _chunked_segment_end(self, data: bytes, pos: int) -> int:
+        """Where to stop feeding a chunked body from ``pos``: the next end of a CRLF CRLF, as a
+        chunked body's last bytes are its last chunk's line or a trailer line and then the
+        blank line (so when it ends, it ends a feed); the read's end if there is none."""
+        end = _blank_line_end(self._chunk_tail if pos == 0 else b"", data, pos)
+        return len(data) if end < 0 else end
+
+    def _check_partial_head(self) -> None:
         """A request head is still incomplete after this read: bound its size and its time."""
-        if self._head_raw < 0:
-            # It began during this read: count what the callbacks saw (once per request).
-            self._head_raw = len(self._url) + sum(len(n) + len(v) + _HEADER_OVERHEAD for n, v in self._headers)
-        else:
-            self._head_raw += fed
-        if self._head_raw > self.state.max_header:
+        if len(self._held) > self.state.max_header:
             self._protocol_error(GatewayError(431, "request header block too large", code="headers_too_large"))
             return
         if self._deadline_kind != _HEADER_DEADLINE:
             self._set_deadline(_HEADER_DEADLINE, self.state.header_timeout)
 
     # ---------------------------------------------------- parser callbacks
-    # These only record; the work happens once per request in on_headers_complete.
-    # (No on_message_begin: on_url always comes first, and one callback fewer is cheaper.)
-
-    def on_url(self, url: bytes) -> None:
-        if not self._in_head:
-            self._in_head = True
-            self._head_raw = -1
-            self.conn_state = _HEAD
-        self._url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self._in_head:  # after the head: chunked trailers, consumed and not passed on
-            # Trailing OWS is not part of the value (llhttp keeps it).
-            self._headers.append((name.lower(), value.rstrip(b" \t")))
+    # llhttp validates and frames; the head's bytes are read once, in on_headers_complete.
+    # (No on_url or on_header: request_head cuts the line and the fields out of the head.)
 
     def on_headers_complete(self) -> None:
         state = self.state
-        headers = self._headers
-        url = self._url
+        buf = self._head_buf
+        start = self._head_start
+        head_size = self._head_end - start
+        self._head_buf = b""
         self._in_head = False
-        self._headers = []
-        self._url = b""
         if self._stop_parsing:
             return  # a request after a non-persistent one, in the same read: ignored
-        size = len(url) + _HEADER_OVERHEAD * len(headers)
+        if not buf:
+            # Every head ends a segment (data_received); anything else is a bug here.
+            logger.error("request head completed outside its segment")
+            self._abort(_internal_error())
+        method, url, version_token, headers, specials = request_head(buf, start)
         host_count = 0
         content_length_value: bytes | None = None
         transfer_encoding: bytes | None = None
         expect_continue = False
-        special = _SPECIAL
-        for name, value in headers:
-            size += len(name) + len(value)
-            kind = special.get(name)
-            if kind is None:
-                continue
-            if kind == _HOST:
+        for kind, value in specials:
+            if kind == HOST:
                 host_count += 1
                 # A regex search costs more than the rest of this loop; clients repeat
                 # their Host, so the last value that passed is remembered.
@@ -329,17 +419,22 @@ class HttpProtocol(asyncio.Protocol):
                     if _BAD_HOST.search(value) is not None:
                         self._abort(GatewayError(400, "invalid Host header", code="bad_host"))
                     state.host_ok = value
-            elif kind == _CONTENT_LENGTH:
+            elif kind == CONTENT_LENGTH:
                 content_length_value = value
-            elif kind == _TRANSFER_ENCODING:
+            elif kind == TRANSFER_ENCODING:
                 # Several field lines form one list (RFC 9110 §5.3); the last coding decides.
                 transfer_encoding = value if transfer_encoding is None else transfer_encoding + b", " + value
-            elif kind == _EXPECT and value.lower() == b"100-continue":
+            elif kind == EXPECT and value.lower() == b"100-continue":
                 expect_continue = True
-        if size > state.max_header:
+        if head_size > state.max_header:
             self._abort(GatewayError(431, "request header block too large", code="headers_too_large"))
         parser = self._parser
-        version = self._version()
+        if version_token == b"HTTP/1.1":
+            version = "1.1"
+        elif version_token == b"HTTP/1.0":
+            version = "1.0"
+        else:
+            version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
             self._abort(GatewayError(400, "unsupported HTTP version", code="bad_http_version"))
         if host_count != 1 and (host_count > 1 or version == "1.1"):
@@ -358,7 +453,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._abort(GatewayError(413, "request body too large", code="body_too_large"))
         keep_alive = parser.should_keep_alive() and not self.draining
         request = HttpRequest(
-            parser.get_method(),
+            method,
             url,
             headers,
             version,
@@ -382,6 +477,12 @@ class HttpProtocol(asyncio.Protocol):
         self._deadline_kind = _NO_DEADLINE
         if has_body:
             self.parsing = exchange
+            if chunked:
+                self._body_mode = _CHUNKED
+                self._chunk_tail = b""
+            else:
+                self._body_mode = _LENGTH
+                self._body_left = content_length or 0
         if self.current is None:
             self._start(exchange)
         else:
@@ -392,34 +493,20 @@ class HttpProtocol(asyncio.Protocol):
             if len(queue) >= state.max_pipelined:
                 self.flow.pause_reading(PAUSE_PIPELINE)
 
-    def _version(self) -> str:
-        """The request's HTTP version, cheaply when the request began this read.
-
-        httptools formats a new string on every ``get_http_version()`` call (about 1 µs).
-        When this request started at offset 0 of the current read, llhttp has already
-        validated its request line, whose last 8 bytes are the version; anything else
-        (pipelined requests, leading blank lines, other versions) asks the parser.
-        """
-        if self._fresh:
-            self._fresh = False
-            data = self._chunk
-            end = find(data, b"\r\n")
-            if end >= 8:
-                if data.startswith(b"HTTP/1.1", end - 8):
-                    return "1.1"
-                if data.startswith(b"HTTP/1.0", end - 8):
-                    return "1.0"
-        return self._parser.get_http_version()
-
     def on_body(self, body: bytes) -> None:
         exchange = self.parsing
         if exchange is not None and not exchange.feed_body(body):
             self._abort(GatewayError(413, "request body too large", code="body_too_large"))
 
     def on_message_complete(self) -> None:
+        self._body_mode = _HEADS
         exchange = self.parsing
         if exchange is not None:
             self.parsing = None
+            if self._framing_lost:
+                # A chunked body ended somewhere in a segment fed whole: where the next
+                # request starts is not known, so nothing after this one is read.
+                exchange.keep_alive = False
             exchange.finish_body()
             self.flow.resume_reading(PAUSE_BODY)
             keep_alive = exchange.keep_alive

@@ -3,7 +3,7 @@
 httptools hands each field to an ``on_header`` callback: two Cython calls, two bytes
 concatenations and a Python call per field, about 1,000 instructions. Without that callback
 llhttp still validates the head and frames the body, and the fields are cut out of the head
-in one pass (``_response_head.c``; the Python below when it is not built): a head llhttp
+in one pass (``_head_fields.c``; the Python below when it is not built): a head llhttp
 accepted has CRLF line endings, no folded lines and no whitespace before a colon, so the cut
 reads it exactly (``tests/fastpath/test_response_head.py`` checks both against the callbacks).
 """
@@ -16,7 +16,7 @@ from typing import Final
 from ferrogate._fastpath.bytes_search import find
 
 try:
-    from ferrogate._fastpath._response_head import fields as _native_fields
+    from ferrogate._fastpath._head_fields import response_fields as _native_fields
 except ImportError:  # not built: cut in Python
     _native_fields = None  # type: ignore[assignment]
 

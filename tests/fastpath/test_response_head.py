@@ -53,7 +53,7 @@ def _by_callbacks(data: bytes) -> list[list[tuple[bytes, bytes]]] | None:
 
 
 try:
-    from ferrogate._fastpath._response_head import fields as native_fields
+    from ferrogate._fastpath._head_fields import response_fields as native_fields
 except ImportError:  # not built: the Python cut is checked alone
     native_fields = None
 
