@@ -37,30 +37,27 @@ static void lower_ascii(char *w, const char *p, Py_ssize_t n) {
 /* Which of the fields the server checks a lowercased name is (as http1.py numbers them). */
 enum { NOT_SPECIAL = 0, HOST = 1, CONTENT_LENGTH = 2, TRANSFER_ENCODING = 3, EXPECT = 4 };
 
-static int special_kind(const char *name, Py_ssize_t len) {
-    switch (len) {
-    case 4:
-        return memcmp(name, "host", 4) == 0 ? HOST : NOT_SPECIAL;
-    case 6:
-        return memcmp(name, "expect", 6) == 0 ? EXPECT : NOT_SPECIAL;
-    case 14:
-        return memcmp(name, "content-length", 14) == 0 ? CONTENT_LENGTH : NOT_SPECIAL;
-    case 17:
-        return memcmp(name, "transfer-encoding", 17) == 0 ? TRANSFER_ENCODING : NOT_SPECIAL;
-    default:
-        return NOT_SPECIAL;
-    }
-}
-
 static PyObject *incomplete(void) {
     PyErr_SetString(PyExc_ValueError, "the buffer does not hold a whole head at start");
     return NULL;
 }
 
+/* The value of the field line whose colon and CR are given: without its leading spaces and
+ * tabs, and with trim_end (a client's) without its trailing ones. */
+static PyObject *value_of(const char *colon, const char *eol, int trim_end) {
+    const char *v = colon + 1;
+    while (v < eol && (*v == ' ' || *v == '\t'))
+        v++;
+    const char *v_end = eol;
+    if (trim_end)
+        while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'))
+            v_end--;
+    return PyBytes_FromStringAndSize(v, v_end - v);
+}
+
 /* The field lines from p (the first byte after the start line's CRLF) to the blank line,
- * appended to out, and (when specials is not NULL) each one the server checks appended to
- * specials as (kind, value); 0, or -1 with an exception set. */
-static int cut_fields(const char *p, const char *end, int trim_end, PyObject *out, PyObject *specials) {
+ * appended to out; 0, or -1 with an exception set. */
+static int cut_fields(const char *p, const char *end, int trim_end, PyObject *out) {
     while (p < end && *p != '\r') { /* a line that starts with CR is the blank line */
         const char *eol = memchr(p, '\r', (size_t)(end - p));
         if (eol == NULL || end - eol < 2) {
@@ -78,15 +75,7 @@ static int cut_fields(const char *p, const char *end, int trim_end, PyObject *ou
             return -1;
         char *w = PyBytes_AS_STRING(name);
         lower_ascii(w, p, name_len); /* ASCII, as bytes.lower */
-        int kind = specials != NULL ? special_kind(w, name_len) : NOT_SPECIAL;
-        const char *v = colon + 1;
-        while (v < eol && (*v == ' ' || *v == '\t'))
-            v++;
-        const char *v_end = eol;
-        if (trim_end)
-            while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'))
-                v_end--;
-        PyObject *value = PyBytes_FromStringAndSize(v, v_end - v);
+        PyObject *value = value_of(colon, eol, trim_end);
         if (value == NULL) {
             Py_DECREF(name);
             return -1;
@@ -103,15 +92,6 @@ static int cut_fields(const char *p, const char *end, int trim_end, PyObject *ou
         Py_DECREF(pair);
         if (failed)
             return -1;
-        if (kind != NOT_SPECIAL) {
-            PyObject *noted = Py_BuildValue("(iO)", kind, value);
-            if (noted == NULL)
-                return -1;
-            failed = PyList_Append(specials, noted);
-            Py_DECREF(noted);
-            if (failed)
-                return -1;
-        }
         p = eol + 2;
     }
     if (p >= end) {
@@ -154,25 +134,55 @@ static PyObject *response_fields(PyObject *module, PyObject *const *args, Py_ssi
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
-    if (cut_fields(eol + 2, end, 0, out, NULL) < 0) {
+    if (cut_fields(eol + 2, end, 0, out) < 0) {
         Py_DECREF(out);
         return NULL;
     }
     return out;
 }
 
-/* request_head(buf, start, /) -> (method, target, version, fields, specials): the request
+/* Whether the field name at p (len bytes, any case) is the lowercase name. */
+static int name_is(const char *p, Py_ssize_t len, const char *name, Py_ssize_t name_len) {
+    if (len != name_len)
+        return 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (((c >= 'A' && c <= 'Z') ? (char)(c + 32) : c) != name[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* The kind of field the server checks the name at p is (any case), or NOT_SPECIAL. */
+static int line_kind(const char *p, Py_ssize_t len) {
+    switch (len) {
+    case 4:
+        return name_is(p, len, "host", 4) ? HOST : NOT_SPECIAL;
+    case 6:
+        return name_is(p, len, "expect", 6) ? EXPECT : NOT_SPECIAL;
+    case 14:
+        return name_is(p, len, "content-length", 14) ? CONTENT_LENGTH : NOT_SPECIAL;
+    case 17:
+        return name_is(p, len, "transfer-encoding", 17) ? TRANSFER_ENCODING : NOT_SPECIAL;
+    default:
+        return NOT_SPECIAL;
+    }
+}
+
+/* request_head(buf, start, /) -> (method, target, version, fields_at, specials): the request
  * head whose request line is at start. llhttp accepted the line, so its method and target hold
  * no space and the target is everything between the first space and the last; a line with one
- * space (HTTP/0.9) gives an empty version, which the server refuses. specials lists the Host,
- * Content-Length, Transfer-Encoding and Expect fields as (kind, value), in order, so the
- * server looks at no other name. */
+ * space (HTTP/0.9) gives an empty version, which the server refuses. fields_at is where the
+ * field lines begin (request_fields and field_value read them from there when asked); specials
+ * lists the Host, Content-Length, Transfer-Encoding and Expect fields as (kind, value), in
+ * order, so the server makes no object for any other field it is not asked about. */
 static PyObject *request_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
     const char *end;
     const char *p = head_at(args, nargs, "request_head(buf: bytes, start: int, /)", &end);
     if (p == NULL)
         return NULL;
+    const char *buf = PyBytes_AS_STRING(args[0]);
     const char *eol = memchr(p, '\r', (size_t)(end - p));
     if (eol == NULL || end - eol < 2)
         return incomplete();
@@ -188,22 +198,95 @@ static PyObject *request_head(PyObject *module, PyObject *const *args, Py_ssize_
     const char *target = sp1 != NULL ? sp1 + 1 : eol;
     const char *target_end = sp2 != NULL ? sp2 : eol;
     const char *version = sp2 != NULL ? sp2 + 1 : eol;
-    PyObject *fields = PyList_New(0);
+    const char *fields_at = eol + 2;
     PyObject *specials = PyList_New(0);
-    if (fields == NULL || specials == NULL || cut_fields(eol + 2, end, 1, fields, specials) < 0) {
-        Py_XDECREF(fields);
-        Py_XDECREF(specials);
+    if (specials == NULL)
+        return NULL;
+    const char *line = fields_at;
+    while (line < end && *line != '\r') {
+        const char *line_end = memchr(line, '\r', (size_t)(end - line));
+        const char *colon = line_end != NULL ? memchr(line, ':', (size_t)(line_end - line)) : NULL;
+        if (colon == NULL || end - line_end < 2) {
+            Py_DECREF(specials);
+            return incomplete();
+        }
+        int kind = line_kind(line, colon - line);
+        if (kind != NOT_SPECIAL) {
+            PyObject *value = value_of(colon, line_end, 1);
+            PyObject *noted = value != NULL ? Py_BuildValue("(iN)", kind, value) : NULL;
+            if (noted == NULL || PyList_Append(specials, noted) < 0) {
+                Py_XDECREF(noted);
+                Py_DECREF(specials);
+                return NULL;
+            }
+            Py_DECREF(noted);
+        }
+        line = line_end + 2;
+    }
+    if (line >= end) {
+        Py_DECREF(specials);
+        return incomplete();
+    }
+    return Py_BuildValue("(y#y#y#nN)", p, (Py_ssize_t)(method_end - p), target, (Py_ssize_t)(target_end - target),
+                         version, (Py_ssize_t)(eol - version), (Py_ssize_t)(fields_at - buf), specials);
+}
+
+/* request_fields(buf, fields_at, /) -> list[tuple[bytes, bytes]]: every field of the request
+ * head whose field lines begin at fields_at, as the server keeps them (the name lowercased, the
+ * value without the spaces and tabs around it). */
+static PyObject *request_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    const char *end;
+    const char *p = head_at(args, nargs, "request_fields(buf: bytes, fields_at: int, /)", &end);
+    if (p == NULL)
+        return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    if (cut_fields(p, end, 1, out) < 0) {
+        Py_DECREF(out);
         return NULL;
     }
-    return Py_BuildValue("(y#y#y#NN)", p, (Py_ssize_t)(method_end - p), target, (Py_ssize_t)(target_end - target),
-                         version, (Py_ssize_t)(eol - version), fields, specials); /* N: stolen, also on failure */
+    return out;
+}
+
+/* field_value(buf, fields_at, name, /) -> bytes | None: the value of the first field called
+ * name (given lowercase; matched in any case), as request_fields gives it. */
+static PyObject *field_value(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 3 || !PyBytes_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "field_value(buf: bytes, fields_at: int, name: bytes, /)");
+        return NULL;
+    }
+    const char *end;
+    const char *line = head_at(args, 2, "field_value(buf: bytes, fields_at: int, name: bytes, /)", &end);
+    if (line == NULL)
+        return NULL;
+    const char *name = PyBytes_AS_STRING(args[2]);
+    Py_ssize_t name_len = PyBytes_GET_SIZE(args[2]);
+    while (line < end && *line != '\r') {
+        const char *line_end = memchr(line, '\r', (size_t)(end - line));
+        if (line_end == NULL)
+            break;
+        const char *colon = memchr(line, ':', (size_t)(line_end - line));
+        if (colon == NULL)
+            break;
+        if (name_is(line, colon - line, name, name_len))
+            return value_of(colon, line_end, 1);
+        line = line_end + 2;
+    }
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"response_fields", (PyCFunction)(void (*)(void))response_fields, METH_FASTCALL,
      "response_fields(buf, start, /): the (lowercased name, value) pairs of the response head at start."},
     {"request_head", (PyCFunction)(void (*)(void))request_head, METH_FASTCALL,
-     "request_head(buf, start, /): (method, target, version, fields, specials) of the request head at start."},
+     "request_head(buf, start, /): (method, target, version, fields_at, specials) of the request head at start."},
+    {"request_fields", (PyCFunction)(void (*)(void))request_fields, METH_FASTCALL,
+     "request_fields(buf, fields_at, /): the (lowercased name, trimmed value) pairs of a request head."},
+    {"field_value", (PyCFunction)(void (*)(void))field_value, METH_FASTCALL,
+     "field_value(buf, fields_at, name, /): the trimmed value of the first field called name, or None."},
     {NULL, NULL, 0, NULL},
 };
 

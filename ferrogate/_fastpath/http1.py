@@ -405,7 +405,8 @@ class HttpProtocol(asyncio.Protocol):
             # Every head ends a segment (data_received); anything else is a bug here.
             logger.error("request head completed outside its segment")
             self._abort(_internal_error())
-        method, url, version_token, headers, specials = request_head(buf, start)
+        head = buf if start == 0 and head_size == len(buf) else buf[start : start + head_size]
+        method, url, version_token, fields_at, specials = request_head(head, 0)
         host_count = 0
         content_length_value: bytes | None = None
         transfer_encoding: bytes | None = None
@@ -455,12 +456,14 @@ class HttpProtocol(asyncio.Protocol):
         request = HttpRequest(
             method,
             url,
-            headers,
+            None,  # read from the head when asked
             version,
             keep_alive,
             self._client,
             content_length,
             chunked,
+            head,
+            fields_at,
         )
         if request.absolute_form or needs_normalising(request.path):
             self._canonical_target(request, state.keep_encoded_slash)

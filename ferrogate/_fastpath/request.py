@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ferrogate._fastpath.api import Headers
 from ferrogate._fastpath.bytes_search import find
+from ferrogate._fastpath.request_head import field_value, request_fields
 
 
 class HttpRequest:
@@ -11,14 +12,20 @@ class HttpRequest:
 
     ``target`` is exactly what the client sent; ``path`` is the target without its query
     and, for an absolute-form target, without scheme and authority.
+
+    The server hands over the head's bytes rather than its fields: ``headers`` makes the list
+    the first time something reads it, and until then ``header`` finds one field in the bytes
+    (``request_head``), so a request read for three fields makes no object for the others.
     """
 
     __slots__ = (
+        "_fields",
+        "_fields_at",
+        "_head",
         "absolute_form",
         "chunked",
         "client",
         "content_length",
-        "headers",
         "http_version",
         "keep_alive",
         "method",
@@ -31,15 +38,22 @@ class HttpRequest:
         self,
         method: bytes,
         target: bytes,
-        headers: Headers,
+        headers: Headers | None,
         http_version: str,
         keep_alive: bool,
         client: tuple[str, int] | None,
         content_length: int | None,
         chunked: bool,
+        head: bytes = b"",
+        fields_at: int = 0,
     ) -> None:
+        """``headers``, or (None) the head they are read from when asked: its bytes and where
+        its field lines begin."""
         self.method = method
         self.target = target
+        self._fields = headers
+        self._head = head
+        self._fields_at = fields_at
         path, _, query = target.partition(b"?")
         self.absolute_form = False
         if path[:1] != b"/" and (path.startswith(b"http://") or path.startswith(b"https://")):
@@ -50,10 +64,9 @@ class HttpRequest:
             authority = (path[start:slash] if slash >= 0 else path[start:]).rpartition(b"@")[2]
             path = path[slash:] if slash >= 0 else b"/"
             self.absolute_form = True
-            headers = [(b"host", authority) if name == b"host" else (name, value) for name, value in headers]
+            self._fields = [(b"host", authority) if name == b"host" else (name, value) for name, value in self.headers]
         self.path = path
         self.query = query
-        self.headers = headers
         self.http_version = http_version
         self.keep_alive = keep_alive
         self.client = client
@@ -65,14 +78,33 @@ class HttpRequest:
         self.path = path
         self.target = path + b"?" + self.query if self.query else path
 
+    @property
+    def headers(self) -> Headers:
+        """Lowercased names, values without the spaces and tabs around them, in received order."""
+        fields = self._fields
+        if fields is None:
+            fields = self._fields = request_fields(self._head, self._fields_at)
+            self._head = b""
+        return fields
+
+    @headers.setter
+    def headers(self, fields: Headers) -> None:
+        self._fields = fields
+        self._head = b""
+
     def release_headers(self) -> None:
         """Let the headers go once nothing will read them again (an AI request being dispatched:
         the pipeline read what it needs and the access log takes the request id it set), so
         neither the wait for the upstream nor a long stream keeps them (~0.4 KB)."""
-        self.headers = []
+        self._fields = []
+        self._head = b""
 
     def header(self, name: bytes) -> bytes | None:
-        for key, value in self.headers:
+        """The first value of the field ``name`` (lowercase)."""
+        fields = self._fields
+        if fields is None:
+            return field_value(self._head, self._fields_at, name)
+        for key, value in fields:
             if key == name:
                 return value
         return None

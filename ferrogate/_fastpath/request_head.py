@@ -4,11 +4,14 @@ httptools hands the target to an ``on_url`` callback and each field to ``on_head
 callbacks, bytes concatenations and a Python call per field, about 1,000 instructions each (an
 SDK's request carries fifteen fields and more). The server defines neither: llhttp still
 validates the head and frames the body, the connection feeds it so that every head ends a
-feed (``http1.py``), and the head is cut in one pass (``_head_fields.c``; the Python below when
-it is not built). A head llhttp accepted has CRLF line endings, a request line of method,
-target and version split by single spaces, no folded lines and no whitespace before a colon,
-so the cut reads it exactly (``tests/fastpath/test_request_head.py`` checks both against the
-callbacks).
+feed (``http1.py``), and the head is read here (``_head_fields.c``; the Python below when it is
+not built). A head llhttp accepted has CRLF line endings, a request line of method, target and
+version split by single spaces, no folded lines and no whitespace before a colon, so it is read
+exactly (``tests/fastpath/test_request_head.py`` checks both against the callbacks).
+
+Only the line and the four fields the server checks are read at once; the request keeps its
+head and makes its field list when something asks for all of it (a proxied request), or finds
+one field in the bytes (``field_value``): an AI request reads three or four fields of fifteen.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from typing import Final
 from ferrogate._fastpath.bytes_search import find, rfind
 
 try:
-    from ferrogate._fastpath._head_fields import request_head as _native_request_head
-except ImportError:  # not built: cut in Python
-    _native_request_head = None  # type: ignore[assignment]
+    from ferrogate._fastpath import _head_fields as _native
+except ImportError:  # not built: read in Python
+    _native = None  # type: ignore[assignment]
 
-# method, target, version, fields, and the fields the server checks as (kind, value)
-RequestHead = tuple[bytes, bytes, bytes, list[tuple[bytes, bytes]], list[tuple[int, bytes]]]
+# method, target, version, where the field lines begin, and the fields the server checks
+RequestHead = tuple[bytes, bytes, bytes, int, list[tuple[int, bytes]]]
+Fields = list[tuple[bytes, bytes]]
 
 # The kinds of field the server checks (numbered as in _head_fields.c).
 HOST: Final = 1
@@ -37,11 +41,9 @@ _KINDS: Final = {b"host": HOST, b"content-length": CONTENT_LENGTH, b"transfer-en
 
 def cut_request_head(buf: bytes, start: int) -> RequestHead:
     """The head whose request line is at ``start``: its method, target and version token (empty
-    for a line with one space, which is HTTP/0.9), its fields as the server keeps them (the
-    name lowercased, the value without leading or trailing spaces and tabs), and among them the
-    Host, Content-Length, Transfer-Encoding and Expect fields as (kind, value), in order."""
-    blank = find(buf, b"\r\n\r\n", start)
-    if blank < 0:
+    for a line with one space, which is HTTP/0.9), where its field lines begin, and its Host,
+    Content-Length, Transfer-Encoding and Expect fields as (kind, value), in order."""
+    if find(buf, b"\r\n\r\n", start) < 0:
         raise ValueError("the buffer does not hold a whole head at start")
     line_end = find(buf, b"\r\n", start)
     line = buf[start:line_end]
@@ -55,19 +57,41 @@ def cut_request_head(buf: bytes, start: int) -> RequestHead:
             target, version = line[first + 1 :], b""
         else:
             target, version = line[first + 1 : last], line[last + 1 :]
-    fields: list[tuple[bytes, bytes]] = []
-    specials: list[tuple[int, bytes]] = []
-    if line_end < blank:  # else the request line's CRLF is the blank line's first half
-        for field in buf[line_end + 2 : blank].split(b"\r\n"):
-            colon = find(field, b":")
-            name, value = field[:colon].lower(), field[colon + 1 :].strip(b" \t")
-            fields.append((name, value))
-            kind = _KINDS.get(name)
-            if kind is not None:
-                specials.append((kind, value))
-    return method, target, version, fields, specials
+    fields_at = line_end + 2
+    specials = [(_KINDS[name], value) for name, value in cut_request_fields(buf, fields_at) if name in _KINDS]
+    return method, target, version, fields_at, specials
+
+
+def cut_request_fields(buf: bytes, fields_at: int) -> Fields:
+    """Every field whose line is at or after ``fields_at``, up to the blank line: the name
+    lowercased, the value without the spaces and tabs around it."""
+    blank = find(buf, b"\r\n", fields_at)
+    if blank == fields_at:
+        return []  # the blank line comes first: no fields
+    blank = find(buf, b"\r\n\r\n", fields_at)
+    if blank < 0:
+        raise ValueError("the buffer does not hold a whole head at start")
+    fields: Fields = []
+    for field in buf[fields_at:blank].split(b"\r\n"):
+        colon = find(field, b":")
+        fields.append((field[:colon].lower(), field[colon + 1 :].strip(b" \t")))
+    return fields
+
+
+def cut_field_value(buf: bytes, fields_at: int, name: bytes) -> bytes | None:
+    """The value of the first field called ``name`` (lowercase; matched in any case)."""
+    for key, value in cut_request_fields(buf, fields_at):
+        if key == name:
+            return value
+    return None
 
 
 request_head: Final[Callable[[bytes, int], RequestHead]] = (
-    _native_request_head if _native_request_head is not None else cut_request_head
+    _native.request_head if _native is not None else cut_request_head
+)
+request_fields: Final[Callable[[bytes, int], Fields]] = (
+    _native.request_fields if _native is not None else cut_request_fields
+)
+field_value: Final[Callable[[bytes, int, bytes], bytes | None]] = (
+    _native.field_value if _native is not None else cut_field_value
 )

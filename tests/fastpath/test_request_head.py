@@ -6,6 +6,7 @@ and tabs around them)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import httptools
 import pytest
@@ -18,7 +19,10 @@ from ferrogate._fastpath.request_head import (
     EXPECT,
     HOST,
     TRANSFER_ENCODING,
+    Fields,
     RequestHead,
+    cut_field_value,
+    cut_request_fields,
     cut_request_head,
 )
 
@@ -54,7 +58,7 @@ class _Recorder:
         self.parser: httptools.HttpRequestParser | None = None
         self.url = b""
         self.fields: list[tuple[bytes, bytes]] = []
-        self.heads: list[RequestHead] = []
+        self.heads: list[tuple[bytes, bytes, bytes, Fields, list[tuple[int, bytes]]]] = []
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -70,7 +74,7 @@ class _Recorder:
         self.url, self.fields = b"", []
 
 
-def _by_callbacks(data: bytes) -> list[RequestHead] | None:
+def _by_callbacks(data: bytes) -> list[tuple[bytes, bytes, bytes, Fields, list[tuple[int, bytes]]]] | None:
     recorder = _Recorder()
     parser = recorder.parser = httptools.HttpRequestParser(recorder)
     try:
@@ -81,54 +85,85 @@ def _by_callbacks(data: bytes) -> list[RequestHead] | None:
 
 
 try:
-    from ferrogate._fastpath._head_fields import request_head as native_request_head
-except ImportError:  # not built: the Python cut is checked alone
-    native_request_head = None
+    from ferrogate._fastpath import _head_fields as native
+except ImportError:  # not built: the Python reading is checked alone
+    native = None
 
-Cut = Callable[[bytes, int], RequestHead]
-CUTS: list[Cut] = [cut_request_head] + ([native_request_head] if native_request_head is not None else [])
+
+class Reading(NamedTuple):
+    """One way of reading a head: C or Python."""
+
+    head: Callable[[bytes, int], RequestHead]
+    fields: Callable[[bytes, int], Fields]
+    value: Callable[[bytes, int, bytes], bytes | None]
+
+
+READINGS = [Reading(cut_request_head, cut_request_fields, cut_field_value)] + (
+    [Reading(native.request_head, native.request_fields, native.field_value)] if native is not None else []
+)
+IDS = ["python", "c"][: len(READINGS)]
+
+
+def _read(reading: Reading, data: bytes, start: int) -> tuple[bytes, bytes, bytes, Fields, list[tuple[int, bytes]]]:
+    method, target, version, fields_at, specials = reading.head(data, start)
+    return method, target, version, reading.fields(data, fields_at), specials
 
 
 def _head(method: bytes, target: bytes, version: bytes, pairs: list[tuple[bytes, bytes]]) -> bytes:
     return b"%s %s %s\r\n" % (method, target, version) + b"".join(n + b":" + v + b"\r\n" for n, v in pairs) + b"\r\n"
 
 
-@pytest.mark.parametrize("cut", CUTS)
+@pytest.mark.parametrize("reading", READINGS, ids=IDS)
 @settings(max_examples=1500, deadline=None)
 @given(method=methods, target=targets, version=versions, pairs=fields, before=blank_lines)
-def test_the_head_cut_from_its_bytes_equals_the_callbacks(
-    cut: Cut, method: bytes, target: bytes, version: bytes, pairs: list[tuple[bytes, bytes]], before: bytes
+def test_the_head_read_from_its_bytes_equals_the_callbacks(
+    reading: Reading, method: bytes, target: bytes, version: bytes, pairs: list[tuple[bytes, bytes]], before: bytes
 ) -> None:
     data = before + _head(method, target, version, [(b"Host", b"a"), *pairs])
     expected = _by_callbacks(data)
     if expected is not None:
-        assert [cut(data, len(before))] == expected
+        assert [_read(reading, data, len(before))] == expected
 
 
-@pytest.mark.parametrize("cut", CUTS)
-def test_a_head_without_fields_has_none(cut: Cut) -> None:
-    assert cut(b"GET / HTTP/1.0\r\n\r\n", 0) == (b"GET", b"/", b"HTTP/1.0", [], [])
+@pytest.mark.parametrize("reading", READINGS, ids=IDS)
+@settings(max_examples=500, deadline=None)
+@given(pairs=fields, asked=names)
+def test_one_field_found_in_the_bytes_is_the_first_of_the_list(
+    reading: Reading, pairs: list[tuple[bytes, bytes]], asked: bytes
+) -> None:
+    data = _head(b"GET", b"/", b"HTTP/1.1", [(b"Host", b"a"), *pairs])
+    fields_at = reading.head(data, 0)[3]
+    listed = reading.fields(data, fields_at)
+    for name in {asked.lower(), *(name for name, _ in listed)}:
+        assert reading.value(data, fields_at, name) == next((v for n, v in listed if n == name), None)
 
 
-@pytest.mark.parametrize("cut", CUTS)
-def test_a_request_line_without_a_version_has_an_empty_one(cut: Cut) -> None:
+@pytest.mark.parametrize("reading", READINGS, ids=IDS)
+def test_a_head_without_fields_has_none(reading: Reading) -> None:
+    assert _read(reading, b"GET / HTTP/1.0\r\n\r\n", 0) == (b"GET", b"/", b"HTTP/1.0", [], [])
+    assert reading.value(b"GET / HTTP/1.0\r\n\r\n", 16, b"host") is None
+
+
+@pytest.mark.parametrize("reading", READINGS, ids=IDS)
+def test_a_request_line_without_a_version_has_an_empty_one(reading: Reading) -> None:
     # HTTP/0.9's form: the server refuses it once it sees no HTTP/1.x version
-    assert cut(b"GET /x\r\nHost: a\r\n\r\n", 0) == (b"GET", b"/x", b"", [(b"host", b"a")], [(HOST, b"a")])
+    assert _read(reading, b"GET /x\r\nHost: a\r\n\r\n", 0) == (b"GET", b"/x", b"", [(b"host", b"a")], [(HOST, b"a")])
 
 
-@pytest.mark.parametrize("cut", CUTS)
+@pytest.mark.parametrize("reading", READINGS, ids=IDS)
 @pytest.mark.parametrize("data", [b"GET / HTTP/1.1\r\nA: 1\r\n", b"GET / HTTP/1.1\r\nA: 1", b"GET / HTTP/1.1"])
-def test_an_incomplete_head_is_refused(cut: Cut, data: bytes) -> None:
+def test_an_incomplete_head_is_refused(reading: Reading, data: bytes) -> None:
     with pytest.raises(ValueError, match="whole head"):
-        cut(data, 0)
+        reading.head(data, 0)
 
 
 @pytest.mark.parametrize("length", [1, 7, 8, 9, 16, 17, 600])
 def test_a_field_name_of_any_length_is_lowercased_whole(length: int) -> None:
     name = (b"X-" + b"AbZ@[`z{\x80\xc1" * 70)[:length]
     data = _head(b"GET", b"/", b"HTTP/1.1", [(name, b" v ")])
-    assert [cut(data, 0)[3] for cut in CUTS] == [[(name.lower(), b"v")]] * len(CUTS)
+    assert [_read(reading, data, 0)[3] for reading in READINGS] == [[(name.lower(), b"v")]] * len(READINGS)
 
 
-def test_the_connection_uses_the_c_cut_when_it_is_built() -> None:
-    assert request_head.request_head is (native_request_head or cut_request_head)
+def test_the_server_uses_the_c_reading_when_it_is_built() -> None:
+    assert request_head.request_head is (native.request_head if native is not None else cut_request_head)
+    assert request_head.field_value is (native.field_value if native is not None else cut_field_value)
