@@ -55,26 +55,37 @@ static PyObject *value_of(const char *colon, const char *eol, int trim_end) {
     return PyBytes_FromStringAndSize(v, v_end - v);
 }
 
+/* The field line at *line (up to end): its colon and CR, and *line moved to the next line.
+ * 1; 0 at the blank line (a line that starts with CR); -1 with an exception set when the
+ * head ends first or the line has no colon. */
+static inline __attribute__((always_inline)) int next_field(const char **line, const char *end, const char **colon,
+                                                         const char **eol) {
+    const char *p = *line;
+    if (p < end && *p == '\r' && end - p >= 2)
+        return 0;
+    const char *cr = p < end ? memchr(p, '\r', (size_t)(end - p)) : NULL;
+    const char *c = cr != NULL ? memchr(p, ':', (size_t)(cr - p)) : NULL;
+    if (c == NULL || end - cr < 2) {
+        incomplete();
+        return -1;
+    }
+    *colon = c;
+    *eol = cr;
+    *line = cr + 2;
+    return 1;
+}
+
 /* The field lines from p (the first byte after the start line's CRLF) to the blank line,
  * appended to out; 0, or -1 with an exception set. */
 static int cut_fields(const char *p, const char *end, int trim_end, PyObject *out) {
-    while (p < end && *p != '\r') { /* a line that starts with CR is the blank line */
-        const char *eol = memchr(p, '\r', (size_t)(end - p));
-        if (eol == NULL || end - eol < 2) {
-            incomplete();
-            return -1;
-        }
-        const char *colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon == NULL) {
-            incomplete();
-            return -1;
-        }
-        Py_ssize_t name_len = colon - p;
+    const char *line = p, *colon, *eol;
+    int more;
+    while ((more = next_field(&p, end, &colon, &eol)) > 0) {
+        Py_ssize_t name_len = colon - line;
         PyObject *name = PyBytes_FromStringAndSize(NULL, name_len);
         if (name == NULL)
             return -1;
-        char *w = PyBytes_AS_STRING(name);
-        lower_ascii(w, p, name_len); /* ASCII, as bytes.lower */
+        lower_ascii(PyBytes_AS_STRING(name), line, name_len); /* ASCII, as bytes.lower */
         PyObject *value = value_of(colon, eol, trim_end);
         if (value == NULL) {
             Py_DECREF(name);
@@ -92,13 +103,9 @@ static int cut_fields(const char *p, const char *end, int trim_end, PyObject *ou
         Py_DECREF(pair);
         if (failed)
             return -1;
-        p = eol + 2;
+        line = p;
     }
-    if (p >= end) {
-        incomplete();
-        return -1;
-    }
-    return 0;
+    return more;
 }
 
 /* The buffer and start of a (buf, start) call; NULL with an exception set. */
@@ -120,25 +127,32 @@ static const char *head_at(PyObject *const *args, Py_ssize_t nargs, const char *
     return buf + start;
 }
 
+/* The CR that ends the start line at p; NULL with an exception set when there is none. */
+static const char *start_line_end(const char *p, const char *end) {
+    const char *eol = memchr(p, '\r', (size_t)(end - p));
+    if (eol == NULL || end - eol < 2) {
+        incomplete();
+        return NULL;
+    }
+    return eol;
+}
+
+/* The list of the fields whose lines begin at p; NULL with an exception set. */
+static PyObject *fields_list(const char *p, const char *end, int trim_end) {
+    PyObject *out = PyList_New(0);
+    if (out != NULL && cut_fields(p, end, trim_end, out) < 0)
+        Py_CLEAR(out);
+    return out;
+}
+
 /* response_fields(buf, start, /) -> list[tuple[bytes, bytes]]: the fields of the response
  * head at start. */
 static PyObject *response_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
     const char *end;
     const char *p = head_at(args, nargs, "response_fields(buf: bytes, start: int, /)", &end);
-    if (p == NULL)
-        return NULL;
-    const char *eol = memchr(p, '\r', (size_t)(end - p)); /* the status line's end */
-    if (eol == NULL || end - eol < 2)
-        return incomplete();
-    PyObject *out = PyList_New(0);
-    if (out == NULL)
-        return NULL;
-    if (cut_fields(eol + 2, end, 0, out) < 0) {
-        Py_DECREF(out);
-        return NULL;
-    }
-    return out;
+    const char *eol = p != NULL ? start_line_end(p, end) : NULL; /* the status line's end */
+    return eol != NULL ? fields_list(eol + 2, end, 0) : NULL;
 }
 
 /* Whether the field name at p (len bytes, any case) is the lowercase name. */
@@ -183,9 +197,9 @@ static PyObject *request_head(PyObject *module, PyObject *const *args, Py_ssize_
     if (p == NULL)
         return NULL;
     const char *buf = PyBytes_AS_STRING(args[0]);
-    const char *eol = memchr(p, '\r', (size_t)(end - p));
-    if (eol == NULL || end - eol < 2)
-        return incomplete();
+    const char *eol = start_line_end(p, end);
+    if (eol == NULL)
+        return NULL;
     const char *sp1 = memchr(p, ' ', (size_t)(eol - p));
     const char *sp2 = NULL;
     if (sp1 != NULL)
@@ -202,14 +216,9 @@ static PyObject *request_head(PyObject *module, PyObject *const *args, Py_ssize_
     PyObject *specials = PyList_New(0);
     if (specials == NULL)
         return NULL;
-    const char *line = fields_at;
-    while (line < end && *line != '\r') {
-        const char *line_end = memchr(line, '\r', (size_t)(end - line));
-        const char *colon = line_end != NULL ? memchr(line, ':', (size_t)(line_end - line)) : NULL;
-        if (colon == NULL || end - line_end < 2) {
-            Py_DECREF(specials);
-            return incomplete();
-        }
+    const char *line = fields_at, *next = fields_at, *colon, *line_end;
+    int more;
+    while ((more = next_field(&next, end, &colon, &line_end)) > 0) {
         int kind = line_kind(line, colon - line);
         if (kind != NOT_SPECIAL) {
             PyObject *value = value_of(colon, line_end, 1);
@@ -221,11 +230,11 @@ static PyObject *request_head(PyObject *module, PyObject *const *args, Py_ssize_
             }
             Py_DECREF(noted);
         }
-        line = line_end + 2;
+        line = next;
     }
-    if (line >= end) {
+    if (more < 0) {
         Py_DECREF(specials);
-        return incomplete();
+        return NULL;
     }
     return Py_BuildValue("(y#y#y#nN)", p, (Py_ssize_t)(method_end - p), target, (Py_ssize_t)(target_end - target),
                          version, (Py_ssize_t)(eol - version), (Py_ssize_t)(fields_at - buf), specials);
@@ -238,16 +247,7 @@ static PyObject *request_fields(PyObject *module, PyObject *const *args, Py_ssiz
     (void)module;
     const char *end;
     const char *p = head_at(args, nargs, "request_fields(buf: bytes, fields_at: int, /)", &end);
-    if (p == NULL)
-        return NULL;
-    PyObject *out = PyList_New(0);
-    if (out == NULL)
-        return NULL;
-    if (cut_fields(p, end, 1, out) < 0) {
-        Py_DECREF(out);
-        return NULL;
-    }
-    return out;
+    return p != NULL ? fields_list(p, end, 1) : NULL;
 }
 
 /* field_value(buf, fields_at, name, /) -> bytes | None: the value of the first field called
@@ -265,16 +265,20 @@ static PyObject *field_value(PyObject *module, PyObject *const *args, Py_ssize_t
     const char *name = PyBytes_AS_STRING(args[2]);
     Py_ssize_t name_len = PyBytes_GET_SIZE(args[2]);
     while (line < end && *line != '\r') {
+        /* the name is the line's first name_len bytes when a colon follows them */
+        if (end - line > name_len && line[name_len] == ':' && name_is(line, name_len, name, name_len)) {
+            const char *line_end = memchr(line, '\r', (size_t)(end - line));
+            if (line_end == NULL)
+                break;
+            return value_of(line + name_len, line_end, 1);
+        }
         const char *line_end = memchr(line, '\r', (size_t)(end - line));
-        if (line_end == NULL)
+        if (line_end == NULL || end - line_end < 2)
             break;
-        const char *colon = memchr(line, ':', (size_t)(line_end - line));
-        if (colon == NULL)
-            break;
-        if (name_is(line, colon - line, name, name_len))
-            return value_of(colon, line_end, 1);
         line = line_end + 2;
     }
+    if (line >= end || *line != '\r')
+        return incomplete();
     Py_RETURN_NONE;
 }
 

@@ -142,7 +142,9 @@ def _transfer_coding_error(value: bytes) -> GatewayError:
 
 def _blank_line_end(before: bytes, data: bytes, pos: int) -> int:
     """Where the first CRLF CRLF that ends after ``pos`` ends in ``data``, counting one begun in
-    ``before`` (the last bytes of the read before, when ``pos`` is 0); -1 when none does."""
+    ``before`` (the last bytes of the read before, when ``pos`` is 0); -1 when none does. A
+    segment ended where no head or body ends costs one more feed; one missed would misplace
+    the next head, so ``before`` may hold bytes that were not body (the chunked head's end)."""
     if before:
         probe = before + data[:3]
         at = find(probe, b"\r\n\r\n")
