@@ -52,7 +52,7 @@ COMPILED_MANIFEST := ferrogate/_compiled_manifest.json
 COMPILED_STAMP := build/mypyc/done
 COMPILED_SRC := $(shell sed -e 's/\#.*//' scripts/compiled_modules.txt)
 
-$(COMPILED_STAMP): scripts/compiled_modules.txt scripts/build_compiled.py $(COMPILED_SRC) ferrogate/ipc/_shm_mutex.c ferrogate/governance/_counter_ops.c ferrogate/cache/_ring_ops.c ferrogate/cache/_canonical_json.c ferrogate/ai/_json_top.c ferrogate/_fastpath/_sse_relay.c ferrogate/observability/_otlp_fields.c ferrogate/ipc/_batch_sums.c ferrogate/_fastpath/_hex_ids.c ferrogate/_fastpath/_bytes_search.c ferrogate/_fastpath/_head_fields.c ferrogate/ipc/shm_mutex_lock.h | $(STAMP)
+$(COMPILED_STAMP): scripts/compiled_modules.txt scripts/build_compiled.py $(COMPILED_SRC) ferrogate/ipc/_shm_mutex.c ferrogate/governance/_counter_ops.c ferrogate/cache/_ring_ops.c ferrogate/cache/_canonical_json.c ferrogate/ai/_json_top.c ferrogate/_fastpath/_sse_relay.c ferrogate/observability/_otlp_fields.c ferrogate/ipc/_batch_sums.c ferrogate/_fastpath/_hex_ids.c ferrogate/_fastpath/_bytes_search.c ferrogate/_fastpath/_head_fields.c ferrogate/_fastpath/_number_bytes.c ferrogate/ipc/shm_mutex_lock.h | $(STAMP)
 	$(PY) scripts/build_compiled.py
 
 compiled: $(COMPILED_STAMP)

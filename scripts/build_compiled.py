@@ -47,6 +47,7 @@ NATIVE_SOURCES = (
     "ferrogate/_fastpath/_hex_ids.c",
     "ferrogate/_fastpath/_bytes_search.c",
     "ferrogate/_fastpath/_head_fields.c",
+    "ferrogate/_fastpath/_number_bytes.c",
 )
 
 

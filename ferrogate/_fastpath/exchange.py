@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Final
 
 from ferrogate._fastpath.api import Headers, Request
 from ferrogate._fastpath.flow import BODY_HIGH_WATER, BODY_LOW_WATER, PAUSE_BODY
+from ferrogate._fastpath.number_bytes import decimal_between
 from ferrogate._fastpath.request import HttpRequest
 from ferrogate._fastpath.wire import (
     CHUNKED_END,
@@ -69,6 +70,7 @@ _LENGTH: Final = Framing.LENGTH
 _CHUNKED: Final = Framing.CHUNKED
 _CLOSE_DELIMITED: Final = Framing.CLOSE
 
+_CONTENT_LENGTH: Final = b"content-length: "
 # Data above this size is written as (prefix, data, CRLF) to avoid copying it into one chunk.
 _COPY_LIMIT: Final = 16 * 1024
 
@@ -285,7 +287,7 @@ class HttpExchange:
             length = b""
             body = b""
         else:
-            length = b"content-length: %d\r\n" % len(body)
+            length = decimal_between(_CONTENT_LENGTH, len(body), CRLF)
             if self._head_only:
                 body = b""
         self.body_bytes = len(body)
@@ -317,7 +319,7 @@ class HttpExchange:
             length = b""
         elif content_length is not None:
             framing = _LENGTH
-            length = b"content-length: %d\r\n" % content_length
+            length = decimal_between(_CONTENT_LENGTH, content_length, CRLF)
             self._remaining = content_length
         elif self.request.http_version == "1.1":
             framing = _CHUNKED

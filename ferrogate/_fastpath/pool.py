@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from ferrogate._fastpath.api import Headers
+from ferrogate._fastpath.number_bytes import decimal_between
 from ferrogate._fastpath.origin import Origin
 from ferrogate._fastpath.upstream import (
     Body,
@@ -389,7 +390,7 @@ def head_prefix(method: bytes, target: bytes, headers: Headers, default_host: by
 
 def complete_head(prefix: bytes, body: bytes) -> bytes:
     """A :func:`head_prefix` head finished with ``body``'s Content-Length, for :meth:`UpstreamPool.send`."""
-    return prefix + b"content-length: %d\r\n\r\n" % len(body)
+    return decimal_between(prefix + b"content-length: ", len(body), b"\r\n\r\n")
 
 
 def build_head(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ferrogate._fastpath.number_bytes import hex_between
 from ferrogate._fastpath.upstream import Timeouts
 from ferrogate.ai.health import HealthBook
 from ferrogate.ai.health_status import TargetStatus
@@ -44,6 +44,7 @@ class AiRuntime:
         "_events",
         "_ids",
         "_make_limiter",
+        "_request_prefix",
         "_wrapped",
         "adapters",
         "auth",
@@ -133,7 +134,8 @@ class AiRuntime:
         self.streams = 0  # AI streams being relayed now (for the in-flight gauge)
         self._wrapped: dict[tuple[str, Endpoint], ProviderAdapter] = {}
         self.id_prefix = os.urandom(5).hex().encode()
-        self._ids = itertools.count(1)
+        self._request_prefix = b"req_" + self.id_prefix
+        self._ids = 0  # a plain int, as _events
         self.event_prefix = "evt_" + os.urandom(5).hex() + "_"
         self._events = 0  # a plain int: mypyc adds and formats it natively
 
@@ -171,7 +173,8 @@ class AiRuntime:
 
     def new_request_id(self) -> bytes:
         """A worker-unique id: random per-worker prefix plus a counter (no syscall, no uuid)."""
-        return b"req_%s%08x" % (self.id_prefix, next(self._ids))
+        self._ids += 1
+        return hex_between(self._request_prefix, self._ids, b"", 8)
 
     def adapter_for(
         self, adapter: ProviderAdapter, endpoint: Endpoint, *, native_responses: bool = False
