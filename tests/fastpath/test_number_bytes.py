@@ -24,7 +24,7 @@ edges = st.binary(max_size=40)
 
 
 @pytest.mark.parametrize("decimal", DECIMALS)
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(before=edges, n=ints, after=edges)
 def test_decimal_between_is_the_decimal_format(decimal: Callable[[bytes, int, bytes], bytes], before: bytes, n: int,
                                                after: bytes) -> None:
@@ -32,7 +32,7 @@ def test_decimal_between_is_the_decimal_format(decimal: Callable[[bytes, int, by
 
 
 @pytest.mark.parametrize("hexed", HEXES)
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(before=edges, n=st.integers(0, 2**63 - 1), after=edges, width=st.integers(0, 20))
 def test_hex_between_is_the_zero_padded_hex_format(hexed: Callable[[bytes, int, bytes, int], bytes], before: bytes,
                                                    n: int, after: bytes, width: int) -> None:

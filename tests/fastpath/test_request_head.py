@@ -114,7 +114,7 @@ def _head(method: bytes, target: bytes, version: bytes, pairs: list[tuple[bytes,
 
 
 @pytest.mark.parametrize("reading", READINGS, ids=IDS)
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(method=methods, target=targets, version=versions, pairs=fields, before=blank_lines)
 def test_the_head_read_from_its_bytes_equals_the_callbacks(
     reading: Reading, method: bytes, target: bytes, version: bytes, pairs: list[tuple[bytes, bytes]], before: bytes
@@ -126,7 +126,7 @@ def test_the_head_read_from_its_bytes_equals_the_callbacks(
 
 
 @pytest.mark.parametrize("reading", READINGS, ids=IDS)
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(pairs=fields, asked=names)
 def test_one_field_found_in_the_bytes_is_the_first_of_the_list(
     reading: Reading, pairs: list[tuple[bytes, bytes]], asked: bytes
