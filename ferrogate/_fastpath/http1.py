@@ -174,7 +174,6 @@ class HttpProtocol(asyncio.Protocol):
         "_head_end",
         "_head_start",
         "_held",
-        "_in_head",
         "_parser",
         "_pending_error",
         "_queue",
@@ -208,8 +207,8 @@ class HttpProtocol(asyncio.Protocol):
         self._deadline = 0.0
         self._deadline_kind = _NO_DEADLINE
         self._client: tuple[str, int] | None = None
-        self._in_head = False  # a head has begun and not ended (its bytes are in _held)
-        self._held: bytes | bytearray = b""  # a head's bytes from its first, while it spans reads
+        # A head's bytes from its first, while it spans reads (non-empty: a head has begun and not ended).
+        self._held: bytes | bytearray = b""
         # The head that ends the segment being fed: its buffer, where it starts and ends there.
         self._head_buf = b""
         self._head_start = 0
@@ -336,7 +335,7 @@ class HttpProtocol(asyncio.Protocol):
             self._head_buf = b""  # hold no read buffer between reads
         if self._body_mode == _CHUNKED:
             self._chunk_tail = data[-3:] if size >= 3 else (self._chunk_tail + data)[-3:]
-        if self._in_head and not self._stop_parsing:
+        if self._held and not self._stop_parsing:
             self._check_partial_head()
 
     def _head_segment_end(self, data: bytes, pos: int) -> int:
@@ -353,7 +352,6 @@ class HttpProtocol(asyncio.Protocol):
             blank = find(data, b"\r\n\r\n", start)
             if blank < 0:
                 self._held = data[start:]
-                self._in_head = True
                 self.conn_state = _HEAD
                 return size
             self._head_buf = data
@@ -400,7 +398,6 @@ class HttpProtocol(asyncio.Protocol):
         start = self._head_start
         head_size = self._head_end - start
         self._head_buf = b""
-        self._in_head = False
         if self._stop_parsing:
             return  # a request after a non-persistent one, in the same read: ignored
         if not buf:
@@ -657,7 +654,7 @@ class HttpProtocol(asyncio.Protocol):
             self._start(nxt)
         elif self._pending_error is not None:
             self._send_pending_error()
-        elif self.parsing is None and not self._in_head:
+        elif self.parsing is None and not self._held:
             self.conn_state = _IDLE
             self._set_deadline(_IDLE_DEADLINE, self.state.idle_timeout)
 
