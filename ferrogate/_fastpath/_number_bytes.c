@@ -26,8 +26,8 @@ static int digits(unsigned long long n, unsigned base, int width, char *out_end)
     return count;
 }
 
-static PyObject *between(PyObject *const *args, Py_ssize_t nargs, unsigned base, const char *usage) {
-    if (nargs < 3 || nargs > 4 || !PyBytes_CheckExact(args[0]) || !PyBytes_CheckExact(args[2]) ||
+static PyObject *between(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected, unsigned base, const char *usage) {
+    if (nargs != expected || !PyBytes_CheckExact(args[0]) || !PyBytes_CheckExact(args[2]) ||
         !PyLong_CheckExact(args[1])) {
         PyErr_SetString(PyExc_TypeError, usage);
         return NULL;
@@ -60,21 +60,13 @@ static PyObject *between(PyObject *const *args, Py_ssize_t nargs, unsigned base,
 /* decimal_between(before, n, after, /) -> before + b"%d" % n + after */
 static PyObject *decimal_between(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "decimal_between(before: bytes, n: int, after: bytes, /)");
-        return NULL;
-    }
-    return between(args, nargs, 10, "decimal_between(before: bytes, n: int, after: bytes, /)");
+    return between(args, nargs, 3, 10, "decimal_between(before: bytes, n: int, after: bytes, /)");
 }
 
 /* hex_between(before, n, after, width, /) -> before + b"%0*x" % (width, n) + after */
 static PyObject *hex_between(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "hex_between(before: bytes, n: int, after: bytes, width: int, /)");
-        return NULL;
-    }
-    return between(args, nargs, 16, "hex_between(before: bytes, n: int, after: bytes, width: int, /)");
+    return between(args, nargs, 4, 16, "hex_between(before: bytes, n: int, after: bytes, width: int, /)");
 }
 
 static PyMethodDef methods[] = {
