@@ -15,9 +15,10 @@ WORKDIR /src
 # environment, the runtime dependencies alone in the one the image ships.
 COPY requirements/lock.txt requirements/runtime-lock.txt requirements/
 RUN python -m venv /opt/build \
-    && /opt/build/bin/pip install --no-cache-dir --require-hashes -r requirements/lock.txt \
+    && /opt/build/bin/pip install --no-cache-dir --no-deps --require-hashes -r requirements/lock.txt \
     && python -m venv /opt/ferrogate \
-    && /opt/ferrogate/bin/pip install --no-cache-dir --require-hashes -r requirements/runtime-lock.txt
+    && /opt/ferrogate/bin/pip install --no-cache-dir --no-deps --require-hashes -r requirements/runtime-lock.txt \
+    && /opt/ferrogate/bin/pip check
 COPY pyproject.toml README.md ./
 COPY ferrogate ferrogate
 COPY scripts/build_compiled.py scripts/compiled_modules.txt scripts/

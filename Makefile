@@ -12,11 +12,15 @@ RUNTIME_LOCK := requirements/runtime-lock.txt
 .PHONY: run test lint audit lock secrets-baseline bench system-deps venv compiled clean image
 
 # Dependencies come from the hash-locked $(LOCK) (every file checked against its hash), the
-# build backend too; FerroGate itself is installed editable on top with that locked setuptools
-# (no build isolation, which would fetch an unpinned one) and without resolving anything again.
+# build backend too. The lock is complete, so nothing is resolved again (--no-deps): pip's resolver
+# would look past a pin reached through an extra (pip-audit's CacheControl[filecache]) to the
+# newest release and refuse it as unpinned; `pip check` then proves the set consistent.
+# FerroGate itself is installed editable on top with that locked setuptools (no build
+# isolation, which would fetch an unpinned one) and without resolving anything again.
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --require-hashes -r $(LOCK)
+	$(PY) -m pip check
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
