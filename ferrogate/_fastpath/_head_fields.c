@@ -167,6 +167,41 @@ static int name_is(const char *p, Py_ssize_t len, const char *name, Py_ssize_t n
     return 1;
 }
 
+/* A tuple of the n new references in items, which it takes over: NULL, with every one of them
+ * dropped, when one is NULL (its exception set) or the tuple cannot be made. Py_BuildValue
+ * parses its format string on every call: 700 instructions for a pair. */
+static PyObject *tuple_stealing(Py_ssize_t n, PyObject **items) {
+    PyObject *tuple = NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (items[i] == NULL)
+            goto fail;
+    tuple = PyTuple_New(n);
+    if (tuple == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(tuple, i, items[i]);
+    return tuple;
+fail:
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_XDECREF(items[i]);
+    return NULL;
+}
+
+/* The methods and versions nearly every request has, made once: a request line's method and
+ * version are then a new reference, not a new object (the module is single-phase: one
+ * interpreter, made once). */
+static PyObject *common_tokens[4];
+static const char *const common_token_text[4] = {"GET", "POST", "HTTP/1.1", "HTTP/1.0"};
+
+static PyObject *token_bytes(const char *p, Py_ssize_t len) {
+    for (int i = 0; i < 4; i++) {
+        PyObject *known = common_tokens[i];
+        if (known != NULL && PyBytes_GET_SIZE(known) == len && memcmp(PyBytes_AS_STRING(known), p, (size_t)len) == 0)
+            return Py_NewRef(known);
+    }
+    return PyBytes_FromStringAndSize(p, len);
+}
+
 /* The kind of field the server checks the name at p is (any case), or NOT_SPECIAL. */
 static int line_kind(const char *p, Py_ssize_t len) {
     switch (len) {
@@ -221,8 +256,8 @@ static PyObject *request_head(PyObject *module, PyObject *const *args, Py_ssize_
     while ((more = next_field(&next, end, &colon, &line_end)) > 0) {
         int kind = line_kind(line, colon - line);
         if (kind != NOT_SPECIAL) {
-            PyObject *value = value_of(colon, line_end, 1);
-            PyObject *noted = value != NULL ? Py_BuildValue("(iN)", kind, value) : NULL;
+            PyObject *pair[2] = {PyLong_FromLong(kind), value_of(colon, line_end, 1)};
+            PyObject *noted = tuple_stealing(2, pair);
             if (noted == NULL || PyList_Append(specials, noted) < 0) {
                 Py_XDECREF(noted);
                 Py_DECREF(specials);
@@ -236,8 +271,14 @@ static PyObject *request_head(PyObject *module, PyObject *const *args, Py_ssize_
         Py_DECREF(specials);
         return NULL;
     }
-    return Py_BuildValue("(y#y#y#nN)", p, (Py_ssize_t)(method_end - p), target, (Py_ssize_t)(target_end - target),
-                         version, (Py_ssize_t)(eol - version), (Py_ssize_t)(fields_at - buf), specials);
+    PyObject *items[5] = {
+        token_bytes(p, method_end - p),
+        PyBytes_FromStringAndSize(target, target_end - target),
+        token_bytes(version, eol - version),
+        PyLong_FromSsize_t(fields_at - buf),
+        specials,
+    };
+    return tuple_stealing(5, items);
 }
 
 /* request_fields(buf, fields_at, /) -> list[tuple[bytes, bytes]]: every field of the request
@@ -299,4 +340,9 @@ static struct PyModuleDef head_fields_module = {
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__head_fields(void) { return PyModule_Create(&head_fields_module); }
+PyMODINIT_FUNC PyInit__head_fields(void) {
+    for (int i = 0; i < 4; i++)
+        if (common_tokens[i] == NULL && (common_tokens[i] = PyBytes_FromString(common_token_text[i])) == NULL)
+            return NULL;
+    return PyModule_Create(&head_fields_module);
+}
