@@ -4,7 +4,7 @@ Everything outside ``_fastpath`` that sends fixed headers builds them here:
 :func:`header_block` for lines whose names and values are known at compile
 time (checked then, so no request pays for it), :class:`HeaderTemplate` for
 lines whose names are fixed and whose values arrive per request (filled in one
-formatting step). :meth:`HttpExchange.respond` and ``start_response`` take
+step). :meth:`HttpExchange.respond` and ``start_response`` take
 either a block or a header list.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from ferrogate._fastpath.number_bytes import fill_template
 from ferrogate._fastpath.wire import CRLF
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
@@ -36,32 +37,45 @@ def header_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
 
 
 class HeaderTemplate:
-    """Lines with fixed names whose values are filled per request in one ``%`` step.
+    """Lines with fixed names whose values are filled per request in one step.
 
     A field is ``(name, spec)`` with a printf spec (``b"%b"``, ``b"%d"``, ``b"%.3f"``),
     ``(name, value)`` for a fixed value (no ``%`` in it), or ``(b"", b"%b")`` for a whole
     block built by :func:`header_block`. ``%b`` values
     must be free of CR and LF (the caller's ids are checked or generated; blocks are
-    checked when built)."""
+    checked when built). ``pieces`` and ``kinds`` are what
+    :func:`~ferrogate._fastpath.number_bytes.fill_template` takes (hot paths call it
+    themselves with them: one call less)."""
 
-    __slots__ = ("format",)
+    __slots__ = ("kinds", "pieces")
+    pieces: tuple[bytes, ...]  # the fixed text around the values, one more than the values
+    kinds: bytes  # each value's kind: b, d or f
 
     def __init__(self, *fields: tuple[bytes, bytes]) -> None:
-        parts: list[bytes] = []
+        pieces: list[bytes] = []
+        kinds: list[int] = []
+        text = b""  # the fixed text since the last value
         for name, spec in fields:
             if b"%" not in spec:
                 _check(name, spec)
-                parts.append(name + b": " + spec + CRLF)
+                text += name + b": " + spec + CRLF
                 continue
-            if not spec.startswith(b"%") or spec.count(b"%") != 1:
-                raise ValueError(f"one printf spec per field: {spec!r}")
+            kind = _SPECS.get(spec)
+            if kind is None:
+                raise ValueError(f"one printf spec per field, %b, %d or %.3f: {spec!r}")
             if name:
                 _check(name, None)
-                parts.append(name + b": " + spec + CRLF)
-            else:
-                parts.append(spec)
-        self.format = b"".join(parts)
+                text += name + b": "
+            pieces.append(text)
+            kinds.append(kind)
+            text = CRLF if name else b""
+        pieces.append(text)
+        self.pieces = tuple(pieces)
+        self.kinds = bytes(kinds)
 
     def fill(self, values: tuple[object, ...]) -> bytes:
-        """The lines for ``values`` (hot paths may apply ``format`` themselves: one call less)."""
-        return self.format % values
+        """The lines for ``values``."""
+        return fill_template(self.pieces, self.kinds, *values)
+
+
+_SPECS = {b"%b": ord("b"), b"%d": ord("d"), b"%.3f": ord("f")}

@@ -16,6 +16,7 @@ from typing import Final
 from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.clock import perf_counter, time
 from ferrogate._fastpath.head import HeaderTemplate, header_block
+from ferrogate._fastpath.number_bytes import fill_template
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate._fastpath.upstream_response import UpstreamResponse
 from ferrogate.ai.passthrough import event_too_large, truncated_error
@@ -45,7 +46,7 @@ SSE_LINES: Final = header_block(
         (b"x-accel-buffering", b"no"),
     )
 )
-# Serialized once per response in one formatting step (no header list, no filtering pass):
+# Serialized once per response in one step (no header list, no filtering pass):
 # every value is ours (a request id is checked or generated, provider and model come from config).
 _GATEWAY: Final = HeaderTemplate(
     (b"x-request-id", b"%b"),
@@ -54,6 +55,9 @@ _GATEWAY: Final = HeaderTemplate(
     (b"x-ferrogate-overhead-ms", b"%.3f"),
     (b"", b"%b"),  # the content-type block
 )
+# Finals: C statics in the compiled module (an attribute of the template is a lookup per read)
+_GATEWAY_PIECES: Final = _GATEWAY.pieces
+_GATEWAY_KINDS: Final = _GATEWAY.kinds
 
 
 class Dispatched:
@@ -80,8 +84,9 @@ class StreamFailedEarly(Exception):
 
 def gateway_lines(ctx: RequestContext, d: Dispatched, now: float, content: bytes) -> bytes:
     """The response header lines of a 2xx answer, ``content`` (the content-type lines) last."""
-    return _GATEWAY.format % (
-        ctx.request_id, d.candidate.id_lines, ctx.attempts, ctx.overhead_ms(now), governance_lines(ctx, content)
+    return fill_template(
+        _GATEWAY_PIECES, _GATEWAY_KINDS,
+        ctx.request_id, d.candidate.id_lines, ctx.attempts, ctx.overhead_ms(now), governance_lines(ctx, content),
     )
 
 
@@ -103,7 +108,7 @@ def governance_lines(ctx: RequestContext, content: bytes) -> bytes:
 def cached_lines(ctx: RequestContext, who: bytes, now: float, stream: bool) -> bytes:
     """The header lines of an answer served from the cache (``who``: the provider lines it came from)."""
     content = governance_lines(ctx, SSE_LINES if stream else JSON_LINES)
-    return _GATEWAY.format % (ctx.request_id, who, 0, ctx.overhead_ms(now), content)
+    return fill_template(_GATEWAY_PIECES, _GATEWAY_KINDS, ctx.request_id, who, 0, ctx.overhead_ms(now), content)
 
 
 def relay_json(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched) -> None:
