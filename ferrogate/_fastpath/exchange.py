@@ -102,7 +102,6 @@ class HttpExchange:
         "received_at",
         "request",
         "status",
-        "task",
     )
 
     def __init__(
@@ -120,7 +119,6 @@ class HttpExchange:
         self.received_at = received_at
         self.keep_alive = request.keep_alive
         self.disconnected = False
-        self.task: asyncio.Task[None] | None = None
         self._response = _NOT_STARTED
         self._framing = _NO_BODY
         self._head_only = request.method == b"HEAD"
