@@ -17,6 +17,10 @@
  *   when no top-level key is named so; (-1, -1) when it cannot tell. A provider's answer
  *   holds its usage in a small top-level object after the choices: decoding just that
  *   object costs a fraction of decoding the answer to skip everything else.
+ * usage_counts(body, start, end, names...) -> the counts of that usage object, read without
+ *   making a Struct per level (whose fields a compiled module reads by generic attribute
+ *   lookups): it checks what it reads, and answers None wherever msgspec could decide
+ *   otherwise, so the caller decodes those.
  */
 #define _GNU_SOURCE /* memrchr */
 #define PY_SSIZE_T_CLEAN
@@ -267,11 +271,208 @@ static PyObject *top_level_value(PyObject *module, PyObject *const *args, Py_ssi
     return span;
 }
 
+/* A JSON number at p, checked against the grammar; past it, or NULL. */
+static const char *skip_number(const char *p, const char *end) {
+    if (p < end && *p == '-')
+        p++;
+    if (p >= end || *p < '0' || *p > '9')
+        return NULL;
+    if (*p == '0')
+        p++;
+    else
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    if (p < end && *p == '.') {
+        const char *digits = ++p;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        if (p == digits)
+            return NULL;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        const char *digits = p;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+        if (p == digits)
+            return NULL;
+    }
+    return p;
+}
+
+/* The string at p (at its quote) when it holds printable ASCII only (no escape, no control
+ * character, nothing a decoder would check as UTF-8): past its closing quote, or NULL. */
+static const char *plain_string(const char *p, const char *end) {
+    for (p++; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p + 1;
+        if (c == '\\' || c < 0x20 || c >= 0x7f)
+            return NULL;
+    }
+    return NULL;
+}
+
+/* A scalar member value the usage reader passes over: a number, true, false, null, or a plain
+ * string; past it, or NULL for anything else (the caller then decodes the usual way, which
+ * checks it). */
+static const char *skip_plain_scalar(const char *p, const char *end) {
+    if (p >= end)
+        return NULL;
+    switch (*p) {
+    case '"':
+        return plain_string(p, end);
+    case 't':
+        return end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
+    case 'f':
+        return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    case 'n':
+        return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
+    default:
+        return skip_number(p, end);
+    }
+}
+
+/* A count at p: null (-1) or a plain non-negative integer of at most 18 digits into *out; past
+ * it, or NULL for anything else (a sign, a leading zero, a string). */
+static const char *read_count(const char *p, const char *end, long long *out) {
+    if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+        *out = -1;
+        return p + 4;
+    }
+    const char *first = p;
+    long long n = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (p - first == 18)
+            return NULL;
+        n = n * 10 + (*p - '0');
+        p++;
+    }
+    if (p == first || (p - first > 1 && *first == '0'))
+        return NULL;
+    *out = n; /* a fraction or an exponent after it is refused by the member's caller */
+    return p;
+}
+
+/* The key at p (at its quote) when it is a plain string: its text and length, p past it. */
+static const char *plain_key(const char *p, const char *end, const char **key, Py_ssize_t *len) {
+    const char *past = plain_string(p, end);
+    if (past != NULL) {
+        *key = p + 1;
+        *len = past - p - 2;
+    }
+    return past;
+}
+
+static int key_is(const char *key, Py_ssize_t len, PyObject *name) {
+    return PyBytes_GET_SIZE(name) == len && memcmp(PyBytes_AS_STRING(name), key, (size_t)len) == 0;
+}
+
+/* The object at p (at its '{'): a member named counts[i] is read as a count into out[i]; with
+ * depth 0, a member named details[j] is null or an object whose member inner[j] is a count, into
+ * out[n_counts + j]. A member named twice, a key with an escape, a count that is not a plain
+ * one, an unknown member that is not a plain scalar: NULL (the caller decodes the usual way).
+ * Past the object otherwise. Members not present stay as the caller set them (-1). */
+static const char *read_members(const char *p, const char *end, PyObject *const *counts, int n_counts,
+                                PyObject *const *details, PyObject *const *inner, int n_details, long long *out) {
+    unsigned seen = 0;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}')
+        return p + 1;
+    while (p < end) {
+        const char *key;
+        Py_ssize_t len;
+        if (*p != '"' || (p = plain_key(p, end, &key, &len)) == NULL)
+            return NULL;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return NULL;
+        p = skip_ws(p + 1, end);
+        int known = -1;
+        for (int i = 0; i < n_counts + n_details && known < 0; i++)
+            if (key_is(key, len, i < n_counts ? counts[i] : details[i - n_counts]))
+                known = i;
+        if (known >= 0) {
+            if (seen & (1u << known))
+                return NULL;
+            seen |= 1u << known;
+        }
+        if (known < 0)
+            p = skip_plain_scalar(p, end);
+        else if (known < n_counts)
+            p = read_count(p, end, &out[known]);
+        else if (end - p >= 4 && memcmp(p, "null", 4) == 0)
+            p += 4;
+        else if (p < end && *p == '{')
+            p = read_members(p, end, &inner[known - n_counts], 1, NULL, NULL, 0, &out[known]);
+        else
+            return NULL;
+        if (p == NULL)
+            return NULL;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        return p < end && *p == '}' ? p + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* usage_counts(body, start, end, c1, c2, c3, d1, i1, d2, i2, /) -> (n1, n2, n3, n4, n5) | None:
+ *   the usage object at body[start:end] read without decoding it into Structs: the counts named
+ *   c1-c3, and the count named i1 inside the member d1 and i2 inside d2; -1 for one absent or
+ *   null. None where it cannot tell as cheaply (see read_members), and the caller decodes. */
+static PyObject *usage_counts(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    int ok = nargs == 10 && PyBytes_Check(args[0]);
+    for (Py_ssize_t i = 3; ok && i < nargs; i++)
+        ok = PyBytes_Check(args[i]);
+    if (!ok) {
+        PyErr_SetString(PyExc_TypeError, "usage_counts(body: bytes, start: int, end: int, c1, c2, c3, d1, i1, d2, i2: bytes, /)");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]), stop = PyLong_AsSsize_t(args[2]);
+    if ((start == -1 || stop == -1) && PyErr_Occurred())
+        return NULL;
+    if (start < 0 || stop > PyBytes_GET_SIZE(args[0]) || start > stop) {
+        PyErr_SetString(PyExc_ValueError, "usage_counts: the span is not inside the body");
+        return NULL;
+    }
+    const char *b = PyBytes_AS_STRING(args[0]);
+    const char *end = b + stop;
+    const char *p = skip_ws(b + start, end);
+    long long out[5] = {-1, -1, -1, -1, -1};
+    PyObject *const details[2] = {args[6], args[8]};
+    PyObject *const inner[2] = {args[7], args[9]};
+    if (p >= end || *p != '{')
+        Py_RETURN_NONE;
+    p = read_members(p, end, &args[3], 3, details, inner, 2, out);
+    if (p == NULL || skip_ws(p, end) != end)
+        Py_RETURN_NONE;
+    PyObject *counts = PyTuple_New(5);
+    if (counts == NULL)
+        return NULL;
+    for (int i = 0; i < 5; i++) {
+        PyObject *n = PyLong_FromLongLong(out[i]);
+        if (n == NULL) {
+            Py_DECREF(counts);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(counts, i, n);
+    }
+    return counts;
+}
+
 static PyMethodDef methods[] = {
     {"duplicate_top_level_key", duplicate_top_level_key, METH_O,
      "1 when the body's top-level object names a key twice, 0 when not, -1 when it cannot tell."},
     {"top_level_value", (PyCFunction)(void (*)(void))top_level_value, METH_FASTCALL,
      "(start, end) of the last top-level value named key; (0, 0): none; (-1, -1): cannot tell."},
+    {"usage_counts", (PyCFunction)(void (*)(void))usage_counts, METH_FASTCALL,
+     "The counts of the usage object at body[start:end] (-1: absent or null), or None: cannot tell."},
     {NULL, NULL, 0, NULL},
 };
 

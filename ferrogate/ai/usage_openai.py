@@ -22,14 +22,17 @@ from ferrogate.ai.usage_openai_wire import (
 
 try:
     from ferrogate.ai._json_top import top_level_value as _native_value
+    from ferrogate.ai._json_top import usage_counts as _native_counts
 except ImportError:  # not built: every answer is decoded whole
     _native_value = None  # type: ignore[assignment]
+    _native_counts = None  # type: ignore[assignment]
 
 # Built here as Finals: a compiled module reads them as C statics (an imported name is a
 # dict lookup at each use).
 CHAT_DECODER: Final = msgspec.json.Decoder(ChatUsageHolder)
 CHAT_USAGE_DECODER: Final = msgspec.json.Decoder(ChatUsage | None)
 _TOP_LEVEL_VALUE: Final = _native_value
+_USAGE_COUNTS: Final = _native_counts
 RESPONSES_DECODER: Final = msgspec.json.Decoder(ResponsesUsageHolder)
 RESPONSES_EVENT_DECODER: Final = msgspec.json.Decoder(ResponsesEvent)
 
@@ -65,14 +68,26 @@ def _from_responses(u: ResponsesUsage) -> Usage:
 def chat_usage(body: bytes) -> Usage | None:
     """Usage of a chat completion / chunk / embeddings body, or None.
 
-    The C walk of the top level finds the ``usage`` object and only it is decoded (a
-    quarter of decoding the answer to skip its choices); where the walk cannot tell, the
-    whole body is decoded."""
+    The C walk of the top level finds the ``usage`` object, and C reads its counts (a
+    quarter of decoding the answer to skip its choices, and no Struct per level whose fields
+    cost a generic lookup each); where C cannot tell, that object, or else the whole body, is
+    decoded."""
     if _TOP_LEVEL_VALUE is not None:
         start, end = _TOP_LEVEL_VALUE(body, b"usage")
         if start >= 0:
             if end == 0:
                 return None  # no top-level usage
+            counts = _USAGE_COUNTS(body, start, end, b"prompt_tokens", b"completion_tokens", b"total_tokens",
+                                   b"prompt_tokens_details", b"cached_tokens",
+                                   b"completion_tokens_details", b"reasoning_tokens")
+            if counts is not None:  # read in C: -1 for a count absent or null
+                prompt, completion, total, cached, reasoning = counts
+                prompt = prompt if prompt > 0 else 0
+                completion = completion if completion > 0 else 0
+                return Usage(prompt_tokens=prompt, completion_tokens=completion,
+                             total_tokens=total if total >= 0 else prompt + completion,
+                             cached_tokens=cached if cached > 0 else 0,
+                             reasoning_tokens=reasoning if reasoning > 0 else 0)
             try:
                 usage = CHAT_USAGE_DECODER.decode(body[start:end])
             except msgspec.DecodeError:
