@@ -81,8 +81,16 @@ def presented_key(auth: bytes | None, api_key: bytes | None) -> bytes | None:
     return api_key.strip() if api_key else None
 
 
+def _is_space(c: int) -> bool:
+    """What ``bytes.strip()`` strips: space, HT, LF, VT, FF, CR."""
+    return c == 32 or 9 <= c <= 13
+
+
 def bearer_token(auth: bytes | None) -> bytes | None:
     if auth is not None:
+        end = len(auth) - 1
+        if end >= 7 and auth[:7] == b"Bearer " and not _is_space(auth[7]) and not _is_space(auth[end]):
+            return auth[7:]  # the usual shape, nothing to strip: no bytes method calls (400 instructions each)
         scheme, _, value = auth.partition(b" ")
         if scheme.lower() == b"bearer":
             value = value.strip()

@@ -16,7 +16,7 @@ from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.splice import rename_model
 from ferrogate.config.model import ApiKey
 from ferrogate.errors import GatewayError
-from ferrogate.governance.authenticator import Authenticator
+from ferrogate.governance.authenticator import Authenticator, bearer_token
 from ferrogate.pipeline.select import required_capabilities
 
 json_values = st.recursive(
@@ -118,3 +118,30 @@ def test_a_wrong_token_after_a_right_one_is_still_rejected() -> None:
         with pytest.raises(GatewayError) as exc:
             auth.check(b"sk-two", "chat.completions")
         assert exc.value.status == 401
+
+
+def bearer_the_long_way(auth: bytes | None) -> bytes | None:
+    """The scheme before the first space, any case; the rest without the whitespace around it."""
+    if auth is None:
+        return None
+    scheme, _, value = auth.partition(b" ")
+    value = value.strip()
+    return value if scheme.lower() == b"bearer" and value else None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.none(),
+        st.binary(max_size=24),
+        st.builds(lambda head, token: head + token, st.sampled_from([b"Bearer ", b"bearer ", b"Bearer  ", b"Bearer\t"]),
+                   st.binary(max_size=12)),
+    )
+)
+def test_the_bearer_token_is_the_value_after_the_scheme_trimmed(auth: bytes | None) -> None:
+    assert bearer_token(auth) == bearer_the_long_way(auth)
+
+
+@pytest.mark.parametrize("token", [b" k", b"k ", b"\x0bk", b"k\x0c", b"k\r"])
+def test_a_bearer_token_with_whitespace_around_it_is_trimmed(token: bytes) -> None:
+    assert bearer_token(b"Bearer " + token) == b"k"
