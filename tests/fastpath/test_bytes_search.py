@@ -99,3 +99,27 @@ def test_wrong_arguments_are_refused_as_the_methods_refuse_them() -> None:
 def test_the_hot_path_uses_the_c_functions_when_built() -> None:
     assert bytes_search.find is native.find and bytes_search.rfind is native.rfind
     assert bytes_search.count is native.count
+
+
+@settings(max_examples=1000, deadline=None)
+@given(data_bytes, some_needles)
+def test_contains_any_says_whether_any_needle_occurs(data: bytes, found: tuple[bytes, ...]) -> None:
+    expected = any(n in data for n in found)
+    assert native.contains_any(data, found) is expected
+    assert bytes_search.contains_any(data, found) is expected
+
+
+def test_contains_any_without_the_c_module_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [b"/v1/chat/completions", b"/a//b", b"/a/./b", b"/a%2Fb", b"/a\\b", b"/a.b/c.", b"/"]
+    needles = (b"%", b"\\", b"/.", b"//")
+    with_c = [bytes_search.contains_any(p, needles) for p in paths]
+    monkeypatch.setattr(bytes_search, "_CONTAINS_ANY", None)
+    assert [bytes_search.contains_any(p, needles) for p in paths] == with_c == [False, True, True, True, True, False,
+                                                                                  False]
+
+
+def test_contains_any_refuses_what_it_cannot_search() -> None:
+    with pytest.raises(ValueError, match="non-empty"):
+        native.contains_any(b"abc", (b"",))
+    with pytest.raises(ValueError, match="needles"):
+        native.contains_any(b"abc", ())
