@@ -145,3 +145,21 @@ def test_the_bearer_token_is_the_value_after_the_scheme_trimmed(auth: bytes | No
 @pytest.mark.parametrize("token", [b" k", b"k ", b"\x0bk", b"k\x0c", b"k\r"])
 def test_a_bearer_token_with_whitespace_around_it_is_trimmed(token: bytes) -> None:
     assert bearer_token(b"Bearer " + token) == b"k"
+
+
+@pytest.mark.parametrize("body", [b"", b" ", b"\r\n\t ", b"\x0b\x0c"])
+def test_a_blank_request_body_is_refused_as_empty(body: bytes) -> None:
+    from ferrogate.pipeline.parse import decode_body
+
+    with pytest.raises(GatewayError, match="the request body is empty") as refused:
+        decode_body(Endpoint.CHAT, body)
+    assert refused.value.status == 400 and refused.value.code == "invalid_json"
+
+
+@pytest.mark.parametrize("body", [b" {}", b"{}", b"\n[]", b"x"])
+def test_a_body_that_is_not_blank_is_decoded_and_judged_on_what_it_holds(body: bytes) -> None:
+    from ferrogate.pipeline.parse import decode_body
+
+    with pytest.raises(GatewayError) as refused:
+        decode_body(Endpoint.CHAT, body)
+    assert "empty" not in refused.value.message
