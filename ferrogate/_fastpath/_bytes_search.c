@@ -200,32 +200,43 @@ static int append_place(PyObject *found, Py_ssize_t at) {
     return 0;
 }
 
+/* The needles of mentions and contains_any, checked (one to MAX_NEEDLES non-empty bytes):
+ * their text and lengths into p and m; how many, or -1 with an exception set. */
+static Py_ssize_t read_needles(PyObject *const *args, Py_ssize_t nargs, const char *usage, const char **p,
+                               Py_ssize_t *m) {
+    if (nargs != 2 || !PyBytes_CheckExact(args[0]) || !PyTuple_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
+    Py_ssize_t k = PyTuple_GET_SIZE(args[1]);
+    if (k < 1 || k > MAX_NEEDLES) {
+        PyErr_Format(PyExc_ValueError, "between 1 and %d needles", MAX_NEEDLES);
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *needle = PyTuple_GET_ITEM(args[1], j);
+        if (!PyBytes_CheckExact(needle) || PyBytes_GET_SIZE(needle) == 0) {
+            PyErr_SetString(PyExc_ValueError, "needles must be non-empty bytes");
+            return -1;
+        }
+        p[j] = PyBytes_AS_STRING(needle);
+        m[j] = PyBytes_GET_SIZE(needle);
+    }
+    return k;
+}
+
 /* mentions(data, needles): the ascending start of every occurrence of any needle in data (a
  * place where two needles begin is listed once). Needles sharing a prefix of 2 to 255 bytes
  * (the Responses API's terminal event names share "response.") are found with one scan for
  * the prefix, each needle tried where it occurs. */
 static PyObject *mentions(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 2 || !PyBytes_CheckExact(args[0]) || !PyTuple_CheckExact(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "mentions(data: bytes, needles: tuple[bytes, ...])");
-        return NULL;
-    }
-    PyObject *needles = args[1];
-    Py_ssize_t k = PyTuple_GET_SIZE(needles);
-    if (k < 1 || k > MAX_NEEDLES) {
-        PyErr_Format(PyExc_ValueError, "between 1 and %d needles", MAX_NEEDLES);
-        return NULL;
-    }
     const char *p[MAX_NEEDLES];
     Py_ssize_t m[MAX_NEEDLES], prefix = PY_SSIZE_T_MAX;
+    Py_ssize_t k = read_needles(args, nargs, "mentions(data: bytes, needles: tuple[bytes, ...])", p, m);
+    if (k < 0)
+        return NULL;
     for (Py_ssize_t j = 0; j < k; j++) {
-        PyObject *needle = PyTuple_GET_ITEM(needles, j);
-        if (!PyBytes_CheckExact(needle) || PyBytes_GET_SIZE(needle) == 0) {
-            PyErr_SetString(PyExc_ValueError, "needles must be non-empty bytes");
-            return NULL;
-        }
-        p[j] = PyBytes_AS_STRING(needle);
-        m[j] = PyBytes_GET_SIZE(needle);
         Py_ssize_t same = 0;
         while (same < m[j] && same < (j ? prefix : m[j]) && (j == 0 || p[j][same] == p[0][same]))
             same++;
@@ -273,27 +284,11 @@ static PyObject *mentions(PyObject *module, PyObject *const *args, Py_ssize_t na
  * protocol) cost 800 instructions together. */
 static PyObject *contains_any(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 2 || !PyBytes_CheckExact(args[0]) || !PyTuple_CheckExact(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "contains_any(data: bytes, needles: tuple[bytes, ...])");
-        return NULL;
-    }
-    PyObject *needles = args[1];
-    Py_ssize_t k = PyTuple_GET_SIZE(needles);
-    if (k < 1 || k > MAX_NEEDLES) {
-        PyErr_Format(PyExc_ValueError, "between 1 and %d needles", MAX_NEEDLES);
-        return NULL;
-    }
     const char *p[MAX_NEEDLES];
     Py_ssize_t m[MAX_NEEDLES];
-    for (Py_ssize_t j = 0; j < k; j++) {
-        PyObject *needle = PyTuple_GET_ITEM(needles, j);
-        if (!PyBytes_CheckExact(needle) || PyBytes_GET_SIZE(needle) == 0) {
-            PyErr_SetString(PyExc_ValueError, "needles must be non-empty bytes");
-            return NULL;
-        }
-        p[j] = PyBytes_AS_STRING(needle);
-        m[j] = PyBytes_GET_SIZE(needle);
-    }
+    Py_ssize_t k = read_needles(args, nargs, "contains_any(data: bytes, needles: tuple[bytes, ...])", p, m);
+    if (k < 0)
+        return NULL;
     const char *s = PyBytes_AS_STRING(args[0]);
     Py_ssize_t len = PyBytes_GET_SIZE(args[0]);
     for (Py_ssize_t at = 0; at < len; at++)
