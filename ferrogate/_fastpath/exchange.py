@@ -70,6 +70,8 @@ _LENGTH: Final = Framing.LENGTH
 _CHUNKED: Final = Framing.CHUNKED
 _CLOSE_DELIMITED: Final = Framing.CLOSE
 
+# A future made by its class (see http1._NEW_FUTURE): a body still arriving is waited on.
+_NEW_FUTURE: Final = asyncio.Future
 _CONTENT_LENGTH: Final = b"content-length: "
 # Data above this size is written as (prefix, data, CRLF) to avoid copying it into one chunk.
 _COPY_LIMIT: Final = 16 * 1024
@@ -227,7 +229,7 @@ class HttpExchange:
             if not self.started and not self.disconnected:
                 self._transport.write(CONTINUE_100)
         self._resume_if_parsing()
-        waiter = self._conn.state.loop.create_future()
+        waiter: asyncio.Future[None] = _NEW_FUTURE(loop=self._conn.state.loop)
         self._body_waiter = waiter
         conn = self._conn
         conn.body_wait_started()

@@ -119,8 +119,9 @@ _LF: Final = 10
 # Characters that cannot appear in a Host value (uri-host [":" port]): whitespace, path,
 # userinfo and backslash (a classic parser-confusion vector).
 _BAD_HOST: Final = re.compile(rb"[\s/\\@?#]")
-# A future of the running loop: uvloop's loop.create_future() makes one through a keyword
-# call (1,400 instructions); the bare constructor finds the running loop in C.
+# A future made by its class, given its loop: uvloop's loop.create_future() makes one through
+# two more call layers (1,400 instructions in all). Not without the loop: asyncio then looks
+# the running loop up, and on 3.11 that costs a getpid() system call.
 _NEW_FUTURE: Final = asyncio.Future
 # The name of every exchange's task (what asyncio's debug output and task dumps show).
 EXCHANGE_TASK_NAME: Final = "ferrogate-exchange"
@@ -657,7 +658,7 @@ class HttpProtocol(asyncio.Protocol):
                 if exchange is not None:
                     self._next = None
                 elif self.conn_state < _CLOSING:
-                    waiter: asyncio.Future[HttpExchange | None] = _NEW_FUTURE()
+                    waiter: asyncio.Future[HttpExchange | None] = _NEW_FUTURE(loop=self.state.loop)
                     self._handoff = waiter
                     exchange = await waiter
         finally:

@@ -93,7 +93,7 @@ MAX_UPSTREAM_HEAD_BYTES: Final = 64 * 1024
 # parser: neither is ever called again (the transport is closed, nothing feeds the parser).
 _DETACHED: Final = asyncio.Protocol()
 _DETACHED_PARSER: Final = httptools.HttpResponseParser(_DETACHED)
-# A future of the running loop (see http1._NEW_FUTURE): send runs on the connection's loop.
+# A future made by its class (see http1._NEW_FUTURE).
 _NEW_FUTURE: Final = asyncio.Future
 
 
@@ -383,7 +383,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._interim = False
         resp = UpstreamResponse(self, reused, loop)
         self._response = resp
-        waiter: asyncio.Future[UpstreamResponse] = _NEW_FUTURE()
+        waiter: asyncio.Future[UpstreamResponse] = _NEW_FUTURE(loop=loop)
         self._head_waiter = waiter
         now = loop.time()
         self._total_due = _NEVER if timeouts.total is None else now + timeouts.total

@@ -19,6 +19,8 @@ HIGH_WATER: Final = 64 * 1024
 """Buffered response bytes above which the upstream transport pauses reading."""
 LOW_WATER: Final = 16 * 1024
 """Buffered response bytes at or below which reading resumes."""
+# A future made by its class (see http1._NEW_FUTURE): a stream waits on one per read.
+_NEW_FUTURE: Final = asyncio.Future
 
 
 class NativeReader(Protocol):
@@ -330,7 +332,7 @@ class UpstreamResponse:
             conn.resume_reading()
 
     async def _wait(self) -> None:
-        waiter = (self._loop or asyncio.get_running_loop()).create_future()
+        waiter: asyncio.Future[None] = _NEW_FUTURE(loop=self._loop or asyncio.get_running_loop())
         self._waiter = waiter
         try:
             await waiter
