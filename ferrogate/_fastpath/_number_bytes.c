@@ -27,6 +27,14 @@ static int digits(unsigned long long n, unsigned base, int width, char *out_end)
     return count;
 }
 
+/* n's digits as digits() writes them, after a '-' when n is negative (room for 33); how many. */
+static int signed_digits(long long n, unsigned base, int width, char *out_end) {
+    int count = digits(n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n, base, width, out_end);
+    if (n < 0)
+        out_end[-1 - count++] = '-';
+    return count;
+}
+
 static PyObject *between(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t expected, unsigned base, const char *usage) {
     if (nargs != expected || !PyBytes_CheckExact(args[0]) || !PyBytes_CheckExact(args[2]) ||
         !PyLong_CheckExact(args[1])) {
@@ -44,9 +52,7 @@ static PyObject *between(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t exp
     }
     char buf[34];
     char *end = buf + sizeof buf;
-    int count = digits(n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n, base, (int)width, end);
-    if (n < 0)
-        buf[sizeof buf - 1 - count++] = '-';
+    int count = signed_digits(n, base, (int)width, end);
     Py_ssize_t before = PyBytes_GET_SIZE(args[0]), after = PyBytes_GET_SIZE(args[2]);
     PyObject *out = PyBytes_FromStringAndSize(NULL, before + count + after);
     if (out == NULL)
@@ -124,9 +130,7 @@ static PyObject *fill_template(PyObject *module, PyObject *const *args, Py_ssize
             if (n == -1 && PyErr_Occurred())
                 goto done;
             char *end = ints[i] + sizeof ints[i];
-            int count = digits(n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n, 10, 0, end);
-            if (n < 0)
-                end[-1 - count++] = '-';
+            int count = signed_digits(n, 10, 0, end);
             text[i] = end - count;
             text_len[i] = count;
             break;
