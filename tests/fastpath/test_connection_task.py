@@ -23,6 +23,14 @@ async def answer(exchange: Exchange) -> None:
     respond(exchange)
 
 
+class Handled(list[bytes]):
+    """A handler that answers and lists the targets it handled."""
+
+    async def __call__(self, exchange: Exchange) -> None:
+        self.append(exchange.request.target)
+        respond(exchange)
+
+
 async def test_keep_alive_requests_on_one_connection_run_in_one_task() -> None:
     tasks: list[asyncio.Task[object] | None] = []
 
@@ -75,13 +83,8 @@ async def test_the_connection_task_ends_when_an_idle_connection_closes() -> None
 
 
 async def test_a_request_whose_client_leaves_before_its_handler_starts_is_never_handled() -> None:
-    handled: list[bytes] = []
-
-    async def handler(exchange: Exchange) -> None:
-        handled.append(exchange.request.target)
-        respond(exchange)
-
-    conn = make_conn(handler)
+    handled = Handled()
+    conn = make_conn(handled)
     conn.feed(GET % 0)
     await conn.settle()
     conn.feed(GET % 1)  # handed to the waiting task, which has not woken yet
@@ -92,13 +95,8 @@ async def test_a_request_whose_client_leaves_before_its_handler_starts_is_never_
 
 
 async def test_a_first_request_whose_client_leaves_at_once_leaves_no_task_behind() -> None:
-    handled: list[bytes] = []
-
-    async def handler(exchange: Exchange) -> None:
-        handled.append(exchange.request.target)
-        respond(exchange)
-
-    conn = make_conn(handler)
+    handled = Handled()
+    conn = make_conn(handled)
     conn.feed(GET % 0)  # the task is made; cancelled before its first step
     conn.protocol.connection_lost(ConnectionResetError())
     await conn.settle()
