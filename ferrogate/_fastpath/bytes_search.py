@@ -7,6 +7,7 @@ does."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 try:
@@ -22,16 +23,9 @@ if TYPE_CHECKING:  # a type in the C module's stub (mypyc compiles no protocol h
 find: Final[Search] = _native.find if _native is not None else bytes.find
 rfind: Final[Search] = _native.rfind if _native is not None else bytes.rfind
 count: Final[Search] = _native.count if _native is not None else bytes.count
-_MENTIONS: Final = _native.mentions if _native is not None else None
-_CONTAINS_ANY: Final = _native.contains_any if _native is not None else None
-
-
-def mentions(data: bytes, needles: tuple[bytes, ...]) -> list[int]:
+def mentions_py(data: bytes, needles: tuple[bytes, ...]) -> list[int]:
     """Where any of ``needles`` (one to eight, none empty) occurs in ``data``, ascending; a
-    place where two begin is listed once."""
-    native = _MENTIONS
-    if native is not None:
-        return native(data, needles)
+    place where two begin is listed once (the C function's answer, without it)."""
     found: set[int] = set()
     for needle in needles:
         at = data.find(needle)
@@ -41,9 +35,15 @@ def mentions(data: bytes, needles: tuple[bytes, ...]) -> list[int]:
     return sorted(found)
 
 
-def contains_any(data: bytes, needles: tuple[bytes, ...]) -> bool:
-    """Whether any of ``needles`` (one to eight, none empty) occurs in ``data``."""
-    native = _CONTAINS_ANY
-    if native is not None:
-        return native(data, needles)
+def contains_any_py(data: bytes, needles: tuple[bytes, ...]) -> bool:
+    """Whether any of ``needles`` (one to eight, none empty) occurs in ``data`` (the C
+    function's answer, without it)."""
     return any(needle in data for needle in needles)
+
+
+mentions: Final[Callable[[bytes, tuple[bytes, ...]], list[int]]] = (
+    _native.mentions if _native is not None else mentions_py
+)
+contains_any: Final[Callable[[bytes, tuple[bytes, ...]], bool]] = (
+    _native.contains_any if _native is not None else contains_any_py
+)
