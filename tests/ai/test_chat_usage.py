@@ -39,7 +39,7 @@ choices = st.lists(st.fixed_dictionaries({"index": st.integers(0, 3), "message":
     optional={"usage": usage_objects})}), max_size=2)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.fixed_dictionaries({"id": text, "choices": choices},
                              optional={"usage": usage_objects, "x_groq": st.fixed_dictionaries({"usage": usage_objects}),
                                        "model": text}),

@@ -17,7 +17,7 @@ needles = st.binary(max_size=4).map(lambda b: bytes(x % 4 + 97 for x in b))
 bounds = st.one_of(st.none(), st.integers(-50, 50), st.sampled_from([-(1 << 70), 1 << 70]))
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(data_bytes, needles, bounds, bounds)
 def test_find_answers_as_bytes_find(data: bytes, needle: bytes, start: int | None, end: int | None) -> None:
     assert native.find(data, needle, start, end) == data.find(needle, start, end)
@@ -25,7 +25,7 @@ def test_find_answers_as_bytes_find(data: bytes, needle: bytes, start: int | Non
     assert native.find(data, needle) == data.find(needle)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(data_bytes, needles, bounds, bounds)
 def test_rfind_answers_as_bytes_rfind(data: bytes, needle: bytes, start: int | None, end: int | None) -> None:
     assert native.rfind(data, needle, start, end) == data.rfind(needle, start, end)
@@ -33,7 +33,7 @@ def test_rfind_answers_as_bytes_rfind(data: bytes, needle: bytes, start: int | N
     assert native.rfind(data, needle) == data.rfind(needle)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(data_bytes, needles, bounds, bounds)
 def test_count_answers_as_bytes_count(data: bytes, needle: bytes, start: int | None, end: int | None) -> None:
     assert native.count(data, needle, start, end) == data.count(needle, start, end)
@@ -47,7 +47,7 @@ def every_place(data: bytes, needles: tuple[bytes, ...]) -> list[int]:
 some_needles = st.lists(needles.filter(bool), min_size=1, max_size=4).map(tuple)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(data_bytes, some_needles, st.booleans())
 def test_mentions_lists_every_place_any_needle_occurs(data: bytes, found: tuple[bytes, ...], prefixed: bool) -> None:
     if prefixed:  # a common prefix: the one-scan way

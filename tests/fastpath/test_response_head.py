@@ -70,7 +70,7 @@ def _by_cutting(cut: Cut, data: bytes, count: int) -> list[list[tuple[bytes, byt
 
 
 @pytest.mark.parametrize("cut", CUTS)
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(heads=st.lists(fields, min_size=1, max_size=3))
 def test_fields_cut_from_the_head_equal_the_callbacks(cut: Cut, heads: list[list[tuple[bytes, bytes]]]) -> None:
     data = b"".join(_head(103, pairs) for pairs in heads[:-1]) + _head(200, [*heads[-1], (b"Content-Length", b"0")])

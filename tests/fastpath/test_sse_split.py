@@ -25,13 +25,13 @@ def reference_name(event: bytes) -> bytes | None:
     return None
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(sse_bytes)
 def test_split_events_ends_each_event_at_its_first_terminator(block: bytes) -> None:
     assert split_events(block) == REFERENCE_EVENT.findall(block)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(sse_bytes)
 def test_event_name_is_the_first_event_line_value(event: bytes) -> None:
     assert event_name(event) == reference_name(event)

@@ -92,7 +92,7 @@ def same_histograms(got: list[Any], want: list[Any]) -> bool:
 # -- usage rows
 
 
-@settings(max_examples=200)
+@settings(max_examples=60)
 @given(batches)
 def test_c_usage_rows_are_the_python_rows(batch: list[RequestRecord]) -> None:
     assert native.usage_rows(fields(batch), usage_sums._LAYOUT) == sum_usage_py(fields(batch))
@@ -144,7 +144,7 @@ def test_a_layout_that_does_not_fit_is_refused(layout: Any) -> None:
 # -- Prometheus counts
 
 
-@settings(max_examples=200)
+@settings(max_examples=60)
 @given(batches)
 def test_c_metric_counts_are_the_python_counts(batch: list[RequestRecord]) -> None:
     bounds = (record_counter._BOUNDS[record_counter.DURATION], record_counter._BOUNDS[record_counter.OVERHEAD])
@@ -195,7 +195,7 @@ def test_counting_by_key_id_is_pythons(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- GenAI increments
 
 
-@settings(max_examples=200)
+@settings(max_examples=60)
 @given(batches)
 def test_c_genai_increments_are_the_python_increments(batch: list[RequestRecord]) -> None:
     got = native.genai_sums(fields(batch), otlp_metrics._LAYOUT, otlp_metrics._POINT_BOUNDS)

@@ -76,7 +76,7 @@ def _messages(framed: bytes, request: type[Any]) -> list[bytes]:
     return sorted(m.SerializeToString() for m in inner)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(batches)
 def test_a_batch_written_from_msgpack_is_the_python_writers_items(batch: list[RequestRecord]) -> None:
     logs, log_count, spans, span_count, left = _batch(batch)
@@ -169,7 +169,7 @@ def test_write_blob_raises_for_a_batch_msgspec_refuses_too() -> None:
         _written(RecordBlob(1, 0.0, 0.0, b"\x91\xa2\xff\xfe"))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(batches.filter(bool), st.data())
 def test_a_damaged_batch_is_refused_or_read_never_past_its_end(batch: list[RequestRecord], data: st.DataObject) -> None:
     raw = bytearray(encode_blob(batch).data)
