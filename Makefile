@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?= Ferrogate/Caddyfile
 PYTEST_ARGS ?=
+# pytest processes for `make test`, each taking whole test files (their module fixtures stay in one process)
+TEST_WORKERS ?= 2
 
 LOCK := requirements/lock.txt
 RUNTIME_LOCK := requirements/runtime-lock.txt
@@ -72,7 +74,7 @@ system-deps:
 	@bash scripts/mcp-conformance.sh
 
 test: $(STAMP) system-deps $(COMPILED_STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check ferrogate tests benchmarks scripts

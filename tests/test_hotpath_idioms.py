@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.support.python_source import parse_source
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,7 +42,7 @@ def bytes_literal_searches(source: str) -> list[str]:
     """``<bytes> in <expression>`` comparisons where the needle is a bytes literal or a loop
     variable over a tuple of them (containment in a literal tuple, list, set or dict, or in a
     name bound to one, is a lookup, not a search, and is fine)."""
-    tree = ast.parse(source)
+    tree = parse_source(source)
     needles = _needles(tree)
     tuples = _bytes_tuples(tree)
     found = []
@@ -75,7 +77,7 @@ def bytes_method_searches(source: str) -> list[str]:
     methods, which pack and re-parse their arguments (``bytes_search.find`` and ``rfind`` are
     the hot path's)."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse_source(source)):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr in ("find", "rfind") and node.args
                 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, bytes)):
@@ -111,7 +113,7 @@ def clock_imports(source: str) -> list[str]:
     name is a dict lookup (about 130 instructions); ``ferrogate._fastpath.clock`` binds the
     clocks as Finals, which compiled modules read as C statics."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse_source(source)):
         if (isinstance(node, ast.ImportFrom) and node.module == "time") or (
                 isinstance(node, ast.Import) and any(alias.name == "time" for alias in node.names)):
             found.append(f"line {node.lineno}: {ast.unparse(node)}")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.python_source import parse_source
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ferrogate"
 MAX_LINES = 400
@@ -27,7 +29,7 @@ def line_count(text: str) -> int:
 
 def has_reason(text: str) -> bool:
     """Whether the module docstring has a paragraph starting ``Why one module:`` with words after it."""
-    doc = ast.get_docstring(ast.parse(text)) or ""
+    doc = ast.get_docstring(parse_source(text)) or ""
     return any(
         p.strip().startswith(REASON) and p.strip()[len(REASON) :].strip() for p in doc.split("\n\n")
     )

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.python_source import parse_source
+
 
 @dataclass(frozen=True, slots=True)
 class Import:
@@ -65,7 +67,7 @@ def collect_imports(package_dir: Path) -> list[Import]:
     top = package_dir.name
     edges: dict[Import, None] = {}
     for name, path in modules.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = parse_source(path.read_text(encoding="utf-8"), filename=str(path))
         here = name if path.name == "__init__.py" else name.rpartition(".")[0]
         shown = path.relative_to(package_dir.parent)
         for target, line in _targets(tree, here, modules):
