@@ -19,8 +19,9 @@ import weakref
 from binascii import hexlify
 from typing import Final
 
-from ferrogate._fastpath.api import Headers, Request
+from ferrogate._fastpath.api import Headers
 from ferrogate._fastpath.pump import HOP_BY_HOP
+from ferrogate._fastpath.request import HttpRequest
 
 X_FORWARDED_FOR: Final = b"x-forwarded-for"
 X_FORWARDED_PROTO: Final = b"x-forwarded-proto"
@@ -132,7 +133,7 @@ class IdSource:
         return digits[at:end]
 
 
-def upstream_headers(req: Request, scheme: bytes, ids: IdSource) -> tuple[Headers, bytes]:
+def upstream_headers(req: HttpRequest, scheme: bytes, ids: IdSource) -> tuple[Headers, bytes]:
     """Headers to send upstream (before header_up edits) and the request id."""
     out: Headers = []
     xff: bytes | None = None
@@ -182,7 +183,7 @@ def upstream_headers(req: Request, scheme: bytes, ids: IdSource) -> tuple[Header
 
 
 def upstream_head(
-    req: Request, scheme: bytes, ids: IdSource, target: bytes, default_host: bytes, framing: bytes
+    req: HttpRequest, scheme: bytes, ids: IdSource, target: bytes, default_host: bytes, framing: bytes
 ) -> tuple[bytes, bytes]:
     """The whole upstream request head in one pass, and the request id.
 

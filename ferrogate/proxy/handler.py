@@ -13,8 +13,10 @@ import asyncio
 from typing import Final
 
 from ferrogate._fastpath.api import Exchange, Headers
+from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.forwarding import X_REQUEST_ID, IdSource, upstream_head, upstream_headers
 from ferrogate._fastpath.pump import relay, relay_complete, response_headers
+from ferrogate._fastpath.request import HttpRequest
 from ferrogate._fastpath.upstream import Body
 from ferrogate._fastpath.upstream_errors import UpstreamError
 from ferrogate.errors import ErrorSource, GatewayError
@@ -39,7 +41,11 @@ class ProxyHandler:
         self.ids = IdSource()
 
     async def serve(self, exchange: Exchange, route: CompiledRoute) -> None:
+        # The server's exchange and request: compiled classes, whose fields are read directly
+        # (through the Protocols each read is a lookup by name: 26 a request, 5,600 instructions).
+        assert isinstance(exchange, HttpExchange)
         req = exchange.request
+        assert isinstance(req, HttpRequest)
         group = route.upstream
         assert group is not None
         target = route.rewrite_target(req.path, req.query) if route.rewrites else req.target
