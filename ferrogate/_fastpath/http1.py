@@ -251,8 +251,10 @@ class HttpProtocol(asyncio.Protocol):
         self.conn_state = _CLOSED
         self._cancel_write_timer()
         self._deadline_kind = _NO_DEADLINE
-        if self.wheel_slot:
-            self.state.wheel.disarm(self)
+        armed = self.wheel_slot
+        if armed:
+            self.wheel_slot = 0
+            self.state.wheel.disarm(self, armed)
         self.flow.resume_writing()
         current = self.current
         if current is not None:
@@ -727,7 +729,7 @@ class HttpProtocol(asyncio.Protocol):
         self._deadline_kind = kind
         self._deadline = when
         # Armed already for an earlier moment: it looks at the deadline again then.
-        state.wheel.arm(self, when)
+        self.wheel_slot = state.wheel.arm(self, self.wheel_slot, when)
 
     def deadline_due(self, now: float) -> None:
         """The deadline wheel's call: act on the deadline if it has passed, else re-arm."""
@@ -735,7 +737,7 @@ class HttpProtocol(asyncio.Protocol):
         if kind == _NO_DEADLINE or self.conn_state == _CLOSED:
             return
         if now < self._deadline:
-            self.state.wheel.arm(self, self._deadline)
+            self.wheel_slot = self.state.wheel.arm(self, self.wheel_slot, self._deadline)
             return
         self._deadline_kind = _NO_DEADLINE
         if kind == _IDLE_DEADLINE:

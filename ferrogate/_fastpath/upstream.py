@@ -329,9 +329,9 @@ class UpstreamConnection(asyncio.Protocol):
         self._first_byte_due = _NEVER
         # The first-byte deadline is gone: the idle one may come before it, or none is left.
         if self._timeouts.idle is None and self._total_due == _NEVER:
-            self._watchdog.unwatch(self)
+            self._unwatch()
         else:
-            self._watchdog.watch(self)
+            self._watch()
         waiter = self._head_waiter
         self._head_waiter = None
         if waiter is not None and not waiter.done():
@@ -404,7 +404,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._request_done = False
             transport.write(head)
             self._body_task = loop.create_task(self._send_stream(body, chunked))
-        self._watchdog.watch(self)
+        self._watch()
         return waiter
 
     def cancel_request(self) -> None:
@@ -525,7 +525,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _complete(self, keep_alive: bool) -> None:
         resp = self._response
         self._response = None
-        self._watchdog.unwatch(self)
+        self._unwatch()
         if self._read_paused and self._transport is not None:
             self._read_paused = False
             self._transport.resume_reading()
@@ -574,19 +574,31 @@ class UpstreamConnection(asyncio.Protocol):
             self._transport.abort()
 
     def _cancel_timers(self) -> None:
-        self._watchdog.unwatch(self)
+        self._unwatch()
 
     def _arm_first_byte(self) -> None:
         secs = self._timeouts.first_byte
         if secs is not None and not self._head_done:
             self._first_byte_due = self._loop.time() + secs
-            self._watchdog.watch(self)
+            self._watch()
 
     def _last_heard(self) -> float:
         native = self.native
         if native is None:
             return self._last_read
         return max(self._last_read, native.last_read)
+
+    def _watch(self) -> None:
+        """Be looked at by the watchdog at the next deadline (no-op when armed as early)."""
+        when = self.next_deadline()
+        if when != _NEVER:
+            self.wheel_slot = self._watchdog.wheel.arm(self, self.wheel_slot, when)
+
+    def _unwatch(self) -> None:
+        armed = self.wheel_slot
+        if armed:
+            self.wheel_slot = 0
+            self._watchdog.wheel.disarm(self, armed)
 
     def next_deadline(self) -> float:
         """The earliest moment a deadline of the exchange may pass (``_NEVER``: none)."""
@@ -606,7 +618,7 @@ class UpstreamConnection(asyncio.Protocol):
             if when <= now:  # silent while reading is paused: our silence, look again later
                 when = now + (self._timeouts.idle or 1.0)
             if when != _NEVER:
-                self._watchdog.wheel.arm(self, when)
+                self.wheel_slot = self._watchdog.wheel.arm(self, self.wheel_slot, when)
 
     def check_deadlines(self, now: float) -> None:
         """Fail the exchange if a deadline has passed."""

@@ -9,12 +9,8 @@ deadlines on one deadline wheel; deadlines fire up to ``interval`` late.
 from __future__ import annotations
 
 import asyncio
-from typing import Final, Protocol
 
 from ferrogate._fastpath.deadline_wheel import DeadlineWheel
-
-_NEVER: Final = float("inf")
-
 
 class Timeouts:
     """Deadlines for one upstream exchange, in seconds (None = no limit).
@@ -45,25 +41,13 @@ class Timeouts:
         )
 
 
-class Watched(Protocol):
-    """A connection with deadlines (``UpstreamConnection``)."""
-
-    wheel_slot: int
-
-    def next_deadline(self) -> float:
-        """The earliest moment one of its deadlines may pass (``inf``: none)."""
-        ...
-
-    def deadline_due(self, now: float) -> None: ...
-
-
 class Watchdog:
     """The deadlines of a pool's active connections, on one deadline wheel.
 
-    A connection is looked at when its earliest deadline may have passed, not on every
-    tick: a deadline that moves later (the idle one, on every read) costs nothing until
-    then, and a long stream with no deadline left is never looked at. Deadlines fire up
-    to ``interval`` late.
+    A connection (``UpstreamConnection._watch``) is looked at when its earliest deadline may
+    have passed, not on every tick: a deadline that moves later (the idle one, on every read)
+    costs nothing until then, and a long stream with no deadline left is never looked at.
+    Deadlines fire up to ``interval`` late.
     """
 
     __slots__ = ("loop", "wheel")
@@ -71,15 +55,6 @@ class Watchdog:
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = 0.05) -> None:
         self.loop = loop
         self.wheel = DeadlineWheel(loop, interval)
-
-    def watch(self, conn: Watched) -> None:
-        """Look at ``conn`` at its next deadline (no-op when one as early is armed)."""
-        when = conn.next_deadline()
-        if when != _NEVER:
-            self.wheel.arm(conn, when)
-
-    def unwatch(self, conn: Watched) -> None:
-        self.wheel.disarm(conn)
 
     def close(self) -> None:
         self.wheel.clear()

@@ -22,6 +22,10 @@ class _Conn:
         self.calls: list[float] = []
         self.fired = loop.create_future()
 
+    def arm(self, wheel: DeadlineWheel, when: float) -> None:
+        """What a connection does: keep the slot the wheel answers."""
+        self.wheel_slot = wheel.arm(self, self.wheel_slot, when)
+
     def deadline_due(self, now: float) -> None:
         self.calls.append(now)
         if not self.fired.done():
@@ -45,7 +49,7 @@ async def test_a_deadline_fires_at_or_at_most_one_step_after_its_moment() -> Non
     wheel = DeadlineWheel(loop, 0.02)
     conn = _Conn(loop)
     when = loop.time() + 0.05
-    wheel.arm(conn, when)
+    conn.arm(wheel, when)
     fired = await asyncio.wait_for(conn.fired, 2)
     assert when <= fired <= when + 0.02 + 0.015  # one step, and the loop clock's millisecond
 
@@ -55,17 +59,30 @@ async def test_arming_for_a_later_moment_keeps_the_earlier_one() -> None:
     wheel = DeadlineWheel(loop, 0.01)
     conn = _Conn(loop)
     soon = loop.time() + 0.03
-    wheel.arm(conn, soon)
-    wheel.arm(conn, soon + 10)
+    conn.arm(wheel, soon)
+    conn.arm(wheel, soon + 10)
     assert await asyncio.wait_for(conn.fired, 2) < soon + 1
+
+
+async def test_arming_answers_the_slot_the_connection_is_armed_for() -> None:
+    loop = asyncio.get_running_loop()
+    wheel = DeadlineWheel(loop, 0.01)
+    conn = _Conn(loop)
+    now = loop.time()
+    first = wheel.arm(conn, 0, now + 1)
+    assert first > 0
+    assert wheel.arm(conn, first, now + 5) == first  # later: the earlier slot stays
+    earlier = wheel.arm(conn, first, now + 0.5)
+    assert 0 < earlier < first and len(wheel) == 1  # moved, not added twice
+    wheel.disarm(conn, earlier)
 
 
 async def test_arming_for_an_earlier_moment_moves_the_connection() -> None:
     loop = asyncio.get_running_loop()
     wheel = DeadlineWheel(loop, 0.01)
     conn = _Conn(loop)
-    wheel.arm(conn, loop.time() + 10)
-    wheel.arm(conn, loop.time() + 0.03)
+    conn.arm(wheel, loop.time() + 10)
+    conn.arm(wheel, loop.time() + 0.03)
     await asyncio.wait_for(conn.fired, 2)
     assert len(wheel) == 0 and conn.calls == [conn.fired.result()]  # fired once, and left the wheel
 
@@ -75,9 +92,10 @@ async def test_a_disarmed_connection_is_not_called_and_not_held() -> None:
     wheel = DeadlineWheel(loop, 0.01)
     conn = _Conn(loop)
     gone = weakref.ref(conn)
-    wheel.arm(conn, loop.time() + 0.02)
-    wheel.disarm(conn)
-    assert len(wheel) == 0 and conn.wheel_slot == 0
+    conn.arm(wheel, loop.time() + 0.02)
+    assert conn.wheel_slot > 0
+    wheel.disarm(conn, conn.wheel_slot)
+    assert len(wheel) == 0
     del conn
     gc.collect()
     assert gone() is None
@@ -90,7 +108,7 @@ async def test_many_connections_share_one_loop_timer() -> None:
     conns = [_Conn(loop) for _ in range(1000)]
     base = loop.time()
     for i, conn in enumerate(conns):
-        wheel.arm(conn, base + 0.01 + (i % 5) * 0.01)
+        conn.arm(wheel, base + 0.01 + (i % 5) * 0.01)
     await asyncio.wait_for(asyncio.gather(*(c.fired for c in conns)), 5)
     assert all(len(c.calls) == 1 for c in conns) and len(wheel) == 0
 
@@ -100,8 +118,8 @@ async def test_a_failing_connection_does_not_stop_the_others_deadlines() -> None
     wheel = DeadlineWheel(loop, 0.01)
     broken, fine = _Broken(loop), _Conn(loop)
     when = loop.time() + 0.02
-    wheel.arm(broken, when)
-    wheel.arm(fine, when)
+    broken.arm(wheel, when)
+    fine.arm(wheel, when)
     await asyncio.wait_for(fine.fired, 2)
     assert broken.wheel_slot == 0 and len(wheel) == 0
 
