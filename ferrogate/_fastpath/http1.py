@@ -267,7 +267,7 @@ class HttpProtocol(asyncio.Protocol):
                 counts[status] = counts.get(status, 0) + 1
                 access_log = self.state.access_log
                 if access_log is not None:
-                    access_log.record(current, time(), self.state.loop.time() - current.received_at)
+                    access_log.record(current, time(), self.state.now() - current.received_at)
                 if current is self._running:
                     assert self._runner is not None
                     self._runner.cancel()
@@ -493,7 +493,7 @@ class HttpProtocol(asyncio.Protocol):
             self,
             self._transport,
             request,
-            state.loop.time(),
+            state.now(),
             expect_continue and has_body and version == "1.1",
             not has_body,
         )
@@ -695,7 +695,7 @@ class HttpProtocol(asyncio.Protocol):
         counts[status] = counts.get(status, 0) + 1
         access_log = self.state.access_log
         if access_log is not None:
-            access_log.record(exchange, time(), self.state.loop.time() - exchange.received_at)
+            access_log.record(exchange, time(), self.state.now() - exchange.received_at)
         self.current = None
         if not exchange.keep_alive or not exchange.body_intact or self.draining:
             self._close(linger=not exchange.body_intact)
@@ -725,7 +725,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _set_deadline(self, kind: Deadline, delay: float) -> None:
         state = self.state
-        when = state.loop.time() + delay
+        when = state.now() + delay
         self._deadline_kind = kind
         self._deadline = when
         # Armed already for an earlier moment: it looks at the deadline again then.

@@ -216,7 +216,7 @@ class UpstreamPool:
         # Not asyncio.get_running_loop(): on 3.11 it makes a getpid() system call
         # (its fork check) on every call. A pool with idle connections has a watchdog.
         watchdog = self._watchdog
-        now = (watchdog.loop if watchdog is not None else asyncio.get_running_loop()).time()
+        now = watchdog.now() if watchdog is not None else asyncio.get_running_loop().time()
         if conn.state is _IDLE and now - conn.idle_since < self.keepalive_secs:
             return idle.pop()  # the common case, same answer plan_checkout gives
         reuse, keep, close = plan_checkout(idle, now, self.keepalive_secs)

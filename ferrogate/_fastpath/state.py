@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from ferrogate._fastpath.api import Handler
@@ -53,6 +54,7 @@ class ServerState:
         "max_body",
         "max_header",
         "max_pipelined",
+        "now",
         "protocol_errors",
         "responses",
         "shutting_down",
@@ -74,6 +76,8 @@ class ServerState:
         self.access_log = access_log
         self.limits = limits
         self.loop = loop
+        # The loop's clock bound once: from compiled code loop.time() looks the method up each call.
+        self.now: Callable[[], float] = loop.time
         self.max_header = limits.max_header_bytes
         self.keep_encoded_slash = limits.encoded_slash == "keep"
         self.max_body = limits.max_body_bytes

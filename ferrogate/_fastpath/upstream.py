@@ -181,7 +181,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._mark_dead()
             return
         self._got_bytes = True
-        self._last_read = self._loop.time()
+        self._last_read = self._watchdog.now()
         if not self._head_done:
             buf = self._head_buf
             if not buf:
@@ -385,7 +385,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._response = resp
         waiter: asyncio.Future[UpstreamResponse] = _NEW_FUTURE(loop=loop)
         self._head_waiter = waiter
-        now = loop.time()
+        now = self._watchdog.now()
         self._total_due = _NEVER if timeouts.total is None else now + timeouts.total
         if isinstance(body, bytes):
             if body:
@@ -466,7 +466,7 @@ class UpstreamConnection(asyncio.Protocol):
     def resume_reading(self) -> None:
         if self._read_paused and self._transport is not None:
             self._read_paused = False
-            self._last_read = self._loop.time()
+            self._last_read = self._watchdog.now()
             self._transport.resume_reading()
 
     def hand_over_socket(self, resp: UpstreamResponse) -> int | None:
@@ -537,7 +537,7 @@ class UpstreamConnection(asyncio.Protocol):
         reusable = keep_alive and self._request_done and self.state is _ACTIVE
         if reusable:
             self.state = _IDLE
-            self.idle_since = self._loop.time()
+            self.idle_since = self._watchdog.now()
         else:
             self.state = _CLOSED
             if self._transport is not None:
@@ -579,7 +579,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _arm_first_byte(self) -> None:
         secs = self._timeouts.first_byte
         if secs is not None and not self._head_done:
-            self._first_byte_due = self._loop.time() + secs
+            self._first_byte_due = self._watchdog.now() + secs
             self._watch()
 
     def _last_heard(self) -> float:
