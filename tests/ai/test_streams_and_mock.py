@@ -103,6 +103,21 @@ def test_mock_provider_responses_and_embeddings(gateway_factory) -> None:
     assert len(parsed.data) == 3 and len(parsed.data[0].embedding) == 8
 
 
+def test_mock_embeddings_refuse_more_dimensions_than_a_model_makes_and_the_worker_stays_free(gateway_factory) -> None:
+    gw = gateway_factory(_mock_config())
+    asked = [3072, 3073, 2**64, 0]
+    answers = [
+        httpx.post(gw.base_url + "/embeddings", json={"model": "demo-chat", "input": "x", "dimensions": n}, timeout=10)
+        for n in asked
+    ]
+    assert len(answers[0].json()["data"][0]["embedding"]) == 3072
+    for r in answers[1:]:
+        assert r.status_code == 400, r.text
+        assert "dimensions" in r.json()["error"]["message"]
+    r = httpx.post(gw.base_url + "/embeddings", json={"model": "demo-chat", "input": "x"}, timeout=2)
+    assert len(r.json()["data"][0]["embedding"]) == 8
+
+
 def test_mock_provider_latency_is_applied(gateway_factory) -> None:
     gw = gateway_factory(_mock_config(latency_ms=200))
     r = httpx.post(gw.base_url + "/chat/completions", json={"model": "demo-chat", "messages": []})

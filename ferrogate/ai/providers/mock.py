@@ -16,6 +16,7 @@ import hashlib
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Annotated, Final
 
 import msgspec
 import orjson
@@ -33,11 +34,16 @@ class _StreamOptions(msgspec.Struct):
     include_usage: bool | None = None
 
 
+# The most an embedding may ask for (OpenAI's largest embedding model has 3,072). The vector is
+# made on the worker's loop: unbounded, one request asking for 2**64 held a worker for good.
+MAX_DIMENSIONS: Final = 3072
+
+
 class _CallHead(msgspec.Struct):
     stream: bool | None = None
     stream_options: _StreamOptions | None = None
     input: msgspec.Raw = msgspec.Raw()
-    dimensions: int | None = None
+    dimensions: Annotated[int, msgspec.Meta(ge=1, le=MAX_DIMENSIONS)] | None = None
 
 
 _head_decoder = msgspec.json.Decoder(_CallHead)
