@@ -545,7 +545,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._release(self, reusable)
 
     def _fail(self, exc: BaseException, *, closed: bool = False) -> None:
-        self._cancel_timers()
+        self._unwatch()
         self.state = _CLOSED
         waiter = self._head_waiter
         self._head_waiter = None
@@ -572,9 +572,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.state = _CLOSED
         if self._transport is not None:
             self._transport.abort()
-
-    def _cancel_timers(self) -> None:
-        self._unwatch()
 
     def _arm_first_byte(self) -> None:
         secs = self._timeouts.first_byte
