@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Final
 
 from ferrogate._fastpath.api import Exchange, Headers
+from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.upstream import UpstreamResponse
 from ferrogate._fastpath.wire import SERVER_OWNED
 
@@ -71,7 +72,7 @@ def response_headers(headers: Headers) -> Headers:
 
 
 def relay_complete(
-    exchange: Exchange,
+    exchange: HttpExchange,
     response: UpstreamResponse,
     headers: Headers | None = None,
     add: tuple[bytes, bytes] | None = None,
