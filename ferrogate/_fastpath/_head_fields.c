@@ -323,6 +323,121 @@ static PyObject *field_value(PyObject *module, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
+/* The longest name forward_fields takes as special. */
+#define SPECIAL_NAME_MAX 32
+
+/* Whether the lowercase name at p (len bytes) is one of the lowercase bytes in names (a tuple). */
+static int named_in(const char *p, Py_ssize_t len, PyObject *names) {
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (PyBytes_GET_SIZE(name) == len && memcmp(PyBytes_AS_STRING(name), p, (size_t)len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* forward_fields(buf, fields_at, special, /) -> (lines, specials, host): the request's fields
+ * as the proxy forwards them, read from the head's bytes without a list of every field.
+ * lines is each field whose name is not in special (a tuple of lowercase names), serialized
+ * as request_fields gives it ("name: value\r\n", the name lowercased, the value trimmed);
+ * specials is the others as (name, value) in order; host is the last Host field's value, or
+ * None. A proxied SDK request carries fifteen fields the proxy only copies: as pairs they cost
+ * three objects each, then a join each to write them out again. */
+static PyObject *forward_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    const char *usage = "forward_fields(buf: bytes, fields_at: int, special: tuple[bytes, ...], /)";
+    if (nargs != 3 || !PyTuple_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return NULL;
+    }
+    PyObject *names = args[2];
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (!PyBytes_CheckExact(name) || PyBytes_GET_SIZE(name) > SPECIAL_NAME_MAX) {
+            PyErr_SetString(PyExc_TypeError, usage);
+            return NULL;
+        }
+    }
+    const char *end;
+    const char *p = head_at(args, 2, usage, &end);
+    if (p == NULL)
+        return NULL;
+    /* A serialized line is at most one byte longer than the line it comes from (": " for a
+     * bare ":"); the exact length is set at the end. */
+    const char *blank = p;
+    Py_ssize_t count = 0;
+    while (blank < end && *blank != '\r') {
+        const char *eol = memchr(blank, '\r', (size_t)(end - blank));
+        if (eol == NULL || end - eol < 2)
+            return incomplete();
+        blank = eol + 2;
+        count++;
+    }
+    if (end - blank < 2)
+        return incomplete();
+    PyObject *lines = PyBytes_FromStringAndSize(NULL, blank - p + count);
+    PyObject *specials = PyList_New(0);
+    PyObject *host = NULL;
+    if (lines == NULL || specials == NULL)
+        goto fail;
+    char *w = PyBytes_AS_STRING(lines);
+    const char *line = p, *colon, *eol;
+    int more;
+    while ((more = next_field(&p, end, &colon, &eol)) > 0) {
+        Py_ssize_t name_len = colon - line;
+        char lowered[SPECIAL_NAME_MAX]; /* a longer name is never special: lowered as copied */
+        const char *name = line;
+        if (name_len <= (Py_ssize_t)sizeof lowered) {
+            lower_ascii(lowered, line, name_len);
+            name = lowered;
+        }
+        if (name == lowered && named_in(lowered, name_len, names)) {
+            PyObject *pair[2] = {PyBytes_FromStringAndSize(lowered, name_len), value_of(colon, eol, 1)};
+            PyObject *noted = tuple_stealing(2, pair);
+            if (noted == NULL || PyList_Append(specials, noted) < 0) {
+                Py_XDECREF(noted);
+                goto fail;
+            }
+            Py_DECREF(noted);
+        } else {
+            const char *v = colon + 1, *v_end = eol;
+            while (v < v_end && (*v == ' ' || *v == '\t'))
+                v++;
+            while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'))
+                v_end--;
+            if (name == lowered && name_len == 4 && memcmp(lowered, "host", 4) == 0) {
+                Py_XSETREF(host, PyBytes_FromStringAndSize(v, v_end - v));
+                if (host == NULL)
+                    goto fail;
+            }
+            if (name == lowered)
+                memcpy(w, lowered, (size_t)name_len);
+            else
+                lower_ascii(w, line, name_len);
+            w += name_len;
+            *w++ = ':';
+            *w++ = ' ';
+            memcpy(w, v, (size_t)(v_end - v));
+            w += v_end - v;
+            *w++ = '\r';
+            *w++ = '\n';
+        }
+        line = p;
+    }
+    if (more < 0)
+        goto fail;
+    if (_PyBytes_Resize(&lines, w - PyBytes_AS_STRING(lines)) < 0)
+        goto fail;
+    PyObject *items[3] = {lines, specials, host != NULL ? host : Py_NewRef(Py_None)};
+    return tuple_stealing(3, items);
+fail:
+    Py_XDECREF(lines);
+    Py_XDECREF(specials);
+    Py_XDECREF(host);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"response_fields", (PyCFunction)(void (*)(void))response_fields, METH_FASTCALL,
      "response_fields(buf, start, /): the (lowercased name, value) pairs of the response head at start."},
@@ -332,6 +447,8 @@ static PyMethodDef methods[] = {
      "request_fields(buf, fields_at, /): the (lowercased name, trimmed value) pairs of a request head."},
     {"field_value", (PyCFunction)(void (*)(void))field_value, METH_FASTCALL,
      "field_value(buf, fields_at, name, /): the trimmed value of the first field called name, or None."},
+    {"forward_fields", (PyCFunction)(void (*)(void))forward_fields, METH_FASTCALL,
+     "forward_fields(buf, fields_at, special, /): (lines, specials, host) of a request head, as the proxy forwards it."},
     {NULL, NULL, 0, NULL},
 };
 

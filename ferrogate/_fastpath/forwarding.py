@@ -40,6 +40,7 @@ _SPECIAL: Final = HOP_BY_HOP | {
 }
 # The one-pass serializer also owns the framing headers.
 _SPECIAL_HEAD: Final = _SPECIAL | {b"content-length"}
+_SPECIAL_HEAD_NAMES: Final = tuple(sorted(_SPECIAL_HEAD))  # as HttpRequest.forward_fields takes them
 _HEX_DIGITS: Final = b"0123456789abcdef"  # strip() by it leaves nothing of a lowercase hex string
 _ZERO_TRACE: Final = b"0" * 32
 _ZERO_SPAN: Final = b"0" * 16
@@ -189,21 +190,17 @@ def upstream_head(
 
     Same headers as :func:`upstream_headers` (for routes without header edits),
     serialized as it goes; ``framing`` is the Content-Length or Transfer-Encoding
-    line to send (or empty). A client ``Connection`` header naming extra fields
-    (rare) takes the general path.
+    line to send (or empty). The fields the proxy only copies come serialized from the
+    client's head (``HttpRequest.forward_fields``). A client ``Connection`` header
+    naming extra fields (rare) takes the general path.
     """
-    lines = [req.method + b" " + target + b" HTTP/1.1"]
+    copied, specials, host = req.forward_fields(_SPECIAL_HEAD_NAMES)
     xff: bytes | None = None
     rid: bytes | None = None
     traceparent: bytes | None = None
-    host: bytes | None = None
-    for h in req.headers:
+    for h in specials:
         name = h[0]
-        if name not in _SPECIAL_HEAD:
-            if name == b"host":
-                host = h[1]
-            lines.append(b": ".join(h))
-        elif name == X_FORWARDED_FOR:
+        if name == X_FORWARDED_FOR:
             xff = h[1] if xff is None else xff + b", " + h[1]
         elif name == X_REQUEST_ID:
             if rid is None and valid_request_id(h[1]):
@@ -211,15 +208,7 @@ def upstream_head(
         elif name == TRACEPARENT:
             traceparent = h[1] if traceparent is None else b""
         elif name == b"connection" and h[1].lower() not in (b"keep-alive", b"close"):
-            headers, rid = upstream_headers(req, scheme, ids)
-            lines = [req.method + b" " + target + b" HTTP/1.1"]
-            lines += [b": ".join(x) for x in headers if x[0] != b"content-length"]
-            if not any(x[0] == b"host" for x in headers):
-                lines.append(b"host: " + default_host)
-            if framing:
-                lines.append(framing)
-            lines.append(b"\r\n")
-            return b"\r\n".join(lines), rid
+            return _listed_hop_head(req, scheme, ids, target, default_host, framing)
     rnd = ids.hex80()
     if rid is None:
         rid = rnd[:32]
@@ -227,20 +216,35 @@ def upstream_head(
     if client is not None:
         ip = client[0].encode("ascii")
         xff = ip if xff is None else xff + b", " + ip
-    if xff is not None:
-        lines.append(b"x-forwarded-for: " + xff)
-    # The fixed tail in one formatting operation (one allocation instead of five).
-    lines.append(
-        b"x-forwarded-proto: %b\r\n%b%b\r\nx-request-id: %b\r\ntraceparent: %b%b\r\n\r\n"
-        % (
-            scheme,
-            b"host: " if host is None else b"x-forwarded-host: ",
-            default_host if host is None else host,
-            rid,
-            b"00-%b-%b-01" % (rnd[32:64], rnd[64:80])
-            if traceparent is None
-            else child_traceparent(traceparent, rnd[64:80], rnd[32:64]),
-            b"\r\n" + framing if framing else b"",
-        )
+    # The whole head in one formatting operation (one allocation).
+    head = b"%b %b HTTP/1.1\r\n%b%b%bx-forwarded-proto: %b\r\n%b%b\r\nx-request-id: %b\r\ntraceparent: %b%b\r\n\r\n" % (
+        req.method,
+        target,
+        copied,
+        b"" if xff is None else b"x-forwarded-for: ",
+        b"" if xff is None else xff + b"\r\n",
+        scheme,
+        b"host: " if host is None else b"x-forwarded-host: ",
+        default_host if host is None else host,
+        rid,
+        b"00-%b-%b-01" % (rnd[32:64], rnd[64:80])
+        if traceparent is None
+        else child_traceparent(traceparent, rnd[64:80], rnd[32:64]),
+        b"\r\n" + framing if framing else b"",
     )
+    return head, rid
+
+
+def _listed_hop_head(
+    req: HttpRequest, scheme: bytes, ids: IdSource, target: bytes, default_host: bytes, framing: bytes
+) -> tuple[bytes, bytes]:
+    """:func:`upstream_head` for a client whose ``Connection`` names more hop-by-hop fields."""
+    headers, rid = upstream_headers(req, scheme, ids)
+    lines = [req.method + b" " + target + b" HTTP/1.1"]
+    lines += [b": ".join(x) for x in headers if x[0] != b"content-length"]
+    if not any(x[0] == b"host" for x in headers):
+        lines.append(b"host: " + default_host)
+    if framing:
+        lines.append(framing)
+    lines.append(b"\r\n")
     return b"\r\n".join(lines), rid

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from ferrogate._fastpath.api import Headers
 from ferrogate._fastpath.bytes_search import find
-from ferrogate._fastpath.request_head import field_value, request_fields
+from ferrogate._fastpath.request_head import (
+    ForwardFields,
+    field_value,
+    forward_fields,
+    request_fields,
+    serialize_forward_fields,
+)
 
 
 class HttpRequest:
@@ -98,6 +104,14 @@ class HttpRequest:
         neither the wait for the upstream nor a long stream keeps them (~0.4 KB)."""
         self._fields = []
         self._head = b""
+
+    def forward_fields(self, special: tuple[bytes, ...]) -> ForwardFields:
+        """The fields as the proxy forwards them (``request_head.serialize_forward_fields``):
+        read from the head's bytes when nothing made the list, without making it."""
+        fields = self._fields
+        if fields is None:
+            return forward_fields(self._head, self._fields_at, special)
+        return serialize_forward_fields(fields, special)
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of the field ``name`` (lowercase)."""

@@ -86,6 +86,33 @@ def cut_field_value(buf: bytes, fields_at: int, name: bytes) -> bytes | None:
     return None
 
 
+# What forward_fields answers: the plain fields serialized, the special ones, the Host value.
+ForwardFields = tuple[bytes, list[tuple[bytes, bytes]], bytes | None]
+
+
+def serialize_forward_fields(fields: Fields, special: tuple[bytes, ...]) -> ForwardFields:
+    """The fields as the proxy forwards them: every field not named in ``special`` as a
+    ``name: value`` line ending in CRLF, the others as (name, value) in order, and the value of
+    the last Host field (None without one)."""
+    lines: list[bytes] = []
+    specials: list[tuple[bytes, bytes]] = []
+    host: bytes | None = None
+    for field in fields:
+        name = field[0]
+        if name in special:
+            specials.append(field)
+            continue
+        if name == b"host":
+            host = field[1]
+        lines.append(name + b": " + field[1] + b"\r\n")
+    return b"".join(lines), specials, host
+
+
+def cut_forward_fields(buf: bytes, fields_at: int, special: tuple[bytes, ...]) -> ForwardFields:
+    """:func:`serialize_forward_fields` of the fields whose lines are at or after ``fields_at``."""
+    return serialize_forward_fields(cut_request_fields(buf, fields_at), special)
+
+
 request_head: Final[Callable[[bytes, int], RequestHead]] = (
     _native.request_head if _native is not None else cut_request_head
 )
@@ -94,4 +121,7 @@ request_fields: Final[Callable[[bytes, int], Fields]] = (
 )
 field_value: Final[Callable[[bytes, int, bytes], bytes | None]] = (
     _native.field_value if _native is not None else cut_field_value
+)
+forward_fields: Final[Callable[[bytes, int, tuple[bytes, ...]], ForwardFields]] = (
+    _native.forward_fields if _native is not None else cut_forward_fields
 )
