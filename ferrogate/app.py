@@ -19,8 +19,9 @@ from typing import Final
 from ferrogate._fastpath.api import Exchange, Handler, Headers
 from ferrogate._fastpath.clock import time
 from ferrogate._fastpath.pool import PoolSet
-from ferrogate._fastpath.pump import HOP_BY_HOP, relay
+from ferrogate._fastpath.pump import relay
 from ferrogate._fastpath.upstream import Timeouts
+from ferrogate._fastpath.wire import HOP_BY_HOP
 from ferrogate.cache.shm_store import ShmCache
 from ferrogate.config.model import Config
 from ferrogate.errors import ErrorSource, GatewayError

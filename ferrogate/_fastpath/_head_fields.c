@@ -323,7 +323,7 @@ static PyObject *field_value(PyObject *module, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
-/* The longest name forward_fields takes as special. */
+/* The longest name forward_fields can be asked to note or drop. */
 #define SPECIAL_NAME_MAX 32
 
 /* Whether the lowercase name at p (len bytes) is one of the lowercase bytes in names (a tuple). */
@@ -337,28 +337,35 @@ static int named_in(const char *p, Py_ssize_t len, PyObject *names) {
     return 0;
 }
 
-/* forward_fields(buf, fields_at, special, /) -> (lines, specials, host): the request's fields
- * as the proxy forwards them, read from the head's bytes without a list of every field.
- * lines is each field whose name is not in special (a tuple of lowercase names), serialized
- * as request_fields gives it ("name: value\r\n", the name lowercased, the value trimmed);
- * specials is the others as (name, value) in order; host is the last Host field's value, or
- * None. A proxied SDK request carries fifteen fields the proxy only copies: as pairs they cost
- * three objects each, then a join each to write them out again. */
+/* Whether names is a tuple of bytes forward_fields can match. */
+static int names_usable(PyObject *names) {
+    if (!PyTuple_CheckExact(names))
+        return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (!PyBytes_CheckExact(name) || PyBytes_GET_SIZE(name) > SPECIAL_NAME_MAX)
+            return 0;
+    }
+    return 1;
+}
+
+/* forward_fields(buf, fields_at, noted, dropped, /) -> (lines, noted fields, host): the fields
+ * of the head whose field lines begin at fields_at, as a proxy passes them on, read from its
+ * bytes without a list of every field. noted and dropped are tuples of lowercase names: a field
+ * named in noted comes back as a (name, value) pair, in order; one named in dropped is left out;
+ * every other one is in lines, serialized as request_fields gives it ("name: value\r\n", the
+ * name lowercased, the value without the spaces and tabs around it). host is the value of the
+ * last Host field in lines, or None. A proxied SDK request carries fifteen fields the proxy only
+ * copies: as pairs they cost three objects each, and a join each to write them out again. */
 static PyObject *forward_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    const char *usage = "forward_fields(buf: bytes, fields_at: int, special: tuple[bytes, ...], /)";
-    if (nargs != 3 || !PyTuple_CheckExact(args[2])) {
+    const char *usage = "forward_fields(buf: bytes, fields_at: int, noted: tuple[bytes, ...], "
+                        "dropped: tuple[bytes, ...], /)";
+    if (nargs != 4 || !names_usable(args[2]) || !names_usable(args[3])) {
         PyErr_SetString(PyExc_TypeError, usage);
         return NULL;
     }
-    PyObject *names = args[2];
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
-        PyObject *name = PyTuple_GET_ITEM(names, i);
-        if (!PyBytes_CheckExact(name) || PyBytes_GET_SIZE(name) > SPECIAL_NAME_MAX) {
-            PyErr_SetString(PyExc_TypeError, usage);
-            return NULL;
-        }
-    }
+    PyObject *noted_names = args[2], *dropped_names = args[3];
     const char *end;
     const char *p = head_at(args, 2, usage, &end);
     if (p == NULL)
@@ -377,63 +384,67 @@ static PyObject *forward_fields(PyObject *module, PyObject *const *args, Py_ssiz
     if (end - blank < 2)
         return incomplete();
     PyObject *lines = PyBytes_FromStringAndSize(NULL, blank - p + count);
-    PyObject *specials = PyList_New(0);
+    PyObject *noted = PyList_New(0);
     PyObject *host = NULL;
-    if (lines == NULL || specials == NULL)
+    if (lines == NULL || noted == NULL)
         goto fail;
     char *w = PyBytes_AS_STRING(lines);
     const char *line = p, *colon, *eol;
     int more;
     while ((more = next_field(&p, end, &colon, &eol)) > 0) {
         Py_ssize_t name_len = colon - line;
-        char lowered[SPECIAL_NAME_MAX]; /* a longer name is never special: lowered as copied */
-        const char *name = line;
-        if (name_len <= (Py_ssize_t)sizeof lowered) {
+        char lowered[SPECIAL_NAME_MAX]; /* a longer name is neither noted nor dropped */
+        int short_name = name_len <= SPECIAL_NAME_MAX;
+        if (short_name) {
             lower_ascii(lowered, line, name_len);
-            name = lowered;
-        }
-        if (name == lowered && named_in(lowered, name_len, names)) {
-            PyObject *pair[2] = {PyBytes_FromStringAndSize(lowered, name_len), value_of(colon, eol, 1)};
-            PyObject *noted = tuple_stealing(2, pair);
-            if (noted == NULL || PyList_Append(specials, noted) < 0) {
-                Py_XDECREF(noted);
-                goto fail;
-            }
-            Py_DECREF(noted);
-        } else {
-            const char *v = colon + 1, *v_end = eol;
-            while (v < v_end && (*v == ' ' || *v == '\t'))
-                v++;
-            while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'))
-                v_end--;
-            if (name == lowered && name_len == 4 && memcmp(lowered, "host", 4) == 0) {
-                Py_XSETREF(host, PyBytes_FromStringAndSize(v, v_end - v));
-                if (host == NULL)
+            if (named_in(lowered, name_len, noted_names)) {
+                PyObject *pair[2] = {PyBytes_FromStringAndSize(lowered, name_len), value_of(colon, eol, 1)};
+                PyObject *field = tuple_stealing(2, pair);
+                if (field == NULL || PyList_Append(noted, field) < 0) {
+                    Py_XDECREF(field);
                     goto fail;
+                }
+                Py_DECREF(field);
+                line = p;
+                continue;
             }
-            if (name == lowered)
-                memcpy(w, lowered, (size_t)name_len);
-            else
-                lower_ascii(w, line, name_len);
-            w += name_len;
-            *w++ = ':';
-            *w++ = ' ';
-            memcpy(w, v, (size_t)(v_end - v));
-            w += v_end - v;
-            *w++ = '\r';
-            *w++ = '\n';
+            if (named_in(lowered, name_len, dropped_names)) {
+                line = p;
+                continue;
+            }
         }
+        const char *v = colon + 1, *v_end = eol;
+        while (v < v_end && (*v == ' ' || *v == '\t'))
+            v++;
+        while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'))
+            v_end--;
+        if (short_name && name_len == 4 && memcmp(lowered, "host", 4) == 0) {
+            Py_XSETREF(host, PyBytes_FromStringAndSize(v, v_end - v));
+            if (host == NULL)
+                goto fail;
+        }
+        if (short_name)
+            memcpy(w, lowered, (size_t)name_len);
+        else
+            lower_ascii(w, line, name_len);
+        w += name_len;
+        *w++ = ':';
+        *w++ = ' ';
+        memcpy(w, v, (size_t)(v_end - v));
+        w += v_end - v;
+        *w++ = '\r';
+        *w++ = '\n';
         line = p;
     }
     if (more < 0)
         goto fail;
     if (_PyBytes_Resize(&lines, w - PyBytes_AS_STRING(lines)) < 0)
         goto fail;
-    PyObject *items[3] = {lines, specials, host != NULL ? host : Py_NewRef(Py_None)};
+    PyObject *items[3] = {lines, noted, host != NULL ? host : Py_NewRef(Py_None)};
     return tuple_stealing(3, items);
 fail:
     Py_XDECREF(lines);
-    Py_XDECREF(specials);
+    Py_XDECREF(noted);
     Py_XDECREF(host);
     return NULL;
 }
@@ -448,7 +459,7 @@ static PyMethodDef methods[] = {
     {"field_value", (PyCFunction)(void (*)(void))field_value, METH_FASTCALL,
      "field_value(buf, fields_at, name, /): the trimmed value of the first field called name, or None."},
     {"forward_fields", (PyCFunction)(void (*)(void))forward_fields, METH_FASTCALL,
-     "forward_fields(buf, fields_at, special, /): (lines, specials, host) of a request head, as the proxy forwards it."},
+     "forward_fields(buf, fields_at, noted, dropped, /): (lines, noted fields, host) of a head, as a proxy passes them on."},
     {NULL, NULL, 0, NULL},
 };
 

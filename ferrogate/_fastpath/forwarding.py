@@ -20,8 +20,8 @@ from binascii import hexlify
 from typing import Final
 
 from ferrogate._fastpath.api import Headers
-from ferrogate._fastpath.pump import HOP_BY_HOP
 from ferrogate._fastpath.request import HttpRequest
+from ferrogate._fastpath.wire import HOP_BY_HOP
 
 X_FORWARDED_FOR: Final = b"x-forwarded-for"
 X_FORWARDED_PROTO: Final = b"x-forwarded-proto"
@@ -40,7 +40,9 @@ _SPECIAL: Final = HOP_BY_HOP | {
 }
 # The one-pass serializer also owns the framing headers.
 _SPECIAL_HEAD: Final = _SPECIAL | {b"content-length"}
-_SPECIAL_HEAD_NAMES: Final = tuple(sorted(_SPECIAL_HEAD))  # as HttpRequest.forward_fields takes them
+# The one-pass serializer's split of them (HttpRequest.forward_fields): those it reads, the rest.
+_HEAD_NOTED: Final = (X_FORWARDED_FOR, X_REQUEST_ID, TRACEPARENT, b"connection")
+_HEAD_DROPPED: Final = tuple(sorted(_SPECIAL_HEAD.difference(_HEAD_NOTED)))
 _HEX_DIGITS: Final = b"0123456789abcdef"  # strip() by it leaves nothing of a lowercase hex string
 _ZERO_TRACE: Final = b"0" * 32
 _ZERO_SPAN: Final = b"0" * 16
@@ -194,7 +196,7 @@ def upstream_head(
     client's head (``HttpRequest.forward_fields``). A client ``Connection`` header
     naming extra fields (rare) takes the general path.
     """
-    copied, specials, host = req.forward_fields(_SPECIAL_HEAD_NAMES)
+    copied, specials, host = req.forward_fields(_HEAD_NOTED, _HEAD_DROPPED)
     xff: bytes | None = None
     rid: bytes | None = None
     traceparent: bytes | None = None

@@ -16,22 +16,7 @@ from typing import Final
 from ferrogate._fastpath.api import Exchange, Headers
 from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.upstream import UpstreamResponse
-from ferrogate._fastpath.wire import SERVER_OWNED
-
-HOP_BY_HOP: Final = frozenset(
-    (
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-    )
-)
-"""Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1)."""
+from ferrogate._fastpath.wire import HOP_BY_HOP, SERVER_OWNED
 
 _RESPONSE_DROP: Final = HOP_BY_HOP | {b"content-length"}
 _LINE_DROP: Final = _RESPONSE_DROP | SERVER_OWNED
@@ -99,12 +84,13 @@ def relay_complete(
     body = response.complete_body()
     if body is None:
         return False
-    drop = _LINE_DROP
-    lines = [b": ".join(h) for h in response.headers if h[0] not in drop]
+    block = response.relay_lines
+    if block is None:  # headers set by hand: filtered here
+        drop = _LINE_DROP
+        block = b"".join([b": ".join(h) + b"\r\n" for h in response.headers if h[0] not in drop])
     if add is not None:
-        lines.append(b": ".join(add))
-    lines.append(b"")
-    exchange.respond(status, b"\r\n".join(lines), body)
+        block = b"%b%b: %b\r\n" % (block, add[0], add[1])
+    exchange.respond(status, block, body)
     return True
 
 

@@ -105,13 +105,13 @@ class HttpRequest:
         self._fields = []
         self._head = b""
 
-    def forward_fields(self, special: tuple[bytes, ...]) -> ForwardFields:
-        """The fields as the proxy forwards them (``request_head.serialize_forward_fields``):
+    def forward_fields(self, noted: tuple[bytes, ...], dropped: tuple[bytes, ...]) -> ForwardFields:
+        """The fields as the proxy passes them on (``request_head.serialize_forward_fields``):
         read from the head's bytes when nothing made the list, without making it."""
         fields = self._fields
         if fields is None:
-            return forward_fields(self._head, self._fields_at, special)
-        return serialize_forward_fields(fields, special)
+            return forward_fields(self._head, self._fields_at, noted, dropped)
+        return serialize_forward_fields(fields, noted, dropped)
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of the field ``name`` (lowercase)."""

@@ -86,31 +86,31 @@ def cut_field_value(buf: bytes, fields_at: int, name: bytes) -> bytes | None:
     return None
 
 
-# What forward_fields answers: the plain fields serialized, the special ones, the Host value.
+# What forward_fields answers: the fields passed on, serialized; the noted ones; the Host value.
 ForwardFields = tuple[bytes, list[tuple[bytes, bytes]], bytes | None]
 
 
-def serialize_forward_fields(fields: Fields, special: tuple[bytes, ...]) -> ForwardFields:
-    """The fields as the proxy forwards them: every field not named in ``special`` as a
-    ``name: value`` line ending in CRLF, the others as (name, value) in order, and the value of
-    the last Host field (None without one)."""
+def serialize_forward_fields(fields: Fields, noted: tuple[bytes, ...], dropped: tuple[bytes, ...]) -> ForwardFields:
+    """The fields as a proxy passes them on: those named in ``noted`` as (name, value) in
+    order, none of those named in ``dropped``, every other one as a ``name: value`` line ending
+    in CRLF; and the value of the last Host field among those lines (None without one)."""
     lines: list[bytes] = []
-    specials: list[tuple[bytes, bytes]] = []
+    aside: list[tuple[bytes, bytes]] = []
     host: bytes | None = None
     for field in fields:
         name = field[0]
-        if name in special:
-            specials.append(field)
-            continue
-        if name == b"host":
-            host = field[1]
-        lines.append(name + b": " + field[1] + b"\r\n")
-    return b"".join(lines), specials, host
+        if name in noted:
+            aside.append(field)
+        elif name not in dropped:
+            if name == b"host":
+                host = field[1]
+            lines.append(name + b": " + field[1] + b"\r\n")
+    return b"".join(lines), aside, host
 
 
-def cut_forward_fields(buf: bytes, fields_at: int, special: tuple[bytes, ...]) -> ForwardFields:
+def cut_forward_fields(buf: bytes, fields_at: int, noted: tuple[bytes, ...], dropped: tuple[bytes, ...]) -> ForwardFields:
     """:func:`serialize_forward_fields` of the fields whose lines are at or after ``fields_at``."""
-    return serialize_forward_fields(cut_request_fields(buf, fields_at), special)
+    return serialize_forward_fields(cut_request_fields(buf, fields_at), noted, dropped)
 
 
 request_head: Final[Callable[[bytes, int], RequestHead]] = (
@@ -122,6 +122,6 @@ request_fields: Final[Callable[[bytes, int], Fields]] = (
 field_value: Final[Callable[[bytes, int, bytes], bytes | None]] = (
     _native.field_value if _native is not None else cut_field_value
 )
-forward_fields: Final[Callable[[bytes, int, tuple[bytes, ...]], ForwardFields]] = (
+forward_fields: Final[Callable[[bytes, int, tuple[bytes, ...], tuple[bytes, ...]], ForwardFields]] = (
     _native.forward_fields if _native is not None else cut_forward_fields
 )

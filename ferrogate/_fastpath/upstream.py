@@ -29,7 +29,8 @@ from typing import Final, cast
 import httptools
 
 from ferrogate._fastpath.bytes_search import find
-from ferrogate._fastpath.response_head import head_end, response_fields
+from ferrogate._fastpath.request_head import forward_fields
+from ferrogate._fastpath.response_head import head_end
 from ferrogate._fastpath.upstream_deadlines import Timeouts, Watchdog
 from ferrogate._fastpath.upstream_errors import (
     Phase,
@@ -44,6 +45,7 @@ from ferrogate._fastpath.upstream_response import (
     NativeReader,
     UpstreamResponse,
 )
+from ferrogate._fastpath.wire import HOP_BY_HOP, SERVER_OWNED
 
 Body = bytes | AsyncIterator[bytes]
 """A request body: bytes (replayable) or a stream of chunks (sent once)."""
@@ -84,6 +86,10 @@ _NEVER: Final = float("inf")
 _PLAIN_CONNECTION: Final = frozenset((b"keep-alive", b"close"))
 # Response headers the connection reads for itself (framing, and Connection's list).
 _NOTED: Final = frozenset((b"content-length", b"transfer-encoding", b"connection"))
+_NOTED_NAMES: Final = tuple(sorted(_NOTED))
+# The other fields a relayed response does not carry as the upstream sent them: hop-by-hop,
+# framing, and the server's own.
+_NOT_RELAYED: Final = tuple(sorted((HOP_BY_HOP | SERVER_OWNED).difference(_NOTED)))
 
 
 MAX_UPSTREAM_HEAD_BYTES: Final = 64 * 1024
@@ -306,15 +312,13 @@ class UpstreamConnection(asyncio.Protocol):
         start = self._head_pos
         self._head_buf = b""
         self._head_pos = 0
-        # The response owns its fields (and can let them go: release_head).
-        headers = response_fields(buf, start)
+        # The response owns its head (and can let it go: release_head); the fields it relays
+        # come serialized, the ones read here aside.
+        relayed, noted, _ = forward_fields(buf, find(buf, b"\r\n", start) + 2, _NOTED_NAMES, _NOT_RELAYED)
         resp.status = status
-        resp.headers = headers
+        resp.set_head(buf, start, relayed)
         resp.keep_alive = parser.should_keep_alive()
-        noted = _NOTED
-        for name, value in headers:
-            if name not in noted:
-                continue
+        for name, value in noted:
             if name == b"content-length":
                 try:
                     resp.content_length = int(value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Final, Protocol
 
+from ferrogate._fastpath.response_head import response_fields
 from ferrogate._fastpath.upstream_errors import UpstreamBodyTooLarge
 
 HIGH_WATER: Final = 64 * 1024
@@ -61,6 +62,9 @@ class UpstreamResponse:
         "_conn",
         "_done",
         "_error",
+        "_fields",
+        "_head",
+        "_head_at",
         "_loop",
         "_paused",
         "_sink",
@@ -69,9 +73,9 @@ class UpstreamResponse:
         "_waiter",
         "chunked",
         "content_length",
-        "headers",
         "keep_alive",
         "lists_hop_headers",
+        "relay_lines",
         "reused",
         "status",
     )
@@ -82,7 +86,11 @@ class UpstreamResponse:
         self._conn: FlowSource | None = conn
         self._loop = loop  # given: no asyncio.get_running_loop() (a getpid() call on 3.11) per wait
         self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
+        self._fields: list[tuple[bytes, bytes]] | None = []
+        self._head = b""  # with _fields None: the head the fields are read from when asked
+        self._head_at = 0
+        # The fields a relayed response carries, serialized (set_head): None when unknown.
+        self.relay_lines: bytes | None = None
         self.content_length: int | None = None
         self.chunked = False
         self.keep_alive = True
@@ -100,6 +108,30 @@ class UpstreamResponse:
 
     # ------------------------------------------------------------ public API
 
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The fields as received: names lowercased, values without their leading whitespace."""
+        fields = self._fields
+        if fields is None:
+            fields = self._fields = response_fields(self._head, self._head_at)
+            self._head = b""
+        return fields
+
+    @headers.setter
+    def headers(self, fields: list[tuple[bytes, bytes]]) -> None:
+        self._fields = fields
+        self._head = b""
+        self.relay_lines = None
+
+    def set_head(self, head: bytes, start: int, relay_lines: bytes) -> None:
+        """The head (its status line at ``start``), read for its fields only when something
+        asks: a 2xx the AI path relays never does, and a proxied response that fully arrived
+        is sent with ``relay_lines``, its fields as relayed (``pump.relay_complete``)."""
+        self._fields = None
+        self._head = head
+        self._head_at = start
+        self.relay_lines = relay_lines
+
     def header(self, name: bytes) -> bytes | None:
         """First value of a header (``name`` lowercased), or None."""
         for n, v in self.headers:
@@ -110,7 +142,9 @@ class UpstreamResponse:
     def release_head(self) -> None:
         """The head has been acted on: its headers (~0.4 KB) are not kept for the rest of a
         long stream."""
-        self.headers = []
+        self._fields = []
+        self._head = b""
+        self.relay_lines = None
 
     @property
     def complete(self) -> bool:

@@ -39,6 +39,21 @@ STATUS_LINE: Final[dict[int, bytes]] = {code: _status_line(code) for code in ran
 # Statuses whose responses never carry a body or body framing (RFC 9110 §6.4.1).
 NO_BODY_STATUS: Final[frozenset[int]] = frozenset((*range(100, 200), 204, 304))
 
+HOP_BY_HOP: Final = frozenset(
+    (
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    )
+)
+"""Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1)."""
+
 # Response header names the server owns: framing and hop-by-hop headers plus the
 # ones it always adds. Copies from the application are dropped (nginx hides an
 # upstream's Date and Server the same way).

@@ -1,6 +1,7 @@
-"""The proxy writes the client's fields upstream straight from the head's bytes
-(``request_head.forward_fields``), with the same result as from the field list: the fields it
-only copies serialized as ``name: value`` lines, the ones it handles itself set aside."""
+"""The proxy passes fields on straight from a head's bytes (``request_head.forward_fields``),
+with the same result as from the field list: the fields it only copies serialized as
+``name: value`` lines, the ones it reads set aside, the ones it drops left out. The client's
+fields go upstream this way, and an upstream's come back so."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 
 from ferrogate._fastpath import request_head
 from ferrogate._fastpath.forwarding import (
-    _SPECIAL_HEAD_NAMES,
+    _HEAD_DROPPED,
+    _HEAD_NOTED,
     IdSource,
     upstream_head,
     upstream_headers,
@@ -32,7 +34,8 @@ try:
 except ImportError:  # not built: the Python reading is checked alone
     native = None
 
-READINGS: list[Callable[[bytes, int, tuple[bytes, ...]], ForwardFields]] = [cut_forward_fields] + (
+Reading = Callable[[bytes, int, tuple[bytes, ...], tuple[bytes, ...]], ForwardFields]
+READINGS: list[Reading] = [cut_forward_fields] + (
     [native.forward_fields] if native is not None else []
 )
 IDS = ["python", "c"][: len(READINGS)]
@@ -40,7 +43,7 @@ IDS = ["python", "c"][: len(READINGS)]
 _TOKEN = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 names = st.one_of(
     st.text(alphabet=_TOKEN, min_size=1, max_size=40).map(str.encode),
-    st.sampled_from([*_SPECIAL_HEAD_NAMES, b"host", b"Host", b"X-Request-ID", b"TraceParent", b"x-forwarded-fo"]),
+    st.sampled_from([*_HEAD_NOTED, *_HEAD_DROPPED, b"host", b"Host", b"X-Request-ID", b"TraceParent", b"x-forwarded-fo"]),
 )
 _VALUE_BYTES = [bytes([b]) for b in range(0x21, 0x7F)] + [b"\x80", b" ", b"\t"]
 values = st.tuples(st.sampled_from([b"", b" ", b"\t "]),
@@ -57,36 +60,34 @@ FIELDS_AT = len(b"GET /p?q=1 HTTP/1.1\r\n")  # where a GET _head's field lines b
 
 @pytest.mark.parametrize("reading", READINGS, ids=IDS)
 @settings(max_examples=300, deadline=None)
-@given(pairs=st.lists(st.tuples(names, values), max_size=10), special=st.lists(names, max_size=4))
+@given(pairs=st.lists(st.tuples(names, values), max_size=10), noted=st.lists(names, max_size=4),
+       dropped=st.lists(names, max_size=6))
 def test_forwarded_fields_read_from_the_bytes_equal_those_of_the_field_list(
-    reading: Callable[[bytes, int, tuple[bytes, ...]], ForwardFields],
-    pairs: list[tuple[bytes, bytes]],
-    special: list[bytes],
+    reading: Reading, pairs: list[tuple[bytes, bytes]], noted: list[bytes], dropped: list[bytes]
 ) -> None:
     data = _head(pairs)
     fields_at = cut_request_head(data, 0)[3]
-    names_given = tuple(name.lower() for name in special if len(name) <= 32) + _SPECIAL_HEAD_NAMES
-    expected = serialize_forward_fields(cut_request_fields(data, fields_at), names_given)
-    assert reading(data, fields_at, names_given) == expected
+    noted_names = tuple(name.lower() for name in noted if len(name) <= 32)
+    dropped_names = tuple(name.lower() for name in dropped if len(name) <= 32)
+    expected = serialize_forward_fields(cut_request_fields(data, fields_at), noted_names, dropped_names)
+    assert reading(data, fields_at, noted_names, dropped_names) == expected
 
 
 @pytest.mark.parametrize("reading", READINGS, ids=IDS)
-def test_a_bare_colon_gets_its_space_in_every_copied_line(reading: Callable[..., ForwardFields]) -> None:
+def test_a_bare_colon_gets_its_space_in_every_copied_line(reading: Reading) -> None:
     # each copied line is one byte longer than the line it comes from
     pairs = [(b"A%d" % i, b"v") for i in range(40)]
     data = _head(pairs)
-    copied, specials, host = reading(data, FIELDS_AT, _SPECIAL_HEAD_NAMES)
+    copied, specials, host = reading(data, FIELDS_AT, _HEAD_NOTED, _HEAD_DROPPED)
     assert copied == b"".join(b"a%d: v\r\n" % i for i in range(40))
     assert (specials, host) == ([], None)
 
 
 @pytest.mark.parametrize("reading", READINGS, ids=IDS)
-def test_the_last_host_is_the_one_answered_and_specials_keep_their_order(
-    reading: Callable[..., ForwardFields],
-) -> None:
-    data = _head([(b"HOST", b" a "), (b"X-Request-Id", b" r1"), (b"Connection", b"close"), (b"host", b"b"),
-                  (b"x-request-id", b"r2")])
-    copied, specials, host = reading(data, FIELDS_AT, _SPECIAL_HEAD_NAMES)
+def test_the_last_host_is_the_one_answered_and_noted_fields_keep_their_order(reading: Reading) -> None:
+    data = _head([(b"HOST", b" a "), (b"X-Request-Id", b" r1"), (b"TE", b"trailers"), (b"Connection", b"close"),
+                  (b"host", b"b"), (b"x-request-id", b"r2")])
+    copied, specials, host = reading(data, FIELDS_AT, _HEAD_NOTED, _HEAD_DROPPED)
     assert copied == b"host: a\r\nhost: b\r\n"
     assert specials == [(b"x-request-id", b"r1"), (b"connection", b"close"), (b"x-request-id", b"r2")]
     assert host == b"b"
@@ -96,24 +97,26 @@ def test_the_last_host_is_the_one_answered_and_specials_keep_their_order(
 def test_a_long_name_is_copied_lowercased_whole(length: int) -> None:
     name = (b"X-Long-" + b"AbCd" * 60)[:length]
     data = _head([(name, b"v")])
-    assert [reading(data, FIELDS_AT, _SPECIAL_HEAD_NAMES)[0] for reading in READINGS] == [name.lower() + b": v\r\n"] * len(
+    assert [reading(data, FIELDS_AT, _HEAD_NOTED, _HEAD_DROPPED)[0] for reading in READINGS] == [name.lower() + b": v\r\n"] * len(
         READINGS
     )
 
 
 @pytest.mark.skipif(native is None, reason="the C reading is not built")
-@pytest.mark.parametrize("special", [[b"host"], (b"a" * 33,), ("host",)])
-def test_the_c_reading_refuses_special_names_it_cannot_match(special: object) -> None:
+@pytest.mark.parametrize("names", [[b"host"], (b"a" * 33,), ("host",)])
+def test_the_c_reading_refuses_names_it_cannot_match(names: object) -> None:
     assert native is not None
     with pytest.raises(TypeError, match="forward_fields"):
-        native.forward_fields(_head([]), FIELDS_AT, special)
+        native.forward_fields(_head([]), FIELDS_AT, names, ())
+    with pytest.raises(TypeError, match="forward_fields"):
+        native.forward_fields(_head([]), FIELDS_AT, (), names)
 
 
 @pytest.mark.parametrize("reading", READINGS, ids=IDS)
 @pytest.mark.parametrize("data", [b"GET / HTTP/1.1\r\nA: 1\r\n", b"GET / HTTP/1.1\r\nA: 1", b"GET / HTTP/1.1\r\nA"])
-def test_an_incomplete_head_is_refused(reading: Callable[..., ForwardFields], data: bytes) -> None:
+def test_an_incomplete_head_is_refused(reading: Reading, data: bytes) -> None:
     with pytest.raises(ValueError, match="whole head"):
-        reading(data, len(b"GET / HTTP/1.1\r\n"), _SPECIAL_HEAD_NAMES)
+        reading(data, len(b"GET / HTTP/1.1\r\n"), _HEAD_NOTED, _HEAD_DROPPED)
 
 
 def test_the_server_uses_the_c_reading_when_it_is_built() -> None:

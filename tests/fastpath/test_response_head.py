@@ -16,6 +16,8 @@ from ferrogate._fastpath import response_head
 from ferrogate._fastpath.response_head import cut_fields, head_end
 from ferrogate._fastpath.upstream import UpstreamConnection
 from ferrogate._fastpath.upstream_deadlines import Timeouts, Watchdog
+from ferrogate._fastpath.upstream_response import UpstreamResponse
+from ferrogate._fastpath.wire import HOP_BY_HOP, SERVER_OWNED
 
 _TOKEN = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 names = st.text(alphabet=_TOKEN, min_size=1, max_size=12).map(str.encode)
@@ -121,6 +123,22 @@ class _Transport:
         return default
 
 
+def _received(data: bytes, cuts: list[int]) -> UpstreamResponse:
+    """The response a connection reads from ``data``, split into reads at ``cuts``."""
+    loop = asyncio.new_event_loop()
+    try:
+        conn = UpstreamConnection(loop, lambda _conn, _reusable: None, Watchdog(loop))
+        conn.connection_made(_Transport())  # type: ignore[arg-type]
+        waiter = conn.send(b"GET / HTTP/1.1\r\n\r\n", b"", Timeouts(), is_head=False, chunked=False)
+        start = 0
+        for end in sorted({min(c, len(data)) for c in cuts} | {len(data)}):
+            conn.data_received(data[start:end])
+            start = end
+        return waiter.result()
+    finally:
+        loop.close()
+
+
 @settings(max_examples=200, deadline=None)
 @given(fields, st.booleans(), st.lists(st.integers(1, 400), max_size=6))
 def test_the_connection_reads_the_same_fields_for_any_split_into_reads(
@@ -132,19 +150,26 @@ def test_the_connection_reads_the_same_fields_for_any_split_into_reads(
     expected = _by_callbacks(data)
     if expected is None:
         return
-    loop = asyncio.new_event_loop()
-    try:
-        conn = UpstreamConnection(loop, lambda _conn, _reusable: None, Watchdog(loop))
-        conn.connection_made(_Transport())  # type: ignore[arg-type]
-        waiter = conn.send(b"GET / HTTP/1.1\r\n\r\n", b"", Timeouts(), is_head=False, chunked=False)
-        start = 0
-        for end in sorted({min(c, len(data)) for c in cuts} | {len(data)}):
-            conn.data_received(data[start:end])
-            start = end
-        response = waiter.result()
-        assert (response.status, response.headers) == (200, expected[-1])
-    finally:
-        loop.close()
+    response = _received(data, cuts)
+    assert (response.status, response.headers) == (200, expected[-1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields, st.sampled_from([b"Server", b"Date", b"Keep-Alive", b"TE", b"Upgrade", b"X-Kept"]),
+       st.lists(st.integers(1, 400), max_size=6))
+def test_the_fields_a_whole_response_relays_are_its_own_but_the_hops_and_the_servers(
+    pairs: list[tuple[bytes, bytes]], extra: bytes, cuts: list[int]
+) -> None:
+    final = [(extra, b"x"), *pairs, (b"Connection", b"keep-alive"), (b"Content-Length", b"2")]
+    data = _head(200, final) + b"ok"
+    expected = _by_callbacks(data)
+    if expected is None:
+        return
+    response = _received(data, cuts)
+    relayed = b"".join(name + b": " + value.strip(b" \t") + b"\r\n" for name, value in expected[-1]
+                       if name not in HOP_BY_HOP | SERVER_OWNED)
+    assert response.relay_lines == relayed
+    assert (response.content_length, response.lists_hop_headers) == (2, False)
 
 
 def test_a_head_arriving_a_byte_a_read_gives_every_field() -> None:

@@ -135,6 +135,33 @@ async def test_hop_by_hop_headers_are_stripped_both_ways() -> None:
     assert r.headers["x-end"] == "2"
 
 
+async def test_a_whole_response_keeps_its_fields_in_order_without_the_hops_and_the_servers_own() -> None:
+    async def many(req: UpRequest, conn: UpConn) -> None:
+        await conn.respond(
+            200,
+            [
+                (b"Set-Cookie", b"a=1"),
+                (b"Server", b"upstream/1.0"),
+                (b"X-Mixed-Case", b"v  w"),
+                (b"Date", b"Thu, 01 Jan 1970 00:00:00 GMT"),
+                (b"Connection", b"keep-alive"),
+                (b"set-cookie", b"b=2"),
+                (b"Transfer-Encoding", b"chunked"),
+            ],
+            b"whole",
+        )
+
+    async with TestUpstream(many) as up, proxied(up) as (_, c):
+        r = await c.get("/")
+    assert r.content == b"whole"
+    relayed = [(n, v) for n, v in r.headers.raw if n not in (b"date", b"server", b"content-length",
+                                                                b"x-request-id")]
+    assert relayed == [(b"set-cookie", b"a=1"), (b"x-mixed-case", b"v  w"), (b"set-cookie", b"b=2")]
+    assert r.headers.get_list("server") == ["ferrogate"]
+    assert r.headers["date"] != "Thu, 01 Jan 1970 00:00:00 GMT"
+    assert r.headers["content-length"] == "5"
+
+
 async def test_head_request_is_proxied_without_a_body() -> None:
     async def head_aware(req: UpRequest, conn: UpConn) -> None:
         body = b"0123456789"
