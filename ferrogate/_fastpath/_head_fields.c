@@ -331,20 +331,24 @@ static int named_in(const char *p, Py_ssize_t len, PyObject *names) {
     Py_ssize_t n = PyTuple_GET_SIZE(names);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *name = PyTuple_GET_ITEM(names, i);
-        if (PyBytes_GET_SIZE(name) == len && memcmp(PyBytes_AS_STRING(name), p, (size_t)len) == 0)
+        const char *text = PyBytes_AS_STRING(name);
+        if (PyBytes_GET_SIZE(name) == len && text[0] == p[0] && memcmp(text, p, (size_t)len) == 0)
             return 1;
     }
     return 0;
 }
 
-/* Whether names is a tuple of bytes forward_fields can match. */
-static int names_usable(PyObject *names) {
+/* Whether names is a tuple of bytes forward_fields can match; *lengths gets bit n set for each
+ * name n bytes long, so that a field whose name has none of their lengths is passed at once. */
+static int names_usable(PyObject *names, uint64_t *lengths) {
     if (!PyTuple_CheckExact(names))
         return 0;
+    *lengths = 0;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
         PyObject *name = PyTuple_GET_ITEM(names, i);
-        if (!PyBytes_CheckExact(name) || PyBytes_GET_SIZE(name) > SPECIAL_NAME_MAX)
+        if (!PyBytes_CheckExact(name) || PyBytes_GET_SIZE(name) > SPECIAL_NAME_MAX || PyBytes_GET_SIZE(name) == 0)
             return 0;
+        *lengths |= (uint64_t)1 << PyBytes_GET_SIZE(name);
     }
     return 1;
 }
@@ -361,7 +365,8 @@ static PyObject *forward_fields(PyObject *module, PyObject *const *args, Py_ssiz
     (void)module;
     const char *usage = "forward_fields(buf: bytes, fields_at: int, noted: tuple[bytes, ...], "
                         "dropped: tuple[bytes, ...], /)";
-    if (nargs != 4 || !names_usable(args[2]) || !names_usable(args[3])) {
+    uint64_t noted_lengths, dropped_lengths;
+    if (nargs != 4 || !names_usable(args[2], &noted_lengths) || !names_usable(args[3], &dropped_lengths)) {
         PyErr_SetString(PyExc_TypeError, usage);
         return NULL;
     }
@@ -383,21 +388,25 @@ static PyObject *forward_fields(PyObject *module, PyObject *const *args, Py_ssiz
     }
     if (end - blank < 2)
         return incomplete();
-    PyObject *lines = PyBytes_FromStringAndSize(NULL, blank - p + count);
+    /* Written on the stack when the lines fit (a bytes object resized after costs more than
+     * the copy), else into a bytes object resized at the end. */
+    char stack[2048];
+    Py_ssize_t bound = blank - p + count;
+    PyObject *lines = bound > (Py_ssize_t)sizeof stack ? PyBytes_FromStringAndSize(NULL, bound) : NULL;
     PyObject *noted = PyList_New(0);
     PyObject *host = NULL;
-    if (lines == NULL || noted == NULL)
+    if ((lines == NULL && bound > (Py_ssize_t)sizeof stack) || noted == NULL)
         goto fail;
-    char *w = PyBytes_AS_STRING(lines);
+    char *const out = lines != NULL ? PyBytes_AS_STRING(lines) : stack;
+    char *w = out;
     const char *line = p, *colon, *eol;
     int more;
     while ((more = next_field(&p, end, &colon, &eol)) > 0) {
         Py_ssize_t name_len = colon - line;
         char lowered[SPECIAL_NAME_MAX]; /* a longer name is neither noted nor dropped */
-        int short_name = name_len <= SPECIAL_NAME_MAX;
-        if (short_name) {
+        if (name_len <= SPECIAL_NAME_MAX && ((noted_lengths | dropped_lengths) >> name_len & 1)) {
             lower_ascii(lowered, line, name_len);
-            if (named_in(lowered, name_len, noted_names)) {
+            if ((noted_lengths >> name_len & 1) && named_in(lowered, name_len, noted_names)) {
                 PyObject *pair[2] = {PyBytes_FromStringAndSize(lowered, name_len), value_of(colon, eol, 1)};
                 PyObject *field = tuple_stealing(2, pair);
                 if (field == NULL || PyList_Append(noted, field) < 0) {
@@ -408,7 +417,7 @@ static PyObject *forward_fields(PyObject *module, PyObject *const *args, Py_ssiz
                 line = p;
                 continue;
             }
-            if (named_in(lowered, name_len, dropped_names)) {
+            if ((dropped_lengths >> name_len & 1) && named_in(lowered, name_len, dropped_names)) {
                 line = p;
                 continue;
             }
@@ -418,15 +427,12 @@ static PyObject *forward_fields(PyObject *module, PyObject *const *args, Py_ssiz
             v++;
         while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'))
             v_end--;
-        if (short_name && name_len == 4 && memcmp(lowered, "host", 4) == 0) {
+        lower_ascii(w, line, name_len);
+        if (name_len == 4 && memcmp(w, "host", 4) == 0) {
             Py_XSETREF(host, PyBytes_FromStringAndSize(v, v_end - v));
             if (host == NULL)
                 goto fail;
         }
-        if (short_name)
-            memcpy(w, lowered, (size_t)name_len);
-        else
-            lower_ascii(w, line, name_len);
         w += name_len;
         *w++ = ':';
         *w++ = ' ';
@@ -438,7 +444,11 @@ static PyObject *forward_fields(PyObject *module, PyObject *const *args, Py_ssiz
     }
     if (more < 0)
         goto fail;
-    if (_PyBytes_Resize(&lines, w - PyBytes_AS_STRING(lines)) < 0)
+    if (lines == NULL)
+        lines = PyBytes_FromStringAndSize(stack, w - stack);
+    else if (_PyBytes_Resize(&lines, w - out) < 0)
+        goto fail;
+    if (lines == NULL)
         goto fail;
     PyObject *items[3] = {lines, noted, host != NULL ? host : Py_NewRef(Py_None)};
     return tuple_stealing(3, items);
