@@ -18,6 +18,7 @@ from typing import Final
 
 from ferrogate._fastpath.api import Exchange, Handler, Headers
 from ferrogate._fastpath.clock import time
+from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.pool import PoolSet
 from ferrogate._fastpath.pump import relay
 from ferrogate._fastpath.upstream import Timeouts
@@ -163,6 +164,7 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
     def app(exchange: Exchange) -> Awaitable[None]:
         # A plain function handing back the handler's awaitable (not awaiting it) saves
         # one coroutine frame, created and resumed, on every request.
+        assert isinstance(exchange, HttpExchange)  # the server's: its request's fields read directly
         req = exchange.request
         path = req.path
         if ai_first:

@@ -33,7 +33,9 @@ from ferrogate.config.model import Telemetry
 class FinishedExchange(Protocol):
     """What a log line reads of a finished exchange (``exchange.HttpExchange`` has it)."""
 
-    request: Request
+    @property
+    def request(self) -> Request: ...
+
     status: int
     body_bytes: int
     log_request_id: bytes | None

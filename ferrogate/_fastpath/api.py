@@ -48,7 +48,11 @@ class Request(Protocol):
 class Exchange(Protocol):
     """One request and its response on a connection."""
 
-    request: Request
+    @property
+    def request(self) -> Request:
+        """The request head (read-only here: the server's exchange holds its own kind)."""
+        ...
+
     received_at: float  # loop.time() when the request head was complete
     # Set by handlers for the access log (plain attribute stores, read only when it is on).
     log_request_id: bytes | None

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from enum import IntEnum
 from typing import TYPE_CHECKING, Final
 
-from ferrogate._fastpath.api import Headers, Request
+from ferrogate._fastpath.api import Headers
 from ferrogate._fastpath.flow import BODY_HIGH_WATER, BODY_LOW_WATER, PAUSE_BODY
 from ferrogate._fastpath.number_bytes import decimal_between
 from ferrogate._fastpath.request import HttpRequest
@@ -117,7 +117,7 @@ class HttpExchange:
     ) -> None:
         self._conn = conn
         self._transport = transport
-        self.request: Request = request
+        self.request = request  # HttpRequest: compiled callers read its fields directly
         self.received_at = received_at
         self.keep_alive = request.keep_alive
         self.disconnected = False

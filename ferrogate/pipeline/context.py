@@ -5,7 +5,7 @@ from __future__ import annotations
 from asyncio import Future
 from typing import Any
 
-from ferrogate._fastpath.api import Exchange
+from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate.ai.providers.base import ClientRequest, Endpoint
 from ferrogate.ai.registry import Candidate
 from ferrogate.ai.usage import Usage
@@ -59,7 +59,7 @@ class RequestContext:
 
     def __init__(
         self,
-        exchange: Exchange,
+        exchange: HttpExchange,
         request_id: bytes,
         endpoint: Endpoint | None,
         scope: str,

@@ -20,8 +20,8 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Final
 
-from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.clock import monotonic, perf_counter
+from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.pool import complete_head
 from ferrogate._fastpath.upstream import Timeouts
 from ferrogate._fastpath.upstream_errors import UpstreamError
@@ -80,7 +80,7 @@ async def dispatch(rt: AiRuntime, ctx: RequestContext) -> None:
 
 
 async def _relay_stream_counted(
-    rt: AiRuntime, ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched, dispatcher: Dispatcher
+    rt: AiRuntime, ctx: RequestContext, exchange: HttpExchange, req: ClientRequest, d: Dispatched, dispatcher: Dispatcher
 ) -> bool:
     """Relay a stream, counted in ``rt.streams`` while it runs; False when it failed before its
     first byte (the next candidate may try)."""

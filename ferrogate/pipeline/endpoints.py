@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Final
 
-from ferrogate._fastpath.api import Exchange
+from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate.ai.providers.base import Endpoint
 from ferrogate.errors import ErrorFlavor, GatewayError
 from ferrogate.pipeline.admit import admit
@@ -71,7 +71,7 @@ _MODEL: Final = AiRoute(None, "models.read", _GET, (authenticate, retrieve_model
 _MODEL_PREFIXES: Final = (b"/v1/models/", b"/models/")
 
 
-def serve_ai(rt: AiRuntime, exchange: Exchange) -> Awaitable[None]:
+def serve_ai(rt: AiRuntime, exchange: HttpExchange) -> Awaitable[None]:
     """The AI endpoint for the request's path, run (404 / 405 when there is none)."""
     request = exchange.request
     path = request.path
@@ -83,7 +83,7 @@ def serve_ai(rt: AiRuntime, exchange: Exchange) -> Awaitable[None]:
     return serve_route(rt, route, exchange)
 
 
-def serve_route(rt: AiRuntime, route: AiRoute, exchange: Exchange) -> Awaitable[None]:
+def serve_route(rt: AiRuntime, route: AiRoute, exchange: HttpExchange) -> Awaitable[None]:
     """Run ``route`` for the request (405 for a method it does not take)."""
     method = exchange.request.method
     if method not in route.methods:

@@ -11,7 +11,7 @@ import os
 from typing import Final, Protocol, cast
 
 from ferrogate._fastpath import native_relay as codes
-from ferrogate._fastpath.api import Exchange
+from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.native_relay import RUNNING, Inspector, NativeStream, native_relay_enabled
 from ferrogate._fastpath.upstream_errors import UpstreamProtocolError
 from ferrogate._fastpath.upstream_response import UpstreamResponse
@@ -42,7 +42,7 @@ def native_translator(translator: StreamTranslator) -> NativeTranslator | None:
 
 
 async def relay_natively(
-    exchange: Exchange, response: UpstreamResponse, translator: NativeTranslator, max_event_bytes: int
+    exchange: HttpExchange, response: UpstreamResponse, translator: NativeTranslator, max_event_bytes: int
 ) -> bool:
     """Relay the rest of the stream in C; False (nothing done) when either side cannot be handed
     over now. Raises as a Python relay would for an upstream failure or an oversized event."""
@@ -76,7 +76,7 @@ async def relay_natively(
     finally:
         stream.close()
         response.read_natively(None)
-        exchange.handed_back(stream.relay.bytes_out, stream.code == codes.CLIENT_GONE)  # type: ignore[attr-defined]
+        exchange.handed_back(stream.relay.bytes_out, stream.code == codes.CLIENT_GONE)
         translator.relayed_natively(stream.relay.counted)
     done = _outcome(stream, max_event_bytes)
     if stream.code == codes.DONE:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.clock import perf_counter, time
+from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.head import HeaderTemplate, header_block
 from ferrogate._fastpath.number_bytes import fill_template
 from ferrogate._fastpath.upstream_errors import UpstreamError
@@ -111,7 +111,7 @@ def cached_lines(ctx: RequestContext, who: bytes, now: float, stream: bool) -> b
     return fill_template(_GATEWAY_PIECES, _GATEWAY_KINDS, ctx.request_id, who, 0, ctx.overhead_ms(now), content)
 
 
-def relay_json(ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched) -> None:
+def relay_json(ctx: RequestContext, exchange: HttpExchange, req: ClientRequest, d: Dispatched) -> None:
     body, usage = d.adapter.translate_response(req, d.body or b"")
     ctx.usage = usage
     ctx.status = 200
@@ -135,7 +135,7 @@ def _store(cache: AnswerCache, digest: bytes, stream: bool, body: bytes, usage: 
 
 
 async def relay_stream(
-    ctx: RequestContext, exchange: Exchange, req: ClientRequest, d: Dispatched, max_event_bytes: int
+    ctx: RequestContext, exchange: HttpExchange, req: ClientRequest, d: Dispatched, max_event_bytes: int
 ) -> None:
     translator = d.adapter.stream_translator(req)
     response = d.response
@@ -256,7 +256,7 @@ class _Relay:
     __slots__ = ("exchange", "feed", "held", "kept", "max_event_bytes", "offers", "unchecked", "write")
 
     def __init__(
-        self, exchange: Exchange, translator: StreamTranslator, kept: list[bytes] | None, held: int, max_event_bytes: int
+        self, exchange: HttpExchange, translator: StreamTranslator, kept: list[bytes] | None, held: int, max_event_bytes: int
     ) -> None:
         self.exchange = exchange
         self.feed = translator.feed
@@ -287,7 +287,7 @@ class _Relay:
         return not self.exchange.writing_paused
 
 
-def _start(ctx: RequestContext, exchange: Exchange, d: Dispatched, now: float) -> None:
+def _start(ctx: RequestContext, exchange: HttpExchange, d: Dispatched, now: float) -> None:
     ctx.status = 200
     ctx.first_byte_at = now
     exchange.start_response(200, gateway_lines(ctx, d, now, SSE_LINES))

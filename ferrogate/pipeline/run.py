@@ -14,8 +14,8 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from ferrogate._fastpath.api import Exchange
 from ferrogate._fastpath.clock import perf_counter
+from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate.ai.providers.base import Endpoint
 from ferrogate.cache.answer_cache import STATE_PAIRS
 from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError
@@ -52,7 +52,7 @@ class AiRoute:
 _SAFE_ID: Final = re.compile(rb"[A-Za-z0-9._:\-]+")
 
 
-def request_id_for(rt: AiRuntime, exchange: Exchange) -> bytes:
+def request_id_for(rt: AiRuntime, exchange: HttpExchange) -> bytes:
     """The caller's ``x-request-id`` when it is sane (so traces join up), else a new one."""
     given = exchange.request.header(b"x-request-id")
     if given is not None and len(given) <= 128 and _SAFE_ID.fullmatch(given) is not None:
@@ -60,7 +60,7 @@ def request_id_for(rt: AiRuntime, exchange: Exchange) -> bytes:
     return rt.new_request_id()
 
 
-async def run(rt: AiRuntime, route: AiRoute, exchange: Exchange) -> None:
+async def run(rt: AiRuntime, route: AiRoute, exchange: HttpExchange) -> None:
     # perf_counter, not loop.time(): uvloop's clock ticks in whole milliseconds,
     # too coarse for an overhead measured in microseconds.
     ctx = RequestContext(exchange, request_id_for(rt, exchange), route.endpoint, route.scope, route.flavor, perf_counter())
