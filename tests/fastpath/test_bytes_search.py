@@ -109,6 +109,20 @@ def test_contains_any_says_whether_any_needle_occurs(data: bytes, found: tuple[b
     assert bytes_search.contains_any_py(data, found) is expected
 
 
+# Bytes at both ends of each quarter of the byte range: the C scan keeps the needles' first
+# bytes as four 64-bit words.
+_QUARTER_EDGES = bytes([0x00, 0x3F, 0x40, 0x7F, 0x80, 0xBF, 0xC0, 0xFF])
+edge_data = st.binary(max_size=40).map(lambda b: bytes(_QUARTER_EDGES[x % 8] for x in b))
+edge_needles = st.lists(st.binary(min_size=1, max_size=3).map(lambda b: bytes(_QUARTER_EDGES[x % 8] for x in b)),
+                        min_size=1, max_size=4).map(tuple)
+
+
+@settings(max_examples=500, deadline=None)
+@given(edge_data, edge_needles)
+def test_contains_any_finds_needles_starting_anywhere_in_the_byte_range(data: bytes, found: tuple[bytes, ...]) -> None:
+    assert native.contains_any(data, found) is any(n in data for n in found)
+
+
 def test_contains_any_without_the_c_module_gives_the_same_answers() -> None:
     paths = [b"/v1/chat/completions", b"/a//b", b"/a/./b", b"/a%2Fb", b"/a\\b", b"/a.b/c.", b"/"]
     needles = (b"%", b"\\", b"/.", b"//")
