@@ -60,7 +60,9 @@ class HttpRequest:
         self._fields = headers
         self._head = head
         self._fields_at = fields_at
-        path, _, query = target.partition(b"?")
+        mark = find(target, b"?")  # bytes.partition is a method looked up by name from compiled code
+        path = target if mark < 0 else target[:mark]
+        query = b"" if mark < 0 else target[mark + 1 :]
         self.absolute_form = False
         if path[:1] != b"/" and (path.startswith(b"http://") or path.startswith(b"https://")):
             # absolute-form (RFC 9112 §3.2.2): route on the path, not on scheme and authority,
