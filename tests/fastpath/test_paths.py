@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ferrogate._fastpath.paths import PathError, needs_normalising, normalise_path
 from ferrogate._fastpath.pool import PoolSet
+from ferrogate._fastpath.request import HttpRequest
 from ferrogate.config.model import Config
 from ferrogate.proxy.table import RouteKind, compile_table
 
@@ -104,3 +105,11 @@ def test_a_path_that_reaches_the_upstream_never_resolves_into_a_deny_route(piece
         seen = _upstream_view(path).lower()
         assert not (seen == b"/private" or seen.startswith(b"/private/")), (raw, path)
     assert normalise_path(path) == path  # idempotent
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"/", b"a", b"?", b"=", b"%2F", b"http://h"]), max_size=8).map(b"".join))
+def test_a_request_splits_its_target_at_the_first_question_mark(target: bytes) -> None:
+    request = HttpRequest(b"GET", b"/" + target, [], "1.1", True, None, None, False)
+    path, _, query = (b"/" + target).partition(b"?")
+    assert (request.path, request.query) == (path, query)
