@@ -16,10 +16,9 @@ from typing import Final
 from ferrogate._fastpath.api import Exchange, Headers
 from ferrogate._fastpath.exchange import HttpExchange
 from ferrogate._fastpath.upstream import UpstreamResponse
-from ferrogate._fastpath.wire import HOP_BY_HOP, SERVER_OWNED
+from ferrogate._fastpath.wire import HOP_BY_HOP
 
 _RESPONSE_DROP: Final = HOP_BY_HOP | {b"content-length"}
-_LINE_DROP: Final = _RESPONSE_DROP | SERVER_OWNED
 _NO_BODY_STATUS: Final = frozenset((204, 304))
 _PLAIN_CONNECTION: Final = frozenset((b"keep-alive", b"close"))
 
@@ -65,10 +64,11 @@ def relay_complete(
     """Send a response whose body has fully arrived in one write, without awaiting.
 
     ``headers`` are the (filtered, edited) headers to send; None sends the upstream's
-    own minus hop-by-hop fields plus the ``add`` header, filtered and serialized in one
-    pass (no intermediate list). False (nothing sent) when the body is still coming,
-    for HEAD / 204 / 304, whose framing :func:`relay` keeps exactly as the upstream
-    declared it, and (for None) when the upstream's ``Connection`` names more fields.
+    own minus hop-by-hop and server-owned fields, as its connection serialized them when it
+    read the head (``UpstreamResponse.relay_lines``), plus the ``add`` header. False (nothing
+    sent) when the body is still coming, for HEAD / 204 / 304, whose framing :func:`relay`
+    keeps exactly as the upstream declared it, and (for None) when the upstream's
+    ``Connection`` names more fields or no connection read the head.
     """
     status = response.status
     if status in _NO_BODY_STATUS or exchange.request.method == b"HEAD":
@@ -81,13 +81,12 @@ def relay_complete(
         return True
     if response.lists_hop_headers:
         return False
+    block = response.relay_lines
+    if block is None:  # no head read by a connection (headers set by hand): the general path
+        return False
     body = response.complete_body()
     if body is None:
         return False
-    block = response.relay_lines
-    if block is None:  # headers set by hand: filtered here
-        drop = _LINE_DROP
-        block = b"".join([b": ".join(h) + b"\r\n" for h in response.headers if h[0] not in drop])
     if add is not None:
         block = b"%b%b: %b\r\n" % (block, add[0], add[1])
     exchange.respond(status, block, body)
