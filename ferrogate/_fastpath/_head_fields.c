@@ -42,16 +42,23 @@ static PyObject *incomplete(void) {
     return NULL;
 }
 
-/* The value of the field line whose colon and CR are given: without its leading spaces and
+/* Where the value of the field line whose colon and CR are given lies: without its leading spaces and
  * tabs, and with trim_end (a client's) without its trailing ones. */
-static PyObject *value_of(const char *colon, const char *eol, int trim_end) {
-    const char *v = colon + 1;
-    while (v < eol && (*v == ' ' || *v == '\t'))
-        v++;
-    const char *v_end = eol;
+static inline void value_span(const char *colon, const char *eol, int trim_end, const char **v, const char **v_end) {
+    const char *at = colon + 1, *stop = eol;
+    while (at < stop && (*at == ' ' || *at == '\t'))
+        at++;
     if (trim_end)
-        while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'))
-            v_end--;
+        while (stop > at && (stop[-1] == ' ' || stop[-1] == '\t'))
+            stop--;
+    *v = at;
+    *v_end = stop;
+}
+
+/* value_span's bytes, as a new object. */
+static PyObject *value_of(const char *colon, const char *eol, int trim_end) {
+    const char *v, *v_end;
+    value_span(colon, eol, trim_end, &v, &v_end);
     return PyBytes_FromStringAndSize(v, v_end - v);
 }
 
@@ -422,11 +429,8 @@ static PyObject *forward_fields(PyObject *module, PyObject *const *args, Py_ssiz
                 continue;
             }
         }
-        const char *v = colon + 1, *v_end = eol;
-        while (v < v_end && (*v == ' ' || *v == '\t'))
-            v++;
-        while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'))
-            v_end--;
+        const char *v, *v_end;
+        value_span(colon, eol, 1, &v, &v_end);
         lower_ascii(w, line, name_len);
         if (name_len == 4 && memcmp(w, "host", 4) == 0) {
             Py_XSETREF(host, PyBytes_FromStringAndSize(v, v_end - v));

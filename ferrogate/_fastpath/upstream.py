@@ -85,8 +85,7 @@ _NO_BODY_STATUS: Final = frozenset((204, 304))
 _NEVER: Final = float("inf")
 _PLAIN_CONNECTION: Final = frozenset((b"keep-alive", b"close"))
 # Response headers the connection reads for itself (framing, and Connection's list).
-_NOTED: Final = frozenset((b"content-length", b"transfer-encoding", b"connection"))
-_NOTED_NAMES: Final = tuple(sorted(_NOTED))
+_NOTED: Final = (b"connection", b"content-length", b"transfer-encoding")
 # The other fields a relayed response does not carry as the upstream sent them: hop-by-hop,
 # framing, and the server's own.
 _NOT_RELAYED: Final = tuple(sorted((HOP_BY_HOP | SERVER_OWNED).difference(_NOTED)))
@@ -314,7 +313,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_pos = 0
         # The response owns its head (and can let it go: release_head); the fields it relays
         # come serialized, the ones read here aside.
-        relayed, noted, _ = forward_fields(buf, find(buf, b"\r\n", start) + 2, _NOTED_NAMES, _NOT_RELAYED)
+        relayed, noted, _ = forward_fields(buf, find(buf, b"\r\n", start) + 2, _NOTED, _NOT_RELAYED)
         resp.status = status
         resp.set_head(buf, start, relayed)
         resp.keep_alive = parser.should_keep_alive()
