@@ -64,6 +64,8 @@ def main() -> None:
                     help="the request wrk sends: a chat completion, or the same streamed")
     ap.add_argument("--duration", type=float, default=6.0, help="seconds of wrk load")
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--runs", type=int, default=1,
+                    help="wrk loads in a row against the same gateway (does its cost grow with what it stored?)")
     args = ap.parse_args()
     services: list[Service] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,20 +87,22 @@ def main() -> None:
             names = ["supervisor", "control"] + [f"worker {i}" for i in range(1, len(tree) - 1)]
             collector_pid = collector.pid if collector is not None else None
             names += ["collector"] if collector is not None else []
-            before = ticks(tree, collector_pid)
-            result, _ = run_wrk(
-                wrk_command(f"http://{LOOPBACK}:{gateway.port}/v1/chat/completions", connections=args.connections,
-                            duration_s=args.duration, headers=(("Authorization", f"Bearer {CLIENT_KEY}"),),
-                            post=True),
-                dict(os.environ, FG_BENCH_BODY_FILE=str(body)),
-            )
-            after = ticks(tree, collector_pid)
+            for run in range(1, args.runs + 1):
+                before = ticks(tree, collector_pid)
+                result, _ = run_wrk(
+                    wrk_command(f"http://{LOOPBACK}:{gateway.port}/v1/chat/completions",
+                                connections=args.connections, duration_s=args.duration,
+                                headers=(("Authorization", f"Bearer {CLIENT_KEY}"),), post=True),
+                    dict(os.environ, FG_BENCH_BODY_FILE=str(body)),
+                )
+                after = ticks(tree, collector_pid)
+                print(f"run {run}/{args.runs}, {args.scenario} c{args.connections}: {result.rps:,.0f} req/s, "
+                      f"{result.requests:,} requests, {result.errors} errors", flush=True)
+                for name, was, now in zip(names, before, after, strict=True):
+                    print(f"{name:12} {us_per_request(was, now, result.requests) or 0.0:7.2f} us/request", flush=True)
         finally:
             for service in reversed(services):
                 stop_service(service)
-    print(f"{args.scenario} c{args.connections}: {result.rps:,.0f} req/s, {result.requests:,} requests, {result.errors} errors")
-    for name, was, now in zip(names, before, after, strict=True):
-        print(f"{name:12} {us_per_request(was, now, result.requests) or 0.0:7.2f} us/request")
 
 
 if __name__ == "__main__":
