@@ -8,6 +8,7 @@ provider_model itself).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 from ferrogate.ai.providers.base import Endpoint
 from ferrogate.ai.providers.openai_compatible import OpenAICompatibleAdapter
@@ -22,8 +23,8 @@ _OPERATION: dict[Endpoint, str] = {
 
 
 class AzureAdapter(OpenAICompatibleAdapter):
-    default_base_url = "https://example.openai.azure.com"
-    native_responses_default = True
+    default_base_url: ClassVar[str] = "https://example.openai.azure.com"
+    native_responses_default: ClassVar[bool] = True
     __slots__ = ("_api_version", "_deployments")
 
     def __init__(self, provider: Provider, *, env: Mapping[str, str] | None = None) -> None:

@@ -9,7 +9,7 @@ from ferrogate.ai.providers.anthropic import AnthropicAdapter
 from ferrogate.ai.providers.azure import AzureAdapter
 from ferrogate.ai.providers.base import ProviderAdapter
 from ferrogate.ai.providers.gemini import GeminiAdapter
-from ferrogate.ai.providers.mock import MockAdapter
+from ferrogate.ai.providers.mock_adapter import MockAdapter
 from ferrogate.ai.providers.openai import OpenAIAdapter
 from ferrogate.ai.providers.openai_compatible import OpenAICompatibleAdapter
 from ferrogate.ai.providers.openrouter import OpenRouterAdapter

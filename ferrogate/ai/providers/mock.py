@@ -15,16 +15,15 @@ import asyncio
 import hashlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Final
 
 import msgspec
 import orjson
 
-from ferrogate.ai.providers.base import Endpoint, UpstreamCall
+from ferrogate.ai.providers.base import UpstreamCall
 from ferrogate.ai.providers.mock_answer import Answer, answer_chat, answer_responses
-from ferrogate.ai.providers.openai_compatible import OpenAICompatibleAdapter
-from ferrogate.config.model import MockSettings, Provider
+from ferrogate.config.model import MockSettings
 
 _MOCK_HEADERS_JSON = [(b"content-type", b"application/json"), (b"x-ferrogate-mock", b"1")]
 _MOCK_HEADERS_SSE = [(b"content-type", b"text/event-stream"), (b"x-ferrogate-mock", b"1")]
@@ -335,17 +334,3 @@ class MockTransport:
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
         )
-
-
-class MockAdapter(OpenAICompatibleAdapter):
-    """OpenAI-wire adapter whose transport is :class:`MockTransport`."""
-
-    default_base_url = "http://mock.invalid/v1"
-    native_responses_default = True
-    __slots__ = ()
-
-    def __init__(self, provider: Provider, *, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(provider, env=env)
-        self.transport = MockTransport(provider.mock or MockSettings())
-        self.origin = ""
-        self.endpoints = frozenset((Endpoint.CHAT, Endpoint.RESPONSES, Endpoint.EMBEDDINGS))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from ferrogate._fastpath.pool import Origin, head_prefix
@@ -62,8 +63,8 @@ def split_base_url(base_url: str) -> tuple[str, str]:
 class OpenAICompatibleAdapter:
     """Adapter for the OpenAI wire format; subclasses set the defaults."""
 
-    default_base_url = "http://127.0.0.1:8000/v1"
-    native_responses_default = False
+    default_base_url: ClassVar[str] = "http://127.0.0.1:8000/v1"
+    native_responses_default: ClassVar[bool] = False
 
     __slots__ = (
         "_headers",

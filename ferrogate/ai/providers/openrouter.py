@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ferrogate.ai.providers.openai_compatible import OpenAICompatibleAdapter
 from ferrogate.config.model import Provider
 
 
 class OpenRouterAdapter(OpenAICompatibleAdapter):
-    default_base_url = "https://openrouter.ai/api/v1"
-    native_responses_default = True
+    default_base_url: ClassVar[str] = "https://openrouter.ai/api/v1"
+    native_responses_default: ClassVar[bool] = True
     __slots__ = ()
 
     def extra_headers(self, provider: Provider) -> list[tuple[bytes, bytes]]:
