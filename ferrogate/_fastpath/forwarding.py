@@ -50,9 +50,10 @@ _MAX_REQUEST_ID: Final = 200
 _POOL_DIGITS: Final = 8000  # hex digits drawn at once: 100 requests' ids
 
 try:
-    from ferrogate._fastpath._hex_ids import HexStream
-except ImportError:  # not built: hex of random.Random bytes
+    from ferrogate._fastpath._hex_ids import HexStream, traceparent_line
+except ImportError:  # not built: hex of random.Random bytes, and an f-string
     HexStream = None  # type: ignore[assignment,misc]
+    traceparent_line = None  # type: ignore[assignment]
 
 
 def valid_request_id(value: bytes) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from typing import Final
 
-from ferrogate._fastpath.forwarding import HexStream, parse_traceparent
+from ferrogate._fastpath.forwarding import HexStream, parse_traceparent, traceparent_line
 from ferrogate.ai.providers.base import TRACE_HEADERS
 from ferrogate.ai.providers.calls import UpstreamCall
 from ferrogate.config.otel_env import TraceSampler
@@ -21,6 +21,16 @@ from ferrogate.config.otel_env import TraceSampler
 _ID_DIGITS: Final = 4096  # hex digits drawn at once: 64 requests' trace and span ids
 _ZERO_TRACE: Final = "0" * 32  # all-zero ids are invalid (W3C)
 _ZERO_SPAN: Final = "0" * 16
+
+
+def traceparent_line_py(trace_id: str, span_id: str, sampled: bool) -> bytes:
+    """The ``traceparent`` header line, where the C ``traceparent_line`` is not built."""
+    return f"traceparent: 00-{trace_id}-{span_id}-{'01' if sampled else '00'}\r\n".encode()
+
+
+# A Final, read as a C static when compiled (an imported name is a dict lookup at each use). The
+# C line costs a fifth of the f-string's: its seven pieces joined, then encoded.
+_TRACEPARENT_LINE: Final = traceparent_line if traceparent_line is not None else traceparent_line_py
 
 
 class Tracer:
@@ -85,7 +95,7 @@ def with_traceparent(call: UpstreamCall, trace_id: str, span_id: str, sampled: b
     serialized once per model (which never holds a trace header: UpstreamCall.head) gets
     the header line added, so tracing keeps that fast path; otherwise the pool serializes
     the new header list."""
-    line = f"traceparent: 00-{trace_id}-{span_id}-{'01' if sampled else '00'}\r\n".encode()
+    line = _TRACEPARENT_LINE(trace_id, span_id, sampled)
     value = line[13:-2]
     head = call.head
     if head and head.endswith(b"\r\n"):

@@ -1,6 +1,7 @@
 """The C stream of random hex digits the workers cut their request, trace and span ids from:
 lowercase hex of the length asked, spread evenly, the same digits for the same seed and
-other digits for another, and a clear error for what it cannot do."""
+other digits for another, and a clear error for what it cannot do; and the traceparent
+line written from two such ids."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import re
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ferrogate.pipeline.trace_context import traceparent_line_py
 
 hex_ids = pytest.importorskip("ferrogate._fastpath._hex_ids", reason="the C modules are not built")
 HexStream = hex_ids.HexStream
@@ -85,3 +90,27 @@ def test_a_count_out_of_range_is_refused(count: int) -> None:
         HexStream(SEED).text(count)
     with pytest.raises(ValueError, match="digits must be between"):
         HexStream(SEED).ascii(count)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("0123456789abcdef", min_size=32, max_size=32), st.text("0123456789abcdef", min_size=16, max_size=16),
+       st.booleans())
+def test_traceparent_line_is_the_header_line_of_the_ids_and_flag(trace: str, span: str, sampled: bool) -> None:
+    flags = "01" if sampled else "00"
+    line = f"traceparent: 00-{trace}-{span}-{flags}\r\n".encode()
+    assert hex_ids.traceparent_line(trace, span, sampled) == line
+    assert traceparent_line_py(trace, span, sampled) == line  # what runs where C is not built
+
+
+@pytest.mark.parametrize(("trace", "span"), [
+    ("a" * 31, "b" * 16), ("a" * 33, "b" * 16), ("a" * 32, "b" * 15), ("a" * 32, "b" * 17),
+    ("\u00e9" * 32, "b" * 16), ("a" * 32, "\u20ac" * 16), (b"a" * 32, "b" * 16), ("a" * 32, None),
+])
+def test_traceparent_line_refuses_ids_it_cannot_copy(trace: object, span: object) -> None:
+    with pytest.raises(ValueError, match="id must be a str of"):
+        hex_ids.traceparent_line(trace, span, True)
+
+
+def test_traceparent_line_takes_exactly_three_arguments() -> None:
+    with pytest.raises(TypeError):
+        hex_ids.traceparent_line("a" * 32, "b" * 16)
