@@ -34,6 +34,7 @@ from ferrogate.ai.providers.base import (
     UpstreamFailure,
     UpstreamResponseLike,
 )
+from ferrogate.ai.providers.openai_compatible import OpenAICompatibleAdapter
 from ferrogate.ai.registry import Candidate
 from ferrogate.ai.taxonomy import (
     BREAKER_KINDS,
@@ -95,6 +96,17 @@ async def _relay_stream_counted(
         rt.streams -= 1
 
 
+def _prepared_call(adapter: ProviderAdapter, req: ClientRequest, provider_model: str) -> UpstreamCall:
+    """The adapter's call for ``req``, once it has checked it can serve it. The OpenAI-compatible
+    family is compiled: narrowed to it, both are vtable calls, not methods looked up by name."""
+    if isinstance(adapter, OpenAICompatibleAdapter):
+        native: OpenAICompatibleAdapter = adapter  # the narrowed type alone is an intersection, called by name
+        native.check(req)
+        return native.build_call(req, provider_model)
+    adapter.check(req)
+    return adapter.build_call(req, provider_model)
+
+
 def send_call(
     rt: AiRuntime, adapter: ProviderAdapter, call: UpstreamCall, provider_model: str, timeouts: Timeouts
 ) -> Awaitable[UpstreamResponseLike]:
@@ -139,8 +151,7 @@ class Dispatcher:
                     cand.adapter, endpoint, native_responses="responses" in cand.capabilities
                 )
             try:
-                adapter.check(self._req)
-                call = adapter.build_call(self._req, cand.provider_model)
+                call = _prepared_call(adapter, self._req, cand.provider_model)
             except GatewayError as exc:
                 self._note_check_error(exc)
                 continue
