@@ -8,7 +8,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ferrogate._fastpath import native_relay
@@ -267,3 +267,24 @@ def test_the_usage_finder_skips_null_usage_and_finds_an_object() -> None:
     block = b'data: {"usage":null}\n\ndata: {"usage" :\n {"prompt_tokens":1}}\n\n'
     assert native.find_usage_object(block, 0) == block.index(b'"usage" :')
     assert native.find_usage_object(block, block.index(b'"usage" :') + 1) == -1
+
+
+_EVENT_PIECES = [b"[MARK]", b"[MARX", b"data;", b"[MAR", b"MARK]", b"[", b"data:", b"dat", b"a:", b"d", b"x", b'"usage":', b"{", b"null", b" "]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_EVENT_PIECES), max_size=12).map(b"".join), min_size=1, max_size=6))
+def test_a_block_goes_to_python_when_it_holds_a_marker_or_usage_object_and_is_counted_otherwise(
+    contents: list[bytes],
+) -> None:
+    blocks = [b"data: " + content + b"\n\n" for content in contents]  # one event a read
+    r = Rig(markers=(b"[MARK]",), count=b"data:")
+    try:
+        for block in blocks:
+            r.feed(chunk(block))
+        decided = [b for b in blocks if b"[MARK]" in b or _find_usage_object_py(b, 0) != -1]
+        assert r.inspected == decided
+        assert r.relay.counted == sum(b.count(b"data:") for b in blocks if b not in decided)
+        assert r.received() == b"".join(chunk(b) for b in blocks)
+    finally:
+        r.close()
