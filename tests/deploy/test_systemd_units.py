@@ -4,6 +4,7 @@ Environment), start the gateway with READY=1 and upgrade it with MAINPID= and no
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -17,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.process.test_systemd import NotifyListener
-from tests.support.gateway import alive, wait_until
+from tests.support.gateway import READY_PREFIX, alive, wait_until
 from tests.support.load import LoadLoop
-from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
@@ -57,28 +57,42 @@ def test_the_service_is_hardened_and_follows_the_new_main_pid() -> None:
         assert setting in unit.splitlines(), setting
 
 
+def _public_port(stdout: Path, timeout: float) -> int:
+    """The port of the public listener, from the ``FERROGATE_READY {json}`` line on stdout."""
+    found: list[int] = []
+
+    def ready_line_read() -> bool:
+        for line in stdout.read_text().splitlines():
+            if line.startswith(READY_PREFIX):
+                found.append(int(json.loads(line[len(READY_PREFIX):])["public"][0].rsplit(":", 1)[1]))
+                return True
+        return False
+
+    wait_until(ready_line_read, timeout, "the ready line")
+    return found[0]
+
+
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[NotifyListener, Path, dict[str, str], int]]:
-    port = free_port()
+def service(tmp_path: Path) -> Iterator[tuple[NotifyListener, Path, dict[str, str]]]:
     config = tmp_path / "etc" / "ferrogate.toml"
     config.parent.mkdir()
     config.write_text(
-        f'listen = "127.0.0.1:{port}"\n[admin]\nenabled = false\n'
+        'listen = "127.0.0.1:0"\n[admin]\nenabled = false\n'
         "[reliability]\ngraceful_shutdown_grace_period_secs = 3\ngraceful_shutdown_timeout_secs = 5\n"
         '[[routes]]\npaths = ["/hello"]\nrespond = { body = "hello" }\n'
     )
     listener = NotifyListener(str(tmp_path / "notify.sock"))
     env = {**os.environ, "FERROGATE_CONFIG": str(config), "NOTIFY_SOCKET": listener.path, "FERROGATE_PURE": "1"}
     try:
-        yield listener, tmp_path, env, port
+        yield listener, tmp_path, env
     finally:
         listener.close()
 
 
 def test_exec_start_then_exec_reload_upgrade_without_a_failed_request(
-    service: tuple[NotifyListener, Path, dict[str, str], int],
+    service: tuple[NotifyListener, Path, dict[str, str]],
 ) -> None:
-    notify, cwd, env, port = service
+    notify, cwd, env = service
     unit = (UNITS / "ferrogate.service").read_text()
     (setting,) = _unit_lines(unit, "Environment")
     name, _, _ = setting.partition("=")
@@ -86,11 +100,13 @@ def test_exec_start_then_exec_reload_upgrade_without_a_failed_request(
     validate = subprocess.run(_command(unit, "ExecStartPre", env), env=env, cwd=cwd, capture_output=True, text=True,
                               timeout=60)
     assert validate.returncode == 0, validate.stderr
-    first = subprocess.Popen(_command(unit, "ExecStart", env), env=env, cwd=cwd,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stdout = cwd / "ferrogate.out"
+    with open(stdout, "wb") as out:  # the ready line names the port the kernel chose
+        first = subprocess.Popen(_command(unit, "ExecStart", env), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     new_pid = None
     try:
-        assert notify.expect("READY=1", timeout=60) == "READY=1"
+        assert notify.expect("READY=1", timeout=60) == "READY=1", stdout.read_text()[-2000:]
+        port = _public_port(stdout, 10)
         notify.messages.clear()
         with LoadLoop(f"http://127.0.0.1:{port}/hello", threads=2, keep_alive=True, max_requests=20000) as load:
             load.wait_for(20)
