@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from ferrogate.control.metering_export import POST_TIMEOUT_SECS
+from tests.support.admin_lists import stored_rows
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
 from tests.support.metering_receiver import MeteringReceiver
 
@@ -70,8 +71,10 @@ def _chat(gw: Gateway, n: int) -> None:
 
 
 def _stored_ids(gw: Gateway) -> set[str]:
+    """The stored events' ids (none while the control process is still opening its store)."""
     with httpx.Client(base_url=gw.admin_url, headers={"Authorization": f"Bearer {TOKEN}"}) as admin:
-        return {e["event_id"] for e in admin.get("/admin/v1/metering-events", params={"limit": 1000}).json()["data"]}
+        rows = stored_rows(admin, "/admin/v1/metering-events", {"limit": 1000})
+    return {e["event_id"] for e in rows or ()}
 
 
 def _metric(gw: Gateway, name: str) -> float:

@@ -11,6 +11,7 @@ import httpx
 import openai
 import pytest
 
+from tests.support.admin_lists import stored_rows
 from tests.support.gateway import DEFAULT_READY_SECS, Gateway, start_gateway, wait_until
 from tests.support.mock_openai import MockOpenAI, serving_in_a_thread
 
@@ -105,8 +106,8 @@ def _logged(gw: Gateway, request_id: str, path: str = "/admin/v1/request-logs") 
     with _admin(gw) as admin:
 
         def find() -> dict[str, object] | None:
-            rows = admin.get(path, params={"limit": 1000}).json()["data"]
-            return next((r for r in rows if r["request_id"] == request_id), None)
+            rows = stored_rows(admin, path, {"limit": 1000})  # None while the store is still opening
+            return next((r for r in rows or () if r["request_id"] == request_id), None)
 
         return wait_until(find, 10, f"{request_id} in {path}")
 
