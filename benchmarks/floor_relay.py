@@ -26,7 +26,6 @@ import socket
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import cast
 
@@ -43,6 +42,7 @@ from benchmarks.procs import (
     raw_request,
     start_service,
     stop_service,
+    wait_for_service,
     wait_until_serving,
 )
 from benchmarks.wrk import run_wrk, wrk_command
@@ -171,18 +171,14 @@ def _start_floor(work: Path, upstream_port: int, workers: int) -> Service:
     work.mkdir(parents=True, exist_ok=True)
     service = start_service("floor", [sys.executable, "-m", "benchmarks.floor_relay", "serve",
                                       "--upstream", str(upstream_port), "--workers", str(workers)], work)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def ready_port() -> int | None:
         found = _READY.search(service.log_path.read_bytes())
-        if found:
-            service.port = int(found.group(1))
-            wait_until_serving(service, raw_request("GET", "/"), deadline_secs=10)
-            return service
-        if service.proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    stop_service(service)
-    raise RuntimeError(f"the floor relay did not start: {service.log_tail()}")
+        return int(found.group(1)) if found else None
+
+    service.port = wait_for_service(service, ready_port, 20, "FLOOR_READY line")
+    wait_until_serving(service, raw_request("GET", "/"), deadline_secs=10)
+    return service
 
 
 def _load(service: Service, path: str, body_file: Path | None, connections: int, duration: float) -> tuple[float, float | None]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.procs import LOOPBACK, Service, start_service, stop_service
+from benchmarks.procs import LOOPBACK, Service, start_service, wait_for_service
 
 READY_PREFIX = "FERROGATE_READY "
 CLIENT_KEY = "sk-bench-client"  # the virtual key the load generator presents
@@ -132,20 +131,8 @@ def start_gateway(workdir: Path, mock_port: int, *, ai: bool, workers: int = 2,
         [sys.executable, "-m", "ferrogate", "run", "--config", str(config),
          "--workers", str(workers)],
         workdir, env={"PYTHONUNBUFFERED": "1", "_TYPER_STANDARD_TRACEBACK": "1"}, cwd=workdir)
-    deadline = time.monotonic() + deadline_secs
-    try:
-        while time.monotonic() < deadline:
-            ports = parse_ready_line(service.log_tail(limit=1 << 20))
-            if ports is not None:
-                service.port = ports.public
-                service.extra.update(admin_port=ports.admin, ready_pid=ports.pid)
-                return service
-            if service.proc.poll() is not None:
-                raise RuntimeError(f"ferrogate exited rc={service.proc.returncode}: "
-                                   f"{service.log_tail()}")
-            time.sleep(0.05)
-        raise RuntimeError(f"no FERROGATE_READY line within {deadline_secs}s: "
-                           f"{service.log_tail()}")
-    except BaseException:
-        stop_service(service)
-        raise
+    ports = wait_for_service(service, lambda: parse_ready_line(service.log_tail(limit=1 << 20)), deadline_secs,
+                             "FERROGATE_READY line")
+    service.port = ports.public
+    service.extra.update(admin_port=ports.admin, ready_pid=ports.pid)
+    return service

@@ -12,9 +12,10 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from benchmarks.httpwire import response_body
 
@@ -65,6 +66,28 @@ def start_service(name: str, argv: Sequence[str], log_dir: Path, *,
                                 stdin=subprocess.DEVNULL, env=full_env, cwd=cwd,
                                 start_new_session=True)
     return Service(name=name, proc=proc, log_path=log_path, port=port)
+
+
+_T = TypeVar("_T")
+
+
+def wait_for_service(service: Service, probe: Callable[[], _T | None], deadline_secs: float, what: str) -> _T:
+    """Poll ``probe`` until it answers something, then return that. When the process exits or
+    the deadline passes, stop it and raise, with ``what`` was awaited and the log's tail."""
+    deadline = time.monotonic() + deadline_secs
+    try:
+        while time.monotonic() < deadline:
+            found = probe()
+            if found is not None:
+                return found
+            if service.proc.poll() is not None:
+                raise RuntimeError(f"{service.name} exited rc={service.proc.returncode} before {what}: "
+                                   f"{service.log_tail()}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{service.name}: no {what} within {deadline_secs}s: {service.log_tail()}")
+    except BaseException:
+        stop_service(service)
+        raise
 
 
 def stop_service(service: Service, grace_secs: float = 10.0) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import shutil
 import socket
-import time
 from pathlib import Path
 
-from benchmarks.procs import Service, start_service, stop_service
+from benchmarks.procs import Service, start_service, wait_for_service
 
 
 def start_redis(workdir: Path, deadline_secs: float = 10.0) -> Service:
@@ -21,16 +20,9 @@ def start_redis(workdir: Path, deadline_secs: float = 10.0) -> Service:
         [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
          "--save", "", "--appendonly", "no", "--dir", str(workdir)],
         workdir)
-    deadline = time.monotonic() + deadline_secs
-    while time.monotonic() < deadline:
-        if _pong(sock):
-            service.extra["url"] = f"unix://{sock}"
-            return service
-        if service.proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    stop_service(service)
-    raise RuntimeError(f"redis-server did not answer on {sock}: {service.log_tail()}")
+    wait_for_service(service, lambda: True if _pong(sock) else None, deadline_secs, f"answer on {sock}")
+    service.extra["url"] = f"unix://{sock}"
+    return service
 
 
 def _pong(path: Path) -> bool:
