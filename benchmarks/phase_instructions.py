@@ -61,6 +61,11 @@ def inclusive_counts(out_file: Path) -> dict[str, int]:
     """Function name -> inclusive instructions, from callgrind_annotate's function table."""
     text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out_file)],
                           capture_output=True, text=True, check=True).stdout
+    return function_table(text)
+
+
+def function_table(text: str) -> dict[str, int]:
+    """The rows of the first ``file:function`` table of callgrind_annotate's output."""
     counts: dict[str, int] = {}
     in_table = False
     for line in text.splitlines():

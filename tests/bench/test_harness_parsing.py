@@ -16,6 +16,7 @@ from benchmarks.gateway import parse_ready_line
 from benchmarks.httpwire import decode_chunked, response_body
 from benchmarks.nginx import nginx_string
 from benchmarks.payloads import MAX_RETURN_TEXT, mock_answers
+from benchmarks.phase_instructions import function_table, row_total
 from benchmarks.report import summarise, target_checks
 from benchmarks.stats import percentile
 from benchmarks.streams import ends_with_terminal
@@ -183,3 +184,36 @@ def test_a_ratio_between_two_rows_is_the_median_of_each_reps_ratio() -> None:
     checks = target_checks(summarise(records), {})
     assert "- [PASS] AI chat c32 governed / governance off (req/s): 0.950 (target >= 0.9)" in checks
     assert "- [PASS] AI chat c32 governance gateway CPU us/req added: 4.0 (target <= 10)" in checks
+
+
+_ANNOTATED = """--------------------------------------------------------------------------------
+Ir
+--------------------------------------------------------------------------------
+1,500,000 (100.0%)  PROGRAM TOTALS
+
+--------------------------------------------------------------------------------
+Ir                  file:function
+--------------------------------------------------------------------------------
+900,000 (60.00%)  /b/__native_hotpath.c:CPyDef_parse___parse [/b/hotpath.so]
+400,000 (26.67%)  /b/__native_hotpath.c:CPyDef_parse___parse'2 [/b/hotpath.so]
+ 12,345 ( 0.82%)  ???:Encoder_encode [/v/_core.so]
+
+--------------------------------------------------------------------------------
+-- Auto-annotated source: /b/__native_hotpath.c
+--------------------------------------------------------------------------------
+77,777 ( 5.00%)  CPyDef_parse___parse(...)
+"""
+
+
+def test_the_function_table_is_read_up_to_its_end_and_no_further() -> None:
+    assert function_table(_ANNOTATED) == {
+        "/b/__native_hotpath.c:CPyDef_parse___parse [/b/hotpath.so]": 900_000,
+        "/b/__native_hotpath.c:CPyDef_parse___parse'2 [/b/hotpath.so]": 400_000,
+        "???:Encoder_encode [/v/_core.so]": 12_345,
+    }
+
+
+def test_a_phase_row_is_its_largest_count_not_its_recursions_added() -> None:
+    counts = function_table(_ANNOTATED)
+    assert row_total(counts, r"CPyDef_parse___parse") == 900_000
+    assert row_total(counts, r"CPyDef_select___select \[") == 0
