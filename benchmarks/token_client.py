@@ -82,10 +82,11 @@ def hist_percentile(hist: dict[int, int], q: float) -> float | None:
 
 
 class _Shared:
-    __slots__ = ("completed", "events", "failures", "finished", "hist", "left")
+    __slots__ = ("completed", "events", "failures", "finished", "first_hist", "hist", "left")
 
     def __init__(self, finished: asyncio.Future[None]) -> None:
         self.hist: dict[int, int] = {}
+        self.first_hist: dict[int, int] = {}  # each stream's first timed event (also in hist)
         self.events = 0
         self.completed = 0
         self.left = 0
@@ -94,7 +95,7 @@ class _Shared:
 
 
 class _Stream(asyncio.Protocol):
-    __slots__ = ("done", "head", "shared", "tail", "transport")
+    __slots__ = ("done", "head", "shared", "tail", "timed", "transport")
 
     def __init__(self, shared: _Shared) -> None:
         self.shared = shared
@@ -102,6 +103,7 @@ class _Stream(asyncio.Protocol):
         self.tail = b""
         self.head = False
         self.done = False
+        self.timed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
@@ -137,6 +139,9 @@ class _Stream(asyncio.Protocol):
                 continue
             key = (us if us > 0 else 0) // 10 if us < _FINE_US else _FINE_US // 10 + us // 1000
             hist[key] = hist.get(key, 0) + 1
+            if not self.timed:
+                self.timed = True
+                shared.first_hist[key] = shared.first_hist.get(key, 0) + 1
             shared.events += 1
         if find(_DONE, max(0, pos - _KEEP)) >= 0:
             shared.completed += 1
@@ -201,6 +206,7 @@ async def _client(port: int, streams: int, request: bytes, timeout: float) -> di
         "cpu_s": usage1.ru_utime + usage1.ru_stime - usage0.ru_utime - usage0.ru_stime,
         "wall_s": wall,
         "hist": {str(k): v for k, v in shared.hist.items()},
+        "first_hist": {str(k): v for k, v in shared.first_hist.items()},
     }
 
 
@@ -274,13 +280,17 @@ class ClientGroup:
 def merge(outs: list[dict[str, Any]]) -> dict[str, Any]:
     """The clients' results as one: summed counts, merged histogram and failures."""
     hist: dict[int, int] = {}
+    first: dict[int, int] = {}
     failures: Counter[str] = Counter()
     for out in outs:
         for key, count in out["hist"].items():
             hist[int(key)] = hist.get(int(key), 0) + count
+        for key, count in out.get("first_hist", {}).items():
+            first[int(key)] = first.get(int(key), 0) + count
         failures.update(out["failures"])
     return {
         "hist": hist,
+        "first_hist": first,
         "failures": dict(failures),
         "events": sum(o["events"] for o in outs),
         "completed": sum(o["completed"] for o in outs),

@@ -20,6 +20,8 @@ from benchmarks.phase_instructions import function_table, row_total
 from benchmarks.report import summarise, target_checks
 from benchmarks.stats import percentile
 from benchmarks.streams import ends_with_terminal
+from benchmarks.token_client import hist_percentile
+from benchmarks.token_streams import later_events
 from benchmarks.wrk import parse_wrk_output, time_to_ms
 
 WRK_CLEAN = """\
@@ -217,3 +219,12 @@ def test_a_phase_row_is_its_largest_count_not_its_recursions_added() -> None:
     counts = function_table(_ANNOTATED)
     assert row_total(counts, r"CPyDef_parse___parse") == 900_000
     assert row_total(counts, r"CPyDef_select___select \[") == 0
+
+
+def test_later_events_leave_out_each_streams_first_and_nothing_else() -> None:
+    every = {1: 90, 5: 8, 10_200: 2}  # keys: 10 us buckets below 10_000 (100 ms), then 1 ms
+    first = {1: 1, 10_200: 2}
+    later = later_events(every, first)
+    assert later == {1: 89, 5: 8}
+    assert hist_percentile(every, 99) == 200.5
+    assert hist_percentile(later, 99) == 0.055
