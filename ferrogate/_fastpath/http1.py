@@ -173,10 +173,12 @@ class HttpProtocol(asyncio.Protocol):
         "_client",
         "_deadline",
         "_deadline_kind",
+        "_feed",
         "_framing_lost",
         "_handoff",
         "_head_buf",
         "_head_end",
+        "_head_keep_alive",
         "_head_start",
         "_held",
         "_next",
@@ -207,6 +209,9 @@ class HttpProtocol(asyncio.Protocol):
         self._queue: deque[HttpExchange] | None = None
         self.draining = False
         self._parser = httptools.HttpRequestParser(self)
+        # Bound once: a Cython object's method called by name costs a lookup on every read.
+        self._feed = self._parser.feed_data
+        self._head_keep_alive = True  # the last head's should_keep_alive(), for its message's end
         self._pending_error: GatewayError | None = None
         self._abort_error: GatewayError | None = None
         self._stop_parsing = False
@@ -317,7 +322,7 @@ class HttpProtocol(asyncio.Protocol):
         pos = 0
         steps = 0
         view: memoryview | None = None
-        parser = self._parser
+        feed = self._feed
         try:
             # llhttp parses a stream, so feeding a read in pieces changes nothing it decides;
             # the pieces end where a head ends, so on_headers_complete knows the head's bytes.
@@ -338,13 +343,13 @@ class HttpProtocol(asyncio.Protocol):
                 else:
                     end = self._head_segment_end(data, pos)
                 if pos == 0 and end == size:
-                    parser.feed_data(data)
+                    feed(data)
                 elif end - pos <= _COPIED_SEGMENT:
-                    parser.feed_data(data[pos:end])
+                    feed(data[pos:end])
                 else:
                     if view is None:
                         view = memoryview(data)
-                    parser.feed_data(view[pos:end])
+                    feed(view[pos:end])
                 self._framing_lost = False
                 pos = end
         except httptools.HttpParserUpgrade:
@@ -473,7 +478,8 @@ class HttpProtocol(asyncio.Protocol):
             content_length = int(content_length_value)
             if content_length > state.max_body:
                 self._abort(GatewayError(413, "request body too large", code="body_too_large"))
-        keep_alive = parser.should_keep_alive() and not self.draining
+        self._head_keep_alive = head_keep_alive = parser.should_keep_alive()
+        keep_alive = head_keep_alive and not self.draining
         request = HttpRequest(
             method,
             url,
@@ -535,7 +541,7 @@ class HttpProtocol(asyncio.Protocol):
             self.flow.resume_reading(PAUSE_BODY)
             keep_alive = exchange.keep_alive
         else:
-            keep_alive = self._parser.should_keep_alive() and not self.draining
+            keep_alive = self._head_keep_alive and not self.draining
         if not keep_alive:
             # Nothing after a non-persistent request is served (RFC 9112 §9.6): later reads
             # are discarded (reading goes on so a disconnect still cancels the handler), and

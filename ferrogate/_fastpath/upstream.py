@@ -98,6 +98,9 @@ MAX_UPSTREAM_HEAD_BYTES: Final = 64 * 1024
 # parser: neither is ever called again (the transport is closed, nothing feeds the parser).
 _DETACHED: Final = asyncio.Protocol()
 _DETACHED_PARSER: Final = httptools.HttpResponseParser(_DETACHED)
+_DETACHED_FEED: Final = _DETACHED_PARSER.feed_data
+_DETACHED_STATUS: Final = _DETACHED_PARSER.get_status_code
+_DETACHED_KEEP_ALIVE: Final = _DETACHED_PARSER.should_keep_alive
 # A future made by its class (see http1._NEW_FUTURE).
 _NEW_FUTURE: Final = asyncio.Future
 
@@ -108,6 +111,7 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "_body_task",
         "_drain_waiter",
+        "_feed",
         "_first_byte_due",
         "_got_bytes",
         "_head_buf",
@@ -115,15 +119,16 @@ class UpstreamConnection(asyncio.Protocol):
         "_head_pos",
         "_head_waiter",
         "_interim",
+        "_keeps_alive",
         "_last_body",
         "_last_read",
         "_loop",
-        "_parser",
         "_read_paused",
         "_release",
         "_request_done",
         "_response",
         "_skip_body",
+        "_status_code",
         "_timeouts",
         "_total_due",
         "_transport",
@@ -145,7 +150,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._watchdog = watchdog
         self.wheel_slot = 0  # armed in the watchdog's deadline wheel (0: not)
         self._transport: asyncio.Transport | None = None
-        self._parser = httptools.HttpResponseParser(self)
+        self._use_parser(httptools.HttpResponseParser(self))
         self.state = _NEW
         self.requests = 0
         self.idle_since = 0.0
@@ -174,6 +179,14 @@ class UpstreamConnection(asyncio.Protocol):
         # The C relay reading this connection's socket itself (its reads keep the idle deadline).
         self.native: NativeReader | None = None
 
+    def _use_parser(self, parser: httptools.HttpResponseParser) -> None:
+        """The parser's methods a response calls, bound once (they keep the parser): a method of
+        a Cython object called by name costs a lookup each time (about 150 instructions, four a
+        response)."""
+        self._feed = parser.feed_data
+        self._status_code = parser.get_status_code
+        self._keeps_alive = parser.should_keep_alive
+
     # ------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -196,7 +209,7 @@ class UpstreamConnection(asyncio.Protocol):
             else:
                 self._head_buf = bytearray(buf) + data
         try:
-            self._parser.feed_data(data)
+            self._feed(data)
             # A read that ends in a chunk's closing CRLF right after a body piece ending an SSE
             # event (a blank line) leaves the chunked framing at the start of a size line: no
             # framing bytes after that piece can end in LF LF CRLF (a size line ends in a hex
@@ -291,8 +304,7 @@ class UpstreamConnection(asyncio.Protocol):
             # A second message without a request: the upstream is confused.
             self._mark_dead()
             return
-        parser = self._parser
-        status = parser.get_status_code()
+        status = self._status_code()
         if status < 200:
             if status == 101:
                 self._fail(
@@ -316,7 +328,7 @@ class UpstreamConnection(asyncio.Protocol):
         relayed, noted, _ = forward_fields(buf, find(buf, b"\r\n", start) + 2, _NOTED, _NOT_RELAYED)
         resp.status = status
         resp.set_head(buf, start, relayed)
-        resp.keep_alive = parser.should_keep_alive()
+        resp.keep_alive = self._keeps_alive()
         for name, value in noted:
             if name == b"content-length":
                 try:
@@ -326,7 +338,7 @@ class UpstreamConnection(asyncio.Protocol):
                     return
             elif name == b"transfer-encoding":
                 resp.chunked = find(value.lower(), b"chunked") >= 0  # find: see paths.needs_normalising
-            elif value.lower() not in _PLAIN_CONNECTION:
+            elif value not in _PLAIN_CONNECTION and value.lower() not in _PLAIN_CONNECTION:
                 resp.lists_hop_headers = True  # Connection names more hop-by-hop fields
         self._head_done = True
         self._first_byte_due = _NEVER
@@ -343,7 +355,7 @@ class UpstreamConnection(asyncio.Protocol):
             # HEAD: llhttp cannot be told to skip the body, so finish the
             # message here and give the next request a fresh parser.
             resp.content_length = resp.content_length or 0
-            self._parser = httptools.HttpResponseParser(self)
+            self._use_parser(httptools.HttpResponseParser(self))
             self._complete(resp.keep_alive)
 
     def on_body(self, body: bytes) -> None:
@@ -358,7 +370,7 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if self.state is not _ACTIVE or self._response is None:
             return
-        self._complete(self._parser.should_keep_alive())
+        self._complete(self._keeps_alive())
 
     # ------------------------------------------------------------ requests
 
@@ -507,7 +519,9 @@ class UpstreamConnection(asyncio.Protocol):
         connection open, and closing the response closes that (as an abort did before)."""
         self._read_paused = True  # as paused: the deadlines see the relay's reads (check_deadlines)
         self._transport = None
-        self._parser = _DETACHED_PARSER
+        self._feed = _DETACHED_FEED  # none of this connection's parser's methods keep it alive
+        self._status_code = _DETACHED_STATUS
+        self._keeps_alive = _DETACHED_KEEP_ALIVE
         transport.set_protocol(_DETACHED)
         transport.close()
 
