@@ -133,3 +133,33 @@ def test_no_compiled_module_but_the_clock_imports_time() -> None:
         if path.name != "clock.py" and (found := clock_imports(path.read_text()))
     }
     assert offenders == {}
+
+
+def fixed_tuple_finals(source: str) -> list[str]:
+    """Module-level ``Final`` names bound to a tuple display whose type mypyc takes as fixed
+    length (``_X: Final = (b"a", b"b")``): it keeps them unboxed, as a C struct, and builds a new
+    Python tuple each time one is passed to a function, indexed by a variable or iterated
+    (about 160 instructions); ``Final[tuple[bytes, ...]]`` keeps the one tuple object."""
+    found = []
+    for node in parse_source(source).body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.value, ast.Tuple)):
+            continue
+        annotation = ast.unparse(node.annotation)
+        if annotation.startswith(("Final", "typing.Final")) and not annotation.endswith(", ...]]"):
+            found.append(f"line {node.lineno}: {ast.unparse(node.target)}: {annotation}")
+    return found
+
+
+def test_the_check_finds_a_final_tuple_of_fixed_length() -> None:
+    source = '_A: Final = (b"a", b"b")\n_B: Final[tuple[bytes, bytes]] = (b"a", b"b")\n'
+    assert fixed_tuple_finals(source) == ["line 1: _A: Final", "line 2: _B: Final[tuple[bytes, bytes]]"]
+    assert fixed_tuple_finals('_C: Final[tuple[bytes, ...]] = (b"a",)\n_D: Final = tuple(x)\n') == []
+
+
+def test_no_compiled_module_keeps_a_final_tuple_unboxed() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): found
+        for path in compiled_modules()
+        if (found := fixed_tuple_finals(path.read_text()))
+    }
+    assert offenders == {}

@@ -41,7 +41,7 @@ _SPECIAL: Final = HOP_BY_HOP | {
 # The one-pass serializer also owns the framing headers.
 _SPECIAL_HEAD: Final = _SPECIAL | {b"content-length"}
 # The one-pass serializer's split of them (HttpRequest.forward_fields): those it reads, the rest.
-_HEAD_NOTED: Final = (X_FORWARDED_FOR, X_REQUEST_ID, TRACEPARENT, b"connection")
+_HEAD_NOTED: Final[tuple[bytes, ...]] = (X_FORWARDED_FOR, X_REQUEST_ID, TRACEPARENT, b"connection")
 _HEAD_DROPPED: Final = tuple(sorted(_SPECIAL_HEAD.difference(_HEAD_NOTED)))
 _HEX_DIGITS: Final = b"0123456789abcdef"  # strip() by it leaves nothing of a lowercase hex string
 _ZERO_TRACE: Final = b"0" * 32

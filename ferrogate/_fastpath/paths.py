@@ -36,7 +36,7 @@ _BACKSLASH: Final = 0x5C
 _PERCENT: Final = 0x25
 
 
-_UNCLEAN: Final = (b"%", b"\\", b"/.", b"//")  # what normalise_path acts on
+_UNCLEAN: Final[tuple[bytes, ...]] = (b"%", b"\\", b"/.", b"//")  # what normalise_path acts on
 
 
 def needs_normalising(path: bytes) -> bool:

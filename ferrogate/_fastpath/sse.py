@@ -14,7 +14,7 @@ from typing import Final
 from ferrogate._fastpath.bytes_search import find, rfind
 
 # What ends an event: a blank line, in any of the three line endings SSE allows.
-_TERMINATORS: Final = (b"\r\n\r\n", b"\n\n", b"\r\r")
+_TERMINATORS: Final[tuple[bytes, ...]] = (b"\r\n\r\n", b"\n\n", b"\r\r")
 
 
 def _last_boundary_end(buf: bytes) -> int:

@@ -85,7 +85,7 @@ _NO_BODY_STATUS: Final = frozenset((204, 304))
 _NEVER: Final = float("inf")
 _PLAIN_CONNECTION: Final = frozenset((b"keep-alive", b"close"))
 # Response headers the connection reads for itself (framing, and Connection's list).
-_NOTED: Final = (b"connection", b"content-length", b"transfer-encoding")
+_NOTED: Final[tuple[bytes, ...]] = (b"connection", b"content-length", b"transfer-encoding")
 # The other fields a relayed response does not carry as the upstream sent them: hop-by-hop,
 # framing, and the server's own.
 _NOT_RELAYED: Final = tuple(sorted((HOP_BY_HOP | SERVER_OWNED).difference(_NOTED)))

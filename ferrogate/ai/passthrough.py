@@ -67,7 +67,7 @@ def _done_at(block: bytes, at: int) -> bool:
     return block[line_start:at].rstrip() == b"data:"
 
 
-_RESPONSES_TERMINAL: Final = (b"response.completed", b"response.incomplete", b"response.failed")
+_RESPONSES_TERMINAL: Final[tuple[bytes, ...]] = (b"response.completed", b"response.incomplete", b"response.failed")
 
 
 def _events_at(block: bytes, named: list[int]) -> list[bytes]:

@@ -36,7 +36,7 @@ _USAGE_SOURCE: Final = RECORD_FIELDS.index("usage_source")
 _COST: Final = RECORD_FIELDS.index("cost_pico")
 _SAVED: Final = RECORD_FIELDS.index("saved_cost_pico")
 # Where the C sums find each field they read (_batch_sums.c: usage_rows's order).
-_LAYOUT: Final = (_AT, _STATUS, _KEY_ID, _TENANT, _MODEL, _PROVIDER, _CACHE_HIT, _INPUT, _OUTPUT, _CACHED,
+_LAYOUT: Final[tuple[int, ...]] = (_AT, _STATUS, _KEY_ID, _TENANT, _MODEL, _PROVIDER, _CACHE_HIT, _INPUT, _OUTPUT, _CACHED,
                   _REASONING, _USAGE_SOURCE, _COST, _SAVED)
 
 try:

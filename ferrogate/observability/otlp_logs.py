@@ -63,7 +63,7 @@ K_REASONING_TOKENS: Final = pb.key_prefix("ferrogate.usage.reasoning_tokens")
 K_USAGE_SOURCE: Final = pb.key_prefix("ferrogate.usage_source")
 K_SAVED_COST: Final = pb.key_prefix("ferrogate.saved_cost_usd")
 # The optional text attributes, in the order they are written.
-_OPTIONAL: Final = (
+_OPTIONAL: Final[tuple[bytes, ...]] = (
     pb.key_prefix("ferrogate.key_id"), pb.key_prefix("ferrogate.tenant"), pb.key_prefix("ferrogate.profile_id"),
     pb.key_prefix("gen_ai.request.model"), pb.key_prefix("gen_ai.provider.name"),
     pb.key_prefix("gen_ai.response.model"), pb.key_prefix("error.type"), pb.key_prefix("ferrogate.error_source"),
@@ -110,7 +110,7 @@ def millis(value: float) -> float:
 
 
 # The attributes only one record has, in the order they are written.
-_OWN_KEYS: Final = (K_REQUEST_ID, K_EVENT_ID, K_DURATION, K_OVERHEAD, K_COST, K_TTFT, K_INPUT_TOKENS, K_OUTPUT_TOKENS,
+_OWN_KEYS: Final[tuple[bytes, ...]] = (K_REQUEST_ID, K_EVENT_ID, K_DURATION, K_OVERHEAD, K_COST, K_TTFT, K_INPUT_TOKENS, K_OUTPUT_TOKENS,
                     K_CACHED_TOKENS, K_REASONING_TOKENS, K_SAVED_COST)
 
 
@@ -138,7 +138,7 @@ def severity(record: RequestRecord) -> int:
 
 # Where each field ``_otlp_fields.log_record`` reads sits in a record's tuple (None: the
 # operation and path, passed apart).
-_LOG_FIELDS: Final = (
+_LOG_FIELDS: Final[tuple[str | None, ...]] = (
     "at", "duration_ms", "status", None, None, "attempts", "stream", "cache_hit", "key_id", "tenant", "profile_id",
     "model", "provider", "provider_model", "error_code", "error_source", "cache", "usage_source", "request_id",
     "event_id", "overhead_ms", "cost_pico", "ttft_ms", "input_tokens", "output_tokens", "cached_tokens",

@@ -82,7 +82,7 @@ _STREAM: Final = RECORD_FIELDS.index("stream")
 _TTFT: Final = RECORD_FIELDS.index("ttft_ms")
 # Where the C sums find each field they read (_batch_sums.c: genai_sums's order; the series
 # key's six first).
-_LAYOUT: Final = (_ENDPOINT, _PROVIDER, _MODEL, _PROVIDER_MODEL, _ERROR_CODE, _STATUS, _DURATION, _USAGE_SOURCE, _INPUT,
+_LAYOUT: Final[tuple[int, ...]] = (_ENDPOINT, _PROVIDER, _MODEL, _PROVIDER_MODEL, _ERROR_CODE, _STATUS, _DURATION, _USAGE_SOURCE, _INPUT,
                   _OUTPUT, _STREAM, _TTFT)
 
 

@@ -73,7 +73,7 @@ K_STREAM: Final = pb.key_prefix("ferrogate.stream")
 K_KEY_ID: Final = pb.key_prefix("ferrogate.key_id")
 K_TENANT: Final = pb.key_prefix("ferrogate.tenant")
 _POST: Final = pb.str_attribute(_ATTRIBUTE, K_METHOD, "POST")
-_OWN_KEYS: Final = (K_REQUEST_ID, K_INPUT_TOKENS, K_OUTPUT_TOKENS)  # a request span's attributes of its own
+_OWN_KEYS: Final[tuple[bytes, ...]] = (K_REQUEST_ID, K_INPUT_TOKENS, K_OUTPUT_TOKENS)  # a request span's attributes of its own
 
 
 def _text(key: bytes, value: str) -> bytes:
@@ -147,7 +147,7 @@ def _attempt_shared(operation: str, attempt: AttemptRecord) -> bytes:
 
 # Where each field ``_otlp_fields.request_spans`` reads sits in a record's tuple (None: the
 # operation, the path and whether it is a tool call, passed apart).
-_SPAN_FIELDS: Final = (
+_SPAN_FIELDS: Final[tuple[str | None, ...]] = (
     "trace_id", "span_id", "parent_span_id", "at", "duration_ms", None, None, "model", "provider", "provider_model",
     "key_id", "tenant", "error_code", "status", "attempts", "cache_hit", "stream", None, "request_id",
     "usage_source", "input_tokens", "output_tokens", "attempt_log", "trace_sampled",

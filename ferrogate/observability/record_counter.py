@@ -65,7 +65,7 @@ _COST: Final = RECORD_FIELDS.index("cost_pico")
 _SAVED: Final = RECORD_FIELDS.index("saved_cost_pico")
 _ATTEMPT_LOG: Final = RECORD_FIELDS.index("attempt_log")
 # Where the C sums find each field they read (_batch_sums.c: series_sums's order).
-_LAYOUT: Final = (_ENDPOINT, _MODEL, _PROVIDER, _STATUS, _INPUT, _OUTPUT, _CACHED, _REASONING, _COST, _DURATION, _TTFT,
+_LAYOUT: Final[tuple[int, ...]] = (_ENDPOINT, _MODEL, _PROVIDER, _STATUS, _INPUT, _OUTPUT, _CACHED, _REASONING, _COST, _DURATION, _TTFT,
                   _OVERHEAD, _ATTEMPT_LOG, _CACHE, _SAVED, _ERROR_CODE)
 
 try:

@@ -68,7 +68,7 @@ V1_ROUTES: dict[bytes, AiRoute] = {path: route for path, route in AI_ROUTES.item
 """The exact ``/v1`` paths, which the router looks up first when the AI endpoints lead the
 route table (``proxy.table.AI_ENDPOINT_PATHS``)."""
 _MODEL: Final = AiRoute(None, "models.read", _GET, (authenticate, retrieve_model), accounted=False)
-_MODEL_PREFIXES: Final = (b"/v1/models/", b"/models/")
+_MODEL_PREFIXES: Final[tuple[bytes, ...]] = (b"/v1/models/", b"/models/")
 
 
 def serve_ai(rt: AiRuntime, exchange: HttpExchange) -> Awaitable[None]:

@@ -31,7 +31,7 @@ class NativeTranslator(Inspector, Protocol):
     def relayed_natively(self, counted: int) -> None: ...
 
 
-_NATIVE: Final = (ChatPassthrough, ResponsesPassthrough, AnthropicRelayStream)
+_NATIVE: Final[tuple[type, ...]] = (ChatPassthrough, ResponsesPassthrough, AnthropicRelayStream)
 
 
 def native_translator(translator: StreamTranslator) -> NativeTranslator | None:
