@@ -18,6 +18,10 @@ from typing import Final
 
 from ferrogate.ai.health_status import TargetStatus
 
+# (provider, provider model). Variable-length to mypyc: a pair type is kept unboxed (in a
+# Candidate and in get's argument) and made into a new tuple at each dictionary lookup.
+TargetKey = tuple[str, ...]
+
 _LATENCY_ALPHA: Final = 0.3  # weight of the newest sample in the latency EWMA
 _FAILURE_ALPHA: Final = 0.2  # weight of the newest outcome in the failure-rate EWMA
 
@@ -113,9 +117,9 @@ class HealthBook:
     def __init__(self, *, threshold: int, cooldown: float) -> None:
         self.threshold = threshold
         self.cooldown = cooldown
-        self._targets: dict[tuple[str, str], TargetHealth] = {}
+        self._targets: dict[TargetKey, TargetHealth] = {}
 
-    def get(self, key: tuple[str, str]) -> TargetHealth:
+    def get(self, key: TargetKey) -> TargetHealth:
         target = self._targets.get(key)
         if target is None:
             target = self._targets[key] = TargetHealth()

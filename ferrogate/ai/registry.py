@@ -15,6 +15,7 @@ import orjson
 
 from ferrogate._fastpath.clock import time
 from ferrogate._fastpath.head import header_block
+from ferrogate.ai.health import TargetKey
 from ferrogate.ai.providers.base import ProviderAdapter
 from ferrogate.config.model import Config, Fallback, Model
 
@@ -76,7 +77,7 @@ class Candidate:
         self.reasoning_pico = output_pico if reasoning_pico is None else reasoning_pico
         self.capabilities = capabilities
         self.context_window = context_window
-        self.key = (adapter.name, provider_model)
+        self.key: TargetKey = (adapter.name, provider_model)
         self.order = order
         # Response headers naming who answered, encoded once.
         self.id_lines = header_block(

@@ -24,7 +24,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from ferrogate.ai.health import HealthBook
+from ferrogate.ai.health import HealthBook, TargetKey
 from ferrogate.ai.registry import Candidate
 
 W_COST: Final = 0.4
@@ -112,13 +112,13 @@ def lowest_latency(
 
 def balanced_scores(
     cands: Sequence[Candidate], est: RequestEstimate, health: HealthBook
-) -> dict[tuple[str, str], float]:
+) -> dict[TargetKey, float]:
     """The documented score per candidate (lower is better), for tests and the admin API."""
     costs = {c.key: c.estimated_cost(est.prompt_tokens, est.completion_tokens) for c in cands}
     max_cost = max((v for v in costs.values() if v is not None), default=0.0)
     lats = {c.key: health.get(c.key).latency_ewma for c in cands}
     max_lat = max((v for v in lats.values() if v is not None), default=0.0)
-    scores: dict[tuple[str, str], float] = {}
+    scores: dict[TargetKey, float] = {}
     for c in cands:
         cost = costs[c.key]
         cost_term = 1.0 if cost is None else (cost / max_cost if max_cost > 0 else 0.0)
