@@ -59,8 +59,11 @@ class RecordQueue:
                    traced_apart=otel is not None and otel.traces and not otel.logs)
 
     def __call__(self, record: RecordFields) -> None:
+        self.add(record)
+
+    def add(self, record: RecordFields) -> None:
         """Count and keep one record: the fields of its ``RequestRecord`` (``pipeline.record``)."""
-        self.tally(record)
+        self.tally.count(record)  # a method: a compiled call (calling the object is a generic one)
         pending = self._pending
         if len(pending) >= self.max_queued:
             self.dropped += 1

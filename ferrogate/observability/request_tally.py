@@ -46,8 +46,14 @@ class RequestTally:
         self.cost_pico = 0
 
     def __call__(self, record: RecordFields) -> None:
+        self.count(record)
+
+    def count(self, record: RecordFields) -> None:
+        """Add one record. The fields are read into typed locals: added as they come (values of
+        a tuple of Any), each sum was a generic addition of boxed integers."""
         self.requests += 1
-        if record[_STATUS] >= 400:
+        status: int = record[_STATUS]
+        if status >= 400:
             self.errors += 1
             source = record[_ERROR_SOURCE]
             if source == "upstream":
@@ -56,9 +62,12 @@ class RequestTally:
                 self.internal_errors += 1
         if record[_STREAM]:
             self.streamed += 1
-        self.prompt_tokens += record[_INPUT]
-        self.completion_tokens += record[_OUTPUT]
-        self.cost_pico += record[_COST]
+        prompt: int = record[_INPUT]
+        completion: int = record[_OUTPUT]
+        cost: int = record[_COST]
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        self.cost_pico += cost
 
     def snapshot(self) -> RequestCounts:
         return RequestCounts(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Final
 
 from ferrogate.ai.usage import Usage
+from ferrogate.observability.record_queue import RecordQueue
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.record import build_record
 from ferrogate.pipeline.runtime import AiRuntime
@@ -52,7 +53,11 @@ def account(rt: AiRuntime, ctx: RequestContext) -> None:
         else:
             limiter.settle(ticket, 0, 0)
     observer = rt.observer
-    if observer is not None:
+    if isinstance(observer, RecordQueue):
+        # A worker's queue, called by its compiled method (calling the object is a generic call).
+        queue: RecordQueue = observer
+        queue.add(build_record(rt, ctx))
+    elif observer is not None:
         observer(build_record(rt, ctx))
 
 
