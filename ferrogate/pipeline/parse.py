@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
 import msgspec
 
@@ -28,11 +28,12 @@ _CHAT: Final = Endpoint.CHAT
 _MESSAGES: Final = Endpoint.MESSAGES
 _CHAT_HEAD: Final = ChatHead
 
-_DECODERS: Final[dict[Endpoint, msgspec.json.Decoder]] = {
-    Endpoint.CHAT: msgspec.json.Decoder(ChatHead),
-    Endpoint.RESPONSES: msgspec.json.Decoder(ResponsesHead),
-    Endpoint.EMBEDDINGS: msgspec.json.Decoder(EmbeddingsHead),
-    Endpoint.MESSAGES: msgspec.json.Decoder(MessagesHead),
+# Each endpoint's decode, bound once: a decoder's method called by name is looked up each time.
+_DECODE: Final[dict[Endpoint, Callable[[bytes], Any]]] = {
+    Endpoint.CHAT: msgspec.json.Decoder(ChatHead).decode,
+    Endpoint.RESPONSES: msgspec.json.Decoder(ResponsesHead).decode,
+    Endpoint.EMBEDDINGS: msgspec.json.Decoder(EmbeddingsHead).decode,
+    Endpoint.MESSAGES: msgspec.json.Decoder(MessagesHead).decode,
 }
 
 _PATH: Final = re.compile(r"at `\$\.?([^`]*)`")
@@ -100,7 +101,7 @@ def decode_body(
     if not body or (body[0] != 123 and not body.strip()):
         raise bad_request("the request body is empty; expected a JSON object", code="invalid_json")
     try:
-        head = _DECODERS[endpoint].decode(body)
+        head = _DECODE[endpoint](body)
         if endpoint is _MESSAGES:
             MESSAGES_CHECK.decode(body)
     except msgspec.ValidationError as exc:
