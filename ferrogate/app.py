@@ -34,6 +34,9 @@ from ferrogate.pipeline.tool_desk import ToolDesk
 from ferrogate.proxy.handler import ProxyHandler
 from ferrogate.proxy.table import RouteKind, compile_table
 
+# Enum members read once: read from the class in a function, each costs several hundred instructions.
+_UPSTREAM_SOURCE: Final = ErrorSource.UPSTREAM
+
 _JSON: Final[Headers] = [(b"content-type", b"application/json")]
 _ADMIN_TIMEOUTS: Final = Timeouts(connect=2.0, first_byte=60.0, total=120.0)
 # Enum members as module constants (attribute access on an Enum class is slow on 3.11).
@@ -157,7 +160,7 @@ def build_app(config: Config, state: WorkerState, *, env: Mapping[str, str] | No
             raise
         except OSError as exc:
             raise GatewayError(
-                502, f"admin API unavailable: {exc.strerror or exc}", code="bad_gateway", source=ErrorSource.UPSTREAM
+                502, f"admin API unavailable: {exc.strerror or exc}", code="bad_gateway", source=_UPSTREAM_SOURCE
             ) from None
         await relay(exchange, response)
 

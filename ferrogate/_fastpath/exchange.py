@@ -66,6 +66,7 @@ _NOT_STARTED: Final = ResponseState.NOT_STARTED
 _STARTED: Final = ResponseState.STARTED
 _COMPLETE: Final = ResponseState.COMPLETE
 _NO_BODY: Final = Framing.NONE
+_OPENAI_FLAVOR: Final = ErrorFlavor.OPENAI
 _LENGTH: Final = Framing.LENGTH
 _CHUNKED: Final = Framing.CHUNKED
 _CLOSE_DELIMITED: Final = Framing.CLOSE
@@ -271,7 +272,7 @@ class HttpExchange:
     def fail(
         self,
         err: GatewayError,
-        flavor: ErrorFlavor = ErrorFlavor.OPENAI,
+        flavor: ErrorFlavor = _OPENAI_FLAVOR,
         extra: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:
         """Answer with ``err`` rendered by :func:`ferrogate.errors.render` in ``flavor``,

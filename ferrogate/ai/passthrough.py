@@ -25,6 +25,10 @@ from ferrogate.ai.usage import Usage
 from ferrogate.ai.usage_openai import chat_usage, responses_event_usage
 from ferrogate.errors import ErrorFlavor, ErrorSource, GatewayError, sse_error_event
 
+# Enum members read once: read from the class in a function, each costs several hundred instructions.
+_UPSTREAM_SOURCE: Final = ErrorSource.UPSTREAM
+_RESPONSES_FLAVOR: Final = ErrorFlavor.RESPONSES
+
 _USAGE_VALUE: Final = re.compile(rb"\s*:\s*\{")  # after the key "usage": an object, not null
 _EMPTY_CHOICES: Final = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 
@@ -94,7 +98,7 @@ def truncated_error() -> GatewayError:
         502,
         "the upstream stream ended before its terminal event",
         code="upstream_stream_truncated",
-        source=ErrorSource.UPSTREAM,
+        source=_UPSTREAM_SOURCE,
     )
 
 
@@ -103,7 +107,7 @@ def event_too_large(limit: int) -> GatewayError:
         502,
         f"the provider sent more than {limit} bytes without ending an event (reliability.provider_stream_max_event_bytes)",
         code="upstream_event_too_large",
-        source=ErrorSource.UPSTREAM,
+        source=_UPSTREAM_SOURCE,
     )
 
 
@@ -215,7 +219,7 @@ class ResponsesPassthrough:
     def finish(self) -> bytes:
         if self._complete:
             return b""
-        return sse_error_event(truncated_error(), ErrorFlavor.RESPONSES, self._events)
+        return sse_error_event(truncated_error(), _RESPONSES_FLAVOR, self._events)
 
     @property
     def at_event_end(self) -> bool:

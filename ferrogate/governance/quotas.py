@@ -32,6 +32,12 @@ class BudgetKind(IntEnum):
 
 
 COST_KINDS: Final = frozenset((BudgetKind.MONTH_COST, BudgetKind.DAY_COST))
+# The members period_of and period_end compare with per request, read once: a member read from
+# the enum class in a function costs several hundred instructions.
+_MONTH_TOKENS: Final = BudgetKind.MONTH_TOKENS
+_MONTH_COST: Final = BudgetKind.MONTH_COST
+_DAY_TOKENS: Final = BudgetKind.DAY_TOKENS
+_DAY_COST: Final = BudgetKind.DAY_COST
 
 
 def usd_to_pico(usd: Decimal) -> int:
@@ -47,20 +53,20 @@ def pico_to_usd(pico: int) -> Decimal:
 
 def period_of(kind: BudgetKind, now_s: int, period_secs: int) -> int:
     """The id of the period containing ``now_s`` (months: year*12+month-1; else a window index)."""
-    if kind is BudgetKind.MONTH_TOKENS or kind is BudgetKind.MONTH_COST:
+    if kind is _MONTH_TOKENS or kind is _MONTH_COST:
         t = datetime.fromtimestamp(now_s, UTC)
         return t.year * 12 + t.month - 1
-    if kind is BudgetKind.DAY_TOKENS or kind is BudgetKind.DAY_COST:
+    if kind is _DAY_TOKENS or kind is _DAY_COST:
         return now_s // 86400
     return now_s // period_secs
 
 
 def period_end(kind: BudgetKind, period: int, period_secs: int) -> int:
     """When ``period`` ends (epoch seconds): the instant the budget resets."""
-    if kind is BudgetKind.MONTH_TOKENS or kind is BudgetKind.MONTH_COST:
+    if kind is _MONTH_TOKENS or kind is _MONTH_COST:
         year, month = divmod(period + 1, 12)
         return int(datetime(year, month + 1, 1, tzinfo=UTC).timestamp())
-    if kind is BudgetKind.DAY_TOKENS or kind is BudgetKind.DAY_COST:
+    if kind is _DAY_TOKENS or kind is _DAY_COST:
         return (period + 1) * 86400
     return (period + 1) * period_secs
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Final
 
 from ferrogate._fastpath.clock import time
 from ferrogate.errors import ErrorSource, GatewayError
@@ -36,6 +37,9 @@ from ferrogate.governance.refusals import (
     too_large,
 )
 from ferrogate.ipc.redis_client import RedisClient, RedisReplyError, RedisUnavailable, Script
+
+# Enum members read once: read from the class in a function, each costs several hundred instructions.
+_INTERNAL_SOURCE: Final = ErrorSource.INTERNAL
 
 log = logging.getLogger("ferrogate.governance")
 
@@ -186,7 +190,7 @@ def _unavailable(exc: BaseException) -> GatewayError:
         503,
         f"the limit counters (Redis) cannot be reached: {type(exc).__name__}; try again shortly",
         code="governance_backend_unavailable",
-        source=ErrorSource.INTERNAL,
+        source=_INTERNAL_SOURCE,
         headers=((b"retry-after", b"1"),),
     )
 

@@ -49,6 +49,11 @@ from ferrogate.pipeline.relay import Dispatched, StreamFailedEarly, relay_json, 
 from ferrogate.pipeline.runtime import AiRuntime
 from ferrogate.pipeline.trace_context import with_traceparent
 
+# Enum members read once: read from the class in a function, each costs several hundred instructions.
+_RETURN: Final = Action.RETURN
+_FALL_BACK: Final = Action.FALL_BACK
+_UPSTREAM_SOURCE: Final = ErrorSource.UPSTREAM
+
 # A retry wait longer than this goes to the next candidate instead, if there is one.
 _LONG_WAIT_SECS: Final = 1.0
 # Finals, read as C statics: an imported name is a dict lookup at each use in a compiled module.
@@ -177,9 +182,9 @@ class Dispatcher:
                 failure = outcome
                 self._last = (failure, cand)
                 action = action_for(failure.kind)
-                if action is Action.RETURN:
+                if action is _RETURN:
                     raise client_error(failure, cand.provider)
-                if action is Action.FALL_BACK or retries >= self._max_retries():
+                if action is _FALL_BACK or retries >= self._max_retries():
                     break
                 delay = self._retry_delay(failure, retries)
                 if delay is None or perf_counter() + delay > self._deadline():
@@ -272,7 +277,7 @@ class Dispatcher:
     def stream_failed_early(self, d: Dispatched, failure: UpstreamFailure) -> None:
         """A stream died before the client saw a byte: count it, allow the next candidate
         (unless its error is one another provider cannot fix: that goes to the client)."""
-        if action_for(failure.kind) is Action.RETURN:
+        if action_for(failure.kind) is _RETURN:
             raise client_error(failure, d.candidate.provider)
         self._last = (failure, d.candidate)
         self._rt.health.get(d.candidate.key).failure(monotonic(), self._rt.health.threshold)
@@ -292,5 +297,5 @@ class Dispatcher:
             f"no provider is available for model '{self._req.model}' right now "
             "(every candidate's circuit breaker is open)",
             code="no_healthy_provider",
-            source=ErrorSource.UPSTREAM,
+            source=_UPSTREAM_SOURCE,
         )

@@ -38,6 +38,10 @@ from ferrogate.errors import ErrorSource, GatewayError
 from ferrogate.pipeline.context import RequestContext
 from ferrogate.pipeline.native_handover import native_translator, relay_natively
 
+# Enum members read once: read from the class in a function, each costs several hundred instructions.
+_UPSTREAM_SOURCE: Final = ErrorSource.UPSTREAM
+_UPSTREAM_TRANSIENT: Final = ErrorKind.UPSTREAM_TRANSIENT
+
 JSON_LINES: Final = header_block(((b"content-type", b"application/json"),))
 SSE_LINES: Final = header_block(
     (
@@ -299,13 +303,13 @@ def _mid_stream(exc: UpstreamError) -> GatewayError:
         exc.status,
         f"the upstream stream failed: {exc.message}",
         code=exc.code,
-        source=ErrorSource.UPSTREAM,
+        source=_UPSTREAM_SOURCE,
     )
 
 
 def _as_failure(err: GatewayError) -> UpstreamFailure:
     return UpstreamFailure(
-        kind=ErrorKind.UPSTREAM_TRANSIENT, status=0, message=err.message, code=err.code or "upstream_error"
+        kind=_UPSTREAM_TRANSIENT, status=0, message=err.message, code=err.code or "upstream_error"
     )
 
 

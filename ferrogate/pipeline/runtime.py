@@ -6,7 +6,7 @@ import logging
 import os
 import random
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from ferrogate._fastpath.number_bytes import hex_between
 from ferrogate._fastpath.upstream import Timeouts
@@ -34,6 +34,9 @@ from ferrogate.pipeline.tool_desk import ToolDesk
 from ferrogate.pipeline.trace_context import Tracer
 
 log = logging.getLogger("ferrogate.ai")
+# adapter_for runs per request: enum members read once (from the class, several hundred instructions each).
+_MESSAGES: Final = Endpoint.MESSAGES
+_RESPONSES: Final = Endpoint.RESPONSES
 
 Observer = Callable[[Any], None]
 """Called with every finished AI request's context (the account phase's hand-off)."""
@@ -185,13 +188,13 @@ class AiRuntime:
         go to the provider natively when its kind speaks /responses or the model lists
         the ``responses`` capability, otherwise through the Responses-over-chat wrapper.
         Wrappers are built once per provider and endpoint."""
-        if endpoint is Endpoint.MESSAGES or (
-            endpoint is Endpoint.RESPONSES and not (adapter.native_responses or native_responses)
+        if endpoint is _MESSAGES or (
+            endpoint is _RESPONSES and not (adapter.native_responses or native_responses)
         ):
             key = (adapter.name, endpoint)
             wrapped = self._wrapped.get(key)
             if wrapped is None:
-                translation = messages_translation if endpoint is Endpoint.MESSAGES else responses_translation
+                translation = messages_translation if endpoint is _MESSAGES else responses_translation
                 wrapped = self._wrapped[key] = translation.wrap(adapter)
             return wrapped
         return adapter

@@ -8,11 +8,14 @@ provider_model itself).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from ferrogate.ai.providers.base import Endpoint
 from ferrogate.ai.providers.openai_compatible import OpenAICompatibleAdapter
 from ferrogate.config.model import Provider
+
+# Enum members read once: read from the class in a function, each costs several hundred instructions.
+_RESPONSES: Final = Endpoint.RESPONSES
 
 DEFAULT_API_VERSION = "2024-10-21"
 
@@ -36,7 +39,7 @@ class AzureAdapter(OpenAICompatibleAdapter):
         return [(b"api-key", api_key.encode("latin-1"))] if api_key else []
 
     def path_for(self, endpoint: Endpoint, provider_model: str) -> str:
-        if endpoint is Endpoint.RESPONSES:
+        if endpoint is _RESPONSES:
             return f"{self.base_path}/openai/responses?api-version={self._api_version}"
         deployment = self._deployments.get(provider_model, provider_model)
         return (

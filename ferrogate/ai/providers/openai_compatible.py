@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, Final
 from urllib.parse import urlsplit
 
 from ferrogate._fastpath.pool import Origin, head_prefix
@@ -31,6 +31,10 @@ from ferrogate.ai.usage import Usage
 from ferrogate.ai.usage_openai import chat_usage, responses_usage
 from ferrogate.config.model import Provider
 from ferrogate.errors import ErrorFlavor, GatewayError, bad_request, sse_error_event
+
+# Enum members read once: read from the class in a function, each costs several hundred instructions.
+_RESPONSES: Final = Endpoint.RESPONSES
+_RESPONSES_FLAVOR: Final = ErrorFlavor.RESPONSES
 
 _PATHS: dict[Endpoint, str] = {
     Endpoint.CHAT: "/chat/completions",
@@ -129,12 +133,12 @@ class OpenAICompatibleAdapter:
         return target
 
     def translate_response(self, req: ClientRequest, body: bytes) -> tuple[bytes, Usage | None]:
-        if req.endpoint is Endpoint.RESPONSES:
+        if req.endpoint is _RESPONSES:
             return body, responses_usage(body)
         return body, chat_usage(body)
 
     def stream_translator(self, req: ClientRequest) -> StreamTranslator:
-        if req.endpoint is Endpoint.RESPONSES:
+        if req.endpoint is _RESPONSES:
             return ResponsesPassthrough()
         return ChatPassthrough(strip_usage=not req.client_wants_usage)
 
@@ -144,6 +148,6 @@ class OpenAICompatibleAdapter:
         return classify_openai_error(status, headers, body)
 
     def emit_error(self, req: ClientRequest, err: GatewayError) -> bytes:
-        if req.endpoint is Endpoint.RESPONSES:
-            return sse_error_event(err, ErrorFlavor.RESPONSES)
+        if req.endpoint is _RESPONSES:
+            return sse_error_event(err, _RESPONSES_FLAVOR)
         return sse_error_event(err)
