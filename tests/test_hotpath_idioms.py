@@ -6,6 +6,7 @@ TypeError each time (about 2,500 instructions), so the hot path looks bytes up w
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.python_source import parse_source
@@ -16,6 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def compiled_modules() -> list[Path]:
     listed = (ROOT / "scripts" / "compiled_modules.txt").read_text().splitlines()
     return [ROOT / line.split("#", 1)[0].strip() for line in listed if line.split("#", 1)[0].strip()]
+
+
+def compiled_offenders(check: Callable[[str], list[str]], *, skip: str = "") -> dict[str, list[str]]:
+    """What ``check`` finds in each compiled module's source (but the one named ``skip``)."""
+    return {
+        str(path.relative_to(ROOT)): found
+        for path in compiled_modules()
+        if path.name != skip and (found := check(path.read_text()))
+    }
 
 
 def _bytes_tuples(tree: ast.AST) -> set[str]:
@@ -91,21 +101,11 @@ def test_the_check_finds_a_bytes_method_search() -> None:
 
 
 def test_no_compiled_module_searches_bytes_with_the_methods() -> None:
-    offenders = {
-        str(path.relative_to(ROOT)): found
-        for path in compiled_modules()
-        if (found := bytes_method_searches(path.read_text()))
-    }
-    assert offenders == {}
+    assert compiled_offenders(bytes_method_searches) == {}
 
 
 def test_no_compiled_module_searches_bytes_with_in() -> None:
-    offenders = {
-        str(path.relative_to(ROOT)): found
-        for path in compiled_modules()
-        if (found := bytes_literal_searches(path.read_text()))
-    }
-    assert offenders == {}
+    assert compiled_offenders(bytes_literal_searches) == {}
 
 
 def clock_imports(source: str) -> list[str]:
@@ -127,12 +127,7 @@ def test_the_check_finds_clocks_imported_from_time() -> None:
 
 
 def test_no_compiled_module_but_the_clock_imports_time() -> None:
-    offenders = {
-        str(path.relative_to(ROOT)): found
-        for path in compiled_modules()
-        if path.name != "clock.py" and (found := clock_imports(path.read_text()))
-    }
-    assert offenders == {}
+    assert compiled_offenders(clock_imports, skip="clock.py") == {}
 
 
 def fixed_tuple_finals(source: str) -> list[str]:
@@ -157,12 +152,7 @@ def test_the_check_finds_a_final_tuple_of_fixed_length() -> None:
 
 
 def test_no_compiled_module_keeps_a_final_tuple_unboxed() -> None:
-    offenders = {
-        str(path.relative_to(ROOT)): found
-        for path in compiled_modules()
-        if (found := fixed_tuple_finals(path.read_text()))
-    }
-    assert offenders == {}
+    assert compiled_offenders(fixed_tuple_finals) == {}
 
 
 # Functions that run when a config is compiled, not per request: they may read enum members.
@@ -202,9 +192,4 @@ def test_the_check_finds_an_enum_member_read_in_a_function() -> None:
 
 def test_no_compiled_module_reads_an_enum_member_per_call() -> None:
     enums = enum_classes()
-    offenders = {
-        str(path.relative_to(ROOT)): found
-        for path in compiled_modules()
-        if (found := enum_member_reads(path.read_text(), enums))
-    }
-    assert offenders == {}
+    assert compiled_offenders(lambda source: enum_member_reads(source, enums)) == {}
