@@ -21,6 +21,7 @@ def authenticate(rt: AiRuntime, ctx: RequestContext) -> None:
     if token is None:
         api_key = request.header(b"x-api-key")  # looked up only without a bearer token
         token = api_key.strip() if api_key else None
-    key = ctx.api_key = auth.check(token, ctx.scope)
-    ctx.exchange.log_key_id = key.id
+    verified = auth.verify(token, ctx.scope)
+    ctx.api_key = verified.key
+    ctx.exchange.log_key_id = verified.id
     return None
