@@ -4,7 +4,6 @@ Environment), start the gateway with READY=1 and upgrade it with MAINPID= and no
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.process.test_systemd import NotifyListener
-from tests.support.gateway import READY_PREFIX, alive, wait_until
+from tests.support.gateway import alive, public_port, ready_fields, wait_until
 from tests.support.load import LoadLoop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,8 +62,9 @@ def _public_port(stdout: Path, timeout: float) -> int:
 
     def ready_line_read() -> bool:
         for line in stdout.read_text().splitlines():
-            if line.startswith(READY_PREFIX):
-                found.append(int(json.loads(line[len(READY_PREFIX):])["public"][0].rsplit(":", 1)[1]))
+            ready = ready_fields(line)
+            if ready is not None:
+                found.append(public_port(ready))
                 return True
         return False
 

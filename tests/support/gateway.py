@@ -37,6 +37,16 @@ from ferrogate.supervisor.pidfile import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_PREFIX = "FERROGATE_READY "
+
+
+def ready_fields(line: str) -> dict[str, Any] | None:
+    """The JSON of a ``FERROGATE_READY {...}`` stdout line; None for any other line."""
+    return json.loads(line[len(READY_PREFIX) :]) if line.startswith(READY_PREFIX) else None
+
+
+def public_port(ready: dict[str, Any]) -> int:
+    """The port of the first public listener a ready line names."""
+    return int(ready["public"][0].rsplit(":", 1)[1])
 DEFAULT_READY_SECS = 30.0
 
 
@@ -158,10 +168,11 @@ class Gateway:
             if line is None:
                 raise GatewayFailed(f"gateway stdout closed before ready (exit {self.proc.poll()})\n{self.log()}")
             self.stdout_lines.append(line)
-            if line.startswith(READY_PREFIX):
-                self.ready = json.loads(line[len(READY_PREFIX) :])
-                self.ready_lines.append(self.ready)
-                return self.ready
+            ready = ready_fields(line)
+            if ready is not None:
+                self.ready = ready
+                self.ready_lines.append(ready)
+                return ready
 
     def stdout_until(self, predicate: Callable[[list[str]], bool], timeout: float = 10.0) -> list[str]:
         """Lines printed on stdout so far (after readiness), read until ``predicate`` holds
@@ -190,7 +201,7 @@ class Gateway:
 
     @property
     def port(self) -> int:
-        return int(self.ready["public"][0].rsplit(":", 1)[1])
+        return public_port(self.ready)
 
     @property
     def admin_port(self) -> int:
