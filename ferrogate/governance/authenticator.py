@@ -38,7 +38,7 @@ class VerifiedKey:
     field of the key's Struct read from compiled code is a generic attribute lookup (~160
     instructions), and its scopes are a list."""
 
-    __slots__ = ("any_scope", "disabled", "expiry", "id", "key", "scopes")
+    __slots__ = ("disabled", "expiry", "id", "key", "scopes")
 
     def __init__(self, key: ApiKey, expiry: float | None) -> None:
         self.key = key
@@ -46,7 +46,6 @@ class VerifiedKey:
         self.disabled = key.disabled
         self.expiry = expiry
         self.scopes = frozenset(key.scopes)
-        self.any_scope = "*" in self.scopes
 
 
 class Authenticator:
@@ -86,7 +85,7 @@ class Authenticator:
         expiry = verified.expiry
         if expiry is not None and time() >= expiry:
             raise GatewayError(401, f"API key {verified.id!r} has expired", code="api_key_expired")
-        if not verified.any_scope and scope not in verified.scopes:
+        if scope not in verified.scopes and "*" not in verified.scopes:
             raise GatewayError(
                 403, f"API key {verified.id!r} lacks the scope {scope!r}", code="insufficient_scope"
             )
