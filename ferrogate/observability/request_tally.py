@@ -45,9 +45,6 @@ class RequestTally:
         self.completion_tokens = 0
         self.cost_pico = 0
 
-    def __call__(self, record: RecordFields) -> None:
-        self.count(record)
-
     def count(self, record: RecordFields) -> None:
         """Add one record. The fields are read into typed locals: added as they come (values of
         a tuple of Any), each sum was a generic addition of boxed integers."""

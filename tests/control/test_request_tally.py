@@ -23,29 +23,29 @@ def test_a_fresh_tally_counts_nothing() -> None:
 
 def test_each_finished_request_adds_its_tokens_and_cost() -> None:
     tally = RequestTally()
-    tally(finished(input_tokens=10, output_tokens=4, cost_pico=PICO_PER_USD // 2))
-    tally(finished(input_tokens=3, output_tokens=2, cost_pico=PICO_PER_USD // 4))
+    tally.count(finished(input_tokens=10, output_tokens=4, cost_pico=PICO_PER_USD // 2))
+    tally.count(finished(input_tokens=3, output_tokens=2, cost_pico=PICO_PER_USD // 4))
     assert tally.snapshot() == ipc.RequestCounts(requests=2, prompt_tokens=13, completion_tokens=6, cost=0.75)
 
 
 def test_an_answer_of_400_or_more_counts_as_an_error() -> None:
     tally = RequestTally()
     for status in (200, 399, 400, 429, 502):
-        tally(finished(status))
+        tally.count(finished(status))
     counts = tally.snapshot()
     assert (counts.requests, counts.errors) == (5, 3)
 
 
 def test_streamed_requests_are_counted_apart() -> None:
     tally = RequestTally()
-    tally(finished(stream=True))
-    tally(finished(stream=False))
+    tally.count(finished(stream=True))
+    tally.count(finished(stream=False))
     assert tally.snapshot().streamed == 1
 
 
 def test_a_request_without_usage_or_cost_adds_no_tokens() -> None:
     tally = RequestTally()
-    tally(finished(404))
+    tally.count(finished(404))
     assert tally.snapshot() == ipc.RequestCounts(requests=1, errors=1)
 
 
@@ -57,8 +57,8 @@ def test_counts_add_up_field_by_field() -> None:
 
 def test_errors_are_counted_by_where_they_came_from() -> None:
     tally = RequestTally()
-    tally(finished(401, error_source="client"))
-    tally(finished(502, error_source="upstream"))
-    tally(finished(500, error_source="internal"))
+    tally.count(finished(401, error_source="client"))
+    tally.count(finished(502, error_source="upstream"))
+    tally.count(finished(500, error_source="internal"))
     counts = tally.snapshot()
     assert (counts.errors, counts.upstream_errors, counts.internal_errors) == (3, 1, 1)
