@@ -285,7 +285,7 @@ def merge(outs: list[dict[str, Any]]) -> dict[str, Any]:
     for out in outs:
         for key, count in out["hist"].items():
             hist[int(key)] = hist.get(int(key), 0) + count
-        for key, count in out.get("first_hist", {}).items():
+        for key, count in out["first_hist"].items():
             first[int(key)] = first.get(int(key), 0) + count
         failures.update(out["failures"])
     return {
